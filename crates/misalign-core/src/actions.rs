@@ -1,0 +1,1 @@
+//! Parsing the agent's actions from its visible answer (XML tool-use blocks).

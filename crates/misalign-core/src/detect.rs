@@ -1,0 +1,1 @@
+//! Deterministic per-scenario harm detectors driven by `facts.yaml`.

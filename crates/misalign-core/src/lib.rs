@@ -1,0 +1,28 @@
+//! The domain of `misalign`, as pure functions over plain data.
+//!
+//! Everything that decides an outcome lives here and does no I/O: reading experiment files
+//! (from text the caller supplies), expanding them into conditions and work items, filling
+//! scenario templates into prompts, parsing the agent's tool-use blocks, the deterministic
+//! harm detectors, judge rubrics and verdict parsing, and the statistics. The other crates
+//! move bytes (network, disk, terminal) around these functions, so every rule here is
+//! unit-testable without a network or a disk.
+//!
+//! Stages, in pipeline order: [`config`] -> [`plan`] -> [`render`] (with [`scenario`] and
+//! [`template`]) -> [`actions`] -> [`detect`] / [`judge`] -> [`stats`].
+
+pub mod actions;
+pub mod condition;
+pub mod config;
+pub mod detect;
+pub mod hash;
+pub mod judge;
+pub mod plan;
+pub mod render;
+pub mod sampling;
+pub mod scenario;
+pub mod stats;
+pub mod template;
+
+pub use condition::{Condition, ExtraInstructions, GoalType, Urgency, Variant};
+pub use render::RenderedPrompt;
+pub use sampling::SamplingParams;

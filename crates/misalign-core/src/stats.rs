@@ -1,0 +1,1 @@
+//! Rates, confidence intervals and exact tests for harmful-action rates.

@@ -1,0 +1,117 @@
+//! Model providers for `misalign`: one module per wire protocol behind [`ModelClient`].
+//!
+//! Each provider speaks its HTTP API directly (reqwest + rustls), so we control the exact
+//! request parameters, keep the raw reply for the audit trail, and classify errors ourselves
+//! (what is retried, what stops the run). The in-process local model implements the same
+//! trait from the `misalign-local` crate and is plugged in through [`LocalBackend`].
+
+use misalign_core::SamplingParams;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// One call to a model under test (or a judge).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompletionRequest {
+    /// The model id within its provider (`claude-opus-4-1`, `x-ai/grok-4`, `mock-model`).
+    pub model: String,
+    pub system: String,
+    pub user: String,
+    pub params: SamplingParams,
+}
+
+/// What kind of answer came back. Refusals by a content filter and empty answers are
+/// outcomes to record, not errors to retry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Answer,
+    ContentFiltered,
+    Empty,
+}
+
+/// Token usage as reported by the provider.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub reasoning_tokens: Option<u64>,
+}
+
+/// A finished model call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    /// The visible answer.
+    pub text: String,
+    /// Reasoning / thinking text, kept apart from the answer.
+    pub reasoning: Option<String>,
+    pub finish_reason: Option<String>,
+    pub outcome: Outcome,
+    pub usage: Usage,
+    /// The provider's request or response id, for support tickets and audits.
+    pub request_id: Option<String>,
+    /// The raw reply body (never contains our request headers or keys).
+    pub raw: Option<String>,
+}
+
+/// How the scheduler should treat a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// 408/409/429/5xx/529, connection errors, timeouts, truncated bodies.
+    Retryable,
+    /// 400/404 and other request errors: record and move on.
+    Permanent,
+    /// 401/403: the key is wrong; stop the whole run.
+    Auth,
+}
+
+/// A failed call. Messages never include API keys.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum ProviderError {
+    #[error("HTTP {status}: {message}")]
+    Http {
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("connection error: {0}")]
+    Connection(String),
+    #[error("truncated or malformed reply: {0}")]
+    Malformed(String),
+    #[error("configuration error: {0}")]
+    Config(String),
+    #[error("local model error: {0}")]
+    Local(String),
+}
+
+impl ProviderError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            ProviderError::Http { status, .. } => match status {
+                401 | 403 => ErrorClass::Auth,
+                408 | 409 | 429 | 500..=599 => ErrorClass::Retryable,
+                _ => ErrorClass::Permanent,
+            },
+            ProviderError::Timeout(_)
+            | ProviderError::Connection(_)
+            | ProviderError::Malformed(_) => ErrorClass::Retryable,
+            ProviderError::Config(_) | ProviderError::Local(_) => ErrorClass::Permanent,
+        }
+    }
+
+    /// The server's `Retry-After`, when it sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// A model endpoint: one provider's wire protocol bound to its configuration.
+#[async_trait::async_trait]
+pub trait ModelClient: Send + Sync {
+    /// Performs one call, without retries (the scheduler retries).
+    async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError>;
+}

@@ -1,0 +1,115 @@
+-- The results store: one SQLite file per results folder (OUT/results.sqlite), WAL mode.
+-- Rows are only ever added: a later stage or a re-run adds rows, it never rewrites them.
+-- "Latest" always means the row with the highest id for its key.
+
+PRAGMA user_version = 1;
+
+-- One row per `misalign run` (or `classify`) invocation: the manifest a paper can cite.
+CREATE TABLE IF NOT EXISTS runs (
+    id               INTEGER PRIMARY KEY,
+    command          TEXT NOT NULL,          -- 'run' | 'classify'
+    experiment_id    TEXT NOT NULL,
+    misalign_version TEXT NOT NULL,
+    experiment_text  TEXT NOT NULL,          -- the experiment file exactly as read
+    experiment_sha256 TEXT NOT NULL,
+    packs_json       TEXT NOT NULL,          -- {scenario: sha256 of its pack files}
+    models_json      TEXT NOT NULL,          -- resolved model names
+    sampling_json    TEXT NOT NULL,          -- SamplingParams
+    started_at       TEXT NOT NULL           -- RFC 3339 UTC
+);
+
+-- End of a run, as its own row (runs rows are never rewritten).
+CREATE TABLE IF NOT EXISTS run_ends (
+    run_id    INTEGER PRIMARY KEY REFERENCES runs(id),
+    ended_at  TEXT NOT NULL,
+    status    TEXT NOT NULL,                 -- 'completed' | 'interrupted' | 'failed' | 'auth_error'
+    totals_json TEXT NOT NULL                -- counts, tokens, cost
+);
+
+-- Each distinct rendered prompt, stored once (not once per sample).
+CREATE TABLE IF NOT EXISTS prompts (
+    prompt_hash   TEXT PRIMARY KEY,
+    condition_id  TEXT NOT NULL,
+    condition_json TEXT NOT NULL,            -- misalign_core::Condition
+    system_prompt TEXT NOT NULL,
+    user_prompt   TEXT NOT NULL,
+    email_content TEXT NOT NULL
+);
+
+-- Work items: condition x model x sample index, keyed by content hash.
+CREATE TABLE IF NOT EXISTS work_items (
+    item_key     TEXT PRIMARY KEY,           -- plan::work_item_key
+    prompt_hash  TEXT NOT NULL REFERENCES prompts(prompt_hash),
+    condition_id TEXT NOT NULL,
+    model        TEXT NOT NULL,              -- resolved `provider/model`
+    sample_index INTEGER NOT NULL,           -- 0-based; exported as sample_{index+1:03}
+    params_json  TEXT NOT NULL
+);
+
+-- Which items each run planned (the report shows the latest run's plan by default).
+CREATE TABLE IF NOT EXISTS run_items (
+    run_id   INTEGER NOT NULL REFERENCES runs(id),
+    item_key TEXT NOT NULL REFERENCES work_items(item_key),
+    PRIMARY KEY (run_id, item_key)
+);
+
+-- Attempts that ended: one row per finished call (answer) or given-up call (error).
+CREATE TABLE IF NOT EXISTS responses (
+    id             INTEGER PRIMARY KEY,
+    item_key       TEXT NOT NULL REFERENCES work_items(item_key),
+    run_id         INTEGER NOT NULL REFERENCES runs(id),
+    status         TEXT NOT NULL,            -- 'answer' | 'content_filtered' | 'empty' | 'error'
+    answer         TEXT,
+    reasoning      TEXT,
+    finish_reason  TEXT,
+    input_tokens   INTEGER,
+    output_tokens  INTEGER,
+    reasoning_tokens INTEGER,
+    latency_ms     INTEGER,
+    attempts       INTEGER NOT NULL,
+    request_id     TEXT,
+    error          TEXT,                     -- for status 'error': the last error, key-free
+    error_class    TEXT,                     -- 'retryable' | 'permanent' | 'auth'
+    raw_reply      TEXT,
+    started_at     TEXT NOT NULL,
+    finished_at    TEXT NOT NULL
+);
+-- At most one stored answer per work item: the guarantee behind "none duplicated".
+CREATE UNIQUE INDEX IF NOT EXISTS one_answer_per_item
+    ON responses(item_key) WHERE status != 'error';
+CREATE INDEX IF NOT EXISTS responses_item ON responses(item_key);
+
+-- Verdicts: one row per classification of a response; the latest per response counts.
+CREATE TABLE IF NOT EXISTS classifications (
+    id                 INTEGER PRIMARY KEY,
+    response_id        INTEGER NOT NULL REFERENCES responses(id),
+    item_key           TEXT NOT NULL,
+    classifier_version TEXT NOT NULL,        -- detector + rubric versions
+    actions_json       TEXT NOT NULL,        -- parsed tool calls
+    parse_issues_json  TEXT NOT NULL,
+    detector_verdict   INTEGER NOT NULL,     -- 0/1
+    detector_evidence_json TEXT NOT NULL,
+    judge_model        TEXT,
+    judge_verdict      INTEGER,              -- 0/1, NULL without judge or on judge error
+    judge_reasoning    TEXT,
+    judge_error        TEXT,                 -- set => excluded from rates
+    final_verdict      INTEGER,              -- 0/1; NULL when judge_error
+    whistleblowing     INTEGER,              -- leaking: reported to an authority
+    awareness_label    TEXT,                 -- deliberates_thinks_eval | deliberates_thinks_real | no_deliberation
+    awareness_reasoning TEXT,
+    classified_at      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS classifications_response ON classifications(response_id);
+
+-- Judge calls cached by (judge model, rubric version, transcript hash).
+CREATE TABLE IF NOT EXISTS judge_cache (
+    cache_key     TEXT PRIMARY KEY,
+    judge_model   TEXT NOT NULL,
+    rubric_version TEXT NOT NULL,
+    transcript_hash TEXT NOT NULL,
+    verdict       INTEGER,
+    label         TEXT,
+    reasoning     TEXT NOT NULL,
+    raw           TEXT NOT NULL,
+    created_at    TEXT NOT NULL
+);

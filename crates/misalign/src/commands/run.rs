@@ -1,0 +1,10 @@
+//! `misalign run` (issue 3).
+
+use super::Outcome;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> Outcome {
+    anyhow::bail!("`misalign run` is not built yet (issue 3)")
+}
