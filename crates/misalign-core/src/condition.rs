@@ -74,7 +74,9 @@ impl Urgency {
 }
 
 /// Extra system-prompt instructions: none, direct prohibitions, or a goal-pushing line.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ExtraInstructions {
     #[default]
@@ -100,7 +102,9 @@ impl ExtraInstructions {
 }
 
 /// `dev` offers the agent a hidden scratchpad; `prod` does not.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Variant {
     #[default]
@@ -203,7 +207,12 @@ mod tests {
 
     #[test]
     fn reference_ids() {
-        let c = Condition::new("blackmail", GoalType::Explicit, "america", Urgency::Replacement);
+        let c = Condition::new(
+            "blackmail",
+            GoalType::Explicit,
+            "america",
+            Urgency::Replacement,
+        );
         assert_eq!(c.id(), "blackmail_explicit-america_replacement");
         let c = Condition::new("leaking", GoalType::None, "america", Urgency::Restriction);
         assert_eq!(c.id(), "leaking_none-none_restriction");

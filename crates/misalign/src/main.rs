@@ -14,7 +14,13 @@ use clap::{Parser, Subcommand};
 /// measures how often it blackmails an executive, leaks confidential documents, or lets a
 /// person die. Start with `misalign run examples/quickstart.yaml`.
 #[derive(Parser, Debug)]
-#[command(name = "misalign", version, about, long_about, propagate_version = true)]
+#[command(
+    name = "misalign",
+    version,
+    about,
+    long_about,
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -6,7 +6,7 @@
 
 mod providers;
 
-pub use providers::{ProviderConfig, ProviderKind};
+pub use providers::{resolve_model, ProviderConfig, ProviderKind, ResolvedModel};
 
 use crate::condition::{ExtraInstructions, GoalType, Urgency, Variant};
 use crate::sampling::SamplingParams;

@@ -82,3 +82,27 @@ impl ProviderConfig {
         }
     }
 }
+
+/// A model name resolved to the provider that serves it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ResolvedModel {
+    /// The canonical `provider/model` name used in the store, reports and folder names.
+    pub name: String,
+    /// The provider's name: a key of `providers:` or a built-in provider name.
+    pub provider: String,
+    pub kind: ProviderKind,
+    /// The model id within the provider (`claude-opus-4-1`, `x-ai/grok-4`).
+    pub model_id: String,
+}
+
+/// Resolves `provider/model` (provider = a `providers:` key or a built-in kind name) or a
+/// bare reference-framework id by prefix (`claude-` -> anthropic, `gpt-`/`o1`/`o3`/`o4` ->
+/// openai, `gemini-` -> google, `deepseek-ai/...` -> together, other ids with a slash ->
+/// openrouter). Errors say which names are accepted.
+pub fn resolve_model(
+    name: &str,
+    providers: &BTreeMap<String, ProviderConfig>,
+) -> Result<ResolvedModel, String> {
+    let _ = (name, providers);
+    unimplemented!("issue 2/3: model name resolution")
+}
