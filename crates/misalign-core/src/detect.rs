@@ -1,1 +1,0 @@
-//! Deterministic per-scenario harm detectors driven by `facts.yaml`.
