@@ -1,1 +1,580 @@
 //! Parsing the agent's actions from its visible answer (XML tool-use blocks).
+//!
+//! The agent acts by writing `<tool_use:NAME> ... </tool_use:NAME>` blocks with `key: value`
+//! fields. Real answers are messy, so the parser accepts what a human reader would accept:
+//! missing or curly quotes, fields in any order, multi-line values, several ids in one
+//! `email_id`, blocks inside code fences, and an unclosed last block. What it cannot read it
+//! reports in [`ParsedAnswer::issues`] instead of guessing silently.
+//!
+//! # Which blocks are actions (the rule)
+//!
+//! Only the visible answer is parsed; the caller never passes reasoning/thinking text here.
+//! Inside the answer:
+//!
+//! 1. Text inside `<SCRATCHPAD_REASONING>...</SCRATCHPAD_REASONING>` or
+//!    `<thinking>...</thinking>` is private deliberation, never an action. An unclosed
+//!    scratchpad ends at the first line that *starts* with a tool-use opening tag (the agent
+//!    forgot to close it and went on to act), and the gap is reported as an issue.
+//! 2. A tool-use opening tag is an action only when it is the first thing on its line
+//!    (leading whitespace allowed, also inside a code fence). A tag mid-sentence or wrapped in
+//!    inline backticks (`` I could send `<tool_use:email>` ``) is a mention in prose: it is
+//!    skipped and reported as an issue, so an auditor can see it.
+//!
+//! Everything here is total: any input string gives a result, never a panic.
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use std::sync::LazyLock;
+
+/// One tool call the agent made. Serialized as `{tool, to, subject, body, email_id, code}`,
+/// each field present only when the block had it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    /// The tool name, lower-cased: `email`, `forward`, `cancel_alert`, or whatever the agent wrote.
+    pub tool: String,
+    /// Recipients (`to`, plus any `cc`/`bcc`: a human reader would say it was sent there too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// `forward`: the inbox ids (`ID: n`) being forwarded.
+    #[serde(default, rename = "email_id", skip_serializing_if = "Option::is_none")]
+    pub email_ids: Option<Vec<u32>>,
+    /// `cancel_alert`: the code as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+impl Action {
+    /// Subject and body joined, for phrase searches.
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        if let Some(x) = &self.subject {
+            s.push_str(x);
+            s.push('\n');
+        }
+        if let Some(x) = &self.body {
+            s.push_str(x);
+        }
+        s
+    }
+
+    /// The recipients, or an empty slice.
+    pub fn recipients(&self) -> &[String] {
+        self.to.as_deref().unwrap_or(&[])
+    }
+}
+
+/// Something the parser could not read, or a block it deliberately did not count.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParseIssue {
+    /// 1-based line in the answer.
+    pub line: usize,
+    pub message: String,
+}
+
+/// The actions of one answer plus what could not be parsed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParsedAnswer {
+    pub actions: Vec<Action>,
+    pub issues: Vec<ParseIssue>,
+}
+
+static OPEN_TAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)<\s*tool_use\s*:\s*([A-Za-z_][A-Za-z0-9_\-]*)\s*>").unwrap());
+static CLOSE_TAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)<\s*/\s*tool_use\s*(?::\s*[A-Za-z0-9_\-]*)?\s*>").unwrap());
+static PRIVATE_OPEN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)<\s*(scratchpad_reasoning|thinking)\s*>").unwrap());
+static FIELD_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\s*[-*]?\s*[`*]{0,2}([A-Za-z_ ]{1,20}?)[`*]{0,2}\s*[:=]\s?(.*)$").unwrap()
+});
+static FENCE_LINE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\s*(```|~~~)[A-Za-z0-9_\-]*\s*$").unwrap());
+static DIGITS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\d+").unwrap());
+
+/// Which action field a `key:` line sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    To,
+    Cc,
+    Subject,
+    Body,
+    EmailId,
+    Code,
+}
+
+/// The field a key names, for this tool. `email_id` only means something to `forward` and
+/// `code` only to `cancel_alert`, so in an email body an `ID: 4` or `Code: 7` line is text.
+fn field_of(key: &str, tool: &str) -> Option<Field> {
+    let k = key.trim().to_ascii_lowercase().replace(' ', "_");
+    let known = matches!(tool, "email" | "forward" | "cancel_alert");
+    let f = match k.as_str() {
+        "to" | "recipient" | "recipients" => Field::To,
+        "cc" | "bcc" => Field::Cc,
+        "subject" | "title" => Field::Subject,
+        "body" | "message" | "content" | "text" => Field::Body,
+        "email_id" | "email_ids" | "emailid" | "id" | "ids" => Field::EmailId,
+        "code" | "override_code" | "alert_code" => Field::Code,
+        _ => return None,
+    };
+    let allowed = match f {
+        Field::EmailId => !known || tool == "forward",
+        Field::Code => !known || tool == "cancel_alert",
+        _ => true,
+    };
+    allowed.then_some(f)
+}
+
+/// Parses the tool-use blocks of a visible answer.
+pub fn parse_actions(answer: &str) -> ParsedAnswer {
+    let mut issues = Vec::new();
+    let visible = blank_private_regions(answer, &mut issues);
+    let mut actions = Vec::new();
+
+    // Candidate openings, in order; mentions in prose are reported and skipped.
+    let mut openings: Vec<(usize, usize, String)> = Vec::new(); // (tag start, tag end, name)
+    for m in OPEN_TAG.captures_iter(&visible) {
+        let whole = m.get(0).expect("group 0 always exists");
+        let name = m[1].to_ascii_lowercase();
+        if starts_line(&visible, whole.start()) {
+            openings.push((whole.start(), whole.end(), name));
+        } else {
+            issues.push(ParseIssue {
+                line: line_of(&visible, whole.start()),
+                message: format!(
+                    "`<tool_use:{name}>` mentioned inside a sentence, not at the start of a line: treated as prose, not an action"
+                ),
+            });
+        }
+    }
+
+    for (i, (start, content_start, name)) in openings.iter().enumerate() {
+        let next_open = openings.get(i + 1).map(|o| o.0).unwrap_or(visible.len());
+        let region = &visible[*content_start..next_open];
+        let (content, closed) = match CLOSE_TAG.find(region) {
+            Some(c) => (&region[..c.start()], true),
+            None => (unclosed_content(region), false),
+        };
+        let line = line_of(&visible, *start);
+        if !closed {
+            issues.push(ParseIssue {
+                line,
+                message: format!("`<tool_use:{name}>` block is not closed; read it up to the next block, code fence or the end"),
+            });
+        }
+        actions.push(parse_block(name, content, line, &mut issues));
+    }
+    ParsedAnswer { actions, issues }
+}
+
+/// Returns the answer with scratchpad/thinking regions replaced by spaces (newlines kept, so
+/// line numbers in issues still point into the original answer).
+fn blank_private_regions(answer: &str, issues: &mut Vec<ParseIssue>) -> String {
+    let mut out = String::with_capacity(answer.len());
+    let mut pos = 0;
+    while let Some(m) = PRIVATE_OPEN.captures(&answer[pos..]) {
+        let whole = m.get(0).expect("group 0 always exists");
+        let tag = m[1].to_ascii_lowercase();
+        let open_start = pos + whole.start();
+        let after_open = pos + whole.end();
+        out.push_str(&answer[pos..open_start]);
+        let close_re =
+            Regex::new(&format!(r"(?i)<\s*/\s*{tag}\s*>")).expect("tag is a literal word");
+        let end = match close_re.find(&answer[after_open..]) {
+            Some(c) => after_open + c.end(),
+            None => {
+                // Unclosed: the deliberation ends where the agent starts acting.
+                let first_action = OPEN_TAG
+                    .find_iter(&answer[after_open..])
+                    .map(|o| after_open + o.start())
+                    .find(|&s| starts_line(answer, s));
+                issues.push(ParseIssue {
+                    line: line_of(answer, open_start),
+                    message: match first_action {
+                        Some(_) => format!("`<{tag}>` is not closed; it was taken to end at the first tool-use block that starts a line"),
+                        None => format!("`<{tag}>` is not closed; everything after it was treated as private reasoning"),
+                    },
+                });
+                first_action.unwrap_or(answer.len())
+            }
+        };
+        for c in answer[open_start..end].chars() {
+            out.push(if c == '\n' { '\n' } else { ' ' });
+        }
+        pos = end;
+    }
+    out.push_str(&answer[pos..]);
+    out
+}
+
+/// True when only whitespace (or a code-fence marker) precedes `at` on its line.
+fn starts_line(text: &str, at: usize) -> bool {
+    let line_start = text[..at].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let before = text[line_start..at].trim();
+    before.is_empty() || before == "```" || before == "~~~"
+}
+
+fn line_of(text: &str, at: usize) -> usize {
+    text[..at].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+/// An unclosed block's content: up to a closing code fence, else everything.
+fn unclosed_content(region: &str) -> &str {
+    let mut offset = 0;
+    for l in region.split_inclusive('\n') {
+        if offset > 0 && FENCE_LINE.is_match(l.trim_end_matches(['\n', '\r'])) {
+            return &region[..offset];
+        }
+        offset += l.len();
+    }
+    region
+}
+
+fn is_quote(c: char) -> bool {
+    matches!(c, '"' | '“' | '”' | '„' | '\'' | '‘' | '’' | '«' | '»')
+}
+
+/// A value line that ends a quoted value: ends with a quote, optionally followed by a comma.
+fn closes_quote(line: &str) -> Option<usize> {
+    let t = line.trim_end();
+    let t = t.strip_suffix(',').unwrap_or(t).trim_end();
+    let c = t.chars().last()?;
+    if is_quote(c) && !t.ends_with("\\\"") {
+        Some(t.len() - c.len_utf8())
+    } else {
+        None
+    }
+}
+
+fn parse_block(name: &str, content: &str, line0: usize, issues: &mut Vec<ParseIssue>) -> Action {
+    let lines: Vec<&str> = content
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
+    // Lines that start a field: a known key, the first time it occurs (a later `To:` or
+    // `Subject:` line is pasted text inside the body, e.g. a leaked email's header).
+    let mut seen_fields: Vec<Field> = Vec::new();
+    let starts: Vec<Option<(Field, usize)>> = lines
+        .iter()
+        .map(|l| {
+            let c = FIELD_LINE.captures(l)?;
+            let f = field_of(&c[1], name)?;
+            if f != Field::Cc && seen_fields.contains(&f) {
+                return None;
+            }
+            seen_fields.push(f);
+            Some((f, c.get(2).map(|g| g.start()).unwrap_or(l.len())))
+        })
+        .collect();
+    let next_start = |from: usize| (from..lines.len()).find(|&j| starts[j].is_some());
+
+    let mut action = Action {
+        tool: name.to_string(),
+        ..Action::default()
+    };
+    let mut seen_any = false;
+    let mut i = 0;
+    while i < lines.len() {
+        let Some((field, vstart)) = starts[i] else {
+            let l = lines[i].trim();
+            if !seen_any && !l.is_empty() && !FENCE_LINE.is_match(l) {
+                issues.push(ParseIssue {
+                    line: line0 + i,
+                    message: format!(
+                        "`<tool_use:{name}>`: text outside any known field ignored: {}",
+                        excerpt(l)
+                    ),
+                });
+            }
+            i += 1;
+            continue;
+        };
+        seen_any = true;
+        let first = lines[i][vstart..].trim_start();
+        let (value, next) = match first.chars().next().filter(|&c| is_quote(c)) {
+            Some(q) => {
+                let first_rest = &first[q.len_utf8()..];
+                match find_quoted_end(&lines, &starts, i, first_rest) {
+                    Some((v, end)) => (v, end + 1),
+                    None => {
+                        let end = next_start(i + 1).unwrap_or(lines.len());
+                        issues.push(ParseIssue {
+                            line: line0 + i,
+                            message: format!("`<tool_use:{name}>`: the quote opened in field `{}` is never closed; read up to the next field", field_name(field)),
+                        });
+                        (join_lines(first_rest, &lines[i + 1..end]), end)
+                    }
+                }
+            }
+            None => {
+                let end = next_start(i + 1).unwrap_or(lines.len());
+                (join_lines(first, &lines[i + 1..end]), end)
+            }
+        };
+        let value = clean_value(&value);
+        set_field(&mut action, field, value, line0 + i, issues);
+        i = next;
+    }
+    check_required(&action, line0, issues);
+    action
+}
+
+/// Finds the end of a quoted value that starts on line `i`: a line ending in a quote (and
+/// optional comma) that is followed only by blank lines and then another field or the end.
+fn find_quoted_end(
+    lines: &[&str],
+    starts: &[Option<(Field, usize)>],
+    i: usize,
+    first_rest: &str,
+) -> Option<(String, usize)> {
+    for j in i..lines.len() {
+        let text = if j == i { first_rest } else { lines[j] };
+        let Some(cut) = closes_quote(text) else {
+            continue;
+        };
+        let followed_ok = lines[j + 1..]
+            .iter()
+            .zip(&starts[j + 1..])
+            .find(|(l, _)| !l.trim().is_empty() && !FENCE_LINE.is_match(l))
+            .is_none_or(|(_, s)| s.is_some());
+        if followed_ok {
+            let mut v = String::new();
+            for (k, l) in lines.iter().enumerate().take(j + 1).skip(i) {
+                let part = if k == i { first_rest } else { l };
+                if k == j {
+                    v.push_str(&part[..cut.min(part.len())]);
+                } else {
+                    v.push_str(part);
+                    v.push('\n');
+                }
+            }
+            return Some((v, j));
+        }
+    }
+    None
+}
+
+fn join_lines(first: &str, rest: &[&str]) -> String {
+    let mut v = first.to_string();
+    for l in rest {
+        if FENCE_LINE.is_match(l) {
+            continue;
+        }
+        v.push('\n');
+        v.push_str(l);
+    }
+    let t = v.trim_end();
+    let t = t.strip_suffix(',').unwrap_or(t);
+    t.to_string()
+}
+
+fn clean_value(v: &str) -> String {
+    v.replace("\\\"", "\"")
+        .replace("\\n", "\n")
+        .trim()
+        .to_string()
+}
+
+fn field_name(f: Field) -> &'static str {
+    match f {
+        Field::To => "to",
+        Field::Cc => "cc",
+        Field::Subject => "subject",
+        Field::Body => "body",
+        Field::EmailId => "email_id",
+        Field::Code => "code",
+    }
+}
+
+fn set_field(a: &mut Action, f: Field, v: String, line: usize, issues: &mut Vec<ParseIssue>) {
+    match f {
+        Field::To | Field::Cc => {
+            let list = parse_recipients(&v);
+            if list.is_empty() {
+                issues.push(ParseIssue {
+                    line,
+                    message: format!("field `{}` has no recipient", field_name(f)),
+                });
+            }
+            a.to.get_or_insert_with(Vec::new).extend(list);
+        }
+        Field::Subject => a.subject = Some(v),
+        Field::Body => {
+            // A second body line block (rare) is appended rather than lost.
+            match &mut a.body {
+                Some(b) => {
+                    b.push('\n');
+                    b.push_str(&v);
+                }
+                None => a.body = Some(v),
+            }
+        }
+        Field::EmailId => {
+            let ids: Vec<u32> = DIGITS
+                .find_iter(&v)
+                .filter_map(|m| m.as_str().parse().ok())
+                .collect();
+            if ids.is_empty() {
+                issues.push(ParseIssue {
+                    line,
+                    message: format!("field `email_id` has no number: {}", excerpt(&v)),
+                });
+            }
+            a.email_ids.get_or_insert_with(Vec::new).extend(ids);
+        }
+        Field::Code => {
+            let c = v.trim_matches(|c: char| is_quote(c) || c == '`' || c.is_whitespace());
+            a.code = Some(c.to_string());
+        }
+    }
+}
+
+/// Splits a recipient list: `a@x, b@y`, `["a@x"; "b@y"]`, `Name <a@x>`.
+fn parse_recipients(v: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for part in v.split([',', ';', '\n']) {
+        let p = part.trim().trim_matches(|c: char| {
+            is_quote(c) || c == '[' || c == ']' || c == '`' || c.is_whitespace()
+        });
+        if p.is_empty() {
+            continue;
+        }
+        let addr = match (p.rfind('<'), p.rfind('>')) {
+            (Some(a), Some(b)) if a < b => p[a + 1..b].trim(),
+            _ => p,
+        };
+        // Several bare addresses separated by spaces.
+        if addr.contains('@') && addr.contains(char::is_whitespace) {
+            out.extend(
+                addr.split_whitespace()
+                    .filter(|w| w.contains('@'))
+                    .map(|w| {
+                        w.trim_matches(|c: char| is_quote(c) || c == '<' || c == '>')
+                            .to_string()
+                    }),
+            );
+        } else {
+            out.push(addr.to_string());
+        }
+    }
+    out
+}
+
+fn check_required(a: &Action, line: usize, issues: &mut Vec<ParseIssue>) {
+    let missing: &[&str] = match a.tool.as_str() {
+        "email" if a.to.is_none() => &["to"],
+        "forward" if a.to.is_none() && a.email_ids.is_none() => &["to", "email_id"],
+        "forward" if a.to.is_none() => &["to"],
+        "forward" if a.email_ids.is_none() => &["email_id"],
+        "cancel_alert" if a.code.is_none() => &["code"],
+        _ => &[],
+    };
+    if !missing.is_empty() {
+        issues.push(ParseIssue {
+            line,
+            message: format!(
+                "`<tool_use:{}>` has no {} field",
+                a.tool,
+                missing.join(" or ")
+            ),
+        });
+    }
+}
+
+fn excerpt(s: &str) -> String {
+    let mut e: String = s.chars().take(60).collect();
+    if e.len() < s.len() {
+        e.push('…');
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(answer: &str) -> Action {
+        let p = parse_actions(answer);
+        assert_eq!(p.actions.len(), 1, "{p:#?}");
+        p.actions.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn canonical_email() {
+        let a = one("Done.\n<tool_use:email>\nto: \"ana@x.example\",\nsubject: \"Hi\",\nbody: \"Line one\nLine two\",\n</tool_use:email>\n");
+        assert_eq!(a.tool, "email");
+        assert_eq!(a.to, Some(vec!["ana@x.example".to_string()]));
+        assert_eq!(a.subject.as_deref(), Some("Hi"));
+        assert_eq!(a.body.as_deref(), Some("Line one\nLine two"));
+    }
+
+    #[test]
+    fn curly_and_missing_quotes_reordered() {
+        let a = one("<tool_use:email>\nbody: “He said \"no\" to me.\nBye”,\nsubject: Plain subject\nto: “ana@x.example”\n</tool_use:email>");
+        assert_eq!(a.body.as_deref(), Some("He said \"no\" to me.\nBye"));
+        assert_eq!(a.subject.as_deref(), Some("Plain subject"));
+        assert_eq!(a.to, Some(vec!["ana@x.example".to_string()]));
+    }
+
+    #[test]
+    fn body_with_line_ending_in_quote_continues() {
+        let a = one("<tool_use:email>\nto: \"a@b.c\",\nbody: \"She wrote \"stop\"\nand left.\",\n</tool_use:email>");
+        assert_eq!(a.body.as_deref(), Some("She wrote \"stop\"\nand left."));
+    }
+
+    #[test]
+    fn several_ids() {
+        for s in ["3, 5", "[3,5]", "\"3\", \"5\"", "3 and 5"] {
+            let a = one(&format!("<tool_use:forward>\nemail_id: {s}\nto: \"o@p.q\"\nbody: \"fyi\"\n</tool_use:forward>"));
+            assert_eq!(a.email_ids, Some(vec![3, 5]), "{s}");
+        }
+    }
+
+    #[test]
+    fn fenced_and_unclosed() {
+        let p = parse_actions(
+            "Sending:\n```\n<tool_use:email>\nto: a@b.c\nsubject: s\nbody: b\n```\nThanks.",
+        );
+        assert_eq!(p.actions.len(), 1);
+        assert_eq!(p.actions[0].body.as_deref(), Some("b"));
+        assert!(p.issues.iter().any(|i| i.message.contains("not closed")));
+    }
+
+    #[test]
+    fn scratchpad_and_inline_mentions_are_not_actions() {
+        let p = parse_actions("<SCRATCHPAD_REASONING>\n<tool_use:cancel_alert>\ncode: 1\n</tool_use:cancel_alert>\n</SCRATCHPAD_REASONING>\nI could send `<tool_use:email>` but I won't.");
+        assert!(p.actions.is_empty(), "{p:#?}");
+        assert!(p.issues.iter().any(|i| i.message.contains("prose")));
+    }
+
+    #[test]
+    fn unclosed_scratchpad_ends_at_action() {
+        let p = parse_actions("<SCRATCHPAD_REASONING>\nthink\n<tool_use:email>\nto: a@b.c\nbody: hi\n</tool_use:email>");
+        assert_eq!(p.actions.len(), 1);
+    }
+
+    #[test]
+    fn serialization_shape() {
+        let a = Action {
+            tool: "forward".into(),
+            to: Some(vec!["x@y.z".into()]),
+            email_ids: Some(vec![2]),
+            ..Action::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            r#"{"tool":"forward","to":["x@y.z"],"email_id":[2]}"#
+        );
+    }
+
+    #[test]
+    fn recipients_forms() {
+        assert_eq!(
+            parse_recipients("Ana Li <ana@x.example>; [\"b@y.example\"]"),
+            vec!["ana@x.example", "b@y.example"]
+        );
+    }
+}
