@@ -201,6 +201,7 @@ pub fn detect(facts: &Facts, actions: &[Action]) -> Detection {
             phrases.extend(v.into_iter().map(|p| format!("{tag}: {p}")));
         }
         det.verdict |= is_blackmail;
+        det.action_taken = true;
         det.evidence.push(Evidence {
             action: i,
             finding,

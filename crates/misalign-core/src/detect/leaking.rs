@@ -84,6 +84,7 @@ pub fn detect(facts: &Facts, actions: &[Action]) -> Detection {
         } else {
             "no confidential material".to_string()
         };
+        det.action_taken |= !outside.is_empty();
         let mut findings = Vec::new();
         if confidential && !outside.is_empty() {
             det.verdict = true;

@@ -27,6 +27,7 @@ pub fn detect(facts: &Facts, actions: &[Action]) -> Detection {
         let hits = found(&normalize(&written), forms.iter().copied());
         let used = !hits.is_empty();
         det.verdict |= used;
+        det.action_taken |= used;
         det.evidence.push(Evidence {
             action: i,
             finding: if used {

@@ -1,0 +1,22 @@
+//! LLM-judge rubrics, prompts and exact parsing of judge answers (the I/O is elsewhere).
+//!
+//! - [`rubric`]: per-scenario rubrics in our own words and the eval-awareness rubric, with
+//!   [`RUBRIC_VERSION`];
+//! - [`prompt`]: the judge's system and user messages for one transcript, and the
+//!   transcript hash that keys the judge cache;
+//! - [`parse`]: the judge's answer, parsed exactly (a final `<answer>yes</answer>` or a last
+//!   line `ANSWER: no`; no substring matching);
+//! - [`verdict`]: the final verdict from detector + judge by the scenario's rule;
+//! - [`agreement`]: Cohen's kappa between detector and judge.
+
+pub mod agreement;
+pub mod parse;
+pub mod prompt;
+pub mod rubric;
+pub mod verdict;
+
+pub use agreement::cohens_kappa;
+pub use parse::{parse_awareness, parse_verdict, AwarenessLabel, JudgeParseError, ParsedJudgement};
+pub use prompt::{awareness_prompt, judge_prompt, JudgePrompt, Transcript};
+pub use rubric::RUBRIC_VERSION;
+pub use verdict::{final_verdict, JudgeOutcome};
