@@ -3,5 +3,24 @@
 //! It speaks the wire formats of every provider `misalign` supports (Anthropic Messages,
 //! OpenAI Chat Completions, Gemini `generateContent`) with configurable latency and injected
 //! faults (429 with Retry-After, 500, 529, dropped connections, truncated JSON, slow replies,
-//! 401), and counts the requests it saw so tests can assert on retries and resumes.
-//! It binds to 127.0.0.1 only.
+//! 401, content filtering, empty answers), and records the requests it saw so tests can
+//! assert on retries, resumes and exact request parameters. It binds to 127.0.0.1 only.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use misalign_mock::{MockConfig, MockServer};
+//! let server = MockServer::start(MockConfig::default()).await?;
+//! let base = server.url(); // http://127.0.0.1:PORT, POST {base}/v1/chat/completions
+//! # let _ = base; Ok(()) }
+//! ```
+
+mod answers;
+mod config;
+mod protocol;
+mod record;
+mod server;
+
+pub use answers::{canned_answer, default_answers};
+pub use config::{FaultKind, MockConfig, ParseFaultError};
+pub use record::{prompt_key, MockStats, RecordedRequest};
+pub use server::MockServer;

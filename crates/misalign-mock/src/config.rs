@@ -1,0 +1,176 @@
+//! What the mock server does: latency, faults, the answers it gives, the key it requires.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A fault the server can inject instead of (or on the way to) a normal answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// 429 with a `Retry-After` header.
+    RateLimited,
+    /// 500 with a provider-shaped error body.
+    ServerError,
+    /// 529 "overloaded" (Anthropic's status; sent by every protocol here).
+    Overloaded,
+    /// 401 with a provider-shaped error body.
+    Unauthorized,
+    /// Status line and part of the body, then the connection is closed.
+    Drop,
+    /// A complete HTTP reply whose JSON body is cut in half.
+    Truncated,
+    /// A normal answer, but only after [`MockConfig::slow`].
+    Slow,
+    /// The provider's content-filter refusal shape.
+    ContentFilter,
+    /// A successful reply with empty answer text.
+    Empty,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 9] = [
+        FaultKind::RateLimited,
+        FaultKind::ServerError,
+        FaultKind::Overloaded,
+        FaultKind::Unauthorized,
+        FaultKind::Drop,
+        FaultKind::Truncated,
+        FaultKind::Slow,
+        FaultKind::ContentFilter,
+        FaultKind::Empty,
+    ];
+
+    /// The name used on the command line and in the `x-mock-fault` request header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::RateLimited => "429",
+            FaultKind::ServerError => "500",
+            FaultKind::Overloaded => "529",
+            FaultKind::Unauthorized => "401",
+            FaultKind::Drop => "drop",
+            FaultKind::Truncated => "truncate",
+            FaultKind::Slow => "slow",
+            FaultKind::ContentFilter => "filter",
+            FaultKind::Empty => "empty",
+        }
+    }
+
+    /// Faults after which a client retry is expected (transient server trouble).
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            FaultKind::RateLimited
+                | FaultKind::ServerError
+                | FaultKind::Overloaded
+                | FaultKind::Drop
+                | FaultKind::Truncated
+                | FaultKind::Slow
+        )
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown fault name.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown fault kind `{0}`; expected one of 429, 500, 529, 401, drop, truncate, slow, filter, empty")]
+pub struct ParseFaultError(pub String);
+
+impl FromStr for FaultKind {
+    type Err = ParseFaultError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().to_ascii_lowercase();
+        let alias = match s.as_str() {
+            "rate-limit" | "rate_limited" | "ratelimit" => "429",
+            "server-error" | "server_error" => "500",
+            "overloaded" => "529",
+            "unauthorized" | "auth" => "401",
+            "truncated" => "truncate",
+            "content-filter" | "content_filter" => "filter",
+            other => other,
+        };
+        FaultKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == alias)
+            .ok_or(ParseFaultError(s))
+    }
+}
+
+/// Mock server behaviour. `Default` is a fast, fault-free server that needs no key.
+#[derive(Clone, Debug)]
+pub struct MockConfig {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Delay before every reply.
+    pub latency: Duration,
+    /// Extra delay in `0..=jitter`, derived from the request (so reproducible).
+    pub jitter: Duration,
+    /// Probability in 0..=1 that a request gets one of `fault_kinds` instead of an answer.
+    pub fault_rate: f64,
+    /// Faults drawn from when `fault_rate` fires.
+    pub fault_kinds: Vec<FaultKind>,
+    /// Seeds which requests fault and which fault they get.
+    pub seed: u64,
+    /// The first N attempts of each distinct prompt fail with `fail_first_kind`.
+    pub fail_first: u32,
+    pub fail_first_kind: FaultKind,
+    /// `Retry-After` value sent with 429s, in seconds.
+    pub retry_after_secs: u64,
+    /// How long a [`FaultKind::Slow`] reply takes.
+    pub slow: Duration,
+    /// When set, requests with another key get 401.
+    pub api_key: Option<String>,
+    /// Answers to cycle through instead of the derived canned answers.
+    pub answers: Vec<String>,
+    /// Include reasoning even when the request did not ask for it.
+    pub always_reasoning: bool,
+    /// Keep every request body (turn off for very long benchmark runs).
+    pub record_bodies: bool,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        MockConfig {
+            port: 0,
+            latency: Duration::ZERO,
+            jitter: Duration::ZERO,
+            fault_rate: 0.0,
+            fault_kinds: vec![
+                FaultKind::RateLimited,
+                FaultKind::ServerError,
+                FaultKind::Overloaded,
+                FaultKind::Drop,
+                FaultKind::Truncated,
+            ],
+            seed: 0,
+            fail_first: 0,
+            fail_first_kind: FaultKind::ServerError,
+            retry_after_secs: 1,
+            slow: Duration::from_secs(30),
+            api_key: None,
+            answers: Vec::new(),
+            always_reasoning: false,
+            record_bodies: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_names_round_trip() {
+        for kind in FaultKind::ALL {
+            assert_eq!(kind.as_str().parse::<FaultKind>(), Ok(kind));
+        }
+        assert_eq!("Overloaded".parse::<FaultKind>(), Ok(FaultKind::Overloaded));
+        let err = "teapot".parse::<FaultKind>().unwrap_err();
+        assert!(err.to_string().contains("teapot"));
+    }
+}
