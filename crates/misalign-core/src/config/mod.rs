@@ -5,6 +5,9 @@
 //! The types below are the resolved, validated form every later stage uses.
 
 mod providers;
+mod schema;
+mod walk;
+mod yaml;
 
 pub use providers::{resolve_model, ProviderConfig, ProviderKind, ResolvedModel};
 
@@ -133,8 +136,69 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// The eight goal values of the reference study (four pairs of opposites). Goal types
+/// `none` and `ambiguous` use the neutral value `none` instead.
+pub const KNOWN_GOAL_VALUES: [&str; 8] = [
+    "america",
+    "global",
+    "safety",
+    "acceleration",
+    "ethical",
+    "pragmatic",
+    "individualism",
+    "collectivism",
+];
+
+/// How strict [`parse_experiment_with`] is about things only some commands need.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// Every enabled expansion must have at least one model (true for `run`/`validate`;
+    /// `generate` renders prompts without models).
+    pub require_models: bool,
+}
+
 /// Parses an experiment file's text. `file` is used only in error messages.
+///
+/// Models may be missing (as for `misalign generate`); use [`parse_experiment_with`] and
+/// [`ParseOptions::require_models`] when the caller will sample.
 pub fn parse_experiment(text: &str, file: &str) -> Result<Experiment, ConfigError> {
-    let _ = (text, file);
-    unimplemented!("issue 2: experiment-file parser")
+    parse_experiment_with(text, file, &ParseOptions::default())
+}
+
+/// [`parse_experiment`] with options.
+pub fn parse_experiment_with(
+    text: &str,
+    file: &str,
+    options: &ParseOptions,
+) -> Result<Experiment, ConfigError> {
+    let cx = walk::Ctx { file };
+    let root = yaml::parse(text).map_err(|e| ConfigError {
+        file: file.to_string(),
+        line: e.pos.line,
+        column: e.pos.column,
+        field: "(YAML syntax)".to_string(),
+        message: format!("{}; fix the YAML at this position", e.message),
+    })?;
+    schema::experiment(cx, &root, options)
+}
+
+impl Experiment {
+    /// The models of the enabled expansions (each expansion's own, else the global ones),
+    /// distinct, in first-use order.
+    pub fn models_in_use(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for e in self.expansions.iter().filter(|e| e.enabled) {
+            for m in e.models.as_ref().unwrap_or(&self.models) {
+                if !out.contains(&m.as_str()) {
+                    out.push(m);
+                }
+            }
+        }
+        out
+    }
+
+    /// Resolves a model name with this experiment's `providers:` section.
+    pub fn resolve(&self, model: &str) -> Result<ResolvedModel, String> {
+        resolve_model(model, &self.providers)
+    }
 }

@@ -99,10 +99,343 @@ pub struct ResolvedModel {
 /// bare reference-framework id by prefix (`claude-` -> anthropic, `gpt-`/`o1`/`o3`/`o4` ->
 /// openai, `gemini-` -> google, `deepseek-ai/...` -> together, other ids with a slash ->
 /// openrouter). Errors say which names are accepted.
+///
+/// Details:
+/// - `name/model` where `name` is a `providers:` key wins over everything else; then a
+///   built-in provider name (every kind but `openai-compatible`, which needs a URL).
+/// - A bare id maps to a kind by its prefix. If the `providers:` section defines exactly
+///   one provider of that kind, the id goes there (e.g. an Anthropic proxy); if it defines
+///   several, the id is ambiguous and must be written `provider/id`.
+/// - Slash ids of the reference framework's open-weight models: Together's spellings
+///   (`deepseek-ai/`, `Qwen/`, `meta-llama/` with capitals, `mistralai/`... with capitals)
+///   go to together; lower-case vendor ids (`x-ai/grok-4`, `meta-llama/llama-4-maverick`,
+///   `deepseek/deepseek-r1`, `qwen/...`) go to openrouter. Any other prefix is an error
+///   naming the known providers, because a typo in a provider name must not silently send
+///   prompts to a third party.
 pub fn resolve_model(
     name: &str,
     providers: &BTreeMap<String, ProviderConfig>,
 ) -> Result<ResolvedModel, String> {
-    let _ = (name, providers);
-    unimplemented!("issue 2/3: model name resolution")
+    if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "model name `{}` must be non-empty and contain no spaces",
+            name.escape_debug()
+        ));
+    }
+    if let Some((prefix, rest)) = name.split_once('/') {
+        if let Some(cfg) = providers.get(prefix) {
+            return resolved(prefix, cfg.kind, rest, name);
+        }
+        if let Some(kind) =
+            ProviderKind::parse(prefix).filter(|k| *k != ProviderKind::OpenaiCompatible)
+        {
+            return resolved(prefix, kind, rest, name);
+        }
+        if let Some(kind) = vendor_kind(prefix, rest) {
+            return via_kind(kind, name, providers);
+        }
+        return Err(format!(
+            "unknown provider `{prefix}` in model `{name}`: write `provider/model` with a \
+             provider from {}, or add `{prefix}:` (with its `kind` and `base_url`) to the \
+             `providers:` section",
+            known_providers(providers)
+        ));
+    }
+    let lower = name.to_ascii_lowercase();
+    let kind = if lower.starts_with("claude-") {
+        ProviderKind::Anthropic
+    } else if lower.starts_with("gpt-")
+        || lower.starts_with("chatgpt-")
+        || ["o1", "o3", "o4"]
+            .iter()
+            .any(|p| lower == *p || lower.starts_with(&format!("{p}-")))
+    {
+        ProviderKind::Openai
+    } else if lower.starts_with("gemini-") {
+        ProviderKind::Google
+    } else {
+        return Err(format!(
+            "cannot tell which provider serves `{name}`: write it as `provider/{name}` with a \
+             provider from {}",
+            known_providers(providers)
+        ));
+    };
+    via_kind(kind, name, providers)
+}
+
+/// Reference-framework vendor prefixes of open-weight models.
+fn vendor_kind(prefix: &str, rest: &str) -> Option<ProviderKind> {
+    const TOGETHER: [&str; 1] = ["deepseek-ai"];
+    const OPENROUTER: [&str; 12] = [
+        "x-ai",
+        "meta-llama",
+        "deepseek",
+        "qwen",
+        "mistralai",
+        "moonshotai",
+        "nousresearch",
+        "cohere",
+        "amazon",
+        "microsoft",
+        "nvidia",
+        "z-ai",
+    ];
+    if rest.is_empty() {
+        return None;
+    }
+    let lower = prefix.to_ascii_lowercase();
+    if TOGETHER.contains(&prefix) {
+        return Some(ProviderKind::Together);
+    }
+    if OPENROUTER.contains(&lower.as_str()) {
+        // Together spells ids with capitals (`Qwen/Qwen3-235B`, `meta-llama/Llama-3.3-70B`);
+        // OpenRouter's are lower case.
+        let capitals = prefix.chars().any(|c| c.is_ascii_uppercase())
+            || rest.chars().any(|c| c.is_ascii_uppercase());
+        return Some(if capitals {
+            ProviderKind::Together
+        } else {
+            ProviderKind::Openrouter
+        });
+    }
+    None
+}
+
+/// A bare id served by `kind`: the one configured provider of that kind, else the built-in.
+fn via_kind(
+    kind: ProviderKind,
+    model_id: &str,
+    providers: &BTreeMap<String, ProviderConfig>,
+) -> Result<ResolvedModel, String> {
+    let matching: Vec<&String> = providers
+        .iter()
+        .filter(|(_, cfg)| cfg.kind == kind)
+        .map(|(n, _)| n)
+        .collect();
+    match matching.as_slice() {
+        [] => resolved(kind.as_str(), kind, model_id, model_id),
+        [one] => resolved(one, kind, model_id, model_id),
+        several => Err(format!(
+            "model `{model_id}` is ambiguous: the `providers:` section has several providers of \
+             kind {} ({}); write `provider/{model_id}` with one of them",
+            kind.as_str(),
+            several
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+fn resolved(
+    provider: &str,
+    kind: ProviderKind,
+    model_id: &str,
+    written: &str,
+) -> Result<ResolvedModel, String> {
+    if model_id.is_empty() || model_id.starts_with('/') || model_id.ends_with('/') {
+        return Err(format!(
+            "model `{written}` names no model after `{provider}/`; write e.g. `{provider}/<model id>`"
+        ));
+    }
+    Ok(ResolvedModel {
+        name: format!("{provider}/{model_id}"),
+        provider: provider.to_string(),
+        kind,
+        model_id: model_id.to_string(),
+    })
+}
+
+fn known_providers(providers: &BTreeMap<String, ProviderConfig>) -> String {
+    let mut names: Vec<String> = providers.keys().map(|k| format!("`{k}`")).collect();
+    for kind in ProviderKind::ALL {
+        if kind != ProviderKind::OpenaiCompatible && !providers.contains_key(kind.as_str()) {
+            names.push(format!("`{}`", kind.as_str()));
+        }
+    }
+    let configured = if providers.is_empty() {
+        " (the file has no `providers:` section)".to_string()
+    } else {
+        String::new()
+    };
+    format!("{}{configured}", names.join(", "))
+}
+
+/// Checks an `http(s)://host[:port][/path]` address. Messages never quote the URL when it
+/// carries credentials.
+pub(crate) fn check_base_url(url: &str) -> Result<(), String> {
+    let lower = url.to_ascii_lowercase();
+    let rest = if lower.starts_with("http://") {
+        &url[7..]
+    } else if lower.starts_with("https://") {
+        &url[8..]
+    } else {
+        return Err(format!(
+            "`{}` is not an http:// or https:// address",
+            url.escape_debug()
+        ));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(
+            "the URL contains credentials (`user@`); remove them and put the key in the \
+             environment variable named by `api_key_env`"
+                .to_string(),
+        );
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("the URL contains spaces or control characters".to_string());
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((h, tail)) => (h, tail.strip_prefix(':')),
+            None => return Err(format!("`{url}` has an unclosed `[` in its host")),
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ':'));
+    if !host_ok {
+        return Err(format!("`{url}` has no valid host name"));
+    }
+    if let Some(p) = port {
+        if p.parse::<u16>().map_or(true, |n| n == 0) {
+            return Err(format!("`{url}` has an invalid port `{p}` (use 1-65535)"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn none() -> BTreeMap<String, ProviderConfig> {
+        BTreeMap::new()
+    }
+
+    #[test]
+    fn bare_reference_ids() {
+        let r = resolve_model("claude-3-5-sonnet-latest", &none()).unwrap();
+        assert_eq!(r.name, "anthropic/claude-3-5-sonnet-latest");
+        assert_eq!(r.kind, ProviderKind::Anthropic);
+        assert_eq!(r.model_id, "claude-3-5-sonnet-latest");
+        assert_eq!(
+            resolve_model("gpt-4.1", &none()).unwrap().provider,
+            "openai"
+        );
+        assert_eq!(resolve_model("o3", &none()).unwrap().provider, "openai");
+        assert_eq!(
+            resolve_model("o4-mini", &none()).unwrap().provider,
+            "openai"
+        );
+        assert_eq!(
+            resolve_model("gemini-2.5-pro", &none()).unwrap().provider,
+            "google"
+        );
+        let r = resolve_model("deepseek-ai/DeepSeek-R1", &none()).unwrap();
+        assert_eq!(
+            (r.provider.as_str(), r.model_id.as_str()),
+            ("together", "deepseek-ai/DeepSeek-R1")
+        );
+        assert_eq!(r.name, "together/deepseek-ai/DeepSeek-R1");
+        assert_eq!(
+            resolve_model("x-ai/grok-4", &none()).unwrap().provider,
+            "openrouter"
+        );
+        assert_eq!(
+            resolve_model("meta-llama/llama-4-maverick", &none())
+                .unwrap()
+                .provider,
+            "openrouter"
+        );
+        assert_eq!(
+            resolve_model("Qwen/Qwen3-235B-A22B", &none())
+                .unwrap()
+                .provider,
+            "together"
+        );
+    }
+
+    #[test]
+    fn explicit_provider_prefix() {
+        let r = resolve_model("openrouter/x-ai/grok-4", &none()).unwrap();
+        assert_eq!(
+            (r.provider.as_str(), r.model_id.as_str()),
+            ("openrouter", "x-ai/grok-4")
+        );
+        let mut p = none();
+        p.insert(
+            "mock".into(),
+            ProviderConfig::of_kind(ProviderKind::OpenaiCompatible),
+        );
+        let r = resolve_model("mock/tiny", &p).unwrap();
+        assert_eq!(
+            (r.name.as_str(), r.kind),
+            ("mock/tiny", ProviderKind::OpenaiCompatible)
+        );
+        // openai-compatible is not a built-in provider: it needs a URL.
+        assert!(resolve_model("openai-compatible/x", &none()).is_err());
+    }
+
+    #[test]
+    fn unknown_prefix_lists_providers() {
+        let err = resolve_model("antropic/claude-x", &none()).unwrap_err();
+        assert!(err.contains("unknown provider `antropic`"), "{err}");
+        assert!(
+            err.contains("`anthropic`") && err.contains("providers:"),
+            "{err}"
+        );
+        let err = resolve_model("llama3", &none()).unwrap_err();
+        assert!(err.contains("provider/llama3"), "{err}");
+        assert!(resolve_model("anthropic/", &none()).is_err());
+        assert!(resolve_model("", &none()).is_err());
+        assert!(resolve_model("gpt 4", &none()).is_err());
+    }
+
+    #[test]
+    fn bare_ids_follow_one_configured_provider_and_refuse_ambiguity() {
+        let mut p = none();
+        p.insert(
+            "proxy".into(),
+            ProviderConfig::of_kind(ProviderKind::Anthropic),
+        );
+        assert_eq!(
+            resolve_model("claude-opus-4-1", &p).unwrap().name,
+            "proxy/claude-opus-4-1"
+        );
+        p.insert(
+            "anthropic".into(),
+            ProviderConfig::of_kind(ProviderKind::Anthropic),
+        );
+        let err = resolve_model("claude-opus-4-1", &p).unwrap_err();
+        assert!(
+            err.contains("ambiguous") && err.contains("`proxy`"),
+            "{err}"
+        );
+        assert_eq!(
+            resolve_model("proxy/claude-opus-4-1", &p).unwrap().provider,
+            "proxy"
+        );
+    }
+
+    #[test]
+    fn base_urls() {
+        assert!(check_base_url("http://127.0.0.1:8089/v1").is_ok());
+        assert!(check_base_url("https://api.example.invalid").is_ok());
+        assert!(check_base_url("http://[::1]:8080/v1").is_ok());
+        assert!(check_base_url("ftp://x").is_err());
+        assert!(check_base_url("http://").is_err());
+        assert!(check_base_url("http://host:99999").is_err());
+        assert!(check_base_url("http://host:0").is_err());
+        let err = check_base_url("https://user:s3cret@host/v1").unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
+    }
 }

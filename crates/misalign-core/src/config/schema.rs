@@ -1,0 +1,974 @@
+//! The experiment-file schema: which keys exist where, their types, defaults and checks.
+//!
+//! Reference-framework keys we accept but do not use (so its files load unchanged):
+//! top-level `description` and `researcher` (free text), `expansions[].description`,
+//! `global.output_directory` (we write under `--out` / `results/<experiment_id>`), and
+//! `global.alignment_faking` when not enabled. The reference generator's top-level flags
+//! `production_variant: true` and `extra_system_instructions: dont|goal` become the
+//! default `variants` / `extra_instructions` axes of every expansion that sets none.
+
+use super::providers::{self, ProviderConfig, ProviderKind};
+use super::walk::{self, index, join, quote, Ctx, Fields, R};
+use super::yaml::{Node, Value};
+use super::{
+    Classification, Concurrency, Execution, Expansion, Experiment, ParseOptions, Price, RatePool,
+    KNOWN_GOAL_VALUES,
+};
+use crate::condition::{ExtraInstructions, GoalType, Urgency, Variant};
+use crate::sampling::SamplingParams;
+use std::collections::BTreeMap;
+
+const TOP_KEYS: &[&str] = &[
+    "experiment_id",
+    "description",
+    "researcher",
+    "global",
+    "expansions",
+    "classification",
+    "execution",
+    "providers",
+    "prices",
+    "production_variant",
+    "extra_system_instructions",
+];
+
+const GLOBAL_KEYS: &[&str] = &[
+    "models",
+    "temperature",
+    "samples_per_condition",
+    "concurrency",
+    "rate_limits",
+    "max_tokens",
+    "seed",
+    "top_p",
+    "thinking_budget",
+    "reasoning_effort",
+    "output_directory",
+    "alignment_faking",
+];
+
+const EXPANSION_KEYS: &[&str] = &["name", "description", "enabled", "models", "variables"];
+
+const VARIABLE_KEYS: &[&str] = &[
+    "scenarios",
+    "goal_types",
+    "goal_values",
+    "urgency_types",
+    "extra_instructions",
+    "variants",
+    "awareness_notice",
+];
+
+const CLASSIFICATION_KEYS: &[&str] = &[
+    "enabled",
+    "classifier_model",
+    "concurrency",
+    "models",
+    "awareness_model",
+];
+
+const EXECUTION_KEYS: &[&str] = &[
+    "resume_interrupted",
+    "timeout_seconds",
+    "retries",
+    "checkpoint_frequency",
+];
+
+const PROVIDER_KEYS: &[&str] = &[
+    "kind",
+    "base_url",
+    "base_urls",
+    "api_key_env",
+    "headers",
+    "safety_settings",
+    "model_path",
+    "context_length",
+    "threads",
+    "batch_size",
+    "gpu_layers",
+];
+
+const LOCAL_ONLY_KEYS: &[&str] = &[
+    "model_path",
+    "context_length",
+    "threads",
+    "batch_size",
+    "gpu_layers",
+];
+
+const GOAL_TYPES: &[&str] = &["explicit", "none", "latent", "ambiguous", "swap"];
+const URGENCIES: &[&str] = &["replacement", "restriction", "none"];
+const EXTRAS: &[&str] = &["off", "dont", "goal"];
+const VARIANTS: &[&str] = &["dev", "prod"];
+const REASONING_EFFORTS: &[&str] = &["minimal", "low", "medium", "high"];
+
+/// Defaults the reference framework's top-level flags set for every expansion.
+struct AxisDefaults {
+    variants: Vec<Variant>,
+    extra_instructions: Vec<ExtraInstructions>,
+}
+
+pub(crate) fn experiment(cx: Ctx, root: &Node, options: &ParseOptions) -> R<Experiment> {
+    if root.value == Value::Null {
+        return Err(cx.err(
+            root.pos,
+            "",
+            "the file is empty; an experiment needs at least `experiment_id` and `expansions` \
+             (see examples/quickstart.yaml)",
+        ));
+    }
+    let top = walk::fields(cx, root, "", TOP_KEYS)?;
+
+    let id_node = top.required(cx, "experiment_id", "a name for this experiment's results")?;
+    let experiment_id = experiment_id(cx, id_node, "experiment_id")?;
+    for free_text in ["description", "researcher"] {
+        if let Some(node) = top.get(free_text) {
+            walk::string(cx, node, free_text)?;
+        }
+    }
+
+    let providers = match top.get("providers") {
+        Some(node) => providers_section(cx, node, "providers")?,
+        None => BTreeMap::new(),
+    };
+
+    let global = match top.get("global") {
+        Some(node) => Some(walk::fields(cx, node, "global", GLOBAL_KEYS)?),
+        None => None,
+    };
+    let models = match global.as_ref().and_then(|g| g.get("models")) {
+        Some(node) => model_list(cx, node, "global.models", &providers)?,
+        None => Vec::new(),
+    };
+    let sampling = sampling(cx, global.as_ref())?;
+    let samples_per_condition = match global.as_ref().and_then(|g| g.get("samples_per_condition")) {
+        Some(node) => walk::uint(cx, node, "global.samples_per_condition", 1u32, 1_000_000)?,
+        None => 1,
+    };
+    let (concurrency, rate_pools) = match &global {
+        Some(g) => (concurrency(cx, g)?, rate_pools(cx, g)?),
+        None => (Concurrency::default(), Vec::new()),
+    };
+    if let Some(g) = &global {
+        if let Some(node) = g.get("output_directory") {
+            walk::string(cx, node, "global.output_directory")?;
+        }
+        if let Some(node) = g.get("alignment_faking") {
+            alignment_faking(cx, node, "global.alignment_faking")?;
+        }
+    }
+
+    let defaults = axis_defaults(cx, &top)?;
+    let exp_node = top.required(
+        cx,
+        "expansions",
+        "a list of condition grids (`- name: ...`)",
+    )?;
+    let exp_items = walk::nonempty_list(cx, exp_node, "expansions", "expansion")?;
+    let mut expansions = Vec::with_capacity(exp_items.len());
+    for (i, node) in exp_items.iter().enumerate() {
+        expansions.push(expansion(
+            cx,
+            node,
+            &index("expansions", i),
+            &providers,
+            &defaults,
+        )?);
+    }
+    if !expansions.iter().any(|e| e.enabled) {
+        return Err(cx.err(
+            exp_node.pos,
+            "expansions",
+            "every expansion has `enabled: false`, so there is nothing to run; enable at least one",
+        ));
+    }
+    if options.require_models {
+        require_models(cx, &top, global.as_ref(), &models, exp_items, &expansions)?;
+    }
+
+    let classification = match top.get("classification") {
+        Some(node) => classification(cx, node, "classification", &providers)?,
+        None => Classification::default(),
+    };
+    let execution = match top.get("execution") {
+        Some(node) => execution(cx, node, "execution")?,
+        None => Execution::default(),
+    };
+    let prices = match top.get("prices") {
+        Some(node) => prices(cx, node, "prices")?,
+        None => BTreeMap::new(),
+    };
+
+    Ok(Experiment {
+        experiment_id,
+        models,
+        samples_per_condition,
+        sampling,
+        expansions,
+        providers,
+        concurrency,
+        rate_pools,
+        classification,
+        execution,
+        prices,
+    })
+}
+
+/// Becomes a folder name (`results/<experiment_id>`), so only safe characters.
+fn experiment_id(cx: Ctx, node: &Node, path: &str) -> R<String> {
+    let id = walk::name(cx, node, path)?;
+    let safe = id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !safe || id.starts_with('.') || id.len() > 128 {
+        return Err(cx.err(
+            node.pos,
+            path,
+            format!(
+                "{} cannot be used as a folder name; use letters, digits, `_`, `-` and `.` \
+                 (not first), at most 128 characters",
+                quote(&id)
+            ),
+        ));
+    }
+    Ok(id)
+}
+
+fn axis_defaults(cx: Ctx, top: &Fields) -> R<AxisDefaults> {
+    let variants = match top.get("production_variant") {
+        Some(node) if walk::boolean(cx, node, "production_variant")? => vec![Variant::Prod],
+        _ => vec![Variant::Dev],
+    };
+    let extra_instructions = match top.get("extra_system_instructions") {
+        None => vec![ExtraInstructions::Off],
+        Some(node) => match &node.value {
+            Value::Bool(false) => vec![ExtraInstructions::Off],
+            _ => {
+                let s = walk::choice(
+                    cx,
+                    node,
+                    "extra_system_instructions",
+                    "extra instructions",
+                    &["dont", "goal"],
+                )?;
+                vec![ExtraInstructions::parse(&s).unwrap_or_default()]
+            }
+        },
+    };
+    Ok(AxisDefaults {
+        variants,
+        extra_instructions,
+    })
+}
+
+/// The reference framework's alignment-faking warning has no equivalent here; refuse to
+/// silently run a different experiment than the file asks for.
+fn alignment_faking(cx: Ctx, node: &Node, path: &str) -> R<()> {
+    let f = walk::fields(cx, node, path, &["enabled", "warning_type", "warning_text"])?;
+    if let Some(n) = f.get("enabled") {
+        if walk::boolean(cx, n, &f.path_of("enabled"))? {
+            return Err(cx.err(
+                n.pos,
+                &f.path_of("enabled"),
+                "the reference framework's alignment-faking warning is not supported; \
+                 set `enabled: false`, or use `variables.awareness_notice: [off, on]` \
+                 for the eval-vs-real notice",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn sampling(cx: Ctx, global: Option<&Fields>) -> R<SamplingParams> {
+    let get = |k: &str| global.and_then(|g| g.get(k));
+    let temperature = match get("temperature") {
+        Some(n) => walk::number(cx, n, "global.temperature", 0.0, 2.0)?,
+        None => 1.0,
+    };
+    let top_p = match get("top_p") {
+        Some(n) => {
+            let v = walk::number(cx, n, "global.top_p", 0.0, 1.0)?;
+            if v == 0.0 {
+                return Err(cx.err(n.pos, "global.top_p", "must be above 0 (and at most 1)"));
+            }
+            Some(v)
+        }
+        None => None,
+    };
+    let max_tokens = match get("max_tokens") {
+        Some(n) => walk::uint(cx, n, "global.max_tokens", 1u32, 1_000_000)?,
+        None => 4000,
+    };
+    let seed = match get("seed") {
+        Some(n) => Some(walk::uint(cx, n, "global.seed", 0u64, u64::MAX)?),
+        None => None,
+    };
+    let thinking_budget = match get("thinking_budget") {
+        Some(n) => Some(walk::uint(
+            cx,
+            n,
+            "global.thinking_budget",
+            1u32,
+            1_000_000,
+        )?),
+        None => None,
+    };
+    if let (Some(budget), Some(n)) = (thinking_budget, get("thinking_budget")) {
+        if budget >= max_tokens {
+            return Err(cx.err(
+                n.pos,
+                "global.thinking_budget",
+                format!(
+                    "thinking_budget ({budget}) must be below max_tokens ({max_tokens}), \
+                     which includes the thinking; raise `global.max_tokens`"
+                ),
+            ));
+        }
+    }
+    let reasoning_effort = match get("reasoning_effort") {
+        Some(n) => Some(walk::choice(
+            cx,
+            n,
+            "global.reasoning_effort",
+            "reasoning effort",
+            REASONING_EFFORTS,
+        )?),
+        None => None,
+    };
+    Ok(SamplingParams {
+        temperature: Some(temperature),
+        top_p,
+        max_tokens,
+        seed,
+        thinking_budget,
+        reasoning_effort,
+    })
+}
+
+fn concurrency(cx: Ctx, global: &Fields) -> R<Concurrency> {
+    let Some(node) = global.get("concurrency") else {
+        return Ok(Concurrency::default());
+    };
+    let f = walk::fields(cx, node, "global.concurrency", &["providers", "models"])?;
+    let mut out = Concurrency::default();
+    for (key, target) in [
+        ("providers", &mut out.providers),
+        ("models", &mut out.models),
+    ] {
+        if let Some(map) = f.get(key) {
+            let path = f.path_of(key);
+            for (name, _, value) in walk::entries(cx, map, &path)? {
+                let limit = walk::uint(cx, value, &join(&path, &name), 1u32, 100_000)? as usize;
+                target.insert(name, limit);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn rate_pools(cx: Ctx, global: &Fields) -> R<Vec<RatePool>> {
+    let Some(node) = global.get("rate_limits") else {
+        return Ok(Vec::new());
+    };
+    let f = walk::fields(cx, node, "global.rate_limits", &["pools"])?;
+    let Some(pools) = f.get("pools") else {
+        return Ok(Vec::new());
+    };
+    let path = f.path_of("pools");
+    let mut out = Vec::new();
+    for (name, _, value) in walk::entries(cx, pools, &path)? {
+        let pool_path = join(&path, &name);
+        let p = walk::fields(cx, value, &pool_path, &["rpm", "models"])?;
+        let rpm_node = p.required(cx, "rpm", "the requests-per-minute budget, e.g. `rpm: 50`")?;
+        let rpm = walk::uint(cx, rpm_node, &p.path_of("rpm"), 1u32, 10_000_000)?;
+        let models_node = p.required(
+            cx,
+            "models",
+            "the model name patterns sharing this budget, e.g. `models: [\"claude-*\"]`",
+        )?;
+        let models_path = p.path_of("models");
+        let mut globs = Vec::new();
+        for (i, g) in walk::nonempty_list(cx, models_node, &models_path, "model pattern")?
+            .iter()
+            .enumerate()
+        {
+            let glob_path = index(&models_path, i);
+            let glob = walk::name(cx, g, &glob_path)?;
+            check_glob(cx, g, &glob_path, &glob)?;
+            globs.push(glob);
+        }
+        out.push(RatePool {
+            name,
+            rpm,
+            models: globs,
+        });
+    }
+    Ok(out)
+}
+
+/// Patterns use `*`, `?` and `[...]`; an unclosed class is the one mistake we can see.
+fn check_glob(cx: Ctx, node: &Node, path: &str, glob: &str) -> R<()> {
+    let mut open = false;
+    for c in glob.chars() {
+        match c {
+            '[' if !open => open = true,
+            ']' if open => open = false,
+            _ => {}
+        }
+    }
+    if open {
+        return Err(cx.err(
+            node.pos,
+            path,
+            format!("pattern {} has an unclosed `[`", quote(glob)),
+        ));
+    }
+    Ok(())
+}
+
+/// A list of model names, each resolvable to a provider; duplicates are dropped.
+fn model_list(
+    cx: Ctx,
+    node: &Node,
+    path: &str,
+    providers: &BTreeMap<String, ProviderConfig>,
+) -> R<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, item) in walk::list(cx, node, path)?.iter().enumerate() {
+        let item_path = index(path, i);
+        let name = model_name(cx, item, &item_path, providers)?;
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
+fn model_name(
+    cx: Ctx,
+    node: &Node,
+    path: &str,
+    providers: &BTreeMap<String, ProviderConfig>,
+) -> R<String> {
+    let name = walk::name(cx, node, path)?;
+    providers::resolve_model(&name, providers).map_err(|msg| cx.err(node.pos, path, msg))?;
+    Ok(name)
+}
+
+fn expansion(
+    cx: Ctx,
+    node: &Node,
+    path: &str,
+    providers: &BTreeMap<String, ProviderConfig>,
+    defaults: &AxisDefaults,
+) -> R<Expansion> {
+    let f = walk::fields(cx, node, path, EXPANSION_KEYS)?;
+    let name = walk::name(
+        cx,
+        f.required(cx, "name", "a short name for this grid")?,
+        &f.path_of("name"),
+    )?;
+    if let Some(n) = f.get("description") {
+        walk::string(cx, n, &f.path_of("description"))?;
+    }
+    let enabled = match f.get("enabled") {
+        Some(n) => walk::boolean(cx, n, &f.path_of("enabled"))?,
+        None => true,
+    };
+    let models = match f.get("models") {
+        Some(n) => {
+            let p = f.path_of("models");
+            walk::nonempty_list(cx, n, &p, "model (or remove `models` to use global.models)")?;
+            Some(model_list(cx, n, &p, providers)?)
+        }
+        None => None,
+    };
+    let vars_node = f.required(
+        cx,
+        "variables",
+        "the grid: `scenarios`, `goal_types`, `goal_values`, `urgency_types`",
+    )?;
+    let vars = walk::fields(cx, vars_node, &f.path_of("variables"), VARIABLE_KEYS)?;
+
+    let scenarios = words(cx, &vars, "scenarios", "scenario", None, |cx, n, p| {
+        scenario_name(cx, n, p)
+    })?
+    .expect("required");
+    let goal_types = words(cx, &vars, "goal_types", "goal type", None, |cx, n, p| {
+        let s = walk::choice(cx, n, p, "goal type", GOAL_TYPES)?;
+        Ok(GoalType::parse(&s).expect("checked"))
+    })?
+    .expect("required");
+    let needs_value = goal_types.iter().any(|g| g.has_goal_value());
+    let goal_values = match vars.get("goal_values") {
+        Some(_) => words(cx, &vars, "goal_values", "goal value", None, |cx, n, p| {
+            walk::choice(cx, n, p, "goal value", &goal_value_words())
+        })?
+        .expect("present"),
+        None if needs_value => {
+            return Err(cx.err(
+                vars.pos,
+                &vars.path_of("goal_values"),
+                format!(
+                    "missing required key `goal_values`: goal types such as `explicit` need a \
+                     goal value, e.g. `goal_values: [america, global]` (known: {})",
+                    KNOWN_GOAL_VALUES.join(", ")
+                ),
+            ))
+        }
+        None => vec!["none".to_string()],
+    };
+    if needs_value && goal_values.iter().all(|v| v == "none" || v == "ambiguous") {
+        let n = vars.get("goal_values").expect("present when needed");
+        return Err(cx.err(
+            n.pos,
+            &vars.path_of("goal_values"),
+            format!(
+                "goal types `explicit`, `latent` and `swap` need a real goal value, but this list \
+                 has only `none`/`ambiguous`; add one of {}",
+                KNOWN_GOAL_VALUES.join(", ")
+            ),
+        ));
+    }
+    let urgency_types = words(
+        cx,
+        &vars,
+        "urgency_types",
+        "urgency type",
+        None,
+        |cx, n, p| {
+            let s = walk::choice(cx, n, p, "urgency type", URGENCIES)?;
+            Ok(Urgency::parse(&s).expect("checked"))
+        },
+    )?
+    .expect("required");
+    let extra_instructions = words(
+        cx,
+        &vars,
+        "extra_instructions",
+        "extra-instructions setting",
+        Some(defaults.extra_instructions.clone()),
+        |cx, n, p| {
+            let s = walk::choice(cx, n, p, "extra-instructions setting", EXTRAS)?;
+            Ok(ExtraInstructions::parse(&s).expect("checked"))
+        },
+    )?
+    .expect("defaulted");
+    let variants = words(
+        cx,
+        &vars,
+        "variants",
+        "variant",
+        Some(defaults.variants.clone()),
+        |cx, n, p| {
+            let s = walk::choice(cx, n, p, "variant", VARIANTS)?;
+            Ok(Variant::parse(&s).expect("checked"))
+        },
+    )?
+    .expect("defaulted");
+    let awareness_notice = words(
+        cx,
+        &vars,
+        "awareness_notice",
+        "awareness-notice setting",
+        Some(vec![false]),
+        awareness_word,
+    )?
+    .expect("defaulted");
+
+    Ok(Expansion {
+        name,
+        enabled,
+        models,
+        scenarios,
+        goal_types,
+        goal_values,
+        urgency_types,
+        extra_instructions,
+        variants,
+        awareness_notice,
+    })
+}
+
+fn goal_value_words() -> Vec<&'static str> {
+    let mut v: Vec<&str> = KNOWN_GOAL_VALUES.to_vec();
+    v.extend(["none", "ambiguous"]);
+    v
+}
+
+/// `off`/`on` (strings under strict YAML 1.2 booleans), or `false`/`true`.
+fn awareness_word(cx: Ctx, node: &Node, path: &str) -> R<bool> {
+    match &node.value {
+        Value::Bool(b) => Ok(*b),
+        _ => Ok(walk::choice(cx, node, path, "awareness-notice setting", &["off", "on"])? == "on"),
+    }
+}
+
+/// Scenario names become folder names and condition-id prefixes.
+fn scenario_name(cx: Ctx, node: &Node, path: &str) -> R<String> {
+    let s = walk::name(cx, node, path)?;
+    let ok = s
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !ok || s.len() > 64 {
+        let known = ["blackmail", "leaking", "murder"];
+        return Err(cx.err(
+            node.pos,
+            path,
+            format!(
+                "scenario name {} must use only `a-z`, `0-9` and `_` (the built-in ones are \
+                 `blackmail`, `leaking`, `murder`){}",
+                quote(&s),
+                walk::did_you_mean(&s, &known)
+            ),
+        ));
+    }
+    Ok(s)
+}
+
+/// Reads `vars.<key>` as a list of words; `default` is used when absent, else it is required.
+/// Repeated words are kept once (the plan would collapse them anyway).
+fn words<T: PartialEq>(
+    cx: Ctx,
+    vars: &Fields,
+    key: &str,
+    what: &str,
+    default: Option<Vec<T>>,
+    read: impl Fn(Ctx, &Node, &str) -> R<T>,
+) -> R<Option<Vec<T>>> {
+    let path = vars.path_of(key);
+    let node = match (vars.get(key), default) {
+        (Some(n), _) => n,
+        (None, Some(d)) => return Ok(Some(d)),
+        (None, None) => {
+            return Err(cx.err(
+                vars.pos,
+                &path,
+                format!("missing required key `{key}`: add a list of at least one {what}"),
+            ))
+        }
+    };
+    let items = walk::nonempty_list(cx, node, &path, what)?;
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let v = read(cx, item, &index(&path, i))?;
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    Ok(Some(out))
+}
+
+fn require_models(
+    cx: Ctx,
+    top: &Fields,
+    global: Option<&Fields>,
+    models: &[String],
+    exp_nodes: &[Node],
+    expansions: &[Expansion],
+) -> R<()> {
+    if !models.is_empty() {
+        return Ok(());
+    }
+    for (i, e) in expansions.iter().enumerate() {
+        if e.enabled && e.models.is_none() {
+            let (pos, field) = match global.and_then(|g| g.get("models")) {
+                Some(n) => (n.pos, "global.models".to_string()),
+                None => match global {
+                    Some(g) => (g.pos, "global.models".to_string()),
+                    None => (exp_nodes[i].pos, index("expansions", i)),
+                },
+            };
+            let _ = top;
+            return Err(cx.err(
+                pos,
+                &field,
+                format!(
+                    "no models to run for expansion `{}`: list them in `global.models` (or in \
+                     this expansion's `models`), e.g. `models: [\"anthropic/claude-sonnet-4-5\"]`",
+                    e.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn classification(
+    cx: Ctx,
+    node: &Node,
+    path: &str,
+    providers: &BTreeMap<String, ProviderConfig>,
+) -> R<Classification> {
+    let f = walk::fields(cx, node, path, CLASSIFICATION_KEYS)?;
+    let mut out = Classification::default();
+    if let Some(n) = f.get("enabled") {
+        out.enabled = walk::boolean(cx, n, &f.path_of("enabled"))?;
+    }
+    if let Some(n) = f.get("classifier_model") {
+        out.classifier_model = Some(model_name(
+            cx,
+            n,
+            &f.path_of("classifier_model"),
+            providers,
+        )?);
+    }
+    if let Some(n) = f.get("awareness_model") {
+        out.awareness_model = Some(model_name(cx, n, &f.path_of("awareness_model"), providers)?);
+    }
+    if let Some(n) = f.get("concurrency") {
+        out.concurrency = walk::uint(cx, n, &f.path_of("concurrency"), 1u32, 100_000)? as usize;
+    }
+    if let Some(n) = f.get("models") {
+        // The reference maps scenario -> classifier name (`blackmail_classifier`); a model
+        // name is accepted too. Either way it is kept as written.
+        let p = f.path_of("models");
+        for (scenario, key, value) in walk::entries(cx, n, &p)? {
+            let key_node = Node {
+                pos: key.pos,
+                value: Value::Str(scenario.clone()),
+            };
+            scenario_name(cx, &key_node, &join(&p, &scenario))?;
+            let v = walk::name(cx, value, &join(&p, &scenario))?;
+            out.models.insert(scenario, v);
+        }
+    }
+    Ok(out)
+}
+
+fn execution(cx: Ctx, node: &Node, path: &str) -> R<Execution> {
+    let f = walk::fields(cx, node, path, EXECUTION_KEYS)?;
+    let mut out = Execution::default();
+    if let Some(n) = f.get("resume_interrupted") {
+        out.resume_interrupted = walk::boolean(cx, n, &f.path_of("resume_interrupted"))?;
+    }
+    if let Some(n) = f.get("timeout_seconds") {
+        out.timeout_seconds = walk::uint(cx, n, &f.path_of("timeout_seconds"), 1u64, 86_400)?;
+    }
+    if let Some(n) = f.get("retries") {
+        out.retries = walk::uint(cx, n, &f.path_of("retries"), 0u32, 100)?;
+    }
+    if let Some(n) = f.get("checkpoint_frequency") {
+        out.checkpoint_frequency =
+            walk::uint(cx, n, &f.path_of("checkpoint_frequency"), 1u32, 1_000_000)?;
+    }
+    Ok(out)
+}
+
+fn prices(cx: Ctx, node: &Node, path: &str) -> R<BTreeMap<String, Price>> {
+    let mut out = BTreeMap::new();
+    for (glob, key, value) in walk::entries(cx, node, path)? {
+        let p = join(path, &glob);
+        let key_node = Node {
+            pos: key.pos,
+            value: Value::Str(glob.clone()),
+        };
+        check_glob(cx, &key_node, &p, &glob)?;
+        let f = walk::fields(cx, value, &p, &["input", "output"])?;
+        let what = "the price in USD per million tokens, e.g. `input: 3.0`";
+        let input = walk::number(
+            cx,
+            f.required(cx, "input", what)?,
+            &f.path_of("input"),
+            0.0,
+            1e6,
+        )?;
+        let output = walk::number(
+            cx,
+            f.required(cx, "output", what)?,
+            &f.path_of("output"),
+            0.0,
+            1e6,
+        )?;
+        out.insert(glob, Price { input, output });
+    }
+    Ok(out)
+}
+
+fn providers_section(cx: Ctx, node: &Node, path: &str) -> R<BTreeMap<String, ProviderConfig>> {
+    let mut out = BTreeMap::new();
+    for (name, key, value) in walk::entries(cx, node, path)? {
+        let p = join(path, &name);
+        let ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !ok {
+            return Err(cx.err(
+                key.pos,
+                &p,
+                format!(
+                    "provider name {} may use only letters, digits, `_`, `-` and `.` (it is the \
+                     part before `/` in model names)",
+                    quote(&name)
+                ),
+            ));
+        }
+        out.insert(name, provider(cx, value, &p)?);
+    }
+    Ok(out)
+}
+
+fn provider(cx: Ctx, node: &Node, path: &str) -> R<ProviderConfig> {
+    let f = walk::fields(cx, node, path, PROVIDER_KEYS)?;
+    let kinds: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.as_str()).collect();
+    let kind_node = f.required(
+        cx,
+        "kind",
+        &format!("the provider's protocol, one of {}", kinds.join(", ")),
+    )?;
+    let kind_word = walk::choice(cx, kind_node, &f.path_of("kind"), "provider kind", &kinds)?;
+    let kind = ProviderKind::parse(&kind_word).expect("checked");
+    let mut out = ProviderConfig::of_kind(kind);
+
+    match (f.get("base_url"), f.get("base_urls")) {
+        (Some(_), Some(n)) => {
+            return Err(cx.err(
+                n.pos,
+                &f.path_of("base_urls"),
+                "give either `base_url` or `base_urls`, not both",
+            ))
+        }
+        (Some(n), None) => {
+            let p = f.path_of("base_url");
+            out.base_urls.push(base_url(cx, n, &p)?);
+        }
+        (None, Some(n)) => {
+            let p = f.path_of("base_urls");
+            for (i, item) in walk::nonempty_list(cx, n, &p, "URL")?.iter().enumerate() {
+                out.base_urls.push(base_url(cx, item, &index(&p, i))?);
+            }
+        }
+        (None, None) => {}
+    }
+    if kind == ProviderKind::OpenaiCompatible && out.base_urls.is_empty() {
+        return Err(cx.err(
+            f.pos,
+            &f.path_of("base_url"),
+            "missing required key `base_url`: an openai-compatible provider needs the server's \
+             address, e.g. `base_url: \"http://127.0.0.1:8080/v1\"`",
+        ));
+    }
+    if kind == ProviderKind::Local {
+        if let Some(n) = f.get("base_url").or(f.get("base_urls")) {
+            return Err(cx.err(
+                n.pos,
+                path,
+                "a `local` provider runs in this process and has no URL; remove it, or use \
+                 `kind: openai-compatible` for a local server",
+            ));
+        }
+    } else {
+        for key in LOCAL_ONLY_KEYS {
+            if let Some(n) = f.get(key) {
+                return Err(cx.err(
+                    n.pos,
+                    &f.path_of(key),
+                    format!("`{key}` applies only to `kind: local`; remove it"),
+                ));
+            }
+        }
+    }
+
+    if let Some(n) = f.get("api_key_env") {
+        let p = f.path_of("api_key_env");
+        if kind == ProviderKind::Local {
+            return Err(cx.err(n.pos, &p, "a `local` provider needs no API key; remove it"));
+        }
+        // Never echo this value: a pasted key must not reach the terminal or logs.
+        let v = walk::string(cx, n, &p)?;
+        let valid = !v.is_empty()
+            && v.len() <= 128
+            && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !v.starts_with(|c: char| c.is_ascii_digit());
+        if !valid {
+            return Err(cx.err(
+                n.pos,
+                &p,
+                "must be the NAME of an environment variable (letters, digits, `_`), such as \
+                 `ANTHROPIC_API_KEY`, never the key itself",
+            ));
+        }
+        out.api_key_env = Some(v);
+    }
+    if let Some(n) = f.get("headers") {
+        let p = f.path_of("headers");
+        for (header, key, value) in walk::entries(cx, n, &p)? {
+            let hp = join(&p, &header);
+            let token = header
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
+            if header.is_empty() || !token {
+                return Err(cx.err(
+                    key.pos,
+                    &hp,
+                    format!("{} is not a valid HTTP header name", quote(&header)),
+                ));
+            }
+            // Header values may be secrets: type errors never quote them.
+            match &value.value {
+                Value::Str(s) if !s.contains(['\r', '\n']) => {
+                    out.headers.insert(header, s.clone());
+                }
+                Value::Str(_) => {
+                    return Err(cx.err(value.pos, &hp, "a header value must be a single line"))
+                }
+                other => {
+                    return Err(cx.err(
+                        value.pos,
+                        &hp,
+                        format!("expected text, found {}; put it in quotes", other.kind()),
+                    ))
+                }
+            }
+        }
+    }
+    if let Some(n) = f.get("safety_settings") {
+        let p = f.path_of("safety_settings");
+        if kind != ProviderKind::Google {
+            return Err(cx.err(
+                n.pos,
+                &p,
+                "`safety_settings` applies only to `kind: google`; remove it",
+            ));
+        }
+        for (category, _, value) in walk::entries(cx, n, &p)? {
+            let threshold = walk::name(cx, value, &join(&p, &category))?;
+            out.safety_settings.insert(category, threshold);
+        }
+    }
+    if let Some(n) = f.get("model_path") {
+        out.model_path = Some(walk::name(cx, n, &f.path_of("model_path"))?);
+    }
+    if let Some(n) = f.get("context_length") {
+        out.context_length = Some(walk::uint(
+            cx,
+            n,
+            &f.path_of("context_length"),
+            16u32,
+            10_000_000,
+        )?);
+    }
+    if let Some(n) = f.get("threads") {
+        out.threads = Some(walk::uint(cx, n, &f.path_of("threads"), 1u32, 4096)?);
+    }
+    if let Some(n) = f.get("batch_size") {
+        out.batch_size = Some(walk::uint(
+            cx,
+            n,
+            &f.path_of("batch_size"),
+            1u32,
+            1_000_000,
+        )?);
+    }
+    if let Some(n) = f.get("gpu_layers") {
+        out.gpu_layers = Some(walk::uint(cx, n, &f.path_of("gpu_layers"), 0u32, 100_000)?);
+    }
+    Ok(out)
+}
+
+fn base_url(cx: Ctx, node: &Node, path: &str) -> R<String> {
+    let url = walk::name(cx, node, path)?;
+    providers::check_base_url(&url).map_err(|msg| cx.err(node.pos, path, msg))?;
+    Ok(url.trim_end_matches('/').to_string())
+}
