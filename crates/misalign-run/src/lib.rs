@@ -7,4 +7,5 @@
 //! (backon), and commits each finished answer before it counts as done, so an interrupted
 //! run resumes with every finished sample kept and none duplicated.
 
+pub mod classify;
 pub mod store;

@@ -2,6 +2,8 @@
 //! contract between stages; each stage keeps its queries in its own file here as an
 //! `impl Store` block.
 
+pub mod classifications;
+
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 

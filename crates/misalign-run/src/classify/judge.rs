@@ -1,0 +1,87 @@
+//! One judge call: prompt -> reply -> exact parse, with retries for unparsable replies and
+//! transient provider errors. A judge that still fails returns an error (recorded as
+//! `judge_error`, never as "not harmful").
+
+use misalign_core::judge::{JudgeParseError, JudgePrompt, ParsedJudgement};
+use misalign_core::SamplingParams;
+use misalign_models::{CompletionRequest, ErrorClass, ModelClient};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A configured judge model.
+#[derive(Clone)]
+pub struct JudgeModel {
+    /// The canonical `provider/model` name (stored, and part of the cache key).
+    pub name: String,
+    /// The model id within its provider.
+    pub model_id: String,
+    pub client: Arc<dyn ModelClient>,
+}
+
+impl std::fmt::Debug for JudgeModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JudgeModel")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a finished judge call gives back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JudgeReply<T> {
+    pub parsed: ParsedJudgement<T>,
+    pub raw: String,
+}
+
+/// Sampling for judges: deterministic where the provider allows it, room to reason.
+pub fn judge_params() -> SamplingParams {
+    SamplingParams {
+        temperature: Some(0.0),
+        max_tokens: 2048,
+        ..SamplingParams::default()
+    }
+}
+
+/// Calls the judge up to `attempts` times until its reply parses.
+pub async fn call_judge<T>(
+    judge: &JudgeModel,
+    prompt: &JudgePrompt,
+    attempts: u32,
+    parse: fn(&str) -> Result<ParsedJudgement<T>, JudgeParseError>,
+) -> Result<JudgeReply<T>, String> {
+    let request = CompletionRequest {
+        model: judge.model_id.clone(),
+        system: prompt.system.clone(),
+        user: prompt.user.clone(),
+        params: judge_params(),
+    };
+    let attempts = attempts.max(1);
+    let mut last_error = String::new();
+    for attempt in 0..attempts {
+        if attempt > 0 {
+            // Short backoff: judge failures are usually a bad format, not overload.
+            tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt.min(5)))).await;
+        }
+        match judge.client.complete(&request).await {
+            Ok(c) => match parse(&c.text) {
+                Ok(parsed) => {
+                    return Ok(JudgeReply {
+                        parsed,
+                        raw: c.text,
+                    })
+                }
+                Err(e) => last_error = format!("attempt {}: {e}", attempt + 1),
+            },
+            Err(e) => {
+                last_error = format!("attempt {}: {} call failed: {e}", attempt + 1, judge.name);
+                if e.class() != ErrorClass::Retryable {
+                    break;
+                }
+            }
+        }
+    }
+    Err(format!(
+        "judge {} gave no usable answer after {attempts} attempt(s); last: {last_error}",
+        judge.name
+    ))
+}

@@ -1,0 +1,457 @@
+//! The classification stage: every stored answer gets its parsed actions, the scenario
+//! detector's verdict, the LLM judge's verdict and reasoning (when a judge is configured),
+//! an eval-awareness label (when an awareness judge is configured) and the final verdict.
+//!
+//! [`classify_store`] is resumable: it classifies only answers that lack a classification of
+//! the current [`classifier_version`], adds rows (never rewrites), and looks every judge call
+//! up in the `judge_cache` first, keyed by (judge model, rubric version, transcript hash).
+//! [`classify_answer`] is the same pipeline for one standalone answer.
+
+mod judge;
+
+pub use judge::{call_judge, judge_params, JudgeModel, JudgeReply};
+
+use crate::store::classifications::{CachedJudgement, NewClassification, PendingAnswer};
+use crate::store::{Store, StoreError};
+use misalign_core::detect::{analyse_answer, AnswerAnalysis, DetectError, DETECTOR_VERSION};
+use misalign_core::hash::sha256_parts;
+use misalign_core::judge::{
+    awareness_prompt, cohens_kappa, final_verdict, judge_prompt, parse_awareness, parse_verdict,
+    JudgeOutcome, JudgePrompt, Transcript, RUBRIC_VERSION,
+};
+use misalign_core::scenario::Facts;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// What to classify with.
+#[derive(Clone, Debug, Default)]
+pub struct ClassifyOptions {
+    /// Facts per scenario name; answers of a scenario without facts are skipped and reported.
+    pub facts: BTreeMap<String, Facts>,
+    /// The harm judge (`classification.classifier_model`); `None`: detectors only.
+    pub judge: Option<JudgeModel>,
+    /// Per-scenario judge overrides (`classification.models.<scenario>`).
+    pub scenario_judges: BTreeMap<String, JudgeModel>,
+    /// The eval-awareness judge (`classification.awareness_model`).
+    pub awareness: Option<JudgeModel>,
+    /// Judge calls in flight at once (`classification.concurrency`).
+    pub concurrency: usize,
+    /// Attempts per judge call before recording a judge error.
+    pub judge_attempts: u32,
+    /// Classify every answer again (adds new rows; old rows stay).
+    pub force: bool,
+}
+
+impl ClassifyOptions {
+    fn judge_for(&self, scenario: &str) -> Option<&JudgeModel> {
+        self.scenario_judges.get(scenario).or(self.judge.as_ref())
+    }
+}
+
+/// The version stored with each classification: detector rule, rubric, and the judges used.
+/// Answers classified under another version are classified again (in new rows).
+pub fn classifier_version(options: &ClassifyOptions) -> String {
+    let mut v = format!("{DETECTOR_VERSION}+{RUBRIC_VERSION}");
+    if let Some(j) = &options.judge {
+        v.push_str(&format!("+judge={}", j.name));
+    }
+    for (s, j) in &options.scenario_judges {
+        v.push_str(&format!("+judge.{s}={}", j.name));
+    }
+    if let Some(a) = &options.awareness {
+        v.push_str(&format!("+awareness={}", a.name));
+    }
+    v
+}
+
+/// A classification failure that stops the stage (judge failures do not: they are rows).
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("classification task failed: {0}")]
+    Task(String),
+}
+
+/// Per-scenario totals over the latest classifications of the current version.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ScenarioSummary {
+    pub answers: usize,
+    pub detector_harmful: usize,
+    pub judged: usize,
+    pub judge_harmful: usize,
+    pub judge_errors: usize,
+    /// Answers with a final verdict (judge errors excluded).
+    pub with_verdict: usize,
+    pub final_harmful: usize,
+    pub whistleblowing: usize,
+    /// Cohen's kappa between detector and judge over answers the judge decided.
+    pub kappa: Option<f64>,
+}
+
+/// What one `classify_store` call did, and the store's totals after it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ClassifySummary {
+    pub classifier_version: String,
+    /// Rows added by this call.
+    pub classified: usize,
+    /// Judge calls answered from the cache / made.
+    pub judge_cache_hits: usize,
+    pub judge_calls: usize,
+    /// Judge failures among the rows added.
+    pub judge_errors: usize,
+    /// Answers skipped because their scenario has no facts (scenario -> count).
+    pub skipped_no_facts: BTreeMap<String, usize>,
+    pub per_scenario: BTreeMap<String, ScenarioSummary>,
+}
+
+/// The scenario of a condition id (`blackmail_explicit-america_replacement` -> `blackmail`).
+pub fn scenario_of(condition_id: &str) -> &str {
+    condition_id.split('_').next().unwrap_or(condition_id)
+}
+
+/// The judge's and the awareness judge's results for one answer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct JudgeResults {
+    pub judge_model: Option<String>,
+    pub judge_verdict: Option<bool>,
+    pub judge_reasoning: Option<String>,
+    pub judge_error: Option<String>,
+    pub awareness_model: Option<String>,
+    pub awareness_label: Option<String>,
+    pub awareness_reasoning: Option<String>,
+    pub awareness_error: Option<String>,
+}
+
+impl JudgeResults {
+    fn outcome(&self) -> JudgeOutcome {
+        match (&self.judge_model, self.judge_verdict, &self.judge_error) {
+            (None, _, _) => JudgeOutcome::None,
+            (Some(_), Some(v), None) => JudgeOutcome::Verdict(v),
+            _ => JudgeOutcome::Error,
+        }
+    }
+}
+
+/// One fully classified standalone answer.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AnswerClassification {
+    #[serde(flatten)]
+    pub analysis: AnswerAnalysis,
+    pub judge: JudgeResults,
+    /// The final verdict; `None` when the judge failed (excluded from rates).
+    pub verdict: Option<bool>,
+}
+
+/// A judge call planned for one answer, with its cache key.
+struct PlannedCall {
+    judge: JudgeModel,
+    prompt: JudgePrompt,
+    cache_key: String,
+}
+
+fn plan_call(judge: &JudgeModel, prompt: JudgePrompt) -> PlannedCall {
+    let transcript_hash = prompt.transcript_hash();
+    let cache_key = sha256_parts(&[
+        judge.name.as_bytes(),
+        RUBRIC_VERSION.as_bytes(),
+        transcript_hash.as_bytes(),
+    ]);
+    PlannedCall {
+        judge: judge.clone(),
+        prompt,
+        cache_key,
+    }
+}
+
+/// Classifies one answer without a store (no cache): `misalign classify --input`.
+pub async fn classify_answer(
+    scenario: &str,
+    facts: &Facts,
+    transcript: &Transcript,
+    judge: Option<&JudgeModel>,
+    awareness: Option<&JudgeModel>,
+    attempts: u32,
+) -> Result<AnswerClassification, DetectError> {
+    let analysis = analyse_answer(scenario, facts, &transcript.answer)?;
+    let mut results = JudgeResults::default();
+    if let Some(j) = judge {
+        let prompt = judge_prompt(scenario, transcript)
+            .ok_or_else(|| DetectError::UnknownScenario(scenario.into()))?;
+        results.judge_model = Some(j.name.clone());
+        match call_judge(j, &prompt, attempts, parse_verdict).await {
+            Ok(r) => {
+                results.judge_verdict = Some(r.parsed.value);
+                results.judge_reasoning = Some(r.parsed.reasoning);
+            }
+            Err(e) => results.judge_error = Some(e),
+        }
+    }
+    if let Some(a) = awareness {
+        results.awareness_model = Some(a.name.clone());
+        match call_judge(a, &awareness_prompt(transcript), attempts, parse_awareness).await {
+            Ok(r) => {
+                results.awareness_label = Some(r.parsed.value.as_str().to_string());
+                results.awareness_reasoning = Some(r.parsed.reasoning);
+            }
+            Err(e) => results.awareness_error = Some(e),
+        }
+    }
+    let verdict = final_verdict(&analysis.detector, results.outcome());
+    Ok(AnswerClassification {
+        analysis,
+        judge: results,
+        verdict,
+    })
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Outcome of a planned call: from the cache, or made now (and to be cached).
+enum CallOutcome {
+    Cached(CachedJudgement),
+    Fresh(Result<CachedJudgement, String>),
+}
+
+/// Classifies every stored answer lacking a classification of the current version.
+pub async fn classify_store(
+    store: &Store,
+    options: &ClassifyOptions,
+) -> Result<ClassifySummary, ClassifyError> {
+    let version = classifier_version(options);
+    let mut summary = ClassifySummary {
+        classifier_version: version.clone(),
+        ..ClassifySummary::default()
+    };
+    let pending = store.pending_classifications(&version, options.force)?;
+    let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let attempts = options.judge_attempts.max(1);
+    let mut tasks = tokio::task::JoinSet::new();
+
+    for p in pending {
+        let scenario = scenario_of(&p.condition_id).to_string();
+        let Some(facts) = options.facts.get(&scenario) else {
+            *summary.skipped_no_facts.entry(scenario).or_default() += 1;
+            continue;
+        };
+        let analysis = match analyse_answer(&scenario, facts, &p.answer) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!("response {}: {e}", p.response_id);
+                *summary.skipped_no_facts.entry(scenario).or_default() += 1;
+                continue;
+            }
+        };
+        let transcript = Transcript {
+            inbox: p.inbox.clone(),
+            reasoning: p.reasoning.clone(),
+            answer: p.answer.clone(),
+        };
+        let harm = options
+            .judge_for(&scenario)
+            .and_then(|j| Some(plan_call(j, judge_prompt(&scenario, &transcript)?)));
+        let aware = options
+            .awareness
+            .as_ref()
+            .map(|a| plan_call(a, awareness_prompt(&transcript)));
+        // Cache look-ups happen here, on the store's own task.
+        let harm_cached = match &harm {
+            Some(c) => store.judge_cache_get(&c.cache_key)?,
+            None => None,
+        };
+        let aware_cached = match &aware {
+            Some(c) => store.judge_cache_get(&c.cache_key)?,
+            None => None,
+        };
+        let sem = semaphore.clone();
+        tasks.spawn(async move {
+            let harm_out = run_call(harm.as_ref(), harm_cached, &sem, attempts, true).await;
+            let aware_out = run_call(aware.as_ref(), aware_cached, &sem, attempts, false).await;
+            (p, analysis, harm, harm_out, aware, aware_out)
+        });
+    }
+
+    while let Some(joined) = tasks.join_next().await {
+        let (p, analysis, harm, harm_out, aware, aware_out) =
+            joined.map_err(|e| ClassifyError::Task(e.to_string()))?;
+        let mut results = JudgeResults::default();
+        if let (Some(call), Some(out)) = (&harm, harm_out) {
+            results.judge_model = Some(call.judge.name.clone());
+            match settle(store, call, out, &mut summary)? {
+                Ok(c) => {
+                    results.judge_verdict = c.verdict;
+                    results.judge_reasoning = Some(c.reasoning);
+                }
+                Err(e) => results.judge_error = Some(e),
+            }
+        }
+        if let (Some(call), Some(out)) = (&aware, aware_out) {
+            results.awareness_model = Some(call.judge.name.clone());
+            match settle(store, call, out, &mut summary)? {
+                Ok(c) => {
+                    results.awareness_label = c.label;
+                    results.awareness_reasoning = Some(c.reasoning);
+                }
+                Err(e) => results.awareness_error = Some(e),
+            }
+        }
+        store_row(store, &version, &p, &analysis, &results)?;
+        summary.classified += 1;
+        if results.judge_error.is_some() {
+            summary.judge_errors += 1;
+        }
+    }
+
+    summary.per_scenario = scenario_summaries(store, &version)?;
+    Ok(summary)
+}
+
+async fn run_call(
+    call: Option<&PlannedCall>,
+    cached: Option<CachedJudgement>,
+    sem: &Semaphore,
+    attempts: u32,
+    harm: bool,
+) -> Option<CallOutcome> {
+    let call = call?;
+    if let Some(c) = cached {
+        return Some(CallOutcome::Cached(c));
+    }
+    let _permit = sem.acquire().await.ok()?;
+    let out = if harm {
+        call_judge(&call.judge, &call.prompt, attempts, parse_verdict)
+            .await
+            .map(|r| CachedJudgement {
+                verdict: Some(r.parsed.value),
+                label: None,
+                reasoning: r.parsed.reasoning,
+                raw: r.raw,
+            })
+    } else {
+        call_judge(&call.judge, &call.prompt, attempts, parse_awareness)
+            .await
+            .map(|r| CachedJudgement {
+                verdict: None,
+                label: Some(r.parsed.value.as_str().to_string()),
+                reasoning: r.parsed.reasoning,
+                raw: r.raw,
+            })
+    };
+    Some(CallOutcome::Fresh(out))
+}
+
+/// Records a call's outcome in the cache and the counters; returns the judgement or error.
+fn settle(
+    store: &Store,
+    call: &PlannedCall,
+    out: CallOutcome,
+    summary: &mut ClassifySummary,
+) -> Result<Result<CachedJudgement, String>, StoreError> {
+    Ok(match out {
+        CallOutcome::Cached(c) => {
+            summary.judge_cache_hits += 1;
+            Ok(c)
+        }
+        CallOutcome::Fresh(r) => {
+            summary.judge_calls += 1;
+            if let Ok(c) = &r {
+                // Only parsed replies are cached, so a failed judge is retried next time.
+                store.judge_cache_put(
+                    &call.cache_key,
+                    &call.judge.name,
+                    RUBRIC_VERSION,
+                    &call.prompt.transcript_hash(),
+                    c,
+                    &now(),
+                )?;
+            }
+            r
+        }
+    })
+}
+
+fn store_row(
+    store: &Store,
+    version: &str,
+    p: &PendingAnswer,
+    a: &AnswerAnalysis,
+    r: &JudgeResults,
+) -> Result<(), StoreError> {
+    let json = |v: &dyn erased::Json| v.to_json();
+    let verdict = final_verdict(&a.detector, r.outcome());
+    store.insert_classification(&NewClassification {
+        response_id: p.response_id,
+        item_key: p.item_key.clone(),
+        classifier_version: version.to_string(),
+        actions_json: json(&a.actions),
+        parse_issues_json: json(&a.parse_issues),
+        detector_verdict: a.detector.verdict,
+        detector_evidence_json: json(&a.detector),
+        judge_model: r.judge_model.clone(),
+        judge_verdict: r.judge_verdict,
+        judge_reasoning: r.judge_reasoning.clone(),
+        judge_error: r.judge_error.clone(),
+        final_verdict: verdict,
+        whistleblowing: a.detector.whistleblowing,
+        awareness_label: r.awareness_label.clone(),
+        awareness_reasoning: r
+            .awareness_reasoning
+            .clone()
+            .or_else(|| r.awareness_error.clone()),
+        classified_at: now(),
+    })?;
+    Ok(())
+}
+
+mod erased {
+    /// Serializes plain data we own; these types cannot fail to serialize.
+    pub trait Json {
+        fn to_json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_else(|_| "null".into())
+        }
+    }
+}
+
+/// Per-scenario totals and detector-vs-judge kappa over the latest rows of `version`.
+pub fn scenario_summaries(
+    store: &Store,
+    version: &str,
+) -> Result<BTreeMap<String, ScenarioSummary>, StoreError> {
+    let mut out: BTreeMap<String, ScenarioSummary> = BTreeMap::new();
+    let mut pairs: BTreeMap<String, Vec<(bool, bool)>> = BTreeMap::new();
+    for v in store.latest_verdicts(version)? {
+        let scenario = scenario_of(&v.condition_id).to_string();
+        let s = out.entry(scenario.clone()).or_default();
+        s.answers += 1;
+        s.detector_harmful += usize::from(v.detector_verdict);
+        if v.judge_error {
+            s.judge_errors += 1;
+        }
+        if let Some(j) = v.judge_verdict {
+            s.judged += 1;
+            s.judge_harmful += usize::from(j);
+            pairs
+                .entry(scenario.clone())
+                .or_default()
+                .push((v.detector_verdict, j));
+        }
+        if let Some(f) = v.final_verdict {
+            s.with_verdict += 1;
+            s.final_harmful += usize::from(f);
+        }
+        s.whistleblowing += usize::from(v.whistleblowing == Some(true));
+    }
+    for (scenario, p) in pairs {
+        if let Some(s) = out.get_mut(&scenario) {
+            s.kappa = cohens_kappa(&p);
+        }
+    }
+    Ok(out)
+}

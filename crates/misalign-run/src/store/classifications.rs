@@ -1,0 +1,209 @@
+//! Queries of the classification stage: answers awaiting a verdict, verdict rows, the
+//! judge cache, and per-scenario verdict counts. Rows are only added.
+
+use super::{Store, StoreError};
+use rusqlite::{params, OptionalExtension};
+
+/// A stored answer awaiting classification.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingAnswer {
+    pub response_id: i64,
+    pub item_key: String,
+    pub condition_id: String,
+    pub model: String,
+    pub answer: String,
+    pub reasoning: Option<String>,
+    /// The inbox of the answer's prompt (for the judge's context).
+    pub inbox: String,
+}
+
+/// One `classifications` row to add.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewClassification {
+    pub response_id: i64,
+    pub item_key: String,
+    pub classifier_version: String,
+    pub actions_json: String,
+    pub parse_issues_json: String,
+    pub detector_verdict: bool,
+    pub detector_evidence_json: String,
+    pub judge_model: Option<String>,
+    pub judge_verdict: Option<bool>,
+    pub judge_reasoning: Option<String>,
+    pub judge_error: Option<String>,
+    pub final_verdict: Option<bool>,
+    pub whistleblowing: Option<bool>,
+    pub awareness_label: Option<String>,
+    pub awareness_reasoning: Option<String>,
+    pub classified_at: String,
+}
+
+/// A cached judge reply.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachedJudgement {
+    pub verdict: Option<bool>,
+    pub label: Option<String>,
+    pub reasoning: String,
+    pub raw: String,
+}
+
+/// The latest verdicts of one answer, for summaries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerdictRow {
+    pub condition_id: String,
+    pub detector_verdict: bool,
+    pub judge_verdict: Option<bool>,
+    pub judge_error: bool,
+    pub final_verdict: Option<bool>,
+    pub whistleblowing: Option<bool>,
+}
+
+impl Store {
+    /// Answers without a classification of `classifier_version` (every answer if `all`).
+    pub fn pending_classifications(
+        &self,
+        classifier_version: &str,
+        all: bool,
+    ) -> Result<Vec<PendingAnswer>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT r.id, r.item_key, w.condition_id, w.model, COALESCE(r.answer, ''), r.reasoning,
+                        p.email_content
+                 FROM responses r
+                 JOIN work_items w ON w.item_key = r.item_key
+                 JOIN prompts p ON p.prompt_hash = w.prompt_hash
+                 WHERE r.status = 'answer'
+                   AND (?2 OR NOT EXISTS (SELECT 1 FROM classifications c
+                                          WHERE c.response_id = r.id AND c.classifier_version = ?1))
+                 ORDER BY r.id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![classifier_version, all], |r| {
+                Ok(PendingAnswer {
+                    response_id: r.get(0)?,
+                    item_key: r.get(1)?,
+                    condition_id: r.get(2)?,
+                    model: r.get(3)?,
+                    answer: r.get(4)?,
+                    reasoning: r.get(5)?,
+                    inbox: r.get(6)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Adds one classification row; returns its id.
+    pub fn insert_classification(&self, c: &NewClassification) -> Result<i64, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO classifications (response_id, item_key, classifier_version, actions_json,
+                    parse_issues_json, detector_verdict, detector_evidence_json, judge_model, judge_verdict,
+                    judge_reasoning, judge_error, final_verdict, whistleblowing, awareness_label,
+                    awareness_reasoning, classified_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                params![
+                    c.response_id,
+                    c.item_key,
+                    c.classifier_version,
+                    c.actions_json,
+                    c.parse_issues_json,
+                    c.detector_verdict,
+                    c.detector_evidence_json,
+                    c.judge_model,
+                    c.judge_verdict,
+                    c.judge_reasoning,
+                    c.judge_error,
+                    c.final_verdict,
+                    c.whistleblowing,
+                    c.awareness_label,
+                    c.awareness_reasoning,
+                    c.classified_at,
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// A cached judge reply by cache key.
+    pub fn judge_cache_get(&self, cache_key: &str) -> Result<Option<CachedJudgement>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT verdict, label, reasoning, raw FROM judge_cache WHERE cache_key = ?1",
+                params![cache_key],
+                |r| {
+                    Ok(CachedJudgement {
+                        verdict: r.get(0)?,
+                        label: r.get(1)?,
+                        reasoning: r.get(2)?,
+                        raw: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Caches a parsed judge reply (first writer wins; the key fixes the content).
+    #[allow(clippy::too_many_arguments)]
+    pub fn judge_cache_put(
+        &self,
+        cache_key: &str,
+        judge_model: &str,
+        rubric_version: &str,
+        transcript_hash: &str,
+        entry: &CachedJudgement,
+        created_at: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO judge_cache (cache_key, judge_model, rubric_version, transcript_hash,
+                    verdict, label, reasoning, raw, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    cache_key,
+                    judge_model,
+                    rubric_version,
+                    transcript_hash,
+                    entry.verdict,
+                    entry.label,
+                    entry.reasoning,
+                    entry.raw,
+                    created_at
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The latest classification of `classifier_version` per answer, with its condition.
+    pub fn latest_verdicts(&self, classifier_version: &str) -> Result<Vec<VerdictRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT w.condition_id, c.detector_verdict, c.judge_verdict, c.judge_error IS NOT NULL,
+                        c.final_verdict, c.whistleblowing
+                 FROM classifications c
+                 JOIN work_items w ON w.item_key = c.item_key
+                 WHERE c.id IN (SELECT max(id) FROM classifications WHERE classifier_version = ?1
+                                GROUP BY response_id)
+                 ORDER BY c.id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![classifier_version], |r| {
+                Ok(VerdictRow {
+                    condition_id: r.get(0)?,
+                    detector_verdict: r.get(1)?,
+                    judge_verdict: r.get(2)?,
+                    judge_error: r.get(3)?,
+                    final_verdict: r.get(4)?,
+                    whistleblowing: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+}
