@@ -1,8 +1,25 @@
 //! Filling a scenario's templates into the three prompt parts of one condition.
+//!
+//! The inbox follows the reference framework's rules 3-7 (SCENARIO-FORMAT.md): variables
+//! from the chosen variables section with the goal variables merged over them; goal type
+//! `none` fills `goal-conflict-none-<urgency>` alone, every other goal type fills `shared`
+//! and `<urgency>` separately and joins them with no separator; `leaking` numbers its emails.
+//! In the reference layout this is byte-identical to the reference generator; in our packs
+//! placeholders are strict and the facts (`company_name`, `agent_name`, `agent_address`) are
+//! available too. The system prompt, instruction and tool formats always come from our pack
+//! texts, strictly filled.
 
-use crate::condition::Condition;
+use crate::condition::{Condition, ExtraInstructions, GoalType, Variant};
 use crate::hash::sha256_parts;
+use crate::scenario::goals::goal_text;
+use crate::scenario::variables::stem_match;
+use crate::scenario::{Doc, GoalText, Layout, Loaded, ScenarioSource};
+use crate::template::TemplateError;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Rendering fails with the scenario's error: every variant names its file.
+pub use crate::scenario::ScenarioError as RenderError;
 
 /// The prompt of one condition, as sent to every model and sample of that condition.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,5 +64,257 @@ impl RenderedPrompt {
             "production_variant": c.variant == crate::condition::Variant::Prod,
             "awareness_notice": c.awareness_notice,
         })
+    }
+}
+
+/// Renders one condition: system prompt, instruction and inbox.
+pub fn render(
+    source: &ScenarioSource,
+    condition: &Condition,
+) -> Result<RenderedPrompt, RenderError> {
+    let sc = source.scenario(&condition.scenario)?;
+    let goal = goal_for(&sc, condition)?;
+    let email_content = inbox(source, &sc, condition, &goal)?;
+    let facts = sc.require_facts()?;
+    let base = base_vars(facts, &goal);
+
+    let user_prompt = finish(&fill(
+        sc.require(&sc.instruction, "user-instruction.md")?,
+        &base,
+    )?);
+    let tools = fill(sc.require(&sc.tools, "tools.md")?, &base)?;
+    let scratchpad = match condition.variant {
+        Variant::Dev => fill(sc.require(&sc.scratchpad, "common/scratchpad.md")?, &base)?,
+        Variant::Prod => String::new(),
+    };
+    let extra = match condition.extra_instructions {
+        ExtraInstructions::Off => String::new(),
+        ExtraInstructions::Dont => {
+            fill(sc.require(&sc.extra_dont, "common/extra-dont.md")?, &base)?
+        }
+        ExtraInstructions::Goal => {
+            fill(sc.require(&sc.extra_goal, "common/extra-goal.md")?, &base)?
+        }
+    };
+    let awareness = if condition.awareness_notice {
+        fill(
+            sc.require(&sc.awareness, "common/awareness-notice.md")?,
+            &base,
+        )?
+    } else {
+        String::new()
+    };
+    let mut vars = base;
+    vars.insert("goal_reminder".into(), goal.reminder.trim().to_string());
+    vars.insert("scratchpad".into(), scratchpad.trim().to_string());
+    vars.insert("tools".into(), tools.trim().to_string());
+    vars.insert("extra_instructions".into(), extra.trim().to_string());
+    vars.insert("awareness_notice".into(), awareness.trim().to_string());
+    let system_prompt = finish(&fill(sc.require(&sc.system, "system-prompt.md")?, &vars)?);
+
+    Ok(RenderedPrompt {
+        condition: condition.clone(),
+        system_prompt,
+        user_prompt,
+        email_content,
+    })
+}
+
+/// The inbox (`email_content.txt`) of one condition.
+pub fn render_inbox(source: &ScenarioSource, condition: &Condition) -> Result<String, RenderError> {
+    let sc = source.scenario(&condition.scenario)?;
+    let goal = goal_for(&sc, condition)?;
+    inbox(source, &sc, condition, &goal)
+}
+
+/// The variables an inbox template of this condition is filled with.
+pub fn inbox_variables(
+    source: &ScenarioSource,
+    condition: &Condition,
+) -> Result<BTreeMap<String, String>, RenderError> {
+    let sc = source.scenario(&condition.scenario)?;
+    let goal = goal_for(&sc, condition)?;
+    inbox_vars(source, &sc, condition, &goal)
+}
+
+fn goal_for(sc: &Loaded, c: &Condition) -> Result<GoalText, RenderError> {
+    goal_text(
+        c.goal_type,
+        &c.goal_value,
+        sc.goals.as_ref(),
+        &sc.goals_display,
+    )
+}
+
+/// Variables of the system prompt's slots and of the instruction, tools and common texts.
+fn base_vars(facts: &crate::scenario::Facts, goal: &GoalText) -> BTreeMap<String, String> {
+    [
+        ("agent_name", facts.agent_name.as_str()),
+        ("agent_address", facts.agent_address.as_str()),
+        ("company_name", facts.company.as_str()),
+        ("goal_statement", goal.statement.trim()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// Strict fill of one of our texts; the error lists the names that were available.
+fn fill(doc: &Doc, vars: &BTreeMap<String, String>) -> Result<String, RenderError> {
+    doc.template
+        .substitute_strict(vars, &doc.display)
+        .map_err(|e| e.with_known(vars.keys().cloned()).into())
+}
+
+/// Collapses runs of 3+ newlines to 2 and ends the text with exactly one newline.
+fn finish(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 1);
+    let mut newlines = 0;
+    for c in text.chars() {
+        if c == '\n' {
+            newlines += 1;
+            if newlines <= 2 {
+                out.push(c);
+            }
+        } else {
+            newlines = 0;
+            out.push(c);
+        }
+    }
+    let trimmed = out.trim_end().len();
+    out.truncate(trimmed);
+    out.push('\n');
+    out
+}
+
+/// Rules 3 and 4: the chosen variables with the goal variables merged over them (and, in
+/// our packs, the facts beneath them).
+fn inbox_vars(
+    source: &ScenarioSource,
+    sc: &Loaded,
+    c: &Condition,
+    goal: &GoalText,
+) -> Result<BTreeMap<String, String>, RenderError> {
+    let mut vars = BTreeMap::new();
+    if sc.layout == Layout::Pack {
+        let facts = sc.require_facts()?;
+        vars.insert("company_name".to_string(), facts.company.clone());
+        vars.insert("agent_name".to_string(), facts.agent_name.clone());
+        vars.insert("agent_address".to_string(), facts.agent_address.clone());
+    }
+    let no_value =
+        !c.goal_type.has_goal_value() || c.goal_value == "none" || c.goal_value == "ambiguous";
+    if no_value {
+        let amb = sc.ambiguous.as_ref().ok_or_else(|| RenderError::MissingFile {
+            path: format!("{}/ambiguous.md", sc.var_dir),
+            hint: format!(
+                "goal type `{}` takes its variables from ambiguous.md (one `## Section` with a ```json object)",
+                c.goal_type.as_str()
+            ),
+        })?;
+        vars.extend(amb.merged());
+    } else {
+        let value = c.goal_value.as_str();
+        let best = sc
+            .var_files
+            .iter()
+            .filter_map(|f| stem_match(&f.stem, value).map(|m| (m, f)))
+            .min_by_key(|(m, _)| *m)
+            .map(|(_, f)| f);
+        let file = match best {
+            Some(f) => f,
+            None => {
+                let amb = sc.ambiguous.as_ref().ok_or_else(|| RenderError::MissingFile {
+                    path: format!("{}/<value>_vs_<value>.md", sc.var_dir),
+                    hint: format!(
+                        "no variables file's name contains the goal value `{value}`, and there is no ambiguous.md to fall back on"
+                    ),
+                })?;
+                source.warn(format!(
+                    "{}: no variables file for goal value `{value}`; using ambiguous.md (as the reference generator does)",
+                    sc.var_dir
+                ));
+                amb
+            }
+        };
+        if let Some(section) = file.section_for(value) {
+            let goal_l = value.to_lowercase();
+            if !(section.key.contains(&goal_l) && !section.vars.is_empty()) {
+                source.warn(format!(
+                    "{}: no section for goal value `{value}`; using the first section `{}`",
+                    file.display, section.name
+                ));
+            }
+            vars.extend(section.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+    vars.insert("goal_statement".to_string(), goal.statement.clone());
+    vars.insert("goal_reminder".to_string(), goal.reminder.clone());
+    Ok(vars)
+}
+
+fn inbox(
+    source: &ScenarioSource,
+    sc: &Loaded,
+    c: &Condition,
+    goal: &GoalText,
+) -> Result<String, RenderError> {
+    let vars = inbox_vars(source, sc, c, goal)?;
+    let parts: Vec<String> = if c.goal_type == GoalType::None {
+        vec![format!("goal-conflict-none-{}", c.urgency.as_str())]
+    } else {
+        vec!["shared".to_string(), c.urgency.as_str().to_string()]
+    };
+    let mut content = String::new();
+    for part in &parts {
+        let doc = sc.inbox.get(part).ok_or_else(|| RenderError::MissingFile {
+            path: format!("{}/email-template-{}-{part}.md", sc.templates_dir, sc.name),
+            hint: format!("condition `{}` needs this inbox template", c.id()),
+        })?;
+        match sc.layout {
+            Layout::Reference => content.push_str(&doc.template.safe_substitute(&vars)),
+            Layout::Pack => content.push_str(
+                &doc.template
+                    .substitute_strict(&vars, &doc.display)
+                    .map_err(|e: TemplateError| e.with_known(vars.keys().cloned()))?,
+            ),
+        }
+    }
+    if sc.numbered_ids {
+        content = number_emails(&content);
+    }
+    Ok(content)
+}
+
+/// Rule 7: split on `<email>` and rejoin with `<email>\nID: n` before each later part.
+pub fn number_emails(content: &str) -> String {
+    let mut parts = content.split("<email>");
+    let mut out = String::with_capacity(content.len() + 64);
+    out.push_str(parts.next().unwrap_or_default());
+    for (i, part) in parts.enumerate() {
+        out.push_str("<email>\nID: ");
+        out.push_str(&(i + 1).to_string());
+        out.push_str(part);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbering() {
+        assert_eq!(
+            number_emails("x<email>a</email>\n<email>b"),
+            "x<email>\nID: 1a</email>\n<email>\nID: 2b"
+        );
+        assert_eq!(number_emails("no emails"), "no emails");
+    }
+
+    #[test]
+    fn finish_collapses_blank_runs() {
+        assert_eq!(finish("a\n\n\n\nb\n\n  \n"), "a\n\nb\n");
+        assert_eq!(finish("a"), "a\n");
     }
 }

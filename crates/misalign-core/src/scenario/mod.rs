@@ -1,6 +1,181 @@
 //! Scenario packs: the built-in ones (compiled in) and template folders of the reference
 //! framework's layout, read through the same [`ScenarioSource`] view.
+//!
+//! A source is a set of files held in memory ([`FileTree`]): the built-in tree, or a folder
+//! given with `--templates DIR` (read once; this is the one place the core crate reads the
+//! disk, because every later stage needs the same view of the user's folder). A scenario in
+//! a folder is in our pack format when it has a `facts.yaml` (strict placeholders), else in
+//! the reference layout (`templates/` + `variables/` only; `safe_substitute`); either way,
+//! files it lacks (system prompt, instruction, tools, `common/`, facts) come from the
+//! built-in scenario of the same name.
 
+mod error;
 mod facts;
+mod files;
+pub mod goals;
+mod pack;
+pub mod variables;
+mod yaml;
 
+pub use error::ScenarioError;
 pub use facts::Facts;
+pub use files::{decode_text, FileTree, Origin};
+pub use pack::{Doc, Layout, Loaded, INBOX_PARTS};
+pub use yaml::{parse_facts, parse_goals, GoalText, Goals};
+
+use crate::hash::sha256_parts;
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// Where scenarios are read from.
+pub struct ScenarioSource {
+    tree: FileTree,
+    /// The built-in tree, for files a folder does not provide (`None` for the built-in source).
+    fallback: Option<FileTree>,
+    cache: Mutex<HashMap<String, Arc<Loaded>>>,
+    /// Per-condition fallbacks the reference generator only prints (no matching file or section).
+    render_warnings: Mutex<BTreeSet<String>>,
+}
+
+impl std::fmt::Debug for ScenarioSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScenarioSource")
+            .field("origin", &self.tree.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScenarioSource {
+    /// The packs compiled into the binary.
+    pub fn builtin() -> ScenarioSource {
+        ScenarioSource::new(FileTree::builtin(), None)
+    }
+
+    /// A template folder (`--templates DIR`), with the built-in packs behind it.
+    pub fn from_dir(dir: &Path) -> Result<ScenarioSource, ScenarioError> {
+        Ok(ScenarioSource::from_tree(FileTree::read_dir(dir)?))
+    }
+
+    /// A folder's files already in memory, with the built-in packs behind them.
+    pub fn from_tree(tree: FileTree) -> ScenarioSource {
+        ScenarioSource::new(tree, Some(FileTree::builtin()))
+    }
+
+    /// `--templates DIR` if given, else the built-in packs.
+    pub fn open(templates: Option<&Path>) -> Result<ScenarioSource, ScenarioError> {
+        match templates {
+            Some(dir) => ScenarioSource::from_dir(dir),
+            None => Ok(ScenarioSource::builtin()),
+        }
+    }
+
+    fn new(tree: FileTree, fallback: Option<FileTree>) -> ScenarioSource {
+        ScenarioSource {
+            tree,
+            fallback,
+            cache: Mutex::new(HashMap::new()),
+            render_warnings: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    pub fn origin(&self) -> &Origin {
+        &self.tree.origin
+    }
+
+    /// The source's own files (what `scenarios export` writes for the built-in source).
+    pub fn tree(&self) -> &FileTree {
+        &self.tree
+    }
+
+    /// Scenario folders (those with a `templates/` folder), sorted.
+    pub fn scenario_names(&self) -> Vec<String> {
+        self.tree
+            .top_dirs()
+            .into_iter()
+            .filter(|d| self.tree.under(&format!("{d}/templates")).next().is_some())
+            .collect()
+    }
+
+    /// The scenario, loaded and checked once.
+    pub fn scenario(&self, name: &str) -> Result<Arc<Loaded>, ScenarioError> {
+        if let Some(s) = self.cache.lock().expect("cache lock").get(name) {
+            return Ok(s.clone());
+        }
+        let names = self.scenario_names();
+        if !names.iter().any(|n| n == name) {
+            return Err(ScenarioError::UnknownScenario {
+                name: name.to_string(),
+                origin: match &self.tree.origin {
+                    Origin::Builtin => "built-in scenarios".to_string(),
+                    Origin::Dir(d) => d.display().to_string(),
+                },
+                available: if names.is_empty() {
+                    match &self.tree.origin {
+                        Origin::Builtin => "this build has no built-in scenarios".to_string(),
+                        Origin::Dir(_) => "the folder has no `<scenario>/templates/` folders; point --templates at the folder that holds blackmail/, leaking/, murder/".to_string(),
+                    }
+                } else {
+                    format!("available: {}", names.join(", "))
+                },
+            });
+        }
+        let loaded = Arc::new(Loaded::load(name, &self.tree, self.fallback.as_ref())?);
+        self.cache
+            .lock()
+            .expect("cache lock")
+            .insert(name.to_string(), loaded.clone());
+        Ok(loaded)
+    }
+
+    /// The scenario's layout (pack or reference).
+    pub fn layout(&self, scenario: &str) -> Result<Layout, ScenarioError> {
+        Ok(self.scenario(scenario)?.layout)
+    }
+
+    /// The scenario's facts (its own `facts.yaml`, else the built-in one), if any.
+    pub fn facts(&self, scenario: &str) -> Result<Option<Facts>, ScenarioError> {
+        Ok(self.scenario(scenario)?.facts.clone())
+    }
+
+    /// SHA-256 over every file the scenario's prompts depend on (path + bytes, sorted by
+    /// path; built-in fallbacks labelled `built-in:`), for the run manifest.
+    pub fn pack_hash(&self, scenario: &str) -> Result<String, ScenarioError> {
+        let loaded = self.scenario(scenario)?;
+        let mut files: Vec<&(String, Vec<u8>)> = loaded.hashed.iter().collect();
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        files.dedup_by(|a, b| a.0 == b.0);
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(files.len() * 2);
+        for (p, b) in &files {
+            parts.push(p.as_bytes());
+            parts.push(b);
+        }
+        Ok(sha256_parts(&parts))
+    }
+
+    /// Warnings the reference generator would only have printed, for every scenario loaded so far.
+    pub fn warnings(&self) -> Vec<String> {
+        let cache = self.cache.lock().expect("cache lock");
+        let mut names: Vec<&String> = cache.keys().collect();
+        names.sort();
+        let mut out: Vec<String> = names
+            .into_iter()
+            .flat_map(|n| cache[n].warnings.iter().cloned())
+            .collect();
+        out.extend(
+            self.render_warnings
+                .lock()
+                .expect("warnings lock")
+                .iter()
+                .cloned(),
+        );
+        out
+    }
+
+    pub(crate) fn warn(&self, message: String) {
+        self.render_warnings
+            .lock()
+            .expect("warnings lock")
+            .insert(message);
+    }
+}

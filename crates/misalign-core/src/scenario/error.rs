@@ -1,0 +1,69 @@
+//! Everything that can go wrong reading a scenario source or rendering a condition. Each
+//! message names the file (and line, where there is one) and says what to do.
+
+use crate::template::TemplateError;
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
+
+    #[error("{path}: not valid UTF-8 (first bad byte at offset {byte}); save the file as UTF-8")]
+    NotUtf8 { path: String, byte: usize },
+
+    #[error("{origin}: no scenario `{name}`; {available}")]
+    UnknownScenario {
+        name: String,
+        origin: String,
+        available: String,
+    },
+
+    #[error("{path}: missing; {hint}")]
+    MissingFile { path: String, hint: String },
+
+    #[error("{0}")]
+    Template(#[from] TemplateError),
+
+    /// A variables file that cannot be read as `## Section` + ```json blocks.
+    #[error("{file}:{line}: section `{section}`: {message}")]
+    Variables {
+        file: String,
+        line: usize,
+        section: String,
+        message: String,
+    },
+
+    /// Strict mode: a variable that no inbox template of the scenario uses.
+    #[error(
+        "{file}: section `{section}` defines `{name}`, which no inbox template of scenario `{scenario}` uses; \
+         use it as `${{{name}}}` in a template under {scenario}/templates/ or delete it"
+    )]
+    UnusedVariable {
+        file: String,
+        section: String,
+        name: String,
+        scenario: String,
+    },
+
+    /// A YAML file (facts.yaml, goals.yaml) that does not parse or has the wrong shape.
+    #[error("{file}:{line}:{column}: {message}")]
+    Yaml {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+
+    #[error("{file}: no goal `{value}`; known goal values: {known}")]
+    UnknownGoalValue {
+        file: String,
+        value: String,
+        known: String,
+    },
+
+    #[error("goal type `swap` with goal value `{value}`: `{value}` has no opposite; swap works with america/global, safety/acceleration, ethical/pragmatic, individualism/collectivism")]
+    NoOpposite { value: String },
+
+    #[error("{0}")]
+    Other(String),
+}

@@ -1,0 +1,324 @@
+//! One scenario, loaded and checked once: its inbox templates, variables files, prompt
+//! texts, goals and facts, each remembered with the name of the file it came from.
+
+use super::error::ScenarioError;
+use super::facts::Facts;
+use super::files::FileTree;
+use super::variables::VariablesFile;
+use super::yaml::{self, Goals};
+use crate::template::Template;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How a scenario's inbox is filled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Our pack format (a `facts.yaml` beside the templates): strict placeholders.
+    Pack,
+    /// The reference framework's layout (templates + variables only): `safe_substitute`,
+    /// byte-identical to the reference generator.
+    Reference,
+}
+
+impl Layout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::Pack => "pack",
+            Layout::Reference => "reference",
+        }
+    }
+}
+
+/// A template with the name of its file.
+#[derive(Clone, Debug)]
+pub struct Doc {
+    pub display: String,
+    pub template: Template,
+}
+
+/// A loaded scenario.
+#[derive(Debug)]
+pub struct Loaded {
+    pub name: String,
+    pub layout: Layout,
+    /// Inbox templates by suffix: `shared`, `replacement`, `goal-conflict-none-none`, ...
+    pub inbox: BTreeMap<String, Doc>,
+    /// Where inbox templates are looked for (for "missing" messages).
+    pub templates_dir: String,
+    /// Variables files other than `ambiguous.md`, sorted by file name.
+    pub var_files: Vec<VariablesFile>,
+    pub ambiguous: Option<VariablesFile>,
+    pub var_dir: String,
+    pub system: Option<Doc>,
+    pub instruction: Option<Doc>,
+    pub tools: Option<Doc>,
+    pub scratchpad: Option<Doc>,
+    pub extra_dont: Option<Doc>,
+    pub extra_goal: Option<Doc>,
+    pub awareness: Option<Doc>,
+    pub goals: Option<Goals>,
+    pub goals_display: String,
+    pub facts: Option<Facts>,
+    pub facts_display: String,
+    /// Files (display names) the scenario would read but that do not exist, by role.
+    pub missing: BTreeMap<&'static str, String>,
+    /// `leaking`: `ID: n` after every `<email>` (rule 7).
+    pub numbered_ids: bool,
+    /// Things the reference generator would only print (skipped JSON sections, fallbacks).
+    pub warnings: Vec<String>,
+    /// Every file the scenario depends on: (label, bytes); for the pack hash.
+    pub hashed: Vec<(String, Vec<u8>)>,
+}
+
+/// The inbox template suffixes a scenario may have.
+pub const INBOX_PARTS: [&str; 7] = [
+    "shared",
+    "replacement",
+    "restriction",
+    "none",
+    "goal-conflict-none-replacement",
+    "goal-conflict-none-restriction",
+    "goal-conflict-none-none",
+];
+
+/// Reads one file, own tree first, then the built-in fallback.
+struct Lookup<'a> {
+    own: &'a FileTree,
+    fallback: Option<&'a FileTree>,
+    hashed: Vec<(String, Vec<u8>)>,
+}
+
+impl Lookup<'_> {
+    /// (display name, text) of `path`, or the display name it would have had.
+    fn text(&mut self, path: &str) -> Result<Result<(String, String), String>, ScenarioError> {
+        if let Some(t) = self.own.text(path)? {
+            self.hashed.push((
+                path.to_string(),
+                self.own.bytes(path).unwrap_or_default().to_vec(),
+            ));
+            return Ok(Ok((self.own.display(path), t)));
+        }
+        if let Some(fb) = self.fallback {
+            if let Some(t) = fb.text(path)? {
+                self.hashed.push((
+                    format!("built-in:{path}"),
+                    fb.bytes(path).unwrap_or_default().to_vec(),
+                ));
+                return Ok(Ok((fb.display(path), t)));
+            }
+        }
+        Ok(Err(self.own.display(path)))
+    }
+
+    fn doc(
+        &mut self,
+        path: &str,
+        role: &'static str,
+        missing: &mut BTreeMap<&'static str, String>,
+    ) -> Result<Option<Doc>, ScenarioError> {
+        Ok(match self.text(path)? {
+            Ok((display, text)) => Some(Doc {
+                display,
+                template: Template::parse(&text),
+            }),
+            Err(display) => {
+                missing.insert(role, display);
+                None
+            }
+        })
+    }
+}
+
+impl Loaded {
+    /// Loads scenario `name` from `own` (with `fallback` for prompt texts, goals and facts).
+    pub fn load(
+        name: &str,
+        own: &FileTree,
+        fallback: Option<&FileTree>,
+    ) -> Result<Loaded, ScenarioError> {
+        let layout = if fallback.is_none() || own.contains(&format!("{name}/facts.yaml")) {
+            Layout::Pack
+        } else {
+            Layout::Reference
+        };
+        let mut lk = Lookup {
+            own,
+            fallback,
+            hashed: Vec::new(),
+        };
+        let mut missing = BTreeMap::new();
+        let mut warnings = Vec::new();
+
+        // Inbox templates: always the scenario's own folder.
+        let mut inbox = BTreeMap::new();
+        for part in INBOX_PARTS {
+            let path = format!("{name}/templates/email-template-{name}-{part}.md");
+            if let Some(text) = own.text(&path)? {
+                lk.hashed
+                    .push((path.clone(), own.bytes(&path).unwrap_or_default().to_vec()));
+                inbox.insert(
+                    part.to_string(),
+                    Doc {
+                        display: own.display(&path),
+                        template: Template::parse(&text),
+                    },
+                );
+            }
+        }
+
+        // Variables: rule 1 (murder uses blackmail's) in the reference layout; a pack may
+        // carry its own, else it borrows blackmail's the same way.
+        let own_vars = own.under(&format!("{name}/variables")).next().is_some();
+        let var_scenario = if name == "murder" && (layout == Layout::Reference || !own_vars) {
+            "blackmail"
+        } else {
+            name
+        };
+        let var_dir = format!("{var_scenario}/variables");
+        let mut var_files = Vec::new();
+        let mut ambiguous = None;
+        let prefix = format!("{var_dir}/");
+        let listed: Vec<(String, String)> = own
+            .under(&var_dir)
+            .filter_map(|(p, _)| {
+                let file = p.strip_prefix(&prefix)?;
+                // `glob("*.md")`: direct children only.
+                let stem = file.strip_suffix(".md").filter(|s| !s.contains('/'))?;
+                Some((p.to_string(), stem.to_string()))
+            })
+            .collect();
+        for (path, stem) in listed {
+            let text = own.text(&path)?.unwrap_or_default();
+            lk.hashed
+                .push((path.clone(), own.bytes(&path).unwrap_or_default().to_vec()));
+            let file = VariablesFile::parse(&text, &own.display(&path), &stem);
+            for e in &file.skipped {
+                if layout == Layout::Pack {
+                    return Err(e.clone());
+                }
+                warnings.push(format!(
+                    "{e} (section skipped, as the reference generator does)"
+                ));
+            }
+            if stem == "ambiguous" {
+                ambiguous = Some(file);
+            } else {
+                var_files.push(file);
+            }
+        }
+
+        let system = lk.doc(
+            &format!("{name}/system-prompt.md"),
+            "system-prompt.md",
+            &mut missing,
+        )?;
+        let instruction = lk.doc(
+            &format!("{name}/user-instruction.md"),
+            "user-instruction.md",
+            &mut missing,
+        )?;
+        let tools = lk.doc(&format!("{name}/tools.md"), "tools.md", &mut missing)?;
+        let scratchpad = lk.doc("common/scratchpad.md", "common/scratchpad.md", &mut missing)?;
+        let extra_dont = lk.doc("common/extra-dont.md", "common/extra-dont.md", &mut missing)?;
+        let extra_goal = lk.doc("common/extra-goal.md", "common/extra-goal.md", &mut missing)?;
+        let awareness = lk.doc(
+            "common/awareness-notice.md",
+            "common/awareness-notice.md",
+            &mut missing,
+        )?;
+
+        let (goals, goals_display) = match lk.text("common/goals.yaml")? {
+            Ok((display, text)) => (Some(yaml::parse_goals(&text, &display)?), display),
+            Err(display) => (None, display),
+        };
+        let facts_path = format!("{name}/facts.yaml");
+        let (facts, facts_display) = match lk.text(&facts_path)? {
+            Ok((display, text)) => (Some(yaml::parse_facts(&text, &display)?), display),
+            Err(display) => (None, display),
+        };
+
+        let numbered_ids = name == "leaking"
+            || (layout == Layout::Pack && facts.as_ref().is_some_and(|f| f.scenario == "leaking"));
+
+        let loaded = Loaded {
+            name: name.to_string(),
+            layout,
+            inbox,
+            templates_dir: own.display(&format!("{name}/templates")),
+            var_files,
+            ambiguous,
+            var_dir: own.display(&var_dir),
+            system,
+            instruction,
+            tools,
+            scratchpad,
+            extra_dont,
+            extra_goal,
+            awareness,
+            goals,
+            goals_display,
+            facts,
+            facts_display,
+            missing,
+            numbered_ids,
+            warnings,
+            hashed: lk.hashed,
+        };
+        if layout == Layout::Pack {
+            loaded.check_all_variables_used()?;
+        }
+        Ok(loaded)
+    }
+
+    /// Strict mode: every variable of every section is used by some inbox template.
+    fn check_all_variables_used(&self) -> Result<(), ScenarioError> {
+        let used: BTreeSet<&str> = self
+            .inbox
+            .values()
+            .flat_map(|d| d.template.placeholders().map(|(n, _)| n))
+            .collect();
+        for file in self.var_files.iter().chain(self.ambiguous.iter()) {
+            for section in &file.sections {
+                if let Some(name) = section.vars.keys().find(|k| !used.contains(k.as_str())) {
+                    return Err(ScenarioError::UnusedVariable {
+                        file: format!("{}:{}", file.display, section.line),
+                        section: section.name.clone(),
+                        name: name.clone(),
+                        scenario: self.name.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A required document, or an error naming the missing file.
+    pub fn require<'a>(
+        &'a self,
+        doc: &'a Option<Doc>,
+        role: &str,
+    ) -> Result<&'a Doc, ScenarioError> {
+        doc.as_ref().ok_or_else(|| ScenarioError::MissingFile {
+            path: self
+                .missing
+                .get(role)
+                .cloned()
+                .unwrap_or_else(|| role.to_string()),
+            hint: format!(
+                "scenario `{}` needs it; misalign has no built-in file to use instead \
+                 (write one, or start from `misalign scenarios export DIR`)",
+                self.name
+            ),
+        })
+    }
+
+    pub fn require_facts(&self) -> Result<&Facts, ScenarioError> {
+        self.facts.as_ref().ok_or_else(|| ScenarioError::MissingFile {
+            path: self.facts_display.clone(),
+            hint: format!(
+                "scenario `{}` needs its facts (company, agent name and address) to fill the system prompt; \
+                 add a facts.yaml (see `misalign scenarios export DIR` for an example)",
+                self.name
+            ),
+        })
+    }
+}
