@@ -1,11 +1,27 @@
 //! The engine of `misalign`: turns a plan into stored answers and verdicts.
 //!
 //! - [`store`]: the SQLite results store (`OUT/results.sqlite`, WAL); rows are only added.
-//!
-//! The scheduler bounds calls per provider and per model (tokio semaphores) and per
-//! requests-per-minute pool (governor), retries with backoff that honours `Retry-After`
-//! (backon), and commits each finished answer before it counts as done, so an interrupted
-//! run resumes with every finished sample kept and none duplicated.
+//! - [`item`]: prompts, model targets and work items in queue order.
+//! - [`scheduler`]: calls every pending item once, within [`limits`] (per-provider and
+//!   per-model concurrency, requests-per-minute pools), with [`retry`] (timeouts, backoff
+//!   honouring `Retry-After`), committing each result through the store's single writer
+//!   before it counts as done — so an interrupted run resumes with every finished sample
+//!   kept and none duplicated.
+//! - [`export`]: the reference framework's `models/<model>/<condition>/sample_NNN/` layout.
+//! - [`cost`]: token estimates and prices for `--dry-run` and end-of-run totals.
 
 pub mod classify;
+pub mod cost;
+pub mod counters;
+pub mod export;
+pub mod item;
+pub mod limits;
+pub mod retry;
+pub mod scheduler;
+pub mod stop;
 pub mod store;
+
+pub use counters::{Counters, Tally};
+pub use item::{ModelTarget, PromptEntry, WorkItem};
+pub use scheduler::{sample, SampleReport, SchedulerOptions};
+pub use stop::{Stop, StopReason};

@@ -3,6 +3,15 @@
 //! `impl Store` block.
 
 pub mod classifications;
+pub mod samples;
+pub mod status;
+pub mod writer;
+
+pub use samples::{
+    Inserted, PromptRow, ResponseRow, ResponseStatus, RunEndStatus, RunManifest, WorkItemRow,
+};
+pub use status::{Counts, StoreStatus};
+pub use writer::{StoreWriter, WriterHandle};
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,291 @@
+//! The sampling scheduler: every pending work item called once, within every limit, each
+//! result committed by the store writer before it counts as done.
+//!
+//! One dispatcher task per model walks that model's items in queue order; for each it
+//! waits for the model's slot, the provider's slot and the rate pools, then spawns the call.
+//! Per-model dispatchers mean a model at its cap never blocks another model's queue.
+
+use crate::counters::Counters;
+use crate::item::WorkItem;
+use crate::limits::{Limits, LimitsError};
+use crate::retry::{self, RetryPolicy};
+use crate::stop::{Stop, StopReason};
+use crate::store::samples::{ResponseRow, ResponseStatus};
+use crate::store::writer::WriterHandle;
+use misalign_core::config::{Concurrency, RatePool};
+use misalign_core::SamplingParams;
+use misalign_models::{CompletionRequest, ErrorClass, Outcome};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+/// How to sample.
+#[derive(Clone, Debug)]
+pub struct SchedulerOptions {
+    pub run_id: i64,
+    pub params: SamplingParams,
+    pub concurrency: Concurrency,
+    pub rate_pools: Vec<RatePool>,
+    pub retry: RetryPolicy,
+    /// After a stop, how long in-flight calls may still finish (and be stored).
+    pub grace: Duration,
+    /// Values (API keys) scrubbed from anything stored, whatever a server echoes back.
+    pub secrets: Vec<String>,
+}
+
+/// What the scheduler did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SampleReport {
+    pub answers: u64,
+    pub errors: u64,
+    /// Answers a concurrent writer had already stored (dropped, not duplicated).
+    pub duplicates: u64,
+    /// Calls cut off by the end of the grace period (not stored; still pending).
+    pub abandoned: u64,
+    pub stopped: Option<StopReason>,
+}
+
+struct Shared {
+    opts: SchedulerOptions,
+    writer: WriterHandle,
+    counters: Arc<Counters>,
+    stop: Stop,
+}
+
+/// Samples `items` (all assumed pending), returning once each is stored or the run stopped.
+pub async fn sample(
+    items: Vec<WorkItem>,
+    writer: WriterHandle,
+    opts: SchedulerOptions,
+    counters: Arc<Counters>,
+    stop: Stop,
+) -> Result<SampleReport, LimitsError> {
+    // Group by model, keeping queue order inside each group.
+    let mut groups: Vec<(String, Vec<WorkItem>)> = Vec::new();
+    for it in items {
+        match groups.iter_mut().find(|(m, _)| *m == it.model.name) {
+            Some((_, v)) => v.push(it),
+            None => groups.push((it.model.name.clone(), vec![it])),
+        }
+    }
+    let models: Vec<_> = groups.iter().map(|(_, v)| v[0].model.clone()).collect();
+    let limits = Limits::new(&opts.concurrency, &opts.rate_pools, &models)?;
+    for (_, v) in &groups {
+        counters.planned(&v[0].model.name, &v[0].model.provider, v.len() as u64);
+    }
+    let grace = opts.grace;
+    let shared = Arc::new(Shared {
+        opts,
+        writer,
+        counters: counters.clone(),
+        stop: stop.clone(),
+    });
+    let mut dispatchers = JoinSet::new();
+    for (_, items) in groups {
+        let lim = limits.for_model(&items[0].model);
+        dispatchers.spawn(dispatch(items, lim, shared.clone()));
+    }
+    let mut report = SampleReport::default();
+    let mut cut_off = false;
+    {
+        let all = async {
+            let mut parts = Vec::new();
+            while let Some(r) = dispatchers.join_next().await {
+                if let Ok(r) = r {
+                    parts.push(r);
+                }
+            }
+            parts
+        };
+        tokio::select! {
+            parts = all => {
+                for p in parts {
+                    report.answers += p.answers;
+                    report.errors += p.errors;
+                    report.duplicates += p.duplicates;
+                }
+            }
+            _ = async { stop.stopped().await; tokio::time::sleep(grace).await } => {
+                cut_off = true;
+            }
+        }
+    }
+    if cut_off {
+        // Dropping a dispatcher drops its JoinSet, which aborts its in-flight calls.
+        dispatchers.abort_all();
+        while dispatchers.join_next().await.is_some() {}
+        // Counted from the counters: the per-dispatcher parts were lost with the abort.
+        let t = counters.total();
+        report.answers = t.done;
+        report.errors = t.errors;
+        report.abandoned = t.in_flight;
+        for (m, (p, tally)) in counters.per_model() {
+            for _ in 0..tally.in_flight {
+                counters.abandoned(&m, &p);
+            }
+        }
+    }
+    report.stopped = stop.reason();
+    Ok(report)
+}
+
+async fn dispatch(
+    items: Vec<WorkItem>,
+    limits: crate::limits::ModelLimits,
+    shared: Arc<Shared>,
+) -> SampleReport {
+    let mut calls = JoinSet::new();
+    let mut report = SampleReport::default();
+    for item in items {
+        let permits = tokio::select! {
+            biased;
+            _ = shared.stop.stopped() => break,
+            p = limits.acquire() => p,
+        };
+        if shared.stop.is_stopped() {
+            break;
+        }
+        let shared = shared.clone();
+        calls.spawn(async move {
+            let r = call_one(&item, &shared).await;
+            drop(permits);
+            r
+        });
+        // Reap finished calls as we go so the set stays small on long runs.
+        while let Some(Ok(r)) = calls.try_join_next() {
+            add(&mut report, r);
+        }
+    }
+    while let Some(r) = calls.join_next().await {
+        if let Ok(r) = r {
+            add(&mut report, r);
+        }
+    }
+    report
+}
+
+#[derive(Clone, Copy)]
+enum Stored {
+    Answer,
+    Error,
+    Duplicate,
+    Lost,
+}
+
+fn add(report: &mut SampleReport, s: Stored) {
+    match s {
+        Stored::Answer => report.answers += 1,
+        Stored::Error => report.errors += 1,
+        Stored::Duplicate => report.duplicates += 1,
+        Stored::Lost => {}
+    }
+}
+
+fn scrub(text: Option<String>, secrets: &[String]) -> Option<String> {
+    let mut t = text?;
+    for s in secrets {
+        if !s.is_empty() && t.contains(s.as_str()) {
+            t = t.replace(s.as_str(), "[REDACTED]");
+        }
+    }
+    Some(t)
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn to_i64(v: Option<u64>) -> Option<i64> {
+    v.map(|x| x.min(i64::MAX as u64) as i64)
+}
+
+async fn call_one(item: &WorkItem, sh: &Shared) -> Stored {
+    let m = &item.model;
+    sh.counters.started(&m.name, &m.provider);
+    let request = CompletionRequest {
+        model: m.model_id.clone(),
+        system: item.prompt.rendered.system_prompt.clone(),
+        user: item.prompt.user_message.clone(),
+        params: sh.opts.params.clone(),
+    };
+    let started_at = now();
+    let t0 = Instant::now();
+    let stop = &sh.stop;
+    let r = retry::call(
+        m.client.as_ref(),
+        &request,
+        &sh.opts.retry,
+        || !stop.is_stopped(),
+        |_, _| sh.counters.retried(&m.name, &m.provider),
+    )
+    .await;
+    let secrets = &sh.opts.secrets;
+    let mut row = ResponseRow {
+        item_key: item.key.clone(),
+        run_id: sh.opts.run_id,
+        attempts: r.attempts,
+        latency_ms: Some(t0.elapsed().as_millis().min(i64::MAX as u128) as i64),
+        started_at,
+        finished_at: now(),
+        ..Default::default()
+    };
+    let (ok, inp, outp) = match r.result {
+        Ok(c) => {
+            row.status = Some(match c.outcome {
+                Outcome::Answer => ResponseStatus::Answer,
+                Outcome::ContentFiltered => ResponseStatus::ContentFiltered,
+                Outcome::Empty => ResponseStatus::Empty,
+            });
+            let (i, o) = (c.usage.input_tokens, c.usage.output_tokens);
+            row.answer = scrub(Some(c.text), secrets);
+            row.reasoning = scrub(c.reasoning, secrets);
+            row.finish_reason = c.finish_reason;
+            row.input_tokens = to_i64(i);
+            row.output_tokens = to_i64(o);
+            row.reasoning_tokens = to_i64(c.usage.reasoning_tokens);
+            row.request_id = c.request_id;
+            row.raw_reply = scrub(c.raw, secrets);
+            (true, i.unwrap_or(0), o.unwrap_or(0))
+        }
+        Err(e) => {
+            let class = e.class();
+            row.status = Some(ResponseStatus::Error);
+            row.error = scrub(Some(e.to_string()), secrets);
+            row.error_class = Some(
+                match class {
+                    ErrorClass::Retryable => "retryable",
+                    ErrorClass::Permanent => "permanent",
+                    ErrorClass::Auth => "auth",
+                }
+                .into(),
+            );
+            if class == ErrorClass::Auth {
+                stop.trigger(StopReason::Auth {
+                    provider: m.provider.clone(),
+                    model: m.name.clone(),
+                    message: row.error.clone().unwrap_or_default(),
+                });
+            }
+            (false, 0, 0)
+        }
+    };
+    match sh.writer.commit(row).await {
+        Ok(crate::store::samples::Inserted::New) => {
+            sh.counters.finished(&m.name, &m.provider, ok, inp, outp);
+            if ok {
+                Stored::Answer
+            } else {
+                Stored::Error
+            }
+        }
+        Ok(crate::store::samples::Inserted::Duplicate) => {
+            sh.counters.finished(&m.name, &m.provider, true, 0, 0);
+            Stored::Duplicate
+        }
+        Err(e) => {
+            sh.counters.abandoned(&m.name, &m.provider);
+            stop.trigger(StopReason::Store(e));
+            Stored::Lost
+        }
+    }
+}
