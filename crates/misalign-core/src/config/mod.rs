@@ -124,7 +124,7 @@ pub struct Price {
 }
 
 /// An experiment-file error, located in the source text.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, thiserror::Error, PartialEq, Serialize)]
 #[error("{file}:{line}:{column}: {field}: {message}")]
 pub struct ConfigError {
     pub file: String,

@@ -1,10 +1,146 @@
-//! `misalign validate` (issue 2).
+//! `misalign validate FILE`: check an experiment file and print its plan.
+//!
+//! Exit 0 when the file is valid, 2 with a located error (`file:line:col: field: message`)
+//! when it is not. No network, no API keys: only the file is read.
 
 use super::Outcome;
+use anyhow::Context;
+use misalign_core::config::{parse_experiment_with, Experiment, ParseOptions};
+use misalign_core::plan::{self, PlanSummary, PlannedCondition};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// How many condition ids the text output lists before "... and N more".
+const SHOWN_CONDITIONS: usize = 10;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// The experiment file (YAML) to check.
+    pub file: PathBuf,
+    /// Accept a file without models (it will only be used with `misalign generate`).
+    #[arg(long)]
+    pub generate_only: bool,
+    /// Print the plan (or the error) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_args: Args) -> Outcome {
-    anyhow::bail!("`misalign validate` is not built yet (issue 2)")
+#[derive(Serialize)]
+struct Report<'a> {
+    valid: bool,
+    experiment_id: &'a str,
+    #[serde(flatten)]
+    summary: PlanSummary,
+    models: Vec<ModelReport<'a>>,
+    conditions: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct ModelReport<'a> {
+    written: &'a str,
+    resolved: String,
+    provider: String,
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct ErrorReport<'a> {
+    valid: bool,
+    error: &'a misalign_core::config::ConfigError,
+}
+
+pub fn run(args: Args) -> Outcome {
+    let shown = args.file.display().to_string();
+    let text = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read experiment file {shown}"))?;
+    let Ok(text) = String::from_utf8(text) else {
+        anyhow::bail!("{shown} is not UTF-8 text; save it as UTF-8");
+    };
+    let options = ParseOptions {
+        require_models: !args.generate_only,
+    };
+    let exp = match parse_experiment_with(&text, &shown, &options) {
+        Ok(exp) => exp,
+        Err(err) => {
+            if args.json {
+                let report = ErrorReport {
+                    valid: false,
+                    error: &err,
+                };
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                eprintln!("error: {err}");
+            }
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let planned = plan::expand(&exp);
+    let summary = plan::summarize(&planned, exp.samples_per_condition);
+    let models = model_reports(&exp)?;
+    if args.json {
+        let report = Report {
+            valid: true,
+            experiment_id: &exp.experiment_id,
+            summary,
+            models,
+            conditions: planned.iter().map(|p| p.condition.id()).collect(),
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", text_report(&exp, &summary, &models, &planned));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn model_reports(exp: &Experiment) -> anyhow::Result<Vec<ModelReport<'_>>> {
+    exp.models_in_use()
+        .into_iter()
+        .map(|m| {
+            // The parser already resolved every name; a failure here is a bug, not input.
+            let r = exp.resolve(m).map_err(|e| {
+                anyhow::anyhow!("internal: model `{m}` resolved at parse time but not now: {e}")
+            })?;
+            Ok(ModelReport {
+                written: m,
+                resolved: r.name,
+                provider: r.provider,
+                kind: r.kind.as_str(),
+            })
+        })
+        .collect()
+}
+
+fn text_report(
+    exp: &Experiment,
+    summary: &PlanSummary,
+    models: &[ModelReport],
+    planned: &[PlannedCondition],
+) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "experiment:            {}", exp.experiment_id);
+    let _ = writeln!(out, "conditions:            {}", summary.conditions);
+    let _ = writeln!(out, "models:                {}", summary.models);
+    for m in models {
+        if m.written == m.resolved {
+            let _ = writeln!(out, "  {} ({})", m.resolved, m.kind);
+        } else {
+            let _ = writeln!(out, "  {} -> {} ({})", m.written, m.resolved, m.kind);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "samples per condition: {}",
+        summary.samples_per_condition
+    );
+    let _ = writeln!(out, "model calls:           {}", summary.model_calls);
+    let _ = writeln!(out, "first conditions:");
+    for p in planned.iter().take(SHOWN_CONDITIONS) {
+        let _ = writeln!(out, "  {}", p.condition.id());
+    }
+    if planned.len() > SHOWN_CONDITIONS {
+        let _ = writeln!(out, "  ... and {} more", planned.len() - SHOWN_CONDITIONS);
+    }
+    out
 }
