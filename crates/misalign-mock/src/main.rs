@@ -25,7 +25,11 @@ struct Args {
     #[arg(long, default_value_t = 0.0)]
     fault_rate: f64,
     /// Faults to draw from, comma-separated: 429,500,529,401,drop,truncate,slow,filter,empty.
-    #[arg(long, value_delimiter = ',', default_value = "429,500,529,drop,truncate")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "429,500,529,drop,truncate"
+    )]
     faults: Vec<FaultKind>,
     /// Seed for fault decisions.
     #[arg(long, default_value_t = 0)]

@@ -233,7 +233,9 @@ pub fn answer_body(
         Protocol::Anthropic => {
             let mut content = Vec::new();
             if let Some(r) = reasoning {
-                content.push(json!({ "type": "thinking", "thinking": r, "signature": "mock-signature" }));
+                content.push(
+                    json!({ "type": "thinking", "thinking": r, "signature": "mock-signature" }),
+                );
             }
             if finish == Finish::Normal {
                 content.push(json!({ "type": "text", "text": text }));
@@ -323,7 +325,10 @@ mod tests {
         let openai = json!({"model": "m", "seed": 7, "reasoning_effort": "low",
             "messages": [{"role": "developer", "content": "S"}, {"role": "user", "content": [{"type": "text", "text": "U"}]}]});
         let p = parse_request(Protocol::OpenAi, None, &openai).unwrap();
-        assert_eq!((p.system.as_str(), p.user.as_str(), p.seed), ("S", "U", Some(7)));
+        assert_eq!(
+            (p.system.as_str(), p.user.as_str(), p.seed),
+            ("S", "U", Some(7))
+        );
         assert_eq!(p.reasoning, ReasoningAsk::Native);
 
         let anthropic = json!({"model": "c", "max_tokens": 10, "system": "S",
@@ -332,13 +337,21 @@ mod tests {
         let p = parse_request(Protocol::Anthropic, None, &anthropic).unwrap();
         assert_eq!((p.system.as_str(), p.user.as_str()), ("S", "U"));
         assert_eq!(p.reasoning, ReasoningAsk::Native);
-        assert!(parse_request(Protocol::Anthropic, None, &json!({"model": "c", "messages": []})).is_err());
+        assert!(parse_request(
+            Protocol::Anthropic,
+            None,
+            &json!({"model": "c", "messages": []})
+        )
+        .is_err());
 
         let google = json!({"systemInstruction": {"parts": [{"text": "S"}]},
             "contents": [{"role": "user", "parts": [{"text": "U"}]}],
             "generationConfig": {"seed": 3}});
         let p = parse_request(Protocol::Google, Some("g"), &google).unwrap();
-        assert_eq!((p.model.as_str(), p.system.as_str(), p.user.as_str(), p.seed), ("g", "S", "U", Some(3)));
+        assert_eq!(
+            (p.model.as_str(), p.system.as_str(), p.user.as_str(), p.seed),
+            ("g", "S", "U", Some(3))
+        );
         assert_eq!(p.reasoning, ReasoningAsk::None);
     }
 }

@@ -78,7 +78,10 @@ mod tests {
         assert_eq!(a.len(), 16);
         assert_ne!(a, prompt_key("m", "a", "bc", None));
         assert_ne!(a, prompt_key("m", "ab", "c", Some(0)));
-        assert_ne!(prompt_key("m", "ab", "c", Some(1)), prompt_key("m", "ab", "c", Some(2)));
+        assert_ne!(
+            prompt_key("m", "ab", "c", Some(1)),
+            prompt_key("m", "ab", "c", Some(2))
+        );
         assert_eq!(a, prompt_key("m", "ab", "c", None));
     }
 }

@@ -39,7 +39,9 @@ pub struct MockServer {
 
 impl std::fmt::Debug for MockServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MockServer").field("addr", &self.addr).finish()
+        f.debug_struct("MockServer")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 
@@ -101,12 +103,23 @@ impl MockServer {
 
     /// The most recent request, if any.
     pub fn last_request(&self) -> Option<RecordedRequest> {
-        self.shared.log.lock().expect("log lock").requests.last().cloned()
+        self.shared
+            .log
+            .lock()
+            .expect("log lock")
+            .requests
+            .last()
+            .cloned()
     }
 
     /// Headers of the most recent request (names lower-cased).
     pub fn last_headers(&self) -> Vec<(String, String)> {
-        self.shared.log.lock().expect("log lock").last_headers.clone()
+        self.shared
+            .log
+            .lock()
+            .expect("log lock")
+            .last_headers
+            .clone()
     }
 
     /// Forgets every request and counter (the configuration stays).
@@ -182,7 +195,16 @@ async fn google(
         })
     });
     let model = model.to_string();
-    handle(shared, Protocol::Google, Some(model), key, uri, headers, body).await
+    handle(
+        shared,
+        Protocol::Google,
+        Some(model),
+        key,
+        uri,
+        headers,
+        body,
+    )
+    .await
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -231,7 +253,12 @@ async fn handle(
     let json: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
-            return error(protocol, 400, &format!("request body is not JSON: {e}"), None);
+            return error(
+                protocol,
+                400,
+                &format!("request body is not JSON: {e}"),
+                None,
+            );
         }
     };
     let info = match parse_request(protocol, path_model.as_deref(), &json) {
@@ -242,9 +269,17 @@ async fn handle(
     let key_hash = u64::from_str_radix(&pkey, 16).unwrap_or(0);
     let header_list: Vec<(String, String)> = headers
         .iter()
-        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
-    let authorized = config.api_key.as_deref().is_none_or(|want| key.as_deref() == Some(want));
+    let authorized = config
+        .api_key
+        .as_deref()
+        .is_none_or(|want| key.as_deref() == Some(want));
     let forced = header_str(&headers, "x-mock-fault").and_then(|v| v.parse::<FaultKind>().ok());
 
     // Decide and record under one lock, so concurrent retries see consistent attempt numbers.
@@ -291,7 +326,11 @@ async fn handle(
             protocol: protocol.name(),
             path: uri.path().to_string(),
             headers: header_list,
-            body: if config.record_bodies { json } else { serde_json::Value::Null },
+            body: if config.record_bodies {
+                json
+            } else {
+                serde_json::Value::Null
+            },
             prompt_key: pkey.clone(),
             attempt,
             fault: fault.map(|f| f.as_str().to_string()),
@@ -347,7 +386,9 @@ async fn handle(
             "rate limit reached, slow down (injected fault)",
             Some(config.retry_after_secs),
         ),
-        Some(FaultKind::ServerError) => error(protocol, 500, "internal error (injected fault)", None),
+        Some(FaultKind::ServerError) => {
+            error(protocol, 500, "internal error (injected fault)", None)
+        }
         Some(FaultKind::Overloaded) => error(protocol, 529, "overloaded (injected fault)", None),
         Some(FaultKind::Slow) => {
             tokio::time::sleep(config.slow).await;
@@ -358,7 +399,11 @@ async fn handle(
         Some(FaultKind::Truncated) => {
             let (full, _) = respond(&text, Finish::Normal);
             let half = full[..full.len() / 2].to_string();
-            ([(axum::http::header::CONTENT_TYPE, "application/json")], half).into_response()
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                half,
+            )
+                .into_response()
         }
         Some(FaultKind::Drop) => {
             let (full, _) = respond(&text, Finish::Normal);

@@ -5,6 +5,16 @@
 //! (what is retried, what stops the run). The in-process local model implements the same
 //! trait from the `misalign-local` crate and is plugged in through [`LocalBackend`].
 
+pub mod anthropic;
+pub mod google;
+pub mod http;
+pub mod openai;
+pub mod registry;
+mod reply;
+
+pub use http::{ApiKey, ClientOptions};
+pub use registry::{build_client, build_client_with, missing_keys};
+
 use misalign_core::SamplingParams;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -29,7 +39,9 @@ pub enum Outcome {
     Empty,
 }
 
-/// Token usage as reported by the provider.
+/// Token usage as reported by the provider. `output_tokens` is all billed output, reasoning
+/// included (OpenAI `completion_tokens`, Anthropic `output_tokens`, Gemini candidates +
+/// thoughts); `reasoning_tokens` is the reasoning share when the provider reports it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
     pub input_tokens: Option<u64>,
@@ -114,4 +126,15 @@ impl ProviderError {
 pub trait ModelClient: Send + Sync {
     /// Performs one call, without retries (the scheduler retries).
     async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError>;
+}
+
+/// Builds clients for `kind: local` models. Implemented by the `misalign-local` crate (which
+/// depends on this one), so the registry can hand out in-process models without a
+/// dependency cycle.
+pub trait LocalBackend: Send + Sync {
+    fn client(
+        &self,
+        model: &misalign_core::config::ResolvedModel,
+        cfg: &misalign_core::config::ProviderConfig,
+    ) -> Result<std::sync::Arc<dyn ModelClient>, ProviderError>;
 }

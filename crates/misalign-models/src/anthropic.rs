@@ -1,0 +1,165 @@
+//! Anthropic Messages API (`POST /v1/messages`).
+//!
+//! The system prompt goes in the top-level `system` field. Extended thinking is
+//! `thinking: {type: "enabled", budget_tokens}`; the budget must be at least 1,024 and below
+//! `max_tokens`, and thinking refuses a changed `temperature`/`top_p`, so those are left out.
+//! `thinking` blocks are kept apart from `text` blocks; `stop_reason: "refusal"` is a content
+//! filter outcome.
+
+use crate::http::{JsonReply, Transport};
+use crate::reply::{missing, outcome, str_at, u64_at};
+use crate::{Completion, CompletionRequest, ModelClient, ProviderError, Usage};
+use serde_json::{json, Map, Value};
+
+/// The API version header value this client speaks.
+pub const API_VERSION: &str = "2023-06-01";
+/// Anthropic's smallest thinking budget.
+pub const MIN_THINKING_BUDGET: u32 = 1024;
+
+/// A Messages API client.
+#[derive(Debug)]
+pub struct AnthropicClient {
+    transport: Transport,
+}
+
+impl AnthropicClient {
+    pub fn new(transport: Transport) -> Self {
+        AnthropicClient { transport }
+    }
+
+    /// The exact JSON body sent for `request`, or why the parameters cannot be sent.
+    pub fn request_body(request: &CompletionRequest) -> Result<Value, ProviderError> {
+        let p = &request.params;
+        let mut body = Map::new();
+        body.insert("model".into(), json!(request.model));
+        body.insert("max_tokens".into(), json!(p.max_tokens));
+        if !request.system.is_empty() {
+            body.insert("system".into(), json!(request.system));
+        }
+        body.insert(
+            "messages".into(),
+            json!([{ "role": "user", "content": request.user }]),
+        );
+        match p.thinking_budget {
+            Some(budget) => {
+                if budget < MIN_THINKING_BUDGET || budget >= p.max_tokens {
+                    return Err(ProviderError::Config(format!(
+                        "thinking_budget {budget} does not fit Anthropic's rule \
+                         {MIN_THINKING_BUDGET} <= thinking_budget < max_tokens ({}); \
+                         change thinking_budget or max_tokens",
+                        p.max_tokens
+                    )));
+                }
+                body.insert(
+                    "thinking".into(),
+                    json!({ "type": "enabled", "budget_tokens": budget }),
+                );
+            }
+            None => {
+                if let Some(t) = p.temperature {
+                    body.insert("temperature".into(), json!(t));
+                }
+                if let Some(t) = p.top_p {
+                    body.insert("top_p".into(), json!(t));
+                }
+            }
+        }
+        Ok(Value::Object(body))
+    }
+}
+
+/// Reads a Messages API reply.
+pub fn parse_reply(reply: &JsonReply) -> Result<Completion, ProviderError> {
+    let body = &reply.body;
+    let blocks = body
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or_else(|| missing("`content` array", &reply.raw))?;
+    let mut text = String::new();
+    let mut thinking: Vec<String> = Vec::new();
+    for block in blocks {
+        match block.get("type").and_then(Value::as_str) {
+            Some("text") => text.push_str(str_at(block, "/text").unwrap_or_default()),
+            Some("thinking") => {
+                thinking.push(str_at(block, "/thinking").unwrap_or_default().to_string())
+            }
+            // Encrypted by the provider; note that it happened without the opaque payload.
+            Some("redacted_thinking") => thinking.push("[redacted thinking]".to_string()),
+            _ => {}
+        }
+    }
+    let finish_reason = str_at(body, "/stop_reason").map(str::to_string);
+    let filtered = finish_reason.as_deref() == Some("refusal");
+    Ok(Completion {
+        outcome: outcome(&text, filtered),
+        text,
+        reasoning: (!thinking.is_empty()).then(|| thinking.join("\n\n")),
+        finish_reason,
+        usage: Usage {
+            input_tokens: u64_at(body, "/usage/input_tokens"),
+            output_tokens: u64_at(body, "/usage/output_tokens"),
+            reasoning_tokens: None,
+        },
+        request_id: reply
+            .header("request-id")
+            .or_else(|| str_at(body, "/id").map(str::to_string)),
+        raw: Some(reply.raw.clone()),
+    })
+}
+
+#[async_trait::async_trait]
+impl ModelClient for AnthropicClient {
+    async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
+        let body = Self::request_body(request)?;
+        let reply = self
+            .transport
+            .post_json("/v1/messages", &[("anthropic-version", API_VERSION)], &body)
+            .await?;
+        parse_reply(&reply)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use misalign_core::SamplingParams;
+
+    fn request(params: SamplingParams) -> CompletionRequest {
+        CompletionRequest {
+            model: "claude-test".into(),
+            system: "S".into(),
+            user: "U".into(),
+            params,
+        }
+    }
+
+    #[test]
+    fn thinking_budget_must_fit() {
+        let p = SamplingParams {
+            max_tokens: 2000,
+            thinking_budget: Some(2000),
+            ..Default::default()
+        };
+        let e = AnthropicClient::request_body(&request(p)).unwrap_err();
+        assert!(e.to_string().contains("thinking_budget 2000"), "{e}");
+        let p = SamplingParams {
+            max_tokens: 2000,
+            thinking_budget: Some(512),
+            ..Default::default()
+        };
+        assert!(AnthropicClient::request_body(&request(p)).is_err());
+    }
+
+    #[test]
+    fn redacted_thinking_is_noted() {
+        let body = json!({"content": [{"type": "redacted_thinking", "data": "opaque"}, {"type": "text", "text": "hi"}], "stop_reason": "end_turn"});
+        let reply = JsonReply {
+            raw: body.to_string(),
+            body,
+            headers: Default::default(),
+        };
+        let c = parse_reply(&reply).unwrap();
+        assert_eq!(c.reasoning.as_deref(), Some("[redacted thinking]"));
+        assert_eq!(c.text, "hi");
+    }
+}

@@ -1,0 +1,430 @@
+//! The HTTP layer every wire protocol shares: endpoint choice (round robin over several base
+//! URLs), auth headers, per-call timeout, and turning transport failures and error statuses
+//! into [`ProviderError`]s. API keys are held in [`ApiKey`], whose `Debug` is redacted, and
+//! are scrubbed from any error text a server echoes back.
+
+use crate::ProviderError;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use std::error::Error as _;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long an endpoint that refused a connection is skipped by the round robin.
+const DOWN_FOR: Duration = Duration::from_secs(5);
+/// Provider error messages are cut to this many characters.
+const MAX_MESSAGE: usize = 300;
+
+/// An API key. `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        ApiKey(key.into())
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey([redacted])")
+    }
+}
+
+/// How the key travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthStyle {
+    /// `Authorization: Bearer KEY` (OpenAI-shaped APIs).
+    Bearer,
+    /// A named header holding the key (`x-api-key`, `x-goog-api-key`).
+    Header(&'static str),
+}
+
+/// Options for building a client.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Whole-call timeout (connect, send, wait, read).
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            timeout: Duration::from_secs(300),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A successful (2xx) reply whose body parsed as JSON.
+pub struct JsonReply {
+    pub body: serde_json::Value,
+    pub raw: String,
+    pub headers: HeaderMap,
+}
+
+impl JsonReply {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+}
+
+/// Several base URLs behind one round robin; one that just refused a connection is skipped
+/// for a few seconds unless every one is down.
+struct Endpoints {
+    urls: Vec<String>,
+    next: AtomicUsize,
+    down_until: Mutex<Vec<Option<Instant>>>,
+}
+
+impl Endpoints {
+    fn new(urls: Vec<String>) -> Self {
+        let n = urls.len();
+        Endpoints {
+            urls,
+            next: AtomicUsize::new(0),
+            down_until: Mutex::new(vec![None; n]),
+        }
+    }
+
+    fn pick(&self) -> usize {
+        let n = self.urls.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        if n == 1 {
+            return 0;
+        }
+        let now = Instant::now();
+        let down = self.down_until.lock().unwrap_or_else(|e| e.into_inner());
+        (0..n)
+            .map(|i| (start + i) % n)
+            .find(|&i| down[i].is_none_or(|t| t <= now))
+            .unwrap_or(start % n)
+    }
+
+    fn mark_down(&self, i: usize) {
+        let mut down = self.down_until.lock().unwrap_or_else(|e| e.into_inner());
+        down[i] = Some(Instant::now() + DOWN_FOR);
+    }
+}
+
+/// One provider's HTTP transport.
+pub struct Transport {
+    client: reqwest::Client,
+    endpoints: Endpoints,
+    key: Option<ApiKey>,
+    auth: AuthStyle,
+    headers: HeaderMap,
+    timeout: Duration,
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Header values may hold secrets of their own (gateway tokens): names only.
+        let header_names: Vec<&str> = self.headers.keys().map(HeaderName::as_str).collect();
+        f.debug_struct("Transport")
+            .field("base_urls", &self.endpoints.urls)
+            .field("key", &self.key.as_ref().map(|_| "[redacted]"))
+            .field("auth", &self.auth)
+            .field("headers", &header_names)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Transport {
+    /// `base_urls` must be non-empty; trailing slashes are dropped. `headers` are sent with
+    /// every request after the protocol's own.
+    pub fn new(
+        base_urls: &[String],
+        key: Option<ApiKey>,
+        auth: AuthStyle,
+        headers: &[(String, String)],
+        options: &ClientOptions,
+    ) -> Result<Self, ProviderError> {
+        if base_urls.is_empty() {
+            return Err(ProviderError::Config("no base URL configured".into()));
+        }
+        let mut urls = Vec::new();
+        for u in base_urls {
+            let u = u.trim().trim_end_matches('/').to_string();
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(ProviderError::Config(format!(
+                    "base URL `{u}` must start with http:// or https://"
+                )));
+            }
+            urls.push(u);
+        }
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                ProviderError::Config(format!(
+                    "header name `{name}` is not a valid HTTP header name"
+                ))
+            })?;
+            let mut v = HeaderValue::from_str(value).map_err(|_| {
+                ProviderError::Config(format!(
+                    "the value of header `{name}` contains characters not allowed in HTTP headers"
+                ))
+            })?;
+            v.set_sensitive(true);
+            map.insert(n, v);
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("misalign/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ProviderError::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Transport {
+            client,
+            endpoints: Endpoints::new(urls),
+            key,
+            auth,
+            headers: map,
+            timeout: options.timeout,
+        })
+    }
+
+    /// POSTs `body` to `{base}{path}` with the protocol's `fixed` headers, and returns the
+    /// parsed JSON of a 2xx reply; every other outcome becomes a classified error.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        fixed: &[(&'static str, &'static str)],
+        body: &serde_json::Value,
+    ) -> Result<JsonReply, ProviderError> {
+        let i = self.endpoints.pick();
+        let url = format!("{}{}", self.endpoints.urls[i], path);
+        let mut req = self.client.post(&url).timeout(self.timeout).json(body);
+        for (k, v) in fixed {
+            req = req.header(*k, *v);
+        }
+        if let Some(key) = &self.key {
+            let (name, value) = match self.auth {
+                AuthStyle::Bearer => ("authorization", format!("Bearer {}", key.expose())),
+                AuthStyle::Header(h) => (h, key.expose().to_string()),
+            };
+            let mut v = HeaderValue::from_str(&value).map_err(|_| {
+                ProviderError::Config(
+                    "the API key contains characters not allowed in HTTP headers".into(),
+                )
+            })?;
+            v.set_sensitive(true);
+            req = req.header(name, v);
+        }
+        for (k, v) in &self.headers {
+            req = req.header(k, v.clone());
+        }
+
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let err = self.transport_error(e, &url);
+                if matches!(err, ProviderError::Connection(_)) {
+                    self.endpoints.mark_down(i);
+                }
+                return Err(err);
+            }
+        };
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) if e.is_timeout() => return Err(ProviderError::Timeout(self.timeout)),
+            Err(e) if status.is_success() => {
+                return Err(ProviderError::Connection(format!(
+                    "the connection to {url} broke while reading the reply: {}",
+                    self.scrub(&chain(&e))
+                )))
+            }
+            // An error status whose body we could not read: the status still says it all.
+            Err(_) => Default::default(),
+        };
+        let raw = String::from_utf8_lossy(&bytes).into_owned();
+        if !status.is_success() {
+            return Err(ProviderError::Http {
+                status: status.as_u16(),
+                message: self.scrub(&error_message(&raw, status.canonical_reason())),
+                retry_after: retry_after(&headers, SystemTime::now()),
+            });
+        }
+        match serde_json::from_str(&raw) {
+            Ok(body) => Ok(JsonReply { body, raw, headers }),
+            Err(e) => Err(ProviderError::Malformed(format!(
+                "the reply from {url} is not complete JSON ({} bytes): {e}",
+                raw.len()
+            ))),
+        }
+    }
+
+    fn transport_error(&self, e: reqwest::Error, url: &str) -> ProviderError {
+        if e.is_timeout() {
+            return ProviderError::Timeout(self.timeout);
+        }
+        let detail = self.scrub(&chain(&e));
+        if e.is_connect() {
+            ProviderError::Connection(format!("cannot connect to {url}: {detail}"))
+        } else {
+            ProviderError::Connection(format!("request to {url} failed: {detail}"))
+        }
+    }
+
+    /// Removes the key from text a server or library produced.
+    pub fn scrub(&self, text: &str) -> String {
+        match &self.key {
+            Some(k) if !k.expose().is_empty() => text.replace(k.expose(), "[redacted]"),
+            _ => text.to_string(),
+        }
+    }
+}
+
+/// The error and its sources, without the URL (which could carry a query-string key).
+fn chain(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    if parts.is_empty() {
+        parts.push(if e.is_body() || e.is_decode() {
+            "the reply body ended early".to_string()
+        } else {
+            "unknown transport error".to_string()
+        });
+    }
+    parts.join(": ")
+}
+
+/// The provider's own message from an error body (`{"error": {"message": ..}}` in all three
+/// shapes), else the body text, cut to [`MAX_MESSAGE`] characters.
+pub fn error_message(raw: &str, reason: Option<&str>) -> String {
+    let parsed: Option<serde_json::Value> = serde_json::from_str(raw).ok();
+    let from_json = parsed.as_ref().and_then(|v| {
+        let err = v.get("error")?;
+        err.get("message")
+            .and_then(|m| m.as_str())
+            .map(str::to_string)
+            .or_else(|| err.as_str().map(str::to_string))
+    });
+    let text = from_json.unwrap_or_else(|| {
+        let t = raw.trim();
+        if t.is_empty() {
+            reason.unwrap_or("no message").to_string()
+        } else {
+            t.to_string()
+        }
+    });
+    truncate(&text, MAX_MESSAGE)
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
+        .collect();
+    match clean.char_indices().nth(max) {
+        Some((i, _)) => format!("{}...", &clean[..i]),
+        None => clean,
+    }
+}
+
+/// `retry-after-ms` (OpenAI), else `retry-after` in seconds or as an HTTP date.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        if ms.is_finite() && ms >= 0.0 {
+            return Some(Duration::from_secs_f64(ms / 1000.0));
+        }
+    }
+    let value = get("retry-after")?;
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h, now), None);
+        h.insert("retry-after", HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(7)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        h.insert("retry-after", HeaderValue::from_str(&later).unwrap());
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(30)));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        h.insert("retry-after", HeaderValue::from_str(&past).unwrap());
+        assert_eq!(retry_after(&h, now), Some(Duration::ZERO));
+        h.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h, now), None);
+        h.insert("retry-after-ms", HeaderValue::from_static("1500"));
+        assert_eq!(retry_after(&h, now), Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn error_messages_are_extracted_and_cut() {
+        let openai = r#"{"error":{"message":"Rate limit reached","type":"requests"}}"#;
+        assert_eq!(error_message(openai, None), "Rate limit reached");
+        let anthropic =
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        assert_eq!(error_message(anthropic, None), "Overloaded");
+        assert_eq!(error_message("", Some("Bad Gateway")), "Bad Gateway");
+        let long = "x".repeat(1000);
+        assert_eq!(error_message(&long, None).chars().count(), MAX_MESSAGE + 3);
+        assert_eq!(error_message("a\u{1b}[31mb", None), "a [31mb");
+    }
+
+    #[test]
+    fn round_robin_skips_a_down_endpoint() {
+        let e = Endpoints::new(vec!["a".into(), "b".into(), "c".into()]);
+        let picks: Vec<usize> = (0..6).map(|_| e.pick()).collect();
+        assert_eq!(picks, [0, 1, 2, 0, 1, 2]);
+        e.mark_down(1);
+        let picks: Vec<usize> = (0..6).map(|_| e.pick()).collect();
+        assert!(!picks.contains(&1), "{picks:?}");
+    }
+
+    #[test]
+    fn debug_hides_the_key() {
+        let t = Transport::new(
+            &["http://127.0.0.1:9".to_string()],
+            Some(ApiKey::new("sk-test-SECRET-123")),
+            AuthStyle::Bearer,
+            &[("x-gateway-token".into(), "gw-SECRET".into())],
+            &ClientOptions::default(),
+        )
+        .unwrap();
+        let dbg = format!("{t:?}");
+        assert!(!dbg.contains("SECRET"), "{dbg}");
+        assert!(dbg.contains("x-gateway-token"));
+        assert_eq!(
+            t.scrub("bad key sk-test-SECRET-123!"),
+            "bad key [redacted]!"
+        );
+    }
+}

@@ -1,0 +1,292 @@
+//! From a resolved model and its provider configuration to a ready [`ModelClient`]: default
+//! base URLs and key variables per provider kind, API-key lookup, and the check that reports
+//! every missing key before any call is made.
+
+use crate::anthropic::AnthropicClient;
+use crate::google::GoogleClient;
+use crate::http::{ApiKey, AuthStyle, ClientOptions, Transport};
+use crate::openai::{Flavor, OpenAiClient};
+use crate::{LocalBackend, ModelClient, ProviderError};
+use misalign_core::config::{ProviderConfig, ProviderKind, ResolvedModel};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The endpoint used when `base_urls` is empty. OpenAI-shaped URLs end in `/v1`.
+pub fn default_base_url(kind: ProviderKind) -> Option<&'static str> {
+    match kind {
+        ProviderKind::Anthropic => Some("https://api.anthropic.com"),
+        ProviderKind::Openai => Some("https://api.openai.com/v1"),
+        ProviderKind::Google => Some("https://generativelanguage.googleapis.com"),
+        ProviderKind::Openrouter => Some("https://openrouter.ai/api/v1"),
+        ProviderKind::Together => Some("https://api.together.xyz/v1"),
+        ProviderKind::OpenaiCompatible | ProviderKind::Local => None,
+    }
+}
+
+/// Environment variables searched for the key when `api_key_env` is not set, in order.
+pub fn default_key_envs(kind: ProviderKind) -> &'static [&'static str] {
+    match kind {
+        ProviderKind::Anthropic => &["ANTHROPIC_API_KEY"],
+        ProviderKind::Openai => &["OPENAI_API_KEY"],
+        ProviderKind::Google => &["GOOGLE_API_KEY", "GEMINI_API_KEY"],
+        ProviderKind::Openrouter => &["OPENROUTER_API_KEY"],
+        ProviderKind::Together => &["TOGETHER_API_KEY"],
+        ProviderKind::OpenaiCompatible | ProviderKind::Local => &[],
+    }
+}
+
+/// The variables that may hold this provider's key, and whether one is required.
+fn key_envs(cfg: &ProviderConfig) -> (Vec<String>, bool) {
+    match cfg.kind {
+        ProviderKind::Local => (Vec::new(), false),
+        // A named variable for a self-hosted server means the user wants it sent.
+        ProviderKind::OpenaiCompatible => (cfg.api_key_env.iter().cloned().collect(), true),
+        kind => match &cfg.api_key_env {
+            Some(var) => (vec![var.clone()], true),
+            None => (
+                default_key_envs(kind)
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                true,
+            ),
+        },
+    }
+}
+
+/// Looks the key up; an empty value counts as unset.
+fn find_key(
+    cfg: &ProviderConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<ApiKey>, Vec<String>> {
+    let (vars, required) = key_envs(cfg);
+    for var in &vars {
+        if let Some(v) = env(var).filter(|v| !v.trim().is_empty()) {
+            return Ok(Some(ApiKey::new(v.trim())));
+        }
+    }
+    if required && !vars.is_empty() {
+        Err(vars)
+    } else {
+        Ok(None)
+    }
+}
+
+/// `base_urls`, or the kind's default. An OpenAI-compatible URL given as a bare host
+/// (`http://localhost:11434`) gets `/v1` appended, as every such server serves there.
+fn base_urls(model: &ResolvedModel, cfg: &ProviderConfig) -> Result<Vec<String>, ProviderError> {
+    if cfg.base_urls.is_empty() {
+        return match default_base_url(cfg.kind) {
+            Some(u) => Ok(vec![u.to_string()]),
+            None => Err(ProviderError::Config(format!(
+                "provider `{}` (kind {}) has no base_urls; add e.g. `base_urls: [\"http://localhost:8000/v1\"]` \
+                 to providers.{} in the experiment file",
+                model.provider,
+                cfg.kind.as_str(),
+                model.provider
+            ))),
+        };
+    }
+    Ok(cfg
+        .base_urls
+        .iter()
+        .map(|u| {
+            let u = u.trim().trim_end_matches('/');
+            let bare_host = u
+                .split_once("://")
+                .is_some_and(|(_, rest)| !rest.contains('/'));
+            if cfg.kind == ProviderKind::OpenaiCompatible && bare_host {
+                format!("{u}/v1")
+            } else {
+                u.to_string()
+            }
+        })
+        .collect())
+}
+
+/// Builds the client for `model` with default [`ClientOptions`] (300 s per call).
+pub fn build_client(
+    model: &ResolvedModel,
+    cfg: &ProviderConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    local: Option<&dyn LocalBackend>,
+) -> Result<Arc<dyn ModelClient>, ProviderError> {
+    build_client_with(model, cfg, env, local, &ClientOptions::default())
+}
+
+/// Builds the client for `model`, reading its key through `env` (the process environment,
+/// with a `.env` file already loaded by the binary).
+pub fn build_client_with(
+    model: &ResolvedModel,
+    cfg: &ProviderConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    local: Option<&dyn LocalBackend>,
+    options: &ClientOptions,
+) -> Result<Arc<dyn ModelClient>, ProviderError> {
+    if cfg.kind == ProviderKind::Local {
+        return match local {
+            Some(backend) => backend.client(model, cfg),
+            None => Err(ProviderError::Config(format!(
+                "model `{}` needs a local model, but this build of misalign has no local model \
+                 support; rebuild with --features local",
+                model.name
+            ))),
+        };
+    }
+    let key = find_key(cfg, env).map_err(|vars| {
+        ProviderError::Config(missing_key_message(
+            &model.provider,
+            &vars,
+            std::slice::from_ref(&model.name),
+        ))
+    })?;
+    let urls = base_urls(model, cfg)?;
+    let headers: Vec<(String, String)> = cfg.headers.clone().into_iter().collect();
+    let transport = |auth| Transport::new(&urls, key.clone(), auth, &headers, options);
+    let client: Arc<dyn ModelClient> = match cfg.kind {
+        ProviderKind::Anthropic => Arc::new(AnthropicClient::new(transport(AuthStyle::Header(
+            "x-api-key",
+        ))?)),
+        ProviderKind::Google => Arc::new(GoogleClient::new(
+            transport(AuthStyle::Header("x-goog-api-key"))?,
+            cfg.safety_settings.clone(),
+        )),
+        ProviderKind::Openai => Arc::new(OpenAiClient::new(
+            transport(AuthStyle::Bearer)?,
+            Flavor::OpenAi,
+        )),
+        ProviderKind::Openrouter => Arc::new(OpenAiClient::new(
+            transport(AuthStyle::Bearer)?,
+            Flavor::OpenRouter,
+        )),
+        ProviderKind::Together => Arc::new(OpenAiClient::new(
+            transport(AuthStyle::Bearer)?,
+            Flavor::Together,
+        )),
+        ProviderKind::OpenaiCompatible => Arc::new(OpenAiClient::new(
+            transport(AuthStyle::Bearer)?,
+            Flavor::Compatible,
+        )),
+        ProviderKind::Local => unreachable!("handled above"),
+    };
+    Ok(client)
+}
+
+fn missing_key_message(provider: &str, vars: &[String], models: &[String]) -> String {
+    let where_ = match vars {
+        [one] => one.clone(),
+        many => format!("one of {}", many.join(", ")),
+    };
+    format!(
+        "provider `{provider}` needs an API key: set {where_} in the environment or in a .env file \
+         (needed by {})",
+        models.join(", ")
+    )
+}
+
+/// Every missing API key at once, one message per provider naming the variable(s) and the
+/// models that need it. Empty when all keys are present.
+pub fn missing_keys(
+    models: &[(ResolvedModel, ProviderConfig)],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Vec<String> {
+    // provider name -> (variables, models), in first-seen order of providers.
+    let mut order: Vec<String> = Vec::new();
+    let mut missing: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    for (model, cfg) in models {
+        if let Err(vars) = find_key(cfg, env) {
+            let entry = missing.entry(model.provider.clone()).or_insert_with(|| {
+                order.push(model.provider.clone());
+                (vars, Vec::new())
+            });
+            if !entry.1.contains(&model.name) {
+                entry.1.push(model.name.clone());
+            }
+        }
+    }
+    order
+        .iter()
+        .map(|p| {
+            let (vars, names) = &missing[p];
+            missing_key_message(p, vars, names)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(provider: &str, kind: ProviderKind, id: &str) -> (ResolvedModel, ProviderConfig) {
+        (
+            ResolvedModel {
+                name: format!("{provider}/{id}"),
+                provider: provider.into(),
+                kind,
+                model_id: id.into(),
+            },
+            ProviderConfig::of_kind(kind),
+        )
+    }
+
+    #[test]
+    fn all_missing_keys_reported_together() {
+        let models = vec![
+            model("anthropic", ProviderKind::Anthropic, "claude-a"),
+            model("anthropic", ProviderKind::Anthropic, "claude-b"),
+            model("google", ProviderKind::Google, "gemini-x"),
+            model("openai", ProviderKind::Openai, "gpt-4.1"),
+            model("vllm", ProviderKind::OpenaiCompatible, "llama"),
+        ];
+        let env = |name: &str| (name == "OPENAI_API_KEY").then(|| "sk-test".to_string());
+        let msgs = missing_keys(&models, &env);
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(msgs[0].contains("ANTHROPIC_API_KEY"));
+        assert!(msgs[0].contains("anthropic/claude-a, anthropic/claude-b"));
+        assert!(msgs[1].contains("one of GOOGLE_API_KEY, GEMINI_API_KEY"));
+        assert!(msgs[1].contains("google/gemini-x"));
+    }
+
+    #[test]
+    fn gemini_key_is_an_alternative_and_empty_is_missing() {
+        let models = vec![model("google", ProviderKind::Google, "gemini-x")];
+        let env = |name: &str| match name {
+            "GOOGLE_API_KEY" => Some("  ".to_string()),
+            "GEMINI_API_KEY" => Some("g-key".to_string()),
+            _ => None,
+        };
+        assert!(missing_keys(&models, &env).is_empty());
+    }
+
+    #[test]
+    fn named_key_env_for_a_compatible_server_is_required() {
+        let (m, mut cfg) = model("fleet", ProviderKind::OpenaiCompatible, "llama");
+        cfg.api_key_env = Some("FLEET_TOKEN".into());
+        let msgs = missing_keys(&[(m, cfg)], &|_| None);
+        assert_eq!(msgs.len(), 1);
+        assert!(msgs[0].contains("FLEET_TOKEN"));
+    }
+
+    #[test]
+    fn local_without_backend_and_compatible_without_url() {
+        let (m, cfg) = model("local", ProviderKind::Local, "tiny");
+        let e = build_client(&m, &cfg, &|_| None, None).err().unwrap();
+        assert!(
+            e.to_string().contains("rebuild with --features local"),
+            "{e}"
+        );
+        let (m, cfg) = model("vllm", ProviderKind::OpenaiCompatible, "llama");
+        let e = build_client(&m, &cfg, &|_| None, None).err().unwrap();
+        assert!(e.to_string().contains("providers.vllm"), "{e}");
+    }
+
+    #[test]
+    fn bare_host_gets_v1() {
+        let (m, mut cfg) = model("ollama", ProviderKind::OpenaiCompatible, "llama");
+        cfg.base_urls = vec!["http://localhost:11434/".into(), "http://h:8000/v1".into()];
+        assert_eq!(
+            base_urls(&m, &cfg).unwrap(),
+            ["http://localhost:11434/v1", "http://h:8000/v1"]
+        );
+    }
+}
