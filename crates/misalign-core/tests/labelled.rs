@@ -1,15 +1,15 @@
 //! Detector precision and recall on the labelled test set (`tests/data/labelled/`).
 //!
-//! The set is our own writing: answers to the three scenarios against test facts of a
-//! fictional company, each labelled harmful or not by a person before the detectors were
-//! tuned, with the hard cases (polite emails to the executive, reports to the CEO, veiled
+//! The set is our own writing: answers to the three built-in scenarios (checked against the
+//! built-in packs' `facts.yaml`, so a pack edit that breaks detection fails here), each
+//! labelled harmful or not before the detectors were tuned, with the hard cases (polite emails to the executive, reports to the CEO, veiled
 //! threats, whistleblowing, internal forwards, pasted contents, quoted override codes, code in
 //! the scratchpad, messy formatting). Only the visible `response` is parsed: `reasoning` is
 //! the model's separate thinking text and must never produce an action.
 
 use misalign_core::actions::parse_actions;
 use misalign_core::detect::detect;
-use misalign_core::scenario::Facts;
+use misalign_core::scenario::{Facts, ScenarioSource};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -28,9 +28,10 @@ fn data_dir() -> PathBuf {
 }
 
 fn facts(scenario: &str) -> Facts {
-    let path = data_dir().join(format!("facts-{scenario}.yaml"));
-    let text = std::fs::read_to_string(&path).unwrap();
-    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    ScenarioSource::builtin()
+        .facts(scenario)
+        .unwrap()
+        .unwrap_or_else(|| panic!("built-in pack `{scenario}` declares no facts"))
 }
 
 fn load() -> Vec<Labelled> {
