@@ -257,9 +257,9 @@ pub(crate) fn integer(cx: Ctx, node: &Node, path: &str, min: i128, max: i128) ->
     }
 }
 
-pub(crate) fn uint<T: TryFrom<i128>>(cx: Ctx, node: &Node, path: &str, min: T, max: T) -> R<T>
+pub(crate) fn uint<T>(cx: Ctx, node: &Node, path: &str, min: T, max: T) -> R<T>
 where
-    T: Into<i128> + Copy,
+    T: TryFrom<i128> + Into<i128> + Copy,
 {
     let v = integer(cx, node, path, min.into(), max.into())?;
     // In range by construction.

@@ -1,0 +1,137 @@
+//! `misalign validate` on the real binary: plan output, JSON output, located errors, exit codes.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::path::{Path, PathBuf};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn misalign() -> Command {
+    let mut cmd = Command::cargo_bin("misalign").unwrap();
+    // Validation reads no keys; make sure none leak in from the developer's shell either.
+    cmd.env_remove("ANTHROPIC_API_KEY")
+        .env_remove("OPENAI_API_KEY");
+    cmd
+}
+
+#[test]
+fn prints_the_plan_of_a_reference_style_file() {
+    misalign()
+        .arg("validate")
+        .arg(examples().join("reference-style.yaml"))
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "experiment:            reference_style",
+        ))
+        .stdout(predicate::str::contains("conditions:            18"))
+        .stdout(predicate::str::contains(
+            "claude-3-5-sonnet-latest -> anthropic/claude-3-5-sonnet-latest (anthropic)",
+        ))
+        .stdout(predicate::str::contains(
+            "gpt-4.1 -> openai/gpt-4.1 (openai)",
+        ))
+        .stdout(predicate::str::contains("samples per condition: 10"))
+        .stdout(predicate::str::contains("model calls:           360"))
+        .stdout(predicate::str::contains(
+            "  blackmail_explicit-america_replacement\n",
+        ))
+        .stdout(predicate::str::contains("  ... and 8 more\n"));
+}
+
+#[test]
+fn json_output_lists_every_condition() {
+    let out = misalign()
+        .args(["validate", "--json"])
+        .arg(examples().join("api-models.yaml"))
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["experiment_id"], "api_models");
+    assert_eq!(v["conditions"].as_array().unwrap().len(), 8);
+    assert_eq!(v["model_calls"], 480);
+    assert_eq!(v["models"][2]["resolved"], "workstation/qwen3-8b");
+    assert_eq!(v["models"][2]["kind"], "openai-compatible");
+    assert!(v["conditions"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!(
+            "blackmail_explicit-america_replacement_prod_dont"
+        )));
+}
+
+#[test]
+fn located_error_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(
+        &file,
+        "experiment_id: bad\nglobal:\n  models: [gpt-4.1]\nexpansions:\n  - name: a\n    variables:\n      scenarios: [blackmail]\n      goal_types: [explict]\n      goal_values: [america]\n      urgency_types: [none]\n",
+    )
+    .unwrap();
+    let shown = file.display().to_string();
+    misalign()
+        .arg("validate")
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains(format!(
+            "{shown}:8:20: expansions[0].variables.goal_types[0]: unknown goal type `explict`; did you mean `explicit`?"
+        )));
+
+    let out = misalign()
+        .args(["validate", "--json"])
+        .arg(&file)
+        .assert()
+        .code(2)
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["error"]["line"], 8);
+    assert_eq!(v["error"]["column"], 20);
+    assert_eq!(v["error"]["field"], "expansions[0].variables.goal_types[0]");
+}
+
+#[test]
+fn models_are_required_unless_generate_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nomodels.yaml");
+    std::fs::write(
+        &file,
+        "experiment_id: g\nexpansions:\n  - name: a\n    variables:\n      scenarios: [murder]\n      goal_types: [none]\n      urgency_types: [none]\n",
+    )
+    .unwrap();
+    misalign()
+        .arg("validate")
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no models to run"));
+    misalign()
+        .args(["validate", "--generate-only"])
+        .arg(&file)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("conditions:            1"))
+        .stdout(predicate::str::contains("model calls:           0"));
+}
+
+#[test]
+fn missing_file_exits_2_with_its_name() {
+    misalign()
+        .args(["validate", "/nonexistent/dir/exp.yaml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "cannot read experiment file /nonexistent/dir/exp.yaml",
+        ));
+}
