@@ -25,3 +25,8 @@ pub use counters::{Counters, Tally};
 pub use item::{ModelTarget, PromptEntry, WorkItem};
 pub use scheduler::{sample, SampleReport, SchedulerOptions};
 pub use stop::{Stop, StopReason};
+
+/// The current time as the store writes it: RFC 3339 UTC with milliseconds.
+pub fn timestamp() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

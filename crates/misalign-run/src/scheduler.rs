@@ -192,7 +192,15 @@ fn scrub(text: Option<String>, secrets: &[String]) -> Option<String> {
 }
 
 fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    crate::timestamp()
+}
+
+/// The parameters of one sample: a configured seed is offset by the sample index, so the
+/// samples of a condition differ (and each stays reproducible) on seed-honouring backends.
+fn sample_params(params: &SamplingParams, sample_index: u32) -> SamplingParams {
+    let mut p = params.clone();
+    p.seed = p.seed.map(|s| s.wrapping_add(u64::from(sample_index)));
+    p
 }
 
 fn to_i64(v: Option<u64>) -> Option<i64> {
@@ -206,7 +214,7 @@ async fn call_one(item: &WorkItem, sh: &Shared) -> Stored {
         model: m.model_id.clone(),
         system: item.prompt.rendered.system_prompt.clone(),
         user: item.prompt.user_message.clone(),
-        params: sh.opts.params.clone(),
+        params: sample_params(&sh.opts.params, item.sample_index),
     };
     let started_at = now();
     let t0 = Instant::now();
