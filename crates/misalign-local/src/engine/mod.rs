@@ -1,0 +1,185 @@
+//! llama.cpp behind [`ModelClient`]: one worker thread per loaded model owns the llama
+//! context; requests reach it over a channel and wait on a oneshot reply, so inference never
+//! blocks the async runtime.
+//!
+//! Prefix sharing: the worker keeps the last prompt's KV state in sequence 0. A request whose
+//! prompt shares a prefix with it only decodes the rest; requests queued together with the
+//! same prompt are generated as parallel sequences that copy sequence 0's cells.
+
+mod bench;
+mod worker;
+
+pub use bench::{bench, BenchResult};
+
+use crate::seed::{prompt_key, sample_seed};
+use crate::settings::EngineSettings;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use misalign_models::{Completion, CompletionRequest, ModelClient, ProviderError};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex, OnceLock, Weak};
+
+/// llama.cpp's global state: initialised once per process.
+pub(crate) fn backend() -> Result<&'static LlamaBackend, ProviderError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            // llama.cpp logs every load step to stderr; route it to `tracing` instead.
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| ProviderError::Local(format!("cannot initialise llama.cpp: {e}")))
+}
+
+/// What the worker reports once the model is loaded.
+#[derive(Clone, Debug)]
+pub struct ModelInfo {
+    pub path: PathBuf,
+    pub n_ctx_train: u32,
+    /// The KV-cache size actually allocated.
+    pub n_ctx: u32,
+    pub n_params: u64,
+    pub size_bytes: u64,
+    pub threads: u32,
+    pub chat_template: String,
+}
+
+/// One sample to generate.
+pub(crate) struct Job {
+    pub key: [u8; 32],
+    pub system: String,
+    pub user: String,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub max_tokens: u32,
+    pub seed: u32,
+    /// Benchmarks only: keep generating past end-of-text so every run has the same length.
+    pub ignore_eos: bool,
+    pub reply: tokio::sync::oneshot::Sender<Result<Completion, ProviderError>>,
+}
+
+/// A loaded model and its worker thread. Dropping the last handle stops the worker.
+pub(crate) struct Engine {
+    tx: Mutex<mpsc::Sender<Job>>,
+    info: ModelInfo,
+}
+
+impl Engine {
+    fn start(path: &Path, settings: &EngineSettings) -> Result<Engine, ProviderError> {
+        let (tx, rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (p, s) = (path.to_path_buf(), settings.clone());
+        std::thread::Builder::new()
+            .name("misalign-llama".into())
+            .spawn(move || worker::run(&p, &s, rx, ready_tx))
+            .map_err(|e| ProviderError::Local(format!("cannot start the model thread: {e}")))?;
+        let info = ready_rx.recv().map_err(|_| {
+            ProviderError::Local(format!("the model thread for {} stopped while loading", path.display()))
+        })??;
+        Ok(Engine {
+            tx: Mutex::new(tx),
+            info,
+        })
+    }
+
+    /// The engine for `path` with `settings`, shared with every other client of it.
+    fn shared(path: &Path, settings: &EngineSettings) -> Result<Arc<Engine>, ProviderError> {
+        type Key = (PathBuf, EngineSettings);
+        static ENGINES: OnceLock<Mutex<HashMap<Key, Weak<Engine>>>> = OnceLock::new();
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let key = (canonical, settings.clone());
+        let mut map = ENGINES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(engine) = map.get(&key).and_then(Weak::upgrade) {
+            return Ok(engine);
+        }
+        let engine = Arc::new(Engine::start(path, settings)?);
+        map.retain(|_, w| w.strong_count() > 0);
+        map.insert(key, Arc::downgrade(&engine));
+        Ok(engine)
+    }
+
+    pub(crate) async fn submit(&self, job_of: impl FnOnce(tokio::sync::oneshot::Sender<Result<Completion, ProviderError>>) -> Job) -> Result<Completion, ProviderError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let sent = self
+            .tx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(job_of(reply));
+        let stopped = || ProviderError::Local(format!("the model thread for {} has stopped", self.info.path.display()));
+        sent.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+}
+
+/// A [`ModelClient`] running a GGUF model in-process.
+///
+/// Each client counts the requests it has seen per prompt: the k-th request with one prompt
+/// is sample k of that condition and gets its own seed derived from (request seed, prompt,
+/// k). A fresh client with the same seed therefore reproduces the same answers in the same
+/// order, while the samples of one condition differ from each other.
+pub struct LlamaClient {
+    engine: Arc<Engine>,
+    /// Samples seen per prompt: the discriminator of the next one.
+    counts: Mutex<HashMap<[u8; 32], u64>>,
+}
+
+impl LlamaClient {
+    /// Loads the model (or reuses the already-loaded one with the same settings).
+    pub fn open(path: &Path, settings: &EngineSettings) -> Result<Self, ProviderError> {
+        Ok(LlamaClient {
+            engine: Engine::shared(path, settings)?,
+            counts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.engine.info
+    }
+
+    fn next_discriminator(&self, key: &[u8; 32]) -> u64 {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(*key).or_insert(0);
+        let d = *n;
+        *n += 1;
+        d
+    }
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
+#[async_trait::async_trait]
+impl ModelClient for LlamaClient {
+    async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
+        let key = prompt_key(&request.system, &request.user);
+        // The k-th request with one prompt is sample k: with a fixed seed the set of answers
+        // of a condition is the same whatever order the requests arrive in.
+        let discriminator = self.next_discriminator(&key);
+        let base = request.params.seed.unwrap_or_else(random_seed);
+        let seed = sample_seed(base, &key, discriminator);
+        let p = &request.params;
+        self.engine
+            .submit(|reply| Job {
+                key,
+                system: request.system.clone(),
+                user: request.user.clone(),
+                temperature: p.temperature,
+                top_p: p.top_p,
+                max_tokens: p.max_tokens,
+                seed,
+                ignore_eos: false,
+                reply,
+            })
+            .await
+    }
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Benchmarks the embedded local model against llama.cpp's own llama-bench on this machine:
+# prompt processing (pp) and generation (tg) tokens/s with the same model and threads, then
+# the shared-prefill ratio for N samples of one condition.
+#
+#   scripts/bench-local.sh [THREADS]
+#
+# Environment:
+#   CARGO_TARGET_DIR  where the llama-enabled build goes (default target-llama, so the slow
+#                     llama.cpp build does not fight the normal one)
+#   LLAMA_BENCH       an existing llama-bench binary to compare with (skips building it)
+#   LLAMA_CPP_SRC     a llama.cpp source tree with tools/llama-bench to build it from
+#                     (default: the llama.cpp vendored by llama-cpp-sys-2, which lacks the
+#                     tool's sources; then the same llama.cpp release's tool is taken from
+#                     the llama-cpp-python source package via pip)
+#   MODEL             a GGUF file (default: the cached smollm2-135m-instruct)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+threads="${1:-$(nproc)}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target-llama}"
+work="${BENCH_WORK:-$CARGO_TARGET_DIR/llama-bench}"
+mkdir -p "$work"
+
+if [ -z "${MODEL:-}" ]; then
+  cargo run -q --release -p misalign -- models fetch
+  MODEL="${MISALIGN_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/misalign/models}/smollm2-135m-instruct.gguf"
+fi
+
+build_llama_bench() {
+  local src="${LLAMA_CPP_SRC:-}"
+  if [ -z "$src" ]; then
+    local vendored
+    vendored="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/llama-cpp-sys-2-*/llama.cpp 2>/dev/null | sort -V | tail -1)"
+    [ -n "$vendored" ] || { echo "bench: no vendored llama.cpp found; build misalign-local --features llama first" >&2; exit 1; }
+    src="$work/llama.cpp"
+    if [ ! -f "$src/tools/llama-bench/llama-bench.cpp" ]; then
+      rm -rf "$src" && cp -r "$vendored" "$src"
+      echo "bench: the vendored llama.cpp omits tools/; taking llama-bench from the llama-cpp-python sources (pip)"
+      local sd="$work/sdist"
+      mkdir -p "$sd"
+      if ! ls "$sd"/llama_cpp_python-*.tar.gz >/dev/null 2>&1; then
+        python3 -m pip download --no-deps --no-binary :all: "llama-cpp-python==${LLAMA_CPP_PYTHON_VERSION:-0.3.36}" -d "$sd"
+      fi
+      tar xzf "$sd"/llama_cpp_python-*.tar.gz -C "$sd" --wildcards '*/vendor/llama.cpp/tools/llama-bench/*'
+      cp "$sd"/llama_cpp_python-*/vendor/llama.cpp/tools/llama-bench/* "$src/tools/llama-bench/"
+      printf 'llama_add_compile_flags()\nadd_subdirectory(llama-bench)\n' > "$src/tools/CMakeLists.txt"
+    fi
+  fi
+  cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+    -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF \
+    -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DBUILD_SHARED_LIBS=OFF >/dev/null
+  cmake --build "$work/build" --target llama-bench -j"$(nproc)" >/dev/null
+  LLAMA_BENCH="$work/build/bin/llama-bench"
+}
+
+[ -n "${LLAMA_BENCH:-}" ] || build_llama_bench
+
+echo "== llama.cpp llama-bench (threads $threads)"
+"$LLAMA_BENCH" -m "$MODEL" -t "$threads" -p 512 -n 128 -r 3 -o md
+echo
+echo "== misalign local provider (threads $threads)"
+cargo run -q --release -p misalign-local --features llama --example bench -- \
+  --model "$MODEL" --threads "$threads" --pp 512 --tg 128 --reps 3 --samples 10
