@@ -4,6 +4,7 @@
 //! Each subcommand lives in its own module under `commands/`.
 
 mod commands;
+mod progress;
 
 use clap::{Parser, Subcommand};
 

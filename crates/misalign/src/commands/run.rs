@@ -1,10 +1,527 @@
-//! `misalign run` (issue 3).
+//! `misalign run`: plan, render, sample (resumable), export, then classify and report.
 
 use super::Outcome;
+use crate::progress::{Display, ProgressView};
+use anyhow::{bail, Context};
+use misalign_core::config::{
+    parse_experiment, resolve_model, Experiment, ProviderConfig, ResolvedModel,
+};
+use misalign_core::hash::sha256_hex;
+use misalign_core::plan;
+use misalign_core::scenario::ScenarioSource;
+use misalign_models::registry::default_key_envs;
+use misalign_run::cost::{cost_usd, estimate_tokens, PriceTable};
+use misalign_run::retry::RetryPolicy;
+use misalign_run::store::{PromptRow, RunEndStatus, RunManifest, Store, StoreWriter, WorkItemRow};
+use misalign_run::{
+    Counters, ModelTarget, PromptEntry, SchedulerOptions, Stop, StopReason, WorkItem,
+};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long in-flight calls may finish after Ctrl-C (or an auth failure) before they are cut off.
+const GRACE: Duration = Duration::from_secs(10);
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// The experiment file (YAML).
+    pub experiment: PathBuf,
+    /// Results folder [default: results/<experiment_id>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Read scenarios from this folder instead of the built-in packs.
+    #[arg(long)]
+    pub templates: Option<PathBuf>,
+    /// No progress bar: a plain status line every few seconds.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the plan (calls, estimated tokens and cost) and exit without calling any model.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Sample only; do not classify or write reports.
+    #[arg(long)]
+    pub no_classify: bool,
+}
 
-pub fn run(_args: Args) -> Outcome {
-    anyhow::bail!("`misalign run` is not built yet (issue 3)")
+/// Everything planned: prompts, model targets (without clients yet), and work items.
+struct Planned {
+    exp: Experiment,
+    text: String,
+    out: PathBuf,
+    source: ScenarioSource,
+    prompts: Vec<Arc<PromptEntry>>,
+    /// Resolved model name -> (resolution, provider config, as written).
+    models: BTreeMap<String, (ResolvedModel, ProviderConfig, String)>,
+    /// (prompt index, resolved model names), in plan order.
+    per_prompt: Vec<(usize, Vec<String>)>,
+}
+
+pub fn run(args: Args) -> Outcome {
+    let _ = dotenvy::dotenv();
+    let planned = plan_experiment(&args)?;
+    if args.dry_run {
+        return dry_run(&planned);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(sample_and_report(args, planned))
+}
+
+fn plan_experiment(args: &Args) -> anyhow::Result<Planned> {
+    let path = args.experiment.display().to_string();
+    let text = std::fs::read_to_string(&args.experiment)
+        .with_context(|| format!("cannot read experiment file {path}"))?;
+    let exp = parse_experiment(&text, &path)?;
+    if exp.models.is_empty() && exp.expansions.iter().all(|e| e.models.is_none()) {
+        bail!("{path}: global.models: no models to run; list at least one model (e.g. `openai/gpt-4.1`)");
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("results").join(&exp.experiment_id));
+    let source =
+        ScenarioSource::open(args.templates.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let conditions = plan::expand(&exp);
+    if conditions.is_empty() {
+        bail!("{path}: expansions: no enabled expansion yields a condition; enable one with `enabled: true`");
+    }
+    let mut models: BTreeMap<String, (ResolvedModel, ProviderConfig, String)> = BTreeMap::new();
+    let mut by_written: BTreeMap<String, String> = BTreeMap::new();
+    let mut prompts = Vec::new();
+    let mut per_prompt = Vec::new();
+    for pc in &conditions {
+        let rendered = misalign_core::render::render(&source, &pc.condition)
+            .map_err(|e| anyhow::anyhow!("condition {}: {e}", pc.condition.id()))?;
+        let mut names = Vec::new();
+        for written in &pc.models {
+            let name = match by_written.get(written) {
+                Some(n) => n.clone(),
+                None => {
+                    let r = resolve_model(written, &exp.providers)
+                        .map_err(|e| anyhow::anyhow!("{path}: model `{written}`: {e}"))?;
+                    let cfg = exp
+                        .providers
+                        .get(&r.provider)
+                        .cloned()
+                        .unwrap_or_else(|| ProviderConfig::of_kind(r.kind));
+                    let name = r.name.clone();
+                    models
+                        .entry(name.clone())
+                        .or_insert((r, cfg, written.clone()));
+                    by_written.insert(written.clone(), name.clone());
+                    name
+                }
+            };
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        per_prompt.push((prompts.len(), names));
+        prompts.push(Arc::new(PromptEntry::new(rendered)));
+    }
+    Ok(Planned {
+        exp,
+        text,
+        out,
+        source,
+        prompts,
+        models,
+        per_prompt,
+    })
+}
+
+fn dry_run(p: &Planned) -> Outcome {
+    let prices = PriceTable::new(&p.exp.prices)?;
+    let samples = u64::from(p.exp.samples_per_condition);
+    let max_out = u64::from(p.exp.sampling.max_tokens);
+    let mut per_model: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for (pi, names) in &p.per_prompt {
+        let prompt = &p.prompts[*pi];
+        let inp =
+            estimate_tokens(&prompt.rendered.system_prompt) + estimate_tokens(&prompt.user_message);
+        for n in names {
+            let e = per_model.entry(n.as_str()).or_default();
+            e.0 += samples;
+            e.1 += inp * samples;
+        }
+    }
+    let calls: u64 = per_model.values().map(|v| v.0).sum();
+    println!(
+        "experiment {}  ->  {}",
+        p.exp.experiment_id,
+        p.out.display()
+    );
+    println!(
+        "{} conditions x {} samples; {} model calls",
+        p.prompts.len(),
+        samples,
+        calls
+    );
+    println!(
+        "{:<44} {:>8} {:>14} {:>16} {:>12}",
+        "model", "calls", "input tok ~", "output tok <=", "cost USD ~"
+    );
+    let mut total_cost = 0.0;
+    let mut unpriced = Vec::new();
+    for (model, (n, inp)) in &per_model {
+        let out_tok = n * max_out;
+        let id = &p.models[*model].0.model_id;
+        let cost = match prices.lookup(model, id) {
+            Some((price, _)) => {
+                let c = cost_usd(price, *inp, out_tok);
+                total_cost += c;
+                format!("{c:.2}")
+            }
+            None => {
+                unpriced.push(model.to_string());
+                "?".into()
+            }
+        };
+        println!("{model:<44} {n:>8} {inp:>14} {out_tok:>16} {cost:>12}");
+    }
+    println!("estimated cost: up to ${total_cost:.2} (input by chars/4, output at max_tokens = {max_out})");
+    if !unpriced.is_empty() {
+        println!(
+            "no price known for {}; add them under `prices:` (USD per 1M tokens) to include them",
+            unpriced.join(", ")
+        );
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    let pairs: Vec<(ResolvedModel, ProviderConfig)> = p
+        .models
+        .values()
+        .map(|(r, c, _)| (r.clone(), c.clone()))
+        .collect();
+    for m in misalign_models::missing_keys(&pairs, &env) {
+        println!("warning: {m}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn now() -> String {
+    misalign_run::timestamp()
+}
+
+/// The variable(s) holding a provider's key, for messages (never the key itself).
+fn key_var_of(cfg: &ProviderConfig) -> String {
+    match &cfg.api_key_env {
+        Some(v) => v.clone(),
+        None => default_key_envs(cfg.kind).join(" or "),
+    }
+}
+
+async fn sample_and_report(args: Args, p: Planned) -> Outcome {
+    let t_start = Instant::now();
+    let env = |k: &str| std::env::var(k).ok();
+    let pairs: Vec<(ResolvedModel, ProviderConfig)> = p
+        .models
+        .values()
+        .map(|(r, c, _)| (r.clone(), c.clone()))
+        .collect();
+    let missing = misalign_models::missing_keys(&pairs, &env);
+    if !missing.is_empty() {
+        bail!(
+            "missing API keys (set them in the environment or a .env file):\n  {}",
+            missing.join("\n  ")
+        );
+    }
+    // Every key in use, to scrub from anything stored or printed.
+    let mut secrets = Vec::new();
+    for (_, cfg, _) in p.models.values() {
+        let vars: Vec<String> = match &cfg.api_key_env {
+            Some(v) => vec![v.clone()],
+            None => default_key_envs(cfg.kind)
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        };
+        for v in vars {
+            if let Ok(k) = std::env::var(&v) {
+                if k.trim().len() >= 4 {
+                    secrets.push(k.trim().to_string());
+                }
+            }
+        }
+    }
+    let local = misalign_local::LocalModels::from_env();
+    let mut targets: BTreeMap<String, Arc<ModelTarget>> = BTreeMap::new();
+    for (name, (r, cfg, written)) in &p.models {
+        let client = misalign_models::build_client(r, cfg, &env, Some(&local))
+            .map_err(|e| anyhow::anyhow!("model `{name}`: {e}"))?;
+        targets.insert(
+            name.clone(),
+            Arc::new(ModelTarget {
+                name: name.clone(),
+                written: written.clone(),
+                provider: r.provider.clone(),
+                model_id: r.model_id.clone(),
+                client,
+            }),
+        );
+    }
+    let with_models: Vec<(Arc<PromptEntry>, Vec<Arc<ModelTarget>>)> = p
+        .per_prompt
+        .iter()
+        .map(|(pi, names)| {
+            (
+                p.prompts[*pi].clone(),
+                names.iter().map(|n| targets[n].clone()).collect(),
+            )
+        })
+        .collect();
+    let params = p.exp.sampling.clone();
+    let items = misalign_run::item::work_items(&with_models, p.exp.samples_per_condition, &params);
+
+    // Manifest + plan, then what is still missing.
+    let mut store = Store::open_dir(&p.out)?;
+    let mut packs = serde_json::Map::new();
+    for pr in &p.prompts {
+        let sc = &pr.rendered.condition.scenario;
+        if !packs.contains_key(sc) {
+            let h = p.source.pack_hash(sc).map_err(|e| anyhow::anyhow!("{e}"))?;
+            packs.insert(sc.clone(), h.into());
+        }
+    }
+    let run_id = store.begin_run(&RunManifest {
+        command: "run".into(),
+        experiment_id: p.exp.experiment_id.clone(),
+        misalign_version: env!("CARGO_PKG_VERSION").into(),
+        experiment_text: p.text.clone(),
+        experiment_sha256: sha256_hex(p.text.as_bytes()),
+        packs: packs.into(),
+        models: targets.keys().cloned().collect(),
+        sampling: serde_json::to_value(&params)?,
+        started_at: now(),
+    })?;
+    let params_json = serde_json::to_string(&params)?;
+    let cond_ids: Vec<(String, String)> = p
+        .prompts
+        .iter()
+        .map(|pr| {
+            (
+                pr.condition_id(),
+                serde_json::to_string(&pr.rendered.condition).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let prompt_rows: Vec<PromptRow> = p
+        .prompts
+        .iter()
+        .zip(&cond_ids)
+        .map(|(pr, (id, json))| PromptRow {
+            prompt_hash: &pr.hash,
+            condition_id: id,
+            condition_json: json,
+            system_prompt: &pr.rendered.system_prompt,
+            user_prompt: &pr.rendered.user_prompt,
+            email_content: &pr.rendered.email_content,
+        })
+        .collect();
+    let item_conds: Vec<String> = items.iter().map(|i| i.prompt.condition_id()).collect();
+    let item_rows: Vec<WorkItemRow> = items
+        .iter()
+        .zip(&item_conds)
+        .map(|(i, c)| WorkItemRow {
+            item_key: &i.key,
+            prompt_hash: &i.prompt.hash,
+            condition_id: c,
+            model: &i.model.name,
+            sample_index: i.sample_index,
+            params_json: &params_json,
+        })
+        .collect();
+    store.record_plan(run_id, &prompt_rows, &item_rows)?;
+    drop((prompt_rows, item_rows));
+    let answered = store.answered_keys()?;
+    let total = items.len();
+    let pending: Vec<WorkItem> = items
+        .into_iter()
+        .filter(|i| !answered.contains(&i.key))
+        .collect();
+    let already = total - pending.len();
+    let display = if args.quiet || !std::io::stderr().is_terminal() {
+        Display::Lines
+    } else {
+        Display::Bar
+    };
+    eprintln!(
+        "misalign run {}: {} calls planned, {} already stored, {} to sample -> {}",
+        p.exp.experiment_id,
+        total,
+        already,
+        pending.len(),
+        p.out.display()
+    );
+
+    let counters = Arc::new(Counters::new());
+    let stop = Stop::new();
+    let writer = StoreWriter::spawn(store);
+    let view = ProgressView::start(counters.clone(), pending.len() as u64, display);
+    let ctrl_c = {
+        let stop = stop.clone();
+        let counters = counters.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let inflight = counters.total().in_flight;
+                eprintln!(
+                    "\ninterrupted: starting no new calls; waiting up to {}s for {inflight} in flight (Ctrl-C again to quit now)",
+                    GRACE.as_secs()
+                );
+                stop.trigger(StopReason::Interrupted);
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("quitting now; every answer shown as done is stored");
+                    std::process::exit(130);
+                }
+            }
+        })
+    };
+    let opts = SchedulerOptions {
+        run_id,
+        params,
+        concurrency: p.exp.concurrency.clone(),
+        rate_pools: p.exp.rate_pools.clone(),
+        retry: RetryPolicy {
+            retries: p.exp.execution.retries,
+            timeout: Duration::from_secs(p.exp.execution.timeout_seconds.max(1)),
+            ..RetryPolicy::default()
+        },
+        grace: GRACE,
+        secrets: secrets.clone(),
+    };
+    let report = misalign_run::sample(
+        pending,
+        writer.handle(),
+        opts,
+        counters.clone(),
+        stop.clone(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}: {e}", args.experiment.display()))?;
+    ctrl_c.abort();
+    view.finish();
+    let store = tokio::task::spawn_blocking(move || writer.finish()).await??;
+
+    let status = match &report.stopped {
+        None => RunEndStatus::Completed,
+        Some(StopReason::Interrupted) => RunEndStatus::Interrupted,
+        Some(StopReason::Auth { .. }) => RunEndStatus::AuthError,
+        Some(StopReason::Store(_)) => RunEndStatus::Failed,
+    };
+    let prices = PriceTable::new(&p.exp.prices)?;
+    let mut cost = 0.0;
+    let mut unpriced = Vec::new();
+    let per_model = counters.per_model();
+    for (model, (_, t)) in &per_model {
+        let id = targets
+            .get(model)
+            .map(|m| m.model_id.as_str())
+            .unwrap_or("");
+        match prices.lookup(model, id) {
+            Some((pr, _)) => cost += cost_usd(pr, t.input_tokens, t.output_tokens),
+            None if t.input_tokens + t.output_tokens > 0 => unpriced.push(model.clone()),
+            None => {}
+        }
+    }
+    let tot = counters.total();
+    let totals = serde_json::json!({
+        "planned": total,
+        "already_stored": already,
+        "answers": report.answers,
+        "errors": report.errors,
+        "duplicates": report.duplicates,
+        "abandoned": report.abandoned,
+        "retries": tot.retries,
+        "input_tokens": tot.input_tokens,
+        "output_tokens": tot.output_tokens,
+        "cost_usd_estimate": cost,
+        "per_model": per_model.iter().map(|(m, (_, t))| (m.clone(), serde_json::to_value(t).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
+    });
+    store.end_run(run_id, status, &now(), &totals)?;
+    let exported = misalign_run::export::export(&store, &p.out)?;
+    let secs = t_start.elapsed().as_secs_f64();
+    eprintln!(
+        "sampled {} answers, {} errors, {} retries in {secs:.1}s; tokens in {} / out {}; cost ~${cost:.2}{}",
+        report.answers,
+        report.errors,
+        tot.retries,
+        tot.input_tokens,
+        tot.output_tokens,
+        if unpriced.is_empty() {
+            String::new()
+        } else {
+            format!(" (no price for {})", unpriced.join(", "))
+        }
+    );
+    eprintln!(
+        "exported {} response files ({} unchanged) to {}",
+        exported.written,
+        exported.unchanged,
+        p.out.join("models").display()
+    );
+    let resume_hint = resume_command(&args);
+    match report.stopped {
+        Some(StopReason::Interrupted) => {
+            eprintln!(
+                "interrupted: {} answers stored; to resume, run the same command:\n  {resume_hint}",
+                already as u64 + report.answers
+            );
+            return Ok(ExitCode::from(130));
+        }
+        Some(StopReason::Auth {
+            provider,
+            model,
+            message,
+        }) => {
+            let var = p
+                .models
+                .get(&model)
+                .map(|(_, cfg, _)| key_var_of(cfg))
+                .unwrap_or_default();
+            bail!(
+                "provider `{provider}` rejected the API key ({message}); check {var} and run the same command again to resume:\n  {resume_hint}"
+            );
+        }
+        Some(StopReason::Store(e)) => {
+            bail!("stopped: an answer could not be stored: {e}; free disk space or check {}, then resume with:\n  {resume_hint}", p.out.display());
+        }
+        None => {}
+    }
+    if report.errors > 0 {
+        eprintln!(
+            "{} calls failed for good (see `misalign status {}`); rerun the same command to retry them",
+            report.errors,
+            p.out.display()
+        );
+    }
+    if p.exp.classification.enabled && !args.no_classify {
+        classify_and_report(&p, &store).await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn resume_command(args: &Args) -> String {
+    let mut s = format!("misalign run {}", args.experiment.display());
+    if let Some(o) = &args.out {
+        s.push_str(&format!(" --out {}", o.display()));
+    }
+    if let Some(t) = &args.templates {
+        s.push_str(&format!(" --templates {}", t.display()));
+    }
+    if args.no_classify {
+        s.push_str(" --no-classify");
+    }
+    s
+}
+
+/// Classification (H5's engine) and reports (H6's), after sampling.
+async fn classify_and_report(_p: &Planned, _store: &Store) -> anyhow::Result<()> {
+    // TODO(issue 3/4/5): wire misalign_run::classify::classify_store and
+    // misalign_report::write_reports once their option builders land.
+    Ok(())
 }

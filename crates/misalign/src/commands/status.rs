@@ -1,10 +1,67 @@
-//! `misalign status` (issue 3).
+//! `misalign status OUT`: completed / failed / pending per model and per provider.
 
 use super::Outcome;
+use misalign_run::store::{Counts, Store, STORE_FILE};
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// A results folder (holding results.sqlite).
+    pub out: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_args: Args) -> Outcome {
-    anyhow::bail!("`misalign status` is not built yet (issue 3)")
+fn row(name: &str, c: &Counts) -> String {
+    format!(
+        "{name:<44} {:>8} {:>9} {:>7} {:>8}",
+        c.planned, c.completed, c.failed, c.pending
+    )
+}
+
+pub fn run(args: Args) -> Outcome {
+    let path = args.out.join(STORE_FILE);
+    let store = Store::open_read_only(&path)?;
+    let st = store.status()?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&st)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(run_id) = st.run_id else {
+        println!("{}: no run recorded yet", args.out.display());
+        return Ok(ExitCode::SUCCESS);
+    };
+    let state = match (&st.end_status, &st.ended_at) {
+        (Some(s), Some(at)) => format!("{s} at {at}"),
+        _ => "running, or stopped without finishing (rerun the same command to resume)".into(),
+    };
+    println!(
+        "{}  experiment {}  run {run_id}  started {}  {state}",
+        args.out.display(),
+        st.experiment_id.as_deref().unwrap_or("?"),
+        st.started_at.as_deref().unwrap_or("?"),
+    );
+    println!(
+        "{:<44} {:>8} {:>9} {:>7} {:>8}",
+        "model", "planned", "completed", "failed", "pending"
+    );
+    for (m, c) in &st.per_model {
+        println!("{}", row(m, c));
+    }
+    if st.per_provider.len() > 1 {
+        println!();
+        for (p, c) in &st.per_provider {
+            println!("{}", row(&format!("provider {p}"), c));
+        }
+    }
+    println!("{}", row("total", &st.total));
+    if !st.top_errors.is_empty() {
+        println!("\nmost frequent errors of failed items:");
+        for (e, n) in &st.top_errors {
+            println!("  {n:>6}  {e}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
