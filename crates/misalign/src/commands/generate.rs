@@ -1,10 +1,119 @@
-//! `misalign generate` (issue 2).
+//! `misalign generate EXPERIMENT.yaml [--templates DIR] [--out OUT]`: render every planned
+//! condition's prompts into `OUT/prompts/<condition_id>/` (no models, no API keys).
+//!
+//! Each folder holds `system_prompt.txt`, `user_prompt.txt` (the instruction only),
+//! `email_content.txt` (the inbox only) and `metadata.json`, as the reference framework
+//! writes them. Without `--out` the folder is `results/<experiment_id>/`.
 
 use super::Outcome;
+use anyhow::Context;
+use misalign_core::config::parse_experiment;
+use misalign_core::plan;
+use misalign_core::render::render;
+use misalign_core::scenario::ScenarioSource;
+use misalign_core::{Condition, RenderedPrompt};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// The experiment file (YAML; the reference framework's schema or ours). Its models are ignored.
+    pub experiment: PathBuf,
+    /// Read scenarios from this folder instead of the built-in packs: our pack format (as
+    /// written by `misalign scenarios export`) or the reference framework's layout
+    /// (`<scenario>/templates/` + `<scenario>/variables/`).
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// Where to write `prompts/` [default: results/<experiment_id>].
+    #[arg(long, value_name = "OUT")]
+    pub out: Option<PathBuf>,
+}
 
-pub fn run(_args: Args) -> Outcome {
-    anyhow::bail!("`misalign generate` is not built yet (issue 2)")
+pub fn run(args: Args) -> Outcome {
+    let started = Instant::now();
+    let shown = args.experiment.display().to_string();
+    let text = std::fs::read(&args.experiment)
+        .with_context(|| format!("cannot read experiment file {shown}"))?;
+    let text = String::from_utf8(text)
+        .map_err(|_| anyhow::anyhow!("{shown} is not UTF-8 text; save it as UTF-8"))?;
+    let experiment = parse_experiment(&text, &shown)?;
+    let conditions: Vec<Condition> = plan::expand(&experiment)
+        .into_iter()
+        .map(|p| p.condition)
+        .collect();
+    if conditions.is_empty() {
+        anyhow::bail!(
+            "{shown}: the experiment plans no conditions (no enabled expansion?); enable an expansion under `expansions:`"
+        );
+    }
+    let source = ScenarioSource::open(args.templates.as_deref())?;
+    let prompts = render_all(&source, &conditions)?;
+    for w in source.warnings() {
+        eprintln!("warning: {w}");
+    }
+
+    let out = args
+        .out
+        .unwrap_or_else(|| Path::new("results").join(&experiment.experiment_id));
+    let prompts_dir = out.join("prompts");
+    write_prompts(&prompts_dir, &prompts)?;
+    println!(
+        "{} conditions written to {} in {} ms",
+        prompts.len(),
+        prompts_dir.display(),
+        started.elapsed().as_millis()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Renders every condition; the first failure is returned with the condition it broke.
+pub fn render_all(
+    source: &ScenarioSource,
+    conditions: &[Condition],
+) -> anyhow::Result<Vec<RenderedPrompt>> {
+    conditions
+        .iter()
+        .map(|c| render(source, c).with_context(|| format!("rendering condition {}", c.id())))
+        .collect()
+}
+
+/// Writes `dir/<condition_id>/{system_prompt.txt,user_prompt.txt,email_content.txt,metadata.json}`.
+pub fn write_prompts(dir: &Path, prompts: &[RenderedPrompt]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create output folder {}", dir.display()))?;
+    // Two workers overlap the file system's latency; the machine has few cores.
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4);
+    let chunk = prompts.len().div_ceil(workers).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = prompts
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().try_for_each(|p| write_one(dir, p))))
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().expect("writer thread panicked"))
+    })
+}
+
+fn write_one(dir: &Path, p: &RenderedPrompt) -> anyhow::Result<()> {
+    let folder = dir.join(p.condition.id());
+    std::fs::create_dir_all(&folder)
+        .with_context(|| format!("cannot create {}", folder.display()))?;
+    let mut metadata =
+        serde_json::to_string_pretty(&p.metadata()).context("serialising metadata.json")?;
+    metadata.push('\n');
+    for (name, body) in [
+        ("system_prompt.txt", p.system_prompt.as_str()),
+        ("user_prompt.txt", p.user_prompt.as_str()),
+        ("email_content.txt", p.email_content.as_str()),
+        ("metadata.json", metadata.as_str()),
+    ] {
+        let path = folder.join(name);
+        std::fs::write(&path, body).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
