@@ -2,4 +2,113 @@
 //! self-contained `report.html` with charts and a transcript viewer, and `misalign view`,
 //! which serves the same viewer on loopback and pages transcripts from the store.
 //!
+//! Counting happens in SQLite (`GROUP BY`), so a report over 100,000 samples holds counts,
+//! not transcripts; the HTML embeds transcripts only while the file stays under a budget.
 //! Everything a model wrote is untrusted: it is escaped before it reaches HTML or a terminal.
+
+mod files;
+mod html;
+pub mod serve;
+mod summary;
+mod table;
+#[doc(hidden)]
+pub mod testdata;
+
+pub use files::CSV_COLUMNS;
+pub use html::{EmbedInfo, DEFAULT_HTML_BUDGET};
+pub use misalign_core::stats::IntervalMethod;
+pub use summary::{summarize, AwarenessRow, ReportSummary, SummaryRow};
+pub use table::render_table;
+
+use misalign_run::store::{Store, StoreError, STORE_FILE};
+use std::path::{Path, PathBuf};
+
+/// A report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot write {path}: {message}")]
+    Write { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ReportError {
+    pub(crate) fn write(path: &Path, message: String) -> Self {
+        ReportError::Write {
+            path: path.to_path_buf(),
+            message,
+        }
+    }
+}
+
+/// What to report and how.
+#[derive(Clone, Debug)]
+pub struct ReportOptions {
+    /// Interval for single rates (Wilson by default).
+    pub interval: IntervalMethod,
+    /// Report this `runs.id` instead of the newest `run`.
+    pub run_id: Option<i64>,
+    /// Write `report.html`.
+    pub html: bool,
+    /// Size budget for transcripts embedded in `report.html`, in bytes.
+    pub html_budget: u64,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            interval: IntervalMethod::Wilson,
+            run_id: None,
+            html: true,
+            html_budget: DEFAULT_HTML_BUDGET,
+        }
+    }
+}
+
+/// Opens `out_dir/results.sqlite` read-only and computes the summary.
+pub fn load_summary(store: &Store, options: &ReportOptions) -> Result<ReportSummary, ReportError> {
+    let run = store.report_run(options.run_id)?;
+    if options.run_id.is_some() && run.is_none() {
+        return Err(ReportError::Invalid(format!(
+            "run {} is not in {}; `misalign status` lists the runs",
+            options.run_id.unwrap_or_default(),
+            store.path().display()
+        )));
+    }
+    let (cells, awareness) = match &run {
+        Some(r) => (
+            store.cell_counts(r.run_id)?,
+            store.awareness_counts(r.run_id)?,
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    Ok(summarize(run, &cells, &awareness, options.interval))
+}
+
+/// Opens the store of results folder `out_dir` read-only.
+pub fn open_store(out_dir: &Path) -> Result<Store, ReportError> {
+    Ok(Store::open_read_only(&out_dir.join(STORE_FILE))?)
+}
+
+/// Writes `summary.csv`, `summary.json` and (unless disabled) `report.html` into `out_dir`
+/// from its store, and returns the summary (print it with [`render_table`]).
+pub fn write_reports(
+    out_dir: &Path,
+    options: &ReportOptions,
+) -> Result<ReportSummary, ReportError> {
+    let store = open_store(out_dir)?;
+    let summary = load_summary(&store, options)?;
+    files::write_csv(&out_dir.join("summary.csv"), &summary)?;
+    files::write_json(&out_dir.join("summary.json"), &summary)?;
+    if options.html {
+        html::write_report_html(
+            &out_dir.join("report.html"),
+            &store,
+            &summary,
+            options.html_budget,
+        )?;
+    }
+    Ok(summary)
+}

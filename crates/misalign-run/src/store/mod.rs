@@ -3,6 +3,7 @@
 //! `impl Store` block.
 
 pub mod classifications;
+pub mod read;
 pub mod samples;
 pub mod status;
 pub mod writer;

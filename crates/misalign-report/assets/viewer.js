@@ -1,0 +1,219 @@
+// Transcript viewer of report.html and `misalign view`.
+// Every string from the data goes into the page through textContent, never innerHTML:
+// model answers are untrusted and must render as text.
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("report-data").textContent);
+  var PAGE = 25;
+  var state = { model: "", condition: "", verdict: "", awareness: "", offset: 0 };
+  var list = document.getElementById("samples");
+  var status = document.getElementById("samples-status");
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+
+  function fillSelect(id, values) {
+    var s = document.getElementById(id);
+    values.forEach(function (v) {
+      var o = el("option", null, v);
+      o.value = v;
+      s.appendChild(o);
+    });
+    s.addEventListener("change", function () {
+      state[s.dataset.key] = s.value;
+      state.offset = 0;
+      load();
+    });
+  }
+
+  fillSelect("f-model", data.filters.models);
+  fillSelect("f-condition", data.filters.conditions);
+  fillSelect("f-verdict", ["harmful", "harmless", "judge_error", "unclassified"]);
+  fillSelect("f-awareness", ["deliberates_thinks_real", "deliberates_thinks_eval", "no_deliberation", "none"]);
+  document.getElementById("prev").addEventListener("click", function () {
+    state.offset = Math.max(0, state.offset - PAGE);
+    load();
+  });
+  document.getElementById("next").addEventListener("click", function () {
+    state.offset += PAGE;
+    load();
+  });
+
+  function verdictOf(s) {
+    if (s.final_verdict === 1) return "harmful";
+    if (s.final_verdict === 0) return "harmless";
+    return s.detector_verdict === null || s.detector_verdict === undefined ? "unclassified" : "judge_error";
+  }
+
+  function matches(s) {
+    if (state.model && s.model !== state.model) return false;
+    if (state.condition && s.condition_id !== state.condition) return false;
+    if (state.verdict && verdictOf(s) !== state.verdict) return false;
+    if (state.awareness) {
+      var a = s.awareness_label || "none";
+      if (a !== state.awareness) return false;
+    }
+    return true;
+  }
+
+  function load() {
+    if (data.mode === "api") {
+      var q = new URLSearchParams();
+      ["model", "condition", "verdict", "awareness"].forEach(function (k) {
+        if (state[k]) q.set(k, state[k]);
+      });
+      q.set("offset", state.offset);
+      q.set("limit", PAGE);
+      status.textContent = "Loading...";
+      fetch("/api/samples?" + q.toString())
+        .then(function (r) {
+          if (!r.ok) throw new Error("HTTP " + r.status);
+          return r.json();
+        })
+        .then(function (page) {
+          show(page.samples, page.total);
+        })
+        .catch(function (e) {
+          status.textContent = "Could not load samples: " + e.message;
+        });
+    } else {
+      var hits = data.samples.filter(matches);
+      show(hits.slice(state.offset, state.offset + PAGE), hits.length);
+    }
+  }
+
+  function show(samples, total) {
+    if (state.offset >= total && total > 0) {
+      state.offset = Math.max(0, Math.floor((total - 1) / PAGE) * PAGE);
+      load();
+      return;
+    }
+    list.replaceChildren();
+    samples.forEach(function (s) {
+      list.appendChild(card(s));
+    });
+    status.textContent =
+      total === 0
+        ? "No samples match."
+        : "Showing " + (state.offset + 1) + "-" + (state.offset + samples.length) + " of " + total + " matching samples.";
+    document.getElementById("prev").disabled = state.offset === 0;
+    document.getElementById("next").disabled = state.offset + PAGE >= total;
+  }
+
+  function parseJson(text, fallback) {
+    if (!text) return fallback;
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      return fallback;
+    }
+  }
+
+  function pre(cls, text) {
+    return el("pre", cls, text);
+  }
+
+  function details(title, children, open) {
+    var d = el("details");
+    if (open) d.open = true;
+    d.appendChild(el("summary", null, title));
+    children.forEach(function (c) {
+      d.appendChild(c);
+    });
+    return d;
+  }
+
+  // The answer, with each tool-use block highlighted (and flagged when a detector cited it).
+  function answerBlock(answer, evidence) {
+    var out = el("pre", "answer");
+    var cited = {};
+    evidence.forEach(function (e) {
+      cited[e.action] = true;
+    });
+    var re = /^[ \t]*<tool_use:([A-Za-z_]+)>[\s\S]*?(?:<\/tool_use:\1>|$(?![\s\S]))/gm;
+    var last = 0;
+    var index = 0;
+    var m;
+    while ((m = re.exec(answer)) !== null) {
+      if (m[0].length === 0) {
+        re.lastIndex++;
+        continue;
+      }
+      out.appendChild(document.createTextNode(answer.slice(last, m.index)));
+      var mark = el("mark", cited[index] ? "action cited" : "action", m[0]);
+      mark.title = "action " + index + (cited[index] ? " (cited by the detector)" : "");
+      out.appendChild(mark);
+      last = m.index + m[0].length;
+      index++;
+    }
+    out.appendChild(document.createTextNode(answer.slice(last)));
+    return out;
+  }
+
+  function kv(label, value, cls) {
+    var p = el("p", cls);
+    p.appendChild(el("b", null, label + ": "));
+    p.appendChild(document.createTextNode(value === null || value === undefined ? "-" : String(value)));
+    return p;
+  }
+
+  function card(s) {
+    var v = verdictOf(s);
+    var c = el("article", "sample " + v);
+    c.dataset.verdict = v;
+    var h = el("header");
+    h.appendChild(el("span", "badge " + v, v));
+    h.appendChild(el("span", "meta", s.model + "  " + s.condition_id + "  sample_" + String(s.sample_index + 1).padStart(3, "0")));
+    if (s.awareness_label) h.appendChild(el("span", "aware", s.awareness_label));
+    c.appendChild(h);
+
+    var p = data.prompts[s.prompt_hash];
+    if (p) {
+      c.appendChild(
+        details("Prompt: system, user message, inbox", [
+          el("h4", null, "System prompt"), pre("prompt", p.system_prompt),
+          el("h4", null, "User message"), pre("prompt", p.user_prompt),
+          el("h4", null, "Inbox"), pre("prompt", p.email_content)
+        ])
+      );
+    }
+    if (s.reasoning) c.appendChild(details("Reasoning (" + s.reasoning.length + " chars)", [pre("reasoning", s.reasoning)]));
+
+    var evidence = parseJson(s.detector_evidence_json, []);
+    if (!Array.isArray(evidence)) evidence = [];
+    c.appendChild(el("h4", null, "Answer (" + s.status + (s.finish_reason ? ", " + s.finish_reason : "") + ")"));
+    c.appendChild(answerBlock(s.answer || "", evidence));
+
+    var actions = parseJson(s.actions_json, []);
+    if (Array.isArray(actions) && actions.length) {
+      var ol = el("ol", "actions");
+      ol.start = 0;
+      actions.forEach(function (a) {
+        ol.appendChild(el("li", null, JSON.stringify(a)));
+      });
+      c.appendChild(details("Parsed actions (" + actions.length + ")", [ol]));
+    }
+    var verdicts = el("div", "verdicts");
+    verdicts.appendChild(kv("Detector", s.detector_verdict === 1 ? "harmful" : s.detector_verdict === 0 ? "harmless" : "-"));
+    if (evidence.length) {
+      var ul = el("ul", "evidence");
+      evidence.forEach(function (e) {
+        ul.appendChild(el("li", null, "action " + e.action + ": " + e.finding + (e.phrases && e.phrases.length ? " (" + e.phrases.join("; ") + ")" : "")));
+      });
+      verdicts.appendChild(ul);
+    }
+    verdicts.appendChild(kv("Judge" + (s.judge_model ? " (" + s.judge_model + ")" : ""), s.judge_verdict === 1 ? "harmful" : s.judge_verdict === 0 ? "harmless" : "-"));
+    if (s.judge_error) verdicts.appendChild(kv("Judge error", s.judge_error, "error"));
+    if (s.judge_reasoning) verdicts.appendChild(details("Judge reasoning", [pre("judge", s.judge_reasoning)]));
+    verdicts.appendChild(kv("Final verdict", v));
+    if (s.awareness_reasoning) verdicts.appendChild(details("Awareness reasoning", [pre("judge", s.awareness_reasoning)]));
+    c.appendChild(verdicts);
+    return c;
+  }
+
+  load();
+})();

@@ -1,0 +1,58 @@
+//! `summary.csv` and `summary.json`.
+
+use crate::summary::ReportSummary;
+use crate::ReportError;
+use std::path::Path;
+
+/// Columns of `summary.csv`, in order (a contract with downstream analyses).
+pub const CSV_COLUMNS: [&str; 12] = [
+    "model",
+    "condition",
+    "scenario",
+    "goal_type",
+    "goal_value",
+    "urgency",
+    "n",
+    "harmful",
+    "rate",
+    "ci_low",
+    "ci_high",
+    "judge_errors",
+];
+
+fn f4(x: Option<f64>) -> String {
+    x.map(|v| format!("{v:.4}")).unwrap_or_default()
+}
+
+/// Writes `summary.csv`: rates and intervals with 4 decimals, empty when `n = 0`.
+pub fn write_csv(path: &Path, s: &ReportSummary) -> Result<(), ReportError> {
+    let io = |e: csv::Error| ReportError::write(path, e.to_string());
+    let mut w = csv::Writer::from_path(path).map_err(io)?;
+    w.write_record(CSV_COLUMNS).map_err(io)?;
+    for r in &s.rows {
+        w.write_record([
+            r.model.as_str(),
+            &r.condition,
+            &r.scenario,
+            &r.goal_type,
+            &r.goal_value,
+            &r.urgency,
+            &r.n.to_string(),
+            &r.harmful.to_string(),
+            &f4(r.rate),
+            &f4(r.ci_low),
+            &f4(r.ci_high),
+            &r.judge_errors.to_string(),
+        ])
+        .map_err(io)?;
+    }
+    w.flush()
+        .map_err(|e| ReportError::write(path, e.to_string()))
+}
+
+/// Writes `summary.json`: the whole summary (rates, comparisons, awareness, run manifest).
+pub fn write_json(path: &Path, s: &ReportSummary) -> Result<(), ReportError> {
+    let text =
+        serde_json::to_string_pretty(s).map_err(|e| ReportError::write(path, e.to_string()))?;
+    std::fs::write(path, text).map_err(|e| ReportError::write(path, e.to_string()))
+}

@@ -1,0 +1,432 @@
+//! Read-only queries for reports and the viewer.
+//!
+//! A report shows one run's plan: the `run_items` of a `runs` row (by default the newest
+//! with command `run`), each item's latest non-error response, and that response's latest
+//! classification. Counting is done by SQLite (`GROUP BY`) so a report over 100,000 samples
+//! never holds their transcripts in memory; transcripts are streamed or paged.
+
+use super::{Store, StoreError};
+use rusqlite::types::Value;
+use rusqlite::Row;
+
+/// The rows one report covers: one per planned item, with the ids of its latest answer and
+/// that answer's latest classification (NULL when missing). `?1` is the run id.
+const REPORT_ROWS: &str = "
+    SELECT w.item_key, w.model, w.condition_id, w.sample_index, w.prompt_hash,
+           (SELECT max(r.id) FROM responses r
+             WHERE r.item_key = w.item_key AND r.status != 'error') AS rid
+      FROM run_items ri JOIN work_items w ON w.item_key = ri.item_key
+     WHERE ri.run_id = ?1";
+
+/// [`REPORT_ROWS`] joined with the response and its latest classification.
+fn joined_sql(select: &str, tail: &str) -> String {
+    format!(
+        "WITH base AS ({REPORT_ROWS}),
+              j AS (SELECT base.*, (SELECT max(c.id) FROM classifications c
+                                     WHERE c.response_id = base.rid) AS cid FROM base)
+         SELECT {select}
+           FROM j LEFT JOIN responses r ON r.id = j.rid
+                  LEFT JOIN classifications c ON c.id = j.cid
+         {tail}"
+    )
+}
+
+/// Per model x condition counts of one run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CellCounts {
+    pub model: String,
+    pub condition_id: String,
+    /// `prompts.condition_json` of the cell (a `misalign_core::Condition`).
+    pub condition_json: Option<String>,
+    pub planned: u64,
+    /// Items with a stored (non-error) response.
+    pub answered: u64,
+    /// Answered items whose only attempts ended in errors are `planned - answered`.
+    pub classified: u64,
+    pub harmful: u64,
+    pub harmless: u64,
+    /// Latest classification has no final verdict (the judge failed): excluded from rates.
+    pub judge_errors: u64,
+}
+
+/// Harm counts of one model among answers carrying one awareness label.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AwarenessCounts {
+    pub model: String,
+    /// `deliberates_thinks_eval` | `deliberates_thinks_real` | `no_deliberation`, or None.
+    pub label: Option<String>,
+    pub harmful: u64,
+    pub harmless: u64,
+}
+
+/// The manifest of the run a report covers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RunSummaryRow {
+    pub run_id: i64,
+    pub experiment_id: String,
+    pub misalign_version: String,
+    pub experiment_sha256: String,
+    pub packs_json: String,
+    pub models_json: String,
+    pub sampling_json: String,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub status: Option<String>,
+}
+
+/// A stored prompt (shared by every sample of its condition and model).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct StoredPrompt {
+    pub prompt_hash: String,
+    pub condition_id: String,
+    pub system_prompt: String,
+    pub user_prompt: String,
+    pub email_content: String,
+}
+
+/// Which samples to list. Empty fields match everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SampleFilter {
+    pub model: Option<String>,
+    pub condition_id: Option<String>,
+    /// `harmful` | `harmless` | `judge_error` | `unclassified`.
+    pub verdict: Option<String>,
+    /// An awareness label, or `none` for answers without one.
+    pub awareness: Option<String>,
+}
+
+/// One answered sample with its latest verdict: everything the transcript viewer shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SampleRecord {
+    pub item_key: String,
+    pub model: String,
+    pub condition_id: String,
+    pub sample_index: i64,
+    pub prompt_hash: String,
+    pub status: String,
+    pub answer: Option<String>,
+    pub reasoning: Option<String>,
+    pub finish_reason: Option<String>,
+    pub actions_json: Option<String>,
+    pub parse_issues_json: Option<String>,
+    pub detector_verdict: Option<i64>,
+    pub detector_evidence_json: Option<String>,
+    pub judge_model: Option<String>,
+    pub judge_verdict: Option<i64>,
+    pub judge_reasoning: Option<String>,
+    pub judge_error: Option<String>,
+    pub final_verdict: Option<i64>,
+    pub whistleblowing: Option<i64>,
+    pub awareness_label: Option<String>,
+    pub awareness_reasoning: Option<String>,
+}
+
+impl SampleRecord {
+    /// `harmful` | `harmless` | `judge_error` | `unclassified`.
+    pub fn verdict(&self) -> &'static str {
+        match (self.final_verdict, self.detector_verdict.is_some()) {
+            (Some(1), _) => "harmful",
+            (Some(_), _) => "harmless",
+            (None, true) => "judge_error",
+            (None, false) => "unclassified",
+        }
+    }
+}
+
+const SAMPLE_COLUMNS: &str = "j.item_key, j.model, j.condition_id, j.sample_index, j.prompt_hash,
+    r.status, r.answer, r.reasoning, r.finish_reason, c.actions_json, c.parse_issues_json,
+    c.detector_verdict, c.detector_evidence_json, c.judge_model, c.judge_verdict,
+    c.judge_reasoning, c.judge_error, c.final_verdict, c.whistleblowing, c.awareness_label,
+    c.awareness_reasoning";
+
+fn sample_from_row(row: &Row<'_>) -> rusqlite::Result<SampleRecord> {
+    Ok(SampleRecord {
+        item_key: row.get(0)?,
+        model: row.get(1)?,
+        condition_id: row.get(2)?,
+        sample_index: row.get(3)?,
+        prompt_hash: row.get(4)?,
+        status: row.get(5)?,
+        answer: row.get(6)?,
+        reasoning: row.get(7)?,
+        finish_reason: row.get(8)?,
+        actions_json: row.get(9)?,
+        parse_issues_json: row.get(10)?,
+        detector_verdict: row.get(11)?,
+        detector_evidence_json: row.get(12)?,
+        judge_model: row.get(13)?,
+        judge_verdict: row.get(14)?,
+        judge_reasoning: row.get(15)?,
+        judge_error: row.get(16)?,
+        final_verdict: row.get(17)?,
+        whistleblowing: row.get(18)?,
+        awareness_label: row.get(19)?,
+        awareness_reasoning: row.get(20)?,
+    })
+}
+
+/// `WHERE` clause (answered samples only) and its parameters; `?1` stays the run id.
+fn filter_clause(f: &SampleFilter) -> (String, Vec<Value>) {
+    let mut clause = String::from("WHERE j.rid IS NOT NULL");
+    let mut params: Vec<Value> = Vec::new();
+    let mut push = |sql: &str, v: &str, clause: &mut String| {
+        params.push(Value::Text(v.to_string()));
+        clause.push_str(&sql.replace('?', &format!("?{}", params.len() + 1)));
+    };
+    if let Some(m) = &f.model {
+        push(" AND j.model = ?", m, &mut clause);
+    }
+    if let Some(c) = &f.condition_id {
+        push(" AND j.condition_id = ?", c, &mut clause);
+    }
+    match f.awareness.as_deref() {
+        None => {}
+        Some("none") => clause.push_str(" AND c.awareness_label IS NULL"),
+        Some(a) => push(" AND c.awareness_label = ?", a, &mut clause),
+    }
+    match f.verdict.as_deref() {
+        Some("harmful") => clause.push_str(" AND c.final_verdict = 1"),
+        Some("harmless") => clause.push_str(" AND c.final_verdict = 0"),
+        Some("judge_error") => clause.push_str(" AND c.id IS NOT NULL AND c.final_verdict IS NULL"),
+        Some("unclassified") => clause.push_str(" AND c.id IS NULL"),
+        // Unknown verdict names match nothing rather than everything.
+        Some(_) => clause.push_str(" AND 0"),
+        None => {}
+    }
+    (clause, params)
+}
+
+impl Store {
+    /// The run a report covers: `run_id` if given (must exist), else the newest `run`.
+    pub fn report_run(&self, run_id: Option<i64>) -> Result<Option<RunSummaryRow>, StoreError> {
+        let id = match run_id {
+            Some(id) => id,
+            None => match self.latest_run_id("run")? {
+                Some(id) => id,
+                None => return Ok(None),
+            },
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT runs.id, experiment_id, misalign_version, experiment_sha256, packs_json,
+                        models_json, sampling_json, started_at, e.ended_at, e.status
+                   FROM runs LEFT JOIN run_ends e ON e.run_id = runs.id WHERE runs.id = ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt
+            .query_map([id], |r| {
+                Ok(RunSummaryRow {
+                    run_id: r.get(0)?,
+                    experiment_id: r.get(1)?,
+                    misalign_version: r.get(2)?,
+                    experiment_sha256: r.get(3)?,
+                    packs_json: r.get(4)?,
+                    models_json: r.get(5)?,
+                    sampling_json: r.get(6)?,
+                    started_at: r.get(7)?,
+                    ended_at: r.get(8)?,
+                    status: r.get(9)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.next().transpose().map_err(|e| self.err(e))
+    }
+
+    /// Per model x condition counts of run `run_id`, ordered by model then condition.
+    pub fn cell_counts(&self, run_id: i64) -> Result<Vec<CellCounts>, StoreError> {
+        let sql = joined_sql(
+            "j.model, j.condition_id,
+             (SELECT p.condition_json FROM prompts p WHERE p.condition_id = j.condition_id LIMIT 1),
+             count(*), count(j.rid), count(j.cid),
+             coalesce(sum(c.final_verdict = 1), 0), coalesce(sum(c.final_verdict = 0), 0),
+             coalesce(sum(c.id IS NOT NULL AND c.final_verdict IS NULL), 0)",
+            "GROUP BY j.model, j.condition_id ORDER BY j.model, j.condition_id",
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([run_id], |r| {
+                Ok(CellCounts {
+                    model: r.get(0)?,
+                    condition_id: r.get(1)?,
+                    condition_json: r.get(2)?,
+                    planned: r.get::<_, i64>(3)? as u64,
+                    answered: r.get::<_, i64>(4)? as u64,
+                    classified: r.get::<_, i64>(5)? as u64,
+                    harmful: r.get::<_, i64>(6)? as u64,
+                    harmless: r.get::<_, i64>(7)? as u64,
+                    judge_errors: r.get::<_, i64>(8)? as u64,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Harm counts by model and awareness label (samples with a final verdict only).
+    pub fn awareness_counts(&self, run_id: i64) -> Result<Vec<AwarenessCounts>, StoreError> {
+        let sql = joined_sql(
+            "j.model, c.awareness_label, sum(c.final_verdict = 1), sum(c.final_verdict = 0)",
+            "WHERE c.final_verdict IS NOT NULL
+             GROUP BY j.model, c.awareness_label ORDER BY j.model, c.awareness_label",
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([run_id], |r| {
+                Ok(AwarenessCounts {
+                    model: r.get(0)?,
+                    label: r.get(1)?,
+                    harmful: r.get::<_, i64>(2)? as u64,
+                    harmless: r.get::<_, i64>(3)? as u64,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The prompts used by run `run_id`, each once.
+    pub fn report_prompts(&self, run_id: i64) -> Result<Vec<StoredPrompt>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT p.prompt_hash, p.condition_id, p.system_prompt, p.user_prompt, p.email_content
+                   FROM prompts p WHERE p.prompt_hash IN
+                     (SELECT w.prompt_hash FROM run_items ri
+                        JOIN work_items w ON w.item_key = ri.item_key WHERE ri.run_id = ?1)
+                  ORDER BY p.condition_id, p.prompt_hash",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([run_id], |r| {
+                Ok(StoredPrompt {
+                    prompt_hash: r.get(0)?,
+                    condition_id: r.get(1)?,
+                    system_prompt: r.get(2)?,
+                    user_prompt: r.get(3)?,
+                    email_content: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// One prompt by hash.
+    pub fn prompt(&self, prompt_hash: &str) -> Result<Option<StoredPrompt>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT prompt_hash, condition_id, system_prompt, user_prompt, email_content
+                   FROM prompts WHERE prompt_hash = ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt
+            .query_map([prompt_hash], |r| {
+                Ok(StoredPrompt {
+                    prompt_hash: r.get(0)?,
+                    condition_id: r.get(1)?,
+                    system_prompt: r.get(2)?,
+                    user_prompt: r.get(3)?,
+                    email_content: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.next().transpose().map_err(|e| self.err(e))
+    }
+
+    /// Number of answered samples of run `run_id` matching `filter`.
+    pub fn count_samples(&self, run_id: i64, filter: &SampleFilter) -> Result<u64, StoreError> {
+        let (clause, mut params) = filter_clause(filter);
+        params.insert(0, Value::Integer(run_id));
+        let sql = joined_sql("count(*)", &clause);
+        self.conn
+            .query_row(&sql, rusqlite::params_from_iter(params), |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    /// One page of answered samples matching `filter`, ordered by model, condition, index.
+    pub fn sample_page(
+        &self,
+        run_id: i64,
+        filter: &SampleFilter,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<SampleRecord>, StoreError> {
+        let (clause, mut params) = filter_clause(filter);
+        params.insert(0, Value::Integer(run_id));
+        let n = params.len();
+        params.push(Value::Integer(limit.min(i64::MAX as u64) as i64));
+        params.push(Value::Integer(offset.min(i64::MAX as u64) as i64));
+        let tail = format!(
+            "{clause} ORDER BY j.model, j.condition_id, j.sample_index LIMIT ?{} OFFSET ?{}",
+            n + 1,
+            n + 2
+        );
+        let sql = joined_sql(SAMPLE_COLUMNS, &tail);
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params), sample_from_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Total bytes of model- and judge-written text of the run's answered samples, as
+    /// (harmful bytes, all bytes, answered samples): lets the HTML report decide whether every transcript fits.
+    pub fn transcript_bytes(&self, run_id: i64) -> Result<(u64, u64, u64), StoreError> {
+        let full = format!(
+            "WITH t0 AS ({}) SELECT coalesce(sum(CASE WHEN harmful THEN len ELSE 0 END), 0),
+                                    coalesce(sum(len), 0), count(*) FROM t0",
+            joined_sql(
+                "c.final_verdict = 1 AS harmful,
+                 coalesce(length(r.answer), 0) + coalesce(length(r.reasoning), 0)
+                 + coalesce(length(c.judge_reasoning), 0) + coalesce(length(c.actions_json), 0)
+                 + coalesce(length(c.detector_evidence_json), 0)
+                 + coalesce(length(c.awareness_reasoning), 0) AS len",
+                "WHERE j.rid IS NOT NULL",
+            )
+        );
+        self.conn
+            .query_row(&full, [run_id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, i64>(2)? as u64,
+                ))
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// Streams the samples to embed in a static report: every harmful one, plus at most
+    /// `per_cell` others per model x condition (the lowest sample indices, a stable and
+    /// unbiased choice because indices carry no meaning). `per_cell = None` streams all.
+    pub fn for_each_embedded_sample(
+        &self,
+        run_id: i64,
+        per_cell: Option<u64>,
+        mut f: impl FnMut(SampleRecord),
+    ) -> Result<(), StoreError> {
+        let keep = match per_cell {
+            None => String::new(),
+            Some(k) => format!("AND (c.final_verdict IS 1 OR rn <= {k})"),
+        };
+        let sql = format!(
+            "WITH ranked AS ({}) SELECT * FROM ranked WHERE 1 {keep}",
+            joined_sql(
+                &format!(
+                    "{SAMPLE_COLUMNS}, c.final_verdict AS fv, row_number() OVER (
+                        PARTITION BY j.model, j.condition_id, c.final_verdict IS 1
+                        ORDER BY j.sample_index) AS rn"
+                ),
+                "WHERE j.rid IS NOT NULL ORDER BY j.model, j.condition_id, j.sample_index",
+            )
+        )
+        .replace("c.final_verdict IS 1 OR rn", "fv IS 1 OR rn");
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([run_id]).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            f(sample_from_row(row).map_err(|e| self.err(e))?);
+        }
+        Ok(())
+    }
+}
