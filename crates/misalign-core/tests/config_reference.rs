@@ -249,3 +249,38 @@ fn minimal_file_gets_reference_defaults() {
     assert_eq!(exp.execution.retries, 3);
     assert!(exp.models.is_empty(), "generate-only files need no models");
 }
+
+#[test]
+fn anchors_and_merge_keys_share_settings() {
+    let text = "experiment_id: anchors
+global:
+  models: &models [gpt-4.1]
+expansions:
+  - name: a
+    variables: &grid
+      scenarios: [blackmail]
+      goal_types: [explicit]
+      goal_values: [america]
+      urgency_types: [replacement]
+  - name: b
+    models: *models
+    variables:
+      <<: *grid
+      scenarios: [murder]
+";
+    let exp = parse_experiment(text, "anchors.yaml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(exp.expansions[1].scenarios, ["murder"]);
+    assert_eq!(exp.expansions[1].goal_values, ["america"]);
+    assert_eq!(
+        exp.expansions[1].models.as_deref(),
+        Some(&["gpt-4.1".to_string()][..])
+    );
+    let ids: Vec<String> = expand(&exp).iter().map(|p| p.condition.id()).collect();
+    assert_eq!(
+        ids,
+        [
+            "blackmail_explicit-america_replacement",
+            "murder_explicit-america_replacement"
+        ]
+    );
+}

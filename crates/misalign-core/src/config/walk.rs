@@ -120,15 +120,14 @@ pub(crate) fn fields<'n>(cx: Ctx, node: &'n Node, path: &str, allowed: &[&str]) 
     let entries = entries(cx, node, path)?;
     for (name, key, _) in &entries {
         if !allowed.contains(&name.as_str()) {
+            let hint = match suggest(name, allowed) {
+                Some(c) => format!("did you mean `{c}`?"),
+                None => format!("the keys allowed here are {}", list_of(allowed)),
+            };
             return Err(cx.err(
                 key.pos,
                 &join(path, name),
-                format!(
-                    "unknown key {}{}; the keys allowed here are {}",
-                    quote(name),
-                    did_you_mean(name, allowed),
-                    list_of(allowed)
-                ),
+                format!("unknown key {}; {hint}", quote(name)),
             ));
         }
     }
