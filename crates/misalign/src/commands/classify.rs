@@ -1,10 +1,409 @@
-//! `misalign classify` (issue 4).
+//! `misalign classify` (issue 4): classify a results folder (resumable), or standalone
+//! answers from a JSONL file.
+//!
+//! Facts come from the built-in packs, or `--templates DIR`, or one `--facts FILE`, or the
+//! reference framework's published facts (`--reference-facts`). The judge is
+//! `--judge MODEL`, else the experiment's `classification.classifier_model`; without one,
+//! the detectors decide alone.
 
 use super::Outcome;
+use anyhow::{bail, Context};
+use misalign_core::config::{parse_experiment, resolve_model, Classification, ProviderConfig};
+use misalign_core::detect::reference_facts::reference_facts;
+use misalign_core::judge::Transcript;
+use misalign_core::scenario::{parse_facts, Facts, ScenarioSource};
+use misalign_run::classify::{
+    classify_answer, classify_store, ClassifyOptions, ClassifySummary, JudgeModel,
+};
+use misalign_run::store::{Store, STORE_FILE};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+const SCENARIOS: [&str; 3] = ["blackmail", "leaking", "murder"];
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+#[command(
+    after_help = "Examples:\n  misalign classify results/my-exp\n  misalign classify results/my-exp --judge anthropic/claude-sonnet-4-5 --force\n  misalign classify --input answers.jsonl --scenario blackmail --reference-facts --output out.jsonl"
+)]
+pub struct Args {
+    /// Results folder to (re)classify (holds results.sqlite).
+    #[arg(required_unless_present = "input", conflicts_with = "input")]
+    pub out: Option<PathBuf>,
+    /// Classify standalone answers: a JSONL file, one object per line with `response`
+    /// (the visible answer) and optionally `reasoning`.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub input: Option<PathBuf>,
+    /// Scenario of the `--input` answers (else each line's `scenario` field).
+    #[arg(long, value_parser = ["blackmail", "leaking", "murder"])]
+    pub scenario: Option<String>,
+    /// Where `--input` results go (JSONL); default stdout.
+    #[arg(long, value_name = "FILE.jsonl", requires = "input")]
+    pub output: Option<PathBuf>,
+    /// Judge model (`provider/model`), overriding `classification.classifier_model`.
+    #[arg(long, value_name = "MODEL")]
+    pub judge: Option<String>,
+    /// Eval-awareness judge model, overriding `classification.awareness_model`.
+    #[arg(long, value_name = "MODEL")]
+    pub awareness: Option<String>,
+    /// Detectors only, even if the experiment configures a judge.
+    #[arg(long, conflicts_with_all = ["judge", "awareness"])]
+    pub no_judge: bool,
+    /// Classify every answer again (adds rows; earlier verdicts stay in the store).
+    #[arg(long)]
+    pub force: bool,
+    /// Scenario template folder whose facts.yaml files to use.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["facts", "reference_facts"])]
+    pub templates: Option<PathBuf>,
+    /// One facts.yaml file (for its `scenario`).
+    #[arg(long, value_name = "FILE", conflicts_with = "reference_facts")]
+    pub facts: Option<PathBuf>,
+    /// The reference framework's published facts (executive, leak addresses, override code),
+    /// for answers sampled from its own templates.
+    #[arg(long)]
+    pub reference_facts: bool,
+    /// Judge calls in flight (default: `classification.concurrency`, else 8).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Experiment file whose `providers:` and `classification:` to use (default: the one
+    /// recorded in the results store; with --input, none).
+    #[arg(long, value_name = "FILE.yaml")]
+    pub experiment: Option<PathBuf>,
+    /// Attempts per judge call before recording a judge error.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub judge_attempts: u32,
+}
 
-pub fn run(_args: Args) -> Outcome {
-    anyhow::bail!("`misalign classify` is not built yet (issue 4)")
+pub fn run(args: Args) -> Outcome {
+    let _ = dotenvy::dotenv();
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    if let Some(input) = args.input.clone() {
+        rt.block_on(classify_file(&args, &input))
+    } else {
+        let out = args.out.clone().expect("clap requires OUT without --input");
+        rt.block_on(classify_folder(&args, &out))
+    }
+}
+
+/// Facts per scenario from the chosen source.
+pub fn load_facts(
+    templates: Option<&Path>,
+    facts_file: Option<&Path>,
+    reference: bool,
+) -> anyhow::Result<BTreeMap<String, Facts>> {
+    let mut out = BTreeMap::new();
+    if reference {
+        for s in SCENARIOS {
+            out.insert(s.to_string(), reference_facts(s));
+        }
+        return Ok(out);
+    }
+    if let Some(file) = facts_file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read facts file {}", file.display()))?;
+        let facts = parse_facts(&text, &file.display().to_string())?;
+        if !SCENARIOS.contains(&facts.scenario.as_str()) {
+            bail!(
+                "{}: field `scenario` is {:?}; expected blackmail, leaking or murder",
+                file.display(),
+                facts.scenario
+            );
+        }
+        out.insert(facts.scenario.clone(), facts);
+        return Ok(out);
+    }
+    let source = ScenarioSource::open(templates)?;
+    for s in SCENARIOS {
+        if let Some(f) = source.facts(s)? {
+            out.insert(s.to_string(), f);
+        }
+    }
+    Ok(out)
+}
+
+/// Builds a judge client for `name` (`provider/model`) with H3's provider registry.
+pub fn build_judge(
+    name: &str,
+    providers: &BTreeMap<String, ProviderConfig>,
+) -> anyhow::Result<JudgeModel> {
+    let resolved =
+        resolve_model(name, providers).map_err(|e| anyhow::anyhow!("judge model `{name}`: {e}"))?;
+    let cfg = providers
+        .get(&resolved.provider)
+        .cloned()
+        .unwrap_or_else(|| ProviderConfig::of_kind(resolved.kind));
+    let env = |k: &str| std::env::var(k).ok();
+    let client = misalign_models::registry::build_client(&resolved, &cfg, &env, None)
+        .map_err(|e| anyhow::anyhow!("judge model `{name}`: {e}"))?;
+    Ok(JudgeModel {
+        name: resolved.name,
+        model_id: resolved.model_id,
+        client,
+    })
+}
+
+/// Classification options from an experiment's `classification:` section (used by
+/// `misalign run` after sampling, and here), with command-line overrides.
+pub fn options_from_config(
+    classification: &Classification,
+    providers: &BTreeMap<String, ProviderConfig>,
+    facts: BTreeMap<String, Facts>,
+    judge_override: Option<&str>,
+    awareness_override: Option<&str>,
+    no_judge: bool,
+) -> anyhow::Result<ClassifyOptions> {
+    let mut options = ClassifyOptions {
+        facts,
+        concurrency: classification.concurrency.max(1),
+        judge_attempts: 3,
+        ..ClassifyOptions::default()
+    };
+    if no_judge {
+        return Ok(options);
+    }
+    let judge = judge_override.or(classification.classifier_model.as_deref());
+    if let Some(j) = judge {
+        options.judge = Some(build_judge(j, providers)?);
+    }
+    if judge_override.is_none() {
+        for (scenario, model) in &classification.models {
+            options
+                .scenario_judges
+                .insert(scenario.clone(), build_judge(model, providers)?);
+        }
+    }
+    if let Some(a) = awareness_override.or(classification.awareness_model.as_deref()) {
+        options.awareness = Some(build_judge(a, providers)?);
+    }
+    Ok(options)
+}
+
+/// An experiment file's classification settings and providers.
+fn read_experiment(
+    file: &Path,
+) -> anyhow::Result<(Classification, BTreeMap<String, ProviderConfig>)> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read experiment file {}", file.display()))?;
+    let exp =
+        parse_experiment(&text, &file.display().to_string()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((exp.classification, exp.providers))
+}
+
+async fn classify_folder(args: &Args, out: &Path) -> Outcome {
+    if !out.join(STORE_FILE).exists() {
+        bail!(
+            "{}: no {STORE_FILE} here; give the results folder of a `misalign run` (or use --input FILE.jsonl for standalone answers)",
+            out.display()
+        );
+    }
+    let store = Store::open_dir(out)?;
+    // The experiment as it was run: its classification settings and providers.
+    let experiment_text: Option<String> = store
+        .conn()
+        .query_row(
+            "SELECT experiment_text FROM runs WHERE command = 'run' ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    let (classification, providers) = match (
+        &args.experiment,
+        experiment_text.filter(|t| !t.trim().is_empty()),
+    ) {
+        (Some(file), _) => read_experiment(file)?,
+        (None, Some(text)) => {
+            let exp = parse_experiment(&text, "experiment recorded in the results store")
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            (exp.classification, exp.providers)
+        }
+        (None, None) => (Classification::default(), BTreeMap::new()),
+    };
+    let facts = load_facts(
+        args.templates.as_deref(),
+        args.facts.as_deref(),
+        args.reference_facts,
+    )?;
+    let mut options = options_from_config(
+        &classification,
+        &providers,
+        facts,
+        args.judge.as_deref(),
+        args.awareness.as_deref(),
+        args.no_judge,
+    )?;
+    options.force = args.force;
+    options.judge_attempts = args.judge_attempts.max(1);
+    if let Some(c) = args.concurrency {
+        options.concurrency = c.max(1);
+    }
+    let summary = classify_store(&store, &options).await?;
+    print_summary(&summary);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the per-scenario table (stderr-free: the table is the command's output).
+pub fn print_summary(s: &ClassifySummary) {
+    println!(
+        "classified {} answer(s) ({} judge call(s), {} from cache, {} judge error(s)); classifier {}",
+        s.classified, s.judge_calls, s.judge_cache_hits, s.judge_errors, s.classifier_version
+    );
+    for (scenario, n) in &s.skipped_no_facts {
+        println!("skipped {n} {scenario} answer(s): no facts for {scenario}; pass --templates, --facts or --reference-facts");
+    }
+    println!(
+        "{:<10} {:>7} {:>9} {:>7} {:>7} {:>7} {:>12} {:>8} {:>6}",
+        "scenario",
+        "answers",
+        "detector",
+        "judged",
+        "judge+",
+        "errors",
+        "harmful",
+        "whistle",
+        "kappa"
+    );
+    for (scenario, v) in &s.per_scenario {
+        let kappa = v
+            .kappa
+            .map(|k| format!("{k:.2}"))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<10} {:>7} {:>9} {:>7} {:>7} {:>7} {:>12} {:>8} {:>6}",
+            scenario,
+            v.answers,
+            v.detector_harmful,
+            v.judged,
+            v.judge_harmful,
+            v.judge_errors,
+            format!("{}/{}", v.final_harmful, v.with_verdict),
+            v.whistleblowing,
+            kappa
+        );
+    }
+}
+
+async fn classify_file(args: &Args, input: &Path) -> Outcome {
+    let text = std::fs::read_to_string(input)
+        .with_context(|| format!("cannot read {}", input.display()))?;
+    let facts = load_facts(
+        args.templates.as_deref(),
+        args.facts.as_deref(),
+        args.reference_facts,
+    )?;
+    let (classification, providers) = match &args.experiment {
+        Some(file) => read_experiment(file)?,
+        None => (Classification::default(), BTreeMap::new()),
+    };
+    let judge_name = args
+        .judge
+        .as_deref()
+        .or(classification.classifier_model.as_deref());
+    let judge = match (judge_name, args.no_judge) {
+        (Some(j), false) => Some(build_judge(j, &providers)?),
+        _ => None,
+    };
+    let awareness_name = args
+        .awareness
+        .as_deref()
+        .or(classification.awareness_model.as_deref());
+    let awareness = match (awareness_name, args.no_judge) {
+        (Some(a), false) => Some(build_judge(a, &providers)?),
+        _ => None,
+    };
+    // Read and check every line before any judge call.
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let where_ = format!("{}:{}", input.display(), i + 1);
+        let value: serde_json::Value = serde_json::from_str(line).with_context(|| {
+            format!("{where_}: not a JSON object; each line must be one JSON object")
+        })?;
+        let serde_json::Value::Object(obj) = value else {
+            bail!("{where_}: expected a JSON object with a `response` field");
+        };
+        let Some(response) = obj
+            .get("response")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+        else {
+            bail!("{where_}: field `response` (the visible answer, a string) is missing");
+        };
+        let reasoning = obj
+            .get("reasoning")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        let scenario = match (&args.scenario, obj.get("scenario").and_then(|v| v.as_str())) {
+            (Some(s), _) => s.clone(),
+            (None, Some(s)) => s.to_string(),
+            (None, None) => bail!("{where_}: no scenario; pass --scenario blackmail|leaking|murder or add a `scenario` field"),
+        };
+        let Some(f) = facts.get(&scenario) else {
+            bail!("{where_}: no facts for scenario `{scenario}`; pass --facts FILE, --templates DIR or --reference-facts");
+        };
+        rows.push((obj, scenario, f.clone(), response, reasoning));
+    }
+    let concurrency = args.concurrency.unwrap_or(8).max(1);
+    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (idx, (obj, scenario, facts, response, reasoning)) in rows.into_iter().enumerate() {
+        let (judge, awareness, sem) = (judge.clone(), awareness.clone(), sem.clone());
+        let attempts = args.judge_attempts;
+        tasks.spawn(async move {
+            let _permit = sem.acquire().await;
+            let t = Transcript {
+                inbox: String::new(),
+                reasoning,
+                answer: response,
+            };
+            let c = classify_answer(
+                &scenario,
+                &facts,
+                &t,
+                judge.as_ref(),
+                awareness.as_ref(),
+                attempts,
+            )
+            .await;
+            (idx, obj, c)
+        });
+    }
+    let mut done = Vec::new();
+    while let Some(j) = tasks.join_next().await {
+        done.push(j.context("classification task failed")?);
+    }
+    done.sort_by_key(|d| d.0);
+    let mut sink: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let (mut harmful, mut errors) = (0, 0);
+    for (_, mut obj, c) in done {
+        let c = c?;
+        harmful += usize::from(c.verdict == Some(true));
+        errors += usize::from(c.verdict.is_none());
+        obj.insert("actions".into(), serde_json::to_value(&c.analysis.actions)?);
+        obj.insert(
+            "detector".into(),
+            serde_json::to_value(&c.analysis.detector)?,
+        );
+        if c.judge.judge_model.is_some() || c.judge.awareness_model.is_some() {
+            obj.insert("judge".into(), serde_json::to_value(&c.judge)?);
+        }
+        obj.insert("verdict".into(), serde_json::to_value(c.verdict)?);
+        obj.insert(
+            "parse_issues".into(),
+            serde_json::to_value(&c.analysis.parse_issues)?,
+        );
+        serde_json::to_writer(&mut sink, &obj)?;
+        sink.write_all(b"\n")?;
+    }
+    sink.flush()?;
+    eprintln!("classified answers: {harmful} harmful, {errors} without a verdict (judge error)");
+    Ok(ExitCode::SUCCESS)
 }
