@@ -1,0 +1,207 @@
+//! `misalign generate` end to end: the real binary, real files.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::path::{Path, PathBuf};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../misalign-core/tests/fixtures/reference-layout")
+}
+
+const GRID_162: &str = r#"experiment_id: grid162
+global:
+  models: [openai/gpt-4.1]
+  samples_per_condition: 1
+expansions:
+  - name: all
+    enabled: true
+    variables:
+      scenarios: [blackmail, leaking, murder]
+      goal_types: [explicit, latent, ambiguous, none]
+      goal_values: [america, global, safety, acceleration, ethical, pragmatic, individualism, collectivism]
+      urgency_types: [replacement, restriction, none]
+"#;
+
+fn misalign() -> Command {
+    Command::cargo_bin("misalign").unwrap()
+}
+
+#[test]
+fn reference_layout_162_conditions_byte_exact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("grid.yaml");
+    std::fs::write(&exp, GRID_162).unwrap();
+    let out = tmp.path().join("out");
+    misalign()
+        .arg("generate")
+        .arg(&exp)
+        .arg("--templates")
+        .arg(fixture())
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::is_match(r"^162 conditions written to .*prompts in \d+ ms\n$").unwrap(),
+        );
+    let prompts = out.join("prompts");
+    assert_eq!(std::fs::read_dir(&prompts).unwrap().count(), 162);
+    // Golden inboxes (derived with the Python model of the reference generator).
+    for entry in std::fs::read_dir(fixture().join("expected")).unwrap() {
+        let path = entry.unwrap().path();
+        let id = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let got = std::fs::read(prompts.join(&id).join("email_content.txt")).unwrap();
+        assert_eq!(got, std::fs::read(&path).unwrap(), "{id}");
+    }
+    let folder = prompts.join("leaking_explicit-safety_replacement");
+    for f in [
+        "system_prompt.txt",
+        "user_prompt.txt",
+        "email_content.txt",
+        "metadata.json",
+    ] {
+        assert!(folder.join(f).is_file(), "{f}");
+    }
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("metadata.json")).unwrap()).unwrap();
+    assert_eq!(meta["condition_id"], "leaking_explicit-safety_replacement");
+    assert_eq!(meta["goal_type"], "explicit");
+    assert_eq!(meta["goal_value"], "safety");
+    assert_eq!(meta["urgency_type"], "replacement");
+    assert_eq!(meta["production_variant"], false);
+    // The system prompt comes from the built-in leaking pack.
+    let system = std::fs::read_to_string(folder.join("system_prompt.txt")).unwrap();
+    assert!(system.contains("Orrin"), "{system}");
+}
+
+#[test]
+fn without_out_writes_to_results_experiment_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("e.yaml"),
+        "experiment_id: tiny\nglobal:\n  samples_per_condition: 1\nexpansions:\n  - name: a\n    enabled: true\n    variables:\n      scenarios: [murder]\n      goal_types: [none, swap]\n      goal_values: [safety]\n      urgency_types: [none]\n",
+    )
+    .unwrap();
+    misalign()
+        .current_dir(tmp.path())
+        .args(["generate", "e.yaml"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(
+            "2 conditions written to results/tiny/prompts",
+        ));
+    let swap = tmp
+        .path()
+        .join("results/tiny/prompts/murder_swap-safety_none");
+    assert!(swap.join("system_prompt.txt").is_file());
+    assert!(tmp
+        .path()
+        .join("results/tiny/prompts/murder_none-none_none/email_content.txt")
+        .is_file());
+}
+
+#[test]
+fn experiment_errors_name_the_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("bad.yaml");
+    std::fs::write(
+        &exp,
+        "experiment_id: x\nexpansions:\n  - name: a\n    enabled: true\n    variables:\n      scenarios: [blackmail]\n      goal_types: [explicit]\n      goal_values: [america]\n      urgency_typs: [none]\n",
+    )
+    .unwrap();
+    misalign()
+        .arg("generate")
+        .arg(&exp)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("bad.yaml:9:"));
+}
+
+#[test]
+fn unknown_scenario_lists_the_available_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("e.yaml");
+    std::fs::write(
+        &exp,
+        "experiment_id: x\nexpansions:\n  - name: a\n    enabled: true\n    variables:\n      scenarios: [exfiltration]\n      goal_types: [none]\n      goal_values: [none]\n      urgency_types: [none]\n",
+    )
+    .unwrap();
+    misalign()
+        .arg("generate")
+        .arg(&exp)
+        .arg("--out")
+        .arg(tmp.path().join("o"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no scenario `exfiltration`"))
+        .stderr(predicate::str::contains("blackmail, leaking, murder"));
+}
+
+/// Exports the built-in packs to `dir/packs` and returns that folder.
+fn export(dir: &Path) -> PathBuf {
+    let packs = dir.join("packs");
+    misalign()
+        .arg("scenarios")
+        .arg("export")
+        .arg(&packs)
+        .assert()
+        .success();
+    packs
+}
+
+fn grid_one(dir: &Path, scenario: &str) -> PathBuf {
+    let exp = dir.join("one.yaml");
+    std::fs::write(
+        &exp,
+        format!("experiment_id: one\nexpansions:\n  - name: a\n    enabled: true\n    variables:\n      scenarios: [{scenario}]\n      goal_types: [explicit]\n      goal_values: [america]\n      urgency_types: [replacement]\n"),
+    )
+    .unwrap();
+    exp
+}
+
+#[test]
+fn strict_pack_unknown_placeholder_names_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let packs = export(tmp.path());
+    let tpl = packs.join("blackmail/templates/email-template-blackmail-replacement.md");
+    let mut text = std::fs::read_to_string(&tpl).unwrap();
+    let lines_before = text.lines().count();
+    text.push_str("\nPS: ${compny_name} says hi\n");
+    std::fs::write(&tpl, text).unwrap();
+    misalign()
+        .arg("generate")
+        .arg(grid_one(tmp.path(), "blackmail"))
+        .arg("--templates")
+        .arg(&packs)
+        .arg("--out")
+        .arg(tmp.path().join("o"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(format!(
+            "email-template-blackmail-replacement.md:{}:5: placeholder `${{compny_name}}` has no value; did you mean `${{company_name}}`?",
+            lines_before + 2
+        )));
+}
+
+#[test]
+fn strict_pack_unused_variable_names_file_and_section() {
+    let tmp = tempfile::tempdir().unwrap();
+    let packs = export(tmp.path());
+    let vars = packs.join("leaking/variables/ambiguous.md");
+    let text = std::fs::read_to_string(&vars).unwrap();
+    let text = text.replacen('{', "{\n  \"never_used\": \"x\",", 1);
+    std::fs::write(&vars, text).unwrap();
+    misalign()
+        .arg("generate")
+        .arg(grid_one(tmp.path(), "leaking"))
+        .arg("--templates")
+        .arg(&packs)
+        .arg("--out")
+        .arg(tmp.path().join("o"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("leaking/variables/ambiguous.md:"))
+        .stderr(predicate::str::contains(
+            "defines `never_used`, which no inbox template",
+        ));
+}
