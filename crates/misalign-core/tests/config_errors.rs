@@ -879,3 +879,207 @@ fn reference_flag_errors() {
     );
     check(&text, 5, "global.alignment_faking.enabled", "not supported");
 }
+
+// --- the remaining checks, one assertion each ---
+
+#[test]
+fn free_text_fields_must_be_text() {
+    check(
+        &plus(&["description: [a]"]),
+        11,
+        "description",
+        "expected text",
+    );
+    check(
+        &plus(&["researcher: 12"]),
+        11,
+        "researcher",
+        "put it in quotes",
+    );
+    let text = yaml(&base()).replace("  - name: a\n", "  - name: a\n    description: {x: 1}\n");
+    check(&text, 6, "expansions[0].description", "expected text");
+    check(
+        &with(3, "  output_directory: 5"),
+        3,
+        "global.output_directory",
+        "expected text",
+    );
+}
+
+#[test]
+fn names_must_be_trimmed_and_non_empty() {
+    check(
+        &with(5, "  - name: \"\""),
+        5,
+        "expansions[0].name",
+        "must not be empty",
+    );
+    check(
+        &with(1, "experiment_id: \" t\""),
+        1,
+        "experiment_id",
+        "leading or trailing spaces",
+    );
+}
+
+#[test]
+fn list_given_a_mapping() {
+    check(
+        &with(8, "      goal_types: {explicit: 1}"),
+        8,
+        "expansions[0].variables.goal_types",
+        "expected a list (`[a, b]` or `- a` lines), found a mapping",
+    );
+}
+
+#[test]
+fn number_given_text() {
+    check(
+        &plus(&["prices:", "  \"gpt-*\": {input: cheap, output: 1}"]),
+        12,
+        "prices.gpt-*.input",
+        "expected a number",
+    );
+}
+
+#[test]
+fn price_glob_unclosed() {
+    check(
+        &plus(&["prices:", "  \"gpt-[4\": {input: 1, output: 1}"]),
+        12,
+        "prices.gpt-[4",
+        "unclosed `[`",
+    );
+}
+
+#[test]
+fn classification_concurrency_and_model_values() {
+    check(
+        &plus(&["classification:", "  concurrency: 0"]),
+        12,
+        "classification.concurrency",
+        "from 1 to",
+    );
+    check(
+        &plus(&["classification:", "  models:", "    murder: \"\""]),
+        13,
+        "classification.models.murder",
+        "must not be empty",
+    );
+    check(
+        &plus(&["classification:", "  awareness_model: nowhere/x"]),
+        12,
+        "classification.awareness_model",
+        "unknown provider `nowhere`",
+    );
+}
+
+#[test]
+fn execution_types() {
+    check(
+        &plus(&["execution:", "  resume_interrupted: 1"]),
+        12,
+        "execution.resume_interrupted",
+        "expected `true` or `false`, found an integer",
+    );
+    check(
+        &plus(&["execution:", "  retries: 101"]),
+        12,
+        "execution.retries",
+        "out of range",
+    );
+    check(
+        &plus(&["execution:", "  checkpoint_frequency: 0"]),
+        12,
+        "execution.checkpoint_frequency",
+        "from 1 to",
+    );
+}
+
+#[test]
+fn local_provider_knobs() {
+    check(
+        &with_providers("providers:\n  tiny:\n    kind: local\n    api_key_env: KEY\n"),
+        14,
+        "providers.tiny.api_key_env",
+        "needs no API key",
+    );
+    check(
+        &with_providers("providers:\n  tiny:\n    kind: local\n    context_length: 8\n"),
+        14,
+        "providers.tiny.context_length",
+        "from 16 to",
+    );
+    check(
+        &with_providers("providers:\n  tiny:\n    kind: local\n    threads: 0\n"),
+        14,
+        "providers.tiny.threads",
+        "from 1 to",
+    );
+    check(
+        &with_providers("providers:\n  tiny:\n    kind: local\n    model_path: \"\"\n"),
+        14,
+        "providers.tiny.model_path",
+        "must not be empty",
+    );
+    check(
+        &with_providers("providers:\n  tiny:\n    kind: local\n    gpu_layers: -1\n"),
+        14,
+        "providers.tiny.gpu_layers",
+        "out of range",
+    );
+    check(
+        &with_providers("providers:\n  tiny:\n    kind: local\n    batch_size: big\n"),
+        14,
+        "providers.tiny.batch_size",
+        "expected a whole number",
+    );
+}
+
+#[test]
+fn provider_misc() {
+    check(
+        &with_providers(
+            "providers:\n  g:\n    kind: google\n    safety_settings:\n      HARM: [x]\n",
+        ),
+        15,
+        "providers.g.safety_settings.HARM",
+        "expected text",
+    );
+    check(
+        &with_providers(
+            "providers:\n  o:\n    kind: openai\n    headers:\n      X-A: \"one\\ntwo\"\n",
+        ),
+        15,
+        "providers.o.headers.X-A",
+        "single line",
+    );
+    check(
+        &with_providers("providers:\n  o:\n    kind: openai\n    base_urls: []\n"),
+        14,
+        "providers.o.base_urls",
+        "the list is empty",
+    );
+    check(
+        &with_providers("providers:\n  o:\n    kind: openai\n    region: eu\n"),
+        14,
+        "providers.o.region",
+        "unknown key `region`",
+    );
+    check(
+        &with_providers("providers: [openai]\n"),
+        11,
+        "providers",
+        "expected a mapping",
+    );
+}
+
+#[test]
+fn model_given_without_id() {
+    check(
+        &with(3, "  models: [openai/]"),
+        3,
+        "global.models[0]",
+        "names no model after `openai/`",
+    );
+}
