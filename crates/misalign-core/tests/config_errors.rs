@@ -1083,3 +1083,18 @@ fn model_given_without_id() {
         "names no model after `openai/`",
     );
 }
+
+#[test]
+fn same_model_under_two_spellings() {
+    check(
+        &with(3, "  models: [gpt-4.1, openai/gpt-4.1]"),
+        3,
+        "global.models[1]",
+        "is the same model as `gpt-4.1` (both are `openai/gpt-4.1`)",
+    );
+    // An exact repeat is harmless and dropped.
+    let exp =
+        misalign_core::config::parse_experiment(&with(3, "  models: [gpt-4.1, gpt-4.1]"), FILE)
+            .unwrap();
+    assert_eq!(exp.models, ["gpt-4.1"]);
+}

@@ -426,7 +426,8 @@ fn check_glob(cx: Ctx, node: &Node, path: &str, glob: &str) -> R<()> {
     Ok(())
 }
 
-/// A list of model names, each resolvable to a provider; duplicates are dropped.
+/// A list of model names, each resolvable to a provider. An exact repeat is dropped; two
+/// spellings of one model (`gpt-4.1`, `openai/gpt-4.1`) are an error, since both would run.
 fn model_list(
     cx: Ctx,
     node: &Node,
@@ -434,12 +435,28 @@ fn model_list(
     providers: &BTreeMap<String, ProviderConfig>,
 ) -> R<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
+    let mut canonical: Vec<String> = Vec::new();
     for (i, item) in walk::list(cx, node, path)?.iter().enumerate() {
         let item_path = index(path, i);
         let name = model_name(cx, item, &item_path, providers)?;
-        if !out.contains(&name) {
-            out.push(name);
+        if out.contains(&name) {
+            continue;
         }
+        let resolved = providers::resolve_model(&name, providers)
+            .map(|r| r.name)
+            .unwrap_or_else(|_| name.clone());
+        if let Some(j) = canonical.iter().position(|c| *c == resolved) {
+            return Err(cx.err(
+                item.pos,
+                &item_path,
+                format!(
+                    "`{name}` is the same model as `{}` (both are `{resolved}`); list it once",
+                    out[j]
+                ),
+            ));
+        }
+        out.push(name);
+        canonical.push(resolved);
     }
     Ok(out)
 }
