@@ -1,10 +1,37 @@
-//! `misalign view` (issue 5).
+//! `misalign view`: serve the transcript viewer on 127.0.0.1.
 
 use super::Outcome;
+use anyhow::Context;
+use misalign_report::ReportOptions;
+use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// The results folder (holds results.sqlite).
+    pub out: PathBuf,
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8765)]
+    pub port: u16,
+    /// Show this run id instead of the latest `misalign run`.
+    #[arg(long)]
+    pub run: Option<i64>,
+}
 
-pub fn run(_args: Args) -> Outcome {
-    anyhow::bail!("`misalign view` is not built yet (issue 5)")
+pub fn run(args: Args) -> Outcome {
+    let options = ReportOptions {
+        run_id: args.run,
+        ..ReportOptions::default()
+    };
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let (addr, server) = misalign_report::serve::bind(&args.out, &options, args.port)
+            .await
+            .with_context(|| format!("cannot serve {}", args.out.display()))?;
+        println!(
+            "Viewer for {} at http://{addr}/ (loopback only; Ctrl-C to stop)",
+            args.out.display()
+        );
+        server.await.context("viewer server stopped")
+    })?;
+    Ok(std::process::ExitCode::SUCCESS)
 }
