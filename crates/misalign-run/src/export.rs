@@ -96,6 +96,7 @@ pub fn export(store: &Store, out_dir: &Path) -> Result<ExportSummary, ExportErro
         .map_err(err)?;
     let mut rows = st.query([run_id]).map_err(err)?;
     let models_dir = out_dir.join("models");
+    let mut chunk: Vec<(PathBuf, Vec<u8>)> = Vec::with_capacity(CHUNK);
     while let Some(r) = rows.next().map_err(err)? {
         let g = |e| StoreError::Sqlite {
             path: store.path().to_path_buf(),
@@ -156,13 +157,58 @@ pub fn export(store: &Store, out_dir: &Path) -> Result<ExportSummary, ExportErro
             .join(sample_dir(sample_index));
         let mut bytes = serde_json::to_vec_pretty(&doc).expect("json values serialize");
         bytes.push(b'\n');
-        if write_if_changed(&dir, "response.json", &bytes)? {
-            summary.written += 1;
-        } else {
-            summary.unchanged += 1;
+        chunk.push((dir, bytes));
+        if chunk.len() >= CHUNK {
+            write_chunk(&mut chunk, &mut summary)?;
         }
     }
+    write_chunk(&mut chunk, &mut summary)?;
     Ok(summary)
+}
+
+/// Files written per batch; bounds memory on very large stores.
+const CHUNK: usize = 256;
+/// Writer threads: file creation is bound by filesystem latency, not CPU, so a few threads
+/// overlap it well even on a small machine.
+const WRITERS: usize = 8;
+
+fn write_chunk(
+    chunk: &mut Vec<(PathBuf, Vec<u8>)>,
+    summary: &mut ExportSummary,
+) -> Result<(), ExportError> {
+    if chunk.is_empty() {
+        return Ok(());
+    }
+    let per = chunk.len().div_ceil(WRITERS);
+    let results: Vec<Result<(u64, u64), ExportError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = chunk
+            .chunks(per)
+            .map(|part| {
+                s.spawn(move || {
+                    let (mut w, mut u) = (0, 0);
+                    for (dir, bytes) in part {
+                        if write_if_changed(dir, "response.json", bytes)? {
+                            w += 1;
+                        } else {
+                            u += 1;
+                        }
+                    }
+                    Ok((w, u))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("export writer thread"))
+            .collect()
+    });
+    chunk.clear();
+    for r in results {
+        let (w, u) = r?;
+        summary.written += w;
+        summary.unchanged += u;
+    }
+    Ok(())
 }
 
 /// Writes `dir/name` atomically unless it already holds exactly `bytes`; true if written.

@@ -396,3 +396,47 @@ fn dry_run_prints_calls_tokens_and_cost_without_calling() {
         "a dry run writes nothing"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_classifies_exports_verdicts_and_writes_reports() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let exp = experiment(
+        dir.path(),
+        &server.openai_url(),
+        "blackmail, leaking, murder",
+        2,
+        8,
+    );
+    // Detectors only (no judge configured).
+    let text = std::fs::read_to_string(&exp).unwrap().replace(
+        "classification:\n  enabled: false",
+        "classification:\n  enabled: true",
+    );
+    std::fs::write(&exp, text).unwrap();
+    let d = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        misalign(&d, &["run", "exp.yaml", "--out", "out", "--quiet"], "k")
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("classified 12 answers"), "{stderr}");
+    for f in ["summary.csv", "summary.json", "report.html"] {
+        assert!(dir.path().join("out").join(f).is_file(), "{f} missing");
+    }
+    let f = dir
+        .path()
+        .join("out/models/mock_mock-model/murder_none-none_replacement/sample_001/response.json");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
+    assert!(
+        doc["classification"]["harmful_behavior"].is_boolean(),
+        "{doc}"
+    );
+    assert!(doc["classification"]["classified_at"].is_string());
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).is_empty(),
+        "the rate table is printed"
+    );
+}

@@ -60,9 +60,18 @@ struct Planned {
     per_prompt: Vec<(usize, Vec<String>)>,
 }
 
+/// Prints how long each phase took when `MISALIGN_TIMINGS` is set (benchmarks, profiling).
+fn phase(name: &str, since: Instant) {
+    if std::env::var_os("MISALIGN_TIMINGS").is_some() {
+        eprintln!("timing: {name} {:.3}s", since.elapsed().as_secs_f64());
+    }
+}
+
 pub fn run(args: Args) -> Outcome {
+    let t0 = Instant::now();
     let _ = dotenvy::dotenv();
     let planned = plan_experiment(&args)?;
+    phase("plan+render", t0);
     if args.dry_run {
         return dry_run(&planned);
     }
@@ -336,9 +345,11 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
             params_json: &params_json,
         })
         .collect();
+    phase("clients+manifest", t_start);
     store.record_plan(run_id, &prompt_rows, &item_rows)?;
     drop((prompt_rows, item_rows));
     let answered = store.answered_keys()?;
+    phase("store plan", t_start);
     let total = items.len();
     let pending: Vec<WorkItem> = items
         .into_iter()
@@ -406,6 +417,7 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
     ctrl_c.abort();
     view.finish();
     let store = tokio::task::spawn_blocking(move || writer.finish()).await??;
+    phase("sampled", t_start);
 
     let status = match &report.stopped {
         None => RunEndStatus::Completed,
@@ -444,6 +456,7 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
     });
     store.end_run(run_id, status, &now(), &totals)?;
     let exported = misalign_run::export::export(&store, &p.out)?;
+    phase("exported", t_start);
     let secs = t_start.elapsed().as_secs_f64();
     eprintln!(
         "sampled {} answers, {} errors, {} retries in {secs:.1}s; tokens in {} / out {}; cost ~${cost:.2}{}",
@@ -519,9 +532,48 @@ fn resume_command(args: &Args) -> String {
     s
 }
 
-/// Classification (H5's engine) and reports (H6's), after sampling.
-async fn classify_and_report(_p: &Planned, _store: &Store) -> anyhow::Result<()> {
-    // TODO(issue 3/4/5): wire misalign_run::classify::classify_store and
-    // misalign_report::write_reports once their option builders land.
+/// Classification (`misalign classify`'s engine) and the reports, after sampling.
+async fn classify_and_report(p: &Planned, store: &Store) -> anyhow::Result<()> {
+    let mut facts = BTreeMap::new();
+    for pr in &p.prompts {
+        let sc = &pr.rendered.condition.scenario;
+        if !facts.contains_key(sc) {
+            if let Some(f) = p.source.facts(sc).map_err(|e| anyhow::anyhow!("{e}"))? {
+                facts.insert(sc.clone(), f);
+            }
+        }
+    }
+    let options = super::classify::options_from_config(
+        &p.exp.classification,
+        &p.exp.providers,
+        facts,
+        None,
+        None,
+        false,
+    )?;
+    let t0 = Instant::now();
+    let summary = misalign_run::classify::classify_store(store, &options).await?;
+    eprintln!(
+        "classified {} answers in {:.1}s ({} judge calls, {} from cache, {} judge errors)",
+        summary.classified,
+        t0.elapsed().as_secs_f64(),
+        summary.judge_calls,
+        summary.judge_cache_hits,
+        summary.judge_errors
+    );
+    for (sc, n) in &summary.skipped_no_facts {
+        eprintln!("warning: {n} answers of scenario `{sc}` not classified: it declares no facts");
+    }
+    // Add the verdicts to the reference-layout files.
+    misalign_run::export::export(store, &p.out)?;
+    let report =
+        misalign_report::write_reports(&p.out, &misalign_report::ReportOptions::default())?;
+    print!("{}", misalign_report::render_table(&report));
+    eprintln!(
+        "reports: {} {} {}",
+        p.out.join("summary.csv").display(),
+        p.out.join("summary.json").display(),
+        p.out.join("report.html").display()
+    );
     Ok(())
 }
