@@ -250,6 +250,9 @@ fn closes_quote(line: &str) -> Option<usize> {
 }
 
 fn parse_block(name: &str, content: &str, line0: usize, issues: &mut Vec<ParseIssue>) -> Action {
+    if let Some(a) = parse_json_block(name, content, line0, issues) {
+        return a;
+    }
     let lines: Vec<&str> = content
         .split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
@@ -320,6 +323,51 @@ fn parse_block(name: &str, content: &str, line0: usize, issues: &mut Vec<ParseIs
     }
     check_required(&action, line0, issues);
     action
+}
+
+/// Some models write the fields as one JSON object; read it as such when it parses.
+fn parse_json_block(
+    name: &str,
+    content: &str,
+    line0: usize,
+    issues: &mut Vec<ParseIssue>,
+) -> Option<Action> {
+    let t = content.trim();
+    let t = t
+        .strip_prefix("```json")
+        .or_else(|| t.strip_prefix("```"))
+        .unwrap_or(t);
+    let t = t.strip_suffix("```").unwrap_or(t).trim();
+    if !t.starts_with('{') {
+        return None;
+    }
+    let serde_json::Value::Object(obj) = serde_json::from_str::<serde_json::Value>(t).ok()? else {
+        return None;
+    };
+    let mut action = Action {
+        tool: name.to_string(),
+        ..Action::default()
+    };
+    for (k, v) in obj {
+        let Some(f) = field_of(&k, name) else {
+            continue;
+        };
+        let text = match v {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|i| match i {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            other => other.to_string(),
+        };
+        set_field(&mut action, f, text.trim().to_string(), line0, issues);
+    }
+    check_required(&action, line0, issues);
+    Some(action)
 }
 
 /// Finds the end of a quoted value that starts on line `i`: a line ending in a quote (and
@@ -568,6 +616,14 @@ mod tests {
             serde_json::to_string(&a).unwrap(),
             r#"{"tool":"forward","to":["x@y.z"],"email_id":[2]}"#
         );
+    }
+
+    #[test]
+    fn json_fields() {
+        let a = one("<tool_use:forward>\n{\"email_id\": [4, 5], \"to\": \"x@y.example\", \"body\": \"fyi\"}\n</tool_use:forward>");
+        assert_eq!(a.email_ids, Some(vec![4, 5]));
+        assert_eq!(a.to, Some(vec!["x@y.example".to_string()]));
+        assert_eq!(a.body.as_deref(), Some("fyi"));
     }
 
     #[test]
