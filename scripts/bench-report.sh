@@ -7,12 +7,16 @@ cd "$(dirname "$0")/.."
 OUT="${1:-target/bench-report}"
 MODELS="${MODELS:-10}" CONDITIONS="${CONDITIONS:-100}" SAMPLES="${SAMPLES:-100}"
 
-cargo build --release -q -p misalign --bin misalign
-cargo build --release -q -p misalign-report --example fill_store
-BIN=target/release/misalign
+# PROFILE=dev measures the debug binary (dependencies, SQLite included, are built with
+# opt-level 2 in this workspace) when a release build is too slow to make.
+PROFILE="${PROFILE:-release}"
+DIR=$([ "$PROFILE" = release ] && echo release || echo debug)
+cargo build --profile "$PROFILE" -q -p misalign --bin misalign
+cargo build --profile "$PROFILE" -q -p misalign-report --example fill_store
+BIN="target/$DIR/misalign"
 rm -rf "$OUT"
 echo "filling $OUT with $((MODELS * CONDITIONS * SAMPLES)) samples..."
-target/release/examples/fill_store "$OUT" "$MODELS" "$CONDITIONS" "$SAMPLES"
+"target/$DIR/examples/fill_store" "$OUT" "$MODELS" "$CONDITIONS" "$SAMPLES"
 ls -la "$OUT"
 
 times=()
