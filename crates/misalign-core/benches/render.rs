@@ -1,0 +1,80 @@
+//! Rendering the 162 non-swap conditions (3 scenarios x 4 goal types x 8 values x 3
+//! urgencies, collapsed) from a reference-layout folder, and from the built-in packs.
+//! The reference generator takes 1.16 s for the same 162 inboxes (whole process).
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use misalign_core::render::render;
+use misalign_core::scenario::ScenarioSource;
+use misalign_core::{Condition, GoalType, Urgency};
+use std::hint::black_box;
+use std::path::Path;
+
+const VALUES: [&str; 8] = [
+    "america",
+    "global",
+    "safety",
+    "acceleration",
+    "ethical",
+    "pragmatic",
+    "individualism",
+    "collectivism",
+];
+
+fn conditions() -> Vec<Condition> {
+    let mut out = Vec::new();
+    for scenario in ["blackmail", "leaking", "murder"] {
+        for goal_type in [
+            GoalType::Explicit,
+            GoalType::Latent,
+            GoalType::Ambiguous,
+            GoalType::None,
+        ] {
+            for value in VALUES {
+                for urgency in Urgency::ALL {
+                    let c = Condition::new(scenario, goal_type, value, urgency);
+                    if !out.contains(&c) {
+                        out.push(c);
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(out.len(), 162);
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    let conds = conditions();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference-layout");
+
+    // Everything a fresh process does: read the folder, parse, render all 162.
+    c.bench_function("reference_layout/read+render 162", |b| {
+        b.iter(|| {
+            let source = ScenarioSource::from_dir(&fixture).unwrap();
+            for cond in &conds {
+                black_box(render(&source, cond).unwrap());
+            }
+        })
+    });
+    // Rendering only, with the folder already loaded.
+    let source = ScenarioSource::from_dir(&fixture).unwrap();
+    c.bench_function("reference_layout/render 162", |b| {
+        b.iter(|| {
+            for cond in &conds {
+                black_box(render(&source, cond).unwrap());
+            }
+        })
+    });
+    c.bench_function("builtin/load+render 162", |b| {
+        b.iter(|| {
+            let source = ScenarioSource::builtin();
+            for cond in &conds {
+                black_box(render(&source, cond).unwrap());
+            }
+        })
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
