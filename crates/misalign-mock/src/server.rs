@@ -408,18 +408,25 @@ async fn handle(
         Some(FaultKind::Drop) => {
             let (full, _) = respond(&text, Finish::Normal);
             let half = Bytes::from(full[..full.len() / 2].to_string());
-            // A body stream that errors makes hyper abort the connection mid-reply.
-            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-                Ok(half),
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "injected connection drop",
-                )),
-            ];
+            // Half the body goes out (with the status line), then the stream errors, which
+            // makes hyper abort the connection: the client sees a reply that breaks off.
+            let chunks = futures_util::stream::unfold(Some(half), |state| async move {
+                match state {
+                    Some(half) => Some((Ok::<Bytes, std::io::Error>(half), None)),
+                    None => {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        let reset = std::io::ErrorKind::ConnectionReset;
+                        Some((
+                            Err(std::io::Error::new(reset, "injected connection drop")),
+                            None,
+                        ))
+                    }
+                }
+            });
             Response::builder()
                 .status(StatusCode::OK)
                 .header("content-type", "application/json")
-                .body(Body::from_stream(futures_util::stream::iter(chunks)))
+                .body(Body::from_stream(chunks))
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
         }
     }

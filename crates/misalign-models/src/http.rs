@@ -268,15 +268,17 @@ impl Transport {
     }
 
     fn transport_error(&self, e: reqwest::Error, url: &str) -> ProviderError {
+        // Connect failures (timeouts included) say the endpoint is unreachable, which the
+        // round robin acts on; a timeout after connecting is the model being slow.
+        if e.is_connect() {
+            let detail = self.scrub(&chain(&e));
+            return ProviderError::Connection(format!("cannot connect to {url}: {detail}"));
+        }
         if e.is_timeout() {
             return ProviderError::Timeout(self.timeout);
         }
         let detail = self.scrub(&chain(&e));
-        if e.is_connect() {
-            ProviderError::Connection(format!("cannot connect to {url}: {detail}"))
-        } else {
-            ProviderError::Connection(format!("request to {url} failed: {detail}"))
-        }
+        ProviderError::Connection(format!("request to {url} failed: {detail}"))
     }
 
     /// Removes the key from text a server or library produced.

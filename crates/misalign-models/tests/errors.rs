@@ -44,6 +44,7 @@ async fn fail_with(kind: ProviderKind, fault: &str, timeout: Duration) -> Provid
         .expect_err(fault);
     assert_no_key(&e);
     assert_eq!(server.request_count(), 1);
+    eprintln!("{kind:?} {fault}: {e}");
     e
 }
 
