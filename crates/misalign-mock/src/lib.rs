@@ -6,6 +6,14 @@
 //! 401, content filtering, empty answers), and records the requests it saw so tests can
 //! assert on retries, resumes and exact request parameters. It binds to 127.0.0.1 only.
 //!
+//! Routes: `POST /v1/chat/completions`, `POST /v1/messages`,
+//! `POST /v1beta/models/{model}:generateContent`, `GET /mock/stats` (counters as JSON) and
+//! `GET /health`. Faults are drawn per request from a seeded hash of (prompt key, attempt),
+//! so a run is reproducible and a retried prompt eventually gets through; a request header
+//! `x-mock-fault: 429|500|529|401|drop|truncate|slow|filter|empty` forces one fault (set it
+//! through a provider's `headers:` to test one path). Answers are canned agent replies chosen
+//! by a hash of (prompt, seed — or the prompt's answer count when no seed is sent).
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use misalign_mock::{MockConfig, MockServer};
