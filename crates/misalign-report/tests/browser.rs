@@ -11,8 +11,8 @@ use misalign_report::{write_reports, ReportOptions};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -222,7 +222,7 @@ fn audit_page(b: &mut Browser) {
         "hostile answer executed"
     );
     assert_eq!(
-        b.eval("document.querySelectorAll('#samples img, #samples script, #samples b').length"),
+        b.eval("document.querySelectorAll('#samples img, #samples script, #samples textarea').length + [...document.querySelectorAll('#samples b')].filter(e => e.textContent === 'not bold').length"),
         json!(0)
     );
     // Hostile text is visible as text (open the <details> so innerText covers reasoning).
