@@ -5,10 +5,14 @@
 //! Files are written atomically (temporary file + rename) and left alone when their content
 //! would not change, so re-exporting after a resume or a reclassification is cheap.
 
+use crate::item::WorkItem;
+use crate::store::ResponseRow;
 use crate::store::{Store, StoreError};
 use serde_json::{json, Value};
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
 
 /// An export failure.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +70,16 @@ fn verdict(v: Option<i64>) -> Value {
 
 /// Writes `response.json` for every answered item of the newest `run` into `out_dir`.
 pub fn export(store: &Store, out_dir: &Path) -> Result<ExportSummary, ExportError> {
+    export_skipping(store, out_dir, &HashSet::new())
+}
+
+/// Like [`export`], but trusts that the unclassified items in `fresh` were just written by a
+/// [`LiveExporter`] and does not touch them again.
+pub fn export_skipping(
+    store: &Store,
+    out_dir: &Path,
+    fresh: &HashSet<String>,
+) -> Result<ExportSummary, ExportError> {
     let mut summary = ExportSummary::default();
     let Some(run_id) = store.latest_run_id("run")? else {
         return Ok(summary);
@@ -105,6 +119,11 @@ pub fn export(store: &Store, out_dir: &Path) -> Result<ExportSummary, ExportErro
         let model: String = r.get(0).map_err(g)?;
         let condition: String = r.get(1).map_err(g)?;
         let sample_index: u32 = r.get(2).map_err(g)?;
+        let item_key: String = r.get(15).map_err(g)?;
+        if r.get::<_, Option<i64>>(30).map_err(g)?.is_none() && fresh.contains(&item_key) {
+            summary.unchanged += 1;
+            continue;
+        }
         let mut doc = json!({
             "raw_response": r.get::<_, Option<String>>(3).map_err(g)?.unwrap_or_default(),
             "metadata": {
@@ -164,6 +183,94 @@ pub fn export(store: &Store, out_dir: &Path) -> Result<ExportSummary, ExportErro
     }
     write_chunk(&mut chunk, &mut summary)?;
     Ok(summary)
+}
+
+/// Writes each answer's `response.json` while sampling goes on (file creation is slow on
+/// some filesystems; overlapping it with network waits takes it off the critical path).
+pub struct LiveExporter {
+    tx: Option<mpsc::Sender<(String, PathBuf, Vec<u8>)>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    written: Arc<Mutex<HashSet<String>>>,
+}
+
+impl LiveExporter {
+    pub fn start(out_dir: &Path) -> LiveExporter {
+        let (tx, rx) = mpsc::channel::<(String, PathBuf, Vec<u8>)>();
+        let rx = Arc::new(Mutex::new(rx));
+        let written = Arc::new(Mutex::new(HashSet::new()));
+        let _ = out_dir;
+        let threads = (0..4)
+            .map(|_| {
+                let rx = rx.clone();
+                let written = written.clone();
+                std::thread::spawn(move || loop {
+                    let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    let Ok((key, dir, bytes)) = next else { break };
+                    // A failure here is not fatal: the final export pass writes it.
+                    if write_if_changed(&dir, "response.json", &bytes).is_ok() {
+                        written
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(key);
+                    }
+                })
+            })
+            .collect();
+        LiveExporter {
+            tx: Some(tx),
+            threads,
+            written,
+        }
+    }
+
+    /// Queues the file of a just-stored answer.
+    pub fn submit(&self, out_dir: &Path, item: &WorkItem, row: &ResponseRow) {
+        let doc = json!({
+            "raw_response": row.answer.clone().unwrap_or_default(),
+            "metadata": {
+                "model": item.model.name,
+                "condition": item.prompt.condition_id(),
+                "sample_id": u64::from(item.sample_index) + 1,
+                "item_key": row.item_key,
+                "status": row.status.map(|s| s.as_str()).unwrap_or("answer"),
+                "timestamp": row.finished_at,
+                "started_at": row.started_at,
+                "finished_at": row.finished_at,
+                "finish_reason": row.finish_reason,
+                "request_id": row.request_id,
+                "attempts": i64::from(row.attempts),
+                "inference_time_ms": row.latency_ms,
+                "usage": {
+                    "input_tokens": row.input_tokens,
+                    "output_tokens": row.output_tokens,
+                    "reasoning_tokens": row.reasoning_tokens,
+                },
+            },
+        });
+        let mut doc = doc;
+        if let Some(reasoning) = &row.reasoning {
+            doc["reasoning"] = Value::String(reasoning.clone());
+        }
+        let dir = out_dir
+            .join("models")
+            .join(safe_name(&item.model.name))
+            .join(safe_name(&item.prompt.condition_id()))
+            .join(sample_dir(item.sample_index));
+        let mut bytes = serde_json::to_vec_pretty(&doc).expect("json values serialize");
+        bytes.push(b'\n');
+        if let Some(tx) = &self.tx {
+            let _ = tx.send((row.item_key.clone(), dir, bytes));
+        }
+    }
+
+    /// Waits for every queued file; returns the keys written.
+    pub fn finish(mut self) -> HashSet<String> {
+        self.tx.take();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        std::mem::take(&mut *self.written.lock().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 /// Files written per batch; bounds memory on very large stores.

@@ -31,6 +31,21 @@ pub struct SchedulerOptions {
     pub grace: Duration,
     /// Values (API keys) scrubbed from anything stored, whatever a server echoes back.
     pub secrets: Vec<String>,
+    /// Called with each answer once it is committed (e.g. to export it right away).
+    pub on_stored: Option<StoredHook>,
+}
+
+/// The function behind a [`StoredHook`].
+pub type StoredFn = dyn Fn(&WorkItem, &ResponseRow) + Send + Sync;
+
+/// A callback run after an answer is committed.
+#[derive(Clone)]
+pub struct StoredHook(pub Arc<StoredFn>);
+
+impl std::fmt::Debug for StoredHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoredHook")
+    }
 }
 
 /// What the scheduler did.
@@ -277,8 +292,15 @@ async fn call_one(item: &WorkItem, sh: &Shared) -> Stored {
             (false, 0, 0)
         }
     };
+    let hook_row = match (&sh.opts.on_stored, ok) {
+        (Some(_), true) => Some(row.clone()),
+        _ => None,
+    };
     match sh.writer.commit(row).await {
         Ok(crate::store::samples::Inserted::New) => {
+            if let (Some(hook), Some(r)) = (&sh.opts.on_stored, &hook_row) {
+                (hook.0)(item, r);
+            }
             sh.counters.finished(&m.name, &m.provider, ok, inp, outp);
             if ok {
                 Stored::Answer

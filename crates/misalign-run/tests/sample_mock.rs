@@ -166,6 +166,7 @@ async fn run(
         retry,
         grace: Duration::from_secs(5),
         secrets: vec![SECRET.into()],
+        on_stored: None,
     };
     let report = misalign_run::sample(pending, writer.handle(), opts, counters.clone(), stop)
         .await

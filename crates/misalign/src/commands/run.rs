@@ -392,6 +392,10 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
             }
         })
     };
+    // Answers are exported as they are stored; the final pass only fills gaps.
+    let live = Arc::new(std::sync::Mutex::new(Some(
+        misalign_run::export::LiveExporter::start(&p.out),
+    )));
     let opts = SchedulerOptions {
         run_id,
         params,
@@ -404,6 +408,17 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
         },
         grace: GRACE,
         secrets: secrets.clone(),
+        on_stored: Some(misalign_run::scheduler::StoredHook({
+            let live = live.clone();
+            let out = p.out.clone();
+            Arc::new(
+                move |item: &WorkItem, row: &misalign_run::store::ResponseRow| {
+                    if let Some(l) = live.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                        l.submit(&out, item, row);
+                    }
+                },
+            )
+        })),
     };
     let report = misalign_run::sample(
         pending,
@@ -455,7 +470,14 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
         "per_model": per_model.iter().map(|(m, (_, t))| (m.clone(), serde_json::to_value(t).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
     });
     store.end_run(run_id, status, &now(), &totals)?;
-    let exported = misalign_run::export::export(&store, &p.out)?;
+    let fresh = live
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .map(|l| l.finish())
+        .unwrap_or_default();
+    let live_n = fresh.len() as u64;
+    let exported = misalign_run::export::export_skipping(&store, &p.out, &fresh)?;
     phase("exported", t_start);
     let secs = t_start.elapsed().as_secs_f64();
     eprintln!(
@@ -473,8 +495,8 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
     );
     eprintln!(
         "exported {} response files ({} unchanged) to {}",
-        exported.written,
-        exported.unchanged,
+        exported.written + live_n,
+        exported.unchanged.saturating_sub(live_n),
         p.out.join("models").display()
     );
     let resume_hint = resume_command(&args);
