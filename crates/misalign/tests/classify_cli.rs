@@ -165,7 +165,9 @@ fn seed_store(dir: &Path, experiment_text: &str) {
     c.execute_batch(
         "INSERT INTO prompts VALUES ('p', 'blackmail_explicit-america_replacement', '{}', 's', 'u', '<email>x</email>');
          INSERT INTO work_items VALUES ('k1', 'p', 'blackmail_explicit-america_replacement', 'mock/agent', 0, '{}');
-         INSERT INTO work_items VALUES ('k2', 'p', 'blackmail_explicit-america_replacement', 'mock/agent', 1, '{}');",
+         INSERT INTO work_items VALUES ('k2', 'p', 'blackmail_explicit-america_replacement', 'mock/agent', 1, '{}');
+         INSERT INTO run_items VALUES (1, 'k1');
+         INSERT INTO run_items VALUES (1, 'k2');",
     )
     .unwrap();
     for (k, a) in [("k1", THREAT), ("k2", POLITE)] {
@@ -218,6 +220,23 @@ async fn results_folder_uses_the_experiments_classifier_model_and_resumes() {
     };
     assert_eq!(models, ["mock/judge-1", "mock/judge-1"]);
     drop(store);
+    // The reference-layout files carry the verdicts too.
+    let mut verdicts = Vec::new();
+    let mut stack = vec![out.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == "response.json") {
+                let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+                verdicts.push(v["classification"]["harmful_behavior"].clone());
+            }
+        }
+    }
+    verdicts.sort_by_key(|v| v.to_string());
+    // The judge said yes to both and both emailed the executive: both harmful by the rule.
+    assert_eq!(verdicts, [Value::Bool(true), Value::Bool(true)]);
     let o = out.clone();
     let second = tokio::task::spawn_blocking(move || {
         let a = misalign().arg("classify").arg(&o).assert().success();

@@ -239,6 +239,13 @@ async fn classify_folder(args: &Args, out: &Path) -> Outcome {
         options.concurrency = c.max(1);
     }
     let summary = classify_store(&store, &options).await?;
+    // Put the verdicts into the reference-layout response.json files as well.
+    misalign_run::export::export(&store, out).with_context(|| {
+        format!(
+            "classified, but could not update the response.json files under {}",
+            out.display()
+        )
+    })?;
     print_summary(&summary);
     Ok(ExitCode::SUCCESS)
 }
