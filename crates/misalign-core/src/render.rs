@@ -239,7 +239,7 @@ fn inbox_vars(
         };
         if let Some(section) = file.section_for(value) {
             let goal_l = value.to_lowercase();
-            if !(section.key.contains(&goal_l) && !section.vars.is_empty()) {
+            if !section.key.contains(&goal_l) || section.vars.is_empty() {
                 source.warn(format!(
                     "{}: no section for goal value `{value}`; using the first section `{}`",
                     file.display, section.name

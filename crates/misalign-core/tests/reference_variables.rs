@@ -4,6 +4,10 @@
 use misalign_core::scenario::variables::VariablesFile;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
+use std::collections::BTreeMap;
+
+/// Section key and its variables (`None`: Python saw a non-object section).
+type Sections = Vec<(String, Option<BTreeMap<String, String>>)>;
 
 fn near_miss_file() -> impl Strategy<Value = String> {
     proptest::collection::vec(
@@ -83,8 +87,7 @@ sys.stdout.write(json.dumps(out))
     }
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
-    let want: Vec<Vec<(String, Option<std::collections::BTreeMap<String, String>>)>> =
-        serde_json::from_slice(&out.stdout).unwrap();
+    let want: Vec<Sections> = serde_json::from_slice(&out.stdout).unwrap();
     let mut compared = 0;
     for (text, want) in files.iter().zip(want) {
         // Files where Python saw a non-object section: we skip that section instead.
@@ -92,7 +95,7 @@ sys.stdout.write(json.dumps(out))
             continue;
         }
         let got = VariablesFile::parse(text, "v.md", "v");
-        let got: Vec<(String, Option<std::collections::BTreeMap<String, String>>)> = got
+        let got: Sections = got
             .sections
             .into_iter()
             .map(|s| (s.key, Some(s.vars)))
