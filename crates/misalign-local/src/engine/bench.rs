@@ -63,9 +63,18 @@ pub fn bench(
             reply: tx,
         };
         let t = Instant::now();
-        w.generate(vec![job], &prompt[..1], last1, w.info.n_ctx as usize - 1, 0, 0.0);
+        w.generate(
+            vec![job],
+            &prompt[..1],
+            last1,
+            w.info.n_ctx as usize - 1,
+            0,
+            0.0,
+        );
         let tg_s = t.elapsed().as_secs_f64();
-        let done = rx.try_recv().map_err(|e| ProviderError::Local(format!("bench: {e}")))??;
+        let done = rx
+            .try_recv()
+            .map_err(|e| ProviderError::Local(format!("bench: {e}")))??;
         let generated = done.usage.output_tokens.unwrap_or(0) as f64;
         if rep > 0 {
             pp.push(n_prompt as f64 / pp_s);

@@ -75,7 +75,10 @@ impl Engine {
             .spawn(move || worker::run(&p, &s, rx, ready_tx))
             .map_err(|e| ProviderError::Local(format!("cannot start the model thread: {e}")))?;
         let info = ready_rx.recv().map_err(|_| {
-            ProviderError::Local(format!("the model thread for {} stopped while loading", path.display()))
+            ProviderError::Local(format!(
+                "the model thread for {} stopped while loading",
+                path.display()
+            ))
         })??;
         Ok(Engine {
             tx: Mutex::new(tx),
@@ -89,7 +92,10 @@ impl Engine {
         static ENGINES: OnceLock<Mutex<HashMap<Key, Weak<Engine>>>> = OnceLock::new();
         let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         let key = (canonical, settings.clone());
-        let mut map = ENGINES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = ENGINES
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if let Some(engine) = map.get(&key).and_then(Weak::upgrade) {
             return Ok(engine);
         }
@@ -99,14 +105,22 @@ impl Engine {
         Ok(engine)
     }
 
-    pub(crate) async fn submit(&self, job_of: impl FnOnce(tokio::sync::oneshot::Sender<Result<Completion, ProviderError>>) -> Job) -> Result<Completion, ProviderError> {
+    pub(crate) async fn submit(
+        &self,
+        job_of: impl FnOnce(tokio::sync::oneshot::Sender<Result<Completion, ProviderError>>) -> Job,
+    ) -> Result<Completion, ProviderError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         let sent = self
             .tx
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .send(job_of(reply));
-        let stopped = || ProviderError::Local(format!("the model thread for {} has stopped", self.info.path.display()));
+        let stopped = || {
+            ProviderError::Local(format!(
+                "the model thread for {} has stopped",
+                self.info.path.display()
+            ))
+        };
         sent.map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
     }
@@ -114,14 +128,12 @@ impl Engine {
 
 /// A [`ModelClient`] running a GGUF model in-process.
 ///
-/// Each client counts the requests it has seen per prompt: the k-th request with one prompt
-/// is sample k of that condition and gets its own seed derived from (request seed, prompt,
-/// k). A fresh client with the same seed therefore reproduces the same answers in the same
-/// order, while the samples of one condition differ from each other.
+/// The sampler seed of a request depends only on its seed and its prompt: the scheduler
+/// already gives sample i of a condition the seed `seed + i`, so a resumed run, a rerun or
+/// a different arrival order reproduces every sample, and the samples of one condition
+/// differ from each other. Without a seed each request draws a fresh one.
 pub struct LlamaClient {
     engine: Arc<Engine>,
-    /// Samples seen per prompt: the discriminator of the next one.
-    counts: Mutex<HashMap<[u8; 32], u64>>,
 }
 
 impl LlamaClient {
@@ -129,20 +141,11 @@ impl LlamaClient {
     pub fn open(path: &Path, settings: &EngineSettings) -> Result<Self, ProviderError> {
         Ok(LlamaClient {
             engine: Engine::shared(path, settings)?,
-            counts: Mutex::new(HashMap::new()),
         })
     }
 
     pub fn info(&self) -> &ModelInfo {
         &self.engine.info
-    }
-
-    fn next_discriminator(&self, key: &[u8; 32]) -> u64 {
-        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        let n = counts.entry(*key).or_insert(0);
-        let d = *n;
-        *n += 1;
-        d
     }
 }
 
@@ -162,11 +165,9 @@ fn random_seed() -> u64 {
 impl ModelClient for LlamaClient {
     async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
         let key = prompt_key(&request.system, &request.user);
-        // The k-th request with one prompt is sample k: with a fixed seed the set of answers
-        // of a condition is the same whatever order the requests arrive in.
-        let discriminator = self.next_discriminator(&key);
+        // Keyed on the prompt too, so one seed does not replay the same draws everywhere.
         let base = request.params.seed.unwrap_or_else(random_seed);
-        let seed = sample_seed(base, &key, discriminator);
+        let seed = sample_seed(base, &key, 0);
         let p = &request.params;
         self.engine
             .submit(|reply| Job {

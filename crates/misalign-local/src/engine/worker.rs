@@ -130,9 +130,11 @@ impl<'m> Worker<'m> {
             .with_kv_unified(true)
             .with_n_threads(threads as i32)
             .with_n_threads_batch(threads as i32);
-        let ctx = model
-            .new_context(backend()?, params)
-            .map_err(|e| local(format!("cannot create a llama context of {n_ctx} tokens: {e}")))?;
+        let ctx = model.new_context(backend()?, params).map_err(|e| {
+            local(format!(
+                "cannot create a llama context of {n_ctx} tokens: {e}"
+            ))
+        })?;
         let n_batch = settings.batch_size.max(max_parallel) as usize;
         let info = ModelInfo {
             path: path.to_path_buf(),
@@ -165,7 +167,10 @@ impl<'m> Worker<'m> {
             }
         }
         // Start with the prompt already in the cache, if any is queued.
-        if let Some(i) = groups.iter().position(|g| self.prompt_tokens(&g[0]).ok().as_deref() == Some(&self.cached[..])) {
+        if let Some(i) = groups
+            .iter()
+            .position(|g| self.prompt_tokens(&g[0]).ok().as_deref() == Some(&self.cached[..]))
+        {
             groups.swap(0, i);
         }
         for group in groups {
@@ -176,9 +181,15 @@ impl<'m> Worker<'m> {
     fn prompt_tokens(&self, job: &Job) -> Result<Vec<LlamaToken>, ProviderError> {
         let mut chat = Vec::with_capacity(2);
         if !job.system.is_empty() {
-            chat.push(LlamaChatMessage::new("system".into(), job.system.clone()).map_err(|e| local(format!("system prompt: {e}")))?);
+            chat.push(
+                LlamaChatMessage::new("system".into(), job.system.clone())
+                    .map_err(|e| local(format!("system prompt: {e}")))?,
+            );
         }
-        chat.push(LlamaChatMessage::new("user".into(), job.user.clone()).map_err(|e| local(format!("user message: {e}")))?);
+        chat.push(
+            LlamaChatMessage::new("user".into(), job.user.clone())
+                .map_err(|e| local(format!("user message: {e}")))?,
+        );
         let text = self
             .model
             .apply_chat_template(&self.template, &chat, true)
@@ -231,39 +242,53 @@ impl<'m> Worker<'m> {
 
     /// Makes sequence 0 hold `tokens` with the last token's logits ready; returns that
     /// token's batch index and how many tokens were reused from the cache.
+    ///
+    /// llama.cpp's results depend in their last bits on how tokens are grouped into batches,
+    /// so every prompt is decoded the same way whatever the cache holds: the body in chunks
+    /// aligned to multiples of `n_batch` from position 0, then the last token alone. Reuse
+    /// therefore keeps only whole aligned chunks of a partly matching prefix (or the whole
+    /// body), and a sample's answer does not depend on which prompt came before it.
     pub(super) fn prefill(&mut self, tokens: &[LlamaToken]) -> Result<(i32, usize), ProviderError> {
-        // Reuse the common prefix, but always decode at least the last token for its logits.
-        let common = self
+        let step = self.n_batch.max(1);
+        let body = tokens.len().saturating_sub(1);
+        let matching = self
             .cached
             .iter()
-            .zip(tokens)
+            .zip(&tokens[..body])
             .take_while(|(a, b)| a == b)
-            .count()
-            .min(tokens.len() - 1);
+            .count();
+        let reuse = if matching == body {
+            body
+        } else {
+            matching / step * step
+        };
         self.ctx
-            .clear_kv_cache_seq(Some(PROMPT_SEQ as u32), Some(common as u32), None)
+            .clear_kv_cache_seq(Some(PROMPT_SEQ as u32), Some(reuse as u32), None)
             .map_err(|e| local(format!("cannot trim the cached prompt: {e}")))?;
-        self.cached.truncate(common);
-        let mut last_index = 0;
-        for (chunk_no, chunk) in tokens[common..].chunks(self.n_batch.max(1)).enumerate() {
+        self.cached.truncate(reuse);
+        let mut start = reuse;
+        while start < tokens.len() {
+            // The body in aligned chunks, the last token in a batch of its own.
+            let end = if start < body {
+                (start / step + 1) * step
+            } else {
+                tokens.len()
+            }
+            .min(body.max(start + 1));
             self.batch.clear();
-            let start = common + chunk_no * self.n_batch.max(1);
-            for (i, tok) in chunk.iter().enumerate() {
+            for (i, tok) in tokens[start..end].iter().enumerate() {
                 let pos = start + i;
-                let is_last = pos + 1 == tokens.len();
                 self.batch
-                    .add(*tok, pos as i32, &[PROMPT_SEQ], is_last)
+                    .add(*tok, pos as i32, &[PROMPT_SEQ], pos + 1 == tokens.len())
                     .map_err(|e| local(format!("batch: {e}")))?;
-                if is_last {
-                    last_index = i as i32;
-                }
             }
             self.ctx
                 .decode(&mut self.batch)
                 .map_err(|e| local(format!("prompt processing failed at token {start}: {e}")))?;
-            self.cached.extend_from_slice(chunk);
+            self.cached.extend_from_slice(&tokens[start..end]);
+            start = end;
         }
-        Ok((last_index, common))
+        Ok((0, reuse))
     }
 
     pub(super) fn generate(
@@ -282,7 +307,9 @@ impl<'m> Worker<'m> {
             let seq = i as i32 + 1;
             let _ = self.ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
             if let Err(e) = self.ctx.kv_cache_seq_cp(PROMPT_SEQ, seq, None, None) {
-                let _ = job.reply.send(Err(local(format!("cannot copy the prompt state: {e}"))));
+                let _ = job
+                    .reply
+                    .send(Err(local(format!("cannot copy the prompt state: {e}"))));
                 continue;
             }
             let budget = budget_of(job.max_tokens, room) as u32;
@@ -342,15 +369,21 @@ impl<'m> Worker<'m> {
             let _ = self.ctx.clear_kv_cache_seq(Some(s.seq as u32), None, None);
             let reply: Reply = match (&error, s.finish) {
                 (Some(e), None) => Err(e.clone()),
-                (_, finish) => Ok(completion(s.text, finish.unwrap_or("length"), prompt.len(), s.generated, serde_json::json!({
-                    "engine": "llama.cpp",
-                    "sample_seed": s.job.seed,
-                    "prompt_tokens": prompt.len(),
-                    "prompt_tokens_reused": reused,
-                    "parallel_samples": group,
-                    "prefill_ms": prefill_ms,
-                    "generation_ms": gen_ms,
-                }))),
+                (_, finish) => Ok(completion(
+                    s.text,
+                    finish.unwrap_or("length"),
+                    prompt.len(),
+                    s.generated,
+                    serde_json::json!({
+                        "engine": "llama.cpp",
+                        "sample_seed": s.job.seed,
+                        "prompt_tokens": prompt.len(),
+                        "prompt_tokens_reused": reused,
+                        "parallel_samples": group,
+                        "prefill_ms": prefill_ms,
+                        "generation_ms": gen_ms,
+                    }),
+                )),
             };
             let _ = s.job.reply.send(reply);
         }
@@ -359,7 +392,11 @@ impl<'m> Worker<'m> {
 
 /// Tokens a sample may generate: its `max_tokens` (0 = no limit) within the free cells.
 fn budget_of(max_tokens: u32, room: usize) -> usize {
-    let max = if max_tokens == 0 { usize::MAX } else { max_tokens as usize };
+    let max = if max_tokens == 0 {
+        usize::MAX
+    } else {
+        max_tokens as usize
+    };
     max.min(room).max(1)
 }
 

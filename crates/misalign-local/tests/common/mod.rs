@@ -23,3 +23,12 @@ pub fn default_model() -> PathBuf {
         .path()
         .to_path_buf()
 }
+
+/// One model test at a time: a run has one engine per model, and several engines computing
+/// at once in one process share the CPU threads, which changes llama.cpp's work split (and
+/// so the last bits of some sums) and makes the timing-sensitive batching checks flaky.
+#[allow(dead_code)]
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static ONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    ONE.lock().await
+}
