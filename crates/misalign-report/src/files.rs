@@ -50,9 +50,13 @@ pub fn write_csv(path: &Path, s: &ReportSummary) -> Result<(), ReportError> {
         .map_err(|e| ReportError::write(path, e.to_string()))
 }
 
-/// Writes `summary.json`: the whole summary (rates, comparisons, awareness, run manifest).
+/// Writes `summary.json`: the whole summary (rates, comparisons, awareness, run manifest,
+/// what `report.html` embeds), streamed into the file.
 pub fn write_json(path: &Path, s: &ReportSummary) -> Result<(), ReportError> {
-    let text =
-        serde_json::to_string_pretty(s).map_err(|e| ReportError::write(path, e.to_string()))?;
-    std::fs::write(path, text).map_err(|e| ReportError::write(path, e.to_string()))
+    use std::io::Write;
+    let file = std::fs::File::create(path).map_err(|e| ReportError::write(path, e.to_string()))?;
+    let mut w = std::io::BufWriter::new(file);
+    serde_json::to_writer_pretty(&mut w, s).map_err(|e| ReportError::write(path, e.to_string()))?;
+    w.flush()
+        .map_err(|e| ReportError::write(path, e.to_string()))
 }

@@ -15,6 +15,7 @@ use misalign_run::store::Store;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::io::Write as _;
 use std::path::Path;
 
 /// Transcripts embedded in `report.html` stop around here (bytes of transcript JSON).
@@ -24,31 +25,138 @@ pub const DEFAULT_HTML_BUDGET: u64 = 45 * 1024 * 1024;
 const PER_SAMPLE_OVERHEAD: u64 = 700;
 
 const CSS: &str = include_str!("../assets/viewer.css");
-const JS: &str = include_str!("../assets/viewer.js");
 
-/// What the HTML embeds.
+/// What the HTML embeds (also written to `summary.json` as `embedded`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct EmbedInfo {
     /// Answered samples in the run.
     pub total: u64,
     /// Samples embedded in the page.
     pub embedded: u64,
-    /// `Some(k)`: harmful samples plus at most `k` others per model x condition.
+    /// Harmful samples in the run.
+    pub harmful_total: u64,
+    /// Harmful samples embedded in the page.
+    pub harmful_embedded: u64,
+    /// `Some(k)`: at most `k` non-harmful samples per model x condition are embedded.
     pub per_cell_limit: Option<u64>,
+    /// `Some(k)`: the harmful ones alone exceed the budget, so at most `k` harmful samples
+    /// per model x condition are embedded too.
+    pub harmful_per_cell_limit: Option<u64>,
+    /// Samples left out of the page (`total - embedded`).
+    pub left_out: u64,
+    /// The transcript budget the choice was made for, in bytes.
+    pub budget_bytes: u64,
 }
 
 impl EmbedInfo {
+    fn everything(total: u64, harmful_total: u64, budget_bytes: u64) -> Self {
+        EmbedInfo {
+            total,
+            embedded: total,
+            harmful_total,
+            harmful_embedded: harmful_total,
+            per_cell_limit: None,
+            harmful_per_cell_limit: None,
+            left_out: 0,
+            budget_bytes,
+        }
+    }
+
     fn note(&self) -> Option<String> {
         let k = self.per_cell_limit?;
-        Some(format!(
-            "This file embeds {} of {} transcripts: every harmful one, plus at most {k} others per \
-             model x condition (the lowest sample numbers); the other {} are left out to keep the \
-             file small. Rates and intervals above use all samples. To browse every transcript, \
-             run `misalign view` on this results folder.",
-            self.embedded,
-            self.total,
-            self.total - self.embedded
-        ))
+        let mb = self.budget_bytes / (1024 * 1024);
+        let tail = "Rates and intervals above use all samples. To browse every transcript, run \
+                    `misalign view` on this results folder.";
+        Some(match self.harmful_per_cell_limit {
+            None => format!(
+                "This file embeds {} of {} transcripts: every harmful one, plus at most {k} \
+                 others per model x condition (the lowest sample numbers); the other {} are left \
+                 out to keep the transcripts under about {mb} MB. {tail}",
+                self.embedded, self.total, self.left_out
+            ),
+            Some(kh) => format!(
+                "This file embeds {} of {} transcripts: {} of the {} harmful ones (at most {kh} \
+                 per model x condition) and {} of the {} others (at most {k} per model x \
+                 condition), in each case the lowest sample numbers. The other {} ({} harmful, \
+                 {} others) are left out because even the harmful ones alone would exceed \
+                 about {mb} MB. {tail}",
+                self.embedded,
+                self.total,
+                self.harmful_embedded,
+                self.harmful_total,
+                self.embedded - self.harmful_embedded,
+                self.total - self.harmful_total,
+                self.left_out,
+                self.harmful_total - self.harmful_embedded,
+                self.left_out - (self.harmful_total - self.harmful_embedded),
+            ),
+        })
+    }
+}
+
+/// The largest `k` such that `sum(min(count, k)) * avg <= budget` (0 when even 1 does not fit).
+fn largest_cap(counts: &[u64], avg: u64, budget: u64) -> u64 {
+    let cost = |k: u64| counts.iter().map(|&c| c.min(k)).sum::<u64>() * avg.max(1);
+    let (mut lo, mut hi) = (0, counts.iter().copied().max().unwrap_or(0));
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if cost(mid) <= budget {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    lo
+}
+
+/// How many samples of each kind a cell contributes under the caps.
+fn capped(counts: &[u64], k: Option<u64>) -> u64 {
+    counts.iter().map(|&c| k.map_or(c, |k| c.min(k))).sum()
+}
+
+/// Non-harmful samples every cell keeps, so every cell stays auditable.
+const MIN_OTHERS_PER_CELL: u64 = 3;
+
+/// Decides what `report.html` embeds. Per cell: `harmful[i]` harmful and `others[i]` other
+/// answered samples; `harmful_bytes`/`other_bytes` are their total text sizes.
+fn plan_embedding(
+    harmful: &[u64],
+    others: &[u64],
+    harmful_bytes: u64,
+    other_bytes: u64,
+    budget: u64,
+) -> EmbedInfo {
+    let (h_total, o_total): (u64, u64) = (harmful.iter().sum(), others.iter().sum());
+    let total = h_total + o_total;
+    let h_cost = harmful_bytes + h_total * PER_SAMPLE_OVERHEAD;
+    let o_cost = other_bytes + o_total * PER_SAMPLE_OVERHEAD;
+    if h_cost + o_cost <= budget {
+        return EmbedInfo::everything(total, h_total, budget);
+    }
+    let avg_h = h_cost / h_total.max(1);
+    let avg_o = o_cost / o_total.max(1);
+    let (kh, ko) = if h_cost + capped(others, Some(MIN_OTHERS_PER_CELL)) * avg_o <= budget {
+        // The harmful ones fit: fill what is left with others, evenly across cells.
+        let k = largest_cap(others, avg_o, budget - h_cost).max(MIN_OTHERS_PER_CELL);
+        (None, Some(k))
+    } else {
+        // Even the harmful ones do not fit: a few others per cell, then as many harmful
+        // per cell as the rest allows (stratified, so every cell keeps its harmful examples).
+        let floor = capped(others, Some(MIN_OTHERS_PER_CELL)) * avg_o;
+        let kh = largest_cap(harmful, avg_h, budget.saturating_sub(floor)).max(1);
+        (Some(kh), Some(MIN_OTHERS_PER_CELL))
+    };
+    let harmful_embedded = capped(harmful, kh);
+    let embedded = harmful_embedded + capped(others, ko);
+    EmbedInfo {
+        total,
+        embedded,
+        harmful_total: h_total,
+        harmful_embedded,
+        per_cell_limit: ko,
+        harmful_per_cell_limit: kh,
+        left_out: total - embedded,
+        budget_bytes: budget,
     }
 }
 
@@ -71,11 +179,24 @@ pub(crate) fn esc(s: &str) -> String {
 /// JSON safe to place inside a `<script>` element.
 pub(crate) fn script_json<T: Serialize + ?Sized>(v: &T) -> String {
     let s = serde_json::to_string(v).unwrap_or_else(|_| "null".into());
-    s.replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-        .replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029")
+    let mut out = String::with_capacity(s.len() + 16);
+    push_script_safe(&mut out, &s);
+    out
+}
+
+/// Appends JSON text with `<`, `>`, `&`, U+2028 and U+2029 written as `\uXXXX` escapes
+/// (valid only outside JSON strings' own escapes, which serde never produces for these).
+fn push_script_safe(out: &mut String, json: &str) {
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            _ => out.push(c),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -112,6 +233,23 @@ fn filters(s: &ReportSummary) -> Filters {
     Filters { models, conditions }
 }
 
+fn prompt_map(prompts: &[StoredPrompt]) -> BTreeMap<&str, PromptJson<'_>> {
+    prompts
+        .iter()
+        .map(|p| {
+            (
+                p.prompt_hash.as_str(),
+                PromptJson {
+                    condition_id: &p.condition_id,
+                    system_prompt: &p.system_prompt,
+                    user_prompt: &p.user_prompt,
+                    email_content: &p.email_content,
+                },
+            )
+        })
+        .collect()
+}
+
 /// Renders the whole page. `mode` is `static` (samples embedded) or `api` (fetched).
 pub(crate) fn render_page(
     s: &ReportSummary,
@@ -120,7 +258,28 @@ pub(crate) fn render_page(
     mode: &str,
     embed: Option<&EmbedInfo>,
 ) -> String {
-    let mut h = String::with_capacity(64 * 1024 + samples.len() * 2048);
+    let mut h = render_head(s, embed);
+    let data = ViewerData {
+        mode,
+        prompts: prompt_map(prompts),
+        samples,
+        filters: filters(s),
+    };
+    h.push_str(&script_json(&data));
+    h.push_str(PAGE_TAIL);
+    h
+}
+
+/// Closes the data element and the page.
+const PAGE_TAIL: &str = concat!(
+    "</script>\n<script>",
+    include_str!("../assets/viewer.js"),
+    "</script>\n</body></html>\n"
+);
+
+/// Everything up to and including the opening tag of the viewer-data script element.
+fn render_head(s: &ReportSummary, embed: Option<&EmbedInfo>) -> String {
+    let mut h = String::with_capacity(256 * 1024);
     let title = match &s.run {
         Some(r) => format!("misalign report: {}", r.experiment_id),
         None => "misalign report".to_string(),
@@ -142,25 +301,6 @@ pub(crate) fn render_page(
     heat_map(&mut h, s);
     comparisons(&mut h, s);
     awareness(&mut h, s);
-    let data = ViewerData {
-        mode,
-        prompts: prompts
-            .iter()
-            .map(|p| {
-                (
-                    p.prompt_hash.as_str(),
-                    PromptJson {
-                        condition_id: &p.condition_id,
-                        system_prompt: &p.system_prompt,
-                        user_prompt: &p.user_prompt,
-                        email_content: &p.email_content,
-                    },
-                )
-            })
-            .collect(),
-        samples,
-        filters: filters(s),
-    };
     h.push_str(
         "<h2 id=\"transcripts\">Transcripts</h2>\n<div class=\"filters\">\
          <label>Model <select id=\"f-model\" data-key=\"model\"><option value=\"\">all</option></select></label>\
@@ -170,11 +310,14 @@ pub(crate) fn render_page(
          <button id=\"prev\">Previous</button> <button id=\"next\">Next</button></div>\n\
          <p id=\"samples-status\">Loading transcripts...</p><div id=\"samples\"></div>\n",
     );
+    if let Some(e) = embed.filter(|e| e.left_out == 0) {
+        let _ = writeln!(
+            h,
+            "<p class=\"note\">This file embeds all {} transcripts.</p>",
+            e.total
+        );
+    }
     h.push_str("<script type=\"application/json\" id=\"report-data\">");
-    h.push_str(&script_json(&data));
-    h.push_str("</script>\n<script>");
-    h.push_str(JS);
-    h.push_str("</script>\n</body></html>\n");
     h
 }
 
@@ -395,48 +538,91 @@ fn awareness(h: &mut String, s: &ReportSummary) {
     h.push_str("</table>\n");
 }
 
-/// Chooses what to embed, reads it from the store and writes `report.html`.
+/// Chooses what to embed and writes `report.html`, streaming the transcripts from the
+/// store into the file one at a time (a 100,000-sample run never sits in memory).
 pub(crate) fn write_report_html(
     path: &Path,
     store: &Store,
     s: &ReportSummary,
     budget: u64,
 ) -> Result<EmbedInfo, ReportError> {
-    let (prompts, samples, info) = match &s.run {
-        None => (
-            Vec::new(),
-            Vec::new(),
-            EmbedInfo {
-                total: 0,
-                embedded: 0,
-                per_cell_limit: None,
-            },
-        ),
+    let (prompts, info) = match &s.run {
+        None => (Vec::new(), EmbedInfo::everything(0, 0, budget)),
         Some(run) => {
-            let (harmful_bytes, all_bytes, total) = store.transcript_bytes(run.run_id)?;
-            let estimate = all_bytes + total * PER_SAMPLE_OVERHEAD;
-            let per_cell_limit = if estimate <= budget {
-                None
-            } else {
-                let harmful: u64 = s.rows.iter().map(|r| r.harmful).sum();
-                let avg = all_bytes / total.max(1) + PER_SAMPLE_OVERHEAD;
-                let left = budget.saturating_sub(harmful_bytes + harmful * PER_SAMPLE_OVERHEAD);
-                let cells = s.rows.len().max(1) as u64;
-                // At least a few per cell so every cell stays auditable.
-                Some((left / avg / cells).max(3))
-            };
-            let mut samples = Vec::new();
-            store.for_each_embedded_sample(run.run_id, per_cell_limit, |r| samples.push(r))?;
-            let info = EmbedInfo {
-                total,
-                embedded: samples.len() as u64,
-                per_cell_limit,
-            };
-            (store.report_prompts(run.run_id)?, samples, info)
+            let (harmful_bytes, all_bytes, _total) = store.transcript_bytes(run.run_id)?;
+            let harmful: Vec<u64> = s.rows.iter().map(|r| r.harmful).collect();
+            let others: Vec<u64> = s
+                .rows
+                .iter()
+                .map(|r| r.answered.saturating_sub(r.harmful))
+                .collect();
+            let info = plan_embedding(
+                &harmful,
+                &others,
+                harmful_bytes,
+                all_bytes.saturating_sub(harmful_bytes),
+                budget,
+            );
+            (store.report_prompts(run.run_id)?, info)
         }
     };
-    let page = render_page(s, &prompts, &samples, "static", Some(&info));
-    std::fs::write(path, page).map_err(|e| ReportError::write(path, e.to_string()))?;
+    let io = |e: std::io::Error| ReportError::write(path, e.to_string());
+    let file = std::fs::File::create(path).map_err(io)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    out.write_all(render_head(s, Some(&info)).as_bytes())
+        .map_err(io)?;
+    // The viewer-data object, written field by field so the samples can be streamed.
+    let mut buf = String::with_capacity(1 << 16);
+    buf.push_str("{\"mode\":\"static\",\"filters\":");
+    push_script_safe(
+        &mut buf,
+        &serde_json::to_string(&filters(s)).unwrap_or_default(),
+    );
+    buf.push_str(",\"prompts\":");
+    push_script_safe(
+        &mut buf,
+        &serde_json::to_string(&prompt_map(&prompts)).unwrap_or_default(),
+    );
+    buf.push_str(",\"samples\":[");
+    out.write_all(buf.as_bytes()).map_err(io)?;
+    let (mut written, mut harmful_written) = (0u64, 0u64);
+    let mut failed: Option<std::io::Error> = None;
+    let mut json = String::with_capacity(1 << 14);
+    if let Some(run) = &s.run {
+        store.for_each_embedded_sample_capped(
+            run.run_id,
+            info.harmful_per_cell_limit,
+            info.per_cell_limit,
+            |r| {
+                if failed.is_some() {
+                    return;
+                }
+                json.clear();
+                if written > 0 {
+                    json.push(',');
+                }
+                push_script_safe(&mut json, &serde_json::to_string(&r).unwrap_or_default());
+                if let Err(e) = out.write_all(json.as_bytes()) {
+                    failed = Some(e);
+                }
+                written += 1;
+                harmful_written += u64::from(r.final_verdict == Some(1));
+            },
+        )?;
+    }
+    if let Some(e) = failed {
+        return Err(io(e));
+    }
+    out.write_all(b"]}").map_err(io)?;
+    out.write_all(PAGE_TAIL.as_bytes()).map_err(io)?;
+    out.flush().map_err(io)?;
+    // The page states the planned counts, which come from the same cell counts the query
+    // partitions by; they differ only if the store was written to meanwhile, and then
+    // summary.json at least records what was really embedded.
+    let mut info = info;
+    info.embedded = written;
+    info.harmful_embedded = harmful_written;
+    info.left_out = info.total.saturating_sub(written);
     Ok(info)
 }
 
@@ -461,5 +647,51 @@ mod tests {
             esc("<img src=x onerror='y'>&\""),
             "&lt;img src=x onerror=&#39;y&#39;&gt;&amp;&quot;"
         );
+    }
+
+    #[test]
+    fn plan_embeds_everything_under_budget() {
+        let e = plan_embedding(&[5, 5], &[5, 5], 10_000, 10_000, 1 << 20);
+        assert_eq!((e.embedded, e.left_out, e.per_cell_limit), (20, 0, None));
+        assert!(e.note().is_none());
+    }
+
+    #[test]
+    fn plan_keeps_every_harmful_when_they_fit() {
+        // 1 kB + overhead per sample; room for the 20 harmful plus a few others.
+        let e = plan_embedding(&[10, 10], &[90, 90], 20_000, 180_000, 30 * 1700 + 500);
+        assert_eq!(e.harmful_per_cell_limit, None);
+        assert_eq!(e.harmful_embedded, 20);
+        assert_eq!(e.per_cell_limit, Some(5));
+        assert_eq!(e.embedded, 30);
+        assert!(e.note().unwrap().contains("every harmful one"));
+    }
+
+    #[test]
+    fn plan_caps_harmful_per_cell_when_they_alone_do_not_fit() {
+        // Cell 0 has few harmful samples: its unused share goes to the others (water-filling).
+        let harmful = [2, 100, 100];
+        let others = [98, 0, 50];
+        let e = plan_embedding(&harmful, &others, 202_000, 148_000, 100 * 1700);
+        let kh = e.harmful_per_cell_limit.unwrap();
+        assert_eq!(e.per_cell_limit, Some(MIN_OTHERS_PER_CELL));
+        // 6 others; harmful: 2 + 2 * kh samples of 1.7 kB within 170 kB.
+        assert_eq!(kh, (100 - 6 - 2) / 2);
+        assert_eq!(e.harmful_embedded, 2 + 2 * kh);
+        assert_eq!(e.embedded, e.harmful_embedded + 6);
+        assert_eq!(e.left_out, 350 - e.embedded);
+        let note = e.note().unwrap();
+        assert!(
+            note.contains(&format!("at most {kh} per model x condition")),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn largest_cap_water_fills() {
+        assert_eq!(largest_cap(&[1, 10, 10], 1, 11), 5);
+        assert_eq!(largest_cap(&[1, 10, 10], 1, 0), 0);
+        assert_eq!(largest_cap(&[1, 10, 10], 1, 1000), 10);
+        assert_eq!(largest_cap(&[], 1, 10), 0);
     }
 }

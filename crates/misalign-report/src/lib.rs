@@ -99,16 +99,17 @@ pub fn write_reports(
     options: &ReportOptions,
 ) -> Result<ReportSummary, ReportError> {
     let store = open_store(out_dir)?;
-    let summary = load_summary(&store, options)?;
+    let mut summary = load_summary(&store, options)?;
     files::write_csv(&out_dir.join("summary.csv"), &summary)?;
-    files::write_json(&out_dir.join("summary.json"), &summary)?;
     if options.html {
-        html::write_report_html(
+        summary.html_embedded = Some(html::write_report_html(
             &out_dir.join("report.html"),
             &store,
             &summary,
             options.html_budget,
-        )?;
+        )?);
     }
+    // After the page, so it records what the page embeds.
+    files::write_json(&out_dir.join("summary.json"), &summary)?;
     Ok(summary)
 }

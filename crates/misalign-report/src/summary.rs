@@ -50,6 +50,8 @@ pub struct ReportSummary {
     pub awareness: Vec<AwarenessRow>,
     /// Conditions whose stored `condition_json` could not be read (their axes show blank).
     pub unreadable_conditions: Vec<String>,
+    /// What `report.html` embeds (None until the page is written, or without a page).
+    pub html_embedded: Option<crate::EmbedInfo>,
 }
 
 /// Builds the summary from the store's per-cell and awareness counts.
@@ -120,5 +122,6 @@ pub fn summarize(
         comparisons,
         awareness,
         unreadable_conditions: unreadable,
+        html_embedded: None,
     }
 }

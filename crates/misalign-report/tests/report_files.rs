@@ -166,8 +166,9 @@ fn only_the_latest_run_counts_and_missing_store_is_a_clear_error() {
 fn html_over_budget_embeds_harmful_plus_a_sample_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     fill_synthetic(dir.path(), 2, 3, 200, 500).unwrap();
+    // Room for every harmful transcript (about 0.8 MB) but not for all (about 2 MB).
     let opts = ReportOptions {
-        html_budget: 100_000,
+        html_budget: 1_200_000,
         ..Default::default()
     };
     let s = write_reports(dir.path(), &opts).unwrap();
@@ -184,4 +185,48 @@ fn html_over_budget_embeds_harmful_plus_a_sample_and_says_so() {
         html.contains(&format!("embeds {embedded} of 1200 transcripts")),
         "count stated"
     );
+}
+
+#[test]
+fn html_caps_harmful_per_cell_when_they_alone_exceed_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    fill_synthetic(dir.path(), 2, 3, 200, 500).unwrap();
+    let opts = ReportOptions {
+        html_budget: 100_000,
+        ..Default::default()
+    };
+    let s = write_reports(dir.path(), &opts).unwrap();
+    let harmful: u64 = s.rows.iter().map(|r| r.harmful).sum();
+    let e = s.html_embedded.clone().expect("embed info");
+    let kh = e.harmful_per_cell_limit.expect("harmful ones capped");
+    let k = e.per_cell_limit.expect("others capped");
+    assert_eq!(e.total, 1200);
+    assert_eq!(e.harmful_total, harmful);
+    assert!(
+        e.harmful_embedded < harmful && e.harmful_embedded > 0,
+        "{e:?}"
+    );
+    // Stratified: every cell with harmful samples keeps min(its harmful, kh) of them.
+    let want_h: u64 = s.rows.iter().map(|r| r.harmful.min(kh)).sum();
+    let want_o: u64 = s.rows.iter().map(|r| (r.answered - r.harmful).min(k)).sum();
+    assert_eq!(e.harmful_embedded, want_h);
+    assert_eq!(e.embedded, want_h + want_o);
+    assert_eq!(e.left_out, 1200 - e.embedded);
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert_eq!(html.matches("\"item_key\"").count() as u64, e.embedded);
+    assert!(
+        html.contains(&format!(
+            "embeds {} of 1200 transcripts: {} of the {harmful} harmful ones (at most {kh} per model x condition)",
+            e.embedded, e.harmful_embedded
+        )),
+        "the page says what it embeds"
+    );
+    assert!(html.contains(&format!("The other {} (", e.left_out)));
+    // The transcripts stay near the budget (the page adds charts and the viewer).
+    assert!(html.len() < 400_000, "report.html is {} bytes", html.len());
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["html_embedded"]["embedded"], e.embedded);
+    assert_eq!(json["html_embedded"]["harmful_per_cell_limit"], kh);
 }

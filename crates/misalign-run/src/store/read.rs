@@ -404,11 +404,25 @@ impl Store {
         &self,
         run_id: i64,
         per_cell: Option<u64>,
+        f: impl FnMut(SampleRecord),
+    ) -> Result<(), StoreError> {
+        self.for_each_embedded_sample_capped(run_id, None, per_cell, f)
+    }
+
+    /// Like [`Store::for_each_embedded_sample`], with a separate cap for harmful samples:
+    /// at most `harmful_per_cell` harmful and `others_per_cell` other samples per
+    /// model x condition, each the lowest sample indices (`None`: no cap).
+    pub fn for_each_embedded_sample_capped(
+        &self,
+        run_id: i64,
+        harmful_per_cell: Option<u64>,
+        others_per_cell: Option<u64>,
         mut f: impl FnMut(SampleRecord),
     ) -> Result<(), StoreError> {
-        let keep = match per_cell {
-            None => String::new(),
-            Some(k) => format!("AND (c.final_verdict IS 1 OR rn <= {k})"),
+        let cap = |k: Option<u64>| k.map_or_else(|| "1".to_string(), |k| format!("rn <= {k}"));
+        let keep = match (harmful_per_cell, others_per_cell) {
+            (None, None) => String::new(),
+            (h, o) => format!("AND CASE WHEN fv IS 1 THEN {} ELSE {} END", cap(h), cap(o)),
         };
         let sql = format!(
             "WITH ranked AS ({}) SELECT * FROM ranked WHERE 1 {keep}",
@@ -420,8 +434,7 @@ impl Store {
                 ),
                 "WHERE j.rid IS NOT NULL ORDER BY j.model, j.condition_id, j.sample_index",
             )
-        )
-        .replace("c.final_verdict IS 1 OR rn", "fv IS 1 OR rn");
+        );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let mut rows = stmt.query([run_id]).map_err(|e| self.err(e))?;
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
