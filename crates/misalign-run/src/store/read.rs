@@ -378,11 +378,14 @@ impl Store {
             "WITH t0 AS ({}) SELECT coalesce(sum(CASE WHEN harmful THEN len ELSE 0 END), 0),
                                     coalesce(sum(len), 0), count(*) FROM t0",
             joined_sql(
+                // octet_length reads the stored size without loading the text (length()
+                // would load and count every character of ~100,000 answers).
                 "c.final_verdict = 1 AS harmful,
-                 coalesce(length(r.answer), 0) + coalesce(length(r.reasoning), 0)
-                 + coalesce(length(c.judge_reasoning), 0) + coalesce(length(c.actions_json), 0)
-                 + coalesce(length(c.detector_evidence_json), 0)
-                 + coalesce(length(c.awareness_reasoning), 0) AS len",
+                 coalesce(octet_length(r.answer), 0) + coalesce(octet_length(r.reasoning), 0)
+                 + coalesce(octet_length(c.judge_reasoning), 0)
+                 + coalesce(octet_length(c.actions_json), 0)
+                 + coalesce(octet_length(c.detector_evidence_json), 0)
+                 + coalesce(octet_length(c.awareness_reasoning), 0) AS len",
                 "WHERE j.rid IS NOT NULL",
             )
         );
@@ -424,16 +427,22 @@ impl Store {
             (None, None) => String::new(),
             (h, o) => format!("AND CASE WHEN fv IS 1 THEN {} ELSE {} END", cap(h), cap(o)),
         };
+        // Rank and filter on ids only, then join the text of the kept samples: ranking the
+        // full rows would push every transcript through SQLite's sorter.
         let sql = format!(
-            "WITH ranked AS ({}) SELECT * FROM ranked WHERE 1 {keep}",
-            joined_sql(
-                &format!(
-                    "{SAMPLE_COLUMNS}, c.final_verdict AS fv, row_number() OVER (
-                        PARTITION BY j.model, j.condition_id, c.final_verdict IS 1
-                        ORDER BY j.sample_index) AS rn"
-                ),
-                "WHERE j.rid IS NOT NULL ORDER BY j.model, j.condition_id, j.sample_index",
-            )
+            "WITH base AS ({REPORT_ROWS}),
+                  j0 AS (SELECT base.*, (SELECT max(c.id) FROM classifications c
+                                          WHERE c.response_id = base.rid) AS cid FROM base),
+                  ranked AS (SELECT j0.*, c.final_verdict AS fv, row_number() OVER (
+                                 PARTITION BY j0.model, j0.condition_id, c.final_verdict IS 1
+                                 ORDER BY j0.sample_index) AS rn
+                               FROM j0 LEFT JOIN classifications c ON c.id = j0.cid
+                              WHERE j0.rid IS NOT NULL),
+                  j AS (SELECT * FROM ranked WHERE 1 {keep})
+             SELECT {SAMPLE_COLUMNS}
+               FROM j LEFT JOIN responses r ON r.id = j.rid
+                      LEFT JOIN classifications c ON c.id = j.cid
+              ORDER BY j.model, j.condition_id, j.sample_index"
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let mut rows = stmt.query([run_id]).map_err(|e| self.err(e))?;
