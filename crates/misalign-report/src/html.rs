@@ -187,16 +187,22 @@ pub(crate) fn script_json<T: Serialize + ?Sized>(v: &T) -> String {
 /// Appends JSON text with `<`, `>`, `&`, U+2028 and U+2029 written as `\uXXXX` escapes
 /// (valid only outside JSON strings' own escapes, which serde never produces for these).
 fn push_script_safe(out: &mut String, json: &str) {
-    for c in json.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            _ => out.push(c),
-        }
+    // Copies runs of ordinary text whole: this runs over every embedded transcript.
+    let mut start = 0;
+    for (i, c) in json.char_indices() {
+        let esc = match c {
+            '<' => "\\u003c",
+            '>' => "\\u003e",
+            '&' => "\\u0026",
+            '\u{2028}' => "\\u2028",
+            '\u{2029}' => "\\u2029",
+            _ => continue,
+        };
+        out.push_str(&json[start..i]);
+        out.push_str(esc);
+        start = i + c.len_utf8();
     }
+    out.push_str(&json[start..]);
 }
 
 #[derive(Serialize)]
@@ -639,6 +645,18 @@ mod tests {
         );
         let back: Vec<String> = serde_json::from_str(&j).unwrap();
         assert_eq!(back[0], "</script><script>alert(1)</script>");
+    }
+
+    #[test]
+    fn script_json_keeps_other_text_and_escapes_line_separators() {
+        let v = vec!["é\u{2028}x\u{2029}<b>ü & ok"];
+        let j = script_json(&v);
+        assert!(
+            !j.contains('\u{2028}') && !j.contains('\u{2029}') && !j.contains('<'),
+            "{j}"
+        );
+        let back: Vec<String> = serde_json::from_str(&j).unwrap();
+        assert_eq!(back[0], v[0]);
     }
 
     #[test]
