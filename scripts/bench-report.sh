@@ -11,9 +11,15 @@ MODELS="${MODELS:-10}" CONDITIONS="${CONDITIONS:-100}" SAMPLES="${SAMPLES:-100}"
 # opt-level 2 in this workspace) when a release build is too slow to make.
 PROFILE="${PROFILE:-release}"
 DIR=$([ "$PROFILE" = release ] && echo release || echo debug)
-cargo build --profile "$PROFILE" -q -p misalign --bin misalign
+# MISALIGN_BIN=path measures that binary instead of building one (e.g. a release build made
+# with `cargo build --release -p misalign --no-default-features`).
+if [ -n "${MISALIGN_BIN:-}" ]; then
+  BIN="$MISALIGN_BIN"
+else
+  cargo build --profile "$PROFILE" -q -p misalign --bin misalign
+  BIN="target/$DIR/misalign"
+fi
 cargo build --profile "$PROFILE" -q -p misalign-report --example fill_store
-BIN="target/$DIR/misalign"
 rm -rf "$OUT"
 echo "filling $OUT with $((MODELS * CONDITIONS * SAMPLES)) samples..."
 "target/$DIR/examples/fill_store" "$OUT" "$MODELS" "$CONDITIONS" "$SAMPLES"
