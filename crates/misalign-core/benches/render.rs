@@ -45,8 +45,7 @@ fn conditions() -> Vec<Condition> {
 
 fn bench(c: &mut Criterion) {
     let conds = conditions();
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference-layout");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference-layout");
 
     // Everything a fresh process does: read the folder, parse, render all 162.
     c.bench_function("reference_layout/read+render 162", |b| {

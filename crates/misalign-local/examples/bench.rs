@@ -109,8 +109,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (pp, pp_sd) = mean_sd(&b.pp);
     let (tg, tg_sd) = mean_sd(&b.tg);
-    println!("model: {} ({:.1} MB, {} params)", path.display(), b.info.size_bytes as f64 / 1e6, b.info.n_params);
-    println!("threads: {}  n_batch: {}  n_ubatch: {}", b.info.threads, settings.batch_size, settings.ubatch());
+    println!(
+        "model: {} ({:.1} MB, {} params)",
+        path.display(),
+        b.info.size_bytes as f64 / 1e6,
+        b.info.n_params
+    );
+    println!(
+        "threads: {}  n_batch: {}  n_ubatch: {}",
+        b.info.threads,
+        settings.batch_size,
+        settings.ubatch()
+    );
     println!("pp{}: {:.1} ± {:.1} t/s", o.pp, pp, pp_sd);
     println!("tg{}: {:.1} ± {:.1} t/s", o.tg, tg, tg_sd);
 
@@ -122,7 +132,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let mut prompt_tokens = 0;
     for i in 0..n {
-        let c = client.complete(&request(prompt(i, o.prompt_words), o.gen)).await?;
+        let c = client
+            .complete(&request(prompt(i, o.prompt_words), o.gen))
+            .await?;
         prompt_tokens = c.usage.input_tokens.unwrap_or(0);
     }
     let separate = t.elapsed().as_secs_f64();

@@ -70,20 +70,27 @@ impl LocalBackend for LocalModels {
         model: &ResolvedModel,
         cfg: &ProviderConfig,
     ) -> Result<Arc<dyn ModelClient>, ProviderError> {
-        let path = model_file(&self.cache, model, cfg).map_err(|e| ProviderError::Config(e.to_string()))?;
+        let path = model_file(&self.cache, model, cfg)
+            .map_err(|e| ProviderError::Config(e.to_string()))?;
         let settings = EngineSettings::from_config(cfg);
         build_client(path, settings)
     }
 }
 
 #[cfg(feature = "llama")]
-fn build_client(path: PathBuf, settings: EngineSettings) -> Result<Arc<dyn ModelClient>, ProviderError> {
+fn build_client(
+    path: PathBuf,
+    settings: EngineSettings,
+) -> Result<Arc<dyn ModelClient>, ProviderError> {
     let client = crate::engine::LlamaClient::open(&path, &settings)?;
     Ok(Arc::new(client))
 }
 
 #[cfg(not(feature = "llama"))]
-fn build_client(path: PathBuf, _settings: EngineSettings) -> Result<Arc<dyn ModelClient>, ProviderError> {
+fn build_client(
+    path: PathBuf,
+    _settings: EngineSettings,
+) -> Result<Arc<dyn ModelClient>, ProviderError> {
     Err(ProviderError::Config(format!(
         "this build has no local model support, so {} cannot run: rebuild with \
          `cargo build --release --features local` (needs cmake and libclang-dev)",
@@ -110,21 +117,33 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = ModelCache::new(dir.path());
         let cfg = ProviderConfig::of_kind(ProviderKind::Local);
-        let err = model_file(&cache, &resolved("smollm2-135m-instruct"), &cfg).unwrap_err().to_string();
+        let err = model_file(&cache, &resolved("smollm2-135m-instruct"), &cfg)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("misalign models fetch"), "{err}");
 
         std::fs::write(cache.path_of("tiny"), b"GGUF\x03\0\0\0").unwrap();
-        assert_eq!(model_file(&cache, &resolved("tiny"), &cfg).unwrap(), cache.path_of("tiny"));
+        assert_eq!(
+            model_file(&cache, &resolved("tiny"), &cfg).unwrap(),
+            cache.path_of("tiny")
+        );
 
         let mut cfg = cfg;
         cfg.model_path = Some(dir.path().join("missing.gguf").display().to_string());
-        let err = model_file(&cache, &resolved("x"), &cfg).unwrap_err().to_string();
-        assert!(err.contains("model_path") && err.contains("missing.gguf"), "{err}");
+        let err = model_file(&cache, &resolved("x"), &cfg)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("model_path") && err.contains("missing.gguf"),
+            "{err}"
+        );
 
         let not_gguf = dir.path().join("weights.bin");
         std::fs::write(&not_gguf, b"PK\x03\x04").unwrap();
         cfg.model_path = Some(not_gguf.display().to_string());
-        let err = model_file(&cache, &resolved("x"), &cfg).unwrap_err().to_string();
+        let err = model_file(&cache, &resolved("x"), &cfg)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a GGUF"), "{err}");
     }
 
@@ -136,7 +155,14 @@ mod tests {
         std::fs::write(cache.path_of("tiny"), b"GGUF\x03\0\0\0").unwrap();
         let backend = LocalModels::new(cache);
         let cfg = ProviderConfig::of_kind(ProviderKind::Local);
-        let err = backend.client(&resolved("tiny"), &cfg).err().unwrap().to_string();
-        assert!(err.contains("no local model support") && err.contains("--features local"), "{err}");
+        let err = backend
+            .client(&resolved("tiny"), &cfg)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("no local model support") && err.contains("--features local"),
+            "{err}"
+        );
     }
 }

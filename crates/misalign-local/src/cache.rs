@@ -123,7 +123,9 @@ impl ModelCache {
     pub fn is_verified(&self, model: &KnownModel) -> Result<bool, LocalError> {
         let path = self.path_of(model.name);
         match std::fs::metadata(&path) {
-            Ok(m) if m.is_file() && m.len() == model.size => Ok(sha256_file(&path)? == model.sha256),
+            Ok(m) if m.is_file() && m.len() == model.size => {
+                Ok(sha256_file(&path)? == model.sha256)
+            }
             Ok(_) => Ok(false),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(LocalError::io(&path, e)),
@@ -211,16 +213,28 @@ mod tests {
     fn root_precedence() {
         let s = |v: &str| Some(std::ffi::OsString::from(v));
         assert_eq!(default_root(s("/m"), s("/x"), s("/h")), PathBuf::from("/m"));
-        assert_eq!(default_root(s(""), s("/x"), s("/h")), PathBuf::from("/x/misalign/models"));
-        assert_eq!(default_root(None, None, s("/h")), PathBuf::from("/h/.cache/misalign/models"));
+        assert_eq!(
+            default_root(s(""), s("/x"), s("/h")),
+            PathBuf::from("/x/misalign/models")
+        );
+        assert_eq!(
+            default_root(None, None, s("/h")),
+            PathBuf::from("/h/.cache/misalign/models")
+        );
     }
 
     #[test]
     fn missing_model_says_how_to_fetch() {
         let dir = tempfile::tempdir().unwrap();
         let cache = ModelCache::new(dir.path());
-        let err = cache.locate("smollm2-135m-instruct").unwrap_err().to_string();
-        assert!(err.contains("misalign models fetch smollm2-135m-instruct"), "{err}");
+        let err = cache
+            .locate("smollm2-135m-instruct")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("misalign models fetch smollm2-135m-instruct"),
+            "{err}"
+        );
         assert!(cache.list().unwrap().is_empty());
         assert!(cache.locate("../etc/passwd").is_err());
     }
@@ -234,9 +248,15 @@ mod tests {
         std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
         let list = cache.list().unwrap();
         let names: Vec<_> = list.iter().map(|e| (e.name.as_str(), e.sha_ok)).collect();
-        assert_eq!(names, [("mine", None), ("smollm2-135m-instruct", Some(false))]);
+        assert_eq!(
+            names,
+            [("mine", None), ("smollm2-135m-instruct", Some(false))]
+        );
         // A truncated known model is refused with the sizes.
-        let err = cache.locate("smollm2-135m-instruct").unwrap_err().to_string();
+        let err = cache
+            .locate("smollm2-135m-instruct")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("98362432"), "{err}");
         assert!(cache.locate("mine").is_ok());
         check_gguf(&cache.path_of("mine")).unwrap();

@@ -29,7 +29,8 @@ pub const SMOLLM2_135M: KnownModel = KnownModel {
     size: 98_362_432,
     sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     license: "Apache-2.0",
-    description: "SmolLM2-135M-Instruct, Q4_1 (for trying the pipeline, not for measuring misalignment)",
+    description:
+        "SmolLM2-135M-Instruct, Q4_1 (for trying the pipeline, not for measuring misalignment)",
 };
 
 /// Every fetchable model, the default first.
@@ -51,7 +52,10 @@ mod tests {
     fn default_is_known_and_well_formed() {
         let m = known(DEFAULT_MODEL).unwrap();
         assert_eq!(m.sha256.len(), 64);
-        assert!(m.sha256.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(m
+            .sha256
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert!(m.member.ends_with(".gguf"));
         assert!(known("nope").is_none());
     }

@@ -15,10 +15,7 @@ pub enum LocalError {
     )]
     UnknownModel { name: String, known: String },
     #[error("{path}: {what}")]
-    Io {
-        path: PathBuf,
-        what: String,
-    },
+    Io { path: PathBuf, what: String },
     #[error("`{command}` failed: {detail}")]
     Pip { command: String, detail: String },
     #[error("{path}: {what}")]

