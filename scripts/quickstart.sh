@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MISALIGN_SKIP_BROWSER=1 bash scripts/setup.sh
-cargo build --release --locked -p misalign --features local
+cargo build --release --locked -p misalign   # the local model is a default feature
 bin=./target/release/misalign
 "$bin" models fetch
 "$bin" run examples/quickstart.yaml --out results/quickstart "$@"
