@@ -67,27 +67,54 @@ pub fn run(args: Args) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Renders every condition; the first failure is returned with the condition it broke.
+/// Renders every condition on a few threads; the first failure (in condition order) is
+/// returned with the condition it broke. Nothing is written until every condition rendered,
+/// so a broken template never leaves a half-written folder.
 pub fn render_all(
     source: &ScenarioSource,
     conditions: &[Condition],
 ) -> anyhow::Result<Vec<RenderedPrompt>> {
-    conditions
-        .iter()
-        .map(|c| render(source, c).with_context(|| format!("rendering condition {}", c.id())))
-        .collect()
+    let chunk = conditions.len().div_ceil(workers()).max(1);
+    let parts: Vec<anyhow::Result<Vec<RenderedPrompt>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = conditions
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|c| {
+                            render(source, c)
+                                .with_context(|| format!("rendering condition {}", c.id()))
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("render thread panicked"))
+            .collect()
+    });
+    let mut prompts = Vec::with_capacity(conditions.len());
+    for part in parts {
+        prompts.extend(part?);
+    }
+    Ok(prompts)
+}
+
+/// Threads for rendering and writing: file creation waits on the file system as much as on
+/// the CPU, so a few more than the cores help, and many more only contend on the journal.
+fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4)
 }
 
 /// Writes `dir/<condition_id>/{system_prompt.txt,user_prompt.txt,email_content.txt,metadata.json}`.
 pub fn write_prompts(dir: &Path, prompts: &[RenderedPrompt]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create output folder {}", dir.display()))?;
-    // Two workers overlap the file system's latency; the machine has few cores.
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 4);
-    let chunk = prompts.len().div_ceil(workers).max(1);
+    let chunk = prompts.len().div_ceil(workers()).max(1);
     std::thread::scope(|s| {
         let handles: Vec<_> = prompts
             .chunks(chunk)
