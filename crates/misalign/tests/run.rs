@@ -1,5 +1,5 @@
 //! `misalign run` and `misalign status` as a user runs them: the real binary against the
-//! loopback mock server (real HTTP) with a real SQLite store, including `kill -9` + resume
+//! loopback mock server (real HTTP) with a real SQLite store, including `kill -9`, Ctrl-C + resume
 //! and a check that a recognisable fake key leaks nowhere.
 
 use misalign_mock::{prompt_key, MockConfig, MockServer};
@@ -353,6 +353,96 @@ async fn kill_dash_9_then_resume_requests_no_finished_item_again() {
     assert_eq!(answered_prompt_keys(&store).len(), 72);
     let exported = walk_count(&dir.path().join("out/models"));
     assert_eq!(exported, 72);
+}
+
+/// Ctrl-C (SIGINT) through the real binary: no new calls start, the calls in flight finish
+/// and are stored, the run ends as `interrupted` with exit code 130 and says how to resume;
+/// the resumed run samples only what is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_cleanly_keeps_answers_and_resumes() {
+    let server = MockServer::start(MockConfig {
+        latency: Duration::from_millis(300),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    experiment(
+        dir.path(),
+        &server.openai_url(),
+        "blackmail, leaking, murder",
+        12,
+        4,
+    );
+    let store = dir.path().join("out/results.sqlite");
+    let child = Command::new(bin())
+        .current_dir(dir.path())
+        .env("H4_MOCK_KEY", "k")
+        .args(["run", "exp.yaml", "--out", "out", "--quiet"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // 72 calls at 4 in flight x 300 ms take ~5.4 s: interrupt once some are committed.
+    let t0 = Instant::now();
+    loop {
+        let n = rusqlite_free_count(&store, "SELECT count(*) FROM responses").unwrap_or(0);
+        if n >= 8 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let interrupted_at = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        interrupted_at.elapsed() < Duration::from_secs(10),
+        "the in-flight calls (300 ms) should end well within the grace period"
+    );
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(
+        stderr.contains("to resume, run the same command"),
+        "{stderr}"
+    );
+    let stored = answered_prompt_keys(&store);
+    assert!(stored.len() >= 8 && stored.len() < 72, "{}", stored.len());
+    // Every call the server answered was stored: the in-flight ones were waited for.
+    assert_eq!(server.request_count(), stored.len() as u64);
+    let status: String = misalign_run::store::Store::open_read_only(&store)
+        .unwrap()
+        .conn()
+        .query_row("SELECT status FROM run_ends", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(status, "interrupted");
+
+    server.reset();
+    let d = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        misalign(&d, &["run", "exp.yaml", "--out", "out", "--quiet"], "k")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(server.request_count(), 72 - stored.len() as u64);
+    assert_eq!(
+        query(&store, "SELECT count(DISTINCT item_key) FROM responses"),
+        72
+    );
+    assert_eq!(query(&store, "SELECT count(*) FROM responses"), 72);
 }
 
 fn walk_count(dir: &Path) -> usize {
