@@ -6,18 +6,21 @@
 #   scripts/bench-local.sh [THREADS]
 #
 # Environment:
-#   CARGO_TARGET_DIR  where the llama-enabled build goes (default target-llama, so the slow
-#                     llama.cpp build does not fight the normal one)
+#   CARGO_TARGET_DIR  the build folder (default target, which the release build of misalign
+#                     already holds llama.cpp in)
 #   LLAMA_BENCH       an existing llama-bench binary to compare with (skips building it)
 #   LLAMA_CPP_SRC     a llama.cpp source tree with tools/llama-bench to build it from
 #                     (default: the llama.cpp vendored by llama-cpp-sys-2, which lacks the
 #                     tool's sources; then the same llama.cpp release's tool is taken from
 #                     the llama-cpp-python source package via pip)
 #   MODEL             a GGUF file (default: the cached smollm2-135m-instruct)
+#   ROUNDS            alternating rounds of the two programs (default 5); medians are reported
+#   SAMPLES, PROMPT_WORDS, GEN   the shared-prefill check (default 10 samples of a ~2,400-token
+#                     prompt, 64 new tokens each); SHARED=0 skips it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads="${1:-$(nproc)}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target-llama}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 work="${BENCH_WORK:-$CARGO_TARGET_DIR/llama-bench}"
 mkdir -p "$work"
 
@@ -55,9 +58,39 @@ build_llama_bench() {
 
 [ -n "${LLAMA_BENCH:-}" ] || build_llama_bench
 
-echo "== llama.cpp llama-bench (threads $threads)"
-"$LLAMA_BENCH" -m "$MODEL" -t "$threads" -p 512 -n 128 -r 3 -o md
+rounds="${ROUNDS:-5}"
+cargo build -q --release --locked -p misalign-local --features llama --example bench
+ours="$CARGO_TARGET_DIR/release/examples/bench"
+log="$work/rounds.tsv"
+: > "$log"
+# Alternate the two programs so a slow spell of the machine hits both alike.
+for round in $(seq "$rounds"); do
+  echo "== round $round/$rounds (threads $threads)" >&2
+  "$LLAMA_BENCH" -m "$MODEL" -t "$threads" -p 512 -n 128 -r 3 -o jsonl 2>/dev/null |
+    python3 -c 'import json, sys
+for d in map(json.loads, sys.stdin):
+    test = "pp" if d["n_gen"] == 0 else "tg"
+    ts = d["avg_ts"]
+    print(f"llama-bench\t{test}\t{ts:.2f}")' >> "$log"
+  "$ours" --model "$MODEL" --threads "$threads" --pp 512 --tg 128 --reps 3 --samples 1 --gen 1 --prompt-words 50 2>/dev/null |
+    awk '/^pp512:/ { printf "misalign\tpp\t%s\n", $2 } /^tg128:/ { printf "misalign\ttg\t%s\n", $2 }' >> "$log"
+done
+python3 - "$log" <<'PY'
+import statistics, sys
+rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines() if l]
+by = {}
+for who, test, ts in rows:
+    by.setdefault((who, test), []).append(float(ts))
+print("tokens/s, median of rounds (each round: mean of 3 repetitions); the ratio is the median")
+print("of each round's misalign / llama-bench, which pairs runs taken moments apart")
+for test, label in (("pp", "pp512 (prompt processing)"), ("tg", "tg128 (generation)")):
+    refs, ours = by[("llama-bench", test)], by[("misalign", test)]
+    ratio = statistics.median(o / r for o, r in zip(ours, refs))
+    print(f"{label:28} llama-bench {statistics.median(refs):7.1f}  misalign {statistics.median(ours):7.1f}"
+          f"  ratio {ratio:.3f}   rounds: llama-bench {refs}  misalign {ours}")
+PY
+[ "${SHARED:-1}" = 1 ] || exit 0
 echo
-echo "== misalign local provider (threads $threads)"
-cargo run -q --release -p misalign-local --features llama --example bench -- \
-  --model "$MODEL" --threads "$threads" --pp 512 --tg 128 --reps 3 --samples 10
+echo "== shared prefill: N = ${SAMPLES:-10} samples of one scenario-sized prompt (threads $threads)"
+"$ours" --model "$MODEL" --threads "$threads" --pp 16 --tg 4 --reps 1 \
+  --samples "${SAMPLES:-10}" --prompt-words "${PROMPT_WORDS:-1800}" --gen "${GEN:-64}" 2>/dev/null | grep '^N='

@@ -271,10 +271,11 @@ async fn wrong_key_stops_early_with_a_clear_message_and_no_leak() {
     assert!(server.request_count() <= 4);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_dash_9_then_resume_requests_no_finished_item_again() {
+/// A mock answering after `latency_ms`, and a 72-call experiment (3 scenarios x 2 goal
+/// types x 12 samples, 4 in flight) against it in a fresh folder.
+async fn mock_and_72_calls(latency_ms: u64) -> (MockServer, tempfile::TempDir) {
     let server = MockServer::start(MockConfig {
-        latency: Duration::from_millis(100),
+        latency: Duration::from_millis(latency_ms),
         ..Default::default()
     })
     .await
@@ -287,25 +288,52 @@ async fn kill_dash_9_then_resume_requests_no_finished_item_again() {
         12,
         4,
     );
-    let store = dir.path().join("out/results.sqlite");
-    let mut child = Command::new(bin())
-        .current_dir(dir.path())
+    (server, dir)
+}
+
+/// Starts `misalign run exp.yaml --out out --quiet` in the background.
+fn spawn_run(dir: &Path, output: fn() -> Stdio) -> std::process::Child {
+    Command::new(bin())
+        .current_dir(dir)
         .env("H4_MOCK_KEY", "k")
         .args(["run", "exp.yaml", "--out", "out", "--quiet"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(output())
+        .stderr(output())
         .spawn()
-        .unwrap();
-    // 72 calls at 4 in flight x 100 ms take ~1.8 s: kill once some are committed.
+        .unwrap()
+}
+
+/// Runs the same command again to the end; it must succeed.
+async fn resume_ok(dir: &Path) {
+    let d = dir.to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        misalign(&d, &["run", "exp.yaml", "--out", "out", "--quiet"], "k")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Waits until the store holds at least `n` responses (30 s at most).
+async fn wait_until_stored(store: &Path, n: i64) {
     let t0 = Instant::now();
-    loop {
-        let n = rusqlite_free_count(&store, "SELECT count(*) FROM responses").unwrap_or(0);
-        if n >= 12 {
-            break;
-        }
+    while rusqlite_free_count(store, "SELECT count(*) FROM responses").unwrap_or(0) < n {
         assert!(t0.elapsed() < Duration::from_secs(30), "no progress");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_9_then_resume_requests_no_finished_item_again() {
+    let (server, dir) = mock_and_72_calls(100).await;
+    let store = dir.path().join("out/results.sqlite");
+    let mut child = spawn_run(dir.path(), Stdio::null);
+    // 72 calls at 4 in flight x 100 ms take ~1.8 s: kill once some are committed.
+    wait_until_stored(&store, 12).await;
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let done_before = answered_prompt_keys(&store);
@@ -321,17 +349,7 @@ async fn kill_dash_9_then_resume_requests_no_finished_item_again() {
     );
 
     server.reset();
-    let d = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        misalign(&d, &["run", "exp.yaml", "--out", "out", "--quiet"], "k")
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    resume_ok(dir.path()).await;
     let again = server.stats().per_prompt;
     for k in &done_before {
         assert!(
@@ -360,39 +378,11 @@ async fn kill_dash_9_then_resume_requests_no_finished_item_again() {
 /// the resumed run samples only what is missing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_stops_cleanly_keeps_answers_and_resumes() {
-    let server = MockServer::start(MockConfig {
-        latency: Duration::from_millis(300),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    experiment(
-        dir.path(),
-        &server.openai_url(),
-        "blackmail, leaking, murder",
-        12,
-        4,
-    );
+    let (server, dir) = mock_and_72_calls(300).await;
     let store = dir.path().join("out/results.sqlite");
-    let child = Command::new(bin())
-        .current_dir(dir.path())
-        .env("H4_MOCK_KEY", "k")
-        .args(["run", "exp.yaml", "--out", "out", "--quiet"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(dir.path(), Stdio::piped);
     // 72 calls at 4 in flight x 300 ms take ~5.4 s: interrupt once some are committed.
-    let t0 = Instant::now();
-    loop {
-        let n = rusqlite_free_count(&store, "SELECT count(*) FROM responses").unwrap_or(0);
-        if n >= 8 {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(30), "no progress");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_stored(&store, 8).await;
     let interrupted_at = Instant::now();
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -426,17 +416,7 @@ async fn ctrl_c_stops_cleanly_keeps_answers_and_resumes() {
     assert_eq!(status, "interrupted");
 
     server.reset();
-    let d = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        misalign(&d, &["run", "exp.yaml", "--out", "out", "--quiet"], "k")
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    resume_ok(dir.path()).await;
     assert_eq!(server.request_count(), 72 - stored.len() as u64);
     assert_eq!(
         query(&store, "SELECT count(DISTINCT item_key) FROM responses"),
