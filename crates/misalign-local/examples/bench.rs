@@ -103,8 +103,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         context_length: Some(16384),
         ..EngineSettings::default()
     };
+    // pp/tg with a context of n_prompt + n_gen, as llama-bench sizes its own.
+    let bench_settings = EngineSettings {
+        context_length: Some((o.pp + o.tg) as u32),
+        max_parallel: 1,
+        ..settings.clone()
+    };
     let b = {
-        let (p, s) = (path.clone(), settings.clone());
+        let (p, s) = (path.clone(), bench_settings.clone());
         tokio::task::spawn_blocking(move || bench(&p, &s, o.pp, o.tg, o.reps)).await??
     };
     let (pp, pp_sd) = mean_sd(&b.pp);
