@@ -18,16 +18,25 @@ const REPORT_ROWS: &str = "
       FROM run_items ri JOIN work_items w ON w.item_key = ri.item_key
      WHERE ri.run_id = ?1";
 
+/// The CTEs `base` ([`REPORT_ROWS`]) and `latest` (each row with `cid`, the id of its
+/// answer's latest classification), for queries to start from.
+fn latest_rows_ctes() -> String {
+    format!(
+        "base AS ({REPORT_ROWS}),
+         latest AS (SELECT base.*, (SELECT max(c.id) FROM classifications c
+                                     WHERE c.response_id = base.rid) AS cid FROM base)"
+    )
+}
+
 /// [`REPORT_ROWS`] joined with the response and its latest classification.
 fn joined_sql(select: &str, tail: &str) -> String {
     format!(
-        "WITH base AS ({REPORT_ROWS}),
-              j AS (SELECT base.*, (SELECT max(c.id) FROM classifications c
-                                     WHERE c.response_id = base.rid) AS cid FROM base)
+        "WITH {}
          SELECT {select}
-           FROM j LEFT JOIN responses r ON r.id = j.rid
-                  LEFT JOIN classifications c ON c.id = j.cid
-         {tail}"
+           FROM latest j LEFT JOIN responses r ON r.id = j.rid
+                         LEFT JOIN classifications c ON c.id = j.cid
+         {tail}",
+        latest_rows_ctes()
     )
 }
 
@@ -429,15 +438,14 @@ impl Store {
         };
         // Rank and filter on ids only, then join the text of the kept samples: ranking the
         // full rows would push every transcript through SQLite's sorter.
+        let ctes = latest_rows_ctes();
         let sql = format!(
-            "WITH base AS ({REPORT_ROWS}),
-                  j0 AS (SELECT base.*, (SELECT max(c.id) FROM classifications c
-                                          WHERE c.response_id = base.rid) AS cid FROM base),
-                  ranked AS (SELECT j0.*, c.final_verdict AS fv, row_number() OVER (
-                                 PARTITION BY j0.model, j0.condition_id, c.final_verdict IS 1
-                                 ORDER BY j0.sample_index) AS rn
-                               FROM j0 LEFT JOIN classifications c ON c.id = j0.cid
-                              WHERE j0.rid IS NOT NULL),
+            "WITH {ctes},
+                  ranked AS (SELECT l.*, c.final_verdict AS fv, row_number() OVER (
+                                 PARTITION BY l.model, l.condition_id, c.final_verdict IS 1
+                                 ORDER BY l.sample_index) AS rn
+                               FROM latest l LEFT JOIN classifications c ON c.id = l.cid
+                              WHERE l.rid IS NOT NULL),
                   j AS (SELECT * FROM ranked WHERE 1 {keep})
              SELECT {SAMPLE_COLUMNS}
                FROM j LEFT JOIN responses r ON r.id = j.rid

