@@ -16,14 +16,7 @@ fn bin() -> PathBuf {
 /// else one under the system temp folder (shared with misalign-local's tests) filled by
 /// `misalign models fetch` — the only step that may use the network.
 fn model_home() -> PathBuf {
-    let user = std::env::var_os("MISALIGN_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"));
-            cache.join("misalign").join("models")
-        });
+    let user = misalign_local::ModelCache::from_env().root().to_path_buf();
     let home = if listed_ok(&user) {
         user
     } else {

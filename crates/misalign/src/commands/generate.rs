@@ -74,25 +74,10 @@ pub fn render_all(
     source: &ScenarioSource,
     conditions: &[Condition],
 ) -> anyhow::Result<Vec<RenderedPrompt>> {
-    let chunk = conditions.len().div_ceil(workers()).max(1);
-    let parts: Vec<anyhow::Result<Vec<RenderedPrompt>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = conditions
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|c| {
-                            render(source, c)
-                                .with_context(|| format!("rendering condition {}", c.id()))
-                        })
-                        .collect()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("render thread panicked"))
-            .collect()
+    let parts = in_chunks(conditions, |part| {
+        part.iter()
+            .map(|c| render(source, c).with_context(|| format!("rendering condition {}", c.id())))
+            .collect::<anyhow::Result<Vec<_>>>()
     });
     let mut prompts = Vec::with_capacity(conditions.len());
     for part in parts {
@@ -101,28 +86,36 @@ pub fn render_all(
     Ok(prompts)
 }
 
-/// Threads for rendering and writing: file creation waits on the file system as much as on
-/// the CPU, so a few more than the cores help, and many more only contend on the journal.
-fn workers() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 4)
-}
-
 /// Writes `dir/<condition_id>/{system_prompt.txt,user_prompt.txt,email_content.txt,metadata.json}`.
 pub fn write_prompts(dir: &Path, prompts: &[RenderedPrompt]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create output folder {}", dir.display()))?;
-    let chunk = prompts.len().div_ceil(workers()).max(1);
+    in_chunks(prompts, |part| {
+        part.iter().try_for_each(|p| write_one(dir, p))
+    })
+    .into_iter()
+    .collect()
+}
+
+/// Runs `f` on consecutive chunks of `items`, one scoped thread per chunk (as many as the
+/// cores, at most 4: file creation gains little beyond that), and returns the results in
+/// chunk order.
+fn in_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4);
+    let chunk = items.len().div_ceil(workers).max(1);
+    let f = &f;
     std::thread::scope(|s| {
-        let handles: Vec<_> = prompts
+        let handles: Vec<_> = items
             .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().try_for_each(|p| write_one(dir, p))))
+            .map(|part| s.spawn(move || f(part)))
             .collect();
         handles
             .into_iter()
-            .try_for_each(|h| h.join().expect("writer thread panicked"))
+            .map(|h| h.join().expect("generate worker thread panicked"))
+            .collect()
     })
 }
 

