@@ -168,21 +168,23 @@ fn fill(doc: &Doc, vars: &BTreeMap<String, String>) -> Result<String, RenderErro
 
 /// Collapses runs of 3+ newlines to 2 and ends the text with exactly one newline.
 fn finish(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 1);
+    // Works on whole lines rather than characters: this runs on every prompt of every
+    // condition and is most of the render time otherwise.
+    let body = text.trim_end();
+    let mut out = String::with_capacity(body.len() + 1);
     let mut newlines = 0;
-    for c in text.chars() {
-        if c == '\n' {
+    for (i, line) in body.split('\n').enumerate() {
+        if i > 0 {
             newlines += 1;
             if newlines <= 2 {
-                out.push(c);
+                out.push('\n');
             }
-        } else {
+        }
+        if !line.is_empty() {
             newlines = 0;
-            out.push(c);
+            out.push_str(line);
         }
     }
-    let trimmed = out.trim_end().len();
-    out.truncate(trimmed);
     out.push('\n');
     out
 }
