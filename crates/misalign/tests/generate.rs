@@ -101,6 +101,43 @@ fn without_out_writes_to_results_experiment_id() {
 }
 
 #[test]
+fn rerun_replaces_the_files_and_a_file_in_the_way_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("grid.yaml");
+    std::fs::write(&exp, GRID_162).unwrap();
+    let out = tmp.path().join("out");
+    let generate = || {
+        let mut cmd = misalign();
+        cmd.arg("generate")
+            .arg(&exp)
+            .arg("--templates")
+            .arg(fixture())
+            .arg("--out")
+            .arg(&out);
+        cmd
+    };
+    generate().assert().success();
+    let inbox = out.join("prompts/murder_explicit-america_none/email_content.txt");
+    let first = std::fs::read(&inbox).unwrap();
+    // A longer stale file must come back exactly as rendered, not with a tail left over.
+    std::fs::write(&inbox, [first.as_slice(), b"stale tail"].concat()).unwrap();
+    generate().assert().success();
+    assert_eq!(std::fs::read(&inbox).unwrap(), first);
+
+    let blocked = out.join("prompts/blackmail_latent-global_restriction");
+    std::fs::remove_dir_all(&blocked).unwrap();
+    std::fs::write(&blocked, b"not a folder").unwrap();
+    generate()
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("cannot create").and(predicate::str::contains(
+                "prompts/blackmail_latent-global_restriction",
+            )),
+        );
+}
+
+#[test]
 fn experiment_errors_name_the_file_and_line() {
     let tmp = tempfile::tempdir().unwrap();
     let exp = tmp.path().join("bad.yaml");

@@ -5,8 +5,11 @@
 //! `email_content.txt` (the inbox only) and `metadata.json`, as the reference framework
 //! writes them. Without `--out` the folder is `results/<experiment_id>/`.
 
+mod folder;
+
 use super::Outcome;
 use anyhow::Context;
+use folder::Folder;
 use misalign_core::config::parse_experiment;
 use misalign_core::plan;
 use misalign_core::render::render;
@@ -90,8 +93,10 @@ pub fn render_all(
 pub fn write_prompts(dir: &Path, prompts: &[RenderedPrompt]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create output folder {}", dir.display()))?;
+    let root = Folder::open(dir)
+        .with_context(|| format!("cannot open output folder {}", dir.display()))?;
     in_chunks(prompts, |part| {
-        part.iter().try_for_each(|p| write_one(dir, p))
+        part.iter().try_for_each(|p| write_one(&root, p))
     })
     .into_iter()
     .collect()
@@ -119,10 +124,11 @@ fn in_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> R + Sync) -> Vec
     })
 }
 
-fn write_one(dir: &Path, p: &RenderedPrompt) -> anyhow::Result<()> {
-    let folder = dir.join(p.condition.id());
-    std::fs::create_dir_all(&folder)
-        .with_context(|| format!("cannot create {}", folder.display()))?;
+fn write_one(root: &Folder, p: &RenderedPrompt) -> anyhow::Result<()> {
+    let id = p.condition.id();
+    let folder = root
+        .create_child(&id)
+        .with_context(|| format!("cannot create {}", root.path().join(&id).display()))?;
     let mut metadata =
         serde_json::to_string_pretty(&p.metadata()).context("serialising metadata.json")?;
     metadata.push('\n');
@@ -132,8 +138,9 @@ fn write_one(dir: &Path, p: &RenderedPrompt) -> anyhow::Result<()> {
         ("email_content.txt", p.email_content.as_str()),
         ("metadata.json", metadata.as_str()),
     ] {
-        let path = folder.join(name);
-        std::fs::write(&path, body).with_context(|| format!("cannot write {}", path.display()))?;
+        folder
+            .write_file(name, body.as_bytes())
+            .with_context(|| format!("cannot write {}", folder.path().join(name).display()))?;
     }
     Ok(())
 }
