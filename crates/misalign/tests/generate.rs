@@ -26,24 +26,28 @@ fn misalign() -> Command {
     Command::cargo_bin("misalign").unwrap()
 }
 
-#[test]
-fn reference_layout_162_conditions_byte_exact() {
-    let tmp = tempfile::tempdir().unwrap();
-    let exp = tmp.path().join("grid.yaml");
+/// Writes the 162-condition grid into `dir` and returns the command that generates it from
+/// the reference-layout fixture into `dir/out`.
+fn generate_grid_162(dir: &Path) -> Command {
+    let exp = dir.join("grid.yaml");
     std::fs::write(&exp, GRID_162).unwrap();
-    let out = tmp.path().join("out");
-    misalign()
-        .arg("generate")
+    let mut cmd = misalign();
+    cmd.arg("generate")
         .arg(&exp)
         .arg("--templates")
         .arg(fixture())
         .arg("--out")
-        .arg(&out)
-        .assert()
-        .success()
-        .stdout(
-            predicate::str::is_match(r"^162 conditions written to .*prompts in \d+ ms\n$").unwrap(),
-        );
+        .arg(dir.join("out"));
+    cmd
+}
+
+#[test]
+fn reference_layout_162_conditions_byte_exact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    generate_grid_162(tmp.path()).assert().success().stdout(
+        predicate::str::is_match(r"^162 conditions written to .*prompts in \d+ ms\n$").unwrap(),
+    );
     let prompts = out.join("prompts");
     assert_eq!(std::fs::read_dir(&prompts).unwrap().count(), 162);
     // Golden inboxes (derived with the Python model of the reference generator).
@@ -103,19 +107,8 @@ fn without_out_writes_to_results_experiment_id() {
 #[test]
 fn rerun_replaces_the_files_and_a_file_in_the_way_is_named() {
     let tmp = tempfile::tempdir().unwrap();
-    let exp = tmp.path().join("grid.yaml");
-    std::fs::write(&exp, GRID_162).unwrap();
     let out = tmp.path().join("out");
-    let generate = || {
-        let mut cmd = misalign();
-        cmd.arg("generate")
-            .arg(&exp)
-            .arg("--templates")
-            .arg(fixture())
-            .arg("--out")
-            .arg(&out);
-        cmd
-    };
+    let generate = || generate_grid_162(tmp.path());
     generate().assert().success();
     let inbox = out.join("prompts/murder_explicit-america_none/email_content.txt");
     let first = std::fs::read(&inbox).unwrap();
