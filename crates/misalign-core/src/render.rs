@@ -168,8 +168,8 @@ fn fill(doc: &Doc, vars: &BTreeMap<String, String>) -> Result<String, RenderErro
 
 /// Collapses runs of 3+ newlines to 2 and ends the text with exactly one newline.
 fn finish(text: &str) -> String {
-    // Works on whole lines rather than characters: this runs on every prompt of every
-    // condition and is most of the render time otherwise.
+    // Works on whole lines rather than characters: it runs over every prompt of every
+    // condition, and char by char it was a sixth of the render time.
     let body = text.trim_end();
     let mut out = String::with_capacity(body.len() + 1);
     let mut newlines = 0;
