@@ -169,7 +169,8 @@ fn fill(doc: &Doc, vars: &BTreeMap<String, String>) -> Result<String, RenderErro
 /// Collapses runs of 3+ newlines to 2 and ends the text with exactly one newline.
 fn finish(text: &str) -> String {
     // Works on whole lines rather than characters: it runs over every prompt of every
-    // condition, and char by char it was a sixth of the render time.
+    // condition, and char by char it was about half of the render time (criterion
+    // `render 162`: 1.7-2.2 ms char by char, 0.87-1.0 ms by lines).
     let body = text.trim_end();
     let mut out = String::with_capacity(body.len() + 1);
     let mut newlines = 0;
