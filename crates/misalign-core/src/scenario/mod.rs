@@ -24,6 +24,7 @@ pub use pack::{Doc, Layout, Loaded, INBOX_PARTS};
 pub use yaml::{parse_facts, parse_goals, GoalText, Goals};
 
 use crate::hash::sha256_parts;
+use once_cell::sync::OnceCell;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -33,7 +34,9 @@ pub struct ScenarioSource {
     tree: FileTree,
     /// The built-in tree, for files a folder does not provide (`None` for the built-in source).
     fallback: Option<FileTree>,
-    cache: Mutex<HashMap<String, Arc<Loaded>>>,
+    /// One cell per scenario name, so that threads asking for the same scenario at once wait for
+    /// one load instead of each loading it.
+    cache: Mutex<HashMap<String, Arc<OnceCell<Arc<Loaded>>>>>,
     /// Per-condition fallbacks the reference generator only prints (no matching file or section).
     render_warnings: Mutex<BTreeSet<String>>,
 }
@@ -99,9 +102,19 @@ impl ScenarioSource {
 
     /// The scenario, loaded and checked once.
     pub fn scenario(&self, name: &str) -> Result<Arc<Loaded>, ScenarioError> {
-        if let Some(s) = self.cache.lock().expect("cache lock").get(name) {
-            return Ok(s.clone());
-        }
+        let cell = {
+            let mut cache = self.cache.lock().expect("cache lock");
+            match cache.get(name) {
+                Some(cell) => cell.clone(),
+                None => cache.entry(name.to_string()).or_default().clone(),
+            }
+        };
+        // A failed load leaves the cell empty: the next caller tries again and gets the error too.
+        cell.get_or_try_init(|| self.load(name).map(Arc::new))
+            .cloned()
+    }
+
+    fn load(&self, name: &str) -> Result<Loaded, ScenarioError> {
         let names = self.scenario_names();
         if !names.iter().any(|n| n == name) {
             return Err(ScenarioError::UnknownScenario {
@@ -120,12 +133,7 @@ impl ScenarioSource {
                 },
             });
         }
-        let loaded = Arc::new(Loaded::load(name, &self.tree, self.fallback.as_ref())?);
-        self.cache
-            .lock()
-            .expect("cache lock")
-            .insert(name.to_string(), loaded.clone());
-        Ok(loaded)
+        Loaded::load(name, &self.tree, self.fallback.as_ref())
     }
 
     /// The scenario's layout (pack or reference).
@@ -160,7 +168,8 @@ impl ScenarioSource {
         names.sort();
         let mut out: Vec<String> = names
             .into_iter()
-            .flat_map(|n| cache[n].warnings.iter().cloned())
+            .filter_map(|n| cache[n].get())
+            .flat_map(|loaded| loaded.warnings.iter().cloned())
             .collect();
         out.extend(
             self.render_warnings
@@ -177,5 +186,42 @@ impl ScenarioSource {
             .lock()
             .expect("warnings lock")
             .insert(message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Barrier;
+
+    #[test]
+    fn threads_asking_at_once_share_one_load() {
+        let source = ScenarioSource::builtin();
+        let barrier = Barrier::new(4);
+        let loads: Vec<Arc<Loaded>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        source.scenario("leaking").unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(loads.iter().all(|l| Arc::ptr_eq(l, &loads[0])));
+    }
+
+    #[test]
+    fn an_unknown_scenario_stays_an_error() {
+        let source = ScenarioSource::builtin();
+        for _ in 0..2 {
+            let err = source.scenario("extortion").unwrap_err().to_string();
+            assert!(
+                err.contains("extortion") && err.contains("blackmail"),
+                "{err}"
+            );
+        }
+        assert!(source.warnings().is_empty());
     }
 }
