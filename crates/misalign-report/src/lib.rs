@@ -72,7 +72,7 @@ pub fn load_summary(store: &Store, options: &ReportOptions) -> Result<ReportSumm
     let run = store.report_run(options.run_id)?;
     if options.run_id.is_some() && run.is_none() {
         return Err(ReportError::Invalid(format!(
-            "run {} is not in {}; `misalign status` lists the runs",
+            "run {} is not a sampling run in {}; `misalign status` shows the newest run's id",
             options.run_id.unwrap_or_default(),
             store.path().display()
         )));

@@ -246,4 +246,64 @@ async fn results_folder_uses_the_experiments_classifier_model_and_resumes() {
     .unwrap();
     assert!(second.contains("classified 0 answer(s)"), "{second}");
     assert_eq!(server.request_count(), 2, "nothing asked twice");
+
+    // Each classify leaves its own audit row: experiment, judges, facts, and what it did.
+    let store = misalign_run::store::Store::open_dir(&out).unwrap();
+    let mut st = store
+        .conn()
+        .prepare(
+            "SELECT runs.id, experiment_id, experiment_text, models_json, packs_json, e.status, e.totals_json
+               FROM runs JOIN run_ends e ON e.run_id = runs.id
+              WHERE command = 'classify' ORDER BY runs.id",
+        )
+        .unwrap();
+    let rows: Vec<(i64, String, String, String, String, String, String)> = st
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for (i, (_, exp_id, exp_text, models, packs, status, totals)) in rows.iter().enumerate() {
+        assert_eq!(exp_id, "cli_classify");
+        assert_eq!(exp_text, &text);
+        assert_eq!(models, r#"["mock/judge-1"]"#);
+        let packs: Value = serde_json::from_str(packs).unwrap();
+        assert_eq!(
+            packs["blackmail"].as_str().map(str::len),
+            Some(64),
+            "{packs}"
+        );
+        assert_eq!(status, "completed");
+        let totals: Value = serde_json::from_str(totals).unwrap();
+        assert_eq!(totals["classified"], [2, 0][i], "{totals}");
+        assert_eq!(totals["judge_calls"], [2, 0][i], "{totals}");
+    }
+    let classify_run = rows[0].0;
+    drop(st);
+    drop(store);
+    // A classify row is not something to report on.
+    let o = out.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        let a = misalign()
+            .arg("report")
+            .arg(&o)
+            .arg("--run")
+            .arg(classify_run.to_string())
+            .assert()
+            .failure();
+        String::from_utf8_lossy(&a.get_output().stderr).to_string()
+    })
+    .await
+    .unwrap();
+    assert!(report.contains("is not a sampling run"), "{report}");
 }

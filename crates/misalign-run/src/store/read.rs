@@ -206,7 +206,8 @@ fn filter_clause(f: &SampleFilter) -> (String, Vec<Value>) {
 }
 
 impl Store {
-    /// The run a report covers: `run_id` if given (must exist), else the newest `run`.
+    /// The run a report covers: `run_id` if given (must be a `run`, not a `classify`), else the
+    /// newest `run`.
     pub fn report_run(&self, run_id: Option<i64>) -> Result<Option<RunSummaryRow>, StoreError> {
         let id = match run_id {
             Some(id) => id,
@@ -220,7 +221,8 @@ impl Store {
             .prepare_cached(
                 "SELECT runs.id, experiment_id, misalign_version, experiment_sha256, packs_json,
                         models_json, sampling_json, started_at, e.ended_at, e.status
-                   FROM runs LEFT JOIN run_ends e ON e.run_id = runs.id WHERE runs.id = ?1",
+                   FROM runs LEFT JOIN run_ends e ON e.run_id = runs.id
+                  WHERE runs.id = ?1 AND runs.command = 'run'",
             )
             .map_err(|e| self.err(e))?;
         let mut rows = stmt

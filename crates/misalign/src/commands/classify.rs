@@ -10,12 +10,15 @@ use super::Outcome;
 use anyhow::{bail, Context};
 use misalign_core::config::{parse_experiment, resolve_model, Classification, ProviderConfig};
 use misalign_core::detect::reference_facts::reference_facts;
+use misalign_core::hash::sha256_hex;
 use misalign_core::judge::Transcript;
 use misalign_core::scenario::{parse_facts, Facts, ScenarioSource};
 use misalign_run::classify::{
-    classify_answer, classify_store, ClassifyOptions, ClassifySummary, JudgeModel,
+    classifier_version, classify_answer, classify_store, ClassifyOptions, ClassifySummary,
+    JudgeModel,
 };
-use misalign_run::store::{Store, STORE_FILE};
+use misalign_run::store::{RunEndStatus, RunManifest, Store, STORE_FILE};
+use misalign_run::timestamp;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -180,15 +183,15 @@ pub fn options_from_config(
     Ok(options)
 }
 
-/// An experiment file's classification settings and providers.
+/// An experiment file's classification settings, providers, and text.
 fn read_experiment(
     file: &Path,
-) -> anyhow::Result<(Classification, BTreeMap<String, ProviderConfig>)> {
+) -> anyhow::Result<(Classification, BTreeMap<String, ProviderConfig>, String)> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read experiment file {}", file.display()))?;
     let exp =
         parse_experiment(&text, &file.display().to_string()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok((exp.classification, exp.providers))
+    Ok((exp.classification, exp.providers, text))
 }
 
 async fn classify_folder(args: &Args, out: &Path) -> Outcome {
@@ -200,25 +203,32 @@ async fn classify_folder(args: &Args, out: &Path) -> Outcome {
     }
     let store = Store::open_dir(out)?;
     // The experiment as it was run: its classification settings and providers.
-    let experiment_text: Option<String> = store
+    let recorded: Option<(String, String)> = store
         .conn()
         .query_row(
-            "SELECT experiment_text FROM runs WHERE command = 'run' ORDER BY id DESC LIMIT 1",
+            "SELECT experiment_id, experiment_text FROM runs WHERE command = 'run' ORDER BY id DESC LIMIT 1",
             [],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .ok();
-    let (classification, providers) = match (
-        &args.experiment,
-        experiment_text.filter(|t| !t.trim().is_empty()),
-    ) {
+    let experiment_id = match &recorded {
+        Some((id, _)) => id.clone(),
+        None => out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    let recorded_text = recorded
+        .map(|(_, text)| text)
+        .filter(|t| !t.trim().is_empty());
+    let (classification, providers, experiment_text) = match (&args.experiment, recorded_text) {
         (Some(file), _) => read_experiment(file)?,
         (None, Some(text)) => {
             let exp = parse_experiment(&text, "experiment recorded in the results store")
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            (exp.classification, exp.providers)
+            (exp.classification, exp.providers, text)
         }
-        (None, None) => (Classification::default(), BTreeMap::new()),
+        (None, None) => (Classification::default(), BTreeMap::new(), String::new()),
     };
     let facts = load_facts(
         args.templates.as_deref(),
@@ -238,7 +248,29 @@ async fn classify_folder(args: &Args, out: &Path) -> Outcome {
     if let Some(c) = args.concurrency {
         options.concurrency = c.max(1);
     }
-    let summary = classify_store(&store, &options).await?;
+    // The audit trail: which experiment, facts, judges and settings this classification used.
+    let run_id = store.begin_run(&classify_manifest(
+        experiment_id,
+        experiment_text,
+        &options,
+    )?)?;
+    let summary = match classify_store(&store, &options).await {
+        Ok(summary) => summary,
+        Err(e) => {
+            let totals = serde_json::json!({ "error": e.to_string() });
+            store.end_run(run_id, RunEndStatus::Failed, &timestamp(), &totals)?;
+            return Err(e.into());
+        }
+    };
+    let totals = serde_json::json!({
+        "classifier_version": summary.classifier_version,
+        "classified": summary.classified,
+        "judge_calls": summary.judge_calls,
+        "judge_cache_hits": summary.judge_cache_hits,
+        "judge_errors": summary.judge_errors,
+        "skipped_no_facts": summary.skipped_no_facts,
+    });
+    store.end_run(run_id, RunEndStatus::Completed, &timestamp(), &totals)?;
     // Put the verdicts into the reference-layout response.json files as well.
     misalign_run::export::export(&store, out).with_context(|| {
         format!(
@@ -248,6 +280,45 @@ async fn classify_folder(args: &Args, out: &Path) -> Outcome {
     })?;
     print_summary(&summary);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `runs` row of a `misalign classify`: `packs` holds the sha256 of the facts used per
+/// scenario, `models` the judges, `sampling` the classification settings.
+fn classify_manifest(
+    experiment_id: String,
+    experiment_text: String,
+    options: &ClassifyOptions,
+) -> anyhow::Result<RunManifest> {
+    let mut packs = serde_json::Map::new();
+    for (scenario, facts) in &options.facts {
+        let json = serde_json::to_string(facts)?;
+        packs.insert(scenario.clone(), sha256_hex(json.as_bytes()).into());
+    }
+    let mut models: Vec<String> = options
+        .judge
+        .iter()
+        .chain(options.scenario_judges.values())
+        .chain(options.awareness.iter())
+        .map(|j| j.name.clone())
+        .collect();
+    models.sort();
+    models.dedup();
+    Ok(RunManifest {
+        command: "classify".into(),
+        experiment_id,
+        misalign_version: env!("CARGO_PKG_VERSION").into(),
+        experiment_sha256: sha256_hex(experiment_text.as_bytes()),
+        experiment_text,
+        packs: packs.into(),
+        models,
+        sampling: serde_json::json!({
+            "classifier_version": classifier_version(options),
+            "force": options.force,
+            "judge_attempts": options.judge_attempts,
+            "concurrency": options.concurrency,
+        }),
+        started_at: timestamp(),
+    })
 }
 
 /// Prints the per-scenario table (stderr-free: the table is the command's output).
@@ -299,9 +370,9 @@ async fn classify_file(args: &Args, input: &Path) -> Outcome {
         args.facts.as_deref(),
         args.reference_facts,
     )?;
-    let (classification, providers) = match &args.experiment {
+    let (classification, providers, _) = match &args.experiment {
         Some(file) => read_experiment(file)?,
-        None => (Classification::default(), BTreeMap::new()),
+        None => (Classification::default(), BTreeMap::new(), String::new()),
     };
     let judge_name = args
         .judge
