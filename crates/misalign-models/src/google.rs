@@ -1,7 +1,8 @@
 //! Google Gemini `generateContent` (`POST /v1beta/models/{model}:generateContent`).
 //!
 //! The system prompt is `systemInstruction`; sampling goes in `generationConfig`
-//! (`temperature`, `topP`, `maxOutputTokens`, `seed`, `thinkingConfig`), safety thresholds in
+//! (`temperature`, `topP`, `maxOutputTokens`, `seed`, `thinkingConfig`: `thinking_budget` as
+//! `thinkingBudget`, else `reasoning_effort` as Gemini 3's `thinkingLevel`), safety thresholds in
 //! `safetySettings` as configured. Parts marked `thought: true` are reasoning. A blocked
 //! prompt (`promptFeedback.blockReason`) or a candidate stopped for safety is a content
 //! filter outcome.
@@ -63,11 +64,15 @@ impl GoogleClient {
             // Gemini's seed is an int32: fold larger seeds into range deterministically.
             gen.insert("seed".into(), json!((seed % (i32::MAX as u64 + 1)) as i64));
         }
-        if let Some(budget) = p.thinking_budget {
-            gen.insert(
-                "thinkingConfig".into(),
-                json!({ "thinkingBudget": budget, "includeThoughts": true }),
-            );
+        // Gemini 2.5 takes a token budget, Gemini 3 a level; the API refuses both in one
+        // request, so a budget (the more precise ask) wins when an experiment sets both.
+        let thinking = match (p.thinking_budget, &p.reasoning_effort) {
+            (Some(budget), _) => Some(json!({ "thinkingBudget": budget, "includeThoughts": true })),
+            (None, Some(level)) => Some(json!({ "thinkingLevel": level, "includeThoughts": true })),
+            (None, None) => None,
+        };
+        if let Some(thinking) = thinking {
+            gen.insert("thinkingConfig".into(), thinking);
         }
         body.insert("generationConfig".into(), Value::Object(gen));
         if !self.safety_settings.is_empty() {

@@ -155,6 +155,41 @@ async fn gemini_request_is_exact() {
 }
 
 #[tokio::test]
+async fn gemini_3_takes_reasoning_effort_as_thinking_level() {
+    let server = mock(MockConfig::default()).await;
+    let cfg = config(ProviderKind::Google, vec![server.url()], &[]);
+    let client = client_with(ProviderKind::Google, cfg, 10 * SECOND);
+    let level = SamplingParams {
+        max_tokens: 4096,
+        reasoning_effort: Some("low".into()),
+        ..Default::default()
+    };
+    client
+        .complete(&request("gemini-3-pro-preview", level.clone()))
+        .await
+        .unwrap();
+    let seen = server.last_request().unwrap();
+    assert_eq!(
+        seen.body["generationConfig"]["thinkingConfig"],
+        json!({"thinkingLevel": "low", "includeThoughts": true})
+    );
+    // Both set: only the budget goes (the API refuses a request with both).
+    let both = SamplingParams {
+        thinking_budget: Some(1024),
+        ..level
+    };
+    client
+        .complete(&request("gemini-2.5-pro", both))
+        .await
+        .unwrap();
+    let seen = server.last_request().unwrap();
+    assert_eq!(
+        seen.body["generationConfig"]["thinkingConfig"],
+        json!({"thinkingBudget": 1024, "includeThoughts": true})
+    );
+}
+
+#[tokio::test]
 async fn gemini_safety_stop_is_content_filtered() {
     let server = mock(MockConfig::default()).await;
     let client = client_for(
