@@ -262,14 +262,7 @@ async fn classify_folder(args: &Args, out: &Path) -> Outcome {
             return Err(e.into());
         }
     };
-    let totals = serde_json::json!({
-        "classifier_version": summary.classifier_version,
-        "classified": summary.classified,
-        "judge_calls": summary.judge_calls,
-        "judge_cache_hits": summary.judge_cache_hits,
-        "judge_errors": summary.judge_errors,
-        "skipped_no_facts": summary.skipped_no_facts,
-    });
+    let totals = serde_json::to_value(&summary)?;
     store.end_run(run_id, RunEndStatus::Completed, &timestamp(), &totals)?;
     // Put the verdicts into the reference-layout response.json files as well.
     misalign_run::export::export(&store, out).with_context(|| {
