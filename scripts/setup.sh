@@ -1,17 +1,58 @@
 #!/usr/bin/env bash
-# Installs what misalign needs to build and test on a fresh Debian machine, and nothing
-# that is already there: a C/C++ compiler, cmake + libclang-dev (llama.cpp), chromium (report
-# tests). g++ brings the static libstdc++ and libgomp that misalign links llama.cpp against.
+# Installs what misalign needs to build and test on a fresh Debian machine, and nothing that is
+# already there. Each check looks for the very file or command the later step loads, not for a
+# look-alike: clang-sys (bindgen, used by llama.cpp's bindings) opens `libclang.so*` or
+# `libclang-N.so*`, and Debian's libclang-cpp14 ships only `libclang-cpp.so.14`, which it cannot use.
+#
+#   what                                   package        who needs it
+#   a C++ compiler (c++)                   g++            llama.cpp; the static libstdc++/libgomp
+#   cmake                                  cmake          llama.cpp's build
+#   libclang.so / libclang-N.so            libclang-dev   bindgen (llama.cpp's bindings)
+#   python3                                python3        tests that cross-check against Python
+#   chromium                               chromium       the report's browser tests
+#
+# MISALIGN_SKIP_BROWSER=1 leaves chromium out (the quickstart needs no browser);
+# MISALIGN_SKIP_PYTHON=1 leaves python3 out (the quickstart runs no Python test).
+# scripts/check-setup.sh proves each line of this table by hiding the thing and watching what
+# this script asks apt-get for.
 set -euo pipefail
 
+# The folders clang-sys searches on Debian, plus LIBCLANG_PATH when the user set one.
+libclang_dirs() {
+  [ -n "${LIBCLANG_PATH:-}" ] && printf '%s\n' "$LIBCLANG_PATH"
+  printf '%s\n' /usr/lib/llvm-*/lib /usr/lib/*-linux-gnu /usr/lib64 /usr/lib /usr/local/lib
+}
+
+has_libclang() {
+  local dir
+  while read -r dir; do
+    [ -d "$dir" ] || continue
+    # libclang.so, libclang.so.1, libclang-14.so, libclang-14.so.1 — never libclang-cpp*.
+    if find "$dir" -maxdepth 1 \( -name 'libclang.so' -o -name 'libclang.so.*' \
+        -o -name 'libclang-[0-9]*.so' -o -name 'libclang-[0-9]*.so.*' \) \
+        \( -type f -o -type l \) -print 2>/dev/null | while read -r f; do
+          [ -e "$f" ] && echo found && break   # a dangling link loads nothing
+        done | grep -q found; then
+      return 0
+    fi
+  done < <(libclang_dirs)
+  return 1
+}
+
 need=()
+command -v cargo >/dev/null 2>&1 || {
+  echo "setup: cargo not found; install a Rust toolchain (rustup) first" >&2
+  exit 1
+}
 command -v c++ >/dev/null 2>&1 || need+=(g++)
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
-ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
+has_libclang || need+=(libclang-dev)
+if [ "${MISALIGN_SKIP_PYTHON:-0}" != 1 ]; then
+  command -v python3 >/dev/null 2>&1 || need+=(python3)
+fi
 if [ "${MISALIGN_SKIP_BROWSER:-0}" != 1 ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
-command -v cargo >/dev/null 2>&1 || { echo "setup: cargo not found; install a Rust toolchain (rustup) first" >&2; exit 1; }
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
