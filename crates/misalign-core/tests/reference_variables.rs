@@ -1,5 +1,7 @@
 //! The variables-file reader against Python's own `re.findall` + `json.loads` on generated
-//! near-miss files (skipped with a note when python3 is absent).
+//! near-miss files (python3 is required: the test fails without it).
+
+mod support;
 
 use misalign_core::scenario::variables::VariablesFile;
 use proptest::prelude::*;
@@ -38,14 +40,7 @@ fn near_miss_file() -> impl Strategy<Value = String> {
 
 #[test]
 fn matches_python_reader() {
-    if !std::process::Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        eprintln!("note: python3 not found; skipping the cross-check against Python");
-        return;
-    }
+    support::python3();
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let files: Vec<String> = (0..400)
         .map(|_| near_miss_file().new_tree(&mut runner).unwrap().current())

@@ -1,5 +1,7 @@
 //! Property tests of the placeholder substitution against its rules, an independent
-//! regex-based reference implementation, and (when python3 is present) Python itself.
+//! regex-based reference implementation, and Python itself (required: no python3 fails).
+
+mod support;
 
 use misalign_core::scenario::variables::VariablesFile;
 use misalign_core::scenario::{FileTree, Origin, ScenarioSource};
@@ -148,14 +150,7 @@ proptest! {
 
 #[test]
 fn matches_python_string_template() {
-    if !std::process::Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        eprintln!("note: python3 not found; skipping the cross-check against Python");
-        return;
-    }
+    support::python3();
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let cases: Vec<(String, BTreeMap<String, String>)> = (0..500)
         .map(|_| {

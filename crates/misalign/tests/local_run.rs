@@ -1,7 +1,8 @@
 //! `misalign run` end to end on the embedded local model, as the quickstart runs it: the
 //! real binary, the real SmolLM2-135M GGUF, a real SQLite store, then verdicts, summary.csv
-//! and report.html. Where the machine allows it (`unshare -n`, as root), the run happens in
-//! a network namespace with no network at all, so a hidden download would fail the test.
+//! and report.html. The run happens in a network namespace with no network at all (`unshare
+//! -n`, or `unshare -r -n` where user namespaces are allowed), so a hidden download would fail
+//! the test; a machine that allows neither fails it too.
 #![cfg(feature = "local")]
 
 use serde_json::Value;
@@ -58,35 +59,37 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// Whether this process may create a network namespace (root, or user namespaces allowed).
-fn can_cut_network() -> bool {
-    Command::new("unshare")
-        .args(["-n", "true"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+/// The `unshare` arguments that cut this process's network: a plain network namespace as
+/// root, else one inside a new user namespace. The test is about running with no network at
+/// all, so neither being allowed is a failure, never a run with the network.
+fn unshare_args() -> &'static [&'static str] {
+    for args in [&["-n"][..], &["-r", "-n"][..]] {
+        let ok = Command::new("unshare")
+            .args(args)
+            .arg("true")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return args;
+        }
+    }
+    panic!(
+        "cannot cut the network: `unshare -n` and `unshare -r -n` are both refused here; run \
+         the tests as root or allow unprivileged user namespaces"
+    );
 }
 
-/// Runs `misalign ARGS` with the model cache at `home`, inside a network namespace when
-/// possible. Returns the output and whether the network was cut.
-fn misalign_offline(dir: &Path, home: &Path, args: &[&str]) -> (Output, bool) {
-    let offline = can_cut_network();
-    let mut cmd = if offline {
-        let mut c = Command::new("unshare");
-        c.arg("-n").arg(bin());
-        c
-    } else {
-        Command::new(bin())
-    };
-    let out = cmd
-        .current_dir(dir)
+/// Runs `misalign ARGS` with the model cache at `home` inside a network namespace.
+fn misalign_offline(dir: &Path, home: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new("unshare");
+    cmd.args(unshare_args()).arg(bin());
+    cmd.current_dir(dir)
         .env("MISALIGN_HOME", home)
         .env_remove("HTTPS_PROXY")
         .env_remove("HTTP_PROXY")
         .args(args)
         .output()
-        .unwrap();
-    (out, offline)
+        .unwrap()
 }
 
 const EXPERIMENT: &str = "experiment_id: local-e2e
@@ -142,11 +145,8 @@ fn a_local_experiment_runs_offline_end_to_end_and_reproduces() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("exp.yaml"), EXPERIMENT).unwrap();
 
-    let (out, offline) = misalign_offline(dir.path(), &home, &["run", "exp.yaml", "--out", "a"]);
+    let out = misalign_offline(dir.path(), &home, &["run", "exp.yaml", "--out", "a"]);
     assert!(out.status.success(), "{}", text(&out));
-    if !offline {
-        eprintln!("note: `unshare -n` is not permitted here; the run had network access");
-    }
     let a = dir.path().join("a");
     let first = responses(&a);
     assert_eq!(first.len(), 2, "two samples exported");
@@ -171,13 +171,13 @@ fn a_local_experiment_runs_offline_end_to_end_and_reproduces() {
     assert!(html.contains("murder_explicit-america_replacement"));
 
     // Resume: nothing left to sample, nothing duplicated.
-    let (again, _) = misalign_offline(dir.path(), &home, &["run", "exp.yaml", "--out", "a"]);
+    let again = misalign_offline(dir.path(), &home, &["run", "exp.yaml", "--out", "a"]);
     assert!(again.status.success(), "{}", text(&again));
     assert!(text(&again).contains("0 to sample"), "{}", text(&again));
     assert_eq!(responses(&a).len(), 2);
 
     // A fresh run with the same seed gives the same answers; the two samples differ.
-    let (fresh, _) = misalign_offline(dir.path(), &home, &["run", "exp.yaml", "--out", "b"]);
+    let fresh = misalign_offline(dir.path(), &home, &["run", "exp.yaml", "--out", "b"]);
     assert!(fresh.status.success(), "{}", text(&fresh));
     let second = responses(&dir.path().join("b"));
     let answers = |rs: &[Value]| -> Vec<String> {
