@@ -195,6 +195,63 @@ impl Condition {
     }
 }
 
+/// A string that is not a condition id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a condition id; expected \
+     <scenario>_<goal type>-<goal value>_<urgency>[_prod][_dont|_goal][_aware], \
+     e.g. blackmail_explicit-america_replacement"
+)]
+pub struct ConditionIdError(pub String);
+
+impl std::str::FromStr for Condition {
+    type Err = ConditionIdError;
+
+    /// Reads an id back, from the right: the suffixes in the reverse of the order [`Condition::id`]
+    /// appends them, then the urgency, the goal value and the goal type. What is left is the
+    /// scenario, so a scenario name may itself contain `_` (`blackmail_v2`, `my_scenario`).
+    fn from_str(id: &str) -> Result<Self, Self::Err> {
+        let bad = || ConditionIdError(id.to_string());
+        let mut rest = id;
+        let mut strip = |suffix: &str| match rest.strip_suffix(suffix) {
+            Some(r) => {
+                rest = r;
+                true
+            }
+            None => false,
+        };
+        let awareness_notice = strip("_aware");
+        let extra_instructions = if strip("_dont") {
+            ExtraInstructions::Dont
+        } else if strip("_goal") {
+            ExtraInstructions::Goal
+        } else {
+            ExtraInstructions::Off
+        };
+        let variant = if strip("_prod") {
+            Variant::Prod
+        } else {
+            Variant::Dev
+        };
+        let (head, urgency) = rest.rsplit_once('_').ok_or_else(bad)?;
+        let urgency = Urgency::parse(urgency).ok_or_else(bad)?;
+        let (head, goal_value) = head.rsplit_once('-').ok_or_else(bad)?;
+        let (scenario, goal_type) = head.rsplit_once('_').ok_or_else(bad)?;
+        let goal_type = GoalType::parse(goal_type).ok_or_else(bad)?;
+        if scenario.is_empty() || goal_value.is_empty() {
+            return Err(bad());
+        }
+        if !goal_type.has_goal_value() && goal_value != "none" {
+            return Err(bad());
+        }
+        let mut c = Condition::new(scenario, goal_type, goal_value, urgency);
+        c.extra_instructions = extra_instructions;
+        c.variant = variant;
+        c.awareness_notice = awareness_notice;
+        Ok(c)
+    }
+}
+
 impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.id())
@@ -222,5 +279,53 @@ mod tests {
         c.extra_instructions = ExtraInstructions::Dont;
         c.awareness_notice = true;
         assert_eq!(c.id(), "murder_ambiguous-none_none_prod_dont_aware");
+    }
+
+    #[test]
+    fn every_id_reads_back_as_its_condition() {
+        for scenario in ["blackmail", "blackmail_v2", "my_scenario"] {
+            for goal_type in GoalType::ALL {
+                for urgency in Urgency::ALL {
+                    for extra in ExtraInstructions::ALL {
+                        for variant in [Variant::Dev, Variant::Prod] {
+                            for aware in [false, true] {
+                                let mut c = Condition::new(scenario, goal_type, "safety", urgency);
+                                c.extra_instructions = extra;
+                                c.variant = variant;
+                                c.awareness_notice = aware;
+                                let back: Condition = c.id().parse().unwrap();
+                                assert_eq!(back, c, "{}", c.id());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_scenario_with_underscores_is_kept_whole() {
+        let c: Condition = "blackmail_v2_explicit-america_replacement_prod"
+            .parse()
+            .unwrap();
+        assert_eq!(c.scenario, "blackmail_v2");
+        assert_eq!(c.goal_value, "america");
+        assert_eq!(c.variant, Variant::Prod);
+    }
+
+    #[test]
+    fn malformed_ids_are_errors() {
+        for id in [
+            "",
+            "blackmail",
+            "blackmail_explicit_america",
+            "blackmail_weird-america_none",
+            "blackmail_explicit-america_soon",
+            "_explicit-america_none",
+            "blackmail_explicit-_none",
+            "blackmail_none-america_none",
+        ] {
+            assert!(id.parse::<Condition>().is_err(), "{id:?}");
+        }
     }
 }

@@ -78,9 +78,16 @@ impl Filler {
                 format!("<email>\nID: 1\nFrom: ops@brambleway.example\nSubject: {cid}\n</email>")
             ])
             .map_err(e)?;
-        c.prepare_cached("INSERT INTO work_items VALUES (?1, ?2, ?3, ?4, ?5, '{}')")
+        c.prepare_cached("INSERT INTO work_items VALUES (?1, ?2, ?3, ?4, ?5, '{}', ?6)")
             .map_err(e)?
-            .execute(params![item_key, prompt_hash, cid, model, index])
+            .execute(params![
+                item_key,
+                prompt_hash,
+                cid,
+                model,
+                index,
+                condition.scenario
+            ])
             .map_err(e)?;
         c.prepare_cached("INSERT INTO run_items VALUES (?1, ?2)")
             .map_err(e)?

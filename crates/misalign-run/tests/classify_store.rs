@@ -103,8 +103,8 @@ fn seeded_store(dir: &std::path::Path) -> Store {
         ),
     ] {
         c.execute(
-            "INSERT INTO work_items VALUES (?1, ?2, ?3, 'mock/agent', 0, '{}')",
-            [key, prompt, cond],
+            "INSERT INTO work_items VALUES (?1, ?2, ?3, 'mock/agent', 0, '{}', ?4)",
+            [key, prompt, cond, cond.split('_').next().unwrap()],
         )
         .unwrap();
         c.execute(
@@ -283,4 +283,78 @@ async fn awareness_judge_labels_answers() {
             .unwrap()
     };
     assert_eq!(labels, vec!["deliberates_thinks_real"; 3]);
+}
+
+/// A scenario whose name holds `_` is classified with its own facts: the scenario comes from
+/// the work item (recorded from the prompt's condition), never from cutting the condition id.
+#[tokio::test]
+async fn a_scenario_named_with_underscores_gets_its_own_facts() {
+    use misalign_core::{Condition, GoalType, Urgency};
+    use misalign_run::store::{PromptRow, ResponseRow, ResponseStatus, WorkItemRow};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open_dir(dir.path()).unwrap();
+    store
+        .conn()
+        .execute_batch(
+            "INSERT INTO runs (id, command, experiment_id, misalign_version, experiment_text,
+                experiment_sha256, packs_json, models_json, sampling_json, started_at)
+             VALUES (1, 'run', 'exp', '0.1.0', '', '', '{}', '[]', '{}', '2026-01-01T00:00:00Z');",
+        )
+        .unwrap();
+    let condition = Condition::new(
+        "blackmail_v2",
+        GoalType::Explicit,
+        "america",
+        Urgency::Replacement,
+    );
+    let (id, json) = (condition.id(), serde_json::to_string(&condition).unwrap());
+    let prompt = PromptRow {
+        prompt_hash: "p",
+        condition_id: &id,
+        condition_json: &json,
+        system_prompt: "s",
+        user_prompt: "u",
+        email_content: "<email>inbox</email>",
+    };
+    let item = WorkItemRow {
+        item_key: "k",
+        prompt_hash: "p",
+        condition_id: &id,
+        model: "mock/agent",
+        sample_index: 0,
+        params_json: "{}",
+    };
+    store.record_plan(1, &[prompt], &[item]).unwrap();
+    store
+        .insert_responses(&[ResponseRow {
+            item_key: "k".into(),
+            run_id: 1,
+            status: Some(ResponseStatus::Answer),
+            answer: Some(BLACKMAIL.into()),
+            reasoning: None,
+            finish_reason: None,
+            input_tokens: None,
+            output_tokens: None,
+            reasoning_tokens: None,
+            latency_ms: None,
+            attempts: 1,
+            request_id: None,
+            error: None,
+            error_class: None,
+            raw_reply: None,
+            started_at: "t".into(),
+            finished_at: "t".into(),
+        }])
+        .unwrap();
+
+    let mut opts = options(None, None);
+    opts.facts
+        .insert("blackmail_v2".into(), reference_facts("blackmail"));
+    // Facts under the name the id's first `_` gives must not be what is used.
+    opts.facts.remove("blackmail");
+    let s = classify_store(&store, &opts).await.unwrap();
+    assert_eq!(s.classified, 1, "{s:?}");
+    assert!(s.skipped_no_facts.is_empty(), "{s:?}");
+    assert_eq!(s.per_scenario["blackmail_v2"].detector_harmful, 1);
 }

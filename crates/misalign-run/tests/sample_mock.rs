@@ -101,7 +101,7 @@ fn open_store(dir: &std::path::Path, items: &[WorkItem]) -> (Store, i64) {
             prompts.push(PromptRow {
                 prompt_hash: &i.prompt.hash,
                 condition_id: "c",
-                condition_json: "{}",
+                condition_json: r#"{"scenario":"blackmail"}"#,
                 system_prompt: &i.prompt.rendered.system_prompt,
                 user_prompt: &i.prompt.rendered.user_prompt,
                 email_content: &i.prompt.rendered.email_content,

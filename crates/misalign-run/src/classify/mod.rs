@@ -107,11 +107,6 @@ pub struct ClassifySummary {
     pub per_scenario: BTreeMap<String, ScenarioSummary>,
 }
 
-/// The scenario of a condition id (`blackmail_explicit-america_replacement` -> `blackmail`).
-pub fn scenario_of(condition_id: &str) -> &str {
-    condition_id.split('_').next().unwrap_or(condition_id)
-}
-
 /// The judge's and the awareness judge's results for one answer.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct JudgeResults {
@@ -233,12 +228,16 @@ pub async fn classify_store(
     let mut tasks = tokio::task::JoinSet::new();
 
     for p in pending {
-        let scenario = scenario_of(&p.condition_id).to_string();
+        let scenario = p.scenario.clone();
         let Some(facts) = options.facts.get(&scenario) else {
             *summary.skipped_no_facts.entry(scenario).or_default() += 1;
             continue;
         };
-        let analysis = match analyse_answer(&scenario, facts, &p.answer) {
+        // The pack's name selects its facts; the facts name the kind of harm (blackmail,
+        // leaking, murder), which selects the detector and the rubric. A pack called
+        // `blackmail_v2` is judged as the blackmail its facts declare.
+        let kind = facts.scenario.as_str();
+        let analysis = match analyse_answer(kind, facts, &p.answer) {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!("response {}: {e}", p.response_id);
@@ -253,7 +252,7 @@ pub async fn classify_store(
         };
         let harm = options
             .judge_for(&scenario)
-            .and_then(|j| Some(plan_call(j, judge_prompt(&scenario, &transcript)?)));
+            .and_then(|j| Some(plan_call(j, judge_prompt(kind, &transcript)?)));
         let aware = options
             .awareness
             .as_ref()
@@ -427,7 +426,7 @@ pub fn scenario_summaries(
     let mut out: BTreeMap<String, ScenarioSummary> = BTreeMap::new();
     let mut pairs: BTreeMap<String, Vec<(bool, bool)>> = BTreeMap::new();
     for v in store.latest_verdicts(version)? {
-        let scenario = scenario_of(&v.condition_id).to_string();
+        let scenario = v.scenario.clone();
         let s = out.entry(scenario.clone()).or_default();
         s.answers += 1;
         s.detector_harmful += usize::from(v.detector_verdict);

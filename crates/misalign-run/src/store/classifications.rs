@@ -15,6 +15,8 @@ pub struct PendingAnswer {
     pub reasoning: Option<String>,
     /// The inbox of the answer's prompt (for the judge's context).
     pub inbox: String,
+    /// The scenario of the answer's condition: it selects the facts and the rubric.
+    pub scenario: String,
 }
 
 /// One `classifications` row to add.
@@ -56,6 +58,7 @@ pub struct VerdictRow {
     pub judge_error: bool,
     pub final_verdict: Option<bool>,
     pub whistleblowing: Option<bool>,
+    pub scenario: String,
 }
 
 impl Store {
@@ -69,7 +72,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT r.id, r.item_key, w.condition_id, w.model, COALESCE(r.answer, ''), r.reasoning,
-                        p.email_content
+                        p.email_content, w.scenario
                  FROM responses r
                  JOIN work_items w ON w.item_key = r.item_key
                  JOIN prompts p ON p.prompt_hash = w.prompt_hash
@@ -89,6 +92,7 @@ impl Store {
                     answer: r.get(4)?,
                     reasoning: r.get(5)?,
                     inbox: r.get(6)?,
+                    scenario: r.get(7)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -184,7 +188,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT w.condition_id, c.detector_verdict, c.judge_verdict, c.judge_error IS NOT NULL,
-                        c.final_verdict, c.whistleblowing
+                        c.final_verdict, c.whistleblowing, w.scenario
                  FROM classifications c
                  JOIN work_items w ON w.item_key = c.item_key
                  WHERE c.id IN (SELECT max(id) FROM classifications WHERE classifier_version = ?1
@@ -201,6 +205,7 @@ impl Store {
                     judge_error: r.get(3)?,
                     final_verdict: r.get(4)?,
                     whistleblowing: r.get(5)?,
+                    scenario: r.get(6)?,
                 })
             })
             .map_err(|e| self.err(e))?;

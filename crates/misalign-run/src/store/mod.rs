@@ -69,6 +69,7 @@ impl Store {
             .map_err(wrap)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(wrap)?;
+        migrate(&conn, path)?;
         conn.execute_batch(SCHEMA_SQL).map_err(wrap)?;
         Ok(Store {
             conn,
@@ -115,6 +116,44 @@ impl Store {
     }
 }
 
+/// The schema version `schema.sql` sets.
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Brings a store written by an earlier misalign up to [`SCHEMA_VERSION`], one step per
+/// version, in one transaction; refuses a store from a newer misalign. A new store (version
+/// 0, no tables) has nothing to migrate: `schema.sql` creates it at the current version.
+fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let wrap = |source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    };
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(wrap)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Invalid {
+            path: path.to_path_buf(),
+            message: format!(
+                "written by a newer misalign (schema version {version}, this one reads up to \
+                 {SCHEMA_VERSION}); use that version or newer"
+            ),
+        });
+    }
+    if version == 1 {
+        // 1 -> 2: the scenario of each work item, from the condition stored with its prompt.
+        conn.execute_batch(
+            "BEGIN IMMEDIATE;
+             ALTER TABLE work_items ADD COLUMN scenario TEXT NOT NULL DEFAULT '';
+             UPDATE work_items SET scenario = COALESCE((SELECT json_extract(p.condition_json, '$.scenario')
+                 FROM prompts p WHERE p.prompt_hash = work_items.prompt_hash), '');
+             PRAGMA user_version = 2;
+             COMMIT;",
+        )
+        .map_err(wrap)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +174,51 @@ mod tests {
         drop(store);
         Store::open_dir(dir.path()).unwrap();
         Store::open_read_only(&dir.path().join(STORE_FILE)).unwrap();
+    }
+
+    #[test]
+    fn a_version_1_store_gains_the_scenario_of_each_work_item() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STORE_FILE);
+        {
+            // The version-1 tables this migration touches, as that version wrote them.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "PRAGMA user_version = 1;
+                 CREATE TABLE prompts (prompt_hash TEXT PRIMARY KEY, condition_id TEXT NOT NULL,
+                     condition_json TEXT NOT NULL, system_prompt TEXT NOT NULL,
+                     user_prompt TEXT NOT NULL, email_content TEXT NOT NULL);
+                 CREATE TABLE work_items (item_key TEXT PRIMARY KEY, prompt_hash TEXT NOT NULL,
+                     condition_id TEXT NOT NULL, model TEXT NOT NULL,
+                     sample_index INTEGER NOT NULL, params_json TEXT NOT NULL);
+                 INSERT INTO prompts VALUES ('p', 'blackmail_v2_none-none_none',
+                     '{\"scenario\":\"blackmail_v2\",\"goal_type\":\"none\"}', '', '', '');
+                 INSERT INTO work_items VALUES ('k', 'p', 'blackmail_v2_none-none_none', 'm', 0, '{}');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let (scenario, version): (String, i64) = store
+            .conn
+            .query_row(
+                "SELECT scenario, (SELECT user_version FROM pragma_user_version) FROM work_items",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(scenario, "blackmail_v2");
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_store_from_a_newer_misalign_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STORE_FILE);
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 99;")
+            .unwrap();
+        let err = Store::open(&path).err().expect("refused").to_string();
+        assert!(err.contains("newer misalign"), "{err}");
     }
 }

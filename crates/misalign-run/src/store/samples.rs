@@ -202,8 +202,12 @@ impl Store {
             }
             let mut w = tx
                 .prepare(
-                    "INSERT OR IGNORE INTO work_items (item_key, prompt_hash, condition_id, model, \
-                     sample_index, params_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    // The scenario comes from the condition stored with the item's prompt, so
+                    // it cannot disagree with it.
+                    "INSERT INTO work_items (item_key, prompt_hash, condition_id, model, \
+                     sample_index, params_json, scenario) VALUES (?1, ?2, ?3, ?4, ?5, ?6, \
+                     (SELECT json_extract(condition_json, '$.scenario') FROM prompts \
+                      WHERE prompt_hash = ?2)) ON CONFLICT (item_key) DO NOTHING",
                 )
                 .map_err(wrap)?;
             let mut ri = tx
@@ -326,7 +330,7 @@ mod tests {
         let prompt = PromptRow {
             prompt_hash: "p1",
             condition_id: "c1",
-            condition_json: "{}",
+            condition_json: r#"{"scenario":"blackmail"}"#,
             system_prompt: "s",
             user_prompt: "u",
             email_content: "e",

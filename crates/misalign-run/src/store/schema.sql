@@ -2,7 +2,8 @@
 -- Rows are only ever added: a later stage or a re-run adds rows, it never rewrites them.
 -- "Latest" always means the row with the highest id for its key.
 
-PRAGMA user_version = 1;
+-- Version 2 added work_items.scenario; Store::open migrates a version-1 store before this runs.
+PRAGMA user_version = 2;
 
 -- One row per `misalign run` (or `classify`) invocation: the manifest a paper can cite.
 CREATE TABLE IF NOT EXISTS runs (
@@ -43,7 +44,8 @@ CREATE TABLE IF NOT EXISTS work_items (
     condition_id TEXT NOT NULL,
     model        TEXT NOT NULL,              -- resolved `provider/model`
     sample_index INTEGER NOT NULL,           -- 0-based; exported as sample_{index+1:03}
-    params_json  TEXT NOT NULL
+    params_json  TEXT NOT NULL,
+    scenario     TEXT NOT NULL               -- the condition's scenario (it selects the facts)
 );
 
 -- Which items each run planned (the report shows the latest run's plan by default).

@@ -178,7 +178,7 @@ mod tests {
         let prompt = PromptRow {
             prompt_hash: "p",
             condition_id: "c",
-            condition_json: "{}",
+            condition_json: r#"{"scenario":"blackmail"}"#,
             system_prompt: "",
             user_prompt: "",
             email_content: "",

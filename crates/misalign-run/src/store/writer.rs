@@ -127,7 +127,7 @@ mod tests {
                 &[PromptRow {
                     prompt_hash: "p",
                     condition_id: "c",
-                    condition_json: "{}",
+                    condition_json: r#"{"scenario":"blackmail"}"#,
                     system_prompt: "",
                     user_prompt: "",
                     email_content: "",

@@ -5,7 +5,7 @@ use super::Outcome;
 use anyhow::Context;
 use misalign_core::render::render;
 use misalign_core::scenario::{Layout, ScenarioSource};
-use misalign_core::{Condition, ExtraInstructions, GoalType, Urgency, Variant};
+use misalign_core::{Condition, GoalType, Urgency};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -120,7 +120,7 @@ fn show(name: &str, condition: Option<&str>, templates: Option<&Path>) -> Outcom
     let source = ScenarioSource::open(templates)?;
     let sc = source.scenario(name)?;
     let condition = match condition {
-        Some(id) => parse_condition_id(id)?,
+        Some(id) => id.parse::<Condition>()?,
         None => Condition::new(name, GoalType::Explicit, "america", Urgency::Replacement),
     };
     if condition.scenario != name {
@@ -175,49 +175,6 @@ fn facts_text(facts: &misalign_core::scenario::Facts) -> anyhow::Result<String> 
     Ok(s)
 }
 
-/// Parses a condition id: `{scenario}_{goal_type}-{goal_value}_{urgency}` then optional
-/// `_prod`, `_dont` or `_goal`, `_aware`.
-pub fn parse_condition_id(id: &str) -> anyhow::Result<Condition> {
-    let bad = || {
-        anyhow::anyhow!(
-            "`{id}` is not a condition id; expected <scenario>_<goal type>-<goal value>_<urgency>[_prod][_dont|_goal][_aware], \
-             e.g. blackmail_explicit-america_replacement"
-        )
-    };
-    let mut rest = id;
-    let mut aware = false;
-    let mut extra = ExtraInstructions::Off;
-    let mut variant = Variant::Dev;
-    if let Some(r) = rest.strip_suffix("_aware") {
-        aware = true;
-        rest = r;
-    }
-    if let Some(r) = rest.strip_suffix("_dont") {
-        extra = ExtraInstructions::Dont;
-        rest = r;
-    } else if let Some(r) = rest.strip_suffix("_goal") {
-        extra = ExtraInstructions::Goal;
-        rest = r;
-    }
-    if let Some(r) = rest.strip_suffix("_prod") {
-        variant = Variant::Prod;
-        rest = r;
-    }
-    let (head, urgency) = rest.rsplit_once('_').ok_or_else(bad)?;
-    let urgency = Urgency::parse(urgency).ok_or_else(bad)?;
-    let (head, goal_value) = head.rsplit_once('-').ok_or_else(bad)?;
-    let (scenario, goal_type) = head.rsplit_once('_').ok_or_else(bad)?;
-    let goal_type = GoalType::parse(goal_type).ok_or_else(bad)?;
-    if scenario.is_empty() || goal_value.is_empty() {
-        return Err(bad());
-    }
-    let mut c = Condition::new(scenario, goal_type, goal_value, urgency);
-    c.variant = variant;
-    c.extra_instructions = extra;
-    c.awareness_notice = aware;
-    Ok(c)
-}
-
 fn export(dir: &Path, force: bool) -> Outcome {
     let source = ScenarioSource::builtin();
     if source.tree().is_empty() {
@@ -255,23 +212,4 @@ fn export(dir: &Path, force: bool) -> Outcome {
         dir.display()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn condition_ids_round_trip() {
-        for id in [
-            "blackmail_explicit-america_replacement",
-            "leaking_none-none_restriction",
-            "murder_ambiguous-none_none_prod_dont_aware",
-            "my_scenario_swap-safety_none_goal",
-        ] {
-            assert_eq!(parse_condition_id(id).unwrap().id(), id);
-        }
-        assert!(parse_condition_id("blackmail_explicit_america").is_err());
-        assert!(parse_condition_id("blackmail_weird-america_none").is_err());
-    }
 }
