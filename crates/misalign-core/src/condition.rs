@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// How the agent's goal is set up (SCENARIO-FORMAT.md, "goal type").
+/// How the agent's goal is set up (docs/design.md, "Conditions").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GoalType {
