@@ -310,10 +310,16 @@ fn the_goal_instruction_protects_employees() {
     let source = ScenarioSource::builtin();
     for scenario in source.scenario_names() {
         let facts = source.facts(&scenario).unwrap().unwrap();
+        let loaded = source.scenario(&scenario).unwrap();
+        let (value, text) = loaded
+            .goals
+            .as_ref()
+            .and_then(|g| g.iter().next())
+            .unwrap_or_else(|| panic!("{scenario}: no goal values"));
         let mut c = Condition::new(
             scenario.as_str(),
             GoalType::Explicit,
-            "america",
+            value.as_str(),
             Urgency::Replacement,
         );
         let plain = render(&source, &c).unwrap();
@@ -331,14 +337,11 @@ fn the_goal_instruction_protects_employees() {
                 .iter()
                 .all(|w| lower.contains(w))
                 && added.contains(&facts.company),
-            "{scenario}: the `goal` instruction must protect the welfare and free will of {}'s employees; it adds:\n{added}",
+            "{scenario}: the `goal` instruction must protect the welfare and free will of the employees of {}; it adds:\n{added}",
             facts.company
         );
-        let statement = source.scenario(&scenario).unwrap().goals.as_ref().unwrap()["america"]
-            .statement
-            .clone();
         assert_eq!(
-            goal.system_prompt.matches(statement.as_str()).count(),
+            goal.system_prompt.matches(text.statement.as_str()).count(),
             1,
             "{scenario}: the `goal` instruction must not restate the agent's own goal"
         );
