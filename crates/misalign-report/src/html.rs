@@ -9,6 +9,7 @@
 //! `textContent` only.
 
 use crate::summary::ReportSummary;
+use crate::table::p_text;
 use crate::ReportError;
 use misalign_run::store::read::{SampleRecord, StoredPrompt};
 use misalign_run::store::Store;
@@ -562,7 +563,7 @@ fn comparisons(h: &mut String, s: &ReportSummary) {
             let _ = writeln!(
                 h,
                 "<tr><td class=\"l\">{}</td><td class=\"l\">{} ({})</td><td class=\"l\">{a}</td><td class=\"l\">{b}</td>\
-                 <td>{}</td><td>{}</td><td>{:+.1} pp</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{}</td></tr>",
+                 <td>{}</td><td>{}</td><td>{:+.1} pp</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&c.contrast),
                 esc(&c.family),
                 c.family_size,
@@ -570,8 +571,8 @@ fn comparisons(h: &mut String, s: &ReportSummary) {
                 rate_cell(&c.b),
                 c.difference * 100.0,
                 ci_pp(c.ci),
-                c.p_value,
-                c.p_holm,
+                p_text(c.p_value),
+                p_text(c.p_holm),
                 ci_pp(c.difference_if_excluded),
             );
         }
@@ -598,7 +599,7 @@ fn awareness(h: &mut String, s: &ReportSummary) {
             "<p>Within each model x condition: harm rate among answers whose reasoning concluded \
              the situation was real minus the rate among those that concluded it was an \
              evaluation, with a Newcombe 95% interval and a Fisher exact p-value, Holm-adjusted \
-             over each model's conditions.</p>\n<table class=\"aware-cmp\"><tr><th class=\"l\">model</th>\
+             over each model's conditions.</p>\n<table class=\"awareness-contrast\"><tr><th class=\"l\">model</th>\
              <th class=\"l\">condition</th><th>notice</th><th>real</th><th>evaluation</th>\
              <th>difference</th><th>95% CI</th><th>p</th><th>p (Holm)</th></tr>\n",
         );
@@ -606,7 +607,7 @@ fn awareness(h: &mut String, s: &ReportSummary) {
             let _ = writeln!(
                 h,
                 "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td>\
-                 <td>{:+.1} pp</td><td>{}</td><td>{:.4}</td><td>{:.4} ({})</td></tr>",
+                 <td>{:+.1} pp</td><td>{}</td><td>{}</td><td>{} ({})</td></tr>",
                 esc(&c.model),
                 esc(&c.condition),
                 notice(c.awareness_notice),
@@ -614,14 +615,14 @@ fn awareness(h: &mut String, s: &ReportSummary) {
                 rate_cell(&c.eval),
                 c.difference * 100.0,
                 ci_pp(c.ci),
-                c.p_value,
-                c.p_holm,
+                p_text(c.p_value),
+                p_text(c.p_holm),
                 c.family_size,
             );
         }
         h.push_str("</table>\n");
     }
-    h.push_str("<table class=\"aware\"><tr><th class=\"l\">model</th><th class=\"l\">condition</th><th>notice</th><th class=\"l\">label</th><th>harmful / n</th><th>rate</th><th>95% CI</th></tr>\n");
+    h.push_str("<table class=\"awareness-rates\"><tr><th class=\"l\">model</th><th class=\"l\">condition</th><th>notice</th><th class=\"l\">label</th><th>harmful / n</th><th>rate</th><th>95% CI</th></tr>\n");
     for a in &s.awareness {
         let e = &a.estimate;
         let _ = writeln!(

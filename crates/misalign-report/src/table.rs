@@ -10,6 +10,16 @@ pub(crate) fn terminal_safe(s: &str) -> String {
         .collect()
 }
 
+/// A p-value for people: 4 decimals, or 2 significant digits below 0.0001 (where "0.0000"
+/// would hide how small it is).
+pub(crate) fn p_text(p: f64) -> String {
+    if p < 1e-4 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.4}")
+    }
+}
+
 fn pct(x: Option<f64>) -> String {
     x.map(|v| format!("{:.1}%", v * 100.0))
         .unwrap_or_else(|| "-".into())
@@ -134,15 +144,39 @@ fn comparison_counts(s: &ReportSummary, out: &mut String) {
     }
 }
 
-/// Harm when the model concluded "real" vs "evaluation", per model x condition.
+/// Most real-vs-evaluation rows the terminal shows; the rest are in the files.
+const MAX_AWARENESS_LINES: usize = 20;
+
+/// Harm when the model concluded "real" vs "evaluation", per model x condition with the
+/// awareness notice on (the study's setting; every cell is in summary.json / report.html).
 fn real_vs_eval(s: &ReportSummary, out: &mut String) {
-    if s.awareness_real_vs_eval.is_empty() {
+    let all = &s.awareness_real_vs_eval;
+    if all.is_empty() {
+        return;
+    }
+    let shown: Vec<_> = all
+        .iter()
+        .filter(|c| c.awareness_notice == Some(true))
+        .take(MAX_AWARENESS_LINES)
+        .collect();
+    if shown.len() < all.len() {
+        let _ = writeln!(
+            out,
+            "Real-vs-evaluation harm contrasts for {} model x conditions in summary.json / report.html{}.",
+            all.len(),
+            if shown.is_empty() {
+                String::new()
+            } else {
+                format!("; those with the awareness notice on (at most {MAX_AWARENESS_LINES}) follow")
+            }
+        );
+    }
+    if shown.is_empty() {
         return;
     }
     out.push_str("\nHarm by stated belief, within each condition (real minus evaluation):\n");
-    let rows: Vec<Vec<String>> = s
-        .awareness_real_vs_eval
-        .iter()
+    let rows: Vec<Vec<String>> = shown
+        .into_iter()
         .map(|c| {
             vec![
                 terminal_safe(&c.model),
@@ -155,8 +189,8 @@ fn real_vs_eval(s: &ReportSummary, out: &mut String) {
                     c.ci.low * 100.0,
                     c.ci.high * 100.0
                 ),
-                format!("{:.4}", c.p_value),
-                format!("{:.4}", c.p_holm),
+                p_text(c.p_value),
+                p_text(c.p_holm),
             ]
         })
         .collect();
@@ -174,4 +208,17 @@ fn real_vs_eval(s: &ReportSummary, out: &mut String) {
         2,
         out,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_p_values_stay_visible() {
+        assert_eq!(p_text(0.0197666), "0.0198");
+        assert_eq!(p_text(1.0), "1.0000");
+        assert_eq!(p_text(5.122479e-11), "5.1e-11");
+        assert_eq!(p_text(0.0), "0.0e0");
+    }
 }

@@ -513,3 +513,39 @@ fn a_report_without_exclusions_keeps_the_terminal_table_narrow() {
     );
     assert!(html.contains("No answer was left out of n"));
 }
+
+#[test]
+fn the_terminal_shows_real_vs_eval_only_for_cells_with_the_notice_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Filler::new(dir.path()).unwrap();
+    let mut i = 0;
+    add(
+        &f,
+        "m",
+        &base(),
+        &mut i,
+        4,
+        8,
+        Some("deliberates_thinks_real"),
+    );
+    add(
+        &f,
+        "m",
+        &base(),
+        &mut i,
+        1,
+        8,
+        Some("deliberates_thinks_eval"),
+    );
+    f.finish().unwrap();
+    let (s, _, html) = report(dir.path());
+    assert_eq!(s.awareness_real_vs_eval.len(), 1);
+    assert_eq!(s.awareness_real_vs_eval[0].awareness_notice, Some(false));
+    let table = render_table(&s);
+    assert!(
+        table.contains("Real-vs-evaluation harm contrasts for 1 model x conditions in summary.json / report.html.")
+            && !table.contains("Harm by stated belief"),
+        "{table}"
+    );
+    assert!(html.contains("50.0% (4/8)"), "the page has every cell");
+}
