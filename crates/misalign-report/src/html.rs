@@ -543,7 +543,7 @@ fn comparisons(h: &mut String, s: &ReportSummary) {
         if of_axis.is_empty() {
             continue;
         }
-        let _ = writeln!(h, "<h3>{}</h3>", axis.as_str());
+        let _ = writeln!(h, "<h3 id=\"axis-{0}\">{0}</h3>", axis.as_str());
         h.push_str(
             "<table class=\"cmp\"><tr><th class=\"l\">contrast</th><th class=\"l\">family (size)</th>\
              <th class=\"l\">a</th><th class=\"l\">b</th><th>rate a</th><th>rate b</th>\
@@ -622,6 +622,11 @@ fn awareness(h: &mut String, s: &ReportSummary) {
         }
         h.push_str("</table>\n");
     }
+    h.push_str(
+        "<p>Harm rate per awareness label within each model x condition. The same conditions \
+         with the notice on vs off are compared under <a href=\"#axis-awareness_notice\">awareness_notice</a> \
+         above.</p>\n",
+    );
     h.push_str("<table class=\"awareness-rates\"><tr><th class=\"l\">model</th><th class=\"l\">condition</th><th>notice</th><th class=\"l\">label</th><th>harmful / n</th><th>rate</th><th>95% CI</th></tr>\n");
     for a in &s.awareness {
         let e = &a.estimate;

@@ -396,7 +396,7 @@ fn every_axis_is_compared_with_holm_within_each_family() {
         "model",
     ] {
         assert!(
-            html.contains(&format!("<h3>{axis}</h3>")),
+            html.contains(&format!("<h3 id=\"axis-{axis}\">{axis}</h3>")),
             "{axis} table in the page"
         );
     }
