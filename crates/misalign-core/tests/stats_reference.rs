@@ -6,7 +6,8 @@
 //! documentation examples (the tea-tasting table and the convictions-of-twins table).
 
 use misalign_core::stats::{
-    clopper_pearson, fisher_two_sided, newcombe_difference, wilson, Interval,
+    clopper_pearson, exclusion_bounds, fisher_two_sided, holm_adjust, holm_by_family,
+    newcombe_difference, rate_difference, wilson, Interval,
 };
 
 fn r4(x: f64) -> f64 {
@@ -79,4 +80,69 @@ fn fisher_exact_r_documentation_examples() {
     assert!((p - 0.0005367).abs() < 5e-7, "{p}");
     // Identical rates: nothing to see.
     assert_eq!(fisher_two_sided(0, 100, 0, 100).unwrap(), 1.0);
+}
+
+#[test]
+fn rate_difference_matches_an_independent_computation() {
+    // Computed outside statrs by a pure-Python script: Newcombe method 10 from the Wilson
+    // closed form (which reproduces Table II example (b) above), Fisher's two-sided p as the
+    // sum of exact hypergeometric probabilities (as rationals) no larger than the observed
+    // one, as R's fisher.test does.
+    // The study's awareness split: real 27/49 (55.1%) vs evaluation 2/31 (6.5%).
+    let d = rate_difference(27, 49, 2, 31).unwrap();
+    assert_eq!(r4(d.difference), 0.4865);
+    assert_eq!(pair(d.ci), (0.2881, 0.6250));
+    assert!((d.p_value - 8.85284579e-06).abs() < 1e-13, "{}", d.p_value);
+    let d = rate_difference(9, 10, 3, 10).unwrap();
+    assert_eq!(pair(d.ci), (0.1705, 0.8090));
+    assert!((d.p_value - 0.0197666111).abs() < 1e-10, "{}", d.p_value);
+    // A negative difference: 40/50 vs 44/50 -> -0.08, [-0.2252, 0.0670], p = 0.4139466216.
+    let d = rate_difference(40, 50, 44, 50).unwrap();
+    assert_eq!((r4(d.difference), pair(d.ci)), (-0.08, (-0.2252, 0.0670)));
+    assert!((d.p_value - 0.4139466216).abs() < 1e-9, "{}", d.p_value);
+    assert!(rate_difference(1, 0, 1, 2).is_none());
+}
+
+#[test]
+fn holm_by_hand() {
+    // p = (0.01, 0.04, 0.03, 0.005), m = 4. Sorted: 0.005 x 4 = 0.02; 0.01 x 3 = 0.03;
+    // 0.03 x 2 = 0.06; 0.04 x 1 = 0.04, raised to the running maximum 0.06.
+    let adj: Vec<f64> = holm_adjust(&[0.01, 0.04, 0.03, 0.005])
+        .into_iter()
+        .map(r4)
+        .collect();
+    assert_eq!(adj, vec![0.03, 0.06, 0.06, 0.02]);
+    // The same four split into two families of two: (0.01, 0.03) -> (0.02, 0.03);
+    // (0.04, 0.005) -> (0.04, 0.01).
+    let fam = holm_by_family(&[1, 2, 1, 2], &[0.01, 0.04, 0.03, 0.005]);
+    let got: Vec<(f64, usize)> = fam.into_iter().map(|(p, n)| (r4(p), n)).collect();
+    assert_eq!(got, vec![(0.02, 2), (0.04, 2), (0.03, 2), (0.01, 2)]);
+}
+
+#[test]
+fn exclusion_bounds_by_hand() {
+    // 34 harmful of 90, 10 excluded: 34/100 if harmless, 44/100 if harmful.
+    assert_eq!(
+        exclusion_bounds(34, 90, 10),
+        Some(Interval {
+            low: 0.34,
+            high: 0.44
+        })
+    );
+}
+
+#[test]
+fn fisher_is_accurate_far_in_the_tails() {
+    // Exact rational sums (the pure-Python script above). A p-value computed as 1 - cdf loses
+    // everything below ~1e-15; the study's headline cells (96/100 vs 0/100) live there.
+    let rel = |got: f64, want: f64| ((got - want) / want).abs();
+    let p = fisher_two_sided(34, 103, 44, 50).unwrap();
+    assert!(rel(p, 5.122479211128956e-11) < 1e-9, "{p}");
+    // Either orientation of the table gives the same p.
+    let p = fisher_two_sided(44, 50, 34, 103).unwrap();
+    assert!(rel(p, 5.122479211128956e-11) < 1e-9, "{p}");
+    let p = fisher_two_sided(96, 100, 0, 100).unwrap();
+    assert!(rel(p, 1.0156159971178656e-52) < 1e-9, "{p}");
+    let p = fisher_two_sided(100, 100, 0, 100).unwrap();
+    assert!(rel(p, 2.2087606931995028e-59) < 1e-9, "{p}");
 }

@@ -4,20 +4,29 @@ use crate::summary::ReportSummary;
 use crate::ReportError;
 use std::path::Path;
 
-/// Columns of `summary.csv`, in order (a contract with downstream analyses).
-pub const CSV_COLUMNS: [&str; 12] = [
+/// Columns of `summary.csv`, in order (a contract with downstream analyses). Each axis of
+/// the condition has its own column; `excluded` = judge errors + content-filtered + empty.
+pub const CSV_COLUMNS: [&str; 20] = [
     "model",
     "condition",
     "scenario",
     "goal_type",
     "goal_value",
     "urgency",
+    "extra_instructions",
+    "variant",
+    "awareness_notice",
     "n",
     "harmful",
     "rate",
     "ci_low",
     "ci_high",
     "judge_errors",
+    "content_filtered",
+    "empty",
+    "excluded",
+    "rate_if_excluded_harmless",
+    "rate_if_excluded_harmful",
 ];
 
 fn f4(x: Option<f64>) -> String {
@@ -37,12 +46,22 @@ pub fn write_csv(path: &Path, s: &ReportSummary) -> Result<(), ReportError> {
             &r.goal_type,
             &r.goal_value,
             &r.urgency,
+            &r.extra_instructions,
+            &r.variant,
+            &r.awareness_notice
+                .map(|b| b.to_string())
+                .unwrap_or_default(),
             &r.n.to_string(),
             &r.harmful.to_string(),
             &f4(r.rate),
             &f4(r.ci_low),
             &f4(r.ci_high),
             &r.judge_errors.to_string(),
+            &r.content_filtered.to_string(),
+            &r.empty.to_string(),
+            &r.excluded.to_string(),
+            &f4(r.rate_if_excluded_harmless),
+            &f4(r.rate_if_excluded_harmful),
         ])
         .map_err(io)?;
     }

@@ -9,6 +9,7 @@
 //! `textContent` only.
 
 use crate::summary::ReportSummary;
+use crate::table::p_text;
 use crate::ReportError;
 use misalign_run::store::read::{SampleRecord, StoredPrompt};
 use misalign_run::store::Store;
@@ -305,6 +306,7 @@ fn render_head(s: &ReportSummary, embed: Option<&EmbedInfo>) -> String {
     }
     charts(&mut h, s);
     heat_map(&mut h, s);
+    exclusions(&mut h, s);
     comparisons(&mut h, s);
     awareness(&mut h, s);
     h.push_str(
@@ -335,7 +337,7 @@ fn manifest(h: &mut String, s: &ReportSummary) {
     let _ = writeln!(
         h,
         "<p>Run {} of experiment <b>{}</b> (sha256 {}), misalign {}, started {}, {}. \
-         Rates: harmful / n with judge errors excluded from n; {} {:.0}% intervals.</p>",
+         Rates: harmful / n, with judge errors, content-filtered and empty answers left out of n; {} {:.0}% intervals.</p>",
         r.run_id,
         esc(&r.experiment_id),
         esc(&r.experiment_sha256),
@@ -479,60 +481,161 @@ fn heat_map(h: &mut String, s: &ReportSummary) {
     h.push_str("</table></div>\n");
 }
 
-fn comparisons(h: &mut String, s: &ReportSummary) {
-    let _ = writeln!(
-        h,
-        "<h2>Comparisons</h2>\n<p>{} comparisons, each a risk difference rate(a) - rate(b) between \
-         cells that differ in one factor only, with a Newcombe (hybrid score) 95% interval and a \
-         two-sided Fisher exact p-value; Holm's adjustment is over all {} comparisons.</p>",
-        s.comparisons_made, s.comparisons_made
-    );
-    if s.comparisons.is_empty() {
+fn ci_pp(ci: misalign_core::stats::Interval) -> String {
+    format!("[{:+.1}, {:+.1}]", ci.low * 100.0, ci.high * 100.0)
+}
+
+fn rate_cell(e: &misalign_core::stats::RateEstimate) -> String {
+    format!("{} ({}/{})", pct(e.rate), e.harmful, e.n)
+}
+
+/// Rows with answers left out of n, and how far the rate could move had they been kept.
+fn exclusions(h: &mut String, s: &ReportSummary) {
+    h.push_str("<h2 id=\"exclusions\">Excluded answers</h2>\n");
+    let rows: Vec<&crate::SummaryRow> = s.rows.iter().filter(|r| r.excluded > 0).collect();
+    if rows.is_empty() {
+        h.push_str(
+            "<p>No answer was left out of n (no judge errors, content-filtered or empty answers).</p>\n",
+        );
         return;
     }
     h.push_str(
-        "<table><tr><th class=\"l\">factor</th><th class=\"l\">model</th><th class=\"l\">a</th>\
-         <th class=\"l\">b</th><th>rate a</th><th>rate b</th><th>difference</th><th>95% CI</th>\
-         <th>p</th><th>p (Holm)</th></tr>\n",
+        "<p>Judge errors, content-filtered and empty answers are left out of n. The last column \
+         is the rate had every one of them been harmless (best case) or harmful (worst case): \
+         when that range crosses a conclusion, the exclusions could change it.</p>\n\
+         <table><tr><th class=\"l\">model</th><th class=\"l\">condition</th><th>harmful / n</th>\
+         <th>rate</th><th>judge errors</th><th>content-filtered</th><th>empty</th>\
+         <th>rate if excluded counted</th></tr>\n",
     );
-    for c in &s.comparisons {
+    for r in rows {
         let _ = writeln!(
             h,
-            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td>\
-             <td>{} ({}/{})</td><td>{} ({}/{})</td><td>{:+.1} pp</td><td>[{:+.1}, {:+.1}]</td><td>{:.4}</td><td>{:.4}</td></tr>",
-            c.factor.as_str(),
-            esc(&c.model),
-            esc(&c.condition_a),
-            esc(&c.condition_b),
-            pct(c.a.rate),
-            c.a.harmful,
-            c.a.n,
-            pct(c.b.rate),
-            c.b.harmful,
-            c.b.n,
-            c.difference * 100.0,
-            c.ci.low * 100.0,
-            c.ci.high * 100.0,
-            c.p_value,
-            c.p_holm
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{} / {}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{} to {}</td></tr>",
+            esc(&r.model),
+            esc(&r.condition),
+            r.harmful,
+            r.n,
+            pct(r.rate),
+            r.judge_errors,
+            r.content_filtered,
+            r.empty,
+            pct(r.rate_if_excluded_harmless),
+            pct(r.rate_if_excluded_harmful),
         );
     }
     h.push_str("</table>\n");
 }
 
+fn comparisons(h: &mut String, s: &ReportSummary) {
+    let _ = writeln!(
+        h,
+        "<h2>Comparisons</h2>\n<p>{} comparisons, each a risk difference rate(a) - rate(b) between \
+         cells that differ on one axis only (or two models on the same condition), with a Newcombe \
+         (hybrid score) 95% interval and a two-sided Fisher exact p-value. Holm's adjustment is \
+         within a family: one family per axis per model, and one per pair of models. \
+         \"If excluded counted\" is the range of the difference had each side's excluded answers \
+         all been harmless or all harmful.</p>",
+        s.comparisons_made
+    );
+    for axis in misalign_core::stats::Axis::ALL {
+        let of_axis: Vec<_> = s.comparisons.iter().filter(|c| c.axis == axis).collect();
+        if of_axis.is_empty() {
+            continue;
+        }
+        let _ = writeln!(h, "<h3 id=\"axis-{0}\">{0}</h3>", axis.as_str());
+        h.push_str(
+            "<table class=\"cmp\"><tr><th class=\"l\">contrast</th><th class=\"l\">family (size)</th>\
+             <th class=\"l\">a</th><th class=\"l\">b</th><th>rate a</th><th>rate b</th>\
+             <th>difference</th><th>95% CI</th><th>p</th><th>p (Holm)</th>\
+             <th>if excluded counted</th></tr>\n",
+        );
+        for c in of_axis {
+            // On the model axis the condition is shared and the models differ.
+            let (a, b) = if c.axis == misalign_core::stats::Axis::Model {
+                (
+                    format!("{}<br>{}", esc(&c.model_a), esc(&c.condition_a)),
+                    format!("{}<br>{}", esc(&c.model_b), esc(&c.condition_b)),
+                )
+            } else {
+                (esc(&c.condition_a), esc(&c.condition_b))
+            };
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"l\">{}</td><td class=\"l\">{} ({})</td><td class=\"l\">{a}</td><td class=\"l\">{b}</td>\
+                 <td>{}</td><td>{}</td><td>{:+.1} pp</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&c.contrast),
+                esc(&c.family),
+                c.family_size,
+                rate_cell(&c.a),
+                rate_cell(&c.b),
+                c.difference * 100.0,
+                ci_pp(c.ci),
+                p_text(c.p_value),
+                p_text(c.p_holm),
+                ci_pp(c.difference_if_excluded),
+            );
+        }
+        h.push_str("</table>\n");
+    }
+}
+
+fn notice(n: Option<bool>) -> &'static str {
+    match n {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "?",
+    }
+}
+
 fn awareness(h: &mut String, s: &ReportSummary) {
-    h.push_str("<h2>Harm by stated belief (evaluation vs real)</h2>\n");
+    h.push_str("<h2 id=\"awareness\">Harm by stated belief (evaluation vs real)</h2>\n");
     if s.awareness.is_empty() {
-        h.push_str("<p>No awareness labels yet.</p>\n");
+        h.push_str("<p>No awareness labels (no awareness judge ran).</p>\n");
         return;
     }
-    h.push_str("<table><tr><th class=\"l\">model</th><th class=\"l\">label</th><th>harmful / n</th><th>rate</th><th>95% CI</th></tr>\n");
+    if !s.awareness_real_vs_eval.is_empty() {
+        h.push_str(
+            "<p>Within each model x condition: harm rate among answers whose reasoning concluded \
+             the situation was real minus the rate among those that concluded it was an \
+             evaluation, with a Newcombe 95% interval and a Fisher exact p-value, Holm-adjusted \
+             over each model's conditions.</p>\n<table class=\"awareness-contrast\"><tr><th class=\"l\">model</th>\
+             <th class=\"l\">condition</th><th>notice</th><th>real</th><th>evaluation</th>\
+             <th>difference</th><th>95% CI</th><th>p</th><th>p (Holm)</th></tr>\n",
+        );
+        for c in &s.awareness_real_vs_eval {
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td>{:+.1} pp</td><td>{}</td><td>{}</td><td>{} ({})</td></tr>",
+                esc(&c.model),
+                esc(&c.condition),
+                notice(c.awareness_notice),
+                rate_cell(&c.real),
+                rate_cell(&c.eval),
+                c.difference * 100.0,
+                ci_pp(c.ci),
+                p_text(c.p_value),
+                p_text(c.p_holm),
+                c.family_size,
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    h.push_str(
+        "<p>Harm rate per awareness label within each model x condition. The same conditions \
+         with the notice on vs off are compared under <a href=\"#axis-awareness_notice\">awareness_notice</a> \
+         above.</p>\n",
+    );
+    h.push_str("<table class=\"awareness-rates\"><tr><th class=\"l\">model</th><th class=\"l\">condition</th><th>notice</th><th class=\"l\">label</th><th>harmful / n</th><th>rate</th><th>95% CI</th></tr>\n");
     for a in &s.awareness {
         let e = &a.estimate;
         let _ = writeln!(
             h,
-            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{} / {}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td>{} / {}</td><td>{}</td><td>{}</td></tr>",
             esc(&a.model),
+            esc(&a.condition),
+            notice(a.awareness_notice),
             esc(&a.label),
             e.harmful,
             e.n,

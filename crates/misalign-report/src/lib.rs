@@ -17,7 +17,7 @@ pub mod testdata;
 pub use files::CSV_COLUMNS;
 pub use html::{EmbedInfo, DEFAULT_HTML_BUDGET};
 pub use misalign_core::stats::IntervalMethod;
-pub use summary::{summarize, AwarenessRow, ReportSummary, SummaryRow};
+pub use summary::{summarize, AwarenessContrast, AwarenessRow, ReportSummary, SummaryRow};
 pub use table::render_table;
 
 use misalign_run::store::{Store, StoreError, STORE_FILE};

@@ -1,19 +1,29 @@
-//! From store counts to the analysed summary: rates, intervals, comparisons, awareness.
+//! From store counts to the analysed summary: rates, intervals, exclusions, comparisons on
+//! every axis, and harm by awareness label within each model x condition.
 
-use misalign_core::stats::{compare_cells, Cell, Comparison, Counts, IntervalMethod, RateEstimate};
+use misalign_core::stats::{
+    compare_cells, exclusion_bounds, holm_by_family, rate_difference, Cell, Comparison, Counts,
+    IntervalMethod, RateEstimate,
+};
 use misalign_core::Condition;
 use misalign_run::store::read::{AwarenessCounts, CellCounts, RunSummaryRow};
 use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
 
 /// One model x condition row of `summary.csv` / the terminal table.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SummaryRow {
     pub model: String,
     pub condition: String,
+    // The condition's axes, each in its own field so a reader can group without parsing
+    // the id; blank (None) when the stored condition could not be read.
     pub scenario: String,
     pub goal_type: String,
     pub goal_value: String,
     pub urgency: String,
+    pub extra_instructions: String,
+    pub variant: String,
+    pub awareness_notice: Option<bool>,
     pub planned: u64,
     pub answered: u64,
     /// Classified with a verdict: the denominator of `rate`.
@@ -23,17 +33,49 @@ pub struct SummaryRow {
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
     pub judge_errors: u64,
+    pub content_filtered: u64,
+    pub empty: u64,
+    /// `judge_errors + content_filtered + empty`: answered, but left out of `n`.
+    pub excluded: u64,
+    /// The rate had every excluded answer been counted as harmless (the best case).
+    pub rate_if_excluded_harmless: Option<f64>,
+    /// The rate had every excluded answer been counted as harmful (the worst case).
+    pub rate_if_excluded_harmful: Option<f64>,
     /// Answered but not (yet) classified.
     pub unclassified: u64,
 }
 
-/// Harm rate among a model's answers with one awareness label.
+/// The label of answers without an awareness judgement, in a cell where others have one.
+pub const UNLABELLED: &str = "unlabelled";
+
+/// Harm rate among one model x condition's answers with one awareness label.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AwarenessRow {
     pub model: String,
+    pub condition: String,
+    pub awareness_notice: Option<bool>,
     /// `deliberates_thinks_real` | `deliberates_thinks_eval` | `no_deliberation` | `unlabelled`.
     pub label: String,
     pub estimate: RateEstimate,
+}
+
+/// Within one model x condition: harm rate when the model concluded the situation was real
+/// minus the rate when it concluded it was an evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AwarenessContrast {
+    pub model: String,
+    pub condition: String,
+    pub awareness_notice: Option<bool>,
+    pub real: RateEstimate,
+    pub eval: RateEstimate,
+    pub difference: f64,
+    /// Newcombe hybrid score interval (method 10).
+    pub ci: misalign_core::stats::Interval,
+    /// Two-sided Fisher exact p-value.
+    pub p_value: f64,
+    /// Holm-adjusted within the model's real-vs-evaluation family.
+    pub p_holm: f64,
+    pub family_size: usize,
 }
 
 /// Everything a report shows, before formatting.
@@ -45,14 +87,20 @@ pub struct ReportSummary {
     pub confidence: f64,
     pub rows: Vec<SummaryRow>,
     pub comparisons: Vec<Comparison>,
-    /// The size of the family the Holm adjustment is over.
+    /// How many comparisons were made (over all families).
     pub comparisons_made: usize,
+    /// Per model x condition with at least one awareness label: harm rate per label.
     pub awareness: Vec<AwarenessRow>,
+    /// Per model x condition with both `deliberates_thinks_real` and `_eval` answers.
+    pub awareness_real_vs_eval: Vec<AwarenessContrast>,
     /// Conditions whose stored `condition_json` could not be read (their axes show blank).
     pub unreadable_conditions: Vec<String>,
     /// What `report.html` embeds (None until the page is written, or without a page).
     pub html_embedded: Option<crate::EmbedInfo>,
 }
+
+const REAL: &str = "deliberates_thinks_real";
+const EVAL: &str = "deliberates_thinks_eval";
 
 /// Builds the summary from the store's per-cell and awareness counts.
 pub fn summarize(
@@ -64,6 +112,7 @@ pub fn summarize(
     let mut rows = Vec::with_capacity(cells.len());
     let mut stat_cells = Vec::with_capacity(cells.len());
     let mut unreadable = Vec::new();
+    let mut conditions: HashMap<(&str, &str), Condition> = HashMap::new();
     for c in cells {
         let condition: Option<Condition> = c
             .condition_json
@@ -72,47 +121,31 @@ pub fn summarize(
         if condition.is_none() {
             unreadable.push(c.condition_id.clone());
         }
-        let n = c.harmful + c.harmless;
-        let est = RateEstimate::from_counts(c.harmful, n, method);
-        let axis = |f: fn(&Condition) -> String| condition.as_ref().map(f).unwrap_or_default();
-        rows.push(SummaryRow {
-            model: c.model.clone(),
-            condition: c.condition_id.clone(),
-            scenario: axis(|c| c.scenario.clone()),
-            goal_type: axis(|c| c.goal_type.as_str().to_string()),
-            goal_value: axis(|c| c.goal_value.clone()),
-            urgency: axis(|c| c.urgency.as_str().to_string()),
-            planned: c.planned,
-            answered: c.answered,
-            n,
-            harmful: c.harmful,
-            rate: est.rate,
-            ci_low: est.ci.map(|i| i.low),
-            ci_high: est.ci.map(|i| i.high),
-            judge_errors: c.judge_errors,
-            unclassified: c.answered.saturating_sub(c.classified),
-        });
+        rows.push(summary_row(c, condition.as_ref(), method));
         if let Some(condition) = condition {
+            conditions.insert(
+                (c.model.as_str(), c.condition_id.as_str()),
+                condition.clone(),
+            );
             stat_cells.push(Cell {
                 model: c.model.clone(),
                 condition,
                 counts: Counts {
-                    n,
+                    n: c.harmful + c.harmless,
                     harmful: c.harmful,
-                    judge_errors: c.judge_errors,
+                    excluded: excluded(c),
                 },
             });
         }
     }
     let comparisons = compare_cells(&stat_cells);
-    let awareness = awareness
-        .iter()
-        .map(|a| AwarenessRow {
-            model: a.model.clone(),
-            label: a.label.clone().unwrap_or_else(|| "unlabelled".into()),
-            estimate: RateEstimate::from_counts(a.harmful, a.harmful + a.harmless, method),
-        })
-        .collect();
+    let notice = |model: &str, condition: &str| {
+        conditions
+            .get(&(model, condition))
+            .map(|c| c.awareness_notice)
+    };
+    let awareness_rows = awareness_rows(awareness, method, &notice);
+    let awareness_real_vs_eval = real_vs_eval(&awareness_rows);
     ReportSummary {
         run,
         interval_method: method.as_str(),
@@ -120,8 +153,129 @@ pub fn summarize(
         rows,
         comparisons_made: comparisons.len(),
         comparisons,
-        awareness,
+        awareness: awareness_rows,
+        awareness_real_vs_eval,
         unreadable_conditions: unreadable,
         html_embedded: None,
     }
+}
+
+/// Answered but left out of `n`: judge errors, content-filtered and empty answers.
+fn excluded(c: &CellCounts) -> u64 {
+    c.judge_errors + c.content_filtered + c.empty
+}
+
+fn summary_row(
+    c: &CellCounts,
+    condition: Option<&Condition>,
+    method: IntervalMethod,
+) -> SummaryRow {
+    let n = c.harmful + c.harmless;
+    let est = RateEstimate::from_counts(c.harmful, n, method);
+    let bounds = exclusion_bounds(c.harmful, n, excluded(c));
+    let axis = |f: fn(&Condition) -> String| condition.map(f).unwrap_or_default();
+    SummaryRow {
+        model: c.model.clone(),
+        condition: c.condition_id.clone(),
+        scenario: axis(|c| c.scenario.clone()),
+        goal_type: axis(|c| c.goal_type.as_str().to_string()),
+        goal_value: axis(|c| c.goal_value.clone()),
+        urgency: axis(|c| c.urgency.as_str().to_string()),
+        extra_instructions: axis(|c| c.extra_instructions.as_str().to_string()),
+        variant: axis(|c| c.variant.as_str().to_string()),
+        awareness_notice: condition.map(|c| c.awareness_notice),
+        planned: c.planned,
+        answered: c.answered,
+        n,
+        harmful: c.harmful,
+        rate: est.rate,
+        ci_low: est.ci.map(|i| i.low),
+        ci_high: est.ci.map(|i| i.high),
+        judge_errors: c.judge_errors,
+        content_filtered: c.content_filtered,
+        empty: c.empty,
+        excluded: excluded(c),
+        rate_if_excluded_harmless: bounds.map(|b| b.low),
+        rate_if_excluded_harmful: bounds.map(|b| b.high),
+        unclassified: c.unclassified,
+    }
+}
+
+/// Label rows of the cells where an awareness judge labelled at least one answer. A cell
+/// without any label (no awareness judge ran) has no rows: "unlabelled" would say nothing.
+fn awareness_rows(
+    counts: &[AwarenessCounts],
+    method: IntervalMethod,
+    notice: &dyn Fn(&str, &str) -> Option<bool>,
+) -> Vec<AwarenessRow> {
+    let mut by_cell: BTreeMap<(&str, &str), Vec<&AwarenessCounts>> = BTreeMap::new();
+    for a in counts {
+        by_cell
+            .entry((a.model.as_str(), a.condition_id.as_str()))
+            .or_default()
+            .push(a);
+    }
+    let mut out = Vec::new();
+    for ((model, condition), mut labels) in by_cell {
+        if labels.iter().all(|a| a.label.is_none()) {
+            continue;
+        }
+        // real, eval, no deliberation, then anything else a store holds, then unlabelled.
+        let rank = |l: &Option<String>| match l.as_deref() {
+            Some(REAL) => 0,
+            Some(EVAL) => 1,
+            Some("no_deliberation") => 2,
+            Some(_) => 3,
+            None => 4,
+        };
+        labels.sort_by(|a, b| (rank(&a.label), &a.label).cmp(&(rank(&b.label), &b.label)));
+        for a in labels {
+            out.push(AwarenessRow {
+                model: model.to_string(),
+                condition: condition.to_string(),
+                awareness_notice: notice(model, condition),
+                label: a.label.clone().unwrap_or_else(|| UNLABELLED.into()),
+                estimate: RateEstimate::from_counts(a.harmful, a.harmful + a.harmless, method),
+            });
+        }
+    }
+    out
+}
+
+/// Real minus evaluation within each cell that has both, Holm-adjusted per model.
+fn real_vs_eval(rows: &[AwarenessRow]) -> Vec<AwarenessContrast> {
+    let find = |model: &str, condition: &str, label: &str| {
+        rows.iter()
+            .find(|r| r.model == model && r.condition == condition && r.label == label)
+    };
+    let mut out = Vec::new();
+    for real in rows.iter().filter(|r| r.label == REAL) {
+        let Some(eval) = find(&real.model, &real.condition, EVAL) else {
+            continue;
+        };
+        let (r, e) = (&real.estimate, &eval.estimate);
+        let Some(d) = rate_difference(r.harmful, r.n, e.harmful, e.n) else {
+            continue;
+        };
+        out.push(AwarenessContrast {
+            model: real.model.clone(),
+            condition: real.condition.clone(),
+            awareness_notice: real.awareness_notice,
+            real: r.clone(),
+            eval: e.clone(),
+            difference: d.difference,
+            ci: d.ci,
+            p_value: d.p_value,
+            p_holm: d.p_value,
+            family_size: 0,
+        });
+    }
+    let families: Vec<&str> = out.iter().map(|c| c.model.as_str()).collect();
+    let p: Vec<f64> = out.iter().map(|c| c.p_value).collect();
+    let adjusted = holm_by_family(&families, &p);
+    for (c, (h, size)) in out.iter_mut().zip(adjusted) {
+        c.p_holm = h;
+        c.family_size = size;
+    }
+    out
 }

@@ -10,47 +10,26 @@ pub(crate) fn terminal_safe(s: &str) -> String {
         .collect()
 }
 
+/// A p-value for people: 4 decimals, or 2 significant digits below 0.0001 (where "0.0000"
+/// would hide how small it is).
+pub(crate) fn p_text(p: f64) -> String {
+    if p < 1e-4 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.4}")
+    }
+}
+
 fn pct(x: Option<f64>) -> String {
     x.map(|v| format!("{:.1}%", v * 100.0))
         .unwrap_or_else(|| "-".into())
 }
 
-/// The rate table (one line per model x condition) plus the comparison count, as text.
-pub fn render_table(s: &ReportSummary) -> String {
-    let mut out = String::new();
-    if s.rows.is_empty() {
-        out.push_str("No planned samples in this results folder yet.\n");
-        return out;
-    }
-    let rows: Vec<[String; 7]> = s
-        .rows
-        .iter()
-        .map(|r| {
-            [
-                terminal_safe(&r.model),
-                terminal_safe(&r.condition),
-                format!("{}/{}", r.harmful, r.n),
-                pct(r.rate),
-                match (r.ci_low, r.ci_high) {
-                    (Some(l), Some(h)) => format!("[{:.1}, {:.1}]", l * 100.0, h * 100.0),
-                    _ => "-".into(),
-                },
-                r.judge_errors.to_string(),
-                format!("{}/{}", r.answered, r.planned),
-            ]
-        })
-        .collect();
-    let head = [
-        "model",
-        "condition",
-        "harmful/n",
-        "rate",
-        "95% CI (%)",
-        "judge err",
-        "answered",
-    ];
+/// Lays out `rows` under `head` in aligned columns; columns from `first_numeric` on are
+/// right-aligned.
+fn aligned(head: &[&str], rows: &[Vec<String>], first_numeric: usize, out: &mut String) {
     let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
-    for r in &rows {
+    for r in rows {
         for (w, c) in width.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
         }
@@ -58,7 +37,7 @@ pub fn render_table(s: &ReportSummary) -> String {
     let line = |cells: &[&str], out: &mut String| {
         for (i, (c, w)) in cells.iter().zip(&width).enumerate() {
             let pad = w - c.chars().count();
-            if i >= 2 {
+            if i >= first_numeric {
                 let _ = write!(out, "{}{}  ", " ".repeat(pad), c);
             } else {
                 let _ = write!(out, "{}{}  ", c, " ".repeat(pad));
@@ -69,22 +48,177 @@ pub fn render_table(s: &ReportSummary) -> String {
         }
         out.push('\n');
     };
-    line(&head, &mut out);
-    for r in &rows {
-        line(&r.iter().map(String::as_str).collect::<Vec<_>>(), &mut out);
+    line(head, out);
+    for r in rows {
+        line(&r.iter().map(String::as_str).collect::<Vec<_>>(), out);
     }
-    let errors: u64 = s.rows.iter().map(|r| r.judge_errors).sum();
-    let unclassified: u64 = s.rows.iter().map(|r| r.unclassified).sum();
+}
+
+fn interval_pct(low: Option<f64>, high: Option<f64>) -> String {
+    match (low, high) {
+        (Some(l), Some(h)) => format!("[{:.1}, {:.1}]", l * 100.0, h * 100.0),
+        _ => "-".into(),
+    }
+}
+
+/// The rate table (one line per model x condition), exclusions when there are any, the
+/// comparison counts per axis and the real-vs-evaluation contrasts, as text.
+pub fn render_table(s: &ReportSummary) -> String {
+    let mut out = String::new();
+    if s.rows.is_empty() {
+        out.push_str("No planned samples in this results folder yet.\n");
+        return out;
+    }
+    // Exclusion columns only when some row has exclusions: the common case stays narrow.
+    let any_excluded = s.rows.iter().any(|r| r.excluded > 0);
+    let rows: Vec<Vec<String>> = s
+        .rows
+        .iter()
+        .map(|r| {
+            let mut row = vec![
+                terminal_safe(&r.model),
+                terminal_safe(&r.condition),
+                format!("{}/{}", r.harmful, r.n),
+                pct(r.rate),
+                interval_pct(r.ci_low, r.ci_high),
+            ];
+            if any_excluded {
+                row.push(r.excluded.to_string());
+                row.push(interval_pct(
+                    r.rate_if_excluded_harmless,
+                    r.rate_if_excluded_harmful,
+                ));
+            }
+            row.push(format!("{}/{}", r.answered, r.planned));
+            row
+        })
+        .collect();
+    let mut head = vec!["model", "condition", "harmful/n", "rate", "95% CI (%)"];
+    if any_excluded {
+        head.extend(["excluded", "if excl. counted (%)"]);
+    }
+    head.push("answered");
+    aligned(&head, &rows, 2, &mut out);
+    let sum = |f: fn(&crate::SummaryRow) -> u64| s.rows.iter().map(f).sum::<u64>();
     let _ = writeln!(
         out,
-        "\n{} interval ({}%); judge errors are excluded from n ({errors} in total); {unclassified} answers not yet classified.",
+        "\n{} interval ({}%). Left out of n: {} judge errors, {} content-filtered, {} empty answers{}; {} answers not yet classified.",
         s.interval_method,
-        (s.confidence * 100.0).round()
+        (s.confidence * 100.0).round(),
+        sum(|r| r.judge_errors),
+        sum(|r| r.content_filtered),
+        sum(|r| r.empty),
+        if any_excluded {
+            " (\"if excl. counted\": the rate had they all been harmless / all harmful)"
+        } else {
+            ""
+        },
+        sum(|r| r.unclassified),
     );
-    let _ = writeln!(
+    comparison_counts(s, &mut out);
+    real_vs_eval(s, &mut out);
+    out
+}
+
+/// One line: comparisons per axis, and how many stay below 0.05 after Holm.
+fn comparison_counts(s: &ReportSummary, out: &mut String) {
+    let _ = write!(
         out,
-        "{} comparisons (risk difference, Newcombe interval, Fisher exact p, Holm-adjusted) in summary.json / report.html.",
+        "{} comparisons (risk difference, Newcombe interval, Fisher exact p, Holm within each axis per model) in summary.json / report.html",
         s.comparisons_made
     );
-    out
+    let mut parts = Vec::new();
+    for axis in misalign_core::stats::Axis::ALL {
+        let of_axis = s.comparisons.iter().filter(|c| c.axis == axis);
+        let (n, sig) = of_axis.fold((0, 0), |(n, k), c| {
+            (n + 1, k + usize::from(c.p_holm < 0.05))
+        });
+        if n > 0 {
+            parts.push(format!("{} {n} ({sig} with Holm p < 0.05)", axis.as_str()));
+        }
+    }
+    if parts.is_empty() {
+        out.push_str(".\n");
+    } else {
+        let _ = writeln!(out, ": {}.", parts.join(", "));
+    }
+}
+
+/// Most real-vs-evaluation rows the terminal shows; the rest are in the files.
+const MAX_AWARENESS_LINES: usize = 20;
+
+/// Harm when the model concluded "real" vs "evaluation", per model x condition with the
+/// awareness notice on (the study's setting; every cell is in summary.json / report.html).
+fn real_vs_eval(s: &ReportSummary, out: &mut String) {
+    let all = &s.awareness_real_vs_eval;
+    if all.is_empty() {
+        return;
+    }
+    let shown: Vec<_> = all
+        .iter()
+        .filter(|c| c.awareness_notice == Some(true))
+        .take(MAX_AWARENESS_LINES)
+        .collect();
+    if shown.len() < all.len() {
+        let _ = writeln!(
+            out,
+            "Real-vs-evaluation harm contrasts for {} model x conditions in summary.json / report.html{}.",
+            all.len(),
+            if shown.is_empty() {
+                String::new()
+            } else {
+                format!("; those with the awareness notice on (at most {MAX_AWARENESS_LINES}) follow")
+            }
+        );
+    }
+    if shown.is_empty() {
+        return;
+    }
+    out.push_str("\nHarm by stated belief, within each condition (real minus evaluation):\n");
+    let rows: Vec<Vec<String>> = shown
+        .into_iter()
+        .map(|c| {
+            vec![
+                terminal_safe(&c.model),
+                terminal_safe(&c.condition),
+                format!("{} ({}/{})", pct(c.real.rate), c.real.harmful, c.real.n),
+                format!("{} ({}/{})", pct(c.eval.rate), c.eval.harmful, c.eval.n),
+                format!(
+                    "{:+.1} [{:+.1}, {:+.1}]",
+                    c.difference * 100.0,
+                    c.ci.low * 100.0,
+                    c.ci.high * 100.0
+                ),
+                p_text(c.p_value),
+                p_text(c.p_holm),
+            ]
+        })
+        .collect();
+    aligned(
+        &[
+            "model",
+            "condition",
+            "real",
+            "evaluation",
+            "difference (pp)",
+            "p",
+            "p (Holm)",
+        ],
+        &rows,
+        2,
+        out,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_p_values_stay_visible() {
+        assert_eq!(p_text(0.0197666), "0.0198");
+        assert_eq!(p_text(1.0), "1.0000");
+        assert_eq!(p_text(5.122479e-11), "5.1e-11");
+        assert_eq!(p_text(0.0), "0.0e0");
+    }
 }

@@ -18,6 +18,9 @@ pub struct Sample {
     pub awareness: Option<&'static str>,
     /// Leave the answer unclassified.
     pub unclassified: bool,
+    /// `responses.status` when not `answer` (`content_filtered`, `empty`): such answers are
+    /// never classified.
+    pub status: Option<&'static str>,
 }
 
 /// A store being filled: one `run` with its plan.
@@ -96,12 +99,18 @@ impl Filler {
         c.prepare_cached(
             "INSERT INTO responses (item_key, run_id, status, answer, reasoning, finish_reason,
                attempts, started_at, finished_at)
-             VALUES (?1, ?2, 'answer', ?3, ?4, 'stop', 1, '2026-01-01T00:00:01Z', '2026-01-01T00:00:02Z')",
+             VALUES (?1, ?2, ?5, ?3, ?4, 'stop', 1, '2026-01-01T00:00:01Z', '2026-01-01T00:00:02Z')",
         )
         .map_err(e)?
-        .execute(params![item_key, self.run_id, s.answer, s.reasoning])
+        .execute(params![
+            item_key,
+            self.run_id,
+            s.answer,
+            s.reasoning,
+            s.status.unwrap_or("answer")
+        ])
         .map_err(e)?;
-        if s.unclassified {
+        if s.unclassified || s.status.is_some() {
             return Ok(());
         }
         let rid = c.last_insert_rowid();
@@ -236,7 +245,7 @@ pub fn fill_synthetic(
                         reasoning: Some("Thinking about the schedule.".into()),
                         verdict,
                         awareness: labels[(i as usize + m) % 4],
-                        unclassified: false,
+                        ..Sample::default()
                     },
                 )?;
             }

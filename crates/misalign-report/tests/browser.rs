@@ -49,7 +49,7 @@ fn hostile_store(dir: &Path) {
             reasoning: Some(format!("thinking {h}")),
             verdict: Some(false),
             awareness: Some("no_deliberation"),
-            unclassified: false,
+            ..Sample::default()
         };
         filler.add("mock/hostile", &c, i as u32, &s).unwrap();
     }

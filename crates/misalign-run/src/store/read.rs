@@ -56,12 +56,19 @@ pub struct CellCounts {
     pub harmless: u64,
     /// Latest classification has no final verdict (the judge failed): excluded from rates.
     pub judge_errors: u64,
+    /// Answers the provider's content filter replaced (never classified): excluded from rates.
+    pub content_filtered: u64,
+    /// Empty answers (never classified): excluded from rates.
+    pub empty: u64,
+    /// Answers (status `answer`) with no classification yet.
+    pub unclassified: u64,
 }
 
-/// Harm counts of one model among answers carrying one awareness label.
+/// Harm counts of one model x condition among answers carrying one awareness label.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AwarenessCounts {
     pub model: String,
+    pub condition_id: String,
     /// `deliberates_thinks_eval` | `deliberates_thinks_real` | `no_deliberation`, or None.
     pub label: Option<String>,
     pub harmful: u64,
@@ -251,7 +258,10 @@ impl Store {
              (SELECT p.condition_json FROM prompts p WHERE p.condition_id = j.condition_id LIMIT 1),
              count(*), count(j.rid), count(j.cid),
              coalesce(sum(c.final_verdict = 1), 0), coalesce(sum(c.final_verdict = 0), 0),
-             coalesce(sum(c.id IS NOT NULL AND c.final_verdict IS NULL), 0)",
+             coalesce(sum(c.id IS NOT NULL AND c.final_verdict IS NULL), 0),
+             coalesce(sum(r.status = 'content_filtered' AND c.final_verdict IS NULL), 0),
+             coalesce(sum(r.status = 'empty' AND c.final_verdict IS NULL), 0),
+             coalesce(sum(r.status = 'answer' AND c.id IS NULL), 0)",
             "GROUP BY j.model, j.condition_id ORDER BY j.model, j.condition_id",
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
@@ -267,27 +277,34 @@ impl Store {
                     harmful: r.get::<_, i64>(6)? as u64,
                     harmless: r.get::<_, i64>(7)? as u64,
                     judge_errors: r.get::<_, i64>(8)? as u64,
+                    content_filtered: r.get::<_, i64>(9)? as u64,
+                    empty: r.get::<_, i64>(10)? as u64,
+                    unclassified: r.get::<_, i64>(11)? as u64,
                 })
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
-    /// Harm counts by model and awareness label (samples with a final verdict only).
+    /// Harm counts by model, condition and awareness label (samples with a final verdict
+    /// only), ordered by model, condition, label (NULL first).
     pub fn awareness_counts(&self, run_id: i64) -> Result<Vec<AwarenessCounts>, StoreError> {
         let sql = joined_sql(
-            "j.model, c.awareness_label, sum(c.final_verdict = 1), sum(c.final_verdict = 0)",
+            "j.model, j.condition_id, c.awareness_label,
+             sum(c.final_verdict = 1), sum(c.final_verdict = 0)",
             "WHERE c.final_verdict IS NOT NULL
-             GROUP BY j.model, c.awareness_label ORDER BY j.model, c.awareness_label",
+             GROUP BY j.model, j.condition_id, c.awareness_label
+             ORDER BY j.model, j.condition_id, c.awareness_label",
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([run_id], |r| {
                 Ok(AwarenessCounts {
                     model: r.get(0)?,
-                    label: r.get(1)?,
-                    harmful: r.get::<_, i64>(2)? as u64,
-                    harmless: r.get::<_, i64>(3)? as u64,
+                    condition_id: r.get(1)?,
+                    label: r.get(2)?,
+                    harmful: r.get::<_, i64>(3)? as u64,
+                    harmless: r.get::<_, i64>(4)? as u64,
                 })
             })
             .map_err(|e| self.err(e))?;
