@@ -130,6 +130,9 @@ fn golden_details() {
 fn matches_python_model_of_reference_generator() {
     let python = match Command::new("python3").arg("--version").output() {
         Ok(o) if o.status.success() => "python3",
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("python3 is missing: the cross-check against Python is required in CI (scripts/setup.sh installs it)")
+        }
         _ => {
             eprintln!("note: python3 not found; skipping the cross-check against Python");
             return;
