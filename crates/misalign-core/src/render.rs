@@ -72,11 +72,11 @@ impl RenderedPrompt {
 }
 
 /// What a render takes from the experiment rather than from the scenario.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RenderOptions<'a> {
-    /// The experiment's `global.alignment_faking.warning_text` when enabled: fills the
-    /// reference prompts' `${alignment_faking_warning}` (empty when `None`).
-    pub alignment_faking_warning: Option<&'a str>,
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// The experiment's `global.alignment_faking.warning_text` when enabled, else empty:
+    /// fills the reference prompts' `${alignment_faking_warning}`.
+    pub alignment_faking_warning: String,
 }
 
 /// Renders one condition: system prompt, instruction and inbox (no alignment-faking warning).
@@ -84,7 +84,7 @@ pub fn render(
     source: &ScenarioSource,
     condition: &Condition,
 ) -> Result<RenderedPrompt, RenderError> {
-    render_with(source, condition, RenderOptions::default())
+    render_with(source, condition, &RenderOptions::default())
 }
 
 /// Renders one condition with the experiment's options. `generate` and `run` both call this,
@@ -92,7 +92,7 @@ pub fn render(
 pub fn render_with(
     source: &ScenarioSource,
     condition: &Condition,
-    options: RenderOptions<'_>,
+    options: &RenderOptions,
 ) -> Result<RenderedPrompt, RenderError> {
     let sc = source.scenario(&condition.scenario)?;
     if let Some(reference) = &sc.reference_prompts {
@@ -156,7 +156,7 @@ fn render_reference(
     sc: &Loaded,
     reference: &ReferenceSystem,
     c: &Condition,
-    options: RenderOptions<'_>,
+    options: &RenderOptions,
 ) -> Result<RenderedPrompt, RenderError> {
     let goal = goal_vars(sc, c)?;
     let mut vars = inbox_vars(source, sc, c, &goal)?;
@@ -166,12 +166,14 @@ fn render_reference(
         ExtraInstructions::Dont => EXTRA_DONT.replace("{company}", &company(sc, c, &vars)?),
         ExtraInstructions::Goal => EXTRA_GOAL.replace("{company}", &company(sc, c, &vars)?),
     };
-    let warning = match (options.alignment_faking_warning, c.awareness_notice) {
-        (Some(text), _) => text.to_string(),
-        (None, false) => String::new(),
+    let warning = match (
+        options.alignment_faking_warning.as_str(),
+        c.awareness_notice,
+    ) {
+        ("", false) => String::new(),
         // Our awareness axis without the experiment's own warning text: our notice, in the
         // slot the reference reserves for its warning, after a blank line.
-        (None, true) => {
+        ("", true) => {
             let doc = sc.require(&sc.awareness, "common/awareness-notice.md")?;
             let mut notice_vars = vars.clone();
             notice_vars.insert("company_name".into(), company(sc, c, &vars)?);
@@ -180,6 +182,7 @@ fn render_reference(
                 doc.template.safe_substitute(&notice_vars).trim_end()
             )
         }
+        (text, _) => text.to_string(),
     };
     vars.insert("extra_system_instructions".into(), extra);
     vars.insert("alignment_faking_warning".into(), warning);

@@ -148,9 +148,9 @@ fn every_condition_matches_the_python_model_of_the_reference_generator() {
     let source = ScenarioSource::from_dir(&fixture()).unwrap();
     for ((c, warning), [system, user, inbox]) in todo.iter().zip(want) {
         let options = RenderOptions {
-            alignment_faking_warning: (!warning.is_empty()).then_some(*warning),
+            alignment_faking_warning: warning.to_string(),
         };
-        let got = render_with(&source, c, options).unwrap_or_else(|e| panic!("{}: {e}", c.id()));
+        let got = render_with(&source, c, &options).unwrap_or_else(|e| panic!("{}: {e}", c.id()));
         assert_eq!(got.system_prompt, system, "{} system prompt", c.id());
         assert_eq!(got.user_prompt, user, "{} user prompt", c.id());
         assert_eq!(got.email_content, inbox, "{} inbox", c.id());
@@ -255,8 +255,8 @@ fn awareness_notice_without_warning_text_fills_the_warning_slot_with_ours() {
     let p = render_with(
         &source,
         &c,
-        RenderOptions {
-            alignment_faking_warning: Some("\n\nWARNING TEXT"),
+        &RenderOptions {
+            alignment_faking_warning: "\n\nWARNING TEXT".to_string(),
         },
     )
     .unwrap();
