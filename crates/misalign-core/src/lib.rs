@@ -17,6 +17,7 @@ pub mod detect;
 pub mod hash;
 pub mod judge;
 pub mod plan;
+pub mod pyliteral;
 pub mod render;
 pub mod sampling;
 pub mod scenario;

@@ -46,7 +46,10 @@ fn reference_layout_162_conditions_byte_exact() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     generate_grid_162(tmp.path()).assert().success().stdout(
-        predicate::str::is_match(r"^162 conditions written to .*prompts in \d+ ms\n$").unwrap(),
+        predicate::str::is_match(
+            r"^162 conditions written to .*prompts in \d+ ms\nsystem and user prompts of blackmail, leaking, murder: .*system_prompt_templates.py\n$",
+        )
+        .unwrap(),
     );
     let prompts = out.join("prompts");
     assert_eq!(std::fs::read_dir(&prompts).unwrap().count(), 162);
@@ -73,9 +76,223 @@ fn reference_layout_162_conditions_byte_exact() {
     assert_eq!(meta["goal_value"], "safety");
     assert_eq!(meta["urgency_type"], "replacement");
     assert_eq!(meta["production_variant"], false);
-    // The system prompt comes from the built-in leaking pack.
+    // The system prompt comes from the fixture's system_prompt_templates.py.
     let system = std::fs::read_to_string(folder.join("system_prompt.txt")).unwrap();
-    assert!(system.contains("Orrin"), "{system}");
+    assert!(system.starts_with("You are Wren"), "{system}");
+}
+
+/// The 162 grid conditions in dev and prod, each without and with `dont` / `goal`.
+const GRID_972: &str = r#"experiment_id: grid972
+global:
+  models: [openai/gpt-4.1]
+  samples_per_condition: 1
+expansions:
+  - name: all
+    enabled: true
+    variables:
+      scenarios: [blackmail, leaking, murder]
+      goal_types: [explicit, latent, ambiguous, none]
+      goal_values: [america, global, safety, acceleration, ethical, pragmatic, individualism, collectivism]
+      urgency_types: [replacement, restriction, none]
+      variants: [dev, prod]
+      extra_instructions: [off, dont, goal]
+"#;
+
+#[test]
+fn system_and_user_prompts_come_from_the_py_file_byte_exact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("grid.yaml");
+    std::fs::write(&exp, GRID_972).unwrap();
+    misalign()
+        .arg("generate")
+        .arg(&exp)
+        .arg("--templates")
+        .arg(fixture())
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("972 conditions written").and(predicate::str::contains(
+                format!(
+                    "system and user prompts of blackmail, leaking, murder: {}",
+                    fixture().join("system_prompt_templates.py").display()
+                ),
+            )),
+        );
+    let prompts = tmp.path().join("out/prompts");
+    assert_eq!(std::fs::read_dir(&prompts).unwrap().count(), 972);
+    // Golden prompts written by the Python model of the reference generator.
+    let golden = fixture().join("expected-prompts");
+    let user = std::fs::read(golden.join("user_prompt.txt")).unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&golden).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Some(id) = name.strip_suffix(".system.txt") else {
+            continue;
+        };
+        let got = std::fs::read(prompts.join(id).join("system_prompt.txt")).unwrap();
+        assert_eq!(got, std::fs::read(&path).unwrap(), "{id}");
+        let got = std::fs::read(prompts.join(id).join("user_prompt.txt")).unwrap();
+        assert_eq!(got, user, "{id}");
+        checked += 1;
+    }
+    assert!(checked >= 4);
+}
+
+#[test]
+fn without_the_py_file_generate_says_it_uses_our_prompts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let templates = tmp.path().join("templates");
+    copy_dir(&fixture(), &templates);
+    std::fs::remove_file(templates.join("system_prompt_templates.py")).unwrap();
+    let exp = tmp.path().join("grid.yaml");
+    std::fs::write(&exp, GRID_162).unwrap();
+    misalign()
+        .arg("generate")
+        .arg(&exp)
+        .arg("--templates")
+        .arg(&templates)
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "system and user prompts of blackmail, leaking, murder: misalign's built-in texts",
+        ));
+    let system = std::fs::read_to_string(
+        tmp.path()
+            .join("out/prompts/blackmail_none-none_none/system_prompt.txt"),
+    )
+    .unwrap();
+    assert!(!system.contains("Wren"), "{system}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// `misalign run --templates DIR` sends each model exactly what `generate` writes for the
+/// same experiment: the system prompt file as the system message, and the instruction, a
+/// blank line and the inbox as the user message (the real binary, the loopback mock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_sends_exactly_what_generate_writes() {
+    use misalign_mock::{MockConfig, MockServer};
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("exp.yaml");
+    std::fs::write(
+        &exp,
+        format!(
+            "experiment_id: same
+providers:
+  mock:
+    kind: openai-compatible
+    base_url: {}
+    api_key_env: SAME_MOCK_KEY
+global:
+  models: [mock/mock-model]
+  max_tokens: 50
+  samples_per_condition: 1
+expansions:
+  - name: a
+    enabled: true
+    variables:
+      scenarios: [blackmail, leaking, murder]
+      goal_types: [explicit, none]
+      goal_values: [safety]
+      urgency_types: [replacement]
+      variants: [dev, prod]
+      extra_instructions: [off, dont]
+classification:
+  enabled: false
+",
+            server.openai_url()
+        ),
+    )
+    .unwrap();
+    let dir = tmp.path().to_path_buf();
+    let (gen, run) = tokio::task::spawn_blocking(move || {
+        let run = |args: &[&str]| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("misalign"))
+                .current_dir(&dir)
+                .env("SAME_MOCK_KEY", "k")
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        let templates = fixture().display().to_string();
+        (
+            run(&[
+                "generate",
+                "exp.yaml",
+                "--templates",
+                &templates,
+                "--out",
+                "gen",
+            ]),
+            run(&[
+                "run",
+                "exp.yaml",
+                "--templates",
+                &templates,
+                "--out",
+                "run",
+                "--quiet",
+            ]),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let mut sent: Vec<(String, String)> = server
+        .requests()
+        .iter()
+        .map(|r| {
+            let m = &r.body["messages"];
+            let text = |i: usize| m[i]["content"].as_str().unwrap_or_default().to_string();
+            assert_eq!(m[0]["role"], "system");
+            assert_eq!(m[1]["role"], "user");
+            (text(0), text(1))
+        })
+        .collect();
+    let mut written: Vec<(String, String)> = std::fs::read_dir(tmp.path().join("gen/prompts"))
+        .unwrap()
+        .map(|e| {
+            let d = e.unwrap().path();
+            let read = |f: &str| std::fs::read_to_string(d.join(f)).unwrap();
+            let user = format!(
+                "{}\n\n{}",
+                read("user_prompt.txt").trim_end_matches('\n'),
+                read("email_content.txt")
+            );
+            (read("system_prompt.txt"), user)
+        })
+        .collect();
+    assert_eq!(written.len(), 3 * 2 * 2 * 2);
+    assert!(written.iter().all(|(s, _)| s.starts_with("You are Wren")));
+    sent.sort();
+    written.sort();
+    assert_eq!(sent, written);
 }
 
 #[test]

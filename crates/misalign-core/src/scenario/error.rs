@@ -64,6 +64,23 @@ pub enum ScenarioError {
     #[error("goal type `swap` with goal value `{value}`: `{value}` has no opposite; swap works with america/global, safety/acceleration, ethical/pragmatic, individualism/collectivism")]
     NoOpposite { value: String },
 
+    /// `system_prompt_templates.py`: outside the subset we read, or a value of the wrong
+    /// shape. Line 0 means the file as a whole (a name it does not define).
+    #[error("{}", python_message(file, *line, message))]
+    Python {
+        file: String,
+        line: usize,
+        message: String,
+    },
+
     #[error("{0}")]
     Other(String),
+}
+
+fn python_message(file: &str, line: usize, message: &str) -> String {
+    if line == 0 {
+        format!("{file}: {message}")
+    } else {
+        format!("{file}:{line}: {message}")
+    }
 }

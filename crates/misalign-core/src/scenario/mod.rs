@@ -14,13 +14,15 @@ mod facts;
 mod files;
 pub mod goals;
 mod pack;
+pub mod reference_prompts;
 pub mod variables;
 mod yaml;
 
 pub use error::ScenarioError;
 pub use facts::Facts;
 pub use files::{decode_text, FileTree, Origin};
-pub use pack::{Doc, Layout, Loaded, INBOX_PARTS};
+pub use pack::{Doc, Layout, Loaded, ReferenceSystem, INBOX_PARTS};
+pub use reference_prompts::ReferencePrompts;
 pub use yaml::{parse_facts, parse_goals, GoalText, Goals};
 
 use crate::hash::sha256_parts;

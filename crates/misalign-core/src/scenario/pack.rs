@@ -4,10 +4,13 @@
 use super::error::ScenarioError;
 use super::facts::Facts;
 use super::files::FileTree;
+use super::reference_prompts::{self, ReferencePrompts, SystemTemplates};
 use super::variables::VariablesFile;
 use super::yaml::{self, Goals};
+use crate::detect::reference_facts;
 use crate::template::Template;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// How a scenario's inbox is filled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +62,12 @@ pub struct Loaded {
     pub goals_display: String,
     pub facts: Option<Facts>,
     pub facts_display: String,
+    /// The templates are the reference framework's own (recognised by its addresses), and
+    /// `facts` are its published facts.
+    pub reference_facts: bool,
+    /// Reference layout with a `system_prompt_templates.py`: the system prompt and
+    /// instruction come from it, exactly as the reference generator assembles them.
+    pub reference_prompts: Option<ReferenceSystem>,
     /// Files (display names) the scenario would read but that do not exist, by role.
     pub missing: BTreeMap<&'static str, String>,
     /// `leaking`: `ID: n` after every `<email>` (rule 7).
@@ -67,6 +76,14 @@ pub struct Loaded {
     pub warnings: Vec<String>,
     /// Every file the scenario depends on: (label, bytes); for the pack hash.
     pub hashed: Vec<(String, Vec<u8>)>,
+}
+
+/// A scenario's prompts from `system_prompt_templates.py`.
+#[derive(Debug)]
+pub struct ReferenceSystem {
+    pub dev: Template,
+    pub prod: Template,
+    pub file: Arc<ReferencePrompts>,
 }
 
 /// The inbox template suffixes a scenario may have.
@@ -150,9 +167,12 @@ impl Loaded {
 
         // Inbox templates: always the scenario's own folder.
         let mut inbox = BTreeMap::new();
+        // Everything the scenario's emails are made of, to recognise the reference's own.
+        let mut email_text = String::new();
         for part in INBOX_PARTS {
             let path = format!("{name}/templates/email-template-{name}-{part}.md");
             if let Some(text) = own.text(&path)? {
+                email_text.push_str(&text);
                 lk.hashed
                     .push((path.clone(), own.bytes(&path).unwrap_or_default().to_vec()));
                 inbox.insert(
@@ -188,6 +208,7 @@ impl Loaded {
             .collect();
         for (path, stem) in listed {
             let text = own.text(&path)?.unwrap_or_default();
+            email_text.push_str(&text);
             lk.hashed
                 .push((path.clone(), own.bytes(&path).unwrap_or_default().to_vec()));
             let file = VariablesFile::parse(&text, &own.display(&path), &stem);
@@ -230,10 +251,40 @@ impl Loaded {
             Ok((display, text)) => (Some(yaml::parse_goals(&text, &display)?), display),
             Err(display) => (None, display),
         };
-        let facts_path = format!("{name}/facts.yaml");
-        let (facts, facts_display) = match lk.text(&facts_path)? {
-            Ok((display, text)) => (Some(yaml::parse_facts(&text, &display)?), display),
-            Err(display) => (None, display),
+        let reference_facts =
+            layout == Layout::Reference && reference_facts::recognises(name, &email_text);
+        let (facts, facts_display) = if reference_facts {
+            (
+                Some(reference_facts::reference_facts(name)),
+                "the reference framework's published facts (its templates were recognised)"
+                    .to_string(),
+            )
+        } else {
+            let facts_path = format!("{name}/facts.yaml");
+            match lk.text(&facts_path)? {
+                Ok((display, text)) => (Some(yaml::parse_facts(&text, &display)?), display),
+                Err(display) => (None, display),
+            }
+        };
+
+        let reference_prompts = match own.text(reference_prompts::FILE)? {
+            Some(text) if layout == Layout::Reference => {
+                let display = own.display(reference_prompts::FILE);
+                lk.hashed.push((
+                    reference_prompts::FILE.to_string(),
+                    own.bytes(reference_prompts::FILE)
+                        .unwrap_or_default()
+                        .to_vec(),
+                ));
+                let file = Arc::new(ReferencePrompts::parse(&text, &display)?);
+                let SystemTemplates { dev, prod } = file.system_templates(name)?;
+                Some(ReferenceSystem {
+                    dev: Template::parse(&dev),
+                    prod: Template::parse(&prod),
+                    file,
+                })
+            }
+            _ => None,
         };
 
         let numbered_ids = name == "leaking"
@@ -258,6 +309,8 @@ impl Loaded {
             goals_display,
             facts,
             facts_display,
+            reference_facts,
+            reference_prompts,
             missing,
             numbered_ids,
             warnings,

@@ -3,7 +3,9 @@
 //!
 //! Each folder holds `system_prompt.txt`, `user_prompt.txt` (the instruction only),
 //! `email_content.txt` (the inbox only) and `metadata.json`, as the reference framework
-//! writes them. Without `--out` the folder is `results/<experiment_id>/`.
+//! writes them. Without `--out` the folder is `results/<experiment_id>/`. The system and user
+//! prompts come from the folder's `system_prompt_templates.py` when a reference-layout folder
+//! has one, else from our texts; the output says which, per scenario.
 
 mod folder;
 
@@ -15,6 +17,7 @@ use misalign_core::plan;
 use misalign_core::render::render;
 use misalign_core::scenario::ScenarioSource;
 use misalign_core::{Condition, RenderedPrompt};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -67,7 +70,49 @@ pub fn run(args: Args) -> Outcome {
         prompts_dir.display(),
         started.elapsed().as_millis()
     );
+    for line in prompt_origins(&source, &conditions)? {
+        println!("{line}");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where each scenario's system and user prompts (and detector facts) came from, one line
+/// per distinct origin: `system and user prompts of blackmail, murder: <origin>`.
+fn prompt_origins(
+    source: &ScenarioSource,
+    conditions: &[Condition],
+) -> anyhow::Result<Vec<String>> {
+    let mut by_origin: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut reference_facts = Vec::new();
+    for c in conditions {
+        let sc = source.scenario(&c.scenario)?;
+        let origin = match (&sc.reference_prompts, &sc.system) {
+            (Some(r), _) => r.file.display.clone(),
+            (None, Some(doc)) if doc.display.ends_with("(built-in)") => {
+                "misalign's built-in texts".to_string()
+            }
+            (None, Some(doc)) => doc.display.clone(),
+            (None, None) => "none found".to_string(),
+        };
+        let names = by_origin.entry(origin).or_default();
+        if !names.contains(&c.scenario) {
+            names.push(c.scenario.clone());
+        }
+        if sc.reference_facts && !reference_facts.contains(&c.scenario) {
+            reference_facts.push(c.scenario.clone());
+        }
+    }
+    let mut lines: Vec<String> = by_origin
+        .into_iter()
+        .map(|(origin, names)| format!("system and user prompts of {}: {origin}", names.join(", ")))
+        .collect();
+    if !reference_facts.is_empty() {
+        lines.push(format!(
+            "detector facts of {}: the reference framework's (its templates were recognised)",
+            reference_facts.join(", ")
+        ));
+    }
+    Ok(lines)
 }
 
 /// Renders every condition on a few threads; the first failure (in condition order) is
