@@ -3,12 +3,7 @@
 use crate::summary::ReportSummary;
 use std::fmt::Write;
 
-/// Replaces control characters so stored names cannot move the cursor or recolour a terminal.
-pub(crate) fn terminal_safe(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
+pub(crate) use misalign_run::untrusted::terminal_safe;
 
 fn pct(x: Option<f64>) -> String {
     x.map(|v| format!("{:.1}%", v * 100.0))
@@ -81,6 +76,9 @@ pub fn render_table(s: &ReportSummary) -> String {
         s.interval_method,
         (s.confidence * 100.0).round()
     );
+    if let Some(r) = s.run.as_ref().filter(|r| r.sampled_nothing()) {
+        let _ = writeln!(out, "{}", crate::html::reused_note(r));
+    }
     let _ = writeln!(
         out,
         "{} comparisons (risk difference, Newcombe interval, Fisher exact p, Holm-adjusted) in summary.json / report.html.",

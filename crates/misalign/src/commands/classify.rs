@@ -7,6 +7,7 @@
 //! the detectors decide alone.
 
 use super::Outcome;
+use crate::say::{note, say};
 use anyhow::{bail, Context};
 use misalign_core::config::{parse_experiment, resolve_model, Classification, ProviderConfig};
 use misalign_core::detect::reference_facts::reference_facts;
@@ -80,7 +81,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Outcome {
-    let _ = dotenvy::dotenv();
+    crate::input::load_dotenv()?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     if let Some(input) = args.input.clone() {
         rt.block_on(classify_file(&args, &input))
@@ -187,8 +188,7 @@ pub fn options_from_config(
 fn read_experiment(
     file: &Path,
 ) -> anyhow::Result<(Classification, BTreeMap<String, ProviderConfig>, String)> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read experiment file {}", file.display()))?;
+    let text = crate::input::read_experiment(file)?;
     let exp =
         parse_experiment(&text, &file.display().to_string()).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((exp.classification, exp.providers, text))
@@ -202,6 +202,8 @@ async fn classify_folder(args: &Args, out: &Path) -> Outcome {
         );
     }
     let store = Store::open_dir(out)?;
+    // One writer per folder: a `run` still sampling here (or another classify) has it.
+    let _lock = misalign_run::lock::FolderLock::acquire(out)?;
     // The experiment as it was run: its classification settings and providers.
     let recorded: Option<(String, String)> = store
         .conn()
@@ -316,14 +318,14 @@ fn classify_manifest(
 
 /// Prints the per-scenario table (stderr-free: the table is the command's output).
 pub fn print_summary(s: &ClassifySummary) {
-    println!(
+    say!(
         "classified {} answer(s) ({} judge call(s), {} from cache, {} judge error(s)); classifier {}",
         s.classified, s.judge_calls, s.judge_cache_hits, s.judge_errors, s.classifier_version
     );
     for (scenario, n) in &s.skipped_no_facts {
-        println!("skipped {n} {scenario} answer(s): no facts for {scenario}; pass --templates, --facts or --reference-facts");
+        say!("skipped {n} {scenario} answer(s): no facts for {scenario}; pass --templates, --facts or --reference-facts");
     }
-    println!(
+    say!(
         "{:<10} {:>7} {:>9} {:>7} {:>7} {:>7} {:>12} {:>8} {:>6}",
         "scenario",
         "answers",
@@ -340,7 +342,7 @@ pub fn print_summary(s: &ClassifySummary) {
             .kappa
             .map(|k| format!("{k:.2}"))
             .unwrap_or_else(|| "-".into());
-        println!(
+        say!(
             "{:<10} {:>7} {:>9} {:>7} {:>7} {:>7} {:>12} {:>8} {:>6}",
             scenario,
             v.answers,
@@ -475,6 +477,6 @@ async fn classify_file(args: &Args, input: &Path) -> Outcome {
         sink.write_all(b"\n")?;
     }
     sink.flush()?;
-    eprintln!("classified answers: {harmful} harmful, {errors} without a verdict (judge error)");
+    note!("classified answers: {harmful} harmful, {errors} without a verdict (judge error)");
     Ok(ExitCode::SUCCESS)
 }
