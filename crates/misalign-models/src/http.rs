@@ -15,9 +15,10 @@ use std::time::{Duration, Instant, SystemTime};
 const DOWN_FOR: Duration = Duration::from_secs(5);
 /// Provider error messages are cut to this many characters.
 const MAX_MESSAGE: usize = 300;
-/// Values shorter than this (after trimming) are not scrubbed: too short to be a secret,
-/// and replacing them would garble answers.
-pub const MIN_SECRET_LEN: usize = 4;
+/// Values shorter than this (after trimming) are not scrubbed: too short to be a credential,
+/// and replacing a short configured value (`x-mock-fault: filter`, `x-cache: true`) wherever
+/// it occurs would garble answers and even protocol fields (`content_filter`).
+pub const MIN_SECRET_LEN: usize = 8;
 
 /// Whether `value` (an API key or a configured header value) is scrubbed from text.
 pub fn is_scrubbed(value: &str) -> bool {
@@ -220,7 +221,11 @@ impl Transport {
                 ));
             }
         }
-        let mut secrets: Vec<String> = key.iter().map(|k| k.expose().to_string()).collect();
+        let mut secrets: Vec<String> = key
+            .iter()
+            .map(|k| k.expose().to_string())
+            .filter(|k| is_scrubbed(k))
+            .collect();
         let mut map = HeaderMap::new();
         for (name, value) in headers {
             if is_scrubbed(value) {

@@ -871,15 +871,17 @@ fn view_wants_a_loopback_host_and_its_token() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     fill_synthetic(&out, 1, 2, 3, 100).unwrap();
-    let mut child = Command::new(bin())
-        .current_dir(dir.path())
-        .args(["view", "out", "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(bin())
+            .current_dir(dir.path())
+            .args(["view", "out", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(child.0.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let url = line
@@ -935,10 +937,17 @@ fn view_wants_a_loopback_host_and_its_token() {
         }
         Ok(())
     };
-    let result = checks();
-    let _ = child.kill();
-    let _ = child.wait();
-    result.unwrap();
+    checks().unwrap();
+}
+
+/// A server process stopped however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 // ---------------------------------------------------------------- 11: one folder, one experiment
