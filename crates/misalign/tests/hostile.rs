@@ -1036,6 +1036,12 @@ fn out_into_someone_elses_folder_or_sqlite_file_is_refused_untouched() {
     assert_eq!(r.status.code(), Some(2), "{err}");
     assert!(err.contains("not a misalign results folder"), "{err}");
     assert!(!mine.join("results.sqlite").exists());
+    // What `generate` wrote into the default folder is misalign's own: a run may follow.
+    let g = misalign(dir.path(), &["generate", "exp.yaml", "--out", "gen"]);
+    assert!(g.status.success(), "{}", text(&g.stderr));
+    let r = misalign(dir.path(), &["run", "exp.yaml", "--out", "gen", "--quiet"]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    assert_eq!(server.count(), 4);
 
     let foreign = dir.path().join("foreign");
     std::fs::create_dir(&foreign).unwrap();
@@ -1050,7 +1056,11 @@ fn out_into_someone_elses_folder_or_sqlite_file_is_refused_untouched() {
     assert_eq!(r.status.code(), Some(2), "{err}");
     assert!(err.contains("not a misalign results store"), "{err}");
     assert_eq!(std::fs::read(&db).unwrap(), before);
-    assert_eq!(server.count(), 0);
+    assert_eq!(
+        server.count(),
+        4,
+        "nothing was requested for the refused folders"
+    );
 }
 
 #[test]

@@ -47,9 +47,11 @@ pub struct Store {
 pub const APPLICATION_ID: i32 = 0x4D53_4C47;
 
 /// Files misalign itself keeps in a results folder besides the store; a folder holding only
-/// these counts as empty.
-const OWN_FILES: [&str; 4] = [
+/// these counts as empty. `prompts` is what `misalign generate` writes into the same default
+/// folder before a `run`.
+const OWN_FILES: [&str; 5] = [
     crate::lock::LOCK_FILE,
+    "prompts",
     "results.sqlite-wal",
     "results.sqlite-shm",
     "results.sqlite-journal",
@@ -335,6 +337,7 @@ mod tests {
         assert!(!dir.path().join(STORE_FILE).exists());
         let empty = tempfile::tempdir().unwrap();
         std::fs::write(empty.path().join(crate::lock::LOCK_FILE), "").unwrap();
+        std::fs::create_dir(empty.path().join("prompts")).unwrap();
         Store::open_dir(empty.path()).unwrap();
     }
 
