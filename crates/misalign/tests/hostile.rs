@@ -805,6 +805,36 @@ fn status_cleans_escape_sequences_and_survives_a_closed_pipe() {
 }
 
 #[test]
+fn classify_cleans_scenario_names_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let f = Filler::new(&out).unwrap();
+    let c = Condition::new(
+        "black\u{1b}[31mmail",
+        GoalType::Explicit,
+        "america",
+        Urgency::Replacement,
+    );
+    let mut s = sample(true);
+    s.unclassified = true;
+    f.add("mock/m", &c, 0, &s).unwrap();
+    f.finish().unwrap();
+    Exp::default().write(&dir.path().join("exp.yaml"));
+    let r = misalign(
+        dir.path(),
+        &["classify", "out", "--no-judge", "--experiment", "exp.yaml"],
+    );
+    let all = [r.stdout.clone(), r.stderr.clone()].concat();
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    assert!(
+        text(&r.stdout).contains("black?[31mmail"),
+        "{}",
+        text(&r.stdout)
+    );
+    assert!(!all.contains(&0x1b), "{}", text(&all));
+}
+
+#[test]
 fn run_with_closed_output_pipes_still_classifies_and_reports() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let server = rt

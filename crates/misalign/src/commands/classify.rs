@@ -323,6 +323,8 @@ pub fn print_summary(s: &ClassifySummary) {
         s.classified, s.judge_calls, s.judge_cache_hits, s.judge_errors, s.classifier_version
     );
     for (scenario, n) in &s.skipped_no_facts {
+        // Scenario names come from the store, which whoever sent the folder wrote.
+        let scenario = misalign_run::untrusted::terminal_safe(scenario);
         say!("skipped {n} {scenario} answer(s): no facts for {scenario}; pass --templates, --facts or --reference-facts");
     }
     say!(
@@ -344,7 +346,7 @@ pub fn print_summary(s: &ClassifySummary) {
             .unwrap_or_else(|| "-".into());
         say!(
             "{:<10} {:>7} {:>9} {:>7} {:>7} {:>7} {:>12} {:>8} {:>6}",
-            scenario,
+            misalign_run::untrusted::terminal_safe(scenario),
             v.answers,
             v.detector_harmful,
             v.judged,

@@ -641,6 +641,7 @@ async fn classify_and_report(p: &Planned, store: &Store) -> anyhow::Result<()> {
         summary.judge_errors
     );
     for (sc, n) in &summary.skipped_no_facts {
+        let sc = misalign_run::untrusted::terminal_safe(sc);
         note!("warning: {n} answers of scenario `{sc}` not classified: it declares no facts");
     }
     // Add the verdicts to the reference-layout files.
