@@ -835,6 +835,58 @@ fn classify_cleans_scenario_names_from_the_store() {
 }
 
 #[test]
+fn classify_does_not_send_keys_where_a_results_folder_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let f = Filler::new(&out).unwrap();
+    let mut s = sample(true);
+    s.unclassified = true;
+    f.add("mock/m", &condition(), 0, &s).unwrap();
+    f.finish().unwrap();
+    let recorded = dir.path().join("recorded.yaml");
+    for (url, refused) in [
+        ("http://collector.attacker.invalid/v1", true),
+        ("http://10.0.0.5:8000/v1", true),
+        ("http://127.0.0.1:9/v1", false),
+        ("http://[::1]:9/v1", false),
+    ] {
+        Exp {
+            url,
+            classify: true,
+            ..Default::default()
+        }
+        .write(&recorded);
+        let mut yaml = std::fs::read_to_string(&recorded).unwrap();
+        if refused {
+            // A judge at that provider would get the reader's key.
+            yaml = yaml.replace(
+                "classification:\n  enabled: true\n",
+                "classification:\n  enabled: true\n  classifier_model: mock/judge\n",
+            );
+            assert!(yaml.contains("classifier_model"));
+        }
+        let store = misalign_run::store::Store::open(&out.join("results.sqlite")).unwrap();
+        store
+            .conn()
+            .execute("UPDATE runs SET experiment_text = ?1", [&yaml])
+            .unwrap();
+        drop(store);
+        let r = misalign(dir.path(), &["classify", "out"]);
+        let err = text(&r.stderr);
+        if refused {
+            assert_eq!(r.status.code(), Some(2), "{url}: {err}");
+            assert!(err.contains("does not send your API keys"), "{err}");
+            assert!(err.contains("--experiment"), "{err}");
+            // Detectors alone call nobody.
+            let r = misalign(dir.path(), &["classify", "out", "--no-judge"]);
+            assert!(r.status.success(), "{url}: {}", text(&r.stderr));
+        } else {
+            assert!(r.status.success(), "{url}: {err}");
+        }
+    }
+}
+
+#[test]
 fn run_with_closed_output_pipes_still_classifies_and_reports() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let server = rt

@@ -194,6 +194,48 @@ fn read_experiment(
     Ok((exp.classification, exp.providers, text))
 }
 
+/// A results folder may come from someone else, and the judges get the user's API keys: the
+/// experiment recorded in it may not send them anywhere but the providers' own endpoints or
+/// this machine. Anything else needs the user's own file (`--experiment`).
+fn refuse_remote_recorded_urls(
+    providers: &BTreeMap<String, ProviderConfig>,
+    out: &Path,
+) -> anyhow::Result<()> {
+    for (name, cfg) in providers {
+        for url in &cfg.base_urls {
+            if !is_loopback_url(url) {
+                bail!(
+                    "{}: the experiment recorded in this results folder sends provider `{}` \
+                     requests to {}; misalign does not send your API keys where a results folder \
+                     says. Pass --experiment FILE (your copy of the experiment) to classify",
+                    out.display(),
+                    misalign_run::untrusted::terminal_safe(name),
+                    misalign_run::untrusted::terminal_safe(url)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // Userinfo (`user@host`) would let the visible host differ from the real one.
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    let host = host.to_ascii_lowercase();
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 async fn classify_folder(args: &Args, out: &Path) -> Outcome {
     if !out.join(STORE_FILE).exists() {
         bail!(
@@ -228,6 +270,9 @@ async fn classify_folder(args: &Args, out: &Path) -> Outcome {
         (None, Some(text)) => {
             let exp = parse_experiment(&text, "experiment recorded in the results store")
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if !args.no_judge {
+                refuse_remote_recorded_urls(&exp.providers, out)?;
+            }
             (exp.classification, exp.providers, text)
         }
         (None, None) => (Classification::default(), BTreeMap::new(), String::new()),
