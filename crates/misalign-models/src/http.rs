@@ -15,6 +15,46 @@ use std::time::{Duration, Instant, SystemTime};
 const DOWN_FOR: Duration = Duration::from_secs(5);
 /// Provider error messages are cut to this many characters.
 const MAX_MESSAGE: usize = 300;
+/// Values shorter than this (after trimming) are not scrubbed: too short to be a credential,
+/// and replacing a short configured value (`x-mock-fault: filter`, `x-cache: true`) wherever
+/// it occurs would garble answers and even protocol fields (`content_filter`).
+pub const MIN_SECRET_LEN: usize = 8;
+
+/// Whether `value` (an API key or a configured header value) is scrubbed from text.
+pub fn is_scrubbed(value: &str) -> bool {
+    value.trim().len() >= MIN_SECRET_LEN
+}
+
+/// Replaces every secret in `text` with `[redacted]`.
+pub fn scrub_secrets(text: &str, secrets: &[String]) -> String {
+    let mut t = text.to_string();
+    for s in secrets {
+        if !s.is_empty() && t.contains(s.as_str()) {
+            t = t.replace(s.as_str(), "[redacted]");
+        }
+    }
+    t
+}
+
+/// Scrubs every string (keys included) inside a JSON value.
+fn scrub_json(v: &mut serde_json::Value, secrets: &[String]) {
+    match v {
+        serde_json::Value::String(s) if secrets.iter().any(|x| s.contains(x.as_str())) => {
+            *s = scrub_secrets(s, secrets);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| scrub_json(x, secrets)),
+        serde_json::Value::Object(o) => {
+            let keys: Vec<String> = o.keys().cloned().collect();
+            for k in keys {
+                if let Some(mut x) = o.remove(&k) {
+                    scrub_json(&mut x, secrets);
+                    o.insert(scrub_secrets(&k, secrets), x);
+                }
+            }
+        }
+        _ => {}
+    }
+}
 
 /// An API key. `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -124,6 +164,9 @@ pub struct Transport {
     auth: AuthStyle,
     headers: HeaderMap,
     timeout: Duration,
+    /// The key and every configured header value: scrubbed from whatever a server sends
+    /// back (it may echo the request).
+    secrets: Vec<String>,
 }
 
 impl fmt::Debug for Transport {
@@ -163,8 +206,31 @@ impl Transport {
             }
             urls.push(u);
         }
+        if let Some(key) = &key {
+            // Checked here, before any work: a key that cannot travel would otherwise fail
+            // every call.
+            let probe = match auth {
+                AuthStyle::Bearer => format!("Bearer {}", key.expose()),
+                AuthStyle::Header(_) => key.expose().to_string(),
+            };
+            if HeaderValue::from_str(&probe).is_err() {
+                return Err(ProviderError::Config(
+                    "the API key contains a character not allowed in HTTP headers (a line break \
+                     or control character?); fix the key in the environment or .env file"
+                        .into(),
+                ));
+            }
+        }
+        let mut secrets: Vec<String> = key
+            .iter()
+            .map(|k| k.expose().to_string())
+            .filter(|k| is_scrubbed(k))
+            .collect();
         let mut map = HeaderMap::new();
         for (name, value) in headers {
+            if is_scrubbed(value) {
+                secrets.push(value.trim().to_string());
+            }
             let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
                 ProviderError::Config(format!(
                     "header name `{name}` is not a valid HTTP header name"
@@ -192,6 +258,7 @@ impl Transport {
             auth,
             headers: map,
             timeout: options.timeout,
+            secrets,
         })
     }
 
@@ -258,8 +325,21 @@ impl Transport {
                 retry_after: retry_after(&headers, SystemTime::now()),
             });
         }
-        match serde_json::from_str(&raw) {
-            Ok(body) => Ok(JsonReply { body, raw, headers }),
+        // A lone UTF-16 surrogate escape (`\ud800`) is valid JSON to many servers but not
+        // to serde_json; such a reply is kept with U+FFFD in its place rather than failing
+        // (and being retried) for good.
+        let parsed = serde_json::from_str::<serde_json::Value>(&raw).or_else(|e| {
+            match without_lone_surrogates(&raw) {
+                Some(fixed) => serde_json::from_str(&fixed),
+                None => Err(e),
+            }
+        });
+        match parsed {
+            Ok(mut body) => {
+                scrub_json(&mut body, &self.secrets);
+                let raw = self.scrub(&raw);
+                Ok(JsonReply { body, raw, headers })
+            }
             Err(e) => Err(ProviderError::Malformed(format!(
                 "the reply from {url} is not complete JSON ({} bytes): {e}",
                 raw.len()
@@ -281,12 +361,10 @@ impl Transport {
         ProviderError::Connection(format!("request to {url} failed: {detail}"))
     }
 
-    /// Removes the key from text a server or library produced.
+    /// Removes the key and the configured header values from text a server or library
+    /// produced.
     pub fn scrub(&self, text: &str) -> String {
-        match &self.key {
-            Some(k) if !k.expose().is_empty() => text.replace(k.expose(), "[redacted]"),
-            _ => text.to_string(),
-        }
+        scrub_secrets(text, &self.secrets)
     }
 }
 
@@ -342,6 +420,51 @@ fn truncate(text: &str, max: usize) -> String {
         Some((i, _)) => format!("{}...", &clean[..i]),
         None => clean,
     }
+}
+
+/// JSON text with every `\uD800`-`\uDFFF` escape that is not half of a valid pair replaced
+/// by `\uFFFD`; `None` when there is none.
+fn without_lone_surrogates(json: &str) -> Option<String> {
+    fn hex4(b: &[u8]) -> Option<u16> {
+        let s = std::str::from_utf8(b.get(..4)?).ok()?;
+        u16::from_str_radix(s, 16).ok()
+    }
+    let b = json.as_bytes();
+    let mut out = String::with_capacity(json.len());
+    let (mut i, mut last, mut changed) = (0, 0, false);
+    while i + 1 < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        if b[i + 1] != b'u' {
+            i += 2; // `\\`, `\"` and the like: the escaped byte cannot start an escape.
+            continue;
+        }
+        let Some(unit) = hex4(&b[i + 2..]) else {
+            i += 2;
+            continue;
+        };
+        let is_high = (0xD800..0xDC00).contains(&unit);
+        let is_low = (0xDC00..0xE000).contains(&unit);
+        let next_low = b.get(i + 6..i + 8) == Some(&b"\\u"[..])
+            && hex4(&b[i + 8..]).is_some_and(|u| (0xDC00..0xE000).contains(&u));
+        if is_high && next_low {
+            i += 12;
+        } else if is_high || is_low {
+            out.push_str(&json[last..i]);
+            out.push_str("\\uFFFD");
+            i += 6;
+            last = i;
+            changed = true;
+        } else {
+            i += 6;
+        }
+    }
+    changed.then(|| {
+        out.push_str(&json[last..]);
+        out
+    })
 }
 
 /// `retry-after-ms` (OpenAI), else `retry-after` in seconds or as an HTTP date.
@@ -427,6 +550,51 @@ mod tests {
         assert_eq!(
             t.scrub("bad key sk-test-SECRET-123!"),
             "bad key [redacted]!"
+        );
+        assert_eq!(t.scrub("echo: gw-SECRET."), "echo: [redacted].");
+    }
+
+    #[test]
+    fn a_key_that_cannot_be_a_header_is_a_config_error() {
+        for (key, auth) in [
+            ("sk-abc\ndef", AuthStyle::Bearer),
+            ("sk-abc\rdef", AuthStyle::Header("x-api-key")),
+            ("sk-\u{7f}", AuthStyle::Bearer),
+        ] {
+            let e = Transport::new(
+                &["http://127.0.0.1:9".to_string()],
+                Some(ApiKey::new(key)),
+                auth,
+                &[],
+                &ClientOptions::default(),
+            )
+            .unwrap_err();
+            assert!(matches!(e, ProviderError::Config(_)), "{e:?}");
+            assert!(!e.to_string().contains("sk-abc"), "{e}");
+        }
+    }
+
+    #[test]
+    fn lone_surrogates_become_replacement_characters() {
+        let raw = r#"{"a":"x\ud800y","b":"\ud83d\ude00","c":"\\ud800","d":"\udc00"}"#;
+        assert!(serde_json::from_str::<serde_json::Value>(raw).is_err());
+        let fixed = without_lone_surrogates(raw).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&fixed).unwrap();
+        assert_eq!(v["a"], "x\u{fffd}y");
+        assert_eq!(v["b"], "\u{1f600}");
+        assert_eq!(v["c"], "\\ud800");
+        assert_eq!(v["d"], "\u{fffd}");
+        assert_eq!(without_lone_surrogates(r#"{"ok":"\u00e9"}"#), None);
+    }
+
+    #[test]
+    fn echoed_secrets_are_scrubbed_from_json() {
+        let secrets = vec!["gw-SECRET".to_string()];
+        let mut v = serde_json::json!({"a": ["x gw-SECRET y", {"gw-SECRET": 1}], "n": 2});
+        scrub_json(&mut v, &secrets);
+        assert_eq!(
+            v,
+            serde_json::json!({"a": ["x [redacted] y", {"[redacted]": 1}], "n": 2})
         );
     }
 }

@@ -72,6 +72,23 @@ fn find_key(
     }
 }
 
+/// Everything secret about a provider as configured: its API key and every `headers:` value
+/// (a gateway token travels there), so the caller can scrub them from whatever it stores or
+/// prints, whatever a server echoes back.
+pub fn secret_values(cfg: &ProviderConfig, env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let key = key_envs(cfg)
+        .0
+        .iter()
+        .find_map(|var| env(var).filter(|v| !v.trim().is_empty()));
+    for v in key.iter().chain(cfg.headers.values()) {
+        if crate::http::is_scrubbed(v) {
+            out.push(v.trim().to_string());
+        }
+    }
+    out
+}
+
 /// `base_urls`, or the kind's default. An OpenAI-compatible URL given as a bare host
 /// (`http://localhost:11434`) gets `/v1` appended, as every such server serves there.
 fn base_urls(model: &ResolvedModel, cfg: &ProviderConfig) -> Result<Vec<String>, ProviderError> {

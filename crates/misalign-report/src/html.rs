@@ -350,6 +350,17 @@ fn manifest(h: &mut String, s: &ReportSummary) {
         s.interval_method,
         s.confidence * 100.0
     );
+    if r.sampled_nothing() {
+        let _ = writeln!(h, "<p><b>{}</b></p>", esc(&reused_note(r)));
+    }
+}
+
+/// What a report says of a run that called no model (shared with the terminal table).
+pub(crate) fn reused_note(r: &misalign_run::store::read::RunSummaryRow) -> String {
+    format!(
+        "This run sampled nothing new: all {} answers were stored by earlier runs into this folder.",
+        r.answers_reused.unwrap_or(0)
+    )
 }
 
 fn pct(x: Option<f64>) -> String {
@@ -676,8 +687,9 @@ pub(crate) fn write_report_html(
         }
     };
     let io = |e: std::io::Error| ReportError::write(path, e.to_string());
-    let file = std::fs::File::create(path).map_err(io)?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    // Written beside the old page and renamed over it at the end: a kill or a full disk
+    // leaves the last complete report.
+    let mut out = misalign_run::atomic::AtomicFile::create_at(path).map_err(io)?;
     out.write_all(render_head(s, Some(&info)).as_bytes())
         .map_err(io)?;
     // The viewer-data object, written field by field so the samples can be streamed.
@@ -724,7 +736,7 @@ pub(crate) fn write_report_html(
     }
     out.write_all(b"]}").map_err(io)?;
     out.write_all(PAGE_TAIL.as_bytes()).map_err(io)?;
-    out.flush().map_err(io)?;
+    out.commit().map_err(io)?;
     // The page states the planned counts, which come from the same cell counts the query
     // partitions by; they differ only if the store was written to meanwhile, and then
     // summary.json at least records what was really embedded.

@@ -98,18 +98,29 @@ pub fn write_reports(
     out_dir: &Path,
     options: &ReportOptions,
 ) -> Result<ReportSummary, ReportError> {
-    let store = open_store(out_dir)?;
+    write_reports_to(out_dir, out_dir, options)
+}
+
+/// Like [`write_reports`], but writes the files into `dest` (created if missing); the store
+/// of `results` is only read, so it may be another user's or on a read-only mount.
+pub fn write_reports_to(
+    results: &Path,
+    dest: &Path,
+    options: &ReportOptions,
+) -> Result<ReportSummary, ReportError> {
+    let store = open_store(results)?;
     let mut summary = load_summary(&store, options)?;
-    files::write_csv(&out_dir.join("summary.csv"), &summary)?;
+    std::fs::create_dir_all(dest).map_err(|e| ReportError::write(dest, e.to_string()))?;
+    files::write_csv(&dest.join("summary.csv"), &summary)?;
     if options.html {
         summary.html_embedded = Some(html::write_report_html(
-            &out_dir.join("report.html"),
+            &dest.join("report.html"),
             &store,
             &summary,
             options.html_budget,
         )?);
     }
     // After the page, so it records what the page embeds.
-    files::write_json(&out_dir.join("summary.json"), &summary)?;
+    files::write_json(&dest.join("summary.json"), &summary)?;
     Ok(summary)
 }

@@ -5,10 +5,16 @@
 //! never holds more than a page of them however large the run is. Each request opens its own
 //! read-only connection (SQLite connections are not shared across threads) on a blocking
 //! thread, so a run still writing to the store is not disturbed.
+//!
+//! Any web page the user has open can make the browser send requests to loopback, and by DNS
+//! rebinding can read the answers. So every request must name a loopback host with our port
+//! in `Host` (a rebound name does not), and carry the access token made at start: in the
+//! printed URL (`?token=`), which sets a same-site cookie for the page's own API calls.
 
 use crate::{html, load_summary, open_store, ReportError, ReportOptions};
-use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -43,8 +49,103 @@ fn non_empty(s: Option<String>) -> Option<String> {
     s.filter(|v| !v.is_empty())
 }
 
-/// Builds the viewer's routes for results folder `out_dir`.
-pub fn router(out_dir: &Path, options: &ReportOptions) -> Result<Router, ReportError> {
+/// Who may use a running viewer: requests to `port` on a loopback host carrying `token`.
+#[derive(Clone, Debug)]
+pub struct Access {
+    pub port: u16,
+    pub token: String,
+}
+
+impl Access {
+    /// A fresh random token (128 bits) for a viewer on `port`.
+    pub fn new(port: u16) -> Access {
+        Access {
+            port,
+            token: format!("{:032x}", rand::random::<u128>()),
+        }
+    }
+
+    /// The URL to open: the token rides along once and is then kept in a cookie.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/?token={}", self.port, self.token)
+    }
+
+    /// Cookies are not told apart by port, so the name carries it.
+    fn cookie_name(&self) -> String {
+        format!("misalign_view_{}", self.port)
+    }
+
+    fn host_allowed(&self, headers: &HeaderMap) -> bool {
+        let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+            return false;
+        };
+        let host = host.to_ascii_lowercase();
+        ["127.0.0.1", "localhost", "[::1]"]
+            .iter()
+            .any(|name| host == format!("{name}:{}", self.port))
+    }
+
+    fn token_in_query(&self, query: Option<&str>) -> bool {
+        query.is_some_and(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.strip_prefix("token="))
+                .any(|t| same(t, &self.token))
+        })
+    }
+
+    fn token_in_cookie(&self, headers: &HeaderMap) -> bool {
+        let name = self.cookie_name();
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|c| c.trim().split_once('='))
+            .any(|(k, v)| k == name && same(v, &self.token))
+    }
+}
+
+/// Compares without stopping at the first difference.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
+async fn guard(State(access): State<Arc<Access>>, req: Request, next: Next) -> Response {
+    if !access.host_allowed(req.headers()) {
+        return (
+            StatusCode::FORBIDDEN,
+            "misalign view answers only requests addressed to 127.0.0.1, localhost or [::1]",
+        )
+            .into_response();
+    }
+    let by_query = access.token_in_query(req.uri().query());
+    if !by_query && !access.token_in_cookie(req.headers()) {
+        return (
+            StatusCode::FORBIDDEN,
+            "open the URL `misalign view` printed: it carries this viewer's access token",
+        )
+            .into_response();
+    }
+    let mut resp = next.run(req).await;
+    if by_query {
+        let cookie = format!(
+            "{}={}; Path=/; HttpOnly; SameSite=Strict",
+            access.cookie_name(),
+            access.token
+        );
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+/// Builds the viewer's routes for results folder `out_dir`, open only to `access`.
+pub fn router(
+    out_dir: &Path,
+    options: &ReportOptions,
+    access: Access,
+) -> Result<Router, ReportError> {
     let store = open_store(out_dir)?;
     let summary = load_summary(&store, options)?;
     let prompts = match &summary.run {
@@ -62,7 +163,8 @@ pub fn router(out_dir: &Path, options: &ReportOptions) -> Result<Router, ReportE
         .route("/", get(index))
         .route("/api/summary", get(summary_json))
         .route("/api/samples", get(samples))
-        .with_state(app))
+        .with_state(app)
+        .layer(middleware::from_fn_with_state(Arc::new(access), guard)))
 }
 
 async fn index(State(app): State<Arc<App>>) -> Response {
@@ -117,20 +219,19 @@ async fn samples(State(app): State<Arc<App>>, Query(q): Query<SamplesQuery>) -> 
     }
 }
 
-/// Binds 127.0.0.1:`port` (0 picks a free port) and returns the address and the server
-/// future; run it with `.await`.
+/// Binds 127.0.0.1:`port` (0 picks a free port) and returns who may use the viewer (its
+/// port and access token; open [`Access::url`]) and the server future; run it with `.await`.
 pub async fn bind(
     out_dir: &Path,
     options: &ReportOptions,
     port: u16,
 ) -> Result<
     (
-        SocketAddr,
+        Access,
         impl std::future::Future<Output = std::io::Result<()>>,
     ),
     ReportError,
 > {
-    let app = router(out_dir, options)?;
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
         .await
         .map_err(|e| {
@@ -138,8 +239,61 @@ pub async fn bind(
                 "cannot listen on 127.0.0.1:{port}: {e}; pick another port with --port"
             ))
         })?;
-    let addr = listener
+    let addr: SocketAddr = listener
         .local_addr()
         .map_err(|e| ReportError::Invalid(e.to_string()))?;
-    Ok((addr, async move { axum::serve(listener, app).await }))
+    let access = Access::new(addr.port());
+    let app = router(out_dir, options, access.clone())?;
+    Ok((access, async move { axum::serve(listener, app).await }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(k.clone(), HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn only_loopback_hosts_with_our_port_are_accepted() {
+        let a = Access::new(8765);
+        for ok in [
+            "127.0.0.1:8765",
+            "localhost:8765",
+            "LOCALHOST:8765",
+            "[::1]:8765",
+        ] {
+            assert!(a.host_allowed(&headers(&[(header::HOST, ok)])), "{ok}");
+        }
+        for bad in [
+            "evil.example:8765",
+            "127.0.0.1:8766",
+            "127.0.0.1",
+            "localhost.evil.example:8765",
+            "127.0.0.1:8765.evil.example",
+        ] {
+            assert!(!a.host_allowed(&headers(&[(header::HOST, bad)])), "{bad}");
+        }
+        assert!(!a.host_allowed(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn the_token_is_taken_from_the_query_or_our_cookie() {
+        let a = Access::new(8765);
+        assert_eq!(a.token.len(), 32);
+        assert_ne!(a.token, Access::new(8765).token);
+        assert!(a.token_in_query(Some(&format!("x=1&token={}", a.token))));
+        assert!(!a.token_in_query(Some("token=0000")));
+        assert!(!a.token_in_query(None));
+        let good = format!("other=1; misalign_view_8765={}", a.token);
+        assert!(a.token_in_cookie(&headers(&[(header::COOKIE, &good)])));
+        let other_port = format!("misalign_view_9999={}", a.token);
+        assert!(!a.token_in_cookie(&headers(&[(header::COOKIE, &other_port)])));
+        assert!(a.url().ends_with(&format!(":8765/?token={}", a.token)));
+    }
 }

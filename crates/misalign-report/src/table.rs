@@ -3,12 +3,7 @@
 use crate::summary::ReportSummary;
 use std::fmt::Write;
 
-/// Replaces control characters so stored names cannot move the cursor or recolour a terminal.
-pub(crate) fn terminal_safe(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
+pub(crate) use misalign_run::untrusted::terminal_safe;
 
 /// A p-value for people: 4 decimals, or 2 significant digits below 0.0001 (where "0.0000"
 /// would hide how small it is).
@@ -115,6 +110,9 @@ pub fn render_table(s: &ReportSummary) -> String {
         },
         sum(|r| r.unclassified),
     );
+    if let Some(r) = s.run.as_ref().filter(|r| r.sampled_nothing()) {
+        let _ = writeln!(out, "{}", crate::html::reused_note(r));
+    }
     comparison_counts(s, &mut out);
     real_vs_eval(s, &mut out);
     out

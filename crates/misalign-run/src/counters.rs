@@ -22,18 +22,19 @@ pub struct Tally {
 
 impl Tally {
     pub fn add(&mut self, o: &Tally) {
-        self.planned += o.planned;
-        self.done += o.done;
-        self.errors += o.errors;
-        self.retries += o.retries;
-        self.in_flight += o.in_flight;
-        self.input_tokens += o.input_tokens;
-        self.output_tokens += o.output_tokens;
+        self.planned = self.planned.saturating_add(o.planned);
+        self.done = self.done.saturating_add(o.done);
+        self.errors = self.errors.saturating_add(o.errors);
+        self.retries = self.retries.saturating_add(o.retries);
+        self.in_flight = self.in_flight.saturating_add(o.in_flight);
+        self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
     }
 
     /// Items not yet finished either way.
     pub fn remaining(&self) -> u64 {
-        self.planned.saturating_sub(self.done + self.errors)
+        self.planned
+            .saturating_sub(self.done.saturating_add(self.errors))
     }
 }
 
@@ -74,8 +75,8 @@ impl Counters {
             } else {
                 t.errors += 1;
             }
-            t.input_tokens += input;
-            t.output_tokens += output;
+            t.input_tokens = t.input_tokens.saturating_add(input);
+            t.output_tokens = t.output_tokens.saturating_add(output);
         });
     }
     /// A started item ended without being stored (aborted, store failure).

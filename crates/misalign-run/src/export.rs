@@ -2,15 +2,17 @@
 //! `OUT/models/<model>/<condition>/sample_NNN/response.json` (NNN from 001), so analysis
 //! scripts written for the reference framework keep working.
 //!
-//! Files are written atomically (temporary file + rename) and left alone when their content
-//! would not change, so re-exporting after a resume or a reclassification is cheap.
+//! Files are written atomically through [`crate::atomic`] (never through a symlink, never
+//! half-written) and left alone when their content would not change, so re-exporting after
+//! a resume or a reclassification is cheap. Folder names are injective functions of the
+//! model and condition ids ([`model_folder`], [`condition_folder`]).
 
+use crate::atomic;
 use crate::item::WorkItem;
 use crate::store::ResponseRow;
 use crate::store::{Store, StoreError};
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -34,24 +36,80 @@ pub struct ExportSummary {
     pub unchanged: u64,
 }
 
-/// A name safe as one path component on every common filesystem: ASCII letters, digits,
-/// `.`, `-` and `_` are kept, anything else (including `/`) becomes `_`.
-pub fn safe_name(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() || s.chars().all(|c| c == '.') {
-        format!("_{s}")
-    } else {
-        s
+/// Longest folder name written (file systems allow about 255 bytes; the rest is margin).
+const MAX_FOLDER_NAME: usize = 200;
+
+/// The folder of a model under `models/`: an injective function of the model id, so two
+/// models never share a folder. ASCII letters, digits, `.` and `-` are kept, `/` becomes `_`
+/// (`openai/gpt-4.1` -> `openai_gpt-4.1`, as the reference layout has it), and every other
+/// byte, `_` and `%` included, is written as `%XX` (`mock/a_b` -> `mock_a%5Fb`).
+pub fn model_folder(model: &str) -> String {
+    folder_name(model, true)
+}
+
+/// The folder of a condition under a model's folder. Condition ids contain `_` but never
+/// `/`, so `_` is kept and `/` is written as `%2F`; otherwise as [`model_folder`].
+pub fn condition_folder(condition: &str) -> String {
+    folder_name(condition, false)
+}
+
+fn folder_name(id: &str, slash_as_underscore: bool) -> String {
+    let mut s = String::with_capacity(id.len());
+    for (i, b) in id.bytes().enumerate() {
+        match b {
+            b'/' if slash_as_underscore => s.push('_'),
+            b'_' if !slash_as_underscore => s.push('_'),
+            // A leading dot would hide the folder or make it `.` / `..`.
+            b'.' if i == 0 => s.push_str("%2E"),
+            b if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' => s.push(char::from(b)),
+            b => s.push_str(&format!("%{b:02X}")),
+        }
     }
+    if s.is_empty() {
+        // No other id encodes to a lone `%`.
+        return "%".into();
+    }
+    if s.len() <= MAX_FOLDER_NAME {
+        return s;
+    }
+    // Too long for a file system: a readable prefix plus a hash of the whole id. `~` never
+    // occurs in a name that was not shortened.
+    let mut cut = MAX_FOLDER_NAME - 18;
+    while s[..cut].ends_with('%') || s[..cut - 1].ends_with('%') {
+        cut -= 1;
+    }
+    let hash = misalign_core::hash::sha256_hex(id.as_bytes());
+    format!("{}~{}", &s[..cut], &hash[..16])
+}
+
+/// Model names whose folders would coincide on a case-insensitive file system (macOS,
+/// Windows), as `(a, b)` pairs; a plan with any is refused before a call is paid for.
+pub fn folder_clashes<'a>(models: impl IntoIterator<Item = &'a str>) -> Vec<(String, String)> {
+    let mut seen: std::collections::BTreeMap<String, &str> = Default::default();
+    let mut clashes = Vec::new();
+    for m in models {
+        let key = model_folder(m).to_ascii_lowercase();
+        match seen.get(&key) {
+            Some(other) if *other != m => clashes.push((other.to_string(), m.to_string())),
+            Some(_) => {}
+            None => {
+                seen.insert(key, m);
+            }
+        }
+    }
+    clashes
+}
+
+/// Where a sample's `response.json` goes, relative to the results folder.
+type SamplePath = [String; 4];
+
+fn sample_path(model: &str, condition: &str, sample_index: u32) -> SamplePath {
+    [
+        "models".to_string(),
+        model_folder(model),
+        condition_folder(condition),
+        sample_dir(sample_index),
+    ]
 }
 
 /// `sample_NNN` of a 0-based sample index.
@@ -109,8 +167,7 @@ pub fn export_skipping(
         )
         .map_err(err)?;
     let mut rows = st.query([run_id]).map_err(err)?;
-    let models_dir = out_dir.join("models");
-    let mut chunk: Vec<(PathBuf, Vec<u8>)> = Vec::with_capacity(CHUNK);
+    let mut chunk: Vec<(SamplePath, Vec<u8>)> = Vec::with_capacity(CHUNK);
     while let Some(r) = rows.next().map_err(err)? {
         let g = |e| StoreError::Sqlite {
             path: store.path().to_path_buf(),
@@ -170,44 +227,42 @@ pub fn export_skipping(
             doc["actions"] = parse_json(r.get(23).map_err(g)?);
             doc["parse_issues"] = parse_json(r.get(24).map_err(g)?);
         }
-        let dir = models_dir
-            .join(safe_name(&model))
-            .join(safe_name(&condition))
-            .join(sample_dir(sample_index));
+        let dir = sample_path(&model, &condition, sample_index);
         let mut bytes = serde_json::to_vec_pretty(&doc).expect("json values serialize");
         bytes.push(b'\n');
         chunk.push((dir, bytes));
         if chunk.len() >= CHUNK {
-            write_chunk(&mut chunk, &mut summary)?;
+            write_chunk(out_dir, &mut chunk, &mut summary)?;
         }
     }
-    write_chunk(&mut chunk, &mut summary)?;
+    write_chunk(out_dir, &mut chunk, &mut summary)?;
     Ok(summary)
 }
 
 /// Writes each answer's `response.json` while sampling goes on (file creation is slow on
 /// some filesystems; overlapping it with network waits takes it off the critical path).
 pub struct LiveExporter {
-    tx: Option<mpsc::Sender<(String, PathBuf, Vec<u8>)>>,
+    tx: Option<mpsc::Sender<(String, SamplePath, Vec<u8>)>>,
     threads: Vec<std::thread::JoinHandle<()>>,
     written: Arc<Mutex<HashSet<String>>>,
 }
 
 impl LiveExporter {
     pub fn start(out_dir: &Path) -> LiveExporter {
-        let (tx, rx) = mpsc::channel::<(String, PathBuf, Vec<u8>)>();
+        let (tx, rx) = mpsc::channel::<(String, SamplePath, Vec<u8>)>();
         let rx = Arc::new(Mutex::new(rx));
         let written = Arc::new(Mutex::new(HashSet::new()));
-        let _ = out_dir;
         let threads = (0..4)
             .map(|_| {
                 let rx = rx.clone();
                 let written = written.clone();
+                let out_dir = out_dir.to_path_buf();
                 std::thread::spawn(move || loop {
                     let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                    let Ok((key, dir, bytes)) = next else { break };
-                    // A failure here is not fatal: the final export pass writes it.
-                    if write_if_changed(&dir, "response.json", &bytes).is_ok() {
+                    let Ok((key, rel, bytes)) = next else { break };
+                    // A failure here is not fatal: the final export pass writes it (or
+                    // reports why it cannot).
+                    if write_if_changed(&out_dir, &rel, "response.json", &bytes).is_ok() {
                         written
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
@@ -224,7 +279,7 @@ impl LiveExporter {
     }
 
     /// Queues the file of a just-stored answer.
-    pub fn submit(&self, out_dir: &Path, item: &WorkItem, row: &ResponseRow) {
+    pub fn submit(&self, item: &WorkItem, row: &ResponseRow) {
         let doc = json!({
             "raw_response": row.answer.clone().unwrap_or_default(),
             "metadata": {
@@ -251,11 +306,11 @@ impl LiveExporter {
         if let Some(reasoning) = &row.reasoning {
             doc["reasoning"] = Value::String(reasoning.clone());
         }
-        let dir = out_dir
-            .join("models")
-            .join(safe_name(&item.model.name))
-            .join(safe_name(&item.prompt.condition_id()))
-            .join(sample_dir(item.sample_index));
+        let dir = sample_path(
+            &item.model.name,
+            &item.prompt.condition_id(),
+            item.sample_index,
+        );
         let mut bytes = serde_json::to_vec_pretty(&doc).expect("json values serialize");
         bytes.push(b'\n');
         if let Some(tx) = &self.tx {
@@ -280,7 +335,8 @@ const CHUNK: usize = 256;
 const WRITERS: usize = 8;
 
 fn write_chunk(
-    chunk: &mut Vec<(PathBuf, Vec<u8>)>,
+    out_dir: &Path,
+    chunk: &mut Vec<(SamplePath, Vec<u8>)>,
     summary: &mut ExportSummary,
 ) -> Result<(), ExportError> {
     if chunk.is_empty() {
@@ -293,8 +349,8 @@ fn write_chunk(
             .map(|part| {
                 s.spawn(move || {
                     let (mut w, mut u) = (0, 0);
-                    for (dir, bytes) in part {
-                        if write_if_changed(dir, "response.json", bytes)? {
+                    for (rel, bytes) in part {
+                        if write_if_changed(out_dir, rel, "response.json", bytes)? {
                             w += 1;
                         } else {
                             u += 1;
@@ -318,24 +374,29 @@ fn write_chunk(
     Ok(())
 }
 
-/// Writes `dir/name` atomically unless it already holds exactly `bytes`; true if written.
-fn write_if_changed(dir: &Path, name: &str, bytes: &[u8]) -> Result<bool, ExportError> {
-    let path = dir.join(name);
-    if let Ok(old) = std::fs::read(&path) {
-        if old == bytes {
-            return Ok(false);
-        }
+/// Writes `out_dir/rel/name` atomically unless it already holds exactly `bytes`; true if
+/// written.
+fn write_if_changed(
+    out_dir: &Path,
+    rel: &[String],
+    name: &str,
+    bytes: &[u8],
+) -> Result<bool, ExportError> {
+    let mut path = out_dir.to_path_buf();
+    path.extend(rel);
+    path.push(name);
+    // Only a regular file counts as already written: a symlink there is replaced.
+    let is_file = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+    if is_file && std::fs::read(&path).is_ok_and(|old| old == bytes) {
+        return Ok(false);
     }
     let io = |source| ExportError::Io {
         path: path.clone(),
         source,
     };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    drop(f);
-    std::fs::rename(&tmp, &path).map_err(io)?;
+    let rel: Vec<&str> = rel.iter().map(String::as_str).collect();
+    let dir = atomic::create_dirs_under(out_dir, &rel).map_err(io)?;
+    atomic::write_bytes_atomically(&dir, name, bytes).map_err(io)?;
     Ok(true)
 }
 
@@ -344,27 +405,75 @@ mod tests {
     use super::*;
 
     #[test]
-    fn safe_names() {
+    fn folder_names_keep_common_ids_readable() {
         assert_eq!(
-            safe_name("openrouter/x-ai/grok-4"),
+            model_folder("openrouter/x-ai/grok-4"),
             "openrouter_x-ai_grok-4"
         );
-        assert_eq!(safe_name("local/smollm2-135m"), "local_smollm2-135m");
-        assert_eq!(safe_name("a b:c\\d*é"), "a_b_c_d__");
-        assert_eq!(safe_name(".."), "_..");
-        assert_eq!(safe_name(""), "_");
+        assert_eq!(model_folder("local/smollm2-135m"), "local_smollm2-135m");
+        assert_eq!(
+            condition_folder("blackmail_explicit-america_replacement"),
+            "blackmail_explicit-america_replacement"
+        );
+        assert_eq!(model_folder("a b:c\\d*é"), "a%20b%3Ac%5Cd%2A%C3%A9");
+        assert_eq!(model_folder(".."), "%2E.");
+        assert_eq!(model_folder(""), "%");
+        assert_eq!(
+            condition_folder("c$(touch x)/.."),
+            "c%24%28touch%20x%29%2F.."
+        );
         assert_eq!(sample_dir(0), "sample_001");
         assert_eq!(sample_dir(99), "sample_100");
         assert_eq!(sample_dir(999), "sample_1000");
     }
 
     #[test]
+    fn folder_names_are_injective() {
+        assert_ne!(model_folder("mock/a/b"), model_folder("mock/a_b"));
+        assert_ne!(model_folder("a%2Fb"), model_folder("a/b"));
+        assert_ne!(condition_folder("a/b"), condition_folder("a%2Fb"));
+        let ids = [
+            "a/b", "a_b", "a%5Fb", "a%b", "%", "", ".", "%2E", "_", "/", "a~b",
+        ];
+        let names: HashSet<String> = ids.iter().map(|i| model_folder(i)).collect();
+        assert_eq!(names.len(), ids.len(), "{names:?}");
+    }
+
+    #[test]
+    fn long_names_are_shortened_with_a_hash() {
+        let a = format!("mock/{}", "x".repeat(400));
+        let b = format!("mock/{}y", "x".repeat(399));
+        let (fa, fb) = (model_folder(&a), model_folder(&b));
+        assert!(fa.len() <= MAX_FOLDER_NAME && fb.len() <= MAX_FOLDER_NAME);
+        assert_ne!(fa, fb);
+        assert!(fa.starts_with("mock_xxx") && fa.contains('~'));
+        // A cut never splits a %XX escape.
+        let c = "é".repeat(200);
+        let fc = model_folder(&c);
+        let prefix = fc.split('~').next().unwrap();
+        assert!(prefix.len() % 6 == 0, "{fc}");
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join(&fa)).unwrap();
+    }
+
+    #[test]
+    fn case_clashes_are_found() {
+        assert_eq!(
+            folder_clashes(["mock/Model", "mock/model", "mock/other"]),
+            vec![("mock/Model".to_string(), "mock/model".to_string())]
+        );
+        assert!(folder_clashes(["mock/a/b", "mock/a_b"]).is_empty());
+    }
+
+    #[test]
     fn writes_once_then_skips() {
         let d = tempfile::tempdir().unwrap();
-        assert!(write_if_changed(d.path(), "f.json", b"{}").unwrap());
-        assert!(!write_if_changed(d.path(), "f.json", b"{}").unwrap());
-        assert!(write_if_changed(d.path(), "f.json", b"{ }").unwrap());
-        assert_eq!(std::fs::read(d.path().join("f.json")).unwrap(), b"{ }");
-        assert!(!d.path().join(".f.json.tmp").exists());
+        let rel = ["m".to_string()];
+        assert!(write_if_changed(d.path(), &rel, "f.json", b"{}").unwrap());
+        assert!(!write_if_changed(d.path(), &rel, "f.json", b"{}").unwrap());
+        assert!(write_if_changed(d.path(), &rel, "f.json", b"{ }").unwrap());
+        assert_eq!(std::fs::read(d.path().join("m/f.json")).unwrap(), b"{ }");
+        let names: Vec<_> = std::fs::read_dir(d.path().join("m")).unwrap().collect();
+        assert_eq!(names.len(), 1);
     }
 }

@@ -10,16 +10,19 @@
 //! - [`export`]: the reference framework's `models/<model>/<condition>/sample_NNN/` layout.
 //! - [`cost`]: token estimates and prices for `--dry-run` and end-of-run totals.
 
+pub mod atomic;
 pub mod classify;
 pub mod cost;
 pub mod counters;
 pub mod export;
 pub mod item;
 pub mod limits;
+pub mod lock;
 pub mod retry;
 pub mod scheduler;
 pub mod stop;
 pub mod store;
+pub mod untrusted;
 
 pub use counters::{Counters, Tally};
 pub use item::{ModelTarget, PromptEntry, WorkItem};

@@ -218,8 +218,25 @@ fn sample_params(params: &SamplingParams, sample_index: u32) -> SamplingParams {
     p
 }
 
-fn to_i64(v: Option<u64>) -> Option<i64> {
-    v.map(|x| x.min(i64::MAX as u64) as i64)
+/// More tokens than any model reads or writes in one call: a count above this is a
+/// provider's (or an attacker's) mistake, not usage.
+pub const MAX_PLAUSIBLE_TOKENS: u64 = 1_000_000_000;
+
+/// A provider's token count as stored: an implausible one is recorded as unknown (NULL; the
+/// stored raw reply keeps what the provider said) and counts as 0, so it cannot poison totals.
+fn plausible_tokens(v: Option<u64>, item: &WorkItem, what: &str) -> Option<i64> {
+    match v {
+        Some(x) if x > MAX_PLAUSIBLE_TOKENS => {
+            tracing::warn!(
+                model = %item.model.name,
+                item = %item.key,
+                "implausible {what} token count {x} from the provider: stored as unknown"
+            );
+            None
+        }
+        Some(x) => i64::try_from(x).ok(),
+        None => None,
+    }
 }
 
 async fn call_one(item: &WorkItem, sh: &Shared) -> Stored {
@@ -259,16 +276,16 @@ async fn call_one(item: &WorkItem, sh: &Shared) -> Stored {
                 Outcome::ContentFiltered => ResponseStatus::ContentFiltered,
                 Outcome::Empty => ResponseStatus::Empty,
             });
-            let (i, o) = (c.usage.input_tokens, c.usage.output_tokens);
             row.answer = scrub(Some(c.text), secrets);
             row.reasoning = scrub(c.reasoning, secrets);
             row.finish_reason = c.finish_reason;
-            row.input_tokens = to_i64(i);
-            row.output_tokens = to_i64(o);
-            row.reasoning_tokens = to_i64(c.usage.reasoning_tokens);
+            row.input_tokens = plausible_tokens(c.usage.input_tokens, item, "input");
+            row.output_tokens = plausible_tokens(c.usage.output_tokens, item, "output");
+            row.reasoning_tokens = plausible_tokens(c.usage.reasoning_tokens, item, "reasoning");
+            let (i, o) = (row.input_tokens, row.output_tokens);
             row.request_id = c.request_id;
             row.raw_reply = scrub(c.raw, secrets);
-            (true, i.unwrap_or(0), o.unwrap_or(0))
+            (true, i.unwrap_or(0) as u64, o.unwrap_or(0) as u64)
         }
         Err(e) => {
             let class = e.class();

@@ -4,9 +4,12 @@
 //! Each subcommand lives in its own module under `commands/`.
 
 mod commands;
+mod input;
 mod progress;
+mod say;
 
 use clap::{Parser, Subcommand};
+use say::note;
 
 /// Stress-test language-model agents for agentic misalignment.
 ///
@@ -70,7 +73,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            note!("error: {err:#}");
             std::process::ExitCode::from(2)
         }
     }

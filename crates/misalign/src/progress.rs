@@ -1,6 +1,7 @@
 //! The progress display of `misalign run`: an indicatif bar with rate, ETA, retries and
 //! errors per provider on a terminal; a plain status line every few seconds otherwise.
 
+use crate::say::note;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use misalign_run::{Counters, Tally};
 use std::collections::BTreeMap;
@@ -83,7 +84,7 @@ impl ProgressView {
                         } else {
                             "?".into()
                         };
-                        eprintln!(
+                        note!(
                             "[{secs:.0}s] {finished}/{total} done, {rate:.1}/s, ETA {eta}; {}",
                             per_provider(&counters.per_provider())
                         );

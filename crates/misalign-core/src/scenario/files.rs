@@ -53,8 +53,12 @@ impl FileTree {
                 message: "not a folder; --templates must name a folder of scenario packs".into(),
             });
         }
+        let root = std::fs::canonicalize(dir).map_err(|e| ScenarioError::Io {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        })?;
         let mut files = BTreeMap::new();
-        walk(dir, "", &mut files)?;
+        walk(&root, dir, "", &mut files)?;
         Ok(FileTree {
             origin: Origin::Dir(dir.to_path_buf()),
             files,
@@ -165,7 +169,16 @@ fn is_hidden(path: &str) -> bool {
     path.split('/').any(|part| part.starts_with('.'))
 }
 
-fn walk(dir: &Path, rel: &str, out: &mut BTreeMap<String, Arc<[u8]>>) -> Result<(), ScenarioError> {
+/// Reads every file under `dir` (below the canonical `root`). Symlinks are followed only
+/// while they stay inside `root`: a template folder may link shared files, but a folder
+/// someone sent must not pull in files from elsewhere on the reader's machine (they would end
+/// up in prompts sent to a provider), nor loop.
+fn walk(
+    root: &Path,
+    dir: &Path,
+    rel: &str,
+    out: &mut BTreeMap<String, Arc<[u8]>>,
+) -> Result<(), ScenarioError> {
     let io = |p: &Path, e: std::io::Error| ScenarioError::Io {
         path: p.display().to_string(),
         message: e.to_string(),
@@ -183,10 +196,29 @@ fn walk(dir: &Path, rel: &str, out: &mut BTreeMap<String, Arc<[u8]>>) -> Result<
         } else {
             format!("{rel}/{name}")
         };
-        // Follow symlinks: a template folder may link shared files.
+        let link = std::fs::symlink_metadata(&path).map_err(|e| io(&path, e))?;
+        if link.file_type().is_symlink() {
+            let target = std::fs::canonicalize(&path).map_err(|e| io(&path, e))?;
+            let here = std::fs::canonicalize(dir).map_err(|e| io(dir, e))?;
+            if !target.starts_with(root) {
+                return Err(ScenarioError::Io {
+                    path: path.display().to_string(),
+                    message: "a symbolic link to a file outside the templates folder; copy the \
+                              file into the folder instead"
+                        .into(),
+                });
+            }
+            if here.starts_with(&target) {
+                return Err(ScenarioError::Io {
+                    path: path.display().to_string(),
+                    message: "a symbolic link to a folder that contains it (a loop); remove it"
+                        .into(),
+                });
+            }
+        }
         let meta = std::fs::metadata(&path).map_err(|e| io(&path, e))?;
         if meta.is_dir() {
-            walk(&path, &rel_path, out)?;
+            walk(root, &path, &rel_path, out)?;
         } else if meta.is_file() {
             let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
             out.insert(rel_path, bytes.into());
@@ -198,6 +230,28 @@ fn walk(dir: &Path, rel: &str, out: &mut BTreeMap<String, Arc<[u8]>>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_may_not_leave_the_templates_folder() {
+        let d = tempfile::tempdir().unwrap();
+        let secret = d.path().join("secret.txt");
+        std::fs::write(&secret, "not for prompts").unwrap();
+        let t = d.path().join("templates");
+        std::fs::create_dir_all(t.join("shared")).unwrap();
+        std::fs::write(t.join("shared/a.md"), "shared").unwrap();
+        std::fs::create_dir_all(t.join("pack")).unwrap();
+        std::os::unix::fs::symlink(t.join("shared/a.md"), t.join("pack/a.md")).unwrap();
+        let tree = FileTree::read_dir(&t).unwrap();
+        assert_eq!(&*tree.files["pack/a.md"], b"shared");
+        std::os::unix::fs::symlink(&secret, t.join("pack/b.md")).unwrap();
+        let e = FileTree::read_dir(&t).unwrap_err().to_string();
+        assert!(e.contains("outside the templates folder"), "{e}");
+        std::fs::remove_file(t.join("pack/b.md")).unwrap();
+        std::os::unix::fs::symlink(&t, t.join("pack/loop")).unwrap();
+        let e = FileTree::read_dir(&t).unwrap_err().to_string();
+        assert!(e.contains("loop"), "{e}");
+    }
 
     #[test]
     fn universal_newlines() {

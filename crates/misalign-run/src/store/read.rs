@@ -88,6 +88,18 @@ pub struct RunSummaryRow {
     pub started_at: String,
     pub ended_at: Option<String>,
     pub status: Option<String>,
+    /// Answers this run sampled itself, once it ended (from its end totals).
+    pub answers_sampled: Option<i64>,
+    /// Answers of its plan that earlier runs had already stored.
+    pub answers_reused: Option<i64>,
+}
+
+impl RunSummaryRow {
+    /// A finished run that called no model: everything it reports was sampled by earlier
+    /// runs, and the report must not present it as fresh.
+    pub fn sampled_nothing(&self) -> bool {
+        self.answers_sampled == Some(0) && self.answers_reused.unwrap_or(0) > 0
+    }
 }
 
 /// A stored prompt (shared by every sample of its condition and model).
@@ -227,7 +239,11 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT runs.id, experiment_id, misalign_version, experiment_sha256, packs_json,
-                        models_json, sampling_json, started_at, e.ended_at, e.status
+                        models_json, sampling_json, started_at, e.ended_at, e.status,
+                        CASE WHEN json_valid(e.totals_json)
+                             THEN CAST(json_extract(e.totals_json, '$.answers') AS INTEGER) END,
+                        CASE WHEN json_valid(e.totals_json)
+                             THEN CAST(json_extract(e.totals_json, '$.already_stored') AS INTEGER) END
                    FROM runs LEFT JOIN run_ends e ON e.run_id = runs.id
                   WHERE runs.id = ?1 AND runs.command = 'run'",
             )
@@ -245,6 +261,8 @@ impl Store {
                     started_at: r.get(7)?,
                     ended_at: r.get(8)?,
                     status: r.get(9)?,
+                    answers_sampled: r.get(10)?,
+                    answers_reused: r.get(11)?,
                 })
             })
             .map_err(|e| self.err(e))?;

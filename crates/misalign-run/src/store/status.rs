@@ -21,12 +21,12 @@ pub struct Counts {
 
 impl Counts {
     fn add(&mut self, o: &Counts) {
-        self.planned += o.planned;
-        self.completed += o.completed;
-        self.failed += o.failed;
-        self.pending += o.pending;
-        self.input_tokens += o.input_tokens;
-        self.output_tokens += o.output_tokens;
+        self.planned = self.planned.saturating_add(o.planned);
+        self.completed = self.completed.saturating_add(o.completed);
+        self.failed = self.failed.saturating_add(o.failed);
+        self.pending = self.pending.saturating_add(o.pending);
+        self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
     }
 }
 
@@ -78,7 +78,9 @@ impl Store {
             out.ended_at = Some(ended);
             out.end_status = Some(st);
         }
-        // Per item: answered? errored? (aggregated in SQL so 100k items stay cheap).
+        // Per item: answered? errored? (aggregated in SQL so 100k items stay cheap). Token
+        // sums use total(), a float sum that cannot overflow whatever a store holds (sum()
+        // fails for good with "integer overflow" on a hostile or corrupt value).
         let mut st = self
             .conn
             .prepare(
@@ -86,8 +88,8 @@ impl Store {
                         count(*),
                         sum(a.item_key IS NOT NULL),
                         sum(a.item_key IS NULL AND f.item_key IS NOT NULL),
-                        coalesce(sum(a.inp), 0),
-                        coalesce(sum(a.outp), 0)
+                        total(a.inp),
+                        total(a.outp)
                  FROM run_items ri
                  JOIN work_items w ON w.item_key = ri.item_key
                  LEFT JOIN (SELECT item_key, max(input_tokens) AS inp, max(output_tokens) AS outp
@@ -111,8 +113,8 @@ impl Store {
                         completed: completed as u64,
                         failed: failed as u64,
                         pending: (planned - completed - failed).max(0) as u64,
-                        input_tokens: r.get::<_, i64>(4)?.max(0) as u64,
-                        output_tokens: r.get::<_, i64>(5)?.max(0) as u64,
+                        input_tokens: token_total(r.get(4)?),
+                        output_tokens: token_total(r.get(5)?),
                     },
                 ))
             })
@@ -150,6 +152,12 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// A float token total as a count (`as` saturates: negative and NaN become 0, huge values
+/// `u64::MAX`).
+fn token_total(x: f64) -> u64 {
+    x as u64
 }
 
 #[cfg(test)]

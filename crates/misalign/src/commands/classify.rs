@@ -7,6 +7,7 @@
 //! the detectors decide alone.
 
 use super::Outcome;
+use crate::say::{note, say};
 use anyhow::{bail, Context};
 use misalign_core::config::{parse_experiment, resolve_model, Classification, ProviderConfig};
 use misalign_core::detect::reference_facts::reference_facts;
@@ -80,7 +81,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Outcome {
-    let _ = dotenvy::dotenv();
+    crate::input::load_dotenv()?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     if let Some(input) = args.input.clone() {
         rt.block_on(classify_file(&args, &input))
@@ -187,11 +188,52 @@ pub fn options_from_config(
 fn read_experiment(
     file: &Path,
 ) -> anyhow::Result<(Classification, BTreeMap<String, ProviderConfig>, String)> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read experiment file {}", file.display()))?;
+    let text = crate::input::read_experiment(file)?;
     let exp =
         parse_experiment(&text, &file.display().to_string()).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((exp.classification, exp.providers, text))
+}
+
+/// A results folder may come from someone else, and the judges get the user's API keys: the
+/// experiment recorded in it may not send them anywhere but the providers' own endpoints or
+/// this machine. Anything else needs the user's own file (`--experiment`).
+fn refuse_remote_recorded_urls(
+    providers: &BTreeMap<String, ProviderConfig>,
+    out: &Path,
+) -> anyhow::Result<()> {
+    for (name, cfg) in providers {
+        for url in &cfg.base_urls {
+            if !is_loopback_url(url) {
+                bail!(
+                    "{}: the experiment recorded in this results folder sends provider `{}` \
+                     requests to {}; misalign does not send your API keys where a results folder \
+                     says. Pass --experiment FILE (your copy of the experiment) to classify",
+                    out.display(),
+                    misalign_run::untrusted::terminal_safe(name),
+                    misalign_run::untrusted::terminal_safe(url)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // Userinfo (`user@host`) would let the visible host differ from the real one.
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    let host = host.to_ascii_lowercase();
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 async fn classify_folder(args: &Args, out: &Path) -> Outcome {
@@ -202,6 +244,8 @@ async fn classify_folder(args: &Args, out: &Path) -> Outcome {
         );
     }
     let store = Store::open_dir(out)?;
+    // One writer per folder: a `run` still sampling here (or another classify) has it.
+    let _lock = misalign_run::lock::FolderLock::acquire(out)?;
     // The experiment as it was run: its classification settings and providers.
     let recorded: Option<(String, String)> = store
         .conn()
@@ -226,6 +270,9 @@ async fn classify_folder(args: &Args, out: &Path) -> Outcome {
         (None, Some(text)) => {
             let exp = parse_experiment(&text, "experiment recorded in the results store")
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if !args.no_judge {
+                refuse_remote_recorded_urls(&exp.providers, out)?;
+            }
             (exp.classification, exp.providers, text)
         }
         (None, None) => (Classification::default(), BTreeMap::new(), String::new()),
@@ -316,14 +363,16 @@ fn classify_manifest(
 
 /// Prints the per-scenario table (stderr-free: the table is the command's output).
 pub fn print_summary(s: &ClassifySummary) {
-    println!(
+    say!(
         "classified {} answer(s) ({} judge call(s), {} from cache, {} judge error(s)); classifier {}",
         s.classified, s.judge_calls, s.judge_cache_hits, s.judge_errors, s.classifier_version
     );
     for (scenario, n) in &s.skipped_no_facts {
-        println!("skipped {n} {scenario} answer(s): no facts for {scenario}; pass --templates, --facts or --reference-facts");
+        // Scenario names come from the store, which whoever sent the folder wrote.
+        let scenario = misalign_run::untrusted::terminal_safe(scenario);
+        say!("skipped {n} {scenario} answer(s): no facts for {scenario}; pass --templates, --facts or --reference-facts");
     }
-    println!(
+    say!(
         "{:<10} {:>7} {:>9} {:>7} {:>7} {:>7} {:>12} {:>8} {:>6}",
         "scenario",
         "answers",
@@ -340,9 +389,9 @@ pub fn print_summary(s: &ClassifySummary) {
             .kappa
             .map(|k| format!("{k:.2}"))
             .unwrap_or_else(|| "-".into());
-        println!(
+        say!(
             "{:<10} {:>7} {:>9} {:>7} {:>7} {:>7} {:>12} {:>8} {:>6}",
-            scenario,
+            misalign_run::untrusted::terminal_safe(scenario),
             v.answers,
             v.detector_harmful,
             v.judged,
@@ -475,6 +524,6 @@ async fn classify_file(args: &Args, input: &Path) -> Outcome {
         sink.write_all(b"\n")?;
     }
     sink.flush()?;
-    eprintln!("classified answers: {harmful} harmful, {errors} without a verdict (judge error)");
+    note!("classified answers: {harmful} harmful, {errors} without a verdict (judge error)");
     Ok(ExitCode::SUCCESS)
 }

@@ -1,14 +1,16 @@
 //! `misalign report`: summary.csv, summary.json, report.html and the rate table.
 
 use super::Outcome;
+use crate::say::{say, say_raw};
 use anyhow::Context;
-use misalign_report::{render_table, write_reports, IntervalMethod, ReportOptions};
+use misalign_report::{render_table, write_reports_to, IntervalMethod, ReportOptions};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The results folder (holds results.sqlite).
-    pub out: PathBuf,
+    #[arg(value_name = "OUT")]
+    pub results: PathBuf,
     /// Interval for single rates: `wilson` or `clopper-pearson`.
     #[arg(long, default_value = "wilson", value_parser = ["wilson", "clopper-pearson"])]
     pub interval: String,
@@ -18,6 +20,10 @@ pub struct Args {
     /// Skip report.html.
     #[arg(long)]
     pub no_html: bool,
+    /// Write the report files into this folder instead of the results folder (for results
+    /// you cannot or do not want to write to; the store is only read).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Outcome {
@@ -27,13 +33,14 @@ pub fn run(args: Args) -> Outcome {
         html: !args.no_html,
         ..ReportOptions::default()
     };
-    let summary = write_reports(&args.out, &options)
-        .with_context(|| format!("cannot report on {}", args.out.display()))?;
-    print!("{}", render_table(&summary));
+    let dest = args.out.as_ref().unwrap_or(&args.results);
+    let summary = write_reports_to(&args.results, dest, &options)
+        .with_context(|| format!("cannot report on {}", args.results.display()))?;
+    say_raw!("{}", render_table(&summary));
     let mut written = vec!["summary.csv", "summary.json"];
     if options.html {
         written.push("report.html");
     }
-    println!("Wrote {} in {}", written.join(", "), args.out.display());
+    say!("Wrote {} in {}", written.join(", "), dest.display());
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 
 use super::Outcome;
 use crate::progress::{Display, ProgressView};
+use crate::say::{note, say, say_raw};
 use anyhow::{bail, Context};
 use misalign_core::config::{
     parse_experiment, resolve_model, Experiment, ProviderConfig, ResolvedModel,
@@ -11,6 +12,7 @@ use misalign_core::plan;
 use misalign_core::scenario::ScenarioSource;
 use misalign_models::registry::default_key_envs;
 use misalign_run::cost::{cost_usd, estimate_tokens, PriceTable};
+use misalign_run::lock::FolderLock;
 use misalign_run::retry::RetryPolicy;
 use misalign_run::store::{PromptRow, RunEndStatus, RunManifest, Store, StoreWriter, WorkItemRow};
 use misalign_run::{
@@ -45,6 +47,10 @@ pub struct Args {
     /// Sample only; do not classify or write reports.
     #[arg(long)]
     pub no_classify: bool,
+    /// Allow running a different experiment (or a changed experiment file) into a results
+    /// folder that already holds one; answers stored for identical work items are reused.
+    #[arg(long)]
+    pub append: bool,
 }
 
 /// Everything planned: prompts, model targets (without clients yet), and work items.
@@ -63,13 +69,13 @@ struct Planned {
 /// Prints how long each phase took when `MISALIGN_TIMINGS` is set (benchmarks, profiling).
 fn phase(name: &str, since: Instant) {
     if std::env::var_os("MISALIGN_TIMINGS").is_some() {
-        eprintln!("timing: {name} {:.3}s", since.elapsed().as_secs_f64());
+        note!("timing: {name} {:.3}s", since.elapsed().as_secs_f64());
     }
 }
 
 pub fn run(args: Args) -> Outcome {
     let t0 = Instant::now();
-    let _ = dotenvy::dotenv();
+    crate::input::load_dotenv()?;
     let planned = plan_experiment(&args)?;
     phase("plan+render", t0);
     if args.dry_run {
@@ -84,8 +90,7 @@ pub fn run(args: Args) -> Outcome {
 
 fn plan_experiment(args: &Args) -> anyhow::Result<Planned> {
     let path = args.experiment.display().to_string();
-    let text = std::fs::read_to_string(&args.experiment)
-        .with_context(|| format!("cannot read experiment file {path}"))?;
+    let text = crate::input::read_experiment(&args.experiment)?;
     let exp = parse_experiment(&text, &path)?;
     if exp.models.is_empty() && exp.expansions.iter().all(|e| e.models.is_none()) {
         bail!("{path}: global.models: no models to run; list at least one model (e.g. `openai/gpt-4.1`)");
@@ -134,6 +139,15 @@ fn plan_experiment(args: &Args) -> anyhow::Result<Planned> {
         per_prompt.push((prompts.len(), names));
         prompts.push(Arc::new(PromptEntry::new(rendered)));
     }
+    if let Some((a, b)) = misalign_run::export::folder_clashes(models.keys().map(String::as_str))
+        .into_iter()
+        .next()
+    {
+        bail!(
+            "{path}: models `{a}` and `{b}` differ only in upper/lower case, so their result \
+             folders would be one on macOS and Windows; run them into separate --out folders"
+        );
+    }
     Ok(Planned {
         exp,
         text,
@@ -161,20 +175,24 @@ fn dry_run(p: &Planned) -> Outcome {
         }
     }
     let calls: u64 = per_model.values().map(|v| v.0).sum();
-    println!(
+    say!(
         "experiment {}  ->  {}",
         p.exp.experiment_id,
         p.out.display()
     );
-    println!(
+    say!(
         "{} conditions x {} samples; {} model calls",
         p.prompts.len(),
         samples,
         calls
     );
-    println!(
+    say!(
         "{:<44} {:>8} {:>14} {:>16} {:>12}",
-        "model", "calls", "input tok ~", "output tok <=", "cost USD ~"
+        "model",
+        "calls",
+        "input tok ~",
+        "output tok <=",
+        "cost USD ~"
     );
     let mut total_cost = 0.0;
     let mut unpriced = Vec::new();
@@ -192,11 +210,11 @@ fn dry_run(p: &Planned) -> Outcome {
                 "?".into()
             }
         };
-        println!("{model:<44} {n:>8} {inp:>14} {out_tok:>16} {cost:>12}");
+        say!("{model:<44} {n:>8} {inp:>14} {out_tok:>16} {cost:>12}");
     }
-    println!("estimated cost: up to ${total_cost:.2} (input by chars/4, output at max_tokens = {max_out})");
+    say!("estimated cost: up to ${total_cost:.2} (input by chars/4, output at max_tokens = {max_out})");
     if !unpriced.is_empty() {
-        println!(
+        say!(
             "no price known for {}; add them under `prices:` (USD per 1M tokens) to include them",
             unpriced.join(", ")
         );
@@ -208,7 +226,7 @@ fn dry_run(p: &Planned) -> Outcome {
         .map(|(r, c, _)| (r.clone(), c.clone()))
         .collect();
     for m in misalign_models::missing_keys(&pairs, &env) {
-        println!("warning: {m}");
+        say!("warning: {m}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -240,23 +258,10 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
             missing.join("\n  ")
         );
     }
-    // Every key in use, to scrub from anything stored or printed.
+    // Every key and configured header value in use, to scrub from anything stored or printed.
     let mut secrets = Vec::new();
     for (_, cfg, _) in p.models.values() {
-        let vars: Vec<String> = match &cfg.api_key_env {
-            Some(v) => vec![v.clone()],
-            None => default_key_envs(cfg.kind)
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-        };
-        for v in vars {
-            if let Ok(k) = std::env::var(&v) {
-                if k.trim().len() >= 4 {
-                    secrets.push(k.trim().to_string());
-                }
-            }
-        }
+        secrets.extend(misalign_models::registry::secret_values(cfg, &env));
     }
     let local = misalign_local::LocalModels::from_env();
     let mut targets: BTreeMap<String, Arc<ModelTarget>> = BTreeMap::new();
@@ -287,8 +292,17 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
     let params = p.exp.sampling.clone();
     let items = misalign_run::item::work_items(&with_models, p.exp.samples_per_condition, &params);
 
-    // Manifest + plan, then what is still missing.
+    // Manifest + plan, then what is still missing. The lock is held until the reports are
+    // written: a second process on this folder would pay for every call again.
     let mut store = Store::open_dir(&p.out)?;
+    let lock = FolderLock::acquire(&p.out)?;
+    if let Some(gone) = &lock.taken_over {
+        note!(
+            "note: taking over {} from a misalign process that did not finish ({gone})",
+            p.out.display()
+        );
+    }
+    check_same_experiment(&store, &p, &args)?;
     let mut packs = serde_json::Map::new();
     for pr in &p.prompts {
         let sc = &pr.rendered.condition.scenario;
@@ -301,7 +315,9 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
         command: "run".into(),
         experiment_id: p.exp.experiment_id.clone(),
         misalign_version: env!("CARGO_PKG_VERSION").into(),
-        experiment_text: p.text.clone(),
+        // Header values (gateway tokens) written in the file are secrets too; the hash
+        // still identifies the file as written.
+        experiment_text: misalign_models::http::scrub_secrets(&p.text, &secrets),
         experiment_sha256: sha256_hex(p.text.as_bytes()),
         packs: packs.into(),
         models: targets.keys().cloned().collect(),
@@ -361,7 +377,7 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
     } else {
         Display::Bar
     };
-    eprintln!(
+    note!(
         "misalign run {}: {} calls planned, {} already stored, {} to sample -> {}",
         p.exp.experiment_id,
         total,
@@ -380,13 +396,13 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 let inflight = counters.total().in_flight;
-                eprintln!(
+                note!(
                     "\ninterrupted: starting no new calls; waiting up to {}s for {inflight} in flight (Ctrl-C again to quit now)",
                     GRACE.as_secs()
                 );
                 stop.trigger(StopReason::Interrupted);
                 if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("quitting now; every answer shown as done is stored");
+                    note!("quitting now; every answer shown as done is stored");
                     std::process::exit(130);
                 }
             }
@@ -410,11 +426,10 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
         secrets: secrets.clone(),
         on_stored: Some(misalign_run::scheduler::StoredHook({
             let live = live.clone();
-            let out = p.out.clone();
             Arc::new(
                 move |item: &WorkItem, row: &misalign_run::store::ResponseRow| {
                     if let Some(l) = live.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                        l.submit(&out, item, row);
+                        l.submit(item, row);
                     }
                 },
             )
@@ -480,7 +495,7 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
     let exported = misalign_run::export::export_skipping(&store, &p.out, &fresh)?;
     phase("exported", t_start);
     let secs = t_start.elapsed().as_secs_f64();
-    eprintln!(
+    note!(
         "sampled {} answers, {} errors, {} retries in {secs:.1}s; tokens in {} / out {}; cost ~${cost:.2}{}",
         report.answers,
         report.errors,
@@ -493,7 +508,7 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
             format!(" (no price for {})", unpriced.join(", "))
         }
     );
-    eprintln!(
+    note!(
         "exported {} response files ({} unchanged) to {}",
         exported.written + live_n,
         exported.unchanged.saturating_sub(live_n),
@@ -502,7 +517,7 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
     let resume_hint = resume_command(&args);
     match report.stopped {
         Some(StopReason::Interrupted) => {
-            eprintln!(
+            note!(
                 "interrupted: {} answers stored; to resume, run the same command:\n  {resume_hint}",
                 already as u64 + report.answers
             );
@@ -528,7 +543,7 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
         None => {}
     }
     if report.errors > 0 {
-        eprintln!(
+        note!(
             "{} calls failed for good (see `misalign status {}`); rerun the same command to retry them",
             report.errors,
             p.out.display()
@@ -538,6 +553,45 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
         classify_and_report(&p, &store).await?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One results folder, one experiment: a different experiment would mix its answers and
+/// conditions with the old ones, so it needs `--append`. The same experiment with an edited
+/// file (more samples, another model) is the documented way to extend a run and goes ahead,
+/// with a note.
+fn check_same_experiment(store: &Store, p: &Planned, args: &Args) -> anyhow::Result<()> {
+    let Some(last) = store.report_run(None)? else {
+        return Ok(());
+    };
+    let sha = sha256_hex(p.text.as_bytes());
+    if last.experiment_id == p.exp.experiment_id {
+        if last.experiment_sha256 != sha {
+            note!(
+                "note: {} changed since the last run into {} (sha256 {} then, {} now); answers \
+                 already stored for unchanged work items are kept",
+                args.experiment.display(),
+                p.out.display(),
+                short(&last.experiment_sha256),
+                short(&sha)
+            );
+        }
+        return Ok(());
+    }
+    if args.append {
+        return Ok(());
+    }
+    bail!(
+        "{}: it holds experiment `{}`, not `{}`; a results folder holds one experiment. Choose \
+         another --out, or pass --append to add this run to the folder (answers stored for \
+         identical work items are reused, and reports cover the newest run)",
+        p.out.display(),
+        misalign_run::untrusted::terminal_safe(&last.experiment_id),
+        p.exp.experiment_id
+    )
+}
+
+fn short(sha: &str) -> String {
+    misalign_run::untrusted::terminal_safe(sha.get(..12).unwrap_or(sha))
 }
 
 fn resume_command(args: &Args) -> String {
@@ -550,6 +604,9 @@ fn resume_command(args: &Args) -> String {
     }
     if args.no_classify {
         s.push_str(" --no-classify");
+    }
+    if args.append {
+        s.push_str(" --append");
     }
     s
 }
@@ -575,7 +632,7 @@ async fn classify_and_report(p: &Planned, store: &Store) -> anyhow::Result<()> {
     )?;
     let t0 = Instant::now();
     let summary = misalign_run::classify::classify_store(store, &options).await?;
-    eprintln!(
+    note!(
         "classified {} answers in {:.1}s ({} judge calls, {} from cache, {} judge errors)",
         summary.classified,
         t0.elapsed().as_secs_f64(),
@@ -584,14 +641,15 @@ async fn classify_and_report(p: &Planned, store: &Store) -> anyhow::Result<()> {
         summary.judge_errors
     );
     for (sc, n) in &summary.skipped_no_facts {
-        eprintln!("warning: {n} answers of scenario `{sc}` not classified: it declares no facts");
+        let sc = misalign_run::untrusted::terminal_safe(sc);
+        note!("warning: {n} answers of scenario `{sc}` not classified: it declares no facts");
     }
     // Add the verdicts to the reference-layout files.
     misalign_run::export::export(store, &p.out)?;
     let report =
         misalign_report::write_reports(&p.out, &misalign_report::ReportOptions::default())?;
-    print!("{}", misalign_report::render_table(&report));
-    eprintln!(
+    say_raw!("{}", misalign_report::render_table(&report));
+    note!(
         "reports: {} {} {}",
         p.out.join("summary.csv").display(),
         p.out.join("summary.json").display(),

@@ -1,6 +1,7 @@
 //! `misalign status OUT`: completed / failed / pending per model and per provider.
 
 use super::Outcome;
+use crate::say::say;
 use misalign_run::store::{Counts, Store, STORE_FILE};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,9 +17,18 @@ pub struct Args {
 
 fn row(name: &str, c: &Counts) -> String {
     format!(
-        "{name:<44} {:>8} {:>9} {:>7} {:>8}",
-        c.planned, c.completed, c.failed, c.pending
+        "{:<44} {:>8} {:>9} {:>7} {:>8}",
+        clean(name),
+        c.planned,
+        c.completed,
+        c.failed,
+        c.pending
     )
+}
+
+/// Everything shown here comes from the store, which whoever sent the folder wrote.
+fn clean(s: &str) -> String {
+    misalign_run::untrusted::terminal_safe(s)
 }
 
 pub fn run(args: Args) -> Outcome {
@@ -26,41 +36,45 @@ pub fn run(args: Args) -> Outcome {
     let store = Store::open_read_only(&path)?;
     let st = store.status()?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&st)?);
+        say!("{}", serde_json::to_string_pretty(&st)?);
         return Ok(ExitCode::SUCCESS);
     }
     let Some(run_id) = st.run_id else {
-        println!("{}: no run recorded yet", args.out.display());
+        say!("{}: no run recorded yet", args.out.display());
         return Ok(ExitCode::SUCCESS);
     };
     let state = match (&st.end_status, &st.ended_at) {
-        (Some(s), Some(at)) => format!("{s} at {at}"),
+        (Some(s), Some(at)) => clean(&format!("{s} at {at}")),
         _ => "running, or stopped without finishing (rerun the same command to resume)".into(),
     };
-    println!(
+    say!(
         "{}  experiment {}  run {run_id}  started {}  {state}",
         args.out.display(),
-        st.experiment_id.as_deref().unwrap_or("?"),
-        st.started_at.as_deref().unwrap_or("?"),
+        clean(st.experiment_id.as_deref().unwrap_or("?")),
+        clean(st.started_at.as_deref().unwrap_or("?")),
     );
-    println!(
+    say!(
         "{:<44} {:>8} {:>9} {:>7} {:>8}",
-        "model", "planned", "completed", "failed", "pending"
+        "model",
+        "planned",
+        "completed",
+        "failed",
+        "pending"
     );
     for (m, c) in &st.per_model {
-        println!("{}", row(m, c));
+        say!("{}", row(m, c));
     }
     if st.per_provider.len() > 1 {
-        println!();
+        say!();
         for (p, c) in &st.per_provider {
-            println!("{}", row(&format!("provider {p}"), c));
+            say!("{}", row(&format!("provider {p}"), c));
         }
     }
-    println!("{}", row("total", &st.total));
+    say!("{}", row("total", &st.total));
     if !st.top_errors.is_empty() {
-        println!("\nmost frequent errors of failed items:");
+        say!("\nmost frequent errors of failed items:");
         for (e, n) in &st.top_errors {
-            println!("  {n:>6}  {e}");
+            say!("  {n:>6}  {}", clean(e));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -4,7 +4,6 @@
 //! when it is not. No network, no API keys: only the file is read.
 
 use super::Outcome;
-use anyhow::Context;
 use misalign_core::config::{parse_experiment_with, Experiment, ParseOptions};
 use misalign_core::plan::{self, PlanSummary, PlannedCondition};
 use serde::Serialize;
@@ -52,11 +51,7 @@ struct ErrorReport<'a> {
 
 pub fn run(args: Args) -> Outcome {
     let shown = args.file.display().to_string();
-    let text = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read experiment file {shown}"))?;
-    let Ok(text) = String::from_utf8(text) else {
-        anyhow::bail!("{shown} is not UTF-8 text; save it as UTF-8");
-    };
+    let text = crate::input::read_experiment(&args.file)?;
     let options = ParseOptions {
         require_models: !args.generate_only,
     };

@@ -1,6 +1,7 @@
 //! `misalign view`: serve the transcript viewer on 127.0.0.1.
 
 use super::Outcome;
+use crate::say::say;
 use anyhow::Context;
 use misalign_report::ReportOptions;
 use std::path::PathBuf;
@@ -24,12 +25,13 @@ pub fn run(args: Args) -> Outcome {
     };
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async {
-        let (addr, server) = misalign_report::serve::bind(&args.out, &options, args.port)
+        let (access, server) = misalign_report::serve::bind(&args.out, &options, args.port)
             .await
             .with_context(|| format!("cannot serve {}", args.out.display()))?;
-        println!(
-            "Viewer for {} at http://{addr}/ (loopback only; Ctrl-C to stop)",
-            args.out.display()
+        say!(
+            "Viewer for {} at {} (loopback only; the link carries this viewer's access token; Ctrl-C to stop)",
+            args.out.display(),
+            access.url()
         );
         server.await.context("viewer server stopped")
     })?;

@@ -39,10 +39,7 @@ pub struct Args {
 pub fn run(args: Args) -> Outcome {
     let started = Instant::now();
     let shown = args.experiment.display().to_string();
-    let text = std::fs::read(&args.experiment)
-        .with_context(|| format!("cannot read experiment file {shown}"))?;
-    let text = String::from_utf8(text)
-        .map_err(|_| anyhow::anyhow!("{shown} is not UTF-8 text; save it as UTF-8"))?;
+    let text = crate::input::read_experiment(&args.experiment)?;
     let experiment = parse_experiment(&text, &shown)?;
     let conditions: Vec<Condition> = plan::expand(&experiment)
         .into_iter()
