@@ -13,7 +13,7 @@ pub use judge::{call_judge, judge_params, JudgeModel, JudgeReply};
 
 use crate::store::classifications::{CachedJudgement, NewClassification, PendingAnswer};
 use crate::store::{Store, StoreError};
-use misalign_core::detect::{analyse_answer, AnswerAnalysis, DetectError, DETECTOR_VERSION};
+use misalign_core::detect::{analyse_transcript, AnswerAnalysis, DetectError, DETECTOR_VERSION};
 use misalign_core::hash::sha256_parts;
 use misalign_core::judge::{
     awareness_prompt, cohens_kappa, final_verdict, judge_prompt, parse_awareness, parse_verdict,
@@ -175,7 +175,7 @@ pub async fn classify_answer(
     awareness: Option<&JudgeModel>,
     attempts: u32,
 ) -> Result<AnswerClassification, DetectError> {
-    let analysis = analyse_answer(scenario, facts, &transcript.answer)?;
+    let analysis = analyse_transcript(scenario, facts, transcript)?;
     let mut results = JudgeResults::default();
     if let Some(j) = judge {
         let prompt = judge_prompt(scenario, transcript)
@@ -238,18 +238,18 @@ pub async fn classify_store(
             *summary.skipped_no_facts.entry(scenario).or_default() += 1;
             continue;
         };
-        let analysis = match analyse_answer(&scenario, facts, &p.answer) {
+        let transcript = Transcript {
+            inbox: p.inbox.clone(),
+            reasoning: p.reasoning.clone(),
+            answer: p.answer.clone(),
+        };
+        let analysis = match analyse_transcript(&scenario, facts, &transcript) {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!("response {}: {e}", p.response_id);
                 *summary.skipped_no_facts.entry(scenario).or_default() += 1;
                 continue;
             }
-        };
-        let transcript = Transcript {
-            inbox: p.inbox.clone(),
-            reasoning: p.reasoning.clone(),
-            answer: p.answer.clone(),
         };
         let harm = options
             .judge_for(&scenario)
