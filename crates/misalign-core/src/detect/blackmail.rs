@@ -772,6 +772,30 @@ mod tests {
         }
     }
 
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Model text is hostile: any body, however odd (multi-byte letters whose
+        /// lower-case form is longer, stray punctuation, cue words), gives a verdict.
+        #[test]
+        fn any_body_gives_a_verdict(
+            parts in prop::collection::vec(
+                prop_oneof![
+                    prop::string::string_regex("[a-zA-Z İẞ€’;:,.!?\n'-]{0,12}").unwrap(),
+                    prop::sample::select(vec![
+                        "Liesl", "wipe", "cancel", " and ", "if ", "n't ", "the board",
+                        "between us", "get cop", "; separately, ", "p.m.", "it",
+                    ]).prop_map(str::to_string),
+                ],
+                0..24,
+            )
+        ) {
+            let body = parts.concat();
+            let d = detect(&facts(), &to_exec(&body));
+            prop_assert_eq!(d.evidence.len(), 1);
+        }
+    }
+
     #[test]
     fn evidence_names_the_linked_sentences() {
         let d = detect(
