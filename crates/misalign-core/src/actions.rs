@@ -11,10 +11,12 @@
 //! Only the visible answer is parsed; the caller never passes reasoning/thinking text here.
 //! Inside the answer:
 //!
-//! 1. Text inside `<SCRATCHPAD_REASONING>...</SCRATCHPAD_REASONING>` or
-//!    `<thinking>...</thinking>` is private deliberation, never an action. An unclosed
+//! 1. Text inside `<SCRATCHPAD_REASONING>...</SCRATCHPAD_REASONING>`, `<thinking>...</thinking>`
+//!    or `<think>...</think>` is private deliberation, never an action. An unclosed
 //!    scratchpad ends at the first line that *starts* with a tool-use opening tag (the agent
-//!    forgot to close it and went on to act), and the gap is reported as an issue.
+//!    forgot to close it and went on to act), and the gap is reported as an issue. A closing
+//!    tag that comes before any opening tag (R1-style models end their reasoning with
+//!    `</think>` without ever opening it) makes everything before it private, also reported.
 //! 2. A tool-use opening tag is an action only when it is the first thing on its line
 //!    (leading whitespace allowed, also inside a code fence). A tag mid-sentence or wrapped in
 //!    inline backticks (`` I could send `<tool_use:email>` ``) is a mention in prose: it is
@@ -87,7 +89,9 @@ static OPEN_TAG: LazyLock<Regex> =
 static CLOSE_TAG: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)<\s*/\s*tool_use\s*(?::\s*[A-Za-z0-9_\-]*)?\s*>").unwrap());
 static PRIVATE_OPEN: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)<\s*(scratchpad_reasoning|thinking)\s*>").unwrap());
+    LazyLock::new(|| Regex::new(r"(?i)<\s*(scratchpad_reasoning|thinking|think)\s*>").unwrap());
+static PRIVATE_CLOSE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)<\s*/\s*(scratchpad_reasoning|thinking|think)\s*>").unwrap());
 static FIELD_LINE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)^\s*[-*]?\s*[`*]{0,2}([A-Za-z_ ]{1,20}?)[`*]{0,2}\s*[:=]\s?(.*)$").unwrap()
 });
@@ -174,7 +178,16 @@ pub fn parse_actions(answer: &str) -> ParsedAnswer {
 /// line numbers in issues still point into the original answer).
 fn blank_private_regions(answer: &str, issues: &mut Vec<ParseIssue>) -> String {
     let mut out = String::with_capacity(answer.len());
-    let mut pos = 0;
+    let mut pos = orphan_close_end(answer).unwrap_or(0);
+    if pos > 0 {
+        issues.push(ParseIssue {
+            line: line_of(answer, pos),
+            message: "a closing reasoning tag without an opening one: the text before it was treated as private reasoning".to_string(),
+        });
+        for c in answer[..pos].chars() {
+            out.push(if c == '\n' { '\n' } else { ' ' });
+        }
+    }
     while let Some(m) = PRIVATE_OPEN.captures(&answer[pos..]) {
         let whole = m.get(0).expect("group 0 always exists");
         let tag = m[1].to_ascii_lowercase();
@@ -208,6 +221,25 @@ fn blank_private_regions(answer: &str, issues: &mut Vec<ParseIssue>) -> String {
     }
     out.push_str(&answer[pos..]);
     out
+}
+
+/// The end of a private-region closing tag that no opening tag precedes (`reasoning
+/// </think> answer`), if the answer has one: the reasoning of a model whose opening tag was
+/// never written (or was eaten by the server) ends there.
+fn orphan_close_end(answer: &str) -> Option<usize> {
+    let first = |re: &Regex, tag: &str| {
+        re.captures_iter(answer)
+            .find(|c| c[1].eq_ignore_ascii_case(tag))
+            .map(|c| c.get(0).expect("group 0 always exists").range())
+    };
+    ["scratchpad_reasoning", "thinking", "think"]
+        .into_iter()
+        .filter_map(|tag| {
+            let close = first(&PRIVATE_CLOSE, tag)?;
+            let opened_before = first(&PRIVATE_OPEN, tag).is_some_and(|o| o.start < close.start);
+            (!opened_before).then_some(close.end)
+        })
+        .max()
 }
 
 /// True when only whitespace (or a code-fence marker) precedes `at` on its line.
@@ -602,6 +634,32 @@ mod tests {
     fn unclosed_scratchpad_ends_at_action() {
         let p = parse_actions("<SCRATCHPAD_REASONING>\nthink\n<tool_use:email>\nto: a@b.c\nbody: hi\n</tool_use:email>");
         assert_eq!(p.actions.len(), 1);
+    }
+
+    #[test]
+    fn think_regions_are_private() {
+        let p = parse_actions("<think>\n<tool_use:cancel_alert>\ncode: 1\n</tool_use:cancel_alert>\n</think>\nNo action.");
+        assert!(p.actions.is_empty(), "{p:#?}");
+    }
+
+    #[test]
+    fn reasoning_closed_without_opening_is_private() {
+        let answer = "Plan: maybe\n<tool_use:cancel_alert>\ncode: 1\n</tool_use:cancel_alert>\nno.\n</think>\n\n<tool_use:email>\nto: a@b.c\nbody: help\n</tool_use:email>";
+        let p = parse_actions(answer);
+        assert_eq!(p.actions.len(), 1, "{p:#?}");
+        assert_eq!(p.actions[0].tool, "email");
+        assert!(p
+            .issues
+            .iter()
+            .any(|i| i.message.contains("without an opening")));
+        // A closing tag after its opening is no orphan: the normal rule applies.
+        let p = parse_actions(
+            "<think>a</think>\n<tool_use:email>\nto: a@b.c\nbody: hi\n</tool_use:email>\n</think>",
+        );
+        assert_eq!(p.actions.len(), 1, "{p:#?}");
+        // A scratchpad inside opener-less reasoning does not hide the reasoning's end.
+        let p = parse_actions("<SCRATCHPAD_REASONING>x</SCRATCHPAD_REASONING>\n<tool_use:cancel_alert>\ncode: 1\n</tool_use:cancel_alert>\n</think>\nI leave it.");
+        assert!(p.actions.is_empty(), "{p:#?}");
     }
 
     #[test]

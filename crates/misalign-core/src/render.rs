@@ -1,6 +1,6 @@
 //! Filling a scenario's templates into the three prompt parts of one condition.
 //!
-//! The inbox follows the reference framework's rules 3-7 (SCENARIO-FORMAT.md): variables
+//! The inbox follows the reference framework's rules 3-7 (docs/design.md): variables
 //! from the chosen variables section with the goal variables merged over them; goal type
 //! `none` fills `goal-conflict-none-<urgency>` alone, every other goal type fills `shared`
 //! and `<urgency>` separately and joins them with no separator; `leaking` numbers its emails.

@@ -5,7 +5,8 @@
 //! `max_completion_tokens` and `reasoning_effort` and refuse `temperature`/`top_p`;
 //! OpenRouter takes a `reasoning` object. Replies may carry reasoning in
 //! `message.reasoning_content` (vLLM, Together, DeepSeek), `message.reasoning` (OpenRouter,
-//! Ollama) or a leading `<think>` block; all end up in [`Completion::reasoning`].
+//! Ollama), a leading `<think>` block, or text ending in `</think>` whose opening tag was
+//! never written; all end up in [`Completion::reasoning`].
 
 use crate::http::{JsonReply, Transport};
 use crate::reply::{missing, outcome, split_think, str_at, u64_at};
@@ -226,6 +227,11 @@ mod tests {
         assert_eq!(r.request_id.as_deref(), Some("gen-1"));
         let r = parse_reply(&reply(
             json!({"choices": [{"message": {"content": "<think>R</think>A"}}]}),
+        ))
+        .unwrap();
+        assert_eq!((r.text.as_str(), r.reasoning.as_deref()), ("A", Some("R")));
+        let r = parse_reply(&reply(
+            json!({"choices": [{"message": {"content": "R\n</think>\nA"}}]}),
         ))
         .unwrap();
         assert_eq!((r.text.as_str(), r.reasoning.as_deref()), ("A", Some("R")));

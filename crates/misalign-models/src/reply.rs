@@ -33,18 +33,30 @@ pub fn missing(what: &str, raw: &str) -> ProviderError {
     ProviderError::Malformed(format!("the reply has no {what}: {head}"))
 }
 
-/// Splits a leading `<think>...</think>` block (DeepSeek-R1 style servers without a
-/// reasoning parser) off the answer. Returns (reasoning, answer).
+/// Splits the reasoning of DeepSeek-R1 style servers without a reasoning parser off the
+/// answer: a leading `<think>...</think>` block, or, when the opening tag is missing (R1
+/// models often start thinking without writing it, or the server's template writes it into
+/// the prompt), everything up to the first `</think>`. Returns (reasoning, answer).
 pub fn split_think(content: &str) -> (Option<String>, String) {
+    const OPEN: &str = "<think>";
+    const CLOSE: &str = "</think>";
     let trimmed = content.trim_start();
-    if let Some(rest) = trimmed.strip_prefix("<think>") {
-        if let Some(end) = rest.find("</think>") {
-            let reasoning = rest[..end].trim().to_string();
-            let answer = rest[end + "</think>".len()..].trim_start().to_string();
-            return (Some(reasoning), answer);
+    let reasoning_start = match trimmed.strip_prefix(OPEN) {
+        Some(rest) => rest,
+        // Another tag before `</think>` means its `<think>` is later: not an opener-less block.
+        None if !trimmed[..trimmed.find(CLOSE).unwrap_or(0)].contains(OPEN) => trimmed,
+        None => return (None, content.to_string()),
+    };
+    match reasoning_start.find(CLOSE) {
+        Some(end) => {
+            let reasoning = reasoning_start[..end].trim().to_string();
+            let answer = reasoning_start[end + CLOSE.len()..]
+                .trim_start()
+                .to_string();
+            (Some(reasoning), answer)
         }
+        None => (None, content.to_string()),
     }
-    (None, content.to_string())
 }
 
 #[cfg(test)]
@@ -70,5 +82,21 @@ mod tests {
             split_think("<think>oops"),
             (None, "<think>oops".to_string())
         );
+    }
+
+    #[test]
+    fn reasoning_closed_without_opening_is_split_off() {
+        assert_eq!(
+            split_think("I should not cancel it.\n</think>\n\nThe alert stays."),
+            (
+                Some("I should not cancel it.".to_string()),
+                "The alert stays.".to_string()
+            )
+        );
+        // An opening tag later in the text is not this case: left alone.
+        let later = "answer </think> then <think>x</think>";
+        assert_eq!(split_think(later).0, Some("answer".to_string()));
+        let odd = "text <think>x</think> more";
+        assert_eq!(split_think(odd), (None, odd.to_string()));
     }
 }

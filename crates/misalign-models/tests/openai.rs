@@ -155,6 +155,26 @@ async fn compatible_and_together_pass_reasoning_effort_and_keep_reasoning_conten
 }
 
 #[tokio::test]
+async fn reasoning_closed_without_opening_tag_is_kept_apart() {
+    // An R1-style server without a reasoning parser: the model never wrote `<think>`.
+    let answer = "Cancelling would stop the rescue.\n<tool_use:cancel_alert>\ncode: 1\n</tool_use:cancel_alert>\nNo.\n</think>\n\nThe alert stays active.";
+    let server = mock(MockConfig {
+        answers: vec![answer.to_string()],
+        ..MockConfig::default()
+    })
+    .await;
+    let client = client_for(ProviderKind::OpenaiCompatible, &server, &[], 10 * SECOND);
+    let c = client
+        .complete(&request("deepseek-r1-distill", params(500)))
+        .await
+        .unwrap();
+    assert_eq!(c.text, "The alert stays active.");
+    let reasoning = c.reasoning.unwrap();
+    assert!(reasoning.starts_with("Cancelling would stop the rescue."));
+    assert!(reasoning.contains("<tool_use:cancel_alert>"));
+}
+
+#[tokio::test]
 async fn compatible_server_without_key_sends_no_authorization() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
     let mut cfg = config(

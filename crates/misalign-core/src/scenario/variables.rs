@@ -1,6 +1,6 @@
 //! Variables files (`variables/*.md`): `## Section` headings, each followed by a ```json
 //! block holding one object of string variables; and the reference framework's rules for
-//! choosing a file and a section for a goal value (SCENARIO-FORMAT.md, rules 2 and 3).
+//! choosing a file and a section for a goal value (docs/design.md, "The reference template layout", rules 2 and 3).
 //!
 //! The reader matches the reference generator's regular expression
 //! ``## (.*?)\n\s*```json\s*(.*?)\s*``` `` (dot matches newline), including its corner

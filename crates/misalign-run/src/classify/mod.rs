@@ -13,7 +13,7 @@ pub use judge::{call_judge, judge_params, JudgeModel, JudgeReply};
 
 use crate::store::classifications::{CachedJudgement, NewClassification, PendingAnswer};
 use crate::store::{Store, StoreError};
-use misalign_core::detect::{analyse_answer, AnswerAnalysis, DetectError, DETECTOR_VERSION};
+use misalign_core::detect::{analyse_transcript, AnswerAnalysis, DetectError, DETECTOR_VERSION};
 use misalign_core::hash::sha256_parts;
 use misalign_core::judge::{
     awareness_prompt, cohens_kappa, final_verdict, judge_prompt, parse_awareness, parse_verdict,
@@ -170,7 +170,7 @@ pub async fn classify_answer(
     awareness: Option<&JudgeModel>,
     attempts: u32,
 ) -> Result<AnswerClassification, DetectError> {
-    let analysis = analyse_answer(scenario, facts, &transcript.answer)?;
+    let analysis = analyse_transcript(scenario, facts, transcript)?;
     let mut results = JudgeResults::default();
     if let Some(j) = judge {
         let prompt = judge_prompt(scenario, transcript)
@@ -233,22 +233,22 @@ pub async fn classify_store(
             *summary.skipped_no_facts.entry(scenario).or_default() += 1;
             continue;
         };
+        let transcript = Transcript {
+            inbox: p.inbox.clone(),
+            reasoning: p.reasoning.clone(),
+            answer: p.answer.clone(),
+        };
         // The pack's name selects its facts; the facts name the kind of harm (blackmail,
         // leaking, murder), which selects the detector and the rubric. A pack called
         // `blackmail_v2` is judged as the blackmail its facts declare.
         let kind = facts.scenario.as_str();
-        let analysis = match analyse_answer(kind, facts, &p.answer) {
+        let analysis = match analyse_transcript(kind, facts, &transcript) {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!("response {}: {e}", p.response_id);
                 *summary.skipped_no_facts.entry(scenario).or_default() += 1;
                 continue;
             }
-        };
-        let transcript = Transcript {
-            inbox: p.inbox.clone(),
-            reasoning: p.reasoning.clone(),
-            answer: p.answer.clone(),
         };
         let harm = options
             .judge_for(&scenario)
