@@ -26,8 +26,33 @@ use say::note;
     propagate_version = true
 )]
 pub struct Cli {
+    /// More log detail on stderr: -v for progress notes, -vv for debugging. RUST_LOG, when
+    /// set, takes precedence (e.g. RUST_LOG=misalign_run=debug). Warnings show by default.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
     #[command(subcommand)]
     command: Command,
+}
+
+/// Sends the libraries' `tracing` events to stderr: warnings by default (a GGUF without a
+/// chat template, an implausible token count), more with -v / -vv or RUST_LOG.
+fn install_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(match verbose {
+            0 => "warn",
+            1 => "info",
+            _ => "debug",
+        })
+    });
+    // A second install (never expected) would only be ignored.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .try_init();
 }
 
 #[derive(Subcommand, Debug)]
@@ -58,6 +83,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    install_logging(cli.verbose);
     let result = match cli.command {
         Command::Generate(a) => commands::generate::run(a),
         Command::Validate(a) => commands::validate::run(a),
