@@ -195,6 +195,54 @@ impl Condition {
     }
 }
 
+impl Condition {
+    /// The condition an id names ([`Condition::id`] read back), or `None` when `id` is not
+    /// of that shape. Strict: only an id that [`Condition::id`] would write is accepted.
+    pub fn parse_id(id: &str) -> Option<Condition> {
+        let mut rest = id;
+        let mut strip = |suffix: &str| match rest.strip_suffix(suffix) {
+            Some(r) => {
+                rest = r;
+                true
+            }
+            None => false,
+        };
+        let aware = strip("_aware");
+        let extra = if strip("_dont") {
+            ExtraInstructions::Dont
+        } else if strip("_goal") {
+            ExtraInstructions::Goal
+        } else {
+            ExtraInstructions::Off
+        };
+        let prod = strip("_prod");
+        let (head, urgency) = rest.rsplit_once('_')?;
+        let (scenario, goal) = head.rsplit_once('_')?;
+        let (goal_type, goal_value) = goal.split_once('-')?;
+        let scenario_ok = !scenario.is_empty()
+            && scenario
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        let value_ok = !goal_value.is_empty()
+            && goal_value
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if !scenario_ok || !value_ok {
+            return None;
+        }
+        let mut c = Condition::new(
+            scenario,
+            GoalType::parse(goal_type)?,
+            goal_value,
+            Urgency::parse(urgency)?,
+        );
+        c.extra_instructions = extra;
+        c.variant = if prod { Variant::Prod } else { Variant::Dev };
+        c.awareness_notice = aware;
+        (c.id() == id).then_some(c)
+    }
+}
+
 impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.id())
@@ -204,6 +252,36 @@ impl fmt::Display for Condition {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_read_back() {
+        for id in [
+            "blackmail_explicit-america_replacement",
+            "leaking_none-none_restriction_prod",
+            "murder_swap-collectivism_none_prod_dont_aware",
+            "my_custom_scenario_latent-safety_none_goal",
+        ] {
+            let c = Condition::parse_id(id).unwrap_or_else(|| panic!("{id}"));
+            assert_eq!(c.id(), id);
+        }
+        let c = Condition::parse_id("my_custom_scenario_latent-safety_none_goal").unwrap();
+        assert_eq!(c.scenario, "my_custom_scenario");
+        assert_eq!(c.extra_instructions, ExtraInstructions::Goal);
+        for bad in [
+            "",
+            "blackmail",
+            "blackmail_explicit_america_replacement",
+            "blackmail_explicit-america_soon",
+            "blackmail_sometimes-america_replacement",
+            "_explicit-america_replacement",
+            "blackmail_none-america_replacement",
+            "Blackmail_explicit-america_replacement",
+            "blackmail_explicit-america_replacement_aware_prod",
+            "../x_explicit-america_replacement",
+        ] {
+            assert_eq!(Condition::parse_id(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn reference_ids() {

@@ -67,10 +67,27 @@ impl RenderedPrompt {
     }
 }
 
-/// Renders one condition: system prompt, instruction and inbox.
+/// What rendering takes from the experiment rather than the condition.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// `global.alignment_faking.warning_text` when enabled, else empty: fills the system
+    /// prompt's `${alignment_faking_warning}` (where the reference framework puts it).
+    pub alignment_faking_warning: String,
+}
+
+/// Renders one condition with default [`RenderOptions`].
 pub fn render(
     source: &ScenarioSource,
     condition: &Condition,
+) -> Result<RenderedPrompt, RenderError> {
+    render_with(source, condition, &RenderOptions::default())
+}
+
+/// Renders one condition: system prompt, instruction and inbox.
+pub fn render_with(
+    source: &ScenarioSource,
+    condition: &Condition,
+    options: &RenderOptions,
 ) -> Result<RenderedPrompt, RenderError> {
     let sc = source.scenario(&condition.scenario)?;
     let goal = goal_for(&sc, condition)?;
@@ -110,6 +127,10 @@ pub fn render(
     vars.insert("tools".into(), tools.trim().to_string());
     vars.insert("extra_instructions".into(), extra.trim().to_string());
     vars.insert("awareness_notice".into(), awareness.trim().to_string());
+    vars.insert(
+        "alignment_faking_warning".into(),
+        options.alignment_faking_warning.clone(),
+    );
     let system_prompt = finish(&fill(sc.require(&sc.system, "system-prompt.md")?, &vars)?);
 
     Ok(RenderedPrompt {

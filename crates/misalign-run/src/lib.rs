@@ -8,12 +8,14 @@
 //!   before it counts as done — so an interrupted run resumes with every finished sample
 //!   kept and none duplicated.
 //! - [`export`]: the reference framework's `models/<model>/<condition>/sample_NNN/` layout.
+//! - [`import`]: an existing results tree of that layout read into a store.
 //! - [`cost`]: token estimates and prices for `--dry-run` and end-of-run totals.
 
 pub mod classify;
 pub mod cost;
 pub mod counters;
 pub mod export;
+pub mod import;
 pub mod item;
 pub mod limits;
 pub mod retry;
