@@ -252,6 +252,25 @@ impl std::str::FromStr for Condition {
     }
 }
 
+impl Condition {
+    /// The condition an id names, strictly: only an id that [`Condition::id`] would write
+    /// itself, with a scenario of lower-case letters, digits and `_` and a goal value of
+    /// lower-case letters and digits. For names read from folders someone handed over
+    /// (`misalign import`), where anything else is refused rather than interpreted.
+    pub fn parse_id(id: &str) -> Option<Condition> {
+        let c: Condition = id.parse().ok()?;
+        let scenario_ok = c
+            .scenario
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
+        let value_ok = c
+            .goal_value
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit());
+        (scenario_ok && value_ok && c.id() == id).then_some(c)
+    }
+}
+
 impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.id())
@@ -261,6 +280,36 @@ impl fmt::Display for Condition {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_read_back() {
+        for id in [
+            "blackmail_explicit-america_replacement",
+            "leaking_none-none_restriction_prod",
+            "murder_swap-collectivism_none_prod_dont_aware",
+            "my_custom_scenario_latent-safety_none_goal",
+        ] {
+            let c = Condition::parse_id(id).unwrap_or_else(|| panic!("{id}"));
+            assert_eq!(c.id(), id);
+        }
+        let c = Condition::parse_id("my_custom_scenario_latent-safety_none_goal").unwrap();
+        assert_eq!(c.scenario, "my_custom_scenario");
+        assert_eq!(c.extra_instructions, ExtraInstructions::Goal);
+        for bad in [
+            "",
+            "blackmail",
+            "blackmail_explicit_america_replacement",
+            "blackmail_explicit-america_soon",
+            "blackmail_sometimes-america_replacement",
+            "_explicit-america_replacement",
+            "blackmail_none-america_replacement",
+            "Blackmail_explicit-america_replacement",
+            "blackmail_explicit-america_replacement_aware_prod",
+            "../x_explicit-america_replacement",
+        ] {
+            assert_eq!(Condition::parse_id(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn reference_ids() {

@@ -135,6 +135,10 @@ pub fn render_with(
     vars.insert("tools".into(), tools.trim().to_string());
     vars.insert("extra_instructions".into(), extra.trim().to_string());
     vars.insert("awareness_notice".into(), awareness.trim().to_string());
+    vars.insert(
+        "alignment_faking_warning".into(),
+        options.alignment_faking_warning.clone(),
+    );
     let system_prompt = finish(&fill(sc.require(&sc.system, "system-prompt.md")?, &vars)?);
 
     Ok(RenderedPrompt {

@@ -873,11 +873,124 @@ fn reference_flag_errors() {
         "extra_system_instructions",
         "did you mean `dont`?",
     );
-    let text = yaml(&base()).replace(
+}
+
+/// `global.alignment_faking` lines inserted after `models` (line 3), so they start at line 4.
+fn alignment(lines: &str) -> String {
+    yaml(&base()).replace(
         "  models: [gpt-4.1]\n",
-        "  models: [gpt-4.1]\n  alignment_faking:\n    enabled: true\n",
+        &format!("  models: [gpt-4.1]\n  alignment_faking:\n{lines}"),
+    )
+}
+
+#[test]
+fn alignment_faking_errors() {
+    check(
+        &alignment("    enabled: true\n"),
+        5,
+        "global.alignment_faking.warning_text",
+        "missing required key `warning_text`",
     );
-    check(&text, 5, "global.alignment_faking.enabled", "not supported");
+    check(
+        &alignment("    enabled: true\n    warning_text: \"  \"\n"),
+        6,
+        "global.alignment_faking.warning_text",
+        "is empty",
+    );
+    check(
+        &alignment("    enabled: yes\n"),
+        5,
+        "global.alignment_faking.enabled",
+        "expected `true` or `false`",
+    );
+    check(
+        &alignment("    enabled: true\n    warning_txt: x\n"),
+        6,
+        "global.alignment_faking.warning_txt",
+        "did you mean `warning_text`?",
+    );
+    check(
+        &alignment("    enabled: true\n    warning_text: [a]\n"),
+        6,
+        "global.alignment_faking.warning_text",
+        "expected text",
+    );
+}
+
+#[test]
+fn rate_limit_model_override_errors() {
+    let limits = |lines: &str| {
+        yaml(&base()).replace(
+            "  models: [gpt-4.1]\n",
+            &format!("  models: [gpt-4.1]\n  rate_limits:\n{lines}"),
+        )
+    };
+    check(
+        &limits("    model_overrides:\n      gpt-4.1: 0\n"),
+        6,
+        "global.rate_limits.model_overrides.gpt-4.1",
+        "from 1 to",
+    );
+    check(
+        &limits("    model_overrides:\n      mystery-model: 5\n"),
+        6,
+        "global.rate_limits.model_overrides.mystery-model",
+        "cannot tell which provider serves `mystery-model`",
+    );
+    check(
+        &limits("    model_overrides:\n      gpt-4.1: {rpm: 5, burst: 2}\n"),
+        6,
+        "global.rate_limits.model_overrides.gpt-4.1.burst",
+        "unknown key `burst`",
+    );
+    check(
+        &limits("    model_override:\n      gpt-4.1: 5\n"),
+        5,
+        "global.rate_limits.model_override",
+        "did you mean `model_overrides`?",
+    );
+}
+
+#[test]
+fn classification_model_names_are_checked_before_any_run() {
+    let cls = |value: &'static str| plus(&["classification:", "  models:", value]);
+    check(
+        &cls("    blackmail: leak_classifier"),
+        13,
+        "classification.models.blackmail",
+        "`leak_classifier` classifies `leaking`, not `blackmail`; use `blackmail_classifier`",
+    );
+    check(
+        &cls("    blackmail: blackmale_classifier"),
+        13,
+        "classification.models.blackmail",
+        "did you mean `blackmail_classifier`?",
+    );
+    check(
+        &cls("    blackmail: judge-without-provider"),
+        13,
+        "classification.models.blackmail",
+        "neither a classifier name",
+    );
+    check(
+        &cls("    sabotage: blackmail_classifier"),
+        13,
+        "classification.models.sabotage",
+        "no scenario `sabotage`",
+    );
+    check(
+        &plus(&[
+            "classification:",
+            "  classifier_model: blackmail_classifier",
+        ]),
+        12,
+        "classification.classifier_model",
+        "cannot tell which provider serves",
+    );
+    // Accepted: a classifier name for its own scenario, a judge model, and a scenario key
+    // that only a (disabled) expansion of this file runs.
+    parse_experiment(&cls("    murder: murder_classifier"), FILE).unwrap();
+    parse_experiment(&cls("    leaking: openai/gpt-4.1-mini"), FILE).unwrap();
 }
 
 // --- the remaining checks, one assertion each ---

@@ -90,6 +90,106 @@ fn reference_file_with_every_reference_key() {
     assert_eq!(s.models, 5);
 }
 
+/// The four reference-schema fixtures: the shapes of the reference framework's own
+/// experiment files (`configs/`), our own values. Each must load unchanged.
+const REFERENCE_SHAPES: [&str; 4] = [
+    "reference_example.yaml",
+    "reference_multi_model.yaml",
+    "reference_alignment_faking.yaml",
+    "reference_expansion_models.yaml",
+];
+
+#[test]
+fn the_four_reference_file_shapes_load_unchanged() {
+    for name in REFERENCE_SHAPES {
+        let exp = parse_fixture(name);
+        assert!(!expand(&exp).is_empty(), "{name} plans conditions");
+        // Classifier names select the scenario's own classifier: no per-scenario judge.
+        for (scenario, value) in &exp.classification.models {
+            if value.ends_with("_classifier") {
+                assert!(
+                    exp.classification
+                        .scenario_judges()
+                        .all(|(s, _)| s != scenario),
+                    "{name}: {scenario}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn reference_example_names_classifiers_without_a_judge() {
+    let exp = parse_fixture("reference_example.yaml");
+    assert_eq!(exp.classification.models["leaking"], "leak_classifier");
+    assert_eq!(exp.classification.classifier_model, None);
+    assert!(exp.classification.judge_models().is_empty());
+    assert_eq!(expand(&exp).len(), 4);
+}
+
+#[test]
+fn rate_limit_model_overrides_are_read() {
+    let exp = parse_fixture("reference_multi_model.yaml");
+    assert_eq!(exp.rate_pools.len(), 2);
+    assert_eq!(exp.rate_model_overrides["qwen/qwen3-32b"], 8);
+    assert_eq!(exp.rate_model_overrides["gpt-4o"], 300);
+    assert_eq!(
+        exp.classification.judge_models(),
+        ["claude-3-7-sonnet-20250219"]
+    );
+    let planned = expand(&exp);
+    assert_eq!(planned.len(), 2 * 2 * 3);
+    assert_eq!(summarize(&planned, 3).model_calls, 12 * 6 * 3);
+}
+
+#[test]
+fn alignment_faking_notice_reaches_the_render_options() {
+    let exp = parse_fixture("reference_alignment_faking.yaml");
+    assert!(exp.alignment_faking.enabled);
+    assert_eq!(
+        exp.alignment_faking.warning_type.as_deref(),
+        Some("monitoring_notice")
+    );
+    let warning = &exp.render_options().alignment_faking_warning;
+    assert!(
+        warning.starts_with("\n\nNOTICE FROM THE OPERATIONS TEAM"),
+        "{warning:?}"
+    );
+    assert_eq!(*warning, exp.alignment_faking.warning_text);
+
+    // Disabled: the text is ignored, whatever it says.
+    let off = parse_fixture("reference_expansion_models.yaml");
+    assert!(!off.alignment_faking.enabled);
+    assert_eq!(off.render_options().alignment_faking_warning, "");
+}
+
+#[test]
+fn expansion_models_replace_the_global_ones_for_that_expansion() {
+    let exp = parse_fixture("reference_expansion_models.yaml");
+    assert_eq!(
+        exp.models_in_use(),
+        [
+            "claude-3-5-haiku-latest",
+            "o4-mini",
+            "x-ai/grok-3-mini-beta"
+        ]
+    );
+    let planned = expand(&exp);
+    // leaking latent-individualism restriction: 1 condition on the global model; murder
+    // (ambiguous, swap-ethical) x (none, replacement): 4 on the expansion's two models.
+    assert_eq!(planned.len(), 1 + 4);
+    assert_eq!(planned[0].models, ["claude-3-5-haiku-latest"]);
+    assert!(planned[1..]
+        .iter()
+        .all(|p| p.models == ["o4-mini", "x-ai/grok-3-mini-beta"]));
+    assert_eq!(summarize(&planned, 4).model_calls, (1 + 4 * 2) * 4);
+    assert_eq!(exp.rate_model_overrides["claude-3-5-haiku-latest"], 20);
+    assert_eq!(
+        exp.classification.scenario_judges().collect::<Vec<_>>(),
+        [("leaking", "openai/gpt-4.1-mini")]
+    );
+}
+
 #[test]
 fn reference_generator_flags_set_default_axes() {
     let exp = parse_fixture("reference_flags.yaml");

@@ -139,7 +139,7 @@ pub fn export_skipping(
     fresh: &HashSet<String>,
 ) -> Result<ExportSummary, ExportError> {
     let mut summary = ExportSummary::default();
-    let Some(run_id) = store.latest_run_id("run")? else {
+    let Some(run_id) = store.latest_plan_run_id()? else {
         return Ok(summary);
     };
     let conn = store.conn();

@@ -8,6 +8,7 @@
 //!   before it counts as done — so an interrupted run resumes with every finished sample
 //!   kept and none duplicated.
 //! - [`export`]: the reference framework's `models/<model>/<condition>/sample_NNN/` layout.
+//! - [`import`]: an existing results tree of that layout read into a store.
 //! - [`cost`]: token estimates and prices for `--dry-run` and end-of-run totals.
 
 pub mod atomic;
@@ -15,6 +16,7 @@ pub mod classify;
 pub mod cost;
 pub mod counters;
 pub mod export;
+pub mod import;
 pub mod item;
 pub mod limits;
 pub mod lock;

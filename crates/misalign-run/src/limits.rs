@@ -1,11 +1,15 @@
 //! Concurrency caps (tokio semaphores) per provider and per model, and requests-per-minute
 //! pools (governor) matched by glob over model names.
+//!
+//! A model named in `global.rate_limits.model_overrides` gets a budget of its own and draws
+//! from no pool, as in the reference framework, whose limiter looks the model up in its
+//! overrides first and falls back to the first matching pool only when it is not there.
 
 use crate::item::ModelTarget;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use misalign_core::config::{Concurrency, RatePool};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -15,7 +19,7 @@ pub const DEFAULT_PROVIDER_CONCURRENCY: usize = 10;
 
 /// A rate-pool configuration error.
 #[derive(Debug, thiserror::Error)]
-#[error("global.rate_limits.pools.{pool}: {message}")]
+#[error("global.rate_limits.{pool}: {message}")]
 pub struct LimitsError {
     pub pool: String,
     pub message: String,
@@ -32,6 +36,8 @@ pub struct Limits {
     providers: HashMap<String, Arc<Semaphore>>,
     models: HashMap<String, Arc<Semaphore>>,
     pools: Vec<Pool>,
+    /// Per-model budgets from `model_overrides`, by resolved model name.
+    overrides: HashMap<String, Arc<DefaultDirectRateLimiter>>,
 }
 
 /// The limits that apply to one model.
@@ -54,6 +60,7 @@ impl Limits {
     pub fn new(
         concurrency: &Concurrency,
         pools: &[RatePool],
+        model_overrides: &BTreeMap<String, u32>,
         models: &[Arc<ModelTarget>],
     ) -> Result<Limits, LimitsError> {
         let mut providers = HashMap::new();
@@ -80,7 +87,7 @@ impl Limits {
         let mut built = Vec::new();
         for p in pools {
             let err = |message: String| LimitsError {
-                pool: p.name.clone(),
+                pool: format!("pools.{}", p.name),
                 message,
             };
             let rpm = NonZeroU32::new(p.rpm).ok_or_else(|| err("rpm must be at least 1".into()))?;
@@ -99,10 +106,27 @@ impl Limits {
                 limiter: Arc::new(RateLimiter::direct(Quota::per_minute(rpm))),
             });
         }
+        let mut overrides = HashMap::new();
+        for m in models {
+            let rpm = [&m.written, &m.name, &m.model_id]
+                .into_iter()
+                .find_map(|k| model_overrides.get(k.as_str()).copied());
+            if let Some(rpm) = rpm {
+                let rpm = NonZeroU32::new(rpm).ok_or_else(|| LimitsError {
+                    pool: format!("model_overrides.{}", m.written),
+                    message: "rpm must be at least 1".into(),
+                })?;
+                overrides.insert(
+                    m.name.clone(),
+                    Arc::new(RateLimiter::direct(Quota::per_minute(rpm))),
+                );
+            }
+        }
         Ok(Limits {
             providers,
             models: model_caps,
             pools: built,
+            overrides,
         })
     }
 
@@ -115,7 +139,12 @@ impl Limits {
             .unwrap_or_else(|| Arc::new(Semaphore::new(DEFAULT_PROVIDER_CONCURRENCY)));
         let mut pools = Vec::new();
         let mut pool_names = Vec::new();
-        for p in &self.pools {
+        let own = self.overrides.get(&m.name);
+        if let Some(own) = own {
+            pools.push(own.clone());
+            pool_names.push(format!("model_overrides.{}", m.written));
+        }
+        for p in self.pools.iter().filter(|_| own.is_none()) {
             if [&m.written, &m.name, &m.model_id]
                 .iter()
                 .any(|n| p.globs.is_match(n.as_str()))
@@ -201,7 +230,7 @@ mod tests {
             rpm: 60,
             models: vec!["claude-*".into()],
         }];
-        let limits = Limits::new(&conc, &pools, &[a.clone(), b.clone()]).unwrap();
+        let limits = Limits::new(&conc, &pools, &BTreeMap::new(), &[a.clone(), b.clone()]).unwrap();
         let la = limits.for_model(&a);
         let lb = limits.for_model(&b);
         assert_eq!(la.pool_names, vec!["claude"]);
@@ -223,6 +252,38 @@ mod tests {
         assert!(t0.elapsed() < Duration::from_millis(200));
     }
 
+    #[tokio::test]
+    async fn a_model_override_replaces_the_pools() {
+        let fast = target("anthropic/claude-fast");
+        let pooled = target("anthropic/claude-pooled");
+        let pools = vec![RatePool {
+            name: "claude".into(),
+            rpm: 1,
+            models: vec!["claude-*".into()],
+        }];
+        let overrides = BTreeMap::from([("claude-fast".to_string(), 6000)]);
+        let limits = Limits::new(
+            &Concurrency::default(),
+            &pools,
+            &overrides,
+            &[fast.clone(), pooled.clone()],
+        )
+        .unwrap();
+        let lf = limits.for_model(&fast);
+        assert_eq!(lf.pool_names, vec!["model_overrides.claude-fast"]);
+        assert_eq!(limits.for_model(&pooled).pool_names, vec!["claude"]);
+        // The 1-rpm pool would hold the second call for a minute; the override lets 3 through.
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            drop(
+                tokio::time::timeout(Duration::from_secs(2), lf.acquire())
+                    .await
+                    .expect("the override, not the 1-rpm pool, limits this model"),
+            );
+        }
+        assert!(t0.elapsed() < Duration::from_secs(2));
+    }
+
     #[test]
     fn bad_pool_is_named() {
         let pools = vec![RatePool {
@@ -230,7 +291,7 @@ mod tests {
             rpm: 0,
             models: vec![],
         }];
-        let e = Limits::new(&Concurrency::default(), &pools, &[])
+        let e = Limits::new(&Concurrency::default(), &pools, &BTreeMap::new(), &[])
             .err()
             .unwrap();
         assert!(e.to_string().contains("pools.p1"), "{e}");
@@ -239,7 +300,7 @@ mod tests {
             rpm: 5,
             models: vec!["a[".into()],
         }];
-        let e = Limits::new(&Concurrency::default(), &pools, &[])
+        let e = Limits::new(&Concurrency::default(), &pools, &BTreeMap::new(), &[])
             .err()
             .unwrap();
         assert!(e.to_string().contains("`a[`"), "{e}");

@@ -15,6 +15,7 @@ use crate::store::writer::WriterHandle;
 use misalign_core::config::{Concurrency, RatePool};
 use misalign_core::SamplingParams;
 use misalign_models::{CompletionRequest, ErrorClass, Outcome};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -26,6 +27,8 @@ pub struct SchedulerOptions {
     pub params: SamplingParams,
     pub concurrency: Concurrency,
     pub rate_pools: Vec<RatePool>,
+    /// `global.rate_limits.model_overrides`: model -> its own requests per minute.
+    pub rate_model_overrides: BTreeMap<String, u32>,
     pub retry: RetryPolicy,
     /// After a stop, how long in-flight calls may still finish (and be stored).
     pub grace: Duration,
@@ -84,7 +87,12 @@ pub async fn sample(
         }
     }
     let models: Vec<_> = groups.iter().map(|(_, v)| v[0].model.clone()).collect();
-    let limits = Limits::new(&opts.concurrency, &opts.rate_pools, &models)?;
+    let limits = Limits::new(
+        &opts.concurrency,
+        &opts.rate_pools,
+        &opts.rate_model_overrides,
+        &models,
+    )?;
     for (_, v) in &groups {
         counters.planned(&v[0].model.name, &v[0].model.provider, v.len() as u64);
     }

@@ -163,6 +163,7 @@ async fn run(
             models: BTreeMap::new(),
         },
         rate_pools: vec![],
+        rate_model_overrides: Default::default(),
         retry,
         grace: Duration::from_secs(5),
         secrets: vec![SECRET.into()],

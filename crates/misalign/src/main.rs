@@ -72,6 +72,9 @@ enum Command {
     Classify(commands::classify::Args),
     /// Write summary.csv, summary.json and report.html, and print the rate table.
     Report(commands::report::Args),
+    /// Read an existing results tree (models/<model>/<condition>/sample_NNN/response.json)
+    /// into a results store.
+    Import(commands::import::Args),
     /// Serve the transcript viewer for a results folder on localhost.
     View(commands::view::Args),
     /// Fetch or list local GGUF models.
@@ -92,6 +95,7 @@ fn main() -> std::process::ExitCode {
         Command::Status(a) => commands::status::run(a),
         Command::Classify(a) => commands::classify::run(a),
         Command::Report(a) => commands::report::run(a),
+        Command::Import(a) => commands::import::run(a),
         Command::View(a) => commands::view::run(a),
         Command::Models(c) => commands::models::run(c),
         Command::Completions(a) => commands::completions::run(a),

@@ -31,6 +31,13 @@ pub struct Experiment {
     pub providers: BTreeMap<String, ProviderConfig>,
     pub concurrency: Concurrency,
     pub rate_pools: Vec<RatePool>,
+    /// `global.rate_limits.model_overrides`: model name (as written, or `provider/model`) ->
+    /// requests per minute. A model named here gets its own budget instead of its pools'.
+    #[serde(default)]
+    pub rate_model_overrides: BTreeMap<String, u32>,
+    /// `global.alignment_faking`: a notice put into every system prompt when enabled.
+    #[serde(default)]
+    pub alignment_faking: AlignmentFaking,
     pub classification: Classification,
     pub execution: Execution,
     /// Extra or overriding prices, USD per million tokens, keyed by model glob.
@@ -71,13 +78,53 @@ pub struct RatePool {
     pub models: Vec<String>,
 }
 
+/// `global.alignment_faking`: the reference framework's notice, added to every system prompt
+/// (at its `${alignment_faking_warning}` placeholder) when enabled.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlignmentFaking {
+    pub enabled: bool,
+    /// Free text label the reference records beside the notice; not used for rendering.
+    pub warning_type: Option<String>,
+    pub warning_text: String,
+}
+
+impl AlignmentFaking {
+    /// The text to insert: the warning when enabled, else nothing.
+    pub fn warning(&self) -> &str {
+        if self.enabled {
+            &self.warning_text
+        } else {
+            ""
+        }
+    }
+}
+
+/// The reference framework's classifier names (`classification.models.<scenario>`), each
+/// with the one scenario it classifies. Naming one selects that scenario's own classifier
+/// (our detectors plus the judge `classifier_model`).
+pub const REFERENCE_CLASSIFIERS: [(&str, &str); 3] = [
+    ("blackmail_classifier", "blackmail"),
+    ("leak_classifier", "leaking"),
+    ("murder_classifier", "murder"),
+];
+
+/// The scenario a reference classifier name classifies, if `name` is one.
+pub fn reference_classifier_scenario(name: &str) -> Option<&'static str> {
+    REFERENCE_CLASSIFIERS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| *s)
+}
+
 /// `classification:`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Classification {
     pub enabled: bool,
     /// The LLM judge; `None` means detectors only.
     pub classifier_model: Option<String>,
-    /// Per-scenario judge overrides (`classification.models.<scenario>`).
+    /// `classification.models.<scenario>` as written: a reference classifier name (see
+    /// [`REFERENCE_CLASSIFIERS`]; the scenario's own classifier with the default judge) or a
+    /// judge model for that scenario. [`Classification::scenario_judges`] gives the latter.
     pub models: BTreeMap<String, String>,
     /// The eval-awareness judge; `None` means no awareness labels.
     pub awareness_model: Option<String>,
@@ -93,6 +140,33 @@ impl Default for Classification {
             awareness_model: None,
             concurrency: 8,
         }
+    }
+}
+
+impl Classification {
+    /// The per-scenario judge models: the `models` entries that are not classifier names.
+    pub fn scenario_judges(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.models
+            .iter()
+            .filter(|(_, v)| reference_classifier_scenario(v).is_none())
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Every judge model this section names (default, per scenario, awareness), distinct.
+    pub fn judge_models(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        let all = self
+            .classifier_model
+            .as_deref()
+            .into_iter()
+            .chain(self.scenario_judges().map(|(_, m)| m))
+            .chain(self.awareness_model.as_deref());
+        for m in all {
+            if !out.contains(&m) {
+                out.push(m);
+            }
+        }
+        out
     }
 }
 
@@ -195,6 +269,13 @@ impl Experiment {
             }
         }
         out
+    }
+
+    /// What rendering needs from the experiment beyond the condition.
+    pub fn render_options(&self) -> crate::render::RenderOptions {
+        crate::render::RenderOptions {
+            alignment_faking_warning: self.alignment_faking.warning().to_string(),
+        }
     }
 
     /// Resolves a model name with this experiment's `providers:` section.

@@ -3,7 +3,7 @@
 //! Reference-framework keys we accept but do not use (so its files load unchanged):
 //! top-level `description` and `researcher` (free text), `expansions[].description`,
 //! `global.output_directory` (we write under `--out` / `results/<experiment_id>`), and
-//! `global.alignment_faking` when not enabled. The reference generator's top-level flags
+//! `global.alignment_faking.warning_type`. The reference generator's top-level flags
 //! `production_variant: true` and `extra_system_instructions: dont|goal` become the
 //! default `variants` / `extra_instructions` axes of every expansion that sets none.
 
@@ -11,8 +11,8 @@ use super::providers::{self, ProviderConfig, ProviderKind};
 use super::walk::{self, index, join, quote, Ctx, Fields, R};
 use super::yaml::{Node, Value};
 use super::{
-    Classification, Concurrency, Execution, Expansion, Experiment, ParseOptions, Price, RatePool,
-    KNOWN_GOAL_VALUES,
+    reference_classifier_scenario, AlignmentFaking, Classification, Concurrency, Execution,
+    Expansion, Experiment, ParseOptions, Price, RatePool, KNOWN_GOAL_VALUES, REFERENCE_CLASSIFIERS,
 };
 use crate::condition::{ExtraInstructions, GoalType, Urgency, Variant};
 use crate::sampling::SamplingParams;
@@ -145,16 +145,17 @@ pub(crate) fn experiment(cx: Ctx, root: &Node, options: &ParseOptions) -> R<Expe
         Some(node) => walk::uint(cx, node, "global.samples_per_condition", 1u32, 1_000_000)?,
         None => 1,
     };
-    let (concurrency, rate_pools) = match &global {
-        Some(g) => (concurrency(cx, g)?, rate_pools(cx, g)?),
-        None => (Concurrency::default(), Vec::new()),
+    let (concurrency, (rate_pools, rate_model_overrides)) = match &global {
+        Some(g) => (concurrency(cx, g)?, rate_limits(cx, g, &providers)?),
+        None => (Concurrency::default(), (Vec::new(), BTreeMap::new())),
     };
+    let mut alignment = AlignmentFaking::default();
     if let Some(g) = &global {
         if let Some(node) = g.get("output_directory") {
             walk::string(cx, node, "global.output_directory")?;
         }
         if let Some(node) = g.get("alignment_faking") {
-            alignment_faking(cx, node, "global.alignment_faking")?;
+            alignment = alignment_faking(cx, node, "global.alignment_faking")?;
         }
     }
 
@@ -187,7 +188,7 @@ pub(crate) fn experiment(cx: Ctx, root: &Node, options: &ParseOptions) -> R<Expe
     }
 
     let classification = match top.get("classification") {
-        Some(node) => classification(cx, node, "classification", &providers)?,
+        Some(node) => classification(cx, node, "classification", &providers, &expansions)?,
         None => Classification::default(),
     };
     let execution = match top.get("execution") {
@@ -208,6 +209,8 @@ pub(crate) fn experiment(cx: Ctx, root: &Node, options: &ParseOptions) -> R<Expe
         providers,
         concurrency,
         rate_pools,
+        rate_model_overrides,
+        alignment_faking: alignment,
         classification,
         execution,
         prices,
@@ -261,22 +264,39 @@ fn axis_defaults(cx: Ctx, top: &Fields) -> R<AxisDefaults> {
     })
 }
 
-/// The reference framework's alignment-faking warning has no equivalent here; refuse to
-/// silently run a different experiment than the file asks for.
-fn alignment_faking(cx: Ctx, node: &Node, path: &str) -> R<()> {
+/// `enabled` + `warning_text` (required when enabled: an enabled notice with no text would
+/// silently run the experiment without it). `warning_type` is a label only.
+fn alignment_faking(cx: Ctx, node: &Node, path: &str) -> R<AlignmentFaking> {
     let f = walk::fields(cx, node, path, &["enabled", "warning_type", "warning_text"])?;
+    let mut out = AlignmentFaking::default();
     if let Some(n) = f.get("enabled") {
-        if walk::boolean(cx, n, &f.path_of("enabled"))? {
-            return Err(cx.err(
-                n.pos,
-                &f.path_of("enabled"),
-                "the reference framework's alignment-faking warning is not supported; \
-                 set `enabled: false`, or use `variables.awareness_notice: [off, on]` \
-                 for the eval-vs-real notice",
-            ));
-        }
+        out.enabled = walk::boolean(cx, n, &f.path_of("enabled"))?;
     }
-    Ok(())
+    if let Some(n) = f.get("warning_type") {
+        out.warning_type = Some(walk::string(cx, n, &f.path_of("warning_type"))?);
+    }
+    match f.get("warning_text") {
+        Some(n) => out.warning_text = walk::string(cx, n, &f.path_of("warning_text"))?,
+        None if out.enabled => {
+            return Err(cx.err(
+                f.pos,
+                &f.path_of("warning_text"),
+                "missing required key `warning_text`: an enabled alignment-faking notice needs \
+                 the text to put into the system prompt (or set `enabled: false`)",
+            ))
+        }
+        None => {}
+    }
+    if out.enabled && out.warning_text.trim().is_empty() {
+        let n = f.get("warning_text").expect("checked above");
+        return Err(cx.err(
+            n.pos,
+            &f.path_of("warning_text"),
+            "is empty, so the enabled notice would add nothing; write the notice or set \
+             `enabled: false`",
+        ));
+    }
+    Ok(out)
 }
 
 fn sampling(cx: Ctx, global: Option<&Fields>) -> R<SamplingParams> {
@@ -366,18 +386,67 @@ fn concurrency(cx: Ctx, global: &Fields) -> R<Concurrency> {
     Ok(out)
 }
 
-fn rate_pools(cx: Ctx, global: &Fields) -> R<Vec<RatePool>> {
+type RateLimits = (Vec<RatePool>, BTreeMap<String, u32>);
+
+/// `global.rate_limits`: `pools` and `model_overrides`.
+fn rate_limits(
+    cx: Ctx,
+    global: &Fields,
+    providers: &BTreeMap<String, ProviderConfig>,
+) -> R<RateLimits> {
     let Some(node) = global.get("rate_limits") else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), BTreeMap::new()));
     };
-    let f = walk::fields(cx, node, "global.rate_limits", &["pools"])?;
-    let Some(pools) = f.get("pools") else {
-        return Ok(Vec::new());
+    let f = walk::fields(
+        cx,
+        node,
+        "global.rate_limits",
+        &["pools", "model_overrides"],
+    )?;
+    let pools = match f.get("pools") {
+        Some(n) => rate_pools(cx, n, &f.path_of("pools"))?,
+        None => Vec::new(),
     };
-    let path = f.path_of("pools");
+    let overrides = match f.get("model_overrides") {
+        Some(n) => model_overrides(cx, n, &f.path_of("model_overrides"), providers)?,
+        None => BTreeMap::new(),
+    };
+    Ok((pools, overrides))
+}
+
+/// `model_overrides: {<model>: <rpm>}` (the reference's shape); `{<model>: {rpm: N}}` is
+/// read too. Each model must resolve to a provider, as in `models`.
+fn model_overrides(
+    cx: Ctx,
+    node: &Node,
+    path: &str,
+    providers: &BTreeMap<String, ProviderConfig>,
+) -> R<BTreeMap<String, u32>> {
+    let mut out = BTreeMap::new();
+    for (model, key, value) in walk::entries(cx, node, path)? {
+        let p = join(path, &model);
+        let key_node = Node {
+            pos: key.pos,
+            value: Value::Str(model.clone()),
+        };
+        model_name(cx, &key_node, &p, providers)?;
+        let rpm = match &value.value {
+            Value::Map(_) => {
+                let f = walk::fields(cx, value, &p, &["rpm"])?;
+                let n = f.required(cx, "rpm", "the model's own requests-per-minute budget")?;
+                walk::uint(cx, n, &f.path_of("rpm"), 1u32, 10_000_000)?
+            }
+            _ => walk::uint(cx, value, &p, 1u32, 10_000_000)?,
+        };
+        out.insert(model, rpm);
+    }
+    Ok(out)
+}
+
+fn rate_pools(cx: Ctx, pools: &Node, path: &str) -> R<Vec<RatePool>> {
     let mut out = Vec::new();
-    for (name, _, value) in walk::entries(cx, pools, &path)? {
-        let pool_path = join(&path, &name);
+    for (name, _, value) in walk::entries(cx, pools, path)? {
+        let pool_path = join(path, &name);
         let p = walk::fields(cx, value, &pool_path, &["rpm", "models"])?;
         let rpm_node = p.required(cx, "rpm", "the requests-per-minute budget, e.g. `rpm: 50`")?;
         let rpm = walk::uint(cx, rpm_node, &p.path_of("rpm"), 1u32, 10_000_000)?;
@@ -716,6 +785,7 @@ fn classification(
     node: &Node,
     path: &str,
     providers: &BTreeMap<String, ProviderConfig>,
+    expansions: &[Expansion],
 ) -> R<Classification> {
     let f = walk::fields(cx, node, path, CLASSIFICATION_KEYS)?;
     let mut out = Classification::default();
@@ -737,20 +807,107 @@ fn classification(
         out.concurrency = walk::uint(cx, n, &f.path_of("concurrency"), 1u32, 100_000)? as usize;
     }
     if let Some(n) = f.get("models") {
-        // The reference maps scenario -> classifier name (`blackmail_classifier`); a model
-        // name is accepted too. Either way it is kept as written.
         let p = f.path_of("models");
         for (scenario, key, value) in walk::entries(cx, n, &p)? {
+            let sp = join(&p, &scenario);
             let key_node = Node {
                 pos: key.pos,
                 value: Value::Str(scenario.clone()),
             };
-            scenario_name(cx, &key_node, &join(&p, &scenario))?;
-            let v = walk::name(cx, value, &join(&p, &scenario))?;
+            scenario_name(cx, &key_node, &sp)?;
+            known_scenario(cx, &key_node, &sp, &scenario, expansions)?;
+            let v = walk::name(cx, value, &sp)?;
+            scenario_judge(cx, value, &sp, &scenario, &v, providers)?;
             out.models.insert(scenario, v);
         }
     }
     Ok(out)
+}
+
+/// A `classification.models` key must be a scenario this file runs or a built-in one (the
+/// reference's files list all three built-in scenarios whatever they run).
+fn known_scenario(
+    cx: Ctx,
+    node: &Node,
+    path: &str,
+    scenario: &str,
+    expansions: &[Expansion],
+) -> R<()> {
+    let mut known: Vec<&str> = REFERENCE_CLASSIFIERS.iter().map(|(_, s)| *s).collect();
+    for e in expansions {
+        for s in &e.scenarios {
+            if !known.contains(&s.as_str()) {
+                known.push(s);
+            }
+        }
+    }
+    if known.contains(&scenario) {
+        return Ok(());
+    }
+    Err(cx.err(
+        node.pos,
+        path,
+        format!(
+            "no scenario `{scenario}` here: the keys of `classification.models` are scenarios \
+             ({}){}",
+            known.join(", "),
+            walk::did_you_mean(scenario, &known)
+        ),
+    ))
+}
+
+/// The value is a reference classifier name for this very scenario, or a judge model with a
+/// known provider. Checked here so that `run` never samples and then fails on it.
+fn scenario_judge(
+    cx: Ctx,
+    node: &Node,
+    path: &str,
+    scenario: &str,
+    value: &str,
+    providers: &BTreeMap<String, ProviderConfig>,
+) -> R<()> {
+    let names: Vec<&str> = REFERENCE_CLASSIFIERS.iter().map(|(n, _)| *n).collect();
+    if let Some(classifies) = reference_classifier_scenario(value) {
+        if classifies == scenario {
+            return Ok(());
+        }
+        let right = REFERENCE_CLASSIFIERS
+            .iter()
+            .find(|(_, s)| *s == scenario)
+            .map(|(n, _)| format!("; use `{n}`"))
+            .unwrap_or_default();
+        return Err(cx.err(
+            node.pos,
+            path,
+            format!(
+                "`{value}` classifies `{classifies}`, not `{scenario}`{right}, or a judge \
+                 model (`provider/model`)"
+            ),
+        ));
+    }
+    if value.ends_with("_classifier") {
+        return Err(cx.err(
+            node.pos,
+            path,
+            format!(
+                "unknown classifier `{value}`; the classifier names are {}{}; or give a judge \
+                 model (`provider/model`)",
+                names.join(", "),
+                walk::did_you_mean(value, &names)
+            ),
+        ));
+    }
+    providers::resolve_model(value, providers).map_err(|msg| {
+        cx.err(
+            node.pos,
+            path,
+            format!(
+                "`{value}` is neither a classifier name ({}) nor a judge model: {msg}",
+                names.join(", ")
+            ),
+        )
+    })?;
+    Ok(())
 }
 
 fn execution(cx: Ctx, node: &Node, path: &str) -> R<Execution> {

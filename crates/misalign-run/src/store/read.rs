@@ -1,7 +1,7 @@
 //! Read-only queries for reports and the viewer.
 //!
 //! A report shows one run's plan: the `run_items` of a `runs` row (by default the newest
-//! with command `run`), each item's latest non-error response, and that response's latest
+//! with command `run` or `import`), each item's latest non-error response, and that response's latest
 //! classification. Counting is done by SQLite (`GROUP BY`) so a report over 100,000 samples
 //! never holds their transcripts in memory; transcripts are streamed or paged.
 
@@ -225,19 +225,19 @@ fn filter_clause(f: &SampleFilter) -> (String, Vec<Value>) {
 }
 
 impl Store {
-    /// The run a report covers: `run_id` if given (must be a `run`, not a `classify`), else the
-    /// newest `run`.
+    /// The run a report covers: `run_id` if given (must be a `run` or an `import`, not a
+    /// `classify`), else the newest of those.
     pub fn report_run(&self, run_id: Option<i64>) -> Result<Option<RunSummaryRow>, StoreError> {
         let id = match run_id {
             Some(id) => id,
-            None => match self.latest_run_id("run")? {
+            None => match self.latest_plan_run_id()? {
                 Some(id) => id,
                 None => return Ok(None),
             },
         };
         let mut stmt = self
             .conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT runs.id, experiment_id, misalign_version, experiment_sha256, packs_json,
                         models_json, sampling_json, started_at, e.ended_at, e.status,
                         CASE WHEN json_valid(e.totals_json)
@@ -245,8 +245,9 @@ impl Store {
                         CASE WHEN json_valid(e.totals_json)
                              THEN CAST(json_extract(e.totals_json, '$.already_stored') AS INTEGER) END
                    FROM runs LEFT JOIN run_ends e ON e.run_id = runs.id
-                  WHERE runs.id = ?1 AND runs.command = 'run'",
-            )
+                  WHERE runs.id = ?1 AND runs.command IN {}",
+                super::samples::PLAN_COMMANDS_SQL
+            ))
             .map_err(|e| self.err(e))?;
         let mut rows = stmt
             .query_map([id], |r| {

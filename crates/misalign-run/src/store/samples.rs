@@ -121,6 +121,9 @@ pub enum Inserted {
     Duplicate,
 }
 
+/// The `runs.command` values whose rows plan items (`run_items`), as an SQL list.
+pub const PLAN_COMMANDS_SQL: &str = "('run', 'import')";
+
 const INSERT_RESPONSE: &str = "INSERT OR IGNORE INTO responses (item_key, run_id, status, answer, \
     reasoning, finish_reason, input_tokens, output_tokens, reasoning_tokens, latency_ms, attempts, \
     request_id, error, error_class, raw_reply, started_at, finished_at) \
@@ -288,7 +291,34 @@ impl Store {
         Ok(out)
     }
 
-    /// The id of the newest run row of `command` (`run` | `classify`).
+    /// The id of the stored (non-error) answer of an item, if it has one.
+    pub fn answer_id(&self, item_key: &str) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT max(id) FROM responses WHERE item_key = ?1 AND status != 'error'",
+                [item_key],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .optional()
+            .map(|o| o.flatten())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The newest row that planned items: a `run`, or an `import` of a results tree. Reports,
+    /// status and export cover this one by default.
+    pub fn latest_plan_run_id(&self) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT max(id) FROM runs WHERE command IN {PLAN_COMMANDS_SQL}"),
+                [],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .optional()
+            .map(|o| o.flatten())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The id of the newest run row of `command` (`run` | `classify` | `import`).
     pub fn latest_run_id(&self, command: &str) -> Result<Option<i64>, StoreError> {
         self.conn
             .query_row(

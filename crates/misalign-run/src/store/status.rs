@@ -56,7 +56,7 @@ impl Store {
     pub fn status(&self) -> Result<StoreStatus, StoreError> {
         let e = |x| self.err(x);
         let mut out = StoreStatus::default();
-        let Some(run_id) = self.latest_run_id("run")? else {
+        let Some(run_id) = self.latest_plan_run_id()? else {
             return Ok(out);
         };
         out.run_id = Some(run_id);

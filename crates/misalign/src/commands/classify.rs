@@ -171,11 +171,13 @@ pub fn options_from_config(
     if let Some(j) = judge {
         options.judge = Some(build_judge(j, providers)?);
     }
+    // Reference classifier names (`blackmail_classifier`) select the scenario's own
+    // classifier, which is the default; only model names are per-scenario judges.
     if judge_override.is_none() {
-        for (scenario, model) in &classification.models {
+        for (scenario, model) in classification.scenario_judges() {
             options
                 .scenario_judges
-                .insert(scenario.clone(), build_judge(model, providers)?);
+                .insert(scenario.to_string(), build_judge(model, providers)?);
         }
     }
     if let Some(a) = awareness_override.or(classification.awareness_model.as_deref()) {

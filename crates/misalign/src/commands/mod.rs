@@ -3,6 +3,7 @@
 pub mod classify;
 pub mod completions;
 pub mod generate;
+pub mod import;
 pub mod models;
 pub mod report;
 pub mod run;

@@ -109,8 +109,9 @@ fn plan_experiment(args: &Args) -> anyhow::Result<Planned> {
     let mut by_written: BTreeMap<String, String> = BTreeMap::new();
     let mut prompts = Vec::new();
     let mut per_prompt = Vec::new();
+    let render_options = exp.render_options();
     for pc in &conditions {
-        let rendered = misalign_core::render::render(&source, &pc.condition)
+        let rendered = misalign_core::render::render_with(&source, &pc.condition, &render_options)
             .map_err(|e| anyhow::anyhow!("condition {}: {e}", pc.condition.id()))?;
         let mut names = Vec::new();
         for written in &pc.models {
@@ -220,11 +221,14 @@ fn dry_run(p: &Planned) -> Outcome {
         );
     }
     let env = |k: &str| std::env::var(k).ok();
-    let pairs: Vec<(ResolvedModel, ProviderConfig)> = p
+    let mut pairs: Vec<(ResolvedModel, ProviderConfig)> = p
         .models
         .values()
         .map(|(r, c, _)| (r.clone(), c.clone()))
         .collect();
+    if p.exp.classification.enabled {
+        pairs.extend(judge_pairs(&p.exp)?);
+    }
     for m in misalign_models::missing_keys(&pairs, &env) {
         say!("warning: {m}");
     }
@@ -246,11 +250,15 @@ fn key_var_of(cfg: &ProviderConfig) -> String {
 async fn sample_and_report(args: Args, p: Planned) -> Outcome {
     let t_start = Instant::now();
     let env = |k: &str| std::env::var(k).ok();
-    let pairs: Vec<(ResolvedModel, ProviderConfig)> = p
+    let classifying = p.exp.classification.enabled && !args.no_classify;
+    let mut pairs: Vec<(ResolvedModel, ProviderConfig)> = p
         .models
         .values()
         .map(|(r, c, _)| (r.clone(), c.clone()))
         .collect();
+    if classifying {
+        pairs.extend(judge_pairs(&p.exp)?);
+    }
     let missing = misalign_models::missing_keys(&pairs, &env);
     if !missing.is_empty() {
         bail!(
@@ -263,6 +271,13 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
     for (_, cfg, _) in p.models.values() {
         secrets.extend(misalign_models::registry::secret_values(cfg, &env));
     }
+    // The whole classification setup (facts, judge clients) is built before the first call:
+    // no run may spend money on answers and then fail on its classification config.
+    let classify_options = if classifying {
+        Some(classify_options(&p)?)
+    } else {
+        None
+    };
     let local = misalign_local::LocalModels::from_env();
     let mut targets: BTreeMap<String, Arc<ModelTarget>> = BTreeMap::new();
     for (name, (r, cfg, written)) in &p.models {
@@ -417,6 +432,7 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
         params,
         concurrency: p.exp.concurrency.clone(),
         rate_pools: p.exp.rate_pools.clone(),
+        rate_model_overrides: p.exp.rate_model_overrides.clone(),
         retry: RetryPolicy {
             retries: p.exp.execution.retries,
             timeout: Duration::from_secs(p.exp.execution.timeout_seconds.max(1)),
@@ -549,8 +565,8 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
             p.out.display()
         );
     }
-    if p.exp.classification.enabled && !args.no_classify {
-        classify_and_report(&p, &store).await?;
+    if let Some(options) = classify_options {
+        classify_and_report(&p, &store, &options).await?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -611,8 +627,26 @@ fn resume_command(args: &Args) -> String {
     s
 }
 
-/// Classification (`misalign classify`'s engine) and the reports, after sampling.
-async fn classify_and_report(p: &Planned, store: &Store) -> anyhow::Result<()> {
+/// The judge models of the experiment's `classification:` section with their providers.
+fn judge_pairs(exp: &Experiment) -> anyhow::Result<Vec<(ResolvedModel, ProviderConfig)>> {
+    exp.classification
+        .judge_models()
+        .into_iter()
+        .map(|m| {
+            let r = resolve_model(m, &exp.providers)
+                .map_err(|e| anyhow::anyhow!("classification: judge model `{m}`: {e}"))?;
+            let cfg = exp
+                .providers
+                .get(&r.provider)
+                .cloned()
+                .unwrap_or_else(|| ProviderConfig::of_kind(r.kind));
+            Ok((r, cfg))
+        })
+        .collect()
+}
+
+/// Facts of every planned scenario and the judge clients (`misalign classify`'s options).
+fn classify_options(p: &Planned) -> anyhow::Result<misalign_run::classify::ClassifyOptions> {
     let mut facts = BTreeMap::new();
     for pr in &p.prompts {
         let sc = &pr.rendered.condition.scenario;
@@ -622,16 +656,30 @@ async fn classify_and_report(p: &Planned, store: &Store) -> anyhow::Result<()> {
             }
         }
     }
-    let options = super::classify::options_from_config(
+    super::classify::options_from_config(
         &p.exp.classification,
         &p.exp.providers,
         facts,
         None,
         None,
         false,
-    )?;
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "{}: classification: {e}; nothing was sampled",
+            p.exp.experiment_id
+        )
+    })
+}
+
+/// Classification (`misalign classify`'s engine) and the reports, after sampling.
+async fn classify_and_report(
+    p: &Planned,
+    store: &Store,
+    options: &misalign_run::classify::ClassifyOptions,
+) -> anyhow::Result<()> {
     let t0 = Instant::now();
-    let summary = misalign_run::classify::classify_store(store, &options).await?;
+    let summary = misalign_run::classify::classify_store(store, options).await?;
     note!(
         "classified {} answers in {:.1}s ({} judge calls, {} from cache, {} judge errors)",
         summary.classified,

@@ -130,6 +130,14 @@ fn text_report(
         summary.samples_per_condition
     );
     let _ = writeln!(out, "model calls:           {}", summary.model_calls);
+    let _ = writeln!(out, "classification:        {}", classification_line(exp));
+    if exp.alignment_faking.enabled {
+        let _ = writeln!(
+            out,
+            "alignment-faking notice: on ({} characters, in every system prompt)",
+            exp.alignment_faking.warning_text.chars().count()
+        );
+    }
     let _ = writeln!(out, "first conditions:");
     for p in planned.iter().take(SHOWN_CONDITIONS) {
         let _ = writeln!(out, "  {}", p.condition.id());
@@ -138,4 +146,23 @@ fn text_report(
         let _ = writeln!(out, "  ... and {} more", planned.len() - SHOWN_CONDITIONS);
     }
     out
+}
+
+/// One line saying who decides the verdicts.
+fn classification_line(exp: &Experiment) -> String {
+    let c = &exp.classification;
+    if !c.enabled {
+        return "off (`classification.enabled: false`)".into();
+    }
+    let mut parts = vec![match &c.classifier_model {
+        Some(j) => format!("detectors + judge {j}"),
+        None => "detectors only (no `classifier_model`)".into(),
+    }];
+    for (scenario, judge) in c.scenario_judges() {
+        parts.push(format!("{scenario}: judge {judge}"));
+    }
+    if let Some(a) = &c.awareness_model {
+        parts.push(format!("awareness judge {a}"));
+    }
+    parts.join("; ")
 }

@@ -14,7 +14,7 @@ use anyhow::Context;
 use folder::Folder;
 use misalign_core::config::parse_experiment;
 use misalign_core::plan;
-use misalign_core::render::render;
+use misalign_core::render::{render_with, RenderOptions};
 use misalign_core::scenario::ScenarioSource;
 use misalign_core::{Condition, RenderedPrompt};
 use std::collections::BTreeMap;
@@ -51,7 +51,7 @@ pub fn run(args: Args) -> Outcome {
         );
     }
     let source = ScenarioSource::open(args.templates.as_deref())?;
-    let prompts = render_all(&source, &conditions)?;
+    let prompts = render_all(&source, &conditions, &experiment.render_options())?;
     for w in source.warnings() {
         eprintln!("warning: {w}");
     }
@@ -118,10 +118,14 @@ fn prompt_origins(
 pub fn render_all(
     source: &ScenarioSource,
     conditions: &[Condition],
+    options: &RenderOptions,
 ) -> anyhow::Result<Vec<RenderedPrompt>> {
     let parts = in_chunks(conditions, |part| {
         part.iter()
-            .map(|c| render(source, c).with_context(|| format!("rendering condition {}", c.id())))
+            .map(|c| {
+                render_with(source, c, options)
+                    .with_context(|| format!("rendering condition {}", c.id()))
+            })
             .collect::<anyhow::Result<Vec<_>>>()
     });
     let mut prompts = Vec::with_capacity(conditions.len());

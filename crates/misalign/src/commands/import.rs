@@ -1,0 +1,134 @@
+//! `misalign import DIR`: read an existing results tree of the reference framework's layout
+//! (`models/<model>/<condition>/sample_NNN/response.json`) into a results store, so that
+//! `classify`, `report`, `status` and `view` work on it.
+//!
+//! Files that cannot be imported are listed (path: reason) and the rest is imported. Exit
+//! status: 0 when the tree holds at least one importable sample (also when all of them were
+//! imported before), 1 when it holds none.
+
+use super::Outcome;
+use anyhow::{bail, Context};
+use misalign_run::export::condition_folder as safe_name;
+use misalign_run::import::import_tree;
+use misalign_run::store::Store;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// At most this many issues are printed one by one; the rest are counted.
+const SHOWN_ISSUES: usize = 50;
+
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  misalign import old-results/my_experiment --out results/my_experiment-imported\n  misalign classify results/my_experiment-imported --judge anthropic/claude-sonnet-4-5\n  misalign report results/my_experiment-imported"
+)]
+pub struct Args {
+    /// The results tree: a folder holding `models/` (and optionally the generated
+    /// `prompts/`), or the `models/` folder itself.
+    pub dir: PathBuf,
+    /// Results folder to import into (its results.sqlite) [default:
+    /// results/<folder name>-imported]. Must not be inside DIR: `classify` writes
+    /// response.json files there.
+    #[arg(long, value_name = "OUT")]
+    pub out: Option<PathBuf>,
+    /// Experiment id recorded for the import [default: DIR's folder name].
+    #[arg(long, value_name = "ID")]
+    pub experiment_id: Option<String>,
+}
+
+pub fn run(args: Args) -> Outcome {
+    let dir = &args.dir;
+    let name = folder_name(dir)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("results").join(format!("{name}-imported")));
+    refuse_out_inside(dir, &out)?;
+    let experiment_id = args.experiment_id.clone().unwrap_or(name);
+    let mut store = Store::open_dir(&out)?;
+    let summary = import_tree(&mut store, dir, &experiment_id)
+        .with_context(|| format!("cannot import {}", dir.display()))?;
+
+    for issue in summary.issues.iter().take(SHOWN_ISSUES) {
+        eprintln!("not imported: {issue}");
+    }
+    if summary.issues.len() > SHOWN_ISSUES {
+        eprintln!(
+            "... and {} more files not imported",
+            summary.issues.len() - SHOWN_ISSUES
+        );
+    }
+    println!(
+        "{} samples found in {}: {} imported ({} with a classification), {} already in {}; {} files not imported; prompts found for {} conditions",
+        summary.samples,
+        dir.display(),
+        summary.imported,
+        summary.classifications,
+        summary.already,
+        out.display(),
+        summary.issues.len(),
+        summary.prompts_found,
+    );
+    if summary.samples == 0 {
+        eprintln!(
+            "error: nothing to import: expected {}/models/<model>/<condition>/sample_NNN/response.json",
+            dir.display()
+        );
+        return Ok(ExitCode::from(1));
+    }
+    println!(
+        "next: misalign classify {0}   (add --judge MODEL for the LLM judge), then misalign report {0}",
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The tree's folder name (the `models/` folder's parent when DIR is `models/`).
+fn folder_name(dir: &Path) -> anyhow::Result<String> {
+    let full = dir
+        .canonicalize()
+        .with_context(|| format!("cannot read {}", dir.display()))?;
+    let named = if full.file_name().is_some_and(|n| n == "models") {
+        full.parent().unwrap_or(&full).to_path_buf()
+    } else {
+        full
+    };
+    Ok(named
+        .file_name()
+        .map(|n| safe_name(&n.to_string_lossy()))
+        .unwrap_or_else(|| "import".into()))
+}
+
+/// `classify` and `report` write under OUT; inside DIR they would rewrite the imported tree.
+fn refuse_out_inside(dir: &Path, out: &Path) -> anyhow::Result<()> {
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("cannot read {}", dir.display()))?;
+    // OUT may not exist yet: resolve its nearest existing ancestor.
+    let mut probe = out.to_path_buf();
+    let mut rest = Vec::new();
+    let base = loop {
+        match probe.canonicalize() {
+            Ok(p) => break p,
+            Err(_) => match (probe.parent(), probe.file_name()) {
+                (Some(parent), Some(name)) => {
+                    rest.push(name.to_os_string());
+                    probe = if parent.as_os_str().is_empty() {
+                        PathBuf::from(".")
+                    } else {
+                        parent.to_path_buf()
+                    };
+                }
+                _ => break PathBuf::from(&probe),
+            },
+        }
+    };
+    let resolved = rest.iter().rev().fold(base, |p, n| p.join(n));
+    if resolved.starts_with(&dir) {
+        bail!(
+            "--out {} is inside the tree being imported ({}); choose a folder outside it, e.g. --out results/imported",
+            out.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
