@@ -113,19 +113,31 @@ pub async fn sample(
     {
         let all = async {
             let mut parts = Vec::new();
+            let mut lost = false;
             while let Some(r) = dispatchers.join_next().await {
-                if let Ok(r) = r {
-                    parts.push(r);
+                match r {
+                    Ok(r) => parts.push(r),
+                    // A dispatcher that panicked took its tally with it; the shared counters
+                    // still hold what it did, so the report is rebuilt from them below.
+                    Err(e) => {
+                        tracing::error!("a model's dispatcher stopped unexpectedly: {e}");
+                        lost = true;
+                    }
                 }
             }
-            parts
+            (parts, lost)
         };
         tokio::select! {
-            parts = all => {
+            (parts, lost) = all => {
                 for p in parts {
                     report.answers += p.answers;
                     report.errors += p.errors;
                     report.duplicates += p.duplicates;
+                }
+                if lost {
+                    let t = counters.total();
+                    report.answers = t.done;
+                    report.errors = t.errors;
                 }
             }
             _ = async { stop.stopped().await; tokio::time::sleep(grace).await } => {
@@ -175,16 +187,25 @@ async fn dispatch(
             r
         });
         // Reap finished calls as we go so the set stays small on long runs.
-        while let Some(Ok(r)) = calls.try_join_next() {
-            add(&mut report, r);
+        while let Some(r) = calls.try_join_next() {
+            reap(&mut report, r);
         }
     }
     while let Some(r) = calls.join_next().await {
-        if let Ok(r) = r {
-            add(&mut report, r);
-        }
+        reap(&mut report, r);
     }
     report
+}
+
+/// Counts a finished call; one that panicked is counted as an error, never dropped.
+fn reap(report: &mut SampleReport, r: Result<Stored, tokio::task::JoinError>) {
+    match r {
+        Ok(s) => add(report, s),
+        Err(e) => {
+            tracing::error!("a model call stopped unexpectedly: {e}");
+            report.errors += 1;
+        }
+    }
 }
 
 #[derive(Clone, Copy)]

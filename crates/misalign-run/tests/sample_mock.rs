@@ -485,3 +485,47 @@ async fn stop_then_resume_requests_no_finished_item_again() {
     );
     assert_eq!(count(&o.store, "SELECT count(*) FROM responses"), 40);
 }
+
+/// A client that panics: a bug in a provider module, not a provider fault.
+struct PanickingClient;
+
+#[async_trait::async_trait]
+impl misalign_models::ModelClient for PanickingClient {
+    async fn complete(
+        &self,
+        _: &misalign_models::CompletionRequest,
+    ) -> Result<misalign_models::Completion, misalign_models::ProviderError> {
+        panic!("a provider module's bug");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_panics_is_counted_as_an_error_not_dropped() {
+    let (real, conc) = target("http://127.0.0.1:9", "k", 2);
+    let model = Arc::new(ModelTarget {
+        name: real.name.clone(),
+        written: real.written.clone(),
+        provider: real.provider.clone(),
+        model_id: real.model_id.clone(),
+        client: Arc::new(PanickingClient),
+    });
+    let items = items(&model, 2, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let (store, run_id) = open_store(dir.path(), &items);
+    let out = run(
+        store,
+        run_id,
+        items,
+        conc,
+        fast_retry(0, Duration::from_secs(2)),
+        Stop::new(),
+    )
+    .await;
+    assert_eq!(
+        out.report.answers + out.report.errors,
+        4,
+        "every planned call is accounted for: {:?}",
+        out.report
+    );
+    assert_eq!(out.report.errors, 4);
+}
