@@ -330,6 +330,21 @@ impl Store {
             .map(|o| o.flatten())
             .map_err(|e| self.err(e))
     }
+
+    /// The experiment id and text recorded by the newest `run`, if any run is recorded. A
+    /// database error is an error, never "no experiment": a caller falling back on a missing
+    /// experiment would silently classify without the configured judge.
+    pub fn latest_run_experiment(&self) -> Result<Option<(String, String)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT experiment_id, experiment_text FROM runs WHERE command = 'run' \
+                 ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
 }
 
 #[cfg(test)]
@@ -429,5 +444,22 @@ mod tests {
             .unwrap();
         assert_eq!(s.latest_run_id("run").unwrap(), Some(run));
         assert_eq!(s.latest_run_id("classify").unwrap(), None);
+    }
+
+    #[test]
+    fn the_recorded_experiment_is_read_and_a_broken_store_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open_dir(dir.path()).unwrap();
+        assert_eq!(s.latest_run_experiment().unwrap(), None);
+        s.begin_run(&manifest()).unwrap();
+        assert_eq!(
+            s.latest_run_experiment().unwrap(),
+            Some(("t".to_string(), "experiment_id: t\n".to_string()))
+        );
+        // Not "no experiment": that would classify without the configured judge.
+        s.conn
+            .execute_batch("PRAGMA foreign_keys = OFF; ALTER TABLE runs RENAME TO runs_gone;")
+            .unwrap();
+        assert!(s.latest_run_experiment().is_err());
     }
 }

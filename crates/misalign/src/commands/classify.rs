@@ -249,14 +249,7 @@ async fn classify_folder(args: &Args, out: &Path) -> Outcome {
     // One writer per folder: a `run` still sampling here (or another classify) has it.
     let _lock = misalign_run::lock::FolderLock::acquire(out)?;
     // The experiment as it was run: its classification settings and providers.
-    let recorded: Option<(String, String)> = store
-        .conn()
-        .query_row(
-            "SELECT experiment_id, experiment_text FROM runs WHERE command = 'run' ORDER BY id DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .ok();
+    let recorded = store.latest_run_experiment()?;
     let experiment_id = match &recorded {
         Some((id, _)) => id.clone(),
         None => out
