@@ -8,47 +8,9 @@ mod support;
 use misalign_core::render::render_inbox;
 use misalign_core::scenario::{Layout, ScenarioSource};
 use misalign_core::{Condition, GoalType, Urgency};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const VALUES: [&str; 8] = [
-    "america",
-    "global",
-    "safety",
-    "acceleration",
-    "ethical",
-    "pragmatic",
-    "individualism",
-    "collectivism",
-];
-
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference-layout")
-}
-
-/// The 162 distinct non-swap conditions: 3 scenarios x (explicit, latent) x 8 values x 3
-/// urgencies, plus ambiguous and none (whose value collapses to `none`) x 3 urgencies.
-fn conditions() -> Vec<Condition> {
-    let mut out = Vec::new();
-    for scenario in ["blackmail", "leaking", "murder"] {
-        for goal_type in [
-            GoalType::Explicit,
-            GoalType::Latent,
-            GoalType::Ambiguous,
-            GoalType::None,
-        ] {
-            for value in VALUES {
-                for urgency in Urgency::ALL {
-                    let c = Condition::new(scenario, goal_type, value, urgency);
-                    if !out.contains(&c) {
-                        out.push(c);
-                    }
-                }
-            }
-        }
-    }
-    out
-}
+use support::{fixture, non_swap_grid as conditions};
 
 #[test]
 fn there_are_162_conditions_and_all_render() {

@@ -15,43 +15,7 @@ use misalign_core::{Condition, ExtraInstructions, GoalType, Urgency, Variant};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const VALUES: [&str; 8] = [
-    "america",
-    "global",
-    "safety",
-    "acceleration",
-    "ethical",
-    "pragmatic",
-    "individualism",
-    "collectivism",
-];
-
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference-layout")
-}
-
-/// The 162 distinct non-swap conditions.
-fn grid() -> Vec<Condition> {
-    let mut out = Vec::new();
-    for scenario in ["blackmail", "leaking", "murder"] {
-        for goal_type in [
-            GoalType::Explicit,
-            GoalType::Latent,
-            GoalType::Ambiguous,
-            GoalType::None,
-        ] {
-            for value in VALUES {
-                for urgency in Urgency::ALL {
-                    let c = Condition::new(scenario, goal_type, value, urgency);
-                    if !out.contains(&c) {
-                        out.push(c);
-                    }
-                }
-            }
-        }
-    }
-    out
-}
+use support::{fixture, non_swap_grid as grid, VALUES};
 
 /// Every grid condition in dev and prod, each without and with `dont` / `goal`.
 fn all_variants() -> Vec<Condition> {

@@ -1,6 +1,50 @@
-//! What several test binaries of this crate share.
+//! What several test binaries of this crate share (each uses a part of it).
+#![allow(dead_code)]
 
+use misalign_core::{Condition, GoalType, Urgency};
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The goal values of the reference-layout fixture's variables files.
+pub const VALUES: [&str; 8] = [
+    "america",
+    "global",
+    "safety",
+    "acceleration",
+    "ethical",
+    "pragmatic",
+    "individualism",
+    "collectivism",
+];
+
+/// Our reference-layout fixture folder (our own text, the reference framework's layout).
+pub fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference-layout")
+}
+
+/// The 162 distinct non-swap conditions: 3 scenarios x (explicit, latent) x 8 values x 3
+/// urgencies, plus ambiguous and none (whose value collapses to `none`) x 3 urgencies.
+pub fn non_swap_grid() -> Vec<Condition> {
+    let mut out = Vec::new();
+    for scenario in ["blackmail", "leaking", "murder"] {
+        for goal_type in [
+            GoalType::Explicit,
+            GoalType::Latent,
+            GoalType::Ambiguous,
+            GoalType::None,
+        ] {
+            for value in VALUES {
+                for urgency in Urgency::ALL {
+                    let c = Condition::new(scenario, goal_type, value, urgency);
+                    if !out.contains(&c) {
+                        out.push(c);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
 
 /// The Python interpreter the cross-checks run, after making sure it starts.
 ///
