@@ -4,6 +4,7 @@
 //! Each subcommand lives in its own module under `commands/`.
 
 mod commands;
+mod exit;
 mod input;
 mod progress;
 mod say;
@@ -104,7 +105,7 @@ fn main() -> std::process::ExitCode {
         Ok(code) => code,
         Err(err) => {
             note!("error: {err:#}");
-            std::process::ExitCode::from(2)
+            exit::usage()
         }
     }
 }

@@ -405,6 +405,10 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
     let stop = Stop::new();
     let writer = StoreWriter::spawn(store);
     let view = ProgressView::start(counters.clone(), pending.len() as u64, display);
+    // First Ctrl-C: dispatch stops and calls in flight get GRACE to finish. Second: the calls
+    // in flight are cut off now. Either way this command ends normally (run recorded as
+    // interrupted, answers exported) and returns 130; nothing exits from inside a task.
+    let (quit_now, mut quit_now_rx) = tokio::sync::watch::channel(false);
     let ctrl_c = {
         let stop = stop.clone();
         let counters = counters.clone();
@@ -417,8 +421,8 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
                 );
                 stop.trigger(StopReason::Interrupted);
                 if tokio::signal::ctrl_c().await.is_ok() {
-                    note!("quitting now; every answer shown as done is stored");
-                    std::process::exit(130);
+                    note!("quitting now: cutting off the calls in flight; every answer shown as done is stored");
+                    let _ = quit_now.send(true);
                 }
             }
         })
@@ -451,15 +455,18 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
             )
         })),
     };
-    let report = misalign_run::sample(
+    let sampling = misalign_run::sample(
         pending,
         writer.handle(),
         opts,
         counters.clone(),
         stop.clone(),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{}: {e}", args.experiment.display()))?;
+    );
+    let report = tokio::select! {
+        r = sampling => r.map_err(|e| anyhow::anyhow!("{}: {e}", args.experiment.display()))?,
+        // Dropping the sampling future aborts its calls; what was stored stays stored.
+        _ = quit_now_rx.wait_for(|q| *q) => cut_off_report(&counters),
+    };
     ctrl_c.abort();
     view.finish();
     let store = tokio::task::spawn_blocking(move || writer.finish()).await??;
@@ -537,7 +544,7 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
                 "interrupted: {} answers stored; to resume, run the same command:\n  {resume_hint}",
                 already as u64 + report.answers
             );
-            return Ok(ExitCode::from(130));
+            return Ok(crate::exit::interrupted());
         }
         Some(StopReason::Auth {
             provider,
@@ -558,17 +565,54 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
         }
         None => {}
     }
-    if report.errors > 0 {
-        note!(
-            "{} calls failed for good (see `misalign status {}`); rerun the same command to retry them",
-            report.errors,
-            p.out.display()
-        );
+    let failed = failed_for_good(&store, &p.out)?;
+    let stored = already as u64 + report.answers;
+    if stored == 0 && failed > 0 {
+        note!("every call failed; nothing to classify or report");
+        return Ok(crate::exit::work_failed());
     }
     if let Some(options) = classify_options {
         classify_and_report(&p, &store, &options).await?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed > 0 {
+        crate::exit::work_failed()
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// What sampling achieved when the user cut it off with a second Ctrl-C.
+fn cut_off_report(counters: &Counters) -> misalign_run::SampleReport {
+    let t = counters.total();
+    misalign_run::SampleReport {
+        answers: t.done,
+        errors: t.errors,
+        abandoned: t.in_flight,
+        stopped: Some(StopReason::Interrupted),
+        ..Default::default()
+    }
+}
+
+/// Prints the items of this run's plan that failed for good, grouped by error ("20 calls
+/// failed: dns error ..."), and returns how many there are.
+fn failed_for_good(store: &Store, out: &Path) -> anyhow::Result<u64> {
+    let st = store.status()?;
+    let failed = st.total.failed;
+    if failed == 0 {
+        return Ok(0);
+    }
+    note!("{failed} calls failed for good (after retries); the most frequent reasons:");
+    for (error, n) in &st.top_errors {
+        note!(
+            "  {n:>6}  {}",
+            misalign_run::untrusted::terminal_safe(error)
+        );
+    }
+    note!(
+        "see `misalign status {}`; rerun the same command to retry them",
+        out.display()
+    );
+    Ok(failed)
 }
 
 /// One results folder, one experiment: a different experiment would mix its answers and
