@@ -6,6 +6,7 @@
 mod commands;
 mod exit;
 mod input;
+mod overrides;
 mod progress;
 mod say;
 

@@ -4,11 +4,13 @@
 //! line, column and field path, and unknown keys get a "did you mean" suggestion.
 //! The types below are the resolved, validated form every later stage uses.
 
+mod overrides;
 mod providers;
 mod schema;
 mod walk;
 mod yaml;
 
+pub use overrides::{OverrideError, Overrides};
 pub use providers::{resolve_model, ProviderConfig, ProviderKind, ResolvedModel};
 
 use crate::condition::{ExtraInstructions, GoalType, Urgency, Variant};

@@ -51,11 +51,15 @@ pub struct Args {
     /// folder that already holds one; answers stored for identical work items are reused.
     #[arg(long)]
     pub append: bool,
+    #[command(flatten)]
+    pub overrides: crate::overrides::OverrideArgs,
 }
 
 /// Everything planned: prompts, model targets (without clients yet), and work items.
 struct Planned {
     exp: Experiment,
+    /// What the command line changed from the file (recorded with the run).
+    overrides: misalign_core::config::Overrides,
     text: String,
     out: PathBuf,
     source: ScenarioSource,
@@ -91,7 +95,11 @@ pub fn run(args: Args) -> Outcome {
 fn plan_experiment(args: &Args) -> anyhow::Result<Planned> {
     let path = args.experiment.display().to_string();
     let text = crate::input::read_experiment(&args.experiment)?;
-    let exp = parse_experiment(&text, &path)?;
+    let mut exp = parse_experiment(&text, &path)?;
+    let overrides = args.overrides.to_overrides();
+    overrides
+        .apply(&mut exp)
+        .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
     if exp.models.is_empty() && exp.expansions.iter().all(|e| e.models.is_none()) {
         bail!("{path}: global.models: no models to run; list at least one model (e.g. `openai/gpt-4.1`)");
     }
@@ -101,7 +109,10 @@ fn plan_experiment(args: &Args) -> anyhow::Result<Planned> {
         .unwrap_or_else(|| Path::new("results").join(&exp.experiment_id));
     let source =
         ScenarioSource::open(args.templates.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let conditions = plan::expand(&exp);
+    let mut conditions = plan::expand(&exp);
+    if let Some(n) = overrides.limit {
+        conditions.truncate(n);
+    }
     if conditions.is_empty() {
         bail!("{path}: expansions: no enabled expansion yields a condition; enable one with `enabled: true`");
     }
@@ -151,6 +162,7 @@ fn plan_experiment(args: &Args) -> anyhow::Result<Planned> {
     }
     Ok(Planned {
         exp,
+        overrides,
         text,
         out,
         source,
@@ -392,6 +404,12 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
     } else {
         Display::Bar
     };
+    if !p.overrides.is_empty() {
+        note!(
+            "overriding the file: {}",
+            serde_json::to_string(&p.overrides).unwrap_or_default()
+        );
+    }
     note!(
         "misalign run {}: {} calls planned, {} already stored, {} to sample -> {}",
         p.exp.experiment_id,
@@ -495,6 +513,7 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
     }
     let tot = counters.total();
     let totals = serde_json::json!({
+        "overrides": p.overrides,
         "planned": total,
         "already_stored": already,
         "answers": report.answers,
@@ -668,6 +687,7 @@ fn resume_command(args: &Args) -> String {
     if args.append {
         s.push_str(" --append");
     }
+    s.push_str(&args.overrides.as_flags());
     s
 }
 

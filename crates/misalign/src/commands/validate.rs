@@ -23,6 +23,9 @@ pub struct Args {
     /// Print the plan (or the error) as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// The plan as `misalign run` would see it with the same overrides.
+    #[command(flatten)]
+    pub overrides: crate::overrides::OverrideArgs,
 }
 
 #[derive(Serialize)]
@@ -52,10 +55,11 @@ struct ErrorReport<'a> {
 pub fn run(args: Args) -> Outcome {
     let shown = args.file.display().to_string();
     let text = crate::input::read_experiment(&args.file)?;
+    let overrides = args.overrides.to_overrides();
     let options = ParseOptions {
-        require_models: !args.generate_only,
+        require_models: !args.generate_only && overrides.models.is_empty(),
     };
-    let exp = match parse_experiment_with(&text, &shown, &options) {
+    let mut exp = match parse_experiment_with(&text, &shown, &options) {
         Ok(exp) => exp,
         Err(err) => {
             if args.json {
@@ -70,7 +74,14 @@ pub fn run(args: Args) -> Outcome {
             return Ok(ExitCode::from(2));
         }
     };
-    let planned = plan::expand(&exp);
+    if let Err(e) = overrides.apply(&mut exp) {
+        eprintln!("error: {shown}: {e}");
+        return Ok(ExitCode::from(2));
+    }
+    let mut planned = plan::expand(&exp);
+    if let Some(n) = overrides.limit {
+        planned.truncate(n);
+    }
     let summary = plan::summarize(&planned, exp.samples_per_condition);
     let models = model_reports(&exp)?;
     if args.json {
