@@ -71,3 +71,37 @@ fn zero_and_unknown_values_name_the_flag() {
     }
     assert!(Overrides::default().is_empty());
 }
+
+#[test]
+fn command_line_ids_are_not_routed_by_letter_case_but_file_ids_are() {
+    use misalign_core::config::{provider_config, resolve_model, resolve_model_with, IdRouting};
+    let none = Default::default();
+    // In a file, the reference's routing: Together spells ids with capitals.
+    assert_eq!(
+        resolve_model("Qwen/Qwen3-8B", &none).unwrap().provider,
+        "together"
+    );
+    let err = resolve_model_with("Qwen/Qwen3-8B", &none, IdRouting::Strict).unwrap_err();
+    assert!(
+        err.contains("together/Qwen/Qwen3-8B") && err.contains("ollama/"),
+        "{err}"
+    );
+    // Ids that say their provider resolve the same either way.
+    for routing in [IdRouting::Reference, IdRouting::Strict] {
+        let r = resolve_model_with("ollama/llama3.2:1b", &none, routing).unwrap();
+        assert_eq!(
+            (r.name.as_str(), r.model_id.as_str()),
+            ("ollama/llama3.2:1b", "llama3.2:1b")
+        );
+        let cfg = provider_config(&r, &none);
+        assert_eq!(cfg.base_url_env.as_deref(), Some("OLLAMA_BASE_URL"));
+        assert!(cfg.api_key_optional);
+        let r = resolve_model_with("openai-api/my-svc/m-1", &none, routing).unwrap();
+        assert_eq!(r.provider, "openai-api/my-svc");
+        assert_eq!(
+            provider_config(&r, &none).api_key_env.as_deref(),
+            Some("MY_SVC_API_KEY")
+        );
+    }
+    assert!(resolve_model("openai-api/only-service", &none).is_err());
+}

@@ -11,7 +11,10 @@ mod walk;
 mod yaml;
 
 pub use overrides::{OverrideError, Overrides};
-pub use providers::{resolve_model, ProviderConfig, ProviderKind, ResolvedModel};
+pub use providers::{
+    check_base_url, provider_config, resolve_model, resolve_model_with, IdRouting, ProviderConfig,
+    ProviderKind, ResolvedModel,
+};
 
 use crate::condition::{ExtraInstructions, GoalType, Urgency, Variant};
 use crate::sampling::SamplingParams;

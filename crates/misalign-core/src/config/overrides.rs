@@ -3,7 +3,7 @@
 //! later stage sees one experiment; recorded with the run so its rows say what differed
 //! from the file.
 
-use super::Experiment;
+use super::{resolve_model_with, Experiment, IdRouting};
 use serde::Serialize;
 
 /// What the command line changes; `None` / empty leaves the file's value.
@@ -43,7 +43,7 @@ impl Overrides {
     }
 
     /// Applies every override to `exp`, checking each new model name resolves (with the
-    /// file's `providers:`) before anything runs.
+    /// file's `providers:`, and without guessing: [`IdRouting::Strict`]) before anything runs.
     pub fn apply(&self, exp: &mut Experiment) -> Result<(), OverrideError> {
         let bad = |flag, message: String| OverrideError { flag, message };
         if self.limit == Some(0) {
@@ -51,7 +51,7 @@ impl Overrides {
         }
         if !self.models.is_empty() {
             for m in &self.models {
-                exp.resolve(m)
+                resolve_model_with(m, &exp.providers, IdRouting::Strict)
                     .map_err(|e| bad("--model", format!("`{m}`: {e}")))?;
             }
             exp.models = self.models.clone();
@@ -69,7 +69,7 @@ impl Overrides {
             exp.sampling.seed = Some(seed);
         }
         if let Some(judge) = &self.judge {
-            exp.resolve(judge)
+            resolve_model_with(judge, &exp.providers, IdRouting::Strict)
                 .map_err(|e| bad("--judge", format!("`{judge}`: {e}")))?;
             exp.classification.enabled = true;
             exp.classification.classifier_model = Some(judge.clone());

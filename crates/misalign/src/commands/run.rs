@@ -5,7 +5,7 @@ use crate::progress::{Display, ProgressView};
 use crate::say::{note, say, say_raw};
 use anyhow::{bail, Context};
 use misalign_core::config::{
-    parse_experiment, resolve_model, Experiment, ProviderConfig, ResolvedModel,
+    parse_experiment, provider_config, resolve_model, Experiment, ProviderConfig, ResolvedModel,
 };
 use misalign_core::hash::sha256_hex;
 use misalign_core::plan;
@@ -131,11 +131,7 @@ fn plan_experiment(args: &Args) -> anyhow::Result<Planned> {
                 None => {
                     let r = resolve_model(written, &exp.providers)
                         .map_err(|e| anyhow::anyhow!("{path}: model `{written}`: {e}"))?;
-                    let cfg = exp
-                        .providers
-                        .get(&r.provider)
-                        .cloned()
-                        .unwrap_or_else(|| ProviderConfig::of_kind(r.kind));
+                    let cfg = provider_config(&r, &exp.providers);
                     let name = r.name.clone();
                     models
                         .entry(name.clone())
@@ -699,11 +695,7 @@ fn judge_pairs(exp: &Experiment) -> anyhow::Result<Vec<(ResolvedModel, ProviderC
         .map(|m| {
             let r = resolve_model(m, &exp.providers)
                 .map_err(|e| anyhow::anyhow!("classification: judge model `{m}`: {e}"))?;
-            let cfg = exp
-                .providers
-                .get(&r.provider)
-                .cloned()
-                .unwrap_or_else(|| ProviderConfig::of_kind(r.kind));
+            let cfg = provider_config(&r, &exp.providers);
             Ok((r, cfg))
         })
         .collect()
