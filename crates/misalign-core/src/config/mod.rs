@@ -15,7 +15,7 @@ pub use providers::{
     check_base_url, provider_config, resolve_model, resolve_model_with, IdRouting, ProviderConfig,
     ProviderKind, ResolvedModel,
 };
-pub use walk::did_you_mean;
+pub use walk::{did_you_mean, suggest};
 
 use crate::condition::{ExtraInstructions, GoalType, Urgency, Variant};
 use crate::sampling::SamplingParams;

@@ -43,7 +43,7 @@ pub(crate) fn index(parent: &str, i: usize) -> String {
 }
 
 /// The closest candidate, if it is close enough to be a plausible typo.
-pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
     candidates
         .iter()
