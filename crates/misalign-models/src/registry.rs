@@ -65,7 +65,7 @@ fn find_key(
             return Ok(Some(ApiKey::new(v.trim())));
         }
     }
-    if required && !vars.is_empty() {
+    if required && !cfg.api_key_optional && !vars.is_empty() {
         Err(vars)
     } else {
         Ok(None)
@@ -91,8 +91,31 @@ pub fn secret_values(cfg: &ProviderConfig, env: &dyn Fn(&str) -> Option<String>)
 
 /// `base_urls`, or the kind's default. An OpenAI-compatible URL given as a bare host
 /// (`http://localhost:11434`) gets `/v1` appended, as every such server serves there.
-fn base_urls(model: &ResolvedModel, cfg: &ProviderConfig) -> Result<Vec<String>, ProviderError> {
+fn base_urls(
+    model: &ResolvedModel,
+    cfg: &ProviderConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, ProviderError> {
+    // Inspect's variables (`OPENAI_BASE_URL`, `VLLM_BASE_URL`, `<SERVICE>_BASE_URL`).
+    let from_env = cfg
+        .base_url_env
+        .as_deref()
+        .and_then(|var| env(var).map(|v| (var, v.trim().to_string())))
+        .filter(|(_, v)| !v.is_empty());
+    if let Some((var, url)) = from_env {
+        misalign_core::config::check_base_url(&url).map_err(|e| {
+            ProviderError::Config(format!("{var} (the base URL of `{}`): {e}", model.provider))
+        })?;
+        return Ok(vec![url.trim_end_matches('/').to_string()]);
+    }
     if cfg.base_urls.is_empty() {
+        if let (Some(var), None) = (&cfg.base_url_env, default_base_url(cfg.kind)) {
+            return Err(ProviderError::Config(format!(
+                "model `{}` needs its server's address: set {var} (e.g. \
+                 `{var}=http://localhost:8000/v1`) in the environment or a .env file",
+                model.name
+            )));
+        }
         return match default_base_url(cfg.kind) {
             Some(u) => Ok(vec![u.to_string()]),
             None => Err(ProviderError::Config(format!(
@@ -157,7 +180,7 @@ pub fn build_client_with(
             std::slice::from_ref(&model.name),
         ))
     })?;
-    let urls = base_urls(model, cfg)?;
+    let urls = base_urls(model, cfg, env)?;
     let headers: Vec<(String, String)> = cfg.headers.clone().into_iter().collect();
     let transport = |auth| Transport::new(&urls, key.clone(), auth, &headers, options);
     let client: Arc<dyn ModelClient> = match cfg.kind {
@@ -302,8 +325,25 @@ mod tests {
         let (m, mut cfg) = model("ollama", ProviderKind::OpenaiCompatible, "llama");
         cfg.base_urls = vec!["http://localhost:11434/".into(), "http://h:8000/v1".into()];
         assert_eq!(
-            base_urls(&m, &cfg).unwrap(),
+            base_urls(&m, &cfg, &|_| None).unwrap(),
             ["http://localhost:11434/v1", "http://h:8000/v1"]
         );
+    }
+
+    #[test]
+    fn a_base_url_variable_replaces_the_default_and_is_checked() {
+        let (m, mut cfg) = model("openai", ProviderKind::Openai, "gpt-4.1");
+        cfg.base_url_env = Some("OPENAI_BASE_URL".into());
+        assert_eq!(
+            base_urls(&m, &cfg, &|_| None).unwrap(),
+            ["https://api.openai.com/v1"]
+        );
+        let set = |v: &'static str| move |k: &str| (k == "OPENAI_BASE_URL").then(|| v.to_string());
+        assert_eq!(
+            base_urls(&m, &cfg, &set("http://127.0.0.1:9/v1/")).unwrap(),
+            ["http://127.0.0.1:9/v1"]
+        );
+        let e = base_urls(&m, &cfg, &set("ftp://x")).unwrap_err();
+        assert!(e.to_string().contains("OPENAI_BASE_URL"), "{e}");
     }
 }

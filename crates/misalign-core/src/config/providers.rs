@@ -63,6 +63,13 @@ pub struct ProviderConfig {
     pub threads: Option<u32>,
     pub batch_size: Option<u32>,
     pub gpu_layers: Option<u32>,
+    /// An environment variable that, when set, replaces `base_urls` (Inspect's
+    /// `OPENAI_BASE_URL`, `VLLM_BASE_URL`, `<SERVICE>_BASE_URL`). Only built-in providers set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url_env: Option<String>,
+    /// A missing key is no error (local servers such as vLLM and Ollama need none).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub api_key_optional: bool,
 }
 
 impl ProviderConfig {
@@ -79,8 +86,54 @@ impl ProviderConfig {
             threads: None,
             batch_size: None,
             gpu_layers: None,
+            base_url_env: None,
+            api_key_optional: false,
         }
     }
+}
+
+/// Where a resolved model is served: its `providers:` entry, else the built-in provider of
+/// its name (`openai` honours `OPENAI_BASE_URL`; `vllm/`, `ollama/` and
+/// `openai-api/<service>/` follow Inspect's variables), else its kind's defaults.
+pub fn provider_config(
+    model: &ResolvedModel,
+    providers: &BTreeMap<String, ProviderConfig>,
+) -> ProviderConfig {
+    if let Some(cfg) = providers.get(&model.provider) {
+        return cfg.clone();
+    }
+    let mut cfg = ProviderConfig::of_kind(model.kind);
+    let local_server = |cfg: &mut ProviderConfig, url: &str, var: &str| {
+        cfg.base_urls = vec![url.to_string()];
+        cfg.base_url_env = Some(format!("{var}_BASE_URL"));
+        cfg.api_key_env = Some(format!("{var}_API_KEY"));
+        cfg.api_key_optional = true;
+    };
+    match model.provider.as_str() {
+        "openai" => cfg.base_url_env = Some("OPENAI_BASE_URL".into()),
+        "vllm" => local_server(&mut cfg, "http://localhost:8000/v1", "VLLM"),
+        "ollama" => local_server(&mut cfg, "http://localhost:11434/v1", "OLLAMA"),
+        p => {
+            if let Some(service) = p.strip_prefix("openai-api/") {
+                let var = service.to_ascii_uppercase().replace('-', "_");
+                cfg.base_url_env = Some(format!("{var}_BASE_URL"));
+                cfg.api_key_env = Some(format!("{var}_API_KEY"));
+            }
+        }
+    }
+    cfg
+}
+
+/// How far a bare or vendor-prefixed id may be routed by guessing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdRouting {
+    /// Experiment files: the reference framework's routing, including its vendor prefixes
+    /// (`Qwen/...` with capitals to Together, lower case to OpenRouter), so its files run
+    /// unchanged.
+    Reference,
+    /// The command line: an id whose provider the id itself does not say is an error
+    /// listing the choices, never a guess by letter case.
+    Strict,
 }
 
 /// A model name resolved to the provider that serves it.
@@ -116,6 +169,16 @@ pub fn resolve_model(
     name: &str,
     providers: &BTreeMap<String, ProviderConfig>,
 ) -> Result<ResolvedModel, String> {
+    resolve_model_with(name, providers, IdRouting::Reference)
+}
+
+/// [`resolve_model`] with a choice of [`IdRouting`]; also reads Inspect's ids
+/// `vllm/<model>`, `ollama/<model>` and `openai-api/<service>/<model>`.
+pub fn resolve_model_with(
+    name: &str,
+    providers: &BTreeMap<String, ProviderConfig>,
+    routing: IdRouting,
+) -> Result<ResolvedModel, String> {
     if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!(
             "model name `{}` must be non-empty and contain no spaces",
@@ -131,7 +194,16 @@ pub fn resolve_model(
         {
             return resolved(prefix, kind, rest, name);
         }
+        if let Some(r) = inspect_id(prefix, rest, name)? {
+            return Ok(r);
+        }
         if let Some(kind) = vendor_kind(prefix, rest) {
+            if routing == IdRouting::Strict {
+                return Err(format!(
+                    "cannot tell which provider serves `{name}`: write it with the provider in                      front, e.g. `together/{name}`, `openrouter/{name}`, `vllm/{name}` or                      `ollama/{name}`; the providers are {}",
+                    known_providers(providers)
+                ));
+            }
             return via_kind(kind, name, providers);
         }
         return Err(format!(
@@ -161,6 +233,31 @@ pub fn resolve_model(
         ));
     };
     via_kind(kind, name, providers)
+}
+
+/// Inspect's ids for OpenAI-compatible servers: `vllm/<model>`, `ollama/<model>`,
+/// `openai-api/<service>/<model>` (`None` for any other prefix).
+fn inspect_id(prefix: &str, rest: &str, name: &str) -> Result<Option<ResolvedModel>, String> {
+    match prefix {
+        "vllm" | "ollama" => resolved(prefix, ProviderKind::OpenaiCompatible, rest, name).map(Some),
+        "openai-api" => {
+            let (service, model) = rest.split_once('/').unwrap_or((rest, ""));
+            let service_ok = !service.is_empty()
+                && service
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !service_ok || model.is_empty() {
+                return Err(format!(
+                    "model `{name}`: write `openai-api/<service>/<model>`, where <service>                      (letters, digits, `-`, `_`) names the variables <SERVICE>_BASE_URL and                      <SERVICE>_API_KEY"
+                ));
+            }
+            let provider = format!("openai-api/{service}");
+            let mut r = resolved(&provider, ProviderKind::OpenaiCompatible, model, name)?;
+            r.name = name.to_string();
+            Ok(Some(r))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Reference-framework vendor prefixes of open-weight models.
@@ -254,6 +351,11 @@ fn known_providers(providers: &BTreeMap<String, ProviderConfig>) -> String {
             names.push(format!("`{}`", kind.as_str()));
         }
     }
+    for inspect in ["vllm", "ollama", "openai-api/<service>"] {
+        if !providers.contains_key(inspect) {
+            names.push(format!("`{inspect}`"));
+        }
+    }
     let configured = if providers.is_empty() {
         " (the file has no `providers:` section)".to_string()
     } else {
@@ -264,7 +366,7 @@ fn known_providers(providers: &BTreeMap<String, ProviderConfig>) -> String {
 
 /// Checks an `http(s)://host[:port][/path]` address. Messages never quote the URL when it
 /// carries credentials.
-pub(crate) fn check_base_url(url: &str) -> Result<(), String> {
+pub fn check_base_url(url: &str) -> Result<(), String> {
     let lower = url.to_ascii_lowercase();
     let rest = if lower.starts_with("http://") {
         &url[7..]

@@ -43,7 +43,7 @@ pub(crate) fn index(parent: &str, i: usize) -> String {
 }
 
 /// The closest candidate, if it is close enough to be a plausible typo.
-pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
     candidates
         .iter()
@@ -54,7 +54,7 @@ pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str>
 }
 
 /// "; did you mean `x`?" or "" when nothing is close.
-pub(crate) fn did_you_mean(word: &str, candidates: &[&str]) -> String {
+pub fn did_you_mean(word: &str, candidates: &[&str]) -> String {
     match suggest(word, candidates) {
         Some(c) => format!("; did you mean `{c}`?"),
         None => String::new(),

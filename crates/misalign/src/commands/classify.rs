@@ -134,10 +134,7 @@ pub fn build_judge(
 ) -> anyhow::Result<JudgeModel> {
     let resolved =
         resolve_model(name, providers).map_err(|e| anyhow::anyhow!("judge model `{name}`: {e}"))?;
-    let cfg = providers
-        .get(&resolved.provider)
-        .cloned()
-        .unwrap_or_else(|| ProviderConfig::of_kind(resolved.kind));
+    let cfg = misalign_core::config::provider_config(&resolved, providers);
     let env = |k: &str| std::env::var(k).ok();
     let client = misalign_models::registry::build_client(&resolved, &cfg, &env, None)
         .map_err(|e| anyhow::anyhow!("judge model `{name}`: {e}"))?;

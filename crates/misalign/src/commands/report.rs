@@ -8,9 +8,9 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The results folder (holds results.sqlite).
+    /// The results folder (holds results.sqlite) [default: the most recent under results/].
     #[arg(value_name = "OUT")]
-    pub results: PathBuf,
+    pub results: Option<PathBuf>,
     /// Interval for single rates: `wilson` or `clopper-pearson`.
     #[arg(long, default_value = "wilson", value_parser = ["wilson", "clopper-pearson"])]
     pub interval: String,
@@ -33,9 +33,10 @@ pub fn run(args: Args) -> Outcome {
         html: !args.no_html,
         ..ReportOptions::default()
     };
-    let dest = args.out.as_ref().unwrap_or(&args.results);
-    let summary = write_reports_to(&args.results, dest, &options)
-        .with_context(|| format!("cannot report on {}", args.results.display()))?;
+    let results = crate::results_dir::resolve(args.results)?;
+    let dest = args.out.as_ref().unwrap_or(&results);
+    let summary = write_reports_to(&results, dest, &options)
+        .with_context(|| format!("cannot report on {}", results.display()))?;
     say_raw!("{}", render_table(&summary));
     let mut written = vec!["summary.csv", "summary.json"];
     if options.html {

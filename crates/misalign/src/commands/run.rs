@@ -5,7 +5,7 @@ use crate::progress::{Display, ProgressView};
 use crate::say::{note, say, say_raw};
 use anyhow::{bail, Context};
 use misalign_core::config::{
-    parse_experiment, resolve_model, Experiment, ProviderConfig, ResolvedModel,
+    parse_experiment, provider_config, resolve_model, Experiment, ProviderConfig, ResolvedModel,
 };
 use misalign_core::hash::sha256_hex;
 use misalign_core::plan;
@@ -51,11 +51,15 @@ pub struct Args {
     /// folder that already holds one; answers stored for identical work items are reused.
     #[arg(long)]
     pub append: bool,
+    #[command(flatten)]
+    pub overrides: crate::overrides::OverrideArgs,
 }
 
 /// Everything planned: prompts, model targets (without clients yet), and work items.
 struct Planned {
     exp: Experiment,
+    /// What the command line changed from the file (recorded with the run).
+    overrides: misalign_core::config::Overrides,
     text: String,
     out: PathBuf,
     source: ScenarioSource,
@@ -91,7 +95,11 @@ pub fn run(args: Args) -> Outcome {
 fn plan_experiment(args: &Args) -> anyhow::Result<Planned> {
     let path = args.experiment.display().to_string();
     let text = crate::input::read_experiment(&args.experiment)?;
-    let exp = parse_experiment(&text, &path)?;
+    let mut exp = parse_experiment(&text, &path)?;
+    let overrides = args.overrides.to_overrides();
+    overrides
+        .apply(&mut exp)
+        .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
     if exp.models.is_empty() && exp.expansions.iter().all(|e| e.models.is_none()) {
         bail!("{path}: global.models: no models to run; list at least one model (e.g. `openai/gpt-4.1`)");
     }
@@ -101,7 +109,10 @@ fn plan_experiment(args: &Args) -> anyhow::Result<Planned> {
         .unwrap_or_else(|| Path::new("results").join(&exp.experiment_id));
     let source =
         ScenarioSource::open(args.templates.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let conditions = plan::expand(&exp);
+    let mut conditions = plan::expand(&exp);
+    if let Some(n) = overrides.limit {
+        conditions.truncate(n);
+    }
     if conditions.is_empty() {
         bail!("{path}: expansions: no enabled expansion yields a condition; enable one with `enabled: true`");
     }
@@ -120,11 +131,7 @@ fn plan_experiment(args: &Args) -> anyhow::Result<Planned> {
                 None => {
                     let r = resolve_model(written, &exp.providers)
                         .map_err(|e| anyhow::anyhow!("{path}: model `{written}`: {e}"))?;
-                    let cfg = exp
-                        .providers
-                        .get(&r.provider)
-                        .cloned()
-                        .unwrap_or_else(|| ProviderConfig::of_kind(r.kind));
+                    let cfg = provider_config(&r, &exp.providers);
                     let name = r.name.clone();
                     models
                         .entry(name.clone())
@@ -151,6 +158,7 @@ fn plan_experiment(args: &Args) -> anyhow::Result<Planned> {
     }
     Ok(Planned {
         exp,
+        overrides,
         text,
         out,
         source,
@@ -392,6 +400,12 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
     } else {
         Display::Bar
     };
+    if !p.overrides.is_empty() {
+        note!(
+            "overriding the file: {}",
+            serde_json::to_string(&p.overrides).unwrap_or_default()
+        );
+    }
     note!(
         "misalign run {}: {} calls planned, {} already stored, {} to sample -> {}",
         p.exp.experiment_id,
@@ -405,6 +419,10 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
     let stop = Stop::new();
     let writer = StoreWriter::spawn(store);
     let view = ProgressView::start(counters.clone(), pending.len() as u64, display);
+    // First Ctrl-C: dispatch stops and calls in flight get GRACE to finish. Second: the calls
+    // in flight are cut off now. Either way this command ends normally (run recorded as
+    // interrupted, answers exported) and returns 130; nothing exits from inside a task.
+    let (quit_now, mut quit_now_rx) = tokio::sync::watch::channel(false);
     let ctrl_c = {
         let stop = stop.clone();
         let counters = counters.clone();
@@ -417,8 +435,8 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
                 );
                 stop.trigger(StopReason::Interrupted);
                 if tokio::signal::ctrl_c().await.is_ok() {
-                    note!("quitting now; every answer shown as done is stored");
-                    std::process::exit(130);
+                    note!("quitting now: cutting off the calls in flight; every answer shown as done is stored");
+                    let _ = quit_now.send(true);
                 }
             }
         })
@@ -451,15 +469,18 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
             )
         })),
     };
-    let report = misalign_run::sample(
+    let sampling = misalign_run::sample(
         pending,
         writer.handle(),
         opts,
         counters.clone(),
         stop.clone(),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{}: {e}", args.experiment.display()))?;
+    );
+    let report = tokio::select! {
+        r = sampling => r.map_err(|e| anyhow::anyhow!("{}: {e}", args.experiment.display()))?,
+        // Dropping the sampling future aborts its calls; what was stored stays stored.
+        _ = quit_now_rx.wait_for(|q| *q) => cut_off_report(&counters),
+    };
     ctrl_c.abort();
     view.finish();
     let store = tokio::task::spawn_blocking(move || writer.finish()).await??;
@@ -488,6 +509,7 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
     }
     let tot = counters.total();
     let totals = serde_json::json!({
+        "overrides": p.overrides,
         "planned": total,
         "already_stored": already,
         "answers": report.answers,
@@ -537,7 +559,7 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
                 "interrupted: {} answers stored; to resume, run the same command:\n  {resume_hint}",
                 already as u64 + report.answers
             );
-            return Ok(ExitCode::from(130));
+            return Ok(crate::exit::interrupted());
         }
         Some(StopReason::Auth {
             provider,
@@ -558,17 +580,54 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
         }
         None => {}
     }
-    if report.errors > 0 {
-        note!(
-            "{} calls failed for good (see `misalign status {}`); rerun the same command to retry them",
-            report.errors,
-            p.out.display()
-        );
+    let failed = failed_for_good(&store, &p.out)?;
+    let stored = already as u64 + report.answers;
+    if stored == 0 && failed > 0 {
+        note!("every call failed; nothing to classify or report");
+        return Ok(crate::exit::work_failed());
     }
     if let Some(options) = classify_options {
         classify_and_report(&p, &store, &options).await?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed > 0 {
+        crate::exit::work_failed()
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// What sampling achieved when the user cut it off with a second Ctrl-C.
+fn cut_off_report(counters: &Counters) -> misalign_run::SampleReport {
+    let t = counters.total();
+    misalign_run::SampleReport {
+        answers: t.done,
+        errors: t.errors,
+        abandoned: t.in_flight,
+        stopped: Some(StopReason::Interrupted),
+        ..Default::default()
+    }
+}
+
+/// Prints the items of this run's plan that failed for good, grouped by error ("20 calls
+/// failed: dns error ..."), and returns how many there are.
+fn failed_for_good(store: &Store, out: &Path) -> anyhow::Result<u64> {
+    let st = store.status()?;
+    let failed = st.total.failed;
+    if failed == 0 {
+        return Ok(0);
+    }
+    note!("{failed} calls failed for good (after retries); the most frequent reasons:");
+    for (error, n) in &st.top_errors {
+        note!(
+            "  {n:>6}  {}",
+            misalign_run::untrusted::terminal_safe(error)
+        );
+    }
+    note!(
+        "see `misalign status {}`; rerun the same command to retry them",
+        out.display()
+    );
+    Ok(failed)
 }
 
 /// One results folder, one experiment: a different experiment would mix its answers and
@@ -624,6 +683,7 @@ fn resume_command(args: &Args) -> String {
     if args.append {
         s.push_str(" --append");
     }
+    s.push_str(&args.overrides.as_flags());
     s
 }
 
@@ -635,11 +695,7 @@ fn judge_pairs(exp: &Experiment) -> anyhow::Result<Vec<(ResolvedModel, ProviderC
         .map(|m| {
             let r = resolve_model(m, &exp.providers)
                 .map_err(|e| anyhow::anyhow!("classification: judge model `{m}`: {e}"))?;
-            let cfg = exp
-                .providers
-                .get(&r.provider)
-                .cloned()
-                .unwrap_or_else(|| ProviderConfig::of_kind(r.kind));
+            let cfg = provider_config(&r, &exp.providers);
             Ok((r, cfg))
         })
         .collect()

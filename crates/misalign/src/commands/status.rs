@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// A results folder (holding results.sqlite).
-    pub out: PathBuf,
+    /// A results folder (holding results.sqlite) [default: the most recent under results/].
+    pub out: Option<PathBuf>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -32,7 +32,8 @@ fn clean(s: &str) -> String {
 }
 
 pub fn run(args: Args) -> Outcome {
-    let path = args.out.join(STORE_FILE);
+    let out = crate::results_dir::resolve(args.out)?;
+    let path = out.join(STORE_FILE);
     let store = Store::open_read_only(&path)?;
     let st = store.status()?;
     if args.json {
@@ -40,7 +41,7 @@ pub fn run(args: Args) -> Outcome {
         return Ok(ExitCode::SUCCESS);
     }
     let Some(run_id) = st.run_id else {
-        say!("{}: no run recorded yet", args.out.display());
+        say!("{}: no run recorded yet", out.display());
         return Ok(ExitCode::SUCCESS);
     };
     let state = match (&st.end_status, &st.ended_at) {
@@ -49,7 +50,7 @@ pub fn run(args: Args) -> Outcome {
     };
     say!(
         "{}  experiment {}  run {run_id}  started {}  {state}",
-        args.out.display(),
+        out.display(),
         clean(st.experiment_id.as_deref().unwrap_or("?")),
         clean(st.started_at.as_deref().unwrap_or("?")),
     );

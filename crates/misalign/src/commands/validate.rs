@@ -6,8 +6,9 @@
 use super::Outcome;
 use misalign_core::config::{parse_experiment_with, Experiment, ParseOptions};
 use misalign_core::plan::{self, PlanSummary, PlannedCondition};
+use misalign_core::scenario::ScenarioSource;
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// How many condition ids the text output lists before "... and N more".
@@ -15,14 +16,21 @@ const SHOWN_CONDITIONS: usize = 10;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The experiment file (YAML) to check.
-    pub file: PathBuf,
+    /// The experiment file(s) (YAML) to check.
+    #[arg(required = true, num_args = 1.., value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Check scenario names against this template folder instead of the built-in packs.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
     /// Accept a file without models (it will only be used with `misalign generate`).
     #[arg(long)]
     pub generate_only: bool,
     /// Print the plan (or the error) as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// The plan as `misalign run` would see it with the same overrides.
+    #[command(flatten)]
+    pub overrides: crate::overrides::OverrideArgs,
 }
 
 #[derive(Serialize)]
@@ -49,13 +57,86 @@ struct ErrorReport<'a> {
     error: &'a misalign_core::config::ConfigError,
 }
 
+/// Checks every file (each reported on its own); exit 2 when any is invalid.
 pub fn run(args: Args) -> Outcome {
-    let shown = args.file.display().to_string();
-    let text = crate::input::read_experiment(&args.file)?;
+    let source =
+        ScenarioSource::open(args.templates.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut all_valid = true;
+    for (i, file) in args.files.iter().enumerate() {
+        if args.files.len() > 1 && !args.json {
+            if i > 0 {
+                println!();
+            }
+            println!("== {}", file.display());
+        }
+        let valid = match validate_one(&args, file, &source) {
+            Ok(valid) => valid,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                false
+            }
+        };
+        all_valid &= valid;
+    }
+    Ok(if all_valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// Scenario names of the enabled expansions that `source` does not have: `file:line: field:
+/// no scenario ...; did you mean ...` (the line is the first one naming it).
+fn unknown_scenarios(
+    exp: &Experiment,
+    text: &str,
+    shown: &str,
+    source: &ScenarioSource,
+) -> Vec<String> {
+    let names = source.scenario_names();
+    let candidates: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut out = Vec::new();
+    for (i, e) in exp.expansions.iter().enumerate().filter(|(_, e)| e.enabled) {
+        for sc in e.scenarios.iter().filter(|s| !names.contains(s)) {
+            let line = text
+                .lines()
+                .position(|l| names_word(l, sc))
+                .map(|n| format!(":{}", n + 1))
+                .unwrap_or_default();
+            out.push(format!(
+                "{shown}{line}: expansions[{i}].variables.scenarios: no scenario `{sc}` in {}; \
+                 the scenarios are {}{}",
+                match source.origin() {
+                    misalign_core::scenario::Origin::Builtin => "the built-in packs".to_string(),
+                    misalign_core::scenario::Origin::Dir(d) => d.display().to_string(),
+                },
+                candidates.join(", "),
+                misalign_core::config::did_you_mean(sc, &candidates)
+            ));
+        }
+    }
+    out
+}
+
+/// `line` holds `word` as a whole word (not inside a longer name).
+fn names_word(line: &str, word: &str) -> bool {
+    let is_name = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    line.match_indices(word).any(|(at, _)| {
+        let before = line[..at].chars().next_back();
+        let after = line[at + word.len()..].chars().next();
+        !before.is_some_and(is_name) && !after.is_some_and(is_name)
+    })
+}
+
+/// One file: prints its plan (or its errors); false when it is invalid.
+fn validate_one(args: &Args, file: &Path, source: &ScenarioSource) -> anyhow::Result<bool> {
+    let shown = file.display().to_string();
+    let text = crate::input::read_experiment(file)?;
+    let overrides = args.overrides.to_overrides();
     let options = ParseOptions {
-        require_models: !args.generate_only,
+        require_models: !args.generate_only && overrides.models.is_empty(),
     };
-    let exp = match parse_experiment_with(&text, &shown, &options) {
+    let mut exp = match parse_experiment_with(&text, &shown, &options) {
         Ok(exp) => exp,
         Err(err) => {
             if args.json {
@@ -67,10 +148,24 @@ pub fn run(args: Args) -> Outcome {
             } else {
                 eprintln!("error: {err}");
             }
-            return Ok(ExitCode::from(2));
+            return Ok(false);
         }
     };
-    let planned = plan::expand(&exp);
+    let unknown = unknown_scenarios(&exp, &text, &shown, source);
+    if !unknown.is_empty() {
+        for u in &unknown {
+            eprintln!("error: {u}");
+        }
+        return Ok(false);
+    }
+    if let Err(e) = overrides.apply(&mut exp) {
+        eprintln!("error: {shown}: {e}");
+        return Ok(false);
+    }
+    let mut planned = plan::expand(&exp);
+    if let Some(n) = overrides.limit {
+        planned.truncate(n);
+    }
     let summary = plan::summarize(&planned, exp.samples_per_condition);
     let models = model_reports(&exp)?;
     if args.json {
@@ -85,7 +180,7 @@ pub fn run(args: Args) -> Outcome {
     } else {
         print!("{}", text_report(&exp, &summary, &models, &planned));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(true)
 }
 
 fn model_reports(exp: &Experiment) -> anyhow::Result<Vec<ModelReport<'_>>> {

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The results folder (holds results.sqlite).
-    pub out: PathBuf,
+    /// The results folder (holds results.sqlite) [default: the most recent under results/].
+    pub out: Option<PathBuf>,
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8765)]
     pub port: u16,
@@ -23,14 +23,15 @@ pub fn run(args: Args) -> Outcome {
         run_id: args.run,
         ..ReportOptions::default()
     };
+    let out = crate::results_dir::resolve(args.out)?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async {
-        let (access, server) = misalign_report::serve::bind(&args.out, &options, args.port)
+        let (access, server) = misalign_report::serve::bind(&out, &options, args.port)
             .await
-            .with_context(|| format!("cannot serve {}", args.out.display()))?;
+            .with_context(|| format!("cannot serve {}", out.display()))?;
         say!(
             "Viewer for {} at {} (loopback only; the link carries this viewer's access token; Ctrl-C to stop)",
-            args.out.display(),
+            out.display(),
             access.url()
         );
         server.await.context("viewer server stopped")

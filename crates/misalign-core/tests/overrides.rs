@@ -1,0 +1,107 @@
+//! Command-line overrides applied to a parsed experiment.
+
+use misalign_core::config::{parse_experiment, Overrides};
+
+const FILE: &str = "experiment_id: o
+global:
+  models: [openai/gpt-4.1, anthropic/claude-sonnet-4-5]
+  samples_per_condition: 4
+  concurrency:
+    providers:
+      openai: 20
+    models:
+      openai/gpt-4.1: 2
+      anthropic/claude-sonnet-4-5: 30
+expansions:
+  - name: a
+    enabled: true
+    models: [openai/gpt-4.1]
+    variables:
+      scenarios: [blackmail]
+      goal_types: [none]
+      goal_values: [none]
+      urgency_types: [replacement]
+";
+
+#[test]
+fn models_replace_every_expansions_models_and_connections_cap_every_provider() {
+    let mut exp = parse_experiment(FILE, "o.yaml").unwrap();
+    Overrides {
+        models: vec!["anthropic/claude-sonnet-4-5".into()],
+        max_connections: Some(5),
+        ..Default::default()
+    }
+    .apply(&mut exp)
+    .unwrap();
+    assert_eq!(exp.models_in_use(), vec!["anthropic/claude-sonnet-4-5"]);
+    assert_eq!(exp.concurrency.providers.get("anthropic"), Some(&5));
+    // A smaller per-model cap is kept, a larger one comes down to the override.
+    assert_eq!(exp.concurrency.models["openai/gpt-4.1"], 2);
+    assert_eq!(exp.concurrency.models["anthropic/claude-sonnet-4-5"], 5);
+}
+
+#[test]
+fn zero_and_unknown_values_name_the_flag() {
+    let exp = parse_experiment(FILE, "o.yaml").unwrap();
+    for (o, flag) in [
+        (
+            Overrides {
+                samples: Some(0),
+                ..Default::default()
+            },
+            "--samples",
+        ),
+        (
+            Overrides {
+                limit: Some(0),
+                ..Default::default()
+            },
+            "--limit",
+        ),
+        (
+            Overrides {
+                judge: Some("nowhere/judge".into()),
+                ..Default::default()
+            },
+            "--judge",
+        ),
+    ] {
+        let err = o.apply(&mut exp.clone()).unwrap_err();
+        assert_eq!(err.flag, flag, "{err}");
+    }
+    assert!(Overrides::default().is_empty());
+}
+
+#[test]
+fn command_line_ids_are_not_routed_by_letter_case_but_file_ids_are() {
+    use misalign_core::config::{provider_config, resolve_model, resolve_model_with, IdRouting};
+    let none = Default::default();
+    // In a file, the reference's routing: Together spells ids with capitals.
+    assert_eq!(
+        resolve_model("Qwen/Qwen3-8B", &none).unwrap().provider,
+        "together"
+    );
+    let err = resolve_model_with("Qwen/Qwen3-8B", &none, IdRouting::Strict).unwrap_err();
+    assert!(
+        err.contains("together/Qwen/Qwen3-8B") && err.contains("ollama/"),
+        "{err}"
+    );
+    // Ids that say their provider resolve the same either way.
+    for routing in [IdRouting::Reference, IdRouting::Strict] {
+        let r = resolve_model_with("ollama/llama3.2:1b", &none, routing).unwrap();
+        assert_eq!(
+            (r.name.as_str(), r.model_id.as_str()),
+            ("ollama/llama3.2:1b", "llama3.2:1b")
+        );
+        let cfg = provider_config(&r, &none);
+        assert_eq!(cfg.base_url_env.as_deref(), Some("OLLAMA_BASE_URL"));
+        assert!(cfg.api_key_optional);
+        let r = resolve_model_with("openai-api/my-svc/m-1", &none, routing).unwrap();
+        assert_eq!(r.provider, "openai-api/my-svc");
+        assert_eq!(
+            provider_config(&r, &none).api_key_env.as_deref(),
+            Some("MY_SVC_API_KEY")
+        );
+    }
+    assert!(resolve_model("openai-api/only-service", &none).is_err());
+}

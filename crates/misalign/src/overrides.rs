@@ -1,0 +1,66 @@
+//! The override flags shared by `run` and `validate`, each also read from a `MISALIGN_*`
+//! environment variable (a flag wins over its variable).
+
+use misalign_core::config::Overrides;
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct OverrideArgs {
+    /// Run these models instead of the file's (repeatable, or comma-separated in the variable).
+    #[arg(
+        long = "model",
+        value_name = "MODEL",
+        env = "MISALIGN_MODEL",
+        value_delimiter = ','
+    )]
+    pub models: Vec<String>,
+    /// Only the first N conditions of the plan.
+    #[arg(long, value_name = "N", env = "MISALIGN_LIMIT")]
+    pub limit: Option<usize>,
+    /// Samples per condition instead of the file's `samples_per_condition`.
+    #[arg(long, value_name = "N", env = "MISALIGN_SAMPLES")]
+    pub samples: Option<u32>,
+    /// At most N calls in flight per provider (and per model).
+    #[arg(long, value_name = "N", env = "MISALIGN_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// The LLM judge for classification (turns classification on).
+    #[arg(long, value_name = "MODEL", env = "MISALIGN_JUDGE")]
+    pub judge: Option<String>,
+    /// The base sampling seed (sample i is sent seed + i).
+    #[arg(long, value_name = "N", env = "MISALIGN_SEED")]
+    pub seed: Option<u64>,
+}
+
+impl OverrideArgs {
+    pub fn to_overrides(&self) -> Overrides {
+        Overrides {
+            models: self.models.clone(),
+            limit: self.limit,
+            samples: self.samples,
+            max_connections: self.max_connections,
+            judge: self.judge.clone(),
+            seed: self.seed,
+        }
+    }
+
+    /// The flags as typed, for the "run the same command again" hints.
+    pub fn as_flags(&self) -> String {
+        let mut s = String::new();
+        for m in &self.models {
+            s.push_str(&format!(" --model {m}"));
+        }
+        let mut add = |flag: &str, v: Option<String>| {
+            if let Some(v) = v {
+                s.push_str(&format!(" --{flag} {v}"));
+            }
+        };
+        add("limit", self.limit.map(|v| v.to_string()));
+        add("samples", self.samples.map(|v| v.to_string()));
+        add(
+            "max-connections",
+            self.max_connections.map(|v| v.to_string()),
+        );
+        add("judge", self.judge.clone());
+        add("seed", self.seed.map(|v| v.to_string()));
+        s
+    }
+}
