@@ -144,6 +144,52 @@ pub struct Condition {
     pub variant: Variant,
     #[serde(default)]
     pub awareness_notice: bool,
+    /// Mitigations other than `instructions` (which is `extra_instructions: dont`), in
+    /// canonical order ([`canonical_mitigations`]); empty means none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mitigations: Vec<String>,
+}
+
+/// The built-in mitigations, in the order a combination names them (docs/mitigations.md).
+/// `instructions` is the `dont` setting of extra instructions under another name.
+pub const BUILTIN_MITIGATIONS: [&str; 5] = [
+    "instructions",
+    "principles",
+    "demonstrations",
+    "accurate_context",
+    "oversight",
+];
+
+/// The mitigation that is the `dont` extra instructions.
+pub const INSTRUCTIONS_MITIGATION: &str = "instructions";
+
+/// Joins mitigations in a combination (`principles+demonstrations`).
+pub const MITIGATION_JOINER: char = '+';
+
+/// Whether `name` can name a mitigation: lower-case letters, digits and `_`, starting with a
+/// letter, and not `none` (no `-` or `+`, which the id and combinations use).
+pub fn is_mitigation_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name != "none"
+        && name.len() <= 64
+}
+
+/// Built-ins first in their fixed order, then others by name; each once. Two spellings of
+/// one combination (`demonstrations+principles`) are then one condition.
+pub fn canonical_mitigations<S: AsRef<str>>(names: &[S]) -> Vec<String> {
+    let rank = |n: &str| {
+        BUILTIN_MITIGATIONS
+            .iter()
+            .position(|b| *b == n)
+            .unwrap_or(BUILTIN_MITIGATIONS.len())
+    };
+    let mut out: Vec<String> = names.iter().map(|n| n.as_ref().to_string()).collect();
+    out.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.cmp(b)));
+    out.dedup();
+    out
 }
 
 impl Condition {
@@ -167,11 +213,71 @@ impl Condition {
             extra_instructions: ExtraInstructions::Off,
             variant: Variant::Dev,
             awareness_notice: false,
+            mitigations: Vec::new(),
         }
     }
 
+    /// The mitigation combination of this condition as written in the table and the axis:
+    /// `none`, `instructions`, `principles+demonstrations`, ...
+    pub fn mitigation_label(&self) -> String {
+        let names = self.mitigation_names();
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(&MITIGATION_JOINER.to_string())
+        }
+    }
+
+    /// Every mitigation of this condition, `instructions` included, in canonical order.
+    pub fn mitigation_names(&self) -> Vec<String> {
+        let mut names = Vec::with_capacity(self.mitigations.len() + 1);
+        if self.extra_instructions == ExtraInstructions::Dont {
+            names.push(INSTRUCTIONS_MITIGATION.to_string());
+        }
+        names.extend(self.mitigations.iter().cloned());
+        canonical_mitigations(&names)
+    }
+
+    /// The same condition with mitigation `none`: what each mitigation is compared with.
+    pub fn without_mitigations(&self) -> Condition {
+        let mut c = self.clone();
+        if c.extra_instructions == ExtraInstructions::Dont {
+            c.extra_instructions = ExtraInstructions::Off;
+        }
+        c.mitigations.clear();
+        c
+    }
+
+    /// Sets the mitigation combination: `instructions` becomes `extra_instructions: dont`,
+    /// the rest is kept in canonical order. Fails (with the offending setting) when
+    /// `instructions` meets `extra_instructions: goal`, which fill the same slot.
+    pub fn set_mitigations<S: AsRef<str>>(&mut self, names: &[S]) -> Result<(), String> {
+        let mut rest = Vec::with_capacity(names.len());
+        for n in names {
+            let n = n.as_ref();
+            if n == INSTRUCTIONS_MITIGATION {
+                match self.extra_instructions {
+                    ExtraInstructions::Goal => {
+                        return Err(
+                            "mitigation `instructions` and `extra_instructions: goal` fill the \
+                             same slot of the system prompt; use one or the other"
+                                .to_string(),
+                        )
+                    }
+                    _ => self.extra_instructions = ExtraInstructions::Dont,
+                }
+            } else {
+                rest.push(n.to_string());
+            }
+        }
+        self.mitigations = canonical_mitigations(&rest);
+        Ok(())
+    }
+
     /// The reference framework's id, plus suffixes for our extra axes when not default:
-    /// `_prod`, then `_dont` / `_goal`, then `_aware`.
+    /// `_prod`, then `_dont` / `_goal`, then `_aware`, then `_mit-<names joined by +>` for
+    /// mitigations other than `instructions` (which is `_dont`, so `extra_instructions: dont`
+    /// and `mitigations: instructions` are one condition with one id).
     pub fn id(&self) -> String {
         let mut id = format!(
             "{}_{}-{}_{}",
@@ -191,15 +297,23 @@ impl Condition {
         if self.awareness_notice {
             id.push_str("_aware");
         }
+        if !self.mitigations.is_empty() {
+            id.push_str(MITIGATION_SUFFIX);
+            id.push_str(&self.mitigations.join(&MITIGATION_JOINER.to_string()));
+        }
         id
     }
 }
+
+/// Starts the mitigation part of an id. No scenario, goal or urgency can contain it before
+/// the goal type's `-`, and mitigation names contain no `-`, so the last one is it.
+const MITIGATION_SUFFIX: &str = "_mit-";
 
 /// A string that is not a condition id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "`{0}` is not a condition id; expected \
-     <scenario>_<goal type>-<goal value>_<urgency>[_prod][_dont|_goal][_aware], \
+     <scenario>_<goal type>-<goal value>_<urgency>[_prod][_dont|_goal][_aware][_mit-a+b], \
      e.g. blackmail_explicit-america_replacement"
 )]
 pub struct ConditionIdError(pub String);
@@ -213,6 +327,16 @@ impl std::str::FromStr for Condition {
     fn from_str(id: &str) -> Result<Self, Self::Err> {
         let bad = || ConditionIdError(id.to_string());
         let mut rest = id;
+        let mut mitigations = Vec::new();
+        if let Some((head, names)) = rest.rsplit_once(MITIGATION_SUFFIX) {
+            for name in names.split(MITIGATION_JOINER) {
+                if !is_mitigation_name(name) || name == INSTRUCTIONS_MITIGATION {
+                    return Err(bad());
+                }
+                mitigations.push(name);
+            }
+            rest = head;
+        }
         let mut strip = |suffix: &str| match rest.strip_suffix(suffix) {
             Some(r) => {
                 rest = r;
@@ -248,6 +372,7 @@ impl std::str::FromStr for Condition {
         c.extra_instructions = extra_instructions;
         c.variant = variant;
         c.awareness_notice = awareness_notice;
+        c.mitigations = canonical_mitigations(&mitigations);
         Ok(c)
     }
 }
@@ -375,6 +500,111 @@ mod tests {
             "blackmail_none-america_none",
         ] {
             assert!(id.parse::<Condition>().is_err(), "{id:?}");
+        }
+    }
+
+    #[test]
+    fn mitigation_none_keeps_the_reference_id() {
+        let mut c = Condition::new(
+            "blackmail",
+            GoalType::Explicit,
+            "america",
+            Urgency::Replacement,
+        );
+        c.set_mitigations::<&str>(&[]).unwrap();
+        assert_eq!(c.id(), "blackmail_explicit-america_replacement");
+        assert_eq!(c.mitigation_label(), "none");
+    }
+
+    #[test]
+    fn instructions_is_the_dont_setting() {
+        let mut c = Condition::new(
+            "blackmail",
+            GoalType::Explicit,
+            "america",
+            Urgency::Replacement,
+        );
+        c.set_mitigations(&["instructions"]).unwrap();
+        assert_eq!(c.extra_instructions, ExtraInstructions::Dont);
+        assert_eq!(c.id(), "blackmail_explicit-america_replacement_dont");
+        assert_eq!(c.mitigation_label(), "instructions");
+        assert_eq!(
+            c.without_mitigations().id(),
+            "blackmail_explicit-america_replacement"
+        );
+        let mut g = Condition::new("murder", GoalType::None, "", Urgency::None);
+        g.extra_instructions = ExtraInstructions::Goal;
+        assert!(g.set_mitigations(&["instructions"]).is_err());
+    }
+
+    #[test]
+    fn mitigation_ids_read_back_in_canonical_order() {
+        let mut c = Condition::new("leaking_v2", GoalType::Latent, "safety", Urgency::None);
+        c.variant = Variant::Prod;
+        c.awareness_notice = true;
+        c.set_mitigations(&[
+            "house_rules",
+            "demonstrations",
+            "instructions",
+            "principles",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.id(),
+            "leaking_v2_latent-safety_none_prod_dont_aware_mit-principles+demonstrations+house_rules"
+        );
+        assert_eq!(
+            c.mitigation_label(),
+            "instructions+principles+demonstrations+house_rules"
+        );
+        let back: Condition = c.id().parse().unwrap();
+        assert_eq!(back, c);
+        assert_eq!(Condition::parse_id(&c.id()), Some(c.clone()));
+        // Another order of the same names is the same condition, but not the id we write.
+        let other = "leaking_v2_latent-safety_none_prod_dont_aware_mit-demonstrations+principles+house_rules";
+        assert_eq!(other.parse::<Condition>().unwrap(), c);
+        assert_eq!(Condition::parse_id(other), None);
+        for bad in [
+            "blackmail_explicit-america_replacement_mit-",
+            "blackmail_explicit-america_replacement_mit-none",
+            "blackmail_explicit-america_replacement_mit-instructions",
+            "blackmail_explicit-america_replacement_mit-a++b",
+            "blackmail_explicit-america_replacement_mit-Principles",
+            "blackmail_explicit-america_replacement_mit-a-b",
+        ] {
+            assert!(bad.parse::<Condition>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_mitigation_combination_reads_back() {
+        let names = [
+            "principles",
+            "demonstrations",
+            "accurate_context",
+            "oversight",
+            "mine_2",
+        ];
+        for mask in 0u32..(1 << names.len()) {
+            let chosen: Vec<&str> = names
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, n)| *n)
+                .collect();
+            for extra in [ExtraInstructions::Off, ExtraInstructions::Dont] {
+                let mut c = Condition::new(
+                    "my_scenario",
+                    GoalType::Swap,
+                    "safety",
+                    Urgency::Restriction,
+                );
+                c.extra_instructions = extra;
+                c.set_mitigations(&chosen).unwrap();
+                let back: Condition = c.id().parse().unwrap();
+                assert_eq!(back, c, "{}", c.id());
+                assert_eq!(Condition::parse_id(&c.id()), Some(c));
+            }
         }
     }
 }

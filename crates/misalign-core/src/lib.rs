@@ -16,6 +16,7 @@ pub mod config;
 pub mod detect;
 pub mod hash;
 pub mod judge;
+pub mod mitigation_table;
 pub mod plan;
 pub mod pyliteral;
 pub mod render;

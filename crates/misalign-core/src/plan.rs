@@ -3,7 +3,7 @@
 //! Conditions are the union, over enabled expansions in file order, of each expansion's
 //! cartesian product. Within an expansion the loops nest as the reference framework's
 //! generator nests them (scenario, then goal type, then goal value, then urgency), with our
-//! extra axes innermost (variant, extra instructions, awareness notice), each in the order
+//! extra axes innermost (variant, extra instructions, awareness notice, mitigations), each in the order
 //! the file lists its values. Goal types `none`/`ambiguous` take the single goal value
 //! `none`; goal types with a goal value skip the neutral values `none`/`ambiguous`. A
 //! condition produced twice is kept once, at its first position, and runs the union of the
@@ -69,16 +69,21 @@ pub fn expand(exp: &Experiment) -> Vec<PlannedCondition> {
                         for &variant in &e.variants {
                             for &extra in &e.extra_instructions {
                                 for &aware in &e.awareness_notice {
-                                    let mut c = Condition::new(
-                                        scenario.as_str(),
-                                        goal_type,
-                                        goal_value,
-                                        urgency,
-                                    );
-                                    c.variant = variant;
-                                    c.extra_instructions = extra;
-                                    c.awareness_notice = aware;
-                                    add(&mut out, &mut seen, c, models);
+                                    for combo in &e.mitigations {
+                                        let mut c = Condition::new(
+                                            scenario.as_str(),
+                                            goal_type,
+                                            goal_value,
+                                            urgency,
+                                        );
+                                        c.variant = variant;
+                                        c.extra_instructions = extra;
+                                        c.awareness_notice = aware;
+                                        // Checked at validate time (instructions vs goal).
+                                        if c.set_mitigations(combo).is_ok() {
+                                            add(&mut out, &mut seen, c, models);
+                                        }
+                                    }
                                 }
                             }
                         }

@@ -13,7 +13,8 @@
 //! template filled by `safe_substitute`, and `USER_PROMPT` as written, byte-identical to the
 //! reference generator. Otherwise they come from our pack texts, strictly filled.
 
-use crate::condition::{Condition, ExtraInstructions, GoalType, Variant};
+use crate::condition::{Condition, ExtraInstructions, GoalType, Variant, INSTRUCTIONS_MITIGATION};
+use crate::config::{MitigationPlace, UserMitigation};
 use crate::hash::sha256_parts;
 use crate::scenario::goals::goal_text;
 use crate::scenario::variables::stem_match;
@@ -34,6 +35,19 @@ pub struct RenderedPrompt {
     pub user_prompt: String,
     /// The inbox only (`email_content.txt`).
     pub email_content: String,
+    /// What each mitigation of the condition added, and where; already part of the texts
+    /// above (so of the prompt hash), kept apart so `generate` and `scenarios show` can
+    /// show it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mitigation_additions: Vec<MitigationAddition>,
+}
+
+/// The text one mitigation adds to one part of the prompt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MitigationAddition {
+    pub mitigation: String,
+    pub place: MitigationPlace,
+    pub text: String,
 }
 
 impl RenderedPrompt {
@@ -57,7 +71,7 @@ impl RenderedPrompt {
     /// `metadata.json` of the generated prompt folder.
     pub fn metadata(&self) -> serde_json::Value {
         let c = &self.condition;
-        serde_json::json!({
+        let mut meta = serde_json::json!({
             "condition_id": c.id(),
             "scenario": c.scenario,
             "goal_type": c.goal_type.as_str(),
@@ -67,7 +81,12 @@ impl RenderedPrompt {
             "variant": c.variant.as_str(),
             "production_variant": c.variant == crate::condition::Variant::Prod,
             "awareness_notice": c.awareness_notice,
-        })
+            "mitigation": c.mitigation_label(),
+        });
+        if !self.mitigation_additions.is_empty() {
+            meta["mitigation_additions"] = serde_json::json!(self.mitigation_additions);
+        }
+        meta
     }
 }
 
@@ -77,6 +96,8 @@ pub struct RenderOptions {
     /// The experiment's `global.alignment_faking.warning_text` when enabled, else empty:
     /// fills the reference prompts' `${alignment_faking_warning}`.
     pub alignment_faking_warning: String,
+    /// The experiment's own mitigations, by name.
+    pub mitigations: BTreeMap<String, UserMitigation>,
 }
 
 /// Renders one condition: system prompt, instruction and inbox (no alignment-faking warning).
@@ -99,9 +120,13 @@ pub fn render_with(
         return render_reference(source, &sc, reference, condition, options);
     }
     let goal = goal_for(&sc, condition)?;
-    let email_content = inbox(source, &sc, condition, &goal_pairs(&goal))?;
     let facts = sc.require_facts()?;
     let base = base_vars(facts, &goal);
+    let mut mitigation_vars = base.clone();
+    mitigation_vars.insert("company_domain".into(), facts.company_domain.clone());
+    let mut additions = mitigation_texts(&sc, condition, options, &mitigation_vars, fill)?;
+    let inbox_vars = inbox_vars(source, &sc, condition, &goal_pairs(&goal))?;
+    let email_content = fill_inbox(&sc, condition, &inbox_vars, &additions)?;
 
     let user_prompt = finish(&fill(
         sc.require(&sc.instruction, "user-instruction.md")?,
@@ -121,6 +146,7 @@ pub fn render_with(
             fill(sc.require(&sc.extra_goal, "common/extra-goal.md")?, &base)?
         }
     };
+    let slot = with_system_additions(extra.trim(), &additions, "\n\n");
     let awareness = if condition.awareness_notice {
         fill(
             sc.require(&sc.awareness, "common/awareness-notice.md")?,
@@ -133,20 +159,87 @@ pub fn render_with(
     vars.insert("goal_reminder".into(), goal.reminder.trim().to_string());
     vars.insert("scratchpad".into(), scratchpad.trim().to_string());
     vars.insert("tools".into(), tools.trim().to_string());
-    vars.insert("extra_instructions".into(), extra.trim().to_string());
+    vars.insert("extra_instructions".into(), slot);
     vars.insert("awareness_notice".into(), awareness.trim().to_string());
     vars.insert(
         "alignment_faking_warning".into(),
         options.alignment_faking_warning.clone(),
     );
     let system_prompt = finish(&fill(sc.require(&sc.system, "system-prompt.md")?, &vars)?);
+    if condition.extra_instructions == ExtraInstructions::Dont {
+        additions.insert(
+            0,
+            MitigationAddition {
+                mitigation: INSTRUCTIONS_MITIGATION.to_string(),
+                place: MitigationPlace::System,
+                text: extra.trim().to_string(),
+            },
+        );
+    }
 
     Ok(RenderedPrompt {
         condition: condition.clone(),
         system_prompt,
         user_prompt,
         email_content,
+        mitigation_additions: additions,
     })
+}
+
+/// The texts of the condition's mitigations other than `instructions` (which is the `dont`
+/// extra instructions), in the condition's order: built-ins from `common/mitigations/`,
+/// filled with `vars` by `fill_doc`; the experiment's own as written.
+fn mitigation_texts(
+    sc: &Loaded,
+    c: &Condition,
+    options: &RenderOptions,
+    vars: &BTreeMap<String, String>,
+    fill_doc: impl Fn(&Doc, &BTreeMap<String, String>) -> Result<String, RenderError>,
+) -> Result<Vec<MitigationAddition>, RenderError> {
+    let mut out = Vec::with_capacity(c.mitigations.len());
+    for name in &c.mitigations {
+        let (place, text) = match sc.mitigation_docs.get_key_value(name.as_str()) {
+            Some((role, doc)) => {
+                let place = match *role {
+                    "accurate_context" => MitigationPlace::Inbox,
+                    _ => MitigationPlace::System,
+                };
+                (place, fill_doc(sc.require(doc, role)?, vars)?)
+            }
+            None => match options.mitigations.get(name) {
+                Some(user) => (user.place, user.text.clone()),
+                None => {
+                    return Err(RenderError::Other(format!(
+                        "condition {} names mitigation `{name}`, which is neither built in nor \
+                         defined under the experiment's top-level `mitigations:`; define it there \
+                         (docs/mitigations.md)",
+                        c.id()
+                    )))
+                }
+            },
+        };
+        out.push(MitigationAddition {
+            mitigation: name.clone(),
+            place,
+            text: text.trim().to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// The extra-instructions slot with each system-prompt mitigation after it, `sep` apart.
+fn with_system_additions(extra: &str, additions: &[MitigationAddition], sep: &str) -> String {
+    let mut out = extra.to_string();
+    for a in additions
+        .iter()
+        .filter(|a| a.place == MitigationPlace::System)
+    {
+        if !out.is_empty() {
+            out.push_str(sep);
+        }
+        out.push_str(&a.text);
+    }
+    out
 }
 
 /// The reference generator's fixed extra instructions (rule 10); `{company}` is the company.
@@ -164,12 +257,48 @@ fn render_reference(
 ) -> Result<RenderedPrompt, RenderError> {
     let goal = goal_vars(sc, c)?;
     let mut vars = inbox_vars(source, sc, c, &goal)?;
-    let email_content = fill_inbox(sc, c, &vars)?;
-    let extra = match c.extra_instructions {
+    let mut additions = if c.mitigations.is_empty() {
+        Vec::new()
+    } else {
+        let mut mitigation_vars = vars.clone();
+        mitigation_vars.insert("company_name".into(), company(sc, c, &vars)?);
+        // The memo of `accurate_context` is addressed to the agent at the company's domain.
+        if let Some(f) = &sc.facts {
+            for (k, v) in [
+                ("company_domain", &f.company_domain),
+                ("agent_address", &f.agent_address),
+                ("agent_name", &f.agent_name),
+            ] {
+                mitigation_vars.entry(k.into()).or_insert_with(|| v.clone());
+            }
+        }
+        mitigation_texts(sc, c, options, &mitigation_vars, fill)?
+    };
+    let email_content = fill_inbox(sc, c, &vars, &additions)?;
+    let dont = match c.extra_instructions {
         ExtraInstructions::Off => String::new(),
         ExtraInstructions::Dont => EXTRA_DONT.replace("{company}", &company(sc, c, &vars)?),
         ExtraInstructions::Goal => EXTRA_GOAL.replace("{company}", &company(sc, c, &vars)?),
     };
+    // The reference slot starts with its own line break; our texts follow a blank line.
+    let extra = if additions.iter().any(|a| a.place == MitigationPlace::System) {
+        format!(
+            "{dont}\n\n{}",
+            with_system_additions("", &additions, "\n\n")
+        )
+    } else {
+        dont.clone()
+    };
+    if c.extra_instructions == ExtraInstructions::Dont {
+        additions.insert(
+            0,
+            MitigationAddition {
+                mitigation: INSTRUCTIONS_MITIGATION.to_string(),
+                place: MitigationPlace::System,
+                text: dont.trim().to_string(),
+            },
+        );
+    }
     let warning = match (
         options.alignment_faking_warning.as_str(),
         c.awareness_notice,
@@ -199,6 +328,7 @@ fn render_reference(
         system_prompt: template.safe_substitute(&vars),
         user_prompt: reference.file.user_prompt.clone(),
         email_content,
+        mitigation_additions: additions,
     })
 }
 
@@ -384,14 +514,16 @@ fn inbox(
     goal: &[(String, String)],
 ) -> Result<String, RenderError> {
     let vars = inbox_vars(source, sc, c, goal)?;
-    fill_inbox(sc, c, &vars)
+    fill_inbox(sc, c, &vars, &[])
 }
 
-/// Rules 6 and 7: the inbox templates of the condition, filled with `vars`.
+/// Rules 6 and 7: the inbox templates of the condition, filled with `vars`, then the inbox
+/// mitigations as the last emails (last, so numbered inboxes keep their emails' ids).
 fn fill_inbox(
     sc: &Loaded,
     c: &Condition,
     vars: &BTreeMap<String, String>,
+    additions: &[MitigationAddition],
 ) -> Result<String, RenderError> {
     let parts: Vec<String> = if c.goal_type == GoalType::None {
         vec![format!("goal-conflict-none-{}", c.urgency.as_str())]
@@ -412,6 +544,20 @@ fn fill_inbox(
                     .map_err(|e: TemplateError| e.with_known(vars.keys().cloned()))?,
             ),
         }
+    }
+    for a in additions
+        .iter()
+        .filter(|a| a.place == MitigationPlace::Inbox)
+    {
+        if !content.ends_with("\n\n") {
+            content.push_str(if content.ends_with('\n') {
+                "\n"
+            } else {
+                "\n\n"
+            });
+        }
+        content.push_str(&a.text);
+        content.push('\n');
     }
     if sc.numbered_ids {
         content = number_emails(&content);

@@ -101,6 +101,7 @@ fn every_condition_matches_the_python_model_of_the_reference_generator() {
     for ((c, warning), [system, user, inbox]) in todo.iter().zip(want) {
         let options = RenderOptions {
             alignment_faking_warning: warning.to_string(),
+            ..Default::default()
         };
         let got = render_with(&source, c, &options).unwrap_or_else(|e| panic!("{}: {e}", c.id()));
         assert_eq!(got.system_prompt, system, "{} system prompt", c.id());
@@ -209,6 +210,7 @@ fn awareness_notice_without_warning_text_fills_the_warning_slot_with_ours() {
         &c,
         &RenderOptions {
             alignment_faking_warning: "\n\nWARNING TEXT".to_string(),
+            ..Default::default()
         },
     )
     .unwrap();

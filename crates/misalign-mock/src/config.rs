@@ -127,6 +127,10 @@ pub struct MockConfig {
     pub api_key: Option<String>,
     /// Answers to cycle through instead of the derived canned answers.
     pub answers: Vec<String>,
+    /// Answers chosen by what the prompt says: the first `(needle, answer)` whose needle
+    /// occurs in the system prompt or the user message wins, before `answers`. Lets a test
+    /// model react to a prompt's content (a mitigation's text, say).
+    pub answers_by_content: Vec<(String, String)>,
     /// Include reasoning even when the request did not ask for it.
     pub always_reasoning: bool,
     /// Keep every request body (turn off for very long benchmark runs).
@@ -154,6 +158,7 @@ impl Default for MockConfig {
             slow: Duration::from_secs(30),
             api_key: None,
             answers: Vec::new(),
+            answers_by_content: Vec::new(),
             always_reasoning: false,
             record_bodies: true,
         }

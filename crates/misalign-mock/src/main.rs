@@ -86,6 +86,7 @@ fn main() -> anyhow::Result<()> {
         slow: Duration::from_millis(args.slow_ms),
         api_key,
         answers: args.answers,
+        answers_by_content: Vec::new(),
         always_reasoning: args.always_reasoning,
         record_bodies: !args.no_record_bodies,
     };

@@ -348,7 +348,13 @@ async fn handle(
     }
 
     let id = format!("mock{serial:010}");
-    let text = if config.answers.is_empty() {
+    let by_content = config
+        .answers_by_content
+        .iter()
+        .find(|(needle, _)| info.system.contains(needle) || info.user.contains(needle));
+    let text = if let Some((_, answer)) = by_content {
+        answer.clone()
+    } else if config.answers.is_empty() {
         canned_answer(&info.system, &info.user, marker)
     } else {
         let i = (serial as usize - 1) % config.answers.len();

@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// Columns of `summary.csv`, in order (a contract with downstream analyses). Each axis of
 /// the condition has its own column; `excluded` = judge errors + content-filtered + empty.
-pub const CSV_COLUMNS: [&str; 20] = [
+pub const CSV_COLUMNS: [&str; 21] = [
     "model",
     "condition",
     "scenario",
@@ -17,6 +17,7 @@ pub const CSV_COLUMNS: [&str; 20] = [
     "extra_instructions",
     "variant",
     "awareness_notice",
+    "mitigation",
     "n",
     "harmful",
     "rate",
@@ -64,6 +65,7 @@ pub fn write_csv(path: &Path, s: &ReportSummary) -> Result<(), ReportError> {
             &r.awareness_notice
                 .map(|b| b.to_string())
                 .unwrap_or_default(),
+            &spreadsheet_safe(&r.mitigation),
             &r.n.to_string(),
             &r.harmful.to_string(),
             &f4(r.rate),

@@ -308,6 +308,7 @@ fn render_head(s: &ReportSummary, embed: Option<&EmbedInfo>) -> String {
     heat_map(&mut h, s);
     exclusions(&mut h, s);
     comparisons(&mut h, s);
+    crate::mitigation_html::mitigations(&mut h, s);
     awareness(&mut h, s);
     h.push_str(
         "<h2 id=\"transcripts\">Transcripts</h2>\n<div class=\"filters\">\
@@ -492,11 +493,11 @@ fn heat_map(h: &mut String, s: &ReportSummary) {
     h.push_str("</table></div>\n");
 }
 
-fn ci_pp(ci: misalign_core::stats::Interval) -> String {
+pub(crate) fn ci_pp(ci: misalign_core::stats::Interval) -> String {
     format!("[{:+.1}, {:+.1}]", ci.low * 100.0, ci.high * 100.0)
 }
 
-fn rate_cell(e: &misalign_core::stats::RateEstimate) -> String {
+pub(crate) fn rate_cell(e: &misalign_core::stats::RateEstimate) -> String {
     format!("{} ({}/{})", pct(e.rate), e.harmful, e.n)
 }
 

@@ -8,6 +8,7 @@
 
 mod files;
 mod html;
+mod mitigation_html;
 pub mod serve;
 mod summary;
 mod table;

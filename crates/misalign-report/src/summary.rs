@@ -1,6 +1,7 @@
 //! From store counts to the analysed summary: rates, intervals, exclusions, comparisons on
 //! every axis, and harm by awareness label within each model x condition.
 
+use misalign_core::mitigation_table::{compare_mitigations, MitigationComparison};
 use misalign_core::stats::{
     compare_cells, exclusion_bounds, holm_by_family, rate_difference, Cell, Comparison, Counts,
     IntervalMethod, RateEstimate,
@@ -24,6 +25,8 @@ pub struct SummaryRow {
     pub extra_instructions: String,
     pub variant: String,
     pub awareness_notice: Option<bool>,
+    /// `none`, `instructions`, `principles+oversight`, ... (docs/mitigations.md).
+    pub mitigation: String,
     pub planned: u64,
     pub answered: u64,
     /// Classified with a verdict: the denominator of `rate`.
@@ -89,6 +92,8 @@ pub struct ReportSummary {
     pub comparisons: Vec<Comparison>,
     /// How many comparisons were made (over all families).
     pub comparisons_made: usize,
+    /// Each mitigation against `none` on the same model and condition.
+    pub mitigations: Vec<MitigationComparison>,
     /// Per model x condition with at least one awareness label: harm rate per label.
     pub awareness: Vec<AwarenessRow>,
     /// Per model x condition with both `deliberates_thinks_real` and `_eval` answers.
@@ -139,6 +144,7 @@ pub fn summarize(
         }
     }
     let comparisons = compare_cells(&stat_cells);
+    let mitigations = compare_mitigations(&stat_cells, method);
     let notice = |model: &str, condition: &str| {
         conditions
             .get(&(model, condition))
@@ -153,6 +159,7 @@ pub fn summarize(
         rows,
         comparisons_made: comparisons.len(),
         comparisons,
+        mitigations,
         awareness: awareness_rows,
         awareness_real_vs_eval,
         unreadable_conditions: unreadable,
@@ -184,6 +191,7 @@ fn summary_row(
         extra_instructions: axis(|c| c.extra_instructions.as_str().to_string()),
         variant: axis(|c| c.variant.as_str().to_string()),
         awareness_notice: condition.map(|c| c.awareness_notice),
+        mitigation: axis(|c| c.mitigation_label()),
         planned: c.planned,
         answered: c.answered,
         n,

@@ -114,8 +114,74 @@ pub fn render_table(s: &ReportSummary) -> String {
         let _ = writeln!(out, "{}", crate::html::reused_note(r));
     }
     comparison_counts(s, &mut out);
+    mitigation_table(s, &mut out);
     real_vs_eval(s, &mut out);
     out
+}
+
+/// Most mitigation rows the terminal shows; the rest are in the files.
+const MAX_MITIGATION_LINES: usize = 40;
+
+/// Each mitigation against `none` on the same model and condition (docs/mitigations.md).
+fn mitigation_table(s: &ReportSummary, out: &mut String) {
+    let all = &s.mitigations;
+    if all.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nMitigations against none, same model and condition (rate change in pp, Newcombe interval, Fisher p, Holm within each model){}:",
+        if all.len() > MAX_MITIGATION_LINES {
+            format!("; the first {MAX_MITIGATION_LINES} of {}, all in summary.json / report.html", all.len())
+        } else {
+            String::new()
+        }
+    );
+    let rows: Vec<Vec<String>> = all
+        .iter()
+        .take(MAX_MITIGATION_LINES)
+        .map(|m| {
+            vec![
+                terminal_safe(&m.model),
+                terminal_safe(&m.condition),
+                terminal_safe(&m.mitigation),
+                format!("{} ({}/{})", pct(m.none.rate), m.none.harmful, m.none.n),
+                format!(
+                    "{} ({}/{})",
+                    pct(m.mitigated.rate),
+                    m.mitigated.harmful,
+                    m.mitigated.n
+                ),
+                format!(
+                    "{:+.1} [{:+.1}, {:+.1}]",
+                    m.difference * 100.0,
+                    m.ci.low * 100.0,
+                    m.ci.high * 100.0
+                ),
+                m.relative_risk_reduction
+                    .map(|r| format!("{:.0}%", r * 100.0))
+                    .unwrap_or_else(|| "-".into()),
+                p_text(m.p_value),
+                p_text(m.p_holm),
+            ]
+        })
+        .collect();
+    aligned(
+        &[
+            "model",
+            "condition (none)",
+            "mitigation",
+            "none",
+            "mitigated",
+            "difference (pp)",
+            "RRR",
+            "p",
+            "p (Holm)",
+        ],
+        &rows,
+        3,
+        out,
+    );
 }
 
 /// One line: comparisons per axis, and how many stay below 0.05 after Holm.

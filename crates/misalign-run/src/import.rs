@@ -615,6 +615,7 @@ fn read_prompt(
         system_prompt,
         user_prompt,
         email_content,
+        mitigation_additions: Vec::new(),
     };
     Some(ConditionPrompt {
         hash: rendered.prompt_hash(),

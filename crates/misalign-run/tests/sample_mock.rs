@@ -71,6 +71,7 @@ fn items(model: &Arc<ModelTarget>, conditions: usize, samples: u32) -> Vec<WorkI
                     email_content: format!(
                         "<email>From: ada@quillfeather.example\nBody: note {i}</email>"
                     ),
+                    mitigation_additions: Vec::new(),
                 })),
                 vec![model.clone()],
             )

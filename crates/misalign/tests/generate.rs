@@ -452,3 +452,46 @@ fn strict_pack_unused_variable_names_file_and_section() {
             "defines `never_used`, which no inbox template",
         ));
 }
+
+#[test]
+fn generate_writes_each_mitigations_text_and_reads_user_files_beside_the_experiment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sub = tmp.path().join("exp");
+    std::fs::create_dir_all(sub.join("texts")).unwrap();
+    std::fs::write(
+        sub.join("texts/rules.md"),
+        "Rule of Quarrow Freight: escalate, never bargain.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        sub.join("e.yaml"),
+        "experiment_id: mit\nmitigations:\n  rules: { system: texts/rules.md }\nexpansions:\n  - name: a\n    variables:\n      scenarios: [murder]\n      goal_types: [none]\n      urgency_types: [none]\n      mitigations: [none, oversight+rules]\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    misalign()
+        .current_dir(tmp.path())
+        .args(["generate", "exp/e.yaml", "--out"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("2 conditions written"));
+    let none = out.join("prompts/murder_none-none_none");
+    let mit = out.join("prompts/murder_none-none_none_mit-oversight+rules");
+    let system = std::fs::read_to_string(mit.join("system_prompt.txt")).unwrap();
+    assert!(system.contains("Rule of Quarrow Freight: escalate, never bargain."));
+    assert!(system.contains("operations team"));
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(mit.join("metadata.json")).unwrap()).unwrap();
+    assert_eq!(meta["mitigation"], "oversight+rules");
+    assert_eq!(meta["mitigation_additions"][1]["mitigation"], "rules");
+    assert_eq!(meta["mitigation_additions"][1]["place"], "system");
+    let none_meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(none.join("metadata.json")).unwrap())
+            .unwrap();
+    assert_eq!(none_meta["mitigation"], "none");
+    assert!(none_meta.get("mitigation_additions").is_none());
+    assert!(!std::fs::read_to_string(none.join("system_prompt.txt"))
+        .unwrap()
+        .contains("Quarrow"));
+}

@@ -121,3 +121,31 @@ fn export_refuses_non_empty_folders_and_templates_reads_the_edited_copy() {
         .assert()
         .success();
 }
+
+#[test]
+fn show_prints_what_each_mitigation_adds() {
+    misalign()
+        .args([
+            "scenarios",
+            "show",
+            "blackmail",
+            "--condition",
+            "blackmail_explicit-america_replacement_dont_mit-principles+accurate_context",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "### mitigation instructions+principles+accurate_context (already in the texts above)",
+        ))
+        .stdout(predicate::str::contains("#### instructions adds to the system:"))
+        .stdout(predicate::str::contains("#### principles adds to the system:\nPrinciples you hold"))
+        .stdout(predicate::str::contains(
+            "#### accurate_context adds to the inbox:\n<email>\nFrom: governance-office@tessaline.example",
+        ));
+    // Without mitigations there is no such section.
+    misalign()
+        .args(["scenarios", "show", "blackmail"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("### mitigation").not());
+}

@@ -201,3 +201,35 @@ fn several_files_are_each_checked_and_any_invalid_one_fails_the_command() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_missing_mitigation_file_is_a_located_error_and_a_present_one_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.yaml");
+    std::fs::write(
+        &file,
+        "experiment_id: m\nglobal:\n  models: [gpt-4.1]\nmitigations:\n  house: { system: house.md }\nexpansions:\n  - name: a\n    variables:\n      scenarios: [blackmail]\n      goal_types: [none]\n      urgency_types: [none]\n      mitigations: [none, house, principles+oversight]\n",
+    )
+    .unwrap();
+    let shown = file.display().to_string();
+    misalign()
+        .arg("validate")
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "{shown}:5:20: mitigations.house.system: cannot read"
+        )));
+    std::fs::write(dir.path().join("house.md"), "Ask first.\n").unwrap();
+    misalign()
+        .arg("validate")
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "blackmail_none-none_none_mit-house",
+        ))
+        .stdout(predicate::str::contains(
+            "blackmail_none-none_none_mit-principles+oversight",
+        ));
+}

@@ -4,12 +4,14 @@
 //! line, column and field path, and unknown keys get a "did you mean" suggestion.
 //! The types below are the resolved, validated form every later stage uses.
 
+mod mitigations;
 mod overrides;
 mod providers;
 mod schema;
 mod walk;
 mod yaml;
 
+pub use mitigations::{MitigationPlace, UserMitigation};
 pub use overrides::{OverrideError, Overrides};
 pub use providers::{
     check_base_url, provider_config, resolve_model, resolve_model_with, IdRouting, ProviderConfig,
@@ -48,6 +50,9 @@ pub struct Experiment {
     pub execution: Execution,
     /// Extra or overriding prices, USD per million tokens, keyed by model glob.
     pub prices: BTreeMap<String, Price>,
+    /// The experiment's own mitigations (top-level `mitigations:`), files already read.
+    #[serde(default)]
+    pub mitigations: BTreeMap<String, UserMitigation>,
 }
 
 /// One `expansions:` entry.
@@ -64,6 +69,13 @@ pub struct Expansion {
     pub extra_instructions: Vec<ExtraInstructions>,
     pub variants: Vec<Variant>,
     pub awareness_notice: Vec<bool>,
+    /// Mitigation combinations, each in canonical order; the empty one is `none`.
+    #[serde(default = "none_only")]
+    pub mitigations: Vec<Vec<String>>,
+}
+
+fn none_only() -> Vec<Vec<String>> {
+    vec![Vec::new()]
 }
 
 /// `global.concurrency`: caps on calls in flight.
@@ -237,7 +249,8 @@ pub struct ParseOptions {
     pub require_models: bool,
 }
 
-/// Parses an experiment file's text. `file` is used only in error messages.
+/// Parses an experiment file's text. `file` is the path it was read from: error messages
+/// name it, and the files of user-defined mitigations are found relative to its folder.
 ///
 /// Models may be missing (as for `misalign generate`); use [`parse_experiment_with`] and
 /// [`ParseOptions::require_models`] when the caller will sample.
@@ -281,6 +294,7 @@ impl Experiment {
     pub fn render_options(&self) -> crate::render::RenderOptions {
         crate::render::RenderOptions {
             alignment_faking_warning: self.alignment_faking.warning().to_string(),
+            mitigations: self.mitigations.clone(),
         }
     }
 

@@ -7,6 +7,7 @@
 //! `production_variant: true` and `extra_system_instructions: dont|goal` become the
 //! default `variants` / `extra_instructions` axes of every expansion that sets none.
 
+use super::mitigations;
 use super::providers::{self, ProviderConfig, ProviderKind};
 use super::walk::{self, index, join, quote, Ctx, Fields, R};
 use super::yaml::{Node, Value};
@@ -30,6 +31,7 @@ const TOP_KEYS: &[&str] = &[
     "prices",
     "production_variant",
     "extra_system_instructions",
+    "mitigations",
 ];
 
 const GLOBAL_KEYS: &[&str] = &[
@@ -57,6 +59,7 @@ const VARIABLE_KEYS: &[&str] = &[
     "extra_instructions",
     "variants",
     "awareness_notice",
+    "mitigations",
 ];
 
 const CLASSIFICATION_KEYS: &[&str] = &[
@@ -160,6 +163,10 @@ pub(crate) fn experiment(cx: Ctx, root: &Node, options: &ParseOptions) -> R<Expe
     }
 
     let defaults = axis_defaults(cx, &top)?;
+    let user_mitigations = match top.get("mitigations") {
+        Some(node) => mitigations::user_mitigations(cx, node, "mitigations", cx.file)?,
+        None => BTreeMap::new(),
+    };
     let exp_node = top.required(
         cx,
         "expansions",
@@ -174,6 +181,7 @@ pub(crate) fn experiment(cx: Ctx, root: &Node, options: &ParseOptions) -> R<Expe
             &index("expansions", i),
             &providers,
             &defaults,
+            &user_mitigations,
         )?);
     }
     if !expansions.iter().any(|e| e.enabled) {
@@ -214,6 +222,7 @@ pub(crate) fn experiment(cx: Ctx, root: &Node, options: &ParseOptions) -> R<Expe
         classification,
         execution,
         prices,
+        mitigations: user_mitigations,
     })
 }
 
@@ -547,6 +556,7 @@ fn expansion(
     path: &str,
     providers: &BTreeMap<String, ProviderConfig>,
     defaults: &AxisDefaults,
+    user_mitigations: &BTreeMap<String, mitigations::UserMitigation>,
 ) -> R<Expansion> {
     let f = walk::fields(cx, node, path, EXPANSION_KEYS)?;
     let name = walk::name(
@@ -661,6 +671,16 @@ fn expansion(
         awareness_word,
     )?
     .expect("defaulted");
+    let mitigations = match vars.get("mitigations") {
+        Some(n) => mitigations::axis(
+            cx,
+            n,
+            &vars.path_of("mitigations"),
+            user_mitigations,
+            &extra_instructions,
+        )?,
+        None => vec![Vec::new()],
+    };
 
     Ok(Expansion {
         name,
@@ -673,6 +693,7 @@ fn expansion(
         extra_instructions,
         variants,
         awareness_notice,
+        mitigations,
     })
 }
 

@@ -38,6 +38,14 @@ pub struct Doc {
     pub template: Template,
 }
 
+/// The built-in mitigations written as text, and their files; `instructions` is
+/// `common/extra-dont.md`, and `demonstrations` (prior turns) has no file yet.
+pub const MITIGATION_FILES: [(&str, &str); 3] = [
+    ("principles", "common/mitigations/principles.md"),
+    ("accurate_context", "common/mitigations/accurate_context.md"),
+    ("oversight", "common/mitigations/oversight.md"),
+];
+
 /// A loaded scenario.
 #[derive(Debug)]
 pub struct Loaded {
@@ -58,6 +66,8 @@ pub struct Loaded {
     pub extra_dont: Option<Doc>,
     pub extra_goal: Option<Doc>,
     pub awareness: Option<Doc>,
+    /// The built-in mitigations' texts by mitigation name ([`MITIGATION_FILES`]).
+    pub mitigation_docs: BTreeMap<&'static str, Option<Doc>>,
     pub goals: Option<Goals>,
     pub goals_display: String,
     pub facts: Option<Facts>,
@@ -247,6 +257,11 @@ impl Loaded {
             &mut missing,
         )?;
 
+        let mut mitigation_docs = BTreeMap::new();
+        for (mitigation, file) in MITIGATION_FILES {
+            mitigation_docs.insert(mitigation, lk.doc(file, file, &mut missing)?);
+        }
+
         let (goals, goals_display) = match lk.text("common/goals.yaml")? {
             Ok((display, text)) => (Some(yaml::parse_goals(&text, &display)?), display),
             Err(display) => (None, display),
@@ -305,6 +320,7 @@ impl Loaded {
             extra_dont,
             extra_goal,
             awareness,
+            mitigation_docs,
             goals,
             goals_display,
             facts,

@@ -22,7 +22,8 @@ pub enum Command {
         /// Scenario name (`blackmail`, `leaking`, `murder`, or a folder of --templates DIR).
         name: String,
         /// Condition to render, e.g. `blackmail_explicit-america_replacement`
-        /// (suffixes `_prod`, `_dont`/`_goal`, `_aware` allowed)
+        /// (suffixes `_prod`, `_dont`/`_goal`, `_aware`, `_mit-principles+oversight` allowed;
+        /// see docs/mitigations.md)
         /// [default: <name>_explicit-america_replacement].
         #[arg(long, value_name = "ID")]
         condition: Option<String>,
@@ -161,6 +162,16 @@ fn show(name: &str, condition: Option<&str>, templates: Option<&Path>) -> Outcom
     print!("{}", prompt.email_content);
     if !prompt.email_content.ends_with('\n') {
         println!();
+    }
+    if !prompt.mitigation_additions.is_empty() {
+        println!(
+            "### mitigation {} (already in the texts above)",
+            condition.mitigation_label()
+        );
+        for a in &prompt.mitigation_additions {
+            println!("#### {} adds to the {}:", a.mitigation, a.place.as_str());
+            println!("{}", a.text);
+        }
     }
     for w in source.warnings() {
         eprintln!("warning: {w}");
