@@ -47,6 +47,8 @@ enum Command {
     Classify(commands::classify::Args),
     /// Write summary.csv, summary.json and report.html, and print the rate table.
     Report(commands::report::Args),
+    /// Export a results folder as Inspect evaluation logs or as samples.csv.
+    Export(commands::export::Args),
     /// Serve the transcript viewer for a results folder on localhost.
     View(commands::view::Args),
     /// Fetch or list local GGUF models.
@@ -66,6 +68,7 @@ fn main() -> std::process::ExitCode {
         Command::Status(a) => commands::status::run(a),
         Command::Classify(a) => commands::classify::run(a),
         Command::Report(a) => commands::report::run(a),
+        Command::Export(a) => commands::export::run(a),
         Command::View(a) => commands::view::run(a),
         Command::Models(c) => commands::models::run(c),
         Command::Completions(a) => commands::completions::run(a),
