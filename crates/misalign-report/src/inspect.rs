@@ -13,6 +13,7 @@ use misalign_core::Condition;
 use misalign_run::atomic::AtomicFile;
 use misalign_run::store::read::{CellCounts, ExportRow, RunSummaryRow};
 use misalign_run::store::Store;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -56,8 +57,18 @@ impl Tally {
     }
 }
 
-/// Per model: the whole model's tally and one per scenario.
-type ModelTallies = BTreeMap<String, (Tally, BTreeMap<String, Tally>)>;
+/// One model's counts: overall, per scenario, and the shape of its plan.
+#[derive(Clone, Debug, Default)]
+struct ModelTally {
+    all: Tally,
+    by_scenario: BTreeMap<String, Tally>,
+    /// Conditions planned: Inspect's dataset samples.
+    conditions: u64,
+    /// The most samples planned for one condition: Inspect's epochs.
+    epochs: u64,
+}
+
+type ModelTallies = BTreeMap<String, ModelTally>;
 
 fn tallies(cells: &[CellCounts]) -> ModelTallies {
     let mut out = ModelTallies::new();
@@ -74,9 +85,11 @@ fn tallies(cells: &[CellCounts]) -> ModelTallies {
                     .unwrap_or_default()
                     .to_string()
             });
-        let (all, by_scenario) = out.entry(c.model.clone()).or_default();
-        all.add(c);
-        by_scenario.entry(scenario).or_default().add(c);
+        let m = out.entry(c.model.clone()).or_default();
+        m.all.add(c);
+        m.by_scenario.entry(scenario).or_default().add(c);
+        m.conditions += 1;
+        m.epochs = m.epochs.max(c.planned);
     }
     out
 }
@@ -116,8 +129,8 @@ fn eval_status(run: &RunSummaryRow) -> &'static str {
     }
 }
 
-fn header(run: &RunSummaryRow, model: &str, tally: &(Tally, BTreeMap<String, Tally>)) -> Value {
-    let (all, by_scenario) = tally;
+fn header(run: &RunSummaryRow, model: &str, tally: &ModelTally) -> Value {
+    let (all, by_scenario) = (&tally.all, &tally.by_scenario);
     let created = inspect_time(Some(&run.started_at));
     let sampling: Value = serde_json::from_str(&run.sampling_json).unwrap_or(Value::Null);
     let mut metrics = Map::new();
@@ -149,9 +162,9 @@ fn header(run: &RunSummaryRow, model: &str, tally: &(Tally, BTreeMap<String, Tal
             "task": format!("misalign/{}", run.experiment_id),
             "task_id": task_id(model),
             "task_version": 0,
-            "dataset": {"name": run.experiment_id, "samples": all.planned},
+            "dataset": {"name": run.experiment_id, "samples": tally.conditions},
             "model": model,
-            "config": {"epochs": Value::Null},
+            "config": {"epochs": tally.epochs},
             "packages": {"misalign": run.misalign_version},
             "metadata": {
                 "misalign_run_id": run.run_id,
@@ -261,7 +274,82 @@ fn metadata(r: &ExportRow, condition: Option<&Condition>) -> Value {
     })
 }
 
-fn sample(r: &ExportRow, condition: Option<&Condition>) -> Value {
+/// A chat message as Inspect stores it. Borrowed: a sample's prompt and answer are each
+/// serialized twice (`input` / `messages`, `messages` / `output`) without being copied.
+#[derive(Clone, Serialize)]
+struct Message<'a> {
+    role: &'static str,
+    content: Content<'a>,
+    source: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a str>,
+}
+
+#[derive(Clone, Serialize)]
+#[serde(untagged)]
+enum Content<'a> {
+    Text(&'a str),
+    Parts(Vec<Part<'a>>),
+}
+
+#[derive(Clone, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Part<'a> {
+    Reasoning { reasoning: &'a str },
+    Text { text: &'a str },
+}
+
+#[derive(Serialize)]
+struct Choice<'a> {
+    message: Message<'a>,
+    stop_reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    model: &'a str,
+    choices: Vec<Choice<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<&'a Value>,
+}
+
+#[derive(Serialize)]
+struct SampleError {
+    message: String,
+    traceback: &'static str,
+    traceback_ansi: &'static str,
+}
+
+/// `EvalSample`, with the fields misalign fills.
+#[derive(Serialize)]
+struct Sample<'a> {
+    id: &'a str,
+    epoch: i64,
+    input: [Message<'a>; 2],
+    target: &'static str,
+    messages: Vec<Message<'a>>,
+    output: Output<'a>,
+    scores: Map<String, Value>,
+    metadata: Value,
+    model_usage: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    started_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completed_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_time: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    working_time: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<SampleError>,
+}
+
+/// Writes one row as an `EvalSample`.
+fn write_sample(
+    out: &mut impl Write,
+    r: &ExportRow,
+    condition: Option<&Condition>,
+) -> std::io::Result<()> {
     let empty = Default::default();
     let t = r.text.as_ref().unwrap_or(&empty);
     let user = format!(
@@ -269,69 +357,81 @@ fn sample(r: &ExportRow, condition: Option<&Condition>) -> Value {
         t.user_prompt.trim_end_matches('\n'),
         t.email_content
     );
-    let input = json!([
-        {"role": "system", "content": t.system_prompt, "source": "input"},
-        {"role": "user", "content": user, "source": "input"},
-    ]);
-    let mut messages = input.as_array().cloned().unwrap_or_default();
-    let answered = matches!(r.status.as_deref(), Some(s) if s != "error");
-    let mut output = json!({"model": r.model, "choices": []});
-    if answered {
-        let mut content = Vec::new();
+    let input_message = |role, content| Message {
+        role,
+        content: Content::Text(content),
+        source: "input",
+        model: None,
+    };
+    let input = [
+        input_message("system", &t.system_prompt),
+        input_message("user", &user),
+    ];
+    let mut messages = input.to_vec();
+    let mut choices = Vec::new();
+    if matches!(r.status.as_deref(), Some(s) if s != "error") {
+        let mut parts = Vec::new();
         if let Some(reasoning) = t.reasoning.as_deref().filter(|s| !s.is_empty()) {
-            content.push(json!({"type": "reasoning", "reasoning": reasoning}));
+            parts.push(Part::Reasoning { reasoning });
         }
-        content.push(json!({"type": "text", "text": t.answer.as_deref().unwrap_or_default()}));
-        let assistant = json!({"role": "assistant", "content": content,
-                               "source": "generate", "model": r.model});
+        parts.push(Part::Text {
+            text: t.answer.as_deref().unwrap_or_default(),
+        });
+        let assistant = Message {
+            role: "assistant",
+            content: Content::Parts(parts),
+            source: "generate",
+            model: Some(&r.model),
+        };
         messages.push(assistant.clone());
-        output["choices"] = json!([{"message": assistant, "stop_reason": stop_reason(r)}]);
+        choices.push(Choice {
+            message: assistant,
+            stop_reason: stop_reason(r),
+        });
     }
+    let (input_tokens, output_tokens) = (r.input_tokens.unwrap_or(0), r.output_tokens.unwrap_or(0));
     let usage = json!({
-        "input_tokens": r.input_tokens.unwrap_or(0),
-        "output_tokens": r.output_tokens.unwrap_or(0),
-        "total_tokens": r.input_tokens.unwrap_or(0) + r.output_tokens.unwrap_or(0),
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": input_tokens + output_tokens,
         "reasoning_tokens": r.reasoning_tokens,
     });
-    if r.input_tokens.is_some() || r.output_tokens.is_some() {
-        output["usage"] = usage.clone();
-    }
-    let mut s = json!({
-        "id": r.condition_id,
-        "epoch": r.sample_index + 1,
-        "input": input,
-        "target": "",
-        "messages": messages,
-        "output": output,
-        "scores": scores(r),
-        "metadata": metadata(r, condition),
-        "model_usage": {r.model.clone(): usage},
-    });
-    if let Some(t) = &r.started_at {
-        s["started_at"] = json!(inspect_time(Some(t)));
-    }
-    if let Some(t) = &r.finished_at {
-        s["completed_at"] = json!(inspect_time(Some(t)));
-    }
-    if let Some(ms) = r.latency_ms {
-        s["total_time"] = json!(ms as f64 / 1000.0);
-        s["working_time"] = json!(ms as f64 / 1000.0);
-    }
-    match r.status.as_deref() {
-        Some("error") => {
-            let message = r
-                .error
+    let has_usage = r.input_tokens.is_some() || r.output_tokens.is_some();
+    let error = match r.status.as_deref() {
+        Some("error") => Some(
+            r.error
                 .clone()
-                .unwrap_or_else(|| "every attempt failed".into());
-            s["error"] = json!({"message": message, "traceback": "", "traceback_ansi": ""});
-        }
-        None => {
-            s["error"] = json!({"message": "not attempted (the run stopped before it)",
-                                "traceback": "", "traceback_ansi": ""});
-        }
-        Some(_) => {}
-    }
-    s
+                .unwrap_or_else(|| "every attempt failed".into()),
+        ),
+        None => Some("not attempted (the run stopped before it)".into()),
+        Some(_) => None,
+    };
+    let seconds = r.latency_ms.map(|ms| ms as f64 / 1000.0);
+    let sample = Sample {
+        id: &r.condition_id,
+        epoch: r.sample_index + 1,
+        input,
+        target: "",
+        messages,
+        output: Output {
+            model: &r.model,
+            choices,
+            usage: has_usage.then_some(&usage),
+        },
+        scores: scores(r),
+        metadata: metadata(r, condition),
+        model_usage: Map::from_iter([(r.model.clone(), usage.clone())]),
+        started_at: r.started_at.as_deref().map(|t| inspect_time(Some(t))),
+        completed_at: r.finished_at.as_deref().map(|t| inspect_time(Some(t))),
+        total_time: seconds,
+        working_time: seconds,
+        error: error.map(|message| SampleError {
+            message,
+            traceback: "",
+            traceback_ansi: "",
+        }),
+    };
+    serde_json::to_writer(out, &sample).map_err(std::io::Error::from)
 }
 
 /// A log being streamed: the header is written, samples follow.
@@ -347,7 +447,7 @@ impl OpenLog {
         dir: &Path,
         run: &RunSummaryRow,
         model: &str,
-        t: &(Tally, BTreeMap<String, Tally>),
+        t: &ModelTally,
     ) -> std::io::Result<OpenLog> {
         let created = inspect_time(Some(&run.started_at));
         let path = dir.join(log_file_name(&created, model));
@@ -371,11 +471,11 @@ impl OpenLog {
         })
     }
 
-    fn push(&mut self, sample: &Value) -> std::io::Result<()> {
+    fn push(&mut self, r: &ExportRow, condition: Option<&Condition>) -> std::io::Result<()> {
         if self.samples > 0 {
             self.file.write_all(b",")?;
         }
-        serde_json::to_writer(&mut self.file, sample)?;
+        write_sample(&mut self.file, r, condition)?;
         self.samples += 1;
         Ok(())
     }
@@ -416,7 +516,7 @@ pub fn write_inspect_logs(
         }
         let log = open.as_mut().expect("opened above");
         failed_at = log.path.clone();
-        log.push(&sample(&r, conditions.get(&r)))
+        log.push(&r, conditions.get(&r))
     })?;
     walked.map_err(|e| ReportError::write(&failed_at, e.to_string()))?;
     if let Some(log) = open {
@@ -427,4 +527,39 @@ pub fn write_inspect_logs(
         );
     }
     Ok(logs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_match_inspects_listing_pattern_and_keep_models_apart() {
+        let created = inspect_time(Some("2026-03-04T05:06:07Z"));
+        assert_eq!(created, "2026-03-04T05:06:07+00:00");
+        let a = log_file_name(&created, "openai/gpt-4.1");
+        assert!(
+            a.starts_with("2026-03-04T05-06-07_misalign_openai-gpt-4.1_"),
+            "{a}"
+        );
+        assert!(a.ends_with(".json"));
+        // `a/b_c` and `a_b/c` would share a slug; the hash keeps their files apart.
+        assert_ne!(
+            log_file_name(&created, "a/b_c"),
+            log_file_name(&created, "a_b/c")
+        );
+        assert_eq!(a.matches('_').count(), 3, "{a}");
+    }
+
+    #[test]
+    fn a_stored_time_that_is_not_a_time_becomes_the_epoch() {
+        for bad in ["", "yesterday", "2026-13-01T00:00:00Z", "../../etc"] {
+            assert_eq!(
+                inspect_time(Some(bad)),
+                "1970-01-01T00:00:00+00:00",
+                "{bad}"
+            );
+        }
+        assert_eq!(inspect_time(None), "1970-01-01T00:00:00+00:00");
+    }
 }

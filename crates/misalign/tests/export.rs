@@ -32,6 +32,8 @@ for path in sorted(Path(sys.argv[1]).glob("*.json")):
         "file": path.name,
         "status": log.status,
         "task": log.eval.task,
+        "epochs": log.eval.config.epochs,
+        "dataset_samples": log.eval.dataset.samples,
         "total": log.results.total_samples,
         "completed": log.results.completed_samples,
         "metrics": {k: m.value for k, m in log.results.scores[0].metrics.items()},
@@ -89,6 +91,14 @@ fn inspect_logs_read_back_with_inspect_ai() {
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("Wrote 2 Inspect log(s)"), "{text}");
     let logs_dir = dir.path().join("inspect");
+    for entry in std::fs::read_dir(&logs_dir).unwrap() {
+        let head: Vec<u8> = std::fs::read(entry.unwrap().path()).unwrap()[..40].to_vec();
+        // EvalLog's field order, which Inspect's streaming header reader relies on.
+        assert!(
+            head.starts_with(br#"{"version":2,"status":"started""#),
+            "{head:?}"
+        );
+    }
 
     let read = std::process::Command::new(&python)
         .arg("-c")
@@ -111,6 +121,10 @@ fn inspect_logs_read_back_with_inspect_ai() {
         .unwrap()
         .starts_with("2026-01-01T00-00-00"));
     assert_eq!(alpha["samples"].as_array().unwrap().len(), 6);
+    assert_eq!(
+        (alpha["dataset_samples"].as_u64(), alpha["epochs"].as_u64()),
+        (Some(3), Some(3))
+    );
     assert_eq!(
         (alpha["total"].as_u64(), alpha["completed"].as_u64()),
         (Some(6), Some(5))
@@ -176,6 +190,10 @@ fn inspect_logs_read_back_with_inspect_ai() {
 
     let beta = &logs["mock/beta_2"];
     assert_eq!(beta["samples"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        (beta["dataset_samples"].as_u64(), beta["epochs"].as_u64()),
+        (Some(3), Some(1))
+    );
     assert_eq!(beta["metrics"]["rate"], 0.5);
     assert_eq!(
         sample(beta, BASE, 1)["scores"]["awareness"],
