@@ -7,7 +7,7 @@
 //! the samples are streamed after it, one at a time, so a log of 100,000 answers never
 //! holds their transcripts together.
 
-use crate::samples::{row_verdict, ConditionCache};
+use crate::samples::{has_answer, row_verdict, transcript_path, ConditionCache};
 use crate::ReportError;
 use misalign_core::Condition;
 use misalign_run::atomic::AtomicFile;
@@ -243,13 +243,6 @@ fn scores(r: &ExportRow) -> Map<String, Value> {
 }
 
 fn metadata(r: &ExportRow, condition: Option<&Condition>) -> Value {
-    let transcript = matches!(r.status.as_deref(), Some(s) if s != "error").then(|| {
-        misalign_run::export::response_json_path(
-            &r.model,
-            &r.condition_id,
-            u32::try_from(r.sample_index).unwrap_or(u32::MAX),
-        )
-    });
     json!({
         "item_key": r.item_key,
         "condition": r.condition_id,
@@ -270,7 +263,7 @@ fn metadata(r: &ExportRow, condition: Option<&Condition>) -> Value {
         "classifier_version": r.classifier_version,
         "latency_ms": r.latency_ms,
         "attempts": r.attempts,
-        "transcript": transcript,
+        "transcript": transcript_path(r),
     })
 }
 
@@ -369,7 +362,7 @@ fn write_sample(
     ];
     let mut messages = input.to_vec();
     let mut choices = Vec::new();
-    if matches!(r.status.as_deref(), Some(s) if s != "error") {
+    if has_answer(r) {
         let mut parts = Vec::new();
         if let Some(reasoning) = t.reasoning.as_deref().filter(|s| !s.is_empty()) {
             parts.push(Part::Reasoning { reasoning });

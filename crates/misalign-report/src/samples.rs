@@ -65,6 +65,22 @@ pub fn row_verdict(r: &ExportRow) -> &'static str {
     }
 }
 
+/// The answer's `response.json` (relative to the results folder), when there is an answer.
+pub(crate) fn transcript_path(r: &ExportRow) -> Option<String> {
+    has_answer(r).then(|| {
+        misalign_run::export::response_json_path(
+            &r.model,
+            &r.condition_id,
+            u32::try_from(r.sample_index).unwrap_or(u32::MAX),
+        )
+    })
+}
+
+/// Whether the item has a stored answer (`answer`, `content_filtered` or `empty`).
+pub(crate) fn has_answer(r: &ExportRow) -> bool {
+    !matches!(r.status.as_deref(), Some("error") | None)
+}
+
 /// The condition of a row, parsed once per condition (rows come grouped by condition).
 #[derive(Default)]
 pub(crate) struct ConditionCache {
@@ -136,14 +152,7 @@ pub(crate) fn samples_csv_record(
     let text = |s: &str| spreadsheet_safe(s).into_owned();
     let opt = |s: &Option<String>| s.as_deref().map(text).unwrap_or_default();
     let axis = |f: fn(&Condition) -> String| condition.map(f).map(|s| text(&s)).unwrap_or_default();
-    let transcript = match r.status.as_deref() {
-        Some("error") | None => String::new(),
-        Some(_) => text(&misalign_run::export::response_json_path(
-            &r.model,
-            &r.condition_id,
-            u32::try_from(r.sample_index).unwrap_or(u32::MAX),
-        )),
-    };
+    let transcript = transcript_path(r).map(|p| text(&p)).unwrap_or_default();
     vec![
         r.run_id.to_string(),
         text(&r.item_key),
