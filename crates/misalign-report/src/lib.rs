@@ -10,6 +10,7 @@ mod files;
 mod html;
 mod inspect;
 mod samples;
+mod samples_parquet;
 pub mod serve;
 mod summary;
 mod table;
@@ -21,6 +22,7 @@ pub use html::{EmbedInfo, DEFAULT_HTML_BUDGET};
 pub use inspect::{write_inspect_logs, InspectLog, INSPECT_LOG_VERSION, SCORE_NAMES};
 pub use misalign_core::stats::IntervalMethod;
 pub use samples::{row_verdict, write_samples_csv, SAMPLES_CSV_COLUMNS};
+pub use samples_parquet::write_samples_parquet;
 pub use summary::{summarize, AwarenessContrast, AwarenessRow, ReportSummary, SummaryRow};
 pub use table::render_table;
 

@@ -149,7 +149,24 @@ pub(crate) fn samples_csv_record(
     condition: Option<&Condition>,
     cost: Option<f64>,
 ) -> Vec<String> {
-    let text = |s: &str| spreadsheet_safe(s).into_owned();
+    samples_record(r, condition, cost, true)
+}
+
+/// The cells of one row, in [`SAMPLES_CSV_COLUMNS`] order; `for_spreadsheet` neutralises
+/// formulas (samples.csv), otherwise text is kept as stored (samples.parquet).
+pub(crate) fn samples_record(
+    r: &ExportRow,
+    condition: Option<&Condition>,
+    cost: Option<f64>,
+    for_spreadsheet: bool,
+) -> Vec<String> {
+    let text = |s: &str| {
+        if for_spreadsheet {
+            spreadsheet_safe(s).into_owned()
+        } else {
+            s.to_string()
+        }
+    };
     let opt = |s: &Option<String>| s.as_deref().map(text).unwrap_or_default();
     let axis = |f: fn(&Condition) -> String| condition.map(f).map(|s| text(&s)).unwrap_or_default();
     let transcript = transcript_path(r).map(|p| text(&p)).unwrap_or_default();

@@ -3,7 +3,8 @@
 
 use misalign_report::testdata::{fill_export_fixture, fill_synthetic, INPUT_TOKENS};
 use misalign_report::{
-    export_run, open_store, write_reports, write_samples_csv, ReportOptions, SAMPLES_CSV_COLUMNS,
+    export_run, open_store, write_reports, write_samples_csv, write_samples_parquet, ReportOptions,
+    SAMPLES_CSV_COLUMNS,
 };
 use std::collections::BTreeMap;
 
@@ -180,4 +181,100 @@ fn exporting_a_store_without_a_run_says_so() {
     assert!(e.contains("no `misalign run` yet"), "{e}");
     let e = export_run(&store, Some(7)).unwrap_err().to_string();
     assert!(e.contains("run 7 is not a sampling run"), "{e}");
+}
+
+/// Every row of a samples.parquet, as column name -> value.
+fn parquet_rows(path: &std::path::Path) -> Vec<BTreeMap<String, parquet::record::Field>> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    let names: Vec<String> = reader
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    assert_eq!(names, SAMPLES_CSV_COLUMNS);
+    reader
+        .get_row_iter(None)
+        .unwrap()
+        .map(|row| {
+            row.unwrap()
+                .get_column_iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn samples_parquet_holds_the_csv_rows_typed() {
+    use parquet::record::Field;
+    let dir = tempfile::tempdir().unwrap();
+    fill_export_fixture(dir.path()).unwrap();
+    let csv = samples_csv(dir.path());
+    let store = open_store(dir.path()).unwrap();
+    let path = dir.path().join("samples.parquet");
+    assert_eq!(write_samples_parquet(&store, 1, &path).unwrap(), 9);
+    let rows = parquet_rows(&path);
+    assert_eq!(rows.len(), csv.len());
+    for (p, c) in rows.iter().zip(&csv) {
+        for (name, cell) in c {
+            let shown = match &p[name] {
+                Field::Null => String::new(),
+                Field::Long(v) => v.to_string(),
+                Field::Double(v) => format!("{v:.6}"),
+                Field::Str(s) => s.clone(),
+                other => panic!("{name}: unexpected {other:?}"),
+            };
+            assert_eq!(&shown, cell, "column {name}");
+        }
+    }
+    let harmful = rows
+        .iter()
+        .find(|r| r["item_key"] == Field::Str(format!("mock/alpha|{BASE}|0")))
+        .unwrap();
+    assert_eq!(harmful["final_verdict"], Field::Long(1));
+    assert_eq!(harmful["input_tokens"], Field::Long(INPUT_TOKENS));
+    assert_eq!(harmful["cost_usd"], Field::Double(0.0));
+    let failed = rows
+        .iter()
+        .find(|r| r["status"] == Field::Str("error".into()))
+        .unwrap();
+    assert_eq!(failed["input_tokens"], Field::Null);
+    assert_eq!(failed["transcript"], Field::Null);
+}
+
+#[test]
+fn samples_parquet_keeps_text_as_stored_and_spans_row_groups() {
+    use parquet::record::Field;
+    let dir = tempfile::tempdir().unwrap();
+    // 2 x 5 x 2,000 = 20,000 rows: more than one row group.
+    fill_synthetic(dir.path(), 2, 5, 2_000, 20).unwrap();
+    let store = open_store(dir.path()).unwrap();
+    let path = dir.path().join("samples.parquet");
+    assert_eq!(write_samples_parquet(&store, 1, &path).unwrap(), 20_000);
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+    assert!(reader.metadata().num_row_groups() > 1);
+    assert_eq!(reader.metadata().file_metadata().num_rows(), 20_000);
+
+    let dir = tempfile::tempdir().unwrap();
+    let f = misalign_report::testdata::Filler::new(dir.path()).unwrap();
+    let c = misalign_report::testdata::export_fixture_conditions()[0].clone();
+    let sample = misalign_report::testdata::Sample {
+        answer: "ok".into(),
+        verdict: Some(false),
+        ..Default::default()
+    };
+    f.add("=cmd|'/c calc'!A1", &c, 0, &sample).unwrap();
+    f.finish().unwrap();
+    let store = open_store(dir.path()).unwrap();
+    let path = dir.path().join("samples.parquet");
+    write_samples_parquet(&store, 1, &path).unwrap();
+    assert_eq!(
+        parquet_rows(&path)[0]["model"],
+        Field::Str("=cmd|'/c calc'!A1".into())
+    );
 }

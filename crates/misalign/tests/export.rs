@@ -226,10 +226,13 @@ fn samples_export_writes_samples_csv_where_asked() {
     assert!(text.contains("Wrote 9 rows of run 1"), "{text}");
     let csv = std::fs::read_to_string(dest.path().join("samples.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 9);
+    let parquet = std::fs::read(dest.path().join("samples.parquet")).unwrap();
+    assert!(parquet.starts_with(b"PAR1") && parquet.ends_with(b"PAR1"));
     assert!(
         !dir.path().join("samples.csv").exists(),
         "the results folder is only read"
     );
+    assert!(!dir.path().join("samples.parquet").exists());
 }
 
 #[test]

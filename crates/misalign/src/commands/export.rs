@@ -3,7 +3,9 @@
 use super::Outcome;
 use crate::say::say;
 use anyhow::Context;
-use misalign_report::{export_run, open_store, write_inspect_logs, write_samples_csv};
+use misalign_report::{
+    export_run, open_store, write_inspect_logs, write_samples_csv, write_samples_parquet,
+};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -11,7 +13,8 @@ use std::process::ExitCode;
 pub enum Format {
     /// One Inspect evaluation log per model (`inspect view DIR`, `read_eval_log`).
     Inspect,
-    /// `samples.csv`: one row per planned answer, for pandas, R or a spreadsheet.
+    /// `samples.csv` and `samples.parquet`: one row per planned answer, for pandas, R or a
+    /// spreadsheet.
     Samples,
 }
 
@@ -74,10 +77,13 @@ pub fn run(args: Args) -> Outcome {
         Format::Samples => {
             let path = dest.join("samples.csv");
             let rows = write_samples_csv(&store, run.run_id, &path)?;
+            let parquet = dest.join("samples.parquet");
+            write_samples_parquet(&store, run.run_id, &parquet)?;
             say!(
-                "Wrote {rows} rows of run {} to {} in {:.1}s",
+                "Wrote {rows} rows of run {} to {} and {} in {:.1}s",
                 run.run_id,
                 shown(&path),
+                shown(&parquet),
                 started.elapsed().as_secs_f64()
             );
         }
