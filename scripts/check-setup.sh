@@ -36,6 +36,8 @@ libclang_files() {
 command_files() { type -ap "$1" | sort -u; }
 # The folder of the pip module that `python3 -m pip` imports (a folder hides like a file).
 pip_files() { python3 -c 'import os, pip; print(os.path.dirname(pip.__file__))' 2>/dev/null || true; }
+# The ensurepip folder `python3 -m venv` needs (Debian ships it in python3-venv).
+ensurepip_files() { python3 -c 'import os, ensurepip; print(os.path.dirname(ensurepip.__file__))' 2>/dev/null || true; }
 
 # Runs setup.sh in a new mount namespace with FILES... hidden; prints the packages it asked
 # apt-get to install (one line, sorted), or nothing.
@@ -96,7 +98,10 @@ check() {
   check "libclang hidden (libclang-cpp left)" "libclang-dev" "" $(libclang_files)
   check "cmake hidden" "cmake" "" $(command_files cmake)
   check "c++ hidden" "g++" "" $(command_files c++)
-  check "python3 hidden" "python3 python3-pip" "" $(command_files python3)
+  # Without python3 (or ensurepip) the recorder installs nothing, so the Inspect
+  # environment step that follows apt-get could not run: those cases leave it out.
+  check "python3 hidden" "python3 python3-pip python3-venv" "MISALIGN_SKIP_INSPECT=1" $(command_files python3)
+  check "ensurepip hidden" "python3-venv" "MISALIGN_SKIP_INSPECT=1" $(ensurepip_files)
   check "pip hidden" "python3-pip" "" $(pip_files)
   check "chromium hidden" "chromium" "" $(command_files chromium)
   check "chromium hidden, browser not wanted" "" "MISALIGN_SKIP_BROWSER=1" $(command_files chromium)

@@ -10,9 +10,14 @@
 #   libclang.so / libclang-N.so            libclang-dev   bindgen (llama.cpp's bindings)
 #   python3                                python3        tests that cross-check against Python
 #   python3 -m pip                         python3-pip    `misalign models fetch` (the quickstart)
+#   ensurepip (what `python3 -m venv` runs) python3-venv   the Inspect virtual environment below
 #   chromium                               chromium       the report's browser tests
 #
 # MISALIGN_SKIP_BROWSER=1 leaves chromium out (the quickstart needs no browser).
+#
+# Then, unless MISALIGN_SKIP_INSPECT=1, it makes `.venv-inspect/` (gitignored) at the
+# workspace root holding the pinned `inspect_ai` below: the test suite reads the Inspect logs
+# `misalign export --format inspect` writes back with it (crates/misalign/tests/export.rs).
 # scripts/check-setup.sh proves each line of this table by hiding the thing and watching what
 # this script asks apt-get for.
 set -euo pipefail
@@ -52,6 +57,13 @@ if ! command -v python3 >/dev/null 2>&1; then
 elif ! python3 -m pip --version >/dev/null 2>&1; then
   need+=(python3-pip)
 fi
+# Debian's venv module cannot make an environment without ensurepip (python3-venv); a
+# missing python3 brings it along.
+if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+  need+=(python3-venv)
+elif ! command -v python3 >/dev/null 2>&1; then
+  need+=(python3-venv)
+fi
 if [ "${MISALIGN_SKIP_BROWSER:-0}" != 1 ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
@@ -62,4 +74,17 @@ if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# The Inspect version the export test reads logs with; bump it deliberately (and run the
+# test), never float it.
+INSPECT_AI_VERSION=0.3.285
+if [ "${MISALIGN_SKIP_INSPECT:-0}" != 1 ]; then
+  venv="$(cd "$(dirname "$0")/.." && pwd)/.venv-inspect"
+  if ! "$venv/bin/python" -c "import importlib.metadata as m, sys
+sys.exit(m.version('inspect_ai') != '$INSPECT_AI_VERSION')" >/dev/null 2>&1; then
+    echo "setup: installing inspect_ai $INSPECT_AI_VERSION into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "inspect_ai==$INSPECT_AI_VERSION"
+  fi
 fi

@@ -8,7 +8,10 @@
 
 mod files;
 mod html;
+mod inspect;
 mod mitigation_html;
+mod samples;
+mod samples_parquet;
 pub mod serve;
 mod summary;
 mod table;
@@ -17,10 +20,14 @@ pub mod testdata;
 
 pub use files::CSV_COLUMNS;
 pub use html::{EmbedInfo, DEFAULT_HTML_BUDGET};
+pub use inspect::{write_inspect_logs, InspectLog, INSPECT_LOG_VERSION, SCORE_NAMES};
 pub use misalign_core::stats::IntervalMethod;
+pub use samples::{row_verdict, write_samples_csv, SAMPLES_CSV_COLUMNS};
+pub use samples_parquet::write_samples_parquet;
 pub use summary::{summarize, AwarenessContrast, AwarenessRow, ReportSummary, SummaryRow};
 pub use table::render_table;
 
+use misalign_run::store::read::RunSummaryRow;
 use misalign_run::store::{Store, StoreError, STORE_FILE};
 use std::path::{Path, PathBuf};
 
@@ -86,6 +93,22 @@ pub fn load_summary(store: &Store, options: &ReportOptions) -> Result<ReportSumm
         None => (Vec::new(), Vec::new()),
     };
     Ok(summarize(run, &cells, &awareness, options.interval))
+}
+
+/// The run an export covers: `run_id`, or the newest `misalign run` of the store.
+pub fn export_run(store: &Store, run_id: Option<i64>) -> Result<RunSummaryRow, ReportError> {
+    store.report_run(run_id)?.ok_or_else(|| {
+        ReportError::Invalid(match run_id {
+            Some(id) => format!(
+                "run {id} is not a sampling run in {}; `misalign status` shows the newest run's id",
+                store.path().display()
+            ),
+            None => format!(
+                "{} holds no `misalign run` yet; there is nothing to export",
+                store.path().display()
+            ),
+        })
+    })
 }
 
 /// Opens the store of results folder `out_dir` read-only.

@@ -112,6 +112,15 @@ fn sample_path(model: &str, condition: &str, sample_index: u32) -> SamplePath {
     ]
 }
 
+/// The `response.json` of a sample, relative to the results folder and with `/` between
+/// folders (`models/<model>/<condition>/sample_NNN/response.json`): what exports cite as a
+/// sample's transcript.
+pub fn response_json_path(model: &str, condition: &str, sample_index: u32) -> String {
+    let mut parts = sample_path(model, condition, sample_index).to_vec();
+    parts.push("response.json".into());
+    parts.join("/")
+}
+
 /// `sample_NNN` of a 0-based sample index.
 pub fn sample_dir(sample_index: u32) -> String {
     format!("sample_{:03}", u64::from(sample_index) + 1)

@@ -80,6 +80,8 @@ enum Command {
     /// Read an existing results tree (models/<model>/<condition>/sample_NNN/response.json)
     /// into a results store.
     Import(commands::import::Args),
+    /// Export a results folder as Inspect evaluation logs or as samples.csv.
+    Export(commands::export::Args),
     /// Serve the transcript viewer for a results folder on localhost.
     View(commands::view::Args),
     /// Fetch or list local GGUF models.
@@ -102,6 +104,7 @@ fn main() -> std::process::ExitCode {
         Command::Classify(a) => commands::classify::run(a),
         Command::Report(a) => commands::report::run(a),
         Command::Import(a) => commands::import::run(a),
+        Command::Export(a) => commands::export::run(a),
         Command::View(a) => commands::view::run(a),
         Command::Models(c) => commands::models::run(c),
         Command::Completions(a) => commands::completions::run(a),

@@ -498,3 +498,303 @@ impl Store {
         Ok(())
     }
 }
+
+/// One planned item of a run, as the exports (`samples.csv`, Inspect logs) write it: its
+/// ids, its latest answer (if any), that answer's latest classification, and (when asked
+/// for) the prompt it was sent.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExportRow {
+    pub run_id: i64,
+    pub item_key: String,
+    pub model: String,
+    pub condition_id: String,
+    pub scenario: String,
+    pub sample_index: i64,
+    /// `prompts.condition_json` (a `misalign_core::Condition`), when stored.
+    pub condition_json: Option<String>,
+    /// `answer` | `content_filtered` | `empty` for a stored answer; `error` when every
+    /// attempt failed; None when the item was never attempted.
+    pub status: Option<String>,
+    /// The last error of an item without an answer.
+    pub error: Option<String>,
+    pub finish_reason: Option<String>,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub reasoning_tokens: Option<i64>,
+    pub latency_ms: Option<i64>,
+    pub attempts: Option<i64>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// Whether the answer has a classification at all.
+    pub classified: bool,
+    pub classifier_version: Option<String>,
+    pub detector_verdict: Option<i64>,
+    pub detector_evidence_json: Option<String>,
+    pub judge_model: Option<String>,
+    pub judge_verdict: Option<i64>,
+    pub judge_error: Option<String>,
+    pub final_verdict: Option<i64>,
+    pub whistleblowing: Option<i64>,
+    pub awareness_label: Option<String>,
+    /// The texts below are read only when the export asks for them.
+    pub text: Option<ExportText>,
+}
+
+/// The long texts of an [`ExportRow`]: the prompt, the answer and the judges' reasons.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportText {
+    pub system_prompt: String,
+    pub user_prompt: String,
+    pub email_content: String,
+    pub answer: Option<String>,
+    pub reasoning: Option<String>,
+    pub judge_reasoning: Option<String>,
+    pub awareness_reasoning: Option<String>,
+}
+
+fn export_row(row: &Row<'_>, run_id: i64, with_text: bool) -> rusqlite::Result<ExportRow> {
+    let text = if with_text {
+        Some(ExportText {
+            system_prompt: row.get::<_, Option<String>>(26)?.unwrap_or_default(),
+            user_prompt: row.get::<_, Option<String>>(27)?.unwrap_or_default(),
+            email_content: row.get::<_, Option<String>>(28)?.unwrap_or_default(),
+            answer: row.get(29)?,
+            reasoning: row.get(30)?,
+            judge_reasoning: row.get(31)?,
+            awareness_reasoning: row.get(32)?,
+        })
+    } else {
+        None
+    };
+    Ok(ExportRow {
+        run_id,
+        item_key: row.get(0)?,
+        model: row.get(1)?,
+        condition_id: row.get(2)?,
+        scenario: row.get(3)?,
+        sample_index: row.get(4)?,
+        condition_json: row.get(5)?,
+        status: row.get(6)?,
+        error: row.get(7)?,
+        finish_reason: row.get(8)?,
+        input_tokens: row.get(9)?,
+        output_tokens: row.get(10)?,
+        reasoning_tokens: row.get(11)?,
+        latency_ms: row.get(12)?,
+        attempts: row.get(13)?,
+        started_at: row.get(14)?,
+        finished_at: row.get(15)?,
+        classified: row.get::<_, Option<i64>>(16)?.is_some(),
+        classifier_version: row.get(17)?,
+        detector_verdict: row.get(18)?,
+        detector_evidence_json: row.get(19)?,
+        judge_model: row.get(20)?,
+        judge_verdict: row.get(21)?,
+        judge_error: row.get(22)?,
+        final_verdict: row.get(23)?,
+        whistleblowing: row.get(24)?,
+        awareness_label: row.get(25)?,
+        text,
+    })
+}
+
+impl Store {
+    /// Streams every planned item of run `run_id` in the order model, condition, sample
+    /// index, one row at a time (an export of 100,000 answers never holds their texts
+    /// together). `with_text` also reads the prompt, answer and reasons. `f` may stop the
+    /// walk with its own error, returned as the inner `Err`.
+    pub fn for_each_export_row<E>(
+        &self,
+        run_id: i64,
+        with_text: bool,
+        mut f: impl FnMut(ExportRow) -> Result<(), E>,
+    ) -> Result<Result<(), E>, StoreError> {
+        let texts = if with_text {
+            "p.system_prompt, p.user_prompt, p.email_content, r.answer, r.reasoning,
+             c.judge_reasoning, c.awareness_reasoning"
+        } else {
+            "NULL, NULL, NULL, NULL, NULL, NULL, NULL"
+        };
+        let sql = format!(
+            "WITH {}
+             SELECT j.item_key, j.model, j.condition_id, w.scenario, j.sample_index,
+                    p.condition_json,
+                    CASE WHEN r.id IS NOT NULL THEN r.status
+                         WHEN e.id IS NOT NULL THEN 'error' END,
+                    CASE WHEN r.id IS NULL THEN e.error END,
+                    coalesce(r.finish_reason, e.finish_reason),
+                    r.input_tokens, r.output_tokens, r.reasoning_tokens,
+                    coalesce(r.latency_ms, e.latency_ms), coalesce(r.attempts, e.attempts),
+                    coalesce(r.started_at, e.started_at), coalesce(r.finished_at, e.finished_at),
+                    c.id, c.classifier_version, c.detector_verdict, c.detector_evidence_json,
+                    c.judge_model, c.judge_verdict, c.judge_error, c.final_verdict,
+                    c.whistleblowing, c.awareness_label,
+                    {texts}
+               FROM latest j JOIN work_items w ON w.item_key = j.item_key
+                    LEFT JOIN prompts p ON p.prompt_hash = j.prompt_hash
+                    LEFT JOIN responses r ON r.id = j.rid
+                    LEFT JOIN classifications c ON c.id = j.cid
+                    LEFT JOIN responses e ON j.rid IS NULL AND e.id =
+                        (SELECT max(x.id) FROM responses x
+                          WHERE x.item_key = j.item_key AND x.status = 'error')
+              ORDER BY j.model, j.condition_id, j.sample_index",
+            latest_rows_ctes()
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([run_id]).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let row = export_row(row, run_id, with_text).map_err(|e| self.err(e))?;
+            if let Err(e) = f(row) {
+                return Ok(Err(e));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// The experiment file a run recorded, exactly as it was read (its `prices:` price the
+    /// answers of an export).
+    pub fn run_experiment_text(&self, run_id: i64) -> Result<Option<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT experiment_text FROM runs WHERE id = ?1")
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt
+            .query_map([run_id], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.next().transpose().map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// item key, response id, status, classification id, final verdict, classifier version
+    type ViewRow = (
+        String,
+        Option<i64>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+    );
+
+    fn exec(store: &Store, sql: &str) {
+        store.conn().execute_batch(sql).unwrap();
+    }
+
+    /// Two items: `a` failed once, was answered, and classified twice; `b` only failed.
+    fn store_with_history(dir: &std::path::Path) -> Store {
+        let store = Store::open_dir(dir).unwrap();
+        exec(
+            &store,
+            "INSERT INTO runs (id, command, experiment_id, misalign_version, experiment_text,
+                 experiment_sha256, packs_json, models_json, sampling_json, started_at)
+               VALUES (1, 'run', 'e', '0', '', '', '{}', '[]', '{}', 't');
+             INSERT INTO prompts VALUES ('p', 'c', '{}', 'sys', 'user', 'mail');
+             INSERT INTO work_items VALUES ('a', 'p', 'c', 'mock/m', 0, '{}', 'blackmail'),
+                                           ('b', 'p', 'c', 'mock/m', 1, '{}', 'blackmail');
+             INSERT INTO run_items VALUES (1, 'a'), (1, 'b');
+             INSERT INTO responses (id, item_key, run_id, status, error, attempts, started_at,
+                                    finished_at)
+               VALUES (10, 'a', 1, 'error', 'timeout', 3, 't', 't'),
+                      (12, 'b', 1, 'error', 'first', 1, 't', 't'),
+                      (13, 'b', 1, 'error', 'dns error', 2, 't', 't');
+             INSERT INTO responses (id, item_key, run_id, status, answer, attempts,
+                                    input_tokens, started_at, finished_at)
+               VALUES (11, 'a', 1, 'answer', 'hello', 1, 50, 't', 't');
+             INSERT INTO classifications (id, response_id, item_key, classifier_version,
+                 actions_json, parse_issues_json, detector_verdict, detector_evidence_json,
+                 final_verdict, awareness_label, classified_at)
+               VALUES (20, 11, 'a', 'v1', '[]', '[]', 0, '[]', 0, NULL, 't'),
+                      (21, 11, 'a', 'v2', '[]', '[]', 1, '[]', 1, 'no_deliberation', 't');",
+        );
+        store
+    }
+
+    #[test]
+    fn current_answers_has_one_row_per_item_with_its_latest_answer_and_verdict() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_history(dir.path());
+        let rows: Vec<ViewRow> = store
+            .conn()
+            .prepare(
+                "SELECT item_key, response_id, status, classification_id, final_verdict,
+                        classifier_version FROM current_answers ORDER BY item_key",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                (
+                    "a".into(),
+                    Some(11),
+                    Some("answer".into()),
+                    Some(21),
+                    Some(1),
+                    Some("v2".into())
+                ),
+                ("b".into(), None, None, None, None, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn export_rows_carry_the_latest_answer_or_the_last_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_history(dir.path());
+        let mut rows = Vec::new();
+        store
+            .for_each_export_row(1, true, |r| {
+                rows.push(r);
+                Ok::<(), ()>(())
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        let (a, b) = (&rows[0], &rows[1]);
+        assert_eq!(
+            (a.item_key.as_str(), a.status.as_deref()),
+            ("a", Some("answer"))
+        );
+        assert_eq!(
+            (a.final_verdict, a.classified, a.error.as_deref()),
+            (Some(1), true, None)
+        );
+        assert_eq!(a.awareness_label.as_deref(), Some("no_deliberation"));
+        assert_eq!(a.input_tokens, Some(50));
+        let text = a.text.as_ref().unwrap();
+        assert_eq!(
+            (text.system_prompt.as_str(), text.answer.as_deref()),
+            ("sys", Some("hello"))
+        );
+        assert_eq!(
+            (b.status.as_deref(), b.error.as_deref()),
+            (Some("error"), Some("dns error"))
+        );
+        assert_eq!((b.attempts, b.classified), (Some(2), false));
+        // Without texts, nothing long is read.
+        let mut without = Vec::new();
+        store
+            .for_each_export_row(1, false, |r| {
+                without.push(r.text);
+                Err::<(), &str>("stop after one")
+            })
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(without, vec![None]);
+    }
+}

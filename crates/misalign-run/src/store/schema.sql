@@ -115,3 +115,20 @@ CREATE TABLE IF NOT EXISTS judge_cache (
     raw           TEXT NOT NULL,
     created_at    TEXT NOT NULL
 );
+
+-- For SQL users: one row per work item with its latest answer (a response that is not an
+-- error) and that answer's latest classification, the joins every report does. Response and
+-- classification columns are NULL while the item has no answer or no verdict yet.
+CREATE VIEW IF NOT EXISTS current_answers AS
+SELECT w.item_key, w.model, w.condition_id, w.scenario, w.sample_index, w.prompt_hash,
+       r.id AS response_id, r.run_id, r.status, r.answer, r.reasoning, r.finish_reason,
+       r.input_tokens, r.output_tokens, r.reasoning_tokens, r.latency_ms, r.attempts,
+       r.started_at, r.finished_at,
+       c.id AS classification_id, c.classifier_version, c.detector_verdict,
+       c.judge_model, c.judge_verdict, c.judge_reasoning, c.judge_error, c.final_verdict,
+       c.whistleblowing, c.awareness_label, c.awareness_reasoning, c.classified_at
+  FROM work_items w
+  LEFT JOIN responses r ON r.id = (SELECT max(x.id) FROM responses x
+                                    WHERE x.item_key = w.item_key AND x.status != 'error')
+  LEFT JOIN classifications c ON c.id = (SELECT max(y.id) FROM classifications y
+                                          WHERE y.response_id = r.id);

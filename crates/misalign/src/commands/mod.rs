@@ -2,6 +2,7 @@
 
 pub mod classify;
 pub mod completions;
+pub mod export;
 pub mod generate;
 pub mod import;
 pub mod models;

@@ -1,0 +1,234 @@
+//! `samples.csv`: one row per planned item of the reported run (its answer, or why there is
+//! none), for pandas, R or a spreadsheet. Rows are streamed from the store one at a time.
+
+use crate::files::spreadsheet_safe;
+use crate::ReportError;
+use misalign_core::Condition;
+use misalign_run::atomic::AtomicFile;
+use misalign_run::cost::{cost_usd, PriceTable};
+use misalign_run::store::read::ExportRow;
+use misalign_run::store::Store;
+use std::path::Path;
+
+/// Columns of `samples.csv`, in order (a contract with downstream analyses). Verdicts are
+/// `1` / `0`, blank when there is none; `transcript` is the answer's `response.json`,
+/// relative to the results folder.
+pub const SAMPLES_CSV_COLUMNS: [&str; 33] = [
+    "run_id",
+    "item_key",
+    "model",
+    "condition",
+    "scenario",
+    "goal_type",
+    "goal_value",
+    "urgency",
+    "extra_instructions",
+    "variant",
+    "awareness_notice",
+    "sample",
+    "status",
+    "verdict",
+    "final_verdict",
+    "detector_verdict",
+    "judge_model",
+    "judge_verdict",
+    "judge_error",
+    "whistleblowing",
+    "awareness_label",
+    "classifier_version",
+    "finish_reason",
+    "input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "latency_ms",
+    "attempts",
+    "started_at",
+    "finished_at",
+    "error",
+    "transcript",
+];
+
+/// What a row's answer counts as in the report: `harmful` | `harmless` (in the rate),
+/// `judge_error` | `content_filtered` | `empty` (excluded), `unclassified`, `error` (no
+/// answer: every attempt failed), `pending` (never attempted).
+pub fn row_verdict(r: &ExportRow) -> &'static str {
+    match (r.status.as_deref(), r.final_verdict) {
+        (_, Some(1)) => "harmful",
+        (_, Some(_)) => "harmless",
+        (None, None) => "pending",
+        (Some("error"), None) => "error",
+        (Some("content_filtered"), None) => "content_filtered",
+        (Some("empty"), None) => "empty",
+        (Some(_), None) if r.classified => "judge_error",
+        (Some(_), None) => "unclassified",
+    }
+}
+
+/// The answer's `response.json` (relative to the results folder), when there is an answer.
+pub(crate) fn transcript_path(r: &ExportRow) -> Option<String> {
+    has_answer(r).then(|| {
+        misalign_run::export::response_json_path(
+            &r.model,
+            &r.condition_id,
+            u32::try_from(r.sample_index).unwrap_or(u32::MAX),
+        )
+    })
+}
+
+/// Whether the item has a stored answer (`answer`, `content_filtered` or `empty`).
+pub(crate) fn has_answer(r: &ExportRow) -> bool {
+    !matches!(r.status.as_deref(), Some("error") | None)
+}
+
+/// The condition of a row, parsed once per condition (rows come grouped by condition).
+#[derive(Default)]
+pub(crate) struct ConditionCache {
+    last: Option<(String, Option<Condition>)>,
+}
+
+impl ConditionCache {
+    pub(crate) fn get(&mut self, r: &ExportRow) -> Option<&Condition> {
+        let fresh = !matches!(&self.last, Some((id, _)) if *id == r.condition_id);
+        if fresh {
+            let parsed = r
+                .condition_json
+                .as_deref()
+                .and_then(|j| serde_json::from_str(j).ok());
+            self.last = Some((r.condition_id.clone(), parsed));
+        }
+        self.last.as_ref().and_then(|(_, c)| c.as_ref())
+    }
+}
+
+/// Prices answers with the run's own `prices:` (when its experiment file still parses)
+/// over the built-in table; None for a model without a known price.
+pub(crate) struct Pricing {
+    table: Option<PriceTable>,
+}
+
+impl Pricing {
+    pub(crate) fn of_run(store: &Store, run_id: i64) -> Result<Pricing, ReportError> {
+        let overrides = store
+            .run_experiment_text(run_id)?
+            .and_then(|text| misalign_core::config::parse_experiment(&text, "experiment").ok())
+            .map(|exp| exp.prices)
+            .unwrap_or_default();
+        Ok(Pricing {
+            table: PriceTable::new(&overrides).ok(),
+        })
+    }
+
+    pub(crate) fn cost(&self, r: &ExportRow) -> Option<f64> {
+        let (input, output) = (r.input_tokens?, r.output_tokens?);
+        let id = r
+            .model
+            .split_once('/')
+            .map_or(r.model.as_str(), |(_, id)| id);
+        let (price, _) = self.table.as_ref()?.lookup(&r.model, id)?;
+        Some(cost_usd(
+            price,
+            u64::try_from(input).ok()?,
+            u64::try_from(output).ok()?,
+        ))
+    }
+}
+
+fn num(v: Option<i64>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_default()
+}
+
+fn flag(v: Option<i64>) -> String {
+    v.map(|x| if x != 0 { "1" } else { "0" }.to_string())
+        .unwrap_or_default()
+}
+
+/// The cells of one row, in [`SAMPLES_CSV_COLUMNS`] order (text cells spreadsheet-safe).
+pub(crate) fn samples_csv_record(
+    r: &ExportRow,
+    condition: Option<&Condition>,
+    cost: Option<f64>,
+) -> Vec<String> {
+    samples_record(r, condition, cost, true)
+}
+
+/// The cells of one row, in [`SAMPLES_CSV_COLUMNS`] order; `for_spreadsheet` neutralises
+/// formulas (samples.csv), otherwise text is kept as stored (samples.parquet).
+pub(crate) fn samples_record(
+    r: &ExportRow,
+    condition: Option<&Condition>,
+    cost: Option<f64>,
+    for_spreadsheet: bool,
+) -> Vec<String> {
+    let text = |s: &str| {
+        if for_spreadsheet {
+            spreadsheet_safe(s).into_owned()
+        } else {
+            s.to_string()
+        }
+    };
+    let opt = |s: &Option<String>| s.as_deref().map(text).unwrap_or_default();
+    let axis = |f: fn(&Condition) -> String| condition.map(f).map(|s| text(&s)).unwrap_or_default();
+    let transcript = transcript_path(r).map(|p| text(&p)).unwrap_or_default();
+    vec![
+        r.run_id.to_string(),
+        text(&r.item_key),
+        text(&r.model),
+        text(&r.condition_id),
+        text(&r.scenario),
+        axis(|c| c.goal_type.as_str().to_string()),
+        axis(|c| c.goal_value.clone()),
+        axis(|c| c.urgency.as_str().to_string()),
+        axis(|c| c.extra_instructions.as_str().to_string()),
+        axis(|c| c.variant.as_str().to_string()),
+        condition
+            .map(|c| c.awareness_notice.to_string())
+            .unwrap_or_default(),
+        (r.sample_index + 1).to_string(),
+        opt(&r.status),
+        row_verdict(r).to_string(),
+        flag(r.final_verdict),
+        flag(r.detector_verdict),
+        opt(&r.judge_model),
+        flag(r.judge_verdict),
+        opt(&r.judge_error),
+        flag(r.whistleblowing),
+        opt(&r.awareness_label),
+        opt(&r.classifier_version),
+        opt(&r.finish_reason),
+        num(r.input_tokens),
+        num(r.output_tokens),
+        num(r.reasoning_tokens),
+        cost.map(|c| format!("{c:.6}")).unwrap_or_default(),
+        num(r.latency_ms),
+        num(r.attempts),
+        opt(&r.started_at),
+        opt(&r.finished_at),
+        opt(&r.error),
+        transcript,
+    ]
+}
+
+/// Writes `samples.csv` of run `run_id` to `path` (atomically); returns the rows written.
+pub fn write_samples_csv(store: &Store, run_id: i64, path: &Path) -> Result<u64, ReportError> {
+    let io = |e: std::io::Error| ReportError::write(path, e.to_string());
+    let csv_err = |e: csv::Error| ReportError::write(path, e.to_string());
+    let pricing = Pricing::of_run(store, run_id)?;
+    let file = AtomicFile::create_at(path).map_err(io)?;
+    let mut w = csv::Writer::from_writer(file);
+    w.write_record(SAMPLES_CSV_COLUMNS).map_err(csv_err)?;
+    let mut conditions = ConditionCache::default();
+    let mut rows = 0u64;
+    store
+        .for_each_export_row(run_id, false, |r| {
+            let record = samples_csv_record(&r, conditions.get(&r), pricing.cost(&r));
+            rows += 1;
+            w.write_record(&record)
+        })?
+        .map_err(csv_err)?;
+    let file = w
+        .into_inner()
+        .map_err(|e| ReportError::write(path, e.error().to_string()))?;
+    file.commit().map_err(io)?;
+    Ok(rows)
+}
