@@ -24,10 +24,17 @@ impl AtomicFile {
     /// [`create_dirs_under`]); `name` must be a single plain path component.
     pub fn create(dir: &Path, name: &str) -> io::Result<AtomicFile> {
         check_plain_name(name)?;
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
-            .tempfile_in(dir)?;
+        let prefix = format!(".{name}.");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp");
+        // A temp file is private (0600) by default; the file it becomes is an ordinary
+        // output, readable as any file the user creates (0666 less the umask, as `open` does).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+        }
+        let tmp = builder.tempfile_in(dir)?;
         Ok(AtomicFile {
             out: BufWriter::with_capacity(1 << 20, tmp),
             target: dir.join(name),
@@ -213,5 +220,23 @@ mod tests {
             assert!(write_bytes_atomically(d.path(), bad, b"").is_err(), "{bad}");
         }
         assert!(create_dirs_under(d.path(), &["ok", ".."]).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_written_file_gets_the_mode_of_any_file_the_user_creates() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        write_bytes_atomically(d.path(), "summary.csv", b"x").unwrap();
+        std::fs::File::create(d.path().join("plain")).unwrap();
+        let mode = |n: &str| {
+            std::fs::metadata(d.path().join(n))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        // Not the temp file's private 0600: a report is shared like any other output.
+        assert_eq!(mode("summary.csv"), mode("plain"));
     }
 }
