@@ -4,7 +4,8 @@
 # run examples/quickstart.yaml end to end: sampling, verdicts, summary.csv, report.html.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MISALIGN_SKIP_BROWSER=1 bash scripts/setup.sh
+# The quickstart needs neither the browser nor the Inspect venv (both are for the tests).
+MISALIGN_SKIP_BROWSER=1 MISALIGN_SKIP_INSPECT=1 bash scripts/setup.sh
 cargo build --release --locked -p misalign   # the local model is a default feature
 bin=./target/release/misalign
 "$bin" models fetch
