@@ -7,10 +7,10 @@
 //! submission of a custom id is counted ([`crate::MockStats::batch_submissions`]) so tests
 //! can assert that nothing was paid for twice.
 
+use crate::answers::{canned_answer, reasoning_for};
 use crate::config::MockConfig;
 use crate::protocol::{answer_body, parse_request, Finish, Protocol, ReasoningAsk};
 use crate::record::{prompt_key, RecordedRequest};
-use crate::answers::{canned_answer, reasoning_for};
 use serde_json::{json, Value};
 use std::time::Instant;
 
@@ -81,8 +81,9 @@ fn unit(h: u64) -> f64 {
 }
 
 fn id_hash(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// Decides one request of a new batch and records it (`answered_per_prompt` drives the
@@ -209,8 +210,12 @@ pub(crate) fn anthropic_results(b: &MockBatch) -> String {
     for (cid, o) in &b.items {
         let result = match o {
             ItemOutcome::Answer(body) => json!({"type": "succeeded", "message": body}),
-            ItemOutcome::Errored => json!({"type": "errored", "error": {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded (injected batch fault)"}}}),
-            ItemOutcome::Invalid(m) => json!({"type": "errored", "error": {"type": "error", "error": {"type": "invalid_request_error", "message": m}}}),
+            ItemOutcome::Errored => {
+                json!({"type": "errored", "error": {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded (injected batch fault)"}}})
+            }
+            ItemOutcome::Invalid(m) => {
+                json!({"type": "errored", "error": {"type": "error", "error": {"type": "invalid_request_error", "message": m}}})
+            }
             ItemOutcome::Expired => json!({"type": "expired"}),
         };
         out.push_str(&json!({"custom_id": cid, "result": result}).to_string());
@@ -259,7 +264,10 @@ pub(crate) fn openai_files(b: &MockBatch) -> (String, String) {
                 json!({"id": format!("batch_req_{i}"), "custom_id": cid, "response": null, "error": {"code": "batch_expired", "message": "This request could not be executed before the completion window expired."}})
             }
         };
-        let target = if matches!(o, ItemOutcome::Answer(_) | ItemOutcome::Errored | ItemOutcome::Invalid(_)) {
+        let target = if matches!(
+            o,
+            ItemOutcome::Answer(_) | ItemOutcome::Errored | ItemOutcome::Invalid(_)
+        ) {
             &mut out
         } else {
             &mut err

@@ -150,10 +150,16 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/models/{model_action}", post(google))
         .route("/v1/messages/batches", post(anthropic_batch_create))
         .route("/v1/messages/batches/{id}", get(anthropic_batch_get))
-        .route("/v1/messages/batches/{id}/results", get(anthropic_batch_results))
+        .route(
+            "/v1/messages/batches/{id}/results",
+            get(anthropic_batch_results),
+        )
         .route("/v1/files", post(openai_file_upload))
         .route("/v1/files/{id}/content", get(openai_file_content))
-        .route("/v1/batches", post(openai_batch_create).get(openai_batch_list))
+        .route(
+            "/v1/batches",
+            post(openai_batch_create).get(openai_batch_list),
+        )
         .route("/v1/batches/{id}", get(openai_batch_get))
         .route("/v1beta/batches", get(google_batch_list))
         .route("/v1beta/batches/{id}", get(google_batch_get))
@@ -487,7 +493,10 @@ fn text_reply(t: String) -> Response {
 fn lost_reply() -> Response {
     let chunks = futures_util::stream::unfold(true, |first| async move {
         if first {
-            Some((Ok::<Bytes, std::io::Error>(Bytes::from_static(b"{\"id\":")), false))
+            Some((
+                Ok::<Bytes, std::io::Error>(Bytes::from_static(b"{\"id\":")),
+                false,
+            ))
         } else {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             Some((
@@ -581,7 +590,11 @@ fn find_batch(shared: &Shared, protocol: Protocol, id: &str) -> Option<crate::ba
         .cloned()
 }
 
-fn entries_of(list: Option<&Vec<serde_json::Value>>, id_at: &str, body_at: &str) -> Result<Vec<(String, serde_json::Value)>, String> {
+fn entries_of(
+    list: Option<&Vec<serde_json::Value>>,
+    id_at: &str,
+    body_at: &str,
+) -> Result<Vec<(String, serde_json::Value)>, String> {
     let list = list.ok_or("missing the list of requests")?;
     list.iter()
         .map(|e| {
@@ -589,7 +602,10 @@ fn entries_of(list: Option<&Vec<serde_json::Value>>, id_at: &str, body_at: &str)
                 .pointer(id_at)
                 .and_then(serde_json::Value::as_str)
                 .ok_or(format!("a request lacks `{id_at}`"))?;
-            let body = e.pointer(body_at).cloned().ok_or(format!("a request lacks `{body_at}`"))?;
+            let body = e
+                .pointer(body_at)
+                .cloned()
+                .ok_or(format!("a request lacks `{body_at}`"))?;
             Ok((id.to_string(), body))
         })
         .collect()
@@ -615,7 +631,14 @@ async fn anthropic_batch_create(
         Ok(e) => e,
         Err(m) => return error(Protocol::Anthropic, 400, &m, None),
     };
-    let (b, lose) = create_batch(&shared, Protocol::Anthropic, "msgbatch_mock", serde_json::Value::Null, None, entries);
+    let (b, lose) = create_batch(
+        &shared,
+        Protocol::Anthropic,
+        "msgbatch_mock",
+        serde_json::Value::Null,
+        None,
+        entries,
+    );
     if lose {
         return lost_reply();
     }
@@ -664,7 +687,12 @@ async fn openai_file_upload(
     }
     let ct = header_str(&headers, "content-type").unwrap_or_default();
     let Some(content) = crate::batch::multipart_file(&ct, &body) else {
-        return error(Protocol::OpenAi, 400, "expected a multipart upload with a `file` part", None);
+        return error(
+            Protocol::OpenAi,
+            400,
+            "expected a multipart upload with a `file` part",
+            None,
+        );
     };
     let mut log = shared.log.lock().expect("log lock");
     log.batches.next += 1;
@@ -701,8 +729,18 @@ async fn openai_batch_create(
         Ok(v) => v,
         Err(e) => return error(Protocol::OpenAi, 400, &format!("not JSON: {e}"), None),
     };
-    let file_id = json.get("input_file_id").and_then(serde_json::Value::as_str).unwrap_or("");
-    let content = shared.log.lock().expect("log lock").batches.files.get(file_id).cloned();
+    let file_id = json
+        .get("input_file_id")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    let content = shared
+        .log
+        .lock()
+        .expect("log lock")
+        .batches
+        .files
+        .get(file_id)
+        .cloned();
     let Some(content) = content else {
         return error(Protocol::OpenAi, 404, "no such input file", None);
     };
@@ -710,15 +748,32 @@ async fn openai_batch_create(
     for line in content.lines().filter(|l| !l.trim().is_empty()) {
         match serde_json::from_str::<serde_json::Value>(line) {
             Ok(v) => lines.push(v),
-            Err(e) => return error(Protocol::OpenAi, 400, &format!("a line is not JSON: {e}"), None),
+            Err(e) => {
+                return error(
+                    Protocol::OpenAi,
+                    400,
+                    &format!("a line is not JSON: {e}"),
+                    None,
+                )
+            }
         }
     }
     let entries = match entries_of(Some(&lines), "/custom_id", "/body") {
         Ok(e) => e,
         Err(m) => return error(Protocol::OpenAi, 400, &m, None),
     };
-    let label = json.get("metadata").cloned().unwrap_or(serde_json::Value::Null);
-    let (b, lose) = create_batch(&shared, Protocol::OpenAi, "batch_mock", label, None, entries);
+    let label = json
+        .get("metadata")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    let (b, lose) = create_batch(
+        &shared,
+        Protocol::OpenAi,
+        "batch_mock",
+        label,
+        None,
+        entries,
+    );
     if lose {
         return lost_reply();
     }
@@ -776,7 +831,14 @@ fn google_batch_create(shared: Arc<Shared>, model: &str, body: Bytes) -> Respons
         .pointer("/batch/displayName")
         .cloned()
         .unwrap_or(serde_json::Value::Null);
-    let (b, lose) = create_batch(&shared, Protocol::Google, "mockbatch", label, Some(model), entries);
+    let (b, lose) = create_batch(
+        &shared,
+        Protocol::Google,
+        "mockbatch",
+        label,
+        Some(model),
+        entries,
+    );
     if lose {
         return lost_reply();
     }

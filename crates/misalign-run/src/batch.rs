@@ -116,6 +116,8 @@ struct Active {
     /// (custom id, item key), in submission order.
     items: Vec<(String, String)>,
     ended: bool,
+    /// Attempts to read the results of this ended batch that failed.
+    unreadable: u32,
 }
 
 /// The custom id of an item: its key, reduced to the strictest provider's alphabet
@@ -130,6 +132,19 @@ pub fn custom_id(item_key: &str) -> String {
         "item".into()
     } else {
         id
+    }
+}
+
+/// The request of one item: the live call's request, named by the item's custom id.
+fn batch_request(it: &WorkItem, params: &SamplingParams) -> BatchRequest {
+    BatchRequest {
+        custom_id: custom_id(&it.key),
+        request: CompletionRequest {
+            model: it.model.model_id.clone(),
+            system: it.prompt.rendered.system_prompt.clone(),
+            user: it.prompt.user_message.clone(),
+            params: sample_params(params, it.sample_index),
+        },
     }
 }
 
@@ -159,6 +174,8 @@ struct Engine {
     by_key: HashMap<String, WorkItem>,
     pending: BTreeMap<String, VecDeque<WorkItem>>,
     active: Vec<Active>,
+    /// Submissions per model refused for a transient reason in a row.
+    refused: HashMap<String, u32>,
     report: BatchReport,
 }
 
@@ -191,7 +208,14 @@ pub async fn sample_with_batches(
         if live.is_empty() {
             return Ok(crate::SampleReport::default());
         }
-        crate::sample(live, writer.clone(), live_opts.clone(), counters.clone(), stop.clone()).await
+        crate::sample(
+            live,
+            writer.clone(),
+            live_opts.clone(),
+            counters.clone(),
+            stop.clone(),
+        )
+        .await
     };
     let batch_run = sample_in_batches(
         batched,
@@ -250,6 +274,7 @@ pub async fn sample_in_batches(
         by_key: items.iter().map(|i| (i.key.clone(), i.clone())).collect(),
         pending: BTreeMap::new(),
         active: Vec::new(),
+        refused: HashMap::new(),
         report: BatchReport::default(),
     };
     let in_open = engine.resume().await?;
@@ -320,6 +345,7 @@ impl Engine {
                         remote_id,
                         items: b.items,
                         ended: false,
+                        unreadable: 0,
                     });
                 }
                 None => {
@@ -339,7 +365,9 @@ impl Engine {
         }
         if !self.active.is_empty() {
             let n = self.active.len();
-            self.progress(&format!("resuming {n} batch(es) submitted by an earlier run"));
+            self.progress(&format!(
+                "resuming {n} batch(es) submitted by an earlier run"
+            ));
         }
         Ok(held)
     }
@@ -395,7 +423,7 @@ impl Engine {
                     if chunk.len() >= max_requests {
                         break;
                     }
-                    let req = self.request(it);
+                    let req = batch_request(it, &self.opts.params);
                     let size = match client.request_size(&req) {
                         Ok(n) => n,
                         Err(_) => 0, // refused at submission, with the reason stored
@@ -413,18 +441,6 @@ impl Engine {
             }
         }
         Ok(())
-    }
-
-    fn request(&self, it: &WorkItem) -> BatchRequest {
-        BatchRequest {
-            custom_id: custom_id(&it.key),
-            request: CompletionRequest {
-                model: it.model.model_id.clone(),
-                system: it.prompt.rendered.system_prompt.clone(),
-                user: it.prompt.user_message.clone(),
-                params: sample_params(&self.opts.params, it.sample_index),
-            },
-        }
     }
 
     /// Records, then sends one batch. `Ok(false)`: the provider did not take it for a
@@ -467,6 +483,7 @@ impl Engine {
         };
         match sent {
             Ok(remote_id) => {
+                self.refused.remove(&model);
                 let (r, at) = (remote_id.clone(), crate::timestamp());
                 self.db
                     .run(move |s| s.batch_submitted(batch_id, &r, &at))
@@ -487,14 +504,20 @@ impl Engine {
                     remote_id,
                     items: ids,
                     ended: false,
+                    unreadable: 0,
                 });
                 Ok(true)
             }
             Err(e) => {
                 let why = misalign_models::http::scrub_secrets(&e.to_string(), &self.opts.secrets);
                 let at = crate::timestamp();
+                let refused = {
+                    let n = self.refused.entry(model.clone()).or_insert(0);
+                    *n += 1;
+                    *n
+                };
                 match e.class() {
-                    ErrorClass::Retryable => {
+                    ErrorClass::Retryable if refused <= self.opts.retries => {
                         let w = why.clone();
                         self.db
                             .run(move |s| s.batch_closed(batch_id, BatchEnd::Abandoned, &w, &at))
@@ -525,7 +548,8 @@ impl Engine {
                         for _ in &chunk {
                             self.counters.started(&model, &provider);
                         }
-                        self.store_results(batch_id, &model, &provider, rows).await?;
+                        self.store_results(batch_id, &model, &provider, rows)
+                            .await?;
                         Ok(true)
                     }
                 }
@@ -575,8 +599,11 @@ impl Engine {
                             .run(move |s| s.batch_ended(id, &detail, &crate::timestamp()))
                             .await?;
                     }
-                    let ids: Vec<String> =
-                        self.active[i].items.iter().map(|(c, _)| c.clone()).collect();
+                    let ids: Vec<String> = self.active[i]
+                        .items
+                        .iter()
+                        .map(|(c, _)| c.clone())
+                        .collect();
                     match client.results(&remote, &ids).await {
                         Ok(results) => {
                             let a = self.active.remove(i);
@@ -586,9 +613,28 @@ impl Engine {
                             self.ingest(a, results).await?;
                             changed = true;
                         }
-                        Err(e) => {
-                            tracing::warn!("reading the results of batch {remote}: {e}; trying again later");
+                        Err(e) if self.active[i].unreadable < self.opts.retries => {
+                            tracing::warn!(
+                                "reading the results of batch {remote}: {e}; trying again later"
+                            );
+                            self.active[i].unreadable += 1;
                             i += 1;
+                        }
+                        Err(e) => {
+                            // Results that cannot be read after every retry: each item is
+                            // stored as failed with the reason (a rerun sends it again).
+                            let a = self.active.remove(i);
+                            self.report.tally.in_progress =
+                                self.report.tally.in_progress.saturating_sub(1);
+                            self.report.tally.ended += 1;
+                            let rows = a
+                                .items
+                                .iter()
+                                .map(|(_, k)| (k.clone(), Err(e.clone()), 1))
+                                .collect();
+                            self.store_results(a.id, &a.model, &a.provider, rows)
+                                .await?;
+                            changed = true;
                         }
                     }
                 }
@@ -598,9 +644,7 @@ impl Engine {
                     self.report.tally.ended += 1;
                     let (id, w) = (a.id, why.clone());
                     self.db
-                        .run(move |s| {
-                            s.batch_closed(id, BatchEnd::Failed, &w, &crate::timestamp())
-                        })
+                        .run(move |s| s.batch_closed(id, BatchEnd::Failed, &w, &crate::timestamp()))
                         .await?;
                     let results = a
                         .items
@@ -658,7 +702,9 @@ impl Engine {
                 ItemResult::NotRun(_) if retry_left => again.push(key.clone()),
                 ItemResult::NotRun(why) => rows.push((
                     key.clone(),
-                    Err(ProviderError::NotRun(format!("in {n} batches; last: {why}"))),
+                    Err(ProviderError::NotRun(format!(
+                        "in {n} batches; last: {why}"
+                    ))),
                     n,
                 )),
                 ItemResult::Failed(e) => {
@@ -676,7 +722,8 @@ impl Engine {
         // An ended batch is marked ingested even when all its items go out again, so it is
         // never ingested twice; a failed one only stores the items out of retries.
         if store || !rows.is_empty() {
-            self.store_results(a.id, &a.model, &a.provider, rows).await?;
+            self.store_results(a.id, &a.model, &a.provider, rows)
+                .await?;
         }
         for key in again {
             self.counters.retried(&a.model, &a.provider);
@@ -703,7 +750,11 @@ impl Engine {
         batch_id: i64,
         model: &str,
         provider: &str,
-        results: Vec<(String, Result<misalign_models::Completion, ProviderError>, u32)>,
+        results: Vec<(
+            String,
+            Result<misalign_models::Completion, ProviderError>,
+            u32,
+        )>,
     ) -> Result<(), BatchRunError> {
         let now = crate::timestamp();
         let mut rows = Vec::with_capacity(results.len());
@@ -770,8 +821,6 @@ mod tests {
         let a = new_marker();
         let b = new_marker();
         assert_ne!(a, b);
-        assert!(a
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
     }
 }

@@ -75,7 +75,12 @@ fn params() -> SamplingParams {
 fn items(m: &Arc<ModelTarget>, conditions: usize, samples: u32) -> Vec<WorkItem> {
     let prompts: Vec<_> = (0..conditions)
         .map(|i| {
-            let c = Condition::new("blackmail", GoalType::Explicit, "america", Urgency::Replacement);
+            let c = Condition::new(
+                "blackmail",
+                GoalType::Explicit,
+                "america",
+                Urgency::Replacement,
+            );
             (
                 Arc::new(PromptEntry::new(RenderedPrompt {
                     condition: c,
@@ -190,10 +195,19 @@ async fn end_to_end(kind: ProviderKind) {
     assert_eq!(server.stats().batches_created, 3);
     submitted_once(&server, 12);
     let db = dir.path().join("results.sqlite");
-    assert_eq!(count(&db, "SELECT count(*) FROM responses WHERE status = 'answer'"), 12);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM responses WHERE status = 'answer'"
+        ),
+        12
+    );
     assert_eq!(count(&db, "SELECT count(*) FROM batch_answers"), 12);
     assert_eq!(
-        count(&db, "SELECT count(*) FROM batch_events WHERE kind = 'ingested'"),
+        count(
+            &db,
+            "SELECT count(*) FROM batch_events WHERE kind = 'ingested'"
+        ),
         3
     );
     // A batched answer is the answer a live call gets for the same request (same body,
@@ -252,8 +266,8 @@ async fn gemini_batch_mode_end_to_end() {
 
 async fn errors_and_expiries(kind: ProviderKind, fallback: BatchFallback) {
     let server = MockServer::start(MockConfig {
-        batch_error_rate: 0.25,
-        batch_expire_rate: 0.25,
+        batch_error_rate: 0.2,
+        batch_expire_rate: 0.15,
         seed: 3,
         ..Default::default()
     })
@@ -296,8 +310,18 @@ async fn errors_and_expiries(kind: ProviderKind, fallback: BatchFallback) {
     writer.finish().unwrap();
     assert_eq!((report.answers, report.errors), (20, 0), "{report:?}");
     let db = dir.path().join("results.sqlite");
-    assert_eq!(count(&db, "SELECT count(DISTINCT item_key) FROM responses WHERE status = 'answer'"), 20);
-    assert_eq!(count(&db, "SELECT count(*) FROM responses"), 20, "one row per item");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(DISTINCT item_key) FROM responses WHERE status = 'answer'"
+        ),
+        20
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM responses"),
+        20,
+        "one row per item"
+    );
     let subs = server.stats().batch_submissions;
     let total: u64 = subs.values().sum();
     match fallback {
@@ -355,7 +379,10 @@ async fn requests_out_of_retries_are_stored_as_failed_calls() {
     .unwrap();
     assert_eq!((report.answers, report.errors), (0, 2));
     let subs = server.stats().batch_submissions;
-    assert!(subs.values().all(|&c| c == 2), "first batch + 1 retry: {subs:?}");
+    assert!(
+        subs.values().all(|&c| c == 2),
+        "first batch + 1 retry: {subs:?}"
+    );
     let db = dir.path().join("results.sqlite");
     assert_eq!(
         count(&db, "SELECT count(*) FROM responses WHERE status = 'error' AND error_class = 'retryable' AND attempts = 2"),
@@ -414,15 +441,29 @@ async fn a_stopped_run_resumes_its_open_batch_without_resubmitting() {
     .await
     .unwrap();
     assert_eq!(second.answers, 6);
-    assert_eq!(server.stats().batches_created, 1, "resumed, not resubmitted");
+    assert_eq!(
+        server.stats().batches_created,
+        1,
+        "resumed, not resubmitted"
+    );
     submitted_once(&server, 6);
 
     // Everything answered: nothing pending, nothing open.
     let answered = Store::open_read_only(&db).unwrap().answered_keys().unwrap();
-    let rest: Vec<WorkItem> = work.into_iter().filter(|i| !answered.contains(&i.key)).collect();
-    let third = sample_in_batches(rest, clients, db.clone(), options(run), Arc::new(Counters::new()), Stop::new())
-        .await
-        .unwrap();
+    let rest: Vec<WorkItem> = work
+        .into_iter()
+        .filter(|i| !answered.contains(&i.key))
+        .collect();
+    let third = sample_in_batches(
+        rest,
+        clients,
+        db.clone(),
+        options(run),
+        Arc::new(Counters::new()),
+        Stop::new(),
+    )
+    .await
+    .unwrap();
     assert_eq!((third.answers, third.tally.submitted), (0, 0));
     assert_eq!(count(&db, "SELECT count(*) FROM responses"), 6);
 }
@@ -489,7 +530,10 @@ async fn a_recorded_batch_without_an_id_is_reconciled_on_resume() {
     assert_eq!(report.answers, 2);
     let db = dir.path().join("results.sqlite");
     assert_eq!(
-        count(&db, "SELECT count(*) FROM batch_events WHERE kind = 'abandoned'"),
+        count(
+            &db,
+            "SELECT count(*) FROM batch_events WHERE kind = 'abandoned'"
+        ),
         1
     );
     submitted_once(&server, 2);

@@ -60,7 +60,11 @@ fn misalign(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     c.output().unwrap()
 }
 
-async fn misalign_async(dir: &Path, args: &'static [&'static str], envs: &'static [(&'static str, &'static str)]) -> Output {
+async fn misalign_async(
+    dir: &Path,
+    args: &'static [&'static str],
+    envs: &'static [(&'static str, &'static str)],
+) -> Output {
     let d = dir.to_path_buf();
     tokio::task::spawn_blocking(move || misalign(&d, args, envs))
         .await
@@ -76,7 +80,10 @@ fn count(store: &Path, sql: &str) -> i64 {
 
 fn assert_all_answered_once(store: &Path, server: &MockServer, n: usize) {
     assert_eq!(
-        count(store, "SELECT count(*) FROM responses WHERE status != 'error'") as usize,
+        count(
+            store,
+            "SELECT count(*) FROM responses WHERE status != 'error'"
+        ) as usize,
         n
     );
     assert_eq!(count(store, "SELECT count(*) FROM responses") as usize, n);
@@ -116,7 +123,11 @@ async fn kill_dash_9_between_submission_and_ingestion_then_resume_pays_once() {
     // 24 requests in batches of 10: wait until all three are submitted and recorded, then
     // kill while they are still in progress at the provider.
     let t0 = Instant::now();
-    while count(&store, "SELECT count(*) FROM batch_events WHERE kind = 'submitted'") < 3 {
+    while count(
+        &store,
+        "SELECT count(*) FROM batch_events WHERE kind = 'submitted'",
+    ) < 3
+    {
         assert!(t0.elapsed() < Duration::from_secs(30), "no batch submitted");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -124,14 +135,27 @@ async fn kill_dash_9_between_submission_and_ingestion_then_resume_pays_once() {
     child.wait().unwrap();
     assert_eq!(count(&store, "SELECT count(*) FROM batches"), 3);
     assert_eq!(count(&store, "SELECT count(*) FROM batch_items"), 24);
-    assert_eq!(count(&store, "SELECT count(*) FROM responses"), 0, "killed before ingestion");
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM responses"),
+        0,
+        "killed before ingestion"
+    );
     assert_eq!(server.stats().batches_created, 3);
 
-    let out = misalign_async(dir.path(), &["run", "exp.yaml", "--out", "out", "--quiet"], &[]).await;
+    let out = misalign_async(
+        dir.path(),
+        &["run", "exp.yaml", "--out", "out", "--quiet"],
+        &[],
+    )
+    .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("resuming 3 batch(es)"), "{stderr}");
-    assert_eq!(server.stats().batches_created, 3, "resumed, not resubmitted");
+    assert_eq!(
+        server.stats().batches_created,
+        3,
+        "resumed, not resubmitted"
+    );
     assert_all_answered_once(&store, &server, 24);
     assert_eq!(count(&store, "SELECT count(*) FROM batch_answers"), 24);
     // Classified and reported like live answers.
@@ -143,13 +167,21 @@ async fn kill_dash_9_between_submission_and_ingestion_then_resume_pays_once() {
         .path()
         .join("out/models/anth_claude-mock/murder_none-none_replacement/sample_001/response.json");
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
-    assert!(doc["classification"]["harmful_behavior"].is_boolean(), "{doc}");
+    assert!(
+        doc["classification"]["harmful_behavior"].is_boolean(),
+        "{doc}"
+    );
     // The key is nowhere in the store.
     let bytes = std::fs::read(&store).unwrap();
     assert!(!bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()));
 
     // A third run has nothing to send.
-    let out = misalign_async(dir.path(), &["run", "exp.yaml", "--out", "out", "--quiet"], &[]).await;
+    let out = misalign_async(
+        dir.path(),
+        &["run", "exp.yaml", "--out", "out", "--quiet"],
+        &[],
+    )
+    .await;
     assert!(out.status.success());
     assert_eq!(server.stats().batches_created, 3);
 }
@@ -162,29 +194,66 @@ async fn batch_flag_and_variable_turn_batch_mode_on() {
     // Without the flag: live calls, no batch.
     let out = misalign_async(
         dir.path(),
-        &["run", "exp.yaml", "--out", "live", "--quiet", "--no-classify"],
+        &[
+            "run",
+            "exp.yaml",
+            "--out",
+            "live",
+            "--quiet",
+            "--no-classify",
+        ],
         &[],
     )
     .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!((server.stats().requests, server.stats().batches_created), (6, 0));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        (server.stats().requests, server.stats().batches_created),
+        (6, 0)
+    );
     server.reset();
     let out = misalign_async(
         dir.path(),
-        &["run", "exp.yaml", "--out", "flag", "--quiet", "--no-classify", "--batch"],
+        &[
+            "run",
+            "exp.yaml",
+            "--out",
+            "flag",
+            "--quiet",
+            "--no-classify",
+            "--batch",
+        ],
         &[],
     )
     .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_all_answered_once(&dir.path().join("flag/results.sqlite"), &server, 6);
     server.reset();
     let out = misalign_async(
         dir.path(),
-        &["run", "exp.yaml", "--out", "var", "--quiet", "--no-classify"],
+        &[
+            "run",
+            "exp.yaml",
+            "--out",
+            "var",
+            "--quiet",
+            "--no-classify",
+        ],
         &[("MISALIGN_BATCH", "1")],
     )
     .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_all_answered_once(&dir.path().join("var/results.sqlite"), &server, 6);
 }
 

@@ -956,15 +956,15 @@ fn execution(cx: Ctx, node: &Node, path: &str) -> R<Execution> {
     }
     if let Some(n) = f.get("batch_fallback") {
         let path = f.path_of("batch_fallback");
-        out.batch_fallback = match walk::choice(cx, n, &path, "batch fallback", &["batch", "live"])?
-            .as_str()
-        {
-            "live" => super::BatchFallback::Live,
-            _ => super::BatchFallback::Batch,
-        };
+        out.batch_fallback =
+            match walk::choice(cx, n, &path, "batch fallback", &["batch", "live"])?.as_str() {
+                "live" => super::BatchFallback::Live,
+                _ => super::BatchFallback::Batch,
+            };
     }
     if let Some(n) = f.get("batch_poll_seconds") {
-        out.batch_poll_seconds = walk::number(cx, n, &f.path_of("batch_poll_seconds"), 0.001, 3600.0)?;
+        out.batch_poll_seconds =
+            walk::number(cx, n, &f.path_of("batch_poll_seconds"), 0.001, 3600.0)?;
     }
     if let Some(n) = f.get("batch_max_requests") {
         out.batch_max_requests = Some(walk::uint(

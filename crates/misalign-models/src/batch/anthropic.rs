@@ -5,8 +5,8 @@
 //! `result.type` succeeded (`message`: a live reply) | errored | canceled | expired.
 
 use super::{
-    malformed, reply_of, safe_id, BatchClient, BatchCounts, BatchLimits, BatchRequest,
-    BatchState, BatchStatus, ItemResult,
+    malformed, reply_of, safe_id, BatchClient, BatchCounts, BatchLimits, BatchRequest, BatchState,
+    BatchStatus, ItemResult,
 };
 use crate::anthropic::{parse_reply, AnthropicClient, API_VERSION};
 use crate::http::Payload;
@@ -202,13 +202,20 @@ mod tests {
         let ItemResult::Done(c) = r else { panic!() };
         assert_eq!((c.text.as_str(), c.usage.input_tokens), ("hi", Some(3)));
         let bad = json!({"custom_id": "b", "result": {"type": "errored", "error": {"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens too large"}}}});
-        let ItemResult::Failed(e) = parse_result_line(&bad).unwrap().1 else { panic!() };
+        let ItemResult::Failed(e) = parse_result_line(&bad).unwrap().1 else {
+            panic!()
+        };
         assert_eq!(e.class(), crate::ErrorClass::Permanent);
         let busy = json!({"custom_id": "c", "result": {"type": "errored", "error": {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}}});
-        let ItemResult::Failed(e) = parse_result_line(&busy).unwrap().1 else { panic!() };
+        let ItemResult::Failed(e) = parse_result_line(&busy).unwrap().1 else {
+            panic!()
+        };
         assert_eq!(e.class(), crate::ErrorClass::Retryable);
         let gone = json!({"custom_id": "d", "result": {"type": "expired"}});
-        assert!(matches!(parse_result_line(&gone).unwrap().1, ItemResult::NotRun(_)));
+        assert!(matches!(
+            parse_result_line(&gone).unwrap().1,
+            ItemResult::NotRun(_)
+        ));
         assert!(parse_result_line(&json!({"result": {"type": "expired"}})).is_err());
     }
 }

@@ -7,8 +7,8 @@
 //! bigger sets are split into several batches.
 
 use super::{
-    malformed, reply_of, safe_id, BatchClient, BatchCounts, BatchLimits, BatchRequest,
-    BatchState, BatchStatus, ItemResult,
+    malformed, reply_of, safe_id, BatchClient, BatchCounts, BatchLimits, BatchRequest, BatchState,
+    BatchStatus, ItemResult,
 };
 use crate::google::{parse_reply, GoogleClient};
 use crate::http::Payload;
@@ -147,7 +147,11 @@ impl BatchClient for GoogleBatch {
         Ok(self.entry(request).to_string().len() + 1)
     }
 
-    async fn submit(&self, marker: &str, requests: &[BatchRequest]) -> Result<String, ProviderError> {
+    async fn submit(
+        &self,
+        marker: &str,
+        requests: &[BatchRequest],
+    ) -> Result<String, ProviderError> {
         let Some(first) = requests.first() else {
             return Err(ProviderError::Config("an empty batch".into()));
         };
@@ -250,9 +254,16 @@ mod tests {
         let got = parse_inlined(&body, &ids).unwrap();
         assert_eq!(got.len(), 3);
         assert_eq!(got[0].0, "k1");
-        let ItemResult::Failed(e) = &got[1].1 else { panic!() };
-        assert_eq!((got[1].0.as_str(), e.class()), ("k2", crate::ErrorClass::Retryable));
-        let ItemResult::Done(c) = &got[2].1 else { panic!() };
+        let ItemResult::Failed(e) = &got[1].1 else {
+            panic!()
+        };
+        assert_eq!(
+            (got[1].0.as_str(), e.class()),
+            ("k2", crate::ErrorClass::Retryable)
+        );
+        let ItemResult::Done(c) = &got[2].1 else {
+            panic!()
+        };
         assert_eq!((got[2].0.as_str(), c.text.as_str()), ("k3", "three"));
         assert!(parse_inlined(&json!({}), &ids).is_err());
     }

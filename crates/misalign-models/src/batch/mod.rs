@@ -86,8 +86,11 @@ pub trait BatchClient: Send + Sync {
     /// Creates a batch of `requests`; returns the provider's id for it. `marker` is our own
     /// unique name for this submission, attached where the API keeps one (OpenAI metadata,
     /// Gemini display name), so a submission whose reply was lost can be found again.
-    async fn submit(&self, marker: &str, requests: &[BatchRequest])
-        -> Result<String, ProviderError>;
+    async fn submit(
+        &self,
+        marker: &str,
+        requests: &[BatchRequest],
+    ) -> Result<String, ProviderError>;
 
     async fn poll(&self, remote_id: &str) -> Result<BatchStatus, ProviderError>;
 
@@ -133,18 +136,18 @@ pub fn build_batch_client(
         ProviderKind::Anthropic => Arc::new(anthropic::AnthropicBatch::new(
             crate::anthropic::AnthropicClient::new(transport(AuthStyle::Header("x-api-key"))?),
         )),
-        ProviderKind::Openai => Arc::new(openai::OpenAiBatch::new(
-            crate::openai::OpenAiClient::new(
+        ProviderKind::Openai => {
+            Arc::new(openai::OpenAiBatch::new(crate::openai::OpenAiClient::new(
                 transport(AuthStyle::Bearer)?,
                 crate::openai::Flavor::OpenAi,
-            ),
-        )),
-        ProviderKind::Google => Arc::new(google::GoogleBatch::new(
-            crate::google::GoogleClient::new(
+            )))
+        }
+        ProviderKind::Google => {
+            Arc::new(google::GoogleBatch::new(crate::google::GoogleClient::new(
                 transport(AuthStyle::Header("x-goog-api-key"))?,
                 cfg.safety_settings.clone(),
-            ),
-        )),
+            )))
+        }
         _ => return Ok(None),
     };
     Ok(Some(client))

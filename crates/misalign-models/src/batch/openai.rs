@@ -8,8 +8,8 @@
 //! base URL, which for OpenAI ends in `/v1`.
 
 use super::{
-    malformed, reply_of, safe_id, BatchClient, BatchCounts, BatchLimits, BatchRequest,
-    BatchState, BatchStatus, ItemResult,
+    malformed, reply_of, safe_id, BatchClient, BatchCounts, BatchLimits, BatchRequest, BatchState,
+    BatchStatus, ItemResult,
 };
 use crate::http::{error_message, Payload};
 use crate::openai::{parse_reply, OpenAiClient};
@@ -92,7 +92,10 @@ pub fn parse_result_line(line: &Value) -> Result<(String, ItemResult), ProviderE
     }
     let status = u64_at(line, "/response/status_code")
         .ok_or_else(|| malformed("`response.status_code`", &line.to_string()))?;
-    let body = line.pointer("/response/body").cloned().unwrap_or(Value::Null);
+    let body = line
+        .pointer("/response/body")
+        .cloned()
+        .unwrap_or(Value::Null);
     if status != 200 {
         return Ok((
             id,
@@ -130,7 +133,11 @@ impl BatchClient for OpenAiBatch {
         Ok(self.line(request).len() + 1)
     }
 
-    async fn submit(&self, marker: &str, requests: &[BatchRequest]) -> Result<String, ProviderError> {
+    async fn submit(
+        &self,
+        marker: &str,
+        requests: &[BatchRequest],
+    ) -> Result<String, ProviderError> {
         let mut jsonl = String::new();
         for r in requests {
             jsonl.push_str(&self.line(r));
@@ -262,11 +269,16 @@ mod tests {
         let ItemResult::Done(c) = r else { panic!() };
         assert_eq!(c.text, "hi");
         let limited = json!({"custom_id": "b", "response": {"status_code": 429, "body": {"error": {"message": "slow down"}}}});
-        let ItemResult::Failed(e) = parse_result_line(&limited).unwrap().1 else { panic!() };
+        let ItemResult::Failed(e) = parse_result_line(&limited).unwrap().1 else {
+            panic!()
+        };
         assert_eq!(e.class(), crate::ErrorClass::Retryable);
         assert!(e.to_string().contains("slow down"), "{e}");
         let gone = json!({"custom_id": "c", "response": null, "error": {"code": "batch_expired", "message": "expired"}});
-        assert!(matches!(parse_result_line(&gone).unwrap().1, ItemResult::NotRun(_)));
+        assert!(matches!(
+            parse_result_line(&gone).unwrap().1,
+            ItemResult::NotRun(_)
+        ));
     }
 
     #[test]

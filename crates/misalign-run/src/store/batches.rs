@@ -88,7 +88,12 @@ impl Store {
     }
 
     /// The provider accepted the batch under `remote_id`.
-    pub fn batch_submitted(&self, batch_id: i64, remote_id: &str, at: &str) -> Result<(), StoreError> {
+    pub fn batch_submitted(
+        &self,
+        batch_id: i64,
+        remote_id: &str,
+        at: &str,
+    ) -> Result<(), StoreError> {
         self.batch_event(batch_id, "submitted", Some(remote_id), None, at)
     }
 
@@ -151,9 +156,7 @@ impl Store {
                 })
             })
             .map_err(|e| self.err(e))?;
-        let mut out: Vec<OpenBatch> = rows
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.err(e))?;
+        let mut out: Vec<OpenBatch> = rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?;
         let mut items = self
             .conn
             .prepare(
@@ -312,7 +315,10 @@ mod tests {
         assert_eq!(open[0].remote_id, None);
         assert_eq!(open[0].items, items);
         s.batch_submitted(b, "remote-1", "t").unwrap();
-        assert_eq!(s.open_batches().unwrap()[0].remote_id.as_deref(), Some("remote-1"));
+        assert_eq!(
+            s.open_batches().unwrap()[0].remote_id.as_deref(),
+            Some("remote-1")
+        );
         assert_eq!(s.batch_attempts("k0").unwrap(), 1);
         let rows = vec![answer("k0", run), answer("k1", run)];
         assert_eq!(
@@ -341,10 +347,14 @@ mod tests {
         let one = vec![("c0".to_string(), "k0".to_string())];
         let a = s.record_batch(run, "m/m", "m", "mk-a", &one, "t").unwrap();
         let b = s.record_batch(run, "m/m", "m", "mk-b", &one, "t").unwrap();
-        s.batch_closed(a, BatchEnd::Abandoned, "not found", "t").unwrap();
+        s.batch_closed(a, BatchEnd::Abandoned, "not found", "t")
+            .unwrap();
         s.batch_closed(b, BatchEnd::Failed, "expired", "t").unwrap();
         assert!(s.open_batches().unwrap().is_empty());
         assert_eq!(s.batch_attempts("k0").unwrap(), 2);
-        assert!(s.record_batch(run, "m/m", "m", "mk-a", &one, "t").is_err(), "markers are unique");
+        assert!(
+            s.record_batch(run, "m/m", "m", "mk-a", &one, "t").is_err(),
+            "markers are unique"
+        );
     }
 }
