@@ -29,7 +29,13 @@ pub struct OverrideArgs {
     #[arg(long, value_name = "N", env = "MISALIGN_SEED")]
     pub seed: Option<u64>,
     /// Send the calls as provider batches (half price, results within 24 h; docs/batch.md).
-    #[arg(long, env = "MISALIGN_BATCH")]
+    /// (The variable takes 1/true/yes; 0/false/no/off or empty leave batch mode off.)
+    #[arg(
+        long,
+        env = "MISALIGN_BATCH",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
     pub batch: bool,
 }
 
