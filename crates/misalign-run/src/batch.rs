@@ -193,6 +193,7 @@ pub fn split_batchable(
 /// Samples `items`: models with a batch client in batches, the others live through the
 /// scheduler at the same time, then (with `batch_fallback: live`) the items the batches
 /// handed back, live. One report for all of it.
+#[allow(clippy::too_many_arguments)]
 pub async fn sample_with_batches(
     items: Vec<WorkItem>,
     clients: BTreeMap<String, Arc<dyn BatchClient>>,
@@ -424,10 +425,8 @@ impl Engine {
                         break;
                     }
                     let req = batch_request(it, &self.opts.params);
-                    let size = match client.request_size(&req) {
-                        Ok(n) => n,
-                        Err(_) => 0, // refused at submission, with the reason stored
-                    };
+                    // A request that cannot be built is refused at submission, reason stored.
+                    let size: usize = client.request_size(&req).unwrap_or_default();
                     if !chunk.is_empty() && bytes + size > limits.max_bytes {
                         break;
                     }
