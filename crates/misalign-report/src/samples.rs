@@ -25,6 +25,7 @@ pub const SAMPLES_CSV_COLUMNS: [&str; 33] = [
     "extra_instructions",
     "variant",
     "awareness_notice",
+    "mitigation",
     "sample",
     "status",
     "verdict",
@@ -184,6 +185,7 @@ pub(crate) fn samples_record(
         condition
             .map(|c| c.awareness_notice.to_string())
             .unwrap_or_default(),
+        axis(|c| c.mitigation_label()),
         (r.sample_index + 1).to_string(),
         opt(&r.status),
         row_verdict(r).to_string(),

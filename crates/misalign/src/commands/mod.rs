@@ -10,6 +10,7 @@ pub mod report;
 pub mod run;
 pub mod runs;
 pub mod scenarios;
+pub mod schema;
 pub mod status;
 pub mod validate;
 pub mod view;
