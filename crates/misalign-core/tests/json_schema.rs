@@ -21,7 +21,9 @@ fn validator() -> jsonschema::Validator {
 
 /// The YAML as the JSON an editor's YAML plug-in hands the schema (same YAML 1.2 reader).
 fn yaml_to_json(text: &str) -> Value {
-    serde_saphyr::from_str::<Value>(text).expect("valid YAML")
+    // YAML 1.2 booleans, as the loader and yaml-language-server read them (`off` is text).
+    let options = serde_saphyr::options! { strict_booleans: true };
+    serde_saphyr::from_str_with_options::<Value>(text, options).expect("valid YAML")
 }
 
 fn errors(v: &jsonschema::Validator, doc: &Value) -> Vec<String> {
@@ -135,8 +137,9 @@ fn closed_objects(doc: &Value, schema: &Value, pointer: &str, out: &mut Vec<Stri
                     .get("properties")
                     .and_then(|p| p.get(k))
                     .or_else(|| schema.get("additionalProperties"))
-                    .unwrap();
-                closed_objects(v, s, &format!("{pointer}/{k}"), out);
+                    .unwrap_or_else(|| panic!("{pointer}/{k} is not in the schema"));
+                let token = k.replace('~', "~0").replace('/', "~1");
+                closed_objects(v, s, &format!("{pointer}/{token}"), out);
             }
         }
         Value::Array(items) => {
