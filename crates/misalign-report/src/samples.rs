@@ -13,7 +13,7 @@ use std::path::Path;
 /// Columns of `samples.csv`, in order (a contract with downstream analyses). Verdicts are
 /// `1` / `0`, blank when there is none; `transcript` is the answer's `response.json`,
 /// relative to the results folder.
-pub const SAMPLES_CSV_COLUMNS: [&str; 33] = [
+pub const SAMPLES_CSV_COLUMNS: [&str; 34] = [
     "run_id",
     "item_key",
     "model",
