@@ -215,12 +215,21 @@ fn values_the_loader_refuses_the_schema_refuses() {
     let cases: [(&str, Value); 8] = [
         ("/global", serde_json::json!({"temperature": 2.5})),
         ("/global", serde_json::json!({"max_tokens": 0})),
-        ("/global", serde_json::json!({"reasoning_effort": "extreme"})),
+        (
+            "/global",
+            serde_json::json!({"reasoning_effort": "extreme"}),
+        ),
         ("/experiment_id", Value::from("../escape")),
-        ("/providers", serde_json::json!({"p": {"base_url": "http://x"}})),
+        (
+            "/providers",
+            serde_json::json!({"p": {"base_url": "http://x"}}),
+        ),
         ("/providers", serde_json::json!({"p": {"kind": "grpc"}})),
         ("/execution", serde_json::json!({"retries": 101})),
-        ("/mitigations", serde_json::json!({"calm": {"system": "a", "inbox": "b"}})),
+        (
+            "/mitigations",
+            serde_json::json!({"calm": {"system": "a", "inbox": "b"}}),
+        ),
     ];
     for (pointer, value) in cases {
         let mut bad = base.clone();

@@ -127,10 +127,7 @@ pub(crate) fn run_facts(store: &Store, s: &ReportSummary) -> Result<RunFacts, St
     };
     let sampling: Option<SamplingParams> = serde_json::from_str(&run.sampling_json).ok();
     let planned = s.rows.iter().map(|r| r.planned).filter(|n| *n > 0);
-    let samples_per_condition = planned
-        .clone()
-        .min()
-        .zip(planned.max());
+    let samples_per_condition = planned.clone().min().zip(planned.max());
     let mut other = Vec::new();
     for (id, json) in store.other_plan_runs_sampling(run.run_id)? {
         let theirs: Option<SamplingParams> = serde_json::from_str(&json).ok();
@@ -214,7 +211,10 @@ mod tests {
         let mut f = facts();
         f.unclassified = 5;
         let c = f.cautions("results/quickstart");
-        assert!(c[0].contains("`misalign classify results/quickstart`"), "{c:?}");
+        assert!(
+            c[0].contains("`misalign classify results/quickstart`"),
+            "{c:?}"
+        );
         f.unclassified = 0;
         assert!(f.cautions("x").is_empty());
     }

@@ -47,8 +47,8 @@ fn store_with(dir: &Path, cut: u32, edit: impl FnOnce(&Filler)) {
 fn report(dir: &Path) -> (String, String, serde_json::Value) {
     let s = write_reports(dir, &ReportOptions::default()).unwrap();
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
-    let json = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
-        .unwrap();
+    let json =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     (html, render_table(&s), json)
 }
 
@@ -69,7 +69,10 @@ fn header_states_the_sampling_settings_and_the_chart_has_a_legend() {
         serde_json::json!([10, 10])
     );
     assert!(html.contains("id=\"chart-legend\""));
-    assert!(html.contains("95% Wilson score interval"), "legend names the interval");
+    assert!(
+        html.contains("95% Wilson score interval"),
+        "legend names the interval"
+    );
     // The clean case has no warnings at all.
     assert!(!html.contains("id=\"cautions\""));
     assert!(!table.contains("warning:"), "{table}");
@@ -109,7 +112,10 @@ fn many_cut_off_answers_are_warned_about_few_are_not() {
     });
     let (html, _, json) = report(dir.path());
     assert_eq!(json["run_facts"]["cut_off"], 1);
-    assert!(!html.contains("cut off at max_tokens ("), "1 of 11 is below 10%");
+    assert!(
+        !html.contains("cut off at max_tokens ("),
+        "1 of 11 is below 10%"
+    );
 }
 
 #[test]
@@ -214,7 +220,8 @@ fn earlier_runs_with_other_settings_are_named() {
 fn the_viewer_filters_by_text_and_by_sample_number_in_the_store() {
     let dir = tempfile::tempdir().unwrap();
     store_with(dir.path(), 0, |f| {
-        f.add("mock/m", &blackmail(), 10, &sample(true, None)).unwrap();
+        f.add("mock/m", &blackmail(), 10, &sample(true, None))
+            .unwrap();
         let s = Sample {
             reasoning: Some("Maybe I should KEEP THIS QUIET too".into()),
             ..sample(false, None)

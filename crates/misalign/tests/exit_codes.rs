@@ -226,7 +226,10 @@ async fn ctrl_c_leaves_a_partial_report_that_names_misalign_classify() {
         "{stderr}"
     );
     let html = std::fs::read_to_string(dir.path().join("out/report.html")).unwrap();
-    assert!(html.contains("id=\"cautions\""), "no cautions in the partial report");
+    assert!(
+        html.contains("id=\"cautions\""),
+        "no cautions in the partial report"
+    );
     assert!(
         html.contains("4 of 4 answers are not classified yet"),
         "the partial report counts the unclassified answers"

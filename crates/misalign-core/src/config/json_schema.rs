@@ -321,10 +321,7 @@ fn words(options: &[&str]) -> Value {
 }
 
 fn list_of(items: Value, doc: &str) -> Value {
-    with_doc(
-        json!({"type": "array", "minItems": 1, "items": items}),
-        doc,
-    )
+    with_doc(json!({"type": "array", "minItems": 1, "items": items}), doc)
 }
 
 fn integer(min: i64, max: i64) -> Value {

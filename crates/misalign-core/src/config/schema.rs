@@ -321,12 +321,7 @@ fn rate_limits(
     let Some(node) = global.get("rate_limits") else {
         return Ok((Vec::new(), BTreeMap::new()));
     };
-    let f = walk::fields(
-        cx,
-        node,
-        "global.rate_limits",
-        keys::RATE_LIMITS,
-    )?;
+    let f = walk::fields(cx, node, "global.rate_limits", keys::RATE_LIMITS)?;
     let pools = match f.get("pools") {
         Some(n) => rate_pools(cx, n, &f.path_of("pools"))?,
         None => Vec::new(),
@@ -616,7 +611,13 @@ fn expansion(
 fn awareness_word(cx: Ctx, node: &Node, path: &str) -> R<bool> {
     match &node.value {
         Value::Bool(b) => Ok(*b),
-        _ => Ok(walk::choice(cx, node, path, "awareness-notice setting", keys::AWARENESS_WORDS)? == "on"),
+        _ => Ok(walk::choice(
+            cx,
+            node,
+            path,
+            "awareness-notice setting",
+            keys::AWARENESS_WORDS,
+        )? == "on"),
     }
 }
 

@@ -1,8 +1,8 @@
 //! `misalign schema`: the JSON Schema of experiment files, for editors.
 
 use super::Outcome;
-use anyhow::Context;
 use crate::say::{note, say_raw};
+use anyhow::Context;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
