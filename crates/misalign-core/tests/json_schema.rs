@@ -85,7 +85,7 @@ fn used_paths(doc: &Value, schema: &Value, path: &str, out: &mut BTreeSet<String
     }
 }
 
-fn choose_alternative<'a>(schema: &'a Value, pick: impl Fn(&Value) -> bool) -> &'a Value {
+fn choose_alternative(schema: &Value, pick: impl Fn(&Value) -> bool) -> &Value {
     match schema.get("anyOf").and_then(Value::as_array) {
         Some(alts) => alts.iter().find(|a| pick(a)).unwrap_or(schema),
         None => schema,
