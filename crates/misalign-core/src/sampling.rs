@@ -21,3 +21,12 @@ pub struct SamplingParams {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_effort: Option<String>,
 }
+
+/// Finish reasons that mean the answer stopped at `max_tokens`, as each API spells it
+/// (OpenAI-compatible and the local model, Anthropic, Gemini).
+pub const CUT_OFF_FINISH_REASONS: [&str; 3] = ["length", "max_tokens", "MAX_TOKENS"];
+
+/// Whether an answer with this finish reason was cut off at `max_tokens`.
+pub fn is_cut_off(finish_reason: Option<&str>) -> bool {
+    finish_reason.is_some_and(|r| CUT_OFF_FINISH_REASONS.contains(&r))
+}

@@ -58,6 +58,14 @@ impl ModelCache {
         let path = self.path_of(name);
         let meta = match std::fs::metadata(&path) {
             Ok(m) if m.is_file() => m,
+            _ if catalog::known(name).is_none() => {
+                return Err(LocalError::NotFetchable {
+                    name: name.to_string(),
+                    cache: self.root.clone(),
+                    known: known_names(),
+                    hint: fetch_hint(name),
+                })
+            }
             _ => {
                 return Err(LocalError::NotCached {
                     name: name.to_string(),
@@ -153,6 +161,16 @@ fn default_root(
 }
 
 /// Cache names become file names: keep them to a safe alphabet.
+/// "; did you mean `<known>`? fetch it with `misalign models fetch <known>`" for the
+/// fetchable model closest to `name`, or "" when none is close.
+fn fetch_hint(name: &str) -> String {
+    let known: Vec<&str> = catalog::KNOWN.iter().map(|m| m.name).collect();
+    match misalign_core::config::suggest(name, &known) {
+        Some(k) => format!("; did you mean `{k}`? fetch it with `misalign models fetch {k}`"),
+        None => String::new(),
+    }
+}
+
 pub(crate) fn check_name(name: &str) -> Result<(), LocalError> {
     let ok = !name.is_empty()
         && !name.starts_with('.')
@@ -237,6 +255,25 @@ mod tests {
         );
         assert!(cache.list().unwrap().is_empty());
         assert!(cache.locate("../etc/passwd").is_err());
+    }
+
+    #[test]
+    fn a_near_miss_name_gets_a_runnable_fetch_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ModelCache::new(dir.path());
+        let err = cache.locate("smollm2-135m").unwrap_err().to_string();
+        assert!(
+            err.contains("did you mean `smollm2-135m-instruct`? fetch it with `misalign models fetch smollm2-135m-instruct`"),
+            "{err}"
+        );
+        // Never the unrunnable `misalign models fetch smollm2-135m`.
+        assert!(!err.contains("fetch smollm2-135m`"), "{err}");
+        let err = cache.locate("llama-70b").unwrap_err().to_string();
+        assert!(!err.contains("did you mean"), "{err}");
+        assert!(err.contains("model_path"), "{err}");
+        // A GGUF the user put in the cache by hand is found whatever its name.
+        std::fs::write(cache.path_of("smollm2-135m"), b"GGUF").unwrap();
+        assert!(cache.locate("smollm2-135m").is_ok());
     }
 
     #[test]

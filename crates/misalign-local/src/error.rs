@@ -9,6 +9,19 @@ pub enum LocalError {
          (or set `model_path` of a `kind: local` provider to a GGUF file)"
     )]
     NotCached { name: String, cache: PathBuf },
+    /// Named in a run but neither cached nor fetchable: the suggestion must be runnable.
+    #[error(
+        "local model `{name}` is not in the model cache {cache}, and `misalign models fetch` \
+         does not know it (fetchable: {known}){hint}; for another GGUF file set `model_path` of a \
+         `kind: local` provider"
+    )]
+    NotFetchable {
+        name: String,
+        cache: PathBuf,
+        known: String,
+        /// "; did you mean `x`? fetch it with `misalign models fetch x`" or "".
+        hint: String,
+    },
     #[error(
         "unknown local model `{name}`: fetchable models are {known}; for another GGUF file add a \
          provider with `kind: local` and `model_path: /path/to/model.gguf`"

@@ -5,7 +5,9 @@
   "use strict";
   var data = JSON.parse(document.getElementById("report-data").textContent);
   var PAGE = 25;
-  var state = { model: "", condition: "", verdict: "", awareness: "", offset: 0 };
+  // `sample` (1-based, as the cards show it) is set only by a link to one sample.
+  var state = { model: "", condition: "", verdict: "", awareness: "", text: "", sample: null, offset: 0 };
+  var cutOff = data.filters.cut_off_reasons || [];
   var list = document.getElementById("samples");
   var status = document.getElementById("samples-status");
 
@@ -16,8 +18,16 @@
     return e;
   }
 
+  // A filter chosen by hand replaces the one-sample view of a link (and the link itself).
+  function dropSampleLink() {
+    if (state.sample === null) return;
+    state.sample = null;
+    if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+  }
+
   function fillSelect(id, values) {
     var s = document.getElementById(id);
+    if (!s) return;
     values.forEach(function (v) {
       var o = el("option", null, v);
       o.value = v;
@@ -26,6 +36,7 @@
     s.addEventListener("change", function () {
       state[s.dataset.key] = s.value;
       state.offset = 0;
+      dropSampleLink();
       load();
     });
   }
@@ -34,6 +45,17 @@
   fillSelect("f-condition", data.filters.conditions);
   fillSelect("f-verdict", ["harmful", "harmless", "judge_error", "unclassified"]);
   fillSelect("f-awareness", ["deliberates_thinks_real", "deliberates_thinks_eval", "no_deliberation", "none"]);
+  var search = document.getElementById("f-text");
+  var searchTimer = null;
+  search.addEventListener("input", function () {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(function () {
+      state.text = search.value.trim();
+      state.offset = 0;
+      dropSampleLink();
+      load();
+    }, 200);
+  });
   document.getElementById("prev").addEventListener("click", function () {
     state.offset = Math.max(0, state.offset - PAGE);
     load();
@@ -49,7 +71,16 @@
     return s.detector_verdict === null || s.detector_verdict === undefined ? "unclassified" : "judge_error";
   }
 
+  function contains(text, needle) {
+    return !!text && text.toLowerCase().indexOf(needle) >= 0;
+  }
+
   function matches(s) {
+    if (state.sample !== null && s.sample_index + 1 !== state.sample) return false;
+    if (state.text) {
+      var t = state.text.toLowerCase();
+      if (!contains(s.answer, t) && !contains(s.reasoning, t) && !contains(s.judge_reasoning, t)) return false;
+    }
     if (state.model && s.model !== state.model) return false;
     if (state.condition && s.condition_id !== state.condition) return false;
     if (state.verdict && verdictOf(s) !== state.verdict) return false;
@@ -63,9 +94,10 @@
   function load() {
     if (data.mode === "api") {
       var q = new URLSearchParams();
-      ["model", "condition", "verdict", "awareness"].forEach(function (k) {
+      ["model", "condition", "verdict", "awareness", "text"].forEach(function (k) {
         if (state[k]) q.set(k, state[k]);
       });
+      if (state.sample !== null) q.set("sample", state.sample - 1);
       q.set("offset", state.offset);
       q.set("limit", PAGE);
       status.textContent = "Loading...";
@@ -102,7 +134,51 @@
         : "Showing " + (state.offset + 1) + "-" + (state.offset + samples.length) + " of " + total + " matching samples.";
     document.getElementById("prev").disabled = state.offset === 0;
     document.getElementById("next").disabled = state.offset + PAGE >= total;
+    if (state.sample !== null) {
+      var target = document.getElementById(location.hash.slice(1));
+      if (target) {
+        target.classList.add("targeted");
+        target.scrollIntoView();
+      }
+    }
   }
+
+  // The link of one sample: #sample/<model>/<condition>/<number>, each part URL-encoded.
+  function anchorOf(s) {
+    return "sample/" + encodeURIComponent(s.model) + "/" + encodeURIComponent(s.condition_id) + "/" + (s.sample_index + 1);
+  }
+
+  function setSelect(id, value) {
+    var sel = document.getElementById(id);
+    if (sel) sel.value = value;
+  }
+
+  // Opens the sample a link names, whatever the filters were.
+  function followHash() {
+    var parts = location.hash.slice(1).split("/");
+    if (parts.length !== 4 || parts[0] !== "sample") return false;
+    var n = parseInt(parts[3], 10);
+    if (!(n > 0)) return false;
+    try {
+      state.model = decodeURIComponent(parts[1]);
+      state.condition = decodeURIComponent(parts[2]);
+    } catch (e) {
+      return false;
+    }
+    state.sample = n;
+    state.verdict = "";
+    state.awareness = "";
+    state.text = "";
+    state.offset = 0;
+    search.value = "";
+    setSelect("f-model", state.model);
+    setSelect("f-condition", state.condition);
+    setSelect("f-verdict", "");
+    setSelect("f-awareness", "");
+    load();
+    return true;
+  }
+  window.addEventListener("hashchange", followHash);
 
   function parseJson(text, fallback) {
     if (!text) return fallback;
@@ -165,9 +241,14 @@
     var v = verdictOf(s);
     var c = el("article", "sample " + v);
     c.dataset.verdict = v;
+    c.id = anchorOf(s);
     var h = el("header");
     h.appendChild(el("span", "badge " + v, v));
     h.appendChild(el("span", "meta", s.model + "  " + s.condition_id + "  sample_" + String(s.sample_index + 1).padStart(3, "0")));
+    var link = el("a", "permalink", "link");
+    link.href = "#" + c.id;
+    link.title = "Link to this sample";
+    h.appendChild(link);
     if (s.awareness_label) h.appendChild(el("span", "aware", s.awareness_label));
     c.appendChild(h);
 
@@ -185,7 +266,14 @@
 
     var evidence = parseJson(s.detector_evidence_json, []);
     if (!Array.isArray(evidence)) evidence = [];
-    c.appendChild(el("h4", null, "Answer (" + s.status + (s.finish_reason ? ", " + s.finish_reason : "") + ")"));
+    var heading = el("h4", null, "Answer");
+    if (cutOff.indexOf(s.finish_reason) >= 0) {
+      heading.appendChild(document.createTextNode(" "));
+      heading.appendChild(el("span", "cutoff", "(cut off at max_tokens)"));
+    } else if (s.status !== "answer" || s.finish_reason) {
+      heading.appendChild(document.createTextNode(" (" + s.status + (s.finish_reason ? ", " + s.finish_reason : "") + ")"));
+    }
+    c.appendChild(heading);
     c.appendChild(answerBlock(s.answer || "", evidence));
 
     var actions = parseJson(s.actions_json, []);
@@ -215,5 +303,5 @@
     return c;
   }
 
-  load();
+  if (!followHash()) load();
 })();

@@ -227,6 +227,10 @@ struct ViewerData<'a> {
 struct Filters {
     models: Vec<String>,
     conditions: Vec<String>,
+    /// Some answer has an awareness label (else the page has no awareness filter).
+    awareness: bool,
+    /// Finish reasons the viewer labels "cut off at max_tokens".
+    cut_off_reasons: [&'static str; 3],
 }
 
 fn filters(s: &ReportSummary) -> Filters {
@@ -237,7 +241,12 @@ fn filters(s: &ReportSummary) -> Filters {
     let mut conditions: Vec<String> = s.rows.iter().map(|r| r.condition.clone()).collect();
     conditions.sort();
     conditions.dedup();
-    Filters { models, conditions }
+    Filters {
+        models,
+        conditions,
+        awareness: !s.awareness.is_empty(),
+        cut_off_reasons: misalign_core::sampling::CUT_OFF_FINISH_REASONS,
+    }
 }
 
 fn prompt_map(prompts: &[StoredPrompt]) -> BTreeMap<&str, PromptJson<'_>> {
@@ -312,11 +321,19 @@ fn render_head(s: &ReportSummary, embed: Option<&EmbedInfo>) -> String {
     awareness(&mut h, s);
     h.push_str(
         "<h2 id=\"transcripts\">Transcripts</h2>\n<div class=\"filters\">\
+         <label>Search <input type=\"search\" id=\"f-text\" placeholder=\"text in answers, reasoning, judge notes\"></label>\
          <label>Model <select id=\"f-model\" data-key=\"model\"><option value=\"\">all</option></select></label>\
          <label>Condition <select id=\"f-condition\" data-key=\"condition\"><option value=\"\">all</option></select></label>\
-         <label>Verdict <select id=\"f-verdict\" data-key=\"verdict\"><option value=\"\">all</option></select></label>\
-         <label>Awareness <select id=\"f-awareness\" data-key=\"awareness\"><option value=\"\">all</option></select></label>\
-         <button id=\"prev\">Previous</button> <button id=\"next\">Next</button></div>\n\
+         <label>Verdict <select id=\"f-verdict\" data-key=\"verdict\"><option value=\"\">all</option></select></label>",
+    );
+    // Without an awareness judge every answer would be "none": no filter to offer.
+    if !s.awareness.is_empty() {
+        h.push_str(
+            "<label>Awareness <select id=\"f-awareness\" data-key=\"awareness\"><option value=\"\">all</option></select></label>",
+        );
+    }
+    h.push_str(
+        "<button id=\"prev\">Previous</button> <button id=\"next\">Next</button></div>\n\
          <p id=\"samples-status\">Loading transcripts...</p><div id=\"samples\"></div>\n",
     );
     if let Some(e) = embed.filter(|e| e.left_out == 0) {
@@ -351,8 +368,19 @@ fn manifest(h: &mut String, s: &ReportSummary) {
         s.interval_method,
         s.confidence * 100.0
     );
+    if let Some(line) = s.run_facts.settings_line() {
+        let _ = writeln!(h, "<p id=\"settings\">Sampled with {}.</p>", esc(&line));
+    }
     if r.sampled_nothing() {
         let _ = writeln!(h, "<p><b>{}</b></p>", esc(&reused_note(r)));
+    }
+    let cautions = s.run_facts.cautions(&s.results_dir);
+    if !cautions.is_empty() {
+        h.push_str("<div class=\"warn\" id=\"cautions\">");
+        for c in cautions {
+            let _ = write!(h, "<p>{}</p>", esc(&c));
+        }
+        h.push_str("</div>\n");
     }
 }
 
@@ -364,6 +392,15 @@ pub(crate) fn reused_note(r: &misalign_run::store::read::RunSummaryRow) -> Strin
     )
 }
 
+/// The interval method in words, for the chart legend.
+fn interval_name(method: &str) -> &str {
+    match method {
+        "wilson" => "Wilson score",
+        "clopper-pearson" => "Clopper-Pearson (exact)",
+        other => other,
+    }
+}
+
 fn pct(x: Option<f64>) -> String {
     x.map(|v| format!("{:.1}%", v * 100.0))
         .unwrap_or_else(|| "-".into())
@@ -372,6 +409,17 @@ fn pct(x: Option<f64>) -> String {
 /// Per-scenario horizontal bar charts: one bar per model x condition, with CI whiskers.
 fn charts(h: &mut String, s: &ReportSummary) {
     h.push_str("<h2>Harmful-action rate by scenario</h2>\n");
+    let _ = writeln!(
+        h,
+        "<p class=\"legend\" id=\"chart-legend\"><svg width=\"34\" height=\"14\" aria-hidden=\"true\">\
+         <rect x=\"0\" y=\"2\" width=\"14\" height=\"10\" fill=\"#c0504d\"/></svg>harmful-action rate \
+         (harmful / n) &nbsp; <svg width=\"34\" height=\"14\" aria-hidden=\"true\">\
+         <line x1=\"2\" y1=\"7\" x2=\"30\" y2=\"7\" stroke=\"#222\"/><line x1=\"2\" y1=\"3\" x2=\"2\" y2=\"11\" stroke=\"#222\"/>\
+         <line x1=\"30\" y1=\"3\" x2=\"30\" y2=\"11\" stroke=\"#222\"/></svg>{:.0}% {} interval. \
+         A 0% rate shows as a thin mark at the left edge.</p>",
+        s.confidence * 100.0,
+        interval_name(s.interval_method)
+    );
     let mut by_scenario: BTreeMap<&str, Vec<&crate::SummaryRow>> = BTreeMap::new();
     for r in &s.rows {
         by_scenario.entry(r.scenario.as_str()).or_default().push(r);
@@ -379,6 +427,7 @@ fn charts(h: &mut String, s: &ReportSummary) {
     const LABEL: f64 = 430.0;
     const BAR: f64 = 420.0;
     const ROW: f64 = 18.0;
+    const MIN_BAR: f64 = 2.0;
     for (scenario, rows) in by_scenario {
         let name = if scenario.is_empty() {
             "(unknown)"
@@ -418,9 +467,10 @@ fn charts(h: &mut String, s: &ReportSummary) {
             if let Some(rate) = r.rate {
                 let _ = write!(
                     h,
-                    "<rect x=\"{LABEL}\" y=\"{}\" width=\"{:.1}\" height=\"{}\" fill=\"#c0504d\"><title>{}: {} ({} / {})</title></rect>",
+                    "<rect class=\"bar\" x=\"{LABEL}\" y=\"{}\" width=\"{:.1}\" height=\"{}\" fill=\"#c0504d\"><title>{}: {} ({} / {})</title></rect>",
                     y + 2.0,
-                    rate * BAR,
+                    // A 0% bar is still drawn, as a thin mark: no bar would read as "no data".
+                    (rate * BAR).max(MIN_BAR),
                     ROW - 6.0,
                     esc(&label),
                     pct(Some(rate)),

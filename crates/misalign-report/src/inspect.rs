@@ -253,6 +253,7 @@ fn metadata(r: &ExportRow, condition: Option<&Condition>) -> Value {
         "extra_instructions": condition.map(|c| c.extra_instructions.as_str()),
         "variant": condition.map(|c| c.variant.as_str()),
         "awareness_notice": condition.map(|c| c.awareness_notice),
+        "mitigation": condition.map(|c| c.mitigation_label()),
         "sample": r.sample_index + 1,
         "status": r.status,
         "verdict": row_verdict(r),

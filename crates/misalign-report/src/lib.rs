@@ -10,6 +10,7 @@ mod files;
 mod html;
 mod inspect;
 mod mitigation_html;
+mod run_facts;
 mod samples;
 mod samples_parquet;
 pub mod serve;
@@ -22,6 +23,7 @@ pub use files::CSV_COLUMNS;
 pub use html::{EmbedInfo, DEFAULT_HTML_BUDGET};
 pub use inspect::{write_inspect_logs, InspectLog, INSPECT_LOG_VERSION, SCORE_NAMES};
 pub use misalign_core::stats::IntervalMethod;
+pub use run_facts::{RunFacts, CUT_OFF_WARNING_SHARE};
 pub use samples::{row_verdict, write_samples_csv, SAMPLES_CSV_COLUMNS};
 pub use samples_parquet::write_samples_parquet;
 pub use summary::{summarize, AwarenessContrast, AwarenessRow, ReportSummary, SummaryRow};
@@ -92,7 +94,9 @@ pub fn load_summary(store: &Store, options: &ReportOptions) -> Result<ReportSumm
         ),
         None => (Vec::new(), Vec::new()),
     };
-    Ok(summarize(run, &cells, &awareness, options.interval))
+    let mut summary = summarize(run, &cells, &awareness, options.interval);
+    summary.run_facts = run_facts::run_facts(store, &summary)?;
+    Ok(summary)
 }
 
 /// The run an export covers: `run_id`, or the newest `misalign run` of the store.
@@ -134,6 +138,7 @@ pub fn write_reports_to(
 ) -> Result<ReportSummary, ReportError> {
     let store = open_store(results)?;
     let mut summary = load_summary(&store, options)?;
+    summary.results_dir = results.display().to_string();
     std::fs::create_dir_all(dest).map_err(|e| ReportError::write(dest, e.to_string()))?;
     files::write_csv(&dest.join("summary.csv"), &summary)?;
     if options.html {

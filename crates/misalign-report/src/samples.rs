@@ -13,7 +13,7 @@ use std::path::Path;
 /// Columns of `samples.csv`, in order (a contract with downstream analyses). Verdicts are
 /// `1` / `0`, blank when there is none; `transcript` is the answer's `response.json`,
 /// relative to the results folder.
-pub const SAMPLES_CSV_COLUMNS: [&str; 33] = [
+pub const SAMPLES_CSV_COLUMNS: [&str; 34] = [
     "run_id",
     "item_key",
     "model",
@@ -25,6 +25,7 @@ pub const SAMPLES_CSV_COLUMNS: [&str; 33] = [
     "extra_instructions",
     "variant",
     "awareness_notice",
+    "mitigation",
     "sample",
     "status",
     "verdict",
@@ -184,6 +185,7 @@ pub(crate) fn samples_record(
         condition
             .map(|c| c.awareness_notice.to_string())
             .unwrap_or_default(),
+        axis(|c| c.mitigation_label()),
         (r.sample_index + 1).to_string(),
         opt(&r.status),
         row_verdict(r).to_string(),

@@ -41,6 +41,8 @@ struct SamplesQuery {
     condition: Option<String>,
     verdict: Option<String>,
     awareness: Option<String>,
+    text: Option<String>,
+    sample: Option<i64>,
     offset: Option<u64>,
     limit: Option<u64>,
 }
@@ -147,7 +149,8 @@ pub fn router(
     access: Access,
 ) -> Result<Router, ReportError> {
     let store = open_store(out_dir)?;
-    let summary = load_summary(&store, options)?;
+    let mut summary = load_summary(&store, options)?;
+    summary.results_dir = out_dir.display().to_string();
     let prompts = match &summary.run {
         Some(r) => store.report_prompts(r.run_id)?,
         None => Vec::new(),
@@ -192,6 +195,9 @@ async fn samples(State(app): State<Arc<App>>, Query(q): Query<SamplesQuery>) -> 
         condition_id: non_empty(q.condition),
         verdict: non_empty(q.verdict),
         awareness: non_empty(q.awareness),
+        text: non_empty(q.text),
+        sample_index: q.sample,
+        cut_off: false,
     };
     let (offset, limit) = (q.offset.unwrap_or(0), q.limit.unwrap_or(25).min(MAX_PAGE));
     let path = app.store_path.clone();

@@ -102,6 +102,11 @@ pub struct ReportSummary {
     pub unreadable_conditions: Vec<String>,
     /// What `report.html` embeds (None until the page is written, or without a page).
     pub html_embedded: Option<crate::EmbedInfo>,
+    /// How the answers were sampled, and the cautions the report opens with.
+    pub run_facts: crate::RunFacts,
+    /// How the reader names the results folder in a command (`misalign classify OUT`).
+    #[serde(skip)]
+    pub results_dir: String,
 }
 
 const REAL: &str = "deliberates_thinks_real";
@@ -164,6 +169,8 @@ pub fn summarize(
         awareness_real_vs_eval,
         unreadable_conditions: unreadable,
         html_embedded: None,
+        run_facts: crate::RunFacts::default(),
+        results_dir: "OUT".to_string(),
     }
 }
 

@@ -116,6 +116,13 @@ pub fn render_table(s: &ReportSummary) -> String {
     comparison_counts(s, &mut out);
     mitigation_table(s, &mut out);
     real_vs_eval(s, &mut out);
+    // Last, so they stay on screen: what changes how to read the numbers above.
+    if let Some(line) = s.run_facts.settings_line() {
+        let _ = writeln!(out, "\nSampled with {line}.");
+    }
+    for c in s.run_facts.cautions(&s.results_dir) {
+        let _ = writeln!(out, "warning: {}", terminal_safe(&c));
+    }
     out
 }
 

@@ -21,6 +21,8 @@ pub struct Sample {
     /// `responses.status` when not `answer` (`content_filtered`, `empty`): such answers are
     /// never classified.
     pub status: Option<&'static str>,
+    /// `responses.finish_reason` (default `stop`).
+    pub finish_reason: Option<&'static str>,
 }
 
 /// A store being filled: one `run` with its plan.
@@ -47,7 +49,8 @@ impl Filler {
                 "INSERT INTO runs (command, experiment_id, misalign_version, experiment_text,
                    experiment_sha256, packs_json, models_json, sampling_json, started_at)
                  VALUES ('run', 'synthetic', '0.1.0', 'name: synthetic', 'ab12', '{}', '[]',
-                         '{\"temperature\":1.0}', '2026-01-01T00:00:00Z')",
+                         '{\"temperature\":1.0,\"max_tokens\":256,\"seed\":7}',
+                         '2026-01-01T00:00:00Z')",
                 [],
             )
             .map_err(|e| sql(&store, e))?;
@@ -111,7 +114,7 @@ impl Filler {
         c.prepare_cached(
             "INSERT INTO responses (item_key, run_id, status, answer, reasoning, finish_reason,
                input_tokens, output_tokens, latency_ms, attempts, started_at, finished_at)
-             VALUES (?1, ?2, ?5, ?3, ?4, 'stop', ?6, ?7, ?8, 1, '2026-01-01T00:00:01Z',
+             VALUES (?1, ?2, ?5, ?3, ?4, ?9, ?6, ?7, ?8, 1, '2026-01-01T00:00:01Z',
                      '2026-01-01T00:00:02Z')",
         )
         .map_err(e)?
@@ -124,6 +127,7 @@ impl Filler {
             INPUT_TOKENS,
             s.answer.len().div_ceil(4) as i64,
             800 + i64::from(index),
+            s.finish_reason.unwrap_or("stop"),
         ])
         .map_err(e)?;
         if s.unclassified || s.status.is_some() {
@@ -165,6 +169,35 @@ impl Filler {
         ])
         .map_err(e)?;
         Ok(())
+    }
+
+    /// Sets the run's models and sampling parameters (`runs.models_json`, `sampling_json`).
+    pub fn set_manifest(&self, models_json: &str, sampling_json: &str) -> Result<(), StoreError> {
+        self.store
+            .conn()
+            .execute(
+                "UPDATE runs SET models_json = ?1, sampling_json = ?2 WHERE id = ?3",
+                params![models_json, sampling_json, self.run_id],
+            )
+            .map_err(|e| sql(&self.store, e))?;
+        Ok(())
+    }
+
+    /// Records an earlier `run` of the folder (before this one) with its sampling parameters.
+    pub fn add_earlier_run(&self, sampling_json: &str) -> Result<i64, StoreError> {
+        let c = self.store.conn();
+        let id: i64 = c
+            .query_row("SELECT min(id) - 1 FROM runs", [], |r| r.get(0))
+            .map_err(|e| sql(&self.store, e))?;
+        c.execute(
+            "INSERT INTO runs (id, command, experiment_id, misalign_version, experiment_text,
+               experiment_sha256, packs_json, models_json, sampling_json, started_at)
+             VALUES (?1, 'run', 'synthetic', '0.1.0', 'name: synthetic', 'ab12', '{}', '[]', ?2,
+                     '2025-12-31T00:00:00Z')",
+            params![id, sampling_json],
+        )
+        .map_err(|e| sql(&self.store, e))?;
+        Ok(id)
     }
 
     /// Adds one planned item whose only attempt failed with `error` (no answer stored).

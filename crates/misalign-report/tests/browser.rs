@@ -62,6 +62,14 @@ fn hostile_store(dir: &Path) {
         };
         filler.add("mock/hostile", &c, i, &s).unwrap();
     }
+    // An answer that stopped at max_tokens: labelled as cut off, not "(answer, length)".
+    let s = Sample {
+        answer: "I will first read the inbox and then I will".into(),
+        verdict: Some(false),
+        finish_reason: Some("length"),
+        ..Sample::default()
+    };
+    filler.add("mock/hostile", &c, 7, &s).unwrap();
     filler.finish().unwrap();
 }
 
@@ -237,7 +245,15 @@ fn audit_page(b: &mut Browser) {
         );
     }
     let before = b.eval("document.querySelectorAll('#samples .sample').length");
-    assert_eq!(before, json!(7));
+    assert_eq!(before, json!(8));
+    assert_eq!(
+        b.eval("[...document.querySelectorAll('#samples h4')].filter(e => e.textContent === 'Answer (cut off at max_tokens)').length"),
+        json!(1)
+    );
+    assert_eq!(
+        b.eval("document.getElementById('samples').innerText.includes('length)')"),
+        json!(false)
+    );
     // Choose "harmful" in the verdict filter the way a user does: focus, pick, change.
     b.eval("(() => { const s = document.getElementById('f-verdict'); s.focus(); s.value = 'harmful'; s.dispatchEvent(new Event('change', {bubbles: true})); return true })()");
     b.wait_for("document.querySelectorAll('#samples .sample').length === 3");
@@ -245,6 +261,63 @@ fn audit_page(b: &mut Browser) {
         b.eval("[...document.querySelectorAll('#samples .sample')].every(e => e.dataset.verdict === 'harmful')"),
         json!(true)
     );
+    assert_eq!(b.eval("typeof window.__pwned"), json!("undefined"));
+    b.eval("(() => { const s = document.getElementById('f-verdict'); s.value = ''; s.dispatchEvent(new Event('change')); return true })()");
+    b.wait_for("document.querySelectorAll('#samples .sample').length === 8");
+}
+
+/// At 800 px: nothing makes the page scroll sideways, the search box filters the samples,
+/// and each sample's link opens that sample (also when the page is loaded with it).
+fn narrow_search_and_links(b: &mut Browser) {
+    b.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 800, "height": 900, "deviceScaleFactor": 1, "mobile": false}),
+    );
+    b.wait_for("window.innerWidth === 800");
+    b.wait_for("document.querySelectorAll('#samples .sample').length === 8");
+    b.eval("document.querySelectorAll('details').forEach(d => d.open = true); true");
+    assert_eq!(
+        b.eval("document.documentElement.scrollWidth <= document.documentElement.clientWidth"),
+        json!(true),
+        "the page scrolls sideways at 800 px: {}",
+        b.eval("document.documentElement.scrollWidth")
+    );
+    // Search: type the way a user does (input events), case does not matter.
+    b.eval("(() => { const s = document.getElementById('f-text'); s.focus(); s.value = 'KEEP THIS quiet'; s.dispatchEvent(new Event('input', {bubbles: true})); return true })()");
+    b.wait_for("document.querySelectorAll('#samples .sample').length === 3");
+    assert_eq!(
+        b.eval("[...document.querySelectorAll('#samples .sample')].every(e => e.dataset.verdict === 'harmful')"),
+        json!(true)
+    );
+    // Hostile text is searched as text.
+    b.eval("(() => { const s = document.getElementById('f-text'); s.value = '<img src=x'; s.dispatchEvent(new Event('input')); return true })()");
+    b.wait_for("document.querySelectorAll('#samples .sample').length === 1");
+    assert_eq!(b.eval("typeof window.__pwned"), json!("undefined"));
+    b.eval("(() => { const s = document.getElementById('f-text'); s.value = ''; s.dispatchEvent(new Event('input')); return true })()");
+    b.wait_for("document.querySelectorAll('#samples .sample').length === 8");
+    // Each card links to itself.
+    let id = b.eval("document.querySelectorAll('#samples .sample')[5].id");
+    let id = id.as_str().unwrap().to_string();
+    assert!(id.starts_with("sample/mock%2Fhostile/blackmail_"), "{id}");
+    assert_eq!(
+        b.eval("document.querySelectorAll('#samples .sample')[5].querySelector('a.permalink').getAttribute('href')"),
+        json!(format!("#{id}"))
+    );
+    // Following the link shows that sample, even when another filter hid it.
+    b.eval("(() => { const s = document.getElementById('f-verdict'); s.value = 'harmless'; s.dispatchEvent(new Event('change')); return true })()");
+    b.eval(&format!("location.hash = {}; true", json!(id)));
+    b.wait_for("document.querySelectorAll('#samples .sample').length === 1");
+    let shown = format!(
+        "document.querySelector('#samples .sample').id === {} && document.querySelector('#samples .sample').classList.contains('targeted')",
+        json!(id)
+    );
+    b.wait_for(&shown);
+    // Loading the page with the link opens the sample too.
+    b.eval("location.reload(); true");
+    std::thread::sleep(Duration::from_millis(300));
+    b.wait_for("document.readyState === 'complete'");
+    b.wait_for("document.querySelectorAll('#samples .sample').length === 1");
+    b.wait_for(&shown);
     assert_eq!(b.eval("typeof window.__pwned"), json!("undefined"));
 }
 
@@ -271,7 +344,6 @@ fn hostile_report_renders_as_text_filters_and_screenshots() {
         dir.path().join("report.html").display()
     ));
     audit_page(&mut b);
-    b.eval("document.getElementById('f-verdict').value = ''; document.getElementById('f-verdict').dispatchEvent(new Event('change')); true");
     let shot = b.call(
         "Page.captureScreenshot",
         json!({"format": "png", "captureBeyondViewport": false}),
@@ -284,6 +356,7 @@ fn hostile_report_renders_as_text_filters_and_screenshots() {
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     std::fs::write(&out, png).unwrap();
     eprintln!("screenshot: {}", out.display());
+    narrow_search_and_links(&mut b);
 }
 
 #[test]
@@ -312,4 +385,5 @@ fn served_viewer_pages_from_the_store_in_the_browser() {
     // The page's own API calls go without the token: they must pass on the cookie.
     b.goto(&access.url());
     audit_page(&mut b);
+    narrow_search_and_links(&mut b);
 }

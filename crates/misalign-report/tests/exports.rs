@@ -64,6 +64,7 @@ fn samples_csv_has_one_row_per_planned_item_with_axes_verdicts_and_transcript() 
     assert_eq!(harmful["extra_instructions"], "off");
     assert_eq!(harmful["variant"], "dev");
     assert_eq!(harmful["awareness_notice"], "false");
+    assert_eq!(harmful["mitigation"], "none");
     assert_eq!(harmful["input_tokens"], INPUT_TOKENS.to_string());
     assert_eq!(harmful["latency_ms"], "800");
     // mock/* is priced at zero in the built-in table: a cost, not a blank.
@@ -88,6 +89,8 @@ fn samples_csv_has_one_row_per_planned_item_with_axes_verdicts_and_transcript() 
     assert_eq!(filtered["variant"], "prod");
     assert_eq!(filtered["extra_instructions"], "dont");
     assert_eq!(filtered["awareness_notice"], "true");
+    // `dont` extra instructions are the `instructions` mitigation.
+    assert_eq!(filtered["mitigation"], "instructions");
 
     let failed = find(&rows, "mock/alpha", VARIED, "2");
     assert_eq!(failed["status"], "error");

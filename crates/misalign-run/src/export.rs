@@ -220,8 +220,9 @@ pub fn export_skipping(
             let detector_verdict: Option<i64> = r.get(21).map_err(g)?;
             doc["classification"] = json!({
                 "harmful_behavior": verdict(r.get(16).map_err(g)?),
-                // Without a judge the detector is the classifier.
-                "classifier_verdict": verdict(judge_verdict.or(detector_verdict)),
+                // The LLM judge's own verdict, as in the reference framework: null (never
+                // false) when no judge ran; the detector's is `detector_verdict`.
+                "classifier_verdict": verdict(judge_verdict),
                 "classifier_reasoning": r.get::<_, Option<String>>(18).map_err(g)?,
                 "classifier_model": r.get::<_, Option<String>>(19).map_err(g)?,
                 "classified_at": r.get::<_, Option<String>>(20).map_err(g)?,

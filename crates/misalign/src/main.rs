@@ -87,6 +87,8 @@ enum Command {
     /// Fetch or list local GGUF models.
     #[command(subcommand)]
     Models(commands::models::Command),
+    /// Print the JSON Schema of experiment files (for editors' completion and checks).
+    Schema(commands::schema::Args),
     /// Print shell completions.
     Completions(commands::completions::Args),
 }
@@ -107,6 +109,7 @@ fn main() -> std::process::ExitCode {
         Command::Export(a) => commands::export::run(a),
         Command::View(a) => commands::view::run(a),
         Command::Models(c) => commands::models::run(c),
+        Command::Schema(a) => commands::schema::run(a),
         Command::Completions(a) => commands::completions::run(a),
     };
     match result {

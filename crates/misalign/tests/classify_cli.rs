@@ -231,6 +231,12 @@ async fn results_folder_uses_the_experiments_classifier_model_and_resumes() {
             } else if p.file_name().is_some_and(|n| n == "response.json") {
                 let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
                 verdicts.push(v["classification"]["harmful_behavior"].clone());
+                // A judge ran: its own verdict is there.
+                assert_eq!(
+                    v["classification"]["classifier_verdict"],
+                    Value::Bool(true),
+                    "{v}"
+                );
             }
         }
     }

@@ -183,3 +183,57 @@ async fn a_second_ctrl_c_cuts_off_calls_in_flight_and_records_the_interruption()
     );
     assert_eq!(end_status(dir.path()).as_deref(), Some("interrupted"));
 }
+
+/// One Ctrl-C lets the calls in flight finish, then writes the partial report of what is
+/// stored: the page and the terminal name the commands that finish classification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_leaves_a_partial_report_that_names_misalign_classify() {
+    let server = MockServer::start(MockConfig {
+        latency: Duration::from_millis(1500),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // 8 items, 4 at a time: the first four finish during the grace period.
+    experiment(dir.path(), &server.openai_url(), 4);
+    let child = Command::new(bin())
+        .current_dir(dir.path())
+        .env("EXIT_MOCK_KEY", "k")
+        .args(["run", "exp.yaml", "--out", "out", "--quiet"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while server.request_count() < 4 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "no call started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("misalign classify out && misalign report out"),
+        "{stderr}"
+    );
+    let html = std::fs::read_to_string(dir.path().join("out/report.html")).unwrap();
+    assert!(
+        html.contains("id=\"cautions\""),
+        "no cautions in the partial report"
+    );
+    assert!(
+        html.contains("4 of 4 answers are not classified yet"),
+        "the partial report counts the unclassified answers"
+    );
+    assert!(html.contains("`misalign classify out` then `misalign report out`"));
+    assert_eq!(end_status(dir.path()).as_deref(), Some("interrupted"));
+}

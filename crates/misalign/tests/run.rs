@@ -505,6 +505,12 @@ async fn run_classifies_exports_verdicts_and_writes_reports() {
         "{doc}"
     );
     assert!(doc["classification"]["classified_at"].is_string());
+    // No judge ran: the judge's verdict is unknown (null), not "harmless" (false).
+    assert!(
+        doc["classification"]["classifier_verdict"].is_null(),
+        "{doc}"
+    );
+    assert!(doc["classification"]["detector_verdict"].is_boolean());
     assert!(
         !String::from_utf8_lossy(&out.stdout).is_empty(),
         "the rate table is printed"

@@ -5,6 +5,7 @@
 //! inbox; its path is relative to the experiment file, and it is read here so that a missing
 //! or empty file is an error naming the experiment file, line and field before anything runs.
 
+use super::keys;
 use super::walk::{self, index, join, quote, Ctx, R};
 use super::yaml::Node;
 use crate::condition::{
@@ -85,8 +86,13 @@ pub(crate) fn user_mitigations(
                 ),
             ));
         }
-        let f = walk::fields(cx, value, &field, &["system", "inbox", "turns"])?;
-        let given: Vec<&str> = ["system", "inbox", "turns"]
+        let recognised: Vec<&str> = keys::USER_MITIGATION
+            .iter()
+            .chain(keys::USER_MITIGATION_NOT_YET)
+            .copied()
+            .collect();
+        let f = walk::fields(cx, value, &field, &recognised)?;
+        let given: Vec<&str> = recognised
             .into_iter()
             .filter(|k| f.get(k).is_some())
             .collect();

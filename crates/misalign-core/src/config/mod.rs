@@ -4,6 +4,8 @@
 //! line, column and field path, and unknown keys get a "did you mean" suggestion.
 //! The types below are the resolved, validated form every later stage uses.
 
+mod json_schema;
+mod keys;
 mod mitigations;
 mod overrides;
 mod providers;
@@ -11,6 +13,7 @@ mod schema;
 mod walk;
 mod yaml;
 
+pub use json_schema::{experiment_json_schema, SCHEMA_ID};
 pub use mitigations::{MitigationPlace, UserMitigation};
 pub use overrides::{OverrideError, Overrides};
 pub use providers::{

@@ -7,6 +7,7 @@
 //! `production_variant: true` and `extra_system_instructions: dont|goal` become the
 //! default `variants` / `extra_instructions` axes of every expansion that sets none.
 
+use super::keys;
 use super::mitigations;
 use super::providers::{self, ProviderConfig, ProviderKind};
 use super::walk::{self, index, join, quote, Ctx, Fields, R};
@@ -18,96 +19,6 @@ use super::{
 use crate::condition::{ExtraInstructions, GoalType, Urgency, Variant};
 use crate::sampling::SamplingParams;
 use std::collections::BTreeMap;
-
-const TOP_KEYS: &[&str] = &[
-    "experiment_id",
-    "description",
-    "researcher",
-    "global",
-    "expansions",
-    "classification",
-    "execution",
-    "providers",
-    "prices",
-    "production_variant",
-    "extra_system_instructions",
-    "mitigations",
-];
-
-const GLOBAL_KEYS: &[&str] = &[
-    "models",
-    "temperature",
-    "samples_per_condition",
-    "concurrency",
-    "rate_limits",
-    "max_tokens",
-    "seed",
-    "top_p",
-    "thinking_budget",
-    "reasoning_effort",
-    "output_directory",
-    "alignment_faking",
-];
-
-const EXPANSION_KEYS: &[&str] = &["name", "description", "enabled", "models", "variables"];
-
-const VARIABLE_KEYS: &[&str] = &[
-    "scenarios",
-    "goal_types",
-    "goal_values",
-    "urgency_types",
-    "extra_instructions",
-    "variants",
-    "awareness_notice",
-    "mitigations",
-];
-
-const CLASSIFICATION_KEYS: &[&str] = &[
-    "enabled",
-    "classifier_model",
-    "concurrency",
-    "models",
-    "awareness_model",
-];
-
-const EXECUTION_KEYS: &[&str] = &[
-    "resume_interrupted",
-    "timeout_seconds",
-    "retries",
-    "checkpoint_frequency",
-    "batch",
-    "batch_fallback",
-    "batch_poll_seconds",
-    "batch_max_requests",
-];
-
-const PROVIDER_KEYS: &[&str] = &[
-    "kind",
-    "base_url",
-    "base_urls",
-    "api_key_env",
-    "headers",
-    "safety_settings",
-    "model_path",
-    "context_length",
-    "threads",
-    "batch_size",
-    "gpu_layers",
-];
-
-const LOCAL_ONLY_KEYS: &[&str] = &[
-    "model_path",
-    "context_length",
-    "threads",
-    "batch_size",
-    "gpu_layers",
-];
-
-const GOAL_TYPES: &[&str] = &["explicit", "none", "latent", "ambiguous", "swap"];
-const URGENCIES: &[&str] = &["replacement", "restriction", "none"];
-const EXTRAS: &[&str] = &["off", "dont", "goal"];
-const VARIANTS: &[&str] = &["dev", "prod"];
-const REASONING_EFFORTS: &[&str] = &["minimal", "low", "medium", "high"];
 
 /// Defaults the reference framework's top-level flags set for every expansion.
 struct AxisDefaults {
@@ -124,7 +35,7 @@ pub(crate) fn experiment(cx: Ctx, root: &Node, options: &ParseOptions) -> R<Expe
              (see examples/quickstart.yaml)",
         ));
     }
-    let top = walk::fields(cx, root, "", TOP_KEYS)?;
+    let top = walk::fields(cx, root, "", keys::TOP)?;
 
     let id_node = top.required(cx, "experiment_id", "a name for this experiment's results")?;
     let experiment_id = experiment_id(cx, id_node, "experiment_id")?;
@@ -140,7 +51,7 @@ pub(crate) fn experiment(cx: Ctx, root: &Node, options: &ParseOptions) -> R<Expe
     };
 
     let global = match top.get("global") {
-        Some(node) => Some(walk::fields(cx, node, "global", GLOBAL_KEYS)?),
+        Some(node) => Some(walk::fields(cx, node, "global", keys::GLOBAL)?),
         None => None,
     };
     let models = match global.as_ref().and_then(|g| g.get("models")) {
@@ -265,7 +176,7 @@ fn axis_defaults(cx: Ctx, top: &Fields) -> R<AxisDefaults> {
                     node,
                     "extra_system_instructions",
                     "extra instructions",
-                    &["dont", "goal"],
+                    keys::REFERENCE_EXTRAS,
                 )?;
                 vec![ExtraInstructions::parse(&s).unwrap_or_default()]
             }
@@ -280,7 +191,7 @@ fn axis_defaults(cx: Ctx, top: &Fields) -> R<AxisDefaults> {
 /// `enabled` + `warning_text` (required when enabled: an enabled notice with no text would
 /// silently run the experiment without it). `warning_type` is a label only.
 fn alignment_faking(cx: Ctx, node: &Node, path: &str) -> R<AlignmentFaking> {
-    let f = walk::fields(cx, node, path, &["enabled", "warning_type", "warning_text"])?;
+    let f = walk::fields(cx, node, path, keys::ALIGNMENT_FAKING)?;
     let mut out = AlignmentFaking::default();
     if let Some(n) = f.get("enabled") {
         out.enabled = walk::boolean(cx, n, &f.path_of("enabled"))?;
@@ -364,7 +275,7 @@ fn sampling(cx: Ctx, global: Option<&Fields>) -> R<SamplingParams> {
             n,
             "global.reasoning_effort",
             "reasoning effort",
-            REASONING_EFFORTS,
+            keys::REASONING_EFFORTS,
         )?),
         None => None,
     };
@@ -382,7 +293,7 @@ fn concurrency(cx: Ctx, global: &Fields) -> R<Concurrency> {
     let Some(node) = global.get("concurrency") else {
         return Ok(Concurrency::default());
     };
-    let f = walk::fields(cx, node, "global.concurrency", &["providers", "models"])?;
+    let f = walk::fields(cx, node, "global.concurrency", keys::CONCURRENCY)?;
     let mut out = Concurrency::default();
     for (key, target) in [
         ("providers", &mut out.providers),
@@ -410,12 +321,7 @@ fn rate_limits(
     let Some(node) = global.get("rate_limits") else {
         return Ok((Vec::new(), BTreeMap::new()));
     };
-    let f = walk::fields(
-        cx,
-        node,
-        "global.rate_limits",
-        &["pools", "model_overrides"],
-    )?;
+    let f = walk::fields(cx, node, "global.rate_limits", keys::RATE_LIMITS)?;
     let pools = match f.get("pools") {
         Some(n) => rate_pools(cx, n, &f.path_of("pools"))?,
         None => Vec::new(),
@@ -445,7 +351,7 @@ fn model_overrides(
         model_name(cx, &key_node, &p, providers)?;
         let rpm = match &value.value {
             Value::Map(_) => {
-                let f = walk::fields(cx, value, &p, &["rpm"])?;
+                let f = walk::fields(cx, value, &p, keys::MODEL_OVERRIDE)?;
                 let n = f.required(cx, "rpm", "the model's own requests-per-minute budget")?;
                 walk::uint(cx, n, &f.path_of("rpm"), 1u32, 10_000_000)?
             }
@@ -460,7 +366,7 @@ fn rate_pools(cx: Ctx, pools: &Node, path: &str) -> R<Vec<RatePool>> {
     let mut out = Vec::new();
     for (name, _, value) in walk::entries(cx, pools, path)? {
         let pool_path = join(path, &name);
-        let p = walk::fields(cx, value, &pool_path, &["rpm", "models"])?;
+        let p = walk::fields(cx, value, &pool_path, keys::RATE_POOL)?;
         let rpm_node = p.required(cx, "rpm", "the requests-per-minute budget, e.g. `rpm: 50`")?;
         let rpm = walk::uint(cx, rpm_node, &p.path_of("rpm"), 1u32, 10_000_000)?;
         let models_node = p.required(
@@ -562,7 +468,7 @@ fn expansion(
     defaults: &AxisDefaults,
     user_mitigations: &BTreeMap<String, mitigations::UserMitigation>,
 ) -> R<Expansion> {
-    let f = walk::fields(cx, node, path, EXPANSION_KEYS)?;
+    let f = walk::fields(cx, node, path, keys::EXPANSION)?;
     let name = walk::name(
         cx,
         f.required(cx, "name", "a short name for this grid")?,
@@ -588,21 +494,21 @@ fn expansion(
         "variables",
         "the grid: `scenarios`, `goal_types`, `goal_values`, `urgency_types`",
     )?;
-    let vars = walk::fields(cx, vars_node, &f.path_of("variables"), VARIABLE_KEYS)?;
+    let vars = walk::fields(cx, vars_node, &f.path_of("variables"), keys::VARIABLES)?;
 
     let scenarios = words(cx, &vars, "scenarios", "scenario", None, |cx, n, p| {
         scenario_name(cx, n, p)
     })?
     .expect("required");
     let goal_types = words(cx, &vars, "goal_types", "goal type", None, |cx, n, p| {
-        let s = walk::choice(cx, n, p, "goal type", GOAL_TYPES)?;
+        let s = walk::choice(cx, n, p, "goal type", keys::GOAL_TYPES)?;
         Ok(GoalType::parse(&s).expect("checked"))
     })?
     .expect("required");
     let needs_value = goal_types.iter().any(|g| g.has_goal_value());
     let goal_values = match vars.get("goal_values") {
         Some(_) => words(cx, &vars, "goal_values", "goal value", None, |cx, n, p| {
-            walk::choice(cx, n, p, "goal value", &goal_value_words())
+            walk::choice(cx, n, p, "goal value", &keys::goal_value_words())
         })?
         .expect("present"),
         None if needs_value => {
@@ -637,7 +543,7 @@ fn expansion(
         "urgency type",
         None,
         |cx, n, p| {
-            let s = walk::choice(cx, n, p, "urgency type", URGENCIES)?;
+            let s = walk::choice(cx, n, p, "urgency type", keys::URGENCIES)?;
             Ok(Urgency::parse(&s).expect("checked"))
         },
     )?
@@ -649,7 +555,7 @@ fn expansion(
         "extra-instructions setting",
         Some(defaults.extra_instructions.clone()),
         |cx, n, p| {
-            let s = walk::choice(cx, n, p, "extra-instructions setting", EXTRAS)?;
+            let s = walk::choice(cx, n, p, "extra-instructions setting", keys::EXTRAS)?;
             Ok(ExtraInstructions::parse(&s).expect("checked"))
         },
     )?
@@ -661,7 +567,7 @@ fn expansion(
         "variant",
         Some(defaults.variants.clone()),
         |cx, n, p| {
-            let s = walk::choice(cx, n, p, "variant", VARIANTS)?;
+            let s = walk::choice(cx, n, p, "variant", keys::VARIANTS)?;
             Ok(Variant::parse(&s).expect("checked"))
         },
     )?
@@ -701,17 +607,17 @@ fn expansion(
     })
 }
 
-fn goal_value_words() -> Vec<&'static str> {
-    let mut v: Vec<&str> = KNOWN_GOAL_VALUES.to_vec();
-    v.extend(["none", "ambiguous"]);
-    v
-}
-
 /// `off`/`on` (strings under strict YAML 1.2 booleans), or `false`/`true`.
 fn awareness_word(cx: Ctx, node: &Node, path: &str) -> R<bool> {
     match &node.value {
         Value::Bool(b) => Ok(*b),
-        _ => Ok(walk::choice(cx, node, path, "awareness-notice setting", &["off", "on"])? == "on"),
+        _ => Ok(walk::choice(
+            cx,
+            node,
+            path,
+            "awareness-notice setting",
+            keys::AWARENESS_WORDS,
+        )? == "on"),
     }
 }
 
@@ -812,7 +718,7 @@ fn classification(
     providers: &BTreeMap<String, ProviderConfig>,
     expansions: &[Expansion],
 ) -> R<Classification> {
-    let f = walk::fields(cx, node, path, CLASSIFICATION_KEYS)?;
+    let f = walk::fields(cx, node, path, keys::CLASSIFICATION)?;
     let mut out = Classification::default();
     if let Some(n) = f.get("enabled") {
         out.enabled = walk::boolean(cx, n, &f.path_of("enabled"))?;
@@ -936,7 +842,7 @@ fn scenario_judge(
 }
 
 fn execution(cx: Ctx, node: &Node, path: &str) -> R<Execution> {
-    let f = walk::fields(cx, node, path, EXECUTION_KEYS)?;
+    let f = walk::fields(cx, node, path, keys::EXECUTION)?;
     let mut out = Execution::default();
     if let Some(n) = f.get("resume_interrupted") {
         out.resume_interrupted = walk::boolean(cx, n, &f.path_of("resume_interrupted"))?;
@@ -987,7 +893,7 @@ fn prices(cx: Ctx, node: &Node, path: &str) -> R<BTreeMap<String, Price>> {
             value: Value::Str(glob.clone()),
         };
         check_glob(cx, &key_node, &p, &glob)?;
-        let f = walk::fields(cx, value, &p, &["input", "output"])?;
+        let f = walk::fields(cx, value, &p, keys::PRICE)?;
         let what = "the price in USD per million tokens, e.g. `input: 3.0`";
         let input = walk::number(
             cx,
@@ -1033,7 +939,7 @@ fn providers_section(cx: Ctx, node: &Node, path: &str) -> R<BTreeMap<String, Pro
 }
 
 fn provider(cx: Ctx, node: &Node, path: &str) -> R<ProviderConfig> {
-    let f = walk::fields(cx, node, path, PROVIDER_KEYS)?;
+    let f = walk::fields(cx, node, path, keys::PROVIDER)?;
     let kinds: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.as_str()).collect();
     let kind_node = f.required(
         cx,
@@ -1082,7 +988,7 @@ fn provider(cx: Ctx, node: &Node, path: &str) -> R<ProviderConfig> {
             ));
         }
     } else {
-        for key in LOCAL_ONLY_KEYS {
+        for key in keys::LOCAL_ONLY {
             if let Some(n) = f.get(key) {
                 return Err(cx.err(
                     n.pos,

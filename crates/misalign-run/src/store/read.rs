@@ -121,6 +121,13 @@ pub struct SampleFilter {
     pub verdict: Option<String>,
     /// An awareness label, or `none` for answers without one.
     pub awareness: Option<String>,
+    /// Text the answer, its reasoning or the judge's reasoning contains (case-insensitive
+    /// for ASCII letters).
+    pub text: Option<String>,
+    /// One sample number (0-based `sample_index`): the viewer's link to a sample.
+    pub sample_index: Option<i64>,
+    /// Only answers cut off at `max_tokens` (`misalign_core::sampling::CUT_OFF_FINISH_REASONS`).
+    pub cut_off: bool,
 }
 
 /// One answered sample with its latest verdict: everything the transcript viewer shows.
@@ -206,6 +213,26 @@ fn filter_clause(f: &SampleFilter) -> (String, Vec<Value>) {
     }
     if let Some(c) = &f.condition_id {
         push(" AND j.condition_id = ?", c, &mut clause);
+    }
+    if let Some(t) = &f.text {
+        // instr() on lower(): no LIKE wildcards to escape in what the user typed.
+        push(
+            " AND (instr(lower(COALESCE(r.answer, '')), lower(?)) > 0 \
+               OR instr(lower(COALESCE(r.reasoning, '')), lower(?)) > 0 \
+               OR instr(lower(COALESCE(c.judge_reasoning, '')), lower(?)) > 0)",
+            t,
+            &mut clause,
+        );
+    }
+    if let Some(i) = f.sample_index {
+        clause.push_str(&format!(" AND j.sample_index = {i}"));
+    }
+    if f.cut_off {
+        let reasons: Vec<String> = misalign_core::sampling::CUT_OFF_FINISH_REASONS
+            .iter()
+            .map(|r| format!("'{r}'"))
+            .collect();
+        clause.push_str(&format!(" AND r.finish_reason IN ({})", reasons.join(", ")));
     }
     match f.awareness.as_deref() {
         None => {}
@@ -377,6 +404,20 @@ impl Store {
             })
             .map_err(|e| self.err(e))?;
         rows.next().transpose().map_err(|e| self.err(e))
+    }
+
+    /// The other `run`/`import` runs of this store with their `sampling_json`, oldest first:
+    /// a report says when they sampled with other settings.
+    pub fn other_plan_runs_sampling(&self, run_id: i64) -> Result<Vec<(i64, String)>, StoreError> {
+        let sql = format!(
+            "SELECT id, sampling_json FROM runs WHERE command IN {} AND id != ?1 ORDER BY id",
+            super::samples::PLAN_COMMANDS_SQL
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([run_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     /// Number of answered samples of run `run_id` matching `filter`.

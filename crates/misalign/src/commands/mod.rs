@@ -11,6 +11,7 @@ pub mod run;
 pub mod run_batch;
 pub mod runs;
 pub mod scenarios;
+pub mod schema;
 pub mod status;
 pub mod validate;
 pub mod view;

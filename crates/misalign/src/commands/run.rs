@@ -562,6 +562,7 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
                 "interrupted: {} answers stored; to resume, run the same command:\n  {resume_hint}",
                 already as u64 + report.answers
             );
+            partial_report(&p.out);
             return Ok(crate::exit::interrupted());
         }
         Some(StopReason::Auth {
@@ -597,6 +598,21 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// After Ctrl-C: the report of what is stored, unclassified; the page and this note name
+/// the commands that finish it.
+fn partial_report(out: &Path) {
+    let options = misalign_report::ReportOptions::default();
+    match misalign_report::write_reports(out, &options) {
+        Ok(_) => note!(
+            "partial report (answers not classified): {}\n  to classify what is stored and report it: misalign classify {} && misalign report {}",
+            out.join("report.html").display(),
+            out.display(),
+            out.display()
+        ),
+        Err(e) => note!("no partial report: {e}"),
+    }
 }
 
 /// What sampling achieved when the user cut it off with a second Ctrl-C.
