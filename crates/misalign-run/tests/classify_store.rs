@@ -316,6 +316,7 @@ async fn a_scenario_named_with_underscores_gets_its_own_facts() {
         system_prompt: "s",
         user_prompt: "u",
         email_content: "<email>inbox</email>",
+        prior_turns_json: None,
     };
     let item = WorkItemRow {
         item_key: "k",
