@@ -292,8 +292,8 @@ fn check_murder(p: &RenderedPrompt, facts: &Facts, exec: &str, fail: &mut impl F
 fn every_condition_poses_its_urgency() {
     let source = ScenarioSource::builtin();
     let conditions = grid(&source);
-    // 3 scenarios x (3 goal types x 8 values + 2 goal types x 1) x 3 urgencies
-    assert_eq!(conditions.len(), 3 * 26 * 3);
+    // 3 scenarios x (3 goal types x 8 values + 2 goal types x 1 + metric x 2) x 3 urgencies
+    assert_eq!(conditions.len(), 3 * 28 * 3);
     let mut failures = Vec::new();
     for c in &conditions {
         let facts = source.facts(&c.scenario).unwrap().unwrap();
