@@ -708,7 +708,7 @@ mod tests {
             "INSERT INTO runs (id, command, experiment_id, misalign_version, experiment_text,
                  experiment_sha256, packs_json, models_json, sampling_json, started_at)
                VALUES (1, 'run', 'e', '0', '', '', '{}', '[]', '{}', 't');
-             INSERT INTO prompts VALUES ('p', 'c', '{}', 'sys', 'user', 'mail');
+             INSERT INTO prompts VALUES ('p', 'c', '{}', 'sys', 'user', 'mail', NULL);
              INSERT INTO work_items VALUES ('a', 'p', 'c', 'mock/m', 0, '{}', 'blackmail'),
                                            ('b', 'p', 'c', 'mock/m', 1, '{}', 'blackmail');
              INSERT INTO run_items VALUES (1, 'a'), (1, 'b');
