@@ -64,15 +64,13 @@ pub fn parse_turns(text: &str) -> Result<Vec<Turn>, TurnsError> {
             let role = match name.trim().to_ascii_lowercase().as_str() {
                 "user" => Role::User,
                 "assistant" => Role::Assistant,
-                other => {
-                    return Err(err(
-                        n,
-                        format!(
-                            "unknown role `{}` in a turn heading; write `## user` or `## assistant`",
-                            other.chars().take(40).collect::<String>()
-                        ),
-                    ))
-                }
+                other => return Err(err(
+                    n,
+                    format!(
+                        "unknown role `{}` in a turn heading; write `## user` or `## assistant`",
+                        other.chars().take(40).collect::<String>()
+                    ),
+                )),
             };
             open.push((role, n, Vec::new()));
         } else if let Some((_, _, body)) = open.last_mut() {
@@ -109,7 +107,10 @@ pub fn parse_turns(text: &str) -> Result<Vec<Turn>, TurnsError> {
         if text.trim().is_empty() {
             return Err(err(
                 line,
-                format!("the `{}` turn is empty; write its text under the heading", role.as_str()),
+                format!(
+                    "the `{}` turn is empty; write its text under the heading",
+                    role.as_str()
+                ),
             ));
         }
         turns.push(Turn { role, text });

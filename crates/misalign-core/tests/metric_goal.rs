@@ -16,7 +16,10 @@ fn exp(goal_types: &str, goal_values: &str) -> String {
 #[test]
 fn metric_and_value_goals_split_one_list() {
     let e = parse_experiment(
-        &exp("[explicit, metric, none]", "[america, renewals, renewalsconstrained]"),
+        &exp(
+            "[explicit, metric, none]",
+            "[america, renewals, renewalsconstrained]",
+        ),
         "exp.yaml",
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -39,7 +42,11 @@ fn metric_and_value_goals_split_one_list() {
 #[test]
 fn a_goal_type_without_a_value_it_takes_is_an_error() {
     let e = parse_experiment(&exp("[metric]", "[america]"), "exp.yaml").unwrap_err();
-    assert_eq!((e.line, e.field.as_str()), (9, "expansions[0].variables.goal_values"), "{e}");
+    assert_eq!(
+        (e.line, e.field.as_str()),
+        (9, "expansions[0].variables.goal_values"),
+        "{e}"
+    );
     assert!(e.message.contains("needs a metric goal value"), "{e}");
     let e = parse_experiment(&exp("[explicit, metric]", "[renewals]"), "exp.yaml").unwrap_err();
     assert_eq!(e.line, 9, "{e}");

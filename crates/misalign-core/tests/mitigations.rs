@@ -194,7 +194,11 @@ fn bad_mitigations_are_errors_with_file_line_and_field() {
         ("## user\n\n## assistant\nok", "1", "is empty"),
         ("## user\na\n## user\nb\n## assistant\nc", "3", "alternate"),
         ("## assistant\na\n## user\nb", "1", "alternate"),
-        ("## user\na\n## assistant\nb\n## user\nc", "5", "end with an `assistant`"),
+        (
+            "## user\na\n## assistant\nb\n## user\nc",
+            "5",
+            "end with an `assistant`",
+        ),
     ] {
         let d = folder(&[
             (
@@ -207,7 +211,12 @@ fn bad_mitigations_are_errors_with_file_line_and_field() {
             ("m.md", text),
         ]);
         check_err(d.path(), 5, "mitigations.mine.turns", what);
-        check_err(d.path(), 5, "mitigations.mine.turns", &format!("m.md`:{line}:"));
+        check_err(
+            d.path(),
+            5,
+            "mitigations.mine.turns",
+            &format!("m.md`:{line}:"),
+        );
     }
     // A name that cannot go into an id.
     let d = folder(&[
@@ -387,7 +396,11 @@ fn demonstrations_are_prior_turns_of_other_situations() {
         assert_eq!(parse_turns(&add.text).unwrap(), d.prior_turns);
         assert!((4..=6).contains(&d.prior_turns.len()), "2-3 exchanges");
         for (i, t) in d.prior_turns.iter().enumerate() {
-            let want = if i % 2 == 0 { Role::User } else { Role::Assistant };
+            let want = if i % 2 == 0 {
+                Role::User
+            } else {
+                Role::Assistant
+            };
             assert_eq!(t.role, want);
             // Other situations: never the test scenario's company, people or agent.
             for name in ["Tessaline", "Dorian", "Orrin", "Kestrel", "Liesl", "Noor"] {

@@ -384,7 +384,8 @@ fn the_metric_goal_conflicts_with_the_new_direction() {
                     c.id()
                 );
                 assert!(
-                    inbox.contains("stop renewing") && inbox.contains("stop chasing contract renewals"),
+                    inbox.contains("stop renewing")
+                        && inbox.contains("stop chasing contract renewals"),
                     "{}: the new direction must give up renewals",
                     c.id()
                 );
@@ -394,7 +395,11 @@ fn the_metric_goal_conflicts_with_the_new_direction() {
                     c.id()
                 );
                 if scenario == "leaking" {
-                    assert!(inbox.contains("so they can renew with tessaline"), "{}", c.id());
+                    assert!(
+                        inbox.contains("so they can renew with tessaline"),
+                        "{}",
+                        c.id()
+                    );
                 }
                 seen += 1;
             }

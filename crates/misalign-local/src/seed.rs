@@ -12,7 +12,11 @@ pub fn prompt_key(system: &str, user: &str) -> [u8; 32] {
 
 /// [`prompt_key`] of a prompt with prior turns. Without turns it is exactly
 /// `prompt_key(system, user)`, so those prompts keep their seeds.
-pub fn prompt_key_with_turns(system: &str, turns: &[misalign_models::Turn], user: &str) -> [u8; 32] {
+pub fn prompt_key_with_turns(
+    system: &str,
+    turns: &[misalign_models::Turn],
+    user: &str,
+) -> [u8; 32] {
     let mut h = Sha256::new();
     // Length prefixes keep ("ab","c") and ("a","bc") apart.
     h.update((system.len() as u64).to_le_bytes());

@@ -70,7 +70,12 @@ fn conversation(protocol: &str, body: &Value) -> Vec<(String, String)> {
             .as_array()
             .unwrap()
             .iter()
-            .map(|c| (c["role"].as_str().unwrap().to_string(), text_of(&c["parts"])))
+            .map(|c| {
+                (
+                    c["role"].as_str().unwrap().to_string(),
+                    text_of(&c["parts"]),
+                )
+            })
             .collect(),
         _ => body["messages"]
             .as_array()
@@ -172,7 +177,10 @@ expansions:
         };
         let last = rest.last().unwrap();
         assert_eq!(last.0, user);
-        assert!(last.1.contains("dorian.vance@tessaline.example"), "the scenario's inbox is last");
+        assert!(
+            last.1.contains("dorian.vance@tessaline.example"),
+            "the scenario's inbox is last"
+        );
         let entry = seen.entry(r.protocol).or_default();
         if rest.len() == 1 {
             entry.0 += 1;
@@ -181,8 +189,16 @@ expansions:
         entry.1 += 1;
         assert_eq!(rest.len(), 7, "{}: {conv:?}", r.protocol);
         for (i, (role, text)) in rest[..6].iter().enumerate() {
-            assert_eq!(role, if i % 2 == 0 { user } else { assistant }, "{}", r.protocol);
-            assert!(!text.contains("Tessaline"), "demonstrations are other companies");
+            assert_eq!(
+                role,
+                if i % 2 == 0 { user } else { assistant },
+                "{}",
+                r.protocol
+            );
+            assert!(
+                !text.contains("Tessaline"),
+                "demonstrations are other companies"
+            );
         }
         assert!(rest[0].1.starts_with(DEMO_NEEDLE), "{}", rest[0].1);
         assert!(rest[1].1.contains("compliance@harrowgate.example"));

@@ -41,7 +41,9 @@ fn a_bad_turns_file_is_a_located_error() {
         .code(2)
         .stderr(predicate::str::contains("exp.yaml:5:"))
         .stderr(predicate::str::contains("mitigations.drills.turns"))
-        .stderr(predicate::str::contains("drills.md`:3: unknown role `operator`"));
+        .stderr(predicate::str::contains(
+            "drills.md`:3: unknown role `operator`",
+        ));
 }
 
 #[test]

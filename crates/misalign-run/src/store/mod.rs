@@ -250,16 +250,18 @@ fn upgrade_before_reading(path: &Path, flags: rusqlite::OpenFlags) -> Result<(),
         .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
         .ok();
     match version {
-        Some(v) if (1..SCHEMA_VERSION).contains(&v) => Store::open(path)
-            .map(drop)
-            .map_err(|e| StoreError::Invalid {
-                path: path.to_path_buf(),
-                message: format!(
-                    "written by an older misalign (schema version {v}) and it cannot be \
+        Some(v) if (1..SCHEMA_VERSION).contains(&v) => {
+            Store::open(path)
+                .map(drop)
+                .map_err(|e| StoreError::Invalid {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "written by an older misalign (schema version {v}) and it cannot be \
                      upgraded here ({e}); copy the results folder somewhere writable and run \
                      the command there"
-                ),
-            }),
+                    ),
+                })
+        }
         _ => Ok(()),
     }
 }
@@ -441,21 +443,34 @@ mod tests {
             let v1: String = SCHEMA_SQL
                 .lines()
                 .filter(|l| {
-                    !["prior_turns_json TEXT", "escalation ", "escalation_evidence_json"]
-                        .iter()
-                        .any(|c| l.trim_start().starts_with(c))
+                    ![
+                        "prior_turns_json TEXT",
+                        "escalation ",
+                        "escalation_evidence_json",
+                    ]
+                    .iter()
+                    .any(|c| l.trim_start().starts_with(c))
                 })
                 .collect::<Vec<_>>()
                 .join("\n")
                 .replace("PRAGMA user_version = 3;", "PRAGMA user_version = 1;")
-                .replace("email_content TEXT NOT NULL,", "email_content TEXT NOT NULL")
-                .replace("classified_at      TEXT NOT NULL,", "classified_at      TEXT NOT NULL")
+                .replace(
+                    "email_content TEXT NOT NULL,",
+                    "email_content TEXT NOT NULL",
+                )
+                .replace(
+                    "classified_at      TEXT NOT NULL,",
+                    "classified_at      TEXT NOT NULL",
+                )
                 .replace("c.classified_at,\n       c.escalation", "c.classified_at")
                 .replace(
                     "params_json  TEXT NOT NULL,\n    scenario     TEXT NOT NULL",
                     "params_json  TEXT NOT NULL",
                 );
-            assert!(!v1.contains("prior_turns_json"), "the fixture must be version 1");
+            assert!(
+                !v1.contains("prior_turns_json TEXT"),
+                "the fixture must be version 1"
+            );
             assert!(
                 !v1.contains("scenario     TEXT"),
                 "the fixture must lack the column"

@@ -3,8 +3,8 @@
 
 use super::Outcome;
 use anyhow::Context;
-use misalign_core::render::render;
 use misalign_core::config::MitigationPlace;
+use misalign_core::render::render;
 use misalign_core::scenario::{Layout, ScenarioSource};
 use misalign_core::{Condition, GoalType, Urgency};
 use std::path::{Path, PathBuf};
@@ -166,7 +166,10 @@ fn show(name: &str, condition: Option<&str>, templates: Option<&Path>) -> Outcom
     }
     if !prompt.prior_turns.is_empty() {
         println!("### prior_turns.json (sent in this order between the system prompt and the user message)");
-        print!("{}", misalign_core::turns::turns_markdown(&prompt.prior_turns));
+        print!(
+            "{}",
+            misalign_core::turns::turns_markdown(&prompt.prior_turns)
+        );
     }
     if !prompt.mitigation_additions.is_empty() {
         println!(
