@@ -12,6 +12,7 @@
 //! - [`cost`]: token estimates and prices for `--dry-run` and end-of-run totals.
 
 pub mod atomic;
+pub mod batch;
 pub mod classify;
 pub mod cost;
 pub mod counters;

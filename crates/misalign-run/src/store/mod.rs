@@ -2,12 +2,14 @@
 //! contract between stages; each stage keeps its queries in its own file here as an
 //! `impl Store` block.
 
+pub mod batches;
 pub mod classifications;
 pub mod read;
 pub mod samples;
 pub mod status;
 pub mod writer;
 
+pub use batches::{BatchEnd, OpenBatch};
 pub use samples::{
     Inserted, PromptRow, ResponseRow, ResponseStatus, RunEndStatus, RunManifest, WorkItemRow,
 };

@@ -476,7 +476,10 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
             )
         })),
     };
-    let sampling = misalign_run::sample(
+    let sampling = super::run_batch::sample(
+        &p.exp,
+        &p.models,
+        &p.out,
         pending,
         writer.handle(),
         opts,
