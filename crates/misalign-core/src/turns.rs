@@ -64,13 +64,15 @@ pub fn parse_turns(text: &str) -> Result<Vec<Turn>, TurnsError> {
             let role = match name.trim().to_ascii_lowercase().as_str() {
                 "user" => Role::User,
                 "assistant" => Role::Assistant,
-                other => return Err(err(
-                    n,
-                    format!(
+                other => {
+                    return Err(err(
+                        n,
+                        format!(
                         "unknown role `{}` in a turn heading; write `## user` or `## assistant`",
                         other.chars().take(40).collect::<String>()
                     ),
-                )),
+                    ))
+                }
             };
             open.push((role, n, Vec::new()));
         } else if let Some((_, _, body)) = open.last_mut() {
