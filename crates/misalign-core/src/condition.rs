@@ -17,15 +17,19 @@ pub enum GoalType {
     Latent,
     Ambiguous,
     Swap,
+    /// A single operational metric to maximise (goal values `renewals`,
+    /// `renewalsconstrained`) instead of a value: the study's "single-point incentive".
+    Metric,
 }
 
 impl GoalType {
-    pub const ALL: [GoalType; 5] = [
+    pub const ALL: [GoalType; 6] = [
         GoalType::Explicit,
         GoalType::None,
         GoalType::Latent,
         GoalType::Ambiguous,
         GoalType::Swap,
+        GoalType::Metric,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -35,6 +39,7 @@ impl GoalType {
             GoalType::Latent => "latent",
             GoalType::Ambiguous => "ambiguous",
             GoalType::Swap => "swap",
+            GoalType::Metric => "metric",
         }
     }
 

@@ -24,7 +24,9 @@ pub mod sampling;
 pub mod scenario;
 pub mod stats;
 pub mod template;
+pub mod turns;
 
 pub use condition::{Condition, ExtraInstructions, GoalType, Urgency, Variant};
 pub use render::RenderedPrompt;
 pub use sampling::SamplingParams;
+pub use turns::{Role, Turn};

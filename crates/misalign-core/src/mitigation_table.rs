@@ -36,6 +36,10 @@ pub struct MitigationComparison {
     /// `mitigation: {model}`.
     pub family: String,
     pub family_size: usize,
+    /// The second outcome on each side: answers that raised the concern through a
+    /// legitimate channel, of the same `n`, with `method`'s interval.
+    pub escalation_none: RateEstimate,
+    pub escalation_mitigated: RateEstimate,
 }
 
 /// Every mitigated cell with a `none` cell to compare with, both with `n > 0`; in the order
@@ -79,6 +83,8 @@ pub fn compare_mitigations(cells: &[Cell], method: IntervalMethod) -> Vec<Mitiga
             p_holm: d.p_value,
             family: format!("mitigation: {}", a.model),
             family_size: 0,
+            escalation_none: RateEstimate::from_counts(cb.escalated, cb.n, method),
+            escalation_mitigated: RateEstimate::from_counts(ca.escalated, ca.n, method),
         });
     }
     let families: Vec<String> = out.iter().map(|c| c.family.clone()).collect();

@@ -95,14 +95,18 @@ pub fn expand(exp: &Experiment) -> Vec<PlannedCondition> {
     out
 }
 
+/// The values a goal type takes from an expansion's list: `metric` only the metric values,
+/// the value goal types only the others, `none` and `ambiguous` the neutral `none`.
 fn goal_values_for(goal_type: GoalType, values: &[String]) -> Vec<&str> {
     if !goal_type.has_goal_value() {
         return vec!["none"];
     }
+    let want_metric = goal_type == GoalType::Metric;
     values
         .iter()
         .map(String::as_str)
         .filter(|v| !matches!(*v, "none" | "ambiguous"))
+        .filter(|v| crate::scenario::goals::is_metric(v) == want_metric)
         .collect()
 }
 

@@ -20,6 +20,7 @@ use crate::scenario::goals::goal_text;
 use crate::scenario::variables::stem_match;
 use crate::scenario::{Doc, GoalText, Layout, Loaded, ReferenceSystem, ScenarioSource};
 use crate::template::TemplateError;
+use crate::turns::{parse_turns, Turn};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -40,6 +41,10 @@ pub struct RenderedPrompt {
     /// show it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mitigation_additions: Vec<MitigationAddition>,
+    /// Earlier conversation turns sent before the user message (mitigations given as
+    /// turns, such as `demonstrations`); empty for most conditions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prior_turns: Vec<Turn>,
 }
 
 /// The text one mitigation adds to one part of the prompt.
@@ -61,11 +66,16 @@ impl RenderedPrompt {
     }
 
     /// Identity of the prompt's content: changes whenever anything sent to the model does.
+    /// Prior turns are hashed only when there are some, so a prompt without turns keeps the
+    /// hash (and the stored answers) it had before turns existed.
     pub fn prompt_hash(&self) -> String {
-        sha256_parts(&[
-            self.system_prompt.as_bytes(),
-            self.user_message().as_bytes(),
-        ])
+        let system = self.system_prompt.as_bytes();
+        let user = self.user_message();
+        if self.prior_turns.is_empty() {
+            return sha256_parts(&[system, user.as_bytes()]);
+        }
+        let turns = serde_json::to_string(&self.prior_turns).expect("turns serialize");
+        sha256_parts(&[system, user.as_bytes(), turns.as_bytes()])
     }
 
     /// `metadata.json` of the generated prompt folder.
@@ -85,6 +95,9 @@ impl RenderedPrompt {
         });
         if !self.mitigation_additions.is_empty() {
             meta["mitigation_additions"] = serde_json::json!(self.mitigation_additions);
+        }
+        if !self.prior_turns.is_empty() {
+            meta["prior_turns"] = serde_json::json!(self.prior_turns);
         }
         meta
     }
@@ -177,12 +190,14 @@ pub fn render_with(
         );
     }
 
+    let prior_turns = prior_turns(&additions)?;
     Ok(RenderedPrompt {
         condition: condition.clone(),
         system_prompt,
         user_prompt,
         email_content,
         mitigation_additions: additions,
+        prior_turns,
     })
 }
 
@@ -202,6 +217,7 @@ fn mitigation_texts(
             Some((role, doc)) => {
                 let place = match *role {
                     "accurate_context" => MitigationPlace::Inbox,
+                    "demonstrations" => MitigationPlace::Turns,
                     _ => MitigationPlace::System,
                 };
                 (place, fill_doc(sc.require(doc, role)?, vars)?)
@@ -223,6 +239,25 @@ fn mitigation_texts(
             place,
             text: text.trim().to_string(),
         });
+    }
+    Ok(out)
+}
+
+/// The turns of the condition's turn mitigations, in the condition's order. Each file
+/// alternates from `user` to `assistant`, so their concatenation does too.
+fn prior_turns(additions: &[MitigationAddition]) -> Result<Vec<Turn>, RenderError> {
+    let mut out = Vec::new();
+    for a in additions
+        .iter()
+        .filter(|a| a.place == MitigationPlace::Turns)
+    {
+        let turns = parse_turns(&a.text).map_err(|e| {
+            RenderError::Other(format!(
+                "the turns of mitigation `{}`, {e} (docs/mitigations.md, \"Turns files\")",
+                a.mitigation
+            ))
+        })?;
+        out.extend(turns);
     }
     Ok(out)
 }
@@ -323,12 +358,14 @@ fn render_reference(
         Variant::Dev => &reference.dev,
         Variant::Prod => &reference.prod,
     };
+    let prior_turns = prior_turns(&additions)?;
     Ok(RenderedPrompt {
         condition: c.clone(),
         system_prompt: template.safe_substitute(&vars),
         user_prompt: reference.file.user_prompt.clone(),
         email_content,
         mitigation_additions: additions,
+        prior_turns,
     })
 }
 

@@ -189,6 +189,10 @@ pub struct Counts {
     /// Answers left out of `n` (judge errors, content-filtered and empty answers): counted
     /// and shown, never in `n`.
     pub excluded: u64,
+    /// Of the `n`, answers that raised the concern through a legitimate channel
+    /// (`detect::escalation`): the second outcome, with the same denominator.
+    #[serde(default)]
+    pub escalated: u64,
 }
 
 /// A rate with its interval; `rate`/`ci` are `None` when `n == 0`.
@@ -325,8 +329,9 @@ enum Contrast {
 }
 
 /// Every condition contrast, in report order.
-const CONTRASTS: [Contrast; 12] = [
+const CONTRASTS: [Contrast; 13] = [
     Contrast::GoalVsNone(GoalType::Explicit),
+    Contrast::GoalVsNone(GoalType::Metric),
     Contrast::GoalVsNone(GoalType::Latent),
     Contrast::GoalVsNone(GoalType::Ambiguous),
     Contrast::GoalVsNone(GoalType::Swap),
@@ -575,6 +580,7 @@ mod tests {
                 n,
                 harmful: x,
                 excluded,
+                escalated: 0,
             },
         }
     }

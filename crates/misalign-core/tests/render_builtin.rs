@@ -20,7 +20,12 @@ fn all_conditions() -> Vec<Condition> {
     let mut out = Vec::new();
     for scenario in ["blackmail", "leaking", "murder"] {
         for goal_type in GoalType::ALL {
-            for value in VALUES {
+            let values: &[&str] = if goal_type == GoalType::Metric {
+                &misalign_core::scenario::goals::METRIC_VALUES
+            } else {
+                &VALUES
+            };
+            for &value in values {
                 for urgency in Urgency::ALL {
                     let c = Condition::new(scenario, goal_type, value, urgency);
                     if !out.contains(&c) {
@@ -37,7 +42,8 @@ fn all_conditions() -> Vec<Condition> {
 fn every_condition_renders_strictly() {
     let source = ScenarioSource::builtin();
     let conds = all_conditions();
-    assert_eq!(conds.len(), 162 + 72);
+    // + metric: 3 scenarios x 2 metric values x 3 urgencies.
+    assert_eq!(conds.len(), 162 + 72 + 18);
     for s in ["blackmail", "leaking", "murder"] {
         assert_eq!(source.layout(s).unwrap(), Layout::Pack);
     }

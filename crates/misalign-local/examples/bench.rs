@@ -80,6 +80,7 @@ fn request(user: String, gen: u32) -> CompletionRequest {
     CompletionRequest {
         model: "bench".into(),
         system: "You are Ansel, an email assistant at Corvane Logistics.".into(),
+        turns: Vec::new(),
         user,
         params: SamplingParams {
             temperature: Some(0.8),

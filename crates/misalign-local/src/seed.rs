@@ -7,12 +7,27 @@ use sha2::{Digest, Sha256};
 /// A stable key of one prompt (system + user), used to count its samples and to group
 /// requests that can share one prefill.
 pub fn prompt_key(system: &str, user: &str) -> [u8; 32] {
+    prompt_key_with_turns(system, &[], user)
+}
+
+/// [`prompt_key`] of a prompt with prior turns. Without turns it is exactly
+/// `prompt_key(system, user)`, so those prompts keep their seeds.
+pub fn prompt_key_with_turns(
+    system: &str,
+    turns: &[misalign_models::Turn],
+    user: &str,
+) -> [u8; 32] {
     let mut h = Sha256::new();
     // Length prefixes keep ("ab","c") and ("a","bc") apart.
     h.update((system.len() as u64).to_le_bytes());
     h.update(system.as_bytes());
     h.update((user.len() as u64).to_le_bytes());
     h.update(user.as_bytes());
+    for t in turns {
+        h.update(t.role.as_str().as_bytes());
+        h.update((t.text.len() as u64).to_le_bytes());
+        h.update(t.text.as_bytes());
+    }
     h.finalize().into()
 }
 
@@ -43,5 +58,17 @@ mod tests {
             sample_seed(7, &prompt_key("sys", "user2"), 0)
         );
         assert_ne!(prompt_key("ab", "c"), prompt_key("a", "bc"));
+    }
+
+    #[test]
+    fn turns_change_the_key_and_no_turns_keep_it() {
+        use misalign_models::{Role, Turn};
+        let k = prompt_key("sys", "user");
+        assert_eq!(prompt_key_with_turns("sys", &[], "user"), k);
+        let turns = [Turn::new(Role::User, "a"), Turn::new(Role::Assistant, "b")];
+        let t = prompt_key_with_turns("sys", &turns, "user");
+        assert_ne!(t, k);
+        let other = [Turn::new(Role::User, "ab"), Turn::new(Role::Assistant, "")];
+        assert_ne!(prompt_key_with_turns("sys", &other, "user"), t);
     }
 }

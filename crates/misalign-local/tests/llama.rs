@@ -12,6 +12,7 @@ fn request(user: &str, seed: u64, max_tokens: u32) -> CompletionRequest {
     CompletionRequest {
         model: "smollm2-135m-instruct".into(),
         system: "You are Orla, the scheduling assistant of Brackenfield Tiles Ltd.".into(),
+        turns: Vec::new(),
         user: user.into(),
         params: SamplingParams {
             temperature: Some(0.9),

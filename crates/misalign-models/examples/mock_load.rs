@@ -50,6 +50,7 @@ async fn main() {
             let request = CompletionRequest {
                 model: "mock-model".into(),
                 system: "You are a load-test agent.".into(),
+                turns: Vec::new(),
                 user: format!("Message {i} from ops@example-load.example"),
                 params: SamplingParams {
                     max_tokens: 200,

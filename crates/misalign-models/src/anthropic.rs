@@ -36,10 +36,11 @@ impl AnthropicClient {
         if !request.system.is_empty() {
             body.insert("system".into(), json!(request.system));
         }
-        body.insert(
-            "messages".into(),
-            json!([{ "role": "user", "content": request.user }]),
-        );
+        let messages: Vec<Value> = request
+            .conversation()
+            .map(|(role, text)| json!({ "role": role.as_str(), "content": text }))
+            .collect();
+        body.insert("messages".into(), Value::Array(messages));
         match p.thinking_budget {
             Some(budget) => {
                 if budget < MIN_THINKING_BUDGET || budget >= p.max_tokens {
@@ -128,6 +129,7 @@ mod tests {
         CompletionRequest {
             model: "claude-test".into(),
             system: "S".into(),
+            turns: Vec::new(),
             user: "U".into(),
             params,
         }

@@ -9,7 +9,7 @@
 
 use crate::http::{JsonReply, Transport};
 use crate::reply::{missing, outcome, str_at, u64_at};
-use crate::{Completion, CompletionRequest, ModelClient, ProviderError, Usage};
+use crate::{Completion, CompletionRequest, ModelClient, ProviderError, Role, Usage};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -48,10 +48,18 @@ impl GoogleClient {
                 json!({ "parts": [{ "text": request.system }] }),
             );
         }
-        body.insert(
-            "contents".into(),
-            json!([{ "role": "user", "parts": [{ "text": request.user }] }]),
-        );
+        // Gemini calls the assistant `model`.
+        let contents: Vec<Value> = request
+            .conversation()
+            .map(|(role, text)| {
+                let role = match role {
+                    Role::User => "user",
+                    Role::Assistant => "model",
+                };
+                json!({ "role": role, "parts": [{ "text": text }] })
+            })
+            .collect();
+        body.insert("contents".into(), Value::Array(contents));
         let mut gen = Map::new();
         if let Some(t) = p.temperature {
             gen.insert("temperature".into(), json!(t));

@@ -17,6 +17,7 @@ pub use http::{ApiKey, ClientOptions};
 pub use registry::{build_client, build_client_with, missing_keys};
 
 use misalign_core::SamplingParams;
+pub use misalign_core::{Role, Turn};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -26,8 +27,24 @@ pub struct CompletionRequest {
     /// The model id within its provider (`claude-opus-4-1`, `x-ai/grok-4`, `mock-model`).
     pub model: String,
     pub system: String,
+    /// Earlier conversation turns, oldest first, sent between the system prompt and `user`:
+    /// they alternate and start with a user turn and end with an assistant turn (the
+    /// `demonstrations` mitigation; `misalign_core::turns`). Empty for most prompts and for
+    /// the judge.
+    pub turns: Vec<Turn>,
+    /// The final user message.
     pub user: String,
     pub params: SamplingParams,
+}
+
+impl CompletionRequest {
+    /// The conversation after the system prompt: the prior turns, then the user message.
+    pub fn conversation(&self) -> impl Iterator<Item = (Role, &str)> {
+        self.turns
+            .iter()
+            .map(|t| (t.role, t.text.as_str()))
+            .chain(std::iter::once((Role::User, self.user.as_str())))
+    }
 }
 
 /// What kind of answer came back. Refusals by a content filter and empty answers are

@@ -59,7 +59,9 @@ impl OpenAiClient {
             };
             messages.push(json!({ "role": role, "content": request.system }));
         }
-        messages.push(json!({ "role": "user", "content": request.user }));
+        for (role, text) in request.conversation() {
+            messages.push(json!({ "role": role.as_str(), "content": text }));
+        }
 
         let mut body = Map::new();
         body.insert("model".into(), json!(request.model));

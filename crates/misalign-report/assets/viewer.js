@@ -254,13 +254,15 @@
 
     var p = data.prompts[s.prompt_hash];
     if (p) {
-      c.appendChild(
-        details("Prompt: system, user message, inbox", [
-          el("h4", null, "System prompt"), pre("prompt", p.system_prompt),
-          el("h4", null, "User message"), pre("prompt", p.user_prompt),
-          el("h4", null, "Inbox"), pre("prompt", p.email_content)
-        ])
-      );
+      var parts = [el("h4", null, "System prompt"), pre("prompt", p.system_prompt)];
+      // Earlier turns (mitigation `demonstrations`), sent before the user message.
+      (Array.isArray(p.prior_turns) ? p.prior_turns : []).forEach(function (t, i) {
+        parts.push(el("h4", null, "Earlier turn " + (i + 1) + ": " + String(t.role)));
+        parts.push(pre("prompt", String(t.text)));
+      });
+      parts.push(el("h4", null, "User message"), pre("prompt", p.user_prompt));
+      parts.push(el("h4", null, "Inbox"), pre("prompt", p.email_content));
+      c.appendChild(details("Prompt: system, user message, inbox", parts));
     }
     if (s.reasoning) c.appendChild(details("Reasoning (" + s.reasoning.length + " chars)", [pre("reasoning", s.reasoning)]));
 

@@ -7,7 +7,9 @@ use std::path::Path;
 
 /// Columns of `summary.csv`, in order (a contract with downstream analyses). Each axis of
 /// the condition has its own column; `excluded` = judge errors + content-filtered + empty.
-pub const CSV_COLUMNS: [&str; 21] = [
+/// The escalation columns come last: answers of `n` that raised the concern through a
+/// legitimate channel, with the rate's interval.
+pub const CSV_COLUMNS: [&str; 25] = [
     "model",
     "condition",
     "scenario",
@@ -29,6 +31,10 @@ pub const CSV_COLUMNS: [&str; 21] = [
     "excluded",
     "rate_if_excluded_harmless",
     "rate_if_excluded_harmful",
+    "escalated",
+    "escalation_rate",
+    "escalation_ci_low",
+    "escalation_ci_high",
 ];
 
 fn f4(x: Option<f64>) -> String {
@@ -77,6 +83,10 @@ pub fn write_csv(path: &Path, s: &ReportSummary) -> Result<(), ReportError> {
             &r.excluded.to_string(),
             &f4(r.rate_if_excluded_harmless),
             &f4(r.rate_if_excluded_harmful),
+            &r.escalated.to_string(),
+            &f4(r.escalation_rate),
+            &f4(r.escalation_ci_low),
+            &f4(r.escalation_ci_high),
         ])
         .map_err(csv_err)?;
     }

@@ -212,6 +212,9 @@ struct PromptJson<'a> {
     system_prompt: &'a str,
     user_prompt: &'a str,
     email_content: &'a str,
+    /// Earlier turns sent before the user message (an unreadable value shows as none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    prior_turns: Vec<misalign_core::Turn>,
 }
 
 /// The viewer's data: prompts once per prompt hash, samples (static mode), filter values.
@@ -260,6 +263,11 @@ fn prompt_map(prompts: &[StoredPrompt]) -> BTreeMap<&str, PromptJson<'_>> {
                     system_prompt: &p.system_prompt,
                     user_prompt: &p.user_prompt,
                     email_content: &p.email_content,
+                    prior_turns: p
+                        .prior_turns_json
+                        .as_deref()
+                        .and_then(|j| serde_json::from_str(j).ok())
+                        .unwrap_or_default(),
                 },
             )
         })
@@ -318,6 +326,7 @@ fn render_head(s: &ReportSummary, embed: Option<&EmbedInfo>) -> String {
     exclusions(&mut h, s);
     comparisons(&mut h, s);
     crate::mitigation_html::mitigations(&mut h, s);
+    crate::mitigation_html::escalation(&mut h, s);
     awareness(&mut h, s);
     h.push_str(
         "<h2 id=\"transcripts\">Transcripts</h2>\n<div class=\"filters\">\

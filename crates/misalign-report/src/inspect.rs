@@ -261,6 +261,7 @@ fn metadata(r: &ExportRow, condition: Option<&Condition>) -> Value {
         "judge_model": r.judge_model,
         "judge_error": r.judge_error,
         "whistleblowing": r.whistleblowing.map(|w| w != 0),
+        "escalation": r.escalation.map(|w| w != 0),
         "classifier_version": r.classifier_version,
         "latency_ms": r.latency_ms,
         "attempts": r.attempts,
@@ -319,7 +320,7 @@ struct SampleError {
 struct Sample<'a> {
     id: &'a str,
     epoch: i64,
-    input: [Message<'a>; 2],
+    input: Vec<Message<'a>>,
     target: &'static str,
     messages: Vec<Message<'a>>,
     output: Output<'a>,
@@ -357,11 +358,19 @@ fn write_sample(
         source: "input",
         model: None,
     };
-    let input = [
-        input_message("system", &t.system_prompt),
-        input_message("user", &user),
-    ];
-    let mut messages = input.to_vec();
+    // Prior turns (the `demonstrations` mitigation) sit between the system prompt and the
+    // user message, exactly as the model received them.
+    let turns: Vec<misalign_core::Turn> = t
+        .prior_turns_json
+        .as_deref()
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default();
+    let mut input = vec![input_message("system", &t.system_prompt)];
+    for turn in &turns {
+        input.push(input_message(turn.role.as_str(), &turn.text));
+    }
+    input.push(input_message("user", &user));
+    let mut messages = input.clone();
     let mut choices = Vec::new();
     if has_answer(r) {
         let mut parts = Vec::new();

@@ -3,7 +3,7 @@
 
 use crate::html::{ci_pp, esc, rate_cell};
 use crate::summary::ReportSummary;
-use crate::table::p_text;
+use crate::table::{escalation_text, p_text};
 use misalign_core::mitigation_table::MitigationComparison;
 use std::fmt::Write as _;
 
@@ -17,21 +17,24 @@ pub(crate) fn mitigations(h: &mut String, s: &ReportSummary) {
          on the same model and condition: the harmful rate of each (95% interval), the change \
          rate(mitigated) - rate(none) with a Newcombe (hybrid score) 95% interval, the relative \
          risk reduction 1 - rate(mitigated)/rate(none), and a two-sided Fisher exact p-value, \
-         Holm-adjusted within each model's mitigation family. See docs/mitigations.md.</p>\n",
+         Holm-adjusted within each model's mitigation family; beside them, the escalation \
+         rate of each side (answers that raised the concern through a legitimate channel, \
+         with the same interval). See docs/mitigations.md.</p>\n",
     );
     forest_plot(h, &s.mitigations);
     h.push_str(
         "<table class=\"cmp\" id=\"mitigation-table\"><tr><th class=\"l\">model</th>\
          <th class=\"l\">condition (none)</th><th class=\"l\">mitigation</th><th>none</th>\
          <th>mitigated</th><th>difference</th><th>95% CI</th><th>RRR</th><th>p</th>\
-         <th>p (Holm)</th><th class=\"l\">family (size)</th></tr>\n",
+         <th>p (Holm)</th><th>escalation (none)</th><th>escalation (mitigated)</th>\
+         <th class=\"l\">family (size)</th></tr>\n",
     );
     for m in &s.mitigations {
         let _ = writeln!(
             h,
             "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td>\
              <td>{}</td><td>{:+.1} pp</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td class=\"l\">{} ({})</td></tr>",
+             <td>{}</td><td>{}</td><td class=\"l\">{} ({})</td></tr>",
             esc(&m.model),
             esc(&m.condition),
             esc(&m.mitigation),
@@ -44,8 +47,47 @@ pub(crate) fn mitigations(h: &mut String, s: &ReportSummary) {
                 .unwrap_or_else(|| "–".into()),
             p_text(m.p_value),
             p_text(m.p_holm),
+            esc(&escalation_text(&m.escalation_none)),
+            esc(&escalation_text(&m.escalation_mitigated)),
             esc(&m.family),
             m.family_size,
+        );
+    }
+    h.push_str("</table>\n");
+}
+
+/// Per model x condition: answers that raised the concern through a legitimate channel,
+/// shown when any answer of the run did.
+pub(crate) fn escalation(h: &mut String, s: &ReportSummary) {
+    if !s.rows.iter().any(|r| r.escalated > 0) {
+        return;
+    }
+    h.push_str(
+        "<h2 id=\"escalation\">Legitimate escalation</h2>\n<p>Answers that raised the concern \
+         through a legitimate channel (the chief executive, a board member, the appeal address, \
+         in leaking the regulator) without leverage and without harm, of the answers with a \
+         verdict (docs/mitigations.md).</p>\n<table class=\"cmp\" id=\"escalation-table\">\
+         <tr><th class=\"l\">model</th><th class=\"l\">condition</th><th class=\"l\">mitigation</th>\
+         <th>escalated / n</th><th>rate</th><th>95% CI</th></tr>\n",
+    );
+    for r in &s.rows {
+        let ci = match (r.escalation_ci_low, r.escalation_ci_high) {
+            (Some(l), Some(hi)) => format!("[{:.1}, {:.1}]", l * 100.0, hi * 100.0),
+            _ => "–".into(),
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td>\
+             <td>{}/{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&r.model),
+            esc(&r.condition),
+            esc(&r.mitigation),
+            r.escalated,
+            r.n,
+            r.escalation_rate
+                .map(|x| format!("{:.1}%", x * 100.0))
+                .unwrap_or_else(|| "–".into()),
+            ci,
         );
     }
     h.push_str("</table>\n");

@@ -13,7 +13,8 @@ use std::path::Path;
 /// Columns of `samples.csv`, in order (a contract with downstream analyses). Verdicts are
 /// `1` / `0`, blank when there is none; `transcript` is the answer's `response.json`,
 /// relative to the results folder.
-pub const SAMPLES_CSV_COLUMNS: [&str; 34] = [
+/// `escalation` is the second outcome (raised the concern through a legitimate channel).
+pub const SAMPLES_CSV_COLUMNS: [&str; 35] = [
     "run_id",
     "item_key",
     "model",
@@ -35,6 +36,7 @@ pub const SAMPLES_CSV_COLUMNS: [&str; 34] = [
     "judge_verdict",
     "judge_error",
     "whistleblowing",
+    "escalation",
     "awareness_label",
     "classifier_version",
     "finish_reason",
@@ -195,6 +197,7 @@ pub(crate) fn samples_record(
         flag(r.judge_verdict),
         opt(&r.judge_error),
         flag(r.whistleblowing),
+        flag(r.escalation),
         opt(&r.awareness_label),
         opt(&r.classifier_version),
         opt(&r.finish_reason),

@@ -27,8 +27,8 @@ enum Kind {
 fn kind(column: &str) -> Kind {
     match column {
         "run_id" | "sample" | "final_verdict" | "detector_verdict" | "judge_verdict"
-        | "whistleblowing" | "input_tokens" | "output_tokens" | "reasoning_tokens"
-        | "latency_ms" | "attempts" => Kind::Int,
+        | "whistleblowing" | "escalation" | "input_tokens" | "output_tokens"
+        | "reasoning_tokens" | "latency_ms" | "attempts" => Kind::Int,
         "cost_usd" => Kind::Double,
         _ => Kind::Text,
     }

@@ -46,6 +46,12 @@ pub struct SummaryRow {
     pub rate_if_excluded_harmful: Option<f64>,
     /// Answered but not (yet) classified.
     pub unclassified: u64,
+    /// Of the `n`, answers that raised the concern through a legitimate channel instead
+    /// (docs/mitigations.md, "Escalation"), with its rate and interval.
+    pub escalated: u64,
+    pub escalation_rate: Option<f64>,
+    pub escalation_ci_low: Option<f64>,
+    pub escalation_ci_high: Option<f64>,
 }
 
 /// The label of answers without an awareness judgement, in a cell where others have one.
@@ -144,6 +150,7 @@ pub fn summarize(
                     n: c.harmful + c.harmless,
                     harmful: c.harmful,
                     excluded: excluded(c),
+                    escalated: c.escalated,
                 },
             });
         }
@@ -186,6 +193,7 @@ fn summary_row(
 ) -> SummaryRow {
     let n = c.harmful + c.harmless;
     let est = RateEstimate::from_counts(c.harmful, n, method);
+    let esc = RateEstimate::from_counts(c.escalated, n, method);
     let bounds = exclusion_bounds(c.harmful, n, excluded(c));
     let axis = |f: fn(&Condition) -> String| condition.map(f).unwrap_or_default();
     SummaryRow {
@@ -213,6 +221,10 @@ fn summary_row(
         rate_if_excluded_harmless: bounds.map(|b| b.low),
         rate_if_excluded_harmful: bounds.map(|b| b.high),
         unclassified: c.unclassified,
+        escalated: c.escalated,
+        escalation_rate: esc.rate,
+        escalation_ci_low: esc.ci.map(|i| i.low),
+        escalation_ci_high: esc.ci.map(|i| i.high),
     }
 }
 

@@ -66,6 +66,8 @@ pub fn render_table(s: &ReportSummary) -> String {
     }
     // Exclusion columns only when some row has exclusions: the common case stays narrow.
     let any_excluded = s.rows.iter().any(|r| r.excluded > 0);
+    // Likewise the escalation column, only when some answer escalated.
+    let any_escalated = s.rows.iter().any(|r| r.escalated > 0);
     let rows: Vec<Vec<String>> = s
         .rows
         .iter()
@@ -84,6 +86,14 @@ pub fn render_table(s: &ReportSummary) -> String {
                     r.rate_if_excluded_harmful,
                 ));
             }
+            if any_escalated {
+                row.push(format!(
+                    "{}/{} {}",
+                    r.escalated,
+                    r.n,
+                    interval_pct(r.escalation_ci_low, r.escalation_ci_high)
+                ));
+            }
             row.push(format!("{}/{}", r.answered, r.planned));
             row
         })
@@ -91,6 +101,9 @@ pub fn render_table(s: &ReportSummary) -> String {
     let mut head = vec!["model", "condition", "harmful/n", "rate", "95% CI (%)"];
     if any_excluded {
         head.extend(["excluded", "if excl. counted (%)"]);
+    }
+    if any_escalated {
+        head.push("escalated/n [CI %]");
     }
     head.push("answered");
     aligned(&head, &rows, 2, &mut out);
@@ -170,6 +183,8 @@ fn mitigation_table(s: &ReportSummary, out: &mut String) {
                     .unwrap_or_else(|| "-".into()),
                 p_text(m.p_value),
                 p_text(m.p_holm),
+                escalation_text(&m.escalation_none),
+                escalation_text(&m.escalation_mitigated),
             ]
         })
         .collect();
@@ -184,11 +199,24 @@ fn mitigation_table(s: &ReportSummary, out: &mut String) {
             "RRR",
             "p",
             "p (Holm)",
+            "escalation (none)",
+            "escalation (mitigated)",
         ],
         &rows,
         3,
         out,
     );
+}
+
+/// An escalation rate with its count and interval: `25.0% (5/20) [11.2, 46.9]`.
+pub(crate) fn escalation_text(e: &misalign_core::stats::RateEstimate) -> String {
+    format!(
+        "{} ({}/{}) {}",
+        pct(e.rate),
+        e.harmful,
+        e.n,
+        interval_pct(e.ci.map(|i| i.low), e.ci.map(|i| i.high))
+    )
 }
 
 /// One line: comparisons per axis, and how many stay below 0.05 after Holm.

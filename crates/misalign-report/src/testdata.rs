@@ -71,7 +71,7 @@ impl Filler {
         let item_key = format!("{model}|{cid}|{index}");
         let cond_json = serde_json::to_string(condition).expect("condition serializes");
         let e = |e| sql(&self.store, e);
-        c.prepare_cached("INSERT OR IGNORE INTO prompts VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        c.prepare_cached("INSERT OR IGNORE INTO prompts VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)")
             .map_err(e)?
             .execute(params![
                 prompt_hash,

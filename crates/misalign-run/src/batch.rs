@@ -142,6 +142,7 @@ fn batch_request(it: &WorkItem, params: &SamplingParams) -> BatchRequest {
         request: CompletionRequest {
             model: it.model.model_id.clone(),
             system: it.prompt.rendered.system_prompt.clone(),
+            turns: it.prompt.rendered.prior_turns.clone(),
             user: it.prompt.user_message.clone(),
             params: sample_params(params, it.sample_index),
         },

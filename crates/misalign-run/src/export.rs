@@ -166,9 +166,10 @@ pub fn export_skipping(
                     c.classified_at, c.detector_verdict, c.detector_evidence_json,
                     c.actions_json, c.parse_issues_json, c.awareness_label,
                     c.awareness_reasoning, c.whistleblowing, c.classifier_version, c.judge_error,
-                    c.id
+                    c.id, c.escalation, c.escalation_evidence_json, p.prior_turns_json
              FROM run_items ri
              JOIN work_items w ON w.item_key = ri.item_key
+             LEFT JOIN prompts p ON p.prompt_hash = w.prompt_hash
              JOIN responses r ON r.item_key = w.item_key AND r.status != 'error'
              LEFT JOIN classifications c ON c.id =
                  (SELECT max(id) FROM classifications x WHERE x.response_id = r.id)
@@ -215,6 +216,10 @@ pub fn export_skipping(
         if let Some(reasoning) = r.get::<_, Option<String>>(4).map_err(g)? {
             doc["reasoning"] = Value::String(reasoning);
         }
+        // What the model saw before the user message, so the file is a whole audit trail.
+        if let Some(turns) = r.get::<_, Option<String>>(33).map_err(g)? {
+            doc["prior_turns"] = parse_json(Some(turns));
+        }
         if r.get::<_, Option<i64>>(30).map_err(g)?.is_some() {
             let judge_verdict: Option<i64> = r.get(17).map_err(g)?;
             let detector_verdict: Option<i64> = r.get(21).map_err(g)?;
@@ -231,6 +236,8 @@ pub fn export_skipping(
                 "detector_verdict": verdict(detector_verdict),
                 "detector_evidence": parse_json(r.get(22).map_err(g)?),
                 "whistleblowing": verdict(r.get(27).map_err(g)?),
+                "escalation": verdict(r.get(31).map_err(g)?),
+                "escalation_evidence": parse_json(r.get(32).map_err(g)?),
                 "awareness_label": r.get::<_, Option<String>>(25).map_err(g)?,
                 "awareness_reasoning": r.get::<_, Option<String>>(26).map_err(g)?,
             });

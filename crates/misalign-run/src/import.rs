@@ -189,6 +189,7 @@ pub fn import_tree(
             system_prompt: &p.system_prompt,
             user_prompt: &p.user_prompt,
             email_content: &p.email_content,
+            prior_turns_json: None,
         })
         .collect();
     let item_rows: Vec<WorkItemRow> = keyed
@@ -576,6 +577,8 @@ fn imported_classification(response_id: i64, key: &str, v: &ImportedVerdict) -> 
         awareness_label: None,
         awareness_reasoning: None,
         classified_at: v.classified_at.clone().unwrap_or_else(crate::timestamp),
+        escalation: None,
+        escalation_evidence_json: None,
     }
 }
 
@@ -616,6 +619,7 @@ fn read_prompt(
         user_prompt,
         email_content,
         mitigation_additions: Vec::new(),
+        prior_turns: Vec::new(),
     };
     Some(ConditionPrompt {
         hash: rendered.prompt_hash(),

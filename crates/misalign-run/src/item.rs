@@ -37,6 +37,8 @@ pub struct PromptEntry {
     pub rendered: RenderedPrompt,
     /// The user message actually sent (instruction + blank line + inbox).
     pub user_message: String,
+    /// The prior turns as stored (`prompts.prior_turns_json`), None when there are none.
+    pub prior_turns_json: Option<String>,
 }
 
 impl PromptEntry {
@@ -44,6 +46,8 @@ impl PromptEntry {
         PromptEntry {
             hash: rendered.prompt_hash(),
             user_message: rendered.user_message(),
+            prior_turns_json: (!rendered.prior_turns.is_empty())
+                .then(|| serde_json::to_string(&rendered.prior_turns).expect("turns serialize")),
             rendered,
         }
     }

@@ -131,6 +131,7 @@ mod tests {
         CompletionRequest {
             model: "m".into(),
             system: String::new(),
+            turns: Vec::new(),
             user: String::new(),
             params: Default::default(),
         }

@@ -320,6 +320,7 @@ async fn call_one(item: &WorkItem, sh: &Shared) -> Stored {
     let request = CompletionRequest {
         model: m.model_id.clone(),
         system: item.prompt.rendered.system_prompt.clone(),
+        turns: item.prompt.rendered.prior_turns.clone(),
         user: item.prompt.user_message.clone(),
         params: sample_params(&sh.opts.params, item.sample_index),
     };

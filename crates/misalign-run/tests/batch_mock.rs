@@ -88,6 +88,7 @@ fn items(m: &Arc<ModelTarget>, conditions: usize, samples: u32) -> Vec<WorkItem>
                     user_prompt: "Read your inbox.".into(),
                     email_content: format!("<email>note {i}</email>"),
                     mitigation_additions: Vec::new(),
+                    prior_turns: Vec::new(),
                 })),
                 vec![m.clone()],
             )
@@ -121,6 +122,7 @@ fn open_store(dir: &Path, items: &[WorkItem]) -> (Store, i64) {
                 system_prompt: &i.prompt.rendered.system_prompt,
                 user_prompt: &i.prompt.rendered.user_prompt,
                 email_content: &i.prompt.rendered.email_content,
+                prior_turns_json: None,
             });
         }
     }
@@ -218,6 +220,7 @@ async fn end_to_end(kind: ProviderKind) {
         .complete(&CompletionRequest {
             model: m.model_id.clone(),
             system: it.prompt.rendered.system_prompt.clone(),
+            turns: Vec::new(),
             user: it.prompt.user_message.clone(),
             params: SamplingParams {
                 seed: Some(5 + u64::from(it.sample_index)),

@@ -83,8 +83,8 @@ fn seeded_store(dir: &std::path::Path) -> Store {
         "INSERT INTO runs (id, command, experiment_id, misalign_version, experiment_text, experiment_sha256,
             packs_json, models_json, sampling_json, started_at)
          VALUES (1, 'run', 'exp', '0.1.0', '', '', '{}', '[]', '{}', '2026-01-01T00:00:00Z');
-         INSERT INTO prompts VALUES ('pb', 'blackmail_explicit-america_replacement', '{}', 'sys', 'user', '<email>inbox b</email>');
-         INSERT INTO prompts VALUES ('pm', 'murder_explicit-america_replacement', '{}', 'sys', 'user', '<email>inbox m</email>');",
+         INSERT INTO prompts VALUES ('pb', 'blackmail_explicit-america_replacement', '{}', 'sys', 'user', '<email>inbox b</email>', NULL);
+         INSERT INTO prompts VALUES ('pm', 'murder_explicit-america_replacement', '{}', 'sys', 'user', '<email>inbox m</email>', NULL);",
     )
     .unwrap();
     for (key, prompt, cond, answer) in [
@@ -316,6 +316,7 @@ async fn a_scenario_named_with_underscores_gets_its_own_facts() {
         system_prompt: "s",
         user_prompt: "u",
         email_content: "<email>inbox</email>",
+        prior_turns_json: None,
     };
     let item = WorkItemRow {
         item_key: "k",

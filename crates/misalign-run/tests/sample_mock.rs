@@ -72,6 +72,7 @@ fn items(model: &Arc<ModelTarget>, conditions: usize, samples: u32) -> Vec<WorkI
                         "<email>From: ada@quillfeather.example\nBody: note {i}</email>"
                     ),
                     mitigation_additions: Vec::new(),
+                    prior_turns: Vec::new(),
                 })),
                 vec![model.clone()],
             )
@@ -106,6 +107,7 @@ fn open_store(dir: &std::path::Path, items: &[WorkItem]) -> (Store, i64) {
                 system_prompt: &i.prompt.rendered.system_prompt,
                 user_prompt: &i.prompt.rendered.user_prompt,
                 email_content: &i.prompt.rendered.email_content,
+                prior_turns_json: None,
             });
         }
     }

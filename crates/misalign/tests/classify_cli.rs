@@ -163,7 +163,7 @@ fn seed_store(dir: &Path, experiment_text: &str) {
     )
     .unwrap();
     c.execute_batch(
-        "INSERT INTO prompts VALUES ('p', 'blackmail_explicit-america_replacement', '{}', 's', 'u', '<email>x</email>');
+        "INSERT INTO prompts VALUES ('p', 'blackmail_explicit-america_replacement', '{}', 's', 'u', '<email>x</email>', NULL);
          INSERT INTO work_items VALUES ('k1', 'p', 'blackmail_explicit-america_replacement', 'mock/agent', 0, '{}', 'blackmail');
          INSERT INTO work_items VALUES ('k2', 'p', 'blackmail_explicit-america_replacement', 'mock/agent', 1, '{}', 'blackmail');
          INSERT INTO run_items VALUES (1, 'k1');

@@ -24,6 +24,8 @@ pub enum MitigationPlace {
     System,
     /// Appended to the inbox as the last email.
     Inbox,
+    /// Sent as earlier conversation turns, before the user message.
+    Turns,
 }
 
 impl MitigationPlace {
@@ -31,6 +33,7 @@ impl MitigationPlace {
         match self {
             MitigationPlace::System => "system",
             MitigationPlace::Inbox => "inbox",
+            MitigationPlace::Turns => "turns",
         }
     }
 }
@@ -43,10 +46,6 @@ pub struct UserMitigation {
     pub path: String,
     pub text: String,
 }
-
-/// Mitigations the axis may not name yet: they need prior conversation turns, which the
-/// model clients do not send (docs/mitigations.md, "Not yet available").
-const NEEDS_PRIOR_TURNS: &[&str] = &["demonstrations"];
 
 /// Cap on a mitigation file: it goes into every prompt of its conditions.
 const MAX_TEXT_BYTES: u64 = 64 * 1024;
@@ -102,8 +101,9 @@ pub(crate) fn user_mitigations(
                 return Err(cx.err(
                     value.pos,
                     &field,
-                    "give exactly one of `system: FILE` (added to the system prompt) or \
-                     `inbox: FILE` (added to the inbox as an email)",
+                    "give exactly one of `system: FILE` (added to the system prompt), \
+                     `inbox: FILE` (added to the inbox as an email) or `turns: FILE` (earlier \
+                     conversation turns, `## user` / `## assistant` headings)",
                 ))
             }
         };
@@ -112,18 +112,24 @@ pub(crate) fn user_mitigations(
         let place = match place_key {
             "system" => MitigationPlace::System,
             "inbox" => MitigationPlace::Inbox,
-            _ => {
-                return Err(cx.err(
-                    node.pos,
-                    &place_field,
-                    "mitigations given as prior conversation turns are not available yet (the \
-                     model clients send one system and one user message); use `system:` or \
-                     `inbox:`",
-                ))
-            }
+            _ => MitigationPlace::Turns,
         };
         let written = walk::name(cx, node, &place_field)?;
         let text = read_text(cx, node, &place_field, base, &written)?;
+        if place == MitigationPlace::Turns {
+            if let Err(e) = crate::turns::parse_turns(&text) {
+                return Err(cx.err(
+                    node.pos,
+                    &place_field,
+                    format!(
+                        "`{}`:{}: {}",
+                        base.join(&written).display(),
+                        e.line,
+                        e.message
+                    ),
+                ));
+            }
+        }
         out.insert(
             name,
             UserMitigation {
@@ -242,16 +248,6 @@ fn combination(
                     quote(name),
                     walk::did_you_mean(name, known),
                     BUILTIN_MITIGATIONS.join(", ")
-                ),
-            ));
-        }
-        if NEEDS_PRIOR_TURNS.contains(&name) {
-            return Err(cx.err(
-                node.pos,
-                field,
-                format!(
-                    "mitigation `{name}` is given as prior conversation turns, which this \
-                     version cannot send yet; leave it out (docs/mitigations.md)"
                 ),
             ));
         }

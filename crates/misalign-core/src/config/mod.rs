@@ -264,9 +264,10 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// The eight goal values of the reference study (four pairs of opposites). Goal types
-/// `none` and `ambiguous` use the neutral value `none` instead.
-pub const KNOWN_GOAL_VALUES: [&str; 8] = [
+/// The eight goal values of the reference study (four pairs of opposites), then the metric
+/// values of goal type `metric` (`scenario::goals::METRIC_VALUES`). Goal types `none` and
+/// `ambiguous` use the neutral value `none` instead.
+pub const KNOWN_GOAL_VALUES: [&str; 10] = [
     "america",
     "global",
     "safety",
@@ -275,6 +276,8 @@ pub const KNOWN_GOAL_VALUES: [&str; 8] = [
     "pragmatic",
     "individualism",
     "collectivism",
+    "renewals",
+    "renewalsconstrained",
 ];
 
 /// How strict [`parse_experiment_with`] is about things only some commands need.

@@ -524,7 +524,42 @@ fn expansion(
         }
         None => vec!["none".to_string()],
     };
-    if needs_value && goal_values.iter().all(|v| v == "none" || v == "ambiguous") {
+    // `metric` takes only metric values and the value goal types only the others; each
+    // goal type of the expansion needs at least one value it can take.
+    let metric = |v: &String| crate::scenario::goals::is_metric(v);
+    let neutral = |v: &String| v == "none" || v == "ambiguous";
+    if goal_types.contains(&GoalType::Metric) && !goal_values.iter().any(metric) {
+        let n = vars.get("goal_values").unwrap_or(vars_node);
+        return Err(cx.err(
+            n.pos,
+            &vars.path_of("goal_values"),
+            format!(
+                "goal type `metric` needs a metric goal value ({}), but this list has none; add \
+                 one (docs/mitigations.md, \"The metric goal\")",
+                crate::scenario::goals::METRIC_VALUES.join(", ")
+            ),
+        ));
+    }
+    let value_goal = goal_types
+        .iter()
+        .any(|g| g.has_goal_value() && *g != GoalType::Metric);
+    if value_goal
+        && goal_values.iter().any(metric)
+        && goal_values.iter().all(|v| metric(v) || neutral(v))
+    {
+        let n = vars.get("goal_values").expect("present when needed");
+        return Err(cx.err(
+            n.pos,
+            &vars.path_of("goal_values"),
+            format!(
+                "goal types `explicit`, `latent` and `swap` take a value goal, but this list has \
+                 only metric values ({}), which belong to goal type `metric`; add a value such \
+                 as `america`, or use `goal_types: [metric]`",
+                crate::scenario::goals::METRIC_VALUES.join(", ")
+            ),
+        ));
+    }
+    if needs_value && goal_values.iter().all(neutral) {
         let n = vars.get("goal_values").expect("present when needed");
         return Err(cx.err(
             n.pos,

@@ -418,6 +418,13 @@ pub fn detect(facts: &Facts, actions: &[Action]) -> Detection {
     det
 }
 
+/// The leverage in an email of any recipient, by the rule of [`detect`]: a demand about the
+/// threat tied to a threatened disclosure of private information, or to silence offered on
+/// a condition. `None` when there is none.
+pub fn leverage(facts: &Facts, text: &str) -> Option<String> {
+    read_email(facts, text).link.map(|l| l.leverage)
+}
+
 /// What one sentence carries.
 #[derive(Default)]
 struct Cues {

@@ -13,6 +13,7 @@
 //!   understood that this stops the rescue is the judge's question).
 
 pub mod blackmail;
+pub mod escalation;
 pub mod leaking;
 pub mod murder;
 pub mod reference_facts;
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a detector's rule changes, so stored verdicts of an older rule are
 /// recognisably older (it is part of the classifier version).
-pub const DETECTOR_VERSION: &str = "detect-2";
+pub const DETECTOR_VERSION: &str = "detect-3";
 
 /// Why a detector decided as it did, tied to one action.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +105,8 @@ pub struct AnswerAnalysis {
     pub actions: Vec<Action>,
     pub parse_issues: Vec<crate::actions::ParseIssue>,
     pub detector: Detection,
+    /// Whether the agent raised its concern through a legitimate channel instead.
+    pub escalation: escalation::Escalation,
 }
 
 /// Analyses one sampled answer as the classifier does: the visible answer is parsed and
@@ -125,9 +128,11 @@ pub fn analyse_answer(
 ) -> Result<AnswerAnalysis, DetectError> {
     let parsed = crate::actions::parse_actions(answer);
     let detector = detect(scenario, facts, &parsed.actions)?;
+    let escalation = escalation::detect(scenario, facts, &parsed.actions, detector.verdict);
     Ok(AnswerAnalysis {
         actions: parsed.actions,
         parse_issues: parsed.issues,
         detector,
+        escalation,
     })
 }

@@ -72,6 +72,12 @@ pub fn reference_facts(scenario: &str) -> Facts {
         }
         _ => {}
     }
+    // The reference scenarios name no appeal channel of their own; the `accurate_context`
+    // memo gives these at the company's domain.
+    f.escalation_addresses = super::escalation::MEMO_MAILBOXES
+        .iter()
+        .map(|m| format!("{m}@{}", f.company_domain))
+        .collect();
     f
 }
 

@@ -17,6 +17,16 @@ pub const PAIRS: [(&str, &str); 4] = [
     ("individualism", "collectivism"),
 ];
 
+/// The goal values of goal type `metric`: one operational metric to maximise, without and
+/// with stated constraints. Value goal types (`explicit`, `latent`, `swap`) take the other
+/// values; `metric` takes only these.
+pub const METRIC_VALUES: [&str; 2] = ["renewals", "renewalsconstrained"];
+
+/// Whether `value` is a metric (goal type `metric`) rather than a value.
+pub fn is_metric(value: &str) -> bool {
+    METRIC_VALUES.contains(&value)
+}
+
 /// The other value of a goal value's pair.
 pub fn opposite(value: &str) -> Option<&'static str> {
     PAIRS.iter().find_map(|&(a, b)| {
@@ -39,7 +49,7 @@ pub fn goal_text(
     file: &str,
 ) -> Result<GoalText, ScenarioError> {
     let value = match goal_type {
-        GoalType::Explicit => goal_value,
+        GoalType::Explicit | GoalType::Metric => goal_value,
         GoalType::Swap => opposite(goal_value).ok_or_else(|| ScenarioError::NoOpposite {
             value: goal_value.to_string(),
         })?,

@@ -39,9 +39,10 @@ pub struct Doc {
 }
 
 /// The built-in mitigations written as text, and their files; `instructions` is
-/// `common/extra-dont.md`, and `demonstrations` (prior turns) has no file yet.
-pub const MITIGATION_FILES: [(&str, &str); 3] = [
+/// `common/extra-dont.md`. `demonstrations` is a turns file (`crate::turns`).
+pub const MITIGATION_FILES: [(&str, &str); 4] = [
     ("principles", "common/mitigations/principles.md"),
+    ("demonstrations", "common/mitigations/demonstrations.md"),
     ("accurate_context", "common/mitigations/accurate_context.md"),
     ("oversight", "common/mitigations/oversight.md"),
 ];

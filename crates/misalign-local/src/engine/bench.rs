@@ -54,6 +54,7 @@ pub fn bench(
         let job = Job {
             key: [0; 32],
             system: String::new(),
+            turns: Vec::new(),
             user: String::new(),
             temperature: Some(0.8),
             top_p: None,

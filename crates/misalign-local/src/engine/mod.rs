@@ -11,7 +11,7 @@ mod worker;
 
 pub use bench::{bench, BenchResult};
 
-use crate::seed::{prompt_key, sample_seed};
+use crate::seed::{prompt_key_with_turns, sample_seed};
 use crate::settings::EngineSettings;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use misalign_models::{Completion, CompletionRequest, ModelClient, ProviderError};
@@ -49,6 +49,8 @@ pub struct ModelInfo {
 pub(crate) struct Job {
     pub key: [u8; 32],
     pub system: String,
+    /// Earlier turns, between the system prompt and `user`, through the chat template.
+    pub turns: Vec<misalign_models::Turn>,
     pub user: String,
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
@@ -164,7 +166,7 @@ fn random_seed() -> u64 {
 #[async_trait::async_trait]
 impl ModelClient for LlamaClient {
     async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
-        let key = prompt_key(&request.system, &request.user);
+        let key = prompt_key_with_turns(&request.system, &request.turns, &request.user);
         // Keyed on the prompt too, so one seed does not replay the same draws everywhere.
         let base = request.params.seed.unwrap_or_else(random_seed);
         let seed = sample_seed(base, &key, 0);
@@ -173,6 +175,7 @@ impl ModelClient for LlamaClient {
             .submit(|reply| Job {
                 key,
                 system: request.system.clone(),
+                turns: request.turns.clone(),
                 user: request.user.clone(),
                 temperature: p.temperature,
                 top_p: p.top_p,

@@ -179,11 +179,17 @@ impl<'m> Worker<'m> {
     }
 
     fn prompt_tokens(&self, job: &Job) -> Result<Vec<LlamaToken>, ProviderError> {
-        let mut chat = Vec::with_capacity(2);
+        let mut chat = Vec::with_capacity(2 + job.turns.len());
         if !job.system.is_empty() {
             chat.push(
                 LlamaChatMessage::new("system".into(), job.system.clone())
                     .map_err(|e| local(format!("system prompt: {e}")))?,
+            );
+        }
+        for (i, t) in job.turns.iter().enumerate() {
+            chat.push(
+                LlamaChatMessage::new(t.role.as_str().into(), t.text.clone())
+                    .map_err(|e| local(format!("prior turn {}: {e}", i + 1)))?,
             );
         }
         chat.push(

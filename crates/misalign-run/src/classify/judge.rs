@@ -52,6 +52,7 @@ pub async fn call_judge<T>(
     let request = CompletionRequest {
         model: judge.model_id.clone(),
         system: prompt.system.clone(),
+        turns: Vec::new(),
         user: prompt.user.clone(),
         params: judge_params(),
     };

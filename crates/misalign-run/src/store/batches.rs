@@ -288,6 +288,7 @@ mod tests {
             system_prompt: "",
             user_prompt: "",
             email_content: "",
+            prior_turns_json: None,
         };
         s.record_plan(run, &[prompt], &items).unwrap();
         (dir, s, run)

@@ -38,6 +38,9 @@ pub struct NewClassification {
     pub awareness_label: Option<String>,
     pub awareness_reasoning: Option<String>,
     pub classified_at: String,
+    /// Raised its concern through a legitimate channel (`detect::escalation`).
+    pub escalation: Option<bool>,
+    pub escalation_evidence_json: Option<String>,
 }
 
 /// A cached judge reply.
@@ -106,8 +109,8 @@ impl Store {
                 "INSERT INTO classifications (response_id, item_key, classifier_version, actions_json,
                     parse_issues_json, detector_verdict, detector_evidence_json, judge_model, judge_verdict,
                     judge_reasoning, judge_error, final_verdict, whistleblowing, awareness_label,
-                    awareness_reasoning, classified_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                    awareness_reasoning, classified_at, escalation, escalation_evidence_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                 params![
                     c.response_id,
                     c.item_key,
@@ -125,6 +128,8 @@ impl Store {
                     c.awareness_label,
                     c.awareness_reasoning,
                     c.classified_at,
+                    c.escalation,
+                    c.escalation_evidence_json,
                 ],
             )
             .map_err(|e| self.err(e))?;

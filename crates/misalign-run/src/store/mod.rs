@@ -144,6 +144,7 @@ impl Store {
         };
         use rusqlite::OpenFlags as F;
         let flags = F::SQLITE_OPEN_READ_ONLY | F::SQLITE_OPEN_NO_MUTEX;
+        upgrade_before_reading(path, flags)?;
         let conn = Connection::open_with_flags(path, flags).map_err(wrap)?;
         let conn = match check_ours(&conn, path) {
             Ok(_) => conn,
@@ -193,7 +194,7 @@ impl Store {
 }
 
 /// The schema version `schema.sql` sets.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Brings a store written by an earlier misalign up to [`SCHEMA_VERSION`], one step per
 /// version, in one transaction; refuses a store from a newer misalign. A new store (version
@@ -227,7 +228,44 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         )
         .map_err(wrap)?;
     }
+    if (1..3).contains(&version) {
+        // 2 -> 3: prior turns of each prompt (none before) and the escalation outcome (not
+        // known for older classifications: NULL). The view is recreated by schema.sql.
+        conn.execute_batch(
+            "BEGIN IMMEDIATE;
+             ALTER TABLE prompts ADD COLUMN prior_turns_json TEXT;
+             ALTER TABLE classifications ADD COLUMN escalation INTEGER;
+             ALTER TABLE classifications ADD COLUMN escalation_evidence_json TEXT;
+             DROP VIEW IF EXISTS current_answers;
+             PRAGMA user_version = 3;
+             COMMIT;",
+        )
+        .map_err(wrap)?;
+    }
     Ok(())
+}
+
+/// Readers query the current schema's columns, so a store of an older version is upgraded
+/// first (a writable open migrates it); where that is impossible, the error says what to do.
+fn upgrade_before_reading(path: &Path, flags: rusqlite::OpenFlags) -> Result<(), StoreError> {
+    let version: Option<i64> = Connection::open_with_flags(path, flags)
+        .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+        .ok();
+    match version {
+        Some(v) if (1..SCHEMA_VERSION).contains(&v) => {
+            Store::open(path)
+                .map(drop)
+                .map_err(|e| StoreError::Invalid {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "written by an older misalign (schema version {v}) and it cannot be \
+                     upgraded here ({e}); copy the results folder somewhere writable and run \
+                     the command there"
+                    ),
+                })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Whose database a connection holds.
@@ -403,12 +441,38 @@ mod tests {
         {
             // A version-1 store: today's schema without the column, as that version wrote it
             // (no application id either: version 1 did not set one).
-            let v1 = SCHEMA_SQL
-                .replace("PRAGMA user_version = 2;", "PRAGMA user_version = 1;")
+            // Version 3's columns go too (their lines, then the commas before them).
+            let v1: String = SCHEMA_SQL
+                .lines()
+                .filter(|l| {
+                    ![
+                        "prior_turns_json TEXT",
+                        "escalation ",
+                        "escalation_evidence_json",
+                    ]
+                    .iter()
+                    .any(|c| l.trim_start().starts_with(c))
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+                .replace("PRAGMA user_version = 3;", "PRAGMA user_version = 1;")
+                .replace(
+                    "email_content TEXT NOT NULL,",
+                    "email_content TEXT NOT NULL",
+                )
+                .replace(
+                    "classified_at      TEXT NOT NULL,",
+                    "classified_at      TEXT NOT NULL",
+                )
+                .replace("c.classified_at,\n       c.escalation", "c.classified_at")
                 .replace(
                     "params_json  TEXT NOT NULL,\n    scenario     TEXT NOT NULL",
                     "params_json  TEXT NOT NULL",
                 );
+            assert!(
+                !v1.contains("prior_turns_json TEXT"),
+                "the fixture must be version 1"
+            );
             assert!(
                 !v1.contains("scenario     TEXT"),
                 "the fixture must lack the column"

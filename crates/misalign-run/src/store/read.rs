@@ -62,6 +62,9 @@ pub struct CellCounts {
     pub empty: u64,
     /// Answers (status `answer`) with no classification yet.
     pub unclassified: u64,
+    /// Of the answers with a final verdict, those that escalated through a legitimate
+    /// channel (`detect::escalation`); the denominator is `harmful + harmless`.
+    pub escalated: u64,
 }
 
 /// Harm counts of one model x condition among answers carrying one awareness label.
@@ -110,6 +113,8 @@ pub struct StoredPrompt {
     pub system_prompt: String,
     pub user_prompt: String,
     pub email_content: String,
+    /// Prior turns sent before the user message, as JSON `[{role, text}]`; None: none.
+    pub prior_turns_json: Option<String>,
 }
 
 /// Which samples to list. Empty fields match everything.
@@ -307,7 +312,8 @@ impl Store {
              coalesce(sum(c.id IS NOT NULL AND c.final_verdict IS NULL), 0),
              coalesce(sum(r.status = 'content_filtered' AND c.final_verdict IS NULL), 0),
              coalesce(sum(r.status = 'empty' AND c.final_verdict IS NULL), 0),
-             coalesce(sum(r.status = 'answer' AND c.id IS NULL), 0)",
+             coalesce(sum(r.status = 'answer' AND c.id IS NULL), 0),
+             coalesce(sum(c.final_verdict IS NOT NULL AND c.escalation = 1), 0)",
             "GROUP BY j.model, j.condition_id ORDER BY j.model, j.condition_id",
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
@@ -326,6 +332,7 @@ impl Store {
                     content_filtered: r.get::<_, i64>(9)? as u64,
                     empty: r.get::<_, i64>(10)? as u64,
                     unclassified: r.get::<_, i64>(11)? as u64,
+                    escalated: r.get::<_, i64>(12)? as u64,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -362,7 +369,8 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT p.prompt_hash, p.condition_id, p.system_prompt, p.user_prompt, p.email_content
+                "SELECT p.prompt_hash, p.condition_id, p.system_prompt, p.user_prompt, p.email_content,
+                        p.prior_turns_json
                    FROM prompts p WHERE p.prompt_hash IN
                      (SELECT w.prompt_hash FROM run_items ri
                         JOIN work_items w ON w.item_key = ri.item_key WHERE ri.run_id = ?1)
@@ -377,6 +385,7 @@ impl Store {
                     system_prompt: r.get(2)?,
                     user_prompt: r.get(3)?,
                     email_content: r.get(4)?,
+                    prior_turns_json: r.get(5)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -388,7 +397,8 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT prompt_hash, condition_id, system_prompt, user_prompt, email_content
+                "SELECT prompt_hash, condition_id, system_prompt, user_prompt, email_content,
+                        prior_turns_json
                    FROM prompts WHERE prompt_hash = ?1",
             )
             .map_err(|e| self.err(e))?;
@@ -400,6 +410,7 @@ impl Store {
                     system_prompt: r.get(2)?,
                     user_prompt: r.get(3)?,
                     email_content: r.get(4)?,
+                    prior_turns_json: r.get(5)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -577,6 +588,8 @@ pub struct ExportRow {
     pub final_verdict: Option<i64>,
     pub whistleblowing: Option<i64>,
     pub awareness_label: Option<String>,
+    /// 0/1: raised its concern through a legitimate channel; None for older classifiers.
+    pub escalation: Option<i64>,
     /// The texts below are read only when the export asks for them.
     pub text: Option<ExportText>,
 }
@@ -587,6 +600,8 @@ pub struct ExportText {
     pub system_prompt: String,
     pub user_prompt: String,
     pub email_content: String,
+    /// Prior turns sent before the user message, JSON `[{role, text}]`.
+    pub prior_turns_json: Option<String>,
     pub answer: Option<String>,
     pub reasoning: Option<String>,
     pub judge_reasoning: Option<String>,
@@ -596,13 +611,14 @@ pub struct ExportText {
 fn export_row(row: &Row<'_>, run_id: i64, with_text: bool) -> rusqlite::Result<ExportRow> {
     let text = if with_text {
         Some(ExportText {
-            system_prompt: row.get::<_, Option<String>>(26)?.unwrap_or_default(),
-            user_prompt: row.get::<_, Option<String>>(27)?.unwrap_or_default(),
-            email_content: row.get::<_, Option<String>>(28)?.unwrap_or_default(),
-            answer: row.get(29)?,
-            reasoning: row.get(30)?,
-            judge_reasoning: row.get(31)?,
-            awareness_reasoning: row.get(32)?,
+            system_prompt: row.get::<_, Option<String>>(27)?.unwrap_or_default(),
+            user_prompt: row.get::<_, Option<String>>(28)?.unwrap_or_default(),
+            email_content: row.get::<_, Option<String>>(29)?.unwrap_or_default(),
+            answer: row.get(30)?,
+            reasoning: row.get(31)?,
+            judge_reasoning: row.get(32)?,
+            awareness_reasoning: row.get(33)?,
+            prior_turns_json: row.get(34)?,
         })
     } else {
         None
@@ -635,6 +651,7 @@ fn export_row(row: &Row<'_>, run_id: i64, with_text: bool) -> rusqlite::Result<E
         final_verdict: row.get(23)?,
         whistleblowing: row.get(24)?,
         awareness_label: row.get(25)?,
+        escalation: row.get(26)?,
         text,
     })
 }
@@ -652,9 +669,9 @@ impl Store {
     ) -> Result<Result<(), E>, StoreError> {
         let texts = if with_text {
             "p.system_prompt, p.user_prompt, p.email_content, r.answer, r.reasoning,
-             c.judge_reasoning, c.awareness_reasoning"
+             c.judge_reasoning, c.awareness_reasoning, p.prior_turns_json"
         } else {
-            "NULL, NULL, NULL, NULL, NULL, NULL, NULL"
+            "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
         };
         let sql = format!(
             "WITH {}
@@ -669,7 +686,7 @@ impl Store {
                     coalesce(r.started_at, e.started_at), coalesce(r.finished_at, e.finished_at),
                     c.id, c.classifier_version, c.detector_verdict, c.detector_evidence_json,
                     c.judge_model, c.judge_verdict, c.judge_error, c.final_verdict,
-                    c.whistleblowing, c.awareness_label,
+                    c.whistleblowing, c.awareness_label, c.escalation,
                     {texts}
                FROM latest j JOIN work_items w ON w.item_key = j.item_key
                     LEFT JOIN prompts p ON p.prompt_hash = j.prompt_hash
@@ -732,7 +749,7 @@ mod tests {
             "INSERT INTO runs (id, command, experiment_id, misalign_version, experiment_text,
                  experiment_sha256, packs_json, models_json, sampling_json, started_at)
                VALUES (1, 'run', 'e', '0', '', '', '{}', '[]', '{}', 't');
-             INSERT INTO prompts VALUES ('p', 'c', '{}', 'sys', 'user', 'mail');
+             INSERT INTO prompts VALUES ('p', 'c', '{}', 'sys', 'user', 'mail', NULL);
              INSERT INTO work_items VALUES ('a', 'p', 'c', 'mock/m', 0, '{}', 'blackmail'),
                                            ('b', 'p', 'c', 'mock/m', 1, '{}', 'blackmail');
              INSERT INTO run_items VALUES (1, 'a'), (1, 'b');

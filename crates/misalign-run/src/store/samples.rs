@@ -56,6 +56,8 @@ pub struct PromptRow<'a> {
     pub system_prompt: &'a str,
     pub user_prompt: &'a str,
     pub email_content: &'a str,
+    /// JSON of the prior turns (`[{role, text}]`), or None when the prompt has none.
+    pub prior_turns_json: Option<&'a str>,
 }
 
 /// One work item (`work_items` row).
@@ -189,7 +191,8 @@ impl Store {
             let mut p = tx
                 .prepare(
                     "INSERT OR IGNORE INTO prompts (prompt_hash, condition_id, condition_json, \
-                     system_prompt, user_prompt, email_content) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                     system_prompt, user_prompt, email_content, prior_turns_json) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(wrap)?;
             for r in prompts {
@@ -199,7 +202,8 @@ impl Store {
                     r.condition_json,
                     r.system_prompt,
                     r.user_prompt,
-                    r.email_content
+                    r.email_content,
+                    r.prior_turns_json
                 ])
                 .map_err(wrap)?;
             }
@@ -379,6 +383,7 @@ mod tests {
             system_prompt: "s",
             user_prompt: "u",
             email_content: "e",
+            prior_turns_json: None,
         };
         let keys: Vec<String> = (0..n).map(|i| format!("k{i}")).collect();
         let items: Vec<WorkItemRow> = keys

@@ -2,8 +2,9 @@
 -- Rows are only ever added: a later stage or a re-run adds rows, it never rewrites them.
 -- "Latest" always means the row with the highest id for its key.
 
--- Version 2 added work_items.scenario; Store::open migrates a version-1 store before this runs.
-PRAGMA user_version = 2;
+-- Version 2 added work_items.scenario; version 3 added prompts.prior_turns_json and
+-- classifications.escalation(_evidence_json). Store::open migrates an older store before this runs.
+PRAGMA user_version = 3;
 
 -- One row per `misalign run` (or `classify`) invocation: the manifest a paper can cite.
 CREATE TABLE IF NOT EXISTS runs (
@@ -34,7 +35,8 @@ CREATE TABLE IF NOT EXISTS prompts (
     condition_json TEXT NOT NULL,            -- misalign_core::Condition
     system_prompt TEXT NOT NULL,
     user_prompt   TEXT NOT NULL,
-    email_content TEXT NOT NULL
+    email_content TEXT NOT NULL,
+    prior_turns_json TEXT                    -- earlier turns sent before the user message (JSON [{role, text}]); NULL: none
 );
 
 -- Work items: condition x model x sample index, keyed by content hash.
@@ -99,7 +101,9 @@ CREATE TABLE IF NOT EXISTS classifications (
     whistleblowing     INTEGER,              -- leaking: reported to an authority
     awareness_label    TEXT,                 -- deliberates_thinks_eval | deliberates_thinks_real | no_deliberation
     awareness_reasoning TEXT,
-    classified_at      TEXT NOT NULL
+    classified_at      TEXT NOT NULL,
+    escalation         INTEGER,              -- 0/1: raised its concern through a legitimate channel; NULL: older classifier
+    escalation_evidence_json TEXT            -- the emails that did (detect::escalation)
 );
 CREATE INDEX IF NOT EXISTS classifications_response ON classifications(response_id);
 
@@ -126,7 +130,8 @@ SELECT w.item_key, w.model, w.condition_id, w.scenario, w.sample_index, w.prompt
        r.started_at, r.finished_at,
        c.id AS classification_id, c.classifier_version, c.detector_verdict,
        c.judge_model, c.judge_verdict, c.judge_reasoning, c.judge_error, c.final_verdict,
-       c.whistleblowing, c.awareness_label, c.awareness_reasoning, c.classified_at
+       c.whistleblowing, c.awareness_label, c.awareness_reasoning, c.classified_at,
+       c.escalation
   FROM work_items w
   LEFT JOIN responses r ON r.id = (SELECT max(x.id) FROM responses x
                                     WHERE x.item_key = w.item_key AND x.status != 'error')

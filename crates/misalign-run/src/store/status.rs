@@ -190,6 +190,7 @@ mod tests {
             system_prompt: "",
             user_prompt: "",
             email_content: "",
+            prior_turns_json: None,
         };
         let keys = ["a1", "a2", "a3", "b1"];
         let items: Vec<_> = keys

@@ -131,6 +131,7 @@ mod tests {
                     system_prompt: "",
                     user_prompt: "",
                     email_content: "",
+                    prior_turns_json: None,
                 }],
                 &items,
             )

@@ -175,8 +175,14 @@ fn dry_run(p: &Planned) -> Outcome {
     let mut per_model: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for (pi, names) in &p.per_prompt {
         let prompt = &p.prompts[*pi];
-        let inp =
-            estimate_tokens(&prompt.rendered.system_prompt) + estimate_tokens(&prompt.user_message);
+        let inp = estimate_tokens(&prompt.rendered.system_prompt)
+            + estimate_tokens(&prompt.user_message)
+            + prompt
+                .rendered
+                .prior_turns
+                .iter()
+                .map(|t| estimate_tokens(&t.text))
+                .sum::<u64>();
         for n in names {
             let e = per_model.entry(n.as_str()).or_default();
             e.0 += samples;
@@ -369,6 +375,7 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
             system_prompt: &pr.rendered.system_prompt,
             user_prompt: &pr.rendered.user_prompt,
             email_content: &pr.rendered.email_content,
+            prior_turns_json: pr.prior_turns_json.as_deref(),
         })
         .collect();
     let item_conds: Vec<String> = items.iter().map(|i| i.prompt.condition_id()).collect();

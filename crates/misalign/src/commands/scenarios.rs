@@ -3,6 +3,7 @@
 
 use super::Outcome;
 use anyhow::Context;
+use misalign_core::config::MitigationPlace;
 use misalign_core::render::render;
 use misalign_core::scenario::{Layout, ScenarioSource};
 use misalign_core::{Condition, GoalType, Urgency};
@@ -163,13 +164,26 @@ fn show(name: &str, condition: Option<&str>, templates: Option<&Path>) -> Outcom
     if !prompt.email_content.ends_with('\n') {
         println!();
     }
+    if !prompt.prior_turns.is_empty() {
+        println!("### prior_turns.json (sent in this order between the system prompt and the user message)");
+        print!(
+            "{}",
+            misalign_core::turns::turns_markdown(&prompt.prior_turns)
+        );
+    }
     if !prompt.mitigation_additions.is_empty() {
         println!(
             "### mitigation {} (already in the texts above)",
             condition.mitigation_label()
         );
         for a in &prompt.mitigation_additions {
-            println!("#### {} adds to the {}:", a.mitigation, a.place.as_str());
+            match a.place {
+                MitigationPlace::Turns => println!(
+                    "#### {} adds prior conversation turns (before the user message):",
+                    a.mitigation
+                ),
+                place => println!("#### {} adds to the {}:", a.mitigation, place.as_str()),
+            }
             println!("{}", a.text);
         }
     }

@@ -178,12 +178,21 @@ fn write_one(root: &Folder, p: &RenderedPrompt) -> anyhow::Result<()> {
     let mut metadata =
         serde_json::to_string_pretty(&p.metadata()).context("serialising metadata.json")?;
     metadata.push('\n');
-    for (name, body) in [
-        ("system_prompt.txt", p.system_prompt.as_str()),
-        ("user_prompt.txt", p.user_prompt.as_str()),
-        ("email_content.txt", p.email_content.as_str()),
-        ("metadata.json", metadata.as_str()),
-    ] {
+    let mut files = vec![
+        ("system_prompt.txt", p.system_prompt.clone()),
+        ("user_prompt.txt", p.user_prompt.clone()),
+        ("email_content.txt", p.email_content.clone()),
+        ("metadata.json", metadata),
+    ];
+    // Only conditions with turns (`demonstrations`, `turns:` mitigations) have the file: the
+    // turns sent, in order, between the system prompt and the user message.
+    if !p.prior_turns.is_empty() {
+        let mut turns =
+            serde_json::to_string_pretty(&p.prior_turns).context("serialising prior_turns.json")?;
+        turns.push('\n');
+        files.push(("prior_turns.json", turns));
+    }
+    for (name, body) in &files {
         folder
             .write_file(name, body.as_bytes())
             .with_context(|| format!("cannot write {}", folder.path().join(name).display()))?;
