@@ -12,6 +12,7 @@
 
 pub mod actions;
 pub mod condition;
+pub mod cost;
 pub mod config;
 pub mod detect;
 pub mod hash;

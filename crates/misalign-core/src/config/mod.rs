@@ -228,18 +228,21 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// The eight goal values of the reference study (four pairs of opposites). Goal types
-/// `none` and `ambiguous` use the neutral value `none` instead.
-pub const KNOWN_GOAL_VALUES: [&str; 8] = [
-    "america",
-    "global",
-    "safety",
-    "acceleration",
-    "ethical",
-    "pragmatic",
-    "individualism",
-    "collectivism",
-];
+/// The eight goal values of the reference study (four pairs of opposites, in the order of
+/// [`crate::scenario::goals::PAIRS`], whose pairs they are). Goal types `none` and `ambiguous`
+/// use the neutral value `none` instead. The built-in packs' `common/goals.yaml` has exactly
+/// these keys (a test checks it).
+pub const KNOWN_GOAL_VALUES: [&str; 8] = {
+    let pairs = crate::scenario::goals::PAIRS;
+    let mut out = [""; 8];
+    let mut i = 0;
+    while i < pairs.len() {
+        out[2 * i] = pairs[i].0;
+        out[2 * i + 1] = pairs[i].1;
+        i += 1;
+    }
+    out
+};
 
 /// How strict [`parse_experiment_with`] is about things only some commands need.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

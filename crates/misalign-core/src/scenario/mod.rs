@@ -51,6 +51,13 @@ impl std::fmt::Debug for ScenarioSource {
     }
 }
 
+/// The names of the built-in scenario packs (`blackmail`, `leaking`, `murder`), sorted: the
+/// one list every command, test and benchmark uses.
+pub fn builtin_scenario_names() -> &'static [String] {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| ScenarioSource::builtin().scenario_names())
+}
+
 impl ScenarioSource {
     /// The packs compiled into the binary.
     pub fn builtin() -> ScenarioSource {

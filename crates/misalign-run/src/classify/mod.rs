@@ -8,6 +8,7 @@
 //! [`classify_answer`] is the same pipeline for one standalone answer.
 
 mod judge;
+pub mod setup;
 
 pub use judge::{call_judge, judge_params, JudgeModel, JudgeReply};
 
