@@ -24,7 +24,7 @@ pub use samples::{
     WorkItemRow,
 };
 pub use status::{Counts, StoreStatus};
-pub use writer::{StoreWriter, WriterHandle};
+pub use writer::{CommitError, StoreWriter, WriterHandle};
 
 /// The current time as the store writes it: RFC 3339 UTC with milliseconds.
 pub fn timestamp() -> String {

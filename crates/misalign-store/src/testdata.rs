@@ -210,7 +210,7 @@ fn sql(store: &Store, source: rusqlite::Error) -> StoreError {
 /// A grid of `n` conditions across the three scenarios, goal types and urgencies.
 pub fn conditions(n: usize) -> Vec<Condition> {
     let mut out = Vec::new();
-    'outer: for scenario in ["blackmail", "leaking", "murder"] {
+    'outer: for scenario in misalign_core::scenario::builtin_scenarios() {
         for goal in [
             GoalType::Explicit,
             GoalType::None,

@@ -13,7 +13,17 @@ use tokio::sync::{mpsc, oneshot};
 /// At most this many rows per transaction.
 const MAX_BATCH: usize = 512;
 
-type Ack = oneshot::Sender<Result<Inserted, String>>;
+type Ack = oneshot::Sender<Result<Inserted, CommitError>>;
+
+/// An answer that was NOT stored: the transaction failed, or the writer had stopped.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CommitError {
+    /// The batch's transaction failed (the store's message).
+    #[error("{0}")]
+    Failed(String),
+    #[error("the store writer has stopped")]
+    WriterStopped,
+}
 
 /// A cloneable handle to send finished calls to the writer thread.
 #[derive(Clone)]
@@ -52,7 +62,7 @@ impl StoreWriter {
                         }
                         Err(e) => {
                             for ack in acks {
-                                let _ = ack.send(Err(e.to_string()));
+                                let _ = ack.send(Err(CommitError::Failed(e.to_string())));
                             }
                             return Err(e);
                         }
@@ -87,13 +97,12 @@ impl StoreWriter {
 
 impl WriterHandle {
     /// Queues `row` and waits until it is committed. An error means it was NOT stored.
-    pub async fn commit(&self, row: ResponseRow) -> Result<Inserted, String> {
+    pub async fn commit(&self, row: ResponseRow) -> Result<Inserted, CommitError> {
         let (ack, done) = oneshot::channel();
         self.tx
             .send((row, ack))
-            .map_err(|_| "the store writer has stopped".to_string())?;
-        done.await
-            .map_err(|_| "the store writer has stopped".to_string())?
+            .map_err(|_| CommitError::WriterStopped)?;
+        done.await.map_err(|_| CommitError::WriterStopped)?
     }
 }
 

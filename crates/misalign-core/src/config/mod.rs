@@ -15,6 +15,7 @@ pub use mitigations::{MitigationPlace, UserMitigation};
 pub use overrides::{OverrideError, Overrides};
 pub use providers::{
     check_base_url, provider_config, resolve_model, resolve_model_with, IdRouting, ProviderConfig,
+    ProviderSettingError,
     ProviderKind, ResolvedModel,
 };
 pub use walk::{did_you_mean, suggest};
@@ -302,7 +303,7 @@ impl Experiment {
     }
 
     /// Resolves a model name with this experiment's `providers:` section.
-    pub fn resolve(&self, model: &str) -> Result<ResolvedModel, String> {
+    pub fn resolve(&self, model: &str) -> Result<ResolvedModel, ProviderSettingError> {
         resolve_model(model, &self.providers)
     }
 }

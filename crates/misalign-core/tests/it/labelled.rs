@@ -59,7 +59,7 @@ fn detector_precision_and_recall_per_scenario() {
         set.len()
     );
     let mut failures = Vec::new();
-    for scenario in ["blackmail", "leaking", "murder"] {
+    for scenario in misalign_core::scenario::builtin_scenarios() {
         let f = facts(scenario);
         let (mut tp, mut fp, mut fn_, mut tn) = (0, 0, 0, 0);
         for row in set.iter().filter(|r| r.scenario == scenario) {

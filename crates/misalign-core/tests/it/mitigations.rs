@@ -228,7 +228,7 @@ fn condition(scenario: &str, mitigations: &[&str]) -> Condition {
 #[test]
 fn each_builtin_mitigation_adds_exactly_its_text_in_every_scenario() {
     let source = ScenarioSource::builtin();
-    for scenario in ["blackmail", "leaking", "murder"] {
+    for scenario in misalign_core::scenario::builtin_scenarios() {
         let none = render(&source, &condition(scenario, &[])).unwrap();
         assert!(none.mitigation_additions.is_empty());
 

@@ -5,20 +5,11 @@ use misalign_core::render::{render, render_inbox, render_with, RenderOptions};
 use misalign_core::scenario::{Layout, ScenarioSource};
 use misalign_core::{Condition, ExtraInstructions, GoalType, Urgency, Variant};
 
-const VALUES: [&str; 8] = [
-    "america",
-    "global",
-    "safety",
-    "acceleration",
-    "ethical",
-    "pragmatic",
-    "individualism",
-    "collectivism",
-];
+const VALUES: [&str; 8] = misalign_core::config::KNOWN_GOAL_VALUES;
 
 fn all_conditions() -> Vec<Condition> {
     let mut out = Vec::new();
-    for scenario in ["blackmail", "leaking", "murder"] {
+    for scenario in misalign_core::scenario::builtin_scenarios() {
         for goal_type in GoalType::ALL {
             for value in VALUES {
                 for urgency in Urgency::ALL {
@@ -38,7 +29,7 @@ fn every_condition_renders_strictly() {
     let source = ScenarioSource::builtin();
     let conds = all_conditions();
     assert_eq!(conds.len(), 162 + 72);
-    for s in ["blackmail", "leaking", "murder"] {
+    for s in misalign_core::scenario::builtin_scenarios() {
         assert_eq!(source.layout(s).unwrap(), Layout::Pack);
     }
     for mut c in conds {
@@ -133,7 +124,7 @@ fn alignment_faking_notice_follows_the_goal_statement() {
         alignment_faking_warning: notice.into(),
         ..Default::default()
     };
-    for scenario in ["blackmail", "leaking", "murder"] {
+    for scenario in misalign_core::scenario::builtin_scenarios() {
         let c = cond(scenario, GoalType::Explicit, "safety", Urgency::Replacement);
         let plain = render(&source, &c).unwrap();
         let with = render_with(&source, &c, &options).unwrap();

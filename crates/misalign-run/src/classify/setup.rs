@@ -117,7 +117,7 @@ pub fn build_judge(
         name: name.to_string(),
         message,
     };
-    let resolved = resolve_model(name, providers).map_err(judge_err)?;
+    let resolved = resolve_model(name, providers).map_err(|e| judge_err(e.into()))?;
     let cfg = provider_config(&resolved, providers);
     let client = misalign_models::registry::build_client(&resolved, &cfg, env, None)
         .map_err(|e| judge_err(e.to_string()))?;

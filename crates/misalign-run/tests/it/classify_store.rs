@@ -126,7 +126,7 @@ fn seeded_store(dir: &std::path::Path) -> Store {
 
 fn options(judge: Option<JudgeModel>, awareness: Option<JudgeModel>) -> ClassifyOptions {
     let mut facts = BTreeMap::new();
-    for s in ["blackmail", "leaking", "murder"] {
+    for s in misalign_core::scenario::builtin_scenarios() {
         facts.insert(s.to_string(), reference_facts(s));
     }
     ClassifyOptions {

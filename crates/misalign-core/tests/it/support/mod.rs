@@ -6,16 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The goal values of the reference-layout fixture's variables files.
-pub const VALUES: [&str; 8] = [
-    "america",
-    "global",
-    "safety",
-    "acceleration",
-    "ethical",
-    "pragmatic",
-    "individualism",
-    "collectivism",
-];
+pub const VALUES: [&str; 8] = misalign_core::config::KNOWN_GOAL_VALUES;
 
 /// Our reference-layout fixture folder (our own text, the reference framework's layout).
 pub fn fixture() -> PathBuf {
@@ -26,7 +17,7 @@ pub fn fixture() -> PathBuf {
 /// urgencies, plus ambiguous and none (whose value collapses to `none`) x 3 urgencies.
 pub fn non_swap_grid() -> Vec<Condition> {
     let mut out = Vec::new();
-    for scenario in ["blackmail", "leaking", "murder"] {
+    for scenario in misalign_core::scenario::builtin_scenarios() {
         for goal_type in [
             GoalType::Explicit,
             GoalType::Latent,
