@@ -107,7 +107,7 @@ mod tests {
     fn a_valid_file_keeps_its_text() {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("ok.yaml");
-        let text = "experiment_id: ok\nglobal:\n  models: [mock/m]\n  samples_per_condition: 1\nexpansions:\n  - name: a\n    enabled: true\n    variables:\n      scenarios: [blackmail]\n      goal_types: [none]\n      goal_values: [none]\n      urgency_types: [none]\n";
+        let text = "experiment_id: ok\nglobal:\n  models: [openai/gpt-4.1]\n  samples_per_condition: 1\nexpansions:\n  - name: a\n    enabled: true\n    variables:\n      scenarios: [blackmail]\n      goal_types: [none]\n      goal_values: [none]\n      urgency_types: [none]\n";
         std::fs::write(&f, text).unwrap();
         let l = load(&f, &ParseOptions::default()).unwrap();
         assert_eq!(l.text, text);

@@ -357,7 +357,8 @@ fn the_plan_applies_overrides_and_estimates_before_any_call() {
     let e = p.estimate(&s).unwrap();
     assert_eq!((e.conditions, e.samples, e.calls), (1, 5, 5));
     assert_eq!(e.models.len(), 1);
-    assert_eq!(e.models[0].cost_usd, None);
+    // The mock model is priced at zero by the built-in table.
+    assert_eq!(e.models[0].cost_usd, Some(0.0));
     assert!(e.missing_keys.is_empty(), "{:?}", e.missing_keys);
     s.env = Arc::new(|_: &str| None);
     let e = p.estimate(&s).unwrap();

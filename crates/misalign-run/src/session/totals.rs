@@ -92,14 +92,14 @@ mod tests {
         };
         let per_model = BTreeMap::from([
             ("openai/gpt-4.1".to_string(), ("gpt-4.1".to_string(), t(1_000_000, 0))),
-            ("mock/m".to_string(), ("m".to_string(), t(10, 10))),
+            ("house/unpriced-7b".to_string(), ("unpriced-7b".to_string(), t(10, 10))),
             ("mock/idle".to_string(), ("idle".to_string(), t(0, 0))),
         ]);
         let c = CostSummary::of(&prices, &per_model);
         let (price, _) = prices.lookup("openai/gpt-4.1", "gpt-4.1").unwrap();
         assert_eq!(c.usd, cost_usd(price, 1_000_000, 0));
         assert!(c.usd > 0.0);
-        assert_eq!(c.unpriced, vec!["mock/m".to_string()]);
+        assert_eq!(c.unpriced, vec!["house/unpriced-7b".to_string()]);
     }
 
     #[test]
