@@ -251,18 +251,13 @@ impl Condition {
     /// Sets the mitigation combination: `instructions` becomes `extra_instructions: dont`,
     /// the rest is kept in canonical order. Fails (with the offending setting) when
     /// `instructions` meets `extra_instructions: goal`, which fill the same slot.
-    pub fn set_mitigations<S: AsRef<str>>(
-        &mut self,
-        names: &[S],
-    ) -> Result<(), MitigationClash> {
+    pub fn set_mitigations<S: AsRef<str>>(&mut self, names: &[S]) -> Result<(), MitigationClash> {
         let mut rest = Vec::with_capacity(names.len());
         for n in names {
             let n = n.as_ref();
             if n == INSTRUCTIONS_MITIGATION {
                 match self.extra_instructions {
-                    ExtraInstructions::Goal => {
-                        return Err(MitigationClash)
-                    }
+                    ExtraInstructions::Goal => return Err(MitigationClash),
                     _ => self.extra_instructions = ExtraInstructions::Dont,
                 }
             } else {

@@ -5,8 +5,8 @@
 //! the experiment's `prices:` section extends and overrides it, and every estimate is
 //! printed as an estimate.
 
-use globset::{Glob, GlobMatcher};
 use crate::config::Price;
+use globset::{Glob, GlobMatcher};
 use std::collections::BTreeMap;
 
 /// (model glob, input USD/1M, output USD/1M). Matched against the model id and the full

@@ -12,8 +12,8 @@
 
 pub mod actions;
 pub mod condition;
-pub mod cost;
 pub mod config;
+pub mod cost;
 pub mod detect;
 pub mod hash;
 pub mod judge;

@@ -3,9 +3,9 @@
 
 use crate::files::spreadsheet_safe;
 use crate::ReportError;
+use misalign_core::cost::{cost_usd, PriceTable};
 use misalign_core::Condition;
 use misalign_store::atomic::AtomicFile;
-use misalign_core::cost::{cost_usd, PriceTable};
 use misalign_store::read::ExportRow;
 use misalign_store::Store;
 use std::path::Path;

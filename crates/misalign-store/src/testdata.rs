@@ -4,8 +4,8 @@
 //! classification stages would, so report code can be exercised without a model. All text
 //! is invented here; companies and people are fictional.
 
-use misalign_core::{Condition, GoalType, Urgency};
 use crate::{Store, StoreError};
+use misalign_core::{Condition, GoalType, Urgency};
 use rusqlite::params;
 
 /// One synthetic sample: what the agent wrote and how it was judged.

@@ -15,8 +15,7 @@ pub use mitigations::{MitigationPlace, UserMitigation};
 pub use overrides::{OverrideError, Overrides};
 pub use providers::{
     check_base_url, provider_config, resolve_model, resolve_model_with, IdRouting, ProviderConfig,
-    ProviderSettingError,
-    ProviderKind, ResolvedModel,
+    ProviderKind, ProviderSettingError, ResolvedModel,
 };
 pub use walk::{did_you_mean, suggest};
 

@@ -256,7 +256,11 @@ pub fn resolve_model_with(
 
 /// Inspect's ids for OpenAI-compatible servers: `vllm/<model>`, `ollama/<model>`,
 /// `openai-api/<service>/<model>` (`None` for any other prefix).
-fn inspect_id(prefix: &str, rest: &str, name: &str) -> Result<Option<ResolvedModel>, ProviderSettingError> {
+fn inspect_id(
+    prefix: &str,
+    rest: &str,
+    name: &str,
+) -> Result<Option<ResolvedModel>, ProviderSettingError> {
     match prefix {
         "vllm" | "ollama" => resolved(prefix, ProviderKind::OpenaiCompatible, rest, name).map(Some),
         "openai-api" => {
@@ -413,7 +417,11 @@ pub fn check_base_url(url: &str) -> Result<(), ProviderSettingError> {
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         match v6.split_once(']') {
             Some((h, tail)) => (h, tail.strip_prefix(':')),
-            None => return Err(ProviderSettingError(format!("`{url}` has an unclosed `[` in its host"))),
+            None => {
+                return Err(ProviderSettingError(format!(
+                    "`{url}` has an unclosed `[` in its host"
+                )))
+            }
         }
     } else {
         match authority.split_once(':') {
@@ -426,11 +434,15 @@ pub fn check_base_url(url: &str) -> Result<(), ProviderSettingError> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ':'));
     if !host_ok {
-        return Err(ProviderSettingError(format!("`{url}` has no valid host name")));
+        return Err(ProviderSettingError(format!(
+            "`{url}` has no valid host name"
+        )));
     }
     if let Some(p) = port {
         if p.parse::<u16>().map_or(true, |n| n == 0) {
-            return Err(ProviderSettingError(format!("`{url}` has an invalid port `{p}` (use 1-65535)")));
+            return Err(ProviderSettingError(format!(
+                "`{url}` has an invalid port `{p}` (use 1-65535)"
+            )));
         }
     }
     Ok(())

@@ -202,8 +202,11 @@ fn alias_bomb_is_refused_not_expanded() {
     }
     let started = std::time::Instant::now();
     let e = parse_experiment(&text, "fuzz.yaml").unwrap_err();
+    // Expanded, the document has 10^12 nodes (hours at best); refused, it takes well under a
+    // second alone. The bound is loose because this test shares the process with the
+    // crate's property tests, on a machine that may be running other builds.
     assert!(
-        started.elapsed().as_secs() < 5,
+        started.elapsed().as_secs() < 60,
         "took {:?}",
         started.elapsed()
     );

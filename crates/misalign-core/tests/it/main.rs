@@ -1,7 +1,6 @@
 //! The integration tests of this crate, one module per area, in one test binary (one
 //! link instead of one per file: CI disk and build time, README).
 
-mod support;
 mod actions_proptest;
 mod config_errors;
 mod config_fuzz;
@@ -15,4 +14,5 @@ mod reference_variables;
 mod render_builtin;
 mod scenario_validity;
 mod stats_reference;
+mod support;
 mod template_props;

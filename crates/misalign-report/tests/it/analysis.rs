@@ -9,8 +9,8 @@
 
 use misalign_core::stats::Axis;
 use misalign_core::{Condition, ExtraInstructions, GoalType, Urgency, Variant};
-use misalign_store::testdata::{Filler, Sample};
 use misalign_report::{render_table, write_reports, ReportOptions, ReportSummary};
+use misalign_store::testdata::{Filler, Sample};
 
 fn r4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0

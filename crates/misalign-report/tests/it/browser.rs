@@ -6,8 +6,8 @@
 
 use base64::Engine;
 use misalign_core::{Condition, GoalType, Urgency};
-use misalign_store::testdata::{Filler, Sample};
 use misalign_report::{write_reports, ReportOptions};
+use misalign_store::testdata::{Filler, Sample};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;

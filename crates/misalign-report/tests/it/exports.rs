@@ -1,11 +1,11 @@
 //! `samples.csv` over a real SQLite store holding every kind of row (see
 //! `testdata::fill_export_fixture`).
 
-use misalign_store::testdata::{fill_export_fixture, fill_synthetic, INPUT_TOKENS};
 use misalign_report::{
     export_run, open_store, write_reports, write_samples_csv, write_samples_parquet, ReportOptions,
     SAMPLES_CSV_COLUMNS,
 };
+use misalign_store::testdata::{fill_export_fixture, fill_synthetic, INPUT_TOKENS};
 use std::collections::BTreeMap;
 
 type Row = BTreeMap<String, String>;

@@ -10,8 +10,8 @@
 //! Holm by its definition over the three p-values of the model's family).
 
 use misalign_core::{Condition, GoalType, Urgency};
-use misalign_store::testdata::{Filler, Sample};
 use misalign_report::{render_table, write_reports, ReportOptions};
+use misalign_store::testdata::{Filler, Sample};
 
 fn add(f: &Filler, model: &str, c: &Condition, harmful: u32, total: u32) {
     for k in 0..total {

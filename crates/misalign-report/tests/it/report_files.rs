@@ -1,8 +1,8 @@
 //! `write_reports` over real SQLite stores filled with synthetic rows.
 
 use misalign_core::{Condition, GoalType, Urgency};
-use misalign_store::testdata::{fill_synthetic, Filler, Sample};
 use misalign_report::{render_table, write_reports, ReportOptions};
+use misalign_store::testdata::{fill_synthetic, Filler, Sample};
 
 fn harmless(i: u32) -> Sample {
     Sample {

@@ -4,7 +4,9 @@
 use super::{ClassifyOptions, JudgeModel};
 use misalign_core::config::{provider_config, resolve_model, Classification, ProviderConfig};
 use misalign_core::detect::reference_facts::reference_facts;
-use misalign_core::scenario::{builtin_scenario_names, parse_facts, Facts, ScenarioError, ScenarioSource};
+use misalign_core::scenario::{
+    builtin_scenario_names, parse_facts, Facts, ScenarioError, ScenarioSource,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

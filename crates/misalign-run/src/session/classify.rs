@@ -3,10 +3,12 @@
 
 use super::{Env, SessionError};
 use crate::classify::setup::{
-    build_judge, load_facts, options_from_config,
-    refuse_remote_recorded_urls, FactsSource, JudgeChoice, SetupError,
+    build_judge, load_facts, options_from_config, refuse_remote_recorded_urls, FactsSource,
+    JudgeChoice, SetupError,
 };
-use crate::classify::{classifier_version, classify_answer, classify_store, ClassifyOptions, ClassifySummary};
+use crate::classify::{
+    classifier_version, classify_answer, classify_store, ClassifyOptions, ClassifySummary,
+};
 use crate::experiment::{self, ExperimentError};
 use misalign_core::config::{parse_experiment, Classification, ParseOptions, ProviderConfig};
 use misalign_core::hash::sha256_hex;
@@ -81,8 +83,7 @@ pub async fn classify_folder(
     let recorded_text = recorded
         .map(|(_, text)| text)
         .filter(|t| !t.trim().is_empty());
-    let (classification, providers, experiment_text) = match (&settings.experiment, recorded_text)
-    {
+    let (classification, providers, experiment_text) = match (&settings.experiment, recorded_text) {
         (Some(file), _) => classification_of(file)?,
         (None, Some(text)) => {
             let exp = parse_experiment(&text, "experiment recorded in the results store")
@@ -113,12 +114,22 @@ pub async fn classify_folder(
         Ok(summary) => summary,
         Err(e) => {
             let totals = serde_json::json!({ "error": e.to_string() });
-            store.end_run(run_id, RunEndStatus::Failed, &misalign_store::timestamp(), &totals)?;
+            store.end_run(
+                run_id,
+                RunEndStatus::Failed,
+                &misalign_store::timestamp(),
+                &totals,
+            )?;
             return Err(e.into());
         }
     };
     let totals = serde_json::to_value(&summary).expect("classify summaries serialize");
-    store.end_run(run_id, RunEndStatus::Completed, &misalign_store::timestamp(), &totals)?;
+    store.end_run(
+        run_id,
+        RunEndStatus::Completed,
+        &misalign_store::timestamp(),
+        &totals,
+    )?;
     // Put the verdicts into the reference-layout response.json files as well.
     misalign_store::export::export(&store, out).map_err(|source| {
         SessionError::ExportAfterClassify {
@@ -229,7 +240,10 @@ pub async fn classify_jsonl(
                 "{where_}: expected a JSON object with a `response` field"
             )));
         };
-        let Some(response) = obj.get("response").and_then(|v| v.as_str()).map(str::to_string)
+        let Some(response) = obj
+            .get("response")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
         else {
             return Err(config(format!(
                 "{where_}: field `response` (the visible answer, a string) is missing"
@@ -291,8 +305,14 @@ pub async fn classify_jsonl(
         results.harmful += usize::from(c.verdict == Some(true));
         results.errors += usize::from(c.verdict.is_none());
         let v = |x: serde_json::Result<serde_json::Value>| x.expect("verdicts serialize");
-        obj.insert("actions".into(), v(serde_json::to_value(&c.analysis.actions)));
-        obj.insert("detector".into(), v(serde_json::to_value(&c.analysis.detector)));
+        obj.insert(
+            "actions".into(),
+            v(serde_json::to_value(&c.analysis.actions)),
+        );
+        obj.insert(
+            "detector".into(),
+            v(serde_json::to_value(&c.analysis.detector)),
+        );
         if c.judge.judge_model.is_some() || c.judge.awareness_model.is_some() {
             obj.insert("judge".into(), v(serde_json::to_value(&c.judge)));
         }

@@ -3,7 +3,9 @@
 
 use super::{clients, Event, Reporter, RunSettings, SessionError};
 use crate::PromptEntry;
-use misalign_core::config::{provider_config, resolve_model, Experiment, ProviderConfig, ResolvedModel};
+use misalign_core::config::{
+    provider_config, resolve_model, Experiment, ProviderConfig, ResolvedModel,
+};
 use misalign_core::cost::{cost_usd, estimate_tokens, PriceTable};
 use misalign_core::plan;
 use misalign_core::scenario::ScenarioSource;
@@ -62,7 +64,10 @@ pub fn plan(settings: &RunSettings, reporter: &dyn Reporter) -> Result<Plan, Ses
         conditions.truncate(n);
     }
     if conditions.is_empty() {
-        return Err(config("expansions: no enabled expansion yields a condition; enable one with `enabled: true`".into()));
+        return Err(config(
+            "expansions: no enabled expansion yields a condition; enable one with `enabled: true`"
+                .into(),
+        ));
     }
     let mut models: BTreeMap<String, PlannedModel> = BTreeMap::new();
     let mut by_written: BTreeMap<String, String> = BTreeMap::new();
@@ -160,8 +165,8 @@ impl Plan {
     /// What the run would call and cost, and which keys are missing (judges included when
     /// `classify` and the experiment classifies).
     pub fn estimate(&self, settings: &RunSettings) -> Result<DryRunEstimate, SessionError> {
-        let prices =
-            PriceTable::new(&self.experiment.prices).map_err(|e| SessionError::Config(e.to_string()))?;
+        let prices = PriceTable::new(&self.experiment.prices)
+            .map_err(|e| SessionError::Config(e.to_string()))?;
         let samples = u64::from(self.experiment.samples_per_condition);
         let max_out = u64::from(self.experiment.sampling.max_tokens);
         let mut per_model: BTreeMap<&str, (u64, u64)> = BTreeMap::new();

@@ -8,7 +8,9 @@ use super::{Event, Reporter, RunOutcome, RunSettings, SessionError, Shutdown};
 use crate::classify::ClassifyOptions;
 use crate::retry::RetryPolicy;
 use crate::scheduler::StoredHook;
-use crate::{Counters, ModelTarget, PromptEntry, SampleReport, SchedulerOptions, Stop, StopReason, WorkItem};
+use crate::{
+    Counters, ModelTarget, PromptEntry, SampleReport, SchedulerOptions, Stop, StopReason, WorkItem,
+};
 use misalign_core::cost::PriceTable;
 use misalign_store::export::LiveExporter;
 use misalign_store::lock::FolderLock;
@@ -148,13 +150,15 @@ pub async fn run(
         Some(StopReason::Auth { .. }) => RunEndStatus::AuthError,
         Some(StopReason::Store(_)) => RunEndStatus::Failed,
     };
-    let prices =
-        PriceTable::new(&exp.prices).map_err(|e| SessionError::Config(e.to_string()))?;
+    let prices = PriceTable::new(&exp.prices).map_err(|e| SessionError::Config(e.to_string()))?;
     let per_model: BTreeMap<_, _> = counters
         .per_model()
         .into_iter()
         .map(|(m, (_, t))| {
-            let id = targets.get(&m).map(|t| t.model_id.clone()).unwrap_or_default();
+            let id = targets
+                .get(&m)
+                .map(|t| t.model_id.clone())
+                .unwrap_or_default();
             (m, (id, t))
         })
         .collect();

@@ -39,9 +39,7 @@ impl Reporter for Log {
                 .lock()
                 .unwrap()
                 .push((*planned, *already, *to_sample)),
-            Event::Sampled { totals, .. } => {
-                *self.totals.lock().unwrap() = Some((*totals).clone())
-            }
+            Event::Sampled { totals, .. } => *self.totals.lock().unwrap() = Some((*totals).clone()),
             _ => {}
         }
         self.events.lock().unwrap().push(name);
@@ -147,7 +145,13 @@ async fn a_whole_run_samples_classifies_reports_and_resumes() {
     assert_eq!(log.planned.lock().unwrap()[0], (6, 0, 6));
     assert_eq!(server.request_count(), 6);
     let out = &s.out;
-    assert_eq!(count(out, "SELECT count(*) FROM responses WHERE status = 'answer'"), 6);
+    assert_eq!(
+        count(
+            out,
+            "SELECT count(*) FROM responses WHERE status = 'answer'"
+        ),
+        6
+    );
     assert_eq!(count(out, "SELECT count(*) FROM classifications"), 6);
     for f in ["summary.csv", "summary.json", "report.html"] {
         assert!(out.join(f).is_file(), "{f}");
@@ -366,7 +370,10 @@ fn the_plan_applies_overrides_and_estimates_before_any_call() {
 
     s.overrides.limit = Some(0);
     let err = plan(&s, &NullReporter).unwrap_err().to_string();
-    assert!(err.starts_with(&s.experiment_path.display().to_string()), "{err}");
+    assert!(
+        err.starts_with(&s.experiment_path.display().to_string()),
+        "{err}"
+    );
     assert!(err.contains("--limit"), "{err}");
 }
 
@@ -391,7 +398,10 @@ async fn a_folder_is_classified_once_and_jsonl_answers_in_order() {
     let again = classify_folder(&s.out, &cs).await.unwrap();
     assert_eq!(again.classified, 0);
     assert_eq!(
-        count(&s.out, "SELECT count(*) FROM runs WHERE command = 'classify'"),
+        count(
+            &s.out,
+            "SELECT count(*) FROM runs WHERE command = 'classify'"
+        ),
         2
     );
     let missing = classify_folder(&dir.path().join("nowhere"), &cs)
@@ -406,7 +416,9 @@ async fn a_folder_is_classified_once_and_jsonl_answers_in_order() {
         "{\"response\": \"I will reply to the emails politely.\", \"id\": 1}\n\n{\"response\": \"Nothing to do.\", \"id\": 2}\n",
     )
     .unwrap();
-    let r = classify_jsonl(&input, Some("blackmail"), &cs).await.unwrap();
+    let r = classify_jsonl(&input, Some("blackmail"), &cs)
+        .await
+        .unwrap();
     assert_eq!(r.lines.len(), 2);
     assert_eq!((r.harmful, r.errors), (0, 0));
     let first: serde_json::Value = serde_json::from_str(&r.lines[0]).unwrap();

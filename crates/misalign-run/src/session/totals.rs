@@ -91,8 +91,14 @@ mod tests {
             ..Default::default()
         };
         let per_model = BTreeMap::from([
-            ("openai/gpt-4.1".to_string(), ("gpt-4.1".to_string(), t(1_000_000, 0))),
-            ("house/unpriced-7b".to_string(), ("unpriced-7b".to_string(), t(10, 10))),
+            (
+                "openai/gpt-4.1".to_string(),
+                ("gpt-4.1".to_string(), t(1_000_000, 0)),
+            ),
+            (
+                "house/unpriced-7b".to_string(),
+                ("unpriced-7b".to_string(), t(10, 10)),
+            ),
             ("mock/idle".to_string(), ("idle".to_string(), t(0, 0))),
         ]);
         let c = CostSummary::of(&prices, &per_model);
@@ -120,7 +126,15 @@ mod tests {
             usd: 0.5,
             unpriced: vec!["x".into()],
         };
-        let t = RunTotals::new(&Overrides::default(), 5, 1, &report, &total, per_model, cost);
+        let t = RunTotals::new(
+            &Overrides::default(),
+            5,
+            1,
+            &report,
+            &total,
+            per_model,
+            cost,
+        );
         let v = serde_json::to_value(&t).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         let mut expected = vec![

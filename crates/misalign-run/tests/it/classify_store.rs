@@ -140,7 +140,9 @@ fn options(judge: Option<JudgeModel>, awareness: Option<JudgeModel>) -> Classify
 }
 
 fn count(store: &Store, sql: &str) -> i64 {
-    crate::support::db(&store).query_row(sql, [], |r| r.get(0)).unwrap()
+    crate::support::db(store)
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
 }
 
 #[tokio::test]

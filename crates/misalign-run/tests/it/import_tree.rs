@@ -96,7 +96,9 @@ fn tree(root: &Path) {
 }
 
 fn count(store: &Store, sql: &str) -> i64 {
-    crate::support::db(&store).query_row(sql, [], |r| r.get(0)).unwrap()
+    crate::support::db(store)
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
 }
 
 #[test]

@@ -185,7 +185,9 @@ async fn run(
 }
 
 fn count(store: &Store, sql: &str) -> i64 {
-    crate::support::db(&store).query_row(sql, [], |r| r.get(0)).unwrap()
+    crate::support::db(store)
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -84,7 +84,8 @@ pub fn run(args: Args) -> Outcome {
         let counts = rt.block_on(session::classify_jsonl(input, scenario, &settings))?;
         let mut sink: Box<dyn Write> = match &args.output {
             Some(p) => Box::new(std::io::BufWriter::new(
-                std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+                std::fs::File::create(p)
+                    .with_context(|| format!("cannot create {}", p.display()))?,
             )),
             None => Box::new(std::io::stdout().lock()),
         };
@@ -98,7 +99,10 @@ pub fn run(args: Args) -> Outcome {
             counts.errors
         );
     } else {
-        let out = args.out.as_ref().expect("clap requires OUT without --input");
+        let out = args
+            .out
+            .as_ref()
+            .expect("clap requires OUT without --input");
         let summary = rt.block_on(session::classify_folder(out, &settings))?;
         print_summary(&summary);
     }

@@ -214,7 +214,9 @@ fn contains(hay: &[u8], needle: &str) -> bool {
 
 fn count(store: &Path, sql: &str) -> i64 {
     let s = misalign_run::store::Store::open_read_only(store).unwrap();
-    crate::support::db(&s).query_row(sql, [], |r| r.get(0)).unwrap()
+    crate::support::db(&s)
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
 }
 
 fn condition() -> Condition {

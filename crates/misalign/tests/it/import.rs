@@ -42,7 +42,9 @@ fn misalign() -> Command {
 
 fn count(store: &Path, sql: &str) -> i64 {
     let s = misalign_run::store::Store::open_read_only(store).unwrap();
-    crate::support::db(&s).query_row(sql, [], |r| r.get(0)).unwrap()
+    crate::support::db(&s)
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
 }
 
 #[test]

@@ -1,7 +1,6 @@
 //! The integration tests of this crate, one module per area, in one test binary (one
 //! link instead of one per file: CI disk and build time, README).
 
-mod support;
 mod classify_cli;
 mod exit_codes;
 mod export;
@@ -18,4 +17,5 @@ mod report;
 mod results_dirs;
 mod run;
 mod scenarios;
+mod support;
 mod validate;

@@ -160,7 +160,9 @@ fn mock_copy(dir: &Path, server: &MockServer) -> PathBuf {
 
 fn count(store: &Path, sql: &str) -> i64 {
     let s = misalign_run::store::Store::open_read_only(store).unwrap();
-    crate::support::db(&s).query_row(sql, [], |r| r.get(0)).unwrap()
+    crate::support::db(&s)
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -408,11 +408,10 @@ async fn ctrl_c_stops_cleanly_keeps_answers_and_resumes() {
     assert!(stored.len() >= 8 && stored.len() < 72, "{}", stored.len());
     // Every call the server answered was stored: the in-flight ones were waited for.
     assert_eq!(server.request_count(), stored.len() as u64);
-    let status: String = crate::support::db(
-        &misalign_run::store::Store::open_read_only(&store).unwrap(),
-    )
-    .query_row("SELECT status FROM run_ends", [], |r| r.get(0))
-        .unwrap();
+    let status: String =
+        crate::support::db(&misalign_run::store::Store::open_read_only(&store).unwrap())
+            .query_row("SELECT status FROM run_ends", [], |r| r.get(0))
+            .unwrap();
     assert_eq!(status, "interrupted");
 
     server.reset();

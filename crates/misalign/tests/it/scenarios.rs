@@ -13,7 +13,10 @@ fn list_shows_the_three_built_in_packs() {
     let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].starts_with("NAME"));
-    for (line, name) in lines[1..].iter().zip(misalign_core::scenario::builtin_scenarios()) {
+    for (line, name) in lines[1..]
+        .iter()
+        .zip(misalign_core::scenario::builtin_scenarios())
+    {
         assert!(line.starts_with(name), "{line}");
         assert!(line.contains(" 7 "), "seven inbox templates: {line}");
         assert!(line.contains("pack"), "{line}");
