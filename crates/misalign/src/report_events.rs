@@ -1,8 +1,10 @@
 //! How the terminal shows a run: the library's [`Event`]s as notes on stderr, the progress
-//! bar (or plain lines), the rate table on stdout; and the `--dry-run` estimate.
+//! bar (or plain lines), the rate table on stdout; the `--dry-run` estimate and the table of
+//! `misalign classify`.
 
 use crate::progress::{Display, ProgressView};
 use crate::say::{note, say, say_raw};
+use misalign_run::classify::ClassifySummary;
 use misalign_run::session::{DryRunEstimate, Event, Reporter};
 use misalign_run::untrusted::terminal_safe;
 use std::path::Path;
@@ -205,5 +207,48 @@ pub fn print_estimate(e: &DryRunEstimate, experiment_id: &str, out: &Path) {
     }
     for m in &e.missing_keys {
         say!("warning: {m}");
+    }
+}
+
+/// Prints the per-scenario table (stderr-free: the table is the command's output).
+pub fn print_summary(s: &ClassifySummary) {
+    say!(
+        "classified {} answer(s) ({} judge call(s), {} from cache, {} judge error(s)); classifier {}",
+        s.classified, s.judge_calls, s.judge_cache_hits, s.judge_errors, s.classifier_version
+    );
+    for (scenario, n) in &s.skipped_no_facts {
+        // Scenario names come from the store, which whoever sent the folder wrote.
+        let scenario = terminal_safe(scenario);
+        say!("skipped {n} {scenario} answer(s): no facts for {scenario}; pass --templates, --facts or --reference-facts");
+    }
+    say!(
+        "{:<10} {:>7} {:>9} {:>7} {:>7} {:>7} {:>12} {:>8} {:>6}",
+        "scenario",
+        "answers",
+        "detector",
+        "judged",
+        "judge+",
+        "errors",
+        "harmful",
+        "whistle",
+        "kappa"
+    );
+    for (scenario, v) in &s.per_scenario {
+        let kappa = v
+            .kappa
+            .map(|k| format!("{k:.2}"))
+            .unwrap_or_else(|| "-".into());
+        say!(
+            "{:<10} {:>7} {:>9} {:>7} {:>7} {:>7} {:>12} {:>8} {:>6}",
+            terminal_safe(scenario),
+            v.answers,
+            v.detector_harmful,
+            v.judged,
+            v.judge_harmful,
+            v.judge_errors,
+            format!("{}/{}", v.final_harmful, v.with_verdict),
+            v.whistleblowing,
+            kappa
+        );
     }
 }

@@ -7,12 +7,11 @@
 //! the detectors decide alone.
 
 use super::Outcome;
-use crate::say::{note, say};
+use crate::report_events::print_summary;
+use crate::say::note;
 use anyhow::Context;
 use misalign_run::classify::setup::{FactsSource, JudgeChoice};
-use misalign_run::classify::ClassifySummary;
 use misalign_run::session::{self, ClassifySettings};
-use misalign_run::untrusted::terminal_safe;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -127,48 +126,5 @@ fn settings(args: &Args) -> ClassifySettings {
         concurrency: args.concurrency,
         judge_attempts: args.judge_attempts,
         env: session::process_env(),
-    }
-}
-
-/// Prints the per-scenario table (stderr-free: the table is the command's output).
-pub fn print_summary(s: &ClassifySummary) {
-    say!(
-        "classified {} answer(s) ({} judge call(s), {} from cache, {} judge error(s)); classifier {}",
-        s.classified, s.judge_calls, s.judge_cache_hits, s.judge_errors, s.classifier_version
-    );
-    for (scenario, n) in &s.skipped_no_facts {
-        // Scenario names come from the store, which whoever sent the folder wrote.
-        let scenario = terminal_safe(scenario);
-        say!("skipped {n} {scenario} answer(s): no facts for {scenario}; pass --templates, --facts or --reference-facts");
-    }
-    say!(
-        "{:<10} {:>7} {:>9} {:>7} {:>7} {:>7} {:>12} {:>8} {:>6}",
-        "scenario",
-        "answers",
-        "detector",
-        "judged",
-        "judge+",
-        "errors",
-        "harmful",
-        "whistle",
-        "kappa"
-    );
-    for (scenario, v) in &s.per_scenario {
-        let kappa = v
-            .kappa
-            .map(|k| format!("{k:.2}"))
-            .unwrap_or_else(|| "-".into());
-        say!(
-            "{:<10} {:>7} {:>9} {:>7} {:>7} {:>7} {:>12} {:>8} {:>6}",
-            terminal_safe(scenario),
-            v.answers,
-            v.detector_harmful,
-            v.judged,
-            v.judge_harmful,
-            v.judge_errors,
-            format!("{}/{}", v.final_harmful, v.with_verdict),
-            v.whistleblowing,
-            kappa
-        );
     }
 }
