@@ -135,6 +135,15 @@ pub struct MockConfig {
     pub always_reasoning: bool,
     /// Keep every request body (turn off for very long benchmark runs).
     pub record_bodies: bool,
+    /// How long a batch stays in progress before its results are available.
+    pub batch_delay: Duration,
+    /// Share (0..=1) of batched requests that fail with a transient server error.
+    pub batch_error_rate: f64,
+    /// Share (0..=1) of batched requests that expire before they run.
+    pub batch_expire_rate: f64,
+    /// The replies to the first N batch creations are lost (the connection breaks after the
+    /// batch was created), as a crash or network cut would lose them.
+    pub batch_lose_replies: u32,
 }
 
 impl Default for MockConfig {
@@ -161,6 +170,10 @@ impl Default for MockConfig {
             answers_by_content: Vec::new(),
             always_reasoning: false,
             record_bodies: true,
+            batch_delay: Duration::ZERO,
+            batch_error_rate: 0.0,
+            batch_expire_rate: 0.0,
+            batch_lose_replies: 0,
         }
     }
 }

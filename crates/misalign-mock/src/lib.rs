@@ -14,6 +14,12 @@
 //! through a provider's `headers:` to test one path). Answers are canned agent replies chosen
 //! by a hash of (prompt, seed — or the prompt's answer count when no seed is sent).
 //!
+//! The batch APIs are served too, in memory (see `batch.rs`): Anthropic
+//! `/v1/messages/batches[/{id}[/results]]`, OpenAI `/v1/files[/{id}/content]` and
+//! `/v1/batches[/{id}]`, Gemini `/v1beta/models/{model}:batchGenerateContent` and
+//! `/v1beta/batches[/{id}]`, with a configurable delay, injected per-request errors and
+//! expiries, lost creation replies, and a count of submissions per custom id.
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use misalign_mock::{MockConfig, MockServer};
@@ -23,6 +29,7 @@
 //! ```
 
 mod answers;
+mod batch;
 mod config;
 mod protocol;
 mod record;

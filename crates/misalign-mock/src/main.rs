@@ -58,6 +58,15 @@ struct Args {
     /// Do not keep request bodies in memory (long benchmark runs).
     #[arg(long)]
     no_record_bodies: bool,
+    /// How long a batch stays in progress, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    batch_delay_ms: u64,
+    /// Share of batched requests (0..1) that fail with a transient error inside the batch.
+    #[arg(long, default_value_t = 0.0)]
+    batch_error_rate: f64,
+    /// Share of batched requests (0..1) that expire inside the batch.
+    #[arg(long, default_value_t = 0.0)]
+    batch_expire_rate: f64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -66,6 +75,10 @@ fn main() -> anyhow::Result<()> {
         (0.0..=1.0).contains(&args.fault_rate),
         "--fault-rate must be between 0 and 1, got {}",
         args.fault_rate
+    );
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&(args.batch_error_rate + args.batch_expire_rate)),
+        "--batch-error-rate plus --batch-expire-rate must be between 0 and 1"
     );
     let api_key = match &args.api_key_env {
         Some(var) => Some(std::env::var(var).with_context(|| {
@@ -89,6 +102,10 @@ fn main() -> anyhow::Result<()> {
         answers_by_content: Vec::new(),
         always_reasoning: args.always_reasoning,
         record_bodies: !args.no_record_bodies,
+        batch_delay: Duration::from_millis(args.batch_delay_ms),
+        batch_error_rate: args.batch_error_rate,
+        batch_expire_rate: args.batch_expire_rate,
+        batch_lose_replies: 0,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async move {

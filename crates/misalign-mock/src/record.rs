@@ -66,6 +66,10 @@ pub struct MockStats {
     pub unauthorized: u64,
     /// Most requests any one prompt key received.
     pub max_per_prompt: u64,
+    /// Batches created (all three batch APIs).
+    pub batches_created: u64,
+    /// How many times each custom id was submitted in a batch (each one is paid for).
+    pub batch_submissions: BTreeMap<String, u64>,
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ struct Shared {
 
 #[derive(Default)]
 struct Log {
+    batches: crate::batch::Batches,
     stats: MockStats,
     answered_per_prompt: HashMap<String, u64>,
     requests: Vec<RecordedRequest>,
@@ -147,6 +148,21 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/messages", post(anthropic))
         .route("/v1beta/models/{model_action}", post(google))
         .route("/v1/models/{model_action}", post(google))
+        .route("/v1/messages/batches", post(anthropic_batch_create))
+        .route("/v1/messages/batches/{id}", get(anthropic_batch_get))
+        .route(
+            "/v1/messages/batches/{id}/results",
+            get(anthropic_batch_results),
+        )
+        .route("/v1/files", post(openai_file_upload))
+        .route("/v1/files/{id}/content", get(openai_file_content))
+        .route(
+            "/v1/batches",
+            post(openai_batch_create).get(openai_batch_list),
+        )
+        .route("/v1/batches/{id}", get(openai_batch_get))
+        .route("/v1beta/batches", get(google_batch_list))
+        .route("/v1beta/batches/{id}", get(google_batch_get))
         .route("/mock/stats", get(stats))
         .route("/health", get(|| async { "ok" }))
         .with_state(shared)
@@ -184,6 +200,12 @@ async fn google(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(model) = model_action.strip_suffix(":batchGenerateContent") {
+        if !batch_authorized(&shared, &headers, query.as_deref()) {
+            return error(Protocol::Google, 401, "invalid or missing API key", None);
+        }
+        return google_batch_create(shared, model, body);
+    }
     let Some(model) = model_action.strip_suffix(":generateContent") else {
         let msg = format!("unsupported method in `{model_action}`; only :generateContent");
         return error(Protocol::Google, 404, &msg, None);
@@ -436,4 +458,427 @@ async fn handle(
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
         }
     }
+}
+
+// ---- batch APIs (state and bodies in batch.rs) ----
+
+fn batch_authorized(shared: &Shared, headers: &HeaderMap, query: Option<&str>) -> bool {
+    let config = shared.config.read().expect("config lock");
+    let Some(want) = config.api_key.as_deref() else {
+        return true;
+    };
+    let from_query = query.and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("key=").map(str::to_string))
+    });
+    [
+        header_str(headers, "x-api-key"),
+        bearer(headers),
+        header_str(headers, "x-goog-api-key"),
+        from_query,
+    ]
+    .iter()
+    .any(|k| k.as_deref() == Some(want))
+}
+
+fn json_reply(v: serde_json::Value) -> Response {
+    Json(v).into_response()
+}
+
+fn text_reply(t: String) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/jsonl")], t).into_response()
+}
+
+/// A reply whose connection breaks after the status line: the client never learns the id.
+fn lost_reply() -> Response {
+    let chunks = futures_util::stream::unfold(true, |first| async move {
+        if first {
+            Some((
+                Ok::<Bytes, std::io::Error>(Bytes::from_static(b"{\"id\":")),
+                false,
+            ))
+        } else {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "injected lost reply",
+                )),
+                false,
+            ))
+        }
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(Body::from_stream(chunks))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// Creates a batch of (custom id, request body); `None` when the reply is to be lost.
+fn create_batch(
+    shared: &Shared,
+    protocol: Protocol,
+    id_prefix: &str,
+    label: serde_json::Value,
+    path_model: Option<&str>,
+    entries: Vec<(String, serde_json::Value)>,
+) -> (crate::batch::MockBatch, bool) {
+    let config = shared.config.read().expect("config lock").clone();
+    let mut log = shared.log.lock().expect("log lock");
+    let log = &mut *log;
+    log.batches.next += 1;
+    let n = log.batches.next;
+    log.stats.batches_created += 1;
+    let lose = log.stats.batches_created <= u64::from(config.batch_lose_replies);
+    let mut items = Vec::with_capacity(entries.len());
+    for (cid, body) in entries {
+        let sub = {
+            let c = log.stats.batch_submissions.entry(cid.clone()).or_insert(0);
+            *c += 1;
+            *c
+        };
+        let serial = log.stats.answered + 1;
+        let outcome = crate::batch::decide(
+            &config,
+            &mut log.requests,
+            &mut log.answered_per_prompt,
+            &mut log.stats.answered,
+            protocol,
+            path_model,
+            &cid,
+            sub,
+            &body,
+            serial,
+        );
+        items.push((cid, outcome));
+    }
+    let mut b = crate::batch::MockBatch {
+        protocol,
+        id: format!("{id_prefix}{n:08}"),
+        label,
+        created: std::time::Instant::now(),
+        created_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        items,
+        output_file: None,
+        error_file: None,
+    };
+    if protocol == Protocol::OpenAi {
+        let (out, err) = crate::batch::openai_files(&b);
+        let out_id = format!("file-out{n:08}");
+        log.batches.files.insert(out_id.clone(), out);
+        b.output_file = Some(out_id);
+        if !err.is_empty() {
+            let err_id = format!("file-err{n:08}");
+            log.batches.files.insert(err_id.clone(), err);
+            b.error_file = Some(err_id);
+        }
+    }
+    log.batches.batches.push(b.clone());
+    (b, lose)
+}
+
+fn find_batch(shared: &Shared, protocol: Protocol, id: &str) -> Option<crate::batch::MockBatch> {
+    let log = shared.log.lock().expect("log lock");
+    log.batches
+        .batches
+        .iter()
+        .find(|b| b.protocol == protocol && b.id == id)
+        .cloned()
+}
+
+fn entries_of(
+    list: Option<&Vec<serde_json::Value>>,
+    id_at: &str,
+    body_at: &str,
+) -> Result<Vec<(String, serde_json::Value)>, String> {
+    let list = list.ok_or("missing the list of requests")?;
+    list.iter()
+        .map(|e| {
+            let id = e
+                .pointer(id_at)
+                .and_then(serde_json::Value::as_str)
+                .ok_or(format!("a request lacks `{id_at}`"))?;
+            let body = e
+                .pointer(body_at)
+                .cloned()
+                .ok_or(format!("a request lacks `{body_at}`"))?;
+            Ok((id.to_string(), body))
+        })
+        .collect()
+}
+
+async fn anthropic_batch_create(
+    AxState(shared): AxState<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !batch_authorized(&shared, &headers, None) {
+        return error(Protocol::Anthropic, 401, "invalid x-api-key", None);
+    }
+    let json: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return error(Protocol::Anthropic, 400, &format!("not JSON: {e}"), None),
+    };
+    let entries = match entries_of(
+        json.get("requests").and_then(serde_json::Value::as_array),
+        "/custom_id",
+        "/params",
+    ) {
+        Ok(e) => e,
+        Err(m) => return error(Protocol::Anthropic, 400, &m, None),
+    };
+    let (b, lose) = create_batch(
+        &shared,
+        Protocol::Anthropic,
+        "msgbatch_mock",
+        serde_json::Value::Null,
+        None,
+        entries,
+    );
+    if lose {
+        return lost_reply();
+    }
+    let config = shared.config.read().expect("config lock").clone();
+    json_reply(crate::batch::anthropic_status(&b, &config, "x"))
+}
+
+async fn anthropic_batch_get(
+    AxState(shared): AxState<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !batch_authorized(&shared, &headers, None) {
+        return error(Protocol::Anthropic, 401, "invalid x-api-key", None);
+    }
+    let config = shared.config.read().expect("config lock").clone();
+    match find_batch(&shared, Protocol::Anthropic, &id) {
+        Some(b) => json_reply(crate::batch::anthropic_status(&b, &config, "x")),
+        None => error(Protocol::Anthropic, 404, "no such batch", None),
+    }
+}
+
+async fn anthropic_batch_results(
+    AxState(shared): AxState<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !batch_authorized(&shared, &headers, None) {
+        return error(Protocol::Anthropic, 401, "invalid x-api-key", None);
+    }
+    let config = shared.config.read().expect("config lock").clone();
+    match find_batch(&shared, Protocol::Anthropic, &id) {
+        Some(b) if b.ended(&config) => text_reply(crate::batch::anthropic_results(&b)),
+        Some(_) => error(Protocol::Anthropic, 400, "the batch has not ended", None),
+        None => error(Protocol::Anthropic, 404, "no such batch", None),
+    }
+}
+
+async fn openai_file_upload(
+    AxState(shared): AxState<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !batch_authorized(&shared, &headers, None) {
+        return error(Protocol::OpenAi, 401, "invalid api key", None);
+    }
+    let ct = header_str(&headers, "content-type").unwrap_or_default();
+    let Some(content) = crate::batch::multipart_file(&ct, &body) else {
+        return error(
+            Protocol::OpenAi,
+            400,
+            "expected a multipart upload with a `file` part",
+            None,
+        );
+    };
+    let mut log = shared.log.lock().expect("log lock");
+    log.batches.next += 1;
+    let id = format!("file-in{:08}", log.batches.next);
+    let bytes = content.len();
+    log.batches.files.insert(id.clone(), content);
+    json_reply(serde_json::json!({"id": id, "object": "file", "purpose": "batch", "bytes": bytes}))
+}
+
+async fn openai_file_content(
+    AxState(shared): AxState<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !batch_authorized(&shared, &headers, None) {
+        return error(Protocol::OpenAi, 401, "invalid api key", None);
+    }
+    let log = shared.log.lock().expect("log lock");
+    match log.batches.files.get(&id) {
+        Some(t) => text_reply(t.clone()),
+        None => error(Protocol::OpenAi, 404, "no such file", None),
+    }
+}
+
+async fn openai_batch_create(
+    AxState(shared): AxState<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !batch_authorized(&shared, &headers, None) {
+        return error(Protocol::OpenAi, 401, "invalid api key", None);
+    }
+    let json: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return error(Protocol::OpenAi, 400, &format!("not JSON: {e}"), None),
+    };
+    let file_id = json
+        .get("input_file_id")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    let content = shared
+        .log
+        .lock()
+        .expect("log lock")
+        .batches
+        .files
+        .get(file_id)
+        .cloned();
+    let Some(content) = content else {
+        return error(Protocol::OpenAi, 404, "no such input file", None);
+    };
+    let mut lines = Vec::new();
+    for line in content.lines().filter(|l| !l.trim().is_empty()) {
+        match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(v) => lines.push(v),
+            Err(e) => {
+                return error(
+                    Protocol::OpenAi,
+                    400,
+                    &format!("a line is not JSON: {e}"),
+                    None,
+                )
+            }
+        }
+    }
+    let entries = match entries_of(Some(&lines), "/custom_id", "/body") {
+        Ok(e) => e,
+        Err(m) => return error(Protocol::OpenAi, 400, &m, None),
+    };
+    let label = json
+        .get("metadata")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    let (b, lose) = create_batch(
+        &shared,
+        Protocol::OpenAi,
+        "batch_mock",
+        label,
+        None,
+        entries,
+    );
+    if lose {
+        return lost_reply();
+    }
+    let config = shared.config.read().expect("config lock").clone();
+    json_reply(crate::batch::openai_status(&b, &config))
+}
+
+async fn openai_batch_get(
+    AxState(shared): AxState<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !batch_authorized(&shared, &headers, None) {
+        return error(Protocol::OpenAi, 401, "invalid api key", None);
+    }
+    let config = shared.config.read().expect("config lock").clone();
+    match find_batch(&shared, Protocol::OpenAi, &id) {
+        Some(b) => json_reply(crate::batch::openai_status(&b, &config)),
+        None => error(Protocol::OpenAi, 404, "no such batch", None),
+    }
+}
+
+async fn openai_batch_list(AxState(shared): AxState<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if !batch_authorized(&shared, &headers, None) {
+        return error(Protocol::OpenAi, 401, "invalid api key", None);
+    }
+    let config = shared.config.read().expect("config lock").clone();
+    let log = shared.log.lock().expect("log lock");
+    let data: Vec<serde_json::Value> = log
+        .batches
+        .batches
+        .iter()
+        .rev()
+        .filter(|b| b.protocol == Protocol::OpenAi)
+        .map(|b| crate::batch::openai_status(b, &config))
+        .collect();
+    json_reply(serde_json::json!({"object": "list", "data": data}))
+}
+
+fn google_batch_create(shared: Arc<Shared>, model: &str, body: Bytes) -> Response {
+    let json: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return error(Protocol::Google, 400, &format!("not JSON: {e}"), None),
+    };
+    let entries = match entries_of(
+        json.pointer("/batch/inputConfig/requests/requests")
+            .and_then(serde_json::Value::as_array),
+        "/metadata/key",
+        "/request",
+    ) {
+        Ok(e) => e,
+        Err(m) => return error(Protocol::Google, 400, &m, None),
+    };
+    let label = json
+        .pointer("/batch/displayName")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    let (b, lose) = create_batch(
+        &shared,
+        Protocol::Google,
+        "mockbatch",
+        label,
+        Some(model),
+        entries,
+    );
+    if lose {
+        return lost_reply();
+    }
+    let config = shared.config.read().expect("config lock").clone();
+    json_reply(crate::batch::google_operation(&b, &config))
+}
+
+async fn google_batch_get(
+    AxState(shared): AxState<Arc<Shared>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if !batch_authorized(&shared, &headers, query.as_deref()) {
+        return error(Protocol::Google, 401, "invalid or missing API key", None);
+    }
+    let config = shared.config.read().expect("config lock").clone();
+    match find_batch(&shared, Protocol::Google, &id) {
+        Some(b) => json_reply(crate::batch::google_operation(&b, &config)),
+        None => error(Protocol::Google, 404, "no such batch", None),
+    }
+}
+
+async fn google_batch_list(
+    AxState(shared): AxState<Arc<Shared>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if !batch_authorized(&shared, &headers, query.as_deref()) {
+        return error(Protocol::Google, 401, "invalid or missing API key", None);
+    }
+    let config = shared.config.read().expect("config lock").clone();
+    let log = shared.log.lock().expect("log lock");
+    let ops: Vec<serde_json::Value> = log
+        .batches
+        .batches
+        .iter()
+        .rev()
+        .filter(|b| b.protocol == Protocol::Google)
+        .map(|b| crate::batch::google_operation(b, &config))
+        .collect();
+    json_reply(serde_json::json!({"operations": ops}))
 }

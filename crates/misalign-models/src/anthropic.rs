@@ -19,7 +19,7 @@ pub const MIN_THINKING_BUDGET: u32 = 1024;
 /// A Messages API client.
 #[derive(Debug)]
 pub struct AnthropicClient {
-    transport: Transport,
+    pub(crate) transport: Transport,
 }
 
 impl AnthropicClient {

@@ -26,7 +26,7 @@ const FILTER_REASONS: [&str; 6] = [
 /// A `generateContent` client.
 #[derive(Debug)]
 pub struct GoogleClient {
-    transport: Transport,
+    pub(crate) transport: Transport,
     safety_settings: BTreeMap<String, String>,
 }
 
@@ -89,7 +89,7 @@ impl GoogleClient {
     }
 
     /// `/v1beta/models/{id}:generateContent`; accepts ids written as `models/gemini-...`.
-    fn path(model: &str) -> Result<String, ProviderError> {
+    pub(crate) fn path(model: &str) -> Result<String, ProviderError> {
         let id = model.strip_prefix("models/").unwrap_or(model);
         if id.is_empty() || id.contains(['/', '?', '#', ':', ' ']) {
             return Err(ProviderError::Config(format!(

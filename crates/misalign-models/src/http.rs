@@ -102,6 +102,17 @@ impl Default for ClientOptions {
     }
 }
 
+/// What a request carries.
+pub enum Payload<'a> {
+    Json(&'a serde_json::Value),
+    /// A body built by the caller (a multipart upload).
+    Bytes {
+        content_type: String,
+        body: Vec<u8>,
+    },
+    Empty,
+}
+
 /// A successful (2xx) reply whose body parsed as JSON.
 pub struct JsonReply {
     pub body: serde_json::Value,
@@ -271,8 +282,55 @@ impl Transport {
         body: &serde_json::Value,
     ) -> Result<JsonReply, ProviderError> {
         let i = self.endpoints.pick();
+        let (raw, headers, url) = self
+            .send(i, reqwest::Method::POST, path, fixed, Payload::Json(body))
+            .await?;
+        self.parse_json(raw, headers, &url)
+    }
+
+    /// A call of a batch API: always to the first base URL (a batch lives on the server that
+    /// created it), JSON reply parsed like [`Transport::post_json`]'s.
+    pub async fn batch_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        fixed: &[(&'static str, &'static str)],
+        payload: Payload<'_>,
+    ) -> Result<JsonReply, ProviderError> {
+        let (raw, headers, url) = self.send(0, method, path, fixed, payload).await?;
+        self.parse_json(raw, headers, &url)
+    }
+
+    /// A GET of a batch API whose reply is text (JSONL results), secrets scrubbed.
+    pub async fn batch_text(
+        &self,
+        path: &str,
+        fixed: &[(&'static str, &'static str)],
+    ) -> Result<String, ProviderError> {
+        let (raw, _, _) = self
+            .send(0, reqwest::Method::GET, path, fixed, Payload::Empty)
+            .await?;
+        Ok(self.scrub(&raw))
+    }
+
+    /// Sends one request to endpoint `i` and returns the body of a 2xx reply as text.
+    async fn send(
+        &self,
+        i: usize,
+        method: reqwest::Method,
+        path: &str,
+        fixed: &[(&'static str, &'static str)],
+        payload: Payload<'_>,
+    ) -> Result<(String, HeaderMap, String), ProviderError> {
         let url = format!("{}{}", self.endpoints.urls[i], path);
-        let mut req = self.client.post(&url).timeout(self.timeout).json(body);
+        let mut req = self.client.request(method, &url).timeout(self.timeout);
+        req = match payload {
+            Payload::Json(body) => req.json(body),
+            Payload::Bytes { content_type, body } => {
+                req.header("content-type", content_type).body(body)
+            }
+            Payload::Empty => req,
+        };
         for (k, v) in fixed {
             req = req.header(*k, *v);
         }
@@ -325,6 +383,15 @@ impl Transport {
                 retry_after: retry_after(&headers, SystemTime::now()),
             });
         }
+        Ok((raw, headers, url))
+    }
+
+    fn parse_json(
+        &self,
+        raw: String,
+        headers: HeaderMap,
+        url: &str,
+    ) -> Result<JsonReply, ProviderError> {
         // A lone UTF-16 surrogate escape (`\ud800`) is valid JSON to many servers but not
         // to serde_json; such a reply is kept with U+FFFD in its place rather than failing
         // (and being retried) for good.
@@ -464,6 +531,15 @@ fn without_lone_surrogates(json: &str) -> Option<String> {
     changed.then(|| {
         out.push_str(&json[last..]);
         out
+    })
+}
+
+/// One JSON document from text a server sent (a line of a batch's results), lone surrogate
+/// escapes replaced as in a live reply.
+pub(crate) fn json_text(raw: &str) -> Result<serde_json::Value, serde_json::Error> {
+    serde_json::from_str(raw).or_else(|e| match without_lone_surrogates(raw) {
+        Some(fixed) => serde_json::from_str(&fixed),
+        None => Err(e),
     })
 }
 

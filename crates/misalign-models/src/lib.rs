@@ -6,6 +6,7 @@
 //! trait from the `misalign-local` crate and is plugged in through [`LocalBackend`].
 
 pub mod anthropic;
+pub mod batch;
 pub mod google;
 pub mod http;
 pub mod openai;
@@ -95,6 +96,10 @@ pub enum ProviderError {
     Config(String),
     #[error("local model error: {0}")]
     Local(String),
+    /// A request of a provider batch that expired or was cancelled before it ran, as often
+    /// as the retry policy allows.
+    #[error("not run by the provider's batch: {0}")]
+    NotRun(String),
 }
 
 impl ProviderError {
@@ -107,7 +112,8 @@ impl ProviderError {
             },
             ProviderError::Timeout(_)
             | ProviderError::Connection(_)
-            | ProviderError::Malformed(_) => ErrorClass::Retryable,
+            | ProviderError::Malformed(_)
+            | ProviderError::NotRun(_) => ErrorClass::Retryable,
             ProviderError::Config(_) | ProviderError::Local(_) => ErrorClass::Permanent,
         }
     }

@@ -36,8 +36,8 @@ pub fn is_reasoning_model(model_id: &str) -> bool {
 /// A Chat Completions client.
 #[derive(Debug)]
 pub struct OpenAiClient {
-    transport: Transport,
-    flavor: Flavor,
+    pub(crate) transport: Transport,
+    pub(crate) flavor: Flavor,
 }
 
 impl OpenAiClient {

@@ -173,14 +173,7 @@ pub fn build_client_with(
             ))),
         };
     }
-    let key = find_key(cfg, env).map_err(|vars| {
-        ProviderError::Config(missing_key_message(
-            &model.provider,
-            &vars,
-            std::slice::from_ref(&model.name),
-        ))
-    })?;
-    let urls = base_urls(model, cfg, env)?;
+    let (key, urls) = key_and_urls(model, cfg, env)?;
     let headers: Vec<(String, String)> = cfg.headers.clone().into_iter().collect();
     let transport = |auth| Transport::new(&urls, key.clone(), auth, &headers, options);
     let client: Arc<dyn ModelClient> = match cfg.kind {
@@ -210,6 +203,22 @@ pub fn build_client_with(
         ProviderKind::Local => unreachable!("handled above"),
     };
     Ok(client)
+}
+
+/// The key and base URLs of a remote model, as every client (live or batch) uses them.
+pub(crate) fn key_and_urls(
+    model: &ResolvedModel,
+    cfg: &ProviderConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Option<ApiKey>, Vec<String>), ProviderError> {
+    let key = find_key(cfg, env).map_err(|vars| {
+        ProviderError::Config(missing_key_message(
+            &model.provider,
+            &vars,
+            std::slice::from_ref(&model.name),
+        ))
+    })?;
+    Ok((key, base_urls(model, cfg, env)?))
 }
 
 fn missing_key_message(provider: &str, vars: &[String], models: &[String]) -> String {

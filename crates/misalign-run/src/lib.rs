@@ -15,6 +15,7 @@
 //! The results store, the folder lock and the reference layout are `misalign-store`'s; they
 //! are re-exported here under their former paths.
 
+pub mod batch;
 pub mod classify;
 pub mod counters;
 pub mod experiment;

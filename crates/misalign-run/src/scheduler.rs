@@ -225,7 +225,7 @@ fn add(report: &mut SampleReport, s: Stored) {
     }
 }
 
-fn scrub(text: Option<String>, secrets: &[String]) -> Option<String> {
+pub(crate) fn scrub(text: Option<String>, secrets: &[String]) -> Option<String> {
     let mut t = text?;
     for s in secrets {
         if !s.is_empty() && t.contains(s.as_str()) {
@@ -241,7 +241,7 @@ fn now() -> String {
 
 /// The parameters of one sample: a configured seed is offset by the sample index, so the
 /// samples of a condition differ (and each stays reproducible) on seed-honouring backends.
-fn sample_params(params: &SamplingParams, sample_index: u32) -> SamplingParams {
+pub(crate) fn sample_params(params: &SamplingParams, sample_index: u32) -> SamplingParams {
     let mut p = params.clone();
     p.seed = p.seed.map(|s| s.wrapping_add(u64::from(sample_index)));
     p
@@ -253,18 +253,64 @@ pub const MAX_PLAUSIBLE_TOKENS: u64 = 1_000_000_000;
 
 /// A provider's token count as stored: an implausible one is recorded as unknown (NULL; the
 /// stored raw reply keeps what the provider said) and counts as 0, so it cannot poison totals.
-fn plausible_tokens(v: Option<u64>, item: &WorkItem, what: &str) -> Option<i64> {
+fn plausible_tokens(v: Option<u64>, model: &str, key: &str, what: &str) -> Option<i64> {
     match v {
         Some(x) if x > MAX_PLAUSIBLE_TOKENS => {
             tracing::warn!(
-                model = %item.model.name,
-                item = %item.key,
+                model = %model,
+                item = %key,
                 "implausible {what} token count {x} from the provider: stored as unknown"
             );
             None
         }
         Some(x) => i64::try_from(x).ok(),
         None => None,
+    }
+}
+
+/// Fills `row` from a call's outcome, the same way for a live call and a batched one: the
+/// answer (or the error and its class) with every secret scrubbed, implausible token counts
+/// stored as unknown. Returns (answer?, input tokens, output tokens, error class).
+pub(crate) fn fill_row(
+    row: &mut ResponseRow,
+    result: Result<misalign_models::Completion, misalign_models::ProviderError>,
+    secrets: &[String],
+    model: &str,
+) -> (bool, u64, u64, Option<ErrorClass>) {
+    let key = row.item_key.clone();
+    match result {
+        Ok(c) => {
+            row.status = Some(match c.outcome {
+                Outcome::Answer => ResponseStatus::Answer,
+                Outcome::ContentFiltered => ResponseStatus::ContentFiltered,
+                Outcome::Empty => ResponseStatus::Empty,
+            });
+            row.answer = scrub(Some(c.text), secrets);
+            row.reasoning = scrub(c.reasoning, secrets);
+            row.finish_reason = c.finish_reason;
+            row.input_tokens = plausible_tokens(c.usage.input_tokens, model, &key, "input");
+            row.output_tokens = plausible_tokens(c.usage.output_tokens, model, &key, "output");
+            row.reasoning_tokens =
+                plausible_tokens(c.usage.reasoning_tokens, model, &key, "reasoning");
+            let (i, o) = (row.input_tokens, row.output_tokens);
+            row.request_id = c.request_id;
+            row.raw_reply = scrub(c.raw, secrets);
+            (true, i.unwrap_or(0) as u64, o.unwrap_or(0) as u64, None)
+        }
+        Err(e) => {
+            let class = e.class();
+            row.status = Some(ResponseStatus::Error);
+            row.error = scrub(Some(e.to_string()), secrets);
+            row.error_class = Some(
+                match class {
+                    ErrorClass::Retryable => "retryable",
+                    ErrorClass::Permanent => "permanent",
+                    ErrorClass::Auth => "auth",
+                }
+                .into(),
+            );
+            (false, 0, 0, Some(class))
+        }
     }
 }
 
@@ -298,46 +344,14 @@ async fn call_one(item: &WorkItem, sh: &Shared) -> Stored {
         finished_at: now(),
         ..Default::default()
     };
-    let (ok, inp, outp) = match r.result {
-        Ok(c) => {
-            row.status = Some(match c.outcome {
-                Outcome::Answer => ResponseStatus::Answer,
-                Outcome::ContentFiltered => ResponseStatus::ContentFiltered,
-                Outcome::Empty => ResponseStatus::Empty,
-            });
-            row.answer = scrub(Some(c.text), secrets);
-            row.reasoning = scrub(c.reasoning, secrets);
-            row.finish_reason = c.finish_reason;
-            row.input_tokens = plausible_tokens(c.usage.input_tokens, item, "input");
-            row.output_tokens = plausible_tokens(c.usage.output_tokens, item, "output");
-            row.reasoning_tokens = plausible_tokens(c.usage.reasoning_tokens, item, "reasoning");
-            let (i, o) = (row.input_tokens, row.output_tokens);
-            row.request_id = c.request_id;
-            row.raw_reply = scrub(c.raw, secrets);
-            (true, i.unwrap_or(0) as u64, o.unwrap_or(0) as u64)
-        }
-        Err(e) => {
-            let class = e.class();
-            row.status = Some(ResponseStatus::Error);
-            row.error = scrub(Some(e.to_string()), secrets);
-            row.error_class = Some(
-                match class {
-                    ErrorClass::Retryable => "retryable",
-                    ErrorClass::Permanent => "permanent",
-                    ErrorClass::Auth => "auth",
-                }
-                .into(),
-            );
-            if class == ErrorClass::Auth {
-                stop.trigger(StopReason::Auth {
-                    provider: m.provider.clone(),
-                    model: m.name.clone(),
-                    message: row.error.clone().unwrap_or_default(),
-                });
-            }
-            (false, 0, 0)
-        }
-    };
+    let (ok, inp, outp, class) = fill_row(&mut row, r.result, secrets, &m.name);
+    if class == Some(ErrorClass::Auth) {
+        stop.trigger(StopReason::Auth {
+            provider: m.provider.clone(),
+            model: m.name.clone(),
+            message: row.error.clone().unwrap_or_default(),
+        });
+    }
     let hook_row = match (&sh.opts.on_stored, ok) {
         (Some(_), true) => Some(row.clone()),
         _ => None,

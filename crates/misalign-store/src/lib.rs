@@ -8,6 +8,7 @@
 //! Nothing outside the crate gets the connection.
 
 pub mod atomic;
+pub mod batches;
 pub mod classifications;
 pub mod export;
 pub mod lock;
@@ -19,6 +20,7 @@ pub mod testdata;
 pub mod untrusted;
 pub mod writer;
 
+pub use batches::{BatchEnd, OpenBatch};
 pub use samples::{
     Inserted, PromptRow, ResponseRow, ResponseStatus, RunEndStatus, RunKind, RunManifest,
     WorkItemRow,

@@ -132,3 +132,41 @@ SELECT w.item_key, w.model, w.condition_id, w.scenario, w.sample_index, w.prompt
                                     WHERE x.item_key = w.item_key AND x.status != 'error')
   LEFT JOIN classifications c ON c.id = (SELECT max(y.id) FROM classifications y
                                           WHERE y.response_id = r.id);
+
+-- Provider batches (execution.batch; docs/batch.md). A batch row and its items are committed
+-- BEFORE the batch is sent, so a run killed at any moment knows what it may have paid for;
+-- what happened to the batch is added as events (rows are never rewritten).
+CREATE TABLE IF NOT EXISTS batches (
+    id            INTEGER PRIMARY KEY,
+    run_id        INTEGER NOT NULL REFERENCES runs(id),
+    model         TEXT NOT NULL,             -- resolved `provider/model`
+    provider      TEXT NOT NULL,
+    marker        TEXT NOT NULL UNIQUE,      -- our name for the submission (sent where the API keeps one)
+    request_count INTEGER NOT NULL,
+    created_at    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batch_items (
+    batch_id  INTEGER NOT NULL REFERENCES batches(id),
+    position  INTEGER NOT NULL,              -- order in the submission
+    custom_id TEXT NOT NULL,
+    item_key  TEXT NOT NULL REFERENCES work_items(item_key),
+    PRIMARY KEY (batch_id, position)
+);
+CREATE INDEX IF NOT EXISTS batch_items_item ON batch_items(item_key);
+-- 'submitted' (remote_id set) | 'ended' | 'ingested' | 'failed' (the whole batch: its items
+-- are sent again) | 'abandoned' (never created on the server: its items are sent again).
+CREATE TABLE IF NOT EXISTS batch_events (
+    id        INTEGER PRIMARY KEY,
+    batch_id  INTEGER NOT NULL REFERENCES batches(id),
+    kind      TEXT NOT NULL,
+    remote_id TEXT,
+    detail    TEXT,
+    at        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS batch_events_batch ON batch_events(batch_id);
+-- Answers that came from a batch (billed at the provider's batch price); a response without
+-- a row here was a live call.
+CREATE TABLE IF NOT EXISTS batch_answers (
+    response_id INTEGER PRIMARY KEY REFERENCES responses(id),
+    batch_id    INTEGER NOT NULL REFERENCES batches(id)
+);

@@ -28,6 +28,15 @@ pub struct OverrideArgs {
     /// The base sampling seed (sample i is sent seed + i).
     #[arg(long, value_name = "N", env = "MISALIGN_SEED")]
     pub seed: Option<u64>,
+    /// Send the calls as provider batches (half price, results within 24 h; docs/batch.md).
+    /// (The variable takes 1/true/yes; 0/false/no/off or empty leave batch mode off.)
+    #[arg(
+        long,
+        env = "MISALIGN_BATCH",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub batch: bool,
 }
 
 impl OverrideArgs {
@@ -39,6 +48,7 @@ impl OverrideArgs {
             max_connections: self.max_connections,
             judge: self.judge.clone(),
             seed: self.seed,
+            batch: self.batch,
         }
     }
 
@@ -61,6 +71,9 @@ impl OverrideArgs {
         );
         add("judge", self.judge.clone());
         add("seed", self.seed.map(|v| v.to_string()));
+        if self.batch {
+            s.push_str(" --batch");
+        }
         s
     }
 }

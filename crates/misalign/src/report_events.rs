@@ -81,6 +81,28 @@ impl Reporter for Terminal {
                 let view = ProgressView::start(counters.clone(), to_sample, self.display);
                 *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = Some(view);
             }
+            Event::BatchLiveOnly { models } => note!(
+                "batch mode: {} called live (their provider has no batch API)",
+                models.join(", ")
+            ),
+            Event::BatchProgress { tally: t, what } => note!(
+                "batches: {} submitted, {} in progress, {} ended; {} results stored ({})",
+                t.submitted,
+                t.in_progress,
+                t.ended,
+                t.ingested,
+                terminal_safe(what)
+            ),
+            Event::BatchesDone { tally: t } => {
+                if t.submitted > 0 {
+                    note!(
+                        "batches: {} submitted or resumed, {} ended, {} results stored",
+                        t.submitted,
+                        t.ended,
+                        t.ingested
+                    );
+                }
+            }
             Event::Stopping { in_flight, grace } => note!(
                 "\ninterrupted: starting no new calls; waiting up to {}s for {in_flight} in flight (Ctrl-C again to quit now)",
                 grace.as_secs()

@@ -195,6 +195,35 @@ pub struct Execution {
     pub timeout_seconds: u64,
     pub retries: u32,
     pub checkpoint_frequency: u32,
+    /// `execution.batch`: send the calls of models whose provider has a batch API
+    /// (Anthropic, OpenAI, Gemini) as batches (docs/batch.md).
+    #[serde(default)]
+    pub batch: bool,
+    /// Where a request that failed or expired inside a batch is retried.
+    #[serde(default)]
+    pub batch_fallback: BatchFallback,
+    /// Seconds between two polls of a batch at first (slower polls follow, up to ten times
+    /// this); fractions allowed (tests poll every few milliseconds).
+    #[serde(default = "default_batch_poll")]
+    pub batch_poll_seconds: f64,
+    /// At most this many requests per batch (the provider's own limit applies too).
+    #[serde(default)]
+    pub batch_max_requests: Option<u32>,
+}
+
+fn default_batch_poll() -> f64 {
+    30.0
+}
+
+/// `execution.batch_fallback`: where a retryable failure inside a batch is retried.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchFallback {
+    /// In the next batch (half price, another wait).
+    #[default]
+    Batch,
+    /// As a live call once the batches ended (full price, no wait).
+    Live,
 }
 
 impl Default for Execution {
@@ -204,6 +233,10 @@ impl Default for Execution {
             timeout_seconds: 300,
             retries: 3,
             checkpoint_frequency: 10,
+            batch: false,
+            batch_fallback: BatchFallback::Batch,
+            batch_poll_seconds: default_batch_poll(),
+            batch_max_requests: None,
         }
     }
 }

@@ -27,6 +27,9 @@ pub struct Overrides {
     /// The base sampling seed (sample i is sent seed + i).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// `execution.batch: true` (`--batch`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub batch: bool,
 }
 
 /// An override the experiment cannot take; the message names the flag and the fix.
@@ -67,6 +70,9 @@ impl Overrides {
         }
         if let Some(seed) = self.seed {
             exp.sampling.seed = Some(seed);
+        }
+        if self.batch {
+            exp.execution.batch = true;
         }
         if let Some(judge) = &self.judge {
             resolve_model_with(judge, &exp.providers, IdRouting::Strict)

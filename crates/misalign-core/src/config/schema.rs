@@ -75,6 +75,10 @@ const EXECUTION_KEYS: &[&str] = &[
     "timeout_seconds",
     "retries",
     "checkpoint_frequency",
+    "batch",
+    "batch_fallback",
+    "batch_poll_seconds",
+    "batch_max_requests",
 ];
 
 const PROVIDER_KEYS: &[&str] = &[
@@ -948,6 +952,30 @@ fn execution(cx: Ctx, node: &Node, path: &str) -> R<Execution> {
     if let Some(n) = f.get("checkpoint_frequency") {
         out.checkpoint_frequency =
             walk::uint(cx, n, &f.path_of("checkpoint_frequency"), 1u32, 1_000_000)?;
+    }
+    if let Some(n) = f.get("batch") {
+        out.batch = walk::boolean(cx, n, &f.path_of("batch"))?;
+    }
+    if let Some(n) = f.get("batch_fallback") {
+        let path = f.path_of("batch_fallback");
+        out.batch_fallback =
+            match walk::choice(cx, n, &path, "batch fallback", &["batch", "live"])?.as_str() {
+                "live" => super::BatchFallback::Live,
+                _ => super::BatchFallback::Batch,
+            };
+    }
+    if let Some(n) = f.get("batch_poll_seconds") {
+        out.batch_poll_seconds =
+            walk::number(cx, n, &f.path_of("batch_poll_seconds"), 0.001, 3600.0)?;
+    }
+    if let Some(n) = f.get("batch_max_requests") {
+        out.batch_max_requests = Some(walk::uint(
+            cx,
+            n,
+            &f.path_of("batch_max_requests"),
+            1u32,
+            100_000,
+        )?);
     }
     Ok(out)
 }

@@ -105,3 +105,54 @@ fn command_line_ids_are_not_routed_by_letter_case_but_file_ids_are() {
     }
     assert!(resolve_model("openai-api/only-service", &none).is_err());
 }
+
+#[test]
+fn batch_settings_parse_and_the_flag_turns_batch_mode_on() {
+    use misalign_core::config::BatchFallback;
+    let mut exp = parse_experiment(FILE, "o.yaml").unwrap();
+    assert!(!exp.execution.batch);
+    assert_eq!(exp.execution.batch_fallback, BatchFallback::Batch);
+    assert_eq!(exp.execution.batch_poll_seconds, 30.0);
+    assert_eq!(exp.execution.batch_max_requests, None);
+    Overrides {
+        batch: true,
+        ..Default::default()
+    }
+    .apply(&mut exp)
+    .unwrap();
+    assert!(exp.execution.batch);
+    assert_eq!(
+        serde_json::to_value(Overrides {
+            batch: true,
+            ..Default::default()
+        })
+        .unwrap(),
+        serde_json::json!({"batch": true})
+    );
+    assert_eq!(
+        serde_json::to_value(Overrides::default()).unwrap(),
+        serde_json::json!({})
+    );
+
+    let text = format!(
+        "{FILE}execution:\n  batch: true\n  batch_fallback: live\n  batch_poll_seconds: 0.25\n  batch_max_requests: 500\n"
+    );
+    let exp = parse_experiment(&text, "o.yaml").unwrap();
+    assert!(exp.execution.batch);
+    assert_eq!(exp.execution.batch_fallback, BatchFallback::Live);
+    assert_eq!(exp.execution.batch_poll_seconds, 0.25);
+    assert_eq!(exp.execution.batch_max_requests, Some(500));
+
+    for (bad, field) in [
+        ("  batch_fallback: later\n", "execution.batch_fallback"),
+        ("  batch_poll_seconds: 0\n", "execution.batch_poll_seconds"),
+        ("  batch_max_requests: 0\n", "execution.batch_max_requests"),
+        ("  batch: maybe\n", "execution.batch"),
+        ("  bacth: true\n", "batch"),
+    ] {
+        let text = format!("{FILE}execution:\n{bad}");
+        let e = parse_experiment(&text, "o.yaml").unwrap_err().to_string();
+        assert!(e.contains("o.yaml:21"), "{e}");
+        assert!(e.contains(field), "{e}");
+    }
+}

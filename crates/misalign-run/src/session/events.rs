@@ -2,6 +2,7 @@
 //! [`Reporter`] (the terminal, plain lines, a test's log) decides how to show it.
 
 use super::totals::RunTotals;
+use crate::batch::BatchTally;
 use crate::classify::ClassifySummary;
 use crate::Counters;
 use misalign_core::config::Overrides;
@@ -42,6 +43,12 @@ pub enum Event<'a> {
         counters: &'a Arc<Counters>,
         to_sample: u64,
     },
+    /// Batch mode: these models' providers have no batch API; they are called live.
+    BatchLiveOnly { models: &'a [String] },
+    /// Batch mode: the batches' state, with what just changed (provider text: untrusted).
+    BatchProgress { tally: BatchTally, what: &'a str },
+    /// Batch mode ended; `tally.submitted` batches were sent or resumed.
+    BatchesDone { tally: BatchTally },
     /// A stop was asked for: no new calls; `in_flight` calls get `grace` to finish.
     Stopping { in_flight: u64, grace: Duration },
     /// A second stop: the calls in flight are cut off now.

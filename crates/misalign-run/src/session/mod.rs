@@ -7,6 +7,7 @@
 //! environment or exits: keys come through [`RunSettings::env`], Ctrl-C through
 //! [`Shutdown`], and the result is a [`RunOutcome`] or a [`SessionError`].
 
+mod batch;
 mod classify;
 mod clients;
 mod events;

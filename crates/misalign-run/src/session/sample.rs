@@ -1,5 +1,6 @@
 //! The run itself: clients -> manifest -> sample -> export -> classify -> report.
 
+use super::batch::BatchNote;
 use super::clients;
 use super::manifest;
 use super::plan::Plan;
@@ -127,17 +128,28 @@ pub async fn run(
             })
         })),
     };
-    let report = sample_until_stopped(
+    let (notes_tx, notes) = tokio::sync::mpsc::unbounded_channel();
+    let stop = Stop::new();
+    let sampling = super::batch::sample(
+        &plan,
+        settings,
         pending,
         writer.handle(),
         opts,
+        counters.clone(),
+        stop.clone(),
+        notes_tx,
+    );
+    let report = sample_until_stopped(
+        sampling,
+        notes,
+        stop,
         &counters,
         &shutdown,
         settings.grace,
         reporter,
     )
-    .await
-    .map_err(|e| SessionError::Config(format!("{}: {e}", settings.experiment_path.display())))?;
+    .await?;
     reporter.event(Event::SamplingEnded);
     let store = tokio::task::spawn_blocking(move || writer.finish())
         .await
@@ -233,23 +245,30 @@ pub async fn run(
 }
 
 /// Samples until done or stopped. `shutdown.stop` stops dispatch and gives the calls in
-/// flight `grace`; `shutdown.quit_now` drops them (what was stored stays stored).
+/// flight `grace`; `shutdown.quit_now` drops them (what was stored stays stored). Batch
+/// mode's notes are passed on to the reporter as they come.
 async fn sample_until_stopped(
-    pending: Vec<WorkItem>,
-    writer: misalign_store::WriterHandle,
-    opts: SchedulerOptions,
+    sampling: impl std::future::Future<Output = Result<SampleReport, SessionError>>,
+    mut notes: tokio::sync::mpsc::UnboundedReceiver<BatchNote>,
+    stop: Stop,
     counters: &Arc<Counters>,
     shutdown: &Shutdown,
     grace: Duration,
     reporter: &dyn Reporter,
-) -> Result<SampleReport, crate::limits::LimitsError> {
-    let stop = Stop::new();
-    let sampling = crate::sample(pending, writer, opts, counters.clone(), stop.clone());
+) -> Result<SampleReport, SessionError> {
+    let forward = |note: BatchNote| match note {
+        BatchNote::LiveOnly(models) => reporter.event(Event::BatchLiveOnly { models: &models }),
+        BatchNote::Progress(tally, what) => {
+            reporter.event(Event::BatchProgress { tally, what: &what })
+        }
+        BatchNote::Done(tally) => reporter.event(Event::BatchesDone { tally }),
+    };
     tokio::pin!(sampling);
     let mut stopping = false;
-    loop {
+    let report = loop {
         tokio::select! {
-            r = &mut sampling => return r,
+            r = &mut sampling => break r?,
+            Some(note) = notes.recv() => forward(note),
             _ = shutdown.stop.cancelled(), if !stopping => {
                 stopping = true;
                 reporter.event(Event::Stopping {
@@ -260,10 +279,14 @@ async fn sample_until_stopped(
             }
             _ = shutdown.quit_now.cancelled() => {
                 reporter.event(Event::QuittingNow);
-                return Ok(cut_off_report(counters));
+                break cut_off_report(counters);
             }
         }
+    };
+    while let Ok(note) = notes.try_recv() {
+        forward(note);
     }
+    Ok(report)
 }
 
 /// What sampling achieved when the caller cut it off.

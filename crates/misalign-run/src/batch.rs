@@ -1,0 +1,825 @@
+//! Batch mode (`execution.batch`): the pending items of models whose provider has a batch API
+//! go out as provider batches instead of live calls; every answer still ends up as one row
+//! of `responses`, read by the same parser as a live reply.
+//!
+//! Durability comes from the order of writes ([`crate::store::batches`]): a batch and its
+//! items are committed before the submission is sent, the provider's id right after, and the
+//! answers together with the `ingested` event. So a run killed at any moment, when run
+//! again, polls the batches it already paid for instead of sending their items again; a
+//! submission whose reply was lost is looked up by its marker where the API keeps one
+//! ([`BatchClient::find`]). Requests that failed retryably or expired inside a batch go into
+//! the next batch (or, with `batch_fallback: live`, back to the caller for live calls) until
+//! `execution.retries` is spent; permanent failures are stored as errors like live ones.
+
+use crate::counters::Counters;
+use crate::item::WorkItem;
+use crate::scheduler::{fill_row, sample_params, StoredHook};
+use crate::stop::{Stop, StopReason};
+use crate::store::samples::{Inserted, ResponseRow};
+use crate::store::{BatchEnd, Store, StoreError};
+use misalign_core::config::BatchFallback;
+use misalign_core::SamplingParams;
+use misalign_models::batch::{BatchClient, BatchRequest, BatchState, ItemResult};
+use misalign_models::{CompletionRequest, ErrorClass, ProviderError};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Polls slow down to at most this many times `poll` while nothing changes.
+const MAX_POLL_FACTOR: u32 = 10;
+
+/// What is shown while batches run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchTally {
+    /// Batches sent (or found again on resume) by this run.
+    pub submitted: u64,
+    pub in_progress: u64,
+    pub ended: u64,
+    /// Rows stored from ended batches (answers and final errors).
+    pub ingested: u64,
+}
+
+/// The callback behind [`BatchOptions::on_progress`]: the tally and what just happened.
+pub type ProgressFn = dyn Fn(BatchTally, &str) + Send + Sync;
+
+/// How to sample in batches.
+#[derive(Clone)]
+pub struct BatchOptions {
+    pub run_id: i64,
+    pub params: SamplingParams,
+    /// First wait between polls; it grows by half while nothing changes, up to ten times this.
+    pub poll: Duration,
+    /// At most this many requests per batch (the provider's limit applies too).
+    pub max_requests: Option<usize>,
+    pub fallback: BatchFallback,
+    /// Batches an item may be sent in after its first (`execution.retries`).
+    pub retries: u32,
+    /// Values scrubbed from anything stored.
+    pub secrets: Vec<String>,
+    pub on_stored: Option<StoredHook>,
+    pub on_progress: Option<Arc<ProgressFn>>,
+}
+
+/// What batch mode did.
+#[derive(Debug, Default)]
+pub struct BatchReport {
+    pub answers: u64,
+    pub errors: u64,
+    pub duplicates: u64,
+    /// Items to call live (`batch_fallback: live`), in queue order.
+    pub live: Vec<WorkItem>,
+    pub tally: BatchTally,
+    /// Open batches of models this run does not sample; left for a run that does.
+    pub left_open: u64,
+    pub stopped: Option<StopReason>,
+}
+
+/// A store failure stops batch mode (nothing paid for is lost: the batches stay recorded).
+#[derive(Debug, thiserror::Error)]
+pub enum BatchRunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Limits(#[from] crate::limits::LimitsError),
+    #[error("the store task stopped: {0}")]
+    Task(String),
+}
+
+/// The store, used from async code through blocking tasks.
+#[derive(Clone)]
+struct Db(Arc<Mutex<Store>>);
+
+impl Db {
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, BatchRunError> {
+        let store = self.0.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut s = store.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut s)
+        })
+        .await
+        .map_err(|e| BatchRunError::Task(e.to_string()))?
+        .map_err(BatchRunError::Store)
+    }
+}
+
+/// A batch on the provider's side that this run waits for.
+struct Active {
+    id: i64,
+    model: String,
+    provider: String,
+    remote_id: String,
+    /// (custom id, item key), in submission order.
+    items: Vec<(String, String)>,
+    ended: bool,
+    /// Attempts to read the results of this ended batch that failed.
+    unreadable: u32,
+}
+
+/// The custom id of an item: its key, reduced to the strictest provider's alphabet
+/// (`[A-Za-z0-9_-]{1,64}`). Keys are hex hashes, so this is the key itself.
+pub fn custom_id(item_key: &str) -> String {
+    let id: String = item_key
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+        .take(64)
+        .collect();
+    if id.is_empty() {
+        "item".into()
+    } else {
+        id
+    }
+}
+
+/// The request of one item: the live call's request, named by the item's custom id.
+fn batch_request(it: &WorkItem, params: &SamplingParams) -> BatchRequest {
+    BatchRequest {
+        custom_id: custom_id(&it.key),
+        request: CompletionRequest {
+            model: it.model.model_id.clone(),
+            system: it.prompt.rendered.system_prompt.clone(),
+            user: it.prompt.user_message.clone(),
+            params: sample_params(params, it.sample_index),
+        },
+    }
+}
+
+/// A name for one submission, unique across processes and time.
+fn new_marker() -> String {
+    use sha2::{Digest, Sha256};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut h = Sha256::new();
+    h.update(nanos.to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    h.update(n.to_le_bytes());
+    h.update(rand::random::<u64>().to_le_bytes());
+    format!("misalign-{}", hex::encode(&h.finalize()[..12]))
+}
+
+struct Engine {
+    db: Db,
+    clients: BTreeMap<String, Arc<dyn BatchClient>>,
+    opts: BatchOptions,
+    counters: Arc<Counters>,
+    stop: Stop,
+    by_key: HashMap<String, WorkItem>,
+    pending: BTreeMap<String, VecDeque<WorkItem>>,
+    active: Vec<Active>,
+    /// Submissions per model refused for a transient reason in a row.
+    refused: HashMap<String, u32>,
+    report: BatchReport,
+}
+
+/// Splits pending items into those sent in batches (their model has a batch client) and
+/// those called live, keeping queue order in each.
+pub fn split_batchable(
+    items: Vec<WorkItem>,
+    clients: &BTreeMap<String, Arc<dyn BatchClient>>,
+) -> (Vec<WorkItem>, Vec<WorkItem>) {
+    items
+        .into_iter()
+        .partition(|it| clients.contains_key(&it.model.name))
+}
+
+/// Samples `items`: models with a batch client in batches, the others live through the
+/// scheduler at the same time, then (with `batch_fallback: live`) the items the batches
+/// handed back, live. One report for all of it.
+#[allow(clippy::too_many_arguments)]
+pub async fn sample_with_batches(
+    items: Vec<WorkItem>,
+    clients: BTreeMap<String, Arc<dyn BatchClient>>,
+    store_path: PathBuf,
+    writer: crate::store::WriterHandle,
+    live_opts: crate::scheduler::SchedulerOptions,
+    opts: BatchOptions,
+    counters: Arc<Counters>,
+    stop: Stop,
+) -> Result<(crate::SampleReport, BatchTally), BatchRunError> {
+    let (batched, live) = split_batchable(items, &clients);
+    let live_run = async {
+        if live.is_empty() {
+            return Ok(crate::SampleReport::default());
+        }
+        crate::sample(
+            live,
+            writer.clone(),
+            live_opts.clone(),
+            counters.clone(),
+            stop.clone(),
+        )
+        .await
+    };
+    let batch_run = sample_in_batches(
+        batched,
+        clients,
+        store_path,
+        opts,
+        counters.clone(),
+        stop.clone(),
+    );
+    let (l, b) = tokio::join!(live_run, batch_run);
+    let mut report = l?;
+    let b = b?;
+    report.answers += b.answers;
+    report.errors += b.errors;
+    report.duplicates += b.duplicates;
+    if !b.live.is_empty() && !stop.is_stopped() {
+        let more = crate::sample(b.live, writer, live_opts, counters, stop.clone()).await?;
+        report.answers += more.answers;
+        report.errors += more.errors;
+        report.duplicates += more.duplicates;
+        report.abandoned += more.abandoned;
+    }
+    report.stopped = stop.reason();
+    Ok((report, b.tally))
+}
+
+/// Samples `items` (pending items of models in `clients`) in provider batches, resuming the
+/// batches the store holds open. Returns when every item is stored (or handed back for live
+/// calls), or when `stop` fires (the batches stay recorded; the next run resumes them).
+pub async fn sample_in_batches(
+    items: Vec<WorkItem>,
+    clients: BTreeMap<String, Arc<dyn BatchClient>>,
+    store_path: PathBuf,
+    opts: BatchOptions,
+    counters: Arc<Counters>,
+    stop: Stop,
+) -> Result<BatchReport, BatchRunError> {
+    let store = tokio::task::spawn_blocking(move || Store::open(&store_path))
+        .await
+        .map_err(|e| BatchRunError::Task(e.to_string()))??;
+    let mut per_model: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for it in &items {
+        *per_model
+            .entry((it.model.name.clone(), it.model.provider.clone()))
+            .or_default() += 1;
+    }
+    for ((m, p), n) in per_model {
+        counters.planned(&m, &p, n);
+    }
+    let mut engine = Engine {
+        db: Db(Arc::new(Mutex::new(store))),
+        clients,
+        opts,
+        counters,
+        stop,
+        by_key: items.iter().map(|i| (i.key.clone(), i.clone())).collect(),
+        pending: BTreeMap::new(),
+        active: Vec::new(),
+        refused: HashMap::new(),
+        report: BatchReport::default(),
+    };
+    let in_open = engine.resume().await?;
+    for it in items {
+        if !in_open.contains(&it.key) {
+            engine
+                .pending
+                .entry(it.model.name.clone())
+                .or_default()
+                .push_back(it);
+        }
+    }
+    engine.run().await?;
+    engine.report.stopped = engine.stop.reason();
+    Ok(engine.report)
+}
+
+impl Engine {
+    fn progress(&self, what: &str) {
+        if let Some(f) = &self.opts.on_progress {
+            f(self.report.tally, what);
+        }
+    }
+
+    /// Takes over the batches a previous run left open; returns the keys they hold.
+    async fn resume(&mut self) -> Result<HashSet<String>, BatchRunError> {
+        let open = self.db.run(|s| s.open_batches()).await?;
+        let mut held = HashSet::new();
+        for b in open {
+            let Some(client) = self.clients.get(&b.model).cloned() else {
+                self.report.left_open += 1;
+                held.extend(b.items.iter().map(|(_, k)| k.clone()));
+                continue;
+            };
+            let remote = match &b.remote_id {
+                Some(r) => Some(r.clone()),
+                None => match client.find(&b.marker).await {
+                    Ok(found) => found,
+                    Err(e) => {
+                        // Cannot tell whether it was created: keep it open and its items
+                        // unsent rather than risk paying twice; the next run asks again.
+                        tracing::warn!("batch {} of {}: cannot look it up: {e}", b.id, b.model);
+                        self.report.left_open += 1;
+                        held.extend(b.items.iter().map(|(_, k)| k.clone()));
+                        continue;
+                    }
+                },
+            };
+            let at = crate::timestamp();
+            match remote {
+                Some(remote_id) => {
+                    if b.remote_id.is_none() {
+                        let (id, r, t) = (b.id, remote_id.clone(), at.clone());
+                        self.db.run(move |s| s.batch_submitted(id, &r, &t)).await?;
+                    }
+                    for (_, key) in &b.items {
+                        held.insert(key.clone());
+                        if self.by_key.contains_key(key) {
+                            self.counters.started(&b.model, &b.provider);
+                        }
+                    }
+                    self.report.tally.submitted += 1;
+                    self.report.tally.in_progress += 1;
+                    self.active.push(Active {
+                        id: b.id,
+                        model: b.model,
+                        provider: b.provider,
+                        remote_id,
+                        items: b.items,
+                        ended: false,
+                        unreadable: 0,
+                    });
+                }
+                None => {
+                    let id = b.id;
+                    self.db
+                        .run(move |s| {
+                            s.batch_closed(
+                                id,
+                                BatchEnd::Abandoned,
+                                "recorded, but the provider has no batch with its marker",
+                                &at,
+                            )
+                        })
+                        .await?;
+                }
+            }
+        }
+        if !self.active.is_empty() {
+            let n = self.active.len();
+            self.progress(&format!(
+                "resuming {n} batch(es) submitted by an earlier run"
+            ));
+        }
+        Ok(held)
+    }
+
+    async fn run(&mut self) -> Result<(), BatchRunError> {
+        let mut wait = self.opts.poll;
+        loop {
+            if self.stop.is_stopped() {
+                return Ok(());
+            }
+            self.submit_pending().await?;
+            if self.active.is_empty() && self.pending.values().all(VecDeque::is_empty) {
+                return Ok(());
+            }
+            tokio::select! {
+                biased;
+                _ = self.stop.stopped() => return Ok(()),
+                _ = tokio::time::sleep(wait) => {}
+            }
+            let changed = self.poll_all().await?;
+            wait = if changed {
+                self.opts.poll
+            } else {
+                (wait.mul_f64(1.5)).min(self.opts.poll * MAX_POLL_FACTOR)
+            };
+        }
+    }
+
+    /// Sends every pending item, grouped per model within the provider's limits.
+    async fn submit_pending(&mut self) -> Result<(), BatchRunError> {
+        let models: Vec<String> = self.pending.keys().cloned().collect();
+        for model in models {
+            let Some(client) = self.clients.get(&model).cloned() else {
+                continue;
+            };
+            let limits = client.limits();
+            let max_requests = self
+                .opts
+                .max_requests
+                .map_or(limits.max_requests, |n| n.min(limits.max_requests))
+                .max(1);
+            loop {
+                if self.stop.is_stopped() {
+                    return Ok(());
+                }
+                let queue = self.pending.entry(model.clone()).or_default();
+                if queue.is_empty() {
+                    break;
+                }
+                let mut chunk = Vec::new();
+                let mut bytes = 0usize;
+                while let Some(it) = queue.front() {
+                    if chunk.len() >= max_requests {
+                        break;
+                    }
+                    let req = batch_request(it, &self.opts.params);
+                    // A request that cannot be built is refused at submission, reason stored.
+                    let size: usize = client.request_size(&req).unwrap_or_default();
+                    if !chunk.is_empty() && bytes + size > limits.max_bytes {
+                        break;
+                    }
+                    bytes += size;
+                    chunk.push((queue.pop_front().expect("front exists"), req));
+                }
+                if !self.submit(&client, chunk).await? {
+                    // Not accepted for a transient reason: try again after the next poll.
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records, then sends one batch. `Ok(false)`: the provider did not take it for a
+    /// transient reason, and its items are back at the head of the queue.
+    async fn submit(
+        &mut self,
+        client: &Arc<dyn BatchClient>,
+        chunk: Vec<(WorkItem, BatchRequest)>,
+    ) -> Result<bool, BatchRunError> {
+        let first = &chunk[0].0.model;
+        let (model, provider) = (first.name.clone(), first.provider.clone());
+        let marker = new_marker();
+        let ids: Vec<(String, String)> = chunk
+            .iter()
+            .map(|(it, r)| (r.custom_id.clone(), it.key.clone()))
+            .collect();
+        let (run_id, m, p, mk, ids2) = (
+            self.opts.run_id,
+            model.clone(),
+            provider.clone(),
+            marker.clone(),
+            ids.clone(),
+        );
+        // Committed before anything is sent: a kill from here on leaves a record to resume.
+        let batch_id = self
+            .db
+            .run(move |s| s.record_batch(run_id, &m, &p, &mk, &ids2, &crate::timestamp()))
+            .await?;
+        let requests: Vec<BatchRequest> = chunk.iter().map(|(_, r)| r.clone()).collect();
+        let sent = client.submit(&marker, &requests).await;
+        let sent = match sent {
+            Err(e) if e.class() == ErrorClass::Retryable => {
+                // A timeout or a dropped connection may hide a batch the server created.
+                match client.find(&marker).await {
+                    Ok(Some(id)) => Ok(id),
+                    _ => Err(e),
+                }
+            }
+            other => other,
+        };
+        match sent {
+            Ok(remote_id) => {
+                self.refused.remove(&model);
+                let (r, at) = (remote_id.clone(), crate::timestamp());
+                self.db
+                    .run(move |s| s.batch_submitted(batch_id, &r, &at))
+                    .await?;
+                for _ in &chunk {
+                    self.counters.started(&model, &provider);
+                }
+                self.report.tally.submitted += 1;
+                self.report.tally.in_progress += 1;
+                self.progress(&format!(
+                    "submitted batch {remote_id} ({} requests to {model})",
+                    chunk.len()
+                ));
+                self.active.push(Active {
+                    id: batch_id,
+                    model,
+                    provider,
+                    remote_id,
+                    items: ids,
+                    ended: false,
+                    unreadable: 0,
+                });
+                Ok(true)
+            }
+            Err(e) => {
+                let why = misalign_models::http::scrub_secrets(&e.to_string(), &self.opts.secrets);
+                let at = crate::timestamp();
+                let refused = {
+                    let n = self.refused.entry(model.clone()).or_insert(0);
+                    *n += 1;
+                    *n
+                };
+                match e.class() {
+                    ErrorClass::Retryable if refused <= self.opts.retries => {
+                        let w = why.clone();
+                        self.db
+                            .run(move |s| s.batch_closed(batch_id, BatchEnd::Abandoned, &w, &at))
+                            .await?;
+                        let queue = self.pending.entry(model.clone()).or_default();
+                        for (it, _) in chunk.into_iter().rev() {
+                            queue.push_front(it);
+                        }
+                        self.progress(&format!(
+                            "the batch for {model} was not accepted ({why}); trying again later"
+                        ));
+                        Ok(false)
+                    }
+                    class => {
+                        // Refused as a whole (a request the API cannot take, or the key):
+                        // every item gets the error, as its live call would have.
+                        if class == ErrorClass::Auth {
+                            self.stop.trigger(StopReason::Auth {
+                                provider: provider.clone(),
+                                model: model.clone(),
+                                message: why.clone(),
+                            });
+                        }
+                        let rows: Vec<(String, Result<_, ProviderError>, u32)> = chunk
+                            .iter()
+                            .map(|(it, _)| (it.key.clone(), Err(e.clone()), 1))
+                            .collect();
+                        for _ in &chunk {
+                            self.counters.started(&model, &provider);
+                        }
+                        self.store_results(batch_id, &model, &provider, rows)
+                            .await?;
+                        Ok(true)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Polls every active batch once and ingests the ones that ended. Returns whether any
+    /// batch changed state.
+    async fn poll_all(&mut self) -> Result<bool, BatchRunError> {
+        let mut changed = false;
+        let mut i = 0;
+        while i < self.active.len() {
+            if self.stop.is_stopped() {
+                return Ok(changed);
+            }
+            let Some(client) = self.clients.get(&self.active[i].model).cloned() else {
+                i += 1;
+                continue;
+            };
+            let remote = self.active[i].remote_id.clone();
+            let status = match client.poll(&remote).await {
+                Ok(s) => s,
+                Err(e) => {
+                    if e.class() == ErrorClass::Auth {
+                        let a = &self.active[i];
+                        self.stop.trigger(StopReason::Auth {
+                            provider: a.provider.clone(),
+                            model: a.model.clone(),
+                            message: e.to_string(),
+                        });
+                        return Ok(changed);
+                    }
+                    tracing::warn!("polling batch {remote}: {e}; polling again later");
+                    i += 1;
+                    continue;
+                }
+            };
+            match status.state {
+                BatchState::InProgress => i += 1,
+                BatchState::Ended => {
+                    let id = self.active[i].id;
+                    if !self.active[i].ended {
+                        self.active[i].ended = true;
+                        let detail = format!("{:?}", status.counts);
+                        self.db
+                            .run(move |s| s.batch_ended(id, &detail, &crate::timestamp()))
+                            .await?;
+                    }
+                    let ids: Vec<String> = self.active[i]
+                        .items
+                        .iter()
+                        .map(|(c, _)| c.clone())
+                        .collect();
+                    match client.results(&remote, &ids).await {
+                        Ok(results) => {
+                            let a = self.active.remove(i);
+                            self.report.tally.in_progress =
+                                self.report.tally.in_progress.saturating_sub(1);
+                            self.report.tally.ended += 1;
+                            self.ingest(a, results).await?;
+                            changed = true;
+                        }
+                        Err(e) if self.active[i].unreadable < self.opts.retries => {
+                            tracing::warn!(
+                                "reading the results of batch {remote}: {e}; trying again later"
+                            );
+                            self.active[i].unreadable += 1;
+                            i += 1;
+                        }
+                        Err(e) => {
+                            // Results that cannot be read after every retry: each item is
+                            // stored as failed with the reason (a rerun sends it again).
+                            let a = self.active.remove(i);
+                            self.report.tally.in_progress =
+                                self.report.tally.in_progress.saturating_sub(1);
+                            self.report.tally.ended += 1;
+                            let rows = a
+                                .items
+                                .iter()
+                                .map(|(_, k)| (k.clone(), Err(e.clone()), 1))
+                                .collect();
+                            self.store_results(a.id, &a.model, &a.provider, rows)
+                                .await?;
+                            changed = true;
+                        }
+                    }
+                }
+                BatchState::Failed(why) => {
+                    let a = self.active.remove(i);
+                    self.report.tally.in_progress = self.report.tally.in_progress.saturating_sub(1);
+                    self.report.tally.ended += 1;
+                    let (id, w) = (a.id, why.clone());
+                    self.db
+                        .run(move |s| s.batch_closed(id, BatchEnd::Failed, &w, &crate::timestamp()))
+                        .await?;
+                    let results = a
+                        .items
+                        .iter()
+                        .map(|(c, _)| (c.clone(), ItemResult::NotRun(why.clone())))
+                        .collect();
+                    self.progress(&format!("batch {} failed: {why}", a.remote_id));
+                    // Nothing stored for it; its items are retried like expired ones.
+                    self.settle(a, results, false).await?;
+                    changed = true;
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    async fn ingest(
+        &mut self,
+        a: Active,
+        results: Vec<(String, ItemResult)>,
+    ) -> Result<(), BatchRunError> {
+        self.settle(a, results, true).await
+    }
+
+    /// Sorts a finished batch's results into rows to store now and items to send again.
+    /// `store`: the batch ended normally (its rows and the `ingested` event are written even
+    /// when every item is retried, so it is never ingested twice).
+    async fn settle(
+        &mut self,
+        a: Active,
+        results: Vec<(String, ItemResult)>,
+        store: bool,
+    ) -> Result<(), BatchRunError> {
+        let mut by_id: HashMap<String, ItemResult> = HashMap::new();
+        for (id, r) in results {
+            by_id.entry(id).or_insert(r);
+        }
+        let keys: Vec<String> = a.items.iter().map(|(_, k)| k.clone()).collect();
+        let attempts: Vec<u32> = self
+            .db
+            .run(move |s| keys.iter().map(|k| s.batch_attempts(k)).collect())
+            .await?;
+        let mut rows = Vec::new();
+        let mut again = Vec::new();
+        for ((cid, key), n) in a.items.iter().zip(attempts) {
+            let result = by_id
+                .remove(cid)
+                .unwrap_or_else(|| ItemResult::NotRun("no result in the batch".into()));
+            let retry_left = n <= self.opts.retries;
+            match result {
+                ItemResult::Done(c) => rows.push((key.clone(), Ok(c), n)),
+                ItemResult::Failed(e) if e.class() == ErrorClass::Retryable && retry_left => {
+                    again.push(key.clone())
+                }
+                ItemResult::NotRun(_) if retry_left => again.push(key.clone()),
+                ItemResult::NotRun(why) => rows.push((
+                    key.clone(),
+                    Err(ProviderError::NotRun(format!(
+                        "in {n} batches; last: {why}"
+                    ))),
+                    n,
+                )),
+                ItemResult::Failed(e) => {
+                    if e.class() == ErrorClass::Auth {
+                        self.stop.trigger(StopReason::Auth {
+                            provider: a.provider.clone(),
+                            model: a.model.clone(),
+                            message: e.to_string(),
+                        });
+                    }
+                    rows.push((key.clone(), Err(e), n))
+                }
+            }
+        }
+        // An ended batch is marked ingested even when all its items go out again, so it is
+        // never ingested twice; a failed one only stores the items out of retries.
+        if store || !rows.is_empty() {
+            self.store_results(a.id, &a.model, &a.provider, rows)
+                .await?;
+        }
+        for key in again {
+            self.counters.retried(&a.model, &a.provider);
+            self.counters.abandoned(&a.model, &a.provider);
+            let Some(it) = self.by_key.get(&key).cloned() else {
+                continue; // not in this run's plan: its own run will send it
+            };
+            match self.opts.fallback {
+                BatchFallback::Batch => self
+                    .pending
+                    .entry(a.model.clone())
+                    .or_default()
+                    .push_back(it),
+                BatchFallback::Live => self.report.live.push(it),
+            }
+        }
+        self.progress(&format!("batch {} ended", a.remote_id));
+        Ok(())
+    }
+
+    /// Stores the final outcome of items of batch `batch_id` (and marks it ingested).
+    async fn store_results(
+        &mut self,
+        batch_id: i64,
+        model: &str,
+        provider: &str,
+        results: Vec<(
+            String,
+            Result<misalign_models::Completion, ProviderError>,
+            u32,
+        )>,
+    ) -> Result<(), BatchRunError> {
+        let now = crate::timestamp();
+        let mut rows = Vec::with_capacity(results.len());
+        let mut outcomes = Vec::with_capacity(results.len());
+        for (key, result, attempts) in results {
+            let mut row = ResponseRow {
+                item_key: key,
+                run_id: self.opts.run_id,
+                attempts: attempts.max(1),
+                started_at: now.clone(),
+                finished_at: now.clone(),
+                ..Default::default()
+            };
+            let (ok, inp, outp, _) = fill_row(&mut row, result, &self.opts.secrets, model);
+            outcomes.push((ok, inp, outp));
+            rows.push(row);
+        }
+        let stored = rows.clone();
+        let inserted = self
+            .db
+            .run(move |s| s.ingest_batch(batch_id, &stored, &now))
+            .await?;
+        for ((row, ins), (ok, inp, outp)) in rows.iter().zip(inserted).zip(outcomes) {
+            match ins {
+                Inserted::New => {
+                    self.counters.finished(model, provider, ok, inp, outp);
+                    self.report.tally.ingested += 1;
+                    if ok {
+                        self.report.answers += 1;
+                        if let (Some(hook), Some(it)) =
+                            (&self.opts.on_stored, self.by_key.get(&row.item_key))
+                        {
+                            (hook.0)(it, row);
+                        }
+                    } else {
+                        self.report.errors += 1;
+                    }
+                }
+                Inserted::Duplicate => {
+                    self.counters.finished(model, provider, true, 0, 0);
+                    self.report.duplicates += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custom_ids_fit_every_provider() {
+        let key = "ab".repeat(40);
+        let id = custom_id(&key);
+        assert_eq!(id.len(), 64);
+        assert_eq!(custom_id("a/b c"), "abc");
+        assert_eq!(custom_id("///"), "item");
+    }
+
+    #[test]
+    fn markers_are_unique_and_plain() {
+        let a = new_marker();
+        let b = new_marker();
+        assert_ne!(a, b);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    }
+}
