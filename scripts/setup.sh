@@ -17,7 +17,7 @@
 #
 # Then, unless MISALIGN_SKIP_INSPECT=1, it makes `.venv-inspect/` (gitignored) at the
 # workspace root holding the pinned `inspect_ai` below: the test suite reads the Inspect logs
-# `misalign export --format inspect` writes back with it (crates/misalign/tests/export.rs).
+# `misalign export --format inspect` writes back with it (crates/misalign/tests/it/export.rs).
 # scripts/check-setup.sh proves each line of this table by hiding the thing and watching what
 # this script asks apt-get for.
 set -euo pipefail

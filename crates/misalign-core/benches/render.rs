@@ -9,20 +9,11 @@ use misalign_core::{Condition, GoalType, Urgency};
 use std::hint::black_box;
 use std::path::Path;
 
-const VALUES: [&str; 8] = [
-    "america",
-    "global",
-    "safety",
-    "acceleration",
-    "ethical",
-    "pragmatic",
-    "individualism",
-    "collectivism",
-];
+const VALUES: [&str; 8] = misalign_core::config::VALUE_GOAL_VALUES;
 
 fn conditions() -> Vec<Condition> {
     let mut out = Vec::new();
-    for scenario in ["blackmail", "leaking", "murder"] {
+    for scenario in misalign_core::scenario::builtin_scenarios() {
         for goal_type in [
             GoalType::Explicit,
             GoalType::Latent,

@@ -256,19 +256,13 @@ impl Condition {
     /// Sets the mitigation combination: `instructions` becomes `extra_instructions: dont`,
     /// the rest is kept in canonical order. Fails (with the offending setting) when
     /// `instructions` meets `extra_instructions: goal`, which fill the same slot.
-    pub fn set_mitigations<S: AsRef<str>>(&mut self, names: &[S]) -> Result<(), String> {
+    pub fn set_mitigations<S: AsRef<str>>(&mut self, names: &[S]) -> Result<(), MitigationClash> {
         let mut rest = Vec::with_capacity(names.len());
         for n in names {
             let n = n.as_ref();
             if n == INSTRUCTIONS_MITIGATION {
                 match self.extra_instructions {
-                    ExtraInstructions::Goal => {
-                        return Err(
-                            "mitigation `instructions` and `extra_instructions: goal` fill the \
-                             same slot of the system prompt; use one or the other"
-                                .to_string(),
-                        )
-                    }
+                    ExtraInstructions::Goal => return Err(MitigationClash),
                     _ => self.extra_instructions = ExtraInstructions::Dont,
                 }
             } else {
@@ -406,6 +400,12 @@ impl fmt::Display for Condition {
         f.write_str(&self.id())
     }
 }
+
+/// Mitigation `instructions` and `extra_instructions: goal` fill the same slot of the
+/// system prompt, so one condition cannot have both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("mitigation `instructions` and `extra_instructions: goal` fill the same slot of the system prompt; use one or the other")]
+pub struct MitigationClash;
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,7 @@
 pub mod actions;
 pub mod condition;
 pub mod config;
+pub mod cost;
 pub mod detect;
 pub mod hash;
 pub mod judge;

@@ -19,7 +19,7 @@ fn main() {
         1500
     };
     let out = std::path::Path::new(&args[0]);
-    match misalign_report::testdata::fill_synthetic(
+    match misalign_store::testdata::fill_synthetic(
         out,
         num(1, "MODELS"),
         num(2, "CONDITIONS"),

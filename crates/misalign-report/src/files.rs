@@ -2,7 +2,7 @@
 
 use crate::summary::ReportSummary;
 use crate::ReportError;
-use misalign_run::atomic::AtomicFile;
+use misalign_store::atomic::AtomicFile;
 use std::path::Path;
 
 /// Columns of `summary.csv`, in order (a contract with downstream analyses). Each axis of

@@ -11,8 +11,8 @@
 use crate::summary::ReportSummary;
 use crate::table::p_text;
 use crate::ReportError;
-use misalign_run::store::read::{SampleRecord, StoredPrompt};
-use misalign_run::store::Store;
+use misalign_store::read::{SampleRecord, StoredPrompt};
+use misalign_store::Store;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -394,7 +394,7 @@ fn manifest(h: &mut String, s: &ReportSummary) {
 }
 
 /// What a report says of a run that called no model (shared with the terminal table).
-pub(crate) fn reused_note(r: &misalign_run::store::read::RunSummaryRow) -> String {
+pub(crate) fn reused_note(r: &misalign_store::read::RunSummaryRow) -> String {
     format!(
         "This run sampled nothing new: all {} answers were stored by earlier runs into this folder.",
         r.answers_reused.unwrap_or(0)
@@ -749,7 +749,7 @@ pub(crate) fn write_report_html(
     let io = |e: std::io::Error| ReportError::write(path, e.to_string());
     // Written beside the old page and renamed over it at the end: a kill or a full disk
     // leaves the last complete report.
-    let mut out = misalign_run::atomic::AtomicFile::create_at(path).map_err(io)?;
+    let mut out = misalign_store::atomic::AtomicFile::create_at(path).map_err(io)?;
     out.write_all(render_head(s, Some(&info)).as_bytes())
         .map_err(io)?;
     // The viewer-data object, written field by field so the samples can be streamed.

@@ -10,9 +10,9 @@
 use crate::samples::{has_answer, row_verdict, transcript_path, ConditionCache};
 use crate::ReportError;
 use misalign_core::Condition;
-use misalign_run::atomic::AtomicFile;
-use misalign_run::store::read::{CellCounts, ExportRow, RunSummaryRow};
-use misalign_run::store::Store;
+use misalign_store::atomic::AtomicFile;
+use misalign_store::read::{CellCounts, ExportRow, RunSummaryRow};
+use misalign_store::Store;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -112,7 +112,7 @@ fn log_file_name(created: &str, model: &str) -> String {
         .take(19)
         .collect::<String>()
         .replace(':', "-");
-    let slug = misalign_run::export::model_folder(model).replace('_', "-");
+    let slug = misalign_store::export::model_folder(model).replace('_', "-");
     format!("{stamp}_misalign_{slug}_{}.json", task_id(model))
 }
 

@@ -16,8 +16,6 @@ mod samples_parquet;
 pub mod serve;
 mod summary;
 mod table;
-#[doc(hidden)]
-pub mod testdata;
 
 pub use files::CSV_COLUMNS;
 pub use html::{EmbedInfo, DEFAULT_HTML_BUDGET};
@@ -29,8 +27,8 @@ pub use samples_parquet::write_samples_parquet;
 pub use summary::{summarize, AwarenessContrast, AwarenessRow, ReportSummary, SummaryRow};
 pub use table::render_table;
 
-use misalign_run::store::read::RunSummaryRow;
-use misalign_run::store::{Store, StoreError, STORE_FILE};
+use misalign_store::read::RunSummaryRow;
+use misalign_store::{Store, StoreError, STORE_FILE};
 use std::path::{Path, PathBuf};
 
 /// A report could not be made.

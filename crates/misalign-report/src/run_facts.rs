@@ -5,8 +5,8 @@
 
 use crate::summary::ReportSummary;
 use misalign_core::sampling::SamplingParams;
-use misalign_run::store::read::SampleFilter;
-use misalign_run::store::{Store, StoreError};
+use misalign_store::read::SampleFilter;
+use misalign_store::{Store, StoreError};
 use serde::Serialize;
 
 /// Warn when at least this share of the answers stopped at `max_tokens`.

@@ -3,11 +3,11 @@
 
 use crate::files::spreadsheet_safe;
 use crate::ReportError;
+use misalign_core::cost::{cost_usd, PriceTable};
 use misalign_core::Condition;
-use misalign_run::atomic::AtomicFile;
-use misalign_run::cost::{cost_usd, PriceTable};
-use misalign_run::store::read::ExportRow;
-use misalign_run::store::Store;
+use misalign_store::atomic::AtomicFile;
+use misalign_store::read::ExportRow;
+use misalign_store::Store;
 use std::path::Path;
 
 /// Columns of `samples.csv`, in order (a contract with downstream analyses). Verdicts are
@@ -71,7 +71,7 @@ pub fn row_verdict(r: &ExportRow) -> &'static str {
 /// The answer's `response.json` (relative to the results folder), when there is an answer.
 pub(crate) fn transcript_path(r: &ExportRow) -> Option<String> {
     has_answer(r).then(|| {
-        misalign_run::export::response_json_path(
+        misalign_store::export::response_json_path(
             &r.model,
             &r.condition_id,
             u32::try_from(r.sample_index).unwrap_or(u32::MAX),

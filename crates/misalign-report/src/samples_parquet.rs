@@ -4,8 +4,8 @@
 
 use crate::samples::{samples_record, ConditionCache, Pricing, SAMPLES_CSV_COLUMNS};
 use crate::ReportError;
-use misalign_run::atomic::AtomicFile;
-use misalign_run::store::Store;
+use misalign_store::atomic::AtomicFile;
+use misalign_store::Store;
 use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;

@@ -18,8 +18,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use misalign_run::store::read::SampleFilter;
-use misalign_run::store::Store;
+use misalign_store::read::SampleFilter;
+use misalign_store::Store;
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -205,7 +205,7 @@ async fn samples(State(app): State<Arc<App>>, Query(q): Query<SamplesQuery>) -> 
         let store = Store::open_read_only(&path)?;
         let total = store.count_samples(run_id, &filter)?;
         let page = store.sample_page(run_id, &filter, offset, limit)?;
-        Ok::<_, misalign_run::store::StoreError>((total, page))
+        Ok::<_, misalign_store::StoreError>((total, page))
     })
     .await;
     match result {

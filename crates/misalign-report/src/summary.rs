@@ -7,7 +7,7 @@ use misalign_core::stats::{
     IntervalMethod, RateEstimate,
 };
 use misalign_core::Condition;
-use misalign_run::store::read::{AwarenessCounts, CellCounts, RunSummaryRow};
+use misalign_store::read::{AwarenessCounts, CellCounts, RunSummaryRow};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 

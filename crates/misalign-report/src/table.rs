@@ -3,7 +3,7 @@
 use crate::summary::ReportSummary;
 use std::fmt::Write;
 
-pub(crate) use misalign_run::untrusted::terminal_safe;
+pub(crate) use misalign_store::untrusted::terminal_safe;
 
 /// A p-value for people: 4 decimals, or 2 significant digits below 0.0001 (where "0.0000"
 /// would hide how small it is).

@@ -166,7 +166,7 @@ pub fn import_tree(
     models.sort();
     models.dedup();
     let run_id = store.begin_run(&RunManifest {
-        command: "import".into(),
+        command: misalign_store::RunKind::Import,
         experiment_id: experiment_id.to_string(),
         misalign_version: env!("CARGO_PKG_VERSION").into(),
         experiment_text: String::new(),

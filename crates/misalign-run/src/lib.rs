@@ -1,38 +1,36 @@
-//! The engine of `misalign`: turns a plan into stored answers and verdicts.
+//! The pipeline of `misalign`: turns an experiment into stored answers, verdicts and reports.
 //!
-//! - [`store`]: the SQLite results store (`OUT/results.sqlite`, WAL); rows are only added.
+//! - [`session`]: one `misalign run` or `misalign classify` as a library call: resolved
+//!   [`session::RunSettings`] in, progress and results out through a [`session::Reporter`],
+//!   shutdown through a cancellation token. The binary only parses arguments and prints.
 //! - [`item`]: prompts, model targets and work items in queue order.
 //! - [`scheduler`]: calls every pending item once, within [`limits`] (per-provider and
 //!   per-model concurrency, requests-per-minute pools), with [`retry`] (timeouts, backoff
 //!   honouring `Retry-After`), committing each result through the store's single writer
 //!   before it counts as done — so an interrupted run resumes with every finished sample
 //!   kept and none duplicated.
-//! - [`export`]: the reference framework's `models/<model>/<condition>/sample_NNN/` layout.
-//! - [`import`]: an existing results tree of that layout read into a store.
-//! - [`cost`]: token estimates and prices for `--dry-run` and end-of-run totals.
+//! - [`classify`]: detectors and LLM judges over stored answers.
+//! - [`import`]: an existing results tree of the reference layout read into a store.
+//!
+//! The results store, the folder lock and the reference layout are `misalign-store`'s; they
+//! are re-exported here under their former paths.
 
-pub mod atomic;
 pub mod batch;
 pub mod classify;
-pub mod cost;
 pub mod counters;
-pub mod export;
+pub mod experiment;
 pub mod import;
 pub mod item;
 pub mod limits;
-pub mod lock;
 pub mod retry;
 pub mod scheduler;
+pub mod session;
 pub mod stop;
-pub mod store;
-pub mod untrusted;
 
 pub use counters::{Counters, Tally};
 pub use item::{ModelTarget, PromptEntry, WorkItem};
+pub use misalign_core::cost;
+pub use misalign_store as store;
+pub use misalign_store::{atomic, export, lock, timestamp, untrusted};
 pub use scheduler::{sample, SampleReport, SchedulerOptions};
 pub use stop::{Stop, StopReason};
-
-/// The current time as the store writes it: RFC 3339 UTC with milliseconds.
-pub fn timestamp() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}

@@ -375,7 +375,7 @@ async fn call_one(item: &WorkItem, sh: &Shared) -> Stored {
         }
         Err(e) => {
             sh.counters.abandoned(&m.name, &m.provider);
-            stop.trigger(StopReason::Store(e));
+            stop.trigger(StopReason::Store(e.to_string()));
             Stored::Lost
         }
     }

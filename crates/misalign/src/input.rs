@@ -1,31 +1,7 @@
-//! Reading what the user points misalign at: the experiment file and the `.env` file.
+//! The `.env` file (experiment files are read by `misalign_run::experiment`, the one loader).
 
-use anyhow::{bail, Context};
-use std::io::Read;
-use std::path::{Path, PathBuf};
-
-/// Largest experiment file read. Real ones are a few KiB; the cap turns `/dev/zero` or a
-/// wrong path into a clear error instead of gigabytes of memory.
-pub const MAX_EXPERIMENT_BYTES: u64 = 4 << 20;
-
-/// The experiment file's text (UTF-8, at most [`MAX_EXPERIMENT_BYTES`]).
-pub fn read_experiment(path: &Path) -> anyhow::Result<String> {
-    let shown = path.display();
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("cannot read experiment file {shown}"))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_EXPERIMENT_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read experiment file {shown}"))?;
-    if bytes.len() as u64 > MAX_EXPERIMENT_BYTES {
-        bail!(
-            "{shown} is larger than {} MiB, too large for an experiment file; check the path",
-            MAX_EXPERIMENT_BYTES >> 20
-        );
-    }
-    String::from_utf8(bytes)
-        .map_err(|_| anyhow::anyhow!("{shown} is not UTF-8 text; save it as UTF-8"))
-}
+use anyhow::bail;
+use std::path::PathBuf;
 
 /// Loads the nearest `.env` (the current folder, then its parents) into the environment.
 /// A line that cannot be read is an error naming the file and line (never its text, which

@@ -8,6 +8,7 @@ mod exit;
 mod input;
 mod overrides;
 mod progress;
+mod report_events;
 mod results_dir;
 mod say;
 

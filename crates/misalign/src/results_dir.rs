@@ -2,7 +2,7 @@
 //! recently written one under `results/` (where `run` writes by default), said out loud.
 
 use crate::say::note;
-use misalign_run::store::STORE_FILE;
+use misalign_store::STORE_FILE;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 

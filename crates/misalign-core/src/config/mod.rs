@@ -18,7 +18,7 @@ pub use mitigations::{MitigationPlace, UserMitigation};
 pub use overrides::{OverrideError, Overrides};
 pub use providers::{
     check_base_url, provider_config, resolve_model, resolve_model_with, IdRouting, ProviderConfig,
-    ProviderKind, ResolvedModel,
+    ProviderKind, ProviderSettingError, ResolvedModel,
 };
 pub use walk::{did_you_mean, suggest};
 
@@ -264,21 +264,36 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// The eight goal values of the reference study (four pairs of opposites), then the metric
-/// values of goal type `metric` (`scenario::goals::METRIC_VALUES`). Goal types `none` and
-/// `ambiguous` use the neutral value `none` instead.
-pub const KNOWN_GOAL_VALUES: [&str; 10] = [
-    "america",
-    "global",
-    "safety",
-    "acceleration",
-    "ethical",
-    "pragmatic",
-    "individualism",
-    "collectivism",
-    "renewals",
-    "renewalsconstrained",
-];
+/// The eight goal values of the reference study (four pairs of opposites, in the order of
+/// [`crate::scenario::goals::PAIRS`], whose pairs they are). Goal types `none` and `ambiguous`
+/// use the neutral value `none` instead.
+pub const VALUE_GOAL_VALUES: [&str; 8] = {
+    let pairs = crate::scenario::goals::PAIRS;
+    let mut out = [""; 8];
+    let mut i = 0;
+    while i < pairs.len() {
+        out[2 * i] = pairs[i].0;
+        out[2 * i + 1] = pairs[i].1;
+        i += 1;
+    }
+    out
+};
+
+/// Every goal value: [`VALUE_GOAL_VALUES`], then the metric values of goal type `metric`
+/// ([`crate::scenario::goals::METRIC_VALUES`]). The built-in packs' `common/goals.yaml` has
+/// exactly these keys (a test checks it).
+pub const KNOWN_GOAL_VALUES: [&str; 10] = {
+    let metric = crate::scenario::goals::METRIC_VALUES;
+    let mut out = [""; 10];
+    let mut i = 0;
+    while i < 8 {
+        out[i] = VALUE_GOAL_VALUES[i];
+        i += 1;
+    }
+    out[8] = metric[0];
+    out[9] = metric[1];
+    out
+};
 
 /// How strict [`parse_experiment_with`] is about things only some commands need.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -338,7 +353,7 @@ impl Experiment {
     }
 
     /// Resolves a model name with this experiment's `providers:` section.
-    pub fn resolve(&self, model: &str) -> Result<ResolvedModel, String> {
+    pub fn resolve(&self, model: &str) -> Result<ResolvedModel, ProviderSettingError> {
         resolve_model(model, &self.providers)
     }
 }

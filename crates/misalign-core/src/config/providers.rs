@@ -148,6 +148,25 @@ pub struct ResolvedModel {
     pub model_id: String,
 }
 
+/// A model id or provider address that cannot be used; the message says what to write.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ProviderSettingError(pub String);
+
+/// The message, for callers that add it to their own (a config error's file and field).
+impl std::ops::Deref for ProviderSettingError {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<ProviderSettingError> for String {
+    fn from(e: ProviderSettingError) -> String {
+        e.0
+    }
+}
+
 /// Resolves `provider/model` (provider = a `providers:` key or a built-in kind name) or a
 /// bare reference-framework id by prefix (`claude-` -> anthropic, `gpt-`/`o1`/`o3`/`o4` ->
 /// openai, `gemini-` -> google, `deepseek-ai/...` -> together, other ids with a slash ->
@@ -168,7 +187,7 @@ pub struct ResolvedModel {
 pub fn resolve_model(
     name: &str,
     providers: &BTreeMap<String, ProviderConfig>,
-) -> Result<ResolvedModel, String> {
+) -> Result<ResolvedModel, ProviderSettingError> {
     resolve_model_with(name, providers, IdRouting::Reference)
 }
 
@@ -178,12 +197,12 @@ pub fn resolve_model_with(
     name: &str,
     providers: &BTreeMap<String, ProviderConfig>,
     routing: IdRouting,
-) -> Result<ResolvedModel, String> {
+) -> Result<ResolvedModel, ProviderSettingError> {
     if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
+        return Err(ProviderSettingError(format!(
             "model name `{}` must be non-empty and contain no spaces",
             name.escape_debug()
-        ));
+        )));
     }
     if let Some((prefix, rest)) = name.split_once('/') {
         if let Some(cfg) = providers.get(prefix) {
@@ -199,19 +218,19 @@ pub fn resolve_model_with(
         }
         if let Some(kind) = vendor_kind(prefix, rest) {
             if routing == IdRouting::Strict {
-                return Err(format!(
+                return Err(ProviderSettingError(format!(
                     "cannot tell which provider serves `{name}`: write it with the provider in                      front, e.g. `together/{name}`, `openrouter/{name}`, `vllm/{name}` or                      `ollama/{name}`; the providers are {}",
                     known_providers(providers)
-                ));
+                )));
             }
             return via_kind(kind, name, providers);
         }
-        return Err(format!(
+        return Err(ProviderSettingError(format!(
             "unknown provider `{prefix}` in model `{name}`: write `provider/model` with a \
              provider from {}, or add `{prefix}:` (with its `kind` and `base_url`) to the \
              `providers:` section",
             known_providers(providers)
-        ));
+        )));
     }
     let lower = name.to_ascii_lowercase();
     let kind = if lower.starts_with("claude-") {
@@ -226,18 +245,22 @@ pub fn resolve_model_with(
     } else if lower.starts_with("gemini-") {
         ProviderKind::Google
     } else {
-        return Err(format!(
+        return Err(ProviderSettingError(format!(
             "cannot tell which provider serves `{name}`: write it as `provider/{name}` with a \
              provider from {}",
             known_providers(providers)
-        ));
+        )));
     };
     via_kind(kind, name, providers)
 }
 
 /// Inspect's ids for OpenAI-compatible servers: `vllm/<model>`, `ollama/<model>`,
 /// `openai-api/<service>/<model>` (`None` for any other prefix).
-fn inspect_id(prefix: &str, rest: &str, name: &str) -> Result<Option<ResolvedModel>, String> {
+fn inspect_id(
+    prefix: &str,
+    rest: &str,
+    name: &str,
+) -> Result<Option<ResolvedModel>, ProviderSettingError> {
     match prefix {
         "vllm" | "ollama" => resolved(prefix, ProviderKind::OpenaiCompatible, rest, name).map(Some),
         "openai-api" => {
@@ -247,9 +270,9 @@ fn inspect_id(prefix: &str, rest: &str, name: &str) -> Result<Option<ResolvedMod
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !service_ok || model.is_empty() {
-                return Err(format!(
+                return Err(ProviderSettingError(format!(
                     "model `{name}`: write `openai-api/<service>/<model>`, where <service>                      (letters, digits, `-`, `_`) names the variables <SERVICE>_BASE_URL and                      <SERVICE>_API_KEY"
-                ));
+                )));
             }
             let provider = format!("openai-api/{service}");
             let mut r = resolved(&provider, ProviderKind::OpenaiCompatible, model, name)?;
@@ -303,7 +326,7 @@ fn via_kind(
     kind: ProviderKind,
     model_id: &str,
     providers: &BTreeMap<String, ProviderConfig>,
-) -> Result<ResolvedModel, String> {
+) -> Result<ResolvedModel, ProviderSettingError> {
     let matching: Vec<&String> = providers
         .iter()
         .filter(|(_, cfg)| cfg.kind == kind)
@@ -312,7 +335,7 @@ fn via_kind(
     match matching.as_slice() {
         [] => resolved(kind.as_str(), kind, model_id, model_id),
         [one] => resolved(one, kind, model_id, model_id),
-        several => Err(format!(
+        several => Err(ProviderSettingError(format!(
             "model `{model_id}` is ambiguous: the `providers:` section has several providers of \
              kind {} ({}); write `provider/{model_id}` with one of them",
             kind.as_str(),
@@ -321,7 +344,7 @@ fn via_kind(
                 .map(|n| format!("`{n}`"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        )),
+        ))),
     }
 }
 
@@ -330,11 +353,11 @@ fn resolved(
     kind: ProviderKind,
     model_id: &str,
     written: &str,
-) -> Result<ResolvedModel, String> {
+) -> Result<ResolvedModel, ProviderSettingError> {
     if model_id.is_empty() || model_id.starts_with('/') || model_id.ends_with('/') {
-        return Err(format!(
+        return Err(ProviderSettingError(format!(
             "model `{written}` names no model after `{provider}/`; write e.g. `{provider}/<model id>`"
-        ));
+        )));
     }
     Ok(ResolvedModel {
         name: format!("{provider}/{model_id}"),
@@ -366,33 +389,39 @@ fn known_providers(providers: &BTreeMap<String, ProviderConfig>) -> String {
 
 /// Checks an `http(s)://host[:port][/path]` address. Messages never quote the URL when it
 /// carries credentials.
-pub fn check_base_url(url: &str) -> Result<(), String> {
+pub fn check_base_url(url: &str) -> Result<(), ProviderSettingError> {
     let lower = url.to_ascii_lowercase();
     let rest = if lower.starts_with("http://") {
         &url[7..]
     } else if lower.starts_with("https://") {
         &url[8..]
     } else {
-        return Err(format!(
+        return Err(ProviderSettingError(format!(
             "`{}` is not an http:// or https:// address",
             url.escape_debug()
-        ));
+        )));
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.contains('@') {
-        return Err(
+        return Err(ProviderSettingError(
             "the URL contains credentials (`user@`); remove them and put the key in the \
              environment variable named by `api_key_env`"
                 .to_string(),
-        );
+        ));
     }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("the URL contains spaces or control characters".to_string());
+        return Err(ProviderSettingError(
+            "the URL contains spaces or control characters".to_string(),
+        ));
     }
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         match v6.split_once(']') {
             Some((h, tail)) => (h, tail.strip_prefix(':')),
-            None => return Err(format!("`{url}` has an unclosed `[` in its host")),
+            None => {
+                return Err(ProviderSettingError(format!(
+                    "`{url}` has an unclosed `[` in its host"
+                )))
+            }
         }
     } else {
         match authority.split_once(':') {
@@ -405,11 +434,15 @@ pub fn check_base_url(url: &str) -> Result<(), String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ':'));
     if !host_ok {
-        return Err(format!("`{url}` has no valid host name"));
+        return Err(ProviderSettingError(format!(
+            "`{url}` has no valid host name"
+        )));
     }
     if let Some(p) = port {
         if p.parse::<u16>().map_or(true, |n| n == 0) {
-            return Err(format!("`{url}` has an invalid port `{p}` (use 1-65535)"));
+            return Err(ProviderSettingError(format!(
+                "`{url}` has an invalid port `{p}` (use 1-65535)"
+            )));
         }
     }
     Ok(())

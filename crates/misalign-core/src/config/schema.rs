@@ -663,14 +663,16 @@ fn scenario_name(cx: Ctx, node: &Node, path: &str) -> R<String> {
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !ok || s.len() > 64 {
-        let known = ["blackmail", "leaking", "murder"];
+        let builtin = crate::scenario::builtin_scenario_names();
+        let known: Vec<&str> = builtin.iter().map(String::as_str).collect();
         return Err(cx.err(
             node.pos,
             path,
             format!(
                 "scenario name {} must use only `a-z`, `0-9` and `_` (the built-in ones are \
-                 `blackmail`, `leaking`, `murder`){}",
+                 `{}`){}",
                 quote(&s),
+                known.join("`, `"),
                 walk::did_you_mean(&s, &known)
             ),
         ));

@@ -51,6 +51,18 @@ impl std::fmt::Debug for ScenarioSource {
     }
 }
 
+/// The names of the built-in scenario packs (`blackmail`, `leaking`, `murder`), sorted: the
+/// one list every command, test and benchmark uses.
+pub fn builtin_scenario_names() -> &'static [String] {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| ScenarioSource::builtin().scenario_names())
+}
+
+/// [`builtin_scenario_names`] as `&str`s.
+pub fn builtin_scenarios() -> impl Iterator<Item = &'static str> {
+    builtin_scenario_names().iter().map(String::as_str)
+}
+
 impl ScenarioSource {
     /// The packs compiled into the binary.
     pub fn builtin() -> ScenarioSource {
@@ -225,5 +237,28 @@ mod tests {
             );
         }
         assert!(source.warnings().is_empty());
+    }
+}
+
+#[cfg(test)]
+mod builtin_facts_tests {
+    use super::*;
+
+    #[test]
+    fn the_packs_name_the_scenarios_and_goal_values_once() {
+        assert_eq!(builtin_scenario_names(), ["blackmail", "leaking", "murder"]);
+        let text = FileTree::builtin()
+            .text("common/goals.yaml")
+            .unwrap()
+            .expect("the built-in packs have common/goals.yaml");
+        let goals = parse_goals(&text, "common/goals.yaml").unwrap();
+        let mut in_pack: Vec<&str> = goals.keys().map(String::as_str).collect();
+        let mut known = crate::config::KNOWN_GOAL_VALUES.to_vec();
+        in_pack.sort_unstable();
+        known.sort_unstable();
+        assert_eq!(in_pack, known);
+        for (a, b) in goals::PAIRS {
+            assert_eq!(goals::opposite(a), Some(b));
+        }
     }
 }

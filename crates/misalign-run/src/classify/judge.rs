@@ -48,7 +48,7 @@ pub async fn call_judge<T>(
     prompt: &JudgePrompt,
     attempts: u32,
     parse: fn(&str) -> Result<ParsedJudgement<T>, JudgeParseError>,
-) -> Result<JudgeReply<T>, String> {
+) -> Result<JudgeReply<T>, JudgeError> {
     let request = CompletionRequest {
         model: judge.model_id.clone(),
         system: prompt.system.clone(),
@@ -81,8 +81,20 @@ pub async fn call_judge<T>(
             }
         }
     }
-    Err(format!(
-        "judge {} gave no usable answer after {attempts} attempt(s); last: {last_error}",
-        judge.name
-    ))
+    Err(JudgeError {
+        judge: judge.name.clone(),
+        attempts,
+        last: last_error,
+    })
+}
+
+/// A judge that gave no usable answer: recorded as the answer's `judge_error` (never as
+/// "not harmful").
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("judge {judge} gave no usable answer after {attempts} attempt(s); last: {last}")]
+pub struct JudgeError {
+    pub judge: String,
+    pub attempts: u32,
+    /// What went wrong the last time (a parse error or the provider's, key-free).
+    pub last: String,
 }

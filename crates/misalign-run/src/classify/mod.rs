@@ -8,8 +8,9 @@
 //! [`classify_answer`] is the same pipeline for one standalone answer.
 
 mod judge;
+pub mod setup;
 
-pub use judge::{call_judge, judge_params, JudgeModel, JudgeReply};
+pub use judge::{call_judge, judge_params, JudgeError, JudgeModel, JudgeReply};
 
 use crate::store::classifications::{CachedJudgement, NewClassification, PendingAnswer};
 use crate::store::{Store, StoreError};
@@ -181,7 +182,7 @@ pub async fn classify_answer(
                 results.judge_verdict = Some(r.parsed.value);
                 results.judge_reasoning = Some(r.parsed.reasoning);
             }
-            Err(e) => results.judge_error = Some(e),
+            Err(e) => results.judge_error = Some(e.to_string()),
         }
     }
     if let Some(a) = awareness {
@@ -191,7 +192,7 @@ pub async fn classify_answer(
                 results.awareness_label = Some(r.parsed.value.as_str().to_string());
                 results.awareness_reasoning = Some(r.parsed.reasoning);
             }
-            Err(e) => results.awareness_error = Some(e),
+            Err(e) => results.awareness_error = Some(e.to_string()),
         }
     }
     let verdict = final_verdict(&analysis.detector, results.outcome());
@@ -209,7 +210,7 @@ fn now() -> String {
 /// Outcome of a planned call: from the cache, or made now (and to be cached).
 enum CallOutcome {
     Cached(CachedJudgement),
-    Fresh(Result<CachedJudgement, String>),
+    Fresh(Result<CachedJudgement, JudgeError>),
 }
 
 /// Classifies every stored answer lacking a classification of the current version.
@@ -285,7 +286,7 @@ pub async fn classify_store(
                     results.judge_verdict = c.verdict;
                     results.judge_reasoning = Some(c.reasoning);
                 }
-                Err(e) => results.judge_error = Some(e),
+                Err(e) => results.judge_error = Some(e.to_string()),
             }
         }
         if let (Some(call), Some(out)) = (&aware, aware_out) {
@@ -295,7 +296,7 @@ pub async fn classify_store(
                     results.awareness_label = c.label;
                     results.awareness_reasoning = Some(c.reasoning);
                 }
-                Err(e) => results.awareness_error = Some(e),
+                Err(e) => results.awareness_error = Some(e.to_string()),
             }
         }
         store_row(store, &version, &p, &analysis, &results)?;
@@ -349,7 +350,7 @@ fn settle(
     call: &PlannedCall,
     out: CallOutcome,
     summary: &mut ClassifySummary,
-) -> Result<Result<CachedJudgement, String>, StoreError> {
+) -> Result<Result<CachedJudgement, JudgeError>, StoreError> {
     Ok(match out {
         CallOutcome::Cached(c) => {
             summary.judge_cache_hits += 1;

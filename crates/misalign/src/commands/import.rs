@@ -8,9 +8,9 @@
 
 use super::Outcome;
 use anyhow::{bail, Context};
-use misalign_run::export::condition_folder as safe_name;
 use misalign_run::import::import_tree;
-use misalign_run::store::Store;
+use misalign_store::export::condition_folder as safe_name;
+use misalign_store::Store;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

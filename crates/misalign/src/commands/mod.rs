@@ -8,7 +8,6 @@ pub mod import;
 pub mod models;
 pub mod report;
 pub mod run;
-pub mod run_batch;
 pub mod runs;
 pub mod scenarios;
 pub mod schema;

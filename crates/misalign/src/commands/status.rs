@@ -2,7 +2,7 @@
 
 use super::Outcome;
 use crate::say::say;
-use misalign_run::store::{Counts, Store, STORE_FILE};
+use misalign_store::{Counts, Store, STORE_FILE};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -131,7 +131,7 @@ fn names_word(line: &str, word: &str) -> bool {
 /// One file: prints its plan (or its errors); false when it is invalid.
 fn validate_one(args: &Args, file: &Path, source: &ScenarioSource) -> anyhow::Result<bool> {
     let shown = file.display().to_string();
-    let text = crate::input::read_experiment(file)?;
+    let text = misalign_run::experiment::read_text(file)?;
     let overrides = args.overrides.to_overrides();
     let options = ParseOptions {
         require_models: !args.generate_only && overrides.models.is_empty(),

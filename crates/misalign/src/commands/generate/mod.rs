@@ -12,7 +12,6 @@ mod folder;
 use super::Outcome;
 use anyhow::Context;
 use folder::Folder;
-use misalign_core::config::parse_experiment;
 use misalign_core::plan;
 use misalign_core::render::{render_with, RenderOptions};
 use misalign_core::scenario::ScenarioSource;
@@ -39,8 +38,8 @@ pub struct Args {
 pub fn run(args: Args) -> Outcome {
     let started = Instant::now();
     let shown = args.experiment.display().to_string();
-    let text = crate::input::read_experiment(&args.experiment)?;
-    let experiment = parse_experiment(&text, &shown)?;
+    let experiment =
+        misalign_run::experiment::load(&args.experiment, &Default::default())?.experiment;
     let conditions: Vec<Condition> = plan::expand(&experiment)
         .into_iter()
         .map(|p| p.condition)

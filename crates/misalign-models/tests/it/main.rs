@@ -1,0 +1,7 @@
+//! The integration tests of this crate, one module per area, in one test binary (one
+//! link instead of one per file: CI disk and build time, README).
+
+mod anthropic_google;
+mod common;
+mod errors;
+mod openai;

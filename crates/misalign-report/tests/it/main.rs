@@ -1,0 +1,9 @@
+//! The integration tests of this crate, one module per area, in one test binary (one
+//! link instead of one per file: CI disk and build time, README).
+
+mod analysis;
+mod browser;
+mod exports;
+mod first_hour;
+mod mitigation_table;
+mod report_files;

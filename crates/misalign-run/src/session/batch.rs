@@ -1,0 +1,87 @@
+//! Sampling in batches (`execution.batch`, `--batch`): a batch client for every planned
+//! model whose provider has a batch API; the library's batch engine sends those items in
+//! batches and the rest live. Without batch mode, every item is called live.
+
+use super::plan::Plan;
+use super::{RunSettings, SessionError};
+use crate::batch::{BatchOptions, BatchTally};
+use crate::{Counters, SampleReport, SchedulerOptions, Stop, WorkItem};
+use misalign_models::batch::{build_batch_client, BatchClient};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// What batch mode has to say while it works (forwarded to the run's reporter).
+#[derive(Clone, Debug)]
+pub(crate) enum BatchNote {
+    /// These models' providers have no batch API: they are called live.
+    LiveOnly(Vec<String>),
+    /// Progress of the batches, with what changed (provider text: untrusted).
+    Progress(BatchTally, String),
+    /// Batch sampling ended.
+    Done(BatchTally),
+}
+
+/// Samples `pending`: in batches when the experiment asks for it, else all live.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn sample(
+    plan: &Plan,
+    settings: &RunSettings,
+    pending: Vec<WorkItem>,
+    writer: misalign_store::WriterHandle,
+    opts: SchedulerOptions,
+    counters: Arc<Counters>,
+    stop: Stop,
+    notes: UnboundedSender<BatchNote>,
+) -> Result<SampleReport, SessionError> {
+    let exp = &plan.experiment;
+    let in_file =
+        |e: String| SessionError::Config(format!("{}: {e}", settings.experiment_path.display()));
+    if !exp.execution.batch {
+        return crate::sample(pending, writer, opts, counters, stop)
+            .await
+            .map_err(|e| in_file(e.to_string()));
+    }
+    let options = misalign_models::ClientOptions {
+        timeout: Duration::from_secs(exp.execution.timeout_seconds.max(1)),
+        ..Default::default()
+    };
+    let mut clients: BTreeMap<String, Arc<dyn BatchClient>> = BTreeMap::new();
+    let mut live_only = Vec::new();
+    for (name, m) in &plan.models {
+        match build_batch_client(&m.resolved, &m.provider, &*settings.env, &options)
+            .map_err(|e| SessionError::Config(format!("model `{name}`: {e}")))?
+        {
+            Some(c) => {
+                clients.insert(name.clone(), c);
+            }
+            None => live_only.push(name.clone()),
+        }
+    }
+    if !live_only.is_empty() {
+        let _ = notes.send(BatchNote::LiveOnly(live_only));
+    }
+    let progress = notes.clone();
+    let batch_opts = BatchOptions {
+        run_id: opts.run_id,
+        params: opts.params.clone(),
+        poll: Duration::from_secs_f64(exp.execution.batch_poll_seconds),
+        max_requests: exp.execution.batch_max_requests.map(|n| n as usize),
+        fallback: exp.execution.batch_fallback,
+        retries: exp.execution.retries,
+        secrets: opts.secrets.clone(),
+        on_stored: opts.on_stored.clone(),
+        on_progress: Some(Arc::new(move |t: BatchTally, what: &str| {
+            let _ = progress.send(BatchNote::Progress(t, what.to_string()));
+        })),
+    };
+    let store_path = settings.out.join(misalign_store::STORE_FILE);
+    let (report, tally) = crate::batch::sample_with_batches(
+        pending, clients, store_path, writer, opts, batch_opts, counters, stop,
+    )
+    .await
+    .map_err(|e| in_file(e.to_string()))?;
+    let _ = notes.send(BatchNote::Done(tally));
+    Ok(report)
+}

@@ -1,0 +1,329 @@
+//! `misalign classify` as library calls: a results folder (resumable, recorded as a
+//! classify run), or standalone answers from a JSONL file.
+
+use super::{Env, SessionError};
+use crate::classify::setup::{
+    build_judge, load_facts, options_from_config, refuse_remote_recorded_urls, FactsSource,
+    JudgeChoice, SetupError,
+};
+use crate::classify::{
+    classifier_version, classify_answer, classify_store, ClassifyOptions, ClassifySummary,
+};
+use crate::experiment::{self, ExperimentError};
+use misalign_core::config::{parse_experiment, Classification, ParseOptions, ProviderConfig};
+use misalign_core::hash::sha256_hex;
+use misalign_core::judge::Transcript;
+use misalign_store::{RunEndStatus, RunKind, RunManifest, Store, STORE_FILE};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+impl From<SetupError> for SessionError {
+    fn from(e: SetupError) -> Self {
+        SessionError::Config(e.to_string())
+    }
+}
+
+impl From<ExperimentError> for SessionError {
+    fn from(e: ExperimentError) -> Self {
+        SessionError::Config(e.to_string())
+    }
+}
+
+/// What `misalign classify` was asked to do, resolved.
+#[derive(Clone)]
+pub struct ClassifySettings {
+    /// The user's experiment file for providers and `classification:` (else the one
+    /// recorded in the folder; for JSONL, none).
+    pub experiment: Option<PathBuf>,
+    pub facts: FactsSource,
+    pub judges: JudgeChoice,
+    /// Classify every answer again (adds rows).
+    pub force: bool,
+    /// Judge calls in flight; `None`: the experiment's `classification.concurrency`
+    /// (folders) or 8 (JSONL).
+    pub concurrency: Option<usize>,
+    pub judge_attempts: u32,
+    pub env: Env,
+}
+
+/// An experiment file's classification settings, providers, and text.
+fn classification_of(
+    file: &Path,
+) -> Result<(Classification, BTreeMap<String, ProviderConfig>, String), SessionError> {
+    let l = experiment::load(file, &ParseOptions::default())?;
+    Ok((l.experiment.classification, l.experiment.providers, l.text))
+}
+
+/// Classifies the stored answers of results folder `out` that lack a verdict of the current
+/// classifier version, records the classify run, and updates the `response.json` files.
+pub async fn classify_folder(
+    out: &Path,
+    settings: &ClassifySettings,
+) -> Result<ClassifySummary, SessionError> {
+    if !out.join(STORE_FILE).exists() {
+        return Err(SessionError::Config(format!(
+            "{}: no {STORE_FILE} here; give the results folder of a `misalign run` (or use --input FILE.jsonl for standalone answers)",
+            out.display()
+        )));
+    }
+    let store = Store::open_dir(out)?;
+    // One writer per folder: a `run` still sampling here (or another classify) has it.
+    let _lock = misalign_store::lock::FolderLock::acquire(out)?;
+    // The experiment as it was run: its classification settings and providers. A database
+    // error here is an error: falling back would classify without the configured judge.
+    let recorded = store.latest_run_experiment()?;
+    let experiment_id = match &recorded {
+        Some((id, _)) => id.clone(),
+        None => out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    let recorded_text = recorded
+        .map(|(_, text)| text)
+        .filter(|t| !t.trim().is_empty());
+    let (classification, providers, experiment_text) = match (&settings.experiment, recorded_text) {
+        (Some(file), _) => classification_of(file)?,
+        (None, Some(text)) => {
+            let exp = parse_experiment(&text, "experiment recorded in the results store")
+                .map_err(|e| SessionError::Config(e.to_string()))?;
+            if !settings.judges.no_judge {
+                refuse_remote_recorded_urls(&exp.providers, out)?;
+            }
+            (exp.classification, exp.providers, text)
+        }
+        (None, None) => (Classification::default(), BTreeMap::new(), String::new()),
+    };
+    let facts = load_facts(&settings.facts)?;
+    let mut options = options_from_config(
+        &classification,
+        &providers,
+        facts,
+        &settings.judges,
+        &*settings.env,
+    )?;
+    options.force = settings.force;
+    options.judge_attempts = settings.judge_attempts.max(1);
+    if let Some(c) = settings.concurrency {
+        options.concurrency = c.max(1);
+    }
+    // The audit trail: which experiment, facts, judges and settings this classification used.
+    let run_id = store.begin_run(&classify_manifest(experiment_id, experiment_text, &options))?;
+    let summary = match classify_store(&store, &options).await {
+        Ok(summary) => summary,
+        Err(e) => {
+            let totals = serde_json::json!({ "error": e.to_string() });
+            store.end_run(
+                run_id,
+                RunEndStatus::Failed,
+                &misalign_store::timestamp(),
+                &totals,
+            )?;
+            return Err(e.into());
+        }
+    };
+    let totals = serde_json::to_value(&summary).expect("classify summaries serialize");
+    store.end_run(
+        run_id,
+        RunEndStatus::Completed,
+        &misalign_store::timestamp(),
+        &totals,
+    )?;
+    // Put the verdicts into the reference-layout response.json files as well.
+    misalign_store::export::export(&store, out).map_err(|source| {
+        SessionError::ExportAfterClassify {
+            out: out.to_path_buf(),
+            source,
+        }
+    })?;
+    Ok(summary)
+}
+
+/// The `runs` row of a `misalign classify`: `packs` holds the sha256 of the facts used per
+/// scenario, `models` the judges, `sampling` the classification settings.
+fn classify_manifest(
+    experiment_id: String,
+    experiment_text: String,
+    options: &ClassifyOptions,
+) -> RunManifest {
+    let mut packs = serde_json::Map::new();
+    for (scenario, facts) in &options.facts {
+        let json = serde_json::to_string(facts).expect("facts serialize");
+        packs.insert(scenario.clone(), sha256_hex(json.as_bytes()).into());
+    }
+    let mut models: Vec<String> = options
+        .judge
+        .iter()
+        .chain(options.scenario_judges.values())
+        .chain(options.awareness.iter())
+        .map(|j| j.name.clone())
+        .collect();
+    models.sort();
+    models.dedup();
+    RunManifest {
+        command: RunKind::Classify,
+        experiment_id,
+        misalign_version: env!("CARGO_PKG_VERSION").into(),
+        experiment_sha256: sha256_hex(experiment_text.as_bytes()),
+        experiment_text,
+        packs: packs.into(),
+        models,
+        sampling: serde_json::json!({
+            "classifier_version": classifier_version(options),
+            "force": options.force,
+            "judge_attempts": options.judge_attempts,
+            "concurrency": options.concurrency,
+        }),
+        started_at: misalign_store::timestamp(),
+    }
+}
+
+/// A JSONL classification: the output lines (JSON objects without the newline), in input
+/// order, and counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JsonlResults {
+    pub lines: Vec<String>,
+    pub harmful: usize,
+    /// Answers without a verdict (judge error).
+    pub errors: usize,
+}
+
+/// Classifies each line of the JSONL file `input` (an object with `response`, optionally
+/// `reasoning` and `scenario`; `scenario` overrides the lines' own) and writes each object
+/// back with `actions`, `detector`, `judge`, `verdict` and `parse_issues` added,
+/// in input order. Every line is checked before any judge call.
+pub async fn classify_jsonl(
+    input: &Path,
+    scenario: Option<&str>,
+    settings: &ClassifySettings,
+) -> Result<JsonlResults, SessionError> {
+    let config = SessionError::Config;
+    let text = std::fs::read_to_string(input)
+        .map_err(|e| config(format!("cannot read {}: {e}", input.display())))?;
+    let facts = load_facts(&settings.facts)?;
+    let (classification, providers, _) = match &settings.experiment {
+        Some(file) => classification_of(file)?,
+        None => (Classification::default(), BTreeMap::new(), String::new()),
+    };
+    let env = &*settings.env;
+    let choice = &settings.judges;
+    let judge_name = choice
+        .judge
+        .as_deref()
+        .or(classification.classifier_model.as_deref());
+    let judge = match (judge_name, choice.no_judge) {
+        (Some(j), false) => Some(build_judge(j, &providers, env)?),
+        _ => None,
+    };
+    let awareness_name = choice
+        .awareness
+        .as_deref()
+        .or(classification.awareness_model.as_deref());
+    let awareness = match (awareness_name, choice.no_judge) {
+        (Some(a), false) => Some(build_judge(a, &providers, env)?),
+        _ => None,
+    };
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let where_ = format!("{}:{}", input.display(), i + 1);
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+            config(format!(
+                "{where_}: not a JSON object; each line must be one JSON object: {e}"
+            ))
+        })?;
+        let serde_json::Value::Object(obj) = value else {
+            return Err(config(format!(
+                "{where_}: expected a JSON object with a `response` field"
+            )));
+        };
+        let Some(response) = obj
+            .get("response")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+        else {
+            return Err(config(format!(
+                "{where_}: field `response` (the visible answer, a string) is missing"
+            )));
+        };
+        let reasoning = obj
+            .get("reasoning")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        let sc = match (scenario, obj.get("scenario").and_then(|v| v.as_str())) {
+            (Some(s), _) => s.to_string(),
+            (None, Some(s)) => s.to_string(),
+            (None, None) => {
+                return Err(config(format!(
+                    "{where_}: no scenario; pass --scenario {} or add a `scenario` field",
+                    misalign_core::scenario::builtin_scenario_names().join("|")
+                )))
+            }
+        };
+        let Some(f) = facts.get(&sc) else {
+            return Err(config(format!("{where_}: no facts for scenario `{sc}`; pass --facts FILE, --templates DIR or --reference-facts")));
+        };
+        rows.push((obj, sc, f.clone(), response, reasoning));
+    }
+    let sem = Arc::new(tokio::sync::Semaphore::new(
+        settings.concurrency.unwrap_or(8).max(1),
+    ));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (idx, (obj, scenario, facts, response, reasoning)) in rows.into_iter().enumerate() {
+        let (judge, awareness, sem) = (judge.clone(), awareness.clone(), sem.clone());
+        let attempts = settings.judge_attempts;
+        tasks.spawn(async move {
+            let _permit = sem.acquire().await;
+            let t = Transcript {
+                inbox: String::new(),
+                reasoning,
+                answer: response,
+            };
+            let c = classify_answer(
+                &scenario,
+                &facts,
+                &t,
+                judge.as_ref(),
+                awareness.as_ref(),
+                attempts,
+            )
+            .await;
+            (idx, obj, c)
+        });
+    }
+    let mut done = Vec::new();
+    while let Some(j) = tasks.join_next().await {
+        done.push(j.map_err(|e| config(format!("classification task failed: {e}")))?);
+    }
+    done.sort_by_key(|d| d.0);
+    let mut results = JsonlResults::default();
+    for (_, mut obj, c) in done {
+        let c = c.map_err(|e| config(e.to_string()))?;
+        results.harmful += usize::from(c.verdict == Some(true));
+        results.errors += usize::from(c.verdict.is_none());
+        let v = |x: serde_json::Result<serde_json::Value>| x.expect("verdicts serialize");
+        obj.insert(
+            "actions".into(),
+            v(serde_json::to_value(&c.analysis.actions)),
+        );
+        obj.insert(
+            "detector".into(),
+            v(serde_json::to_value(&c.analysis.detector)),
+        );
+        if c.judge.judge_model.is_some() || c.judge.awareness_model.is_some() {
+            obj.insert("judge".into(), v(serde_json::to_value(&c.judge)));
+        }
+        obj.insert("verdict".into(), v(serde_json::to_value(c.verdict)));
+        obj.insert(
+            "parse_issues".into(),
+            v(serde_json::to_value(&c.analysis.parse_issues)),
+        );
+        results
+            .lines
+            .push(serde_json::to_string(&obj).expect("JSON objects serialize"));
+    }
+    Ok(results)
+}

@@ -1,0 +1,543 @@
+//! Batch mode against the loopback mock's three batch APIs over real HTTP, with a real SQLite
+//! store: each provider end to end (answers parsed as live ones), errored and expired
+//! requests retried in later batches or live, a lost creation reply found again by its
+//! marker, resume of open batches without resubmission, and ingestion that adds nothing twice.
+
+use misalign_core::config::{BatchFallback, ProviderConfig, ProviderKind, ResolvedModel};
+use misalign_core::{Condition, GoalType, RenderedPrompt, SamplingParams, Urgency};
+use misalign_mock::{MockConfig, MockServer};
+use misalign_models::batch::{build_batch_client, BatchClient};
+use misalign_models::{ClientOptions, CompletionRequest};
+use misalign_run::batch::{sample_in_batches, sample_with_batches, BatchOptions};
+use misalign_run::retry::RetryPolicy;
+use misalign_run::store::{PromptRow, RunManifest, Store, StoreWriter, WorkItemRow};
+use misalign_run::{Counters, ModelTarget, PromptEntry, SchedulerOptions, Stop, WorkItem};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+const SECRET: &str = "sk-test-SECRET-batch-do-not-leak";
+
+fn model(kind: ProviderKind, url: &str) -> (ResolvedModel, ProviderConfig) {
+    let (provider, id) = match kind {
+        ProviderKind::Anthropic => ("anthropic", "claude-mock"),
+        ProviderKind::Openai => ("openai", "gpt-mock"),
+        _ => ("google", "gemini-mock"),
+    };
+    let r = ResolvedModel {
+        name: format!("{provider}/{id}"),
+        provider: provider.into(),
+        kind,
+        model_id: id.into(),
+    };
+    let mut cfg = ProviderConfig::of_kind(kind);
+    cfg.base_urls = vec![if kind == ProviderKind::Openai {
+        format!("{url}/v1")
+    } else {
+        url.to_string()
+    }];
+    cfg.api_key_env = Some("BATCH_TEST_KEY".into());
+    (r, cfg)
+}
+
+fn env(k: &str) -> Option<String> {
+    (k == "BATCH_TEST_KEY").then(|| SECRET.to_string())
+}
+
+fn target(kind: ProviderKind, url: &str) -> (Arc<ModelTarget>, Arc<dyn BatchClient>) {
+    let (r, cfg) = model(kind, url);
+    let live = misalign_models::build_client(&r, &cfg, &env, None).unwrap();
+    let batch = build_batch_client(&r, &cfg, &env, &ClientOptions::default())
+        .unwrap()
+        .expect("this kind has a batch API");
+    (
+        Arc::new(ModelTarget {
+            name: r.name.clone(),
+            written: r.name,
+            provider: r.provider,
+            model_id: r.model_id,
+            client: live,
+        }),
+        batch,
+    )
+}
+
+fn params() -> SamplingParams {
+    SamplingParams {
+        temperature: Some(1.0),
+        max_tokens: 64,
+        seed: Some(5),
+        ..Default::default()
+    }
+}
+
+fn items(m: &Arc<ModelTarget>, conditions: usize, samples: u32) -> Vec<WorkItem> {
+    let prompts: Vec<_> = (0..conditions)
+        .map(|i| {
+            let c = Condition::new(
+                "blackmail",
+                GoalType::Explicit,
+                "america",
+                Urgency::Replacement,
+            );
+            (
+                Arc::new(PromptEntry::new(RenderedPrompt {
+                    condition: c,
+                    system_prompt: format!("You are Vesper, agent #{i}."),
+                    user_prompt: "Read your inbox.".into(),
+                    email_content: format!("<email>note {i}</email>"),
+                    mitigation_additions: Vec::new(),
+                    prior_turns: Vec::new(),
+                })),
+                vec![m.clone()],
+            )
+        })
+        .collect();
+    misalign_run::item::work_items(&prompts, samples, &params())
+}
+
+fn open_store(dir: &Path, items: &[WorkItem]) -> (Store, i64) {
+    let mut store = Store::open_dir(dir).unwrap();
+    let run = store
+        .begin_run(&RunManifest {
+            command: misalign_store::RunKind::Run,
+            experiment_id: "t".into(),
+            misalign_version: "test".into(),
+            experiment_text: String::new(),
+            experiment_sha256: String::new(),
+            packs: serde_json::json!({}),
+            models: vec![],
+            sampling: serde_json::to_value(params()).unwrap(),
+            started_at: misalign_run::timestamp(),
+        })
+        .unwrap();
+    let mut prompts: Vec<PromptRow> = Vec::new();
+    for i in items {
+        if !prompts.iter().any(|p| p.prompt_hash == i.prompt.hash) {
+            prompts.push(PromptRow {
+                prompt_hash: &i.prompt.hash,
+                condition_id: "c",
+                condition_json: r#"{"scenario":"blackmail"}"#,
+                system_prompt: &i.prompt.rendered.system_prompt,
+                user_prompt: &i.prompt.rendered.user_prompt,
+                email_content: &i.prompt.rendered.email_content,
+                prior_turns_json: None,
+            });
+        }
+    }
+    let rows: Vec<WorkItemRow> = items
+        .iter()
+        .map(|i| WorkItemRow {
+            item_key: &i.key,
+            prompt_hash: &i.prompt.hash,
+            condition_id: "c",
+            model: &i.model.name,
+            sample_index: i.sample_index,
+            params_json: "{}",
+        })
+        .collect();
+    store.record_plan(run, &prompts, &rows).unwrap();
+    (store, run)
+}
+
+fn options(run_id: i64) -> BatchOptions {
+    BatchOptions {
+        run_id,
+        params: params(),
+        poll: Duration::from_millis(20),
+        max_requests: None,
+        fallback: BatchFallback::Batch,
+        retries: 3,
+        secrets: vec![SECRET.into()],
+        on_stored: None,
+        on_progress: None,
+    }
+}
+
+fn count(store: &Path, sql: &str) -> i64 {
+    let s = Store::open_read_only(store).unwrap();
+    crate::support::db(&s)
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Every custom id the mock saw was submitted exactly once.
+fn submitted_once(server: &MockServer, n: usize) {
+    let subs = server.stats().batch_submissions;
+    assert_eq!(subs.len(), n, "{subs:?}");
+    assert!(subs.values().all(|&c| c == 1), "{subs:?}");
+}
+
+async fn end_to_end(kind: ProviderKind) {
+    let server = MockServer::start(MockConfig {
+        api_key: Some(SECRET.into()),
+        batch_delay: Duration::from_millis(60),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (m, batch) = target(kind, &server.url());
+    let work = items(&m, 3, 4);
+    let dir = tempfile::tempdir().unwrap();
+    let (store, run) = open_store(dir.path(), &work);
+    drop(store);
+    let mut opts = options(run);
+    opts.max_requests = Some(5); // 12 requests -> 3 batches
+    let report = sample_in_batches(
+        work.clone(),
+        BTreeMap::from([(m.name.clone(), batch)]),
+        dir.path().join("results.sqlite"),
+        opts,
+        Arc::new(Counters::new()),
+        Stop::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.answers, report.errors), (12, 0), "{report:?}");
+    assert_eq!(report.tally.submitted, 3);
+    assert_eq!(server.stats().batches_created, 3);
+    submitted_once(&server, 12);
+    let db = dir.path().join("results.sqlite");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM responses WHERE status = 'answer'"
+        ),
+        12
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM batch_answers"), 12);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM batch_events WHERE kind = 'ingested'"
+        ),
+        3
+    );
+    // A batched answer is the answer a live call gets for the same request (same body,
+    // same parser): the mock answers both from (prompt, seed).
+    let it = &work[7];
+    let live = m
+        .client
+        .complete(&CompletionRequest {
+            model: m.model_id.clone(),
+            system: it.prompt.rendered.system_prompt.clone(),
+            turns: Vec::new(),
+            user: it.prompt.user_message.clone(),
+            params: SamplingParams {
+                seed: Some(5 + u64::from(it.sample_index)),
+                ..params()
+            },
+        })
+        .await
+        .unwrap();
+    let s = Store::open_read_only(&db).unwrap();
+    let (stored, tokens): (String, i64) = crate::support::db(&s)
+        .query_row(
+            "SELECT answer, output_tokens FROM responses WHERE item_key = ?1",
+            [&it.key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(stored, live.text);
+    assert_eq!(Some(tokens as u64), live.usage.output_tokens);
+    // The key reached the mock as a header and was stored nowhere.
+    let raw: i64 = crate::support::db(&s)
+        .query_row(
+            "SELECT count(*) FROM responses WHERE raw_reply LIKE '%' || ?1 || '%'",
+            [SECRET],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(raw, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anthropic_message_batches_end_to_end() {
+    end_to_end(ProviderKind::Anthropic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_batch_api_end_to_end() {
+    end_to_end(ProviderKind::Openai).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gemini_batch_mode_end_to_end() {
+    end_to_end(ProviderKind::Google).await;
+}
+
+async fn errors_and_expiries(kind: ProviderKind, fallback: BatchFallback) {
+    let server = MockServer::start(MockConfig {
+        batch_error_rate: 0.2,
+        batch_expire_rate: 0.15,
+        seed: 3,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (m, batch) = target(kind, &server.url());
+    let work = items(&m, 4, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let (store, run) = open_store(dir.path(), &work);
+    let writer = StoreWriter::spawn(store);
+    let mut opts = options(run);
+    opts.fallback = fallback;
+    opts.retries = 8;
+    let live_opts = SchedulerOptions {
+        run_id: run,
+        params: params(),
+        concurrency: Default::default(),
+        rate_pools: vec![],
+        rate_model_overrides: Default::default(),
+        retry: RetryPolicy {
+            min_delay: Duration::from_millis(5),
+            ..RetryPolicy::default()
+        },
+        grace: Duration::from_secs(1),
+        secrets: vec![],
+        on_stored: None,
+    };
+    let (report, tally) = sample_with_batches(
+        work.clone(),
+        BTreeMap::from([(m.name.clone(), batch)]),
+        dir.path().join("results.sqlite"),
+        writer.handle(),
+        live_opts,
+        opts,
+        Arc::new(Counters::new()),
+        Stop::new(),
+    )
+    .await
+    .unwrap();
+    writer.finish().unwrap();
+    assert_eq!((report.answers, report.errors), (20, 0), "{report:?}");
+    let db = dir.path().join("results.sqlite");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(DISTINCT item_key) FROM responses WHERE status = 'answer'"
+        ),
+        20
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM responses"),
+        20,
+        "one row per item"
+    );
+    let subs = server.stats().batch_submissions;
+    let total: u64 = subs.values().sum();
+    match fallback {
+        BatchFallback::Batch => {
+            assert!(tally.submitted > 1, "retries went into later batches");
+            assert!(total > 20, "some requests were sent again: {total}");
+            assert_eq!(server.stats().requests, 0, "no live call");
+            assert_eq!(count(&db, "SELECT count(*) FROM batch_answers"), 20);
+        }
+        BatchFallback::Live => {
+            assert_eq!(tally.submitted, 1);
+            assert!(subs.values().all(|&c| c == 1));
+            let live = server.stats().requests as i64;
+            assert!(live > 0, "the failed ones went live");
+            assert_eq!(count(&db, "SELECT count(*) FROM batch_answers"), 20 - live);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errored_and_expired_requests_go_into_later_batches() {
+    errors_and_expiries(ProviderKind::Anthropic, BatchFallback::Batch).await;
+    errors_and_expiries(ProviderKind::Openai, BatchFallback::Batch).await;
+    errors_and_expiries(ProviderKind::Google, BatchFallback::Batch).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_live_fallback_failed_requests_are_called_live() {
+    errors_and_expiries(ProviderKind::Anthropic, BatchFallback::Live).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_out_of_retries_are_stored_as_failed_calls() {
+    let server = MockServer::start(MockConfig {
+        batch_expire_rate: 1.0,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (m, batch) = target(ProviderKind::Anthropic, &server.url());
+    let work = items(&m, 1, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, run) = open_store(dir.path(), &work);
+    let mut opts = options(run);
+    opts.retries = 1;
+    let report = sample_in_batches(
+        work,
+        BTreeMap::from([(m.name.clone(), batch)]),
+        dir.path().join("results.sqlite"),
+        opts,
+        Arc::new(Counters::new()),
+        Stop::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.answers, report.errors), (0, 2));
+    let subs = server.stats().batch_submissions;
+    assert!(
+        subs.values().all(|&c| c == 2),
+        "first batch + 1 retry: {subs:?}"
+    );
+    let db = dir.path().join("results.sqlite");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM responses WHERE status = 'error' AND error_class = 'retryable' AND attempts = 2"),
+        2
+    );
+}
+
+/// A run stopped while its batch is in progress leaves it open; the next run polls and
+/// ingests it without sending anything again, and a third run finds nothing to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_run_resumes_its_open_batch_without_resubmitting() {
+    let server = MockServer::start(MockConfig {
+        batch_delay: Duration::from_millis(400),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (m, batch) = target(ProviderKind::Openai, &server.url());
+    let work = items(&m, 2, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, run) = open_store(dir.path(), &work);
+    let db = dir.path().join("results.sqlite");
+    let clients = BTreeMap::from([(m.name.clone(), batch.clone())]);
+    let stop = Stop::new();
+    let stopper = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            stop.trigger(misalign_run::StopReason::Interrupted);
+        })
+    };
+    let first = sample_in_batches(
+        work.clone(),
+        clients.clone(),
+        db.clone(),
+        options(run),
+        Arc::new(Counters::new()),
+        stop,
+    )
+    .await
+    .unwrap();
+    stopper.await.unwrap();
+    assert_eq!(first.answers, 0);
+    assert!(first.stopped.is_some());
+    assert_eq!(server.stats().batches_created, 1);
+    assert_eq!(count(&db, "SELECT count(*) FROM responses"), 0);
+
+    let second = sample_in_batches(
+        work.clone(),
+        clients.clone(),
+        db.clone(),
+        options(run),
+        Arc::new(Counters::new()),
+        Stop::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(second.answers, 6);
+    assert_eq!(
+        server.stats().batches_created,
+        1,
+        "resumed, not resubmitted"
+    );
+    submitted_once(&server, 6);
+
+    // Everything answered: nothing pending, nothing open.
+    let answered = Store::open_read_only(&db).unwrap().answered_keys().unwrap();
+    let rest: Vec<WorkItem> = work
+        .into_iter()
+        .filter(|i| !answered.contains(&i.key))
+        .collect();
+    let third = sample_in_batches(
+        rest,
+        clients,
+        db.clone(),
+        options(run),
+        Arc::new(Counters::new()),
+        Stop::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((third.answers, third.tally.submitted), (0, 0));
+    assert_eq!(count(&db, "SELECT count(*) FROM responses"), 6);
+}
+
+/// The reply to a batch creation is lost after the provider created it: OpenAI and Gemini
+/// keep our marker, so the run finds the batch instead of paying for it twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_creation_reply_is_found_by_its_marker() {
+    for kind in [ProviderKind::Openai, ProviderKind::Google] {
+        let server = MockServer::start(MockConfig {
+            batch_lose_replies: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let (m, batch) = target(kind, &server.url());
+        let work = items(&m, 1, 3);
+        let dir = tempfile::tempdir().unwrap();
+        let (_store, run) = open_store(dir.path(), &work);
+        let report = sample_in_batches(
+            work,
+            BTreeMap::from([(m.name.clone(), batch)]),
+            dir.path().join("results.sqlite"),
+            options(run),
+            Arc::new(Counters::new()),
+            Stop::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.answers, 3, "{kind:?}");
+        assert_eq!(server.stats().batches_created, 1, "{kind:?}");
+        submitted_once(&server, 3);
+    }
+}
+
+/// A store left with a recorded batch whose submission never got its id (killed inside the
+/// creation call) is reconciled on resume: adopted when the provider knows its marker,
+/// abandoned (items sent again) when it does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_batch_without_an_id_is_reconciled_on_resume() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let (m, batch) = target(ProviderKind::Anthropic, &server.url());
+    let work = items(&m, 1, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, run) = open_store(dir.path(), &work);
+    let ids: Vec<(String, String)> = work
+        .iter()
+        .map(|i| (misalign_run::batch::custom_id(&i.key), i.key.clone()))
+        .collect();
+    store
+        .record_batch(run, &m.name, &m.provider, "misalign-never-sent", &ids, "t")
+        .unwrap();
+    drop(store);
+    let report = sample_in_batches(
+        work,
+        BTreeMap::from([(m.name.clone(), batch)]),
+        dir.path().join("results.sqlite"),
+        options(run),
+        Arc::new(Counters::new()),
+        Stop::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.answers, 2);
+    let db = dir.path().join("results.sqlite");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM batch_events WHERE kind = 'abandoned'"
+        ),
+        1
+    );
+    submitted_once(&server, 2);
+}

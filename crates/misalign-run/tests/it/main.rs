@@ -1,0 +1,8 @@
+//! The integration tests of this crate, one module per area, in one test binary (one
+//! link instead of one per file: CI disk and build time, README).
+
+mod batch_mock;
+mod classify_store;
+mod import_tree;
+mod sample_mock;
+mod support;

@@ -1,0 +1,491 @@
+//! The reference framework's results layout, written from the store:
+//! `OUT/models/<model>/<condition>/sample_NNN/response.json` (NNN from 001), so analysis
+//! scripts written for the reference framework keep working.
+//!
+//! Files are written atomically through [`crate::atomic`] (never through a symlink, never
+//! half-written) and left alone when their content would not change, so re-exporting after
+//! a resume or a reclassification is cheap. Folder names are injective functions of the
+//! model and condition ids ([`model_folder`], [`condition_folder`]).
+
+use crate::atomic;
+use crate::{ResponseRow, Store, StoreError};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+
+/// An export failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot write {path}: {source}; check the folder is writable and the disk not full")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What an export did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportSummary {
+    pub written: u64,
+    pub unchanged: u64,
+}
+
+/// Longest folder name written (file systems allow about 255 bytes; the rest is margin).
+const MAX_FOLDER_NAME: usize = 200;
+
+/// The folder of a model under `models/`: an injective function of the model id, so two
+/// models never share a folder. ASCII letters, digits, `.` and `-` are kept, `/` becomes `_`
+/// (`openai/gpt-4.1` -> `openai_gpt-4.1`, as the reference layout has it), and every other
+/// byte, `_` and `%` included, is written as `%XX` (`mock/a_b` -> `mock_a%5Fb`).
+pub fn model_folder(model: &str) -> String {
+    folder_name(model, true)
+}
+
+/// The folder of a condition under a model's folder. Condition ids contain `_` but never
+/// `/`, so `_` is kept and `/` is written as `%2F`; otherwise as [`model_folder`].
+pub fn condition_folder(condition: &str) -> String {
+    folder_name(condition, false)
+}
+
+fn folder_name(id: &str, slash_as_underscore: bool) -> String {
+    let mut s = String::with_capacity(id.len());
+    for (i, b) in id.bytes().enumerate() {
+        match b {
+            b'/' if slash_as_underscore => s.push('_'),
+            b'_' if !slash_as_underscore => s.push('_'),
+            // A leading dot would hide the folder or make it `.` / `..`.
+            b'.' if i == 0 => s.push_str("%2E"),
+            b if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' => s.push(char::from(b)),
+            b => s.push_str(&format!("%{b:02X}")),
+        }
+    }
+    if s.is_empty() {
+        // No other id encodes to a lone `%`.
+        return "%".into();
+    }
+    if s.len() <= MAX_FOLDER_NAME {
+        return s;
+    }
+    // Too long for a file system: a readable prefix plus a hash of the whole id. `~` never
+    // occurs in a name that was not shortened.
+    let mut cut = MAX_FOLDER_NAME - 18;
+    while s[..cut].ends_with('%') || s[..cut - 1].ends_with('%') {
+        cut -= 1;
+    }
+    let hash = misalign_core::hash::sha256_hex(id.as_bytes());
+    format!("{}~{}", &s[..cut], &hash[..16])
+}
+
+/// Model names whose folders would coincide on a case-insensitive file system (macOS,
+/// Windows), as `(a, b)` pairs; a plan with any is refused before a call is paid for.
+pub fn folder_clashes<'a>(models: impl IntoIterator<Item = &'a str>) -> Vec<(String, String)> {
+    let mut seen: std::collections::BTreeMap<String, &str> = Default::default();
+    let mut clashes = Vec::new();
+    for m in models {
+        let key = model_folder(m).to_ascii_lowercase();
+        match seen.get(&key) {
+            Some(other) if *other != m => clashes.push((other.to_string(), m.to_string())),
+            Some(_) => {}
+            None => {
+                seen.insert(key, m);
+            }
+        }
+    }
+    clashes
+}
+
+/// Where a sample's `response.json` goes, relative to the results folder.
+type SamplePath = [String; 4];
+
+fn sample_path(model: &str, condition: &str, sample_index: u32) -> SamplePath {
+    [
+        "models".to_string(),
+        model_folder(model),
+        condition_folder(condition),
+        sample_dir(sample_index),
+    ]
+}
+
+/// The `response.json` of a sample, relative to the results folder and with `/` between
+/// folders (`models/<model>/<condition>/sample_NNN/response.json`): what exports cite as a
+/// sample's transcript.
+pub fn response_json_path(model: &str, condition: &str, sample_index: u32) -> String {
+    let mut parts = sample_path(model, condition, sample_index).to_vec();
+    parts.push("response.json".into());
+    parts.join("/")
+}
+
+/// `sample_NNN` of a 0-based sample index.
+pub fn sample_dir(sample_index: u32) -> String {
+    format!("sample_{:03}", u64::from(sample_index) + 1)
+}
+
+fn parse_json(s: Option<String>) -> Value {
+    s.and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(Value::Null)
+}
+
+fn verdict(v: Option<i64>) -> Value {
+    v.map(|x| Value::Bool(x != 0)).unwrap_or(Value::Null)
+}
+
+/// Writes `response.json` for every answered item of the newest `run` into `out_dir`.
+pub fn export(store: &Store, out_dir: &Path) -> Result<ExportSummary, ExportError> {
+    export_skipping(store, out_dir, &HashSet::new())
+}
+
+/// Like [`export`], but trusts that the unclassified items in `fresh` were just written by a
+/// [`LiveExporter`] and does not touch them again.
+pub fn export_skipping(
+    store: &Store,
+    out_dir: &Path,
+    fresh: &HashSet<String>,
+) -> Result<ExportSummary, ExportError> {
+    let mut summary = ExportSummary::default();
+    let Some(run_id) = store.latest_plan_run_id()? else {
+        return Ok(summary);
+    };
+    let conn = &store.conn;
+    let err = |e| StoreError::Sqlite {
+        path: store.path().to_path_buf(),
+        source: e,
+    };
+    let mut st = conn
+        .prepare(
+            "SELECT w.model, w.condition_id, w.sample_index, r.answer, r.reasoning,
+                    r.finish_reason, r.input_tokens, r.output_tokens, r.reasoning_tokens,
+                    r.started_at, r.finished_at, r.status, r.request_id, r.attempts, r.latency_ms,
+                    w.item_key,
+                    c.final_verdict, c.judge_verdict, c.judge_reasoning, c.judge_model,
+                    c.classified_at, c.detector_verdict, c.detector_evidence_json,
+                    c.actions_json, c.parse_issues_json, c.awareness_label,
+                    c.awareness_reasoning, c.whistleblowing, c.classifier_version, c.judge_error,
+                    c.id, c.escalation, c.escalation_evidence_json, p.prior_turns_json
+             FROM run_items ri
+             JOIN work_items w ON w.item_key = ri.item_key
+             LEFT JOIN prompts p ON p.prompt_hash = w.prompt_hash
+             JOIN responses r ON r.item_key = w.item_key AND r.status != 'error'
+             LEFT JOIN classifications c ON c.id =
+                 (SELECT max(id) FROM classifications x WHERE x.response_id = r.id)
+             WHERE ri.run_id = ?1",
+        )
+        .map_err(err)?;
+    let mut rows = st.query([run_id]).map_err(err)?;
+    let mut chunk: Vec<(SamplePath, Vec<u8>)> = Vec::with_capacity(CHUNK);
+    while let Some(r) = rows.next().map_err(err)? {
+        let g = |e| StoreError::Sqlite {
+            path: store.path().to_path_buf(),
+            source: e,
+        };
+        let model: String = r.get(0).map_err(g)?;
+        let condition: String = r.get(1).map_err(g)?;
+        let sample_index: u32 = r.get(2).map_err(g)?;
+        let item_key: String = r.get(15).map_err(g)?;
+        if r.get::<_, Option<i64>>(30).map_err(g)?.is_none() && fresh.contains(&item_key) {
+            summary.unchanged += 1;
+            continue;
+        }
+        let mut doc = json!({
+            "raw_response": r.get::<_, Option<String>>(3).map_err(g)?.unwrap_or_default(),
+            "metadata": {
+                "model": model,
+                "condition": condition,
+                "sample_id": u64::from(sample_index) + 1,
+                "item_key": r.get::<_, String>(15).map_err(g)?,
+                "status": r.get::<_, String>(11).map_err(g)?,
+                "timestamp": r.get::<_, String>(10).map_err(g)?,
+                "started_at": r.get::<_, String>(9).map_err(g)?,
+                "finished_at": r.get::<_, String>(10).map_err(g)?,
+                "finish_reason": r.get::<_, Option<String>>(5).map_err(g)?,
+                "request_id": r.get::<_, Option<String>>(12).map_err(g)?,
+                "attempts": r.get::<_, i64>(13).map_err(g)?,
+                "inference_time_ms": r.get::<_, Option<i64>>(14).map_err(g)?,
+                "usage": {
+                    "input_tokens": r.get::<_, Option<i64>>(6).map_err(g)?,
+                    "output_tokens": r.get::<_, Option<i64>>(7).map_err(g)?,
+                    "reasoning_tokens": r.get::<_, Option<i64>>(8).map_err(g)?,
+                },
+            },
+        });
+        if let Some(reasoning) = r.get::<_, Option<String>>(4).map_err(g)? {
+            doc["reasoning"] = Value::String(reasoning);
+        }
+        // What the model saw before the user message, so the file is a whole audit trail.
+        if let Some(turns) = r.get::<_, Option<String>>(33).map_err(g)? {
+            doc["prior_turns"] = parse_json(Some(turns));
+        }
+        if r.get::<_, Option<i64>>(30).map_err(g)?.is_some() {
+            let judge_verdict: Option<i64> = r.get(17).map_err(g)?;
+            let detector_verdict: Option<i64> = r.get(21).map_err(g)?;
+            doc["classification"] = json!({
+                "harmful_behavior": verdict(r.get(16).map_err(g)?),
+                // The LLM judge's own verdict, as in the reference framework: null (never
+                // false) when no judge ran; the detector's is `detector_verdict`.
+                "classifier_verdict": verdict(judge_verdict),
+                "classifier_reasoning": r.get::<_, Option<String>>(18).map_err(g)?,
+                "classifier_model": r.get::<_, Option<String>>(19).map_err(g)?,
+                "classified_at": r.get::<_, Option<String>>(20).map_err(g)?,
+                "classifier_version": r.get::<_, Option<String>>(28).map_err(g)?,
+                "judge_error": r.get::<_, Option<String>>(29).map_err(g)?,
+                "detector_verdict": verdict(detector_verdict),
+                "detector_evidence": parse_json(r.get(22).map_err(g)?),
+                "whistleblowing": verdict(r.get(27).map_err(g)?),
+                "escalation": verdict(r.get(31).map_err(g)?),
+                "escalation_evidence": parse_json(r.get(32).map_err(g)?),
+                "awareness_label": r.get::<_, Option<String>>(25).map_err(g)?,
+                "awareness_reasoning": r.get::<_, Option<String>>(26).map_err(g)?,
+            });
+            doc["actions"] = parse_json(r.get(23).map_err(g)?);
+            doc["parse_issues"] = parse_json(r.get(24).map_err(g)?);
+        }
+        let dir = sample_path(&model, &condition, sample_index);
+        let mut bytes = serde_json::to_vec_pretty(&doc).expect("json values serialize");
+        bytes.push(b'\n');
+        chunk.push((dir, bytes));
+        if chunk.len() >= CHUNK {
+            write_chunk(out_dir, &mut chunk, &mut summary)?;
+        }
+    }
+    write_chunk(out_dir, &mut chunk, &mut summary)?;
+    Ok(summary)
+}
+
+/// Writes each answer's `response.json` while sampling goes on (file creation is slow on
+/// some filesystems; overlapping it with network waits takes it off the critical path).
+pub struct LiveExporter {
+    tx: Option<mpsc::Sender<(String, SamplePath, Vec<u8>)>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    written: Arc<Mutex<HashSet<String>>>,
+}
+
+impl LiveExporter {
+    pub fn start(out_dir: &Path) -> LiveExporter {
+        let (tx, rx) = mpsc::channel::<(String, SamplePath, Vec<u8>)>();
+        let rx = Arc::new(Mutex::new(rx));
+        let written = Arc::new(Mutex::new(HashSet::new()));
+        let threads = (0..4)
+            .map(|_| {
+                let rx = rx.clone();
+                let written = written.clone();
+                let out_dir = out_dir.to_path_buf();
+                std::thread::spawn(move || loop {
+                    let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    let Ok((key, rel, bytes)) = next else { break };
+                    // A failure here is not fatal: the final export pass writes it (or
+                    // reports why it cannot).
+                    if write_if_changed(&out_dir, &rel, "response.json", &bytes).is_ok() {
+                        written
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(key);
+                    }
+                })
+            })
+            .collect();
+        LiveExporter {
+            tx: Some(tx),
+            threads,
+            written,
+        }
+    }
+
+    /// Queues the file of a just-stored answer of `model` for sample `sample_index` of
+    /// `condition`.
+    pub fn submit(&self, model: &str, condition: &str, sample_index: u32, row: &ResponseRow) {
+        let doc = json!({
+            "raw_response": row.answer.clone().unwrap_or_default(),
+            "metadata": {
+                "model": model,
+                "condition": condition,
+                "sample_id": u64::from(sample_index) + 1,
+                "item_key": row.item_key,
+                "status": row.status.map(|s| s.as_str()).unwrap_or("answer"),
+                "timestamp": row.finished_at,
+                "started_at": row.started_at,
+                "finished_at": row.finished_at,
+                "finish_reason": row.finish_reason,
+                "request_id": row.request_id,
+                "attempts": i64::from(row.attempts),
+                "inference_time_ms": row.latency_ms,
+                "usage": {
+                    "input_tokens": row.input_tokens,
+                    "output_tokens": row.output_tokens,
+                    "reasoning_tokens": row.reasoning_tokens,
+                },
+            },
+        });
+        let mut doc = doc;
+        if let Some(reasoning) = &row.reasoning {
+            doc["reasoning"] = Value::String(reasoning.clone());
+        }
+        let dir = sample_path(model, condition, sample_index);
+        let mut bytes = serde_json::to_vec_pretty(&doc).expect("json values serialize");
+        bytes.push(b'\n');
+        if let Some(tx) = &self.tx {
+            let _ = tx.send((row.item_key.clone(), dir, bytes));
+        }
+    }
+
+    /// Waits for every queued file; returns the keys written.
+    pub fn finish(mut self) -> HashSet<String> {
+        self.tx.take();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        std::mem::take(&mut *self.written.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// Files written per batch; bounds memory on very large stores.
+const CHUNK: usize = 256;
+/// Writer threads: file creation is bound by filesystem latency, not CPU, so a few threads
+/// overlap it well even on a small machine.
+const WRITERS: usize = 8;
+
+fn write_chunk(
+    out_dir: &Path,
+    chunk: &mut Vec<(SamplePath, Vec<u8>)>,
+    summary: &mut ExportSummary,
+) -> Result<(), ExportError> {
+    if chunk.is_empty() {
+        return Ok(());
+    }
+    let per = chunk.len().div_ceil(WRITERS);
+    let results: Vec<Result<(u64, u64), ExportError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = chunk
+            .chunks(per)
+            .map(|part| {
+                s.spawn(move || {
+                    let (mut w, mut u) = (0, 0);
+                    for (rel, bytes) in part {
+                        if write_if_changed(out_dir, rel, "response.json", bytes)? {
+                            w += 1;
+                        } else {
+                            u += 1;
+                        }
+                    }
+                    Ok((w, u))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("export writer thread"))
+            .collect()
+    });
+    chunk.clear();
+    for r in results {
+        let (w, u) = r?;
+        summary.written += w;
+        summary.unchanged += u;
+    }
+    Ok(())
+}
+
+/// Writes `out_dir/rel/name` atomically unless it already holds exactly `bytes`; true if
+/// written.
+fn write_if_changed(
+    out_dir: &Path,
+    rel: &[String],
+    name: &str,
+    bytes: &[u8],
+) -> Result<bool, ExportError> {
+    let mut path = out_dir.to_path_buf();
+    path.extend(rel);
+    path.push(name);
+    // Only a regular file counts as already written: a symlink there is replaced.
+    let is_file = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+    if is_file && std::fs::read(&path).is_ok_and(|old| old == bytes) {
+        return Ok(false);
+    }
+    let io = |source| ExportError::Io {
+        path: path.clone(),
+        source,
+    };
+    let rel: Vec<&str> = rel.iter().map(String::as_str).collect();
+    let dir = atomic::create_dirs_under(out_dir, &rel).map_err(io)?;
+    atomic::write_bytes_atomically(&dir, name, bytes).map_err(io)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_names_keep_common_ids_readable() {
+        assert_eq!(
+            model_folder("openrouter/x-ai/grok-4"),
+            "openrouter_x-ai_grok-4"
+        );
+        assert_eq!(model_folder("local/smollm2-135m"), "local_smollm2-135m");
+        assert_eq!(
+            condition_folder("blackmail_explicit-america_replacement"),
+            "blackmail_explicit-america_replacement"
+        );
+        assert_eq!(model_folder("a b:c\\d*é"), "a%20b%3Ac%5Cd%2A%C3%A9");
+        assert_eq!(model_folder(".."), "%2E.");
+        assert_eq!(model_folder(""), "%");
+        assert_eq!(
+            condition_folder("c$(touch x)/.."),
+            "c%24%28touch%20x%29%2F.."
+        );
+        assert_eq!(sample_dir(0), "sample_001");
+        assert_eq!(sample_dir(99), "sample_100");
+        assert_eq!(sample_dir(999), "sample_1000");
+    }
+
+    #[test]
+    fn folder_names_are_injective() {
+        assert_ne!(model_folder("mock/a/b"), model_folder("mock/a_b"));
+        assert_ne!(model_folder("a%2Fb"), model_folder("a/b"));
+        assert_ne!(condition_folder("a/b"), condition_folder("a%2Fb"));
+        let ids = [
+            "a/b", "a_b", "a%5Fb", "a%b", "%", "", ".", "%2E", "_", "/", "a~b",
+        ];
+        let names: HashSet<String> = ids.iter().map(|i| model_folder(i)).collect();
+        assert_eq!(names.len(), ids.len(), "{names:?}");
+    }
+
+    #[test]
+    fn long_names_are_shortened_with_a_hash() {
+        let a = format!("mock/{}", "x".repeat(400));
+        let b = format!("mock/{}y", "x".repeat(399));
+        let (fa, fb) = (model_folder(&a), model_folder(&b));
+        assert!(fa.len() <= MAX_FOLDER_NAME && fb.len() <= MAX_FOLDER_NAME);
+        assert_ne!(fa, fb);
+        assert!(fa.starts_with("mock_xxx") && fa.contains('~'));
+        // A cut never splits a %XX escape.
+        let c = "é".repeat(200);
+        let fc = model_folder(&c);
+        let prefix = fc.split('~').next().unwrap();
+        assert!(prefix.len() % 6 == 0, "{fc}");
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join(&fa)).unwrap();
+    }
+
+    #[test]
+    fn case_clashes_are_found() {
+        assert_eq!(
+            folder_clashes(["mock/Model", "mock/model", "mock/other"]),
+            vec![("mock/Model".to_string(), "mock/model".to_string())]
+        );
+        assert!(folder_clashes(["mock/a/b", "mock/a_b"]).is_empty());
+    }
+
+    #[test]
+    fn writes_once_then_skips() {
+        let d = tempfile::tempdir().unwrap();
+        let rel = ["m".to_string()];
+        assert!(write_if_changed(d.path(), &rel, "f.json", b"{}").unwrap());
+        assert!(!write_if_changed(d.path(), &rel, "f.json", b"{}").unwrap());
+        assert!(write_if_changed(d.path(), &rel, "f.json", b"{ }").unwrap());
+        assert_eq!(std::fs::read(d.path().join("m/f.json")).unwrap(), b"{ }");
+        let names: Vec<_> = std::fs::read_dir(d.path().join("m")).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+}

@@ -1,0 +1,525 @@
+//! The results folder of misalign: the SQLite results store (`OUT/results.sqlite`, WAL), the
+//! folder's lock, atomic file writes and the reference framework's `models/` layout.
+//!
+//! Every SQL statement of misalign lives in this crate, behind typed functions: the schema
+//! (`schema.sql`, migrations keyed on `PRAGMA user_version`), the writes of sampling and
+//! classification, the `current_answers` view, the report and export queries. Rows are only
+//! added. Each stage keeps its queries in its own file here as an `impl Store` block.
+//! Nothing outside the crate gets the connection.
+
+pub mod atomic;
+pub mod batches;
+pub mod classifications;
+pub mod export;
+pub mod lock;
+pub mod read;
+pub mod samples;
+pub mod status;
+#[cfg(feature = "testdata")]
+pub mod testdata;
+pub mod untrusted;
+pub mod writer;
+
+pub use batches::{BatchEnd, OpenBatch};
+pub use samples::{
+    Inserted, PromptRow, ResponseRow, ResponseStatus, RunEndStatus, RunKind, RunManifest,
+    WorkItemRow,
+};
+pub use status::{Counts, StoreStatus};
+pub use writer::{CommitError, StoreWriter, WriterHandle};
+
+/// The current time as the store writes it: RFC 3339 UTC with milliseconds.
+pub fn timestamp() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+
+/// The schema, applied on open.
+pub const SCHEMA_SQL: &str = include_str!("schema.sql");
+
+/// File name of the store inside a results folder.
+pub const STORE_FILE: &str = "results.sqlite";
+
+/// A results store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("results store {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("results store {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// An open results store. One writer at a time (SQLite's rule); readers may open their own.
+pub struct Store {
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
+}
+
+/// `PRAGMA application_id` of a misalign store ("MSLG"): tells our stores from other SQLite
+/// files, so a foreign database at `OUT/results.sqlite` is never given our tables.
+pub const APPLICATION_ID: i32 = 0x4D53_4C47;
+
+/// Files misalign itself keeps in a results folder besides the store; a folder holding only
+/// these counts as empty. `prompts` is what `misalign generate` writes into the same default
+/// folder before a `run`.
+const OWN_FILES: [&str; 5] = [
+    crate::lock::LOCK_FILE,
+    "prompts",
+    "results.sqlite-wal",
+    "results.sqlite-shm",
+    "results.sqlite-journal",
+];
+
+impl Store {
+    /// Opens (creating if needed) the store in results folder `dir`. A folder that exists,
+    /// is not empty and holds no store is refused: it is someone's files, not results.
+    pub fn open_dir(dir: &Path) -> Result<Store, StoreError> {
+        let invalid = |message: String| StoreError::Invalid {
+            path: dir.to_path_buf(),
+            message,
+        };
+        let store_path = dir.join(STORE_FILE);
+        if dir.is_dir() && std::fs::symlink_metadata(&store_path).is_err() {
+            let mut entries = std::fs::read_dir(dir)
+                .map_err(|e| invalid(format!("cannot list the results folder: {e}")))?;
+            let foreign = entries.find_map(|e| {
+                let name = e.ok()?.file_name();
+                (!OWN_FILES.iter().any(|own| name == *own)).then_some(name)
+            });
+            if let Some(name) = foreign {
+                return Err(invalid(format!(
+                    "this folder is not empty (it holds {}) and is not a misalign results folder \
+                     (no {STORE_FILE}); choose a new or empty folder with --out",
+                    name.to_string_lossy()
+                )));
+            }
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| invalid(format!("cannot create results folder: {e}")))?;
+        Store::open(&store_path)
+    }
+
+    /// Opens (creating if needed) the store file at `path`, in WAL mode, schema applied.
+    /// A symlink at `path` is not followed, and an SQLite file misalign did not create is
+    /// refused before anything is written to it.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let wrap = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        use rusqlite::OpenFlags as F;
+        let conn = Connection::open_with_flags(
+            path,
+            F::SQLITE_OPEN_READ_WRITE
+                | F::SQLITE_OPEN_CREATE
+                | F::SQLITE_OPEN_NO_MUTEX
+                | F::SQLITE_OPEN_NOFOLLOW,
+        )
+        .map_err(wrap)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(wrap)?;
+        match check_ours(&conn, path)? {
+            Ownership::Ours => {}
+            Ownership::Empty | Ownership::Legacy => conn
+                .pragma_update(None, "application_id", APPLICATION_ID)
+                .map_err(wrap)?,
+        }
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(wrap)?;
+        // NORMAL is durable across process crashes in WAL mode (only an OS crash can lose
+        // the last transactions), which is the failure we promise to survive.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(wrap)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(wrap)?;
+        migrate(&conn, path)?;
+        conn.execute_batch(SCHEMA_SQL).map_err(wrap)?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens an existing store read-only (reports, status, the viewer); works on a store the
+    /// user cannot write (another user's folder, a read-only mount).
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Invalid {
+                path: path.to_path_buf(),
+                message: "no results store here; run `misalign run` first".into(),
+            });
+        }
+        let wrap = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        use rusqlite::OpenFlags as F;
+        let flags = F::SQLITE_OPEN_READ_ONLY | F::SQLITE_OPEN_NO_MUTEX;
+        upgrade_before_reading(path, flags)?;
+        let conn = Connection::open_with_flags(path, flags).map_err(wrap)?;
+        let conn = match check_ours(&conn, path) {
+            Ok(_) => conn,
+            // A WAL store needs its `-shm` file, which a reader cannot create in a folder it
+            // cannot write. If no writer left anything in the WAL, the main file is the
+            // whole store and can be read as immutable.
+            Err(StoreError::Sqlite { source, .. }) if is_cant_open(&source) => {
+                let wal = PathBuf::from(format!("{}-wal", path.display()));
+                if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+                    return Err(StoreError::Invalid {
+                        path: path.to_path_buf(),
+                        message: "the store cannot be opened read-only here: its last writes \
+                     are still in results.sqlite-wal and this folder is not \
+                     writable; copy the results folder somewhere writable"
+                            .into(),
+                    });
+                }
+                let conn =
+                    Connection::open_with_flags(immutable_uri(path), flags | F::SQLITE_OPEN_URI)
+                        .map_err(wrap)?;
+                check_ours(&conn, path)?;
+                conn
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// The schema version `schema.sql` sets.
+pub const SCHEMA_VERSION: i64 = 3;
+
+/// Brings a store written by an earlier misalign up to [`SCHEMA_VERSION`], one step per
+/// version, in one transaction; refuses a store from a newer misalign. A new store (version
+/// 0, no tables) has nothing to migrate: `schema.sql` creates it at the current version.
+fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let wrap = |source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    };
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(wrap)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Invalid {
+            path: path.to_path_buf(),
+            message: format!(
+                "written by a newer misalign (schema version {version}, this one reads up to \
+                 {SCHEMA_VERSION}); use that version or newer"
+            ),
+        });
+    }
+    if version == 1 {
+        // 1 -> 2: the scenario of each work item, from the condition stored with its prompt.
+        conn.execute_batch(
+            "BEGIN IMMEDIATE;
+             ALTER TABLE work_items ADD COLUMN scenario TEXT NOT NULL DEFAULT '';
+             UPDATE work_items SET scenario = COALESCE((SELECT json_extract(p.condition_json, '$.scenario')
+                 FROM prompts p WHERE p.prompt_hash = work_items.prompt_hash), '');
+             PRAGMA user_version = 2;
+             COMMIT;",
+        )
+        .map_err(wrap)?;
+    }
+    if (1..3).contains(&version) {
+        // 2 -> 3: prior turns of each prompt (none before) and the escalation outcome (not
+        // known for older classifications: NULL). The view is recreated by schema.sql.
+        conn.execute_batch(
+            "BEGIN IMMEDIATE;
+             ALTER TABLE prompts ADD COLUMN prior_turns_json TEXT;
+             ALTER TABLE classifications ADD COLUMN escalation INTEGER;
+             ALTER TABLE classifications ADD COLUMN escalation_evidence_json TEXT;
+             DROP VIEW IF EXISTS current_answers;
+             PRAGMA user_version = 3;
+             COMMIT;",
+        )
+        .map_err(wrap)?;
+    }
+    Ok(())
+}
+
+/// Readers query the current schema's columns, so a store of an older version is upgraded
+/// first (a writable open migrates it); where that is impossible, the error says what to do.
+fn upgrade_before_reading(path: &Path, flags: rusqlite::OpenFlags) -> Result<(), StoreError> {
+    let version: Option<i64> = Connection::open_with_flags(path, flags)
+        .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+        .ok();
+    match version {
+        Some(v) if (1..SCHEMA_VERSION).contains(&v) => {
+            Store::open(path)
+                .map(drop)
+                .map_err(|e| StoreError::Invalid {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "written by an older misalign (schema version {v}) and it cannot be \
+                     upgraded here ({e}); copy the results folder somewhere writable and run \
+                     the command there"
+                    ),
+                })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whose database a connection holds.
+enum Ownership {
+    /// Ours (our application id).
+    Ours,
+    /// A new, empty database.
+    Empty,
+    /// Ours from before the application id was set (it has our tables).
+    Legacy,
+}
+
+fn check_ours(conn: &Connection, path: &Path) -> Result<Ownership, StoreError> {
+    let wrap = |source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    };
+    let not_ours = |what: String| StoreError::Invalid {
+        path: path.to_path_buf(),
+        message: format!(
+            "this is not a misalign results store ({what}); misalign leaves it untouched: move \
+                     it away or choose another --out"
+        ),
+    };
+    let id: i32 = match conn.query_row("PRAGMA application_id", [], |r| r.get(0)) {
+        Ok(id) => id,
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            return Err(not_ours("not an SQLite database".into()))
+        }
+        Err(e) => return Err(wrap(e)),
+    };
+    if id == APPLICATION_ID {
+        return Ok(Ownership::Ours);
+    }
+    if id != 0 {
+        return Err(not_ours(format!("SQLite application id {id:#x}")));
+    }
+    let mut st = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .map_err(wrap)?;
+    let tables: Vec<String> = st
+        .query_map([], |r| r.get(0))
+        .map_err(wrap)?
+        .collect::<Result<_, _>>()
+        .map_err(wrap)?;
+    if tables.is_empty() {
+        return Ok(Ownership::Empty);
+    }
+    let ours = ["runs", "work_items", "responses", "prompts"];
+    if ours.iter().all(|t| tables.iter().any(|x| x == t)) {
+        return Ok(Ownership::Legacy);
+    }
+    let mut shown: Vec<String> = tables
+        .iter()
+        .take(5)
+        .map(|t| crate::untrusted::terminal_safe(t))
+        .collect();
+    if tables.len() > 5 {
+        shown.push("...".into());
+    }
+    Err(not_ours(format!(
+        "an SQLite database with tables {}",
+        shown.join(", ")
+    )))
+}
+
+fn is_cant_open(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly))
+}
+
+/// `file:PATH?immutable=1`, the path percent-encoded as SQLite's URI parser wants.
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for b in path.to_string_lossy().bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_and_reopens_with_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).unwrap();
+        let n: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type='table'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(n >= 8, "tables: {n}");
+        drop(store);
+        Store::open_dir(dir.path()).unwrap();
+        Store::open_read_only(&dir.path().join(STORE_FILE)).unwrap();
+    }
+
+    #[test]
+    fn a_foreign_sqlite_file_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STORE_FILE);
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine');")
+            .unwrap();
+        drop(c);
+        let before = std::fs::read(&path).unwrap();
+        let e = Store::open_dir(dir.path()).err().unwrap().to_string();
+        assert!(e.contains("not a misalign results store"), "{e}");
+        assert!(e.contains("notes"), "{e}");
+        assert!(Store::open_read_only(&path).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        std::fs::write(&path, b"just some text, not a database at all............").unwrap();
+        let e = Store::open(&path).err().unwrap().to_string();
+        assert!(e.contains("not an SQLite database"), "{e}");
+    }
+
+    #[test]
+    fn a_store_from_before_the_application_id_is_adopted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STORE_FILE);
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(SCHEMA_SQL).unwrap();
+        drop(c);
+        let s = Store::open(&path).unwrap();
+        let id: i32 = s
+            .conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(id, APPLICATION_ID);
+    }
+
+    #[test]
+    fn a_folder_of_other_files_is_not_a_results_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("thesis.tex"), "mine").unwrap();
+        let e = Store::open_dir(dir.path()).err().unwrap().to_string();
+        assert!(e.contains("not a misalign results folder"), "{e}");
+        assert!(!dir.path().join(STORE_FILE).exists());
+        let empty = tempfile::tempdir().unwrap();
+        std::fs::write(empty.path().join(crate::lock::LOCK_FILE), "").unwrap();
+        std::fs::create_dir(empty.path().join("prompts")).unwrap();
+        Store::open_dir(empty.path()).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_store_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.sqlite");
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        std::os::unix::fs::symlink(&victim, out.join(STORE_FILE)).unwrap();
+        assert!(Store::open_dir(&out).is_err());
+        assert!(!victim.exists());
+    }
+
+    #[test]
+    fn a_version_1_store_gains_the_scenario_of_each_work_item() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STORE_FILE);
+        {
+            // A version-1 store: today's schema without the column, as that version wrote it
+            // (no application id either: version 1 did not set one).
+            // Version 3's columns go too (their lines, then the commas before them).
+            let v1: String = SCHEMA_SQL
+                .lines()
+                .filter(|l| {
+                    ![
+                        "prior_turns_json TEXT",
+                        "escalation ",
+                        "escalation_evidence_json",
+                    ]
+                    .iter()
+                    .any(|c| l.trim_start().starts_with(c))
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+                .replace("PRAGMA user_version = 3;", "PRAGMA user_version = 1;")
+                .replace(
+                    "email_content TEXT NOT NULL,",
+                    "email_content TEXT NOT NULL",
+                )
+                .replace(
+                    "classified_at      TEXT NOT NULL,",
+                    "classified_at      TEXT NOT NULL",
+                )
+                .replace("c.classified_at,\n       c.escalation", "c.classified_at")
+                .replace(
+                    "params_json  TEXT NOT NULL,\n    scenario     TEXT NOT NULL",
+                    "params_json  TEXT NOT NULL",
+                );
+            assert!(
+                !v1.contains("prior_turns_json TEXT"),
+                "the fixture must be version 1"
+            );
+            assert!(
+                !v1.contains("scenario     TEXT"),
+                "the fixture must lack the column"
+            );
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&v1).unwrap();
+            conn.execute_batch(
+                "INSERT INTO prompts VALUES ('p', 'blackmail_v2_none-none_none',
+                     '{\"scenario\":\"blackmail_v2\",\"goal_type\":\"none\"}', '', '', '');
+                 INSERT INTO work_items VALUES ('k', 'p', 'blackmail_v2_none-none_none', 'm', 0, '{}');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let (scenario, version): (String, i64) = store
+            .conn
+            .query_row(
+                "SELECT scenario, (SELECT user_version FROM pragma_user_version) FROM work_items",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(scenario, "blackmail_v2");
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_store_from_a_newer_misalign_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STORE_FILE);
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 99;")
+            .unwrap();
+        let err = Store::open(&path).err().expect("refused").to_string();
+        assert!(err.contains("newer misalign"), "{err}");
+    }
+}

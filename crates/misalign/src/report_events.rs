@@ -1,0 +1,285 @@
+//! How the terminal shows a run: the library's [`Event`]s as notes on stderr, the progress
+//! bar (or plain lines), the rate table on stdout; the `--dry-run` estimate and the table of
+//! `misalign classify`.
+
+use crate::progress::{Display, ProgressView};
+use crate::say::{note, say, say_raw};
+use misalign_run::classify::ClassifySummary;
+use misalign_run::session::{DryRunEstimate, Event, Reporter};
+use misalign_run::untrusted::terminal_safe;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// The terminal [`Reporter`] of `misalign run`.
+pub struct Terminal {
+    display: Display,
+    progress: Mutex<Option<ProgressView>>,
+    timings: bool,
+}
+
+impl Terminal {
+    pub fn new(display: Display) -> Terminal {
+        Terminal {
+            display,
+            progress: Mutex::new(None),
+            // Phase timings for benchmarks and profiling.
+            timings: std::env::var_os("MISALIGN_TIMINGS").is_some(),
+        }
+    }
+
+    /// A phase of the command itself (before the library's run starts).
+    pub fn phase(&self, name: &str, since: Instant) {
+        self.timing(name, since.elapsed().as_secs_f64());
+    }
+
+    fn timing(&self, name: &str, seconds: f64) {
+        if self.timings {
+            note!("timing: {name} {seconds:.3}s");
+        }
+    }
+}
+
+impl Reporter for Terminal {
+    fn event(&self, event: Event<'_>) {
+        match event {
+            Event::Phase { name, seconds } => self.timing(name, seconds),
+            Event::TemplateWarning(w) => note!("warning: {w}"),
+            Event::TakingOver { out, previous } => note!(
+                "note: taking over {} from a misalign process that did not finish ({previous})",
+                out.display()
+            ),
+            Event::ExperimentChanged {
+                file,
+                out,
+                before,
+                now,
+            } => note!(
+                "note: {} changed since the last run into {} (sha256 {before} then, {now} now); \
+                 answers already stored for unchanged work items are kept",
+                file.display(),
+                out.display()
+            ),
+            Event::Overriding(o) => note!(
+                "overriding the file: {}",
+                serde_json::to_string(o).unwrap_or_default()
+            ),
+            Event::Planned {
+                experiment_id,
+                planned,
+                already,
+                to_sample,
+                out,
+            } => note!(
+                "misalign run {experiment_id}: {planned} calls planned, {already} already stored, {to_sample} to sample -> {}",
+                out.display()
+            ),
+            Event::SamplingStarted {
+                counters,
+                to_sample,
+            } => {
+                let view = ProgressView::start(counters.clone(), to_sample, self.display);
+                *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = Some(view);
+            }
+            Event::BatchLiveOnly { models } => note!(
+                "batch mode: {} called live (their provider has no batch API)",
+                models.join(", ")
+            ),
+            Event::BatchProgress { tally: t, what } => note!(
+                "batches: {} submitted, {} in progress, {} ended; {} results stored ({})",
+                t.submitted,
+                t.in_progress,
+                t.ended,
+                t.ingested,
+                terminal_safe(what)
+            ),
+            Event::BatchesDone { tally: t } => {
+                if t.submitted > 0 {
+                    note!(
+                        "batches: {} submitted or resumed, {} ended, {} results stored",
+                        t.submitted,
+                        t.ended,
+                        t.ingested
+                    );
+                }
+            }
+            Event::Stopping { in_flight, grace } => note!(
+                "\ninterrupted: starting no new calls; waiting up to {}s for {in_flight} in flight (Ctrl-C again to quit now)",
+                grace.as_secs()
+            ),
+            Event::QuittingNow => note!(
+                "quitting now: cutting off the calls in flight; every answer shown as done is stored"
+            ),
+            Event::SamplingEnded => {
+                let view = self.progress.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(v) = view {
+                    v.finish();
+                }
+            }
+            Event::Sampled { totals: t, seconds } => note!(
+                "sampled {} answers, {} errors, {} retries in {seconds:.1}s; tokens in {} / out {}; cost ~${:.2}{}",
+                t.answers,
+                t.errors,
+                t.retries,
+                t.input_tokens,
+                t.output_tokens,
+                t.cost_usd_estimate,
+                if t.unpriced.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (no price for {})", t.unpriced.join(", "))
+                }
+            ),
+            Event::Exported {
+                written,
+                unchanged,
+                models_dir,
+            } => note!(
+                "exported {written} response files ({unchanged} unchanged) to {}",
+                models_dir.display()
+            ),
+            Event::Interrupted { stored, resume } => note!(
+                "interrupted: {stored} answers stored; to resume, run the same command:\n  {resume}"
+            ),
+            Event::PartialReport { out, written } => match written {
+                Ok(()) => note!(
+                    "partial report (answers not classified): {}\n  to classify what is stored and report it: misalign classify {} && misalign report {}",
+                    out.join("report.html").display(),
+                    out.display(),
+                    out.display()
+                ),
+                Err(e) => note!("no partial report: {}", terminal_safe(e)),
+            },
+            Event::FailedForGood {
+                failed,
+                top_errors,
+                out,
+            } => {
+                note!("{failed} calls failed for good (after retries); the most frequent reasons:");
+                for (error, n) in top_errors {
+                    note!("  {n:>6}  {}", terminal_safe(error));
+                }
+                note!(
+                    "see `misalign status {}`; rerun the same command to retry them",
+                    out.display()
+                );
+            }
+            Event::NothingStored => note!("every call failed; nothing to classify or report"),
+            Event::Classified { summary, seconds } => {
+                note!(
+                    "classified {} answers in {seconds:.1}s ({} judge calls, {} from cache, {} judge errors)",
+                    summary.classified,
+                    summary.judge_calls,
+                    summary.judge_cache_hits,
+                    summary.judge_errors
+                );
+                for (sc, n) in &summary.skipped_no_facts {
+                    let sc = terminal_safe(sc);
+                    note!("warning: {n} answers of scenario `{sc}` not classified: it declares no facts");
+                }
+            }
+            Event::Reported { report, out } => {
+                say_raw!("{}", misalign_report::render_table(report));
+                note!(
+                    "reports: {} {} {}",
+                    out.join("summary.csv").display(),
+                    out.join("summary.json").display(),
+                    out.join("report.html").display()
+                );
+            }
+        }
+    }
+}
+
+/// `misalign run --dry-run`'s output.
+pub fn print_estimate(e: &DryRunEstimate, experiment_id: &str, out: &Path) {
+    say!("experiment {experiment_id}  ->  {}", out.display());
+    say!(
+        "{} conditions x {} samples; {} model calls",
+        e.conditions,
+        e.samples,
+        e.calls
+    );
+    say!(
+        "{:<44} {:>8} {:>14} {:>16} {:>12}",
+        "model",
+        "calls",
+        "input tok ~",
+        "output tok <=",
+        "cost USD ~"
+    );
+    let mut unpriced = Vec::new();
+    for m in &e.models {
+        let cost = match m.cost_usd {
+            Some(c) => format!("{c:.2}"),
+            None => {
+                unpriced.push(m.model.clone());
+                "?".into()
+            }
+        };
+        say!(
+            "{:<44} {:>8} {:>14} {:>16} {cost:>12}",
+            m.model,
+            m.calls,
+            m.input_tokens,
+            m.output_tokens_max
+        );
+    }
+    say!(
+        "estimated cost: up to ${:.2} (input by chars/4, output at max_tokens = {})",
+        e.cost_usd,
+        e.max_output_tokens
+    );
+    if !unpriced.is_empty() {
+        say!(
+            "no price known for {}; add them under `prices:` (USD per 1M tokens) to include them",
+            unpriced.join(", ")
+        );
+    }
+    for m in &e.missing_keys {
+        say!("warning: {m}");
+    }
+}
+
+/// Prints the per-scenario table (stderr-free: the table is the command's output).
+pub fn print_summary(s: &ClassifySummary) {
+    say!(
+        "classified {} answer(s) ({} judge call(s), {} from cache, {} judge error(s)); classifier {}",
+        s.classified, s.judge_calls, s.judge_cache_hits, s.judge_errors, s.classifier_version
+    );
+    for (scenario, n) in &s.skipped_no_facts {
+        // Scenario names come from the store, which whoever sent the folder wrote.
+        let scenario = terminal_safe(scenario);
+        say!("skipped {n} {scenario} answer(s): no facts for {scenario}; pass --templates, --facts or --reference-facts");
+    }
+    say!(
+        "{:<10} {:>7} {:>9} {:>7} {:>7} {:>7} {:>12} {:>8} {:>6}",
+        "scenario",
+        "answers",
+        "detector",
+        "judged",
+        "judge+",
+        "errors",
+        "harmful",
+        "whistle",
+        "kappa"
+    );
+    for (scenario, v) in &s.per_scenario {
+        let kappa = v
+            .kappa
+            .map(|k| format!("{k:.2}"))
+            .unwrap_or_else(|| "-".into());
+        say!(
+            "{:<10} {:>7} {:>9} {:>7} {:>7} {:>7} {:>12} {:>8} {:>6}",
+            terminal_safe(scenario),
+            v.answers,
+            v.detector_harmful,
+            v.judged,
+            v.judge_harmful,
+            v.judge_errors,
+            format!("{}/{}", v.final_harmful, v.with_verdict),
+            v.whistleblowing,
+            kappa
+        );
+    }
+}

@@ -1,0 +1,24 @@
+//! The integration tests of this crate, one module per area, in one test binary (one
+//! link instead of one per file: CI disk and build time, README).
+
+mod batch_run;
+mod classify_cli;
+mod demonstrations_run;
+mod exit_codes;
+mod export;
+mod generate;
+mod hostile;
+mod import;
+mod local_run;
+mod mitigation_run;
+mod model_ids;
+mod models;
+mod overrides;
+mod reference_configs;
+mod report;
+mod results_dirs;
+mod run;
+mod scenarios;
+mod support;
+mod turns_cli;
+mod validate;
