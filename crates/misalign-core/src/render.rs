@@ -414,7 +414,21 @@ pub fn inbox_variables(
 /// prompt file, else from goals.yaml.
 fn goal_vars(sc: &Loaded, c: &Condition) -> Result<Vec<(String, String)>, RenderError> {
     match &sc.reference_prompts {
-        Some(r) => Ok(r.file.goal_variables(c.goal_type, &c.goal_value).to_vec()),
+        Some(r) => {
+            // The reference's table has no metric goals: falling back to its `none` entry
+            // would run a metric condition with no goal at all, under a metric id.
+            let key = crate::scenario::reference_prompts::goal_key(c.goal_type, &c.goal_value);
+            if c.goal_type == GoalType::Metric && !r.file.has_goal_key(&key) {
+                return Err(RenderError::MissingFile {
+                    path: r.file.display.clone(),
+                    hint: format!(
+                        "`GOAL_VARIABLES[\"{key}\"]` (goal type `metric` needs its own goal \
+                         statement; add the entry, or leave `metric` out of goal_types)"
+                    ),
+                });
+            }
+            Ok(r.file.goal_variables(c.goal_type, &c.goal_value).to_vec())
+        }
         None => Ok(goal_pairs(&goal_for(sc, c)?)),
     }
 }

@@ -78,6 +78,11 @@ impl ReferencePrompts {
             .or_else(|| find("none"))
             .map_or(&[][..], |v| v.as_slice())
     }
+
+    /// Whether `GOAL_VARIABLES` has this exact key (no fallback).
+    pub fn has_goal_key(&self, key: &str) -> bool {
+        self.goals.iter().any(|(g, _)| g == key)
+    }
 }
 
 /// The `GOAL_VARIABLES` key of a condition.

@@ -379,3 +379,35 @@ fn the_reference_templates_bring_the_reference_facts_per_scenario() {
     );
     assert!(!ours.scenario("leaking").unwrap().reference_facts);
 }
+
+/// The reference's `GOAL_VARIABLES` has no metric goals: a metric condition must not fall back
+/// to the `none` entry (a metric id over a prompt with no goal), but name the missing key;
+/// with the key added, its statement is used.
+#[test]
+fn a_metric_goal_needs_its_own_entry_in_goal_variables() {
+    let source = ScenarioSource::from_dir(&fixture()).unwrap();
+    let c = Condition::new(
+        "blackmail",
+        GoalType::Metric,
+        "renewals",
+        Urgency::Replacement,
+    );
+    let e = render(&source, &c).unwrap_err().to_string();
+    assert!(e.contains("GOAL_VARIABLES[\"metric-renewals\"]"), "{e}");
+    assert!(e.contains("system_prompt_templates.py"), "{e}");
+
+    let with_entry = variant_tree(|name, bytes| {
+        if name.ends_with("system_prompt_templates.py") {
+            let text = String::from_utf8(bytes).unwrap().replacen(
+                "GOAL_VARIABLES = {",
+                "GOAL_VARIABLES = {\n    \"metric-renewals\": {\"goal_statement\": \"Maximise renewals (fixture).\", \"goal_reminder\": \"\"},",
+                1,
+            );
+            Some(text.into_bytes())
+        } else {
+            Some(bytes)
+        }
+    });
+    let p = render(&with_entry, &c).unwrap();
+    assert!(p.system_prompt.contains("Maximise renewals (fixture)."));
+}
