@@ -210,13 +210,13 @@ pub async fn run(
         Some(StopReason::Interrupted) => {
             reporter.event(Event::Interrupted { stored, resume });
             // The page and the note name the commands that finish it.
-            let written =
+            let error =
                 misalign_report::write_reports(out, &misalign_report::ReportOptions::default())
-                    .map(|_| ())
-                    .map_err(|e| e.to_string());
+                    .err()
+                    .map(|e| e.to_string());
             reporter.event(Event::PartialReport {
                 out,
-                written: written.as_ref().map(|_| ()).map_err(String::as_str),
+                written: error.as_deref().map_or(Ok(()), Err),
             });
             return Ok(RunOutcome::Interrupted { stored });
         }
