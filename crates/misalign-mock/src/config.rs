@@ -135,6 +135,9 @@ pub struct MockConfig {
     pub always_reasoning: bool,
     /// Keep every request body (turn off for very long benchmark runs).
     pub record_bodies: bool,
+    /// Prompts (or Anthropic cache prefixes) shorter than this many tokens are not cached,
+    /// as with the real providers (1,024 for OpenAI and most Anthropic models).
+    pub min_cacheable_tokens: u64,
 }
 
 impl Default for MockConfig {
@@ -161,6 +164,7 @@ impl Default for MockConfig {
             answers_by_content: Vec::new(),
             always_reasoning: false,
             record_bodies: true,
+            min_cacheable_tokens: 1024,
         }
     }
 }

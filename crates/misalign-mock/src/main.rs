@@ -58,6 +58,9 @@ struct Args {
     /// Do not keep request bodies in memory (long benchmark runs).
     #[arg(long)]
     no_record_bodies: bool,
+    /// Prompts shorter than this many tokens are not cached (as the providers do).
+    #[arg(long, default_value_t = 1024)]
+    min_cacheable_tokens: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -89,6 +92,7 @@ fn main() -> anyhow::Result<()> {
         answers_by_content: Vec::new(),
         always_reasoning: args.always_reasoning,
         record_bodies: !args.no_record_bodies,
+        min_cacheable_tokens: args.min_cacheable_tokens,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async move {

@@ -6,6 +6,7 @@
 //! not transcripts; the HTML embeds transcripts only while the file stays under a budget.
 //! Everything a model wrote is untrusted: it is escaped before it reaches HTML or a terminal.
 
+mod costs;
 mod files;
 mod html;
 mod inspect;
@@ -92,7 +93,11 @@ pub fn load_summary(store: &Store, options: &ReportOptions) -> Result<ReportSumm
         ),
         None => (Vec::new(), Vec::new()),
     };
-    Ok(summarize(run, &cells, &awareness, options.interval))
+    let mut summary = summarize(run, &cells, &awareness, options.interval);
+    if let Some(r) = &summary.run {
+        summary.costs = costs::model_costs(store, r.run_id)?;
+    }
+    Ok(summary)
 }
 
 /// The run an export covers: `run_id`, or the newest `misalign run` of the store.

@@ -102,6 +102,8 @@ pub struct ReportSummary {
     pub unreadable_conditions: Vec<String>,
     /// What `report.html` embeds (None until the page is written, or without a page).
     pub html_embedded: Option<crate::EmbedInfo>,
+    /// Per model: the stored answers' token counts and what they cost.
+    pub costs: Vec<crate::costs::ModelCostRow>,
 }
 
 const REAL: &str = "deliberates_thinks_real";
@@ -164,6 +166,7 @@ pub fn summarize(
         awareness_real_vs_eval,
         unreadable_conditions: unreadable,
         html_embedded: None,
+        costs: Vec::new(),
     }
 }
 

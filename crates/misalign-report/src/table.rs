@@ -116,6 +116,7 @@ pub fn render_table(s: &ReportSummary) -> String {
     comparison_counts(s, &mut out);
     mitigation_table(s, &mut out);
     real_vs_eval(s, &mut out);
+    out.push_str(&crate::costs::cost_lines(&s.costs));
     out
 }
 

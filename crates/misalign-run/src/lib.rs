@@ -9,12 +9,16 @@
 //!   kept and none duplicated.
 //! - [`export`]: the reference framework's `models/<model>/<condition>/sample_NNN/` layout.
 //! - [`import`]: an existing results tree of that layout read into a store.
-//! - [`cost`]: token estimates and prices for `--dry-run` and end-of-run totals.
+//! - [`cost`]: prices and the one cost function (per answer, totals, estimates).
+//! - [`budget`]: `--max-cost`, checked before each call starts.
+//! - [`estimate`]: a plan's calls, tokens and cost for `--dry-run`.
 
 pub mod atomic;
+pub mod budget;
 pub mod classify;
 pub mod cost;
 pub mod counters;
+pub mod estimate;
 pub mod export;
 pub mod import;
 pub mod item;

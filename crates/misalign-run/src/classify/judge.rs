@@ -54,6 +54,7 @@ pub async fn call_judge<T>(
         system: prompt.system.clone(),
         user: prompt.user.clone(),
         params: judge_params(),
+        cache_prefix: false,
     };
     let attempts = attempts.max(1);
     let mut last_error = String::new();

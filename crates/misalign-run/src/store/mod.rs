@@ -6,6 +6,7 @@ pub mod classifications;
 pub mod read;
 pub mod samples;
 pub mod status;
+pub mod usage;
 pub mod writer;
 
 pub use samples::{
@@ -191,7 +192,7 @@ impl Store {
 }
 
 /// The schema version `schema.sql` sets.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Brings a store written by an earlier misalign up to [`SCHEMA_VERSION`], one step per
 /// version, in one transaction; refuses a store from a newer misalign. A new store (version
@@ -221,6 +222,19 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
              UPDATE work_items SET scenario = COALESCE((SELECT json_extract(p.condition_json, '$.scenario')
                  FROM prompts p WHERE p.prompt_hash = work_items.prompt_hash), '');
              PRAGMA user_version = 2;
+             COMMIT;",
+        )
+        .map_err(wrap)?;
+    }
+    if (1..=2).contains(&version) {
+        // 2 -> 3: the cache token columns (NULL for answers stored before: unknown), and the
+        // view that shows them (schema.sql creates it again).
+        conn.execute_batch(
+            "BEGIN IMMEDIATE;
+             ALTER TABLE responses ADD COLUMN cache_write_tokens INTEGER;
+             ALTER TABLE responses ADD COLUMN cache_read_tokens INTEGER;
+             DROP VIEW IF EXISTS current_answers;
+             PRAGMA user_version = 3;
              COMMIT;",
         )
         .map_err(wrap)?;
@@ -401,7 +415,7 @@ mod tests {
         {
             // A version-1 store: today's schema without the column, as that version wrote it
             // (no application id either: version 1 did not set one).
-            let v1 = SCHEMA_SQL
+            let v1 = version_2_schema()
                 .replace("PRAGMA user_version = 2;", "PRAGMA user_version = 1;")
                 .replace(
                     "params_json  TEXT NOT NULL,\n    scenario     TEXT NOT NULL",
@@ -431,6 +445,53 @@ mod tests {
             .unwrap();
         assert_eq!(scenario, "blackmail_v2");
         assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    /// The schema as version 2 wrote it: no cache token columns, the view without them.
+    fn version_2_schema() -> String {
+        let s = SCHEMA_SQL
+            .replace("PRAGMA user_version = 3;", "PRAGMA user_version = 2;")
+            .replace(
+                "    finished_at    TEXT NOT NULL,\n    cache_write_tokens INTEGER,              -- input written to the prompt cache\n    cache_read_tokens  INTEGER               -- input read from the prompt cache\n",
+                "    finished_at    TEXT NOT NULL\n",
+            )
+            .replace("r.cache_write_tokens, r.cache_read_tokens, ", "");
+        assert!(!s.contains("cache_write_tokens"), "the fixture must lack the columns");
+        s
+    }
+
+    #[test]
+    fn a_version_2_store_gains_the_cache_token_columns_and_view() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STORE_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&version_2_schema()).unwrap();
+            conn.execute_batch(
+                "INSERT INTO runs (id, command, experiment_id, misalign_version, experiment_text,
+                     experiment_sha256, packs_json, models_json, sampling_json, started_at)
+                   VALUES (1, 'run', 'e', '0', '', '', '{}', '[]', '{}', 't');
+                 INSERT INTO prompts VALUES ('p', 'c', '{}', '', '', '');
+                 INSERT INTO work_items VALUES ('k', 'p', 'c', 'm', 0, '{}', 'blackmail');
+                 INSERT INTO responses (item_key, run_id, status, input_tokens, attempts,
+                     started_at, finished_at) VALUES ('k', 1, 'answer', 9, 1, 't', 't');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let row: (i64, Option<i64>, Option<i64>, i64) = store
+            .conn
+            .query_row(
+                "SELECT input_tokens, cache_write_tokens, cache_read_tokens,
+                        (SELECT user_version FROM pragma_user_version) FROM current_answers",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(row, (9, None, None, SCHEMA_VERSION));
+        drop(store);
+        // Opening again is a no-op.
+        Store::open(&path).unwrap();
     }
 
     #[test]

@@ -518,9 +518,12 @@ pub struct ExportRow {
     /// The last error of an item without an answer.
     pub error: Option<String>,
     pub finish_reason: Option<String>,
+    /// Input read without the cache.
     pub input_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
     pub reasoning_tokens: Option<i64>,
+    pub cache_write_tokens: Option<i64>,
+    pub cache_read_tokens: Option<i64>,
     pub latency_ms: Option<i64>,
     pub attempts: Option<i64>,
     pub started_at: Option<String>,
@@ -580,6 +583,8 @@ fn export_row(row: &Row<'_>, run_id: i64, with_text: bool) -> rusqlite::Result<E
         input_tokens: row.get(9)?,
         output_tokens: row.get(10)?,
         reasoning_tokens: row.get(11)?,
+        cache_write_tokens: row.get(33)?,
+        cache_read_tokens: row.get(34)?,
         latency_ms: row.get(12)?,
         attempts: row.get(13)?,
         started_at: row.get(14)?,
@@ -629,7 +634,8 @@ impl Store {
                     c.id, c.classifier_version, c.detector_verdict, c.detector_evidence_json,
                     c.judge_model, c.judge_verdict, c.judge_error, c.final_verdict,
                     c.whistleblowing, c.awareness_label,
-                    {texts}
+                    {texts},
+                    r.cache_write_tokens, r.cache_read_tokens
                FROM latest j JOIN work_items w ON w.item_key = j.item_key
                     LEFT JOIN prompts p ON p.prompt_hash = j.prompt_hash
                     LEFT JOIN responses r ON r.id = j.rid

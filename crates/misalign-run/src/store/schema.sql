@@ -2,8 +2,9 @@
 -- Rows are only ever added: a later stage or a re-run adds rows, it never rewrites them.
 -- "Latest" always means the row with the highest id for its key.
 
--- Version 2 added work_items.scenario; Store::open migrates a version-1 store before this runs.
-PRAGMA user_version = 2;
+-- Version 2 added work_items.scenario, version 3 the cache token columns of responses;
+-- Store::open migrates an older store before this runs.
+PRAGMA user_version = 3;
 
 -- One row per `misalign run` (or `classify`) invocation: the manifest a paper can cite.
 CREATE TABLE IF NOT EXISTS runs (
@@ -64,7 +65,7 @@ CREATE TABLE IF NOT EXISTS responses (
     answer         TEXT,
     reasoning      TEXT,
     finish_reason  TEXT,
-    input_tokens   INTEGER,
+    input_tokens   INTEGER,                  -- input read without the cache
     output_tokens  INTEGER,
     reasoning_tokens INTEGER,
     latency_ms     INTEGER,
@@ -74,7 +75,9 @@ CREATE TABLE IF NOT EXISTS responses (
     error_class    TEXT,                     -- 'retryable' | 'permanent' | 'auth'
     raw_reply      TEXT,
     started_at     TEXT NOT NULL,
-    finished_at    TEXT NOT NULL
+    finished_at    TEXT NOT NULL,
+    cache_write_tokens INTEGER,              -- input written to the prompt cache
+    cache_read_tokens  INTEGER               -- input read from the prompt cache
 );
 -- At most one stored answer per work item: the guarantee behind "none duplicated".
 CREATE UNIQUE INDEX IF NOT EXISTS one_answer_per_item
@@ -122,7 +125,8 @@ CREATE TABLE IF NOT EXISTS judge_cache (
 CREATE VIEW IF NOT EXISTS current_answers AS
 SELECT w.item_key, w.model, w.condition_id, w.scenario, w.sample_index, w.prompt_hash,
        r.id AS response_id, r.run_id, r.status, r.answer, r.reasoning, r.finish_reason,
-       r.input_tokens, r.output_tokens, r.reasoning_tokens, r.latency_ms, r.attempts,
+       r.input_tokens, r.cache_write_tokens, r.cache_read_tokens, r.output_tokens,
+       r.reasoning_tokens, r.latency_ms, r.attempts,
        r.started_at, r.finished_at,
        c.id AS classification_id, c.classifier_version, c.detector_verdict,
        c.judge_model, c.judge_verdict, c.judge_reasoning, c.judge_error, c.final_verdict,

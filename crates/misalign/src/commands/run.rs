@@ -11,7 +11,7 @@ use misalign_core::hash::sha256_hex;
 use misalign_core::plan;
 use misalign_core::scenario::ScenarioSource;
 use misalign_models::registry::default_key_envs;
-use misalign_run::cost::{cost_usd, estimate_tokens, PriceTable};
+use misalign_run::cost::PriceTable;
 use misalign_run::lock::FolderLock;
 use misalign_run::retry::RetryPolicy;
 use misalign_run::store::{PromptRow, RunEndStatus, RunManifest, Store, StoreWriter, WorkItemRow};
@@ -51,23 +51,27 @@ pub struct Args {
     /// folder that already holds one; answers stored for identical work items are reused.
     #[arg(long)]
     pub append: bool,
+    /// Stop starting calls when the money spent on this plan plus the calls in flight
+    /// could pass USD (overrides `execution.max_cost_usd`); resume with a higher limit.
+    #[arg(long, value_name = "USD", env = "MISALIGN_MAX_COST")]
+    pub max_cost: Option<f64>,
     #[command(flatten)]
     pub overrides: crate::overrides::OverrideArgs,
 }
 
 /// Everything planned: prompts, model targets (without clients yet), and work items.
-struct Planned {
-    exp: Experiment,
+pub(super) struct Planned {
+    pub(super) exp: Experiment,
     /// What the command line changed from the file (recorded with the run).
     overrides: misalign_core::config::Overrides,
     text: String,
-    out: PathBuf,
+    pub(super) out: PathBuf,
     source: ScenarioSource,
-    prompts: Vec<Arc<PromptEntry>>,
+    pub(super) prompts: Vec<Arc<PromptEntry>>,
     /// Resolved model name -> (resolution, provider config, as written).
-    models: BTreeMap<String, (ResolvedModel, ProviderConfig, String)>,
+    pub(super) models: BTreeMap<String, (ResolvedModel, ProviderConfig, String)>,
     /// (prompt index, resolved model names), in plan order.
-    per_prompt: Vec<(usize, Vec<String>)>,
+    pub(super) per_prompt: Vec<(usize, Vec<String>)>,
 }
 
 /// Prints how long each phase took when `MISALIGN_TIMINGS` is set (benchmarks, profiling).
@@ -96,6 +100,12 @@ fn plan_experiment(args: &Args) -> anyhow::Result<Planned> {
     let path = args.experiment.display().to_string();
     let text = crate::input::read_experiment(&args.experiment)?;
     let mut exp = parse_experiment(&text, &path)?;
+    if let Some(usd) = args.max_cost {
+        if !(usd.is_finite() && usd >= 0.0) {
+            bail!("--max-cost {usd}: give the limit in USD, a number of 0 or more");
+        }
+        exp.execution.max_cost_usd = Some(usd);
+    }
     let overrides = args.overrides.to_overrides();
     overrides
         .apply(&mut exp)
@@ -170,64 +180,20 @@ fn plan_experiment(args: &Args) -> anyhow::Result<Planned> {
 
 fn dry_run(p: &Planned) -> Outcome {
     let prices = PriceTable::new(&p.exp.prices)?;
-    let samples = u64::from(p.exp.samples_per_condition);
-    let max_out = u64::from(p.exp.sampling.max_tokens);
-    let mut per_model: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    for (pi, names) in &p.per_prompt {
-        let prompt = &p.prompts[*pi];
-        let inp =
-            estimate_tokens(&prompt.rendered.system_prompt) + estimate_tokens(&prompt.user_message);
-        for n in names {
-            let e = per_model.entry(n.as_str()).or_default();
-            e.0 += samples;
-            e.1 += inp * samples;
-        }
-    }
-    let calls: u64 = per_model.values().map(|v| v.0).sum();
+    let est = super::estimate::plan_estimate(p, &prices)?;
     say!(
         "experiment {}  ->  {}",
         p.exp.experiment_id,
         p.out.display()
     );
+    let calls: u64 = est.lines.iter().filter(|l| l.role == misalign_run::estimate::Role::Sample).map(|l| l.calls).sum();
     say!(
         "{} conditions x {} samples; {} model calls",
         p.prompts.len(),
-        samples,
+        p.exp.samples_per_condition,
         calls
     );
-    say!(
-        "{:<44} {:>8} {:>14} {:>16} {:>12}",
-        "model",
-        "calls",
-        "input tok ~",
-        "output tok <=",
-        "cost USD ~"
-    );
-    let mut total_cost = 0.0;
-    let mut unpriced = Vec::new();
-    for (model, (n, inp)) in &per_model {
-        let out_tok = n * max_out;
-        let id = &p.models[*model].0.model_id;
-        let cost = match prices.lookup(model, id) {
-            Some((price, _)) => {
-                let c = cost_usd(price, *inp, out_tok);
-                total_cost += c;
-                format!("{c:.2}")
-            }
-            None => {
-                unpriced.push(model.to_string());
-                "?".into()
-            }
-        };
-        say!("{model:<44} {n:>8} {inp:>14} {out_tok:>16} {cost:>12}");
-    }
-    say!("estimated cost: up to ${total_cost:.2} (input by chars/4, output at max_tokens = {max_out})");
-    if !unpriced.is_empty() {
-        say!(
-            "no price known for {}; add them under `prices:` (USD per 1M tokens) to include them",
-            unpriced.join(", ")
-        );
-    }
+    say_raw!("{}", super::estimate::render(&est));
     let env = |k: &str| std::env::var(k).ok();
     let mut pairs: Vec<(ResolvedModel, ProviderConfig)> = p
         .models
@@ -417,6 +383,7 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
 
     let counters = Arc::new(Counters::new());
     let stop = Stop::new();
+    let budget = super::estimate::budget(&p, &store, run_id)?;
     let writer = StoreWriter::spawn(store);
     let view = ProgressView::start(counters.clone(), pending.len() as u64, display);
     // First Ctrl-C: dispatch stops and calls in flight get GRACE to finish. Second: the calls
@@ -458,6 +425,9 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
         },
         grace: GRACE,
         secrets: secrets.clone(),
+        prompt_cache: p.exp.execution.prompt_cache,
+        samples_per_request: p.exp.execution.samples_per_request,
+        budget,
         on_stored: Some(misalign_run::scheduler::StoredHook({
             let live = live.clone();
             Arc::new(
@@ -491,22 +461,12 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
         Some(StopReason::Interrupted) => RunEndStatus::Interrupted,
         Some(StopReason::Auth { .. }) => RunEndStatus::AuthError,
         Some(StopReason::Store(_)) => RunEndStatus::Failed,
+        Some(StopReason::Budget(_)) => RunEndStatus::BudgetReached,
     };
     let prices = PriceTable::new(&p.exp.prices)?;
-    let mut cost = 0.0;
-    let mut unpriced = Vec::new();
     let per_model = counters.per_model();
-    for (model, (_, t)) in &per_model {
-        let id = targets
-            .get(model)
-            .map(|m| m.model_id.as_str())
-            .unwrap_or("");
-        match prices.lookup(model, id) {
-            Some((pr, _)) => cost += cost_usd(pr, t.input_tokens, t.output_tokens),
-            None if t.input_tokens + t.output_tokens > 0 => unpriced.push(model.clone()),
-            None => {}
-        }
-    }
+    let costs = super::estimate::run_costs(&per_model, &p, &prices);
+    let (cost, unpriced) = (costs.total, costs.unpriced.clone());
     let tot = counters.total();
     let totals = serde_json::json!({
         "overrides": p.overrides,
@@ -518,8 +478,11 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
         "abandoned": report.abandoned,
         "retries": tot.retries,
         "input_tokens": tot.input_tokens,
+        "cache_write_tokens": tot.cache_write_tokens,
+        "cache_read_tokens": tot.cache_read_tokens,
         "output_tokens": tot.output_tokens,
         "cost_usd_estimate": cost,
+        "cost_usd_per_model": costs.per_model,
         "per_model": per_model.iter().map(|(m, (_, t))| (m.clone(), serde_json::to_value(t).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
     });
     store.end_run(run_id, status, &now(), &totals)?;
@@ -534,11 +497,13 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
     phase("exported", t_start);
     let secs = t_start.elapsed().as_secs_f64();
     note!(
-        "sampled {} answers, {} errors, {} retries in {secs:.1}s; tokens in {} / out {}; cost ~${cost:.2}{}",
+        "sampled {} answers, {} errors, {} retries in {secs:.1}s; tokens in {} (+ cache write {}, cache read {}) / out {}; cost ~${cost:.4}{}",
         report.answers,
         report.errors,
         tot.retries,
         tot.input_tokens,
+        tot.cache_write_tokens,
+        tot.cache_read_tokens,
         tot.output_tokens,
         if unpriced.is_empty() {
             String::new()
@@ -546,6 +511,9 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
             format!(" (no price for {})", unpriced.join(", "))
         }
     );
+    for line in &costs.lines {
+        note!("  {line}");
+    }
     note!(
         "exported {} response files ({} unchanged) to {}",
         exported.written + live_n,
@@ -577,6 +545,13 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
         }
         Some(StopReason::Store(e)) => {
             bail!("stopped: an answer could not be stored: {e}; free disk space or check {}, then resume with:\n  {resume_hint}", p.out.display());
+        }
+        Some(StopReason::Budget(why)) => {
+            note!(
+                "stopped starting calls: {why}; the calls in flight finished and {} answers are stored, the rest is pending. To go on, raise --max-cost (or execution.max_cost_usd) and run the same command again:\n  {resume_hint}",
+                already as u64 + report.answers
+            );
+            return Ok(crate::exit::work_failed());
         }
         None => {}
     }
@@ -682,6 +657,9 @@ fn resume_command(args: &Args) -> String {
     }
     if args.append {
         s.push_str(" --append");
+    }
+    if let Some(usd) = args.max_cost {
+        s.push_str(&format!(" --max-cost {usd}"));
     }
     s.push_str(&args.overrides.as_flags());
     s
