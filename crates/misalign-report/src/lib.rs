@@ -19,6 +19,7 @@ mod table;
 #[doc(hidden)]
 pub mod testdata;
 
+pub use costs::ModelCostRow;
 pub use files::CSV_COLUMNS;
 pub use html::{EmbedInfo, DEFAULT_HTML_BUDGET};
 pub use inspect::{write_inspect_logs, InspectLog, INSPECT_LOG_VERSION, SCORE_NAMES};

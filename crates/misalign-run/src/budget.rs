@@ -133,7 +133,7 @@ impl Budget {
         &self,
         model: &str,
         prompt_hash: &str,
-        prompt_text_len: (&str, &str),
+        texts: (&str, &str),
         samples: u32,
     ) -> Result<Reservation, OverBudget> {
         let Some(m) = self.models.get(model) else {
@@ -144,7 +144,7 @@ impl Budget {
         let prompt_tokens = match st.prompt_input.get(&key) {
             Some(&n) => n,
             None => {
-                let (system, user) = prompt_text_len;
+                let (system, user) = texts;
                 let guess = estimate_tokens(system) + estimate_tokens(user);
                 guess + guess.div_ceil(4)
             }

@@ -19,9 +19,7 @@ pub struct Tally {
     /// Input read without the cache.
     pub input_tokens: u64,
     pub output_tokens: u64,
-    #[serde(default)]
     pub cache_write_tokens: u64,
-    #[serde(default)]
     pub cache_read_tokens: u64,
 }
 

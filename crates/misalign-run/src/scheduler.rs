@@ -257,7 +257,6 @@ async fn dispatch(
         calls.spawn(async move {
             let shared = shared2;
             let (stored, used) = call_group(&group, &shared).await;
-            let _ = warmed.send(());
             if tokens_taken > 0 {
                 limits.correct_tokens(tokens_taken, used.all_input() + used.output);
             }
@@ -266,6 +265,7 @@ async fn dispatch(
                 b.settle(r, &item.model.name, &item.prompt.hash, &used, false);
             }
             drop(permits);
+            let _ = warmed.send(());
             stored
         });
         if warms_cache {

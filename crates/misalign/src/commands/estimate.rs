@@ -129,6 +129,28 @@ pub(super) fn render(e: &Estimate) -> String {
     s
 }
 
+/// With a cost limit, that every model has a price (before any file is written).
+pub(super) fn check_budget_prices(p: &Planned) -> anyhow::Result<()> {
+    if p.exp.execution.max_cost_usd.is_none() {
+        return Ok(());
+    }
+    let prices = PriceTable::new(&p.exp.prices)?;
+    budget_for(0.0, 0.0, &targets(p), &prices, 0)
+        .map(drop)
+        .map_err(|e| anyhow::anyhow!("--max-cost: {e}"))
+}
+
+fn targets(p: &Planned) -> Vec<BudgetTarget<'_>> {
+    p.models
+        .iter()
+        .map(|(name, (r, _, _))| BudgetTarget {
+            name,
+            model_id: &r.model_id,
+            caching: caching_of(r.kind, p.exp.execution.prompt_cache),
+        })
+        .collect()
+}
+
 /// The run's `--max-cost` budget, with what the stored answers of the plan already cost.
 pub(super) fn budget(
     p: &Planned,
@@ -139,15 +161,7 @@ pub(super) fn budget(
         return Ok(None);
     };
     let prices = PriceTable::new(&p.exp.prices)?;
-    let targets: Vec<BudgetTarget<'_>> = p
-        .models
-        .iter()
-        .map(|(name, (r, _, _))| BudgetTarget {
-            name,
-            model_id: &r.model_id,
-            caching: caching_of(r.kind, p.exp.execution.prompt_cache),
-        })
-        .collect();
+    let targets = targets(p);
     let mut already = 0.0;
     for (model, usage) in store.plan_usage_by_model(run_id)? {
         let id = p.models.get(&model).map_or("", |(r, _, _)| r.model_id.as_str());

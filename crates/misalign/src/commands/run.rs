@@ -281,6 +281,8 @@ async fn sample_and_report(args: Args, p: Planned) -> Outcome {
     let params = p.exp.sampling.clone();
     let items = misalign_run::item::work_items(&with_models, p.exp.samples_per_condition, &params);
 
+    // A cost limit needs every model priced: refused before the folder is touched.
+    super::estimate::check_budget_prices(&p)?;
     // Manifest + plan, then what is still missing. The lock is held until the reports are
     // written: a second process on this folder would pay for every call again.
     let mut store = Store::open_dir(&p.out)?;
