@@ -4,7 +4,7 @@
 
 use crate::samples::Pricing;
 use crate::ReportError;
-use misalign_run::cost::{cost_usd, PriceSource};
+use misalign_run::cost::PriceSource;
 use misalign_run::store::Store;
 use serde::Serialize;
 
@@ -39,7 +39,7 @@ pub(crate) fn model_costs(store: &Store, run_id: i64) -> Result<Vec<ModelCostRow
                 cache_write_tokens: u.tokens.cache_write,
                 cache_read_tokens: u.tokens.cache_read,
                 output_tokens: u.tokens.output,
-                cost_usd: price.as_ref().map(|p| cost_usd(p, &u.tokens, false)),
+                cost_usd: price.as_ref().map(|p| u.cost(p)),
                 price_source: price.as_ref().map(|p| p.source),
                 prices_as_of: price.and_then(|p| p.as_of),
                 model,

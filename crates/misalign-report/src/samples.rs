@@ -136,7 +136,7 @@ impl Pricing {
             r.cache_read_tokens,
             r.output_tokens,
         );
-        Some(cost_usd(&self.price(&r.model)?, &tokens, false))
+        Some(cost_usd(&self.price(&r.model)?, &tokens, r.billed_as_batch))
     }
 }
 

@@ -256,7 +256,7 @@ async fn anthropic_caches_the_shared_prompt_and_every_answer_is_priced_from_its_
         total += c;
     }
     let usage = store.plan_usage_by_model(run).unwrap();
-    let summed = cost_usd(&price, &usage["anthropic/claude-sonnet-4-5"].tokens, false);
+    let summed = usage["anthropic/claude-sonnet-4-5"].cost(&price);
     assert!((summed - total).abs() < 1e-9);
 }
 
@@ -457,7 +457,7 @@ async fn max_cost_stops_within_the_budget_and_the_rest_resumes() {
     assert_eq!(report.abandoned, 0, "calls in flight finish");
     let table = PriceTable::new(&BTreeMap::new()).unwrap();
     let price = table.lookup(&model.name, &model.model_id).unwrap();
-    let spent = cost_usd(&price, &store.plan_usage_by_model(run).unwrap()[&model.name].tokens, false);
+    let spent = store.plan_usage_by_model(run).unwrap()[&model.name].cost(&price);
     assert!(spent <= limit, "spent {spent} over the {limit} limit");
     assert!(spent > limit / 3.0, "stopped far too early: {spent}");
     let first_answers = report.answers;

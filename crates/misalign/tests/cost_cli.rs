@@ -73,10 +73,7 @@ fn stored_cost(out: &Path) -> (f64, i64) {
         .unwrap();
     let usage = s.plan_usage_by_model(run).unwrap();
     let u = &usage["anthropic/claude-sonnet-4-5"];
-    (
-        misalign_run::cost::cost_usd(&price, &u.tokens, false),
-        u.answers as i64,
-    )
+    (u.cost(&price), u.answers as i64)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -524,6 +524,8 @@ pub struct ExportRow {
     pub reasoning_tokens: Option<i64>,
     pub cache_write_tokens: Option<i64>,
     pub cache_read_tokens: Option<i64>,
+    /// The answer was billed through a batch API (batch mode's `batch_answers`).
+    pub billed_as_batch: bool,
     pub latency_ms: Option<i64>,
     pub attempts: Option<i64>,
     pub started_at: Option<String>,
@@ -585,6 +587,7 @@ fn export_row(row: &Row<'_>, run_id: i64, with_text: bool) -> rusqlite::Result<E
         reasoning_tokens: row.get(11)?,
         cache_write_tokens: row.get(33)?,
         cache_read_tokens: row.get(34)?,
+        billed_as_batch: row.get::<_, Option<bool>>(35)?.unwrap_or(false),
         latency_ms: row.get(12)?,
         attempts: row.get(13)?,
         started_at: row.get(14)?,
@@ -635,7 +638,8 @@ impl Store {
                     c.judge_model, c.judge_verdict, c.judge_error, c.final_verdict,
                     c.whistleblowing, c.awareness_label,
                     {texts},
-                    r.cache_write_tokens, r.cache_read_tokens
+                    r.cache_write_tokens, r.cache_read_tokens,
+                    CASE WHEN r.id IS NOT NULL THEN {batched} END
                FROM latest j JOIN work_items w ON w.item_key = j.item_key
                     LEFT JOIN prompts p ON p.prompt_hash = j.prompt_hash
                     LEFT JOIN responses r ON r.id = j.rid
@@ -644,7 +648,8 @@ impl Store {
                         (SELECT max(x.id) FROM responses x
                           WHERE x.item_key = j.item_key AND x.status = 'error')
               ORDER BY j.model, j.condition_id, j.sample_index",
-            latest_rows_ctes()
+            latest_rows_ctes(),
+            batched = super::usage::billed_as_batch_sql(self)?
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let mut rows = stmt.query([run_id]).map_err(|e| self.err(e))?;

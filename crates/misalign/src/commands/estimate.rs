@@ -5,7 +5,7 @@
 use super::run::Planned;
 use misalign_core::config::resolve_model;
 use misalign_run::budget::{budget_for, Budget, BudgetTarget};
-use misalign_run::cost::{cost_usd, estimate_tokens, price_totals, PriceTable, PRICES_AS_OF};
+use misalign_run::cost::{estimate_tokens, price_totals, PriceTable, PRICES_AS_OF};
 use misalign_run::estimate::{caching_of, transcript_tokens, EstimateLine, PlanEstimate, Role};
 use misalign_run::store::Store;
 use misalign_run::Tally;
@@ -166,7 +166,7 @@ pub(super) fn budget(
     for (model, usage) in store.plan_usage_by_model(run_id)? {
         let id = p.models.get(&model).map_or("", |(r, _, _)| r.model_id.as_str());
         if let Some(price) = prices.lookup(&model, id) {
-            already += cost_usd(&price, &usage.tokens, false);
+            already += usage.cost(&price);
         }
     }
     let max_output = u64::from(p.exp.sampling.max_tokens);
