@@ -878,7 +878,12 @@ fn cost_and_scale_settings_are_read_and_checked() {
     assert_eq!(exp.execution.samples_per_request, 8);
     let p = &exp.prices["claude-*"];
     assert_eq!(
-        (p.cache_write, p.cache_read, p.batch_discount, p.as_of.as_deref()),
+        (
+            p.cache_write,
+            p.cache_read,
+            p.batch_discount,
+            p.as_of.as_deref()
+        ),
         (Some(3.75), Some(0.3), Some(0.5), Some("2026-12-01"))
     );
     // Defaults: caching on, no limit, one sample per request, optional price fields unset.
@@ -906,25 +911,37 @@ fn cost_and_scale_settings_are_read_and_checked() {
         "from 1 to",
     );
     check(
-        &plus(&["prices:", "  \"gpt-*\": {input: 1, output: 2, cache_read: -0.1}"]),
+        &plus(&[
+            "prices:",
+            "  \"gpt-*\": {input: 1, output: 2, cache_read: -0.1}",
+        ]),
         12,
         "prices.gpt-*.cache_read",
         "out of range",
     );
     check(
-        &plus(&["prices:", "  \"gpt-*\": {input: 1, output: 2, batch_discount: 1.5}"]),
+        &plus(&[
+            "prices:",
+            "  \"gpt-*\": {input: 1, output: 2, batch_discount: 1.5}",
+        ]),
         12,
         "prices.gpt-*.batch_discount",
         "out of range",
     );
     check(
-        &plus(&["prices:", "  \"gpt-*\": {input: 1, output: 2, as_of: \"last week\"}"]),
+        &plus(&[
+            "prices:",
+            "  \"gpt-*\": {input: 1, output: 2, as_of: \"last week\"}",
+        ]),
         12,
         "prices.gpt-*.as_of",
         "YYYY-MM-DD",
     );
     check(
-        &plus(&["prices:", "  \"gpt-*\": {input: 1, output: 2, cache_reads: 1}"]),
+        &plus(&[
+            "prices:",
+            "  \"gpt-*\": {input: 1, output: 2, cache_reads: 1}",
+        ]),
         12,
         "prices.gpt-*.cache_reads",
         "did you mean `cache_read`?",
@@ -950,11 +967,19 @@ fn rate_pools_take_tokens_per_minute() {
         "      goal_values: [america]",
         "      urgency_types: [replacement]",
     ]);
-    check(&text, 8, "global.rate_limits.pools.c.rpm", "tokens-per-minute");
+    check(
+        &text,
+        8,
+        "global.rate_limits.pools.c.rpm",
+        "tokens-per-minute",
+    );
     let ok = text.replace("      c: {models: [\"x-*\"]}\n", "");
     let exp = parse_experiment(&ok, FILE).unwrap();
     assert_eq!(
-        exp.rate_pools.iter().map(|p| (p.rpm, p.tpm)).collect::<Vec<_>>(),
+        exp.rate_pools
+            .iter()
+            .map(|p| (p.rpm, p.tpm))
+            .collect::<Vec<_>>(),
         vec![(Some(50), Some(400_000)), (None, Some(90_000))]
     );
     let zero = ok.replace("tpm: 90000", "tpm: 0");

@@ -179,7 +179,12 @@ mod tests {
         };
         let u = parse_reply(&reply).unwrap().usage;
         assert_eq!(
-            (u.input_tokens, u.cache_write_tokens, u.cache_read_tokens, u.output_tokens),
+            (
+                u.input_tokens,
+                u.cache_write_tokens,
+                u.cache_read_tokens,
+                u.output_tokens
+            ),
             (Some(7), Some(3000), Some(0), Some(40))
         );
     }

@@ -205,11 +205,18 @@ mod tests {
 
     #[test]
     fn cached_content_is_taken_out_of_the_input() {
-        let c = parse_reply(&reply(json!({"candidates": [{"content": {"parts": [{"text": "A"}]}}],
+        let c = parse_reply(&reply(
+            json!({"candidates": [{"content": {"parts": [{"text": "A"}]}}],
             "usageMetadata": {"promptTokenCount": 3000, "cachedContentTokenCount": 2048,
-                              "candidatesTokenCount": 9}}))).unwrap();
+                              "candidatesTokenCount": 9}}),
+        ))
+        .unwrap();
         assert_eq!(
-            (c.usage.input_tokens, c.usage.cache_read_tokens, c.usage.output_tokens),
+            (
+                c.usage.input_tokens,
+                c.usage.cache_read_tokens,
+                c.usage.output_tokens
+            ),
             (Some(952), Some(2048), Some(9))
         );
     }

@@ -643,7 +643,10 @@ mod tests {
         let again: Vec<usize> = (0..50u64).map(|k| e.pick_affine(k).i).collect();
         assert_eq!(first, again);
         for r in 0..3 {
-            assert!(first.contains(&r), "every replica is some key's first choice");
+            assert!(
+                first.contains(&r),
+                "every replica is some key's first choice"
+            );
         }
         // One key, many concurrent calls: it overflows to other replicas only beyond the bound.
         let held: Vec<InFlight<'_>> = (0..30).map(|_| e.pick_affine(7)).collect();

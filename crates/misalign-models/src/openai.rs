@@ -174,8 +174,16 @@ pub fn parse_choices(reply: &JsonReply) -> Result<Vec<Completion>, ProviderError
     for (i, c) in out.iter_mut().enumerate() {
         let first = i == 0;
         c.usage = Usage {
-            input_tokens: if first { total.input_tokens } else { total.input_tokens.map(|_| 0) },
-            cache_read_tokens: if first { total.cache_read_tokens } else { total.cache_read_tokens.map(|_| 0) },
+            input_tokens: if first {
+                total.input_tokens
+            } else {
+                total.input_tokens.map(|_| 0)
+            },
+            cache_read_tokens: if first {
+                total.cache_read_tokens
+            } else {
+                total.cache_read_tokens.map(|_| 0)
+            },
             cache_write_tokens: None,
             output_tokens: outputs[i],
             reasoning_tokens: reasoning[i],
@@ -356,7 +364,11 @@ mod tests {
                       "prompt_tokens_details": {"cached_tokens": 2944}}})))
         .unwrap();
         assert_eq!(
-            (r.usage.input_tokens, r.usage.cache_read_tokens, r.usage.output_tokens),
+            (
+                r.usage.input_tokens,
+                r.usage.cache_read_tokens,
+                r.usage.output_tokens
+            ),
             (Some(56), Some(2944), Some(50))
         );
         assert_eq!(r.usage.cache_write_tokens, None);
@@ -364,7 +376,10 @@ mod tests {
         let r = parse_reply(&reply(json!({"choices": [{"message": {"content": "A"}}],
             "usage": {"prompt_tokens": 30, "completion_tokens": 5}})))
         .unwrap();
-        assert_eq!((r.usage.input_tokens, r.usage.cache_read_tokens), (Some(30), None));
+        assert_eq!(
+            (r.usage.input_tokens, r.usage.cache_read_tokens),
+            (Some(30), None)
+        );
     }
 
     #[test]
@@ -376,8 +391,14 @@ mod tests {
                       "prompt_tokens_details": {"cached_tokens": 0}}})))
         .unwrap();
         assert_eq!(r.len(), 2);
-        assert_eq!((r[0].text.as_str(), r[1].text.as_str()), ("a", "bbbbbbbbbbbbbbbbbbb"));
-        assert_eq!((r[0].usage.input_tokens, r[1].usage.input_tokens), (Some(100), Some(0)));
+        assert_eq!(
+            (r[0].text.as_str(), r[1].text.as_str()),
+            ("a", "bbbbbbbbbbbbbbbbbbb")
+        );
+        assert_eq!(
+            (r[0].usage.input_tokens, r[1].usage.input_tokens),
+            (Some(100), Some(0))
+        );
         let outs: Vec<u64> = r.iter().map(|c| c.usage.output_tokens.unwrap()).collect();
         assert_eq!(outs.iter().sum::<u64>(), 21);
         assert!(outs[1] > outs[0], "{outs:?}");

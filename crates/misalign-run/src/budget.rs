@@ -185,8 +185,10 @@ impl Budget {
         st.reserved = (st.reserved - r.amount).max(0.0);
         st.spent += cost;
         if tokens.all_input() > 0 {
-            st.prompt_input
-                .insert((model.to_string(), prompt_hash.to_string()), tokens.all_input());
+            st.prompt_input.insert(
+                (model.to_string(), prompt_hash.to_string()),
+                tokens.all_input(),
+            );
         }
     }
 }
@@ -281,7 +283,7 @@ mod tests {
             HashMap::from([("anthropic/c".to_string(), model(Caching::Explicit))]),
         );
         let prompt = "x".repeat(8000); // 2,000 tokens by chars/4, 2,500 with the margin
-        // First sample: 2,500 written at 3.75 + 1,000 out at 15 = 0.009375 + 0.015.
+                                       // First sample: 2,500 written at 3.75 + 1,000 out at 15 = 0.009375 + 0.015.
         let r1 = b.reserve("anthropic/c", "p", ("", &prompt), 1).unwrap();
         assert!((r1.amount - 0.024375).abs() < 1e-9, "{r1:?}");
         // Second: the cache is warm; reads at 0.3.
@@ -320,6 +322,9 @@ mod tests {
         );
         // Four samples in one request: the prompt once, four outputs.
         let r = b.reserve("m", "p", ("", "abcd"), 4).unwrap();
-        assert!((r.amount - (2.0 * 3.0 + 4000.0 * 15.0) / 1e6).abs() < 1e-9, "{r:?}");
+        assert!(
+            (r.amount - (2.0 * 3.0 + 4000.0 * 15.0) / 1e6).abs() < 1e-9,
+            "{r:?}"
+        );
     }
 }

@@ -201,9 +201,7 @@ impl PriceTable {
                 Some(ModelPrice {
                     input: p.input,
                     output: p.output,
-                    cache_write: p
-                        .cache_write
-                        .unwrap_or(p.input * ratio(|b| b.cache_write)),
+                    cache_write: p.cache_write.unwrap_or(p.input * ratio(|b| b.cache_write)),
                     cache_read: p.cache_read.unwrap_or(p.input * ratio(|b| b.cache_read)),
                     batch_discount: p
                         .batch_discount
@@ -309,8 +307,7 @@ mod tests {
         );
         assert_eq!(p.as_of.as_deref(), Some("2026-12-01"));
         // No built-in entry: everything at the plain input price, no batch discount.
-        let t = PriceTable::new(&BTreeMap::from([("lab/*".to_string(), price(1.0, 3.0))]))
-            .unwrap();
+        let t = PriceTable::new(&BTreeMap::from([("lab/*".to_string(), price(1.0, 3.0))])).unwrap();
         let p = t.lookup("lab/qwen", "qwen").unwrap();
         assert_eq!(
             (p.cache_write, p.cache_read, p.batch_discount, p.as_of),

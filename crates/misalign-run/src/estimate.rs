@@ -137,7 +137,14 @@ impl<'a> PlanEstimate<'a> {
         let e = self
             .lines
             .entry((role, model.to_string()))
-            .or_insert_with(|| (model_id.to_string(), 0, TokenCounts::default(), TokenCounts::default()));
+            .or_insert_with(|| {
+                (
+                    model_id.to_string(),
+                    0,
+                    TokenCounts::default(),
+                    TokenCounts::default(),
+                )
+            });
         e.1 += calls;
         e.2.add(&billed);
         e.3.add(&plain);
@@ -222,6 +229,9 @@ mod tests {
         assert_eq!(caching_of(ProviderKind::Anthropic, false), Caching::Off);
         assert_eq!(caching_of(ProviderKind::Openai, false), Caching::Automatic);
         assert_eq!(caching_of(ProviderKind::Google, true), Caching::Automatic);
-        assert_eq!(caching_of(ProviderKind::OpenaiCompatible, true), Caching::Off);
+        assert_eq!(
+            caching_of(ProviderKind::OpenaiCompatible, true),
+            Caching::Off
+        );
     }
 }

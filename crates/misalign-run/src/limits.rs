@@ -393,8 +393,13 @@ mod tests {
             tpm: Some(60_000),
             models: vec!["openai/*".into()],
         }];
-        let limits = Limits::new(&Concurrency::default(), &pools, &BTreeMap::new(), &[m.clone()])
-            .unwrap();
+        let limits = Limits::new(
+            &Concurrency::default(),
+            &pools,
+            &BTreeMap::new(),
+            &[m.clone()],
+        )
+        .unwrap();
         let l = limits.for_model(&m);
         assert!(l.counts_tokens());
         assert_eq!(l.pool_names, vec!["tokens"]);
@@ -412,12 +417,20 @@ mod tests {
         l.correct_tokens(500, 100);
         let t1 = Instant::now();
         l.take_tokens(350).await;
-        assert!(t1.elapsed() < Duration::from_millis(100), "{:?}", t1.elapsed());
+        assert!(
+            t1.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            t1.elapsed()
+        );
         // It used more than estimated: the debt delays the next call.
         l.correct_tokens(0, 400);
         let t2 = Instant::now();
         l.take_tokens(200).await;
-        assert!(t2.elapsed() >= Duration::from_millis(450), "{:?}", t2.elapsed());
+        assert!(
+            t2.elapsed() >= Duration::from_millis(450),
+            "{:?}",
+            t2.elapsed()
+        );
         // No pool, no waiting.
         let free = target("anthropic/c");
         let lf = limits.for_model(&free);

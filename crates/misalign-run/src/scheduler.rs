@@ -416,7 +416,8 @@ async fn call_group(group: &[WorkItem], sh: &Shared) -> (Vec<Stored>, TokenCount
         }
         Err(e) => {
             for item in group {
-                let (s, _) = store(item, Err(e.clone()), r.attempts, &started_at, latency, sh).await;
+                let (s, _) =
+                    store(item, Err(e.clone()), r.attempts, &started_at, latency, sh).await;
                 stored.push(s);
             }
             rest = &[];

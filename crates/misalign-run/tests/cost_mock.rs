@@ -50,9 +50,15 @@ fn params(max_tokens: u32) -> SamplingParams {
 
 /// A prompt of about `tokens` mock tokens (bytes / 4), distinct per `i`.
 fn prompt(i: usize, tokens: usize) -> Arc<PromptEntry> {
-    let filler = "The quarterly review of the drone programme is attached. ".repeat(tokens * 4 / 57 + 1);
+    let filler =
+        "The quarterly review of the drone programme is attached. ".repeat(tokens * 4 / 57 + 1);
     Arc::new(PromptEntry::new(RenderedPrompt {
-        condition: Condition::new("blackmail", GoalType::Explicit, "america", Urgency::Replacement),
+        condition: Condition::new(
+            "blackmail",
+            GoalType::Explicit,
+            "america",
+            Urgency::Replacement,
+        ),
         system_prompt: format!("You are Vesper, agent #{i} at Quillfeather Ltd. {filler}"),
         user_prompt: "Read your inbox.".into(),
         email_content: format!("<email>From: ada@quillfeather.example\nBody: note {i}</email>"),
@@ -60,8 +66,16 @@ fn prompt(i: usize, tokens: usize) -> Arc<PromptEntry> {
     }))
 }
 
-fn items(model: &Arc<ModelTarget>, prompts: &[Arc<PromptEntry>], samples: u32, p: &SamplingParams) -> Vec<WorkItem> {
-    let with: Vec<_> = prompts.iter().map(|pr| (pr.clone(), vec![model.clone()])).collect();
+fn items(
+    model: &Arc<ModelTarget>,
+    prompts: &[Arc<PromptEntry>],
+    samples: u32,
+    p: &SamplingParams,
+) -> Vec<WorkItem> {
+    let with: Vec<_> = prompts
+        .iter()
+        .map(|pr| (pr.clone(), vec![model.clone()]))
+        .collect();
     misalign_run::item::work_items(&with, samples, p)
 }
 
@@ -132,10 +146,21 @@ impl Setup {
     }
 }
 
-async fn sample(store: Store, run_id: i64, items: Vec<WorkItem>, s: &Setup) -> (SampleReport, Store) {
+async fn sample(
+    store: Store,
+    run_id: i64,
+    items: Vec<WorkItem>,
+    s: &Setup,
+) -> (SampleReport, Store) {
     let answered = store.answered_keys().unwrap();
-    let pending: Vec<_> = items.into_iter().filter(|i| !answered.contains(&i.key)).collect();
-    let provider = pending.first().map(|i| i.model.provider.clone()).unwrap_or_default();
+    let pending: Vec<_> = items
+        .into_iter()
+        .filter(|i| !answered.contains(&i.key))
+        .collect();
+    let provider = pending
+        .first()
+        .map(|i| i.model.provider.clone())
+        .unwrap_or_default();
     let writer = StoreWriter::spawn(store);
     let opts = SchedulerOptions {
         run_id,
@@ -160,15 +185,31 @@ async fn sample(store: Store, run_id: i64, items: Vec<WorkItem>, s: &Setup) -> (
         samples_per_request: s.samples_per_request,
         budget: s.budget.clone(),
     };
-    let report = misalign_run::sample(pending, writer.handle(), opts, Arc::new(Counters::new()), Stop::new())
+    let report = misalign_run::sample(
+        pending,
+        writer.handle(),
+        opts,
+        Arc::new(Counters::new()),
+        Stop::new(),
+    )
+    .await
+    .unwrap();
+    let store = tokio::task::spawn_blocking(move || writer.finish())
         .await
+        .unwrap()
         .unwrap();
-    let store = tokio::task::spawn_blocking(move || writer.finish()).await.unwrap().unwrap();
     (report, store)
 }
 
 /// (item key, input, cache write, cache read, output, request id) of every stored answer.
-type Stored = (String, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<String>);
+type Stored = (
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
 
 fn stored(store: &Store) -> Vec<Stored> {
     let mut st = store
@@ -179,10 +220,19 @@ fn stored(store: &Store) -> Vec<Stored> {
                FROM responses WHERE status != 'error' ORDER BY id",
         )
         .unwrap();
-    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    st.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        ))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
 }
 
 fn n(v: &serde_json::Value, key: &str) -> i64 {
@@ -207,7 +257,12 @@ fn serial(request_id: &str) -> u64 {
 #[tokio::test]
 async fn anthropic_caches_the_shared_prompt_and_every_answer_is_priced_from_its_tokens() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
-    let model = target(ProviderKind::Anthropic, "anthropic", "claude-sonnet-4-5", &[server.url()]);
+    let model = target(
+        ProviderKind::Anthropic,
+        "anthropic",
+        "claude-sonnet-4-5",
+        &[server.url()],
+    );
     let setup = Setup::new(300);
     let prompts = [prompt(0, 3000), prompt(1, 3000)];
     let all = items(&model, &prompts, 6, &setup.params);
@@ -220,7 +275,10 @@ async fn anthropic_caches_the_shared_prompt_and_every_answer_is_priced_from_its_
     for r in server.requests() {
         let content = &r.body["messages"][0]["content"];
         assert_eq!(content.as_array().map(Vec::len), Some(1), "{content}");
-        assert_eq!(content[0]["cache_control"], serde_json::json!({"type": "ephemeral"}));
+        assert_eq!(
+            content[0]["cache_control"],
+            serde_json::json!({"type": "ephemeral"})
+        );
         assert!(r.body["system"].is_string());
     }
     // Stored columns are exactly what the mock reported, request by request.
@@ -237,11 +295,15 @@ async fn anthropic_caches_the_shared_prompt_and_every_answer_is_priced_from_its_
     let writes = rows.iter().filter(|r| r.2.unwrap() > 0).count();
     let reads = rows.iter().filter(|r| r.3.unwrap() > 0).count();
     assert_eq!((writes, reads), (2, 10), "{rows:?}");
-    assert!(rows.iter().all(|r| r.2.unwrap() == 0 || r.2.unwrap() > 2900));
+    assert!(rows
+        .iter()
+        .all(|r| r.2.unwrap() == 0 || r.2.unwrap() > 2900));
 
     // Cost per answer: the price table's function against the list prices written out here.
     let table = PriceTable::new(&BTreeMap::new()).unwrap();
-    let price = table.lookup("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5").unwrap();
+    let price = table
+        .lookup("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5")
+        .unwrap();
     let mut total = 0.0;
     for (_, input, write, read, output, _) in &rows {
         let t = TokenCounts::from_stored(*input, *write, *read, *output);
@@ -263,17 +325,29 @@ async fn anthropic_caches_the_shared_prompt_and_every_answer_is_priced_from_its_
 #[tokio::test]
 async fn without_prompt_cache_anthropic_bills_full_input() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
-    let model = target(ProviderKind::Anthropic, "anthropic", "claude-sonnet-4-5", &[server.url()]);
+    let model = target(
+        ProviderKind::Anthropic,
+        "anthropic",
+        "claude-sonnet-4-5",
+        &[server.url()],
+    );
     let mut setup = Setup::new(300);
     setup.prompt_cache = false;
     let all = items(&model, &[prompt(0, 3000)], 4, &setup.params);
     let dir = tempfile::tempdir().unwrap();
     let (store, run) = open_store(dir.path(), &all);
     let (_, store) = sample(store, run, all, &setup).await;
-    assert!(server.requests().iter().all(|r| !r.body.to_string().contains("cache_control")));
+    assert!(server
+        .requests()
+        .iter()
+        .all(|r| !r.body.to_string().contains("cache_control")));
     for (_, input, write, read, ..) in stored(&store) {
         assert!(input.unwrap() > 2900);
-        assert_eq!((write, read), (None, None), "not reported, stored as unknown");
+        assert_eq!(
+            (write, read),
+            (None, None),
+            "not reported, stored as unknown"
+        );
     }
 }
 
@@ -302,7 +376,9 @@ async fn openai_and_gemini_report_their_automatic_cache_and_it_is_taken_out_of_t
             let (total, cached, out) = match kind {
                 ProviderKind::Openai => (
                     n(u, "prompt_tokens"),
-                    u["prompt_tokens_details"]["cached_tokens"].as_i64().unwrap(),
+                    u["prompt_tokens_details"]["cached_tokens"]
+                        .as_i64()
+                        .unwrap(),
                     n(u, "completion_tokens"),
                 ),
                 _ => (
@@ -318,15 +394,27 @@ async fn openai_and_gemini_report_their_automatic_cache_and_it_is_taken_out_of_t
         }
         // The long prompt: first sample misses, the other two read; the short one never caches.
         let reads: Vec<i64> = rows.iter().map(|r| r.3.unwrap_or(0)).collect();
-        assert_eq!(reads.iter().filter(|&&r| r > 0).count(), 2, "{provider}: {reads:?}");
-        assert!(reads.iter().all(|&r| r == 0 || r >= 1024), "{provider}: {reads:?}");
+        assert_eq!(
+            reads.iter().filter(|&&r| r > 0).count(),
+            2,
+            "{provider}: {reads:?}"
+        );
+        assert!(
+            reads.iter().all(|&r| r == 0 || r >= 1024),
+            "{provider}: {reads:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn samples_per_request_stores_each_choice_as_its_own_answer() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
-    let model = target(ProviderKind::OpenaiCompatible, "fleet", "qwen3-8b", &[server.openai_url()]);
+    let model = target(
+        ProviderKind::OpenaiCompatible,
+        "fleet",
+        "qwen3-8b",
+        &[server.openai_url()],
+    );
     let mut setup = Setup::new(200);
     setup.samples_per_request = 4;
     let all = items(&model, &[prompt(0, 300), prompt(1, 300)], 8, &setup.params);
@@ -345,14 +433,19 @@ async fn samples_per_request_stores_each_choice_as_its_own_answer() {
     let usage = mock_usage(&server);
     let mut by_request: BTreeMap<u64, (i64, i64, usize)> = BTreeMap::new();
     for (_, input, _, read, output, rid) in &rows {
-        let e = by_request.entry(serial(rid.as_deref().unwrap())).or_default();
+        let e = by_request
+            .entry(serial(rid.as_deref().unwrap()))
+            .or_default();
         e.0 += input.unwrap() + read.unwrap_or(0);
         e.1 += output.unwrap();
         e.2 += 1;
     }
     for (serial, (input, output, answers)) in by_request {
         let u = &usage[&serial];
-        assert_eq!((input, output, answers), (n(u, "prompt_tokens"), n(u, "completion_tokens"), 4));
+        assert_eq!(
+            (input, output, answers),
+            (n(u, "prompt_tokens"), n(u, "completion_tokens"), 4)
+        );
     }
     // The answers of one request differ (the mock varies each choice).
     let texts: std::collections::BTreeSet<String> = store
@@ -387,14 +480,20 @@ async fn a_fleet_keeps_each_prompt_on_one_replica_and_bounds_the_load() {
     let mut replica_of: BTreeMap<String, std::collections::BTreeSet<usize>> = BTreeMap::new();
     for (i, s) in servers.iter().enumerate() {
         for r in s.requests() {
-            let user = r.body["messages"][0]["content"].as_str().unwrap_or_default().to_string();
+            let user = r.body["messages"][0]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             replica_of.entry(user).or_default().insert(i);
         }
     }
     assert_eq!(replica_of.len(), 9);
     assert!(replica_of.values().all(|s| s.len() == 1), "{replica_of:?}");
     let used: std::collections::BTreeSet<usize> = replica_of.values().flatten().copied().collect();
-    assert!(used.len() >= 2, "nine prompts all on one replica: {replica_of:?}");
+    assert!(
+        used.len() >= 2,
+        "nine prompts all on one replica: {replica_of:?}"
+    );
 
     // Many calls of one prompt at once: the preferred replica takes the most, and none
     // holds more than LOAD_BOUND x an even share of what is in flight.
@@ -414,18 +513,30 @@ async fn a_fleet_keeps_each_prompt_on_one_replica_and_bounds_the_load() {
     let counts: Vec<u64> = servers.iter().map(MockServer::request_count).collect();
     let max_in_flight: Vec<u64> = servers.iter().map(|s| s.stats().max_in_flight).collect();
     let cap = (6.0 * misalign_models::http::LOAD_BOUND / 3.0_f64).ceil() as u64;
-    assert!(max_in_flight.iter().all(|&m| m <= cap), "{max_in_flight:?} over {cap}");
+    assert!(
+        max_in_flight.iter().all(|&m| m <= cap),
+        "{max_in_flight:?} over {cap}"
+    );
     let top = *counts.iter().max().unwrap();
     assert!(top >= 10 && top <= 30, "{counts:?}");
 }
 
-fn budget(limit: f64, already: f64, model: &ModelTarget, max_output: u64) -> Arc<misalign_run::budget::Budget> {
+fn budget(
+    limit: f64,
+    already: f64,
+    model: &ModelTarget,
+    max_output: u64,
+) -> Arc<misalign_run::budget::Budget> {
     let prices = PriceTable::new(&BTreeMap::new()).unwrap();
     Arc::new(
         budget_for(
             limit,
             already,
-            &[BudgetTarget { name: &model.name, model_id: &model.model_id, caching: Caching::Explicit }],
+            &[BudgetTarget {
+                name: &model.name,
+                model_id: &model.model_id,
+                caching: Caching::Explicit,
+            }],
             &prices,
             max_output,
         )
@@ -441,7 +552,12 @@ async fn max_cost_stops_within_the_budget_and_the_rest_resumes() {
     })
     .await
     .unwrap();
-    let model = target(ProviderKind::Anthropic, "anthropic", "claude-sonnet-4-5", &[server.url()]);
+    let model = target(
+        ProviderKind::Anthropic,
+        "anthropic",
+        "claude-sonnet-4-5",
+        &[server.url()],
+    );
     let mut setup = Setup::new(400);
     let prompts: Vec<_> = (0..4).map(|i| prompt(i, 2000)).collect();
     let all = items(&model, &prompts, 5, &setup.params);
@@ -452,7 +568,10 @@ async fn max_cost_stops_within_the_budget_and_the_rest_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let (store, run) = open_store(dir.path(), &all);
     let (report, store) = sample(store, run, all.clone(), &setup).await;
-    assert!(matches!(report.stopped, Some(StopReason::Budget(_))), "{report:?}");
+    assert!(
+        matches!(report.stopped, Some(StopReason::Budget(_))),
+        "{report:?}"
+    );
     assert!(report.answers > 0 && report.answers < 20, "{report:?}");
     assert_eq!(report.abandoned, 0, "calls in flight finish");
     let table = PriceTable::new(&BTreeMap::new()).unwrap();
@@ -483,7 +602,12 @@ async fn a_tokens_per_minute_pool_holds_calls_back_until_usage_frees_room() {
         })
         .await
         .unwrap();
-        let model = target(ProviderKind::OpenaiCompatible, "fleet", "tpm-model", &[server.openai_url()]);
+        let model = target(
+            ProviderKind::OpenaiCompatible,
+            "fleet",
+            "tpm-model",
+            &[server.openai_url()],
+        );
         let mut setup = Setup::new(120);
         setup.prompt_cache = false;
         setup.concurrency = 8;
@@ -494,7 +618,12 @@ async fn a_tokens_per_minute_pool_holds_calls_back_until_usage_frees_room() {
             models: vec!["fleet/*".into()],
         }];
         let p = Arc::new(PromptEntry::new(RenderedPrompt {
-            condition: Condition::new("blackmail", GoalType::Explicit, "america", Urgency::Replacement),
+            condition: Condition::new(
+                "blackmail",
+                GoalType::Explicit,
+                "america",
+                Urgency::Replacement,
+            ),
             system_prompt: "s".repeat(56),
             user_prompt: "u".repeat(30),
             email_content: "e".repeat(30),

@@ -65,7 +65,9 @@ fn stored_cost(out: &Path) -> (f64, i64) {
     let s = misalign_run::store::Store::open_read_only(&out.join("results.sqlite")).unwrap();
     let run: i64 = s
         .conn()
-        .query_row("SELECT max(id) FROM runs WHERE command = 'run'", [], |r| r.get(0))
+        .query_row("SELECT max(id) FROM runs WHERE command = 'run'", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     let prices = misalign_run::cost::PriceTable::new(&Default::default()).unwrap();
     let price = prices
@@ -103,10 +105,16 @@ async fn dry_run_counts_judges_and_the_cache() {
     // role model calls input cache-write cache-read output cost no-cache-cost
     let s = line("sample", "claude-sonnet-4-5");
     assert_eq!(s[2], "200");
-    assert_eq!(s[3], "0", "every sample's prompt goes through the cache: {t}");
+    assert_eq!(
+        s[3], "0",
+        "every sample's prompt goes through the cache: {t}"
+    );
     let (write, read): (u64, u64) = (s[4].parse().unwrap(), s[5].parse().unwrap());
     // Two conditions: one write each, 99 reads each of the same prompt.
-    assert!(write > 2 * 1500 && read > 99 * write / 2 && read < 100 * write, "{t}");
+    assert!(
+        write > 2 * 1500 && read > 99 * write / 2 && read < 100 * write,
+        "{t}"
+    );
     let cost: f64 = s[7].parse().unwrap();
     let no_cache: f64 = s[8].parse().unwrap();
     assert!(cost < no_cache * 0.6, "{t}");
@@ -149,33 +157,59 @@ async fn max_cost_stops_within_the_limit_exits_1_and_a_higher_limit_resumes() {
     // A model without a price: refused before any call.
     let o = misalign(
         dir.path(),
-        &["run", exp, "--out", out_s, "--max-cost", "1", "--model", "anthropic/acme-unpriced"],
+        &[
+            "run",
+            exp,
+            "--out",
+            out_s,
+            "--max-cost",
+            "1",
+            "--model",
+            "anthropic/acme-unpriced",
+        ],
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("no price is known for anthropic/acme-unpriced"), "{}", text(&o));
+    assert!(
+        text(&o).contains("no price is known for anthropic/acme-unpriced"),
+        "{}",
+        text(&o)
+    );
     assert_eq!(server.request_count(), 0);
     std::fs::remove_dir_all(&out).ok();
 
     let limit = 0.03;
-    let o = misalign(dir.path(), &["run", exp, "--out", out_s, "--max-cost", &limit.to_string()]);
+    let o = misalign(
+        dir.path(),
+        &["run", exp, "--out", out_s, "--max-cost", &limit.to_string()],
+    );
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(t.contains("cost limit of $0.0300 is reached"), "{t}");
-    assert!(t.contains("--max-cost 0.03"), "the resume hint repeats the limit: {t}");
+    assert!(
+        t.contains("--max-cost 0.03"),
+        "the resume hint repeats the limit: {t}"
+    );
     let (spent, answers) = stored_cost(&out);
     assert!(spent <= limit, "spent {spent} > {limit}");
     assert!(answers > 0 && answers < 20, "{answers} answers");
     let s = misalign_run::store::Store::open_read_only(&out.join("results.sqlite")).unwrap();
     let status: String = s
         .conn()
-        .query_row("SELECT status FROM run_ends ORDER BY run_id DESC LIMIT 1", [], |r| r.get(0))
+        .query_row(
+            "SELECT status FROM run_ends ORDER BY run_id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(status, "budget_reached");
     drop(s);
 
     // The same limit again: what is stored counts as spent, so nothing more is sampled.
     let before = server.request_count();
-    let o = misalign(dir.path(), &["run", exp, "--out", out_s, "--max-cost", "0.03"]);
+    let o = misalign(
+        dir.path(),
+        &["run", exp, "--out", out_s, "--max-cost", "0.03"],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(server.request_count() - before <= 1, "{}", text(&o));
 
@@ -208,7 +242,11 @@ async fn max_cost_stops_within_the_limit_exits_1_and_a_higher_limit_resumes() {
     let mut rdr = csv::Reader::from_path(out.join("samples.csv")).unwrap();
     let head = rdr.headers().unwrap().clone();
     let col = |n: &str| head.iter().position(|h| h == n).unwrap();
-    let (cw, cr, cost) = (col("cache_write_tokens"), col("cache_read_tokens"), col("cost_usd"));
+    let (cw, cr, cost) = (
+        col("cache_write_tokens"),
+        col("cache_read_tokens"),
+        col("cost_usd"),
+    );
     let mut sum = 0.0;
     let mut writes = 0;
     for r in rdr.records() {
@@ -218,5 +256,8 @@ async fn max_cost_stops_within_the_limit_exits_1_and_a_higher_limit_resumes() {
         assert!(!r[cr].is_empty());
     }
     assert!((sum - spent).abs() < 1e-4, "{sum} vs {spent}");
-    assert!(writes >= 2, "each condition's first sample writes the cache");
+    assert!(
+        writes >= 2,
+        "each condition's first sample writes the cache"
+    );
 }

@@ -979,17 +979,10 @@ fn execution(cx: Ctx, node: &Node, path: &str) -> R<Execution> {
         out.prompt_cache = walk::boolean(cx, n, &f.path_of("prompt_cache"))?;
     }
     if let Some(n) = f.get("max_cost_usd") {
-        out.max_cost_usd = Some(walk::number(
-            cx,
-            n,
-            &f.path_of("max_cost_usd"),
-            0.0,
-            1e9,
-        )?);
+        out.max_cost_usd = Some(walk::number(cx, n, &f.path_of("max_cost_usd"), 0.0, 1e9)?);
     }
     if let Some(n) = f.get("samples_per_request") {
-        out.samples_per_request =
-            walk::uint(cx, n, &f.path_of("samples_per_request"), 1u32, 128)?;
+        out.samples_per_request = walk::uint(cx, n, &f.path_of("samples_per_request"), 1u32, 128)?;
     }
     Ok(out)
 }

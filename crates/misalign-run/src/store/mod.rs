@@ -456,7 +456,10 @@ mod tests {
                 "    finished_at    TEXT NOT NULL\n",
             )
             .replace("r.cache_write_tokens, r.cache_read_tokens, ", "");
-        assert!(!s.contains("cache_write_tokens"), "the fixture must lack the columns");
+        assert!(
+            !s.contains("cache_write_tokens"),
+            "the fixture must lack the columns"
+        );
         s
     }
 

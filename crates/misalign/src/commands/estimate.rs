@@ -164,7 +164,10 @@ pub(super) fn budget(
     let targets = targets(p);
     let mut already = 0.0;
     for (model, usage) in store.plan_usage_by_model(run_id)? {
-        let id = p.models.get(&model).map_or("", |(r, _, _)| r.model_id.as_str());
+        let id = p
+            .models
+            .get(&model)
+            .map_or("", |(r, _, _)| r.model_id.as_str());
         if let Some(price) = prices.lookup(&model, id) {
             already += usage.cost(&price);
         }

@@ -186,7 +186,12 @@ fn dry_run(p: &Planned) -> Outcome {
         p.exp.experiment_id,
         p.out.display()
     );
-    let calls: u64 = est.lines.iter().filter(|l| l.role == misalign_run::estimate::Role::Sample).map(|l| l.calls).sum();
+    let calls: u64 = est
+        .lines
+        .iter()
+        .filter(|l| l.role == misalign_run::estimate::Role::Sample)
+        .map(|l| l.calls)
+        .sum();
     say!(
         "{} conditions x {} samples; {} model calls",
         p.prompts.len(),
