@@ -2,7 +2,7 @@
 //! Protocol: hostile answers must render as text and never run; filters must work; a
 //! screenshot is written to `target/report-screenshot.png`.
 //!
-//! Without Chromium the tests print a note and pass locally, but fail when `CI=true`.
+//! Without Chromium every test here fails (it never skips): `scripts/setup.sh` installs it.
 
 use base64::Engine;
 use misalign_core::{Condition, GoalType, Urgency};
