@@ -768,8 +768,8 @@ impl Engine {
                 finished_at: now.clone(),
                 ..Default::default()
             };
-            let (ok, inp, outp, _) = fill_row(&mut row, result, &self.opts.secrets, model);
-            outcomes.push((ok, inp, outp));
+            let (ok, tokens, _) = fill_row(&mut row, result, &self.opts.secrets, model);
+            outcomes.push((ok, tokens));
             rows.push(row);
         }
         let stored = rows.clone();
@@ -777,10 +777,10 @@ impl Engine {
             .db
             .run(move |s| s.ingest_batch(batch_id, &stored, &now))
             .await?;
-        for ((row, ins), (ok, inp, outp)) in rows.iter().zip(inserted).zip(outcomes) {
+        for ((row, ins), (ok, tokens)) in rows.iter().zip(inserted).zip(outcomes) {
             match ins {
                 Inserted::New => {
-                    self.counters.finished(model, provider, ok, inp, outp);
+                    self.counters.finished(model, provider, ok, &tokens);
                     self.report.tally.ingested += 1;
                     if ok {
                         self.report.answers += 1;
@@ -794,7 +794,8 @@ impl Engine {
                     }
                 }
                 Inserted::Duplicate => {
-                    self.counters.finished(model, provider, true, 0, 0);
+                    self.counters
+                        .finished(model, provider, true, &TokenCounts::default());
                     self.report.duplicates += 1;
                 }
             }

@@ -18,6 +18,7 @@ pub mod status;
 #[cfg(feature = "testdata")]
 pub mod testdata;
 pub mod untrusted;
+pub mod usage;
 pub mod writer;
 
 pub use batches::{BatchEnd, OpenBatch};
