@@ -91,13 +91,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_dir(dir.path()).unwrap();
         store
-            .conn()
+            .conn
             .execute_batch(
                 "INSERT INTO runs (id, command, experiment_id, misalign_version, experiment_text,
                      experiment_sha256, packs_json, models_json, sampling_json, started_at)
                    VALUES (1, 'run', 'e', '0', '', '', '{}', '[]', '{}', 't'),
                           (2, 'run', 'e', '0', '', '', '{}', '[]', '{}', 't');
-                 INSERT INTO prompts VALUES ('p', 'c', '{}', '', '', '');
+                 INSERT INTO prompts VALUES ('p', 'c', '{}', '', '', '', NULL);
                  INSERT INTO work_items VALUES ('a', 'p', 'c', 'x/m', 0, '{}', 'blackmail'),
                                                ('b', 'p', 'c', 'x/m', 1, '{}', 'blackmail'),
                                                ('c', 'p', 'c', 'y/n', 0, '{}', 'blackmail');
@@ -130,18 +130,19 @@ mod tests {
         assert_eq!((u["x/m"].answers, u["y/n"].answers), (1, 1));
         assert!(store.plan_usage_by_model(3).unwrap().is_empty());
 
-        // With batch mode's table, answers listed there are billed at the batch price.
+        // Answers batch mode lists in batch_answers are billed at the batch price.
         store
-            .conn()
+            .conn
             .execute_batch(
-                "CREATE TABLE batch_answers (response_id INTEGER PRIMARY KEY, batch_id INTEGER);
+                "INSERT INTO batches (id, run_id, model, provider, marker, request_count,
+                     created_at) VALUES (1, 1, 'x/m', 'x', 'b1', 1, 't');
                  INSERT INTO batch_answers VALUES (3, 1);",
             )
             .unwrap();
         let u = store.plan_usage_by_model(1).unwrap();
         assert_eq!(u["x/m"].batch_tokens.cache_read, 3000);
         assert_eq!(u["x/m"].batch_tokens.output, 40);
-        let price = crate::cost::PriceTable::new(&Default::default())
+        let price = misalign_core::cost::PriceTable::new(&Default::default())
             .unwrap()
             .lookup("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5")
             .unwrap();
