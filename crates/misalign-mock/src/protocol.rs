@@ -239,6 +239,28 @@ pub fn parse_request(
     }
 }
 
+/// The prompt-cache entry a request may write or read, keyed by its cached prefix, with the
+/// tokens it covers: Anthropic's prefix up to its last `cache_control` block; OpenAI's
+/// repeated prompt in 128-token blocks; Gemini's repeated prompt. None under `min_tokens`
+/// (the providers do not cache short prompts).
+pub fn cache_entry(protocol: Protocol, info: &PromptInfo, min_tokens: u64) -> Option<(String, u64)> {
+    let input_tokens = tokens(&info.system) + tokens(&info.user);
+    let whole = || crate::record::prompt_key(&info.model, &info.system, &info.user, None);
+    match protocol {
+        Protocol::Anthropic => info.cache_prefix.as_ref().map(|p| {
+            let n = if p.len() == info.system.len() + info.user.len() {
+                input_tokens
+            } else {
+                tokens(p).min(input_tokens)
+            };
+            (crate::record::prompt_key(&info.model, p, "", None), n)
+        }),
+        Protocol::OpenAi => Some((whole(), input_tokens / 128 * 128)),
+        Protocol::Google => Some((whole(), input_tokens)),
+    }
+    .filter(|(_, n)| *n >= min_tokens)
+}
+
 /// The mock's token count of a text (bytes / 4).
 pub fn tokens(text: &str) -> u64 {
     (text.len() as u64).div_ceil(4)

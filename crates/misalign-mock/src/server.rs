@@ -3,7 +3,7 @@
 use crate::answers::{canned_answer, reasoning_for};
 use crate::config::{FaultKind, MockConfig};
 use crate::protocol::{
-    answer_body, error_body, parse_request, tokens, CacheUse, Choice, Finish, Protocol,
+    answer_body, cache_entry, error_body, parse_request, CacheUse, Choice, Finish, Protocol,
     ReasoningAsk,
 };
 use crate::record::{prompt_key, MockStats, RecordedRequest};
@@ -294,27 +294,7 @@ async fn handle(
     };
     let pkey = prompt_key(&info.model, &info.system, &info.user, info.seed);
     // The prompt cache: what this request's prefix is, and how many tokens of it count.
-    let input_tokens = tokens(&info.system) + tokens(&info.user);
-    let cache_entry: Option<(String, u64)> = match protocol {
-        Protocol::Anthropic => info.cache_prefix.as_ref().map(|p| {
-            let n = if p.len() == info.system.len() + info.user.len() {
-                input_tokens
-            } else {
-                tokens(p).min(input_tokens)
-            };
-            (prompt_key(&info.model, p, "", None), n)
-        }),
-        // Automatic caching of a repeated prompt: OpenAI in 128-token blocks.
-        Protocol::OpenAi => Some((
-            prompt_key(&info.model, &info.system, &info.user, None),
-            input_tokens / 128 * 128,
-        )),
-        Protocol::Google => Some((
-            prompt_key(&info.model, &info.system, &info.user, None),
-            input_tokens,
-        )),
-    }
-    .filter(|(_, n)| *n >= config.min_cacheable_tokens);
+    let cache_entry = cache_entry(protocol, &info, config.min_cacheable_tokens);
     let key_hash = u64::from_str_radix(&pkey, 16).unwrap_or(0);
     let header_list: Vec<(String, String)> = headers
         .iter()
@@ -620,6 +600,7 @@ fn create_batch(
         let outcome = crate::batch::decide(
             &config,
             &mut log.requests,
+            &mut log.cached,
             &mut log.answered_per_prompt,
             &mut log.stats.answered,
             protocol,

@@ -428,6 +428,7 @@ mod tests {
         let req = CompletionRequest {
             model: "m".into(),
             system: "s".into(),
+            turns: Vec::new(),
             user: "u".into(),
             params: Default::default(),
             cache_prefix: true,

@@ -1,11 +1,11 @@
 //! What the answers of a run cost, per model: in `summary.json`, the terminal table and
 //! `report.html`. Computed from the stored token counts with the run's own `prices:` over
-//! the built-in table, through the one cost function (`misalign_run::cost::cost_usd`).
+//! the built-in table, through the one cost function (`misalign_core::cost::cost_usd`).
 
 use crate::samples::Pricing;
 use crate::ReportError;
-use misalign_run::cost::PriceSource;
-use misalign_run::store::Store;
+use misalign_core::cost::PriceSource;
+use misalign_store::Store;
 use serde::Serialize;
 
 /// One model's stored answers in the reported run's plan and their cost.
@@ -65,7 +65,7 @@ pub(crate) fn cost_lines(rows: &[ModelCostRow]) -> String {
         };
         s.push_str(&format!(
             "  {}: {cost} for {} answers (input {}, cache write {}, cache read {}, output {})\n",
-            misalign_run::untrusted::terminal_safe(&r.model),
+            misalign_store::untrusted::terminal_safe(&r.model),
             r.answers,
             r.input_tokens,
             r.cache_write_tokens,

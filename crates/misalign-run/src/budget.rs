@@ -8,7 +8,7 @@
 //! honour `max_tokens` and the input estimate holds (it is the reported input of an earlier
 //! sample of the same prompt once there is one, else chars/4 plus a quarter).
 
-use crate::cost::{cost_usd, estimate_tokens, ModelPrice, TokenCounts};
+use crate::cost::{cost_usd, ModelPrice, TokenCounts};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
@@ -127,13 +127,14 @@ impl Budget {
     }
 
     /// Sets aside the upper estimate of `samples` samples of one prompt of `model` sent in
-    /// one request (`system` + `user`, keyed by `prompt_hash`), or refuses when it would pass
-    /// the limit. A model the budget does not know costs nothing here.
+    /// one request (keyed by `prompt_hash`; `prompt_guess` is its chars/4 size, used until a
+    /// sample of the prompt reports its real input), or refuses when it would pass the
+    /// limit. A model the budget does not know costs nothing here.
     pub fn reserve(
         &self,
         model: &str,
         prompt_hash: &str,
-        texts: (&str, &str),
+        prompt_guess: u64,
         samples: u32,
     ) -> Result<Reservation, OverBudget> {
         let Some(m) = self.models.get(model) else {
@@ -143,11 +144,7 @@ impl Budget {
         let key = (model.to_string(), prompt_hash.to_string());
         let prompt_tokens = match st.prompt_input.get(&key) {
             Some(&n) => n,
-            None => {
-                let (system, user) = texts;
-                let guess = estimate_tokens(system) + estimate_tokens(user);
-                guess + guess.div_ceil(4)
-            }
+            None => prompt_guess + prompt_guess.div_ceil(4),
         };
         let warm = st.warm.contains(&key);
         // One request bills its prompt once, whatever the number of samples it asks for.
@@ -243,7 +240,7 @@ pub fn budget_for(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cost::PriceSource;
+    use crate::cost::{estimate_tokens, PriceSource};
 
     fn model(caching: Caching) -> BudgetModel {
         BudgetModel {
@@ -284,13 +281,13 @@ mod tests {
         );
         let prompt = "x".repeat(8000); // 2,000 tokens by chars/4, 2,500 with the margin
                                        // First sample: 2,500 written at 3.75 + 1,000 out at 15 = 0.009375 + 0.015.
-        let r1 = b.reserve("anthropic/c", "p", ("", &prompt), 1).unwrap();
+        let r1 = b.reserve("anthropic/c", "p", estimate_tokens(&prompt), 1).unwrap();
         assert!((r1.amount - 0.024375).abs() < 1e-9, "{r1:?}");
         // Second: the cache is warm; reads at 0.3.
-        let r2 = b.reserve("anthropic/c", "p", ("", &prompt), 1).unwrap();
+        let r2 = b.reserve("anthropic/c", "p", estimate_tokens(&prompt), 1).unwrap();
         assert!((r2.amount - (2500.0 * 0.3 + 1000.0 * 15.0) / 1e6).abs() < 1e-9);
         // A third would pass 0.05 while both are in flight.
-        let e = b.reserve("anthropic/c", "p", ("", &prompt), 1).unwrap_err();
+        let e = b.reserve("anthropic/c", "p", estimate_tokens(&prompt), 1).unwrap_err();
         assert!(e.to_string().contains("cost limit of $0.0500"), "{e}");
         // The first answer was short: settling frees room, and its reported input is used.
         let used = TokenCounts {
@@ -300,10 +297,10 @@ mod tests {
         };
         b.settle(r1, "anthropic/c", "p", &used, false);
         assert!((b.spent() - (2100.0 * 3.75 + 100.0 * 15.0) / 1e6).abs() < 1e-12);
-        let r3 = b.reserve("anthropic/c", "p", ("", &prompt), 1).unwrap();
+        let r3 = b.reserve("anthropic/c", "p", estimate_tokens(&prompt), 1).unwrap();
         assert!((r3.amount - (2100.0 * 0.3 + 1000.0 * 15.0) / 1e6).abs() < 1e-9);
         // A model without a budget entry is not limited here.
-        assert_eq!(b.reserve("other/m", "p", ("", "x"), 1).unwrap().amount, 0.0);
+        assert_eq!(b.reserve("other/m", "p", estimate_tokens("x"), 1).unwrap().amount, 0.0);
         drop((r2, r3));
     }
 
@@ -314,14 +311,14 @@ mod tests {
             0.99,
             HashMap::from([("m".to_string(), model(Caching::Off))]),
         );
-        assert!(b.reserve("m", "p", ("", "short"), 1).is_err());
+        assert!(b.reserve("m", "p", estimate_tokens("short"), 1).is_err());
         let b = Budget::new(
             1.0,
             0.0,
             HashMap::from([("m".to_string(), model(Caching::Off))]),
         );
         // Four samples in one request: the prompt once, four outputs.
-        let r = b.reserve("m", "p", ("", "abcd"), 4).unwrap();
+        let r = b.reserve("m", "p", estimate_tokens("abcd"), 4).unwrap();
         assert!(
             (r.amount - (2.0 * 3.0 + 4000.0 * 15.0) / 1e6).abs() < 1e-9,
             "{r:?}"

@@ -5,7 +5,7 @@
 //! chars/4 estimates; outputs are counted at their `max_tokens` (an upper bound). The prompt
 //! cache is counted as it bills: for a model whose provider caches, the first sample of a
 //! condition writes (Anthropic) or misses (OpenAI, Gemini) and the others read. Judge calls
-//! are counted without cache (each transcript differs). With `batch`, every part gets the
+//! are counted without cache (each transcript differs). Samples sent in a batch get the
 //! model's batch discount.
 
 use crate::budget::{input_as_billed, Caching};
@@ -63,30 +63,34 @@ pub struct EstimateLine {
     pub cost_usd_uncached_live: Option<f64>,
 }
 
+/// One (role, model)'s calls so far: model id, calls, tokens as billed, tokens as plain
+/// live input, whether billed through a batch.
+type Sums = (String, u64, TokenCounts, TokenCounts, bool);
+
 /// Adds calls up per (role, model) and prices them.
 #[derive(Debug)]
 pub struct PlanEstimate<'a> {
     prices: &'a PriceTable,
-    batch: bool,
-    lines: BTreeMap<(Role, String), (String, u64, TokenCounts, TokenCounts)>,
+    lines: BTreeMap<(Role, String), Sums>,
 }
 
 impl<'a> PlanEstimate<'a> {
-    pub fn new(prices: &'a PriceTable, batch: bool) -> Self {
+    pub fn new(prices: &'a PriceTable) -> Self {
         PlanEstimate {
             prices,
-            batch,
             lines: BTreeMap::new(),
         }
     }
 
     /// `samples` calls of one prompt of `prompt_tokens` to `model` (`model_id` within its
-    /// provider), each writing up to `max_output`.
+    /// provider), each writing up to `max_output`; `batched`: sent through a batch API.
+    #[allow(clippy::too_many_arguments)]
     pub fn add_samples(
         &mut self,
         model: &str,
         model_id: &str,
         caching: Caching,
+        batched: bool,
         prompt_tokens: u64,
         samples: u64,
         max_output: u64,
@@ -105,7 +109,7 @@ impl<'a> PlanEstimate<'a> {
             output: billed.output,
             ..TokenCounts::default()
         };
-        self.add(Role::Sample, model, model_id, samples, billed, plain);
+        self.add(Role::Sample, model, model_id, samples, billed, plain, batched);
     }
 
     /// One judge call per answer: `answers` transcripts of about `transcript_tokens` each.
@@ -122,9 +126,10 @@ impl<'a> PlanEstimate<'a> {
             output: JUDGE_MAX_OUTPUT.saturating_mul(answers),
             ..TokenCounts::default()
         };
-        self.add(role, model, model_id, answers, tokens, tokens);
+        self.add(role, model, model_id, answers, tokens, tokens, false);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn add(
         &mut self,
         role: Role,
@@ -133,6 +138,7 @@ impl<'a> PlanEstimate<'a> {
         calls: u64,
         billed: TokenCounts,
         plain: TokenCounts,
+        batched: bool,
     ) {
         let e = self
             .lines
@@ -143,6 +149,7 @@ impl<'a> PlanEstimate<'a> {
                     0,
                     TokenCounts::default(),
                     TokenCounts::default(),
+                    batched,
                 )
             });
         e.1 += calls;
@@ -158,14 +165,14 @@ impl<'a> PlanEstimate<'a> {
     pub fn lines(&self) -> Vec<EstimateLine> {
         self.lines
             .iter()
-            .map(|((role, model), (id, calls, billed, plain))| {
+            .map(|((role, model), (id, calls, billed, plain, batched))| {
                 let price = self.price(model, id);
                 EstimateLine {
                     model: model.clone(),
                     role: *role,
                     calls: *calls,
                     tokens: *billed,
-                    cost_usd: price.as_ref().map(|p| cost_usd(p, billed, self.batch)),
+                    cost_usd: price.as_ref().map(|p| cost_usd(p, billed, *batched)),
                     cost_usd_uncached_live: price.as_ref().map(|p| cost_usd(p, plain, false)),
                 }
             })
@@ -187,10 +194,10 @@ mod tests {
     #[test]
     fn samples_of_a_condition_write_once_and_read_after() {
         let prices = PriceTable::new(&BTreeMap::new()).unwrap();
-        let mut e = PlanEstimate::new(&prices, false);
+        let mut e = PlanEstimate::new(&prices);
         let id = "claude-sonnet-4-5";
         let name = "anthropic/claude-sonnet-4-5";
-        e.add_samples(name, id, Caching::Explicit, 3000, 100, 1000);
+        e.add_samples(name, id, Caching::Explicit, false, 3000, 100, 1000);
         e.add_judge_calls(Role::Judge, name, id, 2000, 100);
         let lines = e.lines();
         assert_eq!(lines.len(), 2);
@@ -213,12 +220,12 @@ mod tests {
         assert_eq!(j.tokens.input, 100 * 2700);
         assert_eq!(j.tokens.output, 100 * JUDGE_MAX_OUTPUT);
         // Batch: half of everything.
-        let mut b = PlanEstimate::new(&prices, true);
-        b.add_samples(name, id, Caching::Explicit, 3000, 100, 1000);
+        let mut b = PlanEstimate::new(&prices);
+        b.add_samples(name, id, Caching::Explicit, true, 3000, 100, 1000);
         assert!((b.lines()[0].cost_usd.unwrap() - want / 2.0).abs() < 1e-9);
         // No price: no cost, still counted.
-        let mut u = PlanEstimate::new(&prices, false);
-        u.add_samples("acme/x", "x", Caching::Off, 10, 2, 5);
+        let mut u = PlanEstimate::new(&prices);
+        u.add_samples("acme/x", "x", Caching::Off, false, 10, 2, 5);
         assert_eq!(u.lines()[0].cost_usd, None);
         assert_eq!(u.lines()[0].tokens.input, 20);
     }

@@ -232,8 +232,7 @@ async fn dispatch(
         let reservation = match &shared.opts.budget {
             Some(b) => {
                 let (m, pr) = (&group[0].model, &group[0].prompt);
-                let texts = (pr.rendered.system_prompt.as_str(), pr.user_message.as_str());
-                match b.reserve(&m.name, &pr.hash, texts, group.len() as u32) {
+                match b.reserve(&m.name, &pr.hash, prompt_tokens(pr), group.len() as u32) {
                     Ok(r) => Some(r),
                     Err(over) => {
                         limits.correct_tokens(tokens_taken, 0);
@@ -286,13 +285,21 @@ async fn dispatch(
     report
 }
 
+/// The chars/4 size of a prompt: system prompt, prior turns and user message.
+pub(crate) fn prompt_tokens(p: &crate::PromptEntry) -> u64 {
+    estimate_tokens(&p.rendered.system_prompt)
+        + p.rendered
+            .prior_turns
+            .iter()
+            .map(|t| estimate_tokens(&t.text))
+            .sum::<u64>()
+        + estimate_tokens(&p.user_message)
+}
+
 /// Tokens a request may use, for tokens-per-minute pools: its prompt (chars/4) once, and
 /// `max_tokens` per sample.
 fn request_tokens_estimate(group: &[WorkItem], params: &SamplingParams) -> u64 {
-    let p = &group[0].prompt;
-    estimate_tokens(&p.rendered.system_prompt)
-        + estimate_tokens(&p.user_message)
-        + u64::from(params.max_tokens) * group.len() as u64
+    prompt_tokens(&group[0].prompt) + u64::from(params.max_tokens) * group.len() as u64
 }
 
 /// Counts a finished call; one that panicked is counted as an error, never dropped.

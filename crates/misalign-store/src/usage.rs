@@ -38,7 +38,52 @@ impl ModelUsage {
 pub(crate) const BILLED_AS_BATCH: &str =
     "EXISTS (SELECT 1 FROM batch_answers ba WHERE ba.response_id = r.id)";
 
+fn add_rows(
+    rows: impl Iterator<Item = rusqlite::Result<(String, bool, u64, TokenCounts)>>,
+) -> rusqlite::Result<BTreeMap<String, ModelUsage>> {
+    let mut out: BTreeMap<String, ModelUsage> = BTreeMap::new();
+    for row in rows {
+        let (model, batched, answers, tokens) = row?;
+        let u = out.entry(model).or_default();
+        u.answers += answers;
+        u.tokens.add(&tokens);
+        if batched {
+            u.batch_tokens.add(&tokens);
+        }
+    }
+    Ok(out)
+}
+
+fn usage_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, bool, u64, TokenCounts)> {
+    let answers: i64 = r.get(2)?;
+    let tokens = TokenCounts::from_stored(r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        u64::try_from(answers).unwrap_or(0),
+        tokens,
+    ))
+}
+
 impl Store {
+    /// Per model, the answers run `run_id` itself stored (not those of earlier runs) and
+    /// their summed token counts: what this invocation spent.
+    pub fn run_usage_by_model(
+        &self,
+        run_id: i64,
+    ) -> Result<BTreeMap<String, ModelUsage>, StoreError> {
+        let sql = format!(
+            "SELECT w.model, {BILLED_AS_BATCH} AS batched, count(r.id), sum(r.input_tokens),
+                    sum(r.cache_write_tokens), sum(r.cache_read_tokens), sum(r.output_tokens)
+               FROM responses r JOIN work_items w ON w.item_key = r.item_key
+              WHERE r.run_id = ?1 AND r.status != 'error'
+              GROUP BY w.model, batched"
+        );
+        let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = st.query_map([run_id], usage_row).map_err(|e| self.err(e))?;
+        add_rows(rows).map_err(|e| self.err(e))
+    }
+
     /// Per model, the answers stored for the items run `run_id` planned (the latest answer
     /// of each item, whichever run stored it) and their summed token counts. Costs are these
     /// counts priced with [`misalign_core::cost::cost_usd`].
@@ -59,26 +104,8 @@ impl Store {
             batched = BILLED_AS_BATCH
         );
         let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([run_id], |r| {
-                let model: String = r.get(0)?;
-                let batched: bool = r.get(1)?;
-                let answers: i64 = r.get(2)?;
-                let tokens = TokenCounts::from_stored(r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
-                Ok((model, batched, u64::try_from(answers).unwrap_or(0), tokens))
-            })
-            .map_err(|e| self.err(e))?;
-        let mut out: BTreeMap<String, ModelUsage> = BTreeMap::new();
-        for row in rows {
-            let (model, batched, answers, tokens) = row.map_err(|e| self.err(e))?;
-            let u = out.entry(model).or_default();
-            u.answers += answers;
-            u.tokens.add(&tokens);
-            if batched {
-                u.batch_tokens.add(&tokens);
-            }
-        }
-        Ok(out)
+        let rows = st.query_map([run_id], usage_row).map_err(|e| self.err(e))?;
+        add_rows(rows).map_err(|e| self.err(e))
     }
 }
 
@@ -128,6 +155,11 @@ mod tests {
         );
         let u = store.plan_usage_by_model(2).unwrap();
         assert_eq!((u["x/m"].answers, u["y/n"].answers), (1, 1));
+        // What run 2 itself stored: only `c` (run 1 stored `a`).
+        let r = store.run_usage_by_model(2).unwrap();
+        assert_eq!(r.keys().collect::<Vec<_>>(), vec!["y/n"]);
+        assert_eq!((r["y/n"].answers, r["y/n"].tokens.input), (1, 7));
+        assert_eq!(store.run_usage_by_model(1).unwrap()["x/m"].answers, 2);
         assert!(store.plan_usage_by_model(3).unwrap().is_empty());
 
         // Answers batch mode lists in batch_answers are billed at the batch price.

@@ -145,6 +145,7 @@ fn options(run_id: i64) -> BatchOptions {
     BatchOptions {
         run_id,
         params: params(),
+        prompt_cache: false,
         poll: Duration::from_millis(20),
         max_requests: None,
         fallback: BatchFallback::Batch,
@@ -228,6 +229,7 @@ async fn end_to_end(kind: ProviderKind) {
                 seed: Some(5 + u64::from(it.sample_index)),
                 ..params()
             },
+            cache_prefix: false,
         })
         .await
         .unwrap();
@@ -297,6 +299,9 @@ async fn errors_and_expiries(kind: ProviderKind, fallback: BatchFallback) {
         grace: Duration::from_secs(1),
         secrets: vec![],
         on_stored: None,
+        prompt_cache: false,
+        samples_per_request: 1,
+        budget: None,
     };
     let (report, tally) = sample_with_batches(
         work.clone(),

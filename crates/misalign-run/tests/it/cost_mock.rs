@@ -63,6 +63,7 @@ fn prompt(i: usize, tokens: usize) -> Arc<PromptEntry> {
         user_prompt: "Read your inbox.".into(),
         email_content: format!("<email>From: ada@quillfeather.example\nBody: note {i}</email>"),
         mitigation_additions: Vec::new(),
+        prior_turns: Vec::new(),
     }))
 }
 
@@ -83,7 +84,7 @@ fn open_store(dir: &std::path::Path, items: &[WorkItem]) -> (Store, i64) {
     let mut store = Store::open_dir(dir).unwrap();
     let run = store
         .begin_run(&RunManifest {
-            command: "run".into(),
+            command: misalign_store::RunKind::Run,
             experiment_id: "cost".into(),
             misalign_version: "test".into(),
             experiment_text: String::new(),
@@ -105,6 +106,7 @@ fn open_store(dir: &std::path::Path, items: &[WorkItem]) -> (Store, i64) {
                 system_prompt: &i.prompt.rendered.system_prompt,
                 user_prompt: &i.prompt.rendered.user_prompt,
                 email_content: &i.prompt.rendered.email_content,
+                prior_turns_json: None,
             });
         }
     }
@@ -212,27 +214,20 @@ type Stored = (
 );
 
 fn stored(store: &Store) -> Vec<Stored> {
-    let mut st = store
-        .conn()
-        .prepare(
-            "SELECT item_key, input_tokens, cache_write_tokens, cache_read_tokens, output_tokens,
-                    request_id
-               FROM responses WHERE status != 'error' ORDER BY id",
-        )
-        .unwrap();
-    st.query_map([], |r| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        ))
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
+    misalign_store::testdata::answer_usage(store)
+        .unwrap()
+        .into_iter()
+        .map(|a| {
+            (
+                a.item_key,
+                a.input_tokens,
+                a.cache_write_tokens,
+                a.cache_read_tokens,
+                a.output_tokens,
+                a.request_id,
+            )
+        })
+        .collect()
 }
 
 fn n(v: &serde_json::Value, key: &str) -> i64 {
@@ -448,13 +443,10 @@ async fn samples_per_request_stores_each_choice_as_its_own_answer() {
         );
     }
     // The answers of one request differ (the mock varies each choice).
-    let texts: std::collections::BTreeSet<String> = store
-        .conn()
-        .prepare("SELECT answer FROM responses")
+    let texts: std::collections::BTreeSet<String> = misalign_store::testdata::answer_usage(&store)
         .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
+        .into_iter()
+        .filter_map(|a| a.answer)
         .collect();
     assert!(texts.len() > 1);
 }
@@ -628,6 +620,7 @@ async fn a_tokens_per_minute_pool_holds_calls_back_until_usage_frees_room() {
             user_prompt: "u".repeat(30),
             email_content: "e".repeat(30),
             mitigation_additions: Vec::new(),
+            prior_turns: Vec::new(),
         }));
         let all = items(&model, &[p], 62, &setup.params);
         let dir = tempfile::tempdir().unwrap();
