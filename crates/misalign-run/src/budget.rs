@@ -228,7 +228,7 @@ pub fn budget_for(
     }
     if !unpriced.is_empty() {
         return Err(format!(
-            "a cost limit needs a price for every model; none is known for {}: add them under \
+            "a cost limit needs a price for every model, and no price is known for {}: add them under \
              `prices:` (USD per million tokens, e.g. `{}: {{input: 1.0, output: 2.0}}`)",
             unpriced.join(", "),
             unpriced[0]

@@ -2,7 +2,6 @@
 
 pub mod classify;
 pub mod completions;
-mod estimate;
 pub mod export;
 pub mod generate;
 pub mod import;

@@ -63,12 +63,7 @@ fn text(o: &Output) -> String {
 
 fn stored_cost(out: &Path) -> (f64, i64) {
     let s = misalign_run::store::Store::open_read_only(&out.join("results.sqlite")).unwrap();
-    let run: i64 = s
-        .conn()
-        .query_row("SELECT max(id) FROM runs WHERE command = 'run'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let run = s.report_run(None).unwrap().unwrap().run_id;
     let prices = misalign_run::cost::PriceTable::new(&Default::default()).unwrap();
     let price = prices
         .lookup("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5")
@@ -94,7 +89,7 @@ async fn dry_run_counts_judges_and_the_cache() {
     let o = misalign(dir.path(), &["run", exp.to_str().unwrap(), "--dry-run"]);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    let line = |role: &str, model: &str| {
+    let line = |t: &str, role: &str, model: &str| {
         t.lines()
             .find(|l| l.starts_with(role) && l.contains(model))
             .unwrap_or_else(|| panic!("no {role} line for {model}:\n{t}"))
@@ -103,7 +98,7 @@ async fn dry_run_counts_judges_and_the_cache() {
             .collect::<Vec<_>>()
     };
     // role model calls input cache-write cache-read output cost no-cache-cost
-    let s = line("sample", "claude-sonnet-4-5");
+    let s = line(&t, "sample", "claude-sonnet-4-5");
     assert_eq!(s[2], "200");
     assert_eq!(
         s[3], "0",
@@ -118,9 +113,9 @@ async fn dry_run_counts_judges_and_the_cache() {
     let cost: f64 = s[7].parse().unwrap();
     let no_cache: f64 = s[8].parse().unwrap();
     assert!(cost < no_cache * 0.6, "{t}");
-    let j = line("judge", "claude-haiku-4-5");
+    let j = line(&t, "judge", "claude-haiku-4-5");
     assert_eq!(j[2], "200");
-    let a = line("awareness", "claude-haiku-4-5");
+    let a = line(&t, "awareness", "claude-haiku-4-5");
     assert_eq!(a[2], "200");
     assert!(t.contains("estimated cost: up to $"), "{t}");
     assert!(t.contains("prices as of 2025-11-30"), "{t}");
@@ -134,7 +129,7 @@ async fn dry_run_counts_judges_and_the_cache() {
     );
     let o = misalign(dir.path(), &["run", exp.to_str().unwrap(), "--dry-run"]);
     let t = text(&o);
-    let s = line("sample", "claude-sonnet-4-5");
+    let s = line(&t, "sample", "claude-sonnet-4-5");
     assert_eq!((s[4].as_str(), s[5].as_str()), ("0", "0"), "{t}");
     assert_eq!(s[7], s[8], "{t}");
 }
@@ -193,15 +188,8 @@ async fn max_cost_stops_within_the_limit_exits_1_and_a_higher_limit_resumes() {
     assert!(spent <= limit, "spent {spent} > {limit}");
     assert!(answers > 0 && answers < 20, "{answers} answers");
     let s = misalign_run::store::Store::open_read_only(&out.join("results.sqlite")).unwrap();
-    let status: String = s
-        .conn()
-        .query_row(
-            "SELECT status FROM run_ends ORDER BY run_id DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(status, "budget_reached");
+    let status = s.report_run(None).unwrap().unwrap().status;
+    assert_eq!(status.as_deref(), Some("budget_reached"));
     drop(s);
 
     // The same limit again: what is stored counts as spent, so nothing more is sampled.
