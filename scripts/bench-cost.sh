@@ -95,10 +95,10 @@ PY
 
 experiment bench-cost-live false false >"$work/live.yaml"
 experiment bench-cost-batch true true >"$work/batch.yaml"
-"$bin" run "$work/live.yaml" --out "$work/live" --quiet --no-classify 2>"$work/live.log"
+"$bin" run "$work/live.yaml" --out "$work/live" --quiet --no-classify 2>"$work/live.log" || { cat "$work/live.log" >&2; exit 1; }
 read -r live n_live < <(billed "$work/live")
 echo "live, no cache:   \$$live for $n_live answers"
-"$bin" run "$work/batch.yaml" --out "$work/batch" --quiet --no-classify 2>"$work/batch.log"
+"$bin" run "$work/batch.yaml" --out "$work/batch" --quiet --no-classify 2>"$work/batch.log" || { cat "$work/batch.log" >&2; exit 1; }
 read -r best n_best < <(billed "$work/batch")
 echo "batch + cache:    \$$best for $n_best answers"
 grep -h 'tokens in' "$work/live.log" "$work/batch.log" | sed 's/^/  /'

@@ -170,6 +170,9 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v1beta/batches/{id}", get(google_batch_get))
         .route("/mock/stats", get(stats))
         .route("/health", get(|| async { "ok" }))
+        // Batch submissions are large (a study's 1,200 prompts of ~12 kB each); the
+        // providers take up to 256 MB per batch, axum's default is 2 MB.
+        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024 * 1024))
         .with_state(shared)
 }
 

@@ -134,10 +134,11 @@ impl Reporter for Terminal {
                     }
                 );
                 for (model, tally) in &t.per_model {
-                    let cost = t
-                        .cost_usd_per_model
-                        .get(model)
-                        .map_or("no price".to_string(), |c| format!("~${c:.4}"));
+                    let cost = match t.cost_usd_per_model.get(model) {
+                        Some(c) => format!("~${c:.4}"),
+                        None if t.unpriced.contains(model) => "no price".to_string(),
+                        None => "~$0.0000".to_string(),
+                    };
                     note!(
                         "  {}: in {} + cache write {} + cache read {} / out {}: {cost}",
                         terminal_safe(model),
