@@ -172,10 +172,7 @@ pub(crate) fn decide(
         }
         None => CacheUse::default(),
     };
-    let choice = Choice {
-        text,
-        reasoning,
-    };
+    let choice = Choice { text, reasoning };
     let body = answer_body(protocol, &info, &[choice], Finish::Normal, &id, cache);
     if let Some(last) = log_requests.last_mut() {
         last.usage = body

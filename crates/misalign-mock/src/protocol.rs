@@ -243,7 +243,11 @@ pub fn parse_request(
 /// tokens it covers: Anthropic's prefix up to its last `cache_control` block; OpenAI's
 /// repeated prompt in 128-token blocks; Gemini's repeated prompt. None under `min_tokens`
 /// (the providers do not cache short prompts).
-pub fn cache_entry(protocol: Protocol, info: &PromptInfo, min_tokens: u64) -> Option<(String, u64)> {
+pub fn cache_entry(
+    protocol: Protocol,
+    info: &PromptInfo,
+    min_tokens: u64,
+) -> Option<(String, u64)> {
     let input_tokens = tokens(&info.system) + tokens(&info.user);
     let whole = || crate::record::prompt_key(&info.model, &info.system, &info.user, None);
     match protocol {

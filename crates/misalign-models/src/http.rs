@@ -360,7 +360,13 @@ impl Transport {
     ) -> Result<JsonReply, ProviderError> {
         let slot = self.endpoints.hold(self.endpoints.pick());
         let (raw, headers, url) = self
-            .send(slot.i, reqwest::Method::POST, path, fixed, Payload::Json(body))
+            .send(
+                slot.i,
+                reqwest::Method::POST,
+                path,
+                fixed,
+                Payload::Json(body),
+            )
             .await?;
         drop(slot);
         self.parse_json(raw, headers, &url)
@@ -377,7 +383,13 @@ impl Transport {
     ) -> Result<JsonReply, ProviderError> {
         let slot = self.endpoints.pick_affine(key);
         let (raw, headers, url) = self
-            .send(slot.i, reqwest::Method::POST, path, fixed, Payload::Json(body))
+            .send(
+                slot.i,
+                reqwest::Method::POST,
+                path,
+                fixed,
+                Payload::Json(body),
+            )
             .await?;
         drop(slot);
         self.parse_json(raw, headers, &url)

@@ -281,13 +281,19 @@ mod tests {
         );
         let prompt = "x".repeat(8000); // 2,000 tokens by chars/4, 2,500 with the margin
                                        // First sample: 2,500 written at 3.75 + 1,000 out at 15 = 0.009375 + 0.015.
-        let r1 = b.reserve("anthropic/c", "p", estimate_tokens(&prompt), 1).unwrap();
+        let r1 = b
+            .reserve("anthropic/c", "p", estimate_tokens(&prompt), 1)
+            .unwrap();
         assert!((r1.amount - 0.024375).abs() < 1e-9, "{r1:?}");
         // Second: the cache is warm; reads at 0.3.
-        let r2 = b.reserve("anthropic/c", "p", estimate_tokens(&prompt), 1).unwrap();
+        let r2 = b
+            .reserve("anthropic/c", "p", estimate_tokens(&prompt), 1)
+            .unwrap();
         assert!((r2.amount - (2500.0 * 0.3 + 1000.0 * 15.0) / 1e6).abs() < 1e-9);
         // A third would pass 0.05 while both are in flight.
-        let e = b.reserve("anthropic/c", "p", estimate_tokens(&prompt), 1).unwrap_err();
+        let e = b
+            .reserve("anthropic/c", "p", estimate_tokens(&prompt), 1)
+            .unwrap_err();
         assert!(e.to_string().contains("cost limit of $0.0500"), "{e}");
         // The first answer was short: settling frees room, and its reported input is used.
         let used = TokenCounts {
@@ -297,10 +303,17 @@ mod tests {
         };
         b.settle(r1, "anthropic/c", "p", &used, false);
         assert!((b.spent() - (2100.0 * 3.75 + 100.0 * 15.0) / 1e6).abs() < 1e-12);
-        let r3 = b.reserve("anthropic/c", "p", estimate_tokens(&prompt), 1).unwrap();
+        let r3 = b
+            .reserve("anthropic/c", "p", estimate_tokens(&prompt), 1)
+            .unwrap();
         assert!((r3.amount - (2100.0 * 0.3 + 1000.0 * 15.0) / 1e6).abs() < 1e-9);
         // A model without a budget entry is not limited here.
-        assert_eq!(b.reserve("other/m", "p", estimate_tokens("x"), 1).unwrap().amount, 0.0);
+        assert_eq!(
+            b.reserve("other/m", "p", estimate_tokens("x"), 1)
+                .unwrap()
+                .amount,
+            0.0
+        );
         drop((r2, r3));
     }
 

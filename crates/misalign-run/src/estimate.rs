@@ -109,7 +109,15 @@ impl<'a> PlanEstimate<'a> {
             output: billed.output,
             ..TokenCounts::default()
         };
-        self.add(Role::Sample, model, model_id, samples, billed, plain, batched);
+        self.add(
+            Role::Sample,
+            model,
+            model_id,
+            samples,
+            billed,
+            plain,
+            batched,
+        );
     }
 
     /// One judge call per answer: `answers` transcripts of about `transcript_tokens` each.

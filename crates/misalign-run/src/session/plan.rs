@@ -2,15 +2,15 @@
 //! rendered into prompts, each with the resolved models that answer it. No network.
 
 use super::{clients, Event, Reporter, RunSettings, SessionError};
+use crate::estimate::{caching_of, transcript_tokens, EstimateLine, PlanEstimate, Role};
 use crate::PromptEntry;
 use misalign_core::config::{
     provider_config, resolve_model, Experiment, ProviderConfig, ResolvedModel,
 };
-use crate::estimate::{caching_of, transcript_tokens, EstimateLine, PlanEstimate, Role};
 use misalign_core::cost::PriceTable;
-use misalign_models::batch::supports_batch;
 use misalign_core::plan;
 use misalign_core::scenario::ScenarioSource;
+use misalign_models::batch::supports_batch;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

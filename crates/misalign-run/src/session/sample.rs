@@ -2,9 +2,9 @@
 
 use super::batch::BatchNote;
 use super::clients;
+use super::costs;
 use super::manifest;
 use super::plan::Plan;
-use super::costs;
 use super::totals::RunTotals;
 use super::{Event, Reporter, RunOutcome, RunSettings, SessionError, Shutdown};
 use crate::classify::ClassifyOptions;

@@ -130,7 +130,10 @@ mod tests {
         };
         let usage = BTreeMap::from([
             ("openai/gpt-4.1".to_string(), u(1_000_000, 0, false)),
-            ("anthropic/claude-sonnet-4-5".to_string(), u(0, 1_000_000, true)),
+            (
+                "anthropic/claude-sonnet-4-5".to_string(),
+                u(0, 1_000_000, true),
+            ),
             ("house/unpriced-7b".to_string(), u(10, 10, false)),
             ("mock/idle".to_string(), u(0, 0, false)),
         ]);
