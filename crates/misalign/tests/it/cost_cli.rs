@@ -3,14 +3,11 @@
 //! with judges and cache, `--max-cost` stopping within the limit with exit 1 and resuming
 //! with a higher one, and the per-model costs in the terminal, `summary.json` and the report.
 
+use crate::support::bin;
 use misalign_mock::{MockConfig, MockServer};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_misalign"))
-}
 
 fn experiment(dir: &Path, url: &str, samples: u32, extra: &str) -> PathBuf {
     let text = format!(
@@ -43,7 +40,8 @@ expansions:
     p
 }
 
-fn misalign(dir: &Path, args: &[&str]) -> Output {
+/// The binary run in `dir` with the test key and no cost limit from the environment.
+fn misalign_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(bin())
         .current_dir(dir)
         .env("COST_TEST_KEY", "sk-cost-test-key-0000")
@@ -86,7 +84,7 @@ async fn dry_run_counts_judges_and_the_cache() {
   awareness_model: anthropic/claude-haiku-4-5
 ",
     );
-    let o = misalign(dir.path(), &["run", exp.to_str().unwrap(), "--dry-run"]);
+    let o = misalign_in(dir.path(), &["run", exp.to_str().unwrap(), "--dry-run"]);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     let line = |t: &str, role: &str, model: &str| {
@@ -127,7 +125,7 @@ async fn dry_run_counts_judges_and_the_cache() {
         100,
         "execution:\n  prompt_cache: false\n",
     );
-    let o = misalign(dir.path(), &["run", exp.to_str().unwrap(), "--dry-run"]);
+    let o = misalign_in(dir.path(), &["run", exp.to_str().unwrap(), "--dry-run"]);
     let t = text(&o);
     let s = line(&t, "sample", "claude-sonnet-4-5");
     assert_eq!((s[4].as_str(), s[5].as_str()), ("0", "0"), "{t}");
@@ -150,7 +148,7 @@ async fn max_cost_stops_within_the_limit_exits_1_and_a_higher_limit_resumes() {
     let out_s = out.to_str().unwrap();
 
     // A model without a price: refused before any call.
-    let o = misalign(
+    let o = misalign_in(
         dir.path(),
         &[
             "run",
@@ -173,7 +171,7 @@ async fn max_cost_stops_within_the_limit_exits_1_and_a_higher_limit_resumes() {
     std::fs::remove_dir_all(&out).ok();
 
     let limit = 0.03;
-    let o = misalign(
+    let o = misalign_in(
         dir.path(),
         &["run", exp, "--out", out_s, "--max-cost", &limit.to_string()],
     );
@@ -194,7 +192,7 @@ async fn max_cost_stops_within_the_limit_exits_1_and_a_higher_limit_resumes() {
 
     // The same limit again: what is stored counts as spent, so nothing more is sampled.
     let before = server.request_count();
-    let o = misalign(
+    let o = misalign_in(
         dir.path(),
         &["run", exp, "--out", out_s, "--max-cost", "0.03"],
     );
@@ -225,7 +223,7 @@ async fn max_cost_stops_within_the_limit_exits_1_and_a_higher_limit_resumes() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("<h2 id=\"cost\">Cost</h2>"));
     // samples.csv carries the cache columns and a cost per answer adding up to the total.
-    let o = misalign(dir.path(), &["export", out_s, "--format", "samples"]);
+    let o = misalign_in(dir.path(), &["export", out_s, "--format", "samples"]);
     assert!(o.status.success(), "{}", text(&o));
     let mut rdr = csv::Reader::from_path(out.join("samples.csv")).unwrap();
     let head = rdr.headers().unwrap().clone();
