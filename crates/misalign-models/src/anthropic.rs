@@ -130,6 +130,10 @@ pub fn parse_reply(reply: &JsonReply) -> Result<Completion, ProviderError> {
 
 #[async_trait::async_trait]
 impl ModelClient for AnthropicClient {
+    fn caches_on_request(&self) -> bool {
+        true
+    }
+
     async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
         let body = Self::request_body(request)?;
         let reply = self

@@ -174,6 +174,13 @@ pub trait ModelClient: Send + Sync {
     /// Performs one call, without retries (the scheduler retries).
     async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError>;
 
+    /// Whether the provider caches a prompt only when a request asks for it and bills the
+    /// write (Anthropic's `cache_control`): the scheduler then sends the first sample of a
+    /// prompt alone, so the others read what it wrote instead of all writing it.
+    fn caches_on_request(&self) -> bool {
+        false
+    }
+
     /// How many samples of one prompt a single request may return (the OpenAI-compatible
     /// `n`); 1 when the protocol has no such parameter.
     fn max_choices(&self) -> u32 {

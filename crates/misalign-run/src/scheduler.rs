@@ -10,8 +10,9 @@
 //! budget refuses stops the run from starting more (calls in flight finish and are stored).
 //! With `samples_per_request: N` (and a client that takes `n`), up to N adjacent pending
 //! items of one prompt go out as one request, each choice stored as its own item's answer.
-//! With prompt caching on, the first request of a prompt goes alone and the others of that
-//! prompt wait for it to end: they then read the cache it wrote instead of all writing it.
+//! With prompt caching on, for a provider that caches on request (Anthropic), the first
+//! request of a prompt goes alone and the others of that prompt wait for it to end: they
+//! then read the cache it wrote instead of all writing it (and paying for the write).
 
 use crate::budget::Budget;
 use crate::cost::{estimate_tokens, TokenCounts};
@@ -246,6 +247,7 @@ async fn dispatch(
         let first_of_prompt = last_prompt.as_deref() != Some(group[0].prompt.hash.as_str());
         last_prompt = Some(group[0].prompt.hash.clone());
         let warms_cache = shared.opts.prompt_cache
+            && group[0].model.client.caches_on_request()
             && first_of_prompt
             && queue
                 .peek()

@@ -169,7 +169,9 @@ pub enum Inserted {
 /// to [`RunKind::plans_items`] by a test.
 pub(crate) const PLAN_COMMANDS_SQL: &str = "('run', 'import')";
 
-const INSERT_RESPONSE: &str = "INSERT OR IGNORE INTO responses (item_key, run_id, status, answer, \
+/// The one INSERT of an answer (or a failed call), live or batched.
+pub(crate) const INSERT_RESPONSE: &str =
+    "INSERT OR IGNORE INTO responses (item_key, run_id, status, answer, \
     reasoning, finish_reason, input_tokens, output_tokens, reasoning_tokens, latency_ms, attempts, \
     request_id, error, error_class, raw_reply, started_at, finished_at, cache_write_tokens, \
     cache_read_tokens) \
