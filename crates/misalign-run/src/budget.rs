@@ -314,7 +314,7 @@ mod tests {
                 .amount,
             0.0
         );
-        drop((r2, r3));
+        let _ = (r2, r3);
     }
 
     #[test]

@@ -397,7 +397,7 @@ mod tests {
             &Concurrency::default(),
             &pools,
             &BTreeMap::new(),
-            &[m.clone()],
+            std::slice::from_ref(&m),
         )
         .unwrap();
         let l = limits.for_model(&m);

@@ -510,7 +510,7 @@ async fn a_fleet_keeps_each_prompt_on_one_replica_and_bounds_the_load() {
         "{max_in_flight:?} over {cap}"
     );
     let top = *counts.iter().max().unwrap();
-    assert!(top >= 10 && top <= 30, "{counts:?}");
+    assert!((10..=30).contains(&top), "{counts:?}");
 }
 
 fn budget(
