@@ -208,15 +208,7 @@ pub async fn run(
     match report.stopped {
         Some(StopReason::Interrupted) => {
             reporter.event(Event::Interrupted { stored, resume });
-            // The page and the note name the commands that finish it.
-            let error =
-                misalign_report::write_reports(out, &misalign_report::ReportOptions::default())
-                    .err()
-                    .map(|e| e.to_string());
-            reporter.event(Event::PartialReport {
-                out,
-                written: error.as_deref().map_or(Ok(()), Err),
-            });
+            partial_report(out, reporter);
             return Ok(RunOutcome::Interrupted { stored });
         }
         Some(StopReason::Auth {
@@ -245,6 +237,7 @@ pub async fn run(
                 stored,
                 resume,
             });
+            partial_report(out, reporter);
             return Ok(RunOutcome::BudgetReached { stored });
         }
         None => {}
@@ -259,6 +252,18 @@ pub async fn run(
     }
     drop(lock);
     Ok(RunOutcome::Finished { failed })
+}
+
+/// After a stop: the report of what is stored, unclassified (the page and the note name the
+/// commands that finish it).
+fn partial_report(out: &std::path::Path, reporter: &dyn Reporter) {
+    let error = misalign_report::write_reports(out, &misalign_report::ReportOptions::default())
+        .err()
+        .map(|e| e.to_string());
+    reporter.event(Event::PartialReport {
+        out,
+        written: error.as_deref().map_or(Ok(()), Err),
+    });
 }
 
 /// Samples until done or stopped. `shutdown.stop` stops dispatch and gives the calls in

@@ -188,6 +188,9 @@ async fn max_cost_stops_within_the_limit_exits_1_and_a_higher_limit_resumes() {
     let s = misalign_run::store::Store::open_read_only(&out.join("results.sqlite")).unwrap();
     let status = s.report_run(None).unwrap().unwrap().status;
     assert_eq!(status.as_deref(), Some("budget_reached"));
+    // What is stored is reported (unclassified), as after Ctrl-C.
+    assert!(t.contains("partial report"), "{t}");
+    assert!(out.join("report.html").is_file());
     drop(s);
 
     // The same limit again: what is stored counts as spent, so nothing more is sampled.
