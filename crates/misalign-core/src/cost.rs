@@ -216,36 +216,6 @@ impl PriceTable {
     }
 }
 
-/// Costs per model of token counts per model, and their total.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct CostTotals {
-    /// USD per model; absent for a model without a known price.
-    pub per_model: BTreeMap<String, f64>,
-    pub total: f64,
-    /// Models that used tokens but have no price.
-    pub unpriced: Vec<String>,
-}
-
-/// Prices `(model, model id, tokens)` rows (live, not batch) and adds them up.
-pub fn price_totals<'a>(
-    rows: impl IntoIterator<Item = (&'a str, &'a str, TokenCounts)>,
-    prices: &PriceTable,
-) -> CostTotals {
-    let mut out = CostTotals::default();
-    for (model, id, tokens) in rows {
-        match prices.lookup(model, id) {
-            Some(p) => {
-                let c = cost_usd(&p, &tokens, false);
-                *out.per_model.entry(model.to_string()).or_insert(0.0) += c;
-                out.total += c;
-            }
-            None if tokens.all_input() + tokens.output > 0 => out.unpriced.push(model.to_string()),
-            None => {}
-        }
-    }
-    out
-}
-
 /// The chars/4 rule of thumb for English text (rounded up).
 pub fn estimate_tokens(text: &str) -> u64 {
     (text.chars().count() as u64).div_ceil(4)
