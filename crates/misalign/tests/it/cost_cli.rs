@@ -170,6 +170,20 @@ async fn max_cost_stops_within_the_limit_exits_1_and_a_higher_limit_resumes() {
     assert_eq!(server.request_count(), 0);
     std::fs::remove_dir_all(&out).ok();
 
+    // With batch mode: refused before any call (a sent batch cannot stop at the limit).
+    let o = misalign_in(
+        dir.path(),
+        &["run", exp, "--out", out_s, "--max-cost", "1", "--batch"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("cannot be combined with batch mode"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(server.request_count(), 0);
+    std::fs::remove_dir_all(&out).ok();
+
     let limit = 0.03;
     let o = misalign_in(
         dir.path(),
