@@ -36,16 +36,6 @@ impl Tally {
         self.cache_read_tokens = self.cache_read_tokens.saturating_add(o.cache_read_tokens);
     }
 
-    /// The token counts as the price table bills them.
-    pub fn tokens(&self) -> crate::cost::TokenCounts {
-        crate::cost::TokenCounts {
-            input: self.input_tokens,
-            cache_write: self.cache_write_tokens,
-            cache_read: self.cache_read_tokens,
-            output: self.output_tokens,
-        }
-    }
-
     /// Items not yet finished either way.
     pub fn remaining(&self) -> u64 {
         self.planned
