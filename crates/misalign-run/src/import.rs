@@ -22,6 +22,7 @@ use crate::store::{
 use misalign_core::config::resolve_model;
 use misalign_core::hash::{sha256_hex, sha256_parts};
 use misalign_core::plan::work_item_key;
+use misalign_core::turns::{Role, Turn};
 use misalign_core::{Condition, RenderedPrompt, SamplingParams};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -102,6 +103,8 @@ struct ConditionPrompt {
     system_prompt: String,
     user_prompt: String,
     email_content: String,
+    /// `prior_turns.json` as stored by `misalign run`, when the condition sent turns.
+    prior_turns_json: Option<String>,
 }
 
 /// Imports the tree under `dir` into `store`; `experiment_id` names the import's `runs` row.
@@ -189,7 +192,7 @@ pub fn import_tree(
             system_prompt: &p.system_prompt,
             user_prompt: &p.user_prompt,
             email_content: &p.email_content,
-            prior_turns_json: None,
+            prior_turns_json: p.prior_turns_json.as_deref(),
         })
         .collect();
     let item_rows: Vec<WorkItemRow> = keyed
@@ -637,21 +640,69 @@ fn read_prompt(
     let email_content = parts.pop().expect("three parts");
     let user_prompt = parts.pop().expect("three parts");
     let system_prompt = parts.pop().expect("three parts");
+    let turns_path = dir.join("prior_turns.json");
+    let prior_turns = match read_turns(&turns_path) {
+        Ok(turns) => turns,
+        Err(problem) => {
+            issue(
+                issues,
+                &turns_path,
+                format!("{problem}; this condition is imported without its prompt"),
+            );
+            return None;
+        }
+    };
     let rendered = RenderedPrompt {
         condition: condition.clone(),
         system_prompt,
         user_prompt,
         email_content,
         mitigation_additions: Vec::new(),
-        prior_turns: Vec::new(),
+        prior_turns,
     };
     Some(ConditionPrompt {
         hash: rendered.prompt_hash(),
         condition_json: condition_json(condition),
+        prior_turns_json: (!rendered.prior_turns.is_empty())
+            .then(|| serde_json::to_string(&rendered.prior_turns).expect("turns serialize")),
         system_prompt: rendered.system_prompt,
         user_prompt: rendered.user_prompt,
         email_content: rendered.email_content,
     })
+}
+
+/// Why a condition's `prior_turns.json` was not used.
+#[derive(Debug, thiserror::Error)]
+enum TurnsProblem {
+    #[error(transparent)]
+    File(FileProblem),
+    #[error("not a JSON list of {{\"role\": \"user\"|\"assistant\", \"text\": ...}} turns: {0}")]
+    Json(serde_json::Error),
+    #[error("the turns must alternate user, assistant, ... starting with `user` and ending with `assistant`")]
+    Order,
+}
+
+/// The turns a condition sent before its user message (`generate` and `misalign run` write
+/// `prior_turns.json` only for conditions that have some): none when the file is absent.
+fn read_turns(path: &Path) -> Result<Vec<Turn>, TurnsProblem> {
+    let bytes = match read_capped(path, MAX_PROMPT_BYTES) {
+        Ok(bytes) => bytes,
+        Err(FileProblem::Missing) => return Ok(Vec::new()),
+        Err(p) => return Err(TurnsProblem::File(p)),
+    };
+    let turns: Vec<Turn> = serde_json::from_slice(&bytes).map_err(TurnsProblem::Json)?;
+    let alternates = turns.iter().enumerate().all(|(i, t)| {
+        t.role
+            == if i % 2 == 0 {
+                Role::User
+            } else {
+                Role::Assistant
+            }
+    });
+    if !alternates || turns.len() % 2 == 1 {
+        return Err(TurnsProblem::Order);
+    }
+    Ok(turns)
 }
 
 /// A condition whose prompt is unknown: empty texts under a hash no real prompt can have.
@@ -662,6 +713,7 @@ fn placeholder_prompt(condition: &Condition) -> ConditionPrompt {
         system_prompt: String::new(),
         user_prompt: String::new(),
         email_content: String::new(),
+        prior_turns_json: None,
     }
 }
 

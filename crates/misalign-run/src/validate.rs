@@ -1,10 +1,8 @@
 //! Checking an experiment file without running it: what `misalign validate` does. No network
 //! and no API keys; only the file (and the template folder, for scenario names) is read.
 
-use crate::experiment::{read_text, ExperimentError};
-use misalign_core::config::{
-    did_you_mean, parse_experiment_with, ConfigError, Experiment, Overrides, ParseOptions,
-};
+use crate::experiment::{self, ExperimentError};
+use misalign_core::config::{did_you_mean, ConfigError, Experiment, Overrides, ParseOptions};
 use misalign_core::plan::{self, PlanSummary};
 use misalign_core::scenario::{Origin, ScenarioSource};
 use serde::Serialize;
@@ -26,8 +24,9 @@ pub struct ValidateSettings {
 /// Why a file is not a valid experiment.
 #[derive(Debug, thiserror::Error)]
 pub enum Invalid {
+    /// The file could not be read (missing, too large, not UTF-8).
     #[error(transparent)]
-    Read(#[from] ExperimentError),
+    Read(ExperimentError),
     /// The parser's error, located (`file:line:col: field: message`).
     #[error(transparent)]
     Config(ConfigError),
@@ -79,11 +78,14 @@ pub fn validate_file(
     settings: &ValidateSettings,
 ) -> Result<PlanReport, Invalid> {
     let shown = file.display().to_string();
-    let text = read_text(file)?;
     let options = ParseOptions {
         require_models: !settings.generate_only && settings.overrides.models.is_empty(),
     };
-    let mut exp = parse_experiment_with(&text, &shown, &options).map_err(Invalid::Config)?;
+    let loaded = experiment::load(file, &options).map_err(|e| match e {
+        ExperimentError::Invalid(config) => Invalid::Config(config),
+        other => Invalid::Read(other),
+    })?;
+    let (text, mut exp) = (loaded.text, loaded.experiment);
     let unknown = unknown_scenarios(&exp, &text, &shown, source);
     if !unknown.is_empty() {
         return Err(Invalid::UnknownScenarios(unknown));
