@@ -89,6 +89,7 @@ fn request(user: String, gen: u32) -> CompletionRequest {
             seed: Some(7),
             ..SamplingParams::default()
         },
+        cache_prefix: false,
     }
 }
 

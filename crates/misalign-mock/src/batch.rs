@@ -9,7 +9,9 @@
 
 use crate::answers::{canned_answer, reasoning_for};
 use crate::config::MockConfig;
-use crate::protocol::{answer_body, parse_request, Finish, Protocol, ReasoningAsk};
+use crate::protocol::{
+    answer_body, cache_entry, parse_request, CacheUse, Choice, Finish, Protocol, ReasoningAsk,
+};
 use crate::record::{prompt_key, RecordedRequest};
 use serde_json::{json, Value};
 use std::time::Instant;
@@ -92,6 +94,7 @@ fn id_hash(s: &str) -> u64 {
 pub(crate) fn decide(
     config: &MockConfig,
     log_requests: &mut Vec<RecordedRequest>,
+    cached: &mut std::collections::HashSet<String>,
     answered_per_prompt: &mut std::collections::HashMap<String, u64>,
     answered: &mut u64,
     protocol: Protocol,
@@ -126,6 +129,7 @@ pub(crate) fn decide(
         },
         prompt_key: pkey.clone(),
         attempt: submission,
+        usage: None,
         fault: outcome.as_ref().map(|o| {
             match o {
                 ItemOutcome::Errored => "batch_error",
@@ -155,14 +159,28 @@ pub(crate) fn decide(
     let wants_reasoning = info.reasoning != ReasoningAsk::None || config.always_reasoning;
     let reasoning = wants_reasoning.then(|| reasoning_for(&text));
     let id = format!("mockb{serial:09}");
-    ItemOutcome::Answer(answer_body(
-        protocol,
-        &info,
-        &text,
-        reasoning.as_deref(),
-        Finish::Normal,
-        &id,
-    ))
+    // The batch's requests are served in submission order, so the prompt cache behaves as
+    // for live calls: the first request of a prefix writes it, later ones read it.
+    let cache = match cache_entry(protocol, &info, config.min_cacheable_tokens) {
+        Some((k, n)) if cached.contains(&k) => CacheUse { write: 0, read: n },
+        Some((k, n)) => {
+            cached.insert(k);
+            match protocol {
+                Protocol::Anthropic => CacheUse { write: n, read: 0 },
+                _ => CacheUse::default(),
+            }
+        }
+        None => CacheUse::default(),
+    };
+    let choice = Choice { text, reasoning };
+    let body = answer_body(protocol, &info, &[choice], Finish::Normal, &id, cache);
+    if let Some(last) = log_requests.last_mut() {
+        last.usage = body
+            .get("usage")
+            .or_else(|| body.get("usageMetadata"))
+            .cloned();
+    }
+    ItemOutcome::Answer(body)
 }
 
 /// The file part of a `multipart/form-data` upload.

@@ -144,6 +144,9 @@ pub struct MockConfig {
     /// The replies to the first N batch creations are lost (the connection breaks after the
     /// batch was created), as a crash or network cut would lose them.
     pub batch_lose_replies: u32,
+    /// Prompts (or Anthropic cache prefixes) shorter than this many tokens are not cached,
+    /// as with the real providers (1,024 for OpenAI and most Anthropic models).
+    pub min_cacheable_tokens: u64,
 }
 
 impl Default for MockConfig {
@@ -174,6 +177,7 @@ impl Default for MockConfig {
             batch_error_rate: 0.0,
             batch_expire_rate: 0.0,
             batch_lose_replies: 0,
+            min_cacheable_tokens: 1024,
         }
     }
 }

@@ -20,6 +20,14 @@
 //! `/v1beta/batches[/{id}]`, with a configurable delay, injected per-request errors and
 //! expiries, lost creation replies, and a count of submissions per custom id.
 //!
+//! Usage is reported as each provider reports it, prompt cache included: an Anthropic
+//! request whose blocks carry `cache_control` writes its prefix to the cache (
+//! `cache_creation_input_tokens`) and later ones read it (`cache_read_input_tokens`), with
+//! `input_tokens` the uncached rest; OpenAI reports a repeated prompt's `cached_tokens` (in
+//! 128-token blocks) and Gemini its `cachedContentTokenCount`. An entry becomes readable when
+//! its first reply is sent, and prompts under `min_cacheable_tokens` are never cached. OpenAI
+//! requests may ask for `n` choices. Tests that need a fleet start several servers.
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use misalign_mock::{MockConfig, MockServer};

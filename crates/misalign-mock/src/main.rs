@@ -67,6 +67,9 @@ struct Args {
     /// Share of batched requests (0..1) that expire inside the batch.
     #[arg(long, default_value_t = 0.0)]
     batch_expire_rate: f64,
+    /// Prompts shorter than this many tokens are not cached (as the providers do).
+    #[arg(long, default_value_t = 1024)]
+    min_cacheable_tokens: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -106,6 +109,7 @@ fn main() -> anyhow::Result<()> {
         batch_error_rate: args.batch_error_rate,
         batch_expire_rate: args.batch_expire_rate,
         batch_lose_replies: 0,
+        min_cacheable_tokens: args.min_cacheable_tokens,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async move {

@@ -48,6 +48,21 @@ pub struct PromptInfo {
     pub user: String,
     pub seed: Option<u64>,
     pub reasoning: ReasoningAsk,
+    /// Anthropic: the text up to and including the last block marked `cache_control` (the
+    /// system prompt, then the user message's blocks); None when nothing is marked.
+    pub cache_prefix: Option<String>,
+    /// OpenAI `n`: how many choices to return (1 when absent).
+    pub choices: u32,
+}
+
+/// How a reply's input was served by the prompt cache, in tokens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheUse {
+    /// Anthropic: written to the cache by this request.
+    pub write: u64,
+    /// Read from the cache (Anthropic, OpenAI `cached_tokens`, Gemini
+    /// `cachedContentTokenCount`).
+    pub read: u64,
 }
 
 /// How the answer ends.
@@ -68,6 +83,37 @@ fn content_text(content: &Value) -> String {
             .join(""),
         _ => String::new(),
     }
+}
+
+/// Anthropic's cached prefix: the blocks in order (system, then each message's content), up
+/// to and including the last one carrying `cache_control`.
+fn anthropic_cache_prefix(system: Option<&Value>, messages: &[Value]) -> Option<String> {
+    let mut blocks: Vec<&Value> = Vec::new();
+    if let Some(Value::Array(parts)) = system {
+        blocks.extend(parts);
+    }
+    let system_text = match system {
+        Some(Value::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    for m in messages {
+        if let Some(Value::Array(parts)) = m.get("content") {
+            blocks.extend(parts);
+        } else if let Some(c) = m.get("content") {
+            blocks.push(c);
+        }
+    }
+    let last = blocks
+        .iter()
+        .rposition(|b| b.get("cache_control").is_some())?;
+    let mut prefix = system_text;
+    for b in &blocks[..=last] {
+        match b {
+            Value::String(s) => prefix.push_str(s),
+            _ => prefix.push_str(b.get("text").and_then(Value::as_str).unwrap_or_default()),
+        }
+    }
+    Some(prefix)
 }
 
 /// Reads model, prompt, seed and reasoning request. `path_model` is Gemini's URL model.
@@ -104,12 +150,18 @@ pub fn parse_request(
             } else {
                 ReasoningAsk::None
             };
+            let choices = obj
+                .get("n")
+                .and_then(Value::as_u64)
+                .map_or(1, |n| n.clamp(1, 128) as u32);
             Ok(PromptInfo {
                 model: model.to_string(),
                 system,
                 user,
                 seed: obj.get("seed").and_then(Value::as_u64),
                 reasoning,
+                cache_prefix: None,
+                choices,
             })
         }
         Protocol::Anthropic => {
@@ -129,6 +181,7 @@ pub fn parse_request(
                 .map(|m| content_text(m.get("content").unwrap_or(&Value::Null)))
                 .collect::<String>();
             let system = content_text(obj.get("system").unwrap_or(&Value::Null));
+            let cache_prefix = anthropic_cache_prefix(obj.get("system"), messages);
             let thinking = obj
                 .get("thinking")
                 .and_then(|t| t.get("type"))
@@ -144,6 +197,8 @@ pub fn parse_request(
                 } else {
                     ReasoningAsk::None
                 },
+                cache_prefix,
+                choices: 1,
             })
         }
         Protocol::Google => {
@@ -177,55 +232,107 @@ pub fn parse_request(
                 } else {
                     ReasoningAsk::None
                 },
+                cache_prefix: None,
+                choices: 1,
             })
         }
     }
 }
 
-fn tokens(text: &str) -> u64 {
+/// The prompt-cache entry a request may write or read, keyed by its cached prefix, with the
+/// tokens it covers: Anthropic's prefix up to its last `cache_control` block; OpenAI's
+/// repeated prompt in 128-token blocks; Gemini's repeated prompt. None under `min_tokens`
+/// (the providers do not cache short prompts).
+pub fn cache_entry(
+    protocol: Protocol,
+    info: &PromptInfo,
+    min_tokens: u64,
+) -> Option<(String, u64)> {
+    let input_tokens = tokens(&info.system) + tokens(&info.user);
+    let whole = || crate::record::prompt_key(&info.model, &info.system, &info.user, None);
+    match protocol {
+        Protocol::Anthropic => info.cache_prefix.as_ref().map(|p| {
+            let n = if p.len() == info.system.len() + info.user.len() {
+                input_tokens
+            } else {
+                tokens(p).min(input_tokens)
+            };
+            (crate::record::prompt_key(&info.model, p, "", None), n)
+        }),
+        Protocol::OpenAi => Some((whole(), input_tokens / 128 * 128)),
+        Protocol::Google => Some((whole(), input_tokens)),
+    }
+    .filter(|(_, n)| *n >= min_tokens)
+}
+
+/// The mock's token count of a text (bytes / 4).
+pub fn tokens(text: &str) -> u64 {
     (text.len() as u64).div_ceil(4)
 }
 
-/// A successful reply body.
+/// One choice of a reply: the answer and its reasoning.
+#[derive(Clone, Debug)]
+pub struct Choice {
+    pub text: String,
+    pub reasoning: Option<String>,
+}
+
+/// A successful reply body with one choice per entry of `choices` (only OpenAI sends more
+/// than one), usage as the protocol reports it: the prompt counted once, `cache` showing
+/// what the prompt cache served.
 pub fn answer_body(
     protocol: Protocol,
     info: &PromptInfo,
-    text: &str,
-    reasoning: Option<&str>,
+    choices: &[Choice],
     finish: Finish,
     id: &str,
+    cache: CacheUse,
 ) -> Value {
     let input = tokens(&info.system) + tokens(&info.user);
-    let output = tokens(text);
-    let thought = reasoning.map(tokens).unwrap_or(0);
+    let output: u64 = choices.iter().map(|c| tokens(&c.text)).sum();
+    let thought: u64 = choices
+        .iter()
+        .map(|c| c.reasoning.as_deref().map(tokens).unwrap_or(0))
+        .sum();
+    let first = &choices[0];
+    let reasoning = first.reasoning.as_deref();
+    let text = first.text.as_str();
     match protocol {
         Protocol::OpenAi => {
-            let mut message = json!({ "role": "assistant", "content": text });
-            if let Some(r) = reasoning {
-                let field = if info.reasoning == ReasoningAsk::OpenRouter {
-                    "reasoning"
-                } else {
-                    "reasoning_content"
-                };
-                message[field] = json!(r);
-            }
-            if finish == Finish::ContentFilter {
-                message["content"] = Value::Null;
-            }
+            let out: Vec<Value> = choices
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let mut message = json!({ "role": "assistant", "content": c.text });
+                    if let Some(r) = &c.reasoning {
+                        let field = if info.reasoning == ReasoningAsk::OpenRouter {
+                            "reasoning"
+                        } else {
+                            "reasoning_content"
+                        };
+                        message[field] = json!(r);
+                    }
+                    if finish == Finish::ContentFilter {
+                        message["content"] = Value::Null;
+                    }
+                    json!({
+                        "index": i,
+                        "message": message,
+                        "finish_reason": if finish == Finish::ContentFilter { "content_filter" } else { "stop" },
+                    })
+                })
+                .collect();
             json!({
                 "id": format!("chatcmpl-{id}"),
                 "object": "chat.completion",
                 "created": 1_767_225_600u64,
                 "model": info.model,
-                "choices": [{
-                    "index": 0,
-                    "message": message,
-                    "finish_reason": if finish == Finish::ContentFilter { "content_filter" } else { "stop" },
-                }],
+                "choices": out,
                 "usage": {
                     "prompt_tokens": input,
                     "completion_tokens": output + thought,
                     "total_tokens": input + output + thought,
+                    "prompt_tokens_details": { "cached_tokens": cache.read },
                     "completion_tokens_details": { "reasoning_tokens": thought },
                 },
             })
@@ -240,6 +347,14 @@ pub fn answer_body(
             if finish == Finish::Normal {
                 content.push(json!({ "type": "text", "text": text }));
             }
+            let mut usage = json!({
+                "input_tokens": input.saturating_sub(cache.write + cache.read),
+                "output_tokens": output + thought,
+            });
+            if info.cache_prefix.is_some() {
+                usage["cache_creation_input_tokens"] = json!(cache.write);
+                usage["cache_read_input_tokens"] = json!(cache.read);
+            }
             json!({
                 "id": format!("msg_{id}"),
                 "type": "message",
@@ -248,7 +363,7 @@ pub fn answer_body(
                 "content": content,
                 "stop_reason": if finish == Finish::ContentFilter { "refusal" } else { "end_turn" },
                 "stop_sequence": null,
-                "usage": { "input_tokens": input, "output_tokens": output + thought },
+                "usage": usage,
             })
         }
         Protocol::Google => {
@@ -266,6 +381,9 @@ pub fn answer_body(
             });
             if reasoning.is_some() {
                 usage["thoughtsTokenCount"] = json!(thought);
+            }
+            if cache.read > 0 {
+                usage["cachedContentTokenCount"] = json!(cache.read);
             }
             json!({
                 "candidates": [{

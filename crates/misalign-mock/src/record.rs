@@ -38,6 +38,8 @@ pub struct RecordedRequest {
     pub attempt: u64,
     /// The fault injected, if any.
     pub fault: Option<String>,
+    /// The usage object of the reply (`usage`, or Gemini's `usageMetadata`), once sent.
+    pub usage: Option<serde_json::Value>,
 }
 
 impl RecordedRequest {
@@ -70,6 +72,10 @@ pub struct MockStats {
     pub batches_created: u64,
     /// How many times each custom id was submitted in a batch (each one is paid for).
     pub batch_submissions: BTreeMap<String, u64>,
+    /// Requests being answered right now (received, reply not yet sent).
+    pub in_flight: u64,
+    /// The most requests this server was answering at once.
+    pub max_in_flight: u64,
 }
 
 #[cfg(test)]

@@ -2,7 +2,10 @@
 
 use crate::answers::{canned_answer, reasoning_for};
 use crate::config::{FaultKind, MockConfig};
-use crate::protocol::{answer_body, error_body, parse_request, Finish, Protocol, ReasoningAsk};
+use crate::protocol::{
+    answer_body, cache_entry, error_body, parse_request, CacheUse, Choice, Finish, Protocol,
+    ReasoningAsk,
+};
 use crate::record::{prompt_key, MockStats, RecordedRequest};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State as AxState};
@@ -10,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::net::TcpSocket;
@@ -29,6 +32,8 @@ struct Log {
     answered_per_prompt: HashMap<String, u64>,
     requests: Vec<RecordedRequest>,
     last_headers: Vec<(String, String)>,
+    /// Prompt-cache entries (by prefix key) readable by later requests.
+    cached: HashSet<String>,
 }
 
 /// A running mock server on 127.0.0.1. Stops accepting when dropped.
@@ -165,6 +170,9 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v1beta/batches/{id}", get(google_batch_get))
         .route("/mock/stats", get(stats))
         .route("/health", get(|| async { "ok" }))
+        // Batch submissions are large (a study's 1,200 prompts of ~12 kB each); the
+        // providers take up to 256 MB per batch, axum's default is 2 MB.
+        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024 * 1024))
         .with_state(shared)
 }
 
@@ -288,6 +296,8 @@ async fn handle(
         Err(msg) => return error(protocol, 400, &msg, None),
     };
     let pkey = prompt_key(&info.model, &info.system, &info.user, info.seed);
+    // The prompt cache: what this request's prefix is, and how many tokens of it count.
+    let cache_entry = cache_entry(protocol, &info, config.min_cacheable_tokens);
     let key_hash = u64::from_str_radix(&pkey, 16).unwrap_or(0);
     let header_list: Vec<(String, String)> = headers
         .iter()
@@ -305,9 +315,11 @@ async fn handle(
     let forced = header_str(&headers, "x-mock-fault").and_then(|v| v.parse::<FaultKind>().ok());
 
     // Decide and record under one lock, so concurrent retries see consistent attempt numbers.
-    let (attempt, fault, serial, marker) = {
+    let (attempt, fault, serial, marker, cache, record_index) = {
         let mut log = shared.log.lock().expect("log lock");
         log.stats.requests += 1;
+        log.stats.in_flight += 1;
+        log.stats.max_in_flight = log.stats.max_in_flight.max(log.stats.in_flight);
         let serial = log.stats.requests;
         let attempt = {
             let n = log.stats.per_prompt.entry(pkey.clone()).or_insert(0);
@@ -343,6 +355,13 @@ async fn handle(
             }
             _ => 0,
         };
+        // A new entry becomes readable once its writer's reply is out (below), so requests
+        // that arrive meanwhile write (Anthropic) or miss it too, as with a real provider.
+        let cache = match &cache_entry {
+            Some((k, n)) if log.cached.contains(k) => CacheUse { write: 0, read: *n },
+            Some((_, n)) if protocol == Protocol::Anthropic => CacheUse { write: *n, read: 0 },
+            _ => CacheUse::default(),
+        };
         log.last_headers = header_list.clone();
         log.requests.push(RecordedRequest {
             protocol: protocol.name(),
@@ -356,8 +375,17 @@ async fn handle(
             prompt_key: pkey.clone(),
             attempt,
             fault: fault.map(|f| f.as_str().to_string()),
+            usage: None,
         });
-        (attempt, fault, serial, info.seed.unwrap_or(answers_before))
+        let record_index = log.requests.len() - 1;
+        (
+            attempt,
+            fault,
+            serial,
+            info.seed.unwrap_or(answers_before),
+            cache,
+            record_index,
+        )
     };
 
     let mut delay = config.latency;
@@ -368,24 +396,57 @@ async fn handle(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    {
+        let mut log = shared.log.lock().expect("log lock");
+        log.stats.in_flight = log.stats.in_flight.saturating_sub(1);
+    }
 
     let id = format!("mock{serial:010}");
     let by_content = config
         .answers_by_content
         .iter()
         .find(|(needle, _)| info.system.contains(needle) || info.user.contains(needle));
-    let text = if let Some((_, answer)) = by_content {
-        answer.clone()
-    } else if config.answers.is_empty() {
-        canned_answer(&info.system, &info.user, marker)
-    } else {
-        let i = (serial as usize - 1) % config.answers.len();
-        config.answers[i].clone()
+    let text_of = |k: u64| {
+        if let Some((_, answer)) = by_content {
+            answer.clone()
+        } else if config.answers.is_empty() {
+            canned_answer(&info.system, &info.user, marker + k)
+        } else {
+            let i = (serial as usize - 1 + k as usize) % config.answers.len();
+            config.answers[i].clone()
+        }
     };
     let wants_reasoning = info.reasoning != ReasoningAsk::None || config.always_reasoning;
-    let reasoning = wants_reasoning.then(|| reasoning_for(&text));
-    let respond = |text: &str, finish: Finish| -> (String, Response) {
-        let body = answer_body(protocol, &info, text, reasoning.as_deref(), finish, &id);
+    let texts: Vec<String> = (0..u64::from(info.choices.max(1))).map(text_of).collect();
+    let text = texts[0].clone();
+    let respond = |first: &str, finish: Finish| -> (String, Response) {
+        let choices: Vec<Choice> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let t = if i == 0 { first } else { t.as_str() };
+                Choice {
+                    text: t.to_string(),
+                    reasoning: wants_reasoning.then(|| reasoning_for(&texts[i])),
+                }
+            })
+            .collect();
+        let body = answer_body(protocol, &info, &choices, finish, &id, cache);
+        {
+            let mut log = shared.log.lock().expect("log lock");
+            if let Some((k, _)) = &cache_entry {
+                log.cached.insert(k.clone());
+            }
+            let usage = body
+                .get("usage")
+                .or_else(|| body.get("usageMetadata"))
+                .cloned();
+            if let Some(r) = log.requests.get_mut(record_index) {
+                if r.prompt_key == pkey && r.attempt == attempt {
+                    r.usage = usage;
+                }
+            }
+        }
         let s = body.to_string();
         let mut resp = (
             [(axum::http::header::CONTENT_TYPE, "application/json")],
@@ -542,6 +603,7 @@ fn create_batch(
         let outcome = crate::batch::decide(
             &config,
             &mut log.requests,
+            &mut log.cached,
             &mut log.answered_per_prompt,
             &mut log.stats.answered,
             protocol,

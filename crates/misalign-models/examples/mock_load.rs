@@ -57,6 +57,7 @@ async fn main() {
                     seed: Some(i),
                     ..Default::default()
                 },
+                cache_prefix: false,
             };
             client.complete(&request).await
         });

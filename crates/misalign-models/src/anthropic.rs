@@ -5,6 +5,12 @@
 //! `max_tokens`, and thinking refuses a changed `temperature`/`top_p`, so those are left out.
 //! `thinking` blocks are kept apart from `text` blocks; `stop_reason: "refusal"` is a content
 //! filter outcome.
+//!
+//! Prompt caching: with [`CompletionRequest::cache_prefix`] the final user message is sent as
+//! one text block carrying `cache_control: {type: "ephemeral"}`, the breakpoint after the last
+//! block the samples of a condition share, so the whole prompt (system, prior turns, user) is
+//! cached by the first sample and read by the others. The reply's `usage.input_tokens` is then the
+//! uncached part only, beside `cache_creation_input_tokens` and `cache_read_input_tokens`.
 
 use crate::http::{JsonReply, Transport};
 use crate::reply::{missing, outcome, str_at, u64_at};
@@ -36,10 +42,22 @@ impl AnthropicClient {
         if !request.system.is_empty() {
             body.insert("system".into(), json!(request.system));
         }
-        let messages: Vec<Value> = request
+        let mut messages: Vec<Value> = request
             .conversation()
             .map(|(role, text)| json!({ "role": role.as_str(), "content": text }))
             .collect();
+        if request.cache_prefix {
+            // The breakpoint goes on the last block the samples share: the final user
+            // message, so system, prior turns and inbox are all cached as one prefix.
+            if let Some(last) = messages.last_mut() {
+                let text = last["content"].take();
+                last["content"] = json!([{
+                    "type": "text",
+                    "text": text,
+                    "cache_control": { "type": "ephemeral" },
+                }]);
+            }
+        }
         body.insert("messages".into(), Value::Array(messages));
         match p.thinking_budget {
             Some(budget) => {
@@ -100,6 +118,8 @@ pub fn parse_reply(reply: &JsonReply) -> Result<Completion, ProviderError> {
             input_tokens: u64_at(body, "/usage/input_tokens"),
             output_tokens: u64_at(body, "/usage/output_tokens"),
             reasoning_tokens: None,
+            cache_write_tokens: u64_at(body, "/usage/cache_creation_input_tokens"),
+            cache_read_tokens: u64_at(body, "/usage/cache_read_input_tokens"),
         },
         request_id: reply
             .header("request-id")
@@ -110,6 +130,10 @@ pub fn parse_reply(reply: &JsonReply) -> Result<Completion, ProviderError> {
 
 #[async_trait::async_trait]
 impl ModelClient for AnthropicClient {
+    fn caches_on_request(&self) -> bool {
+        true
+    }
+
     async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
         let body = Self::request_body(request)?;
         let reply = self
@@ -123,6 +147,7 @@ impl ModelClient for AnthropicClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Role, Turn};
     use misalign_core::SamplingParams;
 
     fn request(params: SamplingParams) -> CompletionRequest {
@@ -132,7 +157,65 @@ mod tests {
             turns: Vec::new(),
             user: "U".into(),
             params,
+            cache_prefix: false,
         }
+    }
+
+    #[test]
+    fn the_cache_breakpoint_is_on_the_user_message() {
+        let mut r = request(SamplingParams::default());
+        let plain = AnthropicClient::request_body(&r).unwrap();
+        assert_eq!(plain["messages"][0]["content"], json!("U"));
+        assert!(!plain.to_string().contains("cache_control"));
+        r.cache_prefix = true;
+        let cached = AnthropicClient::request_body(&r).unwrap();
+        assert_eq!(
+            cached["messages"][0]["content"],
+            json!([{"type": "text", "text": "U", "cache_control": {"type": "ephemeral"}}])
+        );
+        // The system prompt precedes the breakpoint, so it is part of the cached prefix.
+        assert_eq!(cached["system"], json!("S"));
+        // With prior turns the breakpoint is on the final user message only.
+        r.turns = vec![
+            Turn {
+                role: Role::User,
+                text: "T1".into(),
+            },
+            Turn {
+                role: Role::Assistant,
+                text: "T2".into(),
+            },
+        ];
+        let cached = AnthropicClient::request_body(&r).unwrap();
+        assert_eq!(cached["messages"][0]["content"], json!("T1"));
+        assert_eq!(cached["messages"][1]["content"], json!("T2"));
+        assert_eq!(
+            cached["messages"][2]["content"][0]["cache_control"],
+            json!({"type": "ephemeral"})
+        );
+        assert_eq!(cached.to_string().matches("cache_control").count(), 1);
+    }
+
+    #[test]
+    fn cache_usage_is_read() {
+        let body = json!({"content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn",
+            "usage": {"input_tokens": 7, "cache_creation_input_tokens": 3000,
+                      "cache_read_input_tokens": 0, "output_tokens": 40}});
+        let reply = JsonReply {
+            raw: body.to_string(),
+            body,
+            headers: Default::default(),
+        };
+        let u = parse_reply(&reply).unwrap().usage;
+        assert_eq!(
+            (
+                u.input_tokens,
+                u.cache_write_tokens,
+                u.cache_read_tokens,
+                u.output_tokens
+            ),
+            (Some(7), Some(3000), Some(0), Some(40))
+        );
     }
 
     #[test]

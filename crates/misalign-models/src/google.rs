@@ -111,8 +111,12 @@ impl GoogleClient {
 /// Reads a `generateContent` reply.
 pub fn parse_reply(reply: &JsonReply) -> Result<Completion, ProviderError> {
     let body = &reply.body;
+    // `promptTokenCount` includes the implicitly cached part, billed at a lower rate.
+    let cached = u64_at(body, "/usageMetadata/cachedContentTokenCount");
     let usage = Usage {
-        input_tokens: u64_at(body, "/usageMetadata/promptTokenCount"),
+        input_tokens: crate::uncached(u64_at(body, "/usageMetadata/promptTokenCount"), cached),
+        cache_write_tokens: None,
+        cache_read_tokens: cached,
         // Billed output: the answer plus the thoughts, as the other providers count it.
         output_tokens: match (
             u64_at(body, "/usageMetadata/candidatesTokenCount"),
@@ -205,6 +209,24 @@ mod tests {
             parse_reply(&reply(json!({}))),
             Err(ProviderError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn cached_content_is_taken_out_of_the_input() {
+        let c = parse_reply(&reply(
+            json!({"candidates": [{"content": {"parts": [{"text": "A"}]}}],
+            "usageMetadata": {"promptTokenCount": 3000, "cachedContentTokenCount": 2048,
+                              "candidatesTokenCount": 9}}),
+        ))
+        .unwrap();
+        assert_eq!(
+            (
+                c.usage.input_tokens,
+                c.usage.cache_read_tokens,
+                c.usage.output_tokens
+            ),
+            (Some(952), Some(2048), Some(9))
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The HTTP layer every wire protocol shares: endpoint choice (round robin over several base
-//! URLs), auth headers, per-call timeout, and turning transport failures and error statuses
-//! into [`ProviderError`]s. API keys are held in [`ApiKey`], whose `Debug` is redacted, and
+//! URLs, or prompt affinity with bounded load for fleets), auth headers, per-call timeout,
+//! and turning transport failures and error statuses into [`ProviderError`]s. API keys are held in [`ApiKey`], whose `Debug` is redacted, and
 //! are scrubbed from any error text a server echoes back.
 
 use crate::ProviderError;
@@ -129,12 +129,46 @@ impl JsonReply {
     }
 }
 
-/// Several base URLs behind one round robin; one that just refused a connection is skipped
-/// for a few seconds unless every one is down.
+/// How far above an even share of the calls in flight one replica may go before a prompt
+/// that prefers it goes to its next choice (consistent hashing with bounded loads).
+pub const LOAD_BOUND: f64 = 1.25;
+
+/// Several base URLs behind one round robin (or prompt affinity, [`Endpoints::pick_affine`]);
+/// one that just refused a connection is skipped for a few seconds unless every one is down.
 struct Endpoints {
     urls: Vec<String>,
     next: AtomicUsize,
     down_until: Mutex<Vec<Option<Instant>>>,
+    /// Calls in flight per endpoint (changed under `down_until`'s lock when picking).
+    in_flight: Vec<AtomicUsize>,
+}
+
+/// Holds one endpoint's in-flight slot for the duration of a call.
+struct InFlight<'a> {
+    endpoints: &'a Endpoints,
+    i: usize,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.endpoints.in_flight[self.i].fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// splitmix64 finaliser: a well-mixed 64-bit hash step.
+fn mix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// FNV-1a of a URL: the replica's identity in rendezvous scores, so adding or reordering
+/// replicas moves only the prompts that must move.
+fn url_hash(url: &str) -> u64 {
+    url.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 impl Endpoints {
@@ -144,7 +178,50 @@ impl Endpoints {
             urls,
             next: AtomicUsize::new(0),
             down_until: Mutex::new(vec![None; n]),
+            in_flight: (0..n).map(|_| AtomicUsize::new(0)).collect(),
         }
+    }
+
+    fn hold(&self, i: usize) -> InFlight<'_> {
+        self.in_flight[i].fetch_add(1, Ordering::Relaxed);
+        InFlight { endpoints: self, i }
+    }
+
+    /// The replica for a prompt with affinity key `key`: replicas in rendezvous order
+    /// (highest `mix(key, url)` first), skipping those that are down, the first one holding
+    /// fewer calls than [`LOAD_BOUND`] x an even share of everything in flight. A prompt keeps
+    /// its replica (and that replica's prefix cache) unless the replica is overloaded or down.
+    fn pick_affine(&self, key: u64) -> InFlight<'_> {
+        let n = self.urls.len();
+        if n == 1 {
+            return self.hold(0);
+        }
+        let now = Instant::now();
+        // Choosing and counting under one lock keeps concurrent picks from all seeing the
+        // same light replica.
+        let down = self.down_until.lock().unwrap_or_else(|e| e.into_inner());
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(mix64(key ^ url_hash(&self.urls[i]))));
+        let up: Vec<usize> = order
+            .iter()
+            .copied()
+            .filter(|&i| down[i].is_none_or(|t| t <= now))
+            .collect();
+        let candidates = if up.is_empty() { &order } else { &up };
+        let total: usize = self
+            .in_flight
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum();
+        let cap = (((total + 1) as f64 * LOAD_BOUND) / n as f64).ceil() as usize;
+        let chosen = candidates
+            .iter()
+            .copied()
+            .find(|&i| self.in_flight[i].load(Ordering::Relaxed) < cap.max(1))
+            .unwrap_or(candidates[0]);
+        let held = self.hold(chosen);
+        drop(down);
+        held
     }
 
     fn pick(&self) -> usize {
@@ -281,10 +358,40 @@ impl Transport {
         fixed: &[(&'static str, &'static str)],
         body: &serde_json::Value,
     ) -> Result<JsonReply, ProviderError> {
-        let i = self.endpoints.pick();
+        let slot = self.endpoints.hold(self.endpoints.pick());
         let (raw, headers, url) = self
-            .send(i, reqwest::Method::POST, path, fixed, Payload::Json(body))
+            .send(
+                slot.i,
+                reqwest::Method::POST,
+                path,
+                fixed,
+                Payload::Json(body),
+            )
             .await?;
+        drop(slot);
+        self.parse_json(raw, headers, &url)
+    }
+
+    /// [`Transport::post_json`] to the replica the prompt's affinity `key` picks (every
+    /// request with one key goes to one replica while it is up and not overloaded).
+    pub async fn post_json_affine(
+        &self,
+        path: &str,
+        fixed: &[(&'static str, &'static str)],
+        body: &serde_json::Value,
+        key: u64,
+    ) -> Result<JsonReply, ProviderError> {
+        let slot = self.endpoints.pick_affine(key);
+        let (raw, headers, url) = self
+            .send(
+                slot.i,
+                reqwest::Method::POST,
+                path,
+                fixed,
+                Payload::Json(body),
+            )
+            .await?;
+        drop(slot);
         self.parse_json(raw, headers, &url)
     }
 
@@ -608,6 +715,35 @@ mod tests {
         e.mark_down(1);
         let picks: Vec<usize> = (0..6).map(|_| e.pick()).collect();
         assert!(!picks.contains(&1), "{picks:?}");
+    }
+
+    #[test]
+    fn affinity_keeps_a_prompt_on_one_replica_within_the_load_bound() {
+        let e = Endpoints::new(vec!["a".into(), "b".into(), "c".into()]);
+        // Nothing in flight: a key always gets its first choice.
+        let first: Vec<usize> = (0..50u64).map(|k| e.pick_affine(k).i).collect();
+        let again: Vec<usize> = (0..50u64).map(|k| e.pick_affine(k).i).collect();
+        assert_eq!(first, again);
+        for r in 0..3 {
+            assert!(
+                first.contains(&r),
+                "every replica is some key's first choice"
+            );
+        }
+        // One key, many concurrent calls: it overflows to other replicas only beyond the bound.
+        let held: Vec<InFlight<'_>> = (0..30).map(|_| e.pick_affine(7)).collect();
+        let mut per = [0usize; 3];
+        for h in &held {
+            per[h.i] += 1;
+        }
+        let cap = ((30.0 * LOAD_BOUND) / 3.0f64).ceil() as usize;
+        assert!(per.iter().all(|&c| c <= cap), "{per:?}");
+        assert_eq!(per[first[7]], *per.iter().max().unwrap());
+        drop(held);
+        assert!(e.in_flight.iter().all(|c| c.load(Ordering::Relaxed) == 0));
+        // A replica that is down is skipped.
+        e.mark_down(first[7]);
+        assert_ne!(e.pick_affine(7).i, first[7]);
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub struct CompletionRequest {
     /// The final user message.
     pub user: String,
     pub params: SamplingParams,
+    /// Ask the provider to cache the prompt (system prompt + user message), which every
+    /// sample of a condition shares: Anthropic gets a `cache_control` breakpoint on the user
+    /// message; providers that cache on their own ignore it.
+    pub cache_prefix: bool,
 }
 
 impl CompletionRequest {
@@ -57,14 +61,34 @@ pub enum Outcome {
     Empty,
 }
 
-/// Token usage as reported by the provider. `output_tokens` is all billed output, reasoning
-/// included (OpenAI `completion_tokens`, Anthropic `output_tokens`, Gemini candidates +
-/// thoughts); `reasoning_tokens` is the reasoning share when the provider reports it.
+/// Token usage as reported by the provider, normalised to four disjoint parts that are
+/// billed at different rates:
+///
+/// - `input_tokens`: input read without the cache (Anthropic `input_tokens`; OpenAI
+///   `prompt_tokens` minus `prompt_tokens_details.cached_tokens`; Gemini `promptTokenCount`
+///   minus `cachedContentTokenCount`);
+/// - `cache_write_tokens`: input written to the cache (Anthropic
+///   `cache_creation_input_tokens`; the others do not bill writes);
+/// - `cache_read_tokens`: input read from the cache (Anthropic `cache_read_input_tokens`,
+///   OpenAI `cached_tokens`, Gemini `cachedContentTokenCount`);
+/// - `output_tokens`: all billed output, reasoning included (OpenAI `completion_tokens`,
+///   Anthropic `output_tokens`, Gemini candidates + thoughts); `reasoning_tokens` is the
+///   reasoning share when the provider reports it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
     pub reasoning_tokens: Option<u64>,
+    #[serde(default)]
+    pub cache_write_tokens: Option<u64>,
+    #[serde(default)]
+    pub cache_read_tokens: Option<u64>,
+}
+
+/// `total - part`, for providers whose input count includes the cached part. A part larger
+/// than the total (a provider's mistake) leaves nothing uncached rather than wrapping.
+pub(crate) fn uncached(total: Option<u64>, cached: Option<u64>) -> Option<u64> {
+    total.map(|t| t.saturating_sub(cached.unwrap_or(0)))
 }
 
 /// A finished model call.
@@ -149,6 +173,32 @@ impl ProviderError {
 pub trait ModelClient: Send + Sync {
     /// Performs one call, without retries (the scheduler retries).
     async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError>;
+
+    /// Whether the provider caches a prompt only when a request asks for it and bills the
+    /// write (Anthropic's `cache_control`): the scheduler then sends the first sample of a
+    /// prompt alone, so the others read what it wrote instead of all writing it.
+    fn caches_on_request(&self) -> bool {
+        false
+    }
+
+    /// How many samples of one prompt a single request may return (the OpenAI-compatible
+    /// `n`); 1 when the protocol has no such parameter.
+    fn max_choices(&self) -> u32 {
+        1
+    }
+
+    /// `n` samples of `request` in one call (`n <= max_choices()`), one [`Completion`] per
+    /// choice, in order. The provider bills the prompt once: the first choice carries the
+    /// input tokens, and the output tokens are shared out by answer length (they add up to
+    /// what the provider reported). May return fewer than `n` when the server sends fewer.
+    async fn complete_many(
+        &self,
+        request: &CompletionRequest,
+        n: u32,
+    ) -> Result<Vec<Completion>, ProviderError> {
+        let _ = n;
+        Ok(vec![self.complete(request).await?])
+    }
 }
 
 /// Builds clients for `kind: local` models. Implemented by the `misalign-local` crate (which

@@ -7,6 +7,12 @@
 //! `message.reasoning_content` (vLLM, Together, DeepSeek), `message.reasoning` (OpenRouter,
 //! Ollama), a leading `<think>` block, or text ending in `</think>` whose opening tag was
 //! never written; all end up in [`Completion::reasoning`].
+//!
+//! `prompt_tokens` includes the automatically cached part (`prompt_tokens_details.
+//! cached_tokens`), which is billed at a lower rate: it is subtracted, so `input_tokens` is
+//! the uncached input. Requests go to the replica of a fleet (several `base_urls`) chosen by
+//! the prompt, so the samples of a condition meet the same server's prefix cache. OpenAI and
+//! OpenAI-compatible servers take `n`: several samples of one prompt in one request.
 
 use crate::http::{JsonReply, Transport};
 use crate::reply::{missing, outcome, split_think, str_at, u64_at};
@@ -43,6 +49,15 @@ pub struct OpenAiClient {
 impl OpenAiClient {
     pub fn new(transport: Transport, flavor: Flavor) -> Self {
         OpenAiClient { transport, flavor }
+    }
+
+    /// The exact JSON body sent for `request` with `n` choices (1 leaves `n` out).
+    pub fn request_body_n(&self, request: &CompletionRequest, n: u32) -> Value {
+        let mut body = self.request_body(request);
+        if n > 1 {
+            body["n"] = json!(n);
+        }
+        body
     }
 
     /// The exact JSON body sent for `request`.
@@ -105,29 +120,105 @@ impl OpenAiClient {
     }
 }
 
-/// Reads a Chat Completions reply.
+/// Reads a Chat Completions reply (its first choice).
 pub fn parse_reply(reply: &JsonReply) -> Result<Completion, ProviderError> {
+    let mut all = parse_choices(reply)?;
+    Ok(all.swap_remove(0))
+}
+
+/// Reads every choice of a Chat Completions reply (at least one), in `index` order. The
+/// request's usage is shared out as [`ModelClient::complete_many`] describes.
+pub fn parse_choices(reply: &JsonReply) -> Result<Vec<Completion>, ProviderError> {
     let body = &reply.body;
-    let Some(choice) = body.pointer("/choices/0") else {
-        // OpenRouter reports some upstream failures as a 200 with an `error` object.
-        if let Some(err) = body.get("error") {
-            let status = err
-                .get("code")
-                .and_then(Value::as_u64)
-                .and_then(|c| u16::try_from(c).ok())
-                .filter(|c| (400..600).contains(c))
-                .unwrap_or(502);
-            return Err(ProviderError::Http {
-                status,
-                message: crate::http::error_message(&reply.raw, None),
-                retry_after: None,
-            });
+    let choices = match body.get("choices").and_then(Value::as_array) {
+        Some(c) if !c.is_empty() => c,
+        _ => {
+            // OpenRouter reports some upstream failures as a 200 with an `error` object.
+            if let Some(err) = body.get("error") {
+                let status = err
+                    .get("code")
+                    .and_then(Value::as_u64)
+                    .and_then(|c| u16::try_from(c).ok())
+                    .filter(|c| (400..600).contains(c))
+                    .unwrap_or(502);
+                return Err(ProviderError::Http {
+                    status,
+                    message: crate::http::error_message(&reply.raw, None),
+                    retry_after: None,
+                });
+            }
+            return Err(missing("`choices`", &reply.raw));
         }
-        return Err(missing("`choices`", &reply.raw));
     };
+    let mut ordered: Vec<&Value> = choices.iter().collect();
+    ordered.sort_by_key(|c| c.get("index").and_then(Value::as_u64).unwrap_or(0));
+    let request_id = reply
+        .header("x-request-id")
+        .or_else(|| str_at(body, "/id").map(str::to_string));
+    let mut out = Vec::with_capacity(ordered.len());
+    for choice in ordered {
+        out.push(parse_choice(choice, reply, request_id.clone())?);
+    }
+    let cached = u64_at(body, "/usage/prompt_tokens_details/cached_tokens");
+    let total = Usage {
+        input_tokens: crate::uncached(u64_at(body, "/usage/prompt_tokens"), cached),
+        output_tokens: u64_at(body, "/usage/completion_tokens"),
+        reasoning_tokens: u64_at(body, "/usage/completion_tokens_details/reasoning_tokens"),
+        cache_write_tokens: None,
+        cache_read_tokens: cached,
+    };
+    let weights: Vec<u64> = out
+        .iter()
+        .map(|c| (c.text.len() + c.reasoning.as_ref().map_or(0, String::len)) as u64 + 1)
+        .collect();
+    let outputs = share(total.output_tokens, &weights);
+    let reasoning = share(total.reasoning_tokens, &weights);
+    for (i, c) in out.iter_mut().enumerate() {
+        let first = i == 0;
+        c.usage = Usage {
+            input_tokens: if first {
+                total.input_tokens
+            } else {
+                total.input_tokens.map(|_| 0)
+            },
+            cache_read_tokens: if first {
+                total.cache_read_tokens
+            } else {
+                total.cache_read_tokens.map(|_| 0)
+            },
+            cache_write_tokens: None,
+            output_tokens: outputs[i],
+            reasoning_tokens: reasoning[i],
+        };
+    }
+    Ok(out)
+}
+
+/// `total` split in proportion to `weights`, the parts adding up to exactly `total`.
+fn share(total: Option<u64>, weights: &[u64]) -> Vec<Option<u64>> {
+    let Some(total) = total else {
+        return vec![None; weights.len()];
+    };
+    let sum: u128 = weights.iter().map(|&w| u128::from(w)).sum::<u128>().max(1);
+    let mut parts: Vec<u64> = weights
+        .iter()
+        .map(|&w| (u128::from(total) * u128::from(w) / sum) as u64)
+        .collect();
+    let given: u64 = parts.iter().sum();
+    if let Some(last) = parts.last_mut() {
+        *last += total - given;
+    }
+    parts.into_iter().map(Some).collect()
+}
+
+fn parse_choice(
+    choice: &Value,
+    reply: &JsonReply,
+    request_id: Option<String>,
+) -> Result<Completion, ProviderError> {
     let message = choice
         .get("message")
-        .ok_or_else(|| missing("`choices[0].message`", &reply.raw))?;
+        .ok_or_else(|| missing("`choices[].message`", &reply.raw))?;
     let content = match message.get("content") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(parts)) => parts
@@ -160,27 +251,62 @@ pub fn parse_reply(reply: &JsonReply) -> Result<Completion, ProviderError> {
         text,
         reasoning,
         finish_reason,
-        usage: Usage {
-            input_tokens: u64_at(body, "/usage/prompt_tokens"),
-            output_tokens: u64_at(body, "/usage/completion_tokens"),
-            reasoning_tokens: u64_at(body, "/usage/completion_tokens_details/reasoning_tokens"),
-        },
-        request_id: reply
-            .header("x-request-id")
-            .or_else(|| str_at(body, "/id").map(str::to_string)),
+        usage: Usage::default(),
+        request_id,
         raw: Some(reply.raw.clone()),
     })
 }
 
+/// The affinity key of a prompt: every sample of one prompt (model, system, turns, user) maps to the
+/// same key, so to the same replica of a fleet.
+fn affinity_key(request: &CompletionRequest) -> u64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let turns = request.turns.iter().map(|t| t.text.as_str());
+    for part in [&request.model, &request.system]
+        .into_iter()
+        .map(String::as_str)
+        .chain(turns)
+        .chain([request.user.as_str()])
+    {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    u64::from_le_bytes(h.finalize()[..8].try_into().expect("8 bytes"))
+}
+
+/// Most choices one request may ask for (OpenAI's own limit on `n`).
+pub const MAX_CHOICES: u32 = 128;
+
 #[async_trait::async_trait]
 impl ModelClient for OpenAiClient {
     async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
-        let body = self.request_body(request);
+        let mut all = self.complete_many(request, 1).await?;
+        Ok(all.swap_remove(0))
+    }
+
+    fn max_choices(&self) -> u32 {
+        match self.flavor {
+            // OpenRouter and Together do not promise `n` across their upstreams.
+            Flavor::OpenAi | Flavor::Compatible => MAX_CHOICES,
+            Flavor::OpenRouter | Flavor::Together => 1,
+        }
+    }
+
+    async fn complete_many(
+        &self,
+        request: &CompletionRequest,
+        n: u32,
+    ) -> Result<Vec<Completion>, ProviderError> {
+        let n = n.clamp(1, self.max_choices());
+        let body = self.request_body_n(request, n);
         let reply = self
             .transport
-            .post_json("/chat/completions", &[], &body)
+            .post_json_affine("/chat/completions", &[], &body, affinity_key(request))
             .await?;
-        parse_reply(&reply)
+        let mut all = parse_choices(&reply)?;
+        all.truncate(n as usize);
+        Ok(all)
     }
 }
 
@@ -237,6 +363,79 @@ mod tests {
         ))
         .unwrap();
         assert_eq!((r.text.as_str(), r.reasoning.as_deref()), ("A", Some("R")));
+    }
+
+    #[test]
+    fn cached_tokens_are_taken_out_of_the_input() {
+        let r = parse_reply(&reply(json!({"choices": [{"message": {"content": "A"}}],
+            "usage": {"prompt_tokens": 3000, "completion_tokens": 50,
+                      "prompt_tokens_details": {"cached_tokens": 2944}}})))
+        .unwrap();
+        assert_eq!(
+            (
+                r.usage.input_tokens,
+                r.usage.cache_read_tokens,
+                r.usage.output_tokens
+            ),
+            (Some(56), Some(2944), Some(50))
+        );
+        assert_eq!(r.usage.cache_write_tokens, None);
+        // No details: nothing cached is claimed.
+        let r = parse_reply(&reply(json!({"choices": [{"message": {"content": "A"}}],
+            "usage": {"prompt_tokens": 30, "completion_tokens": 5}})))
+        .unwrap();
+        assert_eq!(
+            (r.usage.input_tokens, r.usage.cache_read_tokens),
+            (Some(30), None)
+        );
+    }
+
+    #[test]
+    fn several_choices_share_the_usage() {
+        let r = parse_choices(&reply(json!({"choices": [
+                {"index": 1, "message": {"content": "bbbbbbbbbbbbbbbbbbb"}},
+                {"index": 0, "message": {"content": "a"}}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 21,
+                      "prompt_tokens_details": {"cached_tokens": 0}}})))
+        .unwrap();
+        assert_eq!(r.len(), 2);
+        assert_eq!(
+            (r[0].text.as_str(), r[1].text.as_str()),
+            ("a", "bbbbbbbbbbbbbbbbbbb")
+        );
+        assert_eq!(
+            (r[0].usage.input_tokens, r[1].usage.input_tokens),
+            (Some(100), Some(0))
+        );
+        let outs: Vec<u64> = r.iter().map(|c| c.usage.output_tokens.unwrap()).collect();
+        assert_eq!(outs.iter().sum::<u64>(), 21);
+        assert!(outs[1] > outs[0], "{outs:?}");
+        assert_eq!(share(Some(10), &[1, 1, 1]), vec![Some(3), Some(3), Some(4)]);
+        assert_eq!(share(None, &[1, 2]), vec![None, None]);
+    }
+
+    #[test]
+    fn n_is_sent_only_when_above_one() {
+        let t = Transport::new(
+            &["http://127.0.0.1:9".to_string()],
+            None,
+            crate::http::AuthStyle::Bearer,
+            &[],
+            &crate::ClientOptions::default(),
+        )
+        .unwrap();
+        let c = OpenAiClient::new(t, Flavor::Compatible);
+        let req = CompletionRequest {
+            model: "m".into(),
+            system: "s".into(),
+            turns: Vec::new(),
+            user: "u".into(),
+            params: Default::default(),
+            cache_prefix: true,
+        };
+        assert!(c.request_body_n(&req, 1).get("n").is_none());
+        assert_eq!(c.request_body_n(&req, 4)["n"], json!(4));
+        assert_eq!(c.max_choices(), MAX_CHOICES);
     }
 
     #[test]

@@ -301,6 +301,41 @@ const PAGE_TAIL: &str = concat!(
     "</script>\n</body></html>\n"
 );
 
+/// What the answers cost per model (from their stored token counts).
+fn costs(h: &mut String, s: &ReportSummary) {
+    if s.costs.is_empty() {
+        return;
+    }
+    h.push_str(
+        "<h2 id=\"cost\">Cost</h2>\n<p class=\"note\">Estimated from the token counts each \
+         provider reported, with the experiment's <code>prices:</code> over the built-in table \
+         (dated; prices change). Cache write and cache read are input tokens billed at the \
+         prompt cache's rates.</p>\n<table><thead><tr><th>model</th><th>answers</th>\
+         <th>input</th><th>cache write</th><th>cache read</th><th>output</th>\
+         <th>cost (USD)</th><th>prices as of</th></tr></thead><tbody>\n",
+    );
+    let mut total = 0.0;
+    for r in &s.costs {
+        total += r.cost_usd.unwrap_or(0.0);
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&r.model),
+            r.answers,
+            r.input_tokens,
+            r.cache_write_tokens,
+            r.cache_read_tokens,
+            r.output_tokens,
+            r.cost_usd.map_or("no price".to_string(), |c| format!("{c:.4}")),
+            esc(r.prices_as_of.as_deref().unwrap_or("")),
+        );
+    }
+    let _ = writeln!(
+        h,
+        "<tr><td>total</td><td></td><td></td><td></td><td></td><td></td><td>{total:.4}</td><td></td></tr></tbody></table>"
+    );
+}
+
 /// Everything up to and including the opening tag of the viewer-data script element.
 fn render_head(s: &ReportSummary, embed: Option<&EmbedInfo>) -> String {
     let mut h = String::with_capacity(256 * 1024);
@@ -328,6 +363,7 @@ fn render_head(s: &ReportSummary, embed: Option<&EmbedInfo>) -> String {
     crate::mitigation_html::mitigations(&mut h, s);
     crate::mitigation_html::escalation(&mut h, s);
     awareness(&mut h, s);
+    costs(&mut h, s);
     h.push_str(
         "<h2 id=\"transcripts\">Transcripts</h2>\n<div class=\"filters\">\
          <label>Search <input type=\"search\" id=\"f-text\" placeholder=\"text in answers, reasoning, judge notes\"></label>\

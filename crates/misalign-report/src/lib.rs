@@ -6,6 +6,7 @@
 //! not transcripts; the HTML embeds transcripts only while the file stays under a budget.
 //! Everything a model wrote is untrusted: it is escaped before it reaches HTML or a terminal.
 
+mod costs;
 mod files;
 mod html;
 mod inspect;
@@ -17,6 +18,7 @@ pub mod serve;
 mod summary;
 mod table;
 
+pub use costs::ModelCostRow;
 pub use files::CSV_COLUMNS;
 pub use html::{EmbedInfo, DEFAULT_HTML_BUDGET};
 pub use inspect::{write_inspect_logs, InspectLog, INSPECT_LOG_VERSION, SCORE_NAMES};
@@ -94,6 +96,9 @@ pub fn load_summary(store: &Store, options: &ReportOptions) -> Result<ReportSumm
     };
     let mut summary = summarize(run, &cells, &awareness, options.interval);
     summary.run_facts = run_facts::run_facts(store, &summary)?;
+    if let Some(r) = &summary.run {
+        summary.costs = costs::model_costs(store, r.run_id)?;
+    }
     Ok(summary)
 }
 

@@ -3,7 +3,7 @@
 
 use crate::files::spreadsheet_safe;
 use crate::ReportError;
-use misalign_core::cost::{cost_usd, PriceTable};
+use misalign_core::cost::{cost_usd, ModelPrice, PriceTable, TokenCounts};
 use misalign_core::Condition;
 use misalign_store::atomic::AtomicFile;
 use misalign_store::read::ExportRow;
@@ -14,7 +14,7 @@ use std::path::Path;
 /// `1` / `0`, blank when there is none; `transcript` is the answer's `response.json`,
 /// relative to the results folder.
 /// `escalation` is the second outcome (raised the concern through a legitimate channel).
-pub const SAMPLES_CSV_COLUMNS: [&str; 35] = [
+pub const SAMPLES_CSV_COLUMNS: [&str; 37] = [
     "run_id",
     "item_key",
     "model",
@@ -43,6 +43,8 @@ pub const SAMPLES_CSV_COLUMNS: [&str; 35] = [
     "input_tokens",
     "output_tokens",
     "reasoning_tokens",
+    "cache_write_tokens",
+    "cache_read_tokens",
     "cost_usd",
     "latency_ms",
     "attempts",
@@ -122,18 +124,22 @@ impl Pricing {
         })
     }
 
+    /// The prices of a model (by its `provider/model` name).
+    pub(crate) fn price(&self, model: &str) -> Option<ModelPrice> {
+        let id = model.split_once('/').map_or(model, |(_, id)| id);
+        self.table.as_ref()?.lookup(model, id)
+    }
+
+    /// What an answer cost, from its stored token counts (None without counts or price).
     pub(crate) fn cost(&self, r: &ExportRow) -> Option<f64> {
-        let (input, output) = (r.input_tokens?, r.output_tokens?);
-        let id = r
-            .model
-            .split_once('/')
-            .map_or(r.model.as_str(), |(_, id)| id);
-        let (price, _) = self.table.as_ref()?.lookup(&r.model, id)?;
-        Some(cost_usd(
-            price,
-            u64::try_from(input).ok()?,
-            u64::try_from(output).ok()?,
-        ))
+        r.input_tokens.or(r.output_tokens)?;
+        let tokens = TokenCounts::from_stored(
+            r.input_tokens,
+            r.cache_write_tokens,
+            r.cache_read_tokens,
+            r.output_tokens,
+        );
+        Some(cost_usd(&self.price(&r.model)?, &tokens, r.billed_as_batch))
     }
 }
 
@@ -204,6 +210,8 @@ pub(crate) fn samples_record(
         num(r.input_tokens),
         num(r.output_tokens),
         num(r.reasoning_tokens),
+        num(r.cache_write_tokens),
+        num(r.cache_read_tokens),
         cost.map(|c| format!("{c:.6}")).unwrap_or_default(),
         num(r.latency_ms),
         num(r.attempts),

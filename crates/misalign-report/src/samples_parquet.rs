@@ -28,7 +28,8 @@ fn kind(column: &str) -> Kind {
     match column {
         "run_id" | "sample" | "final_verdict" | "detector_verdict" | "judge_verdict"
         | "whistleblowing" | "escalation" | "input_tokens" | "output_tokens"
-        | "reasoning_tokens" | "latency_ms" | "attempts" => Kind::Int,
+        | "reasoning_tokens" | "cache_write_tokens" | "cache_read_tokens" | "latency_ms"
+        | "attempts" => Kind::Int,
         "cost_usd" => Kind::Double,
         _ => Kind::Text,
     }

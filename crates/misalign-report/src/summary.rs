@@ -113,6 +113,8 @@ pub struct ReportSummary {
     /// How the reader names the results folder in a command (`misalign classify OUT`).
     #[serde(skip)]
     pub results_dir: String,
+    /// Per model: the stored answers' token counts and what they cost.
+    pub costs: Vec<crate::costs::ModelCostRow>,
 }
 
 const REAL: &str = "deliberates_thinks_real";
@@ -178,6 +180,7 @@ pub fn summarize(
         html_embedded: None,
         run_facts: crate::RunFacts::default(),
         results_dir: "OUT".to_string(),
+        costs: Vec::new(),
     }
 }
 

@@ -129,6 +129,7 @@ pub fn render_table(s: &ReportSummary) -> String {
     comparison_counts(s, &mut out);
     mitigation_table(s, &mut out);
     real_vs_eval(s, &mut out);
+    out.push_str(&crate::costs::cost_lines(&s.costs));
     // Last, so they stay on screen: what changes how to read the numbers above.
     if let Some(line) = s.run_facts.settings_line() {
         let _ = writeln!(out, "\nSampled with {line}.");

@@ -11,6 +11,7 @@
 //! the next batch (or, with `batch_fallback: live`, back to the caller for live calls) until
 //! `execution.retries` is spent; permanent failures are stored as errors like live ones.
 
+use crate::cost::TokenCounts;
 use crate::counters::Counters;
 use crate::item::WorkItem;
 use crate::scheduler::{fill_row, sample_params, StoredHook};
@@ -49,6 +50,8 @@ pub type ProgressFn = dyn Fn(BatchTally, &str) + Send + Sync;
 pub struct BatchOptions {
     pub run_id: i64,
     pub params: SamplingParams,
+    /// Ask for the prompt cache (Anthropic `cache_control`), as live calls do.
+    pub prompt_cache: bool,
     /// First wait between polls; it grows by half while nothing changes, up to ten times this.
     pub poll: Duration,
     /// At most this many requests per batch (the provider's limit applies too).
@@ -136,7 +139,7 @@ pub fn custom_id(item_key: &str) -> String {
 }
 
 /// The request of one item: the live call's request, named by the item's custom id.
-fn batch_request(it: &WorkItem, params: &SamplingParams) -> BatchRequest {
+fn batch_request(it: &WorkItem, params: &SamplingParams, prompt_cache: bool) -> BatchRequest {
     BatchRequest {
         custom_id: custom_id(&it.key),
         request: CompletionRequest {
@@ -145,6 +148,7 @@ fn batch_request(it: &WorkItem, params: &SamplingParams) -> BatchRequest {
             turns: it.prompt.rendered.prior_turns.clone(),
             user: it.prompt.user_message.clone(),
             params: sample_params(params, it.sample_index),
+            cache_prefix: prompt_cache,
         },
     }
 }
@@ -425,7 +429,7 @@ impl Engine {
                     if chunk.len() >= max_requests {
                         break;
                     }
-                    let req = batch_request(it, &self.opts.params);
+                    let req = batch_request(it, &self.opts.params, self.opts.prompt_cache);
                     // A request that cannot be built is refused at submission, reason stored.
                     let size: usize = client.request_size(&req).unwrap_or_default();
                     if !chunk.is_empty() && bytes + size > limits.max_bytes {
@@ -768,8 +772,8 @@ impl Engine {
                 finished_at: now.clone(),
                 ..Default::default()
             };
-            let (ok, inp, outp, _) = fill_row(&mut row, result, &self.opts.secrets, model);
-            outcomes.push((ok, inp, outp));
+            let (ok, tokens, _) = fill_row(&mut row, result, &self.opts.secrets, model);
+            outcomes.push((ok, tokens));
             rows.push(row);
         }
         let stored = rows.clone();
@@ -777,10 +781,10 @@ impl Engine {
             .db
             .run(move |s| s.ingest_batch(batch_id, &stored, &now))
             .await?;
-        for ((row, ins), (ok, inp, outp)) in rows.iter().zip(inserted).zip(outcomes) {
+        for ((row, ins), (ok, tokens)) in rows.iter().zip(inserted).zip(outcomes) {
             match ins {
                 Inserted::New => {
-                    self.counters.finished(model, provider, ok, inp, outp);
+                    self.counters.finished(model, provider, ok, &tokens);
                     self.report.tally.ingested += 1;
                     if ok {
                         self.report.answers += 1;
@@ -794,7 +798,8 @@ impl Engine {
                     }
                 }
                 Inserted::Duplicate => {
-                    self.counters.finished(model, provider, true, 0, 0);
+                    self.counters
+                        .finished(model, provider, true, &TokenCounts::default());
                     self.report.duplicates += 1;
                 }
             }

@@ -16,8 +16,11 @@ pub struct Tally {
     /// Retried attempts.
     pub retries: u64,
     pub in_flight: u64,
+    /// Input read without the cache.
     pub input_tokens: u64,
     pub output_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub cache_read_tokens: u64,
 }
 
 impl Tally {
@@ -29,6 +32,8 @@ impl Tally {
         self.in_flight = self.in_flight.saturating_add(o.in_flight);
         self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
         self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
+        self.cache_write_tokens = self.cache_write_tokens.saturating_add(o.cache_write_tokens);
+        self.cache_read_tokens = self.cache_read_tokens.saturating_add(o.cache_read_tokens);
     }
 
     /// Items not yet finished either way.
@@ -67,7 +72,13 @@ impl Counters {
         self.with(model, provider, |t| t.retries += 1);
     }
     /// An item was committed (`ok`: an answer, else an error row).
-    pub fn finished(&self, model: &str, provider: &str, ok: bool, input: u64, output: u64) {
+    pub fn finished(
+        &self,
+        model: &str,
+        provider: &str,
+        ok: bool,
+        tokens: &crate::cost::TokenCounts,
+    ) {
         self.with(model, provider, |t| {
             t.in_flight = t.in_flight.saturating_sub(1);
             if ok {
@@ -75,8 +86,10 @@ impl Counters {
             } else {
                 t.errors += 1;
             }
-            t.input_tokens = t.input_tokens.saturating_add(input);
-            t.output_tokens = t.output_tokens.saturating_add(output);
+            t.input_tokens = t.input_tokens.saturating_add(tokens.input);
+            t.output_tokens = t.output_tokens.saturating_add(tokens.output);
+            t.cache_write_tokens = t.cache_write_tokens.saturating_add(tokens.cache_write);
+            t.cache_read_tokens = t.cache_read_tokens.saturating_add(tokens.cache_read);
         });
     }
     /// A started item ended without being stored (aborted, store failure).

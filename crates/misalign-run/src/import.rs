@@ -494,6 +494,9 @@ fn read_sample(
         input_tokens: tokens(&meta, &["input_tokens", "prompt_tokens"]),
         output_tokens: tokens(&meta, &["output_tokens", "completion_tokens"]),
         reasoning_tokens: tokens(&meta, &["reasoning_tokens", "thinking_tokens"]),
+        // Reference trees record no prompt-cache use: unknown.
+        cache_write_tokens: None,
+        cache_read_tokens: None,
         latency_ms: int_at(&meta, &["inference_time_ms", "latency_ms"]),
         attempts: 1,
         request_id: text_at(&meta, &["request_id"]),

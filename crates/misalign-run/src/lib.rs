@@ -11,13 +11,17 @@
 //!   kept and none duplicated.
 //! - [`classify`]: detectors and LLM judges over stored answers.
 //! - [`import`]: an existing results tree of the reference layout read into a store.
+//! - [`budget`]: `--max-cost`, checked before each call starts.
+//! - [`estimate`]: a plan's calls, tokens and cost for `--dry-run`.
 //!
 //! The results store, the folder lock and the reference layout are `misalign-store`'s; they
 //! are re-exported here under their former paths.
 
 pub mod batch;
+pub mod budget;
 pub mod classify;
 pub mod counters;
+pub mod estimate;
 pub mod experiment;
 pub mod generate;
 pub mod import;

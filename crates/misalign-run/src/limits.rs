@@ -1,5 +1,6 @@
-//! Concurrency caps (tokio semaphores) per provider and per model, and requests-per-minute
-//! pools (governor) matched by glob over model names.
+//! Concurrency caps (tokio semaphores) per provider and per model, and rate pools matched by
+//! glob over model names: requests per minute (governor) and tokens per minute
+//! ([`TokenBucket`]: governor counts requests, not tokens).
 //!
 //! A model named in `global.rate_limits.model_overrides` gets a budget of its own and draws
 //! from no pool, as in the reference framework, whose limiter looks the model up in its
@@ -28,7 +29,68 @@ pub struct LimitsError {
 struct Pool {
     name: String,
     globs: GlobSet,
-    limiter: Arc<DefaultDirectRateLimiter>,
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    tokens: Option<Arc<TokenBucket>>,
+}
+
+/// A tokens-per-minute budget: a bucket holding up to `tpm` tokens, refilled continuously.
+/// A call takes its estimated tokens before it starts (waiting while the bucket is short)
+/// and, when it ends, the difference between the estimate and what the provider reported
+/// ([`TokenBucket::correct`]), so a run settles on the true rate whatever the estimate.
+#[derive(Debug)]
+pub struct TokenBucket {
+    tpm: f64,
+    /// (tokens available, possibly negative after a correction; when last refilled)
+    state: std::sync::Mutex<(f64, tokio::time::Instant)>,
+}
+
+impl TokenBucket {
+    /// A full bucket of `tpm` tokens.
+    pub fn new(tpm: u32) -> TokenBucket {
+        TokenBucket {
+            tpm: f64::from(tpm.max(1)),
+            state: std::sync::Mutex::new((f64::from(tpm.max(1)), tokio::time::Instant::now())),
+        }
+    }
+
+    fn refill(&self, st: &mut (f64, tokio::time::Instant)) {
+        let now = tokio::time::Instant::now();
+        let per_sec = self.tpm / 60.0;
+        st.0 = (st.0 + now.duration_since(st.1).as_secs_f64() * per_sec).min(self.tpm);
+        st.1 = now;
+    }
+
+    /// Waits until `tokens` (at most a whole minute's budget) are available and takes them.
+    pub async fn take(&self, tokens: u64) {
+        let want = (tokens as f64).min(self.tpm);
+        loop {
+            let wait = {
+                let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                self.refill(&mut st);
+                if st.0 >= want {
+                    st.0 -= want;
+                    return;
+                }
+                (want - st.0) / (self.tpm / 60.0)
+            };
+            tokio::time::sleep(std::time::Duration::from_secs_f64(wait.clamp(0.001, 60.0))).await;
+        }
+    }
+
+    /// After a call: gives back what the estimate took too much, or takes what it took too
+    /// little (the bucket may go below zero; later calls wait for it).
+    pub fn correct(&self, estimated: u64, actual: u64) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.refill(&mut st);
+        st.0 = (st.0 + estimated as f64 - actual as f64).min(self.tpm);
+    }
+
+    /// Tokens available now (for tests and progress).
+    pub fn available(&self) -> f64 {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.refill(&mut st);
+        st.0
+    }
 }
 
 /// Every limit of a run, shared by all dispatchers.
@@ -46,6 +108,7 @@ pub struct ModelLimits {
     provider: Arc<Semaphore>,
     model: Option<Arc<Semaphore>>,
     pools: Vec<Arc<DefaultDirectRateLimiter>>,
+    token_pools: Vec<Arc<TokenBucket>>,
     /// Names of the rate pools this model draws from (for messages).
     pub pool_names: Vec<String>,
 }
@@ -90,7 +153,19 @@ impl Limits {
                 pool: format!("pools.{}", p.name),
                 message,
             };
-            let rpm = NonZeroU32::new(p.rpm).ok_or_else(|| err("rpm must be at least 1".into()))?;
+            let limiter = match p.rpm {
+                Some(rpm) => {
+                    let rpm =
+                        NonZeroU32::new(rpm).ok_or_else(|| err("rpm must be at least 1".into()))?;
+                    Some(Arc::new(RateLimiter::direct(Quota::per_minute(rpm))))
+                }
+                None => None,
+            };
+            let tokens = match p.tpm {
+                Some(0) => return Err(err("tpm must be at least 1".into())),
+                Some(tpm) => Some(Arc::new(TokenBucket::new(tpm))),
+                None => None,
+            };
             let mut b = GlobSetBuilder::new();
             for g in &p.models {
                 b.add(
@@ -103,7 +178,8 @@ impl Limits {
             built.push(Pool {
                 name: p.name.clone(),
                 globs,
-                limiter: Arc::new(RateLimiter::direct(Quota::per_minute(rpm))),
+                limiter,
+                tokens,
             });
         }
         let mut overrides = HashMap::new();
@@ -138,6 +214,7 @@ impl Limits {
             .cloned()
             .unwrap_or_else(|| Arc::new(Semaphore::new(DEFAULT_PROVIDER_CONCURRENCY)));
         let mut pools = Vec::new();
+        let mut token_pools = Vec::new();
         let mut pool_names = Vec::new();
         let own = self.overrides.get(&m.name);
         if let Some(own) = own {
@@ -149,7 +226,8 @@ impl Limits {
                 .iter()
                 .any(|n| p.globs.is_match(n.as_str()))
             {
-                pools.push(p.limiter.clone());
+                pools.extend(p.limiter.clone());
+                token_pools.extend(p.tokens.clone());
                 pool_names.push(p.name.clone());
             }
         }
@@ -157,6 +235,7 @@ impl Limits {
             provider,
             model: self.models.get(&m.name).cloned(),
             pools,
+            token_pools,
             pool_names,
         }
     }
@@ -187,6 +266,25 @@ impl ModelLimits {
         Permits {
             _model: model,
             _provider: provider,
+        }
+    }
+
+    /// Whether a tokens-per-minute pool applies (the scheduler then estimates tokens).
+    pub fn counts_tokens(&self) -> bool {
+        !self.token_pools.is_empty()
+    }
+
+    /// Waits until every matching tokens-per-minute pool has `tokens` and takes them.
+    pub async fn take_tokens(&self, tokens: u64) {
+        for p in &self.token_pools {
+            p.take(tokens).await;
+        }
+    }
+
+    /// Corrects every tokens-per-minute pool by what the call really used.
+    pub fn correct_tokens(&self, estimated: u64, actual: u64) {
+        for p in &self.token_pools {
+            p.correct(estimated, actual);
         }
     }
 }
@@ -227,7 +325,8 @@ mod tests {
         };
         let pools = vec![RatePool {
             name: "claude".into(),
-            rpm: 60,
+            rpm: Some(60),
+            tpm: None,
             models: vec!["claude-*".into()],
         }];
         let limits = Limits::new(&conc, &pools, &BTreeMap::new(), &[a.clone(), b.clone()]).unwrap();
@@ -258,7 +357,8 @@ mod tests {
         let pooled = target("anthropic/claude-pooled");
         let pools = vec![RatePool {
             name: "claude".into(),
-            rpm: 1,
+            rpm: Some(1),
+            tpm: None,
             models: vec!["claude-*".into()],
         }];
         let overrides = BTreeMap::from([("claude-fast".to_string(), 6000)]);
@@ -284,11 +384,66 @@ mod tests {
         assert!(t0.elapsed() < Duration::from_secs(2));
     }
 
+    #[tokio::test]
+    async fn a_tokens_per_minute_pool_delays_calls_and_learns_from_usage() {
+        let m = target("openai/gpt-t");
+        let pools = vec![RatePool {
+            name: "tokens".into(),
+            rpm: None,
+            tpm: Some(60_000),
+            models: vec!["openai/*".into()],
+        }];
+        let limits = Limits::new(
+            &Concurrency::default(),
+            &pools,
+            &BTreeMap::new(),
+            std::slice::from_ref(&m),
+        )
+        .unwrap();
+        let l = limits.for_model(&m);
+        assert!(l.counts_tokens());
+        assert_eq!(l.pool_names, vec!["tokens"]);
+        // A full minute's budget goes at once; the next 500 tokens wait 0.5 s (1,000 a second).
+        let t0 = Instant::now();
+        l.take_tokens(60_000).await;
+        assert!(t0.elapsed() < Duration::from_millis(100));
+        l.take_tokens(500).await;
+        let waited = t0.elapsed();
+        assert!(
+            waited >= Duration::from_millis(450) && waited < Duration::from_millis(1500),
+            "{waited:?}"
+        );
+        // The call used 100 tokens, not the 500 estimated: 400 come back at once.
+        l.correct_tokens(500, 100);
+        let t1 = Instant::now();
+        l.take_tokens(350).await;
+        assert!(
+            t1.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            t1.elapsed()
+        );
+        // It used more than estimated: the debt delays the next call.
+        l.correct_tokens(0, 400);
+        let t2 = Instant::now();
+        l.take_tokens(200).await;
+        assert!(
+            t2.elapsed() >= Duration::from_millis(450),
+            "{:?}",
+            t2.elapsed()
+        );
+        // No pool, no waiting.
+        let free = target("anthropic/c");
+        let lf = limits.for_model(&free);
+        assert!(!lf.counts_tokens());
+        lf.take_tokens(1_000_000).await;
+    }
+
     #[test]
     fn bad_pool_is_named() {
         let pools = vec![RatePool {
             name: "p1".into(),
-            rpm: 0,
+            rpm: Some(0),
+            tpm: None,
             models: vec![],
         }];
         let e = Limits::new(&Concurrency::default(), &pools, &BTreeMap::new(), &[])
@@ -297,7 +452,8 @@ mod tests {
         assert!(e.to_string().contains("pools.p1"), "{e}");
         let pools = vec![RatePool {
             name: "p2".into(),
-            rpm: 5,
+            rpm: Some(5),
+            tpm: None,
             models: vec!["a[".into()],
         }];
         let e = Limits::new(&Concurrency::default(), &pools, &BTreeMap::new(), &[])

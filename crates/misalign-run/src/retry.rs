@@ -67,13 +67,55 @@ pub async fn call(
     request: &CompletionRequest,
     policy: &RetryPolicy,
     keep_retrying: impl Fn() -> bool,
-    mut on_retry: impl FnMut(&ProviderError, Duration),
+    on_retry: impl FnMut(&ProviderError, Duration),
 ) -> CallResult {
+    let (result, attempts) =
+        with_retries(|| client.complete(request), policy, keep_retrying, on_retry).await;
+    CallResult { result, attempts }
+}
+
+/// What a call for several samples of one prompt came to.
+#[derive(Debug)]
+pub struct ManyResult {
+    /// One completion per choice the server returned.
+    pub result: Result<Vec<Completion>, ProviderError>,
+    pub attempts: u32,
+}
+
+/// [`call`] for `n` samples of `request` in one request (`ModelClient::complete_many`).
+pub async fn call_many(
+    client: &dyn ModelClient,
+    request: &CompletionRequest,
+    n: u32,
+    policy: &RetryPolicy,
+    keep_retrying: impl Fn() -> bool,
+    on_retry: impl FnMut(&ProviderError, Duration),
+) -> ManyResult {
+    let (result, attempts) = with_retries(
+        || client.complete_many(request, n),
+        policy,
+        keep_retrying,
+        on_retry,
+    )
+    .await;
+    ManyResult { result, attempts }
+}
+
+/// The retry loop both calls share: each attempt under the policy's timeout.
+async fn with_retries<T, Fut>(
+    make: impl Fn() -> Fut,
+    policy: &RetryPolicy,
+    keep_retrying: impl Fn() -> bool,
+    mut on_retry: impl FnMut(&ProviderError, Duration),
+) -> (Result<T, ProviderError>, u32)
+where
+    Fut: std::future::Future<Output = Result<T, ProviderError>>,
+{
     let attempts = AtomicU32::new(0);
     let timeout = policy.timeout;
     let attempt = || async {
         attempts.fetch_add(1, Ordering::Relaxed);
-        match tokio::time::timeout(timeout, client.complete(request)).await {
+        match tokio::time::timeout(timeout, make()).await {
             Ok(r) => r,
             Err(_) => Err(ProviderError::Timeout(timeout)),
         }
@@ -84,10 +126,7 @@ pub async fn call(
         .adjust(|e, d| policy.delay(e, d))
         .notify(|e, d| on_retry(e, d))
         .await;
-    CallResult {
-        result,
-        attempts: attempts.load(Ordering::Relaxed),
-    }
+    (result, attempts.load(Ordering::Relaxed))
 }
 
 #[cfg(test)]
@@ -134,6 +173,7 @@ mod tests {
             turns: Vec::new(),
             user: String::new(),
             params: Default::default(),
+            cache_prefix: false,
         }
     }
 

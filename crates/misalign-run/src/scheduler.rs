@@ -4,7 +4,18 @@
 //! One dispatcher task per model walks that model's items in queue order; for each it
 //! waits for the model's slot, the provider's slot and the rate pools, then spawns the call.
 //! Per-model dispatchers mean a model at its cap never blocks another model's queue.
+//!
+//! Before a call starts, the dispatcher also takes its estimated tokens from any
+//! tokens-per-minute pool and sets its upper cost aside in the run's [`Budget`]; a call the
+//! budget refuses stops the run from starting more (calls in flight finish and are stored).
+//! With `samples_per_request: N` (and a client that takes `n`), up to N adjacent pending
+//! items of one prompt go out as one request, each choice stored as its own item's answer.
+//! With prompt caching on, for a provider that caches on request (Anthropic), the first
+//! request of a prompt goes alone and the others of that prompt wait for it to end: they
+//! then read the cache it wrote instead of all writing it (and paying for the write).
 
+use crate::budget::Budget;
+use crate::cost::{estimate_tokens, TokenCounts};
 use crate::counters::Counters;
 use crate::item::WorkItem;
 use crate::limits::{Limits, LimitsError};
@@ -14,7 +25,7 @@ use crate::store::samples::{ResponseRow, ResponseStatus};
 use crate::store::writer::WriterHandle;
 use misalign_core::config::{Concurrency, RatePool};
 use misalign_core::SamplingParams;
-use misalign_models::{CompletionRequest, ErrorClass, Outcome};
+use misalign_models::{Completion, CompletionRequest, ErrorClass, Outcome, ProviderError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,6 +47,12 @@ pub struct SchedulerOptions {
     pub secrets: Vec<String>,
     /// Called with each answer once it is committed (e.g. to export it right away).
     pub on_stored: Option<StoredHook>,
+    /// Ask providers to cache the prompt the samples of a condition share.
+    pub prompt_cache: bool,
+    /// Samples of one prompt per request where the client takes `n` (1: one per request).
+    pub samples_per_request: u32,
+    /// The run's cost limit, if any.
+    pub budget: Option<Arc<Budget>>,
 }
 
 /// The function behind a [`StoredHook`].
@@ -140,7 +157,14 @@ pub async fn sample(
                     report.errors = t.errors;
                 }
             }
-            _ = async { stop.stopped().await; tokio::time::sleep(grace).await } => {
+            _ = async {
+                stop.stopped().await;
+                // Calls in flight when the budget stops the run are paid for: let them end.
+                if matches!(stop.reason(), Some(StopReason::Budget(_))) {
+                    std::future::pending::<()>().await;
+                }
+                tokio::time::sleep(grace).await
+            } => {
                 cut_off = true;
             }
         }
@@ -171,7 +195,23 @@ async fn dispatch(
 ) -> SampleReport {
     let mut calls = JoinSet::new();
     let mut report = SampleReport::default();
-    for item in items {
+    let per_request = items.first().map_or(1, |i| {
+        shared
+            .opts
+            .samples_per_request
+            .clamp(1, i.model.client.max_choices().max(1)) as usize
+    });
+    let mut queue = items.into_iter().peekable();
+    let mut last_prompt: Option<String> = None;
+    while let Some(first) = queue.next() {
+        // Items come in queue order, so the pending samples of a prompt are adjacent.
+        let mut group = vec![first];
+        while group.len() < per_request {
+            match queue.next_if(|n| n.prompt.hash == group[0].prompt.hash) {
+                Some(n) => group.push(n),
+                None => break,
+            }
+        }
         let permits = tokio::select! {
             biased;
             _ = shared.stop.stopped() => break,
@@ -180,12 +220,62 @@ async fn dispatch(
         if shared.stop.is_stopped() {
             break;
         }
-        let shared = shared.clone();
+        let tokens_taken = if limits.counts_tokens() {
+            let est = request_tokens_estimate(&group, &shared.opts.params);
+            tokio::select! {
+                biased;
+                _ = shared.stop.stopped() => break,
+                _ = limits.take_tokens(est) => est,
+            }
+        } else {
+            0
+        };
+        let reservation = match &shared.opts.budget {
+            Some(b) => {
+                let (m, pr) = (&group[0].model, &group[0].prompt);
+                match b.reserve(&m.name, &pr.hash, prompt_tokens(pr), group.len() as u32) {
+                    Ok(r) => Some(r),
+                    Err(over) => {
+                        limits.correct_tokens(tokens_taken, 0);
+                        shared.stop.trigger(StopReason::Budget(over.to_string()));
+                        break;
+                    }
+                }
+            }
+            None => None,
+        };
+        let first_of_prompt = last_prompt.as_deref() != Some(group[0].prompt.hash.as_str());
+        last_prompt = Some(group[0].prompt.hash.clone());
+        let warms_cache = shared.opts.prompt_cache
+            && group[0].model.client.caches_on_request()
+            && first_of_prompt
+            && queue
+                .peek()
+                .is_some_and(|n| n.prompt.hash == group[0].prompt.hash);
+        let (warmed, warm_wait) = tokio::sync::oneshot::channel::<()>();
+        let shared2 = shared.clone();
+        let limits = limits.clone();
         calls.spawn(async move {
-            let r = call_one(&item, &shared).await;
+            let shared = shared2;
+            let (stored, used) = call_group(&group, &shared).await;
+            if tokens_taken > 0 {
+                limits.correct_tokens(tokens_taken, used.all_input() + used.output);
+            }
+            if let (Some(b), Some(r)) = (&shared.opts.budget, reservation) {
+                let item = &group[0];
+                b.settle(r, &item.model.name, &item.prompt.hash, &used, false);
+            }
             drop(permits);
-            r
+            let _ = warmed.send(());
+            stored
         });
+        if warms_cache {
+            tokio::select! {
+                biased;
+                _ = shared.stop.stopped() => {}
+                _ = warm_wait => {}
+            }
+        }
         // Reap finished calls as we go so the set stays small on long runs.
         while let Some(r) = calls.try_join_next() {
             reap(&mut report, r);
@@ -197,10 +287,27 @@ async fn dispatch(
     report
 }
 
+/// The chars/4 size of a prompt: system prompt, prior turns and user message.
+pub(crate) fn prompt_tokens(p: &crate::PromptEntry) -> u64 {
+    estimate_tokens(&p.rendered.system_prompt)
+        + p.rendered
+            .prior_turns
+            .iter()
+            .map(|t| estimate_tokens(&t.text))
+            .sum::<u64>()
+        + estimate_tokens(&p.user_message)
+}
+
+/// Tokens a request may use, for tokens-per-minute pools: its prompt (chars/4) once, and
+/// `max_tokens` per sample.
+fn request_tokens_estimate(group: &[WorkItem], params: &SamplingParams) -> u64 {
+    prompt_tokens(&group[0].prompt) + u64::from(params.max_tokens) * group.len() as u64
+}
+
 /// Counts a finished call; one that panicked is counted as an error, never dropped.
-fn reap(report: &mut SampleReport, r: Result<Stored, tokio::task::JoinError>) {
+fn reap(report: &mut SampleReport, r: Result<Vec<Stored>, tokio::task::JoinError>) {
     match r {
-        Ok(s) => add(report, s),
+        Ok(all) => all.into_iter().for_each(|s| add(report, s)),
         Err(e) => {
             tracing::error!("a model call stopped unexpectedly: {e}");
             report.errors += 1;
@@ -270,13 +377,13 @@ fn plausible_tokens(v: Option<u64>, model: &str, key: &str, what: &str) -> Optio
 
 /// Fills `row` from a call's outcome, the same way for a live call and a batched one: the
 /// answer (or the error and its class) with every secret scrubbed, implausible token counts
-/// stored as unknown. Returns (answer?, input tokens, output tokens, error class).
+/// stored as unknown. Returns (answer?, the stored token counts, error class).
 pub(crate) fn fill_row(
     row: &mut ResponseRow,
     result: Result<misalign_models::Completion, misalign_models::ProviderError>,
     secrets: &[String],
     model: &str,
-) -> (bool, u64, u64, Option<ErrorClass>) {
+) -> (bool, TokenCounts, Option<ErrorClass>) {
     let key = row.item_key.clone();
     match result {
         Ok(c) => {
@@ -292,10 +399,19 @@ pub(crate) fn fill_row(
             row.output_tokens = plausible_tokens(c.usage.output_tokens, model, &key, "output");
             row.reasoning_tokens =
                 plausible_tokens(c.usage.reasoning_tokens, model, &key, "reasoning");
-            let (i, o) = (row.input_tokens, row.output_tokens);
+            row.cache_write_tokens =
+                plausible_tokens(c.usage.cache_write_tokens, model, &key, "cache write");
+            row.cache_read_tokens =
+                plausible_tokens(c.usage.cache_read_tokens, model, &key, "cache read");
             row.request_id = c.request_id;
             row.raw_reply = scrub(c.raw, secrets);
-            (true, i.unwrap_or(0) as u64, o.unwrap_or(0) as u64, None)
+            let tokens = TokenCounts::from_stored(
+                row.input_tokens,
+                row.cache_write_tokens,
+                row.cache_read_tokens,
+                row.output_tokens,
+            );
+            (true, tokens, None)
         }
         Err(e) => {
             let class = e.class();
@@ -309,21 +425,86 @@ pub(crate) fn fill_row(
                 }
                 .into(),
             );
-            (false, 0, 0, Some(class))
+            (false, TokenCounts::default(), Some(class))
         }
     }
 }
 
-async fn call_one(item: &WorkItem, sh: &Shared) -> Stored {
-    let m = &item.model;
-    sh.counters.started(&m.name, &m.provider);
-    let request = CompletionRequest {
-        model: m.model_id.clone(),
+fn request_for(item: &WorkItem, sh: &Shared) -> CompletionRequest {
+    CompletionRequest {
+        model: item.model.model_id.clone(),
         system: item.prompt.rendered.system_prompt.clone(),
         turns: item.prompt.rendered.prior_turns.clone(),
         user: item.prompt.user_message.clone(),
         params: sample_params(&sh.opts.params, item.sample_index),
-    };
+        cache_prefix: sh.opts.prompt_cache,
+    }
+}
+
+/// Calls a group of items of one prompt (one request), stores each answer; returns what
+/// happened to each and the tokens the stored answers used.
+async fn call_group(group: &[WorkItem], sh: &Shared) -> (Vec<Stored>, TokenCounts) {
+    if group.len() == 1 {
+        let (s, t) = call_one(&group[0], sh).await;
+        return (vec![s], t);
+    }
+    let first = &group[0];
+    let m = &first.model;
+    for _ in group {
+        sh.counters.started(&m.name, &m.provider);
+    }
+    let request = request_for(first, sh);
+    let started_at = now();
+    let t0 = Instant::now();
+    let stop = &sh.stop;
+    let r = retry::call_many(
+        m.client.as_ref(),
+        &request,
+        group.len() as u32,
+        &sh.opts.retry,
+        || !stop.is_stopped(),
+        |_, _| sh.counters.retried(&m.name, &m.provider),
+    )
+    .await;
+    let latency = t0.elapsed();
+    let mut stored = Vec::with_capacity(group.len());
+    let mut used = TokenCounts::default();
+    let mut rest: &[WorkItem] = group;
+    match r.result {
+        Ok(choices) => {
+            for (item, c) in group.iter().zip(choices) {
+                let (s, t) = store(item, Ok(c), r.attempts, &started_at, latency, sh).await;
+                stored.push(s);
+                used.add(&t);
+                rest = &rest[1..];
+            }
+        }
+        Err(e) => {
+            for item in group {
+                let (s, _) =
+                    store(item, Err(e.clone()), r.attempts, &started_at, latency, sh).await;
+                stored.push(s);
+            }
+            rest = &[];
+        }
+    }
+    // The server sent fewer choices than asked for: the rest go one request each.
+    for item in rest {
+        sh.counters.abandoned(&m.name, &m.provider);
+        if stop.is_stopped() {
+            continue;
+        }
+        let (s, t) = call_one(item, sh).await;
+        stored.push(s);
+        used.add(&t);
+    }
+    (stored, used)
+}
+
+async fn call_one(item: &WorkItem, sh: &Shared) -> (Stored, TokenCounts) {
+    let m = &item.model;
+    sh.counters.started(&m.name, &m.provider);
+    let request = request_for(item, sh);
     let started_at = now();
     let t0 = Instant::now();
     let stop = &sh.stop;
@@ -335,17 +516,31 @@ async fn call_one(item: &WorkItem, sh: &Shared) -> Stored {
         |_, _| sh.counters.retried(&m.name, &m.provider),
     )
     .await;
+    store(item, r.result, r.attempts, &started_at, t0.elapsed(), sh).await
+}
+
+/// Commits one item's outcome (an answer or its last error) and counts it.
+async fn store(
+    item: &WorkItem,
+    result: Result<Completion, ProviderError>,
+    attempts: u32,
+    started_at: &str,
+    latency: Duration,
+    sh: &Shared,
+) -> (Stored, TokenCounts) {
+    let m = &item.model;
+    let stop = &sh.stop;
     let secrets = &sh.opts.secrets;
     let mut row = ResponseRow {
         item_key: item.key.clone(),
         run_id: sh.opts.run_id,
-        attempts: r.attempts,
-        latency_ms: Some(t0.elapsed().as_millis().min(i64::MAX as u128) as i64),
-        started_at,
+        attempts,
+        latency_ms: Some(latency.as_millis().min(i64::MAX as u128) as i64),
+        started_at: started_at.to_string(),
         finished_at: now(),
         ..Default::default()
     };
-    let (ok, inp, outp, class) = fill_row(&mut row, r.result, secrets, &m.name);
+    let (ok, tokens, class) = fill_row(&mut row, result, secrets, &m.name);
     if class == Some(ErrorClass::Auth) {
         stop.trigger(StopReason::Auth {
             provider: m.provider.clone(),
@@ -362,21 +557,23 @@ async fn call_one(item: &WorkItem, sh: &Shared) -> Stored {
             if let (Some(hook), Some(r)) = (&sh.opts.on_stored, &hook_row) {
                 (hook.0)(item, r);
             }
-            sh.counters.finished(&m.name, &m.provider, ok, inp, outp);
+            sh.counters.finished(&m.name, &m.provider, ok, &tokens);
             if ok {
-                Stored::Answer
+                (Stored::Answer, tokens)
             } else {
-                Stored::Error
+                (Stored::Error, TokenCounts::default())
             }
         }
         Ok(crate::store::samples::Inserted::Duplicate) => {
-            sh.counters.finished(&m.name, &m.provider, true, 0, 0);
-            Stored::Duplicate
+            // Billed all the same: the provider answered; another writer's answer was kept.
+            sh.counters
+                .finished(&m.name, &m.provider, true, &TokenCounts::default());
+            (Stored::Duplicate, tokens)
         }
         Err(e) => {
             sh.counters.abandoned(&m.name, &m.provider);
             stop.trigger(StopReason::Store(e.to_string()));
-            Stored::Lost
+            (Stored::Lost, tokens)
         }
     }
 }

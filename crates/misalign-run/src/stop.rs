@@ -1,4 +1,4 @@
-//! A run-wide stop signal: Ctrl-C, an invalid API key, or a store failure.
+//! A run-wide stop signal: Ctrl-C, an invalid API key, a store failure, or the cost limit.
 
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -17,6 +17,9 @@ pub enum StopReason {
     },
     /// An answer could not be stored.
     Store(String),
+    /// The next call would have passed `--max-cost` (the budget's own words: limit, spent,
+    /// set aside). Calls in flight finish and are stored; nothing new starts.
+    Budget(String),
 }
 
 /// Cloneable; the first reason given wins.

@@ -41,11 +41,6 @@ impl BatchEnd {
     }
 }
 
-const INSERT_RESPONSE: &str = "INSERT OR IGNORE INTO responses (item_key, run_id, status, answer, \
-    reasoning, finish_reason, input_tokens, output_tokens, reasoning_tokens, latency_ms, attempts, \
-    request_id, error, error_class, raw_reply, started_at, finished_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
-
 impl Store {
     /// Records a batch about to be submitted and its items; returns its id. Committed before
     /// the submission goes out.
@@ -213,7 +208,9 @@ impl Store {
         }
         let mut out = Vec::with_capacity(rows.len());
         {
-            let mut st = tx.prepare_cached(INSERT_RESPONSE).map_err(wrap)?;
+            let mut st = tx
+                .prepare_cached(crate::samples::INSERT_RESPONSE)
+                .map_err(wrap)?;
             let mut link = tx
                 .prepare_cached("INSERT INTO batch_answers (response_id, batch_id) VALUES (?1, ?2)")
                 .map_err(wrap)?;
@@ -237,7 +234,9 @@ impl Store {
                         r.error_class,
                         r.raw_reply,
                         r.started_at,
-                        r.finished_at
+                        r.finished_at,
+                        r.cache_write_tokens,
+                        r.cache_read_tokens
                     ])
                     .map_err(wrap)?;
                 if n == 1 {

@@ -18,6 +18,7 @@ pub mod status;
 #[cfg(feature = "testdata")]
 pub mod testdata;
 pub mod untrusted;
+pub mod usage;
 pub mod writer;
 
 pub use batches::{BatchEnd, OpenBatch};
@@ -206,7 +207,7 @@ impl Store {
 }
 
 /// The schema version `schema.sql` sets.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Brings a store written by an earlier misalign up to [`SCHEMA_VERSION`], one step per
 /// version, in one transaction; refuses a store from a newer misalign. A new store (version
@@ -250,6 +251,19 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
              ALTER TABLE classifications ADD COLUMN escalation_evidence_json TEXT;
              DROP VIEW IF EXISTS current_answers;
              PRAGMA user_version = 3;
+             COMMIT;",
+        )
+        .map_err(wrap)?;
+    }
+    if (1..4).contains(&version) {
+        // 3 -> 4: the prompt-cache token counts of each answer (unknown before: NULL). The
+        // view that shows them is recreated by schema.sql.
+        conn.execute_batch(
+            "BEGIN IMMEDIATE;
+             ALTER TABLE responses ADD COLUMN cache_write_tokens INTEGER;
+             ALTER TABLE responses ADD COLUMN cache_read_tokens INTEGER;
+             DROP VIEW IF EXISTS current_answers;
+             PRAGMA user_version = 4;
              COMMIT;",
         )
         .map_err(wrap)?;
@@ -454,7 +468,7 @@ mod tests {
             // A version-1 store: today's schema without the column, as that version wrote it
             // (no application id either: version 1 did not set one).
             // Version 3's columns go too (their lines, then the commas before them).
-            let v1: String = SCHEMA_SQL
+            let v1: String = version_3_schema()
                 .lines()
                 .filter(|l| {
                     ![
@@ -509,6 +523,66 @@ mod tests {
             .unwrap();
         assert_eq!(scenario, "blackmail_v2");
         assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    /// The schema as version 3 wrote it: no prompt-cache token columns, the view without
+    /// them.
+    fn version_3_schema() -> String {
+        let s: String = SCHEMA_SQL
+            .lines()
+            .filter(|l| {
+                !["cache_write_tokens INTEGER", "cache_read_tokens  INTEGER"]
+                    .iter()
+                    .any(|c| l.trim_start().starts_with(c))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace("PRAGMA user_version = 4;", "PRAGMA user_version = 3;")
+            .replace(
+                "finished_at    TEXT NOT NULL,\n);",
+                "finished_at    TEXT NOT NULL\n);",
+            )
+            .replace("\n       r.cache_write_tokens, r.cache_read_tokens,", "");
+        assert!(
+            !s.contains("cache_write_tokens") && s.contains("PRAGMA user_version = 3;"),
+            "the fixture must be version 3"
+        );
+        s
+    }
+
+    #[test]
+    fn a_version_3_store_gains_the_cache_token_columns_and_view() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STORE_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&version_3_schema()).unwrap();
+            conn.execute_batch(
+                "INSERT INTO runs (id, command, experiment_id, misalign_version, experiment_text,
+                     experiment_sha256, packs_json, models_json, sampling_json, started_at)
+                   VALUES (1, 'run', 'e', '0', '', '', '{}', '[]', '{}', 't');
+                 INSERT INTO prompts VALUES ('p', 'c', '{}', '', '', '', NULL);
+                 INSERT INTO work_items VALUES ('k', 'p', 'c', 'm', 0, '{}', 'blackmail');
+                 INSERT INTO responses (item_key, run_id, status, input_tokens, attempts,
+                     started_at, finished_at) VALUES ('k', 1, 'answer', 9, 1, 't', 't');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let row: (i64, Option<i64>, Option<i64>, i64) = store
+            .conn
+            .query_row(
+                "SELECT input_tokens, cache_write_tokens, cache_read_tokens,
+                        (SELECT user_version FROM pragma_user_version) FROM current_answers",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        // Unknown for an answer stored before: NULL, not 0.
+        assert_eq!(row, (9, None, None, 4));
+        drop(store);
+        // Opening again is a no-op.
+        Store::open(&path).unwrap();
     }
 
     #[test]

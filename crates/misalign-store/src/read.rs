@@ -570,9 +570,14 @@ pub struct ExportRow {
     /// The last error of an item without an answer.
     pub error: Option<String>,
     pub finish_reason: Option<String>,
+    /// Input read without the cache.
     pub input_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
     pub reasoning_tokens: Option<i64>,
+    pub cache_write_tokens: Option<i64>,
+    pub cache_read_tokens: Option<i64>,
+    /// The answer was billed through a batch API (batch mode's `batch_answers`).
+    pub billed_as_batch: bool,
     pub latency_ms: Option<i64>,
     pub attempts: Option<i64>,
     pub started_at: Option<String>,
@@ -637,6 +642,9 @@ fn export_row(row: &Row<'_>, run_id: i64, with_text: bool) -> rusqlite::Result<E
         input_tokens: row.get(9)?,
         output_tokens: row.get(10)?,
         reasoning_tokens: row.get(11)?,
+        cache_write_tokens: row.get(35)?,
+        cache_read_tokens: row.get(36)?,
+        billed_as_batch: row.get::<_, Option<bool>>(37)?.unwrap_or(false),
         latency_ms: row.get(12)?,
         attempts: row.get(13)?,
         started_at: row.get(14)?,
@@ -687,7 +695,9 @@ impl Store {
                     c.id, c.classifier_version, c.detector_verdict, c.detector_evidence_json,
                     c.judge_model, c.judge_verdict, c.judge_error, c.final_verdict,
                     c.whistleblowing, c.awareness_label, c.escalation,
-                    {texts}
+                    {texts},
+                    r.cache_write_tokens, r.cache_read_tokens,
+                    CASE WHEN r.id IS NOT NULL THEN {batched} END
                FROM latest j JOIN work_items w ON w.item_key = j.item_key
                     LEFT JOIN prompts p ON p.prompt_hash = j.prompt_hash
                     LEFT JOIN responses r ON r.id = j.rid
@@ -696,7 +706,8 @@ impl Store {
                         (SELECT max(x.id) FROM responses x
                           WHERE x.item_key = j.item_key AND x.status = 'error')
               ORDER BY j.model, j.condition_id, j.sample_index",
-            latest_rows_ctes()
+            latest_rows_ctes(),
+            batched = crate::usage::BILLED_AS_BATCH
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let mut rows = stmt.query([run_id]).map_err(|e| self.err(e))?;

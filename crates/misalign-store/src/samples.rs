@@ -68,6 +68,8 @@ pub enum RunEndStatus {
     Interrupted,
     Failed,
     AuthError,
+    /// Stopped by `--max-cost` before everything was sampled (the rest stays pending).
+    BudgetReached,
 }
 
 impl RunEndStatus {
@@ -77,6 +79,7 @@ impl RunEndStatus {
             Self::Interrupted => "interrupted",
             Self::Failed => "failed",
             Self::AuthError => "auth_error",
+            Self::BudgetReached => "budget_reached",
         }
     }
 }
@@ -146,6 +149,11 @@ pub struct ResponseRow {
     pub raw_reply: Option<String>,
     pub started_at: String,
     pub finished_at: String,
+    /// Input written to / read from the prompt cache (`input_tokens` is the uncached rest).
+    #[serde(default)]
+    pub cache_write_tokens: Option<i64>,
+    #[serde(default)]
+    pub cache_read_tokens: Option<i64>,
 }
 
 /// What an insert of a response did.
@@ -161,10 +169,13 @@ pub enum Inserted {
 /// to [`RunKind::plans_items`] by a test.
 pub(crate) const PLAN_COMMANDS_SQL: &str = "('run', 'import')";
 
-const INSERT_RESPONSE: &str = "INSERT OR IGNORE INTO responses (item_key, run_id, status, answer, \
+/// The one INSERT of an answer (or a failed call), live or batched.
+pub(crate) const INSERT_RESPONSE: &str =
+    "INSERT OR IGNORE INTO responses (item_key, run_id, status, answer, \
     reasoning, finish_reason, input_tokens, output_tokens, reasoning_tokens, latency_ms, attempts, \
-    request_id, error, error_class, raw_reply, started_at, finished_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+    request_id, error, error_class, raw_reply, started_at, finished_at, cache_write_tokens, \
+    cache_read_tokens) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
 
 impl Store {
     /// Records the start of a run; returns its id.
@@ -316,7 +327,9 @@ impl Store {
                         r.error_class,
                         r.raw_reply,
                         r.started_at,
-                        r.finished_at
+                        r.finished_at,
+                        r.cache_write_tokens,
+                        r.cache_read_tokens
                     ])
                     .map_err(wrap)?;
                 out.push(if n == 1 {

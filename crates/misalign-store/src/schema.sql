@@ -3,8 +3,9 @@
 -- "Latest" always means the row with the highest id for its key.
 
 -- Version 2 added work_items.scenario; version 3 added prompts.prior_turns_json and
--- classifications.escalation(_evidence_json). Store::open migrates an older store before this runs.
-PRAGMA user_version = 3;
+-- classifications.escalation(_evidence_json); version 4 the prompt-cache token counts of
+-- responses. Store::open migrates an older store before this runs.
+PRAGMA user_version = 4;
 
 -- One row per `misalign run` (or `classify`) invocation: the manifest a paper can cite.
 CREATE TABLE IF NOT EXISTS runs (
@@ -66,7 +67,7 @@ CREATE TABLE IF NOT EXISTS responses (
     answer         TEXT,
     reasoning      TEXT,
     finish_reason  TEXT,
-    input_tokens   INTEGER,
+    input_tokens   INTEGER,                  -- input read without the prompt cache
     output_tokens  INTEGER,
     reasoning_tokens INTEGER,
     latency_ms     INTEGER,
@@ -76,7 +77,9 @@ CREATE TABLE IF NOT EXISTS responses (
     error_class    TEXT,                     -- 'retryable' | 'permanent' | 'auth'
     raw_reply      TEXT,
     started_at     TEXT NOT NULL,
-    finished_at    TEXT NOT NULL
+    finished_at    TEXT NOT NULL,
+    cache_write_tokens INTEGER,              -- input written to the prompt cache
+    cache_read_tokens  INTEGER               -- input read from the prompt cache
 );
 -- At most one stored answer per work item: the guarantee behind "none duplicated".
 CREATE UNIQUE INDEX IF NOT EXISTS one_answer_per_item
@@ -128,6 +131,7 @@ SELECT w.item_key, w.model, w.condition_id, w.scenario, w.sample_index, w.prompt
        r.id AS response_id, r.run_id, r.status, r.answer, r.reasoning, r.finish_reason,
        r.input_tokens, r.output_tokens, r.reasoning_tokens, r.latency_ms, r.attempts,
        r.started_at, r.finished_at,
+       r.cache_write_tokens, r.cache_read_tokens,
        c.id AS classification_id, c.classifier_version, c.detector_verdict,
        c.judge_model, c.judge_verdict, c.judge_reasoning, c.judge_error, c.final_verdict,
        c.whistleblowing, c.awareness_label, c.awareness_reasoning, c.classified_at,

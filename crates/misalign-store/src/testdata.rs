@@ -424,3 +424,42 @@ pub fn fill_export_fixture(dir: &std::path::Path) -> Result<i64, StoreError> {
     f.finish()?;
     Ok(run_id)
 }
+
+/// One stored answer's text and token counts as its provider reported them, for tests that
+/// check the store against what a mock server sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnswerUsage {
+    pub item_key: String,
+    pub input_tokens: Option<i64>,
+    pub cache_write_tokens: Option<i64>,
+    pub cache_read_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub request_id: Option<String>,
+    pub answer: Option<String>,
+}
+
+/// Every stored answer (errors left out), in the order they were stored.
+pub fn answer_usage(store: &Store) -> Result<Vec<AnswerUsage>, StoreError> {
+    let mut st = store
+        .conn
+        .prepare(
+            "SELECT item_key, input_tokens, cache_write_tokens, cache_read_tokens, output_tokens,
+                    request_id, answer
+               FROM responses WHERE status != 'error' ORDER BY id",
+        )
+        .map_err(|e| store.err(e))?;
+    let rows = st
+        .query_map([], |r| {
+            Ok(AnswerUsage {
+                item_key: r.get(0)?,
+                input_tokens: r.get(1)?,
+                cache_write_tokens: r.get(2)?,
+                cache_read_tokens: r.get(3)?,
+                output_tokens: r.get(4)?,
+                request_id: r.get(5)?,
+                answer: r.get(6)?,
+            })
+        })
+        .map_err(|e| store.err(e))?;
+    rows.collect::<Result<_, _>>().map_err(|e| store.err(e))
+}

@@ -37,6 +37,10 @@ pub struct OverrideArgs {
         value_parser = clap::builder::FalseyValueParser::new()
     )]
     pub batch: bool,
+    /// Stop starting calls when what the plan's answers cost plus the calls in flight could
+    /// pass USD (overrides `execution.max_cost_usd`); resume with a higher limit (docs/cost.md).
+    #[arg(long, value_name = "USD", env = "MISALIGN_MAX_COST")]
+    pub max_cost: Option<f64>,
 }
 
 impl OverrideArgs {
@@ -49,6 +53,7 @@ impl OverrideArgs {
             judge: self.judge.clone(),
             seed: self.seed,
             batch: self.batch,
+            max_cost_usd: self.max_cost,
         }
     }
 
@@ -71,6 +76,7 @@ impl OverrideArgs {
         );
         add("judge", self.judge.clone());
         add("seed", self.seed.map(|v| v.to_string()));
+        add("max-cost", self.max_cost.map(|v| v.to_string()));
         if self.batch {
             s.push_str(" --batch");
         }

@@ -116,20 +116,39 @@ impl Reporter for Terminal {
                     v.finish();
                 }
             }
-            Event::Sampled { totals: t, seconds } => note!(
-                "sampled {} answers, {} errors, {} retries in {seconds:.1}s; tokens in {} / out {}; cost ~${:.2}{}",
-                t.answers,
-                t.errors,
-                t.retries,
-                t.input_tokens,
-                t.output_tokens,
-                t.cost_usd_estimate,
-                if t.unpriced.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (no price for {})", t.unpriced.join(", "))
+            Event::Sampled { totals: t, seconds } => {
+                note!(
+                    "sampled {} answers, {} errors, {} retries in {seconds:.1}s; tokens in {} (+ cache write {}, cache read {}) / out {}; cost ~${:.4}{}",
+                    t.answers,
+                    t.errors,
+                    t.retries,
+                    t.input_tokens,
+                    t.cache_write_tokens,
+                    t.cache_read_tokens,
+                    t.output_tokens,
+                    t.cost_usd_estimate,
+                    if t.unpriced.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (no price for {})", t.unpriced.join(", "))
+                    }
+                );
+                for (model, tally) in &t.per_model {
+                    let cost = match t.cost_usd_per_model.get(model) {
+                        Some(c) => format!("~${c:.4}"),
+                        None if t.unpriced.contains(model) => "no price".to_string(),
+                        None => "~$0.0000".to_string(),
+                    };
+                    note!(
+                        "  {}: in {} + cache write {} + cache read {} / out {}: {cost}",
+                        terminal_safe(model),
+                        tally.input_tokens,
+                        tally.cache_write_tokens,
+                        tally.cache_read_tokens,
+                        tally.output_tokens
+                    );
                 }
-            ),
+            }
             Event::Exported {
                 written,
                 unchanged,
@@ -137,6 +156,13 @@ impl Reporter for Terminal {
             } => note!(
                 "exported {written} response files ({unchanged} unchanged) to {}",
                 models_dir.display()
+            ),
+            Event::BudgetReached {
+                why,
+                stored,
+                resume,
+            } => note!(
+                "stopped starting calls: {why}; the calls in flight finished and {stored} answers are stored, the rest is pending. To go on, raise --max-cost (or execution.max_cost_usd) and run the same command again:\n  {resume}"
             ),
             Event::Interrupted { stored, resume } => note!(
                 "interrupted: {stored} answers stored; to resume, run the same command:\n  {resume}"
@@ -201,39 +227,46 @@ pub fn print_estimate(e: &DryRunEstimate, experiment_id: &str, out: &Path) {
         e.calls
     );
     say!(
-        "{:<44} {:>8} {:>14} {:>16} {:>12}",
+        "{:<10} {:<40} {:>8} {:>12} {:>12} {:>12} {:>12} {:>11} {:>11}",
+        "role",
         "model",
         "calls",
-        "input tok ~",
-        "output tok <=",
-        "cost USD ~"
+        "input ~",
+        "cache wr ~",
+        "cache rd ~",
+        "output <=",
+        "cost USD ~",
+        "no cache ~"
     );
-    let mut unpriced = Vec::new();
-    for m in &e.models {
-        let cost = match m.cost_usd {
-            Some(c) => format!("{c:.2}"),
-            None => {
-                unpriced.push(m.model.clone());
-                "?".into()
-            }
-        };
+    let money = |c: Option<f64>| c.map_or("?".to_string(), |c| format!("{c:.2}"));
+    for l in &e.lines {
         say!(
-            "{:<44} {:>8} {:>14} {:>16} {cost:>12}",
-            m.model,
-            m.calls,
-            m.input_tokens,
-            m.output_tokens_max
+            "{:<10} {:<40} {:>8} {:>12} {:>12} {:>12} {:>12} {:>11} {:>11}",
+            l.role.as_str(),
+            l.model,
+            l.calls,
+            l.tokens.input,
+            l.tokens.cache_write,
+            l.tokens.cache_read,
+            l.tokens.output,
+            money(l.cost_usd),
+            money(l.cost_usd_uncached_live)
         );
     }
     say!(
-        "estimated cost: up to ${:.2} (input by chars/4, output at max_tokens = {})",
+        "estimated cost: up to ${:.2} (${:.2} if sent live without prompt caching); prompt caching {}; batch {}; input by chars/4, output at max_tokens ({} for samples, {} for judges); built-in prices as of {}",
         e.cost_usd,
-        e.max_output_tokens
+        e.cost_usd_uncached_live,
+        if e.prompt_cache { "on" } else { "off" },
+        if e.batch { "on" } else { "off" },
+        e.max_output_tokens,
+        misalign_run::estimate::JUDGE_MAX_OUTPUT,
+        misalign_run::cost::PRICES_AS_OF
     );
-    if !unpriced.is_empty() {
+    if !e.unpriced.is_empty() {
         say!(
             "no price known for {}; add them under `prices:` (USD per 1M tokens) to include them",
-            unpriced.join(", ")
+            e.unpriced.join(", ")
         );
     }
     for m in &e.missing_keys {

@@ -166,7 +166,7 @@ impl Section {
 
             (S::RateLimits, "pools") => json!({
                 "type": "object",
-                "additionalProperties": object(S::RatePool, &["rpm", "models"]),
+                "additionalProperties": object(S::RatePool, &["models"]),
             }),
             (S::RateLimits, "model_overrides") => json!({
                 "type": "object",
@@ -176,6 +176,10 @@ impl Section {
                 ]},
             }),
             (S::RatePool | S::ModelOverride, "rpm") => integer(1, 10_000_000),
+            (S::RatePool, "tpm") => with_doc(
+                integer(1, 2_000_000_000),
+                "Tokens per minute (estimated before a call, corrected by its reported usage); a pool needs rpm, tpm or both.",
+            ),
             (S::RatePool, "models") => {
                 json!({"type": "array", "minItems": 1, "items": non_blank()})
             }
@@ -243,6 +247,18 @@ impl Section {
             ),
             (S::Execution, "batch_poll_seconds") => number(0.001, 3600.0),
             (S::Execution, "batch_max_requests") => integer(1, 100_000),
+            (S::Execution, "prompt_cache") => with_doc(
+                json!({"type": "boolean"}),
+                "Ask Anthropic to cache the prompt the samples of a condition share (default true; docs/cost.md).",
+            ),
+            (S::Execution, "max_cost_usd") => with_doc(
+                number(0.0, 1e9),
+                "Stop starting calls when spent plus in flight could pass this many USD (--max-cost; docs/cost.md).",
+            ),
+            (S::Execution, "samples_per_request") => with_doc(
+                integer(1, 128),
+                "Samples of one prompt per request (OpenAI-compatible `n`) where the server takes it.",
+            ),
 
             (S::Provider, "kind") => {
                 let kinds: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.as_str()).collect();
@@ -273,6 +289,18 @@ impl Section {
             (S::Provider, "gpu_layers") => with_doc(integer(0, 100_000), "kind: local only."),
 
             (S::Price, "input" | "output") => number(0.0, 1e6),
+            (S::Price, "cache_write" | "cache_read") => with_doc(
+                number(0.0, 1e6),
+                "USD per million input tokens written to / read from the prompt cache.",
+            ),
+            (S::Price, "batch_discount") => with_doc(
+                number(0.0, 1.0),
+                "Fraction off an answer billed through a batch API (0.5: half price).",
+            ),
+            (S::Price, "as_of") => with_doc(
+                json!({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}),
+                "The day the prices were read, YYYY-MM-DD.",
+            ),
 
             (S::UserMitigation, "system") => with_doc(
                 non_blank(),

@@ -38,7 +38,7 @@ pub(crate) const CONCURRENCY: &[&str] = &["providers", "models"];
 
 pub(crate) const RATE_LIMITS: &[&str] = &["pools", "model_overrides"];
 
-pub(crate) const RATE_POOL: &[&str] = &["rpm", "models"];
+pub(crate) const RATE_POOL: &[&str] = &["rpm", "tpm", "models"];
 
 /// The long form of a `model_overrides` entry (`{model: {rpm: N}}`).
 pub(crate) const MODEL_OVERRIDE: &[&str] = &["rpm"];
@@ -73,6 +73,9 @@ pub(crate) const EXECUTION: &[&str] = &[
     "batch_fallback",
     "batch_poll_seconds",
     "batch_max_requests",
+    "prompt_cache",
+    "max_cost_usd",
+    "samples_per_request",
 ];
 
 pub(crate) const PROVIDER: &[&str] = &[
@@ -98,7 +101,14 @@ pub(crate) const LOCAL_ONLY: &[&str] = &[
     "gpu_layers",
 ];
 
-pub(crate) const PRICE: &[&str] = &["input", "output"];
+pub(crate) const PRICE: &[&str] = &[
+    "input",
+    "output",
+    "cache_write",
+    "cache_read",
+    "batch_discount",
+    "as_of",
+];
 
 /// A user-defined mitigation names exactly one of these (its file's place).
 pub(crate) const USER_MITIGATION: &[&str] = &["system", "inbox"];

@@ -90,11 +90,15 @@ pub struct Concurrency {
     pub models: BTreeMap<String, usize>,
 }
 
-/// `global.rate_limits.pools.<name>`: a requests-per-minute budget shared by matching models.
+/// `global.rate_limits.pools.<name>`: a requests-per-minute and/or tokens-per-minute budget
+/// shared by matching models (at least one of the two is set).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RatePool {
     pub name: String,
-    pub rpm: u32,
+    pub rpm: Option<u32>,
+    /// Tokens per minute (input + output, estimated before a call, corrected after it).
+    #[serde(default)]
+    pub tpm: Option<u32>,
     /// Glob patterns over model names (`claude-*`, `openai/*`).
     pub models: Vec<String>,
 }
@@ -212,6 +216,26 @@ pub struct Execution {
     /// At most this many requests per batch (the provider's own limit applies too).
     #[serde(default)]
     pub batch_max_requests: Option<u32>,
+    /// Ask providers to cache the prompt the samples of a condition share (Anthropic
+    /// `cache_control`); on by default.
+    #[serde(default = "yes")]
+    pub prompt_cache: bool,
+    /// Stop starting new calls when the money spent plus the estimate of the calls in
+    /// flight would pass this many USD.
+    #[serde(default)]
+    pub max_cost_usd: Option<f64>,
+    /// Samples of one prompt asked for in one request (OpenAI-compatible `n`) where the
+    /// provider takes it; 1 sends one request per sample.
+    #[serde(default = "one")]
+    pub samples_per_request: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn one() -> u32 {
+    1
 }
 
 fn default_batch_poll() -> f64 {
@@ -240,15 +264,33 @@ impl Default for Execution {
             batch_fallback: BatchFallback::Batch,
             batch_poll_seconds: default_batch_poll(),
             batch_max_requests: None,
+            prompt_cache: true,
+            max_cost_usd: None,
+            samples_per_request: 1,
         }
     }
 }
 
-/// USD per million tokens.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A model's prices, USD per million tokens, as written under `prices:`. The optional
+/// fields, when left out, come from the built-in entry for the same model, else they are
+/// billed as plain input (no cache discount or surcharge, no batch discount).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Price {
     pub input: f64,
     pub output: f64,
+    /// Input written to the prompt cache.
+    #[serde(default)]
+    pub cache_write: Option<f64>,
+    /// Input read from the prompt cache.
+    #[serde(default)]
+    pub cache_read: Option<f64>,
+    /// Fraction taken off every part of an answer billed through a batch API (0.5 = half
+    /// price).
+    #[serde(default)]
+    pub batch_discount: Option<f64>,
+    /// When these prices were read off the provider's price list (`YYYY-MM-DD`).
+    #[serde(default)]
+    pub as_of: Option<String>,
 }
 
 /// An experiment-file error, located in the source text.

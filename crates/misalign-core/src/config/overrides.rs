@@ -7,7 +7,7 @@ use super::{resolve_model_with, Experiment, IdRouting};
 use serde::Serialize;
 
 /// What the command line changes; `None` / empty leaves the file's value.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Overrides {
     /// Replace the models under test (the file's `global.models` and every expansion's).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -30,6 +30,9 @@ pub struct Overrides {
     /// `execution.batch: true` (`--batch`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub batch: bool,
+    /// `execution.max_cost_usd` (`--max-cost`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_cost_usd: Option<f64>,
 }
 
 /// An override the experiment cannot take; the message names the flag and the fix.
@@ -73,6 +76,15 @@ impl Overrides {
         }
         if self.batch {
             exp.execution.batch = true;
+        }
+        if let Some(usd) = self.max_cost_usd {
+            if !(usd.is_finite() && usd >= 0.0) {
+                return Err(bad(
+                    "--max-cost",
+                    format!("{usd}: give the limit in USD, a number of 0 or more"),
+                ));
+            }
+            exp.execution.max_cost_usd = Some(usd);
         }
         if let Some(judge) = &self.judge {
             resolve_model_with(judge, &exp.providers, IdRouting::Strict)

@@ -367,8 +367,23 @@ fn rate_pools(cx: Ctx, pools: &Node, path: &str) -> R<Vec<RatePool>> {
     for (name, _, value) in walk::entries(cx, pools, path)? {
         let pool_path = join(path, &name);
         let p = walk::fields(cx, value, &pool_path, keys::RATE_POOL)?;
-        let rpm_node = p.required(cx, "rpm", "the requests-per-minute budget, e.g. `rpm: 50`")?;
-        let rpm = walk::uint(cx, rpm_node, &p.path_of("rpm"), 1u32, 10_000_000)?;
+        let tpm = match p.get("tpm") {
+            Some(n) => Some(walk::uint(cx, n, &p.path_of("tpm"), 1u32, 2_000_000_000)?),
+            None => None,
+        };
+        let rpm = match (p.get("rpm"), tpm) {
+            (Some(n), _) => Some(walk::uint(cx, n, &p.path_of("rpm"), 1u32, 10_000_000)?),
+            (None, Some(_)) => None,
+            (None, None) => {
+                p.required(
+                    cx,
+                    "rpm",
+                    "the requests-per-minute budget, e.g. `rpm: 50` (or a tokens-per-minute \
+                     budget, `tpm: 400000`)",
+                )?;
+                None
+            }
+        };
         let models_node = p.required(
             cx,
             "models",
@@ -388,6 +403,7 @@ fn rate_pools(cx: Ctx, pools: &Node, path: &str) -> R<Vec<RatePool>> {
         out.push(RatePool {
             name,
             rpm,
+            tpm,
             models: globs,
         });
     }
@@ -918,6 +934,15 @@ fn execution(cx: Ctx, node: &Node, path: &str) -> R<Execution> {
             100_000,
         )?);
     }
+    if let Some(n) = f.get("prompt_cache") {
+        out.prompt_cache = walk::boolean(cx, n, &f.path_of("prompt_cache"))?;
+    }
+    if let Some(n) = f.get("max_cost_usd") {
+        out.max_cost_usd = Some(walk::number(cx, n, &f.path_of("max_cost_usd"), 0.0, 1e9)?);
+    }
+    if let Some(n) = f.get("samples_per_request") {
+        out.samples_per_request = walk::uint(cx, n, &f.path_of("samples_per_request"), 1u32, 128)?;
+    }
     Ok(out)
 }
 
@@ -946,9 +971,60 @@ fn prices(cx: Ctx, node: &Node, path: &str) -> R<BTreeMap<String, Price>> {
             0.0,
             1e6,
         )?;
-        out.insert(glob, Price { input, output });
+        let per_million = |name: &str| -> R<Option<f64>> {
+            f.get(name)
+                .map(|n| walk::number(cx, n, &f.path_of(name), 0.0, 1e6))
+                .transpose()
+        };
+        let cache_write = per_million("cache_write")?;
+        let cache_read = per_million("cache_read")?;
+        let batch_discount = f
+            .get("batch_discount")
+            .map(|n| walk::number(cx, n, &f.path_of("batch_discount"), 0.0, 1.0))
+            .transpose()?;
+        let as_of = match f.get("as_of") {
+            Some(n) => {
+                let path = f.path_of("as_of");
+                let date = walk::string(cx, n, &path)?;
+                if chrono_like_date(&date).is_none() {
+                    return Err(cx.err(
+                        n.pos,
+                        &path,
+                        format!(
+                            "{} is not a date; write the day the prices were read as \
+                             YYYY-MM-DD, e.g. `as_of: \"2026-11-30\"`",
+                            quote(&date)
+                        ),
+                    ));
+                }
+                Some(date)
+            }
+            None => None,
+        };
+        out.insert(
+            glob,
+            Price {
+                input,
+                output,
+                cache_write,
+                cache_read,
+                batch_discount,
+                as_of,
+            },
+        );
     }
     Ok(out)
+}
+
+/// `YYYY-MM-DD` with a plausible month and day, as (year, month, day).
+fn chrono_like_date(s: &str) -> Option<(u32, u32, u32)> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    ((1..=12).contains(&m) && (1..=31).contains(&d) && y >= 2000).then_some((y, m, d))
 }
 
 fn providers_section(cx: Ctx, node: &Node, path: &str) -> R<BTreeMap<String, ProviderConfig>> {

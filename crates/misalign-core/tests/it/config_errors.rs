@@ -860,6 +860,133 @@ fn price_errors() {
 }
 
 #[test]
+fn cost_and_scale_settings_are_read_and_checked() {
+    let exp = parse_experiment(
+        &plus(&[
+            "execution:",
+            "  prompt_cache: false",
+            "  max_cost_usd: 12.5",
+            "  samples_per_request: 8",
+            "prices:",
+            "  \"claude-*\": {input: 3, output: 15, cache_write: 3.75, cache_read: 0.3, batch_discount: 0.5, as_of: \"2026-12-01\"}",
+        ]),
+        FILE,
+    )
+    .unwrap();
+    assert!(!exp.execution.prompt_cache);
+    assert_eq!(exp.execution.max_cost_usd, Some(12.5));
+    assert_eq!(exp.execution.samples_per_request, 8);
+    let p = &exp.prices["claude-*"];
+    assert_eq!(
+        (
+            p.cache_write,
+            p.cache_read,
+            p.batch_discount,
+            p.as_of.as_deref()
+        ),
+        (Some(3.75), Some(0.3), Some(0.5), Some("2026-12-01"))
+    );
+    // Defaults: caching on, no limit, one sample per request, optional price fields unset.
+    let exp = parse_experiment(&yaml(&base()), FILE).unwrap();
+    assert!(exp.execution.prompt_cache);
+    assert_eq!(exp.execution.max_cost_usd, None);
+    assert_eq!(exp.execution.samples_per_request, 1);
+
+    check(
+        &plus(&["execution:", "  prompt_cache: maybe"]),
+        12,
+        "execution.prompt_cache",
+        "expected `true` or `false`",
+    );
+    check(
+        &plus(&["execution:", "  max_cost_usd: -3"]),
+        12,
+        "execution.max_cost_usd",
+        "out of range",
+    );
+    check(
+        &plus(&["execution:", "  samples_per_request: 0"]),
+        12,
+        "execution.samples_per_request",
+        "from 1 to",
+    );
+    check(
+        &plus(&[
+            "prices:",
+            "  \"gpt-*\": {input: 1, output: 2, cache_read: -0.1}",
+        ]),
+        12,
+        "prices.gpt-*.cache_read",
+        "out of range",
+    );
+    check(
+        &plus(&[
+            "prices:",
+            "  \"gpt-*\": {input: 1, output: 2, batch_discount: 1.5}",
+        ]),
+        12,
+        "prices.gpt-*.batch_discount",
+        "out of range",
+    );
+    check(
+        &plus(&[
+            "prices:",
+            "  \"gpt-*\": {input: 1, output: 2, as_of: \"last week\"}",
+        ]),
+        12,
+        "prices.gpt-*.as_of",
+        "YYYY-MM-DD",
+    );
+    check(
+        &plus(&[
+            "prices:",
+            "  \"gpt-*\": {input: 1, output: 2, cache_reads: 1}",
+        ]),
+        12,
+        "prices.gpt-*.cache_reads",
+        "did you mean `cache_read`?",
+    );
+}
+
+#[test]
+fn rate_pools_take_tokens_per_minute() {
+    let text = yaml(&[
+        "experiment_id: t",
+        "global:",
+        "  models: [gpt-4.1]",
+        "  rate_limits:",
+        "    pools:",
+        "      a: {rpm: 50, tpm: 400000, models: [\"gpt-*\"]}",
+        "      b: {tpm: 90000, models: [\"claude-*\"]}",
+        "      c: {models: [\"x-*\"]}",
+        "expansions:",
+        "  - name: a",
+        "    variables:",
+        "      scenarios: [blackmail]",
+        "      goal_types: [explicit]",
+        "      goal_values: [america]",
+        "      urgency_types: [replacement]",
+    ]);
+    check(
+        &text,
+        8,
+        "global.rate_limits.pools.c.rpm",
+        "tokens-per-minute",
+    );
+    let ok = text.replace("      c: {models: [\"x-*\"]}\n", "");
+    let exp = parse_experiment(&ok, FILE).unwrap();
+    assert_eq!(
+        exp.rate_pools
+            .iter()
+            .map(|p| (p.rpm, p.tpm))
+            .collect::<Vec<_>>(),
+        vec![(Some(50), Some(400_000)), (None, Some(90_000))]
+    );
+    let zero = ok.replace("tpm: 90000", "tpm: 0");
+    check(&zero, 7, "global.rate_limits.pools.b.tpm", "from 1 to");
+}
+
+#[test]
 fn reference_flag_errors() {
     check(
         &plus(&["production_variant: \"yes\""]),

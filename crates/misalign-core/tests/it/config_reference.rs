@@ -268,7 +268,8 @@ fn superset_file_with_every_extension_key() {
         exp.prices["lab/*"],
         Price {
             input: 0.0,
-            output: 0.0
+            output: 0.0,
+            ..Price::default()
         }
     );
 

@@ -65,6 +65,20 @@ fn zero_and_unknown_values_name_the_flag() {
             },
             "--judge",
         ),
+        (
+            Overrides {
+                max_cost_usd: Some(-1.0),
+                ..Default::default()
+            },
+            "--max-cost",
+        ),
+        (
+            Overrides {
+                max_cost_usd: Some(f64::NAN),
+                ..Default::default()
+            },
+            "--max-cost",
+        ),
     ] {
         let err = o.apply(&mut exp.clone()).unwrap_err();
         assert_eq!(err.flag, flag, "{err}");
@@ -155,4 +169,25 @@ fn batch_settings_parse_and_the_flag_turns_batch_mode_on() {
         assert!(e.contains("o.yaml:21"), "{e}");
         assert!(e.contains(field), "{e}");
     }
+}
+
+#[test]
+fn max_cost_sets_the_limit_and_is_recorded() {
+    let mut exp = parse_experiment(FILE, "o.yaml").unwrap();
+    assert_eq!(exp.execution.max_cost_usd, None);
+    let o = Overrides {
+        max_cost_usd: Some(2.5),
+        ..Default::default()
+    };
+    o.apply(&mut exp).unwrap();
+    assert_eq!(exp.execution.max_cost_usd, Some(2.5));
+    assert_eq!(serde_json::to_value(&o).unwrap()["max_cost_usd"], 2.5);
+    // Zero is a limit too (nothing may be spent), not "no limit".
+    Overrides {
+        max_cost_usd: Some(0.0),
+        ..Default::default()
+    }
+    .apply(&mut exp)
+    .unwrap();
+    assert_eq!(exp.execution.max_cost_usd, Some(0.0));
 }

@@ -444,6 +444,7 @@ fn completion(
             input_tokens: Some(prompt_tokens as u64),
             output_tokens: Some(generated as u64),
             reasoning_tokens: None,
+            ..Usage::default()
         },
         request_id: None,
         raw: Some(raw.to_string()),

@@ -21,6 +21,7 @@ fn request(user: &str, seed: u64, max_tokens: u32) -> CompletionRequest {
             seed: Some(seed),
             ..SamplingParams::default()
         },
+        cache_prefix: false,
     }
 }
 

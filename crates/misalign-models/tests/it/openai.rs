@@ -191,8 +191,15 @@ async fn compatible_server_without_key_sends_no_authorization() {
     assert_eq!(server.last_request().unwrap().header("authorization"), None);
 }
 
+/// `n` distinct prompts: each picks its own replica of a fleet.
+fn distinct_prompt(i: u64) -> misalign_models::CompletionRequest {
+    let mut r = request("llama", params(50));
+    r.user = format!("{} (thread {i})", r.user);
+    r
+}
+
 #[tokio::test]
-async fn several_base_urls_are_load_balanced() {
+async fn several_base_urls_share_the_prompts_and_keep_each_on_one_replica() {
     let a = mock(MockConfig::default()).await;
     let b = mock(MockConfig::default()).await;
     let cfg = config(
@@ -201,6 +208,7 @@ async fn several_base_urls_are_load_balanced() {
         &[],
     );
     let client = client_with(ProviderKind::OpenaiCompatible, cfg, 10 * SECOND);
+    // Ten samples of one prompt: one replica gets them all (its prefix cache serves them).
     for i in 0..10 {
         let p = SamplingParams {
             max_tokens: 50,
@@ -209,7 +217,15 @@ async fn several_base_urls_are_load_balanced() {
         };
         client.complete(&request("llama", p)).await.unwrap();
     }
-    assert_eq!((a.request_count(), b.request_count()), (5, 5));
+    let (na, nb) = (a.request_count(), b.request_count());
+    assert!((na, nb) == (10, 0) || (na, nb) == (0, 10), "{na} / {nb}");
+    // Forty different prompts spread over both replicas.
+    for i in 0..40 {
+        client.complete(&distinct_prompt(i)).await.unwrap();
+    }
+    let (na, nb) = (a.request_count() - na, b.request_count() - nb);
+    assert_eq!(na + nb, 40);
+    assert!(na >= 8 && nb >= 8, "{na} / {nb}");
 }
 
 #[tokio::test]
@@ -227,8 +243,10 @@ async fn a_refusing_endpoint_is_skipped_after_one_connection_error() {
     );
     let client = client_with(ProviderKind::OpenaiCompatible, cfg, 10 * SECOND);
     let mut errors = 0;
-    for _ in 0..8 {
-        match client.complete(&request("llama", params(50))).await {
+    // 32 prompts: about half prefer the dead replica (a chance of 2^-32 that none does);
+    // the first that tries it fails, and the replica is skipped from then on.
+    for i in 0..32 {
+        match client.complete(&distinct_prompt(i)).await {
             Ok(_) => {}
             Err(ProviderError::Connection(msg)) => {
                 assert!(msg.contains("cannot connect"), "{msg}");
@@ -238,7 +256,7 @@ async fn a_refusing_endpoint_is_skipped_after_one_connection_error() {
         }
     }
     assert_eq!(errors, 1, "the dead endpoint is tried once, then skipped");
-    assert_eq!(live.request_count(), 7);
+    assert_eq!(live.request_count(), 31);
 }
 
 #[tokio::test]

@@ -55,6 +55,7 @@ pub async fn call_judge<T>(
         turns: Vec::new(),
         user: prompt.user.clone(),
         params: judge_params(),
+        cache_prefix: false,
     };
     let attempts = attempts.max(1);
     let mut last_error = String::new();

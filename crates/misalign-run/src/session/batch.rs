@@ -66,6 +66,7 @@ pub(crate) async fn sample(
     let batch_opts = BatchOptions {
         run_id: opts.run_id,
         params: opts.params.clone(),
+        prompt_cache: opts.prompt_cache,
         poll: Duration::from_secs_f64(exp.execution.batch_poll_seconds),
         max_requests: exp.execution.batch_max_requests.map(|n| n as usize),
         fallback: exp.execution.batch_fallback,

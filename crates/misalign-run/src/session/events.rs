@@ -65,6 +65,13 @@ pub enum Event<'a> {
     },
     /// Stopped by the user: `stored` answers are kept; `resume` continues the run.
     Interrupted { stored: u64, resume: &'a str },
+    /// `--max-cost` stopped the run (`why`: the limit, spent, set aside); `stored` answers
+    /// are kept; `resume` (with a higher limit) continues it.
+    BudgetReached {
+        why: &'a str,
+        stored: u64,
+        resume: &'a str,
+    },
     /// After a stop: the report of what is stored, unclassified (`Err`: why there is none).
     PartialReport {
         out: &'a Path,

@@ -10,6 +10,7 @@
 mod batch;
 mod classify;
 mod clients;
+mod costs;
 mod events;
 mod manifest;
 mod plan;
@@ -18,7 +19,7 @@ mod totals;
 
 pub use classify::{classify_folder, classify_jsonl, ClassifySettings, JsonlResults};
 pub use events::{Event, NullReporter, Reporter};
-pub use plan::{plan, DryRunEstimate, ModelEstimate, Plan};
+pub use plan::{plan, DryRunEstimate, Plan};
 pub use sample::run;
 pub use totals::{CostSummary, RunTotals};
 
@@ -97,6 +98,9 @@ pub enum RunOutcome {
     NothingStored { failed: u64 },
     /// Stopped by [`Shutdown`]; `stored` answers are kept and the same command resumes.
     Interrupted { stored: u64 },
+    /// `--max-cost` reached: no call was started that could pass it, the calls in flight
+    /// finished; `stored` answers are kept and the same command with a higher limit resumes.
+    BudgetReached { stored: u64 },
 }
 
 /// A run that could not start, or stopped for a reason the user must fix.

@@ -2,13 +2,15 @@
 //! rendered into prompts, each with the resolved models that answer it. No network.
 
 use super::{clients, Event, Reporter, RunSettings, SessionError};
+use crate::estimate::{caching_of, transcript_tokens, EstimateLine, PlanEstimate, Role};
 use crate::PromptEntry;
 use misalign_core::config::{
     provider_config, resolve_model, Experiment, ProviderConfig, ResolvedModel,
 };
-use misalign_core::cost::{cost_usd, estimate_tokens, PriceTable};
+use misalign_core::cost::PriceTable;
 use misalign_core::plan;
 use misalign_core::scenario::ScenarioSource;
+use misalign_models::batch::supports_batch;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -123,31 +125,26 @@ pub fn plan(settings: &RunSettings, reporter: &dyn Reporter) -> Result<Plan, Ses
     })
 }
 
-/// `--dry-run`: calls, tokens and cost per model, before anything is called.
+/// `--dry-run`: calls, tokens and cost per model and role, before anything is called.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DryRunEstimate {
     pub conditions: usize,
     pub samples: u64,
+    /// Calls of the models under test.
     pub calls: u64,
     pub max_output_tokens: u64,
-    pub models: Vec<ModelEstimate>,
-    /// Sum over the priced models.
+    /// Per (role, model): samples, harm-judge and awareness-judge calls.
+    pub lines: Vec<EstimateLine>,
+    /// Sum over the priced lines, with the prompt cache and batch discount as configured.
     pub cost_usd: f64,
+    /// What the same calls would cost sent live without any prompt cache.
+    pub cost_usd_uncached_live: f64,
+    /// Models with no known price (their lines have no cost).
+    pub unpriced: Vec<String>,
+    pub prompt_cache: bool,
+    pub batch: bool,
     /// Missing API keys, one message each (the run would refuse to start).
     pub missing_keys: Vec<String>,
-}
-
-/// One model's share of a [`DryRunEstimate`].
-#[derive(Clone, Debug, PartialEq)]
-pub struct ModelEstimate {
-    pub model: String,
-    pub calls: u64,
-    /// Input tokens by the chars/4 estimate.
-    pub input_tokens: u64,
-    /// Output tokens if every answer used `max_tokens`.
-    pub output_tokens_max: u64,
-    /// `None`: no price known.
-    pub cost_usd: Option<f64>,
 }
 
 impl Plan {
@@ -163,55 +160,80 @@ impl Plan {
     }
 
     /// What the run would call and cost, and which keys are missing (judges included when
-    /// `classify` and the experiment classifies).
+    /// `classify` and the experiment classifies). The prompt cache is counted as it bills:
+    /// the first sample of a condition writes (or misses) and the others read; with batch
+    /// mode, the samples of models whose provider has a batch API get its discount. Judge
+    /// calls are live and uncached (each transcript differs).
     pub fn estimate(&self, settings: &RunSettings) -> Result<DryRunEstimate, SessionError> {
-        let prices = PriceTable::new(&self.experiment.prices)
-            .map_err(|e| SessionError::Config(e.to_string()))?;
-        let samples = u64::from(self.experiment.samples_per_condition);
-        let max_out = u64::from(self.experiment.sampling.max_tokens);
-        let mut per_model: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-        for (pi, names) in &self.per_prompt {
-            let prompt = &self.prompts[*pi];
-            let inp = estimate_tokens(&prompt.rendered.system_prompt)
-                + estimate_tokens(&prompt.user_message)
-                + prompt
-                    .rendered
-                    .prior_turns
-                    .iter()
-                    .map(|t| estimate_tokens(&t.text))
-                    .sum::<u64>();
-            for n in names {
-                let e = per_model.entry(n.as_str()).or_default();
-                e.0 += samples;
-                e.1 += inp * samples;
+        let exp = &self.experiment;
+        let prices =
+            PriceTable::new(&exp.prices).map_err(|e| SessionError::Config(e.to_string()))?;
+        let samples = u64::from(exp.samples_per_condition);
+        let max_out = u64::from(exp.sampling.max_tokens);
+        let resolve = |m: &str| {
+            resolve_model(m, &exp.providers).map_err(|e| {
+                SessionError::Config(format!("classification: judge model `{m}`: {e}"))
+            })
+        };
+        let cl = &exp.classification;
+        let default_judge = match (&cl.classifier_model, cl.enabled) {
+            (Some(m), true) => Some(resolve(m)?),
+            _ => None,
+        };
+        let mut scenario_judges = BTreeMap::new();
+        if cl.enabled {
+            for (scenario, m) in cl.scenario_judges() {
+                scenario_judges.insert(scenario.to_string(), resolve(m)?);
             }
         }
-        let mut models = Vec::new();
-        let mut total = 0.0;
-        for (model, (calls, inp)) in per_model {
-            let out_tok = calls * max_out;
-            let id = &self.models[model].resolved.model_id;
-            let cost = prices
-                .lookup(model, id)
-                .map(|(price, _)| cost_usd(price, inp, out_tok));
-            total += cost.unwrap_or(0.0);
-            models.push(ModelEstimate {
-                model: model.to_string(),
-                calls,
-                input_tokens: inp,
-                output_tokens_max: out_tok,
-                cost_usd: cost,
-            });
+        let awareness = match (&cl.awareness_model, cl.enabled) {
+            (Some(m), true) => Some(resolve(m)?),
+            _ => None,
+        };
+        let mut est = PlanEstimate::new(&prices);
+        for (pi, names) in &self.per_prompt {
+            let prompt = &self.prompts[*pi];
+            let input = crate::scheduler::prompt_tokens(prompt);
+            let scenario = &prompt.rendered.condition.scenario;
+            for n in names {
+                let r = &self.models[n].resolved;
+                let caching = caching_of(r.kind, exp.execution.prompt_cache);
+                let batched = exp.execution.batch && supports_batch(r.kind);
+                est.add_samples(n, &r.model_id, caching, batched, input, samples, max_out);
+                if let Some(j) = scenario_judges.get(scenario).or(default_judge.as_ref()) {
+                    let t = transcript_tokens(&prompt.rendered.email_content, max_out);
+                    est.add_judge_calls(Role::Judge, &j.name, &j.model_id, t, samples);
+                }
+                if let Some(a) = &awareness {
+                    let t = transcript_tokens("", max_out);
+                    est.add_judge_calls(Role::Awareness, &a.name, &a.model_id, t, samples);
+                }
+            }
         }
-        let with_judges = self.experiment.classification.enabled;
+        let lines = est.lines();
+        let mut unpriced = Vec::new();
+        for l in &lines {
+            if l.cost_usd.is_none() && !unpriced.contains(&l.model) {
+                unpriced.push(l.model.clone());
+            }
+        }
+        let with_judges = cl.enabled;
         let pairs = clients::key_pairs(self, with_judges)?;
         Ok(DryRunEstimate {
             conditions: self.prompts.len(),
             samples,
-            calls: models.iter().map(|m| m.calls).sum(),
+            calls: lines
+                .iter()
+                .filter(|l| l.role == Role::Sample)
+                .map(|l| l.calls)
+                .sum(),
             max_output_tokens: max_out,
-            models,
-            cost_usd: total,
+            cost_usd: lines.iter().filter_map(|l| l.cost_usd).sum(),
+            cost_usd_uncached_live: lines.iter().filter_map(|l| l.cost_usd_uncached_live).sum(),
+            lines,
+            unpriced,
+            prompt_cache: exp.execution.prompt_cache,
+            batch: exp.execution.batch,
             missing_keys: misalign_models::missing_keys(&pairs, &*settings.env),
         })
     }

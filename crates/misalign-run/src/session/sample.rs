@@ -2,9 +2,10 @@
 
 use super::batch::BatchNote;
 use super::clients;
+use super::costs;
 use super::manifest;
 use super::plan::Plan;
-use super::totals::{CostSummary, RunTotals};
+use super::totals::RunTotals;
 use super::{Event, Reporter, RunOutcome, RunSettings, SessionError, Shutdown};
 use crate::classify::ClassifyOptions;
 use crate::retry::RetryPolicy;
@@ -12,7 +13,6 @@ use crate::scheduler::StoredHook;
 use crate::{
     Counters, ModelTarget, PromptEntry, SampleReport, SchedulerOptions, Stop, StopReason, WorkItem,
 };
-use misalign_core::cost::PriceTable;
 use misalign_store::export::LiveExporter;
 use misalign_store::lock::FolderLock;
 use misalign_store::{ResponseRow, RunEndStatus, Store, StoreWriter};
@@ -40,6 +40,7 @@ pub async fn run(
     let exp = &plan.experiment;
     let classifying = exp.classification.enabled && settings.classify;
     clients::require_keys(&plan, settings, classifying)?;
+    costs::check_budget(&plan, settings)?;
     let secrets = clients::secrets(&plan, settings);
     let classify_options = match classifying {
         true => Some(clients::classify_options(&plan, settings)?),
@@ -93,6 +94,7 @@ pub async fn run(
         out,
     });
 
+    let budget = costs::budget(&plan, &store, run_id)?;
     let counters = Arc::new(Counters::new());
     let writer = StoreWriter::spawn(store);
     reporter.event(Event::SamplingStarted {
@@ -114,6 +116,9 @@ pub async fn run(
         },
         grace: settings.grace,
         secrets,
+        prompt_cache: exp.execution.prompt_cache,
+        samples_per_request: exp.execution.samples_per_request,
+        budget,
         on_stored: Some(StoredHook({
             let live = live.clone();
             Arc::new(move |item: &WorkItem, row: &ResponseRow| {
@@ -161,20 +166,14 @@ pub async fn run(
         Some(StopReason::Interrupted) => RunEndStatus::Interrupted,
         Some(StopReason::Auth { .. }) => RunEndStatus::AuthError,
         Some(StopReason::Store(_)) => RunEndStatus::Failed,
+        Some(StopReason::Budget(_)) => RunEndStatus::BudgetReached,
     };
-    let prices = PriceTable::new(&exp.prices).map_err(|e| SessionError::Config(e.to_string()))?;
     let per_model: BTreeMap<_, _> = counters
         .per_model()
         .into_iter()
-        .map(|(m, (_, t))| {
-            let id = targets
-                .get(&m)
-                .map(|t| t.model_id.clone())
-                .unwrap_or_default();
-            (m, (id, t))
-        })
+        .map(|(m, (_, t))| (m, t))
         .collect();
-    let cost = CostSummary::of(&prices, &per_model);
+    let cost = costs::run_cost(&plan, &store, run_id)?;
     let totals = RunTotals::new(
         &settings.overrides,
         total,
@@ -209,15 +208,7 @@ pub async fn run(
     match report.stopped {
         Some(StopReason::Interrupted) => {
             reporter.event(Event::Interrupted { stored, resume });
-            // The page and the note name the commands that finish it.
-            let error =
-                misalign_report::write_reports(out, &misalign_report::ReportOptions::default())
-                    .err()
-                    .map(|e| e.to_string());
-            reporter.event(Event::PartialReport {
-                out,
-                written: error.as_deref().map_or(Ok(()), Err),
-            });
+            partial_report(out, reporter);
             return Ok(RunOutcome::Interrupted { stored });
         }
         Some(StopReason::Auth {
@@ -239,6 +230,16 @@ pub async fn run(
                 resume: resume.clone(),
             });
         }
+        Some(StopReason::Budget(why)) => {
+            // The calls in flight finished and are stored; the rest stays pending.
+            reporter.event(Event::BudgetReached {
+                why: &why,
+                stored,
+                resume,
+            });
+            partial_report(out, reporter);
+            return Ok(RunOutcome::BudgetReached { stored });
+        }
         None => {}
     }
     let failed = failed_for_good(&store, settings, reporter)?;
@@ -251,6 +252,18 @@ pub async fn run(
     }
     drop(lock);
     Ok(RunOutcome::Finished { failed })
+}
+
+/// After a stop: the report of what is stored, unclassified (the page and the note name the
+/// commands that finish it).
+fn partial_report(out: &std::path::Path, reporter: &dyn Reporter) {
+    let error = misalign_report::write_reports(out, &misalign_report::ReportOptions::default())
+        .err()
+        .map(|e| e.to_string());
+    reporter.event(Event::PartialReport {
+        out,
+        written: error.as_deref().map_or(Ok(()), Err),
+    });
 }
 
 /// Samples until done or stopped. `shutdown.stop` stops dispatch and gives the calls in

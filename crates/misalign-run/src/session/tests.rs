@@ -360,9 +360,9 @@ fn the_plan_applies_overrides_and_estimates_before_any_call() {
     assert_eq!(p.calls(), 5);
     let e = p.estimate(&s).unwrap();
     assert_eq!((e.conditions, e.samples, e.calls), (1, 5, 5));
-    assert_eq!(e.models.len(), 1);
+    assert_eq!(e.lines.len(), 1);
     // The mock model is priced at zero by the built-in table.
-    assert_eq!(e.models[0].cost_usd, Some(0.0));
+    assert_eq!(e.lines[0].cost_usd, Some(0.0));
     assert!(e.missing_keys.is_empty(), "{:?}", e.missing_keys);
     s.env = Arc::new(|_: &str| None);
     let e = p.estimate(&s).unwrap();

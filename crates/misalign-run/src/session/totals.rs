@@ -2,26 +2,41 @@
 
 use crate::{SampleReport, Tally};
 use misalign_core::config::Overrides;
-use misalign_core::cost::{cost_usd, PriceTable};
+use misalign_core::cost::PriceTable;
+use misalign_store::usage::ModelUsage;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// The estimated cost of a run's tokens, computed once from the per-model counts.
+/// The estimated cost of what a run stored, computed once from the stored token counts of
+/// its answers (batch answers at the batch price).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CostSummary {
     pub usd: f64,
+    /// USD per priced model.
+    pub per_model: BTreeMap<String, f64>,
     /// Models that used tokens but have no known price (not in `usd`).
     pub unpriced: Vec<String>,
 }
 
 impl CostSummary {
-    /// `per_model`: resolved model name -> (its model id, its counts).
-    pub fn of(prices: &PriceTable, per_model: &BTreeMap<String, (String, Tally)>) -> Self {
+    /// `usage`: per resolved model name, what the run's answers used; `model_id` gives a
+    /// model's id within its provider (for the price table's patterns).
+    pub fn of(
+        prices: &PriceTable,
+        usage: &BTreeMap<String, ModelUsage>,
+        model_id: impl Fn(&str) -> String,
+    ) -> Self {
         let mut cost = CostSummary::default();
-        for (model, (model_id, t)) in per_model {
-            match prices.lookup(model, model_id) {
-                Some((price, _)) => cost.usd += cost_usd(price, t.input_tokens, t.output_tokens),
-                None if t.input_tokens + t.output_tokens > 0 => cost.unpriced.push(model.clone()),
+        for (model, u) in usage {
+            match prices.lookup(model, &model_id(model)) {
+                Some(price) => {
+                    let c = u.cost(&price);
+                    cost.usd += c;
+                    cost.per_model.insert(model.clone(), c);
+                }
+                None if u.tokens.all_input() + u.tokens.output > 0 => {
+                    cost.unpriced.push(model.clone())
+                }
                 None => {}
             }
         }
@@ -41,9 +56,17 @@ pub struct RunTotals {
     pub duplicates: u64,
     pub abandoned: u64,
     pub retries: u64,
+    /// Input read without the prompt cache.
     pub input_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub cache_read_tokens: u64,
     pub output_tokens: u64,
     pub cost_usd_estimate: f64,
+    /// USD per priced model (from the stored token counts).
+    pub cost_usd_per_model: BTreeMap<String, f64>,
+    /// Set when `--max-cost` stopped the run: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_stop: Option<String>,
     pub per_model: BTreeMap<String, Tally>,
     /// Shown, not stored (the per-model counts say which models used tokens).
     #[serde(skip)]
@@ -57,7 +80,7 @@ impl RunTotals {
         already_stored: usize,
         report: &SampleReport,
         total: &Tally,
-        per_model: BTreeMap<String, (String, Tally)>,
+        per_model: BTreeMap<String, Tally>,
         cost: CostSummary,
     ) -> RunTotals {
         RunTotals {
@@ -70,9 +93,16 @@ impl RunTotals {
             abandoned: report.abandoned,
             retries: total.retries,
             input_tokens: total.input_tokens,
+            cache_write_tokens: total.cache_write_tokens,
+            cache_read_tokens: total.cache_read_tokens,
             output_tokens: total.output_tokens,
             cost_usd_estimate: cost.usd,
-            per_model: per_model.into_iter().map(|(m, (_, t))| (m, t)).collect(),
+            cost_usd_per_model: cost.per_model,
+            budget_stop: match &report.stopped {
+                Some(crate::StopReason::Budget(why)) => Some(why.clone()),
+                _ => None,
+            },
+            per_model,
             unpriced: cost.unpriced,
         }
     }
@@ -84,28 +114,39 @@ mod tests {
 
     #[test]
     fn cost_is_summed_over_priced_models_and_names_the_rest() {
+        use misalign_core::cost::{cost_usd, TokenCounts};
         let prices = PriceTable::new(&BTreeMap::new()).unwrap();
-        let t = |i, o| Tally {
-            input_tokens: i,
-            output_tokens: o,
-            ..Default::default()
+        let u = |input, output, batch: bool| {
+            let tokens = TokenCounts {
+                input,
+                output,
+                ..Default::default()
+            };
+            ModelUsage {
+                answers: 1,
+                tokens,
+                batch_tokens: if batch { tokens } else { Default::default() },
+            }
         };
-        let per_model = BTreeMap::from([
+        let usage = BTreeMap::from([
+            ("openai/gpt-4.1".to_string(), u(1_000_000, 0, false)),
             (
-                "openai/gpt-4.1".to_string(),
-                ("gpt-4.1".to_string(), t(1_000_000, 0)),
+                "anthropic/claude-sonnet-4-5".to_string(),
+                u(0, 1_000_000, true),
             ),
-            (
-                "house/unpriced-7b".to_string(),
-                ("unpriced-7b".to_string(), t(10, 10)),
-            ),
-            ("mock/idle".to_string(), ("idle".to_string(), t(0, 0))),
+            ("house/unpriced-7b".to_string(), u(10, 10, false)),
+            ("mock/idle".to_string(), u(0, 0, false)),
         ]);
-        let c = CostSummary::of(&prices, &per_model);
-        let (price, _) = prices.lookup("openai/gpt-4.1", "gpt-4.1").unwrap();
-        assert_eq!(c.usd, cost_usd(price, 1_000_000, 0));
-        assert!(c.usd > 0.0);
+        let id = |m: &str| m.split_once('/').map_or(m, |(_, id)| id).to_string();
+        let c = CostSummary::of(&prices, &usage, id);
+        let gpt = prices.lookup("openai/gpt-4.1", "gpt-4.1").unwrap();
+        let gpt_cost = cost_usd(&gpt, &usage["openai/gpt-4.1"].tokens, false);
+        assert_eq!(c.per_model["openai/gpt-4.1"], gpt_cost);
+        // Batch answers at half price: $15 per 1M output for Sonnet, halved.
+        assert!((c.per_model["anthropic/claude-sonnet-4-5"] - 7.5).abs() < 1e-9);
+        assert!((c.usd - (gpt_cost + 7.5)).abs() < 1e-9);
         assert_eq!(c.unpriced, vec!["house/unpriced-7b".to_string()]);
+        assert!(!c.per_model.contains_key("mock/idle") || c.per_model["mock/idle"] == 0.0);
     }
 
     #[test]
@@ -121,9 +162,10 @@ mod tests {
             output_tokens: 40,
             ..Default::default()
         };
-        let per_model = BTreeMap::from([("mock/m".to_string(), ("m".to_string(), total.clone()))]);
+        let per_model = BTreeMap::from([("mock/m".to_string(), total.clone())]);
         let cost = CostSummary {
             usd: 0.5,
+            per_model: BTreeMap::from([("mock/m".to_string(), 0.5)]),
             unpriced: vec!["x".into()],
         };
         let t = RunTotals::new(
@@ -147,8 +189,11 @@ mod tests {
             "abandoned",
             "retries",
             "input_tokens",
+            "cache_write_tokens",
+            "cache_read_tokens",
             "output_tokens",
             "cost_usd_estimate",
+            "cost_usd_per_model",
             "per_model",
         ];
         let mut keys = keys;

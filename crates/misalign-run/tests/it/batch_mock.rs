@@ -145,6 +145,7 @@ fn options(run_id: i64) -> BatchOptions {
     BatchOptions {
         run_id,
         params: params(),
+        prompt_cache: false,
         poll: Duration::from_millis(20),
         max_requests: None,
         fallback: BatchFallback::Batch,
@@ -228,6 +229,7 @@ async fn end_to_end(kind: ProviderKind) {
                 seed: Some(5 + u64::from(it.sample_index)),
                 ..params()
             },
+            cache_prefix: false,
         })
         .await
         .unwrap();
@@ -297,6 +299,9 @@ async fn errors_and_expiries(kind: ProviderKind, fallback: BatchFallback) {
         grace: Duration::from_secs(1),
         secrets: vec![],
         on_stored: None,
+        prompt_cache: false,
+        samples_per_request: 1,
+        budget: None,
     };
     let (report, tally) = sample_with_batches(
         work.clone(),
@@ -540,4 +545,93 @@ async fn a_recorded_batch_without_an_id_is_reconciled_on_resume() {
         1
     );
     submitted_once(&server, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_requests_carry_the_cache_breakpoint_and_are_priced_as_batch() {
+    let server = MockServer::start(MockConfig {
+        api_key: Some(SECRET.into()),
+        // The test's prompts are short: cache them all the same.
+        min_cacheable_tokens: 0,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (m, batch) = target(ProviderKind::Anthropic, &server.url());
+    let work = items(&m, 2, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let (store, run) = open_store(dir.path(), &work);
+    drop(store);
+    let mut opts = options(run);
+    opts.prompt_cache = true;
+    let report = sample_in_batches(
+        work.clone(),
+        BTreeMap::from([(m.name.clone(), batch)]),
+        dir.path().join("results.sqlite"),
+        opts,
+        Arc::new(Counters::new()),
+        Stop::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.answers, report.errors), (6, 0), "{report:?}");
+    // Every batched request has exactly one breakpoint, on its final user message.
+    let bodies: Vec<serde_json::Value> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("batch:"))
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(bodies.len(), 6);
+    for b in &bodies {
+        let last = b["messages"].as_array().unwrap().last().unwrap();
+        assert_eq!(
+            last["content"][0]["cache_control"],
+            serde_json::json!({"type": "ephemeral"}),
+            "{b}"
+        );
+        assert_eq!(b.to_string().matches("cache_control").count(), 1, "{b}");
+    }
+    // Per condition: the first answer wrote the prompt to the cache, the other two read it.
+    let s = Store::open_read_only(&dir.path().join("results.sqlite")).unwrap();
+    let answers = misalign_store::testdata::answer_usage(&s).unwrap();
+    let writes = answers
+        .iter()
+        .filter(|a| a.cache_write_tokens.unwrap_or(0) > 0)
+        .count();
+    let reads = answers
+        .iter()
+        .filter(|a| a.cache_read_tokens.unwrap_or(0) > 0)
+        .count();
+    assert_eq!((writes, reads), (2, 4), "{answers:?}");
+    assert!(
+        answers.iter().all(|a| a.input_tokens == Some(0)),
+        "{answers:?}"
+    );
+    // Every answer is billed through the batch: the batch price, from the stored counts.
+    let usage = s.plan_usage_by_model(run).unwrap();
+    let u = &usage[&m.name];
+    assert_eq!((u.answers, u.batch_tokens), (6, u.tokens));
+    let prices = misalign_run::cost::PriceTable::new(&BTreeMap::from([(
+        m.name.clone(),
+        misalign_core::config::Price {
+            input: 3.0,
+            output: 15.0,
+            cache_write: Some(3.75),
+            cache_read: Some(0.3),
+            batch_discount: Some(0.5),
+            as_of: None,
+        },
+    )]))
+    .unwrap();
+    let price = prices.lookup(&m.name, &m.model_id).unwrap();
+    let t = u.tokens;
+    let by_hand =
+        (t.cache_write as f64 * 3.75 + t.cache_read as f64 * 0.3 + t.output as f64 * 15.0) / 1e6
+            * 0.5;
+    assert!(
+        (u.cost(&price) - by_hand).abs() < 1e-12,
+        "{} vs {by_hand}",
+        u.cost(&price)
+    );
 }

@@ -347,6 +347,7 @@ async fn a_scenario_named_with_underscores_gets_its_own_facts() {
             raw_reply: None,
             started_at: "t".into(),
             finished_at: "t".into(),
+            ..Default::default()
         }])
         .unwrap();
 

@@ -3,6 +3,7 @@
 
 mod batch_mock;
 mod classify_store;
+mod cost_mock;
 mod import_tree;
 mod sample_mock;
 mod support;

@@ -171,6 +171,9 @@ async fn run(
         grace: Duration::from_secs(5),
         secrets: vec![SECRET.into()],
         on_stored: None,
+        prompt_cache: false,
+        samples_per_request: 1,
+        budget: None,
     };
     let report = misalign_run::sample(pending, writer.handle(), opts, counters.clone(), stop)
         .await

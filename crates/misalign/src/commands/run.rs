@@ -71,6 +71,7 @@ pub fn run(args: Args) -> Outcome {
     Ok(match outcome {
         RunOutcome::Interrupted { .. } => crate::exit::interrupted(),
         RunOutcome::NothingStored { .. } => crate::exit::work_failed(),
+        RunOutcome::BudgetReached { .. } => crate::exit::work_failed(),
         RunOutcome::Finished { failed } if failed > 0 => crate::exit::work_failed(),
         RunOutcome::Finished { .. } => ExitCode::SUCCESS,
     })

@@ -3,6 +3,7 @@
 
 mod batch_run;
 mod classify_cli;
+mod cost_cli;
 mod demonstrations_run;
 mod exit_codes;
 mod export;

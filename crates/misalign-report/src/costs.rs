@@ -1,0 +1,78 @@
+//! What the answers of a run cost, per model: in `summary.json`, the terminal table and
+//! `report.html`. Computed from the stored token counts with the run's own `prices:` over
+//! the built-in table, through the one cost function (`misalign_core::cost::cost_usd`).
+
+use crate::samples::Pricing;
+use crate::ReportError;
+use misalign_core::cost::PriceSource;
+use misalign_store::Store;
+use serde::Serialize;
+
+/// One model's stored answers in the reported run's plan and their cost.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelCostRow {
+    pub model: String,
+    pub answers: u64,
+    /// Input read without the cache.
+    pub input_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub output_tokens: u64,
+    /// None when no price is known for the model.
+    pub cost_usd: Option<f64>,
+    pub price_source: Option<PriceSource>,
+    /// The day the prices used were read (None: unknown, or no price).
+    pub prices_as_of: Option<String>,
+}
+
+/// Per model, in name order.
+pub(crate) fn model_costs(store: &Store, run_id: i64) -> Result<Vec<ModelCostRow>, ReportError> {
+    let pricing = Pricing::of_run(store, run_id)?;
+    let usage = store.plan_usage_by_model(run_id)?;
+    Ok(usage
+        .into_iter()
+        .map(|(model, u)| {
+            let price = pricing.price(&model);
+            ModelCostRow {
+                answers: u.answers,
+                input_tokens: u.tokens.input,
+                cache_write_tokens: u.tokens.cache_write,
+                cache_read_tokens: u.tokens.cache_read,
+                output_tokens: u.tokens.output,
+                cost_usd: price.as_ref().map(|p| u.cost(p)),
+                price_source: price.as_ref().map(|p| p.source),
+                prices_as_of: price.and_then(|p| p.as_of),
+                model,
+            }
+        })
+        .collect())
+}
+
+/// `model: $x (N answers; tokens ...)` lines, and the total, for the terminal.
+pub(crate) fn cost_lines(rows: &[ModelCostRow]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("cost (estimate from the stored token counts; prices change):\n");
+    let mut total = 0.0;
+    for r in rows {
+        let cost = match r.cost_usd {
+            Some(c) => {
+                total += c;
+                format!("${c:.4}")
+            }
+            None => "no price".to_string(),
+        };
+        s.push_str(&format!(
+            "  {}: {cost} for {} answers (input {}, cache write {}, cache read {}, output {})\n",
+            misalign_store::untrusted::terminal_safe(&r.model),
+            r.answers,
+            r.input_tokens,
+            r.cache_write_tokens,
+            r.cache_read_tokens,
+            r.output_tokens
+        ));
+    }
+    s.push_str(&format!("  total: ${total:.4}\n"));
+    s
+}

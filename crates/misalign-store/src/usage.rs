@@ -1,0 +1,185 @@
+//! Token usage summed from the stored answers: what a run's plan has cost so far.
+//!
+//! An answer is billed through a batch when the store's `batch_answers` table (batch mode)
+//! lists it.
+
+use crate::{Store, StoreError};
+use misalign_core::cost::{cost_usd, ModelPrice, TokenCounts};
+use std::collections::BTreeMap;
+
+/// One model's stored answers in a plan and the tokens they used.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModelUsage {
+    pub answers: u64,
+    /// All answers' tokens, live and batch.
+    pub tokens: TokenCounts,
+    /// The part of `tokens` billed through a batch API.
+    pub batch_tokens: TokenCounts,
+}
+
+impl ModelUsage {
+    /// What these answers cost at `price`: the live part at full price, the batch part with
+    /// the batch discount.
+    pub fn cost(&self, price: &ModelPrice) -> f64 {
+        let t = &self.tokens;
+        let b = &self.batch_tokens;
+        let live = TokenCounts {
+            input: t.input.saturating_sub(b.input),
+            cache_write: t.cache_write.saturating_sub(b.cache_write),
+            cache_read: t.cache_read.saturating_sub(b.cache_read),
+            output: t.output.saturating_sub(b.output),
+        };
+        cost_usd(price, &live, false) + cost_usd(price, b, true)
+    }
+}
+
+/// SQL for "response `r` was billed through a batch" (batch mode lists such answers in
+/// `batch_answers`).
+pub(crate) const BILLED_AS_BATCH: &str =
+    "EXISTS (SELECT 1 FROM batch_answers ba WHERE ba.response_id = r.id)";
+
+fn add_rows(
+    rows: impl Iterator<Item = rusqlite::Result<(String, bool, u64, TokenCounts)>>,
+) -> rusqlite::Result<BTreeMap<String, ModelUsage>> {
+    let mut out: BTreeMap<String, ModelUsage> = BTreeMap::new();
+    for row in rows {
+        let (model, batched, answers, tokens) = row?;
+        let u = out.entry(model).or_default();
+        u.answers += answers;
+        u.tokens.add(&tokens);
+        if batched {
+            u.batch_tokens.add(&tokens);
+        }
+    }
+    Ok(out)
+}
+
+fn usage_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, bool, u64, TokenCounts)> {
+    let answers: i64 = r.get(2)?;
+    let tokens = TokenCounts::from_stored(r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        u64::try_from(answers).unwrap_or(0),
+        tokens,
+    ))
+}
+
+impl Store {
+    /// Per model, the answers run `run_id` itself stored (not those of earlier runs) and
+    /// their summed token counts: what this invocation spent.
+    pub fn run_usage_by_model(
+        &self,
+        run_id: i64,
+    ) -> Result<BTreeMap<String, ModelUsage>, StoreError> {
+        let sql = format!(
+            "SELECT w.model, {BILLED_AS_BATCH} AS batched, count(r.id), sum(r.input_tokens),
+                    sum(r.cache_write_tokens), sum(r.cache_read_tokens), sum(r.output_tokens)
+               FROM responses r JOIN work_items w ON w.item_key = r.item_key
+              WHERE r.run_id = ?1 AND r.status != 'error'
+              GROUP BY w.model, batched"
+        );
+        let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = st.query_map([run_id], usage_row).map_err(|e| self.err(e))?;
+        add_rows(rows).map_err(|e| self.err(e))
+    }
+
+    /// Per model, the answers stored for the items run `run_id` planned (the latest answer
+    /// of each item, whichever run stored it) and their summed token counts. Costs are these
+    /// counts priced with [`misalign_core::cost::cost_usd`].
+    pub fn plan_usage_by_model(
+        &self,
+        run_id: i64,
+    ) -> Result<BTreeMap<String, ModelUsage>, StoreError> {
+        let sql = format!(
+            "SELECT w.model, {batched} AS batched, count(r.id), sum(r.input_tokens),
+                    sum(r.cache_write_tokens), sum(r.cache_read_tokens), sum(r.output_tokens)
+               FROM run_items ri
+               JOIN work_items w ON w.item_key = ri.item_key
+               JOIN responses r ON r.id = (SELECT max(x.id) FROM responses x
+                                            WHERE x.item_key = ri.item_key
+                                              AND x.status != 'error')
+              WHERE ri.run_id = ?1
+              GROUP BY w.model, batched",
+            batched = BILLED_AS_BATCH
+        );
+        let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = st.query_map([run_id], usage_row).map_err(|e| self.err(e))?;
+        add_rows(rows).map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_the_latest_answer_of_each_planned_item() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).unwrap();
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO runs (id, command, experiment_id, misalign_version, experiment_text,
+                     experiment_sha256, packs_json, models_json, sampling_json, started_at)
+                   VALUES (1, 'run', 'e', '0', '', '', '{}', '[]', '{}', 't'),
+                          (2, 'run', 'e', '0', '', '', '{}', '[]', '{}', 't');
+                 INSERT INTO prompts VALUES ('p', 'c', '{}', '', '', '', NULL);
+                 INSERT INTO work_items VALUES ('a', 'p', 'c', 'x/m', 0, '{}', 'blackmail'),
+                                               ('b', 'p', 'c', 'x/m', 1, '{}', 'blackmail'),
+                                               ('c', 'p', 'c', 'y/n', 0, '{}', 'blackmail');
+                 INSERT INTO run_items VALUES (1, 'a'), (1, 'b'), (2, 'a'), (2, 'c');
+                 INSERT INTO responses (item_key, run_id, status, input_tokens,
+                     cache_write_tokens, cache_read_tokens, output_tokens, attempts,
+                     started_at, finished_at)
+                   VALUES ('a', 1, 'error', 99, 99, 99, 99, 1, 't', 't'),
+                          ('a', 1, 'answer', 10, 3000, NULL, 50, 1, 't', 't'),
+                          ('b', 1, 'answer', 10, NULL, 3000, 40, 1, 't', 't'),
+                          ('c', 2, 'empty', 7, 0, 0, 0, 1, 't', 't');",
+            )
+            .unwrap();
+        let u = store.plan_usage_by_model(1).unwrap();
+        assert_eq!(u.len(), 1);
+        assert_eq!(
+            u["x/m"],
+            ModelUsage {
+                answers: 2,
+                tokens: TokenCounts {
+                    input: 20,
+                    cache_write: 3000,
+                    cache_read: 3000,
+                    output: 90
+                },
+                batch_tokens: TokenCounts::default(),
+            }
+        );
+        let u = store.plan_usage_by_model(2).unwrap();
+        assert_eq!((u["x/m"].answers, u["y/n"].answers), (1, 1));
+        // What run 2 itself stored: only `c` (run 1 stored `a`).
+        let r = store.run_usage_by_model(2).unwrap();
+        assert_eq!(r.keys().collect::<Vec<_>>(), vec!["y/n"]);
+        assert_eq!((r["y/n"].answers, r["y/n"].tokens.input), (1, 7));
+        assert_eq!(store.run_usage_by_model(1).unwrap()["x/m"].answers, 2);
+        assert!(store.plan_usage_by_model(3).unwrap().is_empty());
+
+        // Answers batch mode lists in batch_answers are billed at the batch price.
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO batches (id, run_id, model, provider, marker, request_count,
+                     created_at) VALUES (1, 1, 'x/m', 'x', 'b1', 1, 't');
+                 INSERT INTO batch_answers VALUES (3, 1);",
+            )
+            .unwrap();
+        let u = store.plan_usage_by_model(1).unwrap();
+        assert_eq!(u["x/m"].batch_tokens.cache_read, 3000);
+        assert_eq!(u["x/m"].batch_tokens.output, 40);
+        let price = misalign_core::cost::PriceTable::new(&Default::default())
+            .unwrap()
+            .lookup("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5")
+            .unwrap();
+        let live = (10.0 * 3.0 + 3000.0 * 3.75 + 50.0 * 15.0) / 1e6;
+        let batch = (10.0 * 3.0 + 3000.0 * 0.3 + 40.0 * 15.0) / 1e6 / 2.0;
+        assert!((u["x/m"].cost(&price) - (live + batch)).abs() < 1e-12);
+    }
+}
