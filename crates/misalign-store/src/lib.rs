@@ -11,6 +11,7 @@ pub mod atomic;
 pub mod batches;
 pub mod classifications;
 pub mod export;
+pub mod judge_batches;
 pub mod lock;
 pub mod read;
 pub mod samples;
@@ -21,6 +22,7 @@ pub mod untrusted;
 pub mod writer;
 
 pub use batches::{BatchEnd, OpenBatch};
+pub use judge_batches::{JudgeBatchItem, JudgeCall, JudgeCacheRow};
 pub use samples::{
     Inserted, PromptRow, ResponseRow, ResponseStatus, RunEndStatus, RunKind, RunManifest,
     WorkItemRow,
@@ -206,7 +208,7 @@ impl Store {
 }
 
 /// The schema version `schema.sql` sets.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Brings a store written by an earlier misalign up to [`SCHEMA_VERSION`], one step per
 /// version, in one transaction; refuses a store from a newer misalign. A new store (version
@@ -250,6 +252,17 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
              ALTER TABLE classifications ADD COLUMN escalation_evidence_json TEXT;
              DROP VIEW IF EXISTS current_answers;
              PRAGMA user_version = 3;
+             COMMIT;",
+        )
+        .map_err(wrap)?;
+    }
+    if (1..4).contains(&version) {
+        // 3 -> 4: judge calls in batches. Every earlier batch sampled; the judge batch
+        // tables are created by schema.sql.
+        conn.execute_batch(
+            "BEGIN IMMEDIATE;
+             ALTER TABLE batches ADD COLUMN purpose TEXT NOT NULL DEFAULT 'sample';
+             PRAGMA user_version = 4;
              COMMIT;",
         )
         .map_err(wrap)?;
@@ -461,13 +474,18 @@ mod tests {
                         "prior_turns_json TEXT",
                         "escalation ",
                         "escalation_evidence_json",
+                        "purpose ",
                     ]
                     .iter()
                     .any(|c| l.trim_start().starts_with(c))
                 })
                 .collect::<Vec<_>>()
                 .join("\n")
-                .replace("PRAGMA user_version = 3;", "PRAGMA user_version = 1;")
+                .replace("PRAGMA user_version = 4;", "PRAGMA user_version = 1;")
+                .replace(
+                    "created_at    TEXT NOT NULL,\n);",
+                    "created_at    TEXT NOT NULL\n);",
+                )
                 .replace(
                     "email_content TEXT NOT NULL,",
                     "email_content TEXT NOT NULL",
@@ -508,6 +526,41 @@ mod tests {
             )
             .unwrap();
         assert_eq!(scenario, "blackmail_v2");
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_version_3_store_keeps_its_sampling_batches_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STORE_FILE);
+        {
+            let v3 = SCHEMA_SQL
+                .replace("PRAGMA user_version = 4;", "PRAGMA user_version = 3;")
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("purpose "))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .replace(
+                    "created_at    TEXT NOT NULL,\n);",
+                    "created_at    TEXT NOT NULL\n);",
+                );
+            assert!(!v3.contains("purpose  "), "the fixture must lack the column");
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&v3).unwrap();
+            conn.execute_batch(
+                "INSERT INTO runs VALUES (1, 'run', 'e', 'v', '', '', '{}', '[]', '{}', 't');
+                 INSERT INTO batches (run_id, model, provider, marker, request_count, created_at)
+                   VALUES (1, 'm/m', 'm', 'mk', 0, 't');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.open_batches().unwrap().len(), 1, "still a sampling batch");
+        assert!(store.open_judge_batches().unwrap().is_empty());
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
     }
 
