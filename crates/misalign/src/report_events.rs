@@ -103,6 +103,28 @@ impl Reporter for Terminal {
                     );
                 }
             }
+            Event::JudgeBatchLiveOnly { judges } => note!(
+                "judge batches: {} called live (their provider has no batch API)",
+                judges.join(", ")
+            ),
+            Event::JudgeBatchProgress { tally: t, what } => note!(
+                "judge batches: {} submitted, {} in progress, {} ended; {} results stored ({})",
+                t.submitted,
+                t.in_progress,
+                t.ended,
+                t.ingested,
+                terminal_safe(what)
+            ),
+            Event::JudgeBatchesDone { tally: t } => {
+                if t.submitted > 0 {
+                    note!(
+                        "judge batches: {} submitted or resumed, {} ended, {} results stored",
+                        t.submitted,
+                        t.ended,
+                        t.ingested
+                    );
+                }
+            }
             Event::Stopping { in_flight, grace } => note!(
                 "\ninterrupted: starting no new calls; waiting up to {}s for {in_flight} in flight (Ctrl-C again to quit now)",
                 grace.as_secs()

@@ -391,11 +391,12 @@ async fn a_folder_is_classified_once_and_jsonl_answers_in_order() {
         force: false,
         concurrency: None,
         judge_attempts: 1,
+        batch: false,
         env: env_with(KEY),
     };
-    let summary = classify_folder(&s.out, &cs).await.unwrap();
+    let summary = classify_folder(&s.out, &cs, &NullReporter).await.unwrap();
     assert_eq!(summary.classified, 4);
-    let again = classify_folder(&s.out, &cs).await.unwrap();
+    let again = classify_folder(&s.out, &cs, &NullReporter).await.unwrap();
     assert_eq!(again.classified, 0);
     assert_eq!(
         count(
@@ -404,7 +405,7 @@ async fn a_folder_is_classified_once_and_jsonl_answers_in_order() {
         ),
         2
     );
-    let missing = classify_folder(&dir.path().join("nowhere"), &cs)
+    let missing = classify_folder(&dir.path().join("nowhere"), &cs, &NullReporter)
         .await
         .unwrap_err()
         .to_string();
