@@ -4,5 +4,6 @@
 mod batch_mock;
 mod classify_store;
 mod import_tree;
+mod judge_batch;
 mod sample_mock;
 mod support;
