@@ -281,8 +281,15 @@ mod tests {
         assert_eq!(s.judge_batch_attempts("key0").unwrap(), 1);
         assert_eq!(s.judge_batch_attempts("other").unwrap(), 0);
         // key1 is already cached by a live call: the batch's reply does not replace it.
-        s.judge_cache_put("key1", "anthropic/judge", "r1", "t", &judged("key1").entry, "t")
-            .unwrap();
+        s.judge_cache_put(
+            "key1",
+            "anthropic/judge",
+            "r1",
+            "t",
+            &judged("key1").entry,
+            "t",
+        )
+        .unwrap();
         let rows = vec![judged("key0"), judged("key1")];
         assert_eq!(
             s.ingest_judge_batch(b, &rows, "t").unwrap(),

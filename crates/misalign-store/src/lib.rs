@@ -22,7 +22,7 @@ pub mod untrusted;
 pub mod writer;
 
 pub use batches::{BatchEnd, OpenBatch};
-pub use judge_batches::{JudgeBatchItem, JudgeCall, JudgeCacheRow};
+pub use judge_batches::{JudgeBatchItem, JudgeCacheRow, JudgeCall};
 pub use samples::{
     Inserted, PromptRow, ResponseRow, ResponseStatus, RunEndStatus, RunKind, RunManifest,
     WorkItemRow,
@@ -544,7 +544,10 @@ mod tests {
                     "created_at    TEXT NOT NULL,\n);",
                     "created_at    TEXT NOT NULL\n);",
                 );
-            assert!(!v3.contains("purpose  "), "the fixture must lack the column");
+            assert!(
+                !v3.contains("purpose  "),
+                "the fixture must lack the column"
+            );
             let conn = Connection::open(&path).unwrap();
             conn.execute_batch(&v3).unwrap();
             conn.execute_batch(
@@ -555,7 +558,11 @@ mod tests {
             .unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.open_batches().unwrap().len(), 1, "still a sampling batch");
+        assert_eq!(
+            store.open_batches().unwrap().len(),
+            1,
+            "still a sampling batch"
+        );
         assert!(store.open_judge_batches().unwrap().is_empty());
         let version: i64 = store
             .conn

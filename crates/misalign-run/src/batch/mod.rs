@@ -750,9 +750,9 @@ impl<W: Workload> Engine<W> {
                     again.push(key.clone())
                 }
                 ItemResult::NotRun(_) if retry_left => again.push(key.clone()),
-                ItemResult::NotRun(why) => rows.push(outcome(Err(ProviderError::NotRun(
-                    format!("in {n} batches; last: {why}"),
-                )))),
+                ItemResult::NotRun(why) => rows.push(outcome(Err(ProviderError::NotRun(format!(
+                    "in {n} batches; last: {why}"
+                ))))),
                 ItemResult::Failed(e) => {
                     if e.class() == ErrorClass::Auth {
                         self.stop.trigger(StopReason::Auth {
@@ -806,8 +806,13 @@ impl<W: Workload> Engine<W> {
         for st in stored {
             match st.inserted {
                 Inserted::New => {
-                    self.counters
-                        .finished(model, provider, st.ok, st.input_tokens, st.output_tokens);
+                    self.counters.finished(
+                        model,
+                        provider,
+                        st.ok,
+                        st.input_tokens,
+                        st.output_tokens,
+                    );
                     self.report.tally.ingested += 1;
                     if st.ok {
                         self.report.answers += 1;

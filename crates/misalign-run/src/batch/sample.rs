@@ -143,14 +143,16 @@ impl Workload for Sampling {
             .into_iter()
             .zip(inserted)
             .zip(facts)
-            .map(|((row, inserted), (ok, input_tokens, output_tokens))| Stored {
-                key: row.item_key.clone(),
-                inserted,
-                ok,
-                input_tokens,
-                output_tokens,
-                row,
-            })
+            .map(
+                |((row, inserted), (ok, input_tokens, output_tokens))| Stored {
+                    key: row.item_key.clone(),
+                    inserted,
+                    ok,
+                    input_tokens,
+                    output_tokens,
+                    row,
+                },
+            )
             .collect())
     }
 

@@ -83,7 +83,9 @@ pub enum ClassifyError {
     Batch(String),
     /// Stopped while judge batches were open; they stay recorded and the same command
     /// resumes them.
-    #[error("stopped while judge batches were in progress; run the same command again to collect them")]
+    #[error(
+        "stopped while judge batches were in progress; run the same command again to collect them"
+    )]
     Interrupted,
 }
 
@@ -350,7 +352,12 @@ pub async fn classify_store_until(
 async fn judge_batches(
     store: &Store,
     batching: &JudgeBatching,
-    planned: &[(PendingAnswer, AnswerAnalysis, Option<PlannedCall>, Option<PlannedCall>)],
+    planned: &[(
+        PendingAnswer,
+        AnswerAnalysis,
+        Option<PlannedCall>,
+        Option<PlannedCall>,
+    )],
     stop: crate::Stop,
 ) -> Result<batch::Settled, ClassifyError> {
     let mut items = Vec::new();
@@ -364,8 +371,7 @@ async fn judge_batches(
             let Some(provider) = batching.providers.get(&c.judge.name) else {
                 continue; // no batch API: live
             };
-            if !seen.insert(c.cache_key.clone()) || store.judge_cache_get(&c.cache_key)?.is_some()
-            {
+            if !seen.insert(c.cache_key.clone()) || store.judge_cache_get(&c.cache_key)?.is_some() {
                 continue;
             }
             items.push(batch::JudgeItem {

@@ -180,7 +180,11 @@ pub fn options_from_config(
 
 /// Whether judge and awareness calls go through batch APIs: `--batch` (`forced`), else
 /// `classification.batch`, else `execution.batch`.
-pub fn judge_batch_wanted(classification: &Classification, execution: &Execution, forced: bool) -> bool {
+pub fn judge_batch_wanted(
+    classification: &Classification,
+    execution: &Execution,
+    forced: bool,
+) -> bool {
     forced || classification.batch.unwrap_or(execution.batch)
 }
 

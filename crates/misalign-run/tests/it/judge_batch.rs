@@ -113,7 +113,13 @@ fn count(store: &Store, sql: &str) -> i64 {
         .unwrap()
 }
 
-type Verdicts = Vec<(String, Option<bool>, Option<bool>, Option<String>, Option<String>)>;
+type Verdicts = Vec<(
+    String,
+    Option<bool>,
+    Option<bool>,
+    Option<String>,
+    Option<String>,
+)>;
 
 fn verdicts(store: &Store) -> Verdicts {
     let db = crate::support::db(store);
@@ -165,13 +171,20 @@ async fn end_to_end(kind: ProviderKind) {
     }));
     let s = classify_store(&store, &opts).await.unwrap();
     assert_eq!(s.classified, 3, "{s:?}");
-    assert_eq!((s.judge_calls, s.judge_calls_batched, s.judge_errors), (6, 6, 0));
+    assert_eq!(
+        (s.judge_calls, s.judge_calls_batched, s.judge_errors),
+        (6, 6, 0)
+    );
     let stats = server.stats();
     assert_eq!(stats.requests, 0, "no live call: {stats:?}");
     assert_eq!(stats.batches_created, 2, "one batch per judge model");
     assert_eq!(stats.batch_submissions.len(), 6);
     assert!(stats.batch_submissions.values().all(|&c| c == 1));
-    assert_eq!(verdicts(&store), verdicts(&live_store), "same verdicts as live");
+    assert_eq!(
+        verdicts(&store),
+        verdicts(&live_store),
+        "same verdicts as live"
+    );
     let v = verdicts(&store);
     assert_eq!(v[0].1, Some(true), "k1 blackmails");
     assert_eq!(v[1].1, Some(false));
@@ -209,10 +222,13 @@ async fn end_to_end(kind: ProviderKind) {
         ),
         3
     );
-    let notes = notes.lock().unwrap();
-    assert!(notes.iter().any(|n| matches!(n, JudgeBatchNote::Progress(t, _) if t.ended > 0)));
-    assert!(matches!(notes.last(), Some(JudgeBatchNote::Done(t)) if t.submitted == 2 && t.ingested == 6));
-    drop(notes);
+    let notes: Vec<JudgeBatchNote> = notes.lock().unwrap().clone();
+    assert!(notes
+        .iter()
+        .any(|n| matches!(n, JudgeBatchNote::Progress(t, _) if t.ended > 0)));
+    assert!(
+        matches!(notes.last(), Some(JudgeBatchNote::Done(t)) if t.submitted == 2 && t.ingested == 6)
+    );
     // A rerun finds everything classified and the cache full: nothing is sent.
     let again = classify_store(&store, &opts).await.unwrap();
     assert_eq!((again.classified, again.judge_calls), (0, 0));
@@ -262,7 +278,10 @@ async fn a_stopped_classification_resumes_its_judge_batches_without_resubmitting
     };
     let first = classify_store_until(&store, &opts, stop).await;
     stopper.await.unwrap();
-    assert!(matches!(first, Err(ClassifyError::Interrupted)), "{first:?}");
+    assert!(
+        matches!(first, Err(ClassifyError::Interrupted)),
+        "{first:?}"
+    );
     assert_eq!(count(&store, "SELECT count(*) FROM classifications"), 0);
     assert_eq!(count(&store, "SELECT count(*) FROM judge_cache"), 0);
     assert_eq!(server.stats().batches_created, 2);
@@ -320,11 +339,7 @@ async fn errored_and_expired_judge_requests_are_retried() {
             BatchFallback::Live => {
                 assert_eq!(sent, 6, "each sent in one batch");
                 assert!(stats.requests > 0, "the failed ones went live");
-                assert_eq!(
-                    s.judge_calls_batched as u64 + stats.requests,
-                    6,
-                    "{s:?}"
-                );
+                assert_eq!(s.judge_calls_batched as u64 + stats.requests, 6, "{s:?}");
             }
         }
         assert_eq!(count(&store, "SELECT count(*) FROM judge_cache"), 6);
@@ -358,7 +373,10 @@ async fn an_unparsable_batched_reply_is_retried_then_a_judge_error() {
     assert_eq!((s.classified, s.judge_errors), (3, 3), "{s:?}");
     let subs = server.stats().batch_submissions;
     assert_eq!(subs.len(), 3);
-    assert!(subs.values().all(|&c| c == 2), "first batch + 1 retry: {subs:?}");
+    assert!(
+        subs.values().all(|&c| c == 2),
+        "first batch + 1 retry: {subs:?}"
+    );
     assert_eq!(server.stats().requests, 0);
     assert_eq!(
         count(
@@ -380,8 +398,8 @@ async fn a_judge_without_a_batch_api_is_called_live() {
     let mut all = providers(ProviderKind::OpenaiCompatible, &server.url());
     all.extend(
         providers(ProviderKind::Anthropic, &server.url())
-            .into_iter()
-            .map(|(_, c)| ("ap".to_string(), c)),
+            .into_values()
+            .map(|c| ("ap".to_string(), c)),
     );
     let mut opts = options(dir.path(), ProviderKind::Anthropic, &server.url(), None);
     opts.judge = Some(build_judge("jp/judge", &all, &env).unwrap());
@@ -411,7 +429,11 @@ async fn a_judge_without_a_batch_api_is_called_live() {
     assert_eq!((s.judge_calls, s.judge_calls_batched), (6, 3));
     let stats = server.stats();
     assert_eq!(stats.requests, 3, "the harm judge, live");
-    assert_eq!(stats.batch_submissions.len(), 3, "the awareness judge, batched");
+    assert_eq!(
+        stats.batch_submissions.len(),
+        3,
+        "the awareness judge, batched"
+    );
     assert!(notes
         .lock()
         .unwrap()

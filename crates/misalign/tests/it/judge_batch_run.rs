@@ -94,10 +94,21 @@ async fn kill_dash_9_between_judge_batch_submission_and_ingestion_then_resume_pa
     // Sampled live, not classified yet.
     let out = misalign_async(
         dir.path(),
-        &["run", "exp.yaml", "--out", "out", "--quiet", "--no-classify"],
+        &[
+            "run",
+            "exp.yaml",
+            "--out",
+            "out",
+            "--quiet",
+            "--no-classify",
+        ],
     )
     .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sampled = server.stats().requests;
     assert_eq!(sampled, 6);
 
@@ -122,7 +133,10 @@ async fn kill_dash_9_between_judge_batch_submission_and_ingestion_then_resume_pa
     let requests = count(&store, "SELECT count(*) FROM judge_batch_items");
     assert!(requests >= 1, "{requests}");
     assert_eq!(
-        count(&store, "SELECT count(*) FROM batches WHERE purpose = 'judge'"),
+        count(
+            &store,
+            "SELECT count(*) FROM batches WHERE purpose = 'judge'"
+        ),
         1
     );
     assert_eq!(count(&store, "SELECT count(*) FROM classifications"), 0);
@@ -151,7 +165,10 @@ async fn kill_dash_9_between_judge_batch_submission_and_ingestion_then_resume_pa
         ),
         6
     );
-    assert_eq!(count(&store, "SELECT count(*) FROM judge_batch_answers"), requests);
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM judge_batch_answers"),
+        requests
+    );
     let bytes = std::fs::read(&store).unwrap();
     assert!(!bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()));
 }
@@ -176,11 +193,18 @@ async fn a_batch_run_batches_its_judge_calls_unless_told_not_to() {
         &["run", "exp.yaml", "--out", "batched", "--quiet", "--batch"],
     )
     .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let store = dir.path().join("batched/results.sqlite");
     assert_eq!(server.stats().requests, 0, "nothing live");
     assert_eq!(
-        count(&store, "SELECT count(*) FROM batches WHERE purpose = 'judge'"),
+        count(
+            &store,
+            "SELECT count(*) FROM batches WHERE purpose = 'judge'"
+        ),
         1
     );
     assert_eq!(
@@ -201,13 +225,27 @@ async fn a_batch_run_batches_its_judge_calls_unless_told_not_to() {
     std::fs::write(dir.path().join("exp.yaml"), text).unwrap();
     let out = misalign_async(
         dir.path(),
-        &["run", "exp.yaml", "--out", "live-judge", "--quiet", "--batch"],
+        &[
+            "run",
+            "exp.yaml",
+            "--out",
+            "live-judge",
+            "--quiet",
+            "--batch",
+        ],
     )
     .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let store = dir.path().join("live-judge/results.sqlite");
     assert_eq!(
-        count(&store, "SELECT count(*) FROM batches WHERE purpose = 'judge'"),
+        count(
+            &store,
+            "SELECT count(*) FROM batches WHERE purpose = 'judge'"
+        ),
         0
     );
     let judged_live = server.stats().requests;
