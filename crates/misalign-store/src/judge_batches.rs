@@ -120,6 +120,11 @@ impl Store {
         Ok(out)
     }
 
+    /// Whether any judge batch is still open (a later classification must collect it).
+    pub fn has_open_judge_batches(&self) -> Result<bool, StoreError> {
+        Ok(!self.open_batches_of("judge")?.is_empty())
+    }
+
     /// How many judge batches have held a request for this cache key.
     pub fn judge_batch_attempts(&self, cache_key: &str) -> Result<u32, StoreError> {
         self.conn
@@ -271,6 +276,7 @@ mod tests {
             .record_judge_batch(run, "anthropic/judge", "anthropic", "mk", &items, "t")
             .unwrap();
         assert!(s.open_batches().unwrap().is_empty(), "not a sampling batch");
+        assert!(s.has_open_judge_batches().unwrap());
         let open = s.open_judge_batches().unwrap();
         assert_eq!(open.len(), 1);
         assert_eq!(
@@ -296,6 +302,7 @@ mod tests {
             vec![Inserted::New, Inserted::Duplicate]
         );
         assert!(s.open_judge_batches().unwrap().is_empty());
+        assert!(!s.has_open_judge_batches().unwrap());
         assert_eq!(
             s.ingest_judge_batch(b, &rows, "t").unwrap(),
             vec![Inserted::Duplicate, Inserted::Duplicate],

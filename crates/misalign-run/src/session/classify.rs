@@ -143,7 +143,10 @@ pub async fn classify_folder(
         options.concurrency = c.max(1);
     }
     // The audit trail: which experiment, facts, judges and settings this classification used.
-    let batched = judge_batch_wanted(&classification, &execution, settings.batch);
+    // Judge batches an earlier classification left open are collected whatever this one
+    // asks: calling those judges live would pay for the same calls twice.
+    let batched = judge_batch_wanted(&classification, &execution, settings.batch)
+        || store.has_open_judge_batches()?;
     let run_id = store.begin_run(&classify_manifest(
         experiment_id,
         experiment_text,

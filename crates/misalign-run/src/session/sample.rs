@@ -247,6 +247,19 @@ pub async fn run(
         return Ok(RunOutcome::NothingStored { failed });
     }
     if let Some(mut options) = classify_options {
+        if options.batch.is_none() && store.has_open_judge_batches()? {
+            // An earlier run left judge batches open: collect them rather than pay for
+            // the same judge calls live.
+            let exp = &plan.experiment;
+            options.batch = Some(crate::classify::setup::judge_batching(
+                &options,
+                &exp.providers,
+                &exp.execution,
+                &*settings.env,
+                out.join(misalign_store::STORE_FILE),
+                run_id,
+            )?);
+        }
         if let Some(b) = options.batch.as_mut() {
             b.policy.run_id = run_id;
         }

@@ -1,7 +1,7 @@
 //! `misalign classify --batch` as a user runs it: the real binary against the mock's Message
 //! Batches API (real HTTP, real SQLite), killed with SIGKILL between the judge batch's
-//! submission and its ingestion and run again: the judge calls are paid for once, every
-//! answer is classified, and the verdicts are the judge's.
+//! submission and its ingestion and run again (without `--batch`): the judge calls are paid
+//! for once, every answer is classified, and the verdicts are the judge's.
 
 use misalign_mock::{MockConfig, MockServer};
 use std::path::{Path, PathBuf};
@@ -143,7 +143,9 @@ async fn kill_dash_9_between_judge_batch_submission_and_ingestion_then_resume_pa
     assert_eq!(count(&store, "SELECT count(*) FROM judge_cache"), 0);
     assert_eq!(server.stats().batches_created, 1);
 
-    let out = misalign_async(dir.path(), &["classify", "out", "--batch"]).await;
+    // Without --batch (the experiment does not ask for batches either): the open judge batch
+    // is collected all the same, not paid for again live.
+    let out = misalign_async(dir.path(), &["classify", "out"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("resuming 1 batch(es)"), "{stderr}");
