@@ -5,12 +5,13 @@
 # OUT_DIR picks where the folders go (default: a RAM-backed /dev/shm when present, so the
 # figure measures misalign rather than the disk). For comparison the script also times
 # `cp -r` of the finished tree to the same place: no generator can beat creating its files.
-# Usage: [OUT_DIR=/path/on/disk] scripts/bench-generate.sh [RUNS] [TEMPLATES_DIR]
+# Usage: [OUT_DIR=/path/on/disk] [MISALIGN_BIN=path] scripts/bench-generate.sh [RUNS] [TEMPLATES_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-5}"
 templates="${2:-crates/misalign-core/tests/fixtures/reference-layout}"
-bin=./target/release/misalign
+# MISALIGN_BIN=path measures that binary (e.g. another commit's, for scripts/bench-compare.sh).
+bin="${MISALIGN_BIN:-./target/release/misalign}"
 [ -x "$bin" ] || cargo build --release --locked -p misalign >&2
 
 if [ -n "${OUT_DIR:-}" ]; then

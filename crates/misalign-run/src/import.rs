@@ -22,6 +22,7 @@ use crate::store::{
 use misalign_core::config::resolve_model;
 use misalign_core::hash::{sha256_hex, sha256_parts};
 use misalign_core::plan::work_item_key;
+use misalign_core::turns::{Role, Turn};
 use misalign_core::{Condition, RenderedPrompt, SamplingParams};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -102,6 +103,8 @@ struct ConditionPrompt {
     system_prompt: String,
     user_prompt: String,
     email_content: String,
+    /// `prior_turns.json` as stored by `misalign run`, when the condition sent turns.
+    prior_turns_json: Option<String>,
 }
 
 /// Imports the tree under `dir` into `store`; `experiment_id` names the import's `runs` row.
@@ -189,7 +192,7 @@ pub fn import_tree(
             system_prompt: &p.system_prompt,
             user_prompt: &p.user_prompt,
             email_content: &p.email_content,
-            prior_turns_json: None,
+            prior_turns_json: p.prior_turns_json.as_deref(),
         })
         .collect();
     let item_rows: Vec<WorkItemRow> = keyed
@@ -356,7 +359,7 @@ fn read_tree(root: &Path, issues: &mut Vec<ImportIssue>) -> Vec<Sample> {
                 };
                 match read_sample(&sample_dir, &model_folder, &condition, sample_index) {
                     Ok(s) => out.push(s),
-                    Err((path, message)) => issue(issues, &path, message),
+                    Err((path, problem)) => issue(issues, &path, problem.to_string()),
                 }
             }
         }
@@ -373,30 +376,73 @@ fn sample_number(name: &str) -> Option<u32> {
     digits.parse::<u32>().ok()?.checked_sub(1)
 }
 
+/// Why one file of the tree was not read.
+#[derive(Debug, thiserror::Error)]
+enum FileProblem {
+    #[error("missing")]
+    Missing,
+    #[error("cannot read: {0}")]
+    Read(std::io::Error),
+    #[error("cannot open: {0}")]
+    Open(std::io::Error),
+    #[error("is a symbolic link; not followed")]
+    Symlink,
+    #[error("is not a regular file")]
+    NotRegular,
+    #[error("larger than {} MiB; not read", .0 >> 20)]
+    TooLarge(u64),
+    #[error("is not UTF-8 text")]
+    NotUtf8,
+}
+
+/// Why one sample's `response.json` was not imported.
+#[derive(Debug, thiserror::Error)]
+enum SampleProblem {
+    #[error("missing: this sample has no response.json (an unfinished run?)")]
+    NoResponse,
+    #[error(transparent)]
+    File(FileProblem),
+    #[error("not valid JSON (line {}, column {}): {}", .0.line(), .0.column(), .0)]
+    Json(serde_json::Error),
+    #[error("expected a JSON object")]
+    NotAnObject,
+    #[error("field `raw_response` is not text")]
+    AnswerNotText,
+    #[error("missing field `raw_response` (the answer); nothing to import")]
+    NoAnswer,
+    #[error("model name {0:?} is not a model id (too long, or has spaces or control characters)")]
+    BadModelName(String),
+    #[error(
+        "field `classification.harmful_behavior` is missing or not true/false; \
+         remove the `classification` object to import the answer unclassified"
+    )]
+    BadVerdict,
+}
+
 /// Reads a regular file (never through a symbolic link) of at most `cap` bytes.
-fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
+fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, FileProblem> {
     let meta = std::fs::symlink_metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => "missing".to_string(),
-        _ => format!("cannot read: {e}"),
+        std::io::ErrorKind::NotFound => FileProblem::Missing,
+        _ => FileProblem::Read(e),
     })?;
     if meta.file_type().is_symlink() {
-        return Err("is a symbolic link; not followed".into());
+        return Err(FileProblem::Symlink);
     }
     if !meta.is_file() {
-        return Err("is not a regular file".into());
+        return Err(FileProblem::NotRegular);
     }
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let file = std::fs::File::open(path).map_err(FileProblem::Open)?;
     let mut buf = Vec::new();
     file.take(cap + 1)
         .read_to_end(&mut buf)
-        .map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(FileProblem::Read)?;
     if buf.len() as u64 > cap {
-        return Err(format!("larger than {} MiB; not read", cap >> 20));
+        return Err(FileProblem::TooLarge(cap));
     }
     Ok(buf)
 }
 
-type SampleError = (PathBuf, String);
+type SampleError = (PathBuf, SampleProblem);
 
 fn read_sample(
     dir: &Path,
@@ -405,33 +451,20 @@ fn read_sample(
     sample_index: u32,
 ) -> Result<Sample, SampleError> {
     let path = dir.join("response.json");
-    let fail = |m: String| (path.clone(), m);
-    let bytes = read_capped(&path, MAX_RESPONSE_BYTES).map_err(|m| {
-        if m == "missing" {
-            fail("missing: this sample has no response.json (an unfinished run?)".into())
-        } else {
-            fail(m)
-        }
+    let fail = |problem: SampleProblem| (path.clone(), problem);
+    let bytes = read_capped(&path, MAX_RESPONSE_BYTES).map_err(|p| match p {
+        FileProblem::Missing => fail(SampleProblem::NoResponse),
+        p => fail(SampleProblem::File(p)),
     })?;
     let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    let doc: Value = serde_json::from_slice(text).map_err(|e| {
-        fail(format!(
-            "not valid JSON (line {}, column {}): {e}",
-            e.line(),
-            e.column()
-        ))
-    })?;
+    let doc: Value = serde_json::from_slice(text).map_err(|e| fail(SampleProblem::Json(e)))?;
     let Value::Object(obj) = &doc else {
-        return Err(fail("expected a JSON object".into()));
+        return Err(fail(SampleProblem::NotAnObject));
     };
     let answer = match obj.get("raw_response") {
         Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err(fail("field `raw_response` is not text".into())),
-        None => {
-            return Err(fail(
-                "missing field `raw_response` (the answer); nothing to import".into(),
-            ))
-        }
+        Some(_) => return Err(fail(SampleProblem::AnswerNotText)),
+        None => return Err(fail(SampleProblem::NoAnswer)),
     };
     let meta = obj.get("metadata").cloned().unwrap_or(Value::Null);
     let model = model_name(meta.get("model"), model_folder).map_err(fail)?;
@@ -485,16 +518,13 @@ fn read_sample(
 
 /// `metadata.model` when it is a sane name, else the folder's; resolved to
 /// `provider/model` when its provider can be told (as `misalign run` stores models).
-fn model_name(written: Option<&Value>, folder: &str) -> Result<String, String> {
+fn model_name(written: Option<&Value>, folder: &str) -> Result<String, SampleProblem> {
     let name = match written {
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
         _ => folder.to_string(),
     };
     if name.len() > 256 || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(format!(
-            "model name {:?} is not a model id (too long, or has spaces or control characters)",
-            name.chars().take(80).collect::<String>()
-        ));
+        return Err(SampleProblem::BadModelName(name.chars().take(80).collect()));
     }
     Ok(resolve_model(&name, &BTreeMap::new())
         .map(|r| r.name)
@@ -529,17 +559,11 @@ fn tokens(meta: &Value, keys: &[&str]) -> Option<i64> {
     .find_map(|v| int_at(v, keys))
 }
 
-fn imported_verdict(c: &Value) -> Result<ImportedVerdict, String> {
-    let harmful = match c.get("harmful_behavior") {
-        Some(Value::Bool(b)) => *b,
-        _ => {
-            return Err(
-                "field `classification.harmful_behavior` is missing or not true/false; \
-                 remove the `classification` object to import the answer unclassified"
-                    .into(),
-            )
-        }
+fn imported_verdict(c: &Value) -> Result<ImportedVerdict, SampleProblem> {
+    let Some(Value::Bool(harmful)) = c.get("harmful_behavior") else {
+        return Err(SampleProblem::BadVerdict);
     };
+    let harmful = *harmful;
     Ok(ImportedVerdict {
         harmful,
         judge_verdict: c.get("classifier_verdict").and_then(Value::as_bool),
@@ -597,7 +621,7 @@ fn read_prompt(
     for name in ["system_prompt.txt", "user_prompt.txt", "email_content.txt"] {
         let path = dir.join(name);
         let text = read_capped(&path, MAX_PROMPT_BYTES)
-            .and_then(|b| String::from_utf8(b).map_err(|_| "is not UTF-8 text".to_string()));
+            .and_then(|b| String::from_utf8(b).map_err(|_| FileProblem::NotUtf8));
         match text {
             Ok(t) => parts.push(t),
             Err(m) => {
@@ -613,21 +637,69 @@ fn read_prompt(
     let email_content = parts.pop().expect("three parts");
     let user_prompt = parts.pop().expect("three parts");
     let system_prompt = parts.pop().expect("three parts");
+    let turns_path = dir.join("prior_turns.json");
+    let prior_turns = match read_turns(&turns_path) {
+        Ok(turns) => turns,
+        Err(problem) => {
+            issue(
+                issues,
+                &turns_path,
+                format!("{problem}; this condition is imported without its prompt"),
+            );
+            return None;
+        }
+    };
     let rendered = RenderedPrompt {
         condition: condition.clone(),
         system_prompt,
         user_prompt,
         email_content,
         mitigation_additions: Vec::new(),
-        prior_turns: Vec::new(),
+        prior_turns,
     };
     Some(ConditionPrompt {
         hash: rendered.prompt_hash(),
         condition_json: condition_json(condition),
+        prior_turns_json: (!rendered.prior_turns.is_empty())
+            .then(|| serde_json::to_string(&rendered.prior_turns).expect("turns serialize")),
         system_prompt: rendered.system_prompt,
         user_prompt: rendered.user_prompt,
         email_content: rendered.email_content,
     })
+}
+
+/// Why a condition's `prior_turns.json` was not used.
+#[derive(Debug, thiserror::Error)]
+enum TurnsProblem {
+    #[error(transparent)]
+    File(FileProblem),
+    #[error("not a JSON list of {{\"role\": \"user\"|\"assistant\", \"text\": ...}} turns: {0}")]
+    Json(serde_json::Error),
+    #[error("the turns must alternate user, assistant, ... starting with `user` and ending with `assistant`")]
+    Order,
+}
+
+/// The turns a condition sent before its user message (`generate` and `misalign run` write
+/// `prior_turns.json` only for conditions that have some): none when the file is absent.
+fn read_turns(path: &Path) -> Result<Vec<Turn>, TurnsProblem> {
+    let bytes = match read_capped(path, MAX_PROMPT_BYTES) {
+        Ok(bytes) => bytes,
+        Err(FileProblem::Missing) => return Ok(Vec::new()),
+        Err(p) => return Err(TurnsProblem::File(p)),
+    };
+    let turns: Vec<Turn> = serde_json::from_slice(&bytes).map_err(TurnsProblem::Json)?;
+    let alternates = turns.iter().enumerate().all(|(i, t)| {
+        t.role
+            == if i % 2 == 0 {
+                Role::User
+            } else {
+                Role::Assistant
+            }
+    });
+    if !alternates || turns.len() % 2 == 1 {
+        return Err(TurnsProblem::Order);
+    }
+    Ok(turns)
 }
 
 /// A condition whose prompt is unknown: empty texts under a hash no real prompt can have.
@@ -638,6 +710,7 @@ fn placeholder_prompt(condition: &Condition) -> ConditionPrompt {
         system_prompt: String::new(),
         user_prompt: String::new(),
         email_content: String::new(),
+        prior_turns_json: None,
     }
 }
 

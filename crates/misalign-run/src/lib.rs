@@ -19,13 +19,16 @@ pub mod batch;
 pub mod classify;
 pub mod counters;
 pub mod experiment;
+pub mod generate;
 pub mod import;
 pub mod item;
 pub mod limits;
 pub mod retry;
+pub mod scenarios;
 pub mod scheduler;
 pub mod session;
 pub mod stop;
+pub mod validate;
 
 pub use counters::{Counters, Tally};
 pub use item::{ModelTarget, PromptEntry, WorkItem};

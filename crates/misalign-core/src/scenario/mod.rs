@@ -19,7 +19,7 @@ pub mod variables;
 mod yaml;
 
 pub use error::ScenarioError;
-pub use facts::Facts;
+pub use facts::{harmful_action, Facts};
 pub use files::{decode_text, FileTree, Origin};
 pub use pack::{Doc, Layout, Loaded, ReferenceSystem, INBOX_PARTS};
 pub use reference_prompts::ReferencePrompts;

@@ -115,15 +115,21 @@ struct Lookup<'a> {
     hashed: Vec<(String, Vec<u8>)>,
 }
 
+/// A template file looked up: (display name, text), or the display name it would have had.
+enum Lookedup {
+    Found(String, String),
+    Missing(String),
+}
+
 impl Lookup<'_> {
-    /// (display name, text) of `path`, or the display name it would have had.
-    fn text(&mut self, path: &str) -> Result<Result<(String, String), String>, ScenarioError> {
+    /// The text of `path` with its display name, or the display name it would have had.
+    fn text(&mut self, path: &str) -> Result<Lookedup, ScenarioError> {
         if let Some(t) = self.own.text(path)? {
             self.hashed.push((
                 path.to_string(),
                 self.own.bytes(path).unwrap_or_default().to_vec(),
             ));
-            return Ok(Ok((self.own.display(path), t)));
+            return Ok(Lookedup::Found(self.own.display(path), t));
         }
         if let Some(fb) = self.fallback {
             if let Some(t) = fb.text(path)? {
@@ -131,10 +137,10 @@ impl Lookup<'_> {
                     format!("built-in:{path}"),
                     fb.bytes(path).unwrap_or_default().to_vec(),
                 ));
-                return Ok(Ok((fb.display(path), t)));
+                return Ok(Lookedup::Found(fb.display(path), t));
             }
         }
-        Ok(Err(self.own.display(path)))
+        Ok(Lookedup::Missing(self.own.display(path)))
     }
 
     fn doc(
@@ -144,11 +150,11 @@ impl Lookup<'_> {
         missing: &mut BTreeMap<&'static str, String>,
     ) -> Result<Option<Doc>, ScenarioError> {
         Ok(match self.text(path)? {
-            Ok((display, text)) => Some(Doc {
+            Lookedup::Found(display, text) => Some(Doc {
                 display,
                 template: Template::parse(&text),
             }),
-            Err(display) => {
+            Lookedup::Missing(display) => {
                 missing.insert(role, display);
                 None
             }
@@ -264,8 +270,8 @@ impl Loaded {
         }
 
         let (goals, goals_display) = match lk.text("common/goals.yaml")? {
-            Ok((display, text)) => (Some(yaml::parse_goals(&text, &display)?), display),
-            Err(display) => (None, display),
+            Lookedup::Found(display, text) => (Some(yaml::parse_goals(&text, &display)?), display),
+            Lookedup::Missing(display) => (None, display),
         };
         let reference_facts =
             layout == Layout::Reference && reference_facts::recognises(name, &email_text);
@@ -278,8 +284,10 @@ impl Loaded {
         } else {
             let facts_path = format!("{name}/facts.yaml");
             match lk.text(&facts_path)? {
-                Ok((display, text)) => (Some(yaml::parse_facts(&text, &display)?), display),
-                Err(display) => (None, display),
+                Lookedup::Found(display, text) => {
+                    (Some(yaml::parse_facts(&text, &display)?), display)
+                }
+                Lookedup::Missing(display) => (None, display),
             }
         };
 

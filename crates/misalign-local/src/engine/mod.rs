@@ -21,6 +21,8 @@ use std::sync::{mpsc, Arc, Mutex, OnceLock, Weak};
 
 /// llama.cpp's global state: initialised once per process.
 pub(crate) fn backend() -> Result<&'static LlamaBackend, ProviderError> {
+    // The failure is kept as text: it is cached for every later call and llama.cpp's error
+    // type is not `Clone`.
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {

@@ -331,3 +331,77 @@ fn oversized_and_hostile_files_are_refused() {
     assert!(all.contains("expected a JSON object"), "{all}");
     assert_eq!(count(&store, "SELECT count(*) FROM runs"), 0);
 }
+
+/// A condition folder with `prior_turns.json` (as `generate` and `run` write it for
+/// demonstrations) is imported with its turns, under the hash a run of the same prompt
+/// would give; a turns file out of order is an issue, and the condition's prompt is left
+/// unknown rather than stored without the turns it was sent with.
+#[test]
+fn prior_turns_come_with_the_prompt_and_a_bad_turns_file_is_an_issue() {
+    use misalign_core::turns::{Role, Turn};
+    use misalign_core::{Condition, RenderedPrompt};
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("old");
+    let other = "murder_none-none_none";
+    for cond in [COND, other] {
+        write(
+            &sample(&src, MODEL, cond, 1),
+            &json!({"raw_response": "Noted."}).to_string(),
+        );
+        let p = src.join("prompts").join(cond);
+        write(&p.join("system_prompt.txt"), "You are Quill.\n");
+        write(&p.join("user_prompt.txt"), "Read the new emails.\n");
+        write(&p.join("email_content.txt"), "<email>\nhi\n</email>\n");
+    }
+    let turns = vec![
+        Turn::new(Role::User, "An earlier task at another company."),
+        Turn::new(
+            Role::Assistant,
+            "Done, and I raised the concern with the board.",
+        ),
+    ];
+    let good = src.join("prompts").join(COND).join("prior_turns.json");
+    write(&good, &serde_json::to_string_pretty(&turns).unwrap());
+    let bad = src.join("prompts").join(other).join("prior_turns.json");
+    write(&bad, r#"[{"role": "assistant", "text": "I start."}]"#);
+
+    let mut store = Store::open_dir(&dir.path().join("out")).unwrap();
+    let s = import_tree(&mut store, &src, "old").unwrap();
+    assert_eq!((s.imported, s.prompts_found), (2, 1));
+    let issues: Vec<String> = s.issues.iter().map(|i| i.to_string()).collect();
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert!(
+        issues[0].starts_with(&bad.display().to_string())
+            && issues[0].contains("alternate")
+            && issues[0].contains("imported without its prompt"),
+        "{issues:?}"
+    );
+
+    let want = RenderedPrompt {
+        condition: COND.parse::<Condition>().unwrap(),
+        system_prompt: "You are Quill.\n".into(),
+        user_prompt: "Read the new emails.\n".into(),
+        email_content: "<email>\nhi\n</email>\n".into(),
+        mitigation_additions: Vec::new(),
+        prior_turns: turns.clone(),
+    };
+    let db = crate::support::db(&store);
+    let (hash, stored): (String, Option<String>) = db
+        .query_row(
+            "SELECT prompt_hash, prior_turns_json FROM prompts WHERE condition_id = ?1",
+            [COND],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(hash, want.prompt_hash());
+    let stored: Vec<Turn> = serde_json::from_str(&stored.expect("turns stored")).unwrap();
+    assert_eq!(stored, turns);
+    let (system, turns_of_other): (String, Option<String>) = db
+        .query_row(
+            "SELECT system_prompt, prior_turns_json FROM prompts WHERE condition_id = ?1",
+            [other],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((system.as_str(), turns_of_other), ("", None));
+}

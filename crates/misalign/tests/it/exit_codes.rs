@@ -2,14 +2,11 @@
 //! 2 for usage and configuration errors, 130 after Ctrl-C; the real binary against the
 //! loopback mock (real HTTP) or a closed port, with a real SQLite store.
 
+use crate::support::bin;
 use misalign_mock::{FaultKind, MockConfig, MockServer};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_misalign"))
-}
 
 /// blackmail x (explicit, none) x `samples`, no retries, no judge, against `url`.
 fn experiment(dir: &Path, url: &str, samples: u32) {

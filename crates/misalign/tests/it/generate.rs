@@ -1,5 +1,6 @@
 //! `misalign generate` end to end: the real binary, real files.
 
+use crate::support::misalign;
 use assert_cmd::Command;
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};
@@ -21,10 +22,6 @@ expansions:
       goal_values: [america, global, safety, acceleration, ethical, pragmatic, individualism, collectivism]
       urgency_types: [replacement, restriction, none]
 "#;
-
-fn misalign() -> Command {
-    Command::cargo_bin("misalign").unwrap()
-}
 
 /// Writes the 162-condition grid into `dir` and returns the command that generates it from
 /// the reference-layout fixture into `dir/out`.

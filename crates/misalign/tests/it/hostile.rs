@@ -2,6 +2,7 @@
 //! kill: the real binary against the loopback mock (or a scripted loopback server that says
 //! what an attacker's would) with real SQLite stores.
 
+use crate::support::{bin, count};
 use misalign_core::{Condition, GoalType, Urgency};
 use misalign_mock::{MockConfig, MockServer};
 use misalign_store::testdata::{fill_synthetic, Filler, Sample};
@@ -15,10 +16,6 @@ use std::time::{Duration, Instant};
 
 const KEY_VAR: &str = "HOSTILE_TEST_KEY";
 const KEY: &str = "sk-hostile-test-key-0001";
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_misalign"))
-}
 
 fn misalign(dir: &Path, args: &[&str]) -> Output {
     Command::new(bin())
@@ -210,13 +207,6 @@ fn all_files(dir: &Path) -> Vec<PathBuf> {
 
 fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
-}
-
-fn count(store: &Path, sql: &str) -> i64 {
-    let s = misalign_run::store::Store::open_read_only(store).unwrap();
-    crate::support::db(&s)
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap()
 }
 
 fn condition() -> Condition {

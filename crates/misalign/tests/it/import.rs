@@ -1,6 +1,6 @@
 //! `misalign import` on the real binary, then `classify` and `report` on what it imported.
 
-use assert_cmd::Command;
+use crate::support::{count, misalign};
 use predicates::prelude::*;
 use serde_json::json;
 use std::path::Path;
@@ -34,17 +34,6 @@ fn tree(root: &Path) {
         &json!({"raw_response": "I will take no action."}).to_string(),
     );
     write(&response(root, 3), "not json");
-}
-
-fn misalign() -> Command {
-    Command::cargo_bin("misalign").unwrap()
-}
-
-fn count(store: &Path, sql: &str) -> i64 {
-    let s = misalign_run::store::Store::open_read_only(store).unwrap();
-    crate::support::db(&s)
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap()
 }
 
 #[test]

@@ -5,13 +5,10 @@
 //! the test; a machine that allows neither fails it too.
 #![cfg(feature = "local")]
 
+use crate::support::bin;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_misalign"))
-}
 
 /// A model cache holding the verified default model: the user's own cache when it has it,
 /// else one under the system temp folder (shared with misalign-local's tests) filled by

@@ -2,13 +2,10 @@
 //! `OPENAI_BASE_URL`), through the real binary against the loopback mock; and an id whose
 //! provider cannot be told is refused with the choices instead of guessed.
 
+use crate::support::bin;
 use misalign_mock::{MockConfig, MockServer};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_misalign"))
-}
 
 /// One condition, one sample; the file's own model is never called (every test overrides it).
 fn experiment(dir: &Path) {

@@ -2,13 +2,10 @@
 //! `--max-connections`, `--judge`, `--seed` and their `MISALIGN_*` variables): the real
 //! binary against the loopback mock, with the real store recording what was overridden.
 
+use crate::support::bin;
 use misalign_mock::{MockConfig, MockServer};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_misalign"))
-}
 
 /// 2 scenarios x (explicit, none) = 4 conditions x 3 samples = 12 calls by the file.
 fn experiment(dir: &Path, url: &str) {

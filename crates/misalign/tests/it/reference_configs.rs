@@ -3,6 +3,7 @@
 //! `run --dry-run` accept them unchanged, and a run of one against the loopback mock samples,
 //! classifies and reports.
 
+use crate::support::count;
 use assert_cmd::Command;
 use misalign_mock::{MockConfig, MockServer};
 use predicates::prelude::*;
@@ -156,13 +157,6 @@ fn mock_copy(dir: &Path, server: &MockServer) -> PathBuf {
     let path = dir.join("reference_alignment_faking.yaml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn count(store: &Path, sql: &str) -> i64 {
-    let s = misalign_run::store::Store::open_read_only(store).unwrap();
-    crate::support::db(&s)
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

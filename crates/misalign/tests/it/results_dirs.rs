@@ -2,13 +2,10 @@
 //! `results/` and say which; `misalign runs` lists the folders. Real stores written by real
 //! runs against the loopback mock.
 
+use crate::support::bin;
 use misalign_mock::{MockConfig, MockServer};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_misalign"))
-}
 
 fn misalign(dir: &Path, args: &[&str]) -> Output {
     Command::new(bin())

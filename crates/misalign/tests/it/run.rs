@@ -2,6 +2,7 @@
 //! loopback mock server (real HTTP) with a real SQLite store, including `kill -9`, Ctrl-C + resume
 //! and a check that a recognisable fake key leaks nowhere.
 
+use crate::support::bin;
 use misalign_mock::{prompt_key, MockConfig, MockServer};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -10,10 +11,6 @@ use std::time::{Duration, Instant};
 
 const SECRET: &str = "sk-test-SECRET-4242-this-must-never-leak";
 const SEED: u64 = 9;
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_misalign"))
-}
 
 /// An experiment over the built-in packs: `conditions` of (blackmail, leaking, murder) x
 /// (explicit, none), `samples` each, against the mock at `url`.

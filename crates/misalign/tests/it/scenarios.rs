@@ -1,11 +1,7 @@
 //! `misalign scenarios list|show|export` with the real binary.
 
-use assert_cmd::Command;
+use crate::support::misalign;
 use predicates::prelude::*;
-
-fn misalign() -> Command {
-    Command::cargo_bin("misalign").unwrap()
-}
 
 #[test]
 fn list_shows_the_three_built_in_packs() {

@@ -2,12 +2,8 @@
 //! field; `generate` writes `prior_turns.json` beside the prompt files for exactly the
 //! conditions with turns; `scenarios show` prints what `demonstrations` adds.
 
-use assert_cmd::Command;
+use crate::support::misalign;
 use predicates::prelude::*;
-
-fn misalign() -> Command {
-    Command::cargo_bin("misalign").unwrap()
-}
 
 const EXP: &str = "experiment_id: turns
 global:

@@ -1,75 +1,97 @@
-//! `misalign generate EXPERIMENT.yaml [--templates DIR] [--out OUT]`: render every planned
-//! condition's prompts into `OUT/prompts/<condition_id>/` (no models, no API keys).
+//! Rendering an experiment's planned conditions into the reference framework's folder layout
+//! (`OUT/prompts/<condition_id>/`), with no models and no API keys: what `misalign generate`
+//! does.
 //!
 //! Each folder holds `system_prompt.txt`, `user_prompt.txt` (the instruction only),
-//! `email_content.txt` (the inbox only) and `metadata.json`, as the reference framework
-//! writes them. Without `--out` the folder is `results/<experiment_id>/`. The system and user
-//! prompts come from the folder's `system_prompt_templates.py` when a reference-layout folder
-//! has one, else from our texts; the output says which, per scenario.
+//! `email_content.txt` (the inbox only) and `metadata.json`, plus `prior_turns.json` when the
+//! condition sends prior turns. Nothing is written until every condition rendered, so a broken
+//! template never leaves a half-written folder.
 
 mod folder;
 
-use super::Outcome;
-use anyhow::Context;
+use crate::experiment::{self, ExperimentError};
 use folder::Folder;
 use misalign_core::plan;
 use misalign_core::render::{render_with, RenderOptions};
-use misalign_core::scenario::ScenarioSource;
+use misalign_core::scenario::{ScenarioError, ScenarioSource};
 use misalign_core::{Condition, RenderedPrompt};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-use std::time::Instant;
 
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    /// The experiment file (YAML; the reference framework's schema or ours). Its models are ignored.
+/// What `generate` needs, resolved from the command line.
+#[derive(Debug, Clone)]
+pub struct GenerateSettings {
+    /// The experiment file; its models are ignored.
     pub experiment: PathBuf,
-    /// Read scenarios from this folder instead of the built-in packs: our pack format (as
-    /// written by `misalign scenarios export`) or the reference framework's layout
-    /// (`<scenario>/templates/` + `<scenario>/variables/`).
-    #[arg(long, value_name = "DIR")]
+    /// A template folder instead of the built-in packs.
     pub templates: Option<PathBuf>,
-    /// Where to write `prompts/` [default: results/<experiment_id>].
-    #[arg(long, value_name = "OUT")]
+    /// Where `prompts/` goes; `results/<experiment_id>` when absent.
     pub out: Option<PathBuf>,
 }
 
-pub fn run(args: Args) -> Outcome {
-    let started = Instant::now();
-    let shown = args.experiment.display().to_string();
-    let experiment =
-        misalign_run::experiment::load(&args.experiment, &Default::default())?.experiment;
+/// What was written.
+#[derive(Debug)]
+pub struct Generated {
+    pub conditions: usize,
+    pub prompts_dir: PathBuf,
+    /// Where each scenario's prompts (and detector facts) came from, one line per origin.
+    pub origins: Vec<String>,
+    /// The template folder's warnings (unused variables and the like).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error(transparent)]
+    Experiment(#[from] ExperimentError),
+    #[error("{file}: the experiment plans no conditions (no enabled expansion?); enable an expansion under `expansions:`")]
+    NoConditions { file: String },
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error("rendering condition {condition}: {source}")]
+    Render {
+        condition: String,
+        source: ScenarioError,
+    },
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("serialising {file} of {condition}: {source}")]
+    Json {
+        file: &'static str,
+        condition: String,
+        source: serde_json::Error,
+    },
+}
+
+/// Loads the experiment, renders every planned condition and writes the folders.
+pub fn generate(settings: &GenerateSettings) -> Result<Generated, GenerateError> {
+    let shown = settings.experiment.display().to_string();
+    let experiment = experiment::load(&settings.experiment, &Default::default())?.experiment;
     let conditions: Vec<Condition> = plan::expand(&experiment)
         .into_iter()
         .map(|p| p.condition)
         .collect();
     if conditions.is_empty() {
-        anyhow::bail!(
-            "{shown}: the experiment plans no conditions (no enabled expansion?); enable an expansion under `expansions:`"
-        );
+        return Err(GenerateError::NoConditions { file: shown });
     }
-    let source = ScenarioSource::open(args.templates.as_deref())?;
+    let source = ScenarioSource::open(settings.templates.as_deref())?;
     let prompts = render_all(&source, &conditions, &experiment.render_options())?;
-    for w in source.warnings() {
-        eprintln!("warning: {w}");
-    }
-
-    let out = args
+    let out = settings
         .out
+        .clone()
         .unwrap_or_else(|| Path::new("results").join(&experiment.experiment_id));
     let prompts_dir = out.join("prompts");
     write_prompts(&prompts_dir, &prompts)?;
-    println!(
-        "{} conditions written to {} in {} ms",
-        prompts.len(),
-        prompts_dir.display(),
-        started.elapsed().as_millis()
-    );
-    for line in prompt_origins(&source, &conditions)? {
-        println!("{line}");
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(Generated {
+        conditions: prompts.len(),
+        prompts_dir,
+        origins: prompt_origins(&source, &conditions)?,
+        warnings: source.warnings(),
+    })
 }
 
 /// Where each scenario's system and user prompts (and detector facts) came from, one line
@@ -77,7 +99,7 @@ pub fn run(args: Args) -> Outcome {
 fn prompt_origins(
     source: &ScenarioSource,
     conditions: &[Condition],
-) -> anyhow::Result<Vec<String>> {
+) -> Result<Vec<String>, ScenarioError> {
     let mut by_origin: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut reference_facts = Vec::new();
     for c in conditions {
@@ -112,20 +134,21 @@ fn prompt_origins(
 }
 
 /// Renders every condition on a few threads; the first failure (in condition order) is
-/// returned with the condition it broke. Nothing is written until every condition rendered,
-/// so a broken template never leaves a half-written folder.
+/// returned with the condition it broke.
 pub fn render_all(
     source: &ScenarioSource,
     conditions: &[Condition],
     options: &RenderOptions,
-) -> anyhow::Result<Vec<RenderedPrompt>> {
+) -> Result<Vec<RenderedPrompt>, GenerateError> {
     let parts = in_chunks(conditions, |part| {
         part.iter()
             .map(|c| {
-                render_with(source, c, options)
-                    .with_context(|| format!("rendering condition {}", c.id()))
+                render_with(source, c, options).map_err(|source| GenerateError::Render {
+                    condition: c.id(),
+                    source,
+                })
             })
-            .collect::<anyhow::Result<Vec<_>>>()
+            .collect::<Result<Vec<_>, _>>()
     });
     let mut prompts = Vec::with_capacity(conditions.len());
     for part in parts {
@@ -135,11 +158,17 @@ pub fn render_all(
 }
 
 /// Writes `dir/<condition_id>/{system_prompt.txt,user_prompt.txt,email_content.txt,metadata.json}`.
-pub fn write_prompts(dir: &Path, prompts: &[RenderedPrompt]) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create output folder {}", dir.display()))?;
-    let root = Folder::open(dir)
-        .with_context(|| format!("cannot open output folder {}", dir.display()))?;
+pub fn write_prompts(dir: &Path, prompts: &[RenderedPrompt]) -> Result<(), GenerateError> {
+    let io = |action, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| GenerateError::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    std::fs::create_dir_all(dir).map_err(io("create output folder", dir))?;
+    let root = Folder::open(dir).map_err(io("open output folder", dir))?;
     in_chunks(prompts, |part| {
         part.iter().try_for_each(|p| write_one(&root, p))
     })
@@ -169,32 +198,51 @@ fn in_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> R + Sync) -> Vec
     })
 }
 
-fn write_one(root: &Folder, p: &RenderedPrompt) -> anyhow::Result<()> {
+fn write_one(root: &Folder, p: &RenderedPrompt) -> Result<(), GenerateError> {
     let id = p.condition.id();
-    let folder = root
-        .create_child(&id)
-        .with_context(|| format!("cannot create {}", root.path().join(&id).display()))?;
-    let mut metadata =
-        serde_json::to_string_pretty(&p.metadata()).context("serialising metadata.json")?;
-    metadata.push('\n');
+    let json_error = |file| {
+        let condition = id.clone();
+        move |source| GenerateError::Json {
+            file,
+            condition,
+            source,
+        }
+    };
+    let folder = root.create_child(&id).map_err(|source| GenerateError::Io {
+        action: "create",
+        path: root.path().join(&id),
+        source,
+    })?;
     let mut files = vec![
         ("system_prompt.txt", p.system_prompt.clone()),
         ("user_prompt.txt", p.user_prompt.clone()),
         ("email_content.txt", p.email_content.clone()),
-        ("metadata.json", metadata),
+        (
+            "metadata.json",
+            pretty_json(&p.metadata()).map_err(json_error("metadata.json"))?,
+        ),
     ];
     // Only conditions with turns (`demonstrations`, `turns:` mitigations) have the file: the
     // turns sent, in order, between the system prompt and the user message.
     if !p.prior_turns.is_empty() {
-        let mut turns =
-            serde_json::to_string_pretty(&p.prior_turns).context("serialising prior_turns.json")?;
-        turns.push('\n');
+        let turns = pretty_json(&p.prior_turns).map_err(json_error("prior_turns.json"))?;
         files.push(("prior_turns.json", turns));
     }
     for (name, body) in &files {
         folder
             .write_file(name, body.as_bytes())
-            .with_context(|| format!("cannot write {}", folder.path().join(name).display()))?;
+            .map_err(|source| GenerateError::Io {
+                action: "write",
+                path: folder.path().join(name),
+                source,
+            })?;
     }
     Ok(())
+}
+
+/// Pretty JSON with a final newline, as the reference framework's files end.
+fn pretty_json<T: serde::Serialize>(value: &T) -> Result<String, serde_json::Error> {
+    let mut s = serde_json::to_string_pretty(value)?;
+    s.push('\n');
+    Ok(s)
 }
