@@ -3,16 +3,13 @@
 //! submission and its ingestion and run again (without `--batch`): the judge calls are paid
 //! for once, every answer is classified, and the verdicts are the judge's.
 
+use crate::support::bin;
 use misalign_mock::{MockConfig, MockServer};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const KEY: &str = "sk-ant-test-SECRET-judge-batch-never-stored";
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_misalign"))
-}
 
 /// 3 conditions x 2 samples on an Anthropic-kind model at the mock, judged by another model
 /// of the same provider.
@@ -65,6 +62,7 @@ async fn misalign_async(dir: &Path, args: &'static [&'static str]) -> Output {
         .unwrap()
 }
 
+/// Like `support::count`, but -1 while the store cannot be read yet (polled during a run).
 fn count(store: &Path, sql: &str) -> i64 {
     misalign_run::store::Store::open_read_only(store)
         .ok()
