@@ -195,6 +195,12 @@ impl Reporter for Terminal {
                     summary.judge_cache_hits,
                     summary.judge_errors
                 );
+                if summary.judge_calls_batched > 0 {
+                    note!(
+                        "{} of the judge calls went in provider batches",
+                        summary.judge_calls_batched
+                    );
+                }
                 for (sc, n) in &summary.skipped_no_facts {
                     let sc = terminal_safe(sc);
                     note!("warning: {n} answers of scenario `{sc}` not classified: it declares no facts");
@@ -269,6 +275,12 @@ pub fn print_summary(s: &ClassifySummary) {
         "classified {} answer(s) ({} judge call(s), {} from cache, {} judge error(s)); classifier {}",
         s.classified, s.judge_calls, s.judge_cache_hits, s.judge_errors, s.classifier_version
     );
+    if s.judge_calls_batched > 0 {
+        say!(
+            "{} of the judge calls went in provider batches",
+            s.judge_calls_batched
+        );
+    }
     for (scenario, n) in &s.skipped_no_facts {
         // Scenario names come from the store, which whoever sent the folder wrote.
         let scenario = terminal_safe(scenario);

@@ -148,6 +148,11 @@ async fn kill_dash_9_between_judge_batch_submission_and_ingestion_then_resume_pa
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("resuming 1 batch(es)"), "{stderr}");
     assert!(stderr.contains("judge batches:"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("6 of the judge calls went in provider batches"),
+        "{stdout}"
+    );
     let stats = server.stats();
     assert_eq!(stats.batches_created, 1, "resumed, not resubmitted");
     assert_eq!(stats.batch_submissions.len() as i64, requests);
