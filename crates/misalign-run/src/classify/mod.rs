@@ -5,6 +5,8 @@
 //! [`classify_store`] is resumable: it classifies only answers that lack a classification of
 //! the current [`classifier_version`], adds rows (never rewrites), and looks every judge call
 //! up in the `judge_cache` first, keyed by (judge model, rubric version, transcript hash).
+//! With [`ClassifyOptions::batch`], the calls the cache cannot answer first go through
+//! provider batches ([`batch`]), which fill the cache; what they leave is called live.
 //! [`classify_answer`] is the same pipeline for one standalone answer.
 
 pub mod batch;
