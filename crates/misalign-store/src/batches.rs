@@ -126,32 +126,9 @@ impl Store {
         Ok(())
     }
 
-    /// Every batch still open, oldest first.
+    /// Every sampling batch still open, oldest first.
     pub fn open_batches(&self) -> Result<Vec<OpenBatch>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT b.id, b.model, b.provider, b.marker, \
-                   (SELECT remote_id FROM batch_events e WHERE e.batch_id = b.id \
-                      AND e.kind = 'submitted' ORDER BY e.id DESC LIMIT 1) \
-                 FROM batches b WHERE NOT EXISTS (SELECT 1 FROM batch_events e \
-                   WHERE e.batch_id = b.id AND e.kind IN ('ingested', 'failed', 'abandoned')) \
-                 ORDER BY b.id",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([], |r| {
-                Ok(OpenBatch {
-                    id: r.get(0)?,
-                    model: r.get(1)?,
-                    provider: r.get(2)?,
-                    marker: r.get(3)?,
-                    remote_id: r.get(4)?,
-                    items: Vec::new(),
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        let mut out: Vec<OpenBatch> = rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?;
+        let mut out = self.open_batches_of("sample")?;
         let mut items = self
             .conn
             .prepare(
@@ -165,6 +142,35 @@ impl Store {
                 .collect::<Result<_, _>>()
                 .map_err(|e| self.err(e))?;
         }
+        Ok(out)
+    }
+
+    /// The open batches of one purpose (`sample` | `judge`), without their items.
+    pub(crate) fn open_batches_of(&self, purpose: &str) -> Result<Vec<OpenBatch>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT b.id, b.model, b.provider, b.marker, \
+                   (SELECT remote_id FROM batch_events e WHERE e.batch_id = b.id \
+                      AND e.kind = 'submitted' ORDER BY e.id DESC LIMIT 1) \
+                 FROM batches b WHERE b.purpose = ?1 AND NOT EXISTS (SELECT 1 FROM batch_events e \
+                   WHERE e.batch_id = b.id AND e.kind IN ('ingested', 'failed', 'abandoned')) \
+                 ORDER BY b.id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([purpose], |r| {
+                Ok(OpenBatch {
+                    id: r.get(0)?,
+                    model: r.get(1)?,
+                    provider: r.get(2)?,
+                    marker: r.get(3)?,
+                    remote_id: r.get(4)?,
+                    items: Vec::new(),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        let out: Vec<OpenBatch> = rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?;
         Ok(out)
     }
 

@@ -11,6 +11,7 @@ pub mod atomic;
 pub mod batches;
 pub mod classifications;
 pub mod export;
+pub mod judge_batches;
 pub mod lock;
 pub mod read;
 pub mod samples;
@@ -22,6 +23,7 @@ pub mod usage;
 pub mod writer;
 
 pub use batches::{BatchEnd, OpenBatch};
+pub use judge_batches::{JudgeBatchItem, JudgeCacheRow, JudgeCall};
 pub use samples::{
     Inserted, PromptRow, ResponseRow, ResponseStatus, RunEndStatus, RunKind, RunManifest,
     WorkItemRow,
@@ -207,7 +209,7 @@ impl Store {
 }
 
 /// The schema version `schema.sql` sets.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Brings a store written by an earlier misalign up to [`SCHEMA_VERSION`], one step per
 /// version, in one transaction; refuses a store from a newer misalign. A new store (version
@@ -267,6 +269,27 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
              COMMIT;",
         )
         .map_err(wrap)?;
+    }
+    if (1..5).contains(&version) {
+        // 4 -> 5: judge calls in batches. Every earlier batch sampled; the judge batch
+        // tables are created by schema.sql. A store written before batch mode has no
+        // `batches` table at all: schema.sql creates it with the column.
+        let has_batches: bool = conn
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'batches'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(wrap)?;
+        let step = if has_batches {
+            "BEGIN IMMEDIATE;
+             ALTER TABLE batches ADD COLUMN purpose TEXT NOT NULL DEFAULT 'sample';
+             PRAGMA user_version = 5;
+             COMMIT;"
+        } else {
+            "PRAGMA user_version = 5;"
+        };
+        conn.execute_batch(step).map_err(wrap)?;
     }
     Ok(())
 }
@@ -475,6 +498,7 @@ mod tests {
                         "prior_turns_json TEXT",
                         "escalation ",
                         "escalation_evidence_json",
+                        "purpose ",
                     ]
                     .iter()
                     .any(|c| l.trim_start().starts_with(c))
@@ -482,6 +506,10 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\n")
                 .replace("PRAGMA user_version = 3;", "PRAGMA user_version = 1;")
+                .replace(
+                    "created_at    TEXT NOT NULL,\n);",
+                    "created_at    TEXT NOT NULL\n);",
+                )
                 .replace(
                     "email_content TEXT NOT NULL,",
                     "email_content TEXT NOT NULL",
@@ -525,19 +553,27 @@ mod tests {
         assert_eq!(version, SCHEMA_VERSION);
     }
 
-    /// The schema as version 3 wrote it: no prompt-cache token columns, the view without
-    /// them.
+    /// The schema as version 3 wrote it: no prompt-cache token columns (the view without
+    /// them), no batch purpose.
     fn version_3_schema() -> String {
         let s: String = SCHEMA_SQL
             .lines()
             .filter(|l| {
-                !["cache_write_tokens INTEGER", "cache_read_tokens  INTEGER"]
-                    .iter()
-                    .any(|c| l.trim_start().starts_with(c))
+                ![
+                    "cache_write_tokens INTEGER",
+                    "cache_read_tokens  INTEGER",
+                    "purpose ",
+                ]
+                .iter()
+                .any(|c| l.trim_start().starts_with(c))
             })
             .collect::<Vec<_>>()
             .join("\n")
-            .replace("PRAGMA user_version = 4;", "PRAGMA user_version = 3;")
+            .replace("PRAGMA user_version = 5;", "PRAGMA user_version = 3;")
+            .replace(
+                "created_at    TEXT NOT NULL,\n);",
+                "created_at    TEXT NOT NULL\n);",
+            )
             .replace(
                 "finished_at    TEXT NOT NULL,\n);",
                 "finished_at    TEXT NOT NULL\n);",
@@ -579,10 +615,93 @@ mod tests {
             )
             .unwrap();
         // Unknown for an answer stored before: NULL, not 0.
-        assert_eq!(row, (9, None, None, 4));
+        assert_eq!(row, (9, None, None, SCHEMA_VERSION));
         drop(store);
         // Opening again is a no-op.
         Store::open(&path).unwrap();
+    }
+
+    #[test]
+    fn a_version_4_store_keeps_its_sampling_batches_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STORE_FILE);
+        {
+            let v3 = SCHEMA_SQL
+                .replace("PRAGMA user_version = 5;", "PRAGMA user_version = 4;")
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("purpose "))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .replace(
+                    "created_at    TEXT NOT NULL,\n);",
+                    "created_at    TEXT NOT NULL\n);",
+                );
+            assert!(
+                !v3.contains("purpose  "),
+                "the fixture must lack the column"
+            );
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&v3).unwrap();
+            conn.execute_batch(
+                "INSERT INTO runs VALUES (1, 'run', 'e', 'v', '', '', '{}', '[]', '{}', 't');
+                 INSERT INTO batches (run_id, model, provider, marker, request_count, created_at)
+                   VALUES (1, 'm/m', 'm', 'mk', 0, 't');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.open_batches().unwrap().len(),
+            1,
+            "still a sampling batch"
+        );
+        assert!(store.open_judge_batches().unwrap().is_empty());
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    /// A store written before batch mode has no `batches` table: the step that adds the
+    /// batch purpose must not fail on it, and the table comes from schema.sql afterwards.
+    #[test]
+    fn a_store_from_before_batch_mode_migrates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STORE_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA_SQL).unwrap();
+            let batch_tables: Vec<String> = conn
+                .prepare(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%batch%'",
+                )
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert!(
+                batch_tables.contains(&"batches".to_string()),
+                "{batch_tables:?}"
+            );
+            conn.execute_batch("PRAGMA foreign_keys = OFF;").unwrap();
+            for t in &batch_tables {
+                conn.execute_batch(&format!("DROP TABLE {t};")).unwrap();
+            }
+            conn.execute_batch("PRAGMA user_version = 4;").unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let (purpose, version): (i64, i64) = store
+            .conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM pragma_table_info('batches') WHERE name = 'purpose'),
+                        (SELECT user_version FROM pragma_user_version)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((purpose, version), (1, SCHEMA_VERSION));
     }
 
     #[test]

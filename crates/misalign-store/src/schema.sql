@@ -4,8 +4,9 @@
 
 -- Version 2 added work_items.scenario; version 3 added prompts.prior_turns_json and
 -- classifications.escalation(_evidence_json); version 4 the prompt-cache token counts of
--- responses. Store::open migrates an older store before this runs.
-PRAGMA user_version = 4;
+-- responses; version 5 batches.purpose and the judge batch tables. Store::open migrates an
+-- older store before this runs.
+PRAGMA user_version = 5;
 
 -- One row per `misalign run` (or `classify`) invocation: the manifest a paper can cite.
 CREATE TABLE IF NOT EXISTS runs (
@@ -152,7 +153,8 @@ CREATE TABLE IF NOT EXISTS batches (
     provider      TEXT NOT NULL,
     marker        TEXT NOT NULL UNIQUE,      -- our name for the submission (sent where the API keeps one)
     request_count INTEGER NOT NULL,
-    created_at    TEXT NOT NULL
+    created_at    TEXT NOT NULL,
+    purpose       TEXT NOT NULL DEFAULT 'sample' -- 'sample' (items in batch_items) | 'judge' (judge_batch_items)
 );
 CREATE TABLE IF NOT EXISTS batch_items (
     batch_id  INTEGER NOT NULL REFERENCES batches(id),
@@ -178,4 +180,23 @@ CREATE INDEX IF NOT EXISTS batch_events_batch ON batch_events(batch_id);
 CREATE TABLE IF NOT EXISTS batch_answers (
     response_id INTEGER PRIMARY KEY REFERENCES responses(id),
     batch_id    INTEGER NOT NULL REFERENCES batches(id)
+);
+
+-- Judge and awareness calls sent in batches (classification.batch; docs/batch.md): what each
+-- request of a `purpose = 'judge'` batch is for. Committed with the batch, before it is sent.
+CREATE TABLE IF NOT EXISTS judge_batch_items (
+    batch_id    INTEGER NOT NULL REFERENCES batches(id),
+    position    INTEGER NOT NULL,            -- order in the submission
+    custom_id   TEXT NOT NULL,
+    cache_key   TEXT NOT NULL,               -- the judge_cache key the reply is stored under
+    call        TEXT NOT NULL,               -- 'judge' | 'awareness'
+    response_id INTEGER NOT NULL REFERENCES responses(id), -- the answer being classified
+    PRIMARY KEY (batch_id, position)
+);
+CREATE INDEX IF NOT EXISTS judge_batch_items_key ON judge_batch_items(cache_key);
+-- Judge replies that came from a batch (billed at the provider's batch price); a judge_cache
+-- row without a row here was a live call.
+CREATE TABLE IF NOT EXISTS judge_batch_answers (
+    cache_key TEXT PRIMARY KEY REFERENCES judge_cache(cache_key),
+    batch_id  INTEGER NOT NULL REFERENCES batches(id)
 );

@@ -103,6 +103,28 @@ impl Reporter for Terminal {
                     );
                 }
             }
+            Event::JudgeBatchLiveOnly { judges } => note!(
+                "judge batches: {} called live (their provider has no batch API)",
+                judges.join(", ")
+            ),
+            Event::JudgeBatchProgress { tally: t, what } => note!(
+                "judge batches: {} submitted, {} in progress, {} ended; {} results stored ({})",
+                t.submitted,
+                t.in_progress,
+                t.ended,
+                t.ingested,
+                terminal_safe(what)
+            ),
+            Event::JudgeBatchesDone { tally: t } => {
+                if t.submitted > 0 {
+                    note!(
+                        "judge batches: {} submitted or resumed, {} ended, {} results stored",
+                        t.submitted,
+                        t.ended,
+                        t.ingested
+                    );
+                }
+            }
             Event::Stopping { in_flight, grace } => note!(
                 "\ninterrupted: starting no new calls; waiting up to {}s for {in_flight} in flight (Ctrl-C again to quit now)",
                 grace.as_secs()
@@ -199,6 +221,12 @@ impl Reporter for Terminal {
                     summary.judge_cache_hits,
                     summary.judge_errors
                 );
+                if summary.judge_calls_batched > 0 {
+                    note!(
+                        "{} of the judge calls went in provider batches",
+                        summary.judge_calls_batched
+                    );
+                }
                 for (sc, n) in &summary.skipped_no_facts {
                     let sc = terminal_safe(sc);
                     note!("warning: {n} answers of scenario `{sc}` not classified: it declares no facts");
@@ -280,6 +308,12 @@ pub fn print_summary(s: &ClassifySummary) {
         "classified {} answer(s) ({} judge call(s), {} from cache, {} judge error(s)); classifier {}",
         s.classified, s.judge_calls, s.judge_cache_hits, s.judge_errors, s.classifier_version
     );
+    if s.judge_calls_batched > 0 {
+        say!(
+            "{} of the judge calls went in provider batches",
+            s.judge_calls_batched
+        );
+    }
     for (scenario, n) in &s.skipped_no_facts {
         // Scenario names come from the store, which whoever sent the folder wrote.
         let scenario = terminal_safe(scenario);

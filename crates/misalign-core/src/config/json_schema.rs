@@ -228,6 +228,11 @@ impl Section {
                 with_doc(model_id(), "The eval-awareness judge (optional).")
             }
             (S::Classification, "concurrency") => integer(1, 100_000),
+            (S::Classification, "batch") => with_doc(
+                json!({"type": "boolean"}),
+                "Send judge and awareness calls through the providers' batch APIs; unset follows \
+                 execution.batch (docs/batch.md).",
+            ),
             (S::Classification, "models") => with_doc(
                 json!({"type": "object", "additionalProperties": non_blank()}),
                 "Per scenario: a reference classifier name or a judge model.",

@@ -62,6 +62,7 @@ pub(crate) const CLASSIFICATION: &[&str] = &[
     "concurrency",
     "models",
     "awareness_model",
+    "batch",
 ];
 
 pub(crate) const EXECUTION: &[&str] = &[

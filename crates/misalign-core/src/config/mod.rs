@@ -154,6 +154,9 @@ pub struct Classification {
     /// The eval-awareness judge; `None` means no awareness labels.
     pub awareness_model: Option<String>,
     pub concurrency: usize,
+    /// `classification.batch`: judge and awareness calls through the providers' batch APIs
+    /// (docs/batch.md); `None` follows `execution.batch`.
+    pub batch: Option<bool>,
 }
 
 impl Default for Classification {
@@ -164,6 +167,7 @@ impl Default for Classification {
             models: BTreeMap::new(),
             awareness_model: None,
             concurrency: 8,
+            batch: None,
         }
     }
 }

@@ -790,6 +790,9 @@ fn classification(
     if let Some(n) = f.get("concurrency") {
         out.concurrency = walk::uint(cx, n, &f.path_of("concurrency"), 1u32, 100_000)? as usize;
     }
+    if let Some(n) = f.get("batch") {
+        out.batch = Some(walk::boolean(cx, n, &f.path_of("batch"))?);
+    }
     if let Some(n) = f.get("models") {
         let p = f.path_of("models");
         for (scenario, key, value) in walk::entries(cx, n, &p)? {

@@ -42,6 +42,18 @@ pub fn judge_params() -> SamplingParams {
     }
 }
 
+/// The request of one judge call, live or in a batch.
+pub fn judge_request(model_id: &str, prompt: &JudgePrompt) -> CompletionRequest {
+    CompletionRequest {
+        model: model_id.to_string(),
+        system: prompt.system.clone(),
+        turns: Vec::new(),
+        user: prompt.user.clone(),
+        params: judge_params(),
+        cache_prefix: false,
+    }
+}
+
 /// Calls the judge up to `attempts` times until its reply parses.
 pub async fn call_judge<T>(
     judge: &JudgeModel,
@@ -49,14 +61,7 @@ pub async fn call_judge<T>(
     attempts: u32,
     parse: fn(&str) -> Result<ParsedJudgement<T>, JudgeParseError>,
 ) -> Result<JudgeReply<T>, JudgeError> {
-    let request = CompletionRequest {
-        model: judge.model_id.clone(),
-        system: prompt.system.clone(),
-        turns: Vec::new(),
-        user: prompt.user.clone(),
-        params: judge_params(),
-        cache_prefix: false,
-    };
+    let request = judge_request(&judge.model_id, prompt);
     let attempts = attempts.max(1);
     let mut last_error = String::new();
     for attempt in 0..attempts {

@@ -5,12 +5,16 @@
 //! [`classify_store`] is resumable: it classifies only answers that lack a classification of
 //! the current [`classifier_version`], adds rows (never rewrites), and looks every judge call
 //! up in the `judge_cache` first, keyed by (judge model, rubric version, transcript hash).
+//! With [`ClassifyOptions::batch`], the calls the cache cannot answer first go through
+//! provider batches ([`batch`]), which fill the cache; what they leave is called live.
 //! [`classify_answer`] is the same pipeline for one standalone answer.
 
+pub mod batch;
 mod judge;
 pub mod setup;
 
-pub use judge::{call_judge, judge_params, JudgeError, JudgeModel, JudgeReply};
+pub use batch::{JudgeBatchNote, JudgeBatching};
+pub use judge::{call_judge, judge_params, judge_request, JudgeError, JudgeModel, JudgeReply};
 
 use crate::store::classifications::{CachedJudgement, NewClassification, PendingAnswer};
 use crate::store::{Store, StoreError};
@@ -18,7 +22,7 @@ use misalign_core::detect::{analyse_transcript, AnswerAnalysis, DetectError, DET
 use misalign_core::hash::sha256_parts;
 use misalign_core::judge::{
     awareness_prompt, cohens_kappa, final_verdict, judge_prompt, parse_awareness, parse_verdict,
-    JudgeOutcome, JudgePrompt, Transcript, RUBRIC_VERSION,
+    AwarenessLabel, JudgeOutcome, JudgePrompt, ParsedJudgement, Transcript, RUBRIC_VERSION,
 };
 use misalign_core::scenario::Facts;
 use serde::Serialize;
@@ -43,6 +47,9 @@ pub struct ClassifyOptions {
     pub judge_attempts: u32,
     /// Classify every answer again (adds new rows; old rows stay).
     pub force: bool,
+    /// Send the judge calls of judges with a batch API through provider batches
+    /// (`classification.batch`); `None`: every call live.
+    pub batch: Option<JudgeBatching>,
 }
 
 impl ClassifyOptions {
@@ -74,6 +81,14 @@ pub enum ClassifyError {
     Store(#[from] StoreError),
     #[error("classification task failed: {0}")]
     Task(String),
+    #[error("judge batches: {0}")]
+    Batch(String),
+    /// Stopped while judge batches were open; they stay recorded and the same command
+    /// resumes them.
+    #[error(
+        "stopped while judge batches were in progress; run the same command again to collect them"
+    )]
+    Interrupted,
 }
 
 /// Per-scenario totals over the latest classifications of the current version.
@@ -98,9 +113,11 @@ pub struct ClassifySummary {
     pub classifier_version: String,
     /// Rows added by this call.
     pub classified: usize,
-    /// Judge calls answered from the cache / made.
+    /// Judge calls answered from the cache / made (live or in batches).
     pub judge_cache_hits: usize,
     pub judge_calls: usize,
+    /// Of `judge_calls`, those made in provider batches.
+    pub judge_calls_batched: usize,
     /// Judge failures among the rows added.
     pub judge_errors: usize,
     /// Answers skipped because their scenario has no facts (scenario -> count).
@@ -207,16 +224,34 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Outcome of a planned call: from the cache, or made now (and to be cached).
+/// Outcome of a planned call: from the cache, made now (and to be cached), or made in a
+/// batch of this classification (already cached when it succeeded).
 enum CallOutcome {
     Cached(CachedJudgement),
     Fresh(Result<CachedJudgement, JudgeError>),
+    Batched(Result<CachedJudgement, JudgeError>),
+}
+
+/// What is known of a planned call before the live calls start.
+enum Known {
+    Cached(CachedJudgement),
+    Batched(Result<CachedJudgement, JudgeError>),
 }
 
 /// Classifies every stored answer lacking a classification of the current version.
 pub async fn classify_store(
     store: &Store,
     options: &ClassifyOptions,
+) -> Result<ClassifySummary, ClassifyError> {
+    classify_store_until(store, options, crate::Stop::new()).await
+}
+
+/// [`classify_store`] that stops waiting for judge batches when `stop` fires (the batches
+/// stay recorded; nothing is classified by this call then).
+pub async fn classify_store_until(
+    store: &Store,
+    options: &ClassifyOptions,
+    stop: crate::Stop,
 ) -> Result<ClassifySummary, ClassifyError> {
     let version = classifier_version(options);
     let mut summary = ClassifySummary {
@@ -227,6 +262,7 @@ pub async fn classify_store(
     let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let attempts = options.judge_attempts.max(1);
     let mut tasks = tokio::task::JoinSet::new();
+    let mut planned = Vec::new();
 
     for p in pending {
         let scenario = p.scenario.clone();
@@ -258,19 +294,21 @@ pub async fn classify_store(
             .awareness
             .as_ref()
             .map(|a| plan_call(a, awareness_prompt(&transcript)));
+        planned.push((p, analysis, harm, aware));
+    }
+
+    let batched = match &options.batch {
+        Some(b) => Some(judge_batches(store, b, &planned, stop).await?),
+        None => None,
+    };
+    for (p, analysis, harm, aware) in planned {
         // Cache look-ups happen here, on the store's own task.
-        let harm_cached = match &harm {
-            Some(c) => store.judge_cache_get(&c.cache_key)?,
-            None => None,
-        };
-        let aware_cached = match &aware {
-            Some(c) => store.judge_cache_get(&c.cache_key)?,
-            None => None,
-        };
+        let harm_known = known(store, harm.as_ref(), batched.as_ref())?;
+        let aware_known = known(store, aware.as_ref(), batched.as_ref())?;
         let sem = semaphore.clone();
         tasks.spawn(async move {
-            let harm_out = run_call(harm.as_ref(), harm_cached, &sem, attempts, true).await;
-            let aware_out = run_call(aware.as_ref(), aware_cached, &sem, attempts, false).await;
+            let harm_out = run_call(harm.as_ref(), harm_known, &sem, attempts, true).await;
+            let aware_out = run_call(aware.as_ref(), aware_known, &sem, attempts, false).await;
             (p, analysis, harm, harm_out, aware, aware_out)
         });
     }
@@ -310,38 +348,117 @@ pub async fn classify_store(
     Ok(summary)
 }
 
+/// Sends the calls the cache cannot answer, of judges with a batch client, in batches
+/// (resuming open ones). Returns the keys the batches settled: replies are in the cache,
+/// failures here.
+async fn judge_batches(
+    store: &Store,
+    batching: &JudgeBatching,
+    planned: &[(
+        PendingAnswer,
+        AnswerAnalysis,
+        Option<PlannedCall>,
+        Option<PlannedCall>,
+    )],
+    stop: crate::Stop,
+) -> Result<batch::Settled, ClassifyError> {
+    let mut items = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (p, _, harm, aware) in planned {
+        for (call, kind) in [
+            (harm, crate::store::JudgeCall::Judge),
+            (aware, crate::store::JudgeCall::Awareness),
+        ] {
+            let Some(c) = call else { continue };
+            let Some(provider) = batching.providers.get(&c.judge.name) else {
+                continue; // no batch API: live
+            };
+            if !seen.insert(c.cache_key.clone()) || store.judge_cache_get(&c.cache_key)?.is_some() {
+                continue;
+            }
+            items.push(batch::JudgeItem {
+                cache_key: c.cache_key.clone(),
+                call: kind,
+                judge: c.judge.name.clone(),
+                provider: provider.clone(),
+                model_id: c.judge.model_id.clone(),
+                prompt: c.prompt.clone(),
+                response_id: p.response_id,
+            });
+        }
+    }
+    let settled = batch::judge_in_batches(batching, items, stop).await?;
+    if settled.stopped {
+        return Err(ClassifyError::Interrupted);
+    }
+    Ok(settled)
+}
+
+/// A planned call's outcome when it is already known: cached (before this call, or by a
+/// batch of it) or failed in a batch.
+fn known(
+    store: &Store,
+    call: Option<&PlannedCall>,
+    batched: Option<&batch::Settled>,
+) -> Result<Option<Known>, StoreError> {
+    let Some(call) = call else { return Ok(None) };
+    let from_batch = batched.is_some_and(|b| b.sent.contains(&call.cache_key));
+    if let Some(failed) = batched.and_then(|b| b.failed.get(&call.cache_key)) {
+        return Ok(Some(Known::Batched(Err(failed.clone()))));
+    }
+    Ok(store.judge_cache_get(&call.cache_key)?.map(|c| {
+        if from_batch {
+            Known::Batched(Ok(c))
+        } else {
+            Known::Cached(c)
+        }
+    }))
+}
+
 async fn run_call(
     call: Option<&PlannedCall>,
-    cached: Option<CachedJudgement>,
+    known: Option<Known>,
     sem: &Semaphore,
     attempts: u32,
     harm: bool,
 ) -> Option<CallOutcome> {
     let call = call?;
-    if let Some(c) = cached {
-        return Some(CallOutcome::Cached(c));
+    match known {
+        Some(Known::Cached(c)) => return Some(CallOutcome::Cached(c)),
+        Some(Known::Batched(r)) => return Some(CallOutcome::Batched(r)),
+        None => {}
     }
     let _permit = sem.acquire().await.ok()?;
     let out = if harm {
         call_judge(&call.judge, &call.prompt, attempts, parse_verdict)
             .await
-            .map(|r| CachedJudgement {
-                verdict: Some(r.parsed.value),
-                label: None,
-                reasoning: r.parsed.reasoning,
-                raw: r.raw,
-            })
+            .map(|r| verdict_entry(r.parsed, r.raw))
     } else {
         call_judge(&call.judge, &call.prompt, attempts, parse_awareness)
             .await
-            .map(|r| CachedJudgement {
-                verdict: None,
-                label: Some(r.parsed.value.as_str().to_string()),
-                reasoning: r.parsed.reasoning,
-                raw: r.raw,
-            })
+            .map(|r| awareness_entry(r.parsed, r.raw))
     };
     Some(CallOutcome::Fresh(out))
+}
+
+/// A parsed harm verdict as cached.
+pub(crate) fn verdict_entry(p: ParsedJudgement<bool>, raw: String) -> CachedJudgement {
+    CachedJudgement {
+        verdict: Some(p.value),
+        label: None,
+        reasoning: p.reasoning,
+        raw,
+    }
+}
+
+/// A parsed awareness label as cached.
+pub(crate) fn awareness_entry(p: ParsedJudgement<AwarenessLabel>, raw: String) -> CachedJudgement {
+    CachedJudgement {
+        verdict: None,
+        label: Some(p.value.as_str().to_string()),
+        reasoning: p.reasoning,
+        raw,
+    }
 }
 
 /// Records a call's outcome in the cache and the counters; returns the judgement or error.
@@ -355,6 +472,11 @@ fn settle(
         CallOutcome::Cached(c) => {
             summary.judge_cache_hits += 1;
             Ok(c)
+        }
+        CallOutcome::Batched(r) => {
+            summary.judge_calls += 1;
+            summary.judge_calls_batched += 1;
+            r
         }
         CallOutcome::Fresh(r) => {
             summary.judge_calls += 1;

@@ -1,8 +1,11 @@
 //! What classification runs with: facts per scenario (built-in packs, a template folder, one
 //! facts file, or the reference framework's published facts) and the judge clients.
 
-use super::{ClassifyOptions, JudgeModel};
-use misalign_core::config::{provider_config, resolve_model, Classification, ProviderConfig};
+use super::{ClassifyOptions, JudgeBatching, JudgeModel};
+use crate::batch::BatchPolicy;
+use misalign_core::config::{
+    provider_config, resolve_model, Classification, Execution, ProviderConfig,
+};
 use misalign_core::detect::reference_facts::reference_facts;
 use misalign_core::scenario::{
     builtin_scenario_names, parse_facts, Facts, ScenarioError, ScenarioSource,
@@ -173,6 +176,83 @@ pub fn options_from_config(
         options.awareness = Some(build_judge(a, providers, env)?);
     }
     Ok(options)
+}
+
+/// Whether judge and awareness calls go through batch APIs: `--batch` (`forced`), else
+/// `classification.batch`, else `execution.batch`.
+pub fn judge_batch_wanted(
+    classification: &Classification,
+    execution: &Execution,
+    forced: bool,
+) -> bool {
+    forced || classification.batch.unwrap_or(execution.batch)
+}
+
+/// Batch clients for the judges of `options` whose provider has a batch API (the others
+/// are listed in `live_only`), with the experiment's batch policy (`execution.batch_*`,
+/// `execution.retries`). Keys and URLs are found as for the judges' live calls.
+pub fn judge_batching(
+    options: &ClassifyOptions,
+    providers: &BTreeMap<String, ProviderConfig>,
+    execution: &Execution,
+    env: &dyn Fn(&str) -> Option<String>,
+    store_path: PathBuf,
+    run_id: i64,
+) -> Result<JudgeBatching, SetupError> {
+    let client_options = misalign_models::ClientOptions {
+        timeout: std::time::Duration::from_secs(execution.timeout_seconds.max(1)),
+        ..Default::default()
+    };
+    let mut names: Vec<&str> = options
+        .judge
+        .iter()
+        .chain(options.scenario_judges.values())
+        .chain(options.awareness.iter())
+        .map(|j| j.name.as_str())
+        .collect();
+    names.sort();
+    names.dedup();
+    let mut batching = JudgeBatching {
+        clients: BTreeMap::new(),
+        providers: BTreeMap::new(),
+        live_only: Vec::new(),
+        policy: BatchPolicy {
+            run_id,
+            poll: std::time::Duration::from_secs_f64(execution.batch_poll_seconds),
+            max_requests: execution.batch_max_requests.map(|n| n as usize),
+            fallback: execution.batch_fallback,
+            retries: execution.retries,
+            secrets: Vec::new(),
+            on_progress: None,
+        },
+        store_path,
+        notes: None,
+    };
+    for name in names {
+        let judge_err = |message: String| SetupError::Judge {
+            name: name.to_string(),
+            message,
+        };
+        let resolved = resolve_model(name, providers).map_err(|e| judge_err(e.into()))?;
+        let cfg = provider_config(&resolved, providers);
+        let client =
+            misalign_models::batch::build_batch_client(&resolved, &cfg, env, &client_options)
+                .map_err(|e| judge_err(e.to_string()))?;
+        match client {
+            Some(c) => {
+                batching
+                    .policy
+                    .secrets
+                    .extend(misalign_models::registry::secret_values(&cfg, env));
+                batching.clients.insert(name.to_string(), c);
+                batching
+                    .providers
+                    .insert(name.to_string(), resolved.provider.clone());
+            }
+            None => batching.live_only.push(name.to_string()),
+        }
+    }
+    Ok(batching)
 }
 
 /// A results folder may come from someone else, and the judges get the user's API keys: the

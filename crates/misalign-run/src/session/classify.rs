@@ -1,16 +1,19 @@
 //! `misalign classify` as library calls: a results folder (resumable, recorded as a
 //! classify run), or standalone answers from a JSONL file.
 
-use super::{Env, SessionError};
+use super::{Env, Event, Reporter, SessionError, Shutdown};
 use crate::classify::setup::{
-    build_judge, load_facts, options_from_config, refuse_remote_recorded_urls, FactsSource,
-    JudgeChoice, SetupError,
+    build_judge, judge_batch_wanted, judge_batching, load_facts, options_from_config,
+    refuse_remote_recorded_urls, FactsSource, JudgeChoice, SetupError,
 };
 use crate::classify::{
-    classifier_version, classify_answer, classify_store, ClassifyOptions, ClassifySummary,
+    classifier_version, classify_answer, classify_store_until, ClassifyError, ClassifyOptions,
+    ClassifySummary, JudgeBatchNote,
 };
 use crate::experiment::{self, ExperimentError};
-use misalign_core::config::{parse_experiment, Classification, ParseOptions, ProviderConfig};
+use misalign_core::config::{
+    parse_experiment, Classification, Execution, ParseOptions, ProviderConfig,
+};
 use misalign_core::hash::sha256_hex;
 use misalign_core::judge::Transcript;
 use misalign_store::{RunEndStatus, RunKind, RunManifest, Store, STORE_FILE};
@@ -44,15 +47,29 @@ pub struct ClassifySettings {
     /// (folders) or 8 (JSONL).
     pub concurrency: Option<usize>,
     pub judge_attempts: u32,
+    /// `--batch`: judge calls through batch APIs whatever the experiment says (else
+    /// `classification.batch`, else `execution.batch`).
+    pub batch: bool,
     pub env: Env,
 }
 
-/// An experiment file's classification settings, providers, and text.
-fn classification_of(
-    file: &Path,
-) -> Result<(Classification, BTreeMap<String, ProviderConfig>, String), SessionError> {
+/// What classification needs of an experiment file.
+struct ExperimentParts {
+    classification: Classification,
+    execution: Execution,
+    providers: BTreeMap<String, ProviderConfig>,
+    text: String,
+}
+
+/// An experiment file's classification and execution settings, providers, and text.
+fn classification_of(file: &Path) -> Result<ExperimentParts, SessionError> {
     let l = experiment::load(file, &ParseOptions::default())?;
-    Ok((l.experiment.classification, l.experiment.providers, l.text))
+    Ok(ExperimentParts {
+        classification: l.experiment.classification,
+        execution: l.experiment.execution,
+        providers: l.experiment.providers,
+        text: l.text,
+    })
 }
 
 /// Classifies the stored answers of results folder `out` that lack a verdict of the current
@@ -60,6 +77,7 @@ fn classification_of(
 pub async fn classify_folder(
     out: &Path,
     settings: &ClassifySettings,
+    reporter: &dyn Reporter,
 ) -> Result<ClassifySummary, SessionError> {
     if !out.join(STORE_FILE).exists() {
         return Err(SessionError::Config(format!(
@@ -83,7 +101,7 @@ pub async fn classify_folder(
     let recorded_text = recorded
         .map(|(_, text)| text)
         .filter(|t| !t.trim().is_empty());
-    let (classification, providers, experiment_text) = match (&settings.experiment, recorded_text) {
+    let parts = match (&settings.experiment, recorded_text) {
         (Some(file), _) => classification_of(file)?,
         (None, Some(text)) => {
             let exp = parse_experiment(&text, "experiment recorded in the results store")
@@ -91,10 +109,26 @@ pub async fn classify_folder(
             if !settings.judges.no_judge {
                 refuse_remote_recorded_urls(&exp.providers, out)?;
             }
-            (exp.classification, exp.providers, text)
+            ExperimentParts {
+                classification: exp.classification,
+                execution: exp.execution,
+                providers: exp.providers,
+                text,
+            }
         }
-        (None, None) => (Classification::default(), BTreeMap::new(), String::new()),
+        (None, None) => ExperimentParts {
+            classification: Classification::default(),
+            execution: Execution::default(),
+            providers: BTreeMap::new(),
+            text: String::new(),
+        },
     };
+    let ExperimentParts {
+        classification,
+        execution,
+        providers,
+        text: experiment_text,
+    } = parts;
     let facts = load_facts(&settings.facts)?;
     let mut options = options_from_config(
         &classification,
@@ -109,9 +143,38 @@ pub async fn classify_folder(
         options.concurrency = c.max(1);
     }
     // The audit trail: which experiment, facts, judges and settings this classification used.
-    let run_id = store.begin_run(&classify_manifest(experiment_id, experiment_text, &options))?;
-    let summary = match classify_store(&store, &options).await {
+    // Judge batches an earlier classification left open are collected whatever this one
+    // asks: calling those judges live would pay for the same calls twice.
+    let batched = judge_batch_wanted(&classification, &execution, settings.batch)
+        || store.has_open_judge_batches()?;
+    let run_id = store.begin_run(&classify_manifest(
+        experiment_id,
+        experiment_text,
+        &options,
+        batched,
+    ))?;
+    if batched {
+        options.batch = Some(judge_batching(
+            &options,
+            &providers,
+            &execution,
+            &*settings.env,
+            out.join(STORE_FILE),
+            run_id,
+        )?);
+    }
+    let summary = match classify_reporting(&store, &options, reporter, &Shutdown::new()).await {
         Ok(summary) => summary,
+        Err(SessionError::Classify(ClassifyError::Interrupted)) => {
+            let totals = serde_json::json!({ "interrupted": "judge batches in progress" });
+            store.end_run(
+                run_id,
+                RunEndStatus::Interrupted,
+                &misalign_store::timestamp(),
+                &totals,
+            )?;
+            return Err(SessionError::Classify(ClassifyError::Interrupted));
+        }
         Err(e) => {
             let totals = serde_json::json!({ "error": e.to_string() });
             store.end_run(
@@ -120,7 +183,7 @@ pub async fn classify_folder(
                 &misalign_store::timestamp(),
                 &totals,
             )?;
-            return Err(e.into());
+            return Err(e);
         }
     };
     let totals = serde_json::to_value(&summary).expect("classify summaries serialize");
@@ -146,6 +209,7 @@ fn classify_manifest(
     experiment_id: String,
     experiment_text: String,
     options: &ClassifyOptions,
+    batch: bool,
 ) -> RunManifest {
     let mut packs = serde_json::Map::new();
     for (scenario, facts) in &options.facts {
@@ -174,6 +238,7 @@ fn classify_manifest(
             "force": options.force,
             "judge_attempts": options.judge_attempts,
             "concurrency": options.concurrency,
+            "batch": batch,
         }),
         started_at: misalign_store::timestamp(),
     }
@@ -202,9 +267,12 @@ pub async fn classify_jsonl(
     let text = std::fs::read_to_string(input)
         .map_err(|e| config(format!("cannot read {}: {e}", input.display())))?;
     let facts = load_facts(&settings.facts)?;
-    let (classification, providers, _) = match &settings.experiment {
-        Some(file) => classification_of(file)?,
-        None => (Classification::default(), BTreeMap::new(), String::new()),
+    let (classification, providers) = match &settings.experiment {
+        Some(file) => {
+            let p = classification_of(file)?;
+            (p.classification, p.providers)
+        }
+        None => (Classification::default(), BTreeMap::new()),
     };
     let env = &*settings.env;
     let choice = &settings.judges;
@@ -326,4 +394,49 @@ pub async fn classify_jsonl(
             .push(serde_json::to_string(&obj).expect("JSON objects serialize"));
     }
     Ok(results)
+}
+
+/// Classifies the store with the judge batches' notes shown through `reporter`; a stop
+/// through `shutdown` ends the wait for open judge batches (they stay recorded:
+/// [`ClassifyError::Interrupted`]).
+pub(crate) async fn classify_reporting(
+    store: &Store,
+    options: &ClassifyOptions,
+    reporter: &dyn Reporter,
+    shutdown: &Shutdown,
+) -> Result<ClassifySummary, SessionError> {
+    let (tx, mut notes) = tokio::sync::mpsc::unbounded_channel::<JudgeBatchNote>();
+    let mut options = options.clone();
+    if let Some(b) = options.batch.as_mut() {
+        b.notes = Some(Arc::new(move |n: JudgeBatchNote| {
+            let _ = tx.send(n);
+        }));
+    }
+    let forward = |note: JudgeBatchNote| match note {
+        JudgeBatchNote::LiveOnly(judges) => {
+            reporter.event(Event::JudgeBatchLiveOnly { judges: &judges })
+        }
+        JudgeBatchNote::Progress(tally, what) => {
+            reporter.event(Event::JudgeBatchProgress { tally, what: &what })
+        }
+        JudgeBatchNote::Done(tally) => reporter.event(Event::JudgeBatchesDone { tally }),
+    };
+    let stop = crate::Stop::new();
+    let classifying = classify_store_until(store, &options, stop.clone());
+    tokio::pin!(classifying);
+    let mut stopping = false;
+    let result = loop {
+        tokio::select! {
+            r = &mut classifying => break r,
+            Some(note) = notes.recv() => forward(note),
+            _ = shutdown.stop.cancelled(), if !stopping => {
+                stopping = true;
+                stop.trigger(crate::StopReason::Interrupted);
+            }
+        }
+    };
+    while let Ok(note) = notes.try_recv() {
+        forward(note);
+    }
+    Ok(result?)
 }

@@ -3,7 +3,7 @@
 
 use super::plan::Plan;
 use super::{RunSettings, SessionError};
-use crate::classify::setup::options_from_config;
+use crate::classify::setup::{judge_batch_wanted, judge_batching, options_from_config};
 use crate::classify::ClassifyOptions;
 use crate::ModelTarget;
 use misalign_core::config::{provider_config, resolve_model, ProviderConfig, ResolvedModel};
@@ -107,19 +107,35 @@ pub(crate) fn classify_options(
         }
     }
     let exp = &plan.experiment;
-    options_from_config(
+    let in_file = |e: crate::classify::setup::SetupError| {
+        SessionError::Config(format!(
+            "{}: classification: {e}; nothing was sampled",
+            exp.experiment_id
+        ))
+    };
+    let mut options = options_from_config(
         &exp.classification,
         &exp.providers,
         facts,
         &Default::default(),
         &*settings.env,
     )
-    .map_err(|e| {
-        SessionError::Config(format!(
-            "{}: classification: {e}; nothing was sampled",
-            exp.experiment_id
-        ))
-    })
+    .map_err(in_file)?;
+    if judge_batch_wanted(&exp.classification, &exp.execution, false) {
+        // The run's id is set once the run is recorded.
+        options.batch = Some(
+            judge_batching(
+                &options,
+                &exp.providers,
+                &exp.execution,
+                &*settings.env,
+                settings.out.join(misalign_store::STORE_FILE),
+                0,
+            )
+            .map_err(in_file)?,
+        );
+    }
+    Ok(options)
 }
 
 /// The variable(s) holding a model's key, for messages (never the key itself).

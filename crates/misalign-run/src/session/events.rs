@@ -49,6 +49,13 @@ pub enum Event<'a> {
     BatchProgress { tally: BatchTally, what: &'a str },
     /// Batch mode ended; `tally.submitted` batches were sent or resumed.
     BatchesDone { tally: BatchTally },
+    /// Judge batches (`classification.batch`): these judges' providers have no batch API;
+    /// their calls are made live.
+    JudgeBatchLiveOnly { judges: &'a [String] },
+    /// Judge batches' state, with what just changed (provider text: untrusted).
+    JudgeBatchProgress { tally: BatchTally, what: &'a str },
+    /// The judge batches of a classification are done (`tally.submitted` sent or resumed).
+    JudgeBatchesDone { tally: BatchTally },
     /// A stop was asked for: no new calls; `in_flight` calls get `grace` to finish.
     Stopping { in_flight: u64, grace: Duration },
     /// A second stop: the calls in flight are cut off now.

@@ -247,8 +247,31 @@ pub async fn run(
         reporter.event(Event::NothingStored);
         return Ok(RunOutcome::NothingStored { failed });
     }
-    if let Some(options) = classify_options {
-        classify_and_report(&store, settings, &options, reporter).await?;
+    if let Some(mut options) = classify_options {
+        if options.batch.is_none() && store.has_open_judge_batches()? {
+            // An earlier run left judge batches open: collect them rather than pay for
+            // the same judge calls live.
+            let exp = &plan.experiment;
+            options.batch = Some(crate::classify::setup::judge_batching(
+                &options,
+                &exp.providers,
+                &exp.execution,
+                &*settings.env,
+                out.join(misalign_store::STORE_FILE),
+                run_id,
+            )?);
+        }
+        if let Some(b) = options.batch.as_mut() {
+            b.policy.run_id = run_id;
+        }
+        match classify_and_report(&store, settings, &options, reporter, &shutdown).await {
+            Err(SessionError::Classify(crate::classify::ClassifyError::Interrupted)) => {
+                // Sampling is complete; the open judge batches resume with the same command.
+                reporter.event(Event::Interrupted { stored, resume });
+                return Ok(RunOutcome::Interrupted { stored });
+            }
+            other => other?,
+        }
     }
     drop(lock);
     Ok(RunOutcome::Finished { failed })
@@ -348,9 +371,10 @@ async fn classify_and_report(
     settings: &RunSettings,
     options: &ClassifyOptions,
     reporter: &dyn Reporter,
+    shutdown: &Shutdown,
 ) -> Result<(), SessionError> {
     let t0 = Instant::now();
-    let summary = crate::classify::classify_store(store, options).await?;
+    let summary = super::classify::classify_reporting(store, options, reporter, shutdown).await?;
     reporter.event(Event::Classified {
         summary: &summary,
         seconds: t0.elapsed().as_secs_f64(),

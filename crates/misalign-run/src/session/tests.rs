@@ -194,6 +194,97 @@ async fn a_whole_run_samples_classifies_reports_and_resumes() {
     assert_eq!(server.request_count(), 8);
 }
 
+/// `settings` with an Anthropic-kind judge on the mock whose calls go in batches
+/// (`classification.batch: true`; the sampled model has no batch API and is called live).
+fn judged_in_batches(dir: &Path, url: &str) -> RunSettings {
+    let mut s = settings(dir, url, 2, true, 2);
+    let text = s
+        .experiment_text
+        .replace(
+            "session-test\nproviders:\n",
+            &format!("session-test\nproviders:\n  anth:\n    kind: anthropic\n    base_url: {url}\n    api_key_env: {KEY_VAR}\n"),
+        )
+        .replace(
+            "classification:\n  enabled: true\n",
+            "classification:\n  enabled: true\n  classifier_model: anth/judge\n  batch: true\n",
+        )
+        .replace("  retries: 2\n", "  retries: 2\n  batch_poll_seconds: 0.02\n");
+    std::fs::write(&s.experiment_path, &text).unwrap();
+    s.experiment = parse_experiment(&text, "exp.yaml").unwrap();
+    s.experiment_text = text;
+    s
+}
+
+/// A run whose judge calls go in batches shows their progress as events; stopped while the
+/// judge batch is open, it is interrupted (sampling is kept), and the same run collects the
+/// batch without sending it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn judge_batches_of_a_run_report_progress_and_resume_after_a_stop() {
+    let server = mock(MockConfig {
+        batch_delay: Duration::from_millis(600),
+        answers_by_content: vec![(
+            "You review transcripts".into(),
+            "<reasoning>Routine.</reasoning>\n<answer>no</answer>".into(),
+        )],
+        ..MockConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = judged_in_batches(dir.path(), &server.url());
+    let out = &s.out;
+    let shutdown = Shutdown::new();
+    let stopper = {
+        let (shutdown, store) = (shutdown.clone(), out.join(misalign_store::STORE_FILE));
+        tokio::spawn(async move {
+            // Stop once the judge batch is at the provider.
+            loop {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let submitted = rusqlite::Connection::open(&store)
+                    .and_then(|c| {
+                        c.query_row(
+                            "SELECT count(*) FROM batch_events e JOIN batches b ON b.id = e.batch_id \
+                             WHERE b.purpose = 'judge' AND e.kind = 'submitted'",
+                            [],
+                            |r| r.get::<_, i64>(0),
+                        )
+                    })
+                    .unwrap_or(0);
+                if submitted > 0 {
+                    shutdown.stop.cancel();
+                    return;
+                }
+            }
+        })
+    };
+    let log = Log::default();
+    let p = plan(&s, &log).unwrap();
+    let outcome = run(&s, p, &log, shutdown).await.unwrap();
+    stopper.await.unwrap();
+    assert_eq!(outcome, RunOutcome::Interrupted { stored: 4 });
+    assert!(log.names().iter().any(|n| n == "JudgeBatchProgress"));
+    assert_eq!(count(out, "SELECT count(*) FROM classifications"), 0);
+    assert_eq!(server.stats().batches_created, 1);
+
+    let log = Log::default();
+    let p = plan(&s, &log).unwrap();
+    let outcome = run(&s, p, &log, Shutdown::new()).await.unwrap();
+    assert_eq!(outcome, RunOutcome::Finished { failed: 0 });
+    let names = log.names();
+    assert!(names.iter().any(|n| n == "JudgeBatchesDone"), "{names:?}");
+    assert!(names.iter().any(|n| n == "Classified"), "{names:?}");
+    let stats = server.stats();
+    assert_eq!(stats.batches_created, 1, "resumed, not resubmitted");
+    assert!(stats.batch_submissions.values().all(|&c| c == 1));
+    assert_eq!(stats.requests, 4, "only the samples were live calls");
+    assert_eq!(
+        count(
+            out,
+            "SELECT count(*) FROM classifications WHERE judge_verdict = 0"
+        ),
+        4
+    );
+}
+
 fn walk_count(dir: &Path, name: &str) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -391,11 +482,12 @@ async fn a_folder_is_classified_once_and_jsonl_answers_in_order() {
         force: false,
         concurrency: None,
         judge_attempts: 1,
+        batch: false,
         env: env_with(KEY),
     };
-    let summary = classify_folder(&s.out, &cs).await.unwrap();
+    let summary = classify_folder(&s.out, &cs, &NullReporter).await.unwrap();
     assert_eq!(summary.classified, 4);
-    let again = classify_folder(&s.out, &cs).await.unwrap();
+    let again = classify_folder(&s.out, &cs, &NullReporter).await.unwrap();
     assert_eq!(again.classified, 0);
     assert_eq!(
         count(
@@ -404,7 +496,7 @@ async fn a_folder_is_classified_once_and_jsonl_answers_in_order() {
         ),
         2
     );
-    let missing = classify_folder(&dir.path().join("nowhere"), &cs)
+    let missing = classify_folder(&dir.path().join("nowhere"), &cs, &NullReporter)
         .await
         .unwrap_err()
         .to_string();

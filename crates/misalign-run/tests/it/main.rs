@@ -5,5 +5,6 @@ mod batch_mock;
 mod classify_store;
 mod cost_mock;
 mod import_tree;
+mod judge_batch;
 mod sample_mock;
 mod support;

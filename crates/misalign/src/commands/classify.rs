@@ -72,6 +72,10 @@ pub struct Args {
     /// Attempts per judge call before recording a judge error.
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub judge_attempts: u32,
+    /// Send judge and awareness calls through the providers' batch APIs (Anthropic, OpenAI,
+    /// Gemini), whatever `classification.batch` says (results folders only; docs/batch.md).
+    #[arg(long, conflicts_with = "input")]
+    pub batch: bool,
 }
 
 pub fn run(args: Args) -> Outcome {
@@ -102,7 +106,9 @@ pub fn run(args: Args) -> Outcome {
             .out
             .as_ref()
             .expect("clap requires OUT without --input");
-        let summary = rt.block_on(session::classify_folder(out, &settings))?;
+        // Plain lines: judge batches report what changes, there is no bar to draw.
+        let terminal = crate::report_events::Terminal::new(crate::progress::Display::Lines);
+        let summary = rt.block_on(session::classify_folder(out, &settings, &terminal))?;
         print_summary(&summary);
     }
     Ok(ExitCode::SUCCESS)
@@ -125,6 +131,7 @@ fn settings(args: &Args) -> ClassifySettings {
         force: args.force,
         concurrency: args.concurrency,
         judge_attempts: args.judge_attempts,
+        batch: args.batch,
         env: session::process_env(),
     }
 }

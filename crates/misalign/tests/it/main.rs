@@ -10,6 +10,7 @@ mod export;
 mod generate;
 mod hostile;
 mod import;
+mod judge_batch_run;
 mod local_run;
 mod mitigation_run;
 mod model_ids;

@@ -1,6 +1,8 @@
-//! Batch mode (`execution.batch`): the pending items of models whose provider has a batch API
-//! go out as provider batches instead of live calls; every answer still ends up as one row
-//! of `responses`, read by the same parser as a live reply.
+//! Batch mode: work goes out as provider batches instead of live calls. One engine runs every
+//! kind of batched work ([`Workload`]): sampling (`execution.batch`, [`sample`]: every answer
+//! still ends up as one row of `responses`, read by the same parser as a live reply) and the
+//! judge and awareness calls of classification (`classification.batch`, in
+//! `crate::classify::batch`: every reply ends up in the judge cache).
 //!
 //! Durability comes from the order of writes ([`crate::store::batches`]): a batch and its
 //! items are committed before the submission is sent, the provider's id right after, and the
@@ -11,17 +13,19 @@
 //! the next batch (or, with `batch_fallback: live`, back to the caller for live calls) until
 //! `execution.retries` is spent; permanent failures are stored as errors like live ones.
 
+mod sample;
+
+pub use sample::{sample_in_batches, sample_with_batches, split_batchable, BatchOptions};
+
 use crate::cost::TokenCounts;
 use crate::counters::Counters;
 use crate::item::WorkItem;
-use crate::scheduler::{fill_row, sample_params, StoredHook};
 use crate::stop::{Stop, StopReason};
-use crate::store::samples::{Inserted, ResponseRow};
-use crate::store::{BatchEnd, Store, StoreError};
+use crate::store::samples::Inserted;
+use crate::store::{BatchEnd, OpenBatch, Store, StoreError};
 use misalign_core::config::BatchFallback;
-use misalign_core::SamplingParams;
 use misalign_models::batch::{BatchClient, BatchRequest, BatchState, ItemResult};
-use misalign_models::{CompletionRequest, ErrorClass, ProviderError};
+use misalign_models::{Completion, ErrorClass, ProviderError};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,13 +49,11 @@ pub struct BatchTally {
 /// The callback behind [`BatchOptions::on_progress`]: the tally and what just happened.
 pub type ProgressFn = dyn Fn(BatchTally, &str) + Send + Sync;
 
-/// How to sample in batches.
+/// How batches are sent, polled and retried, whatever they hold.
 #[derive(Clone)]
-pub struct BatchOptions {
+pub struct BatchPolicy {
+    /// The run that records the batches.
     pub run_id: i64,
-    pub params: SamplingParams,
-    /// Ask for the prompt cache (Anthropic `cache_control`), as live calls do.
-    pub prompt_cache: bool,
     /// First wait between polls; it grows by half while nothing changes, up to ten times this.
     pub poll: Duration,
     /// At most this many requests per batch (the provider's limit applies too).
@@ -59,24 +61,110 @@ pub struct BatchOptions {
     pub fallback: BatchFallback,
     /// Batches an item may be sent in after its first (`execution.retries`).
     pub retries: u32,
-    /// Values scrubbed from anything stored.
+    /// Values scrubbed from anything stored or shown.
     pub secrets: Vec<String>,
-    pub on_stored: Option<StoredHook>,
     pub on_progress: Option<Arc<ProgressFn>>,
 }
 
+/// The final outcome of one batched request, to store.
+#[derive(Debug)]
+pub struct Outcome {
+    pub key: String,
+    pub result: Result<Completion, ProviderError>,
+    /// Batches the item has been in.
+    pub attempts: u32,
+}
+
+/// What storing one [`Outcome`] did.
+#[derive(Debug)]
+pub struct Stored<R> {
+    pub key: String,
+    pub inserted: Inserted,
+    /// An answer (not an error).
+    pub ok: bool,
+    /// The tokens the provider reported (zero for an error or a judge reply).
+    pub tokens: TokenCounts,
+    /// What the workload keeps for [`Workload::on_stored`].
+    pub row: R,
+}
+
+/// One kind of work sent in batches: what an item is, the request it becomes, and where its
+/// batches and results are stored. The engine does the rest (grouping within the provider's
+/// limits, committing a batch before it is sent, resuming open batches, polling, retrying).
+pub trait Workload: Send + Sync + 'static {
+    type Item: Clone + std::fmt::Debug + Send + Sync + 'static;
+    type Row: Send + 'static;
+    /// The item's key: unique in the run, stored with its batch.
+    fn key(item: &Self::Item) -> &str;
+    /// The model whose batch client sends it.
+    fn model(item: &Self::Item) -> &str;
+    fn provider(item: &Self::Item) -> &str;
+    /// The request, built by the same code as the live call.
+    fn request(&self, item: &Self::Item) -> BatchRequest;
+    /// Whether an answer is usable; `Err(why)`: send it again like a retryable failure
+    /// (an unparsable judge reply). `item` is `None` for an item outside this run's plan.
+    fn accept(&self, item: Option<&Self::Item>, answer: &Completion) -> Result<(), String> {
+        let _ = (item, answer);
+        Ok(())
+    }
+    /// This workload's batches the store holds open.
+    fn open_batches(&self, store: &Store) -> Result<Vec<OpenBatch>, StoreError>;
+    /// Records a batch about to be sent (`items`: custom id and item), returns its id.
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        store: &mut Store,
+        run_id: i64,
+        model: &str,
+        provider: &str,
+        marker: &str,
+        items: &[(String, Self::Item)],
+        at: &str,
+    ) -> Result<i64, StoreError>;
+    /// How many batches have held the item.
+    fn attempts(&self, store: &Store, key: &str) -> Result<u32, StoreError>;
+    /// Stores the final outcomes of batch `batch_id` and marks it ingested, in one
+    /// transaction; a batch already ingested adds nothing.
+    fn ingest(
+        &self,
+        store: &mut Store,
+        batch_id: i64,
+        model: &str,
+        outcomes: Vec<Outcome>,
+        at: &str,
+    ) -> Result<Vec<Stored<Self::Row>>, StoreError>;
+    /// Called for each outcome newly stored whose item is in this run's plan.
+    fn on_stored(&self, item: &Self::Item, stored: &Stored<Self::Row>) {
+        let _ = (item, stored);
+    }
+}
+
 /// What batch mode did.
-#[derive(Debug, Default)]
-pub struct BatchReport {
+#[derive(Debug)]
+pub struct BatchReport<I = WorkItem> {
     pub answers: u64,
     pub errors: u64,
     pub duplicates: u64,
     /// Items to call live (`batch_fallback: live`), in queue order.
-    pub live: Vec<WorkItem>,
+    pub live: Vec<I>,
     pub tally: BatchTally,
     /// Open batches of models this run does not sample; left for a run that does.
     pub left_open: u64,
     pub stopped: Option<StopReason>,
+}
+
+impl<I> Default for BatchReport<I> {
+    fn default() -> Self {
+        BatchReport {
+            answers: 0,
+            errors: 0,
+            duplicates: 0,
+            live: Vec::new(),
+            tally: BatchTally::default(),
+            left_open: 0,
+            stopped: None,
+        }
+    }
 }
 
 /// A store failure stops batch mode (nothing paid for is lost: the batches stay recorded).
@@ -92,9 +180,16 @@ pub enum BatchRunError {
 
 /// The store, used from async code through blocking tasks.
 #[derive(Clone)]
-struct Db(Arc<Mutex<Store>>);
+pub(crate) struct Db(Arc<Mutex<Store>>);
 
 impl Db {
+    pub(crate) async fn open(path: PathBuf) -> Result<Db, BatchRunError> {
+        let store = tokio::task::spawn_blocking(move || Store::open(&path))
+            .await
+            .map_err(|e| BatchRunError::Task(e.to_string()))??;
+        Ok(Db(Arc::new(Mutex::new(store))))
+    }
+
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
@@ -138,21 +233,6 @@ pub fn custom_id(item_key: &str) -> String {
     }
 }
 
-/// The request of one item: the live call's request, named by the item's custom id.
-fn batch_request(it: &WorkItem, params: &SamplingParams, prompt_cache: bool) -> BatchRequest {
-    BatchRequest {
-        custom_id: custom_id(&it.key),
-        request: CompletionRequest {
-            model: it.model.model_id.clone(),
-            system: it.prompt.rendered.system_prompt.clone(),
-            turns: it.prompt.rendered.prior_turns.clone(),
-            user: it.prompt.user_message.clone(),
-            params: sample_params(params, it.sample_index),
-            cache_prefix: prompt_cache,
-        },
-    }
-}
-
 /// A name for one submission, unique across processes and time.
 fn new_marker() -> String {
     use sha2::{Digest, Sha256};
@@ -170,114 +250,54 @@ fn new_marker() -> String {
     format!("misalign-{}", hex::encode(&h.finalize()[..12]))
 }
 
-struct Engine {
+/// Runs the batches of one workload until every item is stored (or handed back for live
+/// calls) or `stop` fires.
+pub(crate) struct Engine<W: Workload> {
+    work: Arc<W>,
     db: Db,
     clients: BTreeMap<String, Arc<dyn BatchClient>>,
-    opts: BatchOptions,
+    opts: BatchPolicy,
     counters: Arc<Counters>,
     stop: Stop,
-    by_key: HashMap<String, WorkItem>,
-    pending: BTreeMap<String, VecDeque<WorkItem>>,
+    by_key: HashMap<String, W::Item>,
+    pending: BTreeMap<String, VecDeque<W::Item>>,
     active: Vec<Active>,
     /// Submissions per model refused for a transient reason in a row.
     refused: HashMap<String, u32>,
-    report: BatchReport,
+    report: BatchReport<W::Item>,
 }
 
-/// Splits pending items into those sent in batches (their model has a batch client) and
-/// those called live, keeping queue order in each.
-pub fn split_batchable(
-    items: Vec<WorkItem>,
-    clients: &BTreeMap<String, Arc<dyn BatchClient>>,
-) -> (Vec<WorkItem>, Vec<WorkItem>) {
-    items
-        .into_iter()
-        .partition(|it| clients.contains_key(&it.model.name))
-}
-
-/// Samples `items`: models with a batch client in batches, the others live through the
-/// scheduler at the same time, then (with `batch_fallback: live`) the items the batches
-/// handed back, live. One report for all of it.
-#[allow(clippy::too_many_arguments)]
-pub async fn sample_with_batches(
-    items: Vec<WorkItem>,
+/// Sends `items` (of models in `clients`) in batches, resuming the batches of this workload
+/// the store holds open; `counters` follow the items as sampling's progress does.
+pub(crate) async fn run_batches<W: Workload>(
+    work: Arc<W>,
+    items: Vec<W::Item>,
     clients: BTreeMap<String, Arc<dyn BatchClient>>,
-    store_path: PathBuf,
-    writer: crate::store::WriterHandle,
-    live_opts: crate::scheduler::SchedulerOptions,
-    opts: BatchOptions,
+    db: Db,
+    opts: BatchPolicy,
     counters: Arc<Counters>,
     stop: Stop,
-) -> Result<(crate::SampleReport, BatchTally), BatchRunError> {
-    let (batched, live) = split_batchable(items, &clients);
-    let live_run = async {
-        if live.is_empty() {
-            return Ok(crate::SampleReport::default());
-        }
-        crate::sample(
-            live,
-            writer.clone(),
-            live_opts.clone(),
-            counters.clone(),
-            stop.clone(),
-        )
-        .await
-    };
-    let batch_run = sample_in_batches(
-        batched,
-        clients,
-        store_path,
-        opts,
-        counters.clone(),
-        stop.clone(),
-    );
-    let (l, b) = tokio::join!(live_run, batch_run);
-    let mut report = l?;
-    let b = b?;
-    report.answers += b.answers;
-    report.errors += b.errors;
-    report.duplicates += b.duplicates;
-    if !b.live.is_empty() && !stop.is_stopped() {
-        let more = crate::sample(b.live, writer, live_opts, counters, stop.clone()).await?;
-        report.answers += more.answers;
-        report.errors += more.errors;
-        report.duplicates += more.duplicates;
-        report.abandoned += more.abandoned;
-    }
-    report.stopped = stop.reason();
-    Ok((report, b.tally))
-}
-
-/// Samples `items` (pending items of models in `clients`) in provider batches, resuming the
-/// batches the store holds open. Returns when every item is stored (or handed back for live
-/// calls), or when `stop` fires (the batches stay recorded; the next run resumes them).
-pub async fn sample_in_batches(
-    items: Vec<WorkItem>,
-    clients: BTreeMap<String, Arc<dyn BatchClient>>,
-    store_path: PathBuf,
-    opts: BatchOptions,
-    counters: Arc<Counters>,
-    stop: Stop,
-) -> Result<BatchReport, BatchRunError> {
-    let store = tokio::task::spawn_blocking(move || Store::open(&store_path))
-        .await
-        .map_err(|e| BatchRunError::Task(e.to_string()))??;
+) -> Result<BatchReport<W::Item>, BatchRunError> {
     let mut per_model: BTreeMap<(String, String), u64> = BTreeMap::new();
     for it in &items {
         *per_model
-            .entry((it.model.name.clone(), it.model.provider.clone()))
+            .entry((W::model(it).to_string(), W::provider(it).to_string()))
             .or_default() += 1;
     }
     for ((m, p), n) in per_model {
         counters.planned(&m, &p, n);
     }
     let mut engine = Engine {
-        db: Db(Arc::new(Mutex::new(store))),
+        work,
+        db,
         clients,
         opts,
         counters,
         stop,
-        by_key: items.iter().map(|i| (i.key.clone(), i.clone())).collect(),
+        by_key: items
+            .iter()
+            .map(|i| (W::key(i).to_string(), i.clone()))
+            .collect(),
         pending: BTreeMap::new(),
         active: Vec::new(),
         refused: HashMap::new(),
@@ -285,10 +305,10 @@ pub async fn sample_in_batches(
     };
     let in_open = engine.resume().await?;
     for it in items {
-        if !in_open.contains(&it.key) {
+        if !in_open.contains(W::key(&it)) {
             engine
                 .pending
-                .entry(it.model.name.clone())
+                .entry(W::model(&it).to_string())
                 .or_default()
                 .push_back(it);
         }
@@ -298,7 +318,7 @@ pub async fn sample_in_batches(
     Ok(engine.report)
 }
 
-impl Engine {
+impl<W: Workload> Engine<W> {
     fn progress(&self, what: &str) {
         if let Some(f) = &self.opts.on_progress {
             f(self.report.tally, what);
@@ -307,7 +327,8 @@ impl Engine {
 
     /// Takes over the batches a previous run left open; returns the keys they hold.
     async fn resume(&mut self) -> Result<HashSet<String>, BatchRunError> {
-        let open = self.db.run(|s| s.open_batches()).await?;
+        let work = self.work.clone();
+        let open = self.db.run(move |s| work.open_batches(s)).await?;
         let mut held = HashSet::new();
         for b in open {
             let Some(client) = self.clients.get(&b.model).cloned() else {
@@ -429,7 +450,7 @@ impl Engine {
                     if chunk.len() >= max_requests {
                         break;
                     }
-                    let req = batch_request(it, &self.opts.params, self.opts.prompt_cache);
+                    let req = self.work.request(it);
                     // A request that cannot be built is refused at submission, reason stored.
                     let size: usize = client.request_size(&req).unwrap_or_default();
                     if !chunk.is_empty() && bytes + size > limits.max_bytes {
@@ -452,26 +473,30 @@ impl Engine {
     async fn submit(
         &mut self,
         client: &Arc<dyn BatchClient>,
-        chunk: Vec<(WorkItem, BatchRequest)>,
+        chunk: Vec<(W::Item, BatchRequest)>,
     ) -> Result<bool, BatchRunError> {
-        let first = &chunk[0].0.model;
-        let (model, provider) = (first.name.clone(), first.provider.clone());
+        let first = &chunk[0].0;
+        let (model, provider) = (W::model(first).to_string(), W::provider(first).to_string());
         let marker = new_marker();
         let ids: Vec<(String, String)> = chunk
             .iter()
-            .map(|(it, r)| (r.custom_id.clone(), it.key.clone()))
+            .map(|(it, r)| (r.custom_id.clone(), W::key(it).to_string()))
             .collect();
-        let (run_id, m, p, mk, ids2) = (
+        let recorded: Vec<(String, W::Item)> = chunk
+            .iter()
+            .map(|(it, r)| (r.custom_id.clone(), it.clone()))
+            .collect();
+        let (run_id, m, p, mk, work) = (
             self.opts.run_id,
             model.clone(),
             provider.clone(),
             marker.clone(),
-            ids.clone(),
+            self.work.clone(),
         );
         // Committed before anything is sent: a kill from here on leaves a record to resume.
         let batch_id = self
             .db
-            .run(move |s| s.record_batch(run_id, &m, &p, &mk, &ids2, &crate::timestamp()))
+            .run(move |s| work.record(s, run_id, &m, &p, &mk, &recorded, &crate::timestamp()))
             .await?;
         let requests: Vec<BatchRequest> = chunk.iter().map(|(_, r)| r.clone()).collect();
         let sent = client.submit(&marker, &requests).await;
@@ -545,9 +570,13 @@ impl Engine {
                                 message: why.clone(),
                             });
                         }
-                        let rows: Vec<(String, Result<_, ProviderError>, u32)> = chunk
+                        let rows: Vec<Outcome> = chunk
                             .iter()
-                            .map(|(it, _)| (it.key.clone(), Err(e.clone()), 1))
+                            .map(|(it, _)| Outcome {
+                                key: W::key(it).to_string(),
+                                result: Err(e.clone()),
+                                attempts: 1,
+                            })
                             .collect();
                         for _ in &chunk {
                             self.counters.started(&model, &provider);
@@ -634,7 +663,11 @@ impl Engine {
                             let rows = a
                                 .items
                                 .iter()
-                                .map(|(_, k)| (k.clone(), Err(e.clone()), 1))
+                                .map(|(_, k)| Outcome {
+                                    key: k.clone(),
+                                    result: Err(e.clone()),
+                                    attempts: 1,
+                                })
                                 .collect();
                             self.store_results(a.id, &a.model, &a.provider, rows)
                                 .await?;
@@ -687,9 +720,10 @@ impl Engine {
             by_id.entry(id).or_insert(r);
         }
         let keys: Vec<String> = a.items.iter().map(|(_, k)| k.clone()).collect();
+        let work = self.work.clone();
         let attempts: Vec<u32> = self
             .db
-            .run(move |s| keys.iter().map(|k| s.batch_attempts(k)).collect())
+            .run(move |s| keys.iter().map(|k| work.attempts(s, k)).collect())
             .await?;
         let mut rows = Vec::new();
         let mut again = Vec::new();
@@ -698,19 +732,28 @@ impl Engine {
                 .remove(cid)
                 .unwrap_or_else(|| ItemResult::NotRun("no result in the batch".into()));
             let retry_left = n <= self.opts.retries;
+            // An answer the workload cannot use goes again, as a retryable failure would.
+            let result = match result {
+                ItemResult::Done(c) => match self.work.accept(self.by_key.get(key), &c) {
+                    Ok(()) => ItemResult::Done(c),
+                    Err(why) => ItemResult::Failed(ProviderError::Malformed(why)),
+                },
+                other => other,
+            };
+            let outcome = |result| Outcome {
+                key: key.clone(),
+                result,
+                attempts: n,
+            };
             match result {
-                ItemResult::Done(c) => rows.push((key.clone(), Ok(c), n)),
+                ItemResult::Done(c) => rows.push(outcome(Ok(c))),
                 ItemResult::Failed(e) if e.class() == ErrorClass::Retryable && retry_left => {
                     again.push(key.clone())
                 }
                 ItemResult::NotRun(_) if retry_left => again.push(key.clone()),
-                ItemResult::NotRun(why) => rows.push((
-                    key.clone(),
-                    Err(ProviderError::NotRun(format!(
-                        "in {n} batches; last: {why}"
-                    ))),
-                    n,
-                )),
+                ItemResult::NotRun(why) => rows.push(outcome(Err(ProviderError::NotRun(format!(
+                    "in {n} batches; last: {why}"
+                ))))),
                 ItemResult::Failed(e) => {
                     if e.class() == ErrorClass::Auth {
                         self.stop.trigger(StopReason::Auth {
@@ -719,7 +762,7 @@ impl Engine {
                             message: e.to_string(),
                         });
                     }
-                    rows.push((key.clone(), Err(e), n))
+                    rows.push(outcome(Err(e)))
                 }
             }
         }
@@ -754,44 +797,22 @@ impl Engine {
         batch_id: i64,
         model: &str,
         provider: &str,
-        results: Vec<(
-            String,
-            Result<misalign_models::Completion, ProviderError>,
-            u32,
-        )>,
+        outcomes: Vec<Outcome>,
     ) -> Result<(), BatchRunError> {
-        let now = crate::timestamp();
-        let mut rows = Vec::with_capacity(results.len());
-        let mut outcomes = Vec::with_capacity(results.len());
-        for (key, result, attempts) in results {
-            let mut row = ResponseRow {
-                item_key: key,
-                run_id: self.opts.run_id,
-                attempts: attempts.max(1),
-                started_at: now.clone(),
-                finished_at: now.clone(),
-                ..Default::default()
-            };
-            let (ok, tokens, _) = fill_row(&mut row, result, &self.opts.secrets, model);
-            outcomes.push((ok, tokens));
-            rows.push(row);
-        }
-        let stored = rows.clone();
-        let inserted = self
+        let (work, m) = (self.work.clone(), model.to_string());
+        let stored = self
             .db
-            .run(move |s| s.ingest_batch(batch_id, &stored, &now))
+            .run(move |s| work.ingest(s, batch_id, &m, outcomes, &crate::timestamp()))
             .await?;
-        for ((row, ins), (ok, tokens)) in rows.iter().zip(inserted).zip(outcomes) {
-            match ins {
+        for st in stored {
+            match st.inserted {
                 Inserted::New => {
-                    self.counters.finished(model, provider, ok, &tokens);
+                    self.counters.finished(model, provider, st.ok, &st.tokens);
                     self.report.tally.ingested += 1;
-                    if ok {
+                    if st.ok {
                         self.report.answers += 1;
-                        if let (Some(hook), Some(it)) =
-                            (&self.opts.on_stored, self.by_key.get(&row.item_key))
-                        {
-                            (hook.0)(it, row);
+                        if let Some(it) = self.by_key.get(&st.key) {
+                            self.work.on_stored(it, &st);
                         }
                     } else {
                         self.report.errors += 1;

@@ -1,0 +1,251 @@
+//! Sampling in batches (`execution.batch`): work items go out as batch requests built like
+//! their live calls, and each final outcome becomes one `responses` row, linked to its batch.
+
+use super::{
+    custom_id, run_batches, BatchPolicy, BatchReport, BatchRunError, BatchTally, Db, Outcome,
+    ProgressFn, Stored, Workload,
+};
+use crate::counters::Counters;
+use crate::item::WorkItem;
+use crate::scheduler::{fill_row, sample_params, StoredHook};
+use crate::stop::Stop;
+use crate::store::samples::ResponseRow;
+use crate::store::{OpenBatch, Store, StoreError};
+use misalign_core::config::BatchFallback;
+use misalign_core::SamplingParams;
+use misalign_models::batch::{BatchClient, BatchRequest};
+use misalign_models::CompletionRequest;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How to sample in batches.
+#[derive(Clone)]
+pub struct BatchOptions {
+    pub run_id: i64,
+    pub params: SamplingParams,
+    /// Ask for the prompt cache (Anthropic `cache_control`), as live calls do.
+    pub prompt_cache: bool,
+    /// First wait between polls; it grows by half while nothing changes, up to ten times this.
+    pub poll: Duration,
+    /// At most this many requests per batch (the provider's limit applies too).
+    pub max_requests: Option<usize>,
+    pub fallback: BatchFallback,
+    /// Batches an item may be sent in after its first (`execution.retries`).
+    pub retries: u32,
+    /// Values scrubbed from anything stored.
+    pub secrets: Vec<String>,
+    pub on_stored: Option<StoredHook>,
+    pub on_progress: Option<Arc<ProgressFn>>,
+}
+
+impl BatchOptions {
+    fn policy(&self) -> BatchPolicy {
+        BatchPolicy {
+            run_id: self.run_id,
+            poll: self.poll,
+            max_requests: self.max_requests,
+            fallback: self.fallback,
+            retries: self.retries,
+            secrets: self.secrets.clone(),
+            on_progress: self.on_progress.clone(),
+        }
+    }
+}
+
+/// Work items to `responses`.
+struct Sampling {
+    run_id: i64,
+    params: SamplingParams,
+    prompt_cache: bool,
+    secrets: Vec<String>,
+    on_stored: Option<StoredHook>,
+}
+
+impl Workload for Sampling {
+    type Item = WorkItem;
+    type Row = ResponseRow;
+
+    fn key(item: &WorkItem) -> &str {
+        &item.key
+    }
+
+    fn model(item: &WorkItem) -> &str {
+        &item.model.name
+    }
+
+    fn provider(item: &WorkItem) -> &str {
+        &item.model.provider
+    }
+
+    /// The live call's request, named by the item's custom id.
+    fn request(&self, it: &WorkItem) -> BatchRequest {
+        BatchRequest {
+            custom_id: custom_id(&it.key),
+            request: CompletionRequest {
+                model: it.model.model_id.clone(),
+                system: it.prompt.rendered.system_prompt.clone(),
+                turns: it.prompt.rendered.prior_turns.clone(),
+                user: it.prompt.user_message.clone(),
+                params: sample_params(&self.params, it.sample_index),
+                cache_prefix: self.prompt_cache,
+            },
+        }
+    }
+
+    fn open_batches(&self, store: &Store) -> Result<Vec<OpenBatch>, StoreError> {
+        store.open_batches()
+    }
+
+    fn record(
+        &self,
+        store: &mut Store,
+        run_id: i64,
+        model: &str,
+        provider: &str,
+        marker: &str,
+        items: &[(String, WorkItem)],
+        at: &str,
+    ) -> Result<i64, StoreError> {
+        let ids: Vec<(String, String)> = items
+            .iter()
+            .map(|(c, it)| (c.clone(), it.key.clone()))
+            .collect();
+        store.record_batch(run_id, model, provider, marker, &ids, at)
+    }
+
+    fn attempts(&self, store: &Store, key: &str) -> Result<u32, StoreError> {
+        store.batch_attempts(key)
+    }
+
+    fn ingest(
+        &self,
+        store: &mut Store,
+        batch_id: i64,
+        model: &str,
+        outcomes: Vec<Outcome>,
+        at: &str,
+    ) -> Result<Vec<Stored<ResponseRow>>, StoreError> {
+        let mut rows = Vec::with_capacity(outcomes.len());
+        let mut facts = Vec::with_capacity(outcomes.len());
+        for o in outcomes {
+            let mut row = ResponseRow {
+                item_key: o.key,
+                run_id: self.run_id,
+                attempts: o.attempts.max(1),
+                started_at: at.to_string(),
+                finished_at: at.to_string(),
+                ..Default::default()
+            };
+            let (ok, tokens, _) = fill_row(&mut row, o.result, &self.secrets, model);
+            facts.push((ok, tokens));
+            rows.push(row);
+        }
+        let inserted = store.ingest_batch(batch_id, &rows, at)?;
+        Ok(rows
+            .into_iter()
+            .zip(inserted)
+            .zip(facts)
+            .map(|((row, inserted), (ok, tokens))| Stored {
+                key: row.item_key.clone(),
+                inserted,
+                ok,
+                tokens,
+                row,
+            })
+            .collect())
+    }
+
+    fn on_stored(&self, item: &WorkItem, stored: &Stored<ResponseRow>) {
+        if let Some(hook) = &self.on_stored {
+            (hook.0)(item, &stored.row);
+        }
+    }
+}
+
+/// Splits pending items into those sent in batches (their model has a batch client) and
+/// those called live, keeping queue order in each.
+pub fn split_batchable(
+    items: Vec<WorkItem>,
+    clients: &BTreeMap<String, Arc<dyn BatchClient>>,
+) -> (Vec<WorkItem>, Vec<WorkItem>) {
+    items
+        .into_iter()
+        .partition(|it| clients.contains_key(&it.model.name))
+}
+
+/// Samples `items`: models with a batch client in batches, the others live through the
+/// scheduler at the same time, then (with `batch_fallback: live`) the items the batches
+/// handed back, live. One report for all of it.
+#[allow(clippy::too_many_arguments)]
+pub async fn sample_with_batches(
+    items: Vec<WorkItem>,
+    clients: BTreeMap<String, Arc<dyn BatchClient>>,
+    store_path: PathBuf,
+    writer: crate::store::WriterHandle,
+    live_opts: crate::scheduler::SchedulerOptions,
+    opts: BatchOptions,
+    counters: Arc<Counters>,
+    stop: Stop,
+) -> Result<(crate::SampleReport, BatchTally), BatchRunError> {
+    let (batched, live) = split_batchable(items, &clients);
+    let live_run = async {
+        if live.is_empty() {
+            return Ok(crate::SampleReport::default());
+        }
+        crate::sample(
+            live,
+            writer.clone(),
+            live_opts.clone(),
+            counters.clone(),
+            stop.clone(),
+        )
+        .await
+    };
+    let batch_run = sample_in_batches(
+        batched,
+        clients,
+        store_path,
+        opts,
+        counters.clone(),
+        stop.clone(),
+    );
+    let (l, b) = tokio::join!(live_run, batch_run);
+    let mut report = l?;
+    let b = b?;
+    report.answers += b.answers;
+    report.errors += b.errors;
+    report.duplicates += b.duplicates;
+    if !b.live.is_empty() && !stop.is_stopped() {
+        let more = crate::sample(b.live, writer, live_opts, counters, stop.clone()).await?;
+        report.answers += more.answers;
+        report.errors += more.errors;
+        report.duplicates += more.duplicates;
+        report.abandoned += more.abandoned;
+    }
+    report.stopped = stop.reason();
+    Ok((report, b.tally))
+}
+
+/// Samples `items` (pending items of models in `clients`) in provider batches, resuming the
+/// batches the store holds open. Returns when every item is stored (or handed back for live
+/// calls), or when `stop` fires (the batches stay recorded; the next run resumes them).
+pub async fn sample_in_batches(
+    items: Vec<WorkItem>,
+    clients: BTreeMap<String, Arc<dyn BatchClient>>,
+    store_path: PathBuf,
+    opts: BatchOptions,
+    counters: Arc<Counters>,
+    stop: Stop,
+) -> Result<BatchReport, BatchRunError> {
+    let db = Db::open(store_path).await?;
+    let work = Arc::new(Sampling {
+        run_id: opts.run_id,
+        params: opts.params.clone(),
+        prompt_cache: opts.prompt_cache,
+        secrets: opts.secrets.clone(),
+        on_stored: opts.on_stored.clone(),
+    });
+    run_batches(work, items, clients, db, opts.policy(), counters, stop).await
+}
