@@ -164,6 +164,43 @@ impl Budget {
         Ok(Reservation { amount })
     }
 
+    /// Sets aside the upper estimate of one sample of a prompt sent inside a provider batch,
+    /// at the batch price. Inside a batch the provider answers requests in any order, so a
+    /// cache hit is not certain: every request is estimated as if it found the cache cold
+    /// (a cache write where the request asks for caching). `committed`: the request is in a
+    /// batch the provider already holds (an earlier run's), paid whatever the limit says, so
+    /// it is set aside without the check.
+    pub fn reserve_batched(
+        &self,
+        model: &str,
+        prompt_hash: &str,
+        prompt_guess: u64,
+        committed: bool,
+    ) -> Result<Reservation, OverBudget> {
+        let Some(m) = self.models.get(model) else {
+            return Ok(Reservation { amount: 0.0 });
+        };
+        let mut st = self.lock();
+        let key = (model.to_string(), prompt_hash.to_string());
+        let prompt_tokens = match st.prompt_input.get(&key) {
+            Some(&n) => n,
+            None => prompt_guess + prompt_guess.div_ceil(4),
+        };
+        let mut tokens = input_as_billed(prompt_tokens, m.caching, false);
+        tokens.output = m.max_output;
+        let amount = cost_usd(&m.price, &tokens, true);
+        if !committed && st.spent + st.reserved + amount > self.limit + 1e-12 {
+            return Err(OverBudget {
+                limit: self.limit,
+                spent: st.spent,
+                reserved: st.reserved,
+                next_call: amount,
+            });
+        }
+        st.reserved += amount;
+        Ok(Reservation { amount })
+    }
+
     /// Replaces a reservation by what the stored answers of the call cost (`tokens`, their
     /// summed usage; zero for a call that failed).
     pub fn settle(
@@ -270,6 +307,38 @@ mod tests {
         // Too short to be cached.
         assert_eq!(input_as_billed(500, Caching::Explicit, true).input, 500);
         assert_eq!(input_as_billed(3000, Caching::Off, true).input, 3000);
+    }
+
+    #[test]
+    fn batched_samples_are_estimated_cold_at_the_batch_price_and_committed_ones_always_fit() {
+        let b = Budget::new(
+            0.03,
+            0.0,
+            HashMap::from([("anthropic/c".to_string(), model(Caching::Explicit))]),
+        );
+        // 2,000 tokens by chars/4, 2,500 with the margin, written to the cache every time
+        // (a hit inside a batch is not certain), 1,000 out, all at half price.
+        let each = (2500.0 * 3.75 + 1000.0 * 15.0) / 1e6 * 0.5;
+        let r1 = b.reserve_batched("anthropic/c", "p", 2000, false).unwrap();
+        assert!((r1.amount - each).abs() < 1e-9, "{r1:?}");
+        let r2 = b.reserve_batched("anthropic/c", "p", 2000, false).unwrap();
+        assert!((r2.amount - each).abs() < 1e-9, "not warm: {r2:?}");
+        let over = b
+            .reserve_batched("anthropic/c", "p", 2000, false)
+            .unwrap_err();
+        assert!((over.reserved - 2.0 * each).abs() < 1e-9, "{over}");
+        // An earlier run's batch is paid whatever the limit: set aside, never refused.
+        let held = b.reserve_batched("anthropic/c", "q", 2000, true).unwrap();
+        assert!((held.amount - each).abs() < 1e-9);
+        // Settling at the batch price frees what the answer did not use.
+        let used = TokenCounts {
+            cache_read: 2000,
+            output: 100,
+            ..TokenCounts::default()
+        };
+        b.settle(r1, "anthropic/c", "p", &used, true);
+        let paid = (2000.0 * 0.3 + 100.0 * 15.0) / 1e6 * 0.5;
+        assert!((b.spent() - paid).abs() < 1e-9, "{}", b.spent());
     }
 
     #[test]

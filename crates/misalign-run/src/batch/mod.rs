@@ -17,6 +17,7 @@ mod sample;
 
 pub use sample::{sample_in_batches, sample_with_batches, split_batchable, BatchOptions};
 
+use crate::budget::{OverBudget, Reservation};
 use crate::cost::TokenCounts;
 use crate::counters::Counters;
 use crate::item::WorkItem;
@@ -106,6 +107,21 @@ pub trait Workload: Send + Sync + 'static {
     fn accept(&self, item: Option<&Self::Item>, answer: &Completion) -> Result<(), String> {
         let _ = (item, answer);
         Ok(())
+    }
+    /// Sets aside what sending `item` may cost under the run's cost limit (`--max-cost`);
+    /// `Err` refuses it, and the engine sends nothing more. `committed`: the item is in a
+    /// batch the provider already holds, paid whatever the limit says. `None`: no limit.
+    fn reserve(
+        &self,
+        item: &Self::Item,
+        committed: bool,
+    ) -> Result<Option<Reservation>, OverBudget> {
+        let _ = (item, committed);
+        Ok(None)
+    }
+    /// Replaces a reservation by what `item` cost (`tokens`: zero when nothing was stored).
+    fn settle_cost(&self, item: &Self::Item, reservation: Reservation, tokens: &TokenCounts) {
+        let _ = (item, reservation, tokens);
     }
     /// This workload's batches the store holds open.
     fn open_batches(&self, store: &Store) -> Result<Vec<OpenBatch>, StoreError>;
@@ -264,6 +280,11 @@ pub(crate) struct Engine<W: Workload> {
     active: Vec<Active>,
     /// Submissions per model refused for a transient reason in a row.
     refused: HashMap<String, u32>,
+    /// What each item in a batch has set aside under the cost limit, by key.
+    reserved: HashMap<String, Reservation>,
+    /// Set when the cost limit refused an item: nothing more is sent, the batches already
+    /// sent are collected (they are paid for), then the run stops with this reason.
+    over_budget: Option<String>,
     report: BatchReport<W::Item>,
 }
 
@@ -301,6 +322,8 @@ pub(crate) async fn run_batches<W: Workload>(
         pending: BTreeMap::new(),
         active: Vec::new(),
         refused: HashMap::new(),
+        reserved: HashMap::new(),
+        over_budget: None,
         report: BatchReport::default(),
     };
     let in_open = engine.resume().await?;
@@ -319,6 +342,27 @@ pub(crate) async fn run_batches<W: Workload>(
 }
 
 impl<W: Workload> Engine<W> {
+    /// Stopped for a reason that leaves the batches in flight to the next run (Ctrl-C, a
+    /// rejected key, a store failure). A cost-limit stop is not one: batches already sent
+    /// are paid for, so they are still collected.
+    fn halted(&self) -> bool {
+        self.stop.is_stopped() && !matches!(self.stop.reason(), Some(StopReason::Budget(_)))
+    }
+
+    /// Whether new batches may be sent.
+    fn may_submit(&self) -> bool {
+        self.over_budget.is_none() && !self.stop.is_stopped()
+    }
+
+    /// Replaces the reservation of `key` (if any) by what it cost.
+    fn settle_cost(&mut self, key: &str, tokens: &TokenCounts) {
+        if let Some(r) = self.reserved.remove(key) {
+            if let Some(it) = self.by_key.get(key) {
+                self.work.settle_cost(it, r, tokens);
+            }
+        }
+    }
+
     fn progress(&self, what: &str) {
         if let Some(f) = &self.opts.on_progress {
             f(self.report.tally, what);
@@ -359,8 +403,11 @@ impl<W: Workload> Engine<W> {
                     }
                     for (_, key) in &b.items {
                         held.insert(key.clone());
-                        if self.by_key.contains_key(key) {
+                        if let Some(it) = self.by_key.get(key) {
                             self.counters.started(&b.model, &b.provider);
+                            if let Ok(Some(r)) = self.work.reserve(it, true) {
+                                self.reserved.insert(key.clone(), r);
+                            }
                         }
                     }
                     self.report.tally.submitted += 1;
@@ -402,16 +449,28 @@ impl<W: Workload> Engine<W> {
     async fn run(&mut self) -> Result<(), BatchRunError> {
         let mut wait = self.opts.poll;
         loop {
-            if self.stop.is_stopped() {
+            if self.halted() {
                 return Ok(());
             }
-            self.submit_pending().await?;
-            if self.active.is_empty() && self.pending.values().all(VecDeque::is_empty) {
+            if self.may_submit() {
+                self.submit_pending().await?;
+            }
+            let nothing_to_send =
+                !self.may_submit() || self.pending.values().all(VecDeque::is_empty);
+            if self.active.is_empty() && nothing_to_send {
+                if let Some(why) = self.over_budget.take() {
+                    self.stop.trigger(StopReason::Budget(why));
+                }
                 return Ok(());
             }
+            let budget_stop = !self.halted() && self.stop.is_stopped();
             tokio::select! {
                 biased;
-                _ = self.stop.stopped() => return Ok(()),
+                _ = self.stop.stopped(), if !budget_stop => {
+                    if self.halted() {
+                        return Ok(());
+                    }
+                }
                 _ = tokio::time::sleep(wait) => {}
             }
             let changed = self.poll_all().await?;
@@ -437,7 +496,7 @@ impl<W: Workload> Engine<W> {
                 .map_or(limits.max_requests, |n| n.min(limits.max_requests))
                 .max(1);
             loop {
-                if self.stop.is_stopped() {
+                if !self.may_submit() {
                     return Ok(());
                 }
                 let queue = self.pending.entry(model.clone()).or_default();
@@ -450,14 +509,31 @@ impl<W: Workload> Engine<W> {
                     if chunk.len() >= max_requests {
                         break;
                     }
+                    match self.work.reserve(it, false) {
+                        Ok(Some(r)) => {
+                            self.reserved.insert(W::key(it).to_string(), r);
+                        }
+                        Ok(None) => {}
+                        Err(over) => {
+                            self.over_budget = Some(over.to_string());
+                            break;
+                        }
+                    }
                     let req = self.work.request(it);
                     // A request that cannot be built is refused at submission, reason stored.
                     let size: usize = client.request_size(&req).unwrap_or_default();
                     if !chunk.is_empty() && bytes + size > limits.max_bytes {
+                        // It goes in the next batch, which sets its cost aside again.
+                        if let Some(r) = self.reserved.remove(W::key(it)) {
+                            self.work.settle_cost(it, r, &TokenCounts::default());
+                        }
                         break;
                     }
                     bytes += size;
                     chunk.push((queue.pop_front().expect("front exists"), req));
+                }
+                if chunk.is_empty() {
+                    break; // the cost limit refused the first item
                 }
                 if !self.submit(&client, chunk).await? {
                     // Not accepted for a transient reason: try again after the next poll.
@@ -551,6 +627,9 @@ impl<W: Workload> Engine<W> {
                         self.db
                             .run(move |s| s.batch_closed(batch_id, BatchEnd::Abandoned, &w, &at))
                             .await?;
+                        for (it, _) in &chunk {
+                            self.settle_cost(W::key(it), &TokenCounts::default());
+                        }
                         let queue = self.pending.entry(model.clone()).or_default();
                         for (it, _) in chunk.into_iter().rev() {
                             queue.push_front(it);
@@ -596,7 +675,7 @@ impl<W: Workload> Engine<W> {
         let mut changed = false;
         let mut i = 0;
         while i < self.active.len() {
-            if self.stop.is_stopped() {
+            if self.halted() {
                 return Ok(changed);
             }
             let Some(client) = self.clients.get(&self.active[i].model).cloned() else {
@@ -773,6 +852,7 @@ impl<W: Workload> Engine<W> {
                 .await?;
         }
         for key in again {
+            self.settle_cost(&key, &TokenCounts::default());
             self.counters.retried(&a.model, &a.provider);
             self.counters.abandoned(&a.model, &a.provider);
             let Some(it) = self.by_key.get(&key).cloned() else {
@@ -805,6 +885,11 @@ impl<W: Workload> Engine<W> {
             .run(move |s| work.ingest(s, batch_id, &m, outcomes, &crate::timestamp()))
             .await?;
         for st in stored {
+            let used = match st.inserted {
+                Inserted::New => st.tokens,
+                Inserted::Duplicate => TokenCounts::default(),
+            };
+            self.settle_cost(&st.key, &used);
             match st.inserted {
                 Inserted::New => {
                     self.counters.finished(model, provider, st.ok, &st.tokens);

@@ -5,6 +5,8 @@ use super::{
     custom_id, run_batches, BatchPolicy, BatchReport, BatchRunError, BatchTally, Db, Outcome,
     ProgressFn, Stored, Workload,
 };
+use crate::budget::{Budget, OverBudget, Reservation};
+use crate::cost::TokenCounts;
 use crate::counters::Counters;
 use crate::item::WorkItem;
 use crate::scheduler::{fill_row, sample_params, StoredHook};
@@ -27,6 +29,8 @@ pub struct BatchOptions {
     pub params: SamplingParams,
     /// Ask for the prompt cache (Anthropic `cache_control`), as live calls do.
     pub prompt_cache: bool,
+    /// The run's cost limit, shared with the live calls.
+    pub budget: Option<Arc<Budget>>,
     /// First wait between polls; it grows by half while nothing changes, up to ten times this.
     pub poll: Duration,
     /// At most this many requests per batch (the provider's limit applies too).
@@ -59,6 +63,7 @@ struct Sampling {
     run_id: i64,
     params: SamplingParams,
     prompt_cache: bool,
+    budget: Option<Arc<Budget>>,
     secrets: Vec<String>,
     on_stored: Option<StoredHook>,
 }
@@ -91,6 +96,21 @@ impl Workload for Sampling {
                 params: sample_params(&self.params, it.sample_index),
                 cache_prefix: self.prompt_cache,
             },
+        }
+    }
+
+    fn reserve(&self, it: &WorkItem, committed: bool) -> Result<Option<Reservation>, OverBudget> {
+        let Some(b) = &self.budget else {
+            return Ok(None);
+        };
+        let guess = crate::scheduler::prompt_tokens(&it.prompt);
+        b.reserve_batched(&it.model.name, &it.prompt.hash, guess, committed)
+            .map(Some)
+    }
+
+    fn settle_cost(&self, it: &WorkItem, reservation: Reservation, tokens: &TokenCounts) {
+        if let Some(b) = &self.budget {
+            b.settle(reservation, &it.model.name, &it.prompt.hash, tokens, true);
         }
     }
 
@@ -244,6 +264,7 @@ pub async fn sample_in_batches(
         run_id: opts.run_id,
         params: opts.params.clone(),
         prompt_cache: opts.prompt_cache,
+        budget: opts.budget.clone(),
         secrets: opts.secrets.clone(),
         on_stored: opts.on_stored.clone(),
     });

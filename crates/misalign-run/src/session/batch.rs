@@ -67,6 +67,7 @@ pub(crate) async fn sample(
         run_id: opts.run_id,
         params: opts.params.clone(),
         prompt_cache: opts.prompt_cache,
+        budget: opts.budget.clone(),
         poll: Duration::from_secs_f64(exp.execution.batch_poll_seconds),
         max_requests: exp.execution.batch_max_requests.map(|n| n as usize),
         fallback: exp.execution.batch_fallback,

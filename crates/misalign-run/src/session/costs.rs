@@ -27,7 +27,7 @@ fn targets(plan: &Plan) -> Vec<BudgetTarget<'_>> {
         .collect()
 }
 
-/// With a cost limit: that it can be kept (every model priced, calls sent live), before
+/// With a cost limit: that it can be kept (every model priced), before
 /// anything is written or called. The message names the file and the field.
 pub(crate) fn check_budget(plan: &Plan, settings: &RunSettings) -> Result<(), SessionError> {
     let exp = &plan.experiment;
@@ -35,15 +35,6 @@ pub(crate) fn check_budget(plan: &Plan, settings: &RunSettings) -> Result<(), Se
         return Ok(());
     }
     let file = settings.experiment_path.display();
-    if exp.execution.batch {
-        // A batch is paid for as a whole once sent and cannot be stopped half way, so the
-        // limit could not be kept call by call.
-        return Err(SessionError::Config(format!(
-            "{file}: execution.max_cost_usd (or --max-cost) cannot be combined with batch mode: \
-             a sent batch cannot be stopped at the limit; use one or the other (`run --dry-run` \
-             estimates a batch run's cost)"
-        )));
-    }
     budget_for(0.0, 0.0, &targets(plan), &prices(plan)?, 0)
         .map(drop)
         .map_err(|e| SessionError::Config(format!("{file}: execution.max_cost_usd: {e}")))

@@ -146,6 +146,7 @@ fn options(run_id: i64) -> BatchOptions {
         run_id,
         params: params(),
         prompt_cache: false,
+        budget: None,
         poll: Duration::from_millis(20),
         max_requests: None,
         fallback: BatchFallback::Batch,

@@ -170,20 +170,6 @@ async fn max_cost_stops_within_the_limit_exits_1_and_a_higher_limit_resumes() {
     assert_eq!(server.request_count(), 0);
     std::fs::remove_dir_all(&out).ok();
 
-    // With batch mode: refused before any call (a sent batch cannot stop at the limit).
-    let o = misalign_in(
-        dir.path(),
-        &["run", exp, "--out", out_s, "--max-cost", "1", "--batch"],
-    );
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        text(&o).contains("cannot be combined with batch mode"),
-        "{}",
-        text(&o)
-    );
-    assert_eq!(server.request_count(), 0);
-    std::fs::remove_dir_all(&out).ok();
-
     let limit = 0.03;
     let o = misalign_in(
         dir.path(),
@@ -263,4 +249,63 @@ async fn max_cost_stops_within_the_limit_exits_1_and_a_higher_limit_resumes() {
         writes >= 2,
         "each condition's first sample writes the cache"
     );
+}
+
+/// In batch mode the limit is kept per request too: each request put in a batch sets aside
+/// its cold-cache estimate at the batch price, the first one that does not fit ends the
+/// sending, the batch already sent is collected (it is paid for), and the run stops with
+/// exit 1; a higher limit sends the rest, each request once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_cost_in_batch_mode_sends_what_fits_collects_it_and_resumes() {
+    let server = MockServer::start(MockConfig {
+        batch_delay: Duration::from_millis(50),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let exp = experiment(
+        dir.path(),
+        &server.url(),
+        10,
+        "execution:\n  batch: true\n  batch_poll_seconds: 0.05\n",
+    );
+    let exp = exp.to_str().unwrap();
+    let out = dir.path().join("out");
+    let out_s = out.to_str().unwrap();
+
+    let limit = 0.05;
+    let o = misalign_in(
+        dir.path(),
+        &["run", exp, "--out", out_s, "--max-cost", &limit.to_string()],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("cost limit of $0.0500 is reached"), "{t}");
+    let (spent, answers) = stored_cost(&out);
+    assert!(spent <= limit, "spent {spent} > {limit}");
+    // About 0.009 set aside per request (a cold cache at the batch price): five fit.
+    assert!((3..20).contains(&answers), "{answers} answers: {t}");
+    // Everything sent was collected, through the batch API only.
+    let subs = server.stats().batch_submissions;
+    assert_eq!(subs.len() as i64, answers, "{subs:?}");
+    let s = misalign_run::store::Store::open_read_only(&out.join("results.sqlite")).unwrap();
+    assert_eq!(
+        s.report_run(None).unwrap().unwrap().status.as_deref(),
+        Some("budget_reached")
+    );
+    let billed_as_batch: i64 = crate::support::db(&s)
+        .query_row("SELECT count(*) FROM batch_answers", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(billed_as_batch, answers);
+    drop(s);
+
+    // A higher limit: the rest goes out in batches; no request is sent twice.
+    let o = misalign_in(dir.path(), &["run", exp, "--out", out_s, "--max-cost", "5"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (_, answers) = stored_cost(&out);
+    assert_eq!(answers, 20);
+    let subs = server.stats().batch_submissions;
+    assert_eq!(subs.len(), 20, "{subs:?}");
+    assert!(subs.values().all(|&c| c == 1), "{subs:?}");
 }
