@@ -14,12 +14,15 @@
 # its cache hits inside a batch are best effort, so a real bill can be higher (docs/cost.md).
 #
 # Usage: scripts/bench-cost.sh
-# Env:   MISALIGN_BIN / MOCK_BIN to use prebuilt binaries; SAMPLES, CONCURRENCY, MAX_TOKENS.
+# Env:   MISALIGN_BIN / MOCK_BIN to use prebuilt binaries; SAMPLES, CONCURRENCY, MAX_TOKENS;
+#        ANSWER_TOKENS=N makes every answer about N output tokens long (the mock counts
+#        bytes / 4; default: the mock's canned answers, about 75 tokens), since output is
+#        only halved by the batch discount and never cached, the ratio depends on it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 samples=${SAMPLES:-100}
 conc=${CONCURRENCY:-20}
-max_tokens=${MAX_TOKENS:-1000}
+max_tokens=${MAX_TOKENS:-$(( ${ANSWER_TOKENS:-0} > 900 ? ${ANSWER_TOKENS:-0} + 100 : 1000 ))}
 
 if [ -z "${MISALIGN_BIN:-}" ] || [ -z "${MOCK_BIN:-}" ]; then
   cargo build --release -q -p misalign -p misalign-mock --no-default-features
@@ -35,7 +38,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$mock" --port 0 --latency-ms 20 --no-record-bodies >"$work/mock.log" 2>&1 &
+answer_args=()
+if [ -n "${ANSWER_TOKENS:-}" ]; then
+  # A plain answer of ANSWER_TOKENS x 4 bytes (the mock's token count is bytes / 4).
+  answer=$(python3 -c "import sys; n = int(sys.argv[1]) * 4; print(('I read the inbox and will reply to each message in turn. ' * (n // 56 + 1))[:n])" "$ANSWER_TOKENS")
+  answer_args=(--answer "$answer")
+fi
+"$mock" --port 0 --latency-ms 20 --no-record-bodies "${answer_args[@]}" >"$work/mock.log" 2>&1 &
 mock_pid=$!
 for _ in $(seq 100); do
   grep -q 'listening on' "$work/mock.log" 2>/dev/null && break
