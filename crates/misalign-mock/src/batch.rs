@@ -106,7 +106,7 @@ pub(crate) fn decide(
 ) -> ItemOutcome {
     let info = match parse_request(protocol, path_model, body) {
         Ok(i) => i,
-        Err(msg) => return ItemOutcome::Invalid(msg),
+        Err(bad) => return ItemOutcome::Invalid(bad.to_string()),
     };
     let pkey = prompt_key(&info.model, &info.system, &info.user, info.seed);
     let h = mix(config.seed ^ mix(id_hash(custom_id) ^ mix(submission)));

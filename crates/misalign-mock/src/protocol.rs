@@ -116,25 +116,39 @@ fn anthropic_cache_prefix(system: Option<&Value>, messages: &[Value]) -> Option<
     Some(prefix)
 }
 
+/// Why a request body is not one the mock can answer (sent back as a 400, as a provider would).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadRequest {
+    #[error("request body must be a JSON object")]
+    NotAnObject,
+    #[error("missing `{0}`")]
+    Missing(&'static str),
+    #[error("missing model in the URL")]
+    NoModelInUrl,
+    /// A batch submission entry without its id or body (the JSON pointer named).
+    #[error("a request lacks `{0}`")]
+    EntryLacks(String),
+    #[error("missing the list of requests")]
+    NoRequests,
+}
+
 /// Reads model, prompt, seed and reasoning request. `path_model` is Gemini's URL model.
 pub fn parse_request(
     protocol: Protocol,
     path_model: Option<&str>,
     body: &Value,
-) -> Result<PromptInfo, String> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| "request body must be a JSON object".to_string())?;
+) -> Result<PromptInfo, BadRequest> {
+    let obj = body.as_object().ok_or(BadRequest::NotAnObject)?;
     match protocol {
         Protocol::OpenAi => {
             let model = obj
                 .get("model")
                 .and_then(Value::as_str)
-                .ok_or("missing `model`")?;
+                .ok_or(BadRequest::Missing("model"))?;
             let messages = obj
                 .get("messages")
                 .and_then(Value::as_array)
-                .ok_or("missing `messages`")?;
+                .ok_or(BadRequest::Missing("messages"))?;
             let (mut system, mut user) = (String::new(), String::new());
             for m in messages {
                 let text = content_text(m.get("content").unwrap_or(&Value::Null));
@@ -168,14 +182,14 @@ pub fn parse_request(
             let model = obj
                 .get("model")
                 .and_then(Value::as_str)
-                .ok_or("missing `model`")?;
+                .ok_or(BadRequest::Missing("model"))?;
             if obj.get("max_tokens").and_then(Value::as_u64).is_none() {
-                return Err("missing `max_tokens`".into());
+                return Err(BadRequest::Missing("max_tokens"));
             }
             let messages = obj
                 .get("messages")
                 .and_then(Value::as_array)
-                .ok_or("missing `messages`")?;
+                .ok_or(BadRequest::Missing("messages"))?;
             let user = messages
                 .iter()
                 .map(|m| content_text(m.get("content").unwrap_or(&Value::Null)))
@@ -202,11 +216,11 @@ pub fn parse_request(
             })
         }
         Protocol::Google => {
-            let model = path_model.ok_or("missing model in the URL")?;
+            let model = path_model.ok_or(BadRequest::NoModelInUrl)?;
             let contents = obj
                 .get("contents")
                 .and_then(Value::as_array)
-                .ok_or("missing `contents`")?;
+                .ok_or(BadRequest::Missing("contents"))?;
             let user = contents
                 .iter()
                 .map(|c| content_text(c.get("parts").unwrap_or(&Value::Null)))

@@ -3,8 +3,8 @@
 use crate::answers::{canned_answer, reasoning_for};
 use crate::config::{FaultKind, MockConfig};
 use crate::protocol::{
-    answer_body, cache_entry, error_body, parse_request, CacheUse, Choice, Finish, Protocol,
-    ReasoningAsk,
+    answer_body, cache_entry, error_body, parse_request, BadRequest, CacheUse, Choice, Finish,
+    Protocol, ReasoningAsk,
 };
 use crate::record::{prompt_key, MockStats, RecordedRequest};
 use axum::body::{Body, Bytes};
@@ -293,7 +293,7 @@ async fn handle(
     };
     let info = match parse_request(protocol, path_model.as_deref(), &json) {
         Ok(i) => i,
-        Err(msg) => return error(protocol, 400, &msg, None),
+        Err(bad) => return error(protocol, 400, &bad.to_string(), None),
     };
     let pkey = prompt_key(&info.model, &info.system, &info.user, info.seed);
     // The prompt cache: what this request's prefix is, and how many tokens of it count.
@@ -656,18 +656,18 @@ fn entries_of(
     list: Option<&Vec<serde_json::Value>>,
     id_at: &str,
     body_at: &str,
-) -> Result<Vec<(String, serde_json::Value)>, String> {
-    let list = list.ok_or("missing the list of requests")?;
+) -> Result<Vec<(String, serde_json::Value)>, BadRequest> {
+    let list = list.ok_or(BadRequest::NoRequests)?;
     list.iter()
         .map(|e| {
             let id = e
                 .pointer(id_at)
                 .and_then(serde_json::Value::as_str)
-                .ok_or(format!("a request lacks `{id_at}`"))?;
+                .ok_or_else(|| BadRequest::EntryLacks(id_at.to_string()))?;
             let body = e
                 .pointer(body_at)
                 .cloned()
-                .ok_or(format!("a request lacks `{body_at}`"))?;
+                .ok_or_else(|| BadRequest::EntryLacks(body_at.to_string()))?;
             Ok((id.to_string(), body))
         })
         .collect()
@@ -691,7 +691,7 @@ async fn anthropic_batch_create(
         "/params",
     ) {
         Ok(e) => e,
-        Err(m) => return error(Protocol::Anthropic, 400, &m, None),
+        Err(bad) => return error(Protocol::Anthropic, 400, &bad.to_string(), None),
     };
     let (b, lose) = create_batch(
         &shared,
@@ -822,7 +822,7 @@ async fn openai_batch_create(
     }
     let entries = match entries_of(Some(&lines), "/custom_id", "/body") {
         Ok(e) => e,
-        Err(m) => return error(Protocol::OpenAi, 400, &m, None),
+        Err(bad) => return error(Protocol::OpenAi, 400, &bad.to_string(), None),
     };
     let label = json
         .get("metadata")
@@ -887,7 +887,7 @@ fn google_batch_create(shared: Arc<Shared>, model: &str, body: Bytes) -> Respons
         "/request",
     ) {
         Ok(e) => e,
-        Err(m) => return error(Protocol::Google, 400, &m, None),
+        Err(bad) => return error(Protocol::Google, 400, &bad.to_string(), None),
     };
     let label = json
         .pointer("/batch/displayName")

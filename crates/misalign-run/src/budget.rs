@@ -227,6 +227,16 @@ impl Budget {
     }
 }
 
+/// Models a cost limit cannot count: no built-in price and none under `prices:`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a cost limit needs a price for every model, and no price is known for {}: add them under \
+     `prices:` (USD per million tokens, e.g. `{}: {{input: 1.0, output: 2.0}}`)",
+    .0.join(", "),
+    .0[0]
+)]
+pub struct Unpriced(pub Vec<String>);
+
 /// A model the run calls, as [`budget_for`] needs it.
 #[derive(Clone, Debug)]
 pub struct BudgetTarget<'a> {
@@ -244,7 +254,7 @@ pub fn budget_for(
     targets: &[BudgetTarget<'_>],
     prices: &crate::cost::PriceTable,
     max_output: u64,
-) -> Result<Budget, String> {
+) -> Result<Budget, Unpriced> {
     let mut models = HashMap::new();
     let mut unpriced = Vec::new();
     for t in targets {
@@ -264,12 +274,7 @@ pub fn budget_for(
         }
     }
     if !unpriced.is_empty() {
-        return Err(format!(
-            "a cost limit needs a price for every model, and no price is known for {}: add them under \
-             `prices:` (USD per million tokens, e.g. `{}: {{input: 1.0, output: 2.0}}`)",
-            unpriced.join(", "),
-            unpriced[0]
-        ));
+        return Err(Unpriced(unpriced));
     }
     Ok(Budget::new(limit, already_spent, models))
 }

@@ -89,6 +89,13 @@ pub struct Stored<R> {
     pub row: R,
 }
 
+/// Why a workload cannot use an answer; the item is sent again like a retryable failure.
+#[derive(Debug, thiserror::Error)]
+pub enum Unusable {
+    #[error("unusable judge reply: {0}")]
+    JudgeReply(#[from] misalign_core::judge::JudgeParseError),
+}
+
 /// One kind of work sent in batches: what an item is, the request it becomes, and where its
 /// batches and results are stored. The engine does the rest (grouping within the provider's
 /// limits, committing a batch before it is sent, resuming open batches, polling, retrying).
@@ -104,7 +111,7 @@ pub trait Workload: Send + Sync + 'static {
     fn request(&self, item: &Self::Item) -> BatchRequest;
     /// Whether an answer is usable; `Err(why)`: send it again like a retryable failure
     /// (an unparsable judge reply). `item` is `None` for an item outside this run's plan.
-    fn accept(&self, item: Option<&Self::Item>, answer: &Completion) -> Result<(), String> {
+    fn accept(&self, item: Option<&Self::Item>, answer: &Completion) -> Result<(), Unusable> {
         let _ = (item, answer);
         Ok(())
     }
@@ -815,7 +822,7 @@ impl<W: Workload> Engine<W> {
             let result = match result {
                 ItemResult::Done(c) => match self.work.accept(self.by_key.get(key), &c) {
                     Ok(()) => ItemResult::Done(c),
-                    Err(why) => ItemResult::Failed(ProviderError::Malformed(why)),
+                    Err(why) => ItemResult::Failed(ProviderError::Malformed(why.to_string())),
                 },
                 other => other,
             };

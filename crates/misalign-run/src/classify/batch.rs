@@ -9,12 +9,15 @@
 use super::judge::{judge_request, JudgeError};
 use super::{awareness_entry, verdict_entry, ClassifyError};
 use crate::batch::{
-    custom_id, run_batches, BatchPolicy, BatchReport, BatchTally, Db, Outcome, Stored, Workload,
+    custom_id, run_batches, BatchPolicy, BatchReport, BatchTally, Db, Outcome, Stored, Unusable,
+    Workload,
 };
 use crate::stop::Stop;
 use crate::store::classifications::CachedJudgement;
 use crate::store::{JudgeBatchItem, JudgeCacheRow, JudgeCall, OpenBatch, Store, StoreError};
-use misalign_core::judge::{parse_awareness, parse_verdict, JudgePrompt, RUBRIC_VERSION};
+use misalign_core::judge::{
+    parse_awareness, parse_verdict, JudgeParseError, JudgePrompt, RUBRIC_VERSION,
+};
 use misalign_models::batch::{BatchClient, BatchRequest};
 use misalign_models::Completion;
 use std::collections::{BTreeMap, HashMap};
@@ -105,13 +108,12 @@ struct Judging {
 
 impl Judging {
     /// The cache entry of a usable reply.
-    fn entry(item: &JudgeItem, c: &Completion) -> Result<CachedJudgement, String> {
+    fn entry(item: &JudgeItem, c: &Completion) -> Result<CachedJudgement, JudgeParseError> {
         let raw = c.text.clone();
         match item.call {
             JudgeCall::Judge => parse_verdict(&c.text).map(|p| verdict_entry(p, raw)),
             JudgeCall::Awareness => parse_awareness(&c.text).map(|p| awareness_entry(p, raw)),
         }
-        .map_err(|e| e.to_string())
     }
 }
 
@@ -139,11 +141,9 @@ impl Workload for Judging {
     }
 
     /// A reply that does not parse is asked again, as a live judge call would be.
-    fn accept(&self, item: Option<&JudgeItem>, answer: &Completion) -> Result<(), String> {
+    fn accept(&self, item: Option<&JudgeItem>, answer: &Completion) -> Result<(), Unusable> {
         match item {
-            Some(it) => Self::entry(it, answer)
-                .map(drop)
-                .map_err(|e| format!("unusable judge reply: {e}")),
+            Some(it) => Ok(Self::entry(it, answer).map(drop)?),
             None => Ok(()),
         }
     }
@@ -195,7 +195,7 @@ impl Workload for Judging {
                 continue;
             };
             let entry = match o.result {
-                Ok(c) => Self::entry(item, &c),
+                Ok(c) => Self::entry(item, &c).map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
             match entry {
