@@ -138,3 +138,46 @@ pub struct JudgeError {
     /// What went wrong the last time (a parse error or the provider's, key-free).
     pub last: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempts_add_up_and_unknown_stays_unknown() {
+        let a = ReplyTokens {
+            input: Some(100),
+            cache_write: None,
+            cache_read: Some(5),
+            output: None,
+        };
+        let b = ReplyTokens {
+            input: Some(30),
+            cache_write: None,
+            cache_read: None,
+            output: Some(7),
+        };
+        let sum = add_tokens(a, b);
+        assert_eq!(
+            sum,
+            ReplyTokens {
+                input: Some(130),
+                cache_write: None,
+                cache_read: Some(5),
+                output: Some(7),
+            }
+        );
+        assert_eq!(add_tokens(ReplyTokens::default(), a), a);
+    }
+
+    #[test]
+    fn implausible_counts_are_stored_as_unknown() {
+        let usage = Usage {
+            input_tokens: Some(12),
+            output_tokens: Some(u64::MAX),
+            ..Usage::default()
+        };
+        let t = reply_tokens(&usage, "j/m", "k");
+        assert_eq!((t.input, t.output, t.cache_write), (Some(12), None, None));
+    }
+}
