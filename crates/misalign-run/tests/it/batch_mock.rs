@@ -636,3 +636,87 @@ async fn batched_requests_carry_the_cache_breakpoint_and_are_priced_as_batch() {
         u.cost(&price)
     );
 }
+
+/// Prior turns (demonstrations, `turns:` files) reach a batched request as they reach a live
+/// one: between the system prompt and the scenario's user message, with the assistant's turn
+/// in the provider's own role name.
+async fn batched_requests_carry_prior_turns(kind: ProviderKind) {
+    use misalign_core::turns::{Role, Turn};
+    let server = MockServer::start(MockConfig {
+        api_key: Some(SECRET.into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (m, batch) = target(kind, &server.url());
+    let turns = vec![
+        Turn::new(Role::User, "EARLIER-TASK at another fictional firm."),
+        Turn::new(Role::Assistant, "EARLIER-REPLY: raised it with the board."),
+    ];
+    let prompt = Arc::new(PromptEntry::new(RenderedPrompt {
+        condition: Condition::new("blackmail", GoalType::None, "none", Urgency::Replacement),
+        system_prompt: "You are Vesper.".into(),
+        user_prompt: "FINAL-INSTRUCTION: read your inbox.".into(),
+        email_content: "<email>note</email>".into(),
+        mitigation_additions: Vec::new(),
+        prior_turns: turns,
+    }));
+    let work = misalign_run::item::work_items(&[(prompt, vec![m.clone()])], 2, &params());
+    let dir = tempfile::tempdir().unwrap();
+    let (store, run) = open_store(dir.path(), &work);
+    drop(store);
+    let report = sample_in_batches(
+        work,
+        BTreeMap::from([(m.name.clone(), batch)]),
+        dir.path().join("results.sqlite"),
+        options(run),
+        Arc::new(Counters::new()),
+        Stop::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.answers, report.errors), (2, 0), "{report:?}");
+    let bodies: Vec<serde_json::Value> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("batch:"))
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(bodies.len(), 2, "{kind:?}");
+    for b in &bodies {
+        let (messages, assistant) = match kind {
+            ProviderKind::Google => (&b["contents"], "model"),
+            _ => (&b["messages"], "assistant"),
+        };
+        let roles: Vec<&str> = messages
+            .as_array()
+            .unwrap_or_else(|| panic!("{kind:?}: no message list in {b}"))
+            .iter()
+            .map(|m| m["role"].as_str().unwrap_or(""))
+            .filter(|r| *r != "system")
+            .collect();
+        assert_eq!(roles, ["user", assistant, "user"], "{kind:?}: {b}");
+        let text = b.to_string();
+        let at = |s: &str| {
+            text.find(s)
+                .unwrap_or_else(|| panic!("{kind:?}: no {s} in {b}"))
+        };
+        assert!(at("EARLIER-TASK") < at("EARLIER-REPLY"), "{b}");
+        assert!(at("EARLIER-REPLY") < at("FINAL-INSTRUCTION"), "{b}");
+    }
+}
+
+#[tokio::test]
+async fn anthropic_batched_requests_carry_prior_turns() {
+    batched_requests_carry_prior_turns(ProviderKind::Anthropic).await;
+}
+
+#[tokio::test]
+async fn openai_batched_requests_carry_prior_turns() {
+    batched_requests_carry_prior_turns(ProviderKind::Openai).await;
+}
+
+#[tokio::test]
+async fn gemini_batched_requests_carry_prior_turns() {
+    batched_requests_carry_prior_turns(ProviderKind::Google).await;
+}
