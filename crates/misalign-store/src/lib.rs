@@ -767,14 +767,7 @@ mod tests {
             .unwrap();
         }
         let store = Store::open(&path).unwrap();
-        let row: (
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            i64,
-        ) = store
+        let (counts, version): ([Option<i64>; 5], i64) = store
             .conn
             .query_row(
                 "SELECT input_tokens, cache_write_tokens, cache_read_tokens, output_tokens, run_id,
@@ -782,18 +775,14 @@ mod tests {
                 [],
                 |r| {
                     Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
+                        [r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?],
                         r.get(5)?,
                     ))
                 },
             )
             .unwrap();
         // A reply cached before: its cost is unknown (NULL), and it is still a cache entry.
-        assert_eq!(row, (None, None, None, None, None, SCHEMA_VERSION));
+        assert_eq!((counts, version), ([None; 5], SCHEMA_VERSION));
         assert!(store.judge_cache_get("k").unwrap().is_some());
         assert!(store.judge_usage_by_model(None).unwrap()["j/m"].tokens == Default::default());
         drop(store);

@@ -172,7 +172,11 @@ async fn a_whole_run_samples_classifies_reports_and_resumes() {
     let judges = stored["judge_cost_usd"].as_f64().expect("judge cost added");
     let total = stored["total_cost_usd"].as_f64().unwrap();
     assert!((total - (totals.cost_usd_estimate + judges)).abs() < 1e-12);
-    for k in ["judge_cost_usd", "judge_cost_usd_per_model", "total_cost_usd"] {
+    for k in [
+        "judge_cost_usd",
+        "judge_cost_usd_per_model",
+        "total_cost_usd",
+    ] {
         stored.as_object_mut().unwrap().remove(k);
     }
     assert_eq!(stored, serde_json::to_value(&totals).unwrap());
