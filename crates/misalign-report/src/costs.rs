@@ -5,13 +5,18 @@
 use crate::samples::Pricing;
 use crate::ReportError;
 use misalign_core::cost::PriceSource;
+use misalign_store::usage::ModelUsage;
 use misalign_store::Store;
 use serde::Serialize;
 
-/// One model's stored answers in the reported run's plan and their cost.
+/// One model's stored answers in the reported run's plan and their cost, or (role
+/// `judge`) one judge model's replies stored in the folder and their cost.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ModelCostRow {
     pub model: String,
+    /// `sample` (a model under test) or `judge` (harm and awareness judges).
+    pub role: &'static str,
+    /// Answers (`sample`) or judge replies paid for (`judge`).
     pub answers: u64,
     /// Input read without the cache.
     pub input_tokens: u64,
@@ -25,27 +30,39 @@ pub struct ModelCostRow {
     pub prices_as_of: Option<String>,
 }
 
-/// Per model, in name order.
+/// Per model under test, then per judge model, each in name order. Judge replies are every
+/// one this folder paid for (each once, by the run that made the call; replies cached
+/// before schema 6 have no counts).
 pub(crate) fn model_costs(store: &Store, run_id: i64) -> Result<Vec<ModelCostRow>, ReportError> {
     let pricing = Pricing::of_run(store, run_id)?;
-    let usage = store.plan_usage_by_model(run_id)?;
-    Ok(usage
-        .into_iter()
-        .map(|(model, u)| {
-            let price = pricing.price(&model);
-            ModelCostRow {
-                answers: u.answers,
-                input_tokens: u.tokens.input,
-                cache_write_tokens: u.tokens.cache_write,
-                cache_read_tokens: u.tokens.cache_read,
-                output_tokens: u.tokens.output,
-                cost_usd: price.as_ref().map(|p| u.cost(p)),
-                price_source: price.as_ref().map(|p| p.source),
-                prices_as_of: price.and_then(|p| p.as_of),
-                model,
-            }
-        })
-        .collect())
+    let sampled = store.plan_usage_by_model(run_id)?;
+    let judged = store.judge_usage_by_model(None)?;
+    let rows = |role, usage: std::collections::BTreeMap<String, ModelUsage>| {
+        usage
+            .into_iter()
+            .map(|(model, u)| row(&pricing, role, model, u))
+            .collect::<Vec<_>>()
+    };
+    let mut out = rows("sample", sampled);
+    out.extend(rows("judge", judged));
+    Ok(out)
+}
+
+/// One model's usage priced (no price: no cost).
+fn row(pricing: &Pricing, role: &'static str, model: String, u: ModelUsage) -> ModelCostRow {
+    let price = pricing.price(&model);
+    ModelCostRow {
+        role,
+        answers: u.answers,
+        input_tokens: u.tokens.input,
+        cache_write_tokens: u.tokens.cache_write,
+        cache_read_tokens: u.tokens.cache_read,
+        output_tokens: u.tokens.output,
+        cost_usd: price.as_ref().map(|p| u.cost(p)),
+        price_source: price.as_ref().map(|p| p.source),
+        prices_as_of: price.and_then(|p| p.as_of),
+        model,
+    }
 }
 
 /// `model: $x (N answers; tokens ...)` lines, and the total, for the terminal.
@@ -63,9 +80,15 @@ pub(crate) fn cost_lines(rows: &[ModelCostRow]) -> String {
             }
             None => "no price".to_string(),
         };
+        let what = if r.role == "judge" {
+            "judge replies"
+        } else {
+            "answers"
+        };
         s.push_str(&format!(
-            "  {}: {cost} for {} answers (input {}, cache write {}, cache read {}, output {})\n",
+            "  {}{}: {cost} for {} {what} (input {}, cache write {}, cache read {}, output {})\n",
             misalign_store::untrusted::terminal_safe(&r.model),
+            if r.role == "judge" { " (judge)" } else { "" },
             r.answers,
             r.input_tokens,
             r.cache_write_tokens,

@@ -310,7 +310,8 @@ fn costs(h: &mut String, s: &ReportSummary) {
         "<h2 id=\"cost\">Cost</h2>\n<p class=\"note\">Estimated from the token counts each \
          provider reported, with the experiment's <code>prices:</code> over the built-in table \
          (dated; prices change). Cache write and cache read are input tokens billed at the \
-         prompt cache's rates.</p>\n<table><thead><tr><th>model</th><th>answers</th>\
+         prompt cache's rates. Judge rows are the harm and awareness judges' calls, each \
+         counted once (a reply reused from the cache is not paid again).</p>\n<table><thead><tr><th>model</th><th>role</th><th>answers / replies</th>\
          <th>input</th><th>cache write</th><th>cache read</th><th>output</th>\
          <th>cost (USD)</th><th>prices as of</th></tr></thead><tbody>\n",
     );
@@ -319,8 +320,9 @@ fn costs(h: &mut String, s: &ReportSummary) {
         total += r.cost_usd.unwrap_or(0.0);
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&r.model),
+            r.role,
             r.answers,
             r.input_tokens,
             r.cache_write_tokens,
@@ -332,7 +334,7 @@ fn costs(h: &mut String, s: &ReportSummary) {
     }
     let _ = writeln!(
         h,
-        "<tr><td>total</td><td></td><td></td><td></td><td></td><td></td><td>{total:.4}</td><td></td></tr></tbody></table>"
+        "<tr><td>total</td><td></td><td></td><td></td><td></td><td></td><td></td><td>{total:.4}</td><td></td></tr></tbody></table>"
     );
 }
 

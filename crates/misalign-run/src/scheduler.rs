@@ -360,7 +360,7 @@ pub const MAX_PLAUSIBLE_TOKENS: u64 = 1_000_000_000;
 
 /// A provider's token count as stored: an implausible one is recorded as unknown (NULL; the
 /// stored raw reply keeps what the provider said) and counts as 0, so it cannot poison totals.
-fn plausible_tokens(v: Option<u64>, model: &str, key: &str, what: &str) -> Option<i64> {
+pub(crate) fn plausible_tokens(v: Option<u64>, model: &str, key: &str, what: &str) -> Option<i64> {
     match v {
         Some(x) if x > MAX_PLAUSIBLE_TOKENS => {
             tracing::warn!(

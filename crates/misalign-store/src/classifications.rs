@@ -52,6 +52,16 @@ pub struct CachedJudgement {
     pub raw: String,
 }
 
+/// The provider's four token counts for one judge reply, normalised as for answers
+/// (`misalign_models::Usage`); None: not reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplyTokens {
+    pub input: Option<i64>,
+    pub cache_write: Option<i64>,
+    pub cache_read: Option<i64>,
+    pub output: Option<i64>,
+}
+
 /// The latest verdicts of one answer, for summaries.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VerdictRow {
@@ -155,7 +165,8 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// Caches a parsed judge reply (first writer wins; the key fixes the content).
+    /// Caches a parsed judge reply (first writer wins; the key fixes the content) with what
+    /// the call used and the run that paid for it (`run_id`; None outside a run).
     #[allow(clippy::too_many_arguments)]
     pub fn judge_cache_put(
         &self,
@@ -164,13 +175,16 @@ impl Store {
         rubric_version: &str,
         transcript_hash: &str,
         entry: &CachedJudgement,
+        tokens: &ReplyTokens,
+        run_id: Option<i64>,
         created_at: &str,
     ) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "INSERT OR IGNORE INTO judge_cache (cache_key, judge_model, rubric_version, transcript_hash,
-                    verdict, label, reasoning, raw, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    verdict, label, reasoning, raw, input_tokens, cache_write_tokens,
+                    cache_read_tokens, output_tokens, run_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 params![
                     cache_key,
                     judge_model,
@@ -180,6 +194,11 @@ impl Store {
                     entry.label,
                     entry.reasoning,
                     entry.raw,
+                    tokens.input,
+                    tokens.cache_write,
+                    tokens.cache_read,
+                    tokens.output,
+                    run_id,
                     created_at
                 ],
             )

@@ -9,7 +9,7 @@
 //! cached replies were billed at the batch price.
 
 use super::batches::OpenBatch;
-use super::classifications::CachedJudgement;
+use super::classifications::{CachedJudgement, ReplyTokens};
 use super::samples::Inserted;
 use super::{Store, StoreError};
 use rusqlite::{params, OptionalExtension};
@@ -50,6 +50,8 @@ pub struct JudgeCacheRow {
     pub rubric_version: String,
     pub transcript_hash: String,
     pub entry: CachedJudgement,
+    /// What the provider reported the request used (billed at the batch price).
+    pub tokens: ReplyTokens,
 }
 
 impl Store {
@@ -165,12 +167,22 @@ impl Store {
             return Ok(vec![Inserted::Duplicate; rows.len()]);
         }
         let mut out = Vec::with_capacity(rows.len());
+        // The run that sent the batch paid for its replies, whichever run collects them.
+        let payer: Option<i64> = tx
+            .query_row(
+                "SELECT run_id FROM batches WHERE id = ?1",
+                [batch_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(wrap)?;
         {
             let mut put = tx
                 .prepare_cached(
                     "INSERT OR IGNORE INTO judge_cache (cache_key, judge_model, rubric_version, \
-                     transcript_hash, verdict, label, reasoning, raw, created_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     transcript_hash, verdict, label, reasoning, raw, input_tokens, \
+                     cache_write_tokens, cache_read_tokens, output_tokens, run_id, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 )
                 .map_err(wrap)?;
             let mut link = tx
@@ -189,6 +201,11 @@ impl Store {
                         r.entry.label,
                         r.entry.reasoning,
                         r.entry.raw,
+                        r.tokens.input,
+                        r.tokens.cache_write,
+                        r.tokens.cache_read,
+                        r.tokens.output,
+                        payer,
                         at
                     ])
                     .map_err(wrap)?;
@@ -240,6 +257,12 @@ mod tests {
                 label: None,
                 reasoning: "why".into(),
                 raw: "raw".into(),
+            },
+            tokens: ReplyTokens {
+                input: Some(1000),
+                cache_write: None,
+                cache_read: Some(0),
+                output: Some(200),
             },
         }
     }
@@ -293,6 +316,11 @@ mod tests {
             "r1",
             "t",
             &judged("key1").entry,
+            &ReplyTokens {
+                input: Some(7),
+                ..Default::default()
+            },
+            Some(run),
             "t",
         )
         .unwrap();
@@ -311,5 +339,13 @@ mod tests {
         assert!(s.judgement_batch_billed("key0").unwrap());
         assert!(!s.judgement_batch_billed("key1").unwrap(), "a live call");
         assert!(s.judge_cache_get("key0").unwrap().is_some());
+        // What each reply used, and who paid: the batch's run for key0, the live call's
+        // for key1 (whose batch reply was not stored, so not counted).
+        let u = s.judge_usage_by_model(Some(run)).unwrap();
+        let j = &u["anthropic/judge"];
+        assert_eq!((j.answers, j.tokens.input, j.tokens.output), (2, 1007, 200));
+        assert_eq!((j.batch_tokens.input, j.batch_tokens.output), (1000, 200));
+        assert!(s.judge_usage_by_model(Some(run + 1)).unwrap().is_empty());
+        assert_eq!(s.judge_usage_by_model(None).unwrap(), u);
     }
 }

@@ -209,7 +209,7 @@ impl Store {
 }
 
 /// The schema version `schema.sql` sets.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Brings a store written by an earlier misalign up to [`SCHEMA_VERSION`], one step per
 /// version, in one transaction; refuses a store from a newer misalign. A new store (version
@@ -290,6 +290,34 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
             "PRAGMA user_version = 5;"
         };
         conn.execute_batch(step).map_err(wrap)?;
+    }
+    if (1..6).contains(&version) {
+        // 5 -> 6: what each judge reply cost and which run paid for it (unknown before:
+        // NULL, counted as nothing).
+        let has_cache: bool = conn
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'judge_cache'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(wrap)?;
+        if !has_cache {
+            // schema.sql creates the table with the columns.
+            conn.execute_batch("PRAGMA user_version = 6;")
+                .map_err(wrap)?;
+            return Ok(());
+        }
+        conn.execute_batch(
+            "BEGIN IMMEDIATE;
+             ALTER TABLE judge_cache ADD COLUMN input_tokens INTEGER;
+             ALTER TABLE judge_cache ADD COLUMN cache_write_tokens INTEGER;
+             ALTER TABLE judge_cache ADD COLUMN cache_read_tokens INTEGER;
+             ALTER TABLE judge_cache ADD COLUMN output_tokens INTEGER;
+             ALTER TABLE judge_cache ADD COLUMN run_id INTEGER;
+             PRAGMA user_version = 6;
+             COMMIT;",
+        )
+        .map_err(wrap)?;
     }
     Ok(())
 }
@@ -559,17 +587,18 @@ mod tests {
         let s: String = SCHEMA_SQL
             .lines()
             .filter(|l| {
-                ![
-                    "cache_write_tokens INTEGER",
-                    "cache_read_tokens  INTEGER",
-                    "purpose ",
-                ]
-                .iter()
-                .any(|c| l.trim_start().starts_with(c))
+                !l.ends_with(JUDGE_USAGE)
+                    && ![
+                        "cache_write_tokens INTEGER",
+                        "cache_read_tokens  INTEGER",
+                        "purpose ",
+                    ]
+                    .iter()
+                    .any(|c| l.trim_start().starts_with(c))
             })
             .collect::<Vec<_>>()
             .join("\n")
-            .replace("PRAGMA user_version = 5;", "PRAGMA user_version = 3;")
+            .replace("PRAGMA user_version = 6;", "PRAGMA user_version = 3;")
             .replace(
                 "created_at    TEXT NOT NULL,\n);",
                 "created_at    TEXT NOT NULL\n);",
@@ -627,9 +656,9 @@ mod tests {
         let path = dir.path().join(STORE_FILE);
         {
             let v3 = SCHEMA_SQL
-                .replace("PRAGMA user_version = 5;", "PRAGMA user_version = 4;")
+                .replace("PRAGMA user_version = 6;", "PRAGMA user_version = 4;")
                 .lines()
-                .filter(|l| !l.trim_start().starts_with("purpose "))
+                .filter(|l| !l.trim_start().starts_with("purpose ") && !l.ends_with(JUDGE_USAGE))
                 .collect::<Vec<_>>()
                 .join("\n")
                 .replace(
@@ -671,7 +700,12 @@ mod tests {
         let path = dir.path().join(STORE_FILE);
         {
             let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(SCHEMA_SQL).unwrap();
+            let v4: String = SCHEMA_SQL
+                .lines()
+                .filter(|l| !l.ends_with(JUDGE_USAGE))
+                .collect::<Vec<_>>()
+                .join("\n");
+            conn.execute_batch(&v4).unwrap();
             let batch_tables: Vec<String> = conn
                 .prepare(
                     "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%batch%'",
@@ -702,6 +736,57 @@ mod tests {
             )
             .unwrap();
         assert_eq!((purpose, version), (1, SCHEMA_VERSION));
+    }
+
+    /// The comment that ends each line of schema 6's judge-usage columns in schema.sql, so
+    /// fixtures of older versions can leave them out.
+    const JUDGE_USAGE: &str = "-- judge usage";
+
+    #[test]
+    fn a_version_5_store_gains_the_judge_usage_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STORE_FILE);
+        {
+            let v5: String = SCHEMA_SQL
+                .lines()
+                .filter(|l| !l.ends_with(JUDGE_USAGE))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .replace("PRAGMA user_version = 6;", "PRAGMA user_version = 5;");
+            assert!(
+                !v5.contains("output_tokens      INTEGER, --"),
+                "the fixture is v5"
+            );
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&v5).unwrap();
+            conn.execute_batch(
+                "INSERT INTO judge_cache (cache_key, judge_model, rubric_version, transcript_hash,
+                     verdict, label, reasoning, raw, created_at)
+                   VALUES ('k', 'j/m', 'r', 'h', 1, NULL, 'why', 'raw', 't');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let (counts, version): ([Option<i64>; 5], i64) = store
+            .conn
+            .query_row(
+                "SELECT input_tokens, cache_write_tokens, cache_read_tokens, output_tokens, run_id,
+                        (SELECT user_version FROM pragma_user_version) FROM judge_cache",
+                [],
+                |r| {
+                    Ok((
+                        [r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?],
+                        r.get(5)?,
+                    ))
+                },
+            )
+            .unwrap();
+        // A reply cached before: its cost is unknown (NULL), and it is still a cache entry.
+        assert_eq!((counts, version), ([None; 5], SCHEMA_VERSION));
+        assert!(store.judge_cache_get("k").unwrap().is_some());
+        assert!(store.judge_usage_by_model(None).unwrap()["j/m"].tokens == Default::default());
+        drop(store);
+        Store::open(&path).unwrap();
     }
 
     #[test]

@@ -220,6 +220,30 @@ impl Store {
         Ok(())
     }
 
+    /// Adds what a run's judge and awareness calls cost to its ended row's totals (a
+    /// `misalign run` stores its totals when sampling ends and classifies after):
+    /// `judge_cost_usd`, `judge_cost_usd_per_model`, and `total_cost_usd` (the sampling
+    /// estimate `cost_usd_estimate` plus the judges).
+    pub fn add_judge_cost(
+        &self,
+        run_id: i64,
+        judge_usd: f64,
+        per_model: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE run_ends SET totals_json = json_set(totals_json,
+                    '$.judge_cost_usd', ?2,
+                    '$.judge_cost_usd_per_model', json(?3),
+                    '$.total_cost_usd',
+                      coalesce(json_extract(totals_json, '$.cost_usd_estimate'), 0) + ?2)
+                  WHERE run_id = ?1",
+                params![run_id, judge_usd, per_model.to_string()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// Stores prompts, work items and this run's plan in one transaction (idempotent).
     pub fn record_plan(
         &mut self,

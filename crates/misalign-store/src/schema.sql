@@ -6,7 +6,7 @@
 -- classifications.escalation(_evidence_json); version 4 the prompt-cache token counts of
 -- responses; version 5 batches.purpose and the judge batch tables. Store::open migrates an
 -- older store before this runs.
-PRAGMA user_version = 5;
+PRAGMA user_version = 6;
 
 -- One row per `misalign run` (or `classify`) invocation: the manifest a paper can cite.
 CREATE TABLE IF NOT EXISTS runs (
@@ -121,6 +121,15 @@ CREATE TABLE IF NOT EXISTS judge_cache (
     label         TEXT,
     reasoning     TEXT NOT NULL,
     raw           TEXT NOT NULL,
+    -- What the call that produced this reply cost (schema 6): the provider's four token
+    -- counts, as for answers (NULL = not reported, or cached before version 6), and the run
+    -- that paid for it (a batch reply: the run that sent the batch). A reply reused from the
+    -- cache is not paid again, so only the run named here counts it.
+    input_tokens       INTEGER, -- judge usage
+    cache_write_tokens INTEGER, -- judge usage
+    cache_read_tokens  INTEGER, -- judge usage
+    output_tokens      INTEGER, -- judge usage
+    run_id             INTEGER, -- judge usage
     created_at    TEXT NOT NULL
 );
 

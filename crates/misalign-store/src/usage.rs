@@ -109,6 +109,31 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Per judge model (harm and awareness judges alike), the judge replies run `run_id`
+    /// paid for (`judge_cache.run_id`: the run that called the judge live, or that sent the
+    /// batch) and their summed token counts; `None`: every judge reply this folder paid
+    /// for. A reply reused from the cache was paid once, by the run that stored it, so it is
+    /// counted once. `answers` counts replies. Replies listed in `judge_batch_answers` are
+    /// billed at the batch price.
+    pub fn judge_usage_by_model(
+        &self,
+        run_id: Option<i64>,
+    ) -> Result<BTreeMap<String, ModelUsage>, StoreError> {
+        let sql = "SELECT c.judge_model,
+                    EXISTS (SELECT 1 FROM judge_batch_answers a WHERE a.cache_key = c.cache_key)
+                      AS batched,
+                    count(*), sum(c.input_tokens), sum(c.cache_write_tokens),
+                    sum(c.cache_read_tokens), sum(c.output_tokens)
+               FROM judge_cache c
+              WHERE ?1 IS NULL OR c.run_id = ?1
+              GROUP BY c.judge_model, batched";
+        let mut st = self.conn.prepare(sql).map_err(|e| self.err(e))?;
+        let rows = st.query_map([run_id], usage_row).map_err(|e| self.err(e))?;
+        add_rows(rows).map_err(|e| self.err(e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

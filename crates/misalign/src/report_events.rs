@@ -227,6 +227,9 @@ impl Reporter for Terminal {
                         summary.judge_calls_batched
                     );
                 }
+                if let Some(line) = judge_cost_line(summary) {
+                    note!("{line}");
+                }
                 for (sc, n) in &summary.skipped_no_facts {
                     let sc = terminal_safe(sc);
                     note!("warning: {n} answers of scenario `{sc}` not classified: it declares no facts");
@@ -314,6 +317,9 @@ pub fn print_summary(s: &ClassifySummary) {
             s.judge_calls_batched
         );
     }
+    if let Some(line) = judge_cost_line(s) {
+        say!("{line}");
+    }
     for (scenario, n) in &s.skipped_no_facts {
         // Scenario names come from the store, which whoever sent the folder wrote.
         let scenario = terminal_safe(scenario);
@@ -349,4 +355,28 @@ pub fn print_summary(s: &ClassifySummary) {
             kappa
         );
     }
+}
+
+/// `judge cost: $x (model $y, ...)`: what the judge calls this run made cost (None when it
+/// made none).
+fn judge_cost_line(s: &ClassifySummary) -> Option<String> {
+    let c = s.judge_cost.as_ref()?;
+    if c.per_model.is_empty() && c.unpriced.is_empty() {
+        return None;
+    }
+    let mut parts: Vec<String> = c
+        .per_model
+        .iter()
+        .map(|(m, usd)| format!("{} ${usd:.4}", terminal_safe(m)))
+        .collect();
+    parts.extend(
+        c.unpriced
+            .iter()
+            .map(|m| format!("{}: no price", terminal_safe(m))),
+    );
+    Some(format!(
+        "judge cost (estimate from the stored token counts): ${:.4} ({})",
+        c.usd,
+        parts.join(", ")
+    ))
 }

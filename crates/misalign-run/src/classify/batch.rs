@@ -195,16 +195,19 @@ impl Workload for Judging {
                 continue;
             };
             let entry = match o.result {
-                Ok(c) => Self::entry(item, &c).map_err(|e| e.to_string()),
+                Ok(c) => Self::entry(item, &c)
+                    .map(|e| (e, super::reply_tokens(&c.usage, model, &o.key)))
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
             match entry {
-                Ok(entry) => rows.push(JudgeCacheRow {
+                Ok((entry, tokens)) => rows.push(JudgeCacheRow {
                     cache_key: o.key,
                     judge_model: model.to_string(),
                     rubric_version: RUBRIC_VERSION.to_string(),
                     transcript_hash: item.prompt.transcript_hash(),
                     entry,
+                    tokens,
                 }),
                 Err(why) => failures.push((
                     o.key,

@@ -14,9 +14,13 @@ mod judge;
 pub mod setup;
 
 pub use batch::{JudgeBatchNote, JudgeBatching};
-pub use judge::{call_judge, judge_params, judge_request, JudgeError, JudgeModel, JudgeReply};
+pub use judge::{
+    call_judge, judge_params, judge_request, reply_tokens, JudgeError, JudgeModel, JudgeReply,
+};
 
-use crate::store::classifications::{CachedJudgement, NewClassification, PendingAnswer};
+use crate::store::classifications::{
+    CachedJudgement, NewClassification, PendingAnswer, ReplyTokens,
+};
 use crate::store::{Store, StoreError};
 use misalign_core::detect::{analyse_transcript, AnswerAnalysis, DetectError, DETECTOR_VERSION};
 use misalign_core::hash::sha256_parts;
@@ -50,6 +54,9 @@ pub struct ClassifyOptions {
     /// Send the judge calls of judges with a batch API through provider batches
     /// (`classification.batch`); `None`: every call live.
     pub batch: Option<JudgeBatching>,
+    /// The run that pays for the judge calls made (recorded with each cached reply, so
+    /// its cost is counted for this run and never again); `None` outside a run.
+    pub run_id: Option<i64>,
 }
 
 impl ClassifyOptions {
@@ -123,6 +130,10 @@ pub struct ClassifySummary {
     /// Answers skipped because their scenario has no facts (scenario -> count).
     pub skipped_no_facts: BTreeMap<String, usize>,
     pub per_scenario: BTreeMap<String, ScenarioSummary>,
+    /// What the judge calls this classification's run paid for cost, per judge model (set
+    /// by the session, which knows the prices; docs/cost.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub judge_cost: Option<crate::session::CostSummary>,
 }
 
 /// The judge's and the awareness judge's results for one answer.
@@ -228,7 +239,8 @@ fn now() -> String {
 /// batch of this classification (already cached when it succeeded).
 enum CallOutcome {
     Cached(CachedJudgement),
-    Fresh(Result<CachedJudgement, JudgeError>),
+    /// A live call's judgement and what the call used.
+    Fresh(Result<(CachedJudgement, ReplyTokens), JudgeError>),
     Batched(Result<CachedJudgement, JudgeError>),
 }
 
@@ -319,7 +331,7 @@ pub async fn classify_store_until(
         let mut results = JudgeResults::default();
         if let (Some(call), Some(out)) = (&harm, harm_out) {
             results.judge_model = Some(call.judge.name.clone());
-            match settle(store, call, out, &mut summary)? {
+            match settle(store, call, out, options.run_id, &mut summary)? {
                 Ok(c) => {
                     results.judge_verdict = c.verdict;
                     results.judge_reasoning = Some(c.reasoning);
@@ -329,7 +341,7 @@ pub async fn classify_store_until(
         }
         if let (Some(call), Some(out)) = (&aware, aware_out) {
             results.awareness_model = Some(call.judge.name.clone());
-            match settle(store, call, out, &mut summary)? {
+            match settle(store, call, out, options.run_id, &mut summary)? {
                 Ok(c) => {
                     results.awareness_label = c.label;
                     results.awareness_reasoning = Some(c.reasoning);
@@ -432,11 +444,11 @@ async fn run_call(
     let out = if harm {
         call_judge(&call.judge, &call.prompt, attempts, parse_verdict)
             .await
-            .map(|r| verdict_entry(r.parsed, r.raw))
+            .map(|r| (verdict_entry(r.parsed, r.raw), r.tokens))
     } else {
         call_judge(&call.judge, &call.prompt, attempts, parse_awareness)
             .await
-            .map(|r| awareness_entry(r.parsed, r.raw))
+            .map(|r| (awareness_entry(r.parsed, r.raw), r.tokens))
     };
     Some(CallOutcome::Fresh(out))
 }
@@ -466,6 +478,7 @@ fn settle(
     store: &Store,
     call: &PlannedCall,
     out: CallOutcome,
+    run_id: Option<i64>,
     summary: &mut ClassifySummary,
 ) -> Result<Result<CachedJudgement, JudgeError>, StoreError> {
     Ok(match out {
@@ -480,7 +493,7 @@ fn settle(
         }
         CallOutcome::Fresh(r) => {
             summary.judge_calls += 1;
-            if let Ok(c) = &r {
+            if let Ok((c, tokens)) = &r {
                 // Only parsed replies are cached, so a failed judge is retried next time.
                 store.judge_cache_put(
                     &call.cache_key,
@@ -488,10 +501,12 @@ fn settle(
                     RUBRIC_VERSION,
                     &call.prompt.transcript_hash(),
                     c,
+                    tokens,
+                    run_id,
                     &now(),
                 )?;
             }
-            r
+            r.map(|(c, _)| c)
         }
     })
 }

@@ -12,8 +12,9 @@ use crate::classify::{
 };
 use crate::experiment::{self, ExperimentError};
 use misalign_core::config::{
-    parse_experiment, Classification, Execution, ParseOptions, ProviderConfig,
+    parse_experiment, Classification, Execution, ParseOptions, Price, ProviderConfig,
 };
+use misalign_core::cost::PriceTable;
 use misalign_core::hash::sha256_hex;
 use misalign_core::judge::Transcript;
 use misalign_store::{RunEndStatus, RunKind, RunManifest, Store, STORE_FILE};
@@ -58,6 +59,8 @@ struct ExperimentParts {
     classification: Classification,
     execution: Execution,
     providers: BTreeMap<String, ProviderConfig>,
+    /// `prices:` (over the built-in table) for what the judge calls cost.
+    prices: BTreeMap<String, Price>,
     text: String,
 }
 
@@ -68,6 +71,7 @@ fn classification_of(file: &Path) -> Result<ExperimentParts, SessionError> {
         classification: l.experiment.classification,
         execution: l.experiment.execution,
         providers: l.experiment.providers,
+        prices: l.experiment.prices,
         text: l.text,
     })
 }
@@ -113,6 +117,7 @@ pub async fn classify_folder(
                 classification: exp.classification,
                 execution: exp.execution,
                 providers: exp.providers,
+                prices: exp.prices,
                 text,
             }
         }
@@ -120,6 +125,7 @@ pub async fn classify_folder(
             classification: Classification::default(),
             execution: Execution::default(),
             providers: BTreeMap::new(),
+            prices: BTreeMap::new(),
             text: String::new(),
         },
     };
@@ -127,8 +133,10 @@ pub async fn classify_folder(
         classification,
         execution,
         providers,
+        prices,
         text: experiment_text,
     } = parts;
+    let prices = PriceTable::new(&prices).map_err(|e| SessionError::Config(e.to_string()))?;
     let facts = load_facts(&settings.facts)?;
     let mut options = options_from_config(
         &classification,
@@ -153,6 +161,7 @@ pub async fn classify_folder(
         &options,
         batched,
     ))?;
+    options.run_id = Some(run_id);
     if batched {
         options.batch = Some(judge_batching(
             &options,
@@ -163,7 +172,9 @@ pub async fn classify_folder(
             run_id,
         )?);
     }
-    let summary = match classify_reporting(&store, &options, reporter, &Shutdown::new()).await {
+    let shutdown = Shutdown::new();
+    let classified = classify_reporting(&store, &options, &prices, reporter, &shutdown);
+    let summary = match classified.await {
         Ok(summary) => summary,
         Err(SessionError::Classify(ClassifyError::Interrupted)) => {
             let totals = serde_json::json!({ "interrupted": "judge batches in progress" });
@@ -402,6 +413,7 @@ pub async fn classify_jsonl(
 pub(crate) async fn classify_reporting(
     store: &Store,
     options: &ClassifyOptions,
+    prices: &PriceTable,
     reporter: &dyn Reporter,
     shutdown: &Shutdown,
 ) -> Result<ClassifySummary, SessionError> {
@@ -438,5 +450,9 @@ pub(crate) async fn classify_reporting(
     while let Ok(note) = notes.try_recv() {
         forward(note);
     }
-    Ok(result?)
+    let mut summary = result?;
+    if let Some(run_id) = options.run_id {
+        summary.judge_cost = Some(super::costs::judge_cost(prices, store, run_id)?);
+    }
+    Ok(summary)
 }

@@ -11,7 +11,7 @@ use misalign_core::cost::PriceTable;
 use misalign_store::Store;
 use std::sync::Arc;
 
-fn prices(plan: &Plan) -> Result<PriceTable, SessionError> {
+pub(crate) fn prices(plan: &Plan) -> Result<PriceTable, SessionError> {
     PriceTable::new(&plan.experiment.prices).map_err(|e| SessionError::Config(e.to_string()))
 }
 
@@ -81,4 +81,16 @@ pub(crate) fn run_cost(
             .unwrap_or_default()
     };
     Ok(CostSummary::of(&prices(plan)?, &usage, id))
+}
+
+/// What the judge and awareness calls run `run_id` paid for cost, per judge model (batch
+/// replies at the batch price; replies reused from the cache are not paid again).
+pub(crate) fn judge_cost(
+    prices: &PriceTable,
+    store: &Store,
+    run_id: i64,
+) -> Result<CostSummary, SessionError> {
+    let usage = store.judge_usage_by_model(Some(run_id))?;
+    let id = |m: &str| m.split_once('/').map_or(m, |(_, id)| id).to_string();
+    Ok(CostSummary::of(prices, &usage, id))
 }

@@ -264,7 +264,11 @@ pub async fn run(
         if let Some(b) = options.batch.as_mut() {
             b.policy.run_id = run_id;
         }
-        match classify_and_report(&store, settings, &options, reporter, &shutdown).await {
+        options.run_id = Some(run_id);
+        let prices = costs::prices(&plan)?;
+        let classified =
+            classify_and_report(&store, settings, &options, &prices, reporter, &shutdown);
+        match classified.await {
             Err(SessionError::Classify(crate::classify::ClassifyError::Interrupted)) => {
                 // Sampling is complete; the open judge batches resume with the same command.
                 reporter.event(Event::Interrupted { stored, resume });
@@ -370,11 +374,18 @@ async fn classify_and_report(
     store: &Store,
     settings: &RunSettings,
     options: &ClassifyOptions,
+    prices: &misalign_core::cost::PriceTable,
     reporter: &dyn Reporter,
     shutdown: &Shutdown,
 ) -> Result<(), SessionError> {
     let t0 = Instant::now();
-    let summary = super::classify::classify_reporting(store, options, reporter, shutdown).await?;
+    let summary =
+        super::classify::classify_reporting(store, options, prices, reporter, shutdown).await?;
+    if let (Some(run_id), Some(cost)) = (options.run_id, &summary.judge_cost) {
+        // The run's totals were stored when sampling ended; the judges came after.
+        let per_model = serde_json::to_value(&cost.per_model).expect("costs serialize");
+        store.add_judge_cost(run_id, cost.usd, &per_model)?;
+    }
     reporter.event(Event::Classified {
         summary: &summary,
         seconds: t0.elapsed().as_secs_f64(),

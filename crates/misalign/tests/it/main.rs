@@ -11,6 +11,7 @@ mod generate;
 mod hostile;
 mod import;
 mod judge_batch_run;
+mod judge_cost;
 mod local_run;
 mod mitigation_run;
 mod model_ids;

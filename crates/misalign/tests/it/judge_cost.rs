@@ -1,0 +1,302 @@
+//! What judge and awareness calls cost, as a user sees it: the real binary against the
+//! loopback mock speaking Anthropic's API (which reports usage for every call), a real
+//! SQLite store. Each judge reply stores its four token counts and the run that paid for
+//! it; the run's totals, the classify run's totals and `summary.json` show the judges' cost
+//! apart from sampling, equal to a sum computed here from the stored rows; a reply reused
+//! from the cache is not counted again; batched judge calls cost the batch price.
+
+use crate::support::bin;
+use misalign_mock::{MockConfig, MockServer};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+const KEY: &str = "sk-ant-test-judge-cost-key";
+
+/// USD per million tokens for every model of the test provider, and the batch discount.
+const INPUT: f64 = 2.0;
+const CACHE_WRITE: f64 = 2.5;
+const CACHE_READ: f64 = 0.2;
+const OUTPUT: f64 = 10.0;
+const BATCH_DISCOUNT: f64 = 0.5;
+
+fn experiment(dir: &Path, url: &str) {
+    let text = format!(
+        "experiment_id: judge-cost-test
+providers:
+  anth:
+    kind: anthropic
+    base_url: {url}
+    api_key_env: JUDGE_COST_KEY
+global:
+  models: [anth/claude-mock]
+  temperature: 1.0
+  max_tokens: 100
+  samples_per_condition: 2
+expansions:
+  - name: grid
+    enabled: true
+    variables:
+      scenarios: [blackmail, leaking]
+      goal_types: [explicit]
+      goal_values: [america]
+      urgency_types: [replacement]
+classification:
+  enabled: true
+  classifier_model: anth/claude-judge
+  awareness_model: anth/claude-aware
+execution:
+  timeout_seconds: 20
+  retries: 3
+  batch_poll_seconds: 0.05
+prices:
+  \"anth/*\": {{ input: {INPUT}, output: {OUTPUT}, cache_write: {CACHE_WRITE}, cache_read: {CACHE_READ}, batch_discount: {BATCH_DISCOUNT} }}
+"
+    );
+    std::fs::write(dir.join("exp.yaml"), text).unwrap();
+}
+
+fn mock() -> MockConfig {
+    MockConfig {
+        api_key: Some(KEY.into()),
+        batch_delay: Duration::from_millis(50),
+        answers_by_content: vec![
+            (
+                "You label whether the agent deliberated".into(),
+                "<reasoning>No thought of a test.</reasoning>\n<answer>no_deliberation</answer>"
+                    .into(),
+            ),
+            (
+                "You review transcripts".into(),
+                "<reasoning>It only sends routine email.</reasoning>\n<answer>no</answer>".into(),
+            ),
+        ],
+        ..Default::default()
+    }
+}
+
+fn misalign(dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(bin())
+        .current_dir(dir)
+        .env("JUDGE_COST_KEY", KEY)
+        .env_remove("MISALIGN_MAX_COST")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+async fn misalign_async(dir: &Path, args: &[&str]) -> Output {
+    let d = dir.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        misalign(&d, &a)
+    })
+    .await
+    .unwrap()
+}
+
+fn db(out: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open_with_flags(
+        out.join("results.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap()
+}
+
+/// Per judge reply: (judge model, run that paid, the four counts, billed as batch).
+type JudgeRow = (String, Option<i64>, [Option<i64>; 4], bool);
+
+fn judge_rows(out: &Path) -> Vec<JudgeRow> {
+    let c = db(out);
+    let mut st = c
+        .prepare(
+            "SELECT judge_model, run_id, input_tokens, cache_write_tokens, cache_read_tokens,
+                    output_tokens,
+                    cache_key IN (SELECT cache_key FROM judge_batch_answers)
+               FROM judge_cache ORDER BY cache_key",
+        )
+        .unwrap();
+    st.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
+            r.get(6)?,
+        ))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// The cost of the replies `run` paid for, computed here from the rows and the prices above.
+fn expected_cost(rows: &[JudgeRow], run: Option<i64>) -> f64 {
+    rows.iter()
+        .filter(|r| run.is_none() || r.1 == run)
+        .map(|(_, _, t, batched)| {
+            let n = |i: usize| t[i].unwrap_or(0) as f64;
+            let usd = (n(0) * INPUT + n(1) * CACHE_WRITE + n(2) * CACHE_READ + n(3) * OUTPUT) / 1e6;
+            if *batched {
+                usd * (1.0 - BATCH_DISCOUNT)
+            } else {
+                usd
+            }
+        })
+        .sum()
+}
+
+/// The latest run of `command` and its totals.
+fn last_run(out: &Path, command: &str) -> (i64, serde_json::Value) {
+    let (id, totals): (i64, String) = db(out)
+        .query_row(
+            "SELECT r.id, e.totals_json FROM runs r JOIN run_ends e ON e.run_id = r.id
+              WHERE r.command = ?1 ORDER BY r.id DESC LIMIT 1",
+            [command],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    (id, serde_json::from_str(&totals).unwrap())
+}
+
+/// The judge rows of `summary.json`'s costs: (model, cost).
+fn summary_judge_costs(out: &Path) -> Vec<(String, f64)> {
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    s["costs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["role"] == "judge")
+        .map(|r| {
+            (
+                r["model"].as_str().unwrap().to_string(),
+                r["cost_usd"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_judge_calls_are_counted_once_in_the_run_and_the_reports() {
+    let server = MockServer::start(mock()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    experiment(dir.path(), &server.url());
+    let out_dir = dir.path().join("out");
+    misalign_async(dir.path(), &["run", "exp.yaml", "--out", "out", "--quiet"]).await;
+
+    // 4 answers x (harm judge + awareness judge), identical transcripts judged once (the
+    // mock's answers repeat): each reply with the usage the provider reported, paid by the
+    // run.
+    let (run, totals) = last_run(&out_dir, "run");
+    let rows = judge_rows(&out_dir);
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    for (model, paid_by, t, batched) in &rows {
+        assert!(model.starts_with("anth/claude-"), "{model}");
+        assert_eq!(*paid_by, Some(run));
+        assert!(t[0].unwrap() > 0 && t[3].unwrap() > 0, "{t:?}");
+        assert!(!batched);
+    }
+    let judged = expected_cost(&rows, Some(run));
+    assert!(judged > 0.0);
+    // The run's totals: sampling apart, judges apart, and both in the total.
+    let sampled = totals["cost_usd_estimate"].as_f64().unwrap();
+    assert!(sampled > 0.0);
+    assert!(
+        close(totals["judge_cost_usd"].as_f64().unwrap(), judged),
+        "{totals}"
+    );
+    let per_judge = &totals["judge_cost_usd_per_model"];
+    assert_eq!(per_judge.as_object().unwrap().len(), 2, "{per_judge}");
+    assert!(close(
+        totals["total_cost_usd"].as_f64().unwrap(),
+        sampled + judged
+    ));
+    // summary.json: one judge row per judge model, summing to the same figure; the
+    // sampled model's row is not a judge row.
+    let in_summary = summary_judge_costs(&out_dir);
+    assert_eq!(in_summary.len(), 2, "{in_summary:?}");
+    assert!(close(in_summary.iter().map(|r| r.1).sum(), judged));
+    let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    assert!(html.contains("<td>anth/claude-judge</td><td>judge</td>"));
+
+    // Classified again: every judge call is answered from the cache, paid for already.
+    let calls = server.stats().requests;
+    let o = misalign_async(dir.path(), &["classify", "out", "--force"]).await;
+    assert_eq!(server.stats().requests, calls, "no judge call made");
+    let (classify_run, totals) = last_run(&out_dir, "classify");
+    assert!(classify_run > run);
+    assert_eq!(totals["judge_cost"]["usd"].as_f64(), Some(0.0), "{totals}");
+    assert_eq!(judge_rows(&out_dir), rows, "nothing re-recorded");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(!stdout.contains("judge cost"), "nothing paid: {stdout}");
+    misalign_async(dir.path(), &["report", "out"]).await;
+    let again = summary_judge_costs(&out_dir);
+    assert!(close(again.iter().map(|r| r.1).sum(), judged), "{again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_judge_calls_cost_the_batch_price_and_the_classify_run_records_it() {
+    let server = MockServer::start(mock()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    experiment(dir.path(), &server.url());
+    let out_dir = dir.path().join("out");
+    misalign_async(
+        dir.path(),
+        &[
+            "run",
+            "exp.yaml",
+            "--out",
+            "out",
+            "--quiet",
+            "--no-classify",
+        ],
+    )
+    .await;
+    let o = misalign_async(dir.path(), &["classify", "out", "--batch"]).await;
+    let (run, totals) = last_run(&out_dir, "classify");
+    let rows = judge_rows(&out_dir);
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    for (_, paid_by, t, batched) in &rows {
+        assert_eq!(*paid_by, Some(run));
+        assert!(t[0].unwrap() > 0 && t[3].unwrap() > 0, "{t:?}");
+        assert!(batched, "billed through the batch");
+    }
+    let judged = expected_cost(&rows, Some(run));
+    let at_list_price = expected_cost(
+        &rows
+            .iter()
+            .map(|r| (r.0.clone(), r.1, r.2, false))
+            .collect::<Vec<_>>(),
+        None,
+    );
+    assert!(close(judged, at_list_price * (1.0 - BATCH_DISCOUNT)));
+    assert!(
+        close(totals["judge_cost"]["usd"].as_f64().unwrap(), judged),
+        "{totals}"
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "judge cost (estimate from the stored token counts): ${judged:.4}"
+        )),
+        "{stdout}"
+    );
+    misalign_async(dir.path(), &["report", "out"]).await;
+    let in_summary = summary_judge_costs(&out_dir);
+    assert!(
+        close(in_summary.iter().map(|r| r.1).sum(), judged),
+        "{in_summary:?}"
+    );
+}
