@@ -137,31 +137,16 @@ impl Budget {
         prompt_guess: u64,
         samples: u32,
     ) -> Result<Reservation, OverBudget> {
-        let Some(m) = self.models.get(model) else {
-            return Ok(Reservation { amount: 0.0 });
-        };
-        let mut st = self.lock();
-        let key = (model.to_string(), prompt_hash.to_string());
-        let prompt_tokens = match st.prompt_input.get(&key) {
-            Some(&n) => n,
-            None => prompt_guess + prompt_guess.div_ceil(4),
-        };
-        let warm = st.warm.contains(&key);
-        // One request bills its prompt once, whatever the number of samples it asks for.
-        let mut tokens = input_as_billed(prompt_tokens, m.caching, warm);
-        tokens.output = m.max_output.saturating_mul(u64::from(samples.max(1)));
-        let amount = cost_usd(&m.price, &tokens, m.billed_as_batch);
-        if st.spent + st.reserved + amount > self.limit + 1e-12 {
-            return Err(OverBudget {
-                limit: self.limit,
-                spent: st.spent,
-                reserved: st.reserved,
-                next_call: amount,
-            });
-        }
-        st.reserved += amount;
-        st.warm.insert(key);
-        Ok(Reservation { amount })
+        self.set_aside(model, prompt_hash, prompt_guess, |m, warm| {
+            // One request bills its prompt once, whatever the number of samples it asks for.
+            let mut tokens = input_as_billed(m.0, m.1.caching, warm);
+            tokens.output = m.1.max_output.saturating_mul(u64::from(samples.max(1)));
+            (
+                cost_usd(&m.1.price, &tokens, m.1.billed_as_batch),
+                true,
+                false,
+            )
+        })
     }
 
     /// Sets aside the upper estimate of one sample of a prompt sent inside a provider batch,
@@ -177,6 +162,24 @@ impl Budget {
         prompt_guess: u64,
         committed: bool,
     ) -> Result<Reservation, OverBudget> {
+        self.set_aside(model, prompt_hash, prompt_guess, |m, _warm| {
+            let mut tokens = input_as_billed(m.0, m.1.caching, false);
+            tokens.output = m.1.max_output;
+            (cost_usd(&m.1.price, &tokens, true), false, committed)
+        })
+    }
+
+    /// The shared part of both reservations: the prompt's size (reported, else the guess
+    /// plus a quarter), the limit check and the bookkeeping. `estimate` gets (prompt tokens,
+    /// model) and whether the prompt's cache is warm, and returns (amount, whether this call
+    /// warms the cache, whether it is committed and skips the check).
+    fn set_aside(
+        &self,
+        model: &str,
+        prompt_hash: &str,
+        prompt_guess: u64,
+        estimate: impl FnOnce((u64, &BudgetModel), bool) -> (f64, bool, bool),
+    ) -> Result<Reservation, OverBudget> {
         let Some(m) = self.models.get(model) else {
             return Ok(Reservation { amount: 0.0 });
         };
@@ -186,9 +189,8 @@ impl Budget {
             Some(&n) => n,
             None => prompt_guess + prompt_guess.div_ceil(4),
         };
-        let mut tokens = input_as_billed(prompt_tokens, m.caching, false);
-        tokens.output = m.max_output;
-        let amount = cost_usd(&m.price, &tokens, true);
+        let warm = st.warm.contains(&key);
+        let (amount, warms, committed) = estimate((prompt_tokens, m), warm);
         if !committed && st.spent + st.reserved + amount > self.limit + 1e-12 {
             return Err(OverBudget {
                 limit: self.limit,
@@ -198,6 +200,9 @@ impl Budget {
             });
         }
         st.reserved += amount;
+        if warms {
+            st.warm.insert(key);
+        }
         Ok(Reservation { amount })
     }
 
