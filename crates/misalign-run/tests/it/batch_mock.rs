@@ -165,6 +165,16 @@ fn count(store: &Path, sql: &str) -> i64 {
 }
 
 /// Every custom id the mock saw was submitted exactly once.
+/// The bodies of every request the mock received inside a batch, in order.
+fn batched_bodies(server: &MockServer) -> Vec<serde_json::Value> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("batch:"))
+        .map(|r| r.body)
+        .collect()
+}
+
 fn submitted_once(server: &MockServer, n: usize) {
     let subs = server.stats().batch_submissions;
     assert_eq!(subs.len(), n, "{subs:?}");
@@ -577,12 +587,7 @@ async fn batched_requests_carry_the_cache_breakpoint_and_are_priced_as_batch() {
     .unwrap();
     assert_eq!((report.answers, report.errors), (6, 0), "{report:?}");
     // Every batched request has exactly one breakpoint, on its final user message.
-    let bodies: Vec<serde_json::Value> = server
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.starts_with("batch:"))
-        .map(|r| r.body)
-        .collect();
+    let bodies: Vec<serde_json::Value> = batched_bodies(&server);
     assert_eq!(bodies.len(), 6);
     for b in &bodies {
         let last = b["messages"].as_array().unwrap().last().unwrap();
@@ -676,12 +681,7 @@ async fn batched_requests_carry_prior_turns(kind: ProviderKind) {
     .await
     .unwrap();
     assert_eq!((report.answers, report.errors), (2, 0), "{report:?}");
-    let bodies: Vec<serde_json::Value> = server
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.starts_with("batch:"))
-        .map(|r| r.body)
-        .collect();
+    let bodies: Vec<serde_json::Value> = batched_bodies(&server);
     assert_eq!(bodies.len(), 2, "{kind:?}");
     for b in &bodies {
         let (messages, assistant) = match kind {
