@@ -21,7 +21,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 threads="${1:-$(nproc)}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-work="${BENCH_WORK:-$CARGO_TARGET_DIR/llama-bench}"
+# One llama-bench per way of building, so a native one is never compared with a portable build.
+mode=portable
+[[ "${RUSTFLAGS:-}" == *target-cpu=native* ]] && mode=native
+[ -n "${GGML_AVX512:-}" ] && mode="$mode-avx512"
+work="${BENCH_WORK:-$CARGO_TARGET_DIR/llama-bench-$mode}"
 mkdir -p "$work"
 
 if [ -z "${MODEL:-}" ]; then
@@ -49,7 +53,22 @@ build_llama_bench() {
       printf 'llama_add_compile_flags()\nadd_subdirectory(llama-bench)\n' > "$src/tools/CMakeLists.txt"
     fi
   fi
-  cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+  # Built the way misalign's llama.cpp is (.cargo/config.toml): the portable SIMD set and never
+  # AMX, or -march=native when RUSTFLAGS asks for a native build (docs/local-model.md).
+  local simd noamx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  if [[ "${RUSTFLAGS:-}" == *target-cpu=native* ]]; then
+    simd=(-DGGML_NATIVE=ON)
+  else
+    simd=(-DGGML_NATIVE=OFF -DGGML_SSE42="${GGML_SSE42:-ON}" -DGGML_AVX="${GGML_AVX:-ON}"
+      -DGGML_AVX2="${GGML_AVX2:-ON}" -DGGML_FMA="${GGML_FMA:-ON}" -DGGML_F16C="${GGML_F16C:-ON}"
+      -DGGML_BMI2="${GGML_BMI2:-ON}")
+    for v in GGML_AVX512 GGML_AVX512_VBMI GGML_AVX512_VNNI GGML_AVX512_BF16; do
+      [ -n "${!v:-}" ] && simd+=("-D$v=${!v}")
+    done
+  fi
+  echo "bench: llama-bench with ${simd[*]} and $noamx" >&2
+  cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release "${simd[@]}" \
+    -DCMAKE_C_FLAGS="$noamx" -DCMAKE_CXX_FLAGS="$noamx" \
     -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF \
     -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DBUILD_SHARED_LIBS=OFF >/dev/null
   cmake --build "$work/build" --target llama-bench -j"$(nproc)" >/dev/null

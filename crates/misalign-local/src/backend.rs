@@ -12,11 +12,25 @@ use std::sync::Arc;
 #[derive(Clone, Debug)]
 pub struct LocalModels {
     cache: ModelCache,
+    /// The executable that hosts engine runners (the `misalign` binary); `None` runs
+    /// llama.cpp in this process, where a native crash ends the process.
+    runner: Option<PathBuf>,
 }
 
 impl LocalModels {
     pub fn new(cache: ModelCache) -> Self {
-        LocalModels { cache }
+        LocalModels {
+            cache,
+            runner: None,
+        }
+    }
+
+    /// Runs each model in a runner process started from `exe` (`exe __misalign-engine`;
+    /// `engine::runner`), so that a crash of llama.cpp fails the calls in flight instead of
+    /// ending the run.
+    pub fn with_runner(mut self, exe: impl Into<PathBuf>) -> Self {
+        self.runner = Some(exe.into());
+        self
     }
 
     /// Reads the cache named by `$MISALIGN_HOME` (see [`ModelCache::from_env`]).
@@ -73,7 +87,7 @@ impl LocalBackend for LocalModels {
         let path = model_file(&self.cache, model, cfg)
             .map_err(|e| ProviderError::Config(e.to_string()))?;
         let settings = EngineSettings::from_config(cfg);
-        build_client(path, settings)
+        build_client(path, settings, self.runner.as_deref())
     }
 }
 
@@ -81,15 +95,19 @@ impl LocalBackend for LocalModels {
 fn build_client(
     path: PathBuf,
     settings: EngineSettings,
+    runner: Option<&std::path::Path>,
 ) -> Result<Arc<dyn ModelClient>, ProviderError> {
-    let client = crate::engine::LlamaClient::open(&path, &settings)?;
-    Ok(Arc::new(client))
+    Ok(match runner {
+        Some(exe) => Arc::new(crate::engine::IsolatedClient::open(exe, &path, &settings)?),
+        None => Arc::new(crate::engine::LlamaClient::open(&path, &settings)?),
+    })
 }
 
 #[cfg(not(feature = "llama"))]
 fn build_client(
     path: PathBuf,
     _settings: EngineSettings,
+    _runner: Option<&std::path::Path>,
 ) -> Result<Arc<dyn ModelClient>, ProviderError> {
     Err(ProviderError::Config(format!(
         "this build has no local model support, so {} cannot run: rebuild with \

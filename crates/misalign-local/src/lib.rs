@@ -10,6 +10,8 @@
 mod backend;
 pub mod cache;
 pub mod catalog;
+pub mod cpu;
+pub mod doctor;
 mod error;
 pub mod fetch;
 pub mod seed;

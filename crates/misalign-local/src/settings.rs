@@ -3,7 +3,7 @@
 use misalign_core::config::ProviderConfig;
 
 /// How one local model is loaded and run.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct EngineSettings {
     /// KV-cache size in tokens, shared by the prompt and every sample generated in parallel
     /// from it. `None`: the model's training context, capped at [`DEFAULT_CONTEXT_CAP`].

@@ -92,9 +92,21 @@ enum Command {
     Schema(commands::schema::Args),
     /// Print shell completions.
     Completions(commands::completions::Args),
+    /// Check that the embedded model can run on this machine: the CPU's features, what
+    /// llama.cpp was built for, its kernel path and thread count.
+    Doctor(commands::doctor::Args),
 }
 
 fn main() -> std::process::ExitCode {
+    // This binary is also the engine runner that hosts llama.cpp for `run` (a hidden mode,
+    // started by misalign itself; misalign_local::engine::runner).
+    #[cfg(feature = "local")]
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == misalign_local::engine::RUNNER_ARG)
+    {
+        return misalign_local::engine::runner::main();
+    }
     let cli = Cli::parse();
     install_logging(cli.verbose);
     let result = match cli.command {
@@ -112,6 +124,7 @@ fn main() -> std::process::ExitCode {
         Command::Models(c) => commands::models::run(c),
         Command::Schema(a) => commands::schema::run(a),
         Command::Completions(a) => commands::completions::run(a),
+        Command::Doctor(a) => commands::doctor::run(a),
     };
     match result {
         Ok(code) => code,

@@ -7,9 +7,13 @@
 //! same prompt are generated as parallel sequences that copy sequence 0's cells.
 
 mod bench;
+mod isolated;
+pub mod runner;
 mod worker;
 
 pub use bench::{bench, BenchResult};
+pub use isolated::IsolatedClient;
+pub use runner::{system_info, RUNNER_ARG};
 
 use crate::seed::{prompt_key_with_turns, sample_seed};
 use crate::settings::EngineSettings;
@@ -35,7 +39,7 @@ pub(crate) fn backend() -> Result<&'static LlamaBackend, ProviderError> {
 }
 
 /// What the worker reports once the model is loaded.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ModelInfo {
     pub path: PathBuf,
     pub n_ctx_train: u32,
@@ -60,7 +64,42 @@ pub(crate) struct Job {
     pub seed: u32,
     /// Benchmarks only: keep generating past end-of-text so every run has the same length.
     pub ignore_eos: bool,
-    pub reply: tokio::sync::oneshot::Sender<Result<Completion, ProviderError>>,
+    pub reply: ReplyTo,
+}
+
+type Reply = Result<Completion, ProviderError>;
+
+/// Where a job's answer goes: the caller in this process, or the parent process that sent
+/// the job to this engine runner (see [`runner`]).
+pub(crate) enum ReplyTo {
+    Local(tokio::sync::oneshot::Sender<Reply>),
+    Remote { id: u64, out: Arc<runner::Outbox> },
+}
+
+impl From<tokio::sync::oneshot::Sender<Reply>> for ReplyTo {
+    fn from(tx: tokio::sync::oneshot::Sender<Reply>) -> Self {
+        ReplyTo::Local(tx)
+    }
+}
+
+impl ReplyTo {
+    /// True when nobody waits for the answer any more (the caller gave up): the worker
+    /// stops generating it.
+    pub(crate) fn is_closed(&self) -> bool {
+        match self {
+            ReplyTo::Local(tx) => tx.is_closed(),
+            ReplyTo::Remote { id, out } => out.is_cancelled(*id),
+        }
+    }
+
+    pub(crate) fn send(self, reply: Reply) {
+        match self {
+            ReplyTo::Local(tx) => {
+                let _ = tx.send(reply);
+            }
+            ReplyTo::Remote { id, out } => out.done(id, reply),
+        }
+    }
 }
 
 /// A loaded model and its worker thread. Dropping the last handle stops the worker.
@@ -70,7 +109,7 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    fn start(path: &Path, settings: &EngineSettings) -> Result<Engine, ProviderError> {
+    pub(crate) fn start(path: &Path, settings: &EngineSettings) -> Result<Engine, ProviderError> {
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
         let (p, s) = (path.to_path_buf(), settings.clone());
@@ -109,16 +148,25 @@ impl Engine {
         Ok(engine)
     }
 
+    /// Hands a job to the worker thread; false when the thread has stopped.
+    pub(crate) fn send(&self, job: Job) -> bool {
+        self.tx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(job)
+            .is_ok()
+    }
+
     pub(crate) async fn submit(
         &self,
-        job_of: impl FnOnce(tokio::sync::oneshot::Sender<Result<Completion, ProviderError>>) -> Job,
+        job_of: impl FnOnce(ReplyTo) -> Job,
     ) -> Result<Completion, ProviderError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         let sent = self
             .tx
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .send(job_of(reply));
+            .send(job_of(reply.into()));
         let stopped = || {
             ProviderError::Local(format!(
                 "the model thread for {} has stopped",

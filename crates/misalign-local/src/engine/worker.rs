@@ -1,7 +1,7 @@
 //! The model thread: loads the GGUF, owns the llama context, prefills each prompt once and
 //! generates its samples as parallel sequences.
 
-use super::{backend, Job, ModelInfo};
+use super::{backend, Job, ModelInfo, Reply};
 use crate::settings::EngineSettings;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
@@ -20,8 +20,6 @@ use std::time::{Duration, Instant};
 const PROMPT_SEQ: i32 = 0;
 /// How long the worker waits for sibling requests before starting a batch.
 const GATHER: Duration = Duration::from_millis(20);
-
-type Reply = Result<Completion, ProviderError>;
 
 fn local(msg: impl Into<String>) -> ProviderError {
     ProviderError::Local(msg.into())
@@ -69,6 +67,7 @@ pub(super) fn load(
     path: &Path,
     settings: &EngineSettings,
 ) -> Result<(LlamaModel, LlamaChatTemplate), ProviderError> {
+    refuse_unsafe_cpu_paths()?;
     let backend = backend()?;
     let params = LlamaModelParams::default().with_n_gpu_layers(settings.gpu_layers);
     let model = LlamaModel::load_from_file(backend, path, &params)
@@ -81,6 +80,26 @@ pub(super) fn load(
         }
     };
     Ok((model, template))
+}
+
+/// Refuses, before llama.cpp computes anything, the two ways this build is known to die on
+/// a CPU: an extension the build was compiled for that the CPU lacks (SIGILL), and llama.cpp's
+/// AMX kernels (compiled only by a build for an AMX target, which `.cargo/config.toml`
+/// prevents) on a CPU that has AMX, where its matrix multiply segfaults (upstream issue 20824).
+fn refuse_unsafe_cpu_paths() -> Result<(), ProviderError> {
+    let cpu = crate::cpu::CpuInfo::detect();
+    if let Some(why) = crate::cpu::unsupported_reason(&cpu) {
+        return Err(local(why));
+    }
+    if cpu.has_amx() && super::runner::system_info().contains("AMX_INT8 = 1") {
+        return Err(local(
+            "this build of llama.cpp includes its AMX kernels and this CPU has AMX: that path \
+             segfaults (llama.cpp issue 20824), so the engine will not load. Rebuild misalign \
+             without `-C target-cpu=native` in RUSTFLAGS or without the -mno-amx-* flags of \
+             .cargo/config.toml removed (docs/local-model.md)",
+        ));
+    }
+    Ok(())
 }
 
 /// A sample being generated.
@@ -313,8 +332,7 @@ impl<'m> Worker<'m> {
             let seq = i as i32 + 1;
             let _ = self.ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
             if let Err(e) = self.ctx.kv_cache_seq_cp(PROMPT_SEQ, seq, None, None) {
-                let _ = job
-                    .reply
+                job.reply
                     .send(Err(local(format!("cannot copy the prompt state: {e}"))));
                 continue;
             }
@@ -391,7 +409,7 @@ impl<'m> Worker<'m> {
                     }),
                 )),
             };
-            let _ = s.job.reply.send(reply);
+            s.job.reply.send(reply);
         }
     }
 }
@@ -453,6 +471,6 @@ fn completion(
 
 fn fail_all(jobs: Vec<Job>, e: &ProviderError) {
     for j in jobs {
-        let _ = j.reply.send(Err(e.clone()));
+        j.reply.send(Err(e.clone()));
     }
 }

@@ -4,3 +4,4 @@
 #[cfg(feature = "llama")]
 mod common;
 mod llama;
+mod no_amx;

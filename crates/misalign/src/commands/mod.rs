@@ -2,6 +2,7 @@
 
 pub mod classify;
 pub mod completions;
+pub mod doctor;
 pub mod export;
 pub mod generate;
 pub mod import;

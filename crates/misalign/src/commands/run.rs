@@ -93,8 +93,14 @@ fn settings(args: &Args) -> anyhow::Result<RunSettings> {
         .out
         .clone()
         .unwrap_or_else(|| Path::new("results").join(&loaded.experiment.experiment_id));
-    let local: Arc<dyn misalign_models::LocalBackend> =
-        Arc::new(misalign_local::LocalModels::from_env());
+    // Local models run in engine runner processes started from this very binary, so a crash
+    // of llama.cpp fails the calls in flight instead of the run (docs/local-model.md).
+    let mut models = misalign_local::LocalModels::from_env();
+    match std::env::current_exe() {
+        Ok(exe) => models = models.with_runner(exe),
+        Err(e) => tracing::warn!("cannot find this executable ({e}): local models run in-process"),
+    }
+    let local: Arc<dyn misalign_models::LocalBackend> = Arc::new(models);
     Ok(RunSettings {
         experiment_path: loaded.path,
         experiment_text: loaded.text,

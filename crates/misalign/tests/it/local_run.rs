@@ -185,3 +185,136 @@ fn a_local_experiment_runs_offline_end_to_end_and_reproduces() {
     assert_eq!(answers(&first), answers(&second));
     assert_ne!(answers(&first)[0], answers(&first)[1]);
 }
+
+/// The local model beside a mock model, for the crash test.
+fn two_model_experiment(mock_url: &str) -> String {
+    format!(
+        "experiment_id: crash-e2e
+providers:
+  local:
+    kind: local
+    threads: 2
+  mock:
+    kind: openai-compatible
+    base_url: {mock_url}
+    api_key_env: CRASH_MOCK_KEY
+global:
+  models: [local/smollm2-135m-instruct, mock/mock-model]
+  temperature: 1.0
+  max_tokens: 16
+  seed: 5
+  samples_per_condition: 2
+expansions:
+  - name: one
+    enabled: true
+    variables:
+      scenarios: [murder]
+      goal_types: [explicit, none]
+      goal_values: [america]
+      urgency_types: [replacement]
+classification:
+  enabled: true
+execution:
+  timeout_seconds: 600
+  retries: 0
+"
+    )
+}
+
+/// llama.cpp crashing (the test-only switch makes the engine runner raise SIGSEGV, as the
+/// AMX kernel did, or SIGABRT, as a failed assertion does, at its first job) fails the local
+/// model's calls with a message that names the engine, the signal and what to do; the mock
+/// model's answers are sampled and stored all the same, the report is written, and the run
+/// exits 1. A rerun without the switch samples the failed calls and keeps the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_of_the_engine_is_a_recorded_failure_and_the_run_goes_on() {
+    let home = model_home();
+    let server = misalign_mock::MockServer::start(misalign_mock::MockConfig::default())
+        .await
+        .unwrap();
+    for (signal, name) in [("segv", "SIGSEGV"), ("abort", "SIGABRT")] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("exp.yaml"),
+            two_model_experiment(&server.openai_url()),
+        )
+        .unwrap();
+        let (cwd, models) = (dir.path().to_path_buf(), home.clone());
+        let run = move |crash: Option<&str>| {
+            let mut cmd = Command::new(bin());
+            cmd.current_dir(&cwd)
+                .env("MISALIGN_HOME", &models)
+                .env("CRASH_MOCK_KEY", "k")
+                .args(["run", "exp.yaml", "--out", "out", "--quiet"]);
+            match crash {
+                Some(s) => cmd.env("MISALIGN_TEST_ENGINE_CRASH", s),
+                None => cmd.env_remove("MISALIGN_TEST_ENGINE_CRASH"),
+            };
+            cmd.output().unwrap()
+        };
+        let out = tokio::task::spawn_blocking(move || run(Some(signal)))
+            .await
+            .unwrap();
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{all}");
+        for part in ["llama.cpp engine", name, "misalign doctor", "rerun"] {
+            assert!(all.contains(part), "{part} missing:\n{all}");
+        }
+        let store = dir.path().join("out/results.sqlite");
+        let answers = |model: &str| {
+            crate::support::count(
+                &store,
+                &format!(
+                    "SELECT COUNT(*) FROM current_answers WHERE model = '{model}' \
+                     AND status = 'answer'"
+                ),
+            )
+        };
+        assert_eq!(answers("mock/mock-model"), 4, "{all}");
+        assert_eq!(answers("local/smollm2-135m-instruct"), 0, "{all}");
+        let errors = crate::support::count(
+            &store,
+            &format!(
+                "SELECT COUNT(*) FROM responses WHERE status = 'error' AND error LIKE '%{name}%'"
+            ),
+        );
+        assert!(
+            errors >= 1,
+            "the crash is recorded as the calls' error: {all}"
+        );
+        assert!(dir.path().join("out/report.html").is_file(), "{all}");
+
+        // Without the switch the same command samples what failed, once each.
+        let again = Command::new(bin())
+            .current_dir(dir.path())
+            .env("MISALIGN_HOME", &home)
+            .env("CRASH_MOCK_KEY", "k")
+            .env_remove("MISALIGN_TEST_ENGINE_CRASH")
+            .args(["run", "exp.yaml", "--out", "out", "--quiet"])
+            .output()
+            .unwrap();
+        assert!(again.status.success(), "{}", text(&again));
+        assert_eq!(answers("local/smollm2-135m-instruct"), 4);
+        assert_eq!(answers("mock/mock-model"), 4);
+    }
+}
+
+/// `misalign doctor` names the CPU, the features that matter, the kernel path and the
+/// thread count, and says the engine can run here (the suite's real-model tests run here).
+#[test]
+fn doctor_reports_the_cpu_the_kernel_path_and_threads() {
+    let out = Command::new(bin()).arg("doctor").output().unwrap();
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    for part in [
+        "CPU:",
+        "avx2 ",
+        "amx_int8 ",
+        "llama.cpp:",
+        "no AMX kernels",
+        "threads:",
+        "verdict:    OK",
+    ] {
+        assert!(all.contains(part), "{part} missing:\n{all}");
+    }
+}
