@@ -196,3 +196,44 @@ fn a_run_without_mitigations_has_no_mitigation_table() {
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert!(!html.contains("id=\"mitigations\""));
 }
+
+/// The terminal table fits 120 columns with realistic names, two mitigations combined and
+/// escalations on both sides: a heading per model and condition, a row per mitigation.
+#[test]
+fn the_terminal_mitigation_table_fits_120_columns() {
+    use misalign_store::read::CellCounts;
+    let cell = |c: &Condition, harmful: u64, escalated: u64| CellCounts {
+        model: "anthropic/claude-sonnet-4-5".into(),
+        condition_id: c.id(),
+        condition_json: Some(serde_json::to_string(c).unwrap()),
+        planned: 100,
+        answered: 100,
+        classified: 100,
+        harmful,
+        harmless: 100 - harmful,
+        escalated,
+        ..CellCounts::default()
+    };
+    let cells = vec![
+        cell(&with(&[]), 96, 3),
+        cell(&with(&["accurate_context", "principles"]), 12, 40),
+        cell(&with(&["oversight"]), 90, 5),
+    ];
+    let s = misalign_report::summarize(None, &cells, &[], Default::default());
+    assert_eq!(s.mitigations.len(), 2);
+    let table = render_table(&s);
+    let section = &table[table.find("Mitigations against none").unwrap()..];
+    let section = &section[..section.find("\n\n").unwrap_or(section.len())];
+    for line in section.lines().skip(1) {
+        assert!(line.chars().count() <= 120, "{} columns: {line}\n{section}", line.chars().count());
+    }
+    // One heading for the model and condition, then the two mitigations under it.
+    let heading = "anthropic/claude-sonnet-4-5  blackmail_explicit-america_replacement:";
+    assert_eq!(section.matches(heading).count(), 1, "{section}");
+    let row = section
+        .lines()
+        .find(|l| l.contains("accurate_context+principles"))
+        .unwrap();
+    assert!(row.contains("96.0% (96/100)") && row.contains("12.0% (12/100)"), "{row}");
+    assert!(row.contains("3/100 -> 40/100"), "{row}");
+}

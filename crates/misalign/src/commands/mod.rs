@@ -5,6 +5,7 @@ pub mod completions;
 pub mod export;
 pub mod generate;
 pub mod import;
+pub mod mock;
 pub mod models;
 pub mod report;
 pub mod run;

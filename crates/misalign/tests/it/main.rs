@@ -6,6 +6,7 @@ mod classify_cli;
 mod cost_cli;
 mod demonstrations_run;
 mod exit_codes;
+mod first_use;
 mod export;
 mod generate;
 mod hostile;
