@@ -144,8 +144,9 @@ pub fn render_table(s: &ReportSummary) -> String {
 const MAX_MITIGATION_LINES: usize = 40;
 
 /// Each mitigation against `none` on the same model and condition (docs/mitigations.md):
-/// one heading line per model and condition, then a row per mitigation, so that the table
-/// fits 100-120 columns (the escalation intervals are in summary.json and report.html).
+/// one heading line per model and condition with its `none` rate, then a row per
+/// mitigation, so that the table fits 100-120 columns (the escalation intervals are in
+/// summary.json and report.html).
 fn mitigation_table(s: &ReportSummary, out: &mut String) {
     let all = &s.mitigations;
     if all.is_empty() {
@@ -153,8 +154,8 @@ fn mitigation_table(s: &ReportSummary, out: &mut String) {
     }
     let _ = writeln!(
         out,
-        "\nMitigations against none, same model and condition (rate change in pp with its \
-         Newcombe interval, Fisher p, Holm within each model){}:",
+        "\nMitigations against none, same model and condition{}:\n(difference: the rate change \
+         in pp with its Newcombe interval; p: Fisher exact; Holm within each model)",
         if all.len() > MAX_MITIGATION_LINES {
             format!("; the first {MAX_MITIGATION_LINES} of {}, all in summary.json / report.html", all.len())
         } else {
@@ -174,7 +175,6 @@ fn mitigation_table(s: &ReportSummary, out: &mut String) {
         .map(|m| {
             let mut row = vec![
                 terminal_safe(&m.mitigation),
-                format!("{} ({}/{})", pct(m.none.rate), m.none.harmful, m.none.n),
                 format!(
                     "{} ({}/{})",
                     pct(m.mitigated.rate),
@@ -195,11 +195,8 @@ fn mitigation_table(s: &ReportSummary, out: &mut String) {
             ];
             if any_escalated {
                 row.push(format!(
-                    "{}/{} -> {}/{}",
-                    m.escalation_none.harmful,
-                    m.escalation_none.n,
-                    m.escalation_mitigated.harmful,
-                    m.escalation_mitigated.n
+                    "{}/{}",
+                    m.escalation_mitigated.harmful, m.escalation_mitigated.n
                 ));
             }
             row
@@ -207,7 +204,6 @@ fn mitigation_table(s: &ReportSummary, out: &mut String) {
         .collect();
     let mut head = vec![
         "mitigation",
-        "none",
         "mitigated",
         "difference (pp)",
         "RRR",
@@ -216,6 +212,12 @@ fn mitigation_table(s: &ReportSummary, out: &mut String) {
     ];
     if any_escalated {
         head.push("escalated");
+    }
+    if any_escalated {
+        out.push_str(
+            "(escalated: answers raising the concern through a legitimate channel; their \
+             intervals are in the files)\n",
+        );
     }
     let mut table = String::new();
     aligned(&head, &rows, 1, &mut table);
@@ -226,11 +228,23 @@ fn mitigation_table(s: &ReportSummary, out: &mut String) {
         let key = (m.model.as_str(), m.condition.as_str());
         if group != Some(key) {
             group = Some(key);
+            // `none` is the same for every mitigation of the group: said once, here.
             let _ = writeln!(
                 out,
-                "{}  {}:",
+                "{}  {}: none {} ({}/{}){}",
                 terminal_safe(&m.model),
-                terminal_safe(&m.condition)
+                terminal_safe(&m.condition),
+                pct(m.none.rate),
+                m.none.harmful,
+                m.none.n,
+                if any_escalated {
+                    format!(
+                        ", escalated {}/{}",
+                        m.escalation_none.harmful, m.escalation_none.n
+                    )
+                } else {
+                    String::new()
+                }
             );
         }
         let _ = writeln!(out, "  {line}");

@@ -369,3 +369,29 @@ fn import_suggests_only_what_is_left_and_says_where_commands_now_look() {
     let (_, err) = ok(&misalign_in(d, &["import", "raw", "--out", "elsewhere"]));
     assert!(!err.contains("most recently written"), "{err}");
 }
+
+/// The README's example experiment says what it would cost, and the figure is the one
+/// `--dry-run` prints for it today (a price table change shows up here).
+#[test]
+fn the_readme_example_states_the_cost_dry_run_prints() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    let start = readme.find("```yaml\nexperiment_id: my_study").unwrap();
+    let yaml = &readme[start + "```yaml\n".len()..];
+    let yaml = &yaml[..yaml.find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("study.yaml"), yaml).unwrap();
+    let (out, _) = ok(&misalign_in(dir.path(), &["run", "study.yaml", "--dry-run"]));
+    assert!(out.contains("144 conditions x 100 samples; 28800 model calls"), "{out}");
+    let figure = out
+        .split("up to $")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap();
+    let before_yaml = &readme[..start];
+    assert!(
+        before_yaml.contains(&format!("up to ${figure} ")) && before_yaml.contains("28,800 model calls"),
+        "the README should state the dry-run's `up to ${figure}` before its example"
+    );
+}
