@@ -242,8 +242,14 @@ mod tests {
     fn no_price_hint_names_the_models_and_the_prices_key() {
         assert_eq!(super::no_price_hint(&[]), "");
         let one = super::no_price_hint(&["mock/m".to_string()]);
-        assert!(one.starts_with("no price known for mock/m: its cost is unknown"), "{one}");
-        assert!(one.contains("prices:\n    \"mock/m\": { input: 0.0, output: 0.0 }"), "{one}");
+        assert!(
+            one.starts_with("no price known for mock/m: its cost is unknown"),
+            "{one}"
+        );
+        assert!(
+            one.contains("prices:\n    \"mock/m\": { input: 0.0, output: 0.0 }"),
+            "{one}"
+        );
         let two = super::no_price_hint(&["a/x".to_string(), "b/y".to_string()]);
         assert!(two.contains("a/x, b/y: their cost"), "{two}");
     }

@@ -46,7 +46,7 @@ impl RunFacts {
         match self.samples_per_condition {
             Some((a, b)) if a == b => line.push_str(&format!(
                 ", {} per condition",
-                misalign_core::plural::count(u64::from(a), "sample")
+                misalign_core::plural::count(a, "sample")
             )),
             Some((a, b)) => line.push_str(&format!(", {a} to {b} samples per condition")),
             None => {}

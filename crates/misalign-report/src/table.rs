@@ -157,7 +157,10 @@ fn mitigation_table(s: &ReportSummary, out: &mut String) {
         "\nMitigations against none, same model and condition{}:\n(difference: the rate change \
          in pp with its Newcombe interval; p: Fisher exact; Holm within each model)",
         if all.len() > MAX_MITIGATION_LINES {
-            format!("; the first {MAX_MITIGATION_LINES} of {}, all in summary.json / report.html", all.len())
+            format!(
+                "; the first {MAX_MITIGATION_LINES} of {}, all in summary.json / report.html",
+                all.len()
+            )
         } else {
             String::new()
         }

@@ -16,7 +16,10 @@ pub enum ExperimentError {
     /// The OS error is in the message and is not also a `source`: `{:#}` would print it twice
     /// ("No such file or directory" twice, issue 29).
     #[error("cannot read experiment file {path}: {error}")]
-    Read { path: PathBuf, error: std::io::Error },
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("{path} is larger than {} MiB, too large for an experiment file; check the path", MAX_EXPERIMENT_BYTES >> 20)]
     TooLarge { path: PathBuf },
     #[error("{path} is not UTF-8 text; save it as UTF-8")]

@@ -384,9 +384,8 @@ fn provider_suggestion(
     );
     names.extend(["vllm", "ollama", "openai-api"]);
     // Configured names keep their case (a `providers:` key may have capitals).
-    let score = |n: &str| {
-        strsim::jaro_winkler(&prefix.to_ascii_lowercase(), &n.to_ascii_lowercase())
-    };
+    let score =
+        |n: &str| strsim::jaro_winkler(&prefix.to_ascii_lowercase(), &n.to_ascii_lowercase());
     let close = names
         .iter()
         .copied()

@@ -420,24 +420,40 @@ fn long_bar_labels_fit_their_chart_and_keep_the_full_text() {
     ));
     b.wait_for("document.querySelectorAll('svg.chart text.label').length === 2");
     // In the chart's own coordinates nothing starts left of 0 (the edge that clipped).
-    let lefts = b.eval("[...document.querySelectorAll('svg.chart text.label')].map(t => t.getBBox().x)");
+    let lefts =
+        b.eval("[...document.querySelectorAll('svg.chart text.label')].map(t => t.getBBox().x)");
     for x in lefts.as_array().unwrap() {
-        assert!(x.as_f64().unwrap() >= 0.0, "a label runs off the chart: {lefts}");
+        assert!(
+            x.as_f64().unwrap() >= 0.0,
+            "a label runs off the chart: {lefts}"
+        );
     }
     let full = format!("{long_model}  {}", c.id());
-    let titles = b.eval("[...document.querySelectorAll('svg.chart text.label title')].map(t => t.textContent)");
+    let titles = b.eval(
+        "[...document.querySelectorAll('svg.chart text.label title')].map(t => t.textContent)",
+    );
     assert!(
         titles.as_array().unwrap().iter().any(|t| t == &json!(full)),
         "{titles}"
     );
-    let shown = b.eval("[...document.querySelectorAll('svg.chart text.label')].map(t => t.lastChild.textContent)");
+    let shown = b.eval(
+        "[...document.querySelectorAll('svg.chart text.label')].map(t => t.lastChild.textContent)",
+    );
     assert!(
-        shown.as_array().unwrap().iter().any(|t| t.as_str().unwrap().contains('…')),
+        shown
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t.as_str().unwrap().contains('…')),
         "{shown}"
     );
     // The short one is shown whole.
     assert!(
-        shown.as_array().unwrap().iter().any(|t| t.as_str().unwrap().starts_with("mock/m  blackmail_")),
+        shown
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t.as_str().unwrap().starts_with("mock/m  blackmail_")),
         "{shown}"
     );
 }

@@ -227,7 +227,11 @@ fn the_terminal_mitigation_table_fits_120_columns() {
     let section = &table[table.find("Mitigations against none").unwrap()..];
     let section = &section[..section.find("\n\n").unwrap_or(section.len())];
     for line in section.lines() {
-        assert!(line.chars().count() <= 120, "{} columns: {line}\n{section}", line.chars().count());
+        assert!(
+            line.chars().count() <= 120,
+            "{} columns: {line}\n{section}",
+            line.chars().count()
+        );
     }
     // One heading for the model and condition, then the two mitigations under it.
     let heading = "anthropic/claude-sonnet-4-5  blackmail_explicit-america_replacement: \
@@ -237,5 +241,8 @@ fn the_terminal_mitigation_table_fits_120_columns() {
         .lines()
         .find(|l| l.contains("accurate_context") && l.contains("principles"))
         .unwrap();
-    assert!(row.contains("12.0% (12/100)") && row.ends_with("40/100"), "{row}");
+    assert!(
+        row.contains("12.0% (12/100)") && row.ends_with("40/100"),
+        "{row}"
+    );
 }

@@ -230,7 +230,10 @@ impl Plan {
                 .sum(),
             max_output_tokens: max_out,
             // `fold` from +0.0: `sum` of no f64 is -0.0, which printed as `$-0.00`.
-            cost_usd: lines.iter().filter_map(|l| l.cost_usd).fold(0.0, |a, c| a + c),
+            cost_usd: lines
+                .iter()
+                .filter_map(|l| l.cost_usd)
+                .fold(0.0, |a, c| a + c),
             cost_usd_uncached_live: lines
                 .iter()
                 .filter_map(|l| l.cost_usd_uncached_live)

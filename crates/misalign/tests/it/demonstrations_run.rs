@@ -282,7 +282,10 @@ expansions:
     assert_eq!(cells[col("escalation_ci_low")], "0.7225");
     // The terminal shows the escalation column of the mitigation table (the `none` cell's
     // in its heading; the intervals are in the files).
-    assert!(stdout.contains("escalated: answers raising the concern"), "{stdout}");
+    assert!(
+        stdout.contains("escalated: answers raising the concern"),
+        "{stdout}"
+    );
     let section = &stdout[stdout.find("Mitigations against none").unwrap()..];
     let row = section
         .lines()

@@ -68,7 +68,11 @@ fn text(o: &Output) -> (String, String) {
 #[track_caller]
 fn ok(o: &Output) -> (String, String) {
     let (out, err) = text(o);
-    assert!(o.status.success(), "exit {:?}\n{out}\n{err}", o.status.code());
+    assert!(
+        o.status.success(),
+        "exit {:?}\n{out}\n{err}",
+        o.status.code()
+    );
     (out, err)
 }
 
@@ -121,7 +125,10 @@ async fn a_smoke_run_never_replaces_the_report_of_a_full_run() {
         );
         assert_eq!(runs, 1);
         // `report` on the full folder still reports all of it.
-        let (out, _) = ok(&misalign_in(&d, &["report", "results/first-use", "--no-html"]));
+        let (out, _) = ok(&misalign_in(
+            &d,
+            &["report", "results/first-use", "--no-html"],
+        ));
         assert!(out.contains("4 samples per condition"), "{out}");
         assert_eq!(answered(&summary(&full)), 8);
 
@@ -129,7 +136,15 @@ async fn a_smoke_run_never_replaces_the_report_of_a_full_run() {
         // override the default folder is results/<experiment_id>.
         let (out, _) = ok(&misalign_in(
             &d,
-            &["run", "exp.yaml", "--dry-run", "--limit", "1", "--out", "elsewhere"],
+            &[
+                "run",
+                "exp.yaml",
+                "--dry-run",
+                "--limit",
+                "1",
+                "--out",
+                "elsewhere",
+            ],
         ));
         assert!(out.contains("->  elsewhere"), "{out}");
         let (out, _) = ok(&misalign_in(&d, &["run", "exp.yaml", "--dry-run"]));
@@ -156,7 +171,10 @@ async fn an_unpriced_models_cost_reads_as_unknown() {
             "{out}"
         );
         assert!(!out.contains("$-0.00") && !out.contains("up to $"), "{out}");
-        assert!(out.contains("prices:\n    \"fleet/mock-model\": {"), "{out}");
+        assert!(
+            out.contains("prices:\n    \"fleet/mock-model\": {"),
+            "{out}"
+        );
         assert!(out.contains("1 sample;"), "{out}");
 
         let (out, err) = ok(&misalign_in(&d, &["run", "exp.yaml", "-q"]));
@@ -172,16 +190,25 @@ async fn an_unpriced_models_cost_reads_as_unknown() {
                 "{table}"
             );
             assert!(!table.contains("total: $"), "{table}");
-            assert!(table.contains("no price known for fleet/mock-model"), "{table}");
+            assert!(
+                table.contains("no price known for fleet/mock-model"),
+                "{table}"
+            );
         }
         let folder = d.join("results/first-use");
         let s = summary(&folder);
         assert_eq!(s["cost_total"]["usd"], Value::Null, "{}", s["cost_total"]);
-        assert_eq!(s["cost_total"]["unpriced"], serde_json::json!(["fleet/mock-model"]));
+        assert_eq!(
+            s["cost_total"]["unpriced"],
+            serde_json::json!(["fleet/mock-model"])
+        );
         assert_eq!(s["costs"][0]["cost_usd"], Value::Null);
         ok(&misalign_in(&d, &["report"]));
         let html = std::fs::read_to_string(folder.join("report.html")).unwrap();
-        assert!(html.contains("unknown (no price for fleet/mock-model)"), "total");
+        assert!(
+            html.contains("unknown (no price for fleet/mock-model)"),
+            "total"
+        );
         assert!(html.contains("id=\"no-price\"") && html.contains("prices:"));
 
         // Priced: numbers again.
@@ -197,7 +224,11 @@ async fn an_unpriced_models_cost_reads_as_unknown() {
         let (out, _) = ok(&misalign_in(&d, &["run", "exp.yaml", "-q", "--append"]));
         assert!(out.contains("total: $0.0"), "{out}");
         let s = summary(&folder);
-        assert!(s["cost_total"]["usd"].as_f64().unwrap() > 0.0, "{}", s["cost_total"]);
+        assert!(
+            s["cost_total"]["usd"].as_f64().unwrap() > 0.0,
+            "{}",
+            s["cost_total"]
+        );
     })
     .await
     .unwrap();
@@ -232,7 +263,10 @@ fn misalign_mock_runs_the_whole_pipeline_without_a_key() {
     let stdout = child.0.stdout.take().unwrap();
     let mut lines = std::io::BufReader::new(stdout).lines();
     let first = lines.next().unwrap().unwrap();
-    assert!(first.starts_with("misalign mock: a model server on http://127.0.0.1:"), "{first}");
+    assert!(
+        first.starts_with("misalign mock: a model server on http://127.0.0.1:"),
+        "{first}"
+    );
     let second = lines.next().unwrap().unwrap();
     assert!(second.contains("misalign run try-mock.yaml"), "{second}");
     let exp = std::fs::read_to_string(d.join("try-mock.yaml")).unwrap();
@@ -243,9 +277,16 @@ fn misalign_mock_runs_the_whole_pipeline_without_a_key() {
         .split(|c: char| !c.is_ascii_digit())
         .next()
         .unwrap();
-    assert!(exp.contains(&format!("base_url: http://127.0.0.1:{port}/v1")), "{exp}");
+    assert!(
+        exp.contains(&format!("base_url: http://127.0.0.1:{port}/v1")),
+        "{exp}"
+    );
     // The printed experiment is the written one.
-    let printed: Vec<String> = lines.by_ref().take(exp.lines().count() + 1).map(|l| l.unwrap()).collect();
+    let printed: Vec<String> = lines
+        .by_ref()
+        .take(exp.lines().count() + 1)
+        .map(|l| l.unwrap())
+        .collect();
     assert_eq!(printed[1..].join("\n"), exp.trim_end());
 
     let t0 = Instant::now();
@@ -267,7 +308,10 @@ fn misalign_mock_runs_the_whole_pipeline_without_a_key() {
     assert_eq!(busy.status.code(), Some(2));
     assert!(text(&busy).1.contains("pass --port 0"), "{}", text(&busy).1);
     // It never overwrites a file.
-    let again = misalign_in(d, &["mock", "--port", "0", "--experiment-out", "try-mock.yaml"]);
+    let again = misalign_in(
+        d,
+        &["mock", "--port", "0", "--experiment-out", "try-mock.yaml"],
+    );
     assert_eq!(again.status.code(), Some(2));
 }
 
@@ -292,7 +336,10 @@ fn a_misspelt_provider_gets_a_did_you_mean() {
     let o = misalign_in(dir.path(), &["validate", "exp.yaml"]);
     assert_eq!(o.status.code(), Some(2));
     let all = format!("{}{}", text(&o).0, text(&o).1);
-    assert!(all.contains("did you mean `anthropic/claude-sonnet-4-5`?"), "{all}");
+    assert!(
+        all.contains("did you mean `anthropic/claude-sonnet-4-5`?"),
+        "{all}"
+    );
 }
 
 #[test]
@@ -310,12 +357,18 @@ fn folders_that_do_not_exist_are_named_as_such() {
     // A folder that exists but holds no run yet: still "run first".
     let o = misalign_in(d, &["status", "results/empty"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).1.contains("run `misalign run` first"), "{}", text(&o).1);
+    assert!(
+        text(&o).1.contains("run `misalign run` first"),
+        "{}",
+        text(&o).1
+    );
 
     let o = misalign_in(d, &["runs", "--root", "/nonexistent-misalign-root"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        text(&o).1.contains("no such folder /nonexistent-misalign-root"),
+        text(&o)
+            .1
+            .contains("no such folder /nonexistent-misalign-root"),
         "{}",
         text(&o).1
     );
@@ -355,7 +408,10 @@ fn import_suggests_only_what_is_left_and_says_where_commands_now_look() {
     assert!(out.contains("1 sample found in"), "{out}");
     assert!(out.contains("0 files not imported"), "{out}");
     assert!(out.contains("prompts found for 0 conditions"), "{out}");
-    assert!(out.contains("next: misalign report results/classified-imported"), "{out}");
+    assert!(
+        out.contains("next: misalign report results/classified-imported"),
+        "{out}"
+    );
     assert!(!out.contains("misalign classify"), "{out}");
     assert!(
         err.contains("results/classified-imported is now the most recently written results folder"),
@@ -363,7 +419,10 @@ fn import_suggests_only_what_is_left_and_says_where_commands_now_look() {
     );
 
     let (out, _) = ok(&misalign_in(d, &["import", "raw"]));
-    assert!(out.contains("next: misalign classify results/raw-imported"), "{out}");
+    assert!(
+        out.contains("next: misalign classify results/raw-imported"),
+        "{out}"
+    );
 
     // Outside results/: no note (commands without OUT do not look there).
     let (_, err) = ok(&misalign_in(d, &["import", "raw", "--out", "elsewhere"]));
@@ -382,8 +441,14 @@ fn the_readme_example_states_the_cost_dry_run_prints() {
     let yaml = &yaml[..yaml.find("```").unwrap()];
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("study.yaml"), yaml).unwrap();
-    let (out, _) = ok(&misalign_in(dir.path(), &["run", "study.yaml", "--dry-run"]));
-    assert!(out.contains("144 conditions x 100 samples; 28800 model calls"), "{out}");
+    let (out, _) = ok(&misalign_in(
+        dir.path(),
+        &["run", "study.yaml", "--dry-run"],
+    ));
+    assert!(
+        out.contains("144 conditions x 100 samples; 28800 model calls"),
+        "{out}"
+    );
     let figure = out
         .split("up to $")
         .nth(1)
@@ -391,7 +456,8 @@ fn the_readme_example_states_the_cost_dry_run_prints() {
         .unwrap();
     let before_yaml = &readme[..start];
     assert!(
-        before_yaml.contains(&format!("up to ${figure} ")) && before_yaml.contains("28,800 model calls"),
+        before_yaml.contains(&format!("up to ${figure} "))
+            && before_yaml.contains("28,800 model calls"),
         "the README should state the dry-run's `up to ${figure}` before its example"
     );
 }

@@ -521,6 +521,12 @@ fn reference_style_example_says_where_generate_writes() {
             target.join("prompts").display().to_string(),
         ));
     let condition = target.join("prompts/blackmail_explicit-america_replacement");
-    assert!(condition.join("system_prompt.txt").is_file(), "{}", condition.display());
-    assert!(!target.join("blackmail_explicit-america_replacement").exists());
+    assert!(
+        condition.join("system_prompt.txt").is_file(),
+        "{}",
+        condition.display()
+    );
+    assert!(!target
+        .join("blackmail_explicit-america_replacement")
+        .exists());
 }
