@@ -409,3 +409,33 @@ fn judge_cost_line(s: &ClassifySummary) -> Option<String> {
         parts.join(", ")
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use misalign_run::session::CostSummary;
+
+    #[test]
+    fn an_unpriced_judge_makes_the_judge_cost_unknown() {
+        let cost = |unpriced: Vec<String>| CostSummary {
+            usd: 0.5,
+            per_model: [("anthropic/j".to_string(), 0.5)].into(),
+            unpriced,
+        };
+        let s = ClassifySummary {
+            judge_cost: Some(cost(vec!["fleet/j".into()])),
+            ..ClassifySummary::default()
+        };
+        let line = judge_cost_line(&s).unwrap();
+        assert!(
+            line.ends_with(": unknown (anthropic/j $0.5000, fleet/j: unknown, no price)"),
+            "{line}"
+        );
+        let s = ClassifySummary {
+            judge_cost: Some(cost(Vec::new())),
+            ..ClassifySummary::default()
+        };
+        let line = judge_cost_line(&s).unwrap();
+        assert!(line.ends_with(": $0.5000 (anthropic/j $0.5000)"), "{line}");
+    }
+}
