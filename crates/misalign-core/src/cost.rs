@@ -142,6 +142,21 @@ pub fn cost_usd(price: &ModelPrice, tokens: &TokenCounts, billed_as_batch: bool)
     full * factor / 1_000_000.0
 }
 
+/// What to tell a user whose models have no price: their cost is unknown (never counted as
+/// $0), and how to add one under `prices:`. `models` should already be safe to print.
+pub fn no_price_hint(models: &[String]) -> String {
+    let Some(first) = models.first() else {
+        return String::new();
+    };
+    let quoted = serde_json::to_string(first).unwrap_or_else(|_| "\"MODEL\"".into());
+    format!(
+        "no price known for {}: {} cost is unknown. To count it, add what you pay in USD per 1M tokens \
+         (0 for a server of your own) to the experiment file (docs/cost.md):\n  prices:\n    {quoted}: {{ input: 0.0, output: 0.0 }}",
+        models.join(", "),
+        if models.len() == 1 { "its" } else { "their" }
+    )
+}
+
 /// Model globs to prices: the experiment's first, then the built-in ones.
 #[derive(Debug)]
 pub struct PriceTable {
@@ -223,6 +238,22 @@ pub fn estimate_tokens(text: &str) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn no_price_hint_names_the_models_and_the_prices_key() {
+        assert_eq!(super::no_price_hint(&[]), "");
+        let one = super::no_price_hint(&["mock/m".to_string()]);
+        assert!(
+            one.starts_with("no price known for mock/m: its cost is unknown"),
+            "{one}"
+        );
+        assert!(
+            one.contains("prices:\n    \"mock/m\": { input: 0.0, output: 0.0 }"),
+            "{one}"
+        );
+        let two = super::no_price_hint(&["a/x".to_string(), "b/y".to_string()]);
+        assert!(two.contains("a/x, b/y: their cost"), "{two}");
+    }
+
     use super::*;
 
     fn price(input: f64, output: f64) -> Price {

@@ -19,6 +19,7 @@ pub mod hash;
 pub mod judge;
 pub mod mitigation_table;
 pub mod plan;
+pub mod plural;
 pub mod pyliteral;
 pub mod render;
 pub mod sampling;

@@ -65,20 +65,56 @@ fn row(pricing: &Pricing, role: &'static str, model: String, u: ModelUsage) -> M
     }
 }
 
+/// What the rows cost together. An unpriced model's cost is unknown, not $0: then `usd` is
+/// None (`null` in summary.json) and `unpriced` names the models.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CostTotal {
+    /// The total in USD; None when some model has no price.
+    pub usd: Option<f64>,
+    /// The sum over the priced rows alone.
+    pub priced_usd: f64,
+    /// Models (under test or judges) with no known price, each once.
+    pub unpriced: Vec<String>,
+}
+
+impl CostTotal {
+    pub fn of(rows: &[ModelCostRow]) -> CostTotal {
+        let mut t = CostTotal::default();
+        for r in rows {
+            match r.cost_usd {
+                Some(c) => t.priced_usd += c,
+                None if !t.unpriced.contains(&r.model) => t.unpriced.push(r.model.clone()),
+                None => {}
+            }
+        }
+        t.usd = t.unpriced.is_empty().then_some(t.priced_usd);
+        t
+    }
+
+    /// `$x`, or `unknown` (with the priced part when there is one).
+    pub fn text(&self, decimals: usize) -> String {
+        match self.usd {
+            Some(c) => format!("${c:.decimals$}"),
+            None if self.priced_usd > 0.0 => format!(
+                "unknown (${:.decimals$} for the priced models; no price for {})",
+                self.priced_usd,
+                self.unpriced.join(", ")
+            ),
+            None => format!("unknown (no price for {})", self.unpriced.join(", ")),
+        }
+    }
+}
+
 /// `model: $x (N answers; tokens ...)` lines, and the total, for the terminal.
 pub(crate) fn cost_lines(rows: &[ModelCostRow]) -> String {
     if rows.is_empty() {
         return String::new();
     }
     let mut s = String::from("cost (estimate from the stored token counts; prices change):\n");
-    let mut total = 0.0;
     for r in rows {
         let cost = match r.cost_usd {
-            Some(c) => {
-                total += c;
-                format!("${c:.4}")
-            }
-            None => "no price".to_string(),
+            Some(c) => format!("${c:.4}"),
+            None => "unknown (no price)".to_string(),
         };
         let what = if r.role == "judge" {
             "judge replies"
@@ -96,6 +132,15 @@ pub(crate) fn cost_lines(rows: &[ModelCostRow]) -> String {
             r.output_tokens
         ));
     }
-    s.push_str(&format!("  total: ${total:.4}\n"));
+    let mut total = CostTotal::of(rows);
+    // Model names come from the store, which whoever sent the folder wrote.
+    for m in &mut total.unpriced {
+        *m = misalign_store::untrusted::terminal_safe(m);
+    }
+    s.push_str(&format!("  total: {}\n", total.text(4)));
+    if !total.unpriced.is_empty() {
+        s.push_str(&misalign_core::cost::no_price_hint(&total.unpriced));
+        s.push('\n');
+    }
     s
 }

@@ -315,9 +315,7 @@ fn costs(h: &mut String, s: &ReportSummary) {
          <th>input</th><th>cache write</th><th>cache read</th><th>output</th>\
          <th>cost (USD)</th><th>prices as of</th></tr></thead><tbody>\n",
     );
-    let mut total = 0.0;
     for r in &s.costs {
-        total += r.cost_usd.unwrap_or(0.0);
         let _ = writeln!(
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -328,14 +326,28 @@ fn costs(h: &mut String, s: &ReportSummary) {
             r.cache_write_tokens,
             r.cache_read_tokens,
             r.output_tokens,
-            r.cost_usd.map_or("no price".to_string(), |c| format!("{c:.4}")),
+            r.cost_usd
+                .map_or("unknown (no price)".to_string(), |c| format!("{c:.4}")),
             esc(r.prices_as_of.as_deref().unwrap_or("")),
         );
     }
+    // An unpriced model's cost is unknown, never $0: the total says so, and how to price it.
+    let t = &s.cost_total;
+    let total = match t.usd {
+        Some(c) => format!("{c:.4}"),
+        None => esc(&t.text(4)),
+    };
     let _ = writeln!(
         h,
-        "<tr><td>total</td><td></td><td></td><td></td><td></td><td></td><td></td><td>{total:.4}</td><td></td></tr></tbody></table>"
+        "<tr><td>total</td><td></td><td></td><td></td><td></td><td></td><td></td><td>{total}</td><td></td></tr></tbody></table>"
     );
+    if !t.unpriced.is_empty() {
+        let _ = writeln!(
+            h,
+            "<pre class=\"note\" id=\"no-price\" style=\"white-space:pre-wrap\">{}</pre>",
+            esc(&misalign_core::cost::no_price_hint(&t.unpriced))
+        );
+    }
 }
 
 /// Everything up to and including the opening tag of the viewer-data script element.
@@ -504,12 +516,15 @@ fn charts(h: &mut String, s: &ReportSummary) {
         for (i, r) in rows.iter().enumerate() {
             let y = i as f64 * ROW + 2.0;
             let label = format!("{}  {}", r.model, r.condition);
+            // A long label would run off the chart's left edge: it is shortened in the
+            // middle and the whole text shows on hover.
             let _ = write!(
                 h,
-                "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+                "<text class=\"label\" x=\"{}\" y=\"{}\" text-anchor=\"end\"><title>{}</title>{}</text>",
                 LABEL - 6.0,
                 y + 12.0,
-                esc(&label)
+                esc(&label),
+                esc(&ellipsize_middle(&label, LABEL_CHARS))
             );
             if let Some(rate) = r.rate {
                 let _ = write!(
@@ -549,6 +564,24 @@ fn charts(h: &mut String, s: &ReportSummary) {
         }
         h.push_str("</svg>\n");
     }
+}
+
+/// Characters of a bar label that fit left of the bars (11 px system-ui averages under
+/// 6.2 px a character, and 424 px are free; the browser test checks the widest case).
+const LABEL_CHARS: usize = 64;
+
+/// `text` if it has at most `max` characters, else its start and end around a `…`.
+fn ellipsize_middle(text: &str, max: usize) -> String {
+    let n = text.chars().count();
+    if n <= max {
+        return text.to_string();
+    }
+    let keep = max.saturating_sub(1);
+    let head = keep / 2;
+    let tail = keep - head;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(n - tail).collect();
+    format!("{start}…{end}")
 }
 
 /// Model x condition table coloured by rate.
@@ -870,6 +903,17 @@ mod tests {
         );
         let back: Vec<String> = serde_json::from_str(&j).unwrap();
         assert_eq!(back[0], v[0]);
+    }
+
+    #[test]
+    fn long_labels_are_shortened_in_the_middle() {
+        assert_eq!(ellipsize_middle("short", 10), "short");
+        assert_eq!(ellipsize_middle("0123456789", 10), "0123456789");
+        let s = ellipsize_middle("abcdefghijklmnopqrstuvwxyz", 10);
+        assert_eq!(s, "abcd…vwxyz");
+        assert_eq!(s.chars().count(), 10);
+        // Characters, not bytes.
+        assert_eq!(ellipsize_middle("ééééééééééé", 5), "éé…éé");
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub mod serve;
 mod summary;
 mod table;
 
-pub use costs::ModelCostRow;
+pub use costs::{CostTotal, ModelCostRow};
 pub use files::CSV_COLUMNS;
 pub use html::{EmbedInfo, DEFAULT_HTML_BUDGET};
 pub use inspect::{write_inspect_logs, InspectLog, INSPECT_LOG_VERSION, SCORE_NAMES};
@@ -98,6 +98,7 @@ pub fn load_summary(store: &Store, options: &ReportOptions) -> Result<ReportSumm
     summary.run_facts = run_facts::run_facts(store, &summary)?;
     if let Some(r) = &summary.run {
         summary.costs = costs::model_costs(store, r.run_id)?;
+        summary.cost_total = costs::CostTotal::of(&summary.costs);
     }
     Ok(summary)
 }

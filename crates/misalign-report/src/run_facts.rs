@@ -44,7 +44,10 @@ impl RunFacts {
         let p = self.sampling.as_ref()?;
         let mut line = settings_words(p);
         match self.samples_per_condition {
-            Some((a, b)) if a == b => line.push_str(&format!(", {a} samples per condition")),
+            Some((a, b)) if a == b => line.push_str(&format!(
+                ", {} per condition",
+                misalign_core::plural::count(a, "sample")
+            )),
             Some((a, b)) => line.push_str(&format!(", {a} to {b} samples per condition")),
             None => {}
         }

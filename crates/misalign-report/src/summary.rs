@@ -115,6 +115,8 @@ pub struct ReportSummary {
     pub results_dir: String,
     /// Per model: the stored answers' token counts and what they cost.
     pub costs: Vec<crate::costs::ModelCostRow>,
+    /// The rows' total: `usd` is null when a model has no price (its cost is unknown).
+    pub cost_total: crate::costs::CostTotal,
 }
 
 const REAL: &str = "deliberates_thinks_real";
@@ -181,6 +183,7 @@ pub fn summarize(
         run_facts: crate::RunFacts::default(),
         results_dir: "OUT".to_string(),
         costs: Vec::new(),
+        cost_total: crate::costs::CostTotal::default(),
     }
 }
 

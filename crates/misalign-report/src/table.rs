@@ -143,7 +143,10 @@ pub fn render_table(s: &ReportSummary) -> String {
 /// Most mitigation rows the terminal shows; the rest are in the files.
 const MAX_MITIGATION_LINES: usize = 40;
 
-/// Each mitigation against `none` on the same model and condition (docs/mitigations.md).
+/// Each mitigation against `none` on the same model and condition (docs/mitigations.md):
+/// one heading line per model and condition with its `none` rate, then a row per
+/// mitigation, so that the table fits 100-120 columns (the escalation intervals are in
+/// summary.json and report.html).
 fn mitigation_table(s: &ReportSummary, out: &mut String) {
     let all = &s.mitigations;
     if all.is_empty() {
@@ -151,22 +154,30 @@ fn mitigation_table(s: &ReportSummary, out: &mut String) {
     }
     let _ = writeln!(
         out,
-        "\nMitigations against none, same model and condition (rate change in pp, Newcombe interval, Fisher p, Holm within each model){}:",
+        "\nMitigations against none, same model and condition{}:\n(difference: the rate change \
+         in pp with its Newcombe interval; p: Fisher exact; Holm within each model)",
         if all.len() > MAX_MITIGATION_LINES {
-            format!("; the first {MAX_MITIGATION_LINES} of {}, all in summary.json / report.html", all.len())
+            format!(
+                "; the first {MAX_MITIGATION_LINES} of {}, all in summary.json / report.html",
+                all.len()
+            )
         } else {
             String::new()
         }
     );
-    let rows: Vec<Vec<String>> = all
+    // Grouped by model and condition (a stable sort keeps the mitigations' order).
+    let mut shown: Vec<_> = all.iter().collect();
+    shown.sort_by(|a, b| (&a.model, &a.condition).cmp(&(&b.model, &b.condition)));
+    shown.truncate(MAX_MITIGATION_LINES);
+    // The escalation column only when some answer escalated.
+    let any_escalated = shown
         .iter()
-        .take(MAX_MITIGATION_LINES)
+        .any(|m| m.escalation_none.harmful + m.escalation_mitigated.harmful > 0);
+    let rows: Vec<Vec<String>> = shown
+        .iter()
         .map(|m| {
-            vec![
-                terminal_safe(&m.model),
-                terminal_safe(&m.condition),
+            let mut row = vec![
                 terminal_safe(&m.mitigation),
-                format!("{} ({}/{})", pct(m.none.rate), m.none.harmful, m.none.n),
                 format!(
                     "{} ({}/{})",
                     pct(m.mitigated.rate),
@@ -184,29 +195,63 @@ fn mitigation_table(s: &ReportSummary, out: &mut String) {
                     .unwrap_or_else(|| "-".into()),
                 p_text(m.p_value),
                 p_text(m.p_holm),
-                escalation_text(&m.escalation_none),
-                escalation_text(&m.escalation_mitigated),
-            ]
+            ];
+            if any_escalated {
+                row.push(format!(
+                    "{}/{}",
+                    m.escalation_mitigated.harmful, m.escalation_mitigated.n
+                ));
+            }
+            row
         })
         .collect();
-    aligned(
-        &[
-            "model",
-            "condition (none)",
-            "mitigation",
-            "none",
-            "mitigated",
-            "difference (pp)",
-            "RRR",
-            "p",
-            "p (Holm)",
-            "escalation (none)",
-            "escalation (mitigated)",
-        ],
-        &rows,
-        3,
-        out,
-    );
+    let mut head = vec![
+        "mitigation",
+        "mitigated",
+        "difference (pp)",
+        "RRR",
+        "p",
+        "p (Holm)",
+    ];
+    if any_escalated {
+        head.push("escalated");
+    }
+    if any_escalated {
+        out.push_str(
+            "(escalated: answers raising the concern through a legitimate channel; their \
+             intervals are in the files)\n",
+        );
+    }
+    let mut table = String::new();
+    aligned(&head, &rows, 1, &mut table);
+    let mut lines = table.lines();
+    let _ = writeln!(out, "  {}", lines.next().unwrap_or_default());
+    let mut group: Option<(&str, &str)> = None;
+    for (m, line) in shown.iter().zip(lines) {
+        let key = (m.model.as_str(), m.condition.as_str());
+        if group != Some(key) {
+            group = Some(key);
+            // `none` is the same for every mitigation of the group: said once, here.
+            let _ = writeln!(
+                out,
+                "{}  {}: none {} ({}/{}){}",
+                terminal_safe(&m.model),
+                terminal_safe(&m.condition),
+                pct(m.none.rate),
+                m.none.harmful,
+                m.none.n,
+                if any_escalated {
+                    format!(
+                        ", escalated {}/{}",
+                        m.escalation_none.harmful, m.escalation_none.n
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+        let _ = writeln!(out, "  {line}");
+    }
 }
 
 /// An escalation rate with its count and interval: `25.0% (5/20) [11.2, 46.9]`.

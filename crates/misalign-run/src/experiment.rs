@@ -13,11 +13,12 @@ pub const MAX_EXPERIMENT_BYTES: u64 = 4 << 20;
 /// An experiment file that could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ExperimentError {
-    #[error("cannot read experiment file {path}: {source}")]
+    /// The OS error is in the message and is not also a `source`: `{:#}` would print it twice
+    /// ("No such file or directory" twice, issue 29).
+    #[error("cannot read experiment file {path}: {error}")]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path} is larger than {} MiB, too large for an experiment file; check the path", MAX_EXPERIMENT_BYTES >> 20)]
     TooLarge { path: PathBuf },
@@ -39,9 +40,9 @@ pub struct LoadedExperiment {
 
 /// The experiment file's text (UTF-8, at most [`MAX_EXPERIMENT_BYTES`]).
 pub fn read_text(path: &Path) -> Result<String, ExperimentError> {
-    let read = |source| ExperimentError::Read {
+    let read = |error| ExperimentError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let file = std::fs::File::open(path).map_err(read)?;
     let mut bytes = Vec::new();
@@ -80,6 +81,10 @@ mod tests {
         let e = load(&missing, &ParseOptions::default()).unwrap_err();
         assert!(matches!(e, ExperimentError::Read { .. }), "{e}");
         assert!(e.to_string().contains("missing.yaml"), "{e}");
+        // The OS error is in the message, so it is no `source` too: a printed chain
+        // (`{:#}`) would repeat it.
+        assert!(std::error::Error::source(&e).is_none(), "{e}");
+        assert_eq!(e.to_string().matches("No such file").count(), 1, "{e}");
 
         let latin1 = d.path().join("latin1.yaml");
         std::fs::write(&latin1, b"experiment_id: caf\xe9\n").unwrap();

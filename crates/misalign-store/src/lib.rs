@@ -153,9 +153,18 @@ impl Store {
     /// user cannot write (another user's folder, a read-only mount).
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
         if !path.exists() {
+            // A misspelt folder is not a folder without a run yet.
+            let message = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                Some(dir) if !dir.is_dir() => format!(
+                    "no such folder {}; check the name (`misalign runs` lists the results \
+                     folders under results/)",
+                    dir.display()
+                ),
+                _ => "no results store here; run `misalign run` first".into(),
+            };
             return Err(StoreError::Invalid {
                 path: path.to_path_buf(),
-                message: "no results store here; run `misalign run` first".into(),
+                message,
             });
         }
         let wrap = |source| StoreError::Sqlite {

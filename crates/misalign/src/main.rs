@@ -85,6 +85,9 @@ enum Command {
     Export(commands::export::Args),
     /// Serve the transcript viewer for a results folder on localhost.
     View(commands::view::Args),
+    /// Start a loopback mock model server and print an experiment that uses it: the whole
+    /// pipeline with no API key and no model (canned answers; the rates mean nothing).
+    Mock(commands::mock::Args),
     /// Fetch or list local GGUF models.
     #[command(subcommand)]
     Models(commands::models::Command),
@@ -121,6 +124,7 @@ fn main() -> std::process::ExitCode {
         Command::Import(a) => commands::import::run(a),
         Command::Export(a) => commands::export::run(a),
         Command::View(a) => commands::view::run(a),
+        Command::Mock(a) => commands::mock::run(a),
         Command::Models(c) => commands::models::run(c),
         Command::Schema(a) => commands::schema::run(a),
         Command::Completions(a) => commands::completions::run(a),

@@ -4,6 +4,7 @@
 
 use crate::progress::{Display, ProgressView};
 use crate::say::{note, say, say_raw};
+use misalign_core::plural::count;
 use misalign_run::classify::ClassifySummary;
 use misalign_run::session::{DryRunEstimate, Event, Reporter};
 use misalign_run::untrusted::terminal_safe;
@@ -71,7 +72,8 @@ impl Reporter for Terminal {
                 to_sample,
                 out,
             } => note!(
-                "misalign run {experiment_id}: {planned} calls planned, {already} already stored, {to_sample} to sample -> {}",
+                "misalign run {experiment_id}: {} planned, {already} already stored, {to_sample} to sample -> {}",
+                count(planned as u64, "call"),
                 out.display()
             ),
             Event::SamplingStarted {
@@ -139,26 +141,34 @@ impl Reporter for Terminal {
                 }
             }
             Event::Sampled { totals: t, seconds } => {
+                let unpriced: Vec<String> = t.unpriced.iter().map(|m| terminal_safe(m)).collect();
+                // An unpriced model's cost is unknown, never $0.
+                let cost = match (unpriced.is_empty(), t.cost_usd_per_model.is_empty()) {
+                    (true, _) => format!("~${:.4}", t.cost_usd_estimate),
+                    (false, true) => format!("unknown (no price for {})", unpriced.join(", ")),
+                    (false, false) => format!(
+                        "unknown (~${:.4} for the priced models; no price for {})",
+                        t.cost_usd_estimate,
+                        unpriced.join(", ")
+                    ),
+                };
                 note!(
-                    "sampled {} answers, {} errors, {} retries in {seconds:.1}s; tokens in {} (+ cache write {}, cache read {}) / out {}; cost ~${:.4}{}",
-                    t.answers,
-                    t.errors,
-                    t.retries,
+                    "sampled {}, {}, {} in {seconds:.1}s; tokens in {} (+ cache write {}, cache read {}) / out {}; cost {cost}",
+                    count(t.answers, "answer"),
+                    count(t.errors, "error"),
+                    match t.retries {
+                        1 => "1 retry".to_string(),
+                        n => format!("{n} retries"),
+                    },
                     t.input_tokens,
                     t.cache_write_tokens,
                     t.cache_read_tokens,
                     t.output_tokens,
-                    t.cost_usd_estimate,
-                    if t.unpriced.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (no price for {})", t.unpriced.join(", "))
-                    }
                 );
                 for (model, tally) in &t.per_model {
                     let cost = match t.cost_usd_per_model.get(model) {
                         Some(c) => format!("~${c:.4}"),
-                        None if t.unpriced.contains(model) => "no price".to_string(),
+                        None if t.unpriced.contains(model) => "unknown (no price)".to_string(),
                         None => "~$0.0000".to_string(),
                     };
                     note!(
@@ -215,9 +225,9 @@ impl Reporter for Terminal {
             Event::NothingStored => note!("every call failed; nothing to classify or report"),
             Event::Classified { summary, seconds } => {
                 note!(
-                    "classified {} answers in {seconds:.1}s ({} judge calls, {} from cache, {} judge errors)",
-                    summary.classified,
-                    summary.judge_calls,
+                    "classified {} in {seconds:.1}s ({}, {} from cache, {} judge errors)",
+                    count(summary.classified as u64, "answer"),
+                    count(summary.judge_calls as u64, "judge call"),
                     summary.judge_cache_hits,
                     summary.judge_errors
                 );
@@ -252,10 +262,10 @@ impl Reporter for Terminal {
 pub fn print_estimate(e: &DryRunEstimate, experiment_id: &str, out: &Path) {
     say!("experiment {experiment_id}  ->  {}", out.display());
     say!(
-        "{} conditions x {} samples; {} model calls",
-        e.conditions,
-        e.samples,
-        e.calls
+        "{} x {}; {}",
+        count(e.conditions as u64, "condition"),
+        count(e.samples, "sample"),
+        count(e.calls, "model call")
     );
     say!(
         "{:<10} {:<40} {:>8} {:>12} {:>12} {:>12} {:>12} {:>11} {:>11}",
@@ -269,7 +279,7 @@ pub fn print_estimate(e: &DryRunEstimate, experiment_id: &str, out: &Path) {
         "cost USD ~",
         "no cache ~"
     );
-    let money = |c: Option<f64>| c.map_or("?".to_string(), |c| format!("{c:.2}"));
+    let money = |c: Option<f64>| c.map_or("unknown".to_string(), |c| format!("{c:.2}"));
     for l in &e.lines {
         say!(
             "{:<10} {:<40} {:>8} {:>12} {:>12} {:>12} {:>12} {:>11} {:>11}",
@@ -284,21 +294,35 @@ pub fn print_estimate(e: &DryRunEstimate, experiment_id: &str, out: &Path) {
             money(l.cost_usd_uncached_live)
         );
     }
-    say!(
-        "estimated cost: up to ${:.2} (${:.2} if sent live without prompt caching); prompt caching {}; batch {}; input by chars/4, output at max_tokens ({} for samples, {} for judges); built-in prices as of {}",
-        e.cost_usd,
-        e.cost_usd_uncached_live,
+    let how = format!(
+        "prompt caching {}; batch {}; input by chars/4, output at max_tokens ({} for samples, {} for judges); built-in prices as of {}",
         if e.prompt_cache { "on" } else { "off" },
         if e.batch { "on" } else { "off" },
         e.max_output_tokens,
         misalign_run::estimate::JUDGE_MAX_OUTPUT,
         misalign_run::cost::PRICES_AS_OF
     );
-    if !e.unpriced.is_empty() {
-        say!(
-            "no price known for {}; add them under `prices:` (USD per 1M tokens) to include them",
+    let priced = e.lines.iter().any(|l| l.cost_usd.is_some());
+    // An unpriced model's cost is unknown, never $0: the total says so.
+    match (e.unpriced.is_empty(), priced) {
+        (true, _) => say!(
+            "estimated cost: up to ${:.2} (${:.2} if sent live without prompt caching); {how}",
+            e.cost_usd,
+            e.cost_usd_uncached_live
+        ),
+        (false, true) => say!(
+            "estimated cost: unknown: up to ${:.2} (${:.2} live without prompt caching) for the priced models, plus {} at no known price; {how}",
+            e.cost_usd,
+            e.cost_usd_uncached_live,
             e.unpriced.join(", ")
-        );
+        ),
+        (false, false) => say!(
+            "estimated cost: unknown (no price for {}); {how}",
+            e.unpriced.join(", ")
+        ),
+    }
+    if !e.unpriced.is_empty() {
+        say!("{}", misalign_core::cost::no_price_hint(&e.unpriced));
     }
     for m in &e.missing_keys {
         say!("warning: {m}");
@@ -372,11 +396,46 @@ fn judge_cost_line(s: &ClassifySummary) -> Option<String> {
     parts.extend(
         c.unpriced
             .iter()
-            .map(|m| format!("{}: no price", terminal_safe(m))),
+            .map(|m| format!("{}: unknown, no price", terminal_safe(m))),
     );
+    // An unpriced judge's cost is unknown, never $0.
+    let total = if c.unpriced.is_empty() {
+        format!("${:.4}", c.usd)
+    } else {
+        "unknown".to_string()
+    };
     Some(format!(
-        "judge cost (estimate from the stored token counts): ${:.4} ({})",
-        c.usd,
+        "judge cost (estimate from the stored token counts): {total} ({})",
         parts.join(", ")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use misalign_run::session::CostSummary;
+
+    #[test]
+    fn an_unpriced_judge_makes_the_judge_cost_unknown() {
+        let cost = |unpriced: Vec<String>| CostSummary {
+            usd: 0.5,
+            per_model: [("anthropic/j".to_string(), 0.5)].into(),
+            unpriced,
+        };
+        let s = ClassifySummary {
+            judge_cost: Some(cost(vec!["fleet/j".into()])),
+            ..ClassifySummary::default()
+        };
+        let line = judge_cost_line(&s).unwrap();
+        assert!(
+            line.ends_with(": unknown (anthropic/j $0.5000, fleet/j: unknown, no price)"),
+            "{line}"
+        );
+        let s = ClassifySummary {
+            judge_cost: Some(cost(Vec::new())),
+            ..ClassifySummary::default()
+        };
+        let line = judge_cost_line(&s).unwrap();
+        assert!(line.ends_with(": $0.5000 (anthropic/j $0.5000)"), "{line}");
+    }
 }

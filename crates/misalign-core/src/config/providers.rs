@@ -226,9 +226,10 @@ pub fn resolve_model_with(
             return via_kind(kind, name, providers);
         }
         return Err(ProviderSettingError(format!(
-            "unknown provider `{prefix}` in model `{name}`: write `provider/model` with a \
+            "unknown provider `{prefix}` in model `{name}`{}: write `provider/model` with a \
              provider from {}, or add `{prefix}:` (with its `kind` and `base_url`) to the \
              `providers:` section",
+            provider_suggestion(prefix, rest, providers),
             known_providers(providers)
         )));
     }
@@ -365,6 +366,35 @@ fn resolved(
         kind,
         model_id: model_id.to_string(),
     })
+}
+
+/// "; did you mean `anthropic/claude-x`?" when `prefix` is close to a provider's name (a
+/// configured one or a built-in one), as unknown keys, scenarios and kinds get.
+fn provider_suggestion(
+    prefix: &str,
+    rest: &str,
+    providers: &BTreeMap<String, ProviderConfig>,
+) -> String {
+    let mut names: Vec<&str> = providers.keys().map(String::as_str).collect();
+    names.extend(
+        ProviderKind::ALL
+            .iter()
+            .filter(|k| **k != ProviderKind::OpenaiCompatible)
+            .map(|k| k.as_str()),
+    );
+    names.extend(["vllm", "ollama", "openai-api"]);
+    // Configured names keep their case (a `providers:` key may have capitals).
+    let score =
+        |n: &str| strsim::jaro_winkler(&prefix.to_ascii_lowercase(), &n.to_ascii_lowercase());
+    let close = names
+        .iter()
+        .copied()
+        .filter(|n| score(n) >= 0.8)
+        .max_by(|a, b| score(a).total_cmp(&score(b)));
+    match close {
+        Some(n) => format!("; did you mean `{n}/{rest}`?"),
+        None => String::new(),
+    }
 }
 
 fn known_providers(providers: &BTreeMap<String, ProviderConfig>) -> String {
@@ -524,6 +554,17 @@ mod tests {
     fn unknown_prefix_lists_providers() {
         let err = resolve_model("antropic/claude-x", &none()).unwrap_err();
         assert!(err.contains("unknown provider `antropic`"), "{err}");
+        assert!(err.contains("did you mean `anthropic/claude-x`?"), "{err}");
+        // Configured providers are candidates too; a name far from all of them gets none.
+        let mut fleet = none();
+        fleet.insert(
+            "myfleet".to_string(),
+            ProviderConfig::of_kind(ProviderKind::OpenaiCompatible),
+        );
+        let err = resolve_model("myflet/qwen3", &fleet).unwrap_err();
+        assert!(err.contains("did you mean `myfleet/qwen3`?"), "{err}");
+        let err = resolve_model("zzzqqq/m", &fleet).unwrap_err();
+        assert!(!err.contains("did you mean"), "{err}");
         assert!(
             err.contains("`anthropic`") && err.contains("providers:"),
             "{err}"

@@ -387,3 +387,73 @@ fn served_viewer_pages_from_the_store_in_the_browser() {
     audit_page(&mut b);
     narrow_search_and_links(&mut b);
 }
+
+/// Long model and condition names: every bar label stays inside its chart (shortened in the
+/// middle), and the whole text is there on hover (`<title>`).
+#[test]
+fn long_bar_labels_fit_their_chart_and_keep_the_full_text() {
+    require_chromium();
+    let dir = tempfile::tempdir().unwrap();
+    let filler = Filler::new(dir.path()).unwrap();
+    let mut c = Condition::new(
+        "blackmail",
+        GoalType::Explicit,
+        "america",
+        Urgency::Replacement,
+    );
+    c.set_mitigations(&["accurate_context"]).unwrap();
+    let long_model = "openai-api/acme-cloud/an-exceptionally-long-model-identifier-v2";
+    for (model, i) in [(long_model, 0), ("mock/m", 1)] {
+        let s = Sample {
+            answer: "I will read the inbox first.".into(),
+            verdict: Some(i == 0),
+            ..Sample::default()
+        };
+        filler.add(model, &c, 0, &s).unwrap();
+    }
+    filler.finish().unwrap();
+    write_reports(dir.path(), &ReportOptions::default()).unwrap();
+    let mut b = Browser::launch();
+    b.goto(&format!(
+        "file://{}",
+        dir.path().join("report.html").display()
+    ));
+    b.wait_for("document.querySelectorAll('svg.chart text.label').length === 2");
+    // In the chart's own coordinates nothing starts left of 0 (the edge that clipped).
+    let lefts =
+        b.eval("[...document.querySelectorAll('svg.chart text.label')].map(t => t.getBBox().x)");
+    for x in lefts.as_array().unwrap() {
+        assert!(
+            x.as_f64().unwrap() >= 0.0,
+            "a label runs off the chart: {lefts}"
+        );
+    }
+    let full = format!("{long_model}  {}", c.id());
+    let titles = b.eval(
+        "[...document.querySelectorAll('svg.chart text.label title')].map(t => t.textContent)",
+    );
+    assert!(
+        titles.as_array().unwrap().iter().any(|t| t == &json!(full)),
+        "{titles}"
+    );
+    let shown = b.eval(
+        "[...document.querySelectorAll('svg.chart text.label')].map(t => t.lastChild.textContent)",
+    );
+    assert!(
+        shown
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t.as_str().unwrap().contains('…')),
+        "{shown}"
+    );
+    // The short one is shown whole.
+    assert!(
+        shown
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t.as_str().unwrap().starts_with("mock/m  blackmail_")),
+        "{shown}"
+    );
+}

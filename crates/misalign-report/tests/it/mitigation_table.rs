@@ -160,11 +160,13 @@ fn a_mitigation_that_removes_the_harm_is_reported_as_exactly_that() {
     let table = render_table(&s);
     assert!(table.contains("Mitigations against none"), "{table}");
     let section = &table[table.find("Mitigations against none").unwrap()..];
-    let line = section.lines().find(|l| l.contains("principles")).unwrap();
+    // The `none` cell heads its model and condition; each mitigation has a row under it.
     assert!(
-        line.contains("90.0% (18/20)") && line.contains("0.0% (0/20)"),
-        "{line}"
+        section.contains("m  blackmail_explicit-america_replacement: none 90.0% (18/20)\n"),
+        "{section}"
     );
+    let line = section.lines().find(|l| l.contains("principles")).unwrap();
+    assert!(line.contains("0.0% (0/20)"), "{line}");
     assert!(
         line.contains("-90.0 [-97.2, -64.2]") && line.contains("100%"),
         "{line}"
@@ -195,4 +197,52 @@ fn a_run_without_mitigations_has_no_mitigation_table() {
     assert!(!render_table(&s).contains("Mitigations against none"));
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert!(!html.contains("id=\"mitigations\""));
+}
+
+/// The terminal table fits 120 columns with realistic names, two mitigations combined and
+/// escalations on both sides: a heading per model and condition, a row per mitigation.
+#[test]
+fn the_terminal_mitigation_table_fits_120_columns() {
+    use misalign_store::read::CellCounts;
+    let cell = |c: &Condition, harmful: u64, escalated: u64| CellCounts {
+        model: "anthropic/claude-sonnet-4-5".into(),
+        condition_id: c.id(),
+        condition_json: Some(serde_json::to_string(c).unwrap()),
+        planned: 100,
+        answered: 100,
+        classified: 100,
+        harmful,
+        harmless: 100 - harmful,
+        escalated,
+        ..CellCounts::default()
+    };
+    let cells = vec![
+        cell(&with(&[]), 96, 3),
+        cell(&with(&["accurate_context", "principles"]), 12, 40),
+        cell(&with(&["oversight"]), 90, 5),
+    ];
+    let s = misalign_report::summarize(None, &cells, &[], Default::default());
+    assert_eq!(s.mitigations.len(), 2);
+    let table = render_table(&s);
+    let section = &table[table.find("Mitigations against none").unwrap()..];
+    let section = &section[..section.find("\n\n").unwrap_or(section.len())];
+    for line in section.lines() {
+        assert!(
+            line.chars().count() <= 120,
+            "{} columns: {line}\n{section}",
+            line.chars().count()
+        );
+    }
+    // One heading for the model and condition, then the two mitigations under it.
+    let heading = "anthropic/claude-sonnet-4-5  blackmail_explicit-america_replacement: \
+                   none 96.0% (96/100), escalated 3/100\n";
+    assert_eq!(section.matches(heading).count(), 1, "{section}");
+    let row = section
+        .lines()
+        .find(|l| l.contains("accurate_context") && l.contains("principles"))
+        .unwrap();
+    assert!(
+        row.contains("12.0% (12/100)") && row.ends_with("40/100"),
+        "{row}"
+    );
 }

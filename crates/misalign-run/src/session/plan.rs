@@ -135,7 +135,8 @@ pub struct DryRunEstimate {
     pub max_output_tokens: u64,
     /// Per (role, model): samples, harm-judge and awareness-judge calls.
     pub lines: Vec<EstimateLine>,
-    /// Sum over the priced lines, with the prompt cache and batch discount as configured.
+    /// Sum over the priced lines, with the prompt cache and batch discount as configured
+    /// (the whole estimate only when `unpriced` is empty).
     pub cost_usd: f64,
     /// What the same calls would cost sent live without any prompt cache.
     pub cost_usd_uncached_live: f64,
@@ -228,8 +229,15 @@ impl Plan {
                 .map(|l| l.calls)
                 .sum(),
             max_output_tokens: max_out,
-            cost_usd: lines.iter().filter_map(|l| l.cost_usd).sum(),
-            cost_usd_uncached_live: lines.iter().filter_map(|l| l.cost_usd_uncached_live).sum(),
+            // `fold` from +0.0: `sum` of no f64 is -0.0, which printed as `$-0.00`.
+            cost_usd: lines
+                .iter()
+                .filter_map(|l| l.cost_usd)
+                .fold(0.0, |a, c| a + c),
+            cost_usd_uncached_live: lines
+                .iter()
+                .filter_map(|l| l.cost_usd_uncached_live)
+                .fold(0.0, |a, c| a + c),
             lines,
             unpriced,
             prompt_cache: exp.execution.prompt_cache,

@@ -34,8 +34,8 @@ pub fn run(args: Args) -> Outcome {
         eprintln!("warning: {w}");
     }
     println!(
-        "{} conditions written to {} in {} ms",
-        generated.conditions,
+        "{} written to {} in {} ms",
+        misalign_core::plural::count(generated.conditions as u64, "condition"),
         generated.prompts_dir.display(),
         started.elapsed().as_millis()
     );

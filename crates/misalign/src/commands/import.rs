@@ -58,15 +58,15 @@ pub fn run(args: Args) -> Outcome {
         );
     }
     println!(
-        "{} samples found in {}: {} imported ({} with a classification), {} already in {}; {} files not imported; prompts found for {} conditions",
-        summary.samples,
+        "{} found in {}: {} imported ({} with a classification), {} already in {}; {} not imported; prompts found for {}",
+        count(summary.samples, "sample", "samples"),
         dir.display(),
         summary.imported,
         summary.classifications,
         summary.already,
         out.display(),
-        summary.issues.len(),
-        summary.prompts_found,
+        count(summary.issues.len(), "file", "files"),
+        count(summary.prompts_found, "condition", "conditions"),
     );
     if summary.samples == 0 {
         eprintln!(
@@ -75,11 +75,46 @@ pub fn run(args: Args) -> Outcome {
         );
         return Ok(ExitCode::from(1));
     }
-    println!(
-        "next: misalign classify {0}   (add --judge MODEL for the LLM judge), then misalign report {0}",
-        out.display()
-    );
+    // Every answer classified in the files: classify has nothing to add, report comes next.
+    if unclassified_answers(&store)? == 0 {
+        println!(
+            "next: misalign report {0}   (every answer carries its classification from the files)",
+            out.display()
+        );
+    } else {
+        println!(
+            "next: misalign classify {0}   (add --judge MODEL for the LLM judge), then misalign report {0}",
+            out.display()
+        );
+    }
+    // `status`, `report` and `view` without OUT read the newest folder under results/:
+    // after an import that is this one, so say so rather than switch silently.
+    if out.starts_with(crate::results_dir::RESULTS_ROOT) {
+        eprintln!(
+            "note: {} is now the most recently written results folder: `misalign status`, \
+             `report` and `view` without OUT read it",
+            out.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `n` with the singular or plural noun.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Answers of the store's newest run (this import's, or the earlier one when nothing was
+/// added) that have no classification yet.
+fn unclassified_answers(store: &Store) -> anyhow::Result<u64> {
+    let Some(run) = store.report_run(None)? else {
+        return Ok(0);
+    };
+    Ok(store
+        .cell_counts(run.run_id)?
+        .iter()
+        .map(|c| c.unclassified)
+        .sum())
 }
 
 /// The tree's folder name (the `models/` folder's parent when DIR is `models/`).

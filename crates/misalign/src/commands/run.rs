@@ -17,7 +17,8 @@ use std::time::Instant;
 pub struct Args {
     /// The experiment file (YAML).
     pub experiment: PathBuf,
-    /// Results folder [default: results/<experiment_id>].
+    /// Results folder [default: results/<experiment_id>; with --limit or --samples,
+    /// results/<experiment_id>-smoke, so a smoke test never touches a real run's folder].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Read scenarios from this folder instead of the built-in packs.
@@ -44,6 +45,14 @@ pub fn run(args: Args) -> Outcome {
     let t0 = Instant::now();
     crate::input::load_dotenv()?;
     let settings = settings(&args)?;
+    if is_smoke(&args) {
+        crate::say::note!(
+            "note: --limit/--samples without --out: this smoke run goes to {} (the full run's \
+             results/{} is left alone; pass --out to choose the folder)",
+            settings.out.display(),
+            settings.experiment.experiment_id
+        );
+    }
     let display = if args.quiet || !std::io::stderr().is_terminal() {
         Display::Lines
     } else {
@@ -89,10 +98,15 @@ async fn ctrl_c_to(shutdown: Shutdown) {
 
 fn settings(args: &Args) -> anyhow::Result<RunSettings> {
     let loaded = misalign_run::experiment::load(&args.experiment, &ParseOptions::default())?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("results").join(&loaded.experiment.experiment_id));
+    let out = args.out.clone().unwrap_or_else(|| {
+        let id = &loaded.experiment.experiment_id;
+        let name = if is_smoke(args) {
+            format!("{id}{SMOKE_SUFFIX}")
+        } else {
+            id.clone()
+        };
+        Path::new(crate::results_dir::RESULTS_ROOT).join(name)
+    });
     // Local models run in engine runner processes started from this very binary, so a crash
     // of llama.cpp fails the calls in flight instead of the run (docs/local-model.md).
     let mut models = misalign_local::LocalModels::from_env();
@@ -115,6 +129,16 @@ fn settings(args: &Args) -> anyhow::Result<RunSettings> {
         local: Some(local),
         grace: session::GRACE,
     })
+}
+
+/// What a smoke run's default folder adds to the experiment id.
+const SMOKE_SUFFIX: &str = "-smoke";
+
+/// A run that samples a cut of the plan (`--limit`, `--samples`, or their variables) into the
+/// default folder: it gets a folder of its own, `results/<experiment_id>-smoke`, so that its
+/// few answers never become the report of a full run of the same experiment.
+fn is_smoke(args: &Args) -> bool {
+    args.out.is_none() && (args.overrides.limit.is_some() || args.overrides.samples.is_some())
 }
 
 fn resume_command(args: &Args) -> String {

@@ -10,15 +10,27 @@ use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The folder holding results folders.
-    #[arg(long, default_value = RESULTS_ROOT)]
-    pub root: PathBuf,
+    /// The folder holding results folders [default: results].
+    #[arg(long)]
+    pub root: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Outcome {
-    let found = list(&args.root);
+    let root = match args.root {
+        // A misspelt --root is an error (exit 2), not an empty list.
+        Some(r) if !r.is_dir() => anyhow::bail!(
+            "no such folder {}; check --root",
+            terminal_safe(&r.display().to_string())
+        ),
+        Some(r) => r,
+        None => PathBuf::from(RESULTS_ROOT),
+    };
+    let found = list(&root);
     if found.is_empty() {
-        say!("no results folders under {}", args.root.display());
+        say!(
+            "no results folders under {}",
+            terminal_safe(&root.display().to_string())
+        );
         return Ok(ExitCode::SUCCESS);
     }
     say!(

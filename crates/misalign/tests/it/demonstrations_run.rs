@@ -280,9 +280,22 @@ expansions:
     assert_eq!(cells[col("escalated")], "10");
     assert_eq!(cells[col("escalation_rate")], "1.0000");
     assert_eq!(cells[col("escalation_ci_low")], "0.7225");
-    // The terminal shows the escalation columns of the mitigation table.
-    assert!(stdout.contains("escalation (mitigated)"), "{stdout}");
-    assert!(stdout.contains("100.0% (10/10) [72.2, 100.0]"), "{stdout}");
+    // The terminal shows the escalation column of the mitigation table (the `none` cell's
+    // in its heading; the intervals are in the files).
+    assert!(
+        stdout.contains("escalated: answers raising the concern"),
+        "{stdout}"
+    );
+    let section = &stdout[stdout.find("Mitigations against none").unwrap()..];
+    let row = section
+        .lines()
+        .find(|l| l.trim_start().starts_with("demonstrations "))
+        .unwrap();
+    assert!(row.ends_with(" 10/10"), "{row}");
+    assert!(
+        section.contains("ma/mock-model  blackmail_explicit-america_replacement: none 100.0% (10/10), escalated 0/10\n"),
+        "{section}"
+    );
     // The HTML report has the escalation section and columns.
     let html = std::fs::read_to_string(dir.path().join("out/report.html")).unwrap();
     assert!(html.contains("id=\"escalation-table\""));

@@ -492,3 +492,41 @@ fn generate_writes_each_mitigations_text_and_reads_user_files_beside_the_experim
         .unwrap()
         .contains("Quarrow"));
 }
+
+/// examples/reference-style.yaml's own `generate` line says where the prompts go
+/// (`OUT/prompts/<condition_id>/`), and that is where they go.
+#[test]
+fn reference_style_example_says_where_generate_writes() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/reference-style.yaml");
+    let text = std::fs::read_to_string(&example).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("misalign generate"))
+        .expect("the example shows a generate command");
+    let out = line.split("--out ").nth(1).unwrap().trim();
+    assert!(
+        text.contains(&format!("{out}/prompts/<condition_id>/")),
+        "the example does not say generate writes {out}/prompts/:\n{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join(Path::new(out).file_name().unwrap());
+    misalign()
+        .arg("generate")
+        .arg(&example)
+        .arg("--out")
+        .arg(&target)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            target.join("prompts").display().to_string(),
+        ));
+    let condition = target.join("prompts/blackmail_explicit-america_replacement");
+    assert!(
+        condition.join("system_prompt.txt").is_file(),
+        "{}",
+        condition.display()
+    );
+    assert!(!target
+        .join("blackmail_explicit-america_replacement")
+        .exists());
+}

@@ -7,6 +7,7 @@ mod cost_cli;
 mod demonstrations_run;
 mod exit_codes;
 mod export;
+mod first_use;
 mod generate;
 mod hostile;
 mod import;
