@@ -154,10 +154,7 @@ fn unescaped_char(text: &str, pos: usize, level: usize) -> Option<(char, usize)>
             return Some((char::from_u32(cp)?, p4));
         }
     }
-    Some((
-        char::from_u32(u32::from(unit)).unwrap_or('\u{fffd}'),
-        p3,
-    ))
+    Some((char::from_u32(u32::from(unit)).unwrap_or('\u{fffd}'), p3))
 }
 
 /// Four hex digits (either case) at `pos`, each read with `level` levels of escaping undone.
@@ -1033,7 +1030,10 @@ mod tests {
         // An odd backslash before the span goes with it: what is left is still JSON.
         let raw = format!(r#"["\\{}"]"#, &escape(&all_u(key, false))[1..]);
         let out = scrub_secrets(&raw, &secrets);
-        assert!(serde_json::from_str::<serde_json::Value>(&out).is_ok(), "{out}");
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&out).is_ok(),
+            "{out}"
+        );
     }
 
     #[test]

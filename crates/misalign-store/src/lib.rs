@@ -112,6 +112,7 @@ impl Store {
     /// A symlink at `path` is not followed, and an SQLite file misalign did not create is
     /// refused before anything is written to it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        refuse_linked_store(path)?;
         let wrap = |source| StoreError::Sqlite {
             path: path.to_path_buf(),
             source,
@@ -152,6 +153,9 @@ impl Store {
     /// Opens an existing store read-only (reports, status, the viewer); works on a store the
     /// user cannot write (another user's folder, a read-only mount).
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        // Before anything else: SQLite would open a link's target and create its -wal and
+        // -shm beside it, outside the folder, even to read.
+        refuse_linked_store(path)?;
         if !path.exists() {
             return Err(StoreError::Invalid {
                 path: path.to_path_buf(),
@@ -163,7 +167,7 @@ impl Store {
             source,
         };
         use rusqlite::OpenFlags as F;
-        let flags = F::SQLITE_OPEN_READ_ONLY | F::SQLITE_OPEN_NO_MUTEX;
+        let flags = F::SQLITE_OPEN_READ_ONLY | F::SQLITE_OPEN_NO_MUTEX | F::SQLITE_OPEN_NOFOLLOW;
         upgrade_before_reading(path, flags)?;
         let conn = Connection::open_with_flags(path, flags).map_err(wrap)?;
         let conn = match check_ours(&conn, path) {
@@ -206,6 +210,28 @@ impl Store {
             source,
         }
     }
+}
+
+/// Refuses a store whose file, or whose `-wal`, `-shm` or `-journal` beside it, is a
+/// symbolic link: SQLite follows a link to its target and creates `-wal` and `-shm` next to
+/// that (outside the results folder, wherever the link points), even for a read-only open.
+fn refuse_linked_store(path: &Path) -> Result<(), StoreError> {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(suffix);
+        let p = PathBuf::from(name);
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(StoreError::Invalid {
+                path: p,
+                message: "this is a symbolic link, and misalign does not open a results store \
+                          through a link (SQLite would create -wal and -shm files beside the \
+                          link's target, outside this folder); copy the results folder with \
+                          `cp -rL` (which copies what links point to) and use the copy"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The schema version `schema.sql` sets.

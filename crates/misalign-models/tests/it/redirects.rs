@@ -136,7 +136,10 @@ async fn redirects_are_not_followed_with_any_credential() {
             assert_eq!(e.class(), ErrorClass::Permanent, "{kind:?} {status}");
             assert!(text.contains("/steal?via=redirect"), "{text}");
             assert!(text.contains("not followed"), "{text}");
-            assert!(!text.contains("SECRET") && !text.contains(GATEWAY), "{text}");
+            assert!(
+                !text.contains("SECRET") && !text.contains(GATEWAY),
+                "{text}"
+            );
         }
     }
 }

@@ -167,8 +167,33 @@ pub fn write_prompts(dir: &Path, prompts: &[RenderedPrompt]) -> Result<(), Gener
             source,
         }
     };
-    std::fs::create_dir_all(dir).map_err(io("create output folder", dir))?;
-    let root = Folder::open(dir).map_err(io("open output folder", dir))?;
+    // The folder the user named is taken as it is; `prompts/` and everything below it are
+    // created without following links (a folder may have been handed over with planted
+    // ones).
+    let (parent, leaf) = match (dir.parent(), dir.file_name().and_then(|n| n.to_str())) {
+        (Some(p), Some(leaf)) => (
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            },
+            leaf,
+        ),
+        _ => {
+            return Err(GenerateError::Io {
+                action: "create output folder",
+                path: dir.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "the prompts folder needs a plain name",
+                ),
+            })
+        }
+    };
+    std::fs::create_dir_all(parent).map_err(io("create output folder", parent))?;
+    let root = Folder::open(parent)
+        .and_then(|p| p.create_child(leaf))
+        .map_err(io("create output folder", dir))?;
     in_chunks(prompts, |part| {
         part.iter().try_for_each(|p| write_one(&root, p))
     })

@@ -38,11 +38,13 @@ pub struct Args {
     pub append: bool,
     #[command(flatten)]
     pub overrides: crate::overrides::OverrideArgs,
+    #[command(flatten)]
+    pub env_file: crate::input::EnvFileArg,
 }
 
 pub fn run(args: Args) -> Outcome {
     let t0 = Instant::now();
-    crate::input::load_dotenv()?;
+    crate::input::load_dotenv(&args.env_file)?;
     let settings = settings(&args)?;
     let display = if args.quiet || !std::io::stderr().is_terminal() {
         Display::Lines
