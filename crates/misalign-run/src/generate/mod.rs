@@ -53,11 +53,13 @@ pub enum GenerateError {
         condition: String,
         source: ScenarioError,
     },
-    #[error("cannot {action} {}: {source}", path.display())]
+    /// The I/O error is part of the message and not a `source`: shown with its causes
+    /// (`{:#}`), it would be said twice.
+    #[error("cannot {action} {}: {error}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("serialising {file} of {condition}: {source}")]
     Json {
@@ -161,10 +163,10 @@ pub fn render_all(
 pub fn write_prompts(dir: &Path, prompts: &[RenderedPrompt]) -> Result<(), GenerateError> {
     let io = |action, path: &Path| {
         let path = path.to_path_buf();
-        move |source| GenerateError::Io {
+        move |error| GenerateError::Io {
             action,
             path,
-            source,
+            error,
         }
     };
     // The folder the user named is taken as it is; `prompts/` and everything below it are
@@ -183,7 +185,7 @@ pub fn write_prompts(dir: &Path, prompts: &[RenderedPrompt]) -> Result<(), Gener
             return Err(GenerateError::Io {
                 action: "create output folder",
                 path: dir.to_path_buf(),
-                source: std::io::Error::new(
+                error: std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
                     "the prompts folder needs a plain name",
                 ),
@@ -233,10 +235,10 @@ fn write_one(root: &Folder, p: &RenderedPrompt) -> Result<(), GenerateError> {
             source,
         }
     };
-    let folder = root.create_child(&id).map_err(|source| GenerateError::Io {
+    let folder = root.create_child(&id).map_err(|error| GenerateError::Io {
         action: "create",
         path: root.path().join(&id),
-        source,
+        error,
     })?;
     let mut files = vec![
         ("system_prompt.txt", p.system_prompt.clone()),
@@ -256,10 +258,10 @@ fn write_one(root: &Folder, p: &RenderedPrompt) -> Result<(), GenerateError> {
     for (name, body) in &files {
         folder
             .write_file(name, body.as_bytes())
-            .map_err(|source| GenerateError::Io {
+            .map_err(|error| GenerateError::Io {
                 action: "write",
                 path: folder.path().join(name),
-                source,
+                error,
             })?;
     }
     Ok(())
