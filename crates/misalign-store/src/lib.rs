@@ -460,6 +460,52 @@ fn immutable_uri(path: &Path) -> String {
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
+    #[test]
+    fn a_store_or_its_wal_or_shm_that_is_a_link_is_refused_by_readers_and_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        drop(Store::open_dir(&real).unwrap());
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        for (i, linked) in ["results.sqlite", "results.sqlite-wal", "results.sqlite-shm"]
+            .iter()
+            .enumerate()
+        {
+            let handed = dir.path().join(format!("handed{i}"));
+            std::fs::create_dir(&handed).unwrap();
+            if *linked == "results.sqlite" {
+                std::os::unix::fs::symlink(real.join(STORE_FILE), handed.join(STORE_FILE)).unwrap();
+            } else {
+                std::fs::copy(real.join(STORE_FILE), handed.join(STORE_FILE)).unwrap();
+                std::os::unix::fs::symlink(&victim, handed.join(linked)).unwrap();
+            }
+            let path = handed.join(STORE_FILE);
+            for e in [
+                Store::open_read_only(&path).err().unwrap(),
+                Store::open(&path).err().unwrap(),
+                Store::open_dir(&handed).err().unwrap(),
+            ] {
+                let text = e.to_string();
+                assert!(text.contains("symbolic link"), "{linked}: {text}");
+                assert!(text.contains(linked), "{linked}: {text}");
+            }
+            assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        }
+        let mut left: Vec<String> = std::fs::read_dir(&real)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [STORE_FILE],
+            "nothing was created beside the link's target"
+        );
+        // Without links the same stores open.
+        Store::open_read_only(&real.join(STORE_FILE)).unwrap();
+    }
+
     #[test]
     fn opens_and_reopens_with_schema() {
         let dir = tempfile::tempdir().unwrap();
