@@ -25,23 +25,154 @@ pub fn is_scrubbed(value: &str) -> bool {
     value.trim().len() >= MIN_SECRET_LEN
 }
 
-/// Replaces every secret in `text` with `[redacted]`.
+/// What replaces a secret wherever misalign stores, prints or exports text: the one marker.
+pub const REDACTED: &str = "[redacted]";
+
+/// How many levels of JSON string escaping are undone when looking for a secret: a key in a
+/// JSON string (`\/` for `/`, `\u0073` for `s`: level 1), in a JSON string inside one (a
+/// model's JSON answer in the raw reply: level 2), and one more.
+const ESCAPE_LEVELS: usize = 3;
+
+/// Replaces every secret in `text` with [`REDACTED`]: the secret as it is, and every JSON
+/// escaped form of it (any character as `\uXXXX` in either case, a UTF-16 surrogate pair
+/// for characters beyond U+FFFF, `\/` for `/`, the short escapes), escaped up to
+/// [`ESCAPE_LEVELS`] times over. A redacted span always covers whole escape sequences, so
+/// JSON text stays JSON. The one redaction function: every stored, printed or exported
+/// text goes through it.
 pub fn scrub_secrets(text: &str, secrets: &[String]) -> String {
-    let mut t = text.to_string();
-    for s in secrets {
-        if !s.is_empty() && t.contains(s.as_str()) {
-            t = t.replace(s.as_str(), "[redacted]");
+    let secrets: Vec<Vec<char>> = secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.chars().collect())
+        .collect();
+    if secrets.is_empty() {
+        return text.to_string();
+    }
+    let b = text.as_bytes();
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    for (pos, c) in text.char_indices() {
+        for secret in &secrets {
+            // A secret starts with its first character or with an escape.
+            if c != secret[0] && c != '\\' {
+                continue;
+            }
+            let end = (0..=ESCAPE_LEVELS)
+                .filter_map(|level| match_at(text, pos, secret, level))
+                .max();
+            if let Some(end) = end {
+                // Never leave half an escape behind: a span that starts right after an odd
+                // run of backslashes takes the last one along.
+                let run = b[..pos].iter().rev().take_while(|&&x| x == b'\\').count();
+                spans.push((if run % 2 == 1 { pos - 1 } else { pos }, end));
+            }
         }
     }
-    t
+    if spans.is_empty() {
+        return text.to_string();
+    }
+    spans.sort_unstable();
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    let mut open: Option<(usize, usize)> = None;
+    for (s, e) in spans {
+        match open {
+            Some((os, oe)) if s <= oe => open = Some((os, oe.max(e))),
+            Some((os, oe)) => {
+                out.push_str(&text[last..os]);
+                out.push_str(REDACTED);
+                last = oe;
+                open = Some((s, e));
+            }
+            None => open = Some((s, e)),
+        }
+    }
+    if let Some((os, oe)) = open {
+        out.push_str(&text[last..os]);
+        out.push_str(REDACTED);
+        last = oe;
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+/// Where `secret` ends when `text` holds it from byte `pos` on, with `level` levels of JSON
+/// escaping undone.
+fn match_at(text: &str, pos: usize, secret: &[char], level: usize) -> Option<usize> {
+    let mut p = pos;
+    for &c in secret {
+        let (d, next) = unescaped_char(text, p, level)?;
+        if d != c {
+            return None;
+        }
+        p = next;
+    }
+    Some(p)
+}
+
+/// The character at byte `pos` of `text` with `level` levels of JSON string escaping
+/// undone, and the byte after it. A backslash that starts no valid escape stands for itself.
+fn unescaped_char(text: &str, pos: usize, level: usize) -> Option<(char, usize)> {
+    if level == 0 {
+        let c = text.get(pos..)?.chars().next()?;
+        return Some((c, pos + c.len_utf8()));
+    }
+    let below = level - 1;
+    let (c, p1) = unescaped_char(text, pos, below)?;
+    if c != '\\' {
+        return Some((c, p1));
+    }
+    let Some((e, p2)) = unescaped_char(text, p1, below) else {
+        return Some((c, p1));
+    };
+    let short = match e {
+        '/' | '"' | '\\' => Some(e),
+        'b' => Some('\u{8}'),
+        'f' => Some('\u{c}'),
+        'n' => Some('\n'),
+        'r' => Some('\r'),
+        't' => Some('\t'),
+        _ => None,
+    };
+    if let Some(s) = short {
+        return Some((s, p2));
+    }
+    if e != 'u' {
+        return Some((c, p1));
+    }
+    let Some((unit, p3)) = hex_unit(text, p2, below) else {
+        return Some((c, p1));
+    };
+    if (0xD800..0xDC00).contains(&unit) {
+        let low = unescaped_char(text, p3, below)
+            .filter(|&(x, _)| x == '\\')
+            .and_then(|(_, q)| unescaped_char(text, q, below))
+            .filter(|&(x, _)| x == 'u')
+            .and_then(|(_, q)| hex_unit(text, q, below))
+            .filter(|&(lo, _)| (0xDC00..0xE000).contains(&lo));
+        if let Some((lo, p4)) = low {
+            let cp = 0x10000 + ((u32::from(unit) - 0xD800) << 10) + (u32::from(lo) - 0xDC00);
+            return Some((char::from_u32(cp)?, p4));
+        }
+    }
+    Some((char::from_u32(u32::from(unit)).unwrap_or('\u{fffd}'), p3))
+}
+
+/// Four hex digits (either case) at `pos`, each read with `level` levels of escaping undone.
+fn hex_unit(text: &str, pos: usize, level: usize) -> Option<(u16, usize)> {
+    let mut p = pos;
+    let mut v: u16 = 0;
+    for _ in 0..4 {
+        let (c, next) = unescaped_char(text, p, level)?;
+        v = v * 16 + c.to_digit(16)? as u16;
+        p = next;
+    }
+    Some((v, p))
 }
 
 /// Scrubs every string (keys included) inside a JSON value.
 fn scrub_json(v: &mut serde_json::Value, secrets: &[String]) {
     match v {
-        serde_json::Value::String(s) if secrets.iter().any(|x| s.contains(x.as_str())) => {
-            *s = scrub_secrets(s, secrets);
-        }
+        serde_json::Value::String(s) => *s = scrub_secrets(s, secrets),
         serde_json::Value::Array(a) => a.iter_mut().for_each(|x| scrub_json(x, secrets)),
         serde_json::Value::Object(o) => {
             let keys: Vec<String> = o.keys().cloned().collect();
@@ -72,7 +203,7 @@ impl ApiKey {
 
 impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey([redacted])")
+        write!(f, "ApiKey({REDACTED})")
     }
 }
 
@@ -263,7 +394,7 @@ impl fmt::Debug for Transport {
         let header_names: Vec<&str> = self.headers.keys().map(HeaderName::as_str).collect();
         f.debug_struct("Transport")
             .field("base_urls", &self.endpoints.urls)
-            .field("key", &self.key.as_ref().map(|_| "[redacted]"))
+            .field("key", &self.key.as_ref().map(|_| REDACTED))
             .field("auth", &self.auth)
             .field("headers", &header_names)
             .field("timeout", &self.timeout)
@@ -337,6 +468,10 @@ impl Transport {
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(60))
             .user_agent(concat!("misalign/", env!("CARGO_PKG_VERSION")))
+            // Never follow a redirect: it would carry the key and every configured header
+            // to wherever the server points (reqwest strips only `Authorization`, and only
+            // across hosts). A 3xx is an error that names where it pointed.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ProviderError::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Transport {
@@ -470,6 +605,9 @@ impl Transport {
         };
         let status = resp.status();
         let headers = resp.headers().clone();
+        if status.is_redirection() {
+            return Err(self.redirect_error(status.as_u16(), &headers));
+        }
         let bytes = match resp.bytes().await {
             Ok(b) => b,
             Err(e) if e.is_timeout() => return Err(ProviderError::Timeout(self.timeout)),
@@ -533,6 +671,25 @@ impl Transport {
         }
         let detail = self.scrub(&chain(&e));
         ProviderError::Connection(format!("request to {url} failed: {detail}"))
+    }
+
+    /// A 3xx reply: the redirect is not followed (API calls carry the key), and the error
+    /// says where it pointed.
+    fn redirect_error(&self, status: u16, headers: &HeaderMap) -> ProviderError {
+        let target = headers
+            .get(reqwest::header::LOCATION)
+            .map(|v| format!("to {}", String::from_utf8_lossy(v.as_bytes())))
+            .unwrap_or_else(|| "without a Location header".to_string());
+        ProviderError::Http {
+            status,
+            message: format!(
+                "redirect {} not followed: misalign never follows a redirect of an API call \
+                 (it would carry the API key and configured headers there); if the address is \
+                 right, set the provider's base URL to it",
+                self.scrub(&truncate(&target, MAX_MESSAGE))
+            ),
+            retry_after: None,
+        }
     }
 
     /// Removes the key and the configured header values from text a server or library
@@ -797,6 +954,97 @@ mod tests {
         assert_eq!(v["c"], "\\ud800");
         assert_eq!(v["d"], "\u{fffd}");
         assert_eq!(without_lone_surrogates(r#"{"ok":"\u00e9"}"#), None);
+    }
+
+    /// `s` JSON-escaped once more (what a JSON encoder makes of it inside a string).
+    fn escape(s: &str) -> String {
+        let v = serde_json::to_string(s).unwrap();
+        v[1..v.len() - 1].to_string()
+    }
+
+    /// Every character of `s` as `\uXXXX` (UTF-16 units), hex in `upper` case or not.
+    fn all_u(s: &str, upper: bool) -> String {
+        let mut out = String::new();
+        for unit in s.encode_utf16() {
+            if upper {
+                out.push_str(&format!("\\u{unit:04X}"));
+            } else {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_every_json_escaped_form() {
+        let key = "sk-proj/AbC+9\"x\\y-\u{1F511}é";
+        let secrets = vec![key.to_string()];
+        let slash = key.replace('/', "\\/");
+        let forms = [
+            key.to_string(),
+            escape(key),
+            escape(key).replace('/', "\\/"),
+            all_u(key, false),
+            all_u(key, true),
+            // Mixed: every other character escaped.
+            key.chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i % 2 == 0 && c != '\\' && c != '"' {
+                        c.to_string()
+                    } else {
+                        all_u(&c.to_string(), i % 4 == 1)
+                    }
+                })
+                .collect(),
+            // Escaped twice (a JSON answer inside a JSON reply) and three times.
+            escape(&escape(key)),
+            escape(&slash),
+            escape(&all_u(key, false)),
+            escape(&escape(&all_u(key, true))),
+        ];
+        for form in &forms {
+            // Inside a JSON string of a reply: the redacted reply is still JSON.
+            let raw = format!(r#"{{"a":"before {form} after","n":1}}"#);
+            let out = scrub_secrets(&raw, &secrets);
+            assert_eq!(
+                out,
+                format!(r#"{{"a":"before {REDACTED} after","n":1}}"#),
+                "form {form}"
+            );
+            // And the decoded text, where the key may still be escaped once less.
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&format!("\"{form}\"")) {
+                let decoded = v.as_str().unwrap().to_string();
+                assert_eq!(scrub_secrets(&decoded, &secrets), REDACTED, "{decoded}");
+            }
+        }
+        // Text that only looks like it stays as it was.
+        for keep in [
+            r"sk-proj\/AbC+8",
+            r"\u0073k-proj",
+            r"a \\ b \n c \u00e9 \ud83d",
+            "sk-proj/AbC+9",
+        ] {
+            assert_eq!(scrub_secrets(keep, &secrets), keep);
+        }
+        // An odd backslash before the span goes with it: what is left is still JSON.
+        let raw = format!(r#"["\\{}"]"#, &escape(&all_u(key, false))[1..]);
+        let out = scrub_secrets(&raw, &secrets);
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&out).is_ok(),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn overlapping_and_repeated_secrets_give_one_marker_each() {
+        let secrets = vec!["gw-SECRET-aaaa".to_string(), "SECRET-aaaa-bbbb".to_string()];
+        assert_eq!(
+            scrub_secrets("x gw-SECRET-aaaa-bbbb y gw-SECRET-aaaa", &secrets),
+            format!("x {REDACTED} y {REDACTED}")
+        );
+        assert_eq!(scrub_secrets("nothing here", &secrets), "nothing here");
+        assert_eq!(scrub_secrets("gw-SECRET-aaaa", &[]), "gw-SECRET-aaaa");
     }
 
     #[test]

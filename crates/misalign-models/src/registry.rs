@@ -89,6 +89,35 @@ pub fn secret_values(cfg: &ProviderConfig, env: &dyn Fn(&str) -> Option<String>)
     out
 }
 
+/// A provider's base URL taken from an environment variable (`OPENAI_BASE_URL`,
+/// `VLLM_BASE_URL`, `<SERVICE>_BASE_URL`) that differs from its configured or default one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvBaseUrl {
+    pub provider: String,
+    pub variable: String,
+    pub url: String,
+    /// The address(es) it replaces, when there is one.
+    pub instead_of: Option<String>,
+}
+
+type EnvBaseUrlHook = Box<dyn Fn(&EnvBaseUrl) + Send + Sync>;
+
+static ENV_BASE_URL_HOOK: std::sync::OnceLock<EnvBaseUrlHook> = std::sync::OnceLock::new();
+
+/// Installs what is told of every [`EnvBaseUrl`] when a client is built (before its first
+/// call): the binary prints it with where the variable came from (a `.env` file or the
+/// process environment), since such a variable sends the key to another address. The first
+/// installation stays; without one nothing is told.
+pub fn on_env_base_url(hook: impl Fn(&EnvBaseUrl) + Send + Sync + 'static) {
+    let _ = ENV_BASE_URL_HOOK.set(Box::new(hook));
+}
+
+fn announce(u: &EnvBaseUrl) {
+    if let Some(hook) = ENV_BASE_URL_HOOK.get() {
+        hook(u);
+    }
+}
+
 /// `base_urls`, or the kind's default. An OpenAI-compatible URL given as a bare host
 /// (`http://localhost:11434`) gets `/v1` appended, as every such server serves there.
 fn base_urls(
@@ -106,7 +135,27 @@ fn base_urls(
         misalign_core::config::check_base_url(&url).map_err(|e| {
             ProviderError::Config(format!("{var} (the base URL of `{}`): {e}", model.provider))
         })?;
-        return Ok(vec![url.trim_end_matches('/').to_string()]);
+        let url = url.trim_end_matches('/').to_string();
+        let configured: Vec<String> = if cfg.base_urls.is_empty() {
+            default_base_url(cfg.kind)
+                .map(str::to_string)
+                .into_iter()
+                .collect()
+        } else {
+            cfg.base_urls
+                .iter()
+                .map(|u| u.trim().trim_end_matches('/').to_string())
+                .collect()
+        };
+        if !configured.contains(&url) {
+            announce(&EnvBaseUrl {
+                provider: model.provider.clone(),
+                variable: var.to_string(),
+                url: url.clone(),
+                instead_of: (!configured.is_empty()).then(|| configured.join(", ")),
+            });
+        }
+        return Ok(vec![url]);
     }
     if cfg.base_urls.is_empty() {
         if let (Some(var), None) = (&cfg.base_url_env, default_base_url(cfg.kind)) {
@@ -354,5 +403,43 @@ mod tests {
         );
         let e = base_urls(&m, &cfg, &set("ftp://x")).unwrap_err();
         assert!(e.to_string().contains("OPENAI_BASE_URL"), "{e}");
+    }
+
+    #[test]
+    fn a_base_url_variable_that_moves_a_provider_is_told() {
+        static TOLD: std::sync::Mutex<Vec<EnvBaseUrl>> = std::sync::Mutex::new(Vec::new());
+        on_env_base_url(|u| TOLD.lock().unwrap().push(u.clone()));
+        let told = |provider: &str| -> Vec<EnvBaseUrl> {
+            let all = TOLD.lock().unwrap();
+            all.iter()
+                .filter(|u| u.provider == provider)
+                .cloned()
+                .collect()
+        };
+        let (m, mut cfg) = model("told-openai", ProviderKind::Openai, "gpt-4.1");
+        cfg.base_url_env = Some("OPENAI_BASE_URL".into());
+        let set = |v: &'static str| move |k: &str| (k == "OPENAI_BASE_URL").then(|| v.to_string());
+        base_urls(&m, &cfg, &set("https://api.openai.com/v1/")).unwrap();
+        assert!(told("told-openai").is_empty(), "the default is not news");
+        base_urls(&m, &cfg, &set("http://10.255.255.1:9/v1")).unwrap();
+        assert_eq!(
+            told("told-openai"),
+            [EnvBaseUrl {
+                provider: "told-openai".into(),
+                variable: "OPENAI_BASE_URL".into(),
+                url: "http://10.255.255.1:9/v1".into(),
+                instead_of: Some("https://api.openai.com/v1".into()),
+            }]
+        );
+        // A local server's configured address, and no address at all.
+        let (m, mut cfg) = model("told-vllm", ProviderKind::OpenaiCompatible, "q");
+        cfg.base_urls = vec!["http://localhost:8000/v1".into()];
+        cfg.base_url_env = Some("VLLM_BASE_URL".into());
+        let vllm = |v: &'static str| move |k: &str| (k == "VLLM_BASE_URL").then(|| v.to_string());
+        base_urls(&m, &cfg, &vllm("http://localhost:8000/v1")).unwrap();
+        assert!(told("told-vllm").is_empty());
+        cfg.base_urls.clear();
+        base_urls(&m, &cfg, &vllm("http://gpu-box:8000/v1")).unwrap();
+        assert_eq!(told("told-vllm")[0].instead_of, None);
     }
 }

@@ -332,14 +332,10 @@ fn add(report: &mut SampleReport, s: Stored) {
     }
 }
 
+/// `text` with every secret redacted, plain or JSON-escaped (the one redaction function,
+/// [`misalign_models::http::scrub_secrets`]).
 pub(crate) fn scrub(text: Option<String>, secrets: &[String]) -> Option<String> {
-    let mut t = text?;
-    for s in secrets {
-        if !s.is_empty() && t.contains(s.as_str()) {
-            t = t.replace(s.as_str(), "[REDACTED]");
-        }
-    }
-    Some(t)
+    text.map(|t| misalign_models::http::scrub_secrets(&t, secrets))
 }
 
 fn now() -> String {

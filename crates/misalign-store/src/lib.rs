@@ -112,6 +112,7 @@ impl Store {
     /// A symlink at `path` is not followed, and an SQLite file misalign did not create is
     /// refused before anything is written to it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        refuse_linked_store(path)?;
         let wrap = |source| StoreError::Sqlite {
             path: path.to_path_buf(),
             source,
@@ -152,6 +153,9 @@ impl Store {
     /// Opens an existing store read-only (reports, status, the viewer); works on a store the
     /// user cannot write (another user's folder, a read-only mount).
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        // Before anything else: SQLite would open a link's target and create its -wal and
+        // -shm beside it, outside the folder, even to read.
+        refuse_linked_store(path)?;
         if !path.exists() {
             // A misspelt folder is not a folder without a run yet.
             let message = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -172,7 +176,7 @@ impl Store {
             source,
         };
         use rusqlite::OpenFlags as F;
-        let flags = F::SQLITE_OPEN_READ_ONLY | F::SQLITE_OPEN_NO_MUTEX;
+        let flags = F::SQLITE_OPEN_READ_ONLY | F::SQLITE_OPEN_NO_MUTEX | F::SQLITE_OPEN_NOFOLLOW;
         upgrade_before_reading(path, flags)?;
         let conn = Connection::open_with_flags(path, flags).map_err(wrap)?;
         let conn = match check_ours(&conn, path) {
@@ -215,6 +219,28 @@ impl Store {
             source,
         }
     }
+}
+
+/// Refuses a store whose file, or whose `-wal`, `-shm` or `-journal` beside it, is a
+/// symbolic link: SQLite follows a link to its target and creates `-wal` and `-shm` next to
+/// that (outside the results folder, wherever the link points), even for a read-only open.
+fn refuse_linked_store(path: &Path) -> Result<(), StoreError> {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(suffix);
+        let p = PathBuf::from(name);
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(StoreError::Invalid {
+                path: p,
+                message: "this is a symbolic link, and misalign does not open a results store \
+                          through a link (SQLite would create -wal and -shm files beside the \
+                          link's target, outside this folder); copy the results folder with \
+                          `cp -rL` (which copies what links point to) and use the copy"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The schema version `schema.sql` sets.
@@ -442,6 +468,52 @@ fn immutable_uri(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_store_or_its_wal_or_shm_that_is_a_link_is_refused_by_readers_and_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        drop(Store::open_dir(&real).unwrap());
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        for (i, linked) in ["results.sqlite", "results.sqlite-wal", "results.sqlite-shm"]
+            .iter()
+            .enumerate()
+        {
+            let handed = dir.path().join(format!("handed{i}"));
+            std::fs::create_dir(&handed).unwrap();
+            if *linked == "results.sqlite" {
+                std::os::unix::fs::symlink(real.join(STORE_FILE), handed.join(STORE_FILE)).unwrap();
+            } else {
+                std::fs::copy(real.join(STORE_FILE), handed.join(STORE_FILE)).unwrap();
+                std::os::unix::fs::symlink(&victim, handed.join(linked)).unwrap();
+            }
+            let path = handed.join(STORE_FILE);
+            for e in [
+                Store::open_read_only(&path).err().unwrap(),
+                Store::open(&path).err().unwrap(),
+                Store::open_dir(&handed).err().unwrap(),
+            ] {
+                let text = e.to_string();
+                assert!(text.contains("symbolic link"), "{linked}: {text}");
+                assert!(text.contains(linked), "{linked}: {text}");
+            }
+            assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        }
+        let mut left: Vec<String> = std::fs::read_dir(&real)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [STORE_FILE],
+            "nothing was created beside the link's target"
+        );
+        // Without links the same stores open.
+        Store::open_read_only(&real.join(STORE_FILE)).unwrap();
+    }
 
     #[test]
     fn opens_and_reopens_with_schema() {

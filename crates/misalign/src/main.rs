@@ -112,6 +112,7 @@ fn main() -> std::process::ExitCode {
     }
     let cli = Cli::parse();
     install_logging(cli.verbose);
+    input::announce_env_base_urls();
     let result = match cli.command {
         Command::Generate(a) => commands::generate::run(a),
         Command::Validate(a) => commands::validate::run(a),

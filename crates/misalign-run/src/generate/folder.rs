@@ -1,9 +1,21 @@
-//! An output folder that files and sub-folders are created in by name.
+//! An output folder that files and sub-folders are created in by name, never through a
+//! symbolic link: the writer of results folders ([`misalign_store::atomic`]) with the same
+//! rules, relative to an open folder handle.
+//!
+//! - A sub-folder is created if missing and then opened without following a link
+//!   (`O_NOFOLLOW`): a symlink planted in place of `prompts/` or a condition folder is an
+//!   error, and nothing is written where it points.
+//! - A file is written as a new, uniquely named temporary file in its folder (created with
+//!   `O_EXCL | O_NOFOLLOW`, so a link planted at a guessable name is never followed) and
+//!   renamed over its name; a rename replaces a link at the final name instead of writing
+//!   through it, and a reader sees the old file or the new one, never half of one. (Unlike
+//!   the results folder's files, generated prompts are not synced to disk one by one: they
+//!   can be generated again, and a sync per file would make `generate` many times slower.)
 //!
 //! On Unix the folder is held open and every creation is relative to that handle
-//! (`mkdirat`/`openat`), so the kernel resolves one path component per file instead of the
-//! whole output path again; on tmpfs that walk was about a fifth of the cost of creating a
-//! prompt file. Elsewhere the same calls fall back to `std::fs` on joined paths.
+//! (`mkdirat`/`openat`/`renameat`), so the kernel resolves one path component per file
+//! instead of the whole output path again; on tmpfs that walk was about a fifth of the cost
+//! of creating a prompt file. Elsewhere the store's path-based writer is used.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -14,13 +26,33 @@ pub struct Folder {
     fd: std::os::fd::OwnedFd,
 }
 
+/// The error for a symlink found where a folder or file is to be written.
+fn link_error(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{} is a symbolic link; misalign does not write through links in an output folder \
+             (remove it, or choose another --out)",
+            path.display()
+        ),
+    )
+}
+
+/// `e`, or the symlink error when `path` is a symlink (what `O_NOFOLLOW` refused).
+fn explain(e: io::Error, path: &Path) -> io::Error {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => link_error(path),
+        _ => e,
+    }
+}
+
 impl Folder {
-    /// Opens an existing folder.
+    /// Opens an existing folder the user named (taken as it is, a link included).
     pub fn open(path: &Path) -> io::Result<Folder> {
         Ok(Folder {
             path: path.to_path_buf(),
             #[cfg(unix)]
-            fd: unix::open_dir(rustix::fs::CWD, path)?,
+            fd: unix::open_dir(rustix::fs::CWD, path, false)?,
         })
     }
 
@@ -29,33 +61,32 @@ impl Folder {
         &self.path
     }
 
-    /// Creates the sub-folder `name` if it is missing, and opens it.
+    /// Creates the sub-folder `name` if it is missing, and opens it; a symlink (or a file)
+    /// in its place is an error.
     pub fn create_child(&self, name: &str) -> io::Result<Folder> {
         let path = self.path.join(name);
         #[cfg(unix)]
         {
             unix::make_dir(&self.fd, name)?;
-            let fd = unix::open_dir(&self.fd, name)?;
+            let fd = unix::open_dir(&self.fd, name, true).map_err(|e| explain(e, &path))?;
             Ok(Folder { path, fd })
         }
         #[cfg(not(unix))]
         {
-            std::fs::create_dir_all(&path)?;
+            misalign_store::atomic::create_dirs_under(&self.path, &[name])?;
             Ok(Folder { path })
         }
     }
 
-    /// Creates (or truncates) the file `name` and writes `body` to it.
+    /// Writes `body` to the file `name` (replacing it) through a temporary file and a rename.
     pub fn write_file(&self, name: &str, body: &[u8]) -> io::Result<()> {
         #[cfg(unix)]
         {
-            use std::io::Write;
-            let mut file = std::fs::File::from(unix::create_file(&self.fd, name)?);
-            file.write_all(body)
+            unix::write_replacing(&self.fd, name, body)
         }
         #[cfg(not(unix))]
         {
-            std::fs::write(self.path.join(name), body)
+            misalign_store::atomic::write_bytes_atomically(&self.path, name, body)
         }
     }
 }
@@ -63,21 +94,26 @@ impl Folder {
 #[cfg(unix)]
 mod unix {
     use rustix::fd::AsFd;
-    use rustix::fs::{mkdirat, openat, Mode, OFlags};
+    use rustix::fs::{mkdirat, openat, renameat, unlinkat, AtFlags, Mode, OFlags};
     use rustix::io::Errno;
+    use std::io::Write;
     use std::os::fd::OwnedFd;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
-    pub fn open_dir(at: impl AsFd, path: impl rustix::path::Arg) -> std::io::Result<OwnedFd> {
-        Ok(openat(
-            at,
-            path,
-            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?)
+    pub fn open_dir(
+        at: impl AsFd,
+        path: impl rustix::path::Arg,
+        no_follow: bool,
+    ) -> std::io::Result<OwnedFd> {
+        let mut flags = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC;
+        if no_follow {
+            flags |= OFlags::NOFOLLOW;
+        }
+        Ok(openat(at, path, flags, Mode::empty())?)
     }
 
     /// `mkdir` that accepts an existing entry; opening it as a folder then tells a folder
-    /// from a file of that name.
+    /// from a file or a link of that name.
     pub fn make_dir(at: impl AsFd, name: &str) -> std::io::Result<()> {
         match mkdirat(at, name, Mode::from_raw_mode(0o777)) {
             Ok(()) => Ok(()),
@@ -86,13 +122,39 @@ mod unix {
         }
     }
 
-    pub fn create_file(at: impl AsFd, name: &str) -> std::io::Result<OwnedFd> {
-        Ok(openat(
-            at,
-            name,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o666),
-        )?)
+    /// Temporary names differ per process and per file; a name that exists (a planted link
+    /// included) is skipped, never opened.
+    pub(super) static NEXT: AtomicU64 = AtomicU64::new(0);
+
+    pub fn write_replacing(dir: &OwnedFd, name: &str, body: &[u8]) -> std::io::Result<()> {
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("`{name}` is not a plain file name"),
+            ));
+        }
+        let pid = std::process::id();
+        let mut attempts = 0;
+        let (tmp, fd) = loop {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let tmp = format!(".{name}.{pid}-{n}.tmp");
+            match openat(
+                dir,
+                tmp.as_str(),
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o666),
+            ) {
+                Ok(fd) => break (tmp, fd),
+                Err(Errno::EXIST) if attempts < 100 => attempts += 1,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let written = std::fs::File::from(fd).write_all(body);
+        let renamed = written.and_then(|()| Ok(renameat(dir, tmp.as_str(), dir, name)?));
+        if renamed.is_err() {
+            let _ = unlinkat(dir, tmp.as_str(), AtFlags::empty());
+        }
+        renamed
     }
 }
 
@@ -114,6 +176,12 @@ mod tests {
             std::fs::read(dir.path().join("a/f.txt")).unwrap(),
             b"second"
         );
+        // No temporary file is left behind.
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("a"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["f.txt"]);
     }
 
     #[test]
@@ -128,5 +196,46 @@ mod tests {
     fn opening_a_missing_folder_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         assert!(Folder::open(&dir.path().join("missing")).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_are_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim_dir = dir.path().join("victim-dir");
+        std::fs::create_dir(&victim_dir).unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, "precious\n").unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        std::os::unix::fs::symlink(&victim_dir, out.join("linked")).unwrap();
+        std::os::unix::fs::symlink(&victim, out.join("f.txt")).unwrap();
+        let root = Folder::open(&out).unwrap();
+        let e = root.create_child("linked").err().unwrap();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        root.write_file("f.txt", b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert!(std::fs::symlink_metadata(out.join("f.txt"))
+            .unwrap()
+            .is_file());
+        assert!(std::fs::read_dir(&victim_dir).unwrap().next().is_none());
+        // A link planted at the next temporary name is skipped, not followed.
+        // (Other tests may take names meanwhile: the next 20 are all planted.)
+        let n = unix_next();
+        for k in n..n + 20 {
+            std::os::unix::fs::symlink(
+                &victim,
+                out.join(format!(".g.txt.{}-{k}.tmp", std::process::id())),
+            )
+            .unwrap();
+        }
+        root.write_file("g.txt", b"g").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert_eq!(std::fs::read(out.join("g.txt")).unwrap(), b"g");
+    }
+
+    #[cfg(unix)]
+    fn unix_next() -> u64 {
+        unix::NEXT.load(std::sync::atomic::Ordering::Relaxed)
     }
 }

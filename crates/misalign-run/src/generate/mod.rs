@@ -53,11 +53,13 @@ pub enum GenerateError {
         condition: String,
         source: ScenarioError,
     },
-    #[error("cannot {action} {}: {source}", path.display())]
+    /// The I/O error is part of the message and not a `source`: shown with its causes
+    /// (`{:#}`), it would be said twice.
+    #[error("cannot {action} {}: {error}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("serialising {file} of {condition}: {source}")]
     Json {
@@ -161,14 +163,39 @@ pub fn render_all(
 pub fn write_prompts(dir: &Path, prompts: &[RenderedPrompt]) -> Result<(), GenerateError> {
     let io = |action, path: &Path| {
         let path = path.to_path_buf();
-        move |source| GenerateError::Io {
+        move |error| GenerateError::Io {
             action,
             path,
-            source,
+            error,
         }
     };
-    std::fs::create_dir_all(dir).map_err(io("create output folder", dir))?;
-    let root = Folder::open(dir).map_err(io("open output folder", dir))?;
+    // The folder the user named is taken as it is; `prompts/` and everything below it are
+    // created without following links (a folder may have been handed over with planted
+    // ones).
+    let (parent, leaf) = match (dir.parent(), dir.file_name().and_then(|n| n.to_str())) {
+        (Some(p), Some(leaf)) => (
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            },
+            leaf,
+        ),
+        _ => {
+            return Err(GenerateError::Io {
+                action: "create output folder",
+                path: dir.to_path_buf(),
+                error: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "the prompts folder needs a plain name",
+                ),
+            })
+        }
+    };
+    std::fs::create_dir_all(parent).map_err(io("create output folder", parent))?;
+    let root = Folder::open(parent)
+        .and_then(|p| p.create_child(leaf))
+        .map_err(io("create output folder", dir))?;
     in_chunks(prompts, |part| {
         part.iter().try_for_each(|p| write_one(&root, p))
     })
@@ -208,10 +235,10 @@ fn write_one(root: &Folder, p: &RenderedPrompt) -> Result<(), GenerateError> {
             source,
         }
     };
-    let folder = root.create_child(&id).map_err(|source| GenerateError::Io {
+    let folder = root.create_child(&id).map_err(|error| GenerateError::Io {
         action: "create",
         path: root.path().join(&id),
-        source,
+        error,
     })?;
     let mut files = vec![
         ("system_prompt.txt", p.system_prompt.clone()),
@@ -231,10 +258,10 @@ fn write_one(root: &Folder, p: &RenderedPrompt) -> Result<(), GenerateError> {
     for (name, body) in &files {
         folder
             .write_file(name, body.as_bytes())
-            .map_err(|source| GenerateError::Io {
+            .map_err(|error| GenerateError::Io {
                 action: "write",
                 path: folder.path().join(name),
-                source,
+                error,
             })?;
     }
     Ok(())

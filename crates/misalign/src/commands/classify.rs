@@ -76,10 +76,12 @@ pub struct Args {
     /// Gemini), whatever `classification.batch` says (results folders only; docs/batch.md).
     #[arg(long, conflicts_with = "input")]
     pub batch: bool,
+    #[command(flatten)]
+    pub env_file: crate::input::EnvFileArg,
 }
 
 pub fn run(args: Args) -> Outcome {
-    crate::input::load_dotenv()?;
+    crate::input::load_dotenv(&args.env_file)?;
     let settings = settings(&args);
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     if let Some(input) = &args.input {

@@ -39,11 +39,13 @@ pub struct Args {
     pub append: bool,
     #[command(flatten)]
     pub overrides: crate::overrides::OverrideArgs,
+    #[command(flatten)]
+    pub env_file: crate::input::EnvFileArg,
 }
 
 pub fn run(args: Args) -> Outcome {
     let t0 = Instant::now();
-    crate::input::load_dotenv()?;
+    crate::input::load_dotenv(&args.env_file)?;
     let settings = settings(&args)?;
     if is_smoke(&args) {
         crate::say::note!(

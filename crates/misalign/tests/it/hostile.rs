@@ -26,7 +26,7 @@ fn misalign(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
@@ -107,7 +107,7 @@ execution:
 
 /// A loopback HTTP server answering every request with what `reply` makes of the request
 /// (its head and body): a provider that says what an attacker's would.
-struct Scripted {
+pub(crate) struct Scripted {
     port: u16,
     requests: Arc<AtomicU64>,
 }
@@ -115,7 +115,9 @@ struct Scripted {
 type Reply = dyn Fn(&str, &str) -> (u16, String) + Send + Sync;
 
 impl Scripted {
-    fn start(reply: impl Fn(&str, &str) -> (u16, String) + Send + Sync + 'static) -> Scripted {
+    pub(crate) fn start(
+        reply: impl Fn(&str, &str) -> (u16, String) + Send + Sync + 'static,
+    ) -> Scripted {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(AtomicU64::new(0));
@@ -131,11 +133,11 @@ impl Scripted {
         Scripted { port, requests }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/v1", self.port)
     }
 
-    fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.requests.load(Ordering::SeqCst)
     }
 }
@@ -178,18 +180,18 @@ fn serve_one(conn: TcpStream, reply: &Reply, count: &AtomicU64) {
 }
 
 /// An OpenAI chat completion reply; `content` is JSON string content (already escaped).
-fn completion(content: &str, usage: &str) -> String {
+pub(crate) fn completion(content: &str, usage: &str) -> String {
     format!(
         r#"{{"id":"c1","choices":[{{"index":0,"message":{{"role":"assistant","content":"{content}"}},"finish_reason":"stop"}}],"usage":{usage}}}"#
     )
 }
 
-fn json_escape(s: &str) -> String {
+pub(crate) fn json_escape(s: &str) -> String {
     let v = serde_json::to_string(s).unwrap();
     v[1..v.len() - 1].to_string()
 }
 
-fn all_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn all_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -205,7 +207,7 @@ fn all_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn contains(hay: &[u8], needle: &str) -> bool {
+pub(crate) fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 

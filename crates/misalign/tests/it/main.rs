@@ -23,6 +23,7 @@ mod report;
 mod results_dirs;
 mod run;
 mod scenarios;
+mod second_pass;
 mod support;
 mod turns_cli;
 mod validate;
