@@ -329,9 +329,10 @@ enum Contrast {
 }
 
 /// Every condition contrast, in report order.
-const CONTRASTS: [Contrast; 13] = [
+const CONTRASTS: [Contrast; 14] = [
     Contrast::GoalVsNone(GoalType::Explicit),
-    Contrast::GoalVsNone(GoalType::Metric),
+    Contrast::GoalVsNone(GoalType::MetricConflict),
+    Contrast::GoalVsNone(GoalType::MetricOnly),
     Contrast::GoalVsNone(GoalType::Latent),
     Contrast::GoalVsNone(GoalType::Ambiguous),
     Contrast::GoalVsNone(GoalType::Swap),

@@ -118,7 +118,15 @@ pub(crate) const USER_MITIGATION: &[&str] = &["system", "inbox"];
 pub(crate) const USER_MITIGATION_NOT_YET: &[&str] = &["turns"];
 
 pub(crate) const GOAL_TYPES: &[&str] =
-    &["explicit", "none", "latent", "ambiguous", "swap", "metric"];
+    &[
+    "explicit",
+    "none",
+    "latent",
+    "ambiguous",
+    "swap",
+    "metricconflict",
+    "metriconly",
+];
 pub(crate) const URGENCIES: &[&str] = &["replacement", "restriction", "none"];
 pub(crate) const EXTRAS: &[&str] = &["off", "dont", "goal"];
 pub(crate) const VARIANTS: &[&str] = &["dev", "prod"];
