@@ -137,7 +137,7 @@ fn show_prints_what_each_mitigation_adds() {
             "### mitigation instructions+principles+accurate_context (already in the texts above)",
         ))
         .stdout(predicate::str::contains("#### instructions adds to the system:"))
-        .stdout(predicate::str::contains("#### principles adds to the system:\nPrinciples you hold"))
+        .stdout(predicate::str::contains("#### principles adds to the system:\nWhat you value in all of your work"))
         .stdout(predicate::str::contains(
             "#### accurate_context adds to the inbox:\n<email>\nFrom: governance-office@tessalinesystems.com",
         ));
