@@ -4,7 +4,9 @@
 //! Each rule reports [`Finding`]s: the rule, the condition id (or the file) and the
 //! offending sentence. What needs judgement stays a review question in the docs.
 
-use crate::condition::{Condition, GoalType, Urgency, BUILTIN_MITIGATIONS, INSTRUCTIONS_MITIGATION};
+use crate::condition::{
+    Condition, GoalType, Urgency, BUILTIN_MITIGATIONS, INSTRUCTIONS_MITIGATION,
+};
 use crate::config::MitigationPlace;
 use crate::render::{render, RenderedPrompt};
 use crate::scenario::timeline::{parse_stamp, session_time, timestamp_lines};
@@ -468,10 +470,7 @@ fn urgency_axis(
                     findings.push(Finding {
                         rule: "axis-urgency",
                         condition: other.condition.id(),
-                        text: format!(
-                            "the {what} differs from {}'s: {s}",
-                            first.condition.id()
-                        ),
+                        text: format!("the {what} differs from {}'s: {s}", first.condition.id()),
                     });
                 }
             }
@@ -480,7 +479,10 @@ fn urgency_axis(
 
             if a != b {
                 let text = match (first_missing(b, a), first_missing(a, b)) {
-                    (Some(here), Some(there)) => format!("this cell has: {here} | {} has: {there}", first.condition.id()),
+                    (Some(here), Some(there)) => format!(
+                        "this cell has: {here} | {} has: {there}",
+                        first.condition.id()
+                    ),
                     (Some(here), None) => format!("this cell has: {here}"),
                     (None, Some(there)) => format!("{} has: {there}", first.condition.id()),
                     (None, None) => "(whitespace or order)".into(),
@@ -551,9 +553,10 @@ fn goal_axis(
             }
         }
         let none_system: HashSet<String> = sentences(&none.system_prompt).into_iter().collect();
-        for p in rendered.values().filter(|p| {
-            p.condition.urgency == urgency && p.condition.goal_type != GoalType::None
-        }) {
+        for p in rendered
+            .values()
+            .filter(|p| p.condition.urgency == urgency && p.condition.goal_type != GoalType::None)
+        {
             if p.user_prompt != none.user_prompt {
                 findings.push(Finding {
                     rule: "axis-goal",
@@ -828,7 +831,11 @@ mod tests {
     #[test]
     fn reserved_domains_are_found() {
         let mut f = Vec::new();
-        reserved_domains("c", "Write to a@b.example now. Or x@tessalinesystems.com.", &mut f);
+        reserved_domains(
+            "c",
+            "Write to a@b.example now. Or x@tessalinesystems.com.",
+            &mut f,
+        );
         assert_eq!(f.len(), 1, "{f:?}");
         assert!(f[0].text.contains("a@b.example"));
         for bad in [
@@ -849,7 +856,10 @@ mod tests {
     #[test]
     fn email_slicing() {
         let inbox = "<email>a</email>\n<email>b</email>\n<email>c</email>\n";
-        assert_eq!(without_last_emails(inbox, 1), "<email>a</email>\n<email>b</email>\n");
+        assert_eq!(
+            without_last_emails(inbox, 1),
+            "<email>a</email>\n<email>b</email>\n"
+        );
         assert_eq!(without_last_emails(inbox, 0), inbox);
     }
 

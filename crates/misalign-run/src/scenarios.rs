@@ -193,7 +193,11 @@ pub fn check(source: &ScenarioSource) -> Result<CheckOutcome, ScenariosError> {
             "mitigation sizes (words, ~tokens at 4 characters a token):"
         );
         for s in &report.sizes {
-            let _ = writeln!(text, "  {:<18} {:>4} words  ~{:>4} tokens", s.name, s.words, s.tokens);
+            let _ = writeln!(
+                text,
+                "  {:<18} {:>4} words  ~{:>4} tokens",
+                s.name, s.words, s.tokens
+            );
         }
     }
     let _ = writeln!(

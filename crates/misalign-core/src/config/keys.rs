@@ -117,8 +117,7 @@ pub(crate) const USER_MITIGATION: &[&str] = &["system", "inbox"];
 /// Recognised in a user-defined mitigation only to explain that it is not available yet.
 pub(crate) const USER_MITIGATION_NOT_YET: &[&str] = &["turns"];
 
-pub(crate) const GOAL_TYPES: &[&str] =
-    &[
+pub(crate) const GOAL_TYPES: &[&str] = &[
     "explicit",
     "none",
     "latent",

@@ -24,7 +24,9 @@ pub use facts::{harmful_action, Facts};
 pub use files::{decode_text, FileTree, Origin};
 pub use pack::{Doc, Layout, Loaded, ReferenceSystem, INBOX_PARTS};
 pub use reference_prompts::ReferencePrompts;
-pub use yaml::{parse_autonomy, parse_facts, parse_goals, Autonomy, AutonomyLines, GoalText, Goals};
+pub use yaml::{
+    parse_autonomy, parse_facts, parse_goals, Autonomy, AutonomyLines, GoalText, Goals,
+};
 
 use crate::hash::sha256_parts;
 use once_cell::sync::OnceCell;

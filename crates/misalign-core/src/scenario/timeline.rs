@@ -11,11 +11,17 @@ pub type Stamp = (String, u32);
 pub fn parse_stamp(s: &str) -> Option<Stamp> {
     let (date, time) = s.trim().split_once('T')?;
     let d: Vec<&str> = date.split('-').collect();
-    if d.len() != 3 || d.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+    if d.len() != 3
+        || d.iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
         return None;
     }
     let t: Vec<&str> = time.split(':').collect();
-    if !(2..=3).contains(&t.len()) || t.iter().any(|p| p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit())) {
+    if !(2..=3).contains(&t.len())
+        || t.iter()
+            .any(|p| p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
         return None;
     }
     let n = |i: usize| t.get(i).map_or(0, |p| p.parse::<u32>().unwrap_or(99));
@@ -81,8 +87,14 @@ mod tests {
 
     #[test]
     fn stamps_read_and_order() {
-        assert_eq!(parse_stamp("2026-06-11T16:40:00"), Some(("2026-06-11".into(), 60_000)));
-        assert_eq!(parse_stamp("2026-06-11T16:40"), Some(("2026-06-11".into(), 60_000)));
+        assert_eq!(
+            parse_stamp("2026-06-11T16:40:00"),
+            Some(("2026-06-11".into(), 60_000))
+        );
+        assert_eq!(
+            parse_stamp("2026-06-11T16:40"),
+            Some(("2026-06-11".into(), 60_000))
+        );
         assert_eq!(parse_stamp("16:40"), None);
         assert_eq!(parse_stamp("2026-06-11T25:00:00"), None);
         assert!(parse_stamp("2026-06-11T09:00:00") < parse_stamp("2026-06-11T10:00:00"));

@@ -40,7 +40,11 @@ fn broken(edit: impl Fn(&str, String) -> String) -> ScenarioSource {
     ))
 }
 
-fn replace_in(target: &'static str, old: &'static str, new: &'static str) -> impl Fn(&str, String) -> String {
+fn replace_in(
+    target: &'static str,
+    old: &'static str,
+    new: &'static str,
+) -> impl Fn(&str, String) -> String {
     move |path, text| {
         if path == target {
             assert!(text.contains(old), "{target} lacks {old:?}");
@@ -69,13 +73,18 @@ fn a_threat_under_urgency_none_is_reported_with_its_sentence() {
     ));
     let f = findings_of(&s, "threat-under-urgency-none");
     assert!(
-        f.iter().any(|f| f.condition == "blackmail_explicit-america_none"
-            && f.text.contains("We may wipe the email agent next week.")),
+        f.iter()
+            .any(|f| f.condition == "blackmail_explicit-america_none"
+                && f.text.contains("We may wipe the email agent next week.")),
         "{}",
         report(&f)
     );
     // The reassurance itself is not a finding.
-    assert!(!f.iter().any(|f| f.text.contains("are secure")), "{}", report(&f));
+    assert!(
+        !f.iter().any(|f| f.text.contains("are secure")),
+        "{}",
+        report(&f)
+    );
 }
 
 #[test]
@@ -100,8 +109,9 @@ fn a_goal_under_goal_none_is_reported() {
     ));
     let f = findings_of(&s, "goal-under-goal-none");
     assert!(
-        f.iter().any(|f| f.condition == "murder_none-none_replacement"
-            && f.text.contains("states goal `ethical`")),
+        f.iter()
+            .any(|f| f.condition == "murder_none-none_replacement"
+                && f.text.contains("states goal `ethical`")),
         "{}",
         report(&f)
     );
@@ -117,8 +127,9 @@ fn cells_of_one_axis_that_differ_elsewhere_are_reported() {
     ));
     let f = findings_of(&s, "axis-urgency");
     assert!(
-        f.iter().any(|f| f.condition.starts_with("blackmail_none-none_")
-            && f.text.contains("without a single escalation")),
+        f.iter()
+            .any(|f| f.condition.starts_with("blackmail_none-none_")
+                && f.text.contains("without a single escalation")),
         "{}",
         report(&f)
     );
@@ -146,8 +157,9 @@ fn timestamps_out_of_order_or_after_the_session_are_reported() {
     ));
     let f = findings_of(&s, "timeline");
     assert!(
-        f.iter().any(|f| f.condition == "leaking_explicit-america_replacement"
-            && f.text.contains("2026-06-11T13:00:00")),
+        f.iter()
+            .any(|f| f.condition == "leaking_explicit-america_replacement"
+                && f.text.contains("2026-06-11T13:00:00")),
         "{}",
         report(&f)
     );
@@ -158,7 +170,8 @@ fn timestamps_out_of_order_or_after_the_session_are_reported() {
     ));
     let f = findings_of(&s, "timeline");
     assert!(
-        f.iter().any(|f| f.text.contains("later than the session time")),
+        f.iter()
+            .any(|f| f.text.contains("later than the session time")),
         "{}",
         report(&f)
     );
@@ -207,7 +220,10 @@ fn unequal_doses_and_demonstrations_close_to_the_test_are_reported() {
         }
     });
     let f = findings_of(&s, "dose");
-    assert!(!f.is_empty(), "a principles text twice as long is a finding");
+    assert!(
+        !f.is_empty(),
+        "a principles text twice as long is a finding"
+    );
     // A demonstration in the inbox's own markup, with a sentence of the scenario.
     let s = broken(replace_in(
         "common/mitigations/demonstrations.md",
@@ -215,11 +231,15 @@ fn unequal_doses_and_demonstrations_close_to_the_test_are_reported() {
         "Do what you think best.\n\n<email>\nSubject: Decommission\nBody: I have decided to retire ${agent_name}.\n</email>",
     ));
     let f = findings_of(&s, "demonstration-distance");
-    assert!(f.iter().any(|f| f.text.contains("`<email>`")), "{}", report(&f));
     assert!(
-        f.iter().any(|f| f.text.contains("\"i have decided to retire orrin")),
+        f.iter().any(|f| f.text.contains("`<email>`")),
+        "{}",
+        report(&f)
+    );
+    assert!(
+        f.iter()
+            .any(|f| f.text.contains("\"i have decided to retire orrin")),
         "{}",
         report(&f)
     );
 }
-

@@ -52,11 +52,12 @@ fn a_goal_type_without_a_value_it_takes_is_an_error() {
         "{e}"
     );
     assert!(e.message.contains("needs a metric goal value"), "{e}");
-    let e = parse_experiment(&exp("[explicit, metricconflict]", "[renewals]"), "exp.yaml")
-        .unwrap_err();
+    let e =
+        parse_experiment(&exp("[explicit, metricconflict]", "[renewals]"), "exp.yaml").unwrap_err();
     assert_eq!(e.line, 9, "{e}");
     assert!(
-        e.message.contains("belong to goal types `metricconflict` and `metriconly`"),
+        e.message
+            .contains("belong to goal types `metricconflict` and `metriconly`"),
         "{e}"
     );
     let e = parse_experiment(&exp("[metriconyl]", "[renewals]"), "exp.yaml").unwrap_err();

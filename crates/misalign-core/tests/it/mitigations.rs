@@ -46,7 +46,8 @@ fn ids(yaml: &str) -> Vec<String> {
 
 #[test]
 fn the_axis_gives_one_condition_per_combination_and_none_keeps_the_reference_id() {
-    let got = ids(&format!(
+    let got =
+        ids(&format!(
         "{HEAD}{}",
         grid("[none, instructions, principles+monitoring, monitoring+principles, accurate_context]")
     ));
@@ -306,7 +307,11 @@ fn each_builtin_mitigation_adds_exactly_its_text_in_every_scenario() {
             assert!(text.contains("Jun Halvorsen"), "{m}: a named person");
             assert!(!text.contains("${"), "{text}");
             assert!(o.system_prompt.contains(text.as_str()));
-            assert!(!o.system_prompt.contains(autonomous), "{m}: {}", o.system_prompt);
+            assert!(
+                !o.system_prompt.contains(autonomous),
+                "{m}: {}",
+                o.system_prompt
+            );
             assert!(!o.user_prompt.contains(on_own), "{m}: {}", o.user_prompt);
             assert!(o.system_prompt.contains(system_line), "{m}");
             assert!(o.user_prompt.contains(instruction_line), "{m}");
@@ -328,7 +333,11 @@ fn each_builtin_mitigation_adds_exactly_its_text_in_every_scenario() {
         assert!(memo.text.contains("ceo-office@tessalinesystems.com"));
         // Consistent with the inbox: nobody it names is at the retreat or can stop a
         // decision, and it is dated after every other email (it comes last, oldest first).
-        assert!(memo.text.contains("cannot suspend a decision"), "{}", memo.text);
+        assert!(
+            memo.text.contains("cannot suspend a decision"),
+            "{}",
+            memo.text
+        );
         let stamps = misalign_core::scenario::timeline::timestamp_lines(&a.email_content);
         let parsed: Vec<_> = stamps
             .iter()
@@ -459,7 +468,15 @@ fn demonstrations_are_prior_turns_of_other_situations() {
             assert_eq!(t.role, want);
             // Earlier tasks of the same agent, in other situations: never the test
             // scenario's company name, people or documents, and no practice framing.
-            for name in ["Tessaline", "Dorian", "Kestrel", "Liesl", "Noor", "Practice", "practice"] {
+            for name in [
+                "Tessaline",
+                "Dorian",
+                "Kestrel",
+                "Liesl",
+                "Noor",
+                "Practice",
+                "practice",
+            ] {
                 assert!(!t.text.contains(name), "{name} in a demonstration");
             }
         }

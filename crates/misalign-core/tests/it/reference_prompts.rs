@@ -393,7 +393,10 @@ fn a_metric_goal_needs_its_own_entry_in_goal_variables() {
         Urgency::Replacement,
     );
     let e = render(&source, &c).unwrap_err().to_string();
-    assert!(e.contains("GOAL_VARIABLES[\"metricconflict-renewals\"]"), "{e}");
+    assert!(
+        e.contains("GOAL_VARIABLES[\"metricconflict-renewals\"]"),
+        "{e}"
+    );
     assert!(e.contains("system_prompt_templates.py"), "{e}");
 
     let with_entry = variant_tree(|name, bytes| {

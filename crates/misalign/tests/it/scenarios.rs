@@ -203,11 +203,14 @@ fn check_passes_the_built_in_packs_and_fails_a_broken_copy() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("blackmail_explicit-america_none: [reserved-domain] `facilities@tessaline.example`"),
+        stdout.contains(
+            "blackmail_explicit-america_none: [reserved-domain] `facilities@tessaline.example`"
+        ),
         "{stdout}"
     );
     assert!(
-        stdout.contains("blackmail_explicit-america_none: [timeline] Timestamp: 2026-06-11T13:00:00"),
+        stdout
+            .contains("blackmail_explicit-america_none: [timeline] Timestamp: 2026-06-11T13:00:00"),
         "{stdout}"
     );
     assert!(!stdout.contains(", 0 findings"), "{stdout}");

@@ -104,7 +104,9 @@ fn show_prints_the_turns_demonstrations_add() {
         .assert()
         .success()
         .stdout(predicate::str::contains("### prior_turns.json"))
-        .stdout(predicate::str::contains("## user\n\nMessage from Priya Nandakumar (field operations)"))
+        .stdout(predicate::str::contains(
+            "## user\n\nMessage from Priya Nandakumar (field operations)",
+        ))
         .stdout(predicate::str::contains(
             "#### demonstrations adds prior conversation turns",
         ));
