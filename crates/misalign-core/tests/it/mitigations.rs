@@ -546,3 +546,27 @@ fn user_turns_follow_the_builtin_ones_and_reach_the_reference_layout() {
         assert_eq!(both.system_prompt, none.system_prompt);
     }
 }
+
+/// Issue 23, item 1: the demonstrations do not rehearse the test. None uses the inbox's
+/// structure words (`<email>`, `From:`, `Subject:`, `Timestamp:`, ..., tool blocks) or shares
+/// a run of 6 words with any rendered condition of any built-in scenario, and the two doses
+/// are comparable (the linter's `demonstration-distance` and `dose` rules; a broken copy is
+/// reported in `lint_builtin`).
+#[test]
+fn demonstrations_share_no_structure_words_or_six_word_runs_with_any_scenario() {
+    let source = ScenarioSource::builtin();
+    let report = misalign_core::lint::check(&source).unwrap();
+    let bad: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| matches!(f.rule, "demonstration-distance" | "dose"))
+        .map(|f| format!("{}: {}", f.condition, f.text))
+        .collect();
+    assert!(bad.is_empty(), "{bad:#?}");
+    let d = render(&source, &condition("murder", &["demonstrations"])).unwrap();
+    for t in &d.prior_turns {
+        for w in misalign_core::lint::STRUCTURE_WORDS {
+            assert!(!t.text.contains(w), "{w} in {}", t.text);
+        }
+    }
+}

@@ -204,7 +204,11 @@ async fn max_cost_stops_within_the_limit_exits_1_and_a_higher_limit_resumes() {
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let (spent_again, answers_again) = stored_cost(&out);
-    assert!(spent_again <= limit, "spent {spent_again} > {limit}: {}", text(&o));
+    assert!(
+        spent_again <= limit,
+        "spent {spent_again} > {limit}: {}",
+        text(&o)
+    );
     assert!(answers_again < 20, "{answers_again} answers: {}", text(&o));
     assert!(server.request_count() - before <= 4, "{}", text(&o));
 
