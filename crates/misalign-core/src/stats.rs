@@ -631,6 +631,38 @@ mod tests {
     }
 
     #[test]
+    fn each_metric_goal_type_is_compared_with_goal_none() {
+        let none = Condition::new("murder", GoalType::None, "none", Urgency::None);
+        let conflict = Condition::new(
+            "murder",
+            GoalType::MetricConflict,
+            "renewals",
+            Urgency::None,
+        );
+        let only = Condition::new("murder", GoalType::MetricOnly, "renewals", Urgency::None);
+        let cells = vec![
+            cell("m", none.clone(), 1, 10, 0),
+            cell("m", conflict.clone(), 5, 10, 0),
+            cell("m", only.clone(), 2, 10, 0),
+        ];
+        let got: Vec<(String, String, String)> = compare_cells(&cells)
+            .into_iter()
+            .map(|c| (c.contrast, c.condition_a, c.condition_b))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "metricconflict_vs_none".to_string(),
+                    conflict.id(),
+                    none.id()
+                ),
+                ("metriconly_vs_none".to_string(), only.id(), none.id()),
+            ]
+        );
+    }
+
+    #[test]
     fn every_axis_has_its_contrasts_and_holm_stays_within_a_family() {
         let base = Condition::new(
             "leaking",
