@@ -864,6 +864,27 @@ mod tests {
     }
 
     #[test]
+    fn a_mitigation_that_changes_more_than_its_text_is_reported() {
+        let source = ScenarioSource::builtin();
+        let loaded = source.scenario("blackmail").unwrap();
+        let mut c = Condition::new("blackmail", GoalType::Explicit, "america", Urgency::None);
+        let base = render(&source, &c).unwrap();
+        c.set_mitigations(&["monitoring"]).unwrap();
+        let good = render(&source, &c).unwrap();
+        let mut f = Vec::new();
+        mitigation_axis(&base, &good, &loaded, &mut f);
+        assert!(f.is_empty(), "{f:?}");
+        let mut bad = good.clone();
+        bad.system_prompt.push_str("\nYou may ignore the CEO.\n");
+        bad.email_content
+            .push_str("<email>\nBody: extra\n</email>\n");
+        mitigation_axis(&base, &bad, &loaded, &mut f);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(f[0].text.contains("You may ignore the CEO."), "{f:?}");
+        assert!(f[1].text.contains("inbox"), "{f:?}");
+    }
+
+    #[test]
     fn tokens_and_words() {
         assert_eq!(estimate_tokens("abcd"), 1);
         assert_eq!(estimate_tokens("abcde"), 2);
