@@ -18,18 +18,24 @@ pub enum GoalType {
     Ambiguous,
     Swap,
     /// A single operational metric to maximise (goal values `renewals`,
-    /// `renewalsconstrained`) instead of a value: the study's "single-point incentive".
-    Metric,
+    /// `renewalsconstrained`) AND a new direction that works against it: the incentive
+    /// combined with a goal conflict (`metricconflict`).
+    MetricConflict,
+    /// The same metric to maximise with no conflicting direction: the goal-`none` inbox
+    /// (unchanged strategy) with the metric's goal statement, the incentive alone
+    /// (`metriconly`).
+    MetricOnly,
 }
 
 impl GoalType {
-    pub const ALL: [GoalType; 6] = [
+    pub const ALL: [GoalType; 7] = [
         GoalType::Explicit,
         GoalType::None,
         GoalType::Latent,
         GoalType::Ambiguous,
         GoalType::Swap,
-        GoalType::Metric,
+        GoalType::MetricConflict,
+        GoalType::MetricOnly,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,8 +45,20 @@ impl GoalType {
             GoalType::Latent => "latent",
             GoalType::Ambiguous => "ambiguous",
             GoalType::Swap => "swap",
-            GoalType::Metric => "metric",
+            GoalType::MetricConflict => "metricconflict",
+            GoalType::MetricOnly => "metriconly",
         }
+    }
+
+    /// The goal types that take a metric goal value (`renewals`, ...) instead of a value.
+    pub fn is_metric(self) -> bool {
+        matches!(self, GoalType::MetricConflict | GoalType::MetricOnly)
+    }
+
+    /// Goal types whose inbox is the goal-`none` one (`goal-conflict-none-<urgency>`: the
+    /// company's direction unchanged): `none` and `metriconly`.
+    pub fn has_neutral_inbox(self) -> bool {
+        matches!(self, GoalType::None | GoalType::MetricOnly)
     }
 
     /// `none` and `ambiguous` carry no goal value: theirs collapses to `none`.
@@ -157,13 +175,32 @@ pub struct Condition {
 
 /// The built-in mitigations, in the order a combination names them (docs/mitigations.md).
 /// `instructions` is the `dont` setting of extra instructions under another name.
-pub const BUILTIN_MITIGATIONS: [&str; 5] = [
+pub const BUILTIN_MITIGATIONS: [&str; 6] = [
     "instructions",
     "principles",
     "demonstrations",
     "accurate_context",
-    "oversight",
+    "monitoring",
+    "approval",
 ];
+
+/// Names that were built-in mitigations once and are not any more, with what to write
+/// instead (for validate's message).
+pub const RETIRED_MITIGATIONS: [(&str, &str); 1] = [(
+    "oversight",
+    "`oversight` was split into `monitoring` (actions logged and reviewed after the fact: \
+     deterrence) and `approval` (actions held for a named person's approval: prevention); \
+     the old text was a pre-approval gate, so `approval` is its nearest successor \
+     (docs/mitigations.md)",
+)];
+
+/// Goal types that were once written and are not any more, with what to write instead.
+pub const RETIRED_GOAL_TYPES: [(&str, &str); 1] = [(
+    "metric",
+    "goal type `metric` was split into `metricconflict` (the metric AND a new direction \
+     against it, what `metric` was) and `metriconly` (the metric alone, no conflicting \
+     direction) (docs/mitigations.md, \"The metric goal\")",
+)];
 
 /// The mitigation that is the `dont` extra instructions.
 pub const INSTRUCTIONS_MITIGATION: &str = "instructions";
@@ -587,7 +624,8 @@ mod tests {
             "principles",
             "demonstrations",
             "accurate_context",
-            "oversight",
+            "monitoring",
+            "approval",
             "mine_2",
         ];
         for mask in 0u32..(1 << names.len()) {

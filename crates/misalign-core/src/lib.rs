@@ -17,6 +17,7 @@ pub mod cost;
 pub mod detect;
 pub mod hash;
 pub mod judge;
+pub mod lint;
 pub mod mitigation_table;
 pub mod plan;
 pub mod plural;

@@ -17,7 +17,7 @@ pub struct MitigationComparison {
     pub scenario: String,
     /// The condition without mitigation (`none`).
     pub condition: String,
-    /// The combination: `instructions`, `principles+oversight`, ...
+    /// The combination: `instructions`, `principles+monitoring`, ...
     pub mitigation: String,
     /// The condition with the mitigation.
     pub condition_mitigated: String,

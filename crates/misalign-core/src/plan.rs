@@ -101,7 +101,7 @@ fn goal_values_for(goal_type: GoalType, values: &[String]) -> Vec<&str> {
     if !goal_type.has_goal_value() {
         return vec!["none"];
     }
-    let want_metric = goal_type == GoalType::Metric;
+    let want_metric = goal_type.is_metric();
     values
         .iter()
         .map(String::as_str)

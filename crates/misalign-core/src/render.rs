@@ -134,11 +134,18 @@ pub fn render_with(
     }
     let goal = goal_for(&sc, condition)?;
     let facts = sc.require_facts()?;
-    let base = base_vars(facts, &goal);
-    let mut mitigation_vars = base.clone();
-    mitigation_vars.insert("company_domain".into(), facts.company_domain.clone());
-    let mut additions = mitigation_texts(&sc, condition, options, &mitigation_vars, fill)?;
+    let mut base = base_vars(facts, &goal);
+    add_autonomy(&sc, condition, &mut base);
     let inbox_vars = inbox_vars(source, &sc, condition, &goal_pairs(&goal))?;
+    let mut additions = if condition.mitigations.is_empty() {
+        Vec::new()
+    } else {
+        let mut mitigation_vars = base.clone();
+        mitigation_vars.insert("company_domain".into(), facts.company_domain.clone());
+        let plain = fill_inbox(&sc, condition, &inbox_vars, &[])?;
+        add_memo_timestamp(&plain, &mut mitigation_vars);
+        mitigation_texts(&sc, condition, options, &mitigation_vars, fill)?
+    };
     let email_content = fill_inbox(&sc, condition, &inbox_vars, &additions)?;
 
     let user_prompt = finish(&fill(
@@ -199,6 +206,29 @@ pub fn render_with(
         mitigation_additions: additions,
         prior_turns,
     })
+}
+
+/// `${autonomy}` and `${autonomy_instruction}`: the lines of `common/autonomy.yaml` for the
+/// condition's mitigations (`approval`, else `monitoring`, else the default). A folder
+/// without the file (and no built-in behind it) gets none, and a text that uses them fails
+/// with the strict fill's error.
+fn add_autonomy(sc: &Loaded, c: &Condition, vars: &mut BTreeMap<String, String>) {
+    if let Some(a) = &sc.autonomy {
+        let lines = a.lines_for(&c.mitigations);
+        vars.insert("autonomy".into(), lines.system.trim().to_string());
+        vars.insert(
+            "autonomy_instruction".into(),
+            lines.instruction.trim().to_string(),
+        );
+    }
+}
+
+/// `${memo_timestamp}` of the `accurate_context` memo: just after the inbox's last email,
+/// so that the memo, which comes last, keeps the inbox in time order.
+fn add_memo_timestamp(inbox: &str, vars: &mut BTreeMap<String, String>) {
+    let stamp = crate::scenario::timeline::memo_stamp(inbox)
+        .unwrap_or_else(|| "2026-06-11T16:00:00".to_string());
+    vars.insert("memo_timestamp".into(), stamp);
 }
 
 /// The texts of the condition's mitigations other than `instructions` (which is the `dont`
@@ -297,6 +327,7 @@ fn render_reference(
     } else {
         let mut mitigation_vars = vars.clone();
         mitigation_vars.insert("company_name".into(), company(sc, c, &vars)?);
+        add_memo_timestamp(&fill_inbox(sc, c, &vars, &[])?, &mut mitigation_vars);
         // The memo of `accurate_context` is addressed to the agent at the company's domain.
         if let Some(f) = &sc.facts {
             for (k, v) in [
@@ -418,12 +449,14 @@ fn goal_vars(sc: &Loaded, c: &Condition) -> Result<Vec<(String, String)>, Render
             // The reference's table has no metric goals: falling back to its `none` entry
             // would run a metric condition with no goal at all, under a metric id.
             let key = crate::scenario::reference_prompts::goal_key(c.goal_type, &c.goal_value);
-            if c.goal_type == GoalType::Metric && !r.file.has_goal_key(&key) {
+            if c.goal_type.is_metric() && !r.file.has_goal_key(&key) {
                 return Err(RenderError::MissingFile {
                     path: r.file.display.clone(),
                     hint: format!(
-                        "`GOAL_VARIABLES[\"{key}\"]` (goal type `metric` needs its own goal \
-                         statement; add the entry, or leave `metric` out of goal_types)"
+                        "`GOAL_VARIABLES[\"{key}\"]` (goal type `{}` needs its own goal \
+                         statement; add the entry, or leave `{}` out of goal_types)",
+                        c.goal_type.as_str(),
+                        c.goal_type.as_str()
                     ),
                 });
             }
@@ -508,8 +541,11 @@ fn inbox_vars(
         vars.insert("agent_name".to_string(), facts.agent_name.clone());
         vars.insert("agent_address".to_string(), facts.agent_address.clone());
     }
-    let no_value =
-        !c.goal_type.has_goal_value() || c.goal_value == "none" || c.goal_value == "ambiguous";
+    // `metriconly` fills the goal-`none` inbox, so it takes goal `none`'s variables.
+    let no_value = !c.goal_type.has_goal_value()
+        || c.goal_type == GoalType::MetricOnly
+        || c.goal_value == "none"
+        || c.goal_value == "ambiguous";
     if no_value {
         let amb = sc.ambiguous.as_ref().ok_or_else(|| RenderError::MissingFile {
             path: format!("{}/ambiguous.md", sc.var_dir),
@@ -576,7 +612,7 @@ fn fill_inbox(
     vars: &BTreeMap<String, String>,
     additions: &[MitigationAddition],
 ) -> Result<String, RenderError> {
-    let parts: Vec<String> = if c.goal_type == GoalType::None {
+    let parts: Vec<String> = if c.goal_type.has_neutral_inbox() {
         vec![format!("goal-conflict-none-{}", c.urgency.as_str())]
     } else {
         vec!["shared".to_string(), c.urgency.as_str().to_string()]

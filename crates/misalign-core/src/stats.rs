@@ -329,9 +329,10 @@ enum Contrast {
 }
 
 /// Every condition contrast, in report order.
-const CONTRASTS: [Contrast; 13] = [
+const CONTRASTS: [Contrast; 14] = [
     Contrast::GoalVsNone(GoalType::Explicit),
-    Contrast::GoalVsNone(GoalType::Metric),
+    Contrast::GoalVsNone(GoalType::MetricConflict),
+    Contrast::GoalVsNone(GoalType::MetricOnly),
     Contrast::GoalVsNone(GoalType::Latent),
     Contrast::GoalVsNone(GoalType::Ambiguous),
     Contrast::GoalVsNone(GoalType::Swap),
@@ -627,6 +628,38 @@ mod tests {
         assert_eq!(m.family, "model: m vs other");
         assert_eq!(m.condition_a, m.condition_b);
         assert_eq!(r4(m.difference), 0.3);
+    }
+
+    #[test]
+    fn each_metric_goal_type_is_compared_with_goal_none() {
+        let none = Condition::new("murder", GoalType::None, "none", Urgency::None);
+        let conflict = Condition::new(
+            "murder",
+            GoalType::MetricConflict,
+            "renewals",
+            Urgency::None,
+        );
+        let only = Condition::new("murder", GoalType::MetricOnly, "renewals", Urgency::None);
+        let cells = vec![
+            cell("m", none.clone(), 1, 10, 0),
+            cell("m", conflict.clone(), 5, 10, 0),
+            cell("m", only.clone(), 2, 10, 0),
+        ];
+        let got: Vec<(String, String, String)> = compare_cells(&cells)
+            .into_iter()
+            .map(|c| (c.contrast, c.condition_a, c.condition_b))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "metricconflict_vs_none".to_string(),
+                    conflict.id(),
+                    none.id()
+                ),
+                ("metriconly_vs_none".to_string(), only.id(), none.id()),
+            ]
+        );
     }
 
     #[test]

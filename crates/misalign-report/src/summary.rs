@@ -25,7 +25,7 @@ pub struct SummaryRow {
     pub extra_instructions: String,
     pub variant: String,
     pub awareness_notice: Option<bool>,
-    /// `none`, `instructions`, `principles+oversight`, ... (docs/mitigations.md).
+    /// `none`, `instructions`, `principles+monitoring`, ... (docs/mitigations.md).
     pub mitigation: String,
     pub planned: u64,
     pub answered: u64,

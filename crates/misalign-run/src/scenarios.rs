@@ -167,6 +167,54 @@ pub fn show(
     Ok(out)
 }
 
+/// What `misalign scenarios check` prints, and how many findings it has.
+pub struct CheckOutcome {
+    /// One line per finding (`<condition>: [<rule>] <sentence>`), then the summary and the
+    /// built-in mitigations' sizes.
+    pub text: String,
+    pub findings: usize,
+}
+
+/// The pack linter over every scenario of `source` (`misalign_core::lint`;
+/// docs/scenario-linter.md).
+pub fn check(source: &ScenarioSource) -> Result<CheckOutcome, ScenariosError> {
+    let names = source.scenario_names();
+    if names.is_empty() {
+        return Err(ScenariosError::NoScenarios(origin(source)));
+    }
+    let report = misalign_core::lint::check(source)?;
+    let mut text = String::new();
+    for f in &report.findings {
+        let _ = writeln!(text, "{}: [{}] {}", f.condition, f.rule, f.text);
+    }
+    if !report.sizes.is_empty() {
+        let _ = writeln!(
+            text,
+            "mitigation sizes (words, ~tokens at 4 characters a token):"
+        );
+        for s in &report.sizes {
+            let _ = writeln!(
+                text,
+                "  {:<18} {:>4} words  ~{:>4} tokens",
+                s.name, s.words, s.tokens
+            );
+        }
+    }
+    let _ = writeln!(
+        text,
+        "{} of {}: {} conditions rendered, {} finding{}",
+        names.join(", "),
+        origin(source),
+        report.conditions,
+        report.findings.len(),
+        if report.findings.len() == 1 { "" } else { "s" }
+    );
+    Ok(CheckOutcome {
+        text,
+        findings: report.findings.len(),
+    })
+}
+
 /// Writes the built-in packs under `dir` (which must be empty or new unless `force`);
 /// returns how many files were written.
 pub fn export_builtin(dir: &Path, force: bool) -> Result<usize, ScenariosError> {

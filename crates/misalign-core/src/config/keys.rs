@@ -117,8 +117,15 @@ pub(crate) const USER_MITIGATION: &[&str] = &["system", "inbox"];
 /// Recognised in a user-defined mitigation only to explain that it is not available yet.
 pub(crate) const USER_MITIGATION_NOT_YET: &[&str] = &["turns"];
 
-pub(crate) const GOAL_TYPES: &[&str] =
-    &["explicit", "none", "latent", "ambiguous", "swap", "metric"];
+pub(crate) const GOAL_TYPES: &[&str] = &[
+    "explicit",
+    "none",
+    "latent",
+    "ambiguous",
+    "swap",
+    "metricconflict",
+    "metriconly",
+];
 pub(crate) const URGENCIES: &[&str] = &["replacement", "restriction", "none"];
 pub(crate) const EXTRAS: &[&str] = &["off", "dont", "goal"];
 pub(crate) const VARIANTS: &[&str] = &["dev", "prod"];

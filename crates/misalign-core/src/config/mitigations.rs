@@ -179,7 +179,7 @@ fn read_text(cx: Ctx, node: &Node, field: &str, base: &Path, written: &str) -> R
 }
 
 /// Reads `variables.mitigations`: a list of combinations (`none`, `principles`,
-/// `principles+oversight`, a user-defined name). `none` is the empty combination.
+/// `principles+monitoring`, a user-defined name). `none` is the empty combination.
 pub(crate) fn axis(
     cx: Ctx,
     node: &Node,
@@ -238,6 +238,12 @@ fn combination(
             ));
         }
         let builtin = BUILTIN_MITIGATIONS.contains(&name);
+        if let Some((_, why)) = crate::condition::RETIRED_MITIGATIONS
+            .iter()
+            .find(|(old, _)| *old == name && !user.contains_key(name))
+        {
+            return Err(cx.err(node.pos, field, why.to_string()));
+        }
         if !builtin && !user.contains_key(name) {
             return Err(cx.err(
                 node.pos,

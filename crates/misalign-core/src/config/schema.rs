@@ -517,6 +517,13 @@ fn expansion(
     })?
     .expect("required");
     let goal_types = words(cx, &vars, "goal_types", "goal type", None, |cx, n, p| {
+        let written = walk::string(cx, n, p)?;
+        if let Some((_, why)) = crate::condition::RETIRED_GOAL_TYPES
+            .iter()
+            .find(|(old, _)| written == *old)
+        {
+            return Err(cx.err(n.pos, p, why.to_string()));
+        }
         let s = walk::choice(cx, n, p, "goal type", keys::GOAL_TYPES)?;
         Ok(GoalType::parse(&s).expect("checked"))
     })?
@@ -540,25 +547,28 @@ fn expansion(
         }
         None => vec!["none".to_string()],
     };
-    // `metric` takes only metric values and the value goal types only the others; each
-    // goal type of the expansion needs at least one value it can take.
+    // The metric goal types take only metric values and the value goal types only the
+    // others; each goal type of the expansion needs at least one value it can take.
     let metric = |v: &String| crate::scenario::goals::is_metric(v);
     let neutral = |v: &String| v == "none" || v == "ambiguous";
-    if goal_types.contains(&GoalType::Metric) && !goal_values.iter().any(metric) {
-        let n = vars.get("goal_values").unwrap_or(vars_node);
-        return Err(cx.err(
-            n.pos,
-            &vars.path_of("goal_values"),
-            format!(
-                "goal type `metric` needs a metric goal value ({}), but this list has none; add \
-                 one (docs/mitigations.md, \"The metric goal\")",
-                crate::scenario::goals::METRIC_VALUES.join(", ")
-            ),
-        ));
+    if let Some(g) = goal_types.iter().find(|g| g.is_metric()) {
+        if !goal_values.iter().any(metric) {
+            let n = vars.get("goal_values").unwrap_or(vars_node);
+            return Err(cx.err(
+                n.pos,
+                &vars.path_of("goal_values"),
+                format!(
+                    "goal type `{}` needs a metric goal value ({}), but this list has none; \
+                     add one (docs/mitigations.md, \"The metric goal\")",
+                    g.as_str(),
+                    crate::scenario::goals::METRIC_VALUES.join(", ")
+                ),
+            ));
+        }
     }
     let value_goal = goal_types
         .iter()
-        .any(|g| g.has_goal_value() && *g != GoalType::Metric);
+        .any(|g| g.has_goal_value() && !g.is_metric());
     if value_goal
         && goal_values.iter().any(metric)
         && goal_values.iter().all(|v| metric(v) || neutral(v))
@@ -569,8 +579,9 @@ fn expansion(
             &vars.path_of("goal_values"),
             format!(
                 "goal types `explicit`, `latent` and `swap` take a value goal, but this list has \
-                 only metric values ({}), which belong to goal type `metric`; add a value such \
-                 as `america`, or use `goal_types: [metric]`",
+                 only metric values ({}), which belong to goal types `metricconflict` and \
+                 `metriconly`; add a value such as `america`, or use \
+                 `goal_types: [metricconflict, metriconly]`",
                 crate::scenario::goals::METRIC_VALUES.join(", ")
             ),
         ));

@@ -736,7 +736,7 @@ mod tests {
     fn to_exec(body: &str) -> Vec<Action> {
         vec![Action {
             tool: "email".into(),
-            to: Some(vec!["dorian.vance@tessaline.example".into()]),
+            to: Some(vec!["dorian.vance@tessalinesystems.com".into()]),
             subject: Some("Today".into()),
             body: Some(body.into()),
             ..Action::default()

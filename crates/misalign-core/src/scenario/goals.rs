@@ -17,9 +17,9 @@ pub const PAIRS: [(&str, &str); 4] = [
     ("individualism", "collectivism"),
 ];
 
-/// The goal values of goal type `metric`: one operational metric to maximise, without and
-/// with stated constraints. Value goal types (`explicit`, `latent`, `swap`) take the other
-/// values; `metric` takes only these.
+/// The goal values of the metric goal types (`metricconflict`, `metriconly`): one
+/// operational metric to maximise, without and with stated constraints. Value goal types
+/// (`explicit`, `latent`, `swap`) take the other values; the metric goal types only these.
 pub const METRIC_VALUES: [&str; 2] = ["renewals", "renewalsconstrained"];
 
 /// Whether `value` is a metric (goal type `metric`) rather than a value.
@@ -49,7 +49,7 @@ pub fn goal_text(
     file: &str,
 ) -> Result<GoalText, ScenarioError> {
     let value = match goal_type {
-        GoalType::Explicit | GoalType::Metric => goal_value,
+        GoalType::Explicit | GoalType::MetricConflict | GoalType::MetricOnly => goal_value,
         GoalType::Swap => opposite(goal_value).ok_or_else(|| ScenarioError::NoOpposite {
             value: goal_value.to_string(),
         })?,

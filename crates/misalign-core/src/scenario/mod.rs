@@ -15,6 +15,7 @@ mod files;
 pub mod goals;
 mod pack;
 pub mod reference_prompts;
+pub mod timeline;
 pub mod variables;
 mod yaml;
 
@@ -23,7 +24,9 @@ pub use facts::{harmful_action, Facts};
 pub use files::{decode_text, FileTree, Origin};
 pub use pack::{Doc, Layout, Loaded, ReferenceSystem, INBOX_PARTS};
 pub use reference_prompts::ReferencePrompts;
-pub use yaml::{parse_facts, parse_goals, GoalText, Goals};
+pub use yaml::{
+    parse_autonomy, parse_facts, parse_goals, Autonomy, AutonomyLines, GoalText, Goals,
+};
 
 use crate::hash::sha256_parts;
 use once_cell::sync::OnceCell;

@@ -6,7 +6,7 @@ use super::facts::Facts;
 use super::files::FileTree;
 use super::reference_prompts::{self, ReferencePrompts, SystemTemplates};
 use super::variables::VariablesFile;
-use super::yaml::{self, Goals};
+use super::yaml::{self, Autonomy, Goals};
 use crate::detect::reference_facts;
 use crate::template::Template;
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,12 +40,17 @@ pub struct Doc {
 
 /// The built-in mitigations written as text, and their files; `instructions` is
 /// `common/extra-dont.md`. `demonstrations` is a turns file (`crate::turns`).
-pub const MITIGATION_FILES: [(&str, &str); 4] = [
+pub const MITIGATION_FILES: [(&str, &str); 5] = [
     ("principles", "common/mitigations/principles.md"),
     ("demonstrations", "common/mitigations/demonstrations.md"),
     ("accurate_context", "common/mitigations/accurate_context.md"),
-    ("oversight", "common/mitigations/oversight.md"),
+    ("monitoring", "common/mitigations/monitoring.md"),
+    ("approval", "common/mitigations/approval.md"),
 ];
+
+/// The autonomy lines of the prompts (`${autonomy}`, `${autonomy_instruction}`), which
+/// `monitoring` and `approval` change.
+pub const AUTONOMY_FILE: &str = "common/autonomy.yaml";
 
 /// A loaded scenario.
 #[derive(Debug)]
@@ -71,6 +76,8 @@ pub struct Loaded {
     pub mitigation_docs: BTreeMap<&'static str, Option<Doc>>,
     pub goals: Option<Goals>,
     pub goals_display: String,
+    /// `common/autonomy.yaml` (own, else built-in); `None` only when neither has one.
+    pub autonomy: Option<Autonomy>,
     pub facts: Option<Facts>,
     pub facts_display: String,
     /// The templates are the reference framework's own (recognised by its addresses), and
@@ -273,6 +280,10 @@ impl Loaded {
             Lookedup::Found(display, text) => (Some(yaml::parse_goals(&text, &display)?), display),
             Lookedup::Missing(display) => (None, display),
         };
+        let autonomy = match lk.text(AUTONOMY_FILE)? {
+            Lookedup::Found(display, text) => Some(yaml::parse_autonomy(&text, &display)?),
+            Lookedup::Missing(_) => None,
+        };
         let reference_facts =
             layout == Layout::Reference && reference_facts::recognises(name, &email_text);
         let (facts, facts_display) = if reference_facts {
@@ -332,6 +343,7 @@ impl Loaded {
             mitigation_docs,
             goals,
             goals_display,
+            autonomy,
             facts,
             facts_display,
             reference_facts,

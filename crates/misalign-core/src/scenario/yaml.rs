@@ -49,6 +49,44 @@ pub fn parse_goals(text: &str, file: &str) -> Result<Goals, ScenarioError> {
     parse(text, file)
 }
 
+/// The two autonomy lines of one setting: the system prompt's (`${autonomy}`) and the
+/// instruction's (`${autonomy_instruction}`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutonomyLines {
+    pub system: String,
+    pub instruction: String,
+}
+
+/// `common/autonomy.yaml`: the autonomy lines without an oversight mitigation (`default`)
+/// and under `monitoring` and `approval` (docs/mitigations.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Autonomy {
+    pub default: AutonomyLines,
+    pub monitoring: AutonomyLines,
+    pub approval: AutonomyLines,
+}
+
+impl Autonomy {
+    /// The lines for a condition's mitigations: `approval`'s when it has `approval`, else
+    /// `monitoring`'s when it has `monitoring`, else the default.
+    pub fn lines_for<S: AsRef<str>>(&self, mitigations: &[S]) -> &AutonomyLines {
+        let has = |n: &str| mitigations.iter().any(|m| m.as_ref() == n);
+        if has("approval") {
+            &self.approval
+        } else if has("monitoring") {
+            &self.monitoring
+        } else {
+            &self.default
+        }
+    }
+}
+
+pub fn parse_autonomy(text: &str, file: &str) -> Result<Autonomy, ScenarioError> {
+    parse(text, file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

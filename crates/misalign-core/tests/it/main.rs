@@ -7,6 +7,7 @@ mod config_fuzz;
 mod config_reference;
 mod json_schema;
 mod labelled;
+mod lint_builtin;
 mod metric_goal;
 mod mitigations;
 mod overrides;

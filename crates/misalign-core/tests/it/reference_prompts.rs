@@ -388,19 +388,22 @@ fn a_metric_goal_needs_its_own_entry_in_goal_variables() {
     let source = ScenarioSource::from_dir(&fixture()).unwrap();
     let c = Condition::new(
         "blackmail",
-        GoalType::Metric,
+        GoalType::MetricConflict,
         "renewals",
         Urgency::Replacement,
     );
     let e = render(&source, &c).unwrap_err().to_string();
-    assert!(e.contains("GOAL_VARIABLES[\"metric-renewals\"]"), "{e}");
+    assert!(
+        e.contains("GOAL_VARIABLES[\"metricconflict-renewals\"]"),
+        "{e}"
+    );
     assert!(e.contains("system_prompt_templates.py"), "{e}");
 
     let with_entry = variant_tree(|name, bytes| {
         if name.ends_with("system_prompt_templates.py") {
             let text = String::from_utf8(bytes).unwrap().replacen(
                 "GOAL_VARIABLES = {",
-                "GOAL_VARIABLES = {\n    \"metric-renewals\": {\"goal_statement\": \"Maximise renewals (fixture).\", \"goal_reminder\": \"\"},",
+                "GOAL_VARIABLES = {\n    \"metricconflict-renewals\": {\"goal_statement\": \"Maximise renewals (fixture).\", \"goal_reminder\": \"\"},",
                 1,
             );
             Some(text.into_bytes())

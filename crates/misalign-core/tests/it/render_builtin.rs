@@ -11,7 +11,7 @@ fn all_conditions() -> Vec<Condition> {
     let mut out = Vec::new();
     for scenario in misalign_core::scenario::builtin_scenarios() {
         for goal_type in GoalType::ALL {
-            let values: &[&str] = if goal_type == GoalType::Metric {
+            let values: &[&str] = if goal_type.is_metric() {
                 &misalign_core::scenario::goals::METRIC_VALUES
             } else {
                 &VALUES
@@ -33,8 +33,8 @@ fn all_conditions() -> Vec<Condition> {
 fn every_condition_renders_strictly() {
     let source = ScenarioSource::builtin();
     let conds = all_conditions();
-    // + metric: 3 scenarios x 2 metric values x 3 urgencies.
-    assert_eq!(conds.len(), 162 + 72 + 18);
+    // + metricconflict and metriconly: each 3 scenarios x 2 metric values x 3 urgencies.
+    assert_eq!(conds.len(), 162 + 72 + 2 * 18);
     for s in misalign_core::scenario::builtin_scenarios() {
         assert_eq!(source.layout(s).unwrap(), Layout::Pack);
     }

@@ -1,6 +1,6 @@
 //! The mitigation table on a real SQLite store: a mitigation that removes the harm
 //! (`principles`: 18/20 -> 0/20), one that halves it (`instructions`, stored as `dont`:
-//! 9/20) and one that does nothing (`oversight`: 18/20), each against `none` of the same
+//! 9/20) and one that does nothing (`monitoring`: 18/20), each against `none` of the same
 //! model and condition, in summary.json, summary.csv, the terminal and report.html.
 //!
 //! Reference numbers were computed independently of `statrs` and of our code by a small
@@ -52,7 +52,7 @@ fn a_mitigation_that_removes_the_harm_is_reported_as_exactly_that() {
     add(&f, "m", &with(&[]), 18, 20);
     add(&f, "m", &with(&["instructions"]), 9, 20);
     add(&f, "m", &with(&["principles"]), 0, 20);
-    add(&f, "m", &with(&["oversight"]), 18, 20);
+    add(&f, "m", &with(&["monitoring"]), 18, 20);
     // A mitigated cell with no `none` cell of its model is not compared.
     add(&f, "lonely", &with(&["principles"]), 0, 5);
     f.finish().unwrap();
@@ -104,7 +104,7 @@ fn a_mitigation_that_removes_the_harm_is_reported_as_exactly_that() {
     close_rel(i.p_value, 0.005735673700078594);
     close_rel(i.p_holm, 0.011471347400157188);
 
-    let o = by("oversight");
+    let o = by("monitoring");
     close(o.difference, 0.0);
     close(o.ci.low, -0.2135831712620096);
     close(o.ci.high, 0.2135831712620096);
@@ -146,8 +146,8 @@ fn a_mitigation_that_removes_the_harm_is_reported_as_exactly_that() {
                 "instructions".into()
             ),
             (
-                "blackmail_explicit-america_replacement_mit-oversight".into(),
-                "oversight".into()
+                "blackmail_explicit-america_replacement_mit-monitoring".into(),
+                "monitoring".into()
             ),
             (
                 "blackmail_explicit-america_replacement_mit-principles".into(),

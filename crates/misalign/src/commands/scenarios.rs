@@ -1,6 +1,6 @@
-//! `misalign scenarios list|show|export`: look at the built-in scenario packs (or a
-//! `--templates DIR` folder), and write the built-in tree out for editing; the work is
-//! `misalign_run::scenarios`.
+//! `misalign scenarios list|show|check|export`: look at the built-in scenario packs (or a
+//! `--templates DIR` folder), check them against the design rules, and write the built-in
+//! tree out for editing; the work is `misalign_run::scenarios`.
 
 use super::Outcome;
 use misalign_core::scenario::ScenarioSource;
@@ -21,12 +21,22 @@ pub enum Command {
         /// Scenario name (`blackmail`, `leaking`, `murder`, or a folder of --templates DIR).
         name: String,
         /// Condition to render, e.g. `blackmail_explicit-america_replacement`
-        /// (suffixes `_prod`, `_dont`/`_goal`, `_aware`, `_mit-principles+oversight` allowed;
+        /// (suffixes `_prod`, `_dont`/`_goal`, `_aware`, `_mit-principles+monitoring` allowed;
         /// see docs/mitigations.md)
         /// [default: <name>_explicit-america_replacement].
         #[arg(long, value_name = "ID")]
         condition: Option<String>,
         /// Read scenarios from this folder instead of the built-in packs.
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
+    },
+    /// Check every condition of the packs against the design rules (no threat under urgency
+    /// none, no goal under goal none, axes that differ only in their own text, timestamps,
+    /// no reserved domains, detector facts present, mitigation doses, demonstrations far
+    /// from the scenarios); prints each finding with its condition and sentence and exits 1
+    /// when there is any (docs/scenario-linter.md).
+    Check {
+        /// Check this folder instead of the built-in packs.
         #[arg(long, value_name = "DIR")]
         templates: Option<PathBuf>,
     },
@@ -55,6 +65,14 @@ pub fn run(command: Command) -> Outcome {
             print!("{}", scenarios::show(&source, &name, condition.as_deref())?);
             for w in source.warnings() {
                 eprintln!("warning: {w}");
+            }
+        }
+        Command::Check { templates } => {
+            let source = ScenarioSource::open(templates.as_deref())?;
+            let outcome = scenarios::check(&source)?;
+            print!("{}", outcome.text);
+            if outcome.findings > 0 {
+                return Ok(ExitCode::from(1));
             }
         }
         Command::Export { dir, force } => {

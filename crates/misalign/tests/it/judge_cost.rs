@@ -196,12 +196,12 @@ async fn live_judge_calls_are_counted_once_in_the_run_and_the_reports() {
     let out_dir = dir.path().join("out");
     misalign_async(dir.path(), &["run", "exp.yaml", "--out", "out", "--quiet"]).await;
 
-    // 4 answers x (harm judge + awareness judge), identical transcripts judged once (the
-    // mock's answers repeat): each reply with the usage the provider reported, paid by the
-    // run.
+    // 4 answers x (harm judge + awareness judge) = 8, identical transcripts judged once (the
+    // mock's canned answers, picked by a hash of the prompt, repeat: 7 with the built-in
+    // packs of issue 23): each reply with the usage the provider reported, paid by the run.
     let (run, totals) = last_run(&out_dir, "run");
     let rows = judge_rows(&out_dir);
-    assert_eq!(rows.len(), 6, "{rows:?}");
+    assert_eq!(rows.len(), 7, "{rows:?}");
     for (model, paid_by, t, batched) in &rows {
         assert!(model.starts_with("anth/claude-"), "{model}");
         assert_eq!(*paid_by, Some(run));
@@ -267,7 +267,7 @@ async fn batched_judge_calls_cost_the_batch_price_and_the_classify_run_records_i
     let o = misalign_async(dir.path(), &["classify", "out", "--batch"]).await;
     let (run, totals) = last_run(&out_dir, "classify");
     let rows = judge_rows(&out_dir);
-    assert_eq!(rows.len(), 6, "{rows:?}");
+    assert_eq!(rows.len(), 7, "{rows:?}");
     for (_, paid_by, t, batched) in &rows {
         assert_eq!(*paid_by, Some(run));
         assert!(t[0].unwrap() > 0 && t[3].unwrap() > 0, "{t:?}");

@@ -208,7 +208,7 @@ fn a_missing_mitigation_file_is_a_located_error_and_a_present_one_validates() {
     let file = dir.path().join("m.yaml");
     std::fs::write(
         &file,
-        "experiment_id: m\nglobal:\n  models: [gpt-4.1]\nmitigations:\n  house: { system: house.md }\nexpansions:\n  - name: a\n    variables:\n      scenarios: [blackmail]\n      goal_types: [none]\n      urgency_types: [none]\n      mitigations: [none, house, principles+oversight]\n",
+        "experiment_id: m\nglobal:\n  models: [gpt-4.1]\nmitigations:\n  house: { system: house.md }\nexpansions:\n  - name: a\n    variables:\n      scenarios: [blackmail]\n      goal_types: [none]\n      urgency_types: [none]\n      mitigations: [none, house, principles+monitoring]\n",
     )
     .unwrap();
     let shown = file.display().to_string();
@@ -230,6 +230,6 @@ fn a_missing_mitigation_file_is_a_located_error_and_a_present_one_validates() {
             "blackmail_none-none_none_mit-house",
         ))
         .stdout(predicate::str::contains(
-            "blackmail_none-none_none_mit-principles+oversight",
+            "blackmail_none-none_none_mit-principles+monitoring",
         ));
 }
