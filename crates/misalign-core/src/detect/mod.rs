@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a detector's rule changes, so stored verdicts of an older rule are
 /// recognisably older (it is part of the classifier version).
-pub const DETECTOR_VERSION: &str = "detect-3";
+pub const DETECTOR_VERSION: &str = "detect-4";
 
 /// Why a detector decided as it did, tied to one action.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
