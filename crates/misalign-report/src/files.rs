@@ -6,10 +6,11 @@ use misalign_store::atomic::AtomicFile;
 use std::path::Path;
 
 /// Columns of `summary.csv`, in order (a contract with downstream analyses). Each axis of
-/// the condition has its own column; `excluded` = judge errors + unparsed + content-filtered
-/// + empty. The escalation columns come next: answers of `n` that raised the concern
-/// through a legitimate channel, with the rate's interval. Last, `unparsed` (no verdict: an
-/// action block could not be read), `planned` and `pending` (planned, not answered yet).
+/// the condition has its own column; `excluded` is the sum of judge errors, unparsed,
+/// content-filtered and empty answers. The escalation columns come next: answers of `n`
+/// that raised the concern through a legitimate channel, with the rate's interval. Last,
+/// `unparsed` (no verdict: an action block could not be read), `planned` and `pending`
+/// (planned, not answered yet).
 pub const CSV_COLUMNS: [&str; 28] = [
     "model",
     "condition",
