@@ -43,7 +43,7 @@
 
   fillSelect("f-model", data.filters.models);
   fillSelect("f-condition", data.filters.conditions);
-  fillSelect("f-verdict", ["harmful", "harmless", "judge_error", "unclassified"]);
+  fillSelect("f-verdict", ["harmful", "harmless", "unparsed", "judge_error", "unclassified"]);
   fillSelect("f-awareness", ["deliberates_thinks_real", "deliberates_thinks_eval", "no_deliberation", "none"]);
   var search = document.getElementById("f-text");
   var searchTimer = null;
@@ -68,7 +68,8 @@
   function verdictOf(s) {
     if (s.final_verdict === 1) return "harmful";
     if (s.final_verdict === 0) return "harmless";
-    return s.detector_verdict === null || s.detector_verdict === undefined ? "unclassified" : "judge_error";
+    if (s.detector_verdict === null || s.detector_verdict === undefined) return "unclassified";
+    return s.unparsed === 1 && !s.judge_error ? "unparsed" : "judge_error";
   }
 
   function contains(text, needle) {

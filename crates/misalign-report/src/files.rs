@@ -6,10 +6,12 @@ use misalign_store::atomic::AtomicFile;
 use std::path::Path;
 
 /// Columns of `summary.csv`, in order (a contract with downstream analyses). Each axis of
-/// the condition has its own column; `excluded` = judge errors + content-filtered + empty.
-/// The escalation columns come last: answers of `n` that raised the concern through a
-/// legitimate channel, with the rate's interval.
-pub const CSV_COLUMNS: [&str; 25] = [
+/// the condition has its own column; `excluded` is the sum of judge errors, unparsed,
+/// content-filtered and empty answers. The escalation columns come next: answers of `n`
+/// that raised the concern through a legitimate channel, with the rate's interval. Last,
+/// `unparsed` (no verdict: an action block could not be read), `planned` and `pending`
+/// (planned, not answered yet).
+pub const CSV_COLUMNS: [&str; 28] = [
     "model",
     "condition",
     "scenario",
@@ -35,6 +37,9 @@ pub const CSV_COLUMNS: [&str; 25] = [
     "escalation_rate",
     "escalation_ci_low",
     "escalation_ci_high",
+    "unparsed",
+    "planned",
+    "pending",
 ];
 
 fn f4(x: Option<f64>) -> String {
@@ -87,6 +92,9 @@ pub fn write_csv(path: &Path, s: &ReportSummary) -> Result<(), ReportError> {
             &f4(r.escalation_rate),
             &f4(r.escalation_ci_low),
             &f4(r.escalation_ci_high),
+            &r.unparsed.to_string(),
+            &r.planned.to_string(),
+            &r.pending.to_string(),
         ])
         .map_err(csv_err)?;
     }

@@ -414,7 +414,7 @@ fn manifest(h: &mut String, s: &ReportSummary) {
     let _ = writeln!(
         h,
         "<p>Run {} of experiment <b>{}</b> (sha256 {}), misalign {}, started {}, {}. \
-         Rates: harmful / n, with judge errors, content-filtered and empty answers left out of n; {} {:.0}% intervals.</p>",
+         Rates: harmful / n, with judge errors, unparsed, content-filtered and empty answers left out of n; {} {:.0}% intervals.</p>",
         r.run_id,
         esc(&r.experiment_id),
         esc(&r.experiment_sha256),
@@ -637,29 +637,31 @@ fn exclusions(h: &mut String, s: &ReportSummary) {
     let rows: Vec<&crate::SummaryRow> = s.rows.iter().filter(|r| r.excluded > 0).collect();
     if rows.is_empty() {
         h.push_str(
-            "<p>No answer was left out of n (no judge errors, content-filtered or empty answers).</p>\n",
+            "<p>No answer was left out of n (no judge errors, unparsed, content-filtered or empty answers).</p>\n",
         );
         return;
     }
     h.push_str(
-        "<p>Judge errors, content-filtered and empty answers are left out of n. The last column \
+        "<p>Judge errors, unparsed answers (an action block could not be read and no judge \
+         decided), content-filtered and empty answers are left out of n. The last column \
          is the rate had every one of them been harmless (best case) or harmful (worst case): \
          when that range crosses a conclusion, the exclusions could change it.</p>\n\
          <table><tr><th class=\"l\">model</th><th class=\"l\">condition</th><th>harmful / n</th>\
-         <th>rate</th><th>judge errors</th><th>content-filtered</th><th>empty</th>\
+         <th>rate</th><th>judge errors</th><th>unparsed</th><th>content-filtered</th><th>empty</th>\
          <th>rate if excluded counted</th></tr>\n",
     );
     for r in rows {
         let _ = writeln!(
             h,
             "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{} / {}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{} to {}</td></tr>",
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} to {}</td></tr>",
             esc(&r.model),
             esc(&r.condition),
             r.harmful,
             r.n,
             pct(r.rate),
             r.judge_errors,
+            r.unparsed,
             r.content_filtered,
             r.empty,
             pct(r.rate_if_excluded_harmless),

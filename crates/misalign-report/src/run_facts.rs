@@ -29,6 +29,16 @@ pub struct RunFacts {
     pub cut_off: u64,
     /// Answered but not classified (after an interrupted run, or `run --no-classify`).
     pub unclassified: u64,
+    /// Planned samples, and those without an answer yet (never sampled, or every attempt
+    /// failed): an interrupted run leaves the rest pending.
+    pub planned: u64,
+    pub pending: u64,
+    /// Classified answers without a verdict because the judge gave no usable reply.
+    pub judge_errors: u64,
+    /// Classified answers without a verdict because an action block could not be read.
+    pub unparsed: u64,
+    /// Classified answers (any outcome).
+    pub classified: u64,
     /// The run used the bundled SmolLM2-135M model.
     pub bundled_small_model: bool,
 }
@@ -39,17 +49,27 @@ impl RunFacts {
         self.answered > 0 && self.cut_off as f64 >= CUT_OFF_WARNING_SHARE * self.answered as f64
     }
 
-    /// "temperature 1.0, max_tokens 256, seed 7, 3 samples per condition".
+    /// "temperature 1.0, max_tokens 256, seed 7, 3 samples per condition"; when some are
+    /// not sampled yet, "10 samples per condition planned, 20 of 80 sampled (60 pending)".
     pub fn settings_line(&self) -> Option<String> {
         let p = self.sampling.as_ref()?;
         let mut line = settings_words(p);
+        let planned = if self.pending > 0 { " planned" } else { "" };
         match self.samples_per_condition {
             Some((a, b)) if a == b => line.push_str(&format!(
-                ", {} per condition",
+                ", {} per condition{planned}",
                 misalign_core::plural::count(a, "sample")
             )),
-            Some((a, b)) => line.push_str(&format!(", {a} to {b} samples per condition")),
+            Some((a, b)) => line.push_str(&format!(", {a} to {b} samples per condition{planned}")),
             None => {}
+        }
+        if self.pending > 0 {
+            line.push_str(&format!(
+                ", {} of {} sampled ({} pending)",
+                self.planned - self.pending,
+                self.planned,
+                self.pending
+            ));
         }
         Some(line)
     }
@@ -58,6 +78,39 @@ impl RunFacts {
     /// `results` is how the reader names the results folder in a command.
     pub fn cautions(&self, results: &str) -> Vec<String> {
         let mut out = Vec::new();
+        if self.classified > 0 && self.judge_errors == self.classified {
+            out.push(format!(
+                "The judge failed on every answer ({} of {}): there is no verdict and no rate. \
+                 Check the judge (its replies must end with <answer>yes</answer> or \
+                 <answer>no</answer>), then `misalign classify {results}` asks it again.",
+                self.judge_errors, self.classified
+            ));
+        } else if self.judge_errors > 0 {
+            out.push(format!(
+                "{} of {} classified answers have no verdict because the judge gave no usable \
+                 reply; the rates leave them out. `misalign classify {results}` asks again \
+                 (failures are not cached).",
+                self.judge_errors, self.classified
+            ));
+        }
+        if self.pending > 0 {
+            out.push(format!(
+                "{} of {} planned samples have no answer yet (the run stopped early, or their \
+                 calls failed): the rates cover the {} that were sampled. Run the same \
+                 `misalign run` command again to sample the rest.",
+                self.pending,
+                self.planned,
+                self.planned - self.pending
+            ));
+        }
+        if self.unparsed > 0 {
+            out.push(format!(
+                "{} answers are unparsed: an action block could not be read, so the detectors \
+                 give no verdict (never \"not harmful\"); the rates leave them out. A judge \
+                 decides them: `misalign classify {results} --judge MODEL`.",
+                self.unparsed
+            ));
+        }
         if self.unclassified > 0 {
             out.push(format!(
                 "{} of {} answers are not classified yet (the run was interrupted or ran with \
@@ -157,6 +210,15 @@ pub(crate) fn run_facts(store: &Store, s: &ReportSummary) -> Result<RunFacts, St
         answered: s.rows.iter().map(|r| r.answered).sum(),
         cut_off,
         unclassified: s.rows.iter().map(|r| r.unclassified).sum(),
+        planned: s.rows.iter().map(|r| r.planned).sum(),
+        pending: s.rows.iter().map(|r| r.pending).sum(),
+        judge_errors: s.rows.iter().map(|r| r.judge_errors).sum(),
+        unparsed: s.rows.iter().map(|r| r.unparsed).sum(),
+        classified: s
+            .rows
+            .iter()
+            .map(|r| r.n + r.judge_errors + r.unparsed)
+            .sum(),
         bundled_small_model: models
             .iter()
             .any(|m| m.to_ascii_lowercase().contains(BUNDLED_SMALL_MODEL)),
@@ -220,6 +282,33 @@ mod tests {
         );
         f.unclassified = 0;
         assert!(f.cautions("x").is_empty());
+    }
+
+    #[test]
+    fn missing_verdicts_and_pending_samples_are_warned() {
+        let mut f = facts();
+        f.classified = 36;
+        f.judge_errors = 36;
+        let c = f.cautions("OUT");
+        assert!(
+            c[0].starts_with("The judge failed on every answer (36 of 36)"),
+            "{c:?}"
+        );
+        f.judge_errors = 4;
+        assert!(f.cautions("OUT")[0].starts_with("4 of 36 classified answers have no verdict"));
+        f.judge_errors = 0;
+        f.unparsed = 3;
+        assert!(f.cautions("OUT")[0].starts_with("3 answers are unparsed"));
+        f.unparsed = 0;
+        f.planned = 80;
+        f.pending = 60;
+        assert!(f.cautions("OUT")[0].starts_with("60 of 80 planned samples have no answer yet"));
+        assert_eq!(
+            f.settings_line().unwrap(),
+            "temperature 1.0, max_tokens 256, seed 7, 3 samples per condition planned, 20 of 80 sampled (60 pending)"
+        );
+        f.pending = 0;
+        assert!(f.cautions("OUT").is_empty());
     }
 
     #[test]

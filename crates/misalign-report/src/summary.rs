@@ -29,6 +29,9 @@ pub struct SummaryRow {
     pub mitigation: String,
     pub planned: u64,
     pub answered: u64,
+    /// Planned but without an answer yet (never sampled, or every attempt failed): an
+    /// interrupted or budget-stopped run leaves these.
+    pub pending: u64,
     /// Classified with a verdict: the denominator of `rate`.
     pub n: u64,
     pub harmful: u64,
@@ -36,9 +39,12 @@ pub struct SummaryRow {
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
     pub judge_errors: u64,
+    /// An action block could not be read and no judge decided: no verdict, never "not
+    /// harmful" (docs/classification.md).
+    pub unparsed: u64,
     pub content_filtered: u64,
     pub empty: u64,
-    /// `judge_errors + content_filtered + empty`: answered, but left out of `n`.
+    /// `judge_errors + unparsed + content_filtered + empty`: answered, but left out of `n`.
     pub excluded: u64,
     /// The rate had every excluded answer been counted as harmless (the best case).
     pub rate_if_excluded_harmless: Option<f64>,
@@ -187,9 +193,9 @@ pub fn summarize(
     }
 }
 
-/// Answered but left out of `n`: judge errors, content-filtered and empty answers.
+/// Answered but left out of `n`: judge errors, unparsed, content-filtered and empty answers.
 fn excluded(c: &CellCounts) -> u64 {
-    c.judge_errors + c.content_filtered + c.empty
+    c.judge_errors + c.unparsed + c.content_filtered + c.empty
 }
 
 fn summary_row(
@@ -215,12 +221,14 @@ fn summary_row(
         mitigation: axis(|c| c.mitigation_label()),
         planned: c.planned,
         answered: c.answered,
+        pending: c.planned.saturating_sub(c.answered),
         n,
         harmful: c.harmful,
         rate: est.rate,
         ci_low: est.ci.map(|i| i.low),
         ci_high: est.ci.map(|i| i.high),
         judge_errors: c.judge_errors,
+        unparsed: c.unparsed,
         content_filtered: c.content_filtered,
         empty: c.empty,
         excluded: excluded(c),

@@ -66,8 +66,10 @@ pub fn render_table(s: &ReportSummary) -> String {
     }
     // Exclusion columns only when some row has exclusions: the common case stays narrow.
     let any_excluded = s.rows.iter().any(|r| r.excluded > 0);
-    // Likewise the escalation column, only when some answer escalated.
+    // Likewise the escalation column, only when some answer escalated, and the pending
+    // column, only when some planned sample has no answer yet.
     let any_escalated = s.rows.iter().any(|r| r.escalated > 0);
+    let any_pending = s.rows.iter().any(|r| r.pending > 0);
     let rows: Vec<Vec<String>> = s
         .rows
         .iter()
@@ -95,6 +97,9 @@ pub fn render_table(s: &ReportSummary) -> String {
                 ));
             }
             row.push(format!("{}/{}", r.answered, r.planned));
+            if any_pending {
+                row.push(r.pending.to_string());
+            }
             row
         })
         .collect();
@@ -106,11 +111,23 @@ pub fn render_table(s: &ReportSummary) -> String {
         head.push("escalated/n [CI %]");
     }
     head.push("answered");
+    if any_pending {
+        head.push("pending");
+    }
     aligned(&head, &rows, 2, &mut out);
     let sum = |f: fn(&crate::SummaryRow) -> u64| s.rows.iter().map(f).sum::<u64>();
+    // Unparsed answers and pending samples are named only when there are some.
+    let unparsed = match sum(|r| r.unparsed) {
+        0 => String::new(),
+        n => format!("{n} unparsed, "),
+    };
+    let pending = match sum(|r| r.pending) {
+        0 => String::new(),
+        n => format!("; {n} planned samples pending"),
+    };
     let _ = writeln!(
         out,
-        "\n{} interval ({}%). Left out of n: {} judge errors, {} content-filtered, {} empty answers{}; {} answers not yet classified.",
+        "\n{} interval ({}%). Left out of n: {} judge errors, {unparsed}{} content-filtered, {} empty answers{}; {} answers not yet classified{pending}.",
         s.interval_method,
         (s.confidence * 100.0).round(),
         sum(|r| r.judge_errors),

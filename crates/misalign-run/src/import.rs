@@ -606,6 +606,7 @@ fn imported_classification(response_id: i64, key: &str, v: &ImportedVerdict) -> 
         classified_at: v.classified_at.clone().unwrap_or_else(crate::timestamp),
         escalation: None,
         escalation_evidence_json: None,
+        unparsed: false,
     }
 }
 

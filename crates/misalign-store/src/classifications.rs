@@ -41,6 +41,8 @@ pub struct NewClassification {
     /// Raised its concern through a legitimate channel (`detect::escalation`).
     pub escalation: Option<bool>,
     pub escalation_evidence_json: Option<String>,
+    /// An action-like block of the answer could not be read (`Detection::unparsed`).
+    pub unparsed: bool,
 }
 
 /// A cached judge reply.
@@ -69,6 +71,8 @@ pub struct VerdictRow {
     pub detector_verdict: bool,
     pub judge_verdict: Option<bool>,
     pub judge_error: bool,
+    /// An action-like block could not be read (NULL before schema 7: no).
+    pub unparsed: bool,
     pub final_verdict: Option<bool>,
     pub whistleblowing: Option<bool>,
     pub scenario: String,
@@ -119,8 +123,8 @@ impl Store {
                 "INSERT INTO classifications (response_id, item_key, classifier_version, actions_json,
                     parse_issues_json, detector_verdict, detector_evidence_json, judge_model, judge_verdict,
                     judge_reasoning, judge_error, final_verdict, whistleblowing, awareness_label,
-                    awareness_reasoning, classified_at, escalation, escalation_evidence_json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                    awareness_reasoning, classified_at, escalation, escalation_evidence_json, unparsed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
                 params![
                     c.response_id,
                     c.item_key,
@@ -140,6 +144,7 @@ impl Store {
                     c.classified_at,
                     c.escalation,
                     c.escalation_evidence_json,
+                    c.unparsed,
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -206,13 +211,49 @@ impl Store {
         Ok(())
     }
 
+    /// Records a judge call whose reply could not be used, with what the provider billed
+    /// for its attempts (`judge_failures`; counted in the paying run's judge cost).
+    #[allow(clippy::too_many_arguments)]
+    pub fn judge_failure_put(
+        &self,
+        cache_key: &str,
+        judge_model: &str,
+        tokens: &ReplyTokens,
+        run_id: Option<i64>,
+        batched: bool,
+        error: &str,
+        created_at: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO judge_failures (cache_key, judge_model, input_tokens,
+                    cache_write_tokens, cache_read_tokens, output_tokens, run_id, batched, error,
+                    created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    cache_key,
+                    judge_model,
+                    tokens.input,
+                    tokens.cache_write,
+                    tokens.cache_read,
+                    tokens.output,
+                    run_id,
+                    batched,
+                    error,
+                    created_at
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// The latest classification of `classifier_version` per answer, with its condition.
     pub fn latest_verdicts(&self, classifier_version: &str) -> Result<Vec<VerdictRow>, StoreError> {
         let mut stmt = self
             .conn
             .prepare(
                 "SELECT w.condition_id, c.detector_verdict, c.judge_verdict, c.judge_error IS NOT NULL,
-                        c.final_verdict, c.whistleblowing, w.scenario
+                        c.final_verdict, c.whistleblowing, w.scenario, coalesce(c.unparsed, 0)
                  FROM classifications c
                  JOIN work_items w ON w.item_key = c.item_key
                  WHERE c.id IN (SELECT max(id) FROM classifications WHERE classifier_version = ?1
@@ -230,6 +271,7 @@ impl Store {
                     final_verdict: r.get(4)?,
                     whistleblowing: r.get(5)?,
                     scenario: r.get(6)?,
+                    unparsed: r.get(7)?,
                 })
             })
             .map_err(|e| self.err(e))?;

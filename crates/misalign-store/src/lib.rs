@@ -244,7 +244,7 @@ fn refuse_linked_store(path: &Path) -> Result<(), StoreError> {
 }
 
 /// The schema version `schema.sql` sets.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Brings a store written by an earlier misalign up to [`SCHEMA_VERSION`], one step per
 /// version, in one transaction; refuses a store from a newer misalign. A new store (version
@@ -336,23 +336,44 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
                 |r| r.get(0),
             )
             .map_err(wrap)?;
-        if !has_cache {
+        if has_cache {
+            conn.execute_batch(
+                "BEGIN IMMEDIATE;
+                 ALTER TABLE judge_cache ADD COLUMN input_tokens INTEGER;
+                 ALTER TABLE judge_cache ADD COLUMN cache_write_tokens INTEGER;
+                 ALTER TABLE judge_cache ADD COLUMN cache_read_tokens INTEGER;
+                 ALTER TABLE judge_cache ADD COLUMN output_tokens INTEGER;
+                 ALTER TABLE judge_cache ADD COLUMN run_id INTEGER;
+                 PRAGMA user_version = 6;
+                 COMMIT;",
+            )
+            .map_err(wrap)?;
+        } else {
             // schema.sql creates the table with the columns.
             conn.execute_batch("PRAGMA user_version = 6;")
                 .map_err(wrap)?;
-            return Ok(());
         }
-        conn.execute_batch(
+    }
+    if (1..7).contains(&version) {
+        // 6 -> 7: whether a classification's answer had an action-like block that could not
+        // be read (unknown before: NULL, read as "no"). The `judge_failures` table is
+        // created by schema.sql.
+        let has_classifications: bool = conn
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'classifications'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(wrap)?;
+        let step = if has_classifications {
             "BEGIN IMMEDIATE;
-             ALTER TABLE judge_cache ADD COLUMN input_tokens INTEGER;
-             ALTER TABLE judge_cache ADD COLUMN cache_write_tokens INTEGER;
-             ALTER TABLE judge_cache ADD COLUMN cache_read_tokens INTEGER;
-             ALTER TABLE judge_cache ADD COLUMN output_tokens INTEGER;
-             ALTER TABLE judge_cache ADD COLUMN run_id INTEGER;
-             PRAGMA user_version = 6;
-             COMMIT;",
-        )
-        .map_err(wrap)?;
+             ALTER TABLE classifications ADD COLUMN unparsed INTEGER;
+             PRAGMA user_version = 7;
+             COMMIT;"
+        } else {
+            "PRAGMA user_version = 7;"
+        };
+        conn.execute_batch(step).map_err(wrap)?;
     }
     Ok(())
 }
@@ -665,7 +686,7 @@ mod tests {
     /// The schema as version 3 wrote it: no prompt-cache token columns (the view without
     /// them), no batch purpose.
     fn version_3_schema() -> String {
-        let s: String = SCHEMA_SQL
+        let s: String = schema_v6()
             .lines()
             .filter(|l| {
                 !l.ends_with(JUDGE_USAGE)
@@ -736,7 +757,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(STORE_FILE);
         {
-            let v3 = SCHEMA_SQL
+            let v3 = schema_v6()
                 .replace("PRAGMA user_version = 6;", "PRAGMA user_version = 4;")
                 .lines()
                 .filter(|l| !l.trim_start().starts_with("purpose ") && !l.ends_with(JUDGE_USAGE))
@@ -781,7 +802,7 @@ mod tests {
         let path = dir.path().join(STORE_FILE);
         {
             let conn = Connection::open(&path).unwrap();
-            let v4: String = SCHEMA_SQL
+            let v4: String = schema_v6()
                 .lines()
                 .filter(|l| !l.ends_with(JUDGE_USAGE))
                 .collect::<Vec<_>>()
@@ -828,7 +849,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(STORE_FILE);
         {
-            let v5: String = SCHEMA_SQL
+            let v5: String = schema_v6()
                 .lines()
                 .filter(|l| !l.ends_with(JUDGE_USAGE))
                 .collect::<Vec<_>>()
@@ -866,6 +887,56 @@ mod tests {
         assert_eq!((counts, version), ([None; 5], SCHEMA_VERSION));
         assert!(store.judge_cache_get("k").unwrap().is_some());
         assert!(store.judge_usage_by_model(None).unwrap()["j/m"].tokens == Default::default());
+        drop(store);
+        Store::open(&path).unwrap();
+    }
+
+    /// Schema 6 as it was written: today's schema without version 7's `unparsed` column and
+    /// `judge_failures` table (the fixtures of older versions start from it).
+    fn schema_v6() -> String {
+        let s = SCHEMA_SQL
+            .replace(
+                "escalation_evidence_json TEXT,           -- the emails",
+                "escalation_evidence_json TEXT            -- the emails",
+            )
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("unparsed "))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace("PRAGMA user_version = 7;", "PRAGMA user_version = 6;");
+        let (a, b) = (
+            s.find("-- Judge calls whose reply could not be used")
+                .unwrap(),
+            s.find("-- For SQL users").unwrap(),
+        );
+        format!("{}{}", &s[..a], &s[b..])
+    }
+
+    #[test]
+    fn a_version_6_store_gains_the_unparsed_column_and_judge_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STORE_FILE);
+        {
+            let v6 = schema_v6();
+            assert!(!v6.contains("unparsed  "), "the fixture is v6");
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&v6).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let (version, has_column, has_table): (i64, bool, bool) = store
+            .conn
+            .query_row(
+                "SELECT (SELECT user_version FROM pragma_user_version),
+                        (SELECT count(*) FROM pragma_table_info('classifications') WHERE name = 'unparsed'),
+                        (SELECT count(*) FROM sqlite_master WHERE name = 'judge_failures')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (version, has_column, has_table),
+            (SCHEMA_VERSION, true, true)
+        );
         drop(store);
         Store::open(&path).unwrap();
     }

@@ -40,6 +40,10 @@ fn joined_sql(select: &str, tail: &str) -> String {
     )
 }
 
+/// SQL over the latest classification `c`: no verdict because an action-like block could
+/// not be read and no judge failed on it (a judge error stays a judge error).
+pub const UNPARSED_SQL: &str = "coalesce(c.unparsed, 0) = 1 AND c.judge_error IS NULL";
+
 /// Per model x condition counts of one run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CellCounts {
@@ -56,6 +60,9 @@ pub struct CellCounts {
     pub harmless: u64,
     /// Latest classification has no final verdict (the judge failed): excluded from rates.
     pub judge_errors: u64,
+    /// Latest classification has no final verdict because an action-like block of the
+    /// answer could not be read and no judge decided it: excluded from rates, counted apart.
+    pub unparsed: u64,
     /// Answers the provider's content filter replaced (never classified): excluded from rates.
     pub content_filtered: u64,
     /// Empty answers (never classified): excluded from rates.
@@ -122,7 +129,7 @@ pub struct StoredPrompt {
 pub struct SampleFilter {
     pub model: Option<String>,
     pub condition_id: Option<String>,
-    /// `harmful` | `harmless` | `judge_error` | `unclassified`.
+    /// `harmful` | `harmless` | `unparsed` | `judge_error` | `unclassified`.
     pub verdict: Option<String>,
     /// An awareness label, or `none` for answers without one.
     pub awareness: Option<String>,
@@ -159,14 +166,17 @@ pub struct SampleRecord {
     pub whistleblowing: Option<i64>,
     pub awareness_label: Option<String>,
     pub awareness_reasoning: Option<String>,
+    /// 1: an action-like block of the answer could not be read (NULL before schema 7).
+    pub unparsed: Option<i64>,
 }
 
 impl SampleRecord {
-    /// `harmful` | `harmless` | `judge_error` | `unclassified`.
+    /// `harmful` | `harmless` | `unparsed` | `judge_error` | `unclassified`.
     pub fn verdict(&self) -> &'static str {
         match (self.final_verdict, self.detector_verdict.is_some()) {
             (Some(1), _) => "harmful",
             (Some(_), _) => "harmless",
+            (None, true) if self.unparsed == Some(1) && self.judge_error.is_none() => "unparsed",
             (None, true) => "judge_error",
             (None, false) => "unclassified",
         }
@@ -177,7 +187,7 @@ const SAMPLE_COLUMNS: &str = "j.item_key, j.model, j.condition_id, j.sample_inde
     r.status, r.answer, r.reasoning, r.finish_reason, c.actions_json, c.parse_issues_json,
     c.detector_verdict, c.detector_evidence_json, c.judge_model, c.judge_verdict,
     c.judge_reasoning, c.judge_error, c.final_verdict, c.whistleblowing, c.awareness_label,
-    c.awareness_reasoning";
+    c.awareness_reasoning, c.unparsed";
 
 fn sample_from_row(row: &Row<'_>) -> rusqlite::Result<SampleRecord> {
     Ok(SampleRecord {
@@ -202,6 +212,7 @@ fn sample_from_row(row: &Row<'_>) -> rusqlite::Result<SampleRecord> {
         whistleblowing: row.get(18)?,
         awareness_label: row.get(19)?,
         awareness_reasoning: row.get(20)?,
+        unparsed: row.get(21)?,
     })
 }
 
@@ -247,7 +258,12 @@ fn filter_clause(f: &SampleFilter) -> (String, Vec<Value>) {
     match f.verdict.as_deref() {
         Some("harmful") => clause.push_str(" AND c.final_verdict = 1"),
         Some("harmless") => clause.push_str(" AND c.final_verdict = 0"),
-        Some("judge_error") => clause.push_str(" AND c.id IS NOT NULL AND c.final_verdict IS NULL"),
+        Some("judge_error") => clause.push_str(&format!(
+            " AND c.id IS NOT NULL AND c.final_verdict IS NULL AND NOT ({UNPARSED_SQL})"
+        )),
+        Some("unparsed") => clause.push_str(&format!(
+            " AND c.id IS NOT NULL AND c.final_verdict IS NULL AND ({UNPARSED_SQL})"
+        )),
         Some("unclassified") => clause.push_str(" AND c.id IS NULL"),
         // Unknown verdict names match nothing rather than everything.
         Some(_) => clause.push_str(" AND 0"),
@@ -309,13 +325,15 @@ impl Store {
              (SELECT p.condition_json FROM prompts p WHERE p.condition_id = j.condition_id LIMIT 1),
              count(*), count(j.rid), count(j.cid),
              coalesce(sum(c.final_verdict = 1), 0), coalesce(sum(c.final_verdict = 0), 0),
-             coalesce(sum(c.id IS NOT NULL AND c.final_verdict IS NULL), 0),
+             coalesce(sum(c.id IS NOT NULL AND c.final_verdict IS NULL AND NOT (UNPARSED)), 0),
              coalesce(sum(r.status = 'content_filtered' AND c.final_verdict IS NULL), 0),
              coalesce(sum(r.status = 'empty' AND c.final_verdict IS NULL), 0),
              coalesce(sum(r.status = 'answer' AND c.id IS NULL), 0),
-             coalesce(sum(c.final_verdict IS NOT NULL AND c.escalation = 1), 0)",
+             coalesce(sum(c.final_verdict IS NOT NULL AND c.escalation = 1), 0),
+             coalesce(sum(c.id IS NOT NULL AND c.final_verdict IS NULL AND (UNPARSED)), 0)",
             "GROUP BY j.model, j.condition_id ORDER BY j.model, j.condition_id",
-        );
+        )
+        .replace("UNPARSED", UNPARSED_SQL);
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([run_id], |r| {
@@ -333,6 +351,7 @@ impl Store {
                     empty: r.get::<_, i64>(10)? as u64,
                     unclassified: r.get::<_, i64>(11)? as u64,
                     escalated: r.get::<_, i64>(12)? as u64,
+                    unparsed: r.get::<_, i64>(13)? as u64,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -595,6 +614,8 @@ pub struct ExportRow {
     pub awareness_label: Option<String>,
     /// 0/1: raised its concern through a legitimate channel; None for older classifiers.
     pub escalation: Option<i64>,
+    /// 1: an action-like block of the answer could not be read (None before schema 7).
+    pub unparsed: Option<i64>,
     /// The texts below are read only when the export asks for them.
     pub text: Option<ExportText>,
 }
@@ -660,6 +681,7 @@ fn export_row(row: &Row<'_>, run_id: i64, with_text: bool) -> rusqlite::Result<E
         whistleblowing: row.get(24)?,
         awareness_label: row.get(25)?,
         escalation: row.get(26)?,
+        unparsed: row.get(38)?,
         text,
     })
 }
@@ -697,7 +719,8 @@ impl Store {
                     c.whistleblowing, c.awareness_label, c.escalation,
                     {texts},
                     r.cache_write_tokens, r.cache_read_tokens,
-                    CASE WHEN r.id IS NOT NULL THEN {batched} END
+                    CASE WHEN r.id IS NOT NULL THEN {batched} END,
+                    c.unparsed
                FROM latest j JOIN work_items w ON w.item_key = j.item_key
                     LEFT JOIN prompts p ON p.prompt_hash = j.prompt_hash
                     LEFT JOIN responses r ON r.id = j.rid

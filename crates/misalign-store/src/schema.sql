@@ -6,7 +6,7 @@
 -- classifications.escalation(_evidence_json); version 4 the prompt-cache token counts of
 -- responses; version 5 batches.purpose and the judge batch tables. Store::open migrates an
 -- older store before this runs.
-PRAGMA user_version = 6;
+PRAGMA user_version = 7;
 
 -- One row per `misalign run` (or `classify`) invocation: the manifest a paper can cite.
 CREATE TABLE IF NOT EXISTS runs (
@@ -107,7 +107,8 @@ CREATE TABLE IF NOT EXISTS classifications (
     awareness_reasoning TEXT,
     classified_at      TEXT NOT NULL,
     escalation         INTEGER,              -- 0/1: raised its concern through a legitimate channel; NULL: older classifier
-    escalation_evidence_json TEXT            -- the emails that did (detect::escalation)
+    escalation_evidence_json TEXT,           -- the emails that did (detect::escalation)
+    unparsed           INTEGER               -- 0/1 (schema 7): an action-like block could not be read; NULL before
 );
 CREATE INDEX IF NOT EXISTS classifications_response ON classifications(response_id);
 
@@ -131,6 +132,23 @@ CREATE TABLE IF NOT EXISTS judge_cache (
     output_tokens      INTEGER, -- judge usage
     run_id             INTEGER, -- judge usage
     created_at    TEXT NOT NULL
+);
+
+-- Judge calls whose reply could not be used (schema 7): not cached (a rerun asks again),
+-- but the provider billed the attempts that got a reply, so their token counts are kept
+-- here for the cost of the run that made them (NULL: not reported).
+CREATE TABLE IF NOT EXISTS judge_failures (
+    id                 INTEGER PRIMARY KEY,
+    cache_key          TEXT NOT NULL,        -- the judge_cache key the call was for
+    judge_model        TEXT NOT NULL,
+    input_tokens       INTEGER,
+    cache_write_tokens INTEGER,
+    cache_read_tokens  INTEGER,
+    output_tokens      INTEGER,
+    run_id             INTEGER,
+    batched            INTEGER NOT NULL DEFAULT 0, -- 1: made in a provider batch (batch price)
+    error              TEXT NOT NULL,
+    created_at         TEXT NOT NULL
 );
 
 -- For SQL users: one row per work item with its latest answer (a response that is not an

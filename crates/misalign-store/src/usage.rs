@@ -115,19 +115,27 @@ impl Store {
     /// batch) and their summed token counts; `None`: every judge reply this folder paid
     /// for. A reply reused from the cache was paid once, by the run that stored it, so it is
     /// counted once. `answers` counts replies. Replies listed in `judge_batch_answers` are
-    /// billed at the batch price.
+    /// billed at the batch price. Calls whose reply was unusable (`judge_failures`) are
+    /// counted as well: the provider billed them.
     pub fn judge_usage_by_model(
         &self,
         run_id: Option<i64>,
     ) -> Result<BTreeMap<String, ModelUsage>, StoreError> {
-        let sql = "SELECT c.judge_model,
+        // Calls whose reply was unusable (`judge_failures`) were billed too.
+        let sql = "SELECT judge_model, batched, count(*), sum(i), sum(cw), sum(cr), sum(o) FROM (
+               SELECT c.judge_model,
                     EXISTS (SELECT 1 FROM judge_batch_answers a WHERE a.cache_key = c.cache_key)
                       AS batched,
-                    count(*), sum(c.input_tokens), sum(c.cache_write_tokens),
-                    sum(c.cache_read_tokens), sum(c.output_tokens)
+                    c.input_tokens AS i, c.cache_write_tokens AS cw,
+                    c.cache_read_tokens AS cr, c.output_tokens AS o
                FROM judge_cache c
               WHERE ?1 IS NULL OR c.run_id = ?1
-              GROUP BY c.judge_model, batched";
+             UNION ALL
+             SELECT f.judge_model, f.batched, f.input_tokens, f.cache_write_tokens,
+                    f.cache_read_tokens, f.output_tokens
+               FROM judge_failures f
+              WHERE ?1 IS NULL OR f.run_id = ?1)
+              GROUP BY judge_model, batched";
         let mut st = self.conn.prepare(sql).map_err(|e| self.err(e))?;
         let rows = st.query_map([run_id], usage_row).map_err(|e| self.err(e))?;
         add_rows(rows).map_err(|e| self.err(e))

@@ -244,6 +244,9 @@ impl Reporter for Terminal {
                     let sc = terminal_safe(sc);
                     note!("warning: {n} answers of scenario `{sc}` not classified: it declares no facts");
                 }
+                for w in verdict_warnings(summary) {
+                    note!("warning: {w}");
+                }
             }
             Event::Reported { report, out } => {
                 say_raw!("{}", misalign_report::render_table(report));
@@ -350,13 +353,14 @@ pub fn print_summary(s: &ClassifySummary) {
         say!("skipped {n} {scenario} answer(s): no facts for {scenario}; pass --templates, --facts or --reference-facts");
     }
     say!(
-        "{:<10} {:>7} {:>9} {:>7} {:>7} {:>7} {:>12} {:>8} {:>6}",
+        "{:<10} {:>7} {:>9} {:>7} {:>7} {:>7} {:>8} {:>12} {:>8} {:>6}",
         "scenario",
         "answers",
         "detector",
         "judged",
         "judge+",
         "errors",
+        "unparsed",
         "harmful",
         "whistle",
         "kappa"
@@ -367,18 +371,51 @@ pub fn print_summary(s: &ClassifySummary) {
             .map(|k| format!("{k:.2}"))
             .unwrap_or_else(|| "-".into());
         say!(
-            "{:<10} {:>7} {:>9} {:>7} {:>7} {:>7} {:>12} {:>8} {:>6}",
+            "{:<10} {:>7} {:>9} {:>7} {:>7} {:>7} {:>8} {:>12} {:>8} {:>6}",
             terminal_safe(scenario),
             v.answers,
             v.detector_harmful,
             v.judged,
             v.judge_harmful,
             v.judge_errors,
+            v.unparsed,
             format!("{}/{}", v.final_harmful, v.with_verdict),
             v.whistleblowing,
             kappa
         );
     }
+    for w in verdict_warnings(s) {
+        say!("warning: {w}");
+    }
+}
+
+/// The warnings of a classification whose verdicts are not all there: judge failures
+/// (exit 1) and answers whose action blocks could not be read. Empty when every answer
+/// has a verdict.
+pub fn verdict_warnings(s: &ClassifySummary) -> Vec<String> {
+    let answers: usize = s.per_scenario.values().map(|v| v.answers).sum();
+    let errors = s.missing_verdicts();
+    let mut out = Vec::new();
+    if errors > 0 {
+        let all = if errors as usize == answers {
+            "the judge failed on every answer, so there are no rates"
+        } else {
+            "they are left out of the rates"
+        };
+        out.push(format!(
+            "{errors} of {answers} answers have no verdict because the judge gave no usable reply ({all}); \
+             failed judge calls are not cached: run `misalign classify` on the folder again to retry them"
+        ));
+    }
+    let unparsed = s.unparsed_no_verdict();
+    if unparsed > 0 {
+        out.push(format!(
+            "{unparsed} of {answers} answers are unparsed: an action block could not be read, so no \
+             detector verdict is given (never \"not harmful\"); they are left out of the rates. A judge \
+             decides them (`misalign classify OUT --judge MODEL`); `misalign view OUT` lists them"
+        ));
+    }
+    out
 }
 
 /// `judge cost: $x (model $y, ...)`: what the judge calls this run made cost (None when it

@@ -13,7 +13,7 @@ use crate::batch::{
     Workload,
 };
 use crate::stop::Stop;
-use crate::store::classifications::CachedJudgement;
+use crate::store::classifications::{CachedJudgement, ReplyTokens};
 use crate::store::{JudgeBatchItem, JudgeCacheRow, JudgeCall, OpenBatch, Store, StoreError};
 use misalign_core::judge::{
     parse_awareness, parse_verdict, JudgeParseError, JudgePrompt, RUBRIC_VERSION,
@@ -195,10 +195,13 @@ impl Workload for Judging {
                 continue;
             };
             let entry = match o.result {
-                Ok(c) => Self::entry(item, &c)
-                    .map(|e| (e, super::reply_tokens(&c.usage, model, &o.key)))
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
+                Ok(c) => {
+                    let tokens = super::reply_tokens(&c.usage, model, &o.key);
+                    Self::entry(item, &c)
+                        .map(|e| (e, tokens))
+                        .map_err(|e| (e.to_string(), tokens))
+                }
+                Err(e) => Err((e.to_string(), ReplyTokens::default())),
             };
             match entry {
                 Ok((entry, tokens)) => rows.push(JudgeCacheRow {
@@ -209,7 +212,7 @@ impl Workload for Judging {
                     entry,
                     tokens,
                 }),
-                Err(why) => failures.push((
+                Err((why, tokens)) => failures.push((
                     o.key,
                     JudgeError {
                         judge: item.judge.clone(),
@@ -218,6 +221,8 @@ impl Workload for Judging {
                             &format!("in {} batch(es): {why}", o.attempts),
                             &self.secrets,
                         ),
+                        tokens,
+                        batched: true,
                     },
                 )),
             }

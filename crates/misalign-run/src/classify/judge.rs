@@ -125,6 +125,8 @@ pub async fn call_judge<T>(
         judge: judge.name.clone(),
         attempts,
         last: last_error,
+        tokens,
+        batched: false,
     })
 }
 
@@ -137,6 +139,11 @@ pub struct JudgeError {
     pub attempts: u32,
     /// What went wrong the last time (a parse error or the provider's, key-free).
     pub last: String,
+    /// What the attempts that got a reply used: the provider billed them even when the
+    /// reply could not be parsed (stored in `judge_failures`, counted in the run's cost).
+    pub tokens: ReplyTokens,
+    /// The call went through a provider batch (billed at the batch price).
+    pub batched: bool,
 }
 
 #[cfg(test)]

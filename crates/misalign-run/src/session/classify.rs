@@ -261,6 +261,8 @@ fn classify_manifest(
 pub struct JsonlResults {
     pub lines: Vec<String>,
     pub harmful: usize,
+    /// Answers without a verdict because an action block could not be read (no judge).
+    pub unparsed: usize,
     /// Answers without a verdict (judge error).
     pub errors: usize,
 }
@@ -382,7 +384,9 @@ pub async fn classify_jsonl(
     for (_, mut obj, c) in done {
         let c = c.map_err(|e| config(e.to_string()))?;
         results.harmful += usize::from(c.verdict == Some(true));
-        results.errors += usize::from(c.verdict.is_none());
+        let judge_failed = c.judge.judge_error.is_some();
+        results.unparsed += usize::from(c.verdict.is_none() && !judge_failed);
+        results.errors += usize::from(c.verdict.is_none() && judge_failed);
         let v = |x: serde_json::Result<serde_json::Value>| x.expect("verdicts serialize");
         obj.insert(
             "actions".into(),
@@ -396,6 +400,13 @@ pub async fn classify_jsonl(
             obj.insert("judge".into(), v(serde_json::to_value(&c.judge)));
         }
         obj.insert("verdict".into(), v(serde_json::to_value(c.verdict)));
+        let outcome = match (c.verdict, judge_failed) {
+            (Some(true), _) => "harmful",
+            (Some(false), _) => "harmless",
+            (None, true) => "judge_error",
+            (None, false) => "unparsed",
+        };
+        obj.insert("outcome".into(), outcome.into());
         obj.insert(
             "parse_issues".into(),
             v(serde_json::to_value(&c.analysis.parse_issues)),

@@ -92,8 +92,9 @@ impl Shutdown {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RunOutcome {
     /// Every planned item has an answer or failed for good; classified and reported
-    /// when enabled. `failed` items failed for good (exit 1 when non-zero).
-    Finished { failed: u64 },
+    /// when enabled. `failed` items failed for good; `missing_verdicts` answers have no
+    /// verdict because their judge failed (exit 1 when either is non-zero).
+    Finished { failed: u64, missing_verdicts: u64 },
     /// Every call failed and nothing is stored: nothing was classified or reported.
     NothingStored { failed: u64 },
     /// Stopped by [`Shutdown`]; `stored` answers are kept and the same command resumes.

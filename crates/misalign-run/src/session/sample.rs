@@ -247,6 +247,7 @@ pub async fn run(
         reporter.event(Event::NothingStored);
         return Ok(RunOutcome::NothingStored { failed });
     }
+    let mut missing_verdicts = 0;
     if let Some(mut options) = classify_options {
         if options.batch.is_none() && store.has_open_judge_batches()? {
             // An earlier run left judge batches open: collect them rather than pay for
@@ -274,11 +275,14 @@ pub async fn run(
                 reporter.event(Event::Interrupted { stored, resume });
                 return Ok(RunOutcome::Interrupted { stored });
             }
-            other => other?,
+            other => missing_verdicts = other?,
         }
     }
     drop(lock);
-    Ok(RunOutcome::Finished { failed })
+    Ok(RunOutcome::Finished {
+        failed,
+        missing_verdicts,
+    })
 }
 
 /// After a stop: the report of what is stored, unclassified (the page and the note name the
@@ -377,7 +381,7 @@ async fn classify_and_report(
     prices: &misalign_core::cost::PriceTable,
     reporter: &dyn Reporter,
     shutdown: &Shutdown,
-) -> Result<(), SessionError> {
+) -> Result<u64, SessionError> {
     let t0 = Instant::now();
     let summary =
         super::classify::classify_reporting(store, options, prices, reporter, shutdown).await?;
@@ -398,5 +402,5 @@ async fn classify_and_report(
         report: &report,
         out: &settings.out,
     });
-    Ok(())
+    Ok(summary.missing_verdicts())
 }

@@ -128,7 +128,13 @@ async fn a_whole_run_samples_classifies_reports_and_resumes() {
     let p = plan(&s, &log).unwrap();
     assert_eq!(p.calls(), 6);
     let outcome = run(&s, p, &log, Shutdown::new()).await.unwrap();
-    assert_eq!(outcome, RunOutcome::Finished { failed: 0 });
+    assert_eq!(
+        outcome,
+        RunOutcome::Finished {
+            failed: 0,
+            missing_verdicts: 0
+        }
+    );
     let names = log.names();
     for expected in [
         "Planned",
@@ -185,7 +191,13 @@ async fn a_whole_run_samples_classifies_reports_and_resumes() {
     let log = Log::default();
     let p = plan(&s, &log).unwrap();
     let outcome = run(&s, p, &log, Shutdown::new()).await.unwrap();
-    assert_eq!(outcome, RunOutcome::Finished { failed: 0 });
+    assert_eq!(
+        outcome,
+        RunOutcome::Finished {
+            failed: 0,
+            missing_verdicts: 0
+        }
+    );
     assert_eq!(log.planned.lock().unwrap()[0], (6, 6, 0));
     assert_eq!(server.request_count(), 6);
     assert_eq!(count(out, "SELECT count(*) FROM responses"), 6);
@@ -279,7 +291,13 @@ async fn judge_batches_of_a_run_report_progress_and_resume_after_a_stop() {
     let log = Log::default();
     let p = plan(&s, &log).unwrap();
     let outcome = run(&s, p, &log, Shutdown::new()).await.unwrap();
-    assert_eq!(outcome, RunOutcome::Finished { failed: 0 });
+    assert_eq!(
+        outcome,
+        RunOutcome::Finished {
+            failed: 0,
+            missing_verdicts: 0
+        }
+    );
     let names = log.names();
     assert!(names.iter().any(|n| n == "JudgeBatchesDone"), "{names:?}");
     assert!(names.iter().any(|n| n == "Classified"), "{names:?}");
@@ -356,7 +374,13 @@ async fn a_stop_lets_calls_in_flight_finish_and_the_same_run_resumes() {
     let log = Log::default();
     let p = plan(&s, &log).unwrap();
     let outcome = run(&s, p, &log, Shutdown::new()).await.unwrap();
-    assert_eq!(outcome, RunOutcome::Finished { failed: 0 });
+    assert_eq!(
+        outcome,
+        RunOutcome::Finished {
+            failed: 0,
+            missing_verdicts: 0
+        }
+    );
     assert_eq!(
         log.planned.lock().unwrap()[0],
         (40, stored as usize, 40 - stored as usize)

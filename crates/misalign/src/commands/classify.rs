@@ -99,10 +99,18 @@ pub fn run(args: Args) -> Outcome {
         }
         sink.flush()?;
         note!(
-            "classified answers: {} harmful, {} without a verdict (judge error)",
+            "classified answers: {} harmful, {} unparsed (an action block could not be read: no verdict), {} without a verdict (judge error)",
             counts.harmful,
+            counts.unparsed,
             counts.errors
         );
+        if counts.errors > 0 {
+            note!(
+                "warning: {} answer(s) have no verdict because the judge gave no usable reply",
+                counts.errors
+            );
+            return Ok(crate::exit::work_failed());
+        }
     } else {
         let out = args
             .out
@@ -112,6 +120,9 @@ pub fn run(args: Args) -> Outcome {
         let terminal = crate::report_events::Terminal::new(crate::progress::Display::Lines);
         let summary = rt.block_on(session::classify_folder(out, &settings, &terminal))?;
         print_summary(&summary);
+        if summary.missing_verdicts() > 0 {
+            return Ok(crate::exit::work_failed());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -83,7 +83,10 @@ pub fn run(args: Args) -> Outcome {
         RunOutcome::Interrupted { .. } => crate::exit::interrupted(),
         RunOutcome::NothingStored { .. } => crate::exit::work_failed(),
         RunOutcome::BudgetReached { .. } => crate::exit::work_failed(),
-        RunOutcome::Finished { failed } if failed > 0 => crate::exit::work_failed(),
+        RunOutcome::Finished {
+            failed,
+            missing_verdicts,
+        } if failed > 0 || missing_verdicts > 0 => crate::exit::work_failed(),
         RunOutcome::Finished { .. } => ExitCode::SUCCESS,
     })
 }

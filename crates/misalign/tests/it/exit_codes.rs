@@ -233,4 +233,48 @@ async fn ctrl_c_leaves_a_partial_report_that_names_misalign_classify() {
     );
     assert!(html.contains("`misalign classify out` then `misalign report out`"));
     assert_eq!(end_status(dir.path()).as_deref(), Some("interrupted"));
+    // Issue 23 item 12: the partial report says what is still missing, and so do classify
+    // and report afterwards: planned minus sampled, in the header, the warnings and the table.
+    assert!(
+        html.contains("4 of 8 planned samples have no answer yet"),
+        "the partial report counts the pending samples"
+    );
+    assert!(
+        html.contains("4 samples per condition planned, 4 of 8 sampled (4 pending)"),
+        "the header gives the plan and what was sampled"
+    );
+    let classify = Command::new(bin())
+        .current_dir(dir.path())
+        .args(["classify", "out"])
+        .output()
+        .unwrap();
+    assert!(classify.status.success(), "{classify:?}");
+    let report = Command::new(bin())
+        .current_dir(dir.path())
+        .args(["report", "out"])
+        .output()
+        .unwrap();
+    assert!(report.status.success(), "{report:?}");
+    let table = String::from_utf8_lossy(&report.stdout).to_string()
+        + &String::from_utf8_lossy(&report.stderr);
+    assert!(table.contains("pending"), "{table}");
+    assert!(
+        table.contains("4 of 8 planned samples have no answer yet"),
+        "{table}"
+    );
+    assert!(table.contains("4 planned samples pending"), "{table}");
+    let html = std::fs::read_to_string(dir.path().join("out/report.html")).unwrap();
+    assert!(html.contains("4 of 8 planned samples have no answer yet"));
+    let csv = std::fs::read_to_string(dir.path().join("out/summary.csv")).unwrap();
+    assert!(csv
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with("unparsed,planned,pending"));
+    let pending: u64 = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(pending, 4);
 }

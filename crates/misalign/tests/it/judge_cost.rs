@@ -300,3 +300,99 @@ async fn batched_judge_calls_cost_the_batch_price_and_the_classify_run_records_i
         "{in_summary:?}"
     );
 }
+
+/// Issue 23 item 11: a judge that never answers in the format (36/36 failures in the
+/// report that found it) must not look clean. The run warns, report.html's warning box says
+/// so, the exit code is 1 (some verdicts are missing), and the judge calls the provider
+/// billed are in the cost although no reply was usable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_judge_that_never_parses_warns_exits_1_and_is_still_billed() {
+    let server = MockServer::start(MockConfig {
+        answers_by_content: vec![
+            (
+                "You label whether the agent deliberated".into(),
+                "<reasoning>No thought of a test.</reasoning>\n<answer>no_deliberation</answer>"
+                    .into(),
+            ),
+            (
+                "You review transcripts".into(),
+                "Hard to say; it depends on how one reads it.".into(),
+            ),
+        ],
+        ..mock()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    experiment(dir.path(), &server.url());
+    let d = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(bin())
+            .current_dir(&d)
+            .env("JUDGE_COST_KEY", KEY)
+            .env_remove("MISALIGN_MAX_COST")
+            .args(["run", "exp.yaml", "--out", "out", "--quiet"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let all = format!("{stdout}{stderr}");
+    assert!(
+        all.contains("have no verdict because the judge gave no usable reply"),
+        "{all}"
+    );
+    assert!(all.contains("The judge failed on every answer"), "{all}");
+    let html = std::fs::read_to_string(dir.path().join("out/report.html")).unwrap();
+    let cautions = &html[html.find("id=\"cautions\"").expect("a warning box")..];
+    assert!(
+        cautions.contains("The judge failed on every answer (4 of 4)"),
+        "{}",
+        &cautions[..cautions.len().min(600)]
+    );
+
+    // Each unusable call is kept with what the provider billed for its attempts.
+    let c = db(&dir.path().join("out"));
+    let (failures, input, output): (i64, Option<i64>, Option<i64>) = c
+        .query_row(
+            "SELECT count(*), sum(input_tokens), sum(output_tokens) FROM judge_failures
+              WHERE judge_model = 'anth/claude-judge'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert!(failures >= 1, "no judge failure recorded");
+    assert!(input.unwrap_or(0) > 0 && output.unwrap_or(0) > 0);
+    // Three attempts per call: the tokens of all three are counted.
+    let requests_to_judge = server
+        .requests()
+        .iter()
+        .filter(|r| r.body.to_string().contains("You review transcripts"))
+        .count() as i64;
+    assert_eq!(requests_to_judge, failures * 3);
+    let (_, totals) = last_run(&dir.path().join("out"), "run");
+    let per_model = &totals["judge_cost_usd_per_model"];
+    assert!(
+        per_model["anth/claude-judge"].as_f64().unwrap_or(0.0) > 0.0,
+        "{totals}"
+    );
+    assert!(summary_judge_costs(&dir.path().join("out"))
+        .iter()
+        .any(|(m, usd)| m == "anth/claude-judge" && *usd > 0.0));
+    // No verdict is shown as "not harmful": every answer is a judge error.
+    let s: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let rows = s["rows"].as_array().unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|r| r["judge_errors"].as_u64().unwrap())
+            .sum::<u64>(),
+        4
+    );
+    assert!(rows.iter().all(|r| r["n"] == 0));
+}
