@@ -5,3 +5,4 @@ mod anthropic_google;
 mod common;
 mod errors;
 mod openai;
+mod reply_cap;
