@@ -9,6 +9,7 @@
 use super::Outcome;
 use anyhow::{bail, Context};
 use misalign_run::import::import_tree;
+use misalign_run::untrusted::{path_safe, terminal_safe};
 use misalign_store::export::condition_folder as safe_name;
 use misalign_store::Store;
 use std::path::{Path, PathBuf};
@@ -46,10 +47,10 @@ pub fn run(args: Args) -> Outcome {
     let experiment_id = args.experiment_id.clone().unwrap_or(name);
     let mut store = Store::open_dir(&out)?;
     let summary = import_tree(&mut store, dir, &experiment_id)
-        .with_context(|| format!("cannot import {}", dir.display()))?;
+        .with_context(|| format!("cannot import {}", path_safe(dir)))?;
 
     for issue in summary.issues.iter().take(SHOWN_ISSUES) {
-        eprintln!("not imported: {issue}");
+        eprintln!("not imported: {}", terminal_safe(&issue.to_string()));
     }
     if summary.issues.len() > SHOWN_ISSUES {
         eprintln!(
@@ -60,24 +61,24 @@ pub fn run(args: Args) -> Outcome {
     println!(
         "{} samples found in {}: {} imported ({} with a classification), {} already in {}; {} files not imported; prompts found for {} conditions",
         summary.samples,
-        dir.display(),
+        path_safe(dir),
         summary.imported,
         summary.classifications,
         summary.already,
-        out.display(),
+        path_safe(&out),
         summary.issues.len(),
         summary.prompts_found,
     );
     if summary.samples == 0 {
         eprintln!(
             "error: nothing to import: expected {}/models/<model>/<condition>/sample_NNN/response.json",
-            dir.display()
+            path_safe(dir)
         );
         return Ok(ExitCode::from(1));
     }
     println!(
         "next: misalign classify {0}   (add --judge MODEL for the LLM judge), then misalign report {0}",
-        out.display()
+        path_safe(&out)
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -86,7 +87,7 @@ pub fn run(args: Args) -> Outcome {
 fn folder_name(dir: &Path) -> anyhow::Result<String> {
     let full = dir
         .canonicalize()
-        .with_context(|| format!("cannot read {}", dir.display()))?;
+        .with_context(|| format!("cannot read {}", path_safe(dir)))?;
     let named = if full.file_name().is_some_and(|n| n == "models") {
         full.parent().unwrap_or(&full).to_path_buf()
     } else {
@@ -102,7 +103,7 @@ fn folder_name(dir: &Path) -> anyhow::Result<String> {
 fn refuse_out_inside(dir: &Path, out: &Path) -> anyhow::Result<()> {
     let dir = dir
         .canonicalize()
-        .with_context(|| format!("cannot read {}", dir.display()))?;
+        .with_context(|| format!("cannot read {}", path_safe(dir)))?;
     // OUT may not exist yet: resolve its nearest existing ancestor.
     let mut probe = out.to_path_buf();
     let mut rest = Vec::new();
@@ -126,8 +127,8 @@ fn refuse_out_inside(dir: &Path, out: &Path) -> anyhow::Result<()> {
     if resolved.starts_with(&dir) {
         bail!(
             "--out {} is inside the tree being imported ({}); choose a folder outside it, e.g. --out results/imported",
-            out.display(),
-            dir.display()
+            path_safe(out),
+            path_safe(&dir)
         );
     }
     Ok(())
