@@ -9,6 +9,7 @@ mod exit_codes;
 mod export;
 mod generate;
 mod hostile;
+mod hostile_values;
 mod import;
 mod judge_batch_run;
 mod judge_cost;
