@@ -71,10 +71,7 @@ pub fn too_large(summary: &PlanSummary) -> Option<String> {
              one run takes at most {MAX_CALLS_PER_RUN}: lower samples_per_condition (or \
              --samples), run fewer conditions (--limit) or models (--model), or split the \
              experiment into several files run into separate --out folders",
-            summary.model_calls,
-            summary.conditions,
-            summary.models,
-            summary.samples_per_condition
+            summary.model_calls, summary.conditions, summary.models, summary.samples_per_condition
         )
     })
 }

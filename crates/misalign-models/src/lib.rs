@@ -159,9 +159,9 @@ impl ProviderError {
             | ProviderError::Connection(_)
             | ProviderError::Malformed(_)
             | ProviderError::NotRun(_) => ErrorClass::Retryable,
-            ProviderError::Config(_)
-            | ProviderError::Local(_)
-            | ProviderError::TooLarge { .. } => ErrorClass::Permanent,
+            ProviderError::Config(_) | ProviderError::Local(_) | ProviderError::TooLarge { .. } => {
+                ErrorClass::Permanent
+            }
         }
     }
 

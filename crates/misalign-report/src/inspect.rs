@@ -570,7 +570,10 @@ mod tests {
         );
         assert!(l.len() < 200, "{} bytes: {l}", l.len());
         assert_ne!(l, o);
-        assert!(l.starts_with("2026-03-04T05-06-07_misalign_openai-xxx"), "{l}");
+        assert!(
+            l.starts_with("2026-03-04T05-06-07_misalign_openai-xxx"),
+            "{l}"
+        );
         assert_eq!(l.matches('_').count(), 3, "{l}");
         let unicode = format!("openai/{}", "é".repeat(500));
         assert!(log_file_name(&created, &unicode).len() < 200);

@@ -113,7 +113,9 @@ mod tests {
         let q = format!("SELECT n, s, {} FROM t ORDER BY rowid", sql_tokens("n"));
         let mut st = c.prepare(&q).unwrap();
         let rows: Vec<(Option<i64>, Option<i64>, String, Option<i64>)> = st
-            .query_map([], |r| Ok((cell(r, 0)?, tokens(r, 0)?, cell(r, 1)?, cell(r, 2)?)))
+            .query_map([], |r| {
+                Ok((cell(r, 0)?, tokens(r, 0)?, cell(r, 1)?, cell(r, 2)?))
+            })
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
@@ -129,6 +131,8 @@ mod tests {
         let q = format!("SELECT sum({}) FROM t", sql_tokens("n"));
         let s: i64 = c.query_row(&q, [], |r| r.get(0)).unwrap();
         assert_eq!(s, 5 + 1);
-        assert!(c.query_row("SELECT sum(n) FROM t", [], |r| r.get::<_, i64>(0)).is_err());
+        assert!(c
+            .query_row("SELECT sum(n) FROM t", [], |r| r.get::<_, i64>(0))
+            .is_err());
     }
 }

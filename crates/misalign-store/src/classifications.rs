@@ -1,8 +1,8 @@
 //! Queries of the classification stage: answers awaiting a verdict, verdict rows, the
 //! judge cache, and per-scenario verdict counts. Rows are only added.
 
-use crate::cell::cell;
 use super::{Store, StoreError};
+use crate::cell::cell;
 use rusqlite::{params, OptionalExtension};
 
 /// A stored answer awaiting classification.

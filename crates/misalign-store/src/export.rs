@@ -185,8 +185,9 @@ pub fn export_skipping(
         let model: String = cell(r, 0).map_err(g)?;
         let condition: String = cell(r, 1).map_err(g)?;
         // An index that is not a sample number (an odd store) has no file to go to.
-        let Some(sample_index) =
-            cell::<Option<i64>>(r, 2).map_err(g)?.and_then(|i| u32::try_from(i).ok())
+        let Some(sample_index) = cell::<Option<i64>>(r, 2)
+            .map_err(g)?
+            .and_then(|i| u32::try_from(i).ok())
         else {
             continue;
         };

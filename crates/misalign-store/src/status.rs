@@ -1,8 +1,8 @@
 //! Progress of a results folder: completed / failed / pending per model and per provider,
 //! over the plan of the newest `run` (what `misalign status` prints).
 
-use crate::cell::{cell, sql_tokens};
 use super::{Store, StoreError};
+use crate::cell::{cell, sql_tokens};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

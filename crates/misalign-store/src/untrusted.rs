@@ -62,7 +62,9 @@ mod tests {
         assert!(raw.contains('\u{202E}'), "serde_json prints it raw: {raw}");
         let safe = json_terminal_safe(&raw);
         assert!(safe.contains(r"evil\u202etxt\u009b2J\u007f"), "{safe}");
-        assert!(!safe.chars().any(|c| c == '\u{202E}' || c == '\u{9b}' || c == '\u{7f}'));
+        assert!(!safe
+            .chars()
+            .any(|c| c == '\u{202E}' || c == '\u{9b}' || c == '\u{7f}'));
         assert!(safe.contains("é"));
         let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
         assert_eq!(back, v);

@@ -58,9 +58,14 @@ fn add_rows(
 /// The four token sums of the rows aliased `t`: only plausible counts are summed (an odd
 /// cell counts as unknown, i.e. 0), so the sums cannot overflow whatever a store holds.
 fn token_sums(t: &str) -> String {
-    ["input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens"]
-        .map(|c| format!("sum({})", sql_tokens(&format!("{t}.{c}"))))
-        .join(", ")
+    [
+        "input_tokens",
+        "cache_write_tokens",
+        "cache_read_tokens",
+        "output_tokens",
+    ]
+    .map(|c| format!("sum({})", sql_tokens(&format!("{t}.{c}"))))
+    .join(", ")
 }
 
 fn usage_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, bool, u64, TokenCounts)> {

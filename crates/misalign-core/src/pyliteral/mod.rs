@@ -223,7 +223,10 @@ mod tests {
         assert_eq!(l.len(), 50_000);
         // A type error in the middle of a chain names the line of its `+`.
         let e = evaluate("A = 'a' +\\\n 'b' + \\\n ['c']\n").unwrap_err();
-        assert_eq!((e.line, e.message.as_str()), (2, "cannot add a list to a string"));
+        assert_eq!(
+            (e.line, e.message.as_str()),
+            (2, "cannot add a list to a string")
+        );
     }
 
     proptest::proptest! {

@@ -62,12 +62,18 @@ fn the_reply_cap_can_be_set_from_the_command_line() {
     }
     let with = format!("{FILE}execution:\n  max_reply_bytes: 4096\n");
     assert_eq!(
-        parse_experiment(&with, "o.yaml").unwrap().execution.max_reply_bytes,
+        parse_experiment(&with, "o.yaml")
+            .unwrap()
+            .execution
+            .max_reply_bytes,
         4096
     );
-    let e = parse_experiment(&format!("{FILE}execution:\n  max_reply_bytes: 10\n"), "o.yaml")
-        .unwrap_err()
-        .to_string();
+    let e = parse_experiment(
+        &format!("{FILE}execution:\n  max_reply_bytes: 10\n"),
+        "o.yaml",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("execution.max_reply_bytes"), "{e}");
 }
 

@@ -36,9 +36,8 @@ async fn endless_server(head: &'static str) -> (String, Arc<AtomicU64>) {
                         Ok(n) => seen.extend_from_slice(&buf[..n]),
                     }
                 }
-                let start = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{head}\r\n"
-                );
+                let start =
+                    format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{head}\r\n");
                 if sock.write_all(start.as_bytes()).await.is_err() {
                     return;
                 }
@@ -92,7 +91,10 @@ async fn an_endless_chunked_reply_fails_the_call_at_the_cap() {
         .expect_err("an endless reply cannot succeed");
     // Quickly, with the reason and the cap in the message, and not retried by the scheduler.
     assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
-    assert!(matches!(err, ProviderError::TooLarge { limit, .. } if limit == cap), "{err:?}");
+    assert!(
+        matches!(err, ProviderError::TooLarge { limit, .. } if limit == cap),
+        "{err:?}"
+    );
     let text = err.to_string();
     assert!(text.contains("reply larger than 1048576 bytes"), "{text}");
     assert!(text.contains("execution.max_reply_bytes"), "{text}");
@@ -139,5 +141,8 @@ async fn replies_under_the_cap_still_work_and_the_default_is_8_mib() {
         .complete(&request("mock-model", params(100)))
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("reply larger than 64 bytes"), "{err}");
+    assert!(
+        err.to_string().contains("reply larger than 64 bytes"),
+        "{err}"
+    );
 }

@@ -279,7 +279,11 @@ classification:
 fn two_hundred_thousand_models_validate_in_linear_time() {
     let dir = tempfile::tempdir().unwrap();
     let file = many_models_file(200_000, 1);
-    assert!(file.len() > 2_000_000 && file.len() < 4 << 20, "{}", file.len());
+    assert!(
+        file.len() > 2_000_000 && file.len() < 4 << 20,
+        "{}",
+        file.len()
+    );
     std::fs::write(dir.path().join("many.yaml"), file).unwrap();
     let t0 = Instant::now();
     let r = misalign(dir.path(), &["validate", "many.yaml", "--json"]);
@@ -373,7 +377,11 @@ fn folder_names_with_escapes_are_cleaned_for_the_terminal() {
         let r = misalign(dir.path(), args);
         assert_eq!(r.status.code(), Some(0), "{args:?}: {}", text(&r.stderr));
         let all = [r.stdout, r.stderr].concat();
-        assert!(!all.contains(&0x1b) && !all.contains(&0x07), "{args:?}: {:?}", text(&all));
+        assert!(
+            !all.contains(&0x1b) && !all.contains(&0x07),
+            "{args:?}: {:?}",
+            text(&all)
+        );
     }
     let r = misalign(dir.path(), &["status", &format!("results/{evil}")]);
     assert!(!r.stdout.contains(&0x1b), "{:?}", text(&r.stdout));
@@ -409,7 +417,10 @@ fn a_thousand_character_model_id_exports_to_inspect() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(logs.len(), 1, "{logs:?}");
-    assert!(logs[0].len() < 255 && logs[0].ends_with(".json"), "{logs:?}");
+    assert!(
+        logs[0].len() < 255 && logs[0].ends_with(".json"),
+        "{logs:?}"
+    );
 }
 
 #[cfg(unix)]
@@ -429,7 +440,14 @@ fn a_fifo_in_place_of_system_prompt_templates_is_refused() {
     std::fs::write(dir.path().join("exp.yaml"), EXPERIMENT).unwrap();
     let r = misalign(
         dir.path(),
-        &["generate", "exp.yaml", "--templates", "templates", "--out", "gen"],
+        &[
+            "generate",
+            "exp.yaml",
+            "--templates",
+            "templates",
+            "--out",
+            "gen",
+        ],
     );
     let e = text(&r.stderr);
     assert!(t0.elapsed() < Duration::from_secs(20));
