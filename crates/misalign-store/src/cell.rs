@@ -112,7 +112,8 @@ mod tests {
         .unwrap();
         let q = format!("SELECT n, s, {} FROM t ORDER BY rowid", sql_tokens("n"));
         let mut st = c.prepare(&q).unwrap();
-        let rows: Vec<(Option<i64>, Option<i64>, String, Option<i64>)> = st
+        type Read = (Option<i64>, Option<i64>, String, Option<i64>);
+        let rows: Vec<Read> = st
             .query_map([], |r| {
                 Ok((cell(r, 0)?, tokens(r, 0)?, cell(r, 1)?, cell(r, 2)?))
             })

@@ -388,7 +388,7 @@ fn folder_names_with_escapes_are_cleaned_for_the_terminal() {
     assert!(text(&r.stdout).contains("res?]0;pwned??[2J"));
 
     // import names the tree it read and the folder it wrote.
-    let tree = dir.path().join(format!("tree\u{1b}[31m"));
+    let tree = dir.path().join("tree\u{1b}[31m");
     let sample = tree.join("models/mock_m/blackmail_explicit-america_replacement/sample_001");
     std::fs::create_dir_all(&sample).unwrap();
     std::fs::write(
