@@ -455,3 +455,71 @@ fn a_fifo_in_place_of_system_prompt_templates_is_refused() {
     assert!(e.contains("system_prompt_templates.py"), "{e}");
     assert!(e.contains("not a regular file"), "{e}");
 }
+
+// ---------------------------------------------------------------- 7: endless replies
+
+/// A loopback server answering every request with status 200 and an endless chunked body.
+fn endless_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                            transfer-encoding: chunked\r\n\r\n";
+                if conn.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let chunk = [b"4000\r\n".to_vec(), vec![b' '; 0x4000], b"\r\n".to_vec()].concat();
+                while conn.write_all(&chunk).is_ok() {}
+            });
+        }
+    });
+    format!("http://127.0.0.1:{port}/v1")
+}
+
+#[test]
+fn an_endless_reply_is_recorded_as_that_calls_error() {
+    let url = endless_server();
+    let dir = tempfile::tempdir().unwrap();
+    let exp = EXPERIMENT
+        .replace("http://127.0.0.1:9/v1", &url)
+        .replace("samples_per_condition: 3", "samples_per_condition: 2");
+    std::fs::write(dir.path().join("exp.yaml"), exp).unwrap();
+    let t0 = Instant::now();
+    let r = Command::new(bin())
+        .current_dir(dir.path())
+        .env("ODD_VALUES_TEST_KEY", "sk-odd-values-test-0001")
+        .args([
+            "run",
+            "exp.yaml",
+            "--out",
+            "out",
+            "--quiet",
+            "--max-reply-bytes",
+            "65536",
+        ])
+        .output()
+        .unwrap();
+    let all = text(&[r.stdout, r.stderr].concat());
+    // The calls failed for good (exit 1), quickly, each with the reason.
+    assert_eq!(r.status.code(), Some(1), "{all}");
+    assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
+    assert!(all.contains("reply larger than 65536 bytes"), "{all}");
+    let store = dir.path().join("out/results.sqlite");
+    let n = crate::support::count(
+        &store,
+        "SELECT count(*) FROM responses WHERE status = 'error'
+           AND error LIKE '%reply larger than 65536 bytes%' AND error_class = 'permanent'",
+    );
+    assert_eq!(n, 2, "one error per call, not retried");
+}
