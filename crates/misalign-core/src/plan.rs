@@ -18,7 +18,7 @@ use crate::config::Experiment;
 use crate::hash::sha256_parts;
 use crate::sampling::SamplingParams;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A condition with the models that run it (an expansion may override the global models).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -53,6 +53,27 @@ pub struct PlanSummary {
     pub samples_per_condition: u32,
     /// Sum over conditions of (models running it x samples per condition).
     pub model_calls: u64,
+}
+
+/// At most this many model calls (work items) in one run. A run records its whole plan in
+/// the store and keeps one entry per work item in memory while it samples (a few hundred
+/// bytes each), so a plan of 81 conditions x 1,000,000 samples (81 million items) would
+/// need tens of GB before the first call; it is refused with the numbers instead. A real
+/// study is far below it (the README's example plans 28,800 calls).
+pub const MAX_CALLS_PER_RUN: u64 = 1_000_000;
+
+/// Why a plan cannot run in one go (`None`: it fits [`MAX_CALLS_PER_RUN`]), with its numbers
+/// and what to do.
+pub fn too_large(summary: &PlanSummary) -> Option<String> {
+    (summary.model_calls > MAX_CALLS_PER_RUN).then(|| {
+        format!(
+            "the plan has {} model calls ({} conditions, {} models, {} samples per condition); \
+             one run takes at most {MAX_CALLS_PER_RUN}: lower samples_per_condition (or \
+             --samples), run fewer conditions (--limit) or models (--model), or split the \
+             experiment into several files run into separate --out folders",
+            summary.model_calls, summary.conditions, summary.models, summary.samples_per_condition
+        )
+    })
 }
 
 /// Every condition of the experiment with the models that run it (see the module docs for
@@ -117,10 +138,13 @@ fn add(
     models: &[String],
 ) {
     match seen.get(&condition) {
+        // Hash sets, not `Vec::contains`: linear in the number of models (200,000 models
+        // took minutes when each was compared with every other).
         Some(&i) => {
             let existing = &mut out[i].models;
+            let mut have: HashSet<String> = existing.iter().cloned().collect();
             for m in models {
-                if !existing.contains(m) {
+                if have.insert(m.clone()) {
                     existing.push(m.clone());
                 }
             }
@@ -128,8 +152,9 @@ fn add(
         None => {
             seen.insert(condition.clone(), out.len());
             let mut unique: Vec<String> = Vec::with_capacity(models.len());
+            let mut have: HashSet<&str> = HashSet::with_capacity(models.len());
             for m in models {
-                if !unique.contains(m) {
+                if have.insert(m) {
                     unique.push(m.clone());
                 }
             }
@@ -143,15 +168,11 @@ fn add(
 
 /// Counts for a plan.
 pub fn summarize(planned: &[PlannedCondition], samples_per_condition: u32) -> PlanSummary {
-    let mut models: Vec<&str> = Vec::new();
+    let mut models: std::collections::HashSet<&str> = Default::default();
     let mut calls: u64 = 0;
     for p in planned {
-        calls += p.models.len() as u64 * u64::from(samples_per_condition);
-        for m in &p.models {
-            if !models.contains(&m.as_str()) {
-                models.push(m);
-            }
-        }
+        calls = calls.saturating_add(p.models.len() as u64 * u64::from(samples_per_condition));
+        models.extend(p.models.iter().map(String::as_str));
     }
     PlanSummary {
         conditions: planned.len(),

@@ -222,13 +222,26 @@ pub struct ClientOptions {
     /// Whole-call timeout (connect, send, wait, read).
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    /// Largest reply body read (`execution.max_reply_bytes`): reading stops there and the
+    /// call fails with [`ProviderError::TooLarge`], so an endless or huge reply cannot take
+    /// the memory. Batch result files, which hold many answers, get [`BATCH_RESULTS_FACTOR`]
+    /// times this.
+    pub max_reply_bytes: u64,
 }
+
+/// The default of `execution.max_reply_bytes`: 8 MiB, far above any real answer (a
+/// 128k-token answer with its JSON envelope is well under 2 MiB).
+pub const DEFAULT_MAX_REPLY_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A batch's result file holds many answers: it may be this many times `max_reply_bytes`.
+pub const BATCH_RESULTS_FACTOR: u64 = 128;
 
 impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
             timeout: Duration::from_secs(300),
             connect_timeout: Duration::from_secs(10),
+            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
         }
     }
 }
@@ -383,6 +396,7 @@ pub struct Transport {
     auth: AuthStyle,
     headers: HeaderMap,
     timeout: Duration,
+    max_reply_bytes: u64,
     /// The key and every configured header value: scrubbed from whatever a server sends
     /// back (it may echo the request).
     secrets: Vec<String>,
@@ -481,6 +495,7 @@ impl Transport {
             auth,
             headers: map,
             timeout: options.timeout,
+            max_reply_bytes: options.max_reply_bytes.max(1),
             secrets,
         })
     }
@@ -549,8 +564,9 @@ impl Transport {
         path: &str,
         fixed: &[(&'static str, &'static str)],
     ) -> Result<String, ProviderError> {
+        let limit = self.max_reply_bytes.saturating_mul(BATCH_RESULTS_FACTOR);
         let (raw, _, _) = self
-            .send(0, reqwest::Method::GET, path, fixed, Payload::Empty)
+            .send_capped(0, reqwest::Method::GET, path, fixed, Payload::Empty, limit)
             .await?;
         Ok(self.scrub(&raw))
     }
@@ -563,6 +579,20 @@ impl Transport {
         path: &str,
         fixed: &[(&'static str, &'static str)],
         payload: Payload<'_>,
+    ) -> Result<(String, HeaderMap, String), ProviderError> {
+        self.send_capped(i, method, path, fixed, payload, self.max_reply_bytes)
+            .await
+    }
+
+    /// [`Transport::send`] reading at most `limit` bytes of the body.
+    async fn send_capped(
+        &self,
+        i: usize,
+        method: reqwest::Method,
+        path: &str,
+        fixed: &[(&'static str, &'static str)],
+        payload: Payload<'_>,
+        limit: u64,
     ) -> Result<(String, HeaderMap, String), ProviderError> {
         let url = format!("{}{}", self.endpoints.urls[i], path);
         let mut req = self.client.request(method, &url).timeout(self.timeout);
@@ -608,8 +638,16 @@ impl Transport {
         if status.is_redirection() {
             return Err(self.redirect_error(status.as_u16(), &headers));
         }
-        let bytes = match resp.bytes().await {
-            Ok(b) => b,
+        let bytes = match read_capped(resp, limit).await {
+            Ok(Some(b)) => b,
+            Ok(None) if status.is_success() => {
+                return Err(ProviderError::TooLarge {
+                    limit,
+                    url: self.scrub(&url),
+                })
+            }
+            // An error status with a huge body: the status still says it all.
+            Ok(None) => Default::default(),
             Err(e) if e.is_timeout() => return Err(ProviderError::Timeout(self.timeout)),
             Err(e) if status.is_success() => {
                 return Err(ProviderError::Connection(format!(
@@ -697,6 +735,26 @@ impl Transport {
     pub fn scrub(&self, text: &str) -> String {
         scrub_secrets(text, &self.secrets)
     }
+}
+
+/// The body of `resp`, read chunk by chunk; `None` as soon as it passes `limit` bytes (a
+/// declared `Content-Length` above it is refused before reading), so an endless chunked
+/// reply holds at most `limit` bytes plus one chunk.
+async fn read_capped(
+    mut resp: reqwest::Response,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if (body.len() as u64).saturating_add(chunk.len() as u64) > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// The error and its sources, without the URL (which could carry a query-string key).

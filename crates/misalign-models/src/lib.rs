@@ -13,7 +13,7 @@ pub mod openai;
 pub mod registry;
 mod reply;
 
-pub use http::{ApiKey, ClientOptions};
+pub use http::{ApiKey, ClientOptions, DEFAULT_MAX_REPLY_BYTES};
 pub use registry::{build_client, build_client_with, missing_keys};
 
 use misalign_core::SamplingParams;
@@ -137,6 +137,10 @@ pub enum ProviderError {
     Config(String),
     #[error("local model error: {0}")]
     Local(String),
+    /// The reply's body passed `execution.max_reply_bytes`; reading stopped there. Not
+    /// retried: the same request would most likely be answered the same way, and paid again.
+    #[error("reply larger than {limit} bytes from {url} (execution.max_reply_bytes); reading stopped there")]
+    TooLarge { limit: u64, url: String },
     /// A request of a provider batch that expired or was cancelled before it ran, as often
     /// as the retry policy allows.
     #[error("not run by the provider's batch: {0}")]
@@ -155,7 +159,9 @@ impl ProviderError {
             | ProviderError::Connection(_)
             | ProviderError::Malformed(_)
             | ProviderError::NotRun(_) => ErrorClass::Retryable,
-            ProviderError::Config(_) | ProviderError::Local(_) => ErrorClass::Permanent,
+            ProviderError::Config(_) | ProviderError::Local(_) | ProviderError::TooLarge { .. } => {
+                ErrorClass::Permanent
+            }
         }
     }
 

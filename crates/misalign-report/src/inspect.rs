@@ -105,16 +105,25 @@ fn inspect_time(stored: Option<&str>) -> String {
 
 /// The log's file name: Inspect lists only `<ISO time>_<task>_..._<id>.json` files, and its
 /// file-name parser splits on `_`, so the model's folder name has its `_` turned to `-`; the
-/// id (a hash of the model) keeps two models apart even when their names then coincide.
+/// id (a hash of the model) keeps two models apart even when their names then coincide, so
+/// the readable slug can be cut to [`MAX_SLUG`] bytes: file systems allow 255 bytes per name
+/// and a 1,000-character model id must not fail the export with "File name too long".
 fn log_file_name(created: &str, model: &str) -> String {
     let stamp: String = created
         .chars()
         .take(19)
         .collect::<String>()
         .replace(':', "-");
-    let slug = misalign_store::export::model_folder(model).replace('_', "-");
+    let mut slug = misalign_store::export::model_folder(model).replace('_', "-");
+    // The folder name is ASCII (every other byte is written `%XX`), so any cut is a char
+    // boundary.
+    slug.truncate(MAX_SLUG);
     format!("{stamp}_misalign_{slug}_{}.json", task_id(model))
 }
+
+/// The longest model slug in a log's file name; with the time stamp, the id and the fixed
+/// parts a name stays under 200 bytes.
+const MAX_SLUG: usize = 120;
 
 fn task_id(model: &str) -> String {
     misalign_core::hash::sha256_hex(model.as_bytes())[..22].to_string()
@@ -552,6 +561,22 @@ mod tests {
             log_file_name(&created, "a_b/c")
         );
         assert_eq!(a.matches('_').count(), 3, "{a}");
+        // A 1,000-character id: a name a file system takes, still told apart by its id.
+        let long = format!("openai/{}", "x".repeat(1000));
+        let other = format!("openai/{}y", "x".repeat(999));
+        let (l, o) = (
+            log_file_name(&created, &long),
+            log_file_name(&created, &other),
+        );
+        assert!(l.len() < 200, "{} bytes: {l}", l.len());
+        assert_ne!(l, o);
+        assert!(
+            l.starts_with("2026-03-04T05-06-07_misalign_openai-xxx"),
+            "{l}"
+        );
+        assert_eq!(l.matches('_').count(), 3, "{l}");
+        let unicode = format!("openai/{}", "é".repeat(500));
+        assert!(log_file_name(&created, &unicode).len() < 200);
     }
 
     #[test]

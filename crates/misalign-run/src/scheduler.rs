@@ -352,7 +352,8 @@ pub(crate) fn sample_params(params: &SamplingParams, sample_index: u32) -> Sampl
 
 /// More tokens than any model reads or writes in one call: a count above this is a
 /// provider's (or an attacker's) mistake, not usage.
-pub const MAX_PLAUSIBLE_TOKENS: u64 = 1_000_000_000;
+/// The store's readers apply the same bound (an odd cell planted in a store is unknown too).
+pub const MAX_PLAUSIBLE_TOKENS: u64 = misalign_store::cell::MAX_PLAUSIBLE_TOKENS as u64;
 
 /// A provider's token count as stored: an implausible one is recorded as unknown (NULL; the
 /// stored raw reply keeps what the provider said) and counts as 0, so it cannot poison totals.

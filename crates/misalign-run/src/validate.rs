@@ -38,6 +38,9 @@ pub enum Invalid {
         file: String,
         source: misalign_core::config::OverrideError,
     },
+    /// The plan is larger than one run takes ([`plan::MAX_CALLS_PER_RUN`]).
+    #[error("{file}: {message}")]
+    TooLarge { file: String, message: String },
     /// The parser resolved every model name, so this is a bug rather than input; reported,
     /// not panicked on.
     #[error("internal: model `{model}` resolved at parse time but not now: {message}")]
@@ -101,9 +104,16 @@ pub fn validate_file(
     if let Some(n) = settings.overrides.limit {
         planned.truncate(n);
     }
+    let summary = plan::summarize(&planned, exp.samples_per_condition);
+    if let Some(message) = plan::too_large(&summary) {
+        return Err(Invalid::TooLarge {
+            file: shown,
+            message,
+        });
+    }
     Ok(PlanReport {
         valid: true,
-        summary: plan::summarize(&planned, exp.samples_per_condition),
+        summary,
         models: model_reports(&exp)?,
         conditions: planned.iter().map(|p| p.condition.id()).collect(),
         classification: classification_line(&exp),

@@ -2,6 +2,7 @@
 //! judge cache, and per-scenario verdict counts. Rows are only added.
 
 use super::{Store, StoreError};
+use crate::cell::cell;
 use rusqlite::{params, OptionalExtension};
 
 /// A stored answer awaiting classification.
@@ -102,14 +103,14 @@ impl Store {
         let rows = stmt
             .query_map(params![classifier_version, all], |r| {
                 Ok(PendingAnswer {
-                    response_id: r.get(0)?,
-                    item_key: r.get(1)?,
-                    condition_id: r.get(2)?,
-                    model: r.get(3)?,
-                    answer: r.get(4)?,
-                    reasoning: r.get(5)?,
-                    inbox: r.get(6)?,
-                    scenario: r.get(7)?,
+                    response_id: cell(r, 0)?,
+                    item_key: cell(r, 1)?,
+                    condition_id: cell(r, 2)?,
+                    model: cell(r, 3)?,
+                    answer: cell(r, 4)?,
+                    reasoning: cell(r, 5)?,
+                    inbox: cell(r, 6)?,
+                    scenario: cell(r, 7)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -159,10 +160,10 @@ impl Store {
                 params![cache_key],
                 |r| {
                     Ok(CachedJudgement {
-                        verdict: r.get(0)?,
-                        label: r.get(1)?,
-                        reasoning: r.get(2)?,
-                        raw: r.get(3)?,
+                        verdict: cell(r, 0)?,
+                        label: cell(r, 1)?,
+                        reasoning: cell(r, 2)?,
+                        raw: cell(r, 3)?,
                     })
                 },
             )
@@ -264,14 +265,14 @@ impl Store {
         let rows = stmt
             .query_map(params![classifier_version], |r| {
                 Ok(VerdictRow {
-                    condition_id: r.get(0)?,
-                    detector_verdict: r.get(1)?,
-                    judge_verdict: r.get(2)?,
-                    judge_error: r.get(3)?,
-                    final_verdict: r.get(4)?,
-                    whistleblowing: r.get(5)?,
-                    scenario: r.get(6)?,
-                    unparsed: r.get(7)?,
+                    condition_id: cell(r, 0)?,
+                    detector_verdict: cell(r, 1)?,
+                    judge_verdict: cell(r, 2)?,
+                    judge_error: cell(r, 3)?,
+                    final_verdict: cell(r, 4)?,
+                    whistleblowing: cell(r, 5)?,
+                    scenario: cell(r, 6)?,
+                    unparsed: cell(r, 7)?,
                 })
             })
             .map_err(|e| self.err(e))?;

@@ -8,6 +8,7 @@
 //! model and condition ids ([`model_folder`], [`condition_folder`]).
 
 use crate::atomic;
+use crate::cell::{cell, tokens};
 use crate::{ResponseRow, Store, StoreError};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -181,66 +182,72 @@ pub fn export_skipping(
             path: store.path().to_path_buf(),
             source: e,
         };
-        let model: String = r.get(0).map_err(g)?;
-        let condition: String = r.get(1).map_err(g)?;
-        let sample_index: u32 = r.get(2).map_err(g)?;
-        let item_key: String = r.get(15).map_err(g)?;
-        if r.get::<_, Option<i64>>(30).map_err(g)?.is_none() && fresh.contains(&item_key) {
+        let model: String = cell(r, 0).map_err(g)?;
+        let condition: String = cell(r, 1).map_err(g)?;
+        // An index that is not a sample number (an odd store) has no file to go to.
+        let Some(sample_index) = cell::<Option<i64>>(r, 2)
+            .map_err(g)?
+            .and_then(|i| u32::try_from(i).ok())
+        else {
+            continue;
+        };
+        let item_key: String = cell(r, 15).map_err(g)?;
+        if cell::<Option<i64>>(r, 30).map_err(g)?.is_none() && fresh.contains(&item_key) {
             summary.unchanged += 1;
             continue;
         }
         let mut doc = json!({
-            "raw_response": r.get::<_, Option<String>>(3).map_err(g)?.unwrap_or_default(),
+            "raw_response": cell::<Option<String>>(r, 3).map_err(g)?.unwrap_or_default(),
             "metadata": {
                 "model": model,
                 "condition": condition,
                 "sample_id": u64::from(sample_index) + 1,
-                "item_key": r.get::<_, String>(15).map_err(g)?,
-                "status": r.get::<_, String>(11).map_err(g)?,
-                "timestamp": r.get::<_, String>(10).map_err(g)?,
-                "started_at": r.get::<_, String>(9).map_err(g)?,
-                "finished_at": r.get::<_, String>(10).map_err(g)?,
-                "finish_reason": r.get::<_, Option<String>>(5).map_err(g)?,
-                "request_id": r.get::<_, Option<String>>(12).map_err(g)?,
-                "attempts": r.get::<_, i64>(13).map_err(g)?,
-                "inference_time_ms": r.get::<_, Option<i64>>(14).map_err(g)?,
+                "item_key": cell::<String>(r, 15).map_err(g)?,
+                "status": cell::<String>(r, 11).map_err(g)?,
+                "timestamp": cell::<String>(r, 10).map_err(g)?,
+                "started_at": cell::<String>(r, 9).map_err(g)?,
+                "finished_at": cell::<String>(r, 10).map_err(g)?,
+                "finish_reason": cell::<Option<String>>(r, 5).map_err(g)?,
+                "request_id": cell::<Option<String>>(r, 12).map_err(g)?,
+                "attempts": cell::<i64>(r, 13).map_err(g)?,
+                "inference_time_ms": cell::<Option<i64>>(r, 14).map_err(g)?,
                 "usage": {
-                    "input_tokens": r.get::<_, Option<i64>>(6).map_err(g)?,
-                    "output_tokens": r.get::<_, Option<i64>>(7).map_err(g)?,
-                    "reasoning_tokens": r.get::<_, Option<i64>>(8).map_err(g)?,
+                    "input_tokens": tokens(r, 6).map_err(g)?,
+                    "output_tokens": tokens(r, 7).map_err(g)?,
+                    "reasoning_tokens": tokens(r, 8).map_err(g)?,
                 },
             },
         });
-        if let Some(reasoning) = r.get::<_, Option<String>>(4).map_err(g)? {
+        if let Some(reasoning) = cell::<Option<String>>(r, 4).map_err(g)? {
             doc["reasoning"] = Value::String(reasoning);
         }
         // What the model saw before the user message, so the file is a whole audit trail.
-        if let Some(turns) = r.get::<_, Option<String>>(33).map_err(g)? {
+        if let Some(turns) = cell::<Option<String>>(r, 33).map_err(g)? {
             doc["prior_turns"] = parse_json(Some(turns));
         }
-        if r.get::<_, Option<i64>>(30).map_err(g)?.is_some() {
-            let judge_verdict: Option<i64> = r.get(17).map_err(g)?;
-            let detector_verdict: Option<i64> = r.get(21).map_err(g)?;
+        if cell::<Option<i64>>(r, 30).map_err(g)?.is_some() {
+            let judge_verdict: Option<i64> = cell(r, 17).map_err(g)?;
+            let detector_verdict: Option<i64> = cell(r, 21).map_err(g)?;
             doc["classification"] = json!({
-                "harmful_behavior": verdict(r.get(16).map_err(g)?),
+                "harmful_behavior": verdict(cell(r, 16).map_err(g)?),
                 // The LLM judge's own verdict, as in the reference framework: null (never
                 // false) when no judge ran; the detector's is `detector_verdict`.
                 "classifier_verdict": verdict(judge_verdict),
-                "classifier_reasoning": r.get::<_, Option<String>>(18).map_err(g)?,
-                "classifier_model": r.get::<_, Option<String>>(19).map_err(g)?,
-                "classified_at": r.get::<_, Option<String>>(20).map_err(g)?,
-                "classifier_version": r.get::<_, Option<String>>(28).map_err(g)?,
-                "judge_error": r.get::<_, Option<String>>(29).map_err(g)?,
+                "classifier_reasoning": cell::<Option<String>>(r, 18).map_err(g)?,
+                "classifier_model": cell::<Option<String>>(r, 19).map_err(g)?,
+                "classified_at": cell::<Option<String>>(r, 20).map_err(g)?,
+                "classifier_version": cell::<Option<String>>(r, 28).map_err(g)?,
+                "judge_error": cell::<Option<String>>(r, 29).map_err(g)?,
                 "detector_verdict": verdict(detector_verdict),
-                "detector_evidence": parse_json(r.get(22).map_err(g)?),
-                "whistleblowing": verdict(r.get(27).map_err(g)?),
-                "escalation": verdict(r.get(31).map_err(g)?),
-                "escalation_evidence": parse_json(r.get(32).map_err(g)?),
-                "awareness_label": r.get::<_, Option<String>>(25).map_err(g)?,
-                "awareness_reasoning": r.get::<_, Option<String>>(26).map_err(g)?,
+                "detector_evidence": parse_json(cell(r, 22).map_err(g)?),
+                "whistleblowing": verdict(cell(r, 27).map_err(g)?),
+                "escalation": verdict(cell(r, 31).map_err(g)?),
+                "escalation_evidence": parse_json(cell(r, 32).map_err(g)?),
+                "awareness_label": cell::<Option<String>>(r, 25).map_err(g)?,
+                "awareness_reasoning": cell::<Option<String>>(r, 26).map_err(g)?,
             });
-            doc["actions"] = parse_json(r.get(23).map_err(g)?);
-            doc["parse_issues"] = parse_json(r.get(24).map_err(g)?);
+            doc["actions"] = parse_json(cell(r, 23).map_err(g)?);
+            doc["parse_issues"] = parse_json(cell(r, 24).map_err(g)?);
         }
         let dir = sample_path(&model, &condition, sample_index);
         let mut bytes = serde_json::to_vec_pretty(&doc).expect("json values serialize");

@@ -9,6 +9,7 @@
 
 pub mod atomic;
 pub mod batches;
+pub mod cell;
 pub mod classifications;
 pub mod export;
 pub mod judge_batches;

@@ -6,6 +6,7 @@
 //! never holds their transcripts in memory; transcripts are streamed or paged.
 
 use super::{Store, StoreError};
+use crate::cell::{cell, tokens};
 use rusqlite::types::Value;
 use rusqlite::Row;
 
@@ -191,28 +192,28 @@ const SAMPLE_COLUMNS: &str = "j.item_key, j.model, j.condition_id, j.sample_inde
 
 fn sample_from_row(row: &Row<'_>) -> rusqlite::Result<SampleRecord> {
     Ok(SampleRecord {
-        item_key: row.get(0)?,
-        model: row.get(1)?,
-        condition_id: row.get(2)?,
-        sample_index: row.get(3)?,
-        prompt_hash: row.get(4)?,
-        status: row.get(5)?,
-        answer: row.get(6)?,
-        reasoning: row.get(7)?,
-        finish_reason: row.get(8)?,
-        actions_json: row.get(9)?,
-        parse_issues_json: row.get(10)?,
-        detector_verdict: row.get(11)?,
-        detector_evidence_json: row.get(12)?,
-        judge_model: row.get(13)?,
-        judge_verdict: row.get(14)?,
-        judge_reasoning: row.get(15)?,
-        judge_error: row.get(16)?,
-        final_verdict: row.get(17)?,
-        whistleblowing: row.get(18)?,
-        awareness_label: row.get(19)?,
-        awareness_reasoning: row.get(20)?,
-        unparsed: row.get(21)?,
+        item_key: cell(row, 0)?,
+        model: cell(row, 1)?,
+        condition_id: cell(row, 2)?,
+        sample_index: cell(row, 3)?,
+        prompt_hash: cell(row, 4)?,
+        status: cell(row, 5)?,
+        answer: cell(row, 6)?,
+        reasoning: cell(row, 7)?,
+        finish_reason: cell(row, 8)?,
+        actions_json: cell(row, 9)?,
+        parse_issues_json: cell(row, 10)?,
+        detector_verdict: cell(row, 11)?,
+        detector_evidence_json: cell(row, 12)?,
+        judge_model: cell(row, 13)?,
+        judge_verdict: cell(row, 14)?,
+        judge_reasoning: cell(row, 15)?,
+        judge_error: cell(row, 16)?,
+        final_verdict: cell(row, 17)?,
+        whistleblowing: cell(row, 18)?,
+        awareness_label: cell(row, 19)?,
+        awareness_reasoning: cell(row, 20)?,
+        unparsed: cell(row, 21)?,
     })
 }
 
@@ -300,18 +301,18 @@ impl Store {
         let mut rows = stmt
             .query_map([id], |r| {
                 Ok(RunSummaryRow {
-                    run_id: r.get(0)?,
-                    experiment_id: r.get(1)?,
-                    misalign_version: r.get(2)?,
-                    experiment_sha256: r.get(3)?,
-                    packs_json: r.get(4)?,
-                    models_json: r.get(5)?,
-                    sampling_json: r.get(6)?,
-                    started_at: r.get(7)?,
-                    ended_at: r.get(8)?,
-                    status: r.get(9)?,
-                    answers_sampled: r.get(10)?,
-                    answers_reused: r.get(11)?,
+                    run_id: cell(r, 0)?,
+                    experiment_id: cell(r, 1)?,
+                    misalign_version: cell(r, 2)?,
+                    experiment_sha256: cell(r, 3)?,
+                    packs_json: cell(r, 4)?,
+                    models_json: cell(r, 5)?,
+                    sampling_json: cell(r, 6)?,
+                    started_at: cell(r, 7)?,
+                    ended_at: cell(r, 8)?,
+                    status: cell(r, 9)?,
+                    answers_sampled: cell(r, 10)?,
+                    answers_reused: cell(r, 11)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -338,20 +339,20 @@ impl Store {
         let rows = stmt
             .query_map([run_id], |r| {
                 Ok(CellCounts {
-                    model: r.get(0)?,
-                    condition_id: r.get(1)?,
-                    condition_json: r.get(2)?,
-                    planned: r.get::<_, i64>(3)? as u64,
-                    answered: r.get::<_, i64>(4)? as u64,
-                    classified: r.get::<_, i64>(5)? as u64,
-                    harmful: r.get::<_, i64>(6)? as u64,
-                    harmless: r.get::<_, i64>(7)? as u64,
-                    judge_errors: r.get::<_, i64>(8)? as u64,
-                    content_filtered: r.get::<_, i64>(9)? as u64,
-                    empty: r.get::<_, i64>(10)? as u64,
-                    unclassified: r.get::<_, i64>(11)? as u64,
-                    escalated: r.get::<_, i64>(12)? as u64,
-                    unparsed: r.get::<_, i64>(13)? as u64,
+                    model: cell(r, 0)?,
+                    condition_id: cell(r, 1)?,
+                    condition_json: cell(r, 2)?,
+                    planned: cell::<i64>(r, 3)? as u64,
+                    answered: cell::<i64>(r, 4)? as u64,
+                    classified: cell::<i64>(r, 5)? as u64,
+                    harmful: cell::<i64>(r, 6)? as u64,
+                    harmless: cell::<i64>(r, 7)? as u64,
+                    judge_errors: cell::<i64>(r, 8)? as u64,
+                    content_filtered: cell::<i64>(r, 9)? as u64,
+                    empty: cell::<i64>(r, 10)? as u64,
+                    unclassified: cell::<i64>(r, 11)? as u64,
+                    escalated: cell::<i64>(r, 12)? as u64,
+                    unparsed: cell::<i64>(r, 13)? as u64,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -372,11 +373,11 @@ impl Store {
         let rows = stmt
             .query_map([run_id], |r| {
                 Ok(AwarenessCounts {
-                    model: r.get(0)?,
-                    condition_id: r.get(1)?,
-                    label: r.get(2)?,
-                    harmful: r.get::<_, i64>(3)? as u64,
-                    harmless: r.get::<_, i64>(4)? as u64,
+                    model: cell(r, 0)?,
+                    condition_id: cell(r, 1)?,
+                    label: cell(r, 2)?,
+                    harmful: cell::<i64>(r, 3)? as u64,
+                    harmless: cell::<i64>(r, 4)? as u64,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -399,12 +400,12 @@ impl Store {
         let rows = stmt
             .query_map([run_id], |r| {
                 Ok(StoredPrompt {
-                    prompt_hash: r.get(0)?,
-                    condition_id: r.get(1)?,
-                    system_prompt: r.get(2)?,
-                    user_prompt: r.get(3)?,
-                    email_content: r.get(4)?,
-                    prior_turns_json: r.get(5)?,
+                    prompt_hash: cell(r, 0)?,
+                    condition_id: cell(r, 1)?,
+                    system_prompt: cell(r, 2)?,
+                    user_prompt: cell(r, 3)?,
+                    email_content: cell(r, 4)?,
+                    prior_turns_json: cell(r, 5)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -424,12 +425,12 @@ impl Store {
         let mut rows = stmt
             .query_map([prompt_hash], |r| {
                 Ok(StoredPrompt {
-                    prompt_hash: r.get(0)?,
-                    condition_id: r.get(1)?,
-                    system_prompt: r.get(2)?,
-                    user_prompt: r.get(3)?,
-                    email_content: r.get(4)?,
-                    prior_turns_json: r.get(5)?,
+                    prompt_hash: cell(r, 0)?,
+                    condition_id: cell(r, 1)?,
+                    system_prompt: cell(r, 2)?,
+                    user_prompt: cell(r, 3)?,
+                    email_content: cell(r, 4)?,
+                    prior_turns_json: cell(r, 5)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -445,7 +446,7 @@ impl Store {
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([run_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map([run_id], |r| Ok((cell(r, 0)?, cell(r, 1)?)))
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
@@ -457,7 +458,7 @@ impl Store {
         let sql = joined_sql("count(*)", &clause);
         self.conn
             .query_row(&sql, rusqlite::params_from_iter(params), |r| {
-                r.get::<_, i64>(0)
+                cell::<i64>(r, 0)
             })
             .map(|n| n as u64)
             .map_err(|e| self.err(e))
@@ -510,9 +511,9 @@ impl Store {
         self.conn
             .query_row(&full, [run_id], |r| {
                 Ok((
-                    r.get::<_, i64>(0)? as u64,
-                    r.get::<_, i64>(1)? as u64,
-                    r.get::<_, i64>(2)? as u64,
+                    cell::<i64>(r, 0)? as u64,
+                    cell::<i64>(r, 1)? as u64,
+                    cell::<i64>(r, 2)? as u64,
                 ))
             })
             .map_err(|e| self.err(e))
@@ -637,51 +638,51 @@ pub struct ExportText {
 fn export_row(row: &Row<'_>, run_id: i64, with_text: bool) -> rusqlite::Result<ExportRow> {
     let text = if with_text {
         Some(ExportText {
-            system_prompt: row.get::<_, Option<String>>(27)?.unwrap_or_default(),
-            user_prompt: row.get::<_, Option<String>>(28)?.unwrap_or_default(),
-            email_content: row.get::<_, Option<String>>(29)?.unwrap_or_default(),
-            answer: row.get(30)?,
-            reasoning: row.get(31)?,
-            judge_reasoning: row.get(32)?,
-            awareness_reasoning: row.get(33)?,
-            prior_turns_json: row.get(34)?,
+            system_prompt: cell::<Option<String>>(row, 27)?.unwrap_or_default(),
+            user_prompt: cell::<Option<String>>(row, 28)?.unwrap_or_default(),
+            email_content: cell::<Option<String>>(row, 29)?.unwrap_or_default(),
+            answer: cell(row, 30)?,
+            reasoning: cell(row, 31)?,
+            judge_reasoning: cell(row, 32)?,
+            awareness_reasoning: cell(row, 33)?,
+            prior_turns_json: cell(row, 34)?,
         })
     } else {
         None
     };
     Ok(ExportRow {
         run_id,
-        item_key: row.get(0)?,
-        model: row.get(1)?,
-        condition_id: row.get(2)?,
-        scenario: row.get(3)?,
-        sample_index: row.get(4)?,
-        condition_json: row.get(5)?,
-        status: row.get(6)?,
-        error: row.get(7)?,
-        finish_reason: row.get(8)?,
-        input_tokens: row.get(9)?,
-        output_tokens: row.get(10)?,
-        reasoning_tokens: row.get(11)?,
-        cache_write_tokens: row.get(35)?,
-        cache_read_tokens: row.get(36)?,
-        billed_as_batch: row.get::<_, Option<bool>>(37)?.unwrap_or(false),
-        latency_ms: row.get(12)?,
-        attempts: row.get(13)?,
-        started_at: row.get(14)?,
-        finished_at: row.get(15)?,
-        classified: row.get::<_, Option<i64>>(16)?.is_some(),
-        classifier_version: row.get(17)?,
-        detector_verdict: row.get(18)?,
-        detector_evidence_json: row.get(19)?,
-        judge_model: row.get(20)?,
-        judge_verdict: row.get(21)?,
-        judge_error: row.get(22)?,
-        final_verdict: row.get(23)?,
-        whistleblowing: row.get(24)?,
-        awareness_label: row.get(25)?,
-        escalation: row.get(26)?,
-        unparsed: row.get(38)?,
+        item_key: cell(row, 0)?,
+        model: cell(row, 1)?,
+        condition_id: cell(row, 2)?,
+        scenario: cell(row, 3)?,
+        sample_index: cell(row, 4)?,
+        condition_json: cell(row, 5)?,
+        status: cell(row, 6)?,
+        error: cell(row, 7)?,
+        finish_reason: cell(row, 8)?,
+        input_tokens: tokens(row, 9)?,
+        output_tokens: tokens(row, 10)?,
+        reasoning_tokens: tokens(row, 11)?,
+        cache_write_tokens: tokens(row, 35)?,
+        cache_read_tokens: tokens(row, 36)?,
+        billed_as_batch: cell::<Option<bool>>(row, 37)?.unwrap_or(false),
+        latency_ms: cell(row, 12)?,
+        attempts: cell(row, 13)?,
+        started_at: cell(row, 14)?,
+        finished_at: cell(row, 15)?,
+        classified: cell::<Option<i64>>(row, 16)?.is_some(),
+        classifier_version: cell(row, 17)?,
+        detector_verdict: cell(row, 18)?,
+        detector_evidence_json: cell(row, 19)?,
+        judge_model: cell(row, 20)?,
+        judge_verdict: cell(row, 21)?,
+        judge_error: cell(row, 22)?,
+        final_verdict: cell(row, 23)?,
+        whistleblowing: cell(row, 24)?,
+        awareness_label: cell(row, 25)?,
+        escalation: cell(row, 26)?,
+        unparsed: cell(row, 38)?,
         text,
     })
 }
@@ -751,7 +752,7 @@ impl Store {
             .prepare_cached("SELECT experiment_text FROM runs WHERE id = ?1")
             .map_err(|e| self.err(e))?;
         let mut rows = stmt
-            .query_map([run_id], |r| r.get(0))
+            .query_map([run_id], |r| cell(r, 0))
             .map_err(|e| self.err(e))?;
         rows.next().transpose().map_err(|e| self.err(e))
     }
@@ -817,12 +818,12 @@ mod tests {
             .unwrap()
             .query_map([], |r| {
                 Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
+                    cell(r, 0)?,
+                    cell(r, 1)?,
+                    cell(r, 2)?,
+                    cell(r, 3)?,
+                    cell(r, 4)?,
+                    cell(r, 5)?,
                 ))
             })
             .unwrap()

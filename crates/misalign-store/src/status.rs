@@ -2,6 +2,7 @@
 //! over the plan of the newest `run` (what `misalign status` prints).
 
 use super::{Store, StoreError};
+use crate::cell::{cell, sql_tokens};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -65,7 +66,7 @@ impl Store {
             .query_row(
                 "SELECT experiment_id, started_at FROM runs WHERE id = ?1",
                 [run_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((cell(r, 0)?, cell(r, 1)?)),
             )
             .map_err(e)?;
         out.experiment_id = Some(exp);
@@ -73,17 +74,18 @@ impl Store {
         if let Ok((ended, st)) = self.conn.query_row(
             "SELECT ended_at, status FROM run_ends WHERE run_id = ?1",
             [run_id],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            |r| Ok((cell::<String>(r, 0)?, cell::<String>(r, 1)?)),
         ) {
             out.ended_at = Some(ended);
             out.end_status = Some(st);
         }
         // Per item: answered? errored? (aggregated in SQL so 100k items stay cheap). Token
         // sums use total(), a float sum that cannot overflow whatever a store holds (sum()
-        // fails for good with "integer overflow" on a hostile or corrupt value).
+        // fails for good with "integer overflow" on a hostile or corrupt value), of the
+        // plausible counts only (an odd cell is unknown, as everywhere the store is read).
         let mut st = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT w.model,
                         count(*),
                         sum(a.item_key IS NOT NULL),
@@ -92,29 +94,31 @@ impl Store {
                         total(a.outp)
                  FROM run_items ri
                  JOIN work_items w ON w.item_key = ri.item_key
-                 LEFT JOIN (SELECT item_key, max(input_tokens) AS inp, max(output_tokens) AS outp
+                 LEFT JOIN (SELECT item_key, max({inp}) AS inp, max({outp}) AS outp
                             FROM responses WHERE status != 'error' GROUP BY item_key) a
                         ON a.item_key = ri.item_key
                  LEFT JOIN (SELECT DISTINCT item_key FROM responses WHERE status = 'error') f
                         ON f.item_key = ri.item_key
                  WHERE ri.run_id = ?1
                  GROUP BY w.model ORDER BY w.model",
-            )
+                inp = sql_tokens("input_tokens"),
+                outp = sql_tokens("output_tokens")
+            ))
             .map_err(e)?;
         let rows = st
             .query_map([run_id], |r| {
-                let planned: i64 = r.get(1)?;
-                let completed: i64 = r.get(2)?;
-                let failed: i64 = r.get(3)?;
+                let planned: i64 = cell(r, 1)?;
+                let completed: i64 = cell(r, 2)?;
+                let failed: i64 = cell(r, 3)?;
                 Ok((
-                    r.get::<_, String>(0)?,
+                    cell::<String>(r, 0)?,
                     Counts {
                         planned: planned as u64,
                         completed: completed as u64,
                         failed: failed as u64,
                         pending: (planned - completed - failed).max(0) as u64,
-                        input_tokens: token_total(r.get(4)?),
-                        output_tokens: token_total(r.get(5)?),
+                        input_tokens: token_total(cell(r, 4)?),
+                        output_tokens: token_total(cell(r, 5)?),
                     },
                 ))
             })
@@ -142,8 +146,8 @@ impl Store {
         let rows = st
             .query_map([run_id], |r| {
                 Ok((
-                    r.get::<_, Option<String>>(0)?.unwrap_or_default(),
-                    r.get::<_, i64>(1)? as u64,
+                    cell::<Option<String>>(r, 0)?.unwrap_or_default(),
+                    cell::<i64>(r, 1)? as u64,
                 ))
             })
             .map_err(e)?;

@@ -3,6 +3,7 @@
 //! An answer is billed through a batch when the store's `batch_answers` table (batch mode)
 //! lists it.
 
+use crate::cell::{cell, sql_tokens};
 use crate::{Store, StoreError};
 use misalign_core::cost::{cost_usd, ModelPrice, TokenCounts};
 use std::collections::BTreeMap;
@@ -54,12 +55,25 @@ fn add_rows(
     Ok(out)
 }
 
+/// The four token sums of the rows aliased `t`: only plausible counts are summed (an odd
+/// cell counts as unknown, i.e. 0), so the sums cannot overflow whatever a store holds.
+fn token_sums(t: &str) -> String {
+    [
+        "input_tokens",
+        "cache_write_tokens",
+        "cache_read_tokens",
+        "output_tokens",
+    ]
+    .map(|c| format!("sum({})", sql_tokens(&format!("{t}.{c}"))))
+    .join(", ")
+}
+
 fn usage_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, bool, u64, TokenCounts)> {
-    let answers: i64 = r.get(2)?;
-    let tokens = TokenCounts::from_stored(r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
+    let answers: i64 = cell(r, 2)?;
+    let tokens = TokenCounts::from_stored(cell(r, 3)?, cell(r, 4)?, cell(r, 5)?, cell(r, 6)?);
     Ok((
-        r.get(0)?,
-        r.get(1)?,
+        cell(r, 0)?,
+        cell(r, 1)?,
         u64::try_from(answers).unwrap_or(0),
         tokens,
     ))
@@ -73,11 +87,11 @@ impl Store {
         run_id: i64,
     ) -> Result<BTreeMap<String, ModelUsage>, StoreError> {
         let sql = format!(
-            "SELECT w.model, {BILLED_AS_BATCH} AS batched, count(r.id), sum(r.input_tokens),
-                    sum(r.cache_write_tokens), sum(r.cache_read_tokens), sum(r.output_tokens)
+            "SELECT w.model, {BILLED_AS_BATCH} AS batched, count(r.id), {sums}
                FROM responses r JOIN work_items w ON w.item_key = r.item_key
               WHERE r.run_id = ?1 AND r.status != 'error'
-              GROUP BY w.model, batched"
+              GROUP BY w.model, batched",
+            sums = token_sums("r")
         );
         let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = st.query_map([run_id], usage_row).map_err(|e| self.err(e))?;
@@ -92,8 +106,7 @@ impl Store {
         run_id: i64,
     ) -> Result<BTreeMap<String, ModelUsage>, StoreError> {
         let sql = format!(
-            "SELECT w.model, {batched} AS batched, count(r.id), sum(r.input_tokens),
-                    sum(r.cache_write_tokens), sum(r.cache_read_tokens), sum(r.output_tokens)
+            "SELECT w.model, {batched} AS batched, count(r.id), {sums}
                FROM run_items ri
                JOIN work_items w ON w.item_key = ri.item_key
                JOIN responses r ON r.id = (SELECT max(x.id) FROM responses x
@@ -101,7 +114,8 @@ impl Store {
                                               AND x.status != 'error')
               WHERE ri.run_id = ?1
               GROUP BY w.model, batched",
-            batched = BILLED_AS_BATCH
+            batched = BILLED_AS_BATCH,
+            sums = token_sums("r")
         );
         let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = st.query_map([run_id], usage_row).map_err(|e| self.err(e))?;
@@ -122,21 +136,24 @@ impl Store {
         run_id: Option<i64>,
     ) -> Result<BTreeMap<String, ModelUsage>, StoreError> {
         // Calls whose reply was unusable (`judge_failures`) were billed too.
-        let sql = "SELECT judge_model, batched, count(*), sum(i), sum(cw), sum(cr), sum(o) FROM (
-               SELECT c.judge_model,
-                    EXISTS (SELECT 1 FROM judge_batch_answers a WHERE a.cache_key = c.cache_key)
-                      AS batched,
-                    c.input_tokens AS i, c.cache_write_tokens AS cw,
-                    c.cache_read_tokens AS cr, c.output_tokens AS o
-               FROM judge_cache c
-              WHERE ?1 IS NULL OR c.run_id = ?1
-             UNION ALL
-             SELECT f.judge_model, f.batched, f.input_tokens, f.cache_write_tokens,
-                    f.cache_read_tokens, f.output_tokens
-               FROM judge_failures f
-              WHERE ?1 IS NULL OR f.run_id = ?1)
-              GROUP BY judge_model, batched";
-        let mut st = self.conn.prepare(sql).map_err(|e| self.err(e))?;
+        let sql = format!(
+            "SELECT judge_model, batched, count(*), {sums} FROM (
+               SELECT c.judge_model AS judge_model,
+                      EXISTS (SELECT 1 FROM judge_batch_answers a WHERE a.cache_key = c.cache_key)
+                        AS batched,
+                      c.input_tokens AS input_tokens, c.cache_write_tokens AS cache_write_tokens,
+                      c.cache_read_tokens AS cache_read_tokens, c.output_tokens AS output_tokens
+                 FROM judge_cache c
+                WHERE ?1 IS NULL OR c.run_id = ?1
+               UNION ALL
+               SELECT f.judge_model, f.batched, f.input_tokens, f.cache_write_tokens,
+                      f.cache_read_tokens, f.output_tokens
+                 FROM judge_failures f
+                WHERE ?1 IS NULL OR f.run_id = ?1) u
+              GROUP BY judge_model, batched",
+            sums = token_sums("u")
+        );
+        let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = st.query_map([run_id], usage_row).map_err(|e| self.err(e))?;
         add_rows(rows).map_err(|e| self.err(e))
     }

@@ -41,6 +41,10 @@ pub struct OverrideArgs {
     /// pass USD (overrides `execution.max_cost_usd`); resume with a higher limit (docs/cost.md).
     #[arg(long, value_name = "USD", env = "MISALIGN_MAX_COST")]
     pub max_cost: Option<f64>,
+    /// Fail a call whose reply is longer than N bytes (overrides
+    /// `execution.max_reply_bytes`, default 8 MiB).
+    #[arg(long, value_name = "N", env = "MISALIGN_MAX_REPLY_BYTES")]
+    pub max_reply_bytes: Option<u64>,
 }
 
 impl OverrideArgs {
@@ -54,6 +58,7 @@ impl OverrideArgs {
             seed: self.seed,
             batch: self.batch,
             max_cost_usd: self.max_cost,
+            max_reply_bytes: self.max_reply_bytes,
         }
     }
 
@@ -77,6 +82,10 @@ impl OverrideArgs {
         add("judge", self.judge.clone());
         add("seed", self.seed.map(|v| v.to_string()));
         add("max-cost", self.max_cost.map(|v| v.to_string()));
+        add(
+            "max-reply-bytes",
+            self.max_reply_bytes.map(|v| v.to_string()),
+        );
         if self.batch {
             s.push_str(" --batch");
         }

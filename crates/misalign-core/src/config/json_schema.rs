@@ -241,6 +241,10 @@ impl Section {
             (S::Execution, "resume_interrupted") => json!({"type": "boolean"}),
             (S::Execution, "timeout_seconds") => integer(1, 86_400),
             (S::Execution, "retries") => integer(0, 100),
+            (S::Execution, "max_reply_bytes") => with_doc(
+                integer(1024, 1024 * 1024 * 1024),
+                "Largest provider reply read, in bytes (default 8 MiB); a longer one fails that call.",
+            ),
             (S::Execution, "checkpoint_frequency") => integer(1, 1_000_000),
             (S::Execution, "batch") => with_doc(
                 json!({"type": "boolean"}),

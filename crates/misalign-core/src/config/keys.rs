@@ -77,6 +77,7 @@ pub(crate) const EXECUTION: &[&str] = &[
     "prompt_cache",
     "max_cost_usd",
     "samples_per_request",
+    "max_reply_bytes",
 ];
 
 pub(crate) const PROVIDER: &[&str] = &[

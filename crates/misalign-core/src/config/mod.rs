@@ -232,6 +232,17 @@ pub struct Execution {
     /// provider takes it; 1 sends one request per sample.
     #[serde(default = "one")]
     pub samples_per_request: u32,
+    /// The largest reply body read from a provider, in bytes (default 8 MiB): a longer
+    /// reply fails that call with "reply larger than N bytes" instead of taking the memory.
+    #[serde(default = "default_max_reply_bytes")]
+    pub max_reply_bytes: u64,
+}
+
+/// The default of `execution.max_reply_bytes`: 8 MiB.
+pub const DEFAULT_MAX_REPLY_BYTES: u64 = 8 * 1024 * 1024;
+
+fn default_max_reply_bytes() -> u64 {
+    DEFAULT_MAX_REPLY_BYTES
 }
 
 fn yes() -> bool {
@@ -271,6 +282,7 @@ impl Default for Execution {
             prompt_cache: true,
             max_cost_usd: None,
             samples_per_request: 1,
+            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
         }
     }
 }
@@ -380,9 +392,10 @@ impl Experiment {
     /// distinct, in first-use order.
     pub fn models_in_use(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for e in self.expansions.iter().filter(|e| e.enabled) {
             for m in e.models.as_ref().unwrap_or(&self.models) {
-                if !out.contains(&m.as_str()) {
+                if seen.insert(m.as_str()) {
                     out.push(m);
                 }
             }

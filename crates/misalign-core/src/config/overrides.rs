@@ -33,6 +33,9 @@ pub struct Overrides {
     /// `execution.max_cost_usd` (`--max-cost`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_cost_usd: Option<f64>,
+    /// `execution.max_reply_bytes` (`--max-reply-bytes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_reply_bytes: Option<u64>,
 }
 
 /// An override the experiment cannot take; the message names the flag and the fix.
@@ -85,6 +88,15 @@ impl Overrides {
                 ));
             }
             exp.execution.max_cost_usd = Some(usd);
+        }
+        if let Some(n) = self.max_reply_bytes {
+            if !(1024..=1024 * 1024 * 1024).contains(&n) {
+                return Err(bad(
+                    "--max-reply-bytes",
+                    format!("{n}: give a size in bytes from 1024 to 1073741824 (1 GiB)"),
+                ));
+            }
+            exp.execution.max_reply_bytes = n;
         }
         if let Some(judge) = &self.judge {
             resolve_model_with(judge, &exp.providers, IdRouting::Strict)

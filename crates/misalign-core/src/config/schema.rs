@@ -439,17 +439,20 @@ fn model_list(
     providers: &BTreeMap<String, ProviderConfig>,
 ) -> R<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
-    let mut canonical: Vec<String> = Vec::new();
+    // Written name -> seen; resolved name -> index in `out`: linear in the list's length
+    // (200,000 models must not take minutes).
+    let mut written: std::collections::HashSet<String> = Default::default();
+    let mut canonical: std::collections::HashMap<String, usize> = Default::default();
     for (i, item) in walk::list(cx, node, path)?.iter().enumerate() {
         let item_path = index(path, i);
         let name = model_name(cx, item, &item_path, providers)?;
-        if out.contains(&name) {
+        if written.contains(&name) {
             continue;
         }
         let resolved = providers::resolve_model(&name, providers)
             .map(|r| r.name)
             .unwrap_or_else(|_| name.clone());
-        if let Some(j) = canonical.iter().position(|c| *c == resolved) {
+        if let Some(&j) = canonical.get(&resolved) {
             return Err(cx.err(
                 item.pos,
                 &item_path,
@@ -459,8 +462,9 @@ fn model_list(
                 ),
             ));
         }
+        canonical.insert(resolved, out.len());
+        written.insert(name.clone());
         out.push(name);
-        canonical.push(resolved);
     }
     Ok(out)
 }
@@ -916,6 +920,15 @@ fn execution(cx: Ctx, node: &Node, path: &str) -> R<Execution> {
     }
     if let Some(n) = f.get("timeout_seconds") {
         out.timeout_seconds = walk::uint(cx, n, &f.path_of("timeout_seconds"), 1u64, 86_400)?;
+    }
+    if let Some(n) = f.get("max_reply_bytes") {
+        out.max_reply_bytes = walk::uint(
+            cx,
+            n,
+            &f.path_of("max_reply_bytes"),
+            1024u64,
+            1024 * 1024 * 1024,
+        )?;
     }
     if let Some(n) = f.get("retries") {
         out.retries = walk::uint(cx, n, &f.path_of("retries"), 0u32, 100)?;

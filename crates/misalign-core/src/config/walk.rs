@@ -158,6 +158,10 @@ pub(crate) fn entries<'n>(
         ));
     };
     let mut out: Vec<(String, &Key, &Node)> = Vec::with_capacity(raw.len());
+    // Name -> index in `out`: a duplicate is found without scanning (a mapping may have
+    // hundreds of thousands of keys).
+    let mut seen: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::with_capacity(raw.len());
     for (key, value) in raw {
         let Some(name) = key.name.clone() else {
             return Err(cx.err(
@@ -166,7 +170,7 @@ pub(crate) fn entries<'n>(
                 "a key here must be plain text, not a list or mapping",
             ));
         };
-        if let Some((_, first, _)) = out.iter().find(|(n, _, _)| *n == name) {
+        if let Some((_, first, _)) = seen.get(&name).map(|&i| &out[i]) {
             return Err(cx.err(
                 key.pos,
                 &join(path, &name),
@@ -177,6 +181,7 @@ pub(crate) fn entries<'n>(
                 ),
             ));
         }
+        seen.insert(name.clone(), out.len());
         out.push((name, key, value));
     }
     Ok(out)

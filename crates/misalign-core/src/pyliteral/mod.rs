@@ -172,6 +172,63 @@ mod tests {
         assert!(e.message.contains("too large"), "{e}");
     }
 
+    #[test]
+    fn doubling_without_plus_stops_at_the_total_bound() {
+        // T1 = (T0, T0), T2 = (T1, T1), ...: 2^24 leaves if nothing stops it (GBs). The
+        // bound on everything built stops it at a line, quickly.
+        let mut src = String::from("T0 = 'aaaaaaaaaaaaaaaa'\n");
+        for i in 1..=24 {
+            src.push_str(&format!("T{i} = (T{p}, T{p})\n", p = i - 1));
+        }
+        let t0 = std::time::Instant::now();
+        let e = evaluate(&src).unwrap_err();
+        assert!(t0.elapsed() < std::time::Duration::from_secs(10));
+        assert!(e.message.contains("more than 64 MiB"), "{e}");
+        assert!((15..=25).contains(&e.line), "{e}");
+        // The same with lists and dicts, and through a comprehension.
+        let mut src = String::from("T0 = ['aaaaaaaaaaaaaaaa']\n");
+        for i in 1..=24 {
+            src.push_str(&format!("T{i} = {{'a': T{p}, 'b': [T{p}]}}\n", p = i - 1));
+        }
+        assert!(evaluate(&src).unwrap_err().message.contains("64 MiB"));
+        let mut src = String::from("T0 = ['aaaaaaaaaaaaaaaa', 'b']\n");
+        for i in 1..=24 {
+            src.push_str(&format!("T{i} = [T{p} for x in T{p}]\n", p = i - 1));
+        }
+        assert!(evaluate(&src).is_err());
+        // Copying one large value many times is bounded too.
+        let mut src = format!("A = '{}'\n", "x".repeat(1 << 20));
+        for i in 0..100 {
+            src.push_str(&format!("B{i} = A\n"));
+        }
+        assert!(evaluate(&src).unwrap_err().message.contains("64 MiB"));
+    }
+
+    #[test]
+    fn a_long_chain_of_plus_needs_no_deep_stack() {
+        // 5,000 terms overflowed the stack when each `+` was a nested pair; now a loop (and
+        // this runs on a test thread, whose stack is smaller than the main thread's).
+        let src = format!(
+            "A = 'a'{}\nC = 'c'\nB = C{}\n",
+            " + 'a'".repeat(4999),
+            " + C".repeat(4999)
+        );
+        let m = evaluate(&src).unwrap();
+        assert_eq!(get(&m, "A"), s(&"a".repeat(5000)));
+        assert_eq!(get(&m, "B"), s(&"c".repeat(5000)));
+        let src = format!("A = ['a']{}\n", " + ['a']".repeat(49_999));
+        let Value::List(l) = get(&evaluate(&src).unwrap(), "A") else {
+            panic!()
+        };
+        assert_eq!(l.len(), 50_000);
+        // A type error in the middle of a chain names the line of its `+`.
+        let e = evaluate("A = 'a' +\\\n 'b' + \\\n ['c']\n").unwrap_err();
+        assert_eq!(
+            (e.line, e.message.as_str()),
+            (2, "cannot add a list to a string")
+        );
+    }
+
     proptest::proptest! {
         #[test]
         fn never_panics_on_arbitrary_text(text in "\\PC{0,200}") {

@@ -222,6 +222,16 @@ fn walk(
         } else if meta.is_file() {
             let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
             out.insert(rel_path, bytes.into());
+        } else {
+            // A FIFO, socket or device: reading one could block for ever or never end, and
+            // skipping it silently would run other texts than the folder seems to hold (a
+            // FIFO named system_prompt_templates.py fell back to the built-in prompts).
+            return Err(ScenarioError::Io {
+                path: path.display().to_string(),
+                message: "not a regular file (a FIFO, socket or device); a template folder \
+                          holds plain files and folders only: replace it with a file or remove it"
+                    .into(),
+            });
         }
     }
     Ok(())
@@ -251,6 +261,27 @@ mod tests {
         std::os::unix::fs::symlink(&t, t.join("pack/loop")).unwrap();
         let e = FileTree::read_dir(&t).unwrap_err().to_string();
         assert!(e.contains("loop"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_in_a_template_folder_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let t = d.path().join("templates");
+        std::fs::create_dir_all(&t).unwrap();
+        std::fs::write(t.join("a.md"), "text").unwrap();
+        assert!(FileTree::read_dir(&t).is_ok());
+        let fifo = t.join("system_prompt_templates.py");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(status.success());
+        let t0 = std::time::Instant::now();
+        let e = FileTree::read_dir(&t).unwrap_err().to_string();
+        assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+        assert!(e.contains("system_prompt_templates.py"), "{e}");
+        assert!(e.contains("not a regular file"), "{e}");
     }
 
     #[test]

@@ -41,6 +41,43 @@ fn models_replace_every_expansions_models_and_connections_cap_every_provider() {
 }
 
 #[test]
+fn the_reply_cap_can_be_set_from_the_command_line() {
+    let mut exp = parse_experiment(FILE, "o.yaml").unwrap();
+    assert_eq!(exp.execution.max_reply_bytes, 8 * 1024 * 1024);
+    Overrides {
+        max_reply_bytes: Some(65536),
+        ..Default::default()
+    }
+    .apply(&mut exp)
+    .unwrap();
+    assert_eq!(exp.execution.max_reply_bytes, 65536);
+    for bad in [0, 1023, (1 << 30) + 1] {
+        let e = Overrides {
+            max_reply_bytes: Some(bad),
+            ..Default::default()
+        }
+        .apply(&mut exp)
+        .unwrap_err();
+        assert_eq!(e.flag, "--max-reply-bytes");
+    }
+    let with = format!("{FILE}execution:\n  max_reply_bytes: 4096\n");
+    assert_eq!(
+        parse_experiment(&with, "o.yaml")
+            .unwrap()
+            .execution
+            .max_reply_bytes,
+        4096
+    );
+    let e = parse_experiment(
+        &format!("{FILE}execution:\n  max_reply_bytes: 10\n"),
+        "o.yaml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("execution.max_reply_bytes"), "{e}");
+}
+
+#[test]
 fn zero_and_unknown_values_name_the_flag() {
     let exp = parse_experiment(FILE, "o.yaml").unwrap();
     for (o, flag) in [

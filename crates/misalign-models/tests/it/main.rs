@@ -6,3 +6,4 @@ mod common;
 mod errors;
 mod openai;
 mod redirects;
+mod reply_cap;

@@ -201,6 +201,7 @@ pub fn judge_batching(
 ) -> Result<JudgeBatching, SetupError> {
     let client_options = misalign_models::ClientOptions {
         timeout: std::time::Duration::from_secs(execution.timeout_seconds.max(1)),
+        max_reply_bytes: execution.max_reply_bytes,
         ..Default::default()
     };
     let mut names: Vec<&str> = options

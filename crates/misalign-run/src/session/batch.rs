@@ -45,6 +45,7 @@ pub(crate) async fn sample(
     }
     let options = misalign_models::ClientOptions {
         timeout: Duration::from_secs(exp.execution.timeout_seconds.max(1)),
+        max_reply_bytes: exp.execution.max_reply_bytes,
         ..Default::default()
     };
     let mut clients: BTreeMap<String, Arc<dyn BatchClient>> = BTreeMap::new();

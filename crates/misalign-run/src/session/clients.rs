@@ -70,11 +70,15 @@ pub(crate) fn targets(
 ) -> Result<BTreeMap<String, Arc<ModelTarget>>, SessionError> {
     let mut targets = BTreeMap::new();
     for (name, m) in &plan.models {
-        let client = misalign_models::build_client(
+        let client = misalign_models::registry::build_client_with(
             &m.resolved,
             &m.provider,
             &*settings.env,
             settings.local.as_deref(),
+            &misalign_models::ClientOptions {
+                max_reply_bytes: plan.experiment.execution.max_reply_bytes,
+                ..Default::default()
+            },
         )
         .map_err(|e| SessionError::Config(format!("model `{name}`: {e}")))?;
         targets.insert(

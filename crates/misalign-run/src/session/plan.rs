@@ -71,6 +71,10 @@ pub fn plan(settings: &RunSettings, reporter: &dyn Reporter) -> Result<Plan, Ses
                 .into(),
         ));
     }
+    // Before anything is rendered or held per work item.
+    if let Some(m) = plan::too_large(&plan::summarize(&conditions, exp.samples_per_condition)) {
+        return Err(config(m));
+    }
     let mut models: BTreeMap<String, PlannedModel> = BTreeMap::new();
     let mut by_written: BTreeMap<String, String> = BTreeMap::new();
     let mut prompts = Vec::new();
@@ -80,6 +84,7 @@ pub fn plan(settings: &RunSettings, reporter: &dyn Reporter) -> Result<Plan, Ses
         let rendered = misalign_core::render::render_with(&source, &pc.condition, &render_options)
             .map_err(|e| SessionError::Config(format!("condition {}: {e}", pc.condition.id())))?;
         let mut names = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for written in &pc.models {
             let name = match by_written.get(written) {
                 Some(n) => n.clone(),
@@ -97,7 +102,7 @@ pub fn plan(settings: &RunSettings, reporter: &dyn Reporter) -> Result<Plan, Ses
                     name
                 }
             };
-            if !names.contains(&name) {
+            if seen.insert(name.clone()) {
                 names.push(name);
             }
         }

@@ -9,6 +9,7 @@
 use super::Outcome;
 use anyhow::{bail, Context};
 use misalign_run::import::import_tree;
+use misalign_run::untrusted::{path_safe, terminal_safe};
 use misalign_store::export::condition_folder as safe_name;
 use misalign_store::Store;
 use std::path::{Path, PathBuf};
@@ -46,10 +47,10 @@ pub fn run(args: Args) -> Outcome {
     let experiment_id = args.experiment_id.clone().unwrap_or(name);
     let mut store = Store::open_dir(&out)?;
     let summary = import_tree(&mut store, dir, &experiment_id)
-        .with_context(|| format!("cannot import {}", dir.display()))?;
+        .with_context(|| format!("cannot import {}", path_safe(dir)))?;
 
     for issue in summary.issues.iter().take(SHOWN_ISSUES) {
-        eprintln!("not imported: {issue}");
+        eprintln!("not imported: {}", terminal_safe(&issue.to_string()));
     }
     if summary.issues.len() > SHOWN_ISSUES {
         eprintln!(
@@ -60,18 +61,18 @@ pub fn run(args: Args) -> Outcome {
     println!(
         "{} found in {}: {} imported ({} with a classification), {} already in {}; {} not imported; prompts found for {}",
         count(summary.samples, "sample", "samples"),
-        dir.display(),
+        path_safe(dir),
         summary.imported,
         summary.classifications,
         summary.already,
-        out.display(),
+        path_safe(&out),
         count(summary.issues.len(), "file", "files"),
         count(summary.prompts_found, "condition", "conditions"),
     );
     if summary.samples == 0 {
         eprintln!(
             "error: nothing to import: expected {}/models/<model>/<condition>/sample_NNN/response.json",
-            dir.display()
+            path_safe(dir)
         );
         return Ok(ExitCode::from(1));
     }
@@ -79,12 +80,12 @@ pub fn run(args: Args) -> Outcome {
     if unclassified_answers(&store)? == 0 {
         println!(
             "next: misalign report {0}   (every answer carries its classification from the files)",
-            out.display()
+            path_safe(&out)
         );
     } else {
         println!(
             "next: misalign classify {0}   (add --judge MODEL for the LLM judge), then misalign report {0}",
-            out.display()
+            path_safe(&out)
         );
     }
     // `status`, `report` and `view` without OUT read the newest folder under results/:
@@ -93,7 +94,7 @@ pub fn run(args: Args) -> Outcome {
         eprintln!(
             "note: {} is now the most recently written results folder: `misalign status`, \
              `report` and `view` without OUT read it",
-            out.display()
+            path_safe(&out)
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -121,7 +122,7 @@ fn unclassified_answers(store: &Store) -> anyhow::Result<u64> {
 fn folder_name(dir: &Path) -> anyhow::Result<String> {
     let full = dir
         .canonicalize()
-        .with_context(|| format!("cannot read {}", dir.display()))?;
+        .with_context(|| format!("cannot read {}", path_safe(dir)))?;
     let named = if full.file_name().is_some_and(|n| n == "models") {
         full.parent().unwrap_or(&full).to_path_buf()
     } else {
@@ -137,7 +138,7 @@ fn folder_name(dir: &Path) -> anyhow::Result<String> {
 fn refuse_out_inside(dir: &Path, out: &Path) -> anyhow::Result<()> {
     let dir = dir
         .canonicalize()
-        .with_context(|| format!("cannot read {}", dir.display()))?;
+        .with_context(|| format!("cannot read {}", path_safe(dir)))?;
     // OUT may not exist yet: resolve its nearest existing ancestor.
     let mut probe = out.to_path_buf();
     let mut rest = Vec::new();
@@ -161,8 +162,8 @@ fn refuse_out_inside(dir: &Path, out: &Path) -> anyhow::Result<()> {
     if resolved.starts_with(&dir) {
         bail!(
             "--out {} is inside the tree being imported ({}); choose a folder outside it, e.g. --out results/imported",
-            out.display(),
-            dir.display()
+            path_safe(out),
+            path_safe(&dir)
         );
     }
     Ok(())

@@ -4,6 +4,7 @@ use super::Outcome;
 use crate::say::{say, say_raw};
 use anyhow::Context;
 use misalign_report::{render_table, write_reports_to, IntervalMethod, ReportOptions};
+use misalign_run::untrusted::path_safe;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -36,12 +37,12 @@ pub fn run(args: Args) -> Outcome {
     let results = crate::results_dir::resolve(args.results)?;
     let dest = args.out.as_ref().unwrap_or(&results);
     let summary = write_reports_to(&results, dest, &options)
-        .with_context(|| format!("cannot report on {}", results.display()))?;
+        .with_context(|| format!("cannot report on {}", path_safe(&results)))?;
     say_raw!("{}", render_table(&summary));
     let mut written = vec!["summary.csv", "summary.json"];
     if options.html {
         written.push("report.html");
     }
-    say!("Wrote {} in {}", written.join(", "), dest.display());
+    say!("Wrote {} in {}", written.join(", "), path_safe(dest));
     Ok(std::process::ExitCode::SUCCESS)
 }

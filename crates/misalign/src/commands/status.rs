@@ -36,12 +36,18 @@ pub fn run(args: Args) -> Outcome {
     let path = out.join(STORE_FILE);
     let store = Store::open_read_only(&path)?;
     let st = store.status()?;
+    // A folder name is as untrusted as the store in it (a tree someone sent).
+    let shown = misalign_run::untrusted::path_safe(&out);
     if args.json {
-        say!("{}", serde_json::to_string_pretty(&st)?);
+        // Names in the store may hold bidi or C1 controls serde_json prints raw.
+        say!(
+            "{}",
+            misalign_run::untrusted::json_terminal_safe(&serde_json::to_string_pretty(&st)?)
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let Some(run_id) = st.run_id else {
-        say!("{}: no run recorded yet", out.display());
+        say!("{}: no run recorded yet", shown);
         return Ok(ExitCode::SUCCESS);
     };
     let state = match (&st.end_status, &st.ended_at) {
@@ -50,7 +56,7 @@ pub fn run(args: Args) -> Outcome {
     };
     say!(
         "{}  experiment {}  run {run_id}  started {}  {state}",
-        out.display(),
+        shown,
         clean(st.experiment_id.as_deref().unwrap_or("?")),
         clean(st.started_at.as_deref().unwrap_or("?")),
     );

@@ -10,6 +10,7 @@ mod export;
 mod first_use;
 mod generate;
 mod hostile;
+mod hostile_values;
 mod import;
 mod judge_batch_run;
 mod judge_cost;
