@@ -9,7 +9,6 @@
 
 use super::runner::{FromRunner, Spec, ToRunner, WireJob, RUNNER_ARG};
 use super::ModelInfo;
-use crate::seed::{prompt_key_with_turns, sample_seed};
 use crate::settings::EngineSettings;
 use misalign_models::{Completion, CompletionRequest, ModelClient, ProviderError};
 use std::collections::{HashMap, VecDeque};
@@ -339,21 +338,8 @@ impl IsolatedClient {
 #[async_trait::async_trait]
 impl ModelClient for IsolatedClient {
     async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
-        let key = prompt_key_with_turns(&request.system, &request.turns, &request.user);
-        let base = request.params.seed.unwrap_or_else(super::random_seed);
-        let p = &request.params;
-        let job = WireJob {
-            id: self.sup.next_id.fetch_add(1, Ordering::Relaxed),
-            key,
-            system: request.system.clone(),
-            turns: request.turns.clone(),
-            user: request.user.clone(),
-            temperature: p.temperature,
-            top_p: p.top_p,
-            max_tokens: p.max_tokens,
-            seed: sample_seed(base, &key, 0),
-        };
-        self.sup.submit(job).await
+        let id = self.sup.next_id.fetch_add(1, Ordering::Relaxed);
+        self.sup.submit(WireJob::of_request(id, request)).await
     }
 }
 

@@ -15,7 +15,6 @@ pub use bench::{bench, BenchResult};
 pub use isolated::IsolatedClient;
 pub use runner::{system_info, RUNNER_ARG};
 
-use crate::seed::{prompt_key_with_turns, sample_seed};
 use crate::settings::EngineSettings;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use misalign_models::{Completion, CompletionRequest, ModelClient, ProviderError};
@@ -74,6 +73,24 @@ type Reply = Result<Completion, ProviderError>;
 pub(crate) enum ReplyTo {
     Local(tokio::sync::oneshot::Sender<Reply>),
     Remote { id: u64, out: Arc<runner::Outbox> },
+}
+
+impl Job {
+    /// The job a request (in this process or from the parent) stands for.
+    pub(crate) fn from_wire(j: runner::WireJob, reply: ReplyTo) -> Job {
+        Job {
+            key: j.key,
+            system: j.system,
+            turns: j.turns,
+            user: j.user,
+            temperature: j.temperature,
+            top_p: j.top_p,
+            max_tokens: j.max_tokens,
+            seed: j.seed,
+            ignore_eos: false,
+            reply,
+        }
+    }
 }
 
 impl From<tokio::sync::oneshot::Sender<Reply>> for ReplyTo {
@@ -216,24 +233,7 @@ fn random_seed() -> u64 {
 #[async_trait::async_trait]
 impl ModelClient for LlamaClient {
     async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
-        let key = prompt_key_with_turns(&request.system, &request.turns, &request.user);
-        // Keyed on the prompt too, so one seed does not replay the same draws everywhere.
-        let base = request.params.seed.unwrap_or_else(random_seed);
-        let seed = sample_seed(base, &key, 0);
-        let p = &request.params;
-        self.engine
-            .submit(|reply| Job {
-                key,
-                system: request.system.clone(),
-                turns: request.turns.clone(),
-                user: request.user.clone(),
-                temperature: p.temperature,
-                top_p: p.top_p,
-                max_tokens: p.max_tokens,
-                seed,
-                ignore_eos: false,
-                reply,
-            })
-            .await
+        let job = runner::WireJob::of_request(0, request);
+        self.engine.submit(|reply| Job::from_wire(job, reply)).await
     }
 }

@@ -18,8 +18,9 @@
 //! The runner ends when its stdin closes, so it never outlives the parent.
 
 use super::{Engine, Job, ModelInfo, Reply, ReplyTo};
+use crate::seed::{prompt_key_with_turns, sample_seed};
 use crate::settings::EngineSettings;
-use misalign_models::{Completion, ProviderError, Turn};
+use misalign_models::{Completion, CompletionRequest, ProviderError, Turn};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::io::{BufRead, Write};
@@ -54,6 +55,28 @@ pub(crate) struct WireJob {
     pub top_p: Option<f64>,
     pub max_tokens: u32,
     pub seed: u32,
+}
+
+impl WireJob {
+    /// The job for `request`. The sampler seed depends only on the request's seed and its
+    /// prompt (keyed on the prompt too, so one seed does not replay the same draws
+    /// everywhere); without a seed a fresh one is drawn.
+    pub(crate) fn of_request(id: u64, request: &CompletionRequest) -> WireJob {
+        let key = prompt_key_with_turns(&request.system, &request.turns, &request.user);
+        let base = request.params.seed.unwrap_or_else(super::random_seed);
+        let p = &request.params;
+        WireJob {
+            id,
+            key,
+            system: request.system.clone(),
+            turns: request.turns.clone(),
+            user: request.user.clone(),
+            temperature: p.temperature,
+            top_p: p.top_p,
+            max_tokens: p.max_tokens,
+            seed: sample_seed(base, &key, 0),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -232,21 +255,13 @@ pub fn main() -> ExitCode {
             ToRunner::Job(j) => {
                 crash_if_asked();
                 let id = j.id;
-                let job = Job {
-                    key: j.key,
-                    system: j.system,
-                    turns: j.turns,
-                    user: j.user,
-                    temperature: j.temperature,
-                    top_p: j.top_p,
-                    max_tokens: j.max_tokens,
-                    seed: j.seed,
-                    ignore_eos: false,
-                    reply: ReplyTo::Remote {
+                let job = Job::from_wire(
+                    j,
+                    ReplyTo::Remote {
                         id,
                         out: out.clone(),
                     },
-                };
+                );
                 if !engine.send(job) {
                     out.done(
                         id,
