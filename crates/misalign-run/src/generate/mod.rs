@@ -10,7 +10,7 @@
 mod folder;
 
 use crate::experiment::{self, ExperimentError};
-use folder::Folder;
+use folder::{ChildError, Folder};
 use misalign_core::plan;
 use misalign_core::render::{render_with, RenderOptions};
 use misalign_core::scenario::{ScenarioError, ScenarioSource};
@@ -235,11 +235,6 @@ fn write_one(root: &Folder, p: &RenderedPrompt) -> Result<(), GenerateError> {
             source,
         }
     };
-    let folder = root.create_child(&id).map_err(|error| GenerateError::Io {
-        action: "create",
-        path: root.path().join(&id),
-        error,
-    })?;
     let mut files = vec![
         ("system_prompt.txt", p.system_prompt.clone()),
         ("user_prompt.txt", p.user_prompt.clone()),
@@ -255,16 +250,19 @@ fn write_one(root: &Folder, p: &RenderedPrompt) -> Result<(), GenerateError> {
         let turns = pretty_json(&p.prior_turns).map_err(json_error("prior_turns.json"))?;
         files.push(("prior_turns.json", turns));
     }
-    for (name, body) in &files {
-        folder
-            .write_file(name, body.as_bytes())
-            .map_err(|error| GenerateError::Io {
-                action: "write",
-                path: folder.path().join(name),
-                error,
-            })?;
-    }
-    Ok(())
+    let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_bytes())).collect();
+    root.write_new_child(&id, &files).map_err(|e| match e {
+        ChildError::Create(error) => GenerateError::Io {
+            action: "create",
+            path: root.path().join(&id),
+            error,
+        },
+        ChildError::Write { path, error } => GenerateError::Io {
+            action: "write",
+            path,
+            error,
+        },
+    })
 }
 
 /// Pretty JSON with a final newline, as the reference framework's files end.
