@@ -45,5 +45,5 @@ mod server;
 
 pub use answers::{canned_answer, default_answers};
 pub use config::{FaultKind, MockConfig, ParseFaultError};
-pub use record::{prompt_key, MockStats, RecordedRequest};
+pub use record::{prompt_key, MockStats, RawRequest, RecordedRequest};
 pub use server::MockServer;

@@ -42,6 +42,31 @@ pub struct CompletionRequest {
 }
 
 impl CompletionRequest {
+    /// Today's single-turn call: the system prompt, earlier `turns`, then one user message,
+    /// with no prompt caching asked for ([`CompletionRequest::with_cache_prefix`]).
+    pub fn single_turn(
+        model: impl Into<String>,
+        system: impl Into<String>,
+        turns: &[Turn],
+        user: impl Into<String>,
+        params: SamplingParams,
+    ) -> Self {
+        CompletionRequest {
+            model: model.into(),
+            system: system.into(),
+            turns: turns.to_vec(),
+            user: user.into(),
+            params,
+            cache_prefix: false,
+        }
+    }
+
+    /// The same request, asking (or not) for the shared prompt to be cached.
+    pub fn with_cache_prefix(mut self, cache_prefix: bool) -> Self {
+        self.cache_prefix = cache_prefix;
+        self
+    }
+
     /// The conversation after the system prompt: the prior turns, then the user message.
     pub fn conversation(&self) -> impl Iterator<Item = (Role, &str)> {
         self.turns

@@ -7,3 +7,4 @@ mod errors;
 mod openai;
 mod redirects;
 mod reply_cap;
+mod wire_golden;
