@@ -32,4 +32,4 @@ pub mod turns;
 pub use condition::{Condition, ExtraInstructions, GoalType, Urgency, Variant};
 pub use render::RenderedPrompt;
 pub use sampling::SamplingParams;
-pub use turns::{Role, Turn};
+pub use turns::{Speaker, Turn};

@@ -60,22 +60,33 @@ pub(crate) struct WireJob {
 impl WireJob {
     /// The job for `request`. The sampler seed depends only on the request's seed and its
     /// prompt (keyed on the prompt too, so one seed does not replay the same draws
-    /// everywhere); without a seed a fresh one is drawn.
-    pub(crate) fn of_request(id: u64, request: &CompletionRequest) -> WireJob {
-        let key = prompt_key_with_turns(&request.system, &request.turns, &request.user);
+    /// everywhere); without a seed a fresh one is drawn. This engine speaks text turns
+    /// only: a request with tools is refused.
+    pub(crate) fn of_request(
+        id: u64,
+        request: &CompletionRequest,
+    ) -> Result<WireJob, ProviderError> {
+        let Some((turns, user)) = request.as_single_turn() else {
+            return Err(ProviderError::Unsupported(
+                "tools (tool definitions, tool calls or tool results) with the in-process \
+                 model"
+                    .into(),
+            ));
+        };
+        let key = prompt_key_with_turns(&request.system, &turns, user);
         let base = request.params.seed.unwrap_or_else(super::random_seed);
         let p = &request.params;
-        WireJob {
+        Ok(WireJob {
             id,
             key,
             system: request.system.clone(),
-            turns: request.turns.clone(),
-            user: request.user.clone(),
+            turns,
+            user: user.to_string(),
             temperature: p.temperature,
             top_p: p.top_p,
             max_tokens: p.max_tokens,
             seed: sample_seed(base, &key, 0),
-        }
+        })
     }
 }
 
