@@ -44,6 +44,6 @@ mod record;
 mod server;
 
 pub use answers::{canned_answer, default_answers};
-pub use config::{FaultKind, MockConfig, ParseFaultError};
+pub use config::{FaultKind, MockConfig, MockToolCall, ParseFaultError};
 pub use record::{prompt_key, MockStats, RawRequest, RecordedRequest};
 pub use server::MockServer;

@@ -1,6 +1,6 @@
 //! The axum server: routing, fault decisions, latency, and the request log.
 
-use crate::answers::{canned_answer, reasoning_for};
+use crate::answers::{canned_answer, reasoning_for, scripted_tool_calls};
 use crate::config::{FaultKind, MockConfig};
 use crate::protocol::{
     answer_body, cache_entry, error_body, parse_request, BadRequest, CacheUse, Choice, Finish,
@@ -466,9 +466,21 @@ async fn handle(
         }
     };
     let wants_reasoning = info.reasoning != ReasoningAsk::None || config.always_reasoning;
-    let texts: Vec<String> = (0..u64::from(info.choices.max(1))).map(text_of).collect();
+    // Scripted tool calls replace the text answer.
+    let calls = scripted_tool_calls(&config, &info);
+    let texts: Vec<String> = (0..u64::from(info.choices.max(1)))
+        .map(|k| {
+            if calls.is_empty() {
+                text_of(k)
+            } else {
+                String::new()
+            }
+        })
+        .collect();
     let text = texts[0].clone();
+    // `first` replaces the first choice's answer; an `Empty` fault empties its calls too.
     let respond = |first: &str, finish: Finish| -> (String, Response) {
+        let emptied = fault == Some(FaultKind::Empty);
         let choices: Vec<Choice> = texts
             .iter()
             .enumerate()
@@ -477,6 +489,11 @@ async fn handle(
                 Choice {
                     text: t.to_string(),
                     reasoning: wants_reasoning.then(|| reasoning_for(&texts[i])),
+                    tool_calls: if i == 0 && emptied {
+                        Vec::new()
+                    } else {
+                        calls.clone()
+                    },
                 }
             })
             .collect();
