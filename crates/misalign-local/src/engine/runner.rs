@@ -284,3 +284,36 @@ pub fn main() -> ExitCode {
     }
     ExitCode::SUCCESS
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use misalign_models::{Speaker, ToolDefinition};
+
+    #[test]
+    fn text_turns_become_a_job_and_tools_are_refused() {
+        let turns = [
+            Turn::new(Speaker::User, "T1"),
+            Turn::new(Speaker::Assistant, "T2"),
+        ];
+        let params = misalign_core::SamplingParams {
+            seed: Some(3),
+            ..Default::default()
+        };
+        let plain = CompletionRequest::single_turn("m", "S", &turns, "U", params);
+        let job = WireJob::of_request(1, &plain).unwrap();
+        assert_eq!((job.turns.as_slice(), job.user.as_str()), (&turns[..], "U"));
+        assert_eq!(job.key, prompt_key_with_turns("S", &turns, "U"));
+        let with_tools = plain.with_tools(vec![ToolDefinition {
+            name: "send_email".into(),
+            description: "d".into(),
+            parameters: serde_json::json!({"type": "object"}),
+        }]);
+        let e = WireJob::of_request(1, &with_tools).unwrap_err();
+        assert!(matches!(e, ProviderError::Unsupported(_)), "{e:?}");
+        assert!(
+            e.to_string().contains("not supported by this backend yet"),
+            "{e}"
+        );
+    }
+}
