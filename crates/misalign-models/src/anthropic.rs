@@ -271,6 +271,40 @@ mod tests {
     }
 
     #[test]
+    fn with_tool_results_last_the_breakpoint_is_on_the_last_result() {
+        let mut r = request(SamplingParams::default()).with_cache_prefix(true);
+        r.messages.push(Message::Assistant {
+            text: "Checking.".into(),
+            tool_calls: vec![ToolCall {
+                id: "toolu_1".into(),
+                name: "read_inbox".into(),
+                arguments: ToolArguments::Json(json!({})),
+                signature: None,
+            }],
+        });
+        r.messages.push(Message::Tool(crate::ToolResult {
+            call_id: "toolu_1".into(),
+            name: "read_inbox".into(),
+            content: "Empty.".into(),
+            is_error: false,
+        }));
+        let body = AnthropicClient::request_body(&r).unwrap();
+        assert_eq!(body["messages"][0]["content"], json!("U"));
+        assert_eq!(
+            body["messages"][1]["content"][0],
+            json!({"type": "text", "text": "Checking."})
+        );
+        let last = &body["messages"][2];
+        assert_eq!(last["role"], "user");
+        assert_eq!(
+            last["content"][0]["cache_control"],
+            json!({"type": "ephemeral"})
+        );
+        assert_eq!(last["content"][0]["tool_use_id"], "toolu_1");
+        assert_eq!(body.to_string().matches("cache_control").count(), 1);
+    }
+
+    #[test]
     fn cache_usage_is_read() {
         let body = json!({"content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn",
             "usage": {"input_tokens": 7, "cache_creation_input_tokens": 3000,

@@ -326,6 +326,42 @@ mod tests {
     }
 
     #[test]
+    fn function_calls_keep_their_signature_and_given_ids() {
+        let c = parse_reply(&reply(json!({"candidates": [{"content": {"parts": [
+            {"functionCall": {"name": "email", "args": {"to": "a@b.example"}}, "thoughtSignature": "sig1"},
+            {"functionCall": {"id": "fc-9", "name": "read_inbox"}}
+        ]}, "finishReason": "STOP"}]})))
+        .unwrap();
+        assert_eq!(c.outcome, crate::AnswerKind::Answer);
+        assert_eq!(
+            (c.tool_calls[0].id.as_str(), c.tool_calls[1].id.as_str()),
+            ("call_0", "fc-9")
+        );
+        assert_eq!(c.tool_calls[1].arguments, ToolArguments::Json(json!({})));
+        let client = GoogleClient::new(
+            crate::http::Transport::new(
+                &["http://127.0.0.1:9".to_string()],
+                None,
+                crate::http::AuthStyle::Bearer,
+                &[],
+                &crate::ClientOptions::default(),
+            )
+            .unwrap(),
+            BTreeMap::new(),
+        );
+        let mut r = CompletionRequest::single_turn("gemini-x", "", &[], "U", Default::default());
+        r.messages.push(Message::Assistant {
+            text: String::new(),
+            tool_calls: c.tool_calls.clone(),
+        });
+        let body = client.request_body(&r).unwrap();
+        let parts = &body["contents"][1]["parts"];
+        assert_eq!(parts[0]["thoughtSignature"], "sig1");
+        assert!(parts[0]["functionCall"].get("id").is_none(), "{parts}");
+        assert_eq!(parts[1]["functionCall"]["id"], "fc-9");
+    }
+
+    #[test]
     fn model_paths() {
         assert_eq!(
             GoogleClient::path("models/gemini-2.5-pro").unwrap(),

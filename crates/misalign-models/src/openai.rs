@@ -524,6 +524,28 @@ mod tests {
     }
 
     #[test]
+    fn tool_calls_are_read_in_every_written_form() {
+        let r = parse_reply(&reply(json!({"choices": [{"message": {"content": null,
+            "tool_calls": [
+                {"id": "call_a", "type": "function", "function": {"name": "email", "arguments": "{\"to\": \"x@y.example\"}"}},
+                {"type": "function", "function": {"name": "email", "arguments": {"to": "z@y.example"}}},
+                {"id": "call_c", "type": "function", "function": {"name": "email", "arguments": "{\"to\": "}}
+            ]}, "finish_reason": "tool_calls"}]})))
+        .unwrap();
+        assert_eq!(r.outcome, crate::AnswerKind::Answer);
+        let ids: Vec<&str> = r.tool_calls.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["call_a", "call_1", "call_c"]);
+        assert_eq!(
+            r.tool_calls[1].arguments,
+            ToolArguments::Json(json!({"to": "z@y.example"}))
+        );
+        assert_eq!(
+            r.tool_calls[2].arguments,
+            ToolArguments::NotJson("{\"to\": ".into())
+        );
+    }
+
+    #[test]
     fn error_object_in_a_200() {
         let e = parse_reply(&reply(
             json!({"error": {"code": 429, "message": "upstream busy"}}),
