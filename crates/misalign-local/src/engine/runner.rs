@@ -109,14 +109,15 @@ pub(crate) enum FromRunner {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum WireResult {
-    Ok(Completion),
+    /// Boxed: a completion is large beside an error (serde writes the box as its content).
+    Ok(Box<Completion>),
     Err(String),
 }
 
 impl WireResult {
     fn of(reply: Reply) -> WireResult {
         match reply {
-            Ok(c) => WireResult::Ok(c),
+            Ok(c) => WireResult::Ok(Box::new(c)),
             Err(ProviderError::Local(m)) => WireResult::Err(m),
             Err(e) => WireResult::Err(e.to_string()),
         }
@@ -124,7 +125,7 @@ impl WireResult {
 
     pub(crate) fn into_reply(self) -> Reply {
         match self {
-            WireResult::Ok(c) => Ok(c),
+            WireResult::Ok(c) => Ok(*c),
             WireResult::Err(m) => Err(ProviderError::Local(m)),
         }
     }
