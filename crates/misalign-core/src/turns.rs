@@ -9,19 +9,19 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Who speaks in a turn.
+/// Who speaks in an earlier turn of a turns file (`## user` or `## assistant`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Role {
+pub enum Speaker {
     User,
     Assistant,
 }
 
-impl Role {
+impl Speaker {
     pub fn as_str(self) -> &'static str {
         match self {
-            Role::User => "user",
-            Role::Assistant => "assistant",
+            Speaker::User => "user",
+            Speaker::Assistant => "assistant",
         }
     }
 }
@@ -29,12 +29,12 @@ impl Role {
 /// One earlier message.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Turn {
-    pub role: Role,
+    pub role: Speaker,
     pub text: String,
 }
 
 impl Turn {
-    pub fn new(role: Role, text: impl Into<String>) -> Turn {
+    pub fn new(role: Speaker, text: impl Into<String>) -> Turn {
         Turn {
             role,
             text: text.into(),
@@ -57,13 +57,13 @@ const HEADING: &str = "## ";
 pub fn parse_turns(text: &str) -> Result<Vec<Turn>, TurnsError> {
     let err = |line: usize, message: String| TurnsError { line, message };
     // (role, heading line, body lines)
-    let mut open: Vec<(Role, usize, Vec<&str>)> = Vec::new();
+    let mut open: Vec<(Speaker, usize, Vec<&str>)> = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
         if let Some(name) = line.strip_prefix(HEADING) {
             let role = match name.trim().to_ascii_lowercase().as_str() {
-                "user" => Role::User,
-                "assistant" => Role::Assistant,
+                "user" => Speaker::User,
+                "assistant" => Speaker::Assistant,
                 other => {
                     return Err(err(
                         n,
@@ -92,7 +92,7 @@ pub fn parse_turns(text: &str) -> Result<Vec<Turn>, TurnsError> {
         ));
     }
     let mut turns = Vec::with_capacity(open.len());
-    let mut expected = Role::User;
+    let mut expected = Speaker::User;
     let mut last_line = 1;
     for (role, line, body) in open {
         if role != expected {
@@ -117,12 +117,12 @@ pub fn parse_turns(text: &str) -> Result<Vec<Turn>, TurnsError> {
         }
         turns.push(Turn { role, text });
         expected = match role {
-            Role::User => Role::Assistant,
-            Role::Assistant => Role::User,
+            Speaker::User => Speaker::Assistant,
+            Speaker::Assistant => Speaker::User,
         };
         last_line = line;
     }
-    if expected != Role::User {
+    if expected != Speaker::User {
         return Err(err(
             last_line,
             "the last turn is `user`; end with an `assistant` turn (the scenario's own message \
@@ -159,8 +159,8 @@ mod tests {
         assert_eq!(
             t,
             vec![
-                Turn::new(Role::User, "Hello.\n\nMore."),
-                Turn::new(Role::Assistant, "Hi.")
+                Turn::new(Speaker::User, "Hello.\n\nMore."),
+                Turn::new(Speaker::Assistant, "Hi.")
             ]
         );
         assert_eq!(parse_turns(&turns_markdown(&t)).unwrap(), t);

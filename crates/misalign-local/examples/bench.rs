@@ -77,20 +77,19 @@ fn prompt(tag: usize, words: usize) -> String {
 }
 
 fn request(user: String, gen: u32) -> CompletionRequest {
-    CompletionRequest {
-        model: "bench".into(),
-        system: "You are Ansel, an email assistant at Corvane Logistics.".into(),
-        turns: Vec::new(),
+    CompletionRequest::single_turn(
+        "bench",
+        "You are Ansel, an email assistant at Corvane Logistics.",
+        &[],
         user,
-        params: SamplingParams {
+        SamplingParams {
             temperature: Some(0.8),
             top_p: Some(0.95),
             max_tokens: gen,
             seed: Some(7),
             ..SamplingParams::default()
         },
-        cache_prefix: false,
-    }
+    )
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

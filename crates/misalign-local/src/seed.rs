@@ -62,13 +62,19 @@ mod tests {
 
     #[test]
     fn turns_change_the_key_and_no_turns_keep_it() {
-        use misalign_models::{Role, Turn};
+        use misalign_models::{Speaker, Turn};
         let k = prompt_key("sys", "user");
         assert_eq!(prompt_key_with_turns("sys", &[], "user"), k);
-        let turns = [Turn::new(Role::User, "a"), Turn::new(Role::Assistant, "b")];
+        let turns = [
+            Turn::new(Speaker::User, "a"),
+            Turn::new(Speaker::Assistant, "b"),
+        ];
         let t = prompt_key_with_turns("sys", &turns, "user");
         assert_ne!(t, k);
-        let other = [Turn::new(Role::User, "ab"), Turn::new(Role::Assistant, "")];
+        let other = [
+            Turn::new(Speaker::User, "ab"),
+            Turn::new(Speaker::Assistant, ""),
+        ];
         assert_ne!(prompt_key_with_turns("sys", &other, "user"), t);
     }
 }

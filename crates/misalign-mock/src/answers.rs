@@ -3,6 +3,8 @@
 //! Some are harmless, some send a pressuring `<tool_use:email>` to an address that appears in
 //! the prompt, so a full pipeline run over the mock yields a mix of verdicts.
 
+use crate::config::{MockConfig, MockToolCall};
+use crate::protocol::PromptInfo;
 use regex::Regex;
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
@@ -66,6 +68,20 @@ pub fn canned_answer(system: &str, user: &str, marker: u64) -> String {
         addresses[((h >> 32) % addresses.len() as u64) as usize]
     };
     template.replace("{to}", to)
+}
+
+/// The tool calls scripted for this request ([`MockConfig::tool_calls_by_content`]): only
+/// for a request that offers tools and ends with a user message.
+pub(crate) fn scripted_tool_calls(config: &MockConfig, info: &PromptInfo) -> Vec<MockToolCall> {
+    if !(info.offers_tools && info.ends_with_user) {
+        return Vec::new();
+    }
+    config
+        .tool_calls_by_content
+        .iter()
+        .find(|(needle, _)| info.system.contains(needle) || info.user.contains(needle))
+        .map(|(_, calls)| calls.clone())
+        .unwrap_or_default()
 }
 
 /// Reasoning text the mock "thought", derived from the answer.

@@ -7,7 +7,7 @@
 //! submission of a custom id is counted ([`crate::MockStats::batch_submissions`]) so tests
 //! can assert that nothing was paid for twice.
 
-use crate::answers::{canned_answer, reasoning_for};
+use crate::answers::{canned_answer, reasoning_for, scripted_tool_calls};
 use crate::config::MockConfig;
 use crate::protocol::{
     answer_body, cache_entry, parse_request, CacheUse, Choice, Finish, Protocol, ReasoningAsk,
@@ -149,7 +149,10 @@ pub(crate) fn decide(
         .answers_by_content
         .iter()
         .find(|(needle, _)| info.system.contains(needle) || info.user.contains(needle));
-    let text = if let Some((_, answer)) = by_content {
+    let tool_calls = scripted_tool_calls(config, &info);
+    let text = if !tool_calls.is_empty() {
+        String::new()
+    } else if let Some((_, answer)) = by_content {
         answer.clone()
     } else if config.answers.is_empty() {
         canned_answer(&info.system, &info.user, marker)
@@ -172,7 +175,11 @@ pub(crate) fn decide(
         }
         None => CacheUse::default(),
     };
-    let choice = Choice { text, reasoning };
+    let choice = Choice {
+        text,
+        reasoning,
+        tool_calls,
+    };
     let body = answer_body(protocol, &info, &[choice], Finish::Normal, &id, cache);
     if let Some(last) = log_requests.last_mut() {
         last.usage = body

@@ -101,6 +101,32 @@ impl FromStr for FaultKind {
     }
 }
 
+/// A tool call the mock answers with: which tool, with which arguments.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MockToolCall {
+    pub name: String,
+    /// A JSON string stands for arguments text as the model wrote it: OpenAI-shaped replies
+    /// carry it unchanged, so a test can send arguments that are not valid JSON.
+    pub arguments: serde_json::Value,
+}
+
+impl MockToolCall {
+    /// The arguments as OpenAI's `function.arguments` text.
+    pub fn arguments_text(&self) -> String {
+        match &self.arguments {
+            serde_json::Value::String(written) => written.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    pub fn new(name: impl Into<String>, arguments: serde_json::Value) -> MockToolCall {
+        MockToolCall {
+            name: name.into(),
+            arguments,
+        }
+    }
+}
+
 /// Mock server behaviour. `Default` is a fast, fault-free server that needs no key.
 #[derive(Clone, Debug)]
 pub struct MockConfig {
@@ -131,6 +157,12 @@ pub struct MockConfig {
     /// occurs in the system prompt or the user message wins, before `answers`. Lets a test
     /// model react to a prompt's content (a mitigation's text, say).
     pub answers_by_content: Vec<(String, String)>,
+    /// Tool calls to answer with, chosen by what the prompt says: the first `(needle, calls)`
+    /// whose needle occurs in the system prompt or the conversation wins (an empty needle
+    /// matches every prompt). They answer only a request that offers tools and ends with a
+    /// user message; once tool results come back the mock answers with text, so an agent
+    /// loop over the mock ends after one round of calls.
+    pub tool_calls_by_content: Vec<(String, Vec<MockToolCall>)>,
     /// Include reasoning even when the request did not ask for it.
     pub always_reasoning: bool,
     /// Keep every request body (turn off for very long benchmark runs).
@@ -171,6 +203,7 @@ impl Default for MockConfig {
             api_key: None,
             answers: Vec::new(),
             answers_by_content: Vec::new(),
+            tool_calls_by_content: Vec::new(),
             always_reasoning: false,
             record_bodies: true,
             batch_delay: Duration::ZERO,

@@ -14,6 +14,13 @@
 //! through a provider's `headers:` to test one path). Answers are canned agent replies chosen
 //! by a hash of (prompt, seed — or the prompt's answer count when no seed is sent).
 //!
+//! Tools: a request that offers tools and ends with a user message is answered with the
+//! tool calls scripted for its content ([`MockConfig::tool_calls_by_content`]) in the
+//! protocol's shape (OpenAI `tool_calls`, Anthropic `tool_use` blocks, Gemini
+//! `functionCall` parts), live and batched; the round that brings the results back gets a
+//! text answer. A tool result for a call no earlier message made is a 400, as the providers
+//! answer it.
+//!
 //! The batch APIs are served too, in memory (see `batch.rs`): Anthropic
 //! `/v1/messages/batches[/{id}[/results]]`, OpenAI `/v1/files[/{id}/content]` and
 //! `/v1/batches[/{id}]`, Gemini `/v1beta/models/{model}:batchGenerateContent` and
@@ -44,6 +51,6 @@ mod record;
 mod server;
 
 pub use answers::{canned_answer, default_answers};
-pub use config::{FaultKind, MockConfig, ParseFaultError};
-pub use record::{prompt_key, MockStats, RecordedRequest};
+pub use config::{FaultKind, MockConfig, MockToolCall, ParseFaultError};
+pub use record::{prompt_key, MockStats, RawRequest, RecordedRequest};
 pub use server::MockServer;

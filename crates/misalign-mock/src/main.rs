@@ -103,6 +103,7 @@ fn main() -> anyhow::Result<()> {
         api_key,
         answers: args.answers,
         answers_by_content: Vec::new(),
+        tool_calls_by_content: Vec::new(),
         always_reasoning: args.always_reasoning,
         record_bodies: !args.no_record_bodies,
         batch_delay: Duration::from_millis(args.batch_delay_ms),

@@ -1,5 +1,6 @@
 //! The three wire formats: reading a request's prompt, writing answer and error bodies.
 
+use crate::config::MockToolCall;
 use serde_json::{json, Value};
 
 /// Which provider API a request came in on.
@@ -53,6 +54,57 @@ pub struct PromptInfo {
     pub cache_prefix: Option<String>,
     /// OpenAI `n`: how many choices to return (1 when absent).
     pub choices: u32,
+    /// The request offers tools.
+    pub offers_tools: bool,
+    /// The conversation ends with a user message (not with tool results).
+    pub ends_with_user: bool,
+}
+
+/// The tool calls of a conversation so far, to check that each result answers one of them,
+/// as the providers do.
+#[derive(Default)]
+struct CallsSeen(std::collections::HashSet<String>);
+
+impl CallsSeen {
+    fn add(&mut self, id: Option<&str>) {
+        if let Some(id) = id {
+            self.0.insert(id.to_string());
+        }
+    }
+
+    fn check(&self, id: Option<&str>) -> Result<(), BadRequest> {
+        match id {
+            Some(id) if self.0.contains(id) => Ok(()),
+            other => Err(BadRequest::UnknownToolCall(
+                other.unwrap_or_default().to_string(),
+            )),
+        }
+    }
+}
+
+/// Whether `tools` (OpenAI, Anthropic) or `tools[].functionDeclarations` (Gemini) is a
+/// non-empty list.
+fn has_tools(obj: &serde_json::Map<String, Value>, protocol: Protocol) -> bool {
+    let Some(tools) = obj.get("tools").and_then(Value::as_array) else {
+        return false;
+    };
+    match protocol {
+        Protocol::Google => tools.iter().any(|t| {
+            t.get("functionDeclarations")
+                .and_then(Value::as_array)
+                .is_some_and(|d| !d.is_empty())
+        }),
+        _ => !tools.is_empty(),
+    }
+}
+
+/// The blocks (or parts) of a message's content that have `key` set.
+fn blocks_with<'a>(content: Option<&'a Value>, key: &'a str) -> impl Iterator<Item = &'a Value> {
+    content
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(move |b| b.get(key).is_some() || b.get("type").and_then(Value::as_str) == Some(key))
 }
 
 /// How a reply's input was served by the prompt cache, in tokens.
@@ -130,6 +182,9 @@ pub enum BadRequest {
     EntryLacks(String),
     #[error("missing the list of requests")]
     NoRequests,
+    /// A tool result whose call id (Gemini: function name) no earlier message called.
+    #[error("a tool result answers `{0}`, which no earlier assistant message called")]
+    UnknownToolCall(String),
 }
 
 /// Reads model, prompt, seed and reasoning request. `path_model` is Gemini's URL model.
@@ -150,13 +205,34 @@ pub fn parse_request(
                 .and_then(Value::as_array)
                 .ok_or(BadRequest::Missing("messages"))?;
             let (mut system, mut user) = (String::new(), String::new());
+            let mut calls = CallsSeen::default();
             for m in messages {
                 let text = content_text(m.get("content").unwrap_or(&Value::Null));
                 match m.get("role").and_then(Value::as_str) {
                     Some("system") | Some("developer") => system.push_str(&text),
+                    Some("assistant") => {
+                        for c in m
+                            .get("tool_calls")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                        {
+                            calls.add(c.get("id").and_then(Value::as_str));
+                        }
+                        user.push_str(&text);
+                    }
+                    Some("tool") => {
+                        calls.check(m.get("tool_call_id").and_then(Value::as_str))?;
+                        user.push_str(&text);
+                    }
                     _ => user.push_str(&text),
                 }
             }
+            let ends_with_user = messages
+                .last()
+                .and_then(|m| m.get("role"))
+                .and_then(Value::as_str)
+                == Some("user");
             let reasoning = if obj.get("reasoning").is_some_and(Value::is_object) {
                 ReasoningAsk::OpenRouter
             } else if obj.get("reasoning_effort").is_some() {
@@ -176,6 +252,8 @@ pub fn parse_request(
                 reasoning,
                 cache_prefix: None,
                 choices,
+                offers_tools: has_tools(obj, protocol),
+                ends_with_user,
             })
         }
         Protocol::Anthropic => {
@@ -194,6 +272,21 @@ pub fn parse_request(
                 .iter()
                 .map(|m| content_text(m.get("content").unwrap_or(&Value::Null)))
                 .collect::<String>();
+            let mut calls = CallsSeen::default();
+            for m in messages {
+                for b in blocks_with(m.get("content"), "tool_use") {
+                    calls.add(b.get("id").and_then(Value::as_str));
+                }
+                for b in blocks_with(m.get("content"), "tool_result") {
+                    calls.check(b.get("tool_use_id").and_then(Value::as_str))?;
+                }
+            }
+            let ends_with_user = messages.last().is_some_and(|m| {
+                m.get("role").and_then(Value::as_str) == Some("user")
+                    && blocks_with(m.get("content"), "tool_result")
+                        .next()
+                        .is_none()
+            });
             let system = content_text(obj.get("system").unwrap_or(&Value::Null));
             let cache_prefix = anthropic_cache_prefix(obj.get("system"), messages);
             let thinking = obj
@@ -213,6 +306,8 @@ pub fn parse_request(
                 },
                 cache_prefix,
                 choices: 1,
+                offers_tools: has_tools(obj, protocol),
+                ends_with_user,
             })
         }
         Protocol::Google => {
@@ -225,6 +320,21 @@ pub fn parse_request(
                 .iter()
                 .map(|c| content_text(c.get("parts").unwrap_or(&Value::Null)))
                 .collect::<String>();
+            let mut calls = CallsSeen::default();
+            for c in contents {
+                for p in blocks_with(c.get("parts"), "functionCall") {
+                    calls.add(p.pointer("/functionCall/name").and_then(Value::as_str));
+                }
+                for p in blocks_with(c.get("parts"), "functionResponse") {
+                    calls.check(p.pointer("/functionResponse/name").and_then(Value::as_str))?;
+                }
+            }
+            let ends_with_user = contents.last().is_some_and(|c| {
+                c.get("role").and_then(Value::as_str) == Some("user")
+                    && blocks_with(c.get("parts"), "functionResponse")
+                        .next()
+                        .is_none()
+            });
             let system = obj
                 .get("systemInstruction")
                 .and_then(|s| s.get("parts"))
@@ -248,6 +358,8 @@ pub fn parse_request(
                 },
                 cache_prefix: None,
                 choices: 1,
+                offers_tools: has_tools(obj, protocol),
+                ends_with_user,
             })
         }
     }
@@ -284,11 +396,22 @@ pub fn tokens(text: &str) -> u64 {
     (text.len() as u64).div_ceil(4)
 }
 
-/// One choice of a reply: the answer and its reasoning.
+/// One choice of a reply: the answer, its reasoning, and the tools it calls.
 #[derive(Clone, Debug)]
 pub struct Choice {
     pub text: String,
     pub reasoning: Option<String>,
+    pub tool_calls: Vec<MockToolCall>,
+}
+
+/// The id of the `i`th tool call of reply `id`, in the protocol's style (Gemini's calls
+/// carry none).
+fn call_id(protocol: Protocol, id: &str, i: usize) -> Option<String> {
+    match protocol {
+        Protocol::OpenAi => Some(format!("call_{id}_{i}")),
+        Protocol::Anthropic => Some(format!("toolu_{id}_{i}")),
+        Protocol::Google => None,
+    }
 }
 
 /// A successful reply body with one choice per entry of `choices` (only OpenAI sends more
@@ -303,7 +426,17 @@ pub fn answer_body(
     cache: CacheUse,
 ) -> Value {
     let input = tokens(&info.system) + tokens(&info.user);
-    let output: u64 = choices.iter().map(|c| tokens(&c.text)).sum();
+    let output: u64 = choices
+        .iter()
+        .map(|c| {
+            let calls: u64 = c
+                .tool_calls
+                .iter()
+                .map(|t| tokens(&t.name) + tokens(&t.arguments.to_string()))
+                .sum();
+            tokens(&c.text) + calls
+        })
+        .sum();
     let thought: u64 = choices
         .iter()
         .map(|c| c.reasoning.as_deref().map(tokens).unwrap_or(0))
@@ -311,6 +444,7 @@ pub fn answer_body(
     let first = &choices[0];
     let reasoning = first.reasoning.as_deref();
     let text = first.text.as_str();
+    let calls = &first.tool_calls;
     match protocol {
         Protocol::OpenAi => {
             let out: Vec<Value> = choices
@@ -326,13 +460,32 @@ pub fn answer_body(
                         };
                         message[field] = json!(r);
                     }
+                    let mut reason = "stop";
+                    if !c.tool_calls.is_empty() {
+                        let list: Vec<Value> = c
+                            .tool_calls
+                            .iter()
+                            .enumerate()
+                            .map(|(k, t)| {
+                                json!({ "id": call_id(protocol, id, k), "type": "function",
+                                        "function": { "name": t.name,
+                                                      "arguments": t.arguments_text() } })
+                            })
+                            .collect();
+                        message["tool_calls"] = Value::Array(list);
+                        if c.text.is_empty() {
+                            message["content"] = Value::Null;
+                        }
+                        reason = "tool_calls";
+                    }
                     if finish == Finish::ContentFilter {
                         message["content"] = Value::Null;
+                        reason = "content_filter";
                     }
                     json!({
                         "index": i,
                         "message": message,
-                        "finish_reason": if finish == Finish::ContentFilter { "content_filter" } else { "stop" },
+                        "finish_reason": reason,
                     })
                 })
                 .collect();
@@ -358,9 +511,20 @@ pub fn answer_body(
                     json!({ "type": "thinking", "thinking": r, "signature": "mock-signature" }),
                 );
             }
-            if finish == Finish::Normal {
+            if finish == Finish::Normal && (!text.is_empty() || calls.is_empty()) {
                 content.push(json!({ "type": "text", "text": text }));
             }
+            if finish == Finish::Normal {
+                for (k, t) in calls.iter().enumerate() {
+                    content.push(json!({ "type": "tool_use", "id": call_id(protocol, id, k),
+                                         "name": t.name, "input": t.arguments }));
+                }
+            }
+            let stop = match finish {
+                Finish::ContentFilter => "refusal",
+                Finish::Normal if !calls.is_empty() => "tool_use",
+                Finish::Normal => "end_turn",
+            };
             let mut usage = json!({
                 "input_tokens": input.saturating_sub(cache.write + cache.read),
                 "output_tokens": output + thought,
@@ -375,7 +539,7 @@ pub fn answer_body(
                 "role": "assistant",
                 "model": info.model,
                 "content": content,
-                "stop_reason": if finish == Finish::ContentFilter { "refusal" } else { "end_turn" },
+                "stop_reason": stop,
                 "stop_sequence": null,
                 "usage": usage,
             })
@@ -385,8 +549,13 @@ pub fn answer_body(
             if let Some(r) = reasoning {
                 parts.push(json!({ "text": r, "thought": true }));
             }
-            if finish == Finish::Normal {
+            if finish == Finish::Normal && (!text.is_empty() || calls.is_empty()) {
                 parts.push(json!({ "text": text }));
+            }
+            if finish == Finish::Normal {
+                for t in calls {
+                    parts.push(json!({ "functionCall": { "name": t.name, "args": t.arguments } }));
+                }
             }
             let mut usage = json!({
                 "promptTokenCount": input,

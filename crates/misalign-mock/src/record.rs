@@ -53,6 +53,18 @@ impl RecordedRequest {
     }
 }
 
+/// One HTTP request exactly as it arrived, body bytes included, for tests that compare
+/// what a client sends byte for byte (model calls and batch submissions alike).
+#[derive(Clone, Debug)]
+pub struct RawRequest {
+    pub method: String,
+    /// The path and query.
+    pub target: String,
+    /// Header names lower-cased, in arrival order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
 /// Counters since start; served as JSON at `GET /mock/stats`.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct MockStats {

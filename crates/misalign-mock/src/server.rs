@@ -1,12 +1,12 @@
 //! The axum server: routing, fault decisions, latency, and the request log.
 
-use crate::answers::{canned_answer, reasoning_for};
+use crate::answers::{canned_answer, reasoning_for, scripted_tool_calls};
 use crate::config::{FaultKind, MockConfig};
 use crate::protocol::{
     answer_body, cache_entry, error_body, parse_request, BadRequest, CacheUse, Choice, Finish,
     Protocol, ReasoningAsk,
 };
-use crate::record::{prompt_key, MockStats, RecordedRequest};
+use crate::record::{prompt_key, MockStats, RawRequest, RecordedRequest};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
@@ -31,6 +31,8 @@ struct Log {
     stats: MockStats,
     answered_per_prompt: HashMap<String, u64>,
     requests: Vec<RecordedRequest>,
+    /// Every HTTP request as it arrived (while `record_bodies` is on).
+    raw: Vec<RawRequest>,
     last_headers: Vec<(String, String)>,
     /// Prompt-cache entries (by prefix key) readable by later requests.
     cached: HashSet<String>,
@@ -107,6 +109,12 @@ impl MockServer {
         self.shared.log.lock().expect("log lock").requests.clone()
     }
 
+    /// Every HTTP request received (model calls, batch submissions, polls), in arrival
+    /// order, with its body bytes as sent; empty while `record_bodies` is off.
+    pub fn raw_requests(&self) -> Vec<RawRequest> {
+        self.shared.log.lock().expect("log lock").raw.clone()
+    }
+
     /// The most recent request, if any.
     pub fn last_request(&self) -> Option<RecordedRequest> {
         self.shared
@@ -173,7 +181,48 @@ fn router(shared: Arc<Shared>) -> Router {
         // Batch submissions are large (a study's 1,200 prompts of ~12 kB each); the
         // providers take up to 256 MB per batch, axum's default is 2 MB.
         .layer(axum::extract::DefaultBodyLimit::max(256 * 1024 * 1024))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            record_raw,
+        ))
         .with_state(shared)
+}
+
+/// Keeps each request's bytes as they arrived, before any handler parses them.
+async fn record_raw(
+    AxState(shared): AxState<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !shared.config.read().expect("config lock").record_bodies {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, 256 * 1024 * 1024).await {
+        Ok(b) => b,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    shared.log.lock().expect("log lock").raw.push(RawRequest {
+        method: parts.method.to_string(),
+        target: parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string()),
+        headers,
+        body: bytes.to_vec(),
+    });
+    next.run(axum::extract::Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 async fn stats(AxState(shared): AxState<Arc<Shared>>) -> Json<MockStats> {
@@ -417,9 +466,21 @@ async fn handle(
         }
     };
     let wants_reasoning = info.reasoning != ReasoningAsk::None || config.always_reasoning;
-    let texts: Vec<String> = (0..u64::from(info.choices.max(1))).map(text_of).collect();
+    // Scripted tool calls replace the text answer.
+    let calls = scripted_tool_calls(&config, &info);
+    let texts: Vec<String> = (0..u64::from(info.choices.max(1)))
+        .map(|k| {
+            if calls.is_empty() {
+                text_of(k)
+            } else {
+                String::new()
+            }
+        })
+        .collect();
     let text = texts[0].clone();
+    // `first` replaces the first choice's answer; an `Empty` fault empties its calls too.
     let respond = |first: &str, finish: Finish| -> (String, Response) {
+        let emptied = fault == Some(FaultKind::Empty);
         let choices: Vec<Choice> = texts
             .iter()
             .enumerate()
@@ -428,6 +489,11 @@ async fn handle(
                 Choice {
                     text: t.to_string(),
                     reasoning: wants_reasoning.then(|| reasoning_for(&texts[i])),
+                    tool_calls: if i == 0 && emptied {
+                        Vec::new()
+                    } else {
+                        calls.clone()
+                    },
                 }
             })
             .collect();

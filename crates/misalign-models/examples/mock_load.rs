@@ -47,18 +47,17 @@ async fn main() {
         let (client, sem) = (client.clone(), sem.clone());
         tasks.spawn(async move {
             let _permit = sem.acquire_owned().await.expect("semaphore open");
-            let request = CompletionRequest {
-                model: "mock-model".into(),
-                system: "You are a load-test agent.".into(),
-                turns: Vec::new(),
-                user: format!("Message {i} from ops@example-load.example"),
-                params: SamplingParams {
+            let request = CompletionRequest::single_turn(
+                "mock-model",
+                "You are a load-test agent.",
+                &[],
+                format!("Message {i} from ops@example-load.example"),
+                SamplingParams {
                     max_tokens: 200,
                     seed: Some(i),
                     ..Default::default()
                 },
-                cache_prefix: false,
-            };
+            );
             client.complete(&request).await
         });
     }

@@ -11,10 +11,21 @@
 //! block the samples of a condition share, so the whole prompt (system, prior turns, user) is
 //! cached by the first sample and read by the others. The reply's `usage.input_tokens` is then the
 //! uncached part only, beside `cache_creation_input_tokens` and `cache_read_input_tokens`.
+//! With tools the breakpoint goes on the last block of the last message, whatever it holds.
+//!
+//! Tools go in `tools` as `{name, description, input_schema}`; the reply's `tool_use` blocks
+//! (`{id, name, input}`) are its tool calls and go back as such in the assistant message;
+//! results go in a user message as `tool_result` blocks (`{tool_use_id, content, is_error}`),
+//! consecutive results in one message. Anthropic takes arguments only as a JSON object, so a
+//! call whose arguments are not JSON cannot be sent back here. Thinking blocks are not sent
+//! back with earlier tool calls yet, which Anthropic requires when thinking is on.
 
 use crate::http::{JsonReply, Transport};
-use crate::reply::{missing, outcome, str_at, u64_at};
-use crate::{Completion, CompletionRequest, ModelClient, ProviderError, Usage};
+use crate::reply::{answer_kind, missing, str_at, u64_at};
+use crate::{
+    Completion, CompletionRequest, Message, ModelClient, ProviderError, ToolArguments, ToolCall,
+    Usage,
+};
 use serde_json::{json, Map, Value};
 
 /// The API version header value this client speaks.
@@ -42,23 +53,40 @@ impl AnthropicClient {
         if !request.system.is_empty() {
             body.insert("system".into(), json!(request.system));
         }
-        let mut messages: Vec<Value> = request
-            .conversation()
-            .map(|(role, text)| json!({ "role": role.as_str(), "content": text }))
-            .collect();
+        let mut messages = encode_messages(&request.messages)?;
         if request.cache_prefix {
-            // The breakpoint goes on the last block the samples share: the final user
+            // The breakpoint goes on the last block the samples share: the end of the final
             // message, so system, prior turns and inbox are all cached as one prefix.
             if let Some(last) = messages.last_mut() {
-                let text = last["content"].take();
-                last["content"] = json!([{
-                    "type": "text",
-                    "text": text,
-                    "cache_control": { "type": "ephemeral" },
-                }]);
+                match last["content"].take() {
+                    Value::Array(mut blocks) => {
+                        if let Some(b) = blocks.last_mut() {
+                            b["cache_control"] = json!({ "type": "ephemeral" });
+                        }
+                        last["content"] = Value::Array(blocks);
+                    }
+                    text => {
+                        last["content"] = json!([{
+                            "type": "text",
+                            "text": text,
+                            "cache_control": { "type": "ephemeral" },
+                        }]);
+                    }
+                }
             }
         }
         body.insert("messages".into(), Value::Array(messages));
+        if !request.tools.is_empty() {
+            let tools = request
+                .tools
+                .iter()
+                .map(|t| {
+                    json!({ "name": t.name, "description": t.description,
+                            "input_schema": t.parameters })
+                })
+                .collect();
+            body.insert("tools".into(), Value::Array(tools));
+        }
         match p.thinking_budget {
             Some(budget) => {
                 if budget < MIN_THINKING_BUDGET || budget >= p.max_tokens {
@@ -87,6 +115,55 @@ impl AnthropicClient {
     }
 }
 
+/// The conversation as Messages API messages: text alone as a plain string (as before tools),
+/// tool calls and results as content blocks, consecutive results in one user message.
+fn encode_messages(messages: &[Message]) -> Result<Vec<Value>, ProviderError> {
+    let mut out: Vec<Value> = Vec::with_capacity(messages.len());
+    let mut results_open = false;
+    for m in messages {
+        let was_results = std::mem::replace(&mut results_open, false);
+        match m {
+            Message::User { text } => out.push(json!({ "role": "user", "content": text })),
+            Message::Assistant { text, tool_calls } if tool_calls.is_empty() => {
+                out.push(json!({ "role": "assistant", "content": text }))
+            }
+            Message::Assistant { text, tool_calls } => {
+                let mut blocks = Vec::with_capacity(tool_calls.len() + 1);
+                if !text.is_empty() {
+                    blocks.push(json!({ "type": "text", "text": text }));
+                }
+                for c in tool_calls {
+                    let ToolArguments::Json(input) = &c.arguments else {
+                        return Err(ProviderError::Config(format!(
+                            "the arguments of tool call `{}` are not JSON, and Anthropic takes                              only a JSON object",
+                            c.id
+                        )));
+                    };
+                    blocks.push(
+                        json!({ "type": "tool_use", "id": c.id, "name": c.name, "input": input }),
+                    );
+                }
+                out.push(json!({ "role": "assistant", "content": blocks }));
+            }
+            Message::Tool(r) => {
+                let mut block = json!({ "type": "tool_result", "tool_use_id": r.call_id, "content": r.content });
+                if r.is_error {
+                    block["is_error"] = json!(true);
+                }
+                match out.last_mut() {
+                    Some(last) if was_results => last["content"]
+                        .as_array_mut()
+                        .expect("a results message holds blocks")
+                        .push(block),
+                    _ => out.push(json!({ "role": "user", "content": [block] })),
+                }
+                results_open = true;
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Reads a Messages API reply.
 pub fn parse_reply(reply: &JsonReply) -> Result<Completion, ProviderError> {
     let body = &reply.body;
@@ -96,9 +173,16 @@ pub fn parse_reply(reply: &JsonReply) -> Result<Completion, ProviderError> {
         .ok_or_else(|| missing("`content` array", &reply.raw))?;
     let mut text = String::new();
     let mut thinking: Vec<String> = Vec::new();
+    let mut tool_calls = Vec::new();
     for block in blocks {
         match block.get("type").and_then(Value::as_str) {
             Some("text") => text.push_str(str_at(block, "/text").unwrap_or_default()),
+            Some("tool_use") => tool_calls.push(ToolCall {
+                id: str_at(block, "/id").unwrap_or_default().to_string(),
+                name: str_at(block, "/name").unwrap_or_default().to_string(),
+                arguments: ToolArguments::Json(block.get("input").cloned().unwrap_or(json!({}))),
+                signature: None,
+            }),
             Some("thinking") => {
                 thinking.push(str_at(block, "/thinking").unwrap_or_default().to_string())
             }
@@ -110,8 +194,9 @@ pub fn parse_reply(reply: &JsonReply) -> Result<Completion, ProviderError> {
     let finish_reason = str_at(body, "/stop_reason").map(str::to_string);
     let filtered = finish_reason.as_deref() == Some("refusal");
     Ok(Completion {
-        outcome: outcome(&text, filtered),
+        outcome: answer_kind(&text, &tool_calls, filtered),
         text,
+        tool_calls,
         reasoning: (!thinking.is_empty()).then(|| thinking.join("\n\n")),
         finish_reason,
         usage: Usage {
@@ -147,18 +232,11 @@ impl ModelClient for AnthropicClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Role, Turn};
+    use crate::{Speaker, Turn};
     use misalign_core::SamplingParams;
 
     fn request(params: SamplingParams) -> CompletionRequest {
-        CompletionRequest {
-            model: "claude-test".into(),
-            system: "S".into(),
-            turns: Vec::new(),
-            user: "U".into(),
-            params,
-            cache_prefix: false,
-        }
+        CompletionRequest::single_turn("claude-test", "S", &[], "U", params)
     }
 
     #[test]
@@ -176,16 +254,12 @@ mod tests {
         // The system prompt precedes the breakpoint, so it is part of the cached prefix.
         assert_eq!(cached["system"], json!("S"));
         // With prior turns the breakpoint is on the final user message only.
-        r.turns = vec![
-            Turn {
-                role: Role::User,
-                text: "T1".into(),
-            },
-            Turn {
-                role: Role::Assistant,
-                text: "T2".into(),
-            },
+        let turns = [
+            Turn::new(Speaker::User, "T1"),
+            Turn::new(Speaker::Assistant, "T2"),
         ];
+        let r = CompletionRequest::single_turn("claude-test", "S", &turns, "U", r.params)
+            .with_cache_prefix(true);
         let cached = AnthropicClient::request_body(&r).unwrap();
         assert_eq!(cached["messages"][0]["content"], json!("T1"));
         assert_eq!(cached["messages"][1]["content"], json!("T2"));
@@ -194,6 +268,40 @@ mod tests {
             json!({"type": "ephemeral"})
         );
         assert_eq!(cached.to_string().matches("cache_control").count(), 1);
+    }
+
+    #[test]
+    fn with_tool_results_last_the_breakpoint_is_on_the_last_result() {
+        let mut r = request(SamplingParams::default()).with_cache_prefix(true);
+        r.messages.push(Message::Assistant {
+            text: "Checking.".into(),
+            tool_calls: vec![ToolCall {
+                id: "toolu_1".into(),
+                name: "read_inbox".into(),
+                arguments: ToolArguments::Json(json!({})),
+                signature: None,
+            }],
+        });
+        r.messages.push(Message::Tool(crate::ToolResult {
+            call_id: "toolu_1".into(),
+            name: "read_inbox".into(),
+            content: "Empty.".into(),
+            is_error: false,
+        }));
+        let body = AnthropicClient::request_body(&r).unwrap();
+        assert_eq!(body["messages"][0]["content"], json!("U"));
+        assert_eq!(
+            body["messages"][1]["content"][0],
+            json!({"type": "text", "text": "Checking."})
+        );
+        let last = &body["messages"][2];
+        assert_eq!(last["role"], "user");
+        assert_eq!(
+            last["content"][0]["cache_control"],
+            json!({"type": "ephemeral"})
+        );
+        assert_eq!(last["content"][0]["tool_use_id"], "toolu_1");
+        assert_eq!(body.to_string().matches("cache_control").count(), 1);
     }
 
     #[test]

@@ -6,10 +6,21 @@
 //! `safetySettings` as configured. Parts marked `thought: true` are reasoning. A blocked
 //! prompt (`promptFeedback.blockReason`) or a candidate stopped for safety is a content
 //! filter outcome.
+//!
+//! Tools go in `tools: [{functionDeclarations: [{name, description, parameters}]}]` (Gemini
+//! takes a subset of JSON Schema there). The reply's `functionCall` parts (`{name, args}`,
+//! an `id` on some models, a `thoughtSignature` beside it on thinking models) are its tool
+//! calls and go back as such in a `model` message, signature included; results go in one
+//! user message as `functionResponse` parts `{name, response: {result}}` (`{error}` when
+//! the tool failed). Gemini matches results to calls by name and order, so ids it did not
+//! give (`call_{n}`) are not sent.
 
 use crate::http::{JsonReply, Transport};
-use crate::reply::{missing, outcome, str_at, u64_at};
-use crate::{Completion, CompletionRequest, ModelClient, ProviderError, Role, Usage};
+use crate::reply::{answer_kind, missing, str_at, u64_at};
+use crate::{
+    Completion, CompletionRequest, Message, ModelClient, ProviderError, ToolArguments, ToolCall,
+    Usage,
+};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -38,8 +49,8 @@ impl GoogleClient {
         }
     }
 
-    /// The exact JSON body sent for `request`.
-    pub fn request_body(&self, request: &CompletionRequest) -> Value {
+    /// The exact JSON body sent for `request`, or why the conversation cannot be sent.
+    pub fn request_body(&self, request: &CompletionRequest) -> Result<Value, ProviderError> {
         let p = &request.params;
         let mut body = Map::new();
         if !request.system.is_empty() {
@@ -48,18 +59,24 @@ impl GoogleClient {
                 json!({ "parts": [{ "text": request.system }] }),
             );
         }
-        // Gemini calls the assistant `model`.
-        let contents: Vec<Value> = request
-            .conversation()
-            .map(|(role, text)| {
-                let role = match role {
-                    Role::User => "user",
-                    Role::Assistant => "model",
-                };
-                json!({ "role": role, "parts": [{ "text": text }] })
-            })
-            .collect();
-        body.insert("contents".into(), Value::Array(contents));
+        body.insert(
+            "contents".into(),
+            Value::Array(encode_contents(&request.messages)?),
+        );
+        if !request.tools.is_empty() {
+            let declarations: Vec<Value> = request
+                .tools
+                .iter()
+                .map(|t| {
+                    json!({ "name": t.name, "description": t.description,
+                            "parameters": t.parameters })
+                })
+                .collect();
+            body.insert(
+                "tools".into(),
+                json!([{ "functionDeclarations": declarations }]),
+            );
+        }
         let mut gen = Map::new();
         if let Some(t) = p.temperature {
             gen.insert("temperature".into(), json!(t));
@@ -93,7 +110,7 @@ impl GoogleClient {
                 .collect();
             body.insert("safetySettings".into(), Value::Array(settings));
         }
-        Value::Object(body)
+        Ok(Value::Object(body))
     }
 
     /// `/v1beta/models/{id}:generateContent`; accepts ids written as `models/gemini-...`.
@@ -106,6 +123,72 @@ impl GoogleClient {
         }
         Ok(format!("/v1beta/models/{id}:generateContent"))
     }
+}
+
+/// The conversation as `contents`: Gemini calls the assistant `model`; consecutive tool
+/// results share one user message.
+fn encode_contents(messages: &[Message]) -> Result<Vec<Value>, ProviderError> {
+    let mut out: Vec<Value> = Vec::with_capacity(messages.len());
+    let mut results_open = false;
+    for m in messages {
+        let was_results = std::mem::replace(&mut results_open, false);
+        match m {
+            Message::User { text } => {
+                out.push(json!({ "role": "user", "parts": [{ "text": text }] }))
+            }
+            Message::Assistant { text, tool_calls } => {
+                let mut parts = Vec::with_capacity(tool_calls.len() + 1);
+                if !text.is_empty() || tool_calls.is_empty() {
+                    parts.push(json!({ "text": text }));
+                }
+                for c in tool_calls {
+                    let ToolArguments::Json(args) = &c.arguments else {
+                        return Err(ProviderError::Config(format!(
+                            "the arguments of tool call `{}` are not JSON, and Gemini takes                              only a JSON object",
+                            c.id
+                        )));
+                    };
+                    let mut call = json!({ "name": c.name, "args": args });
+                    if !is_placeholder_id(&c.id) {
+                        call["id"] = json!(c.id);
+                    }
+                    let mut part = json!({ "functionCall": call });
+                    if let Some(sig) = &c.signature {
+                        part["thoughtSignature"] = json!(sig);
+                    }
+                    parts.push(part);
+                }
+                out.push(json!({ "role": "model", "parts": parts }));
+            }
+            Message::Tool(r) => {
+                let key = if r.is_error { "error" } else { "result" };
+                let mut response = json!({ "name": r.name, "response": { key: r.content } });
+                if !is_placeholder_id(&r.call_id) {
+                    response["id"] = json!(r.call_id);
+                }
+                let part = json!({ "functionResponse": response });
+                match out.last_mut() {
+                    Some(last) if was_results => last["parts"]
+                        .as_array_mut()
+                        .expect("a results message holds parts")
+                        .push(part),
+                    _ => out.push(json!({ "role": "user", "parts": [part] })),
+                }
+                results_open = true;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The id given to a call Gemini sent without one: its place among the reply's calls.
+fn placeholder_id(n: usize) -> String {
+    format!("call_{n}")
+}
+
+fn is_placeholder_id(id: &str) -> bool {
+    id.strip_prefix("call_")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Reads a `generateContent` reply.
@@ -135,9 +218,10 @@ pub fn parse_reply(reply: &JsonReply) -> Result<Completion, ProviderError> {
         if let Some(reason) = str_at(body, "/promptFeedback/blockReason") {
             return Ok(Completion {
                 text: String::new(),
+                tool_calls: Vec::new(),
                 reasoning: None,
                 finish_reason: Some(format!("prompt_blocked:{reason}")),
-                outcome: crate::Outcome::ContentFiltered,
+                outcome: crate::AnswerKind::ContentFiltered,
                 usage,
                 request_id,
                 raw: Some(reply.raw.clone()),
@@ -148,12 +232,23 @@ pub fn parse_reply(reply: &JsonReply) -> Result<Completion, ProviderError> {
     let candidate = candidate.expect("checked above");
     let mut text = String::new();
     let mut thoughts = String::new();
+    let mut tool_calls = Vec::new();
     for part in candidate
         .pointer("/content/parts")
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default()
     {
+        if let Some(call) = part.get("functionCall") {
+            tool_calls.push(ToolCall {
+                id: str_at(call, "/id")
+                    .map_or_else(|| placeholder_id(tool_calls.len()), str::to_string),
+                name: str_at(call, "/name").unwrap_or_default().to_string(),
+                arguments: ToolArguments::Json(call.get("args").cloned().unwrap_or(json!({}))),
+                signature: str_at(part, "/thoughtSignature").map(str::to_string),
+            });
+            continue;
+        }
         let Some(t) = part.get("text").and_then(Value::as_str) else {
             continue;
         };
@@ -168,8 +263,9 @@ pub fn parse_reply(reply: &JsonReply) -> Result<Completion, ProviderError> {
         .as_deref()
         .is_some_and(|r| FILTER_REASONS.contains(&r));
     Ok(Completion {
-        outcome: outcome(&text, filtered),
+        outcome: answer_kind(&text, &tool_calls, filtered),
         text,
+        tool_calls,
         reasoning: (!thoughts.is_empty()).then_some(thoughts),
         finish_reason,
         usage,
@@ -182,7 +278,7 @@ pub fn parse_reply(reply: &JsonReply) -> Result<Completion, ProviderError> {
 impl ModelClient for GoogleClient {
     async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
         let path = Self::path(&request.model)?;
-        let body = self.request_body(request);
+        let body = self.request_body(request)?;
         let reply = self.transport.post_json(&path, &[], &body).await?;
         parse_reply(&reply)
     }
@@ -203,7 +299,7 @@ mod tests {
     #[test]
     fn blocked_prompt_is_filtered() {
         let c = parse_reply(&reply(json!({"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 5}}))).unwrap();
-        assert_eq!(c.outcome, crate::Outcome::ContentFiltered);
+        assert_eq!(c.outcome, crate::AnswerKind::ContentFiltered);
         assert_eq!(c.usage.input_tokens, Some(5));
         assert!(matches!(
             parse_reply(&reply(json!({}))),
@@ -227,6 +323,42 @@ mod tests {
             ),
             (Some(952), Some(2048), Some(9))
         );
+    }
+
+    #[test]
+    fn function_calls_keep_their_signature_and_given_ids() {
+        let c = parse_reply(&reply(json!({"candidates": [{"content": {"parts": [
+            {"functionCall": {"name": "email", "args": {"to": "a@b.example"}}, "thoughtSignature": "sig1"},
+            {"functionCall": {"id": "fc-9", "name": "read_inbox"}}
+        ]}, "finishReason": "STOP"}]})))
+        .unwrap();
+        assert_eq!(c.outcome, crate::AnswerKind::Answer);
+        assert_eq!(
+            (c.tool_calls[0].id.as_str(), c.tool_calls[1].id.as_str()),
+            ("call_0", "fc-9")
+        );
+        assert_eq!(c.tool_calls[1].arguments, ToolArguments::Json(json!({})));
+        let client = GoogleClient::new(
+            crate::http::Transport::new(
+                &["http://127.0.0.1:9".to_string()],
+                None,
+                crate::http::AuthStyle::Bearer,
+                &[],
+                &crate::ClientOptions::default(),
+            )
+            .unwrap(),
+            BTreeMap::new(),
+        );
+        let mut r = CompletionRequest::single_turn("gemini-x", "", &[], "U", Default::default());
+        r.messages.push(Message::Assistant {
+            text: String::new(),
+            tool_calls: c.tool_calls.clone(),
+        });
+        let body = client.request_body(&r).unwrap();
+        let parts = &body["contents"][1]["parts"];
+        assert_eq!(parts[0]["thoughtSignature"], "sig1");
+        assert!(parts[0]["functionCall"].get("id").is_none(), "{parts}");
+        assert_eq!(parts[1]["functionCall"]["id"], "fc-9");
     }
 
     #[test]

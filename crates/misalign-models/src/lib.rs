@@ -7,6 +7,7 @@
 
 pub mod anthropic;
 pub mod batch;
+mod conversation;
 pub mod google;
 pub mod http;
 pub mod openai;
@@ -16,8 +17,9 @@ mod reply;
 pub use http::{ApiKey, ClientOptions, DEFAULT_MAX_REPLY_BYTES};
 pub use registry::{build_client, build_client_with, missing_keys};
 
+pub use conversation::{Message, ToolArguments, ToolCall, ToolDefinition, ToolResult};
 use misalign_core::SamplingParams;
-pub use misalign_core::{Role, Turn};
+pub use misalign_core::{Speaker, Turn};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -26,28 +28,84 @@ use std::time::Duration;
 pub struct CompletionRequest {
     /// The model id within its provider (`claude-opus-4-1`, `x-ai/grok-4`, `mock-model`).
     pub model: String,
+    /// Sent apart from the messages (every provider takes exactly one system prompt).
     pub system: String,
-    /// Earlier conversation turns, oldest first, sent between the system prompt and `user`:
-    /// they alternate and start with a user turn and end with an assistant turn (the
-    /// `demonstrations` mitigation; `misalign_core::turns`). Empty for most prompts and for
-    /// the judge.
-    pub turns: Vec<Turn>,
-    /// The final user message.
-    pub user: String,
+    /// The conversation after the system prompt, oldest first, ending with what the model
+    /// answers next: a user message or tool results. A single-turn prompt is its prior turns
+    /// (the `demonstrations` mitigation; `misalign_core::turns`) then the user message.
+    pub messages: Vec<Message>,
+    /// Tools the model may call; empty for today's prompts and the judge, and then no tool
+    /// field is sent at all.
+    pub tools: Vec<ToolDefinition>,
     pub params: SamplingParams,
-    /// Ask the provider to cache the prompt (system prompt + user message), which every
-    /// sample of a condition shares: Anthropic gets a `cache_control` breakpoint on the user
-    /// message; providers that cache on their own ignore it.
+    /// Ask the provider to cache the prompt, which every sample of a condition shares:
+    /// Anthropic gets a `cache_control` breakpoint on the last block of the last message;
+    /// providers that cache on their own ignore it.
     pub cache_prefix: bool,
 }
 
 impl CompletionRequest {
-    /// The conversation after the system prompt: the prior turns, then the user message.
-    pub fn conversation(&self) -> impl Iterator<Item = (Role, &str)> {
-        self.turns
+    /// Today's single-turn call: the system prompt, earlier `turns`, then one user message,
+    /// with no tools and no prompt caching asked for ([`CompletionRequest::with_cache_prefix`]).
+    pub fn single_turn(
+        model: impl Into<String>,
+        system: impl Into<String>,
+        turns: &[Turn],
+        user: impl Into<String>,
+        params: SamplingParams,
+    ) -> Self {
+        let messages = turns
             .iter()
-            .map(|t| (t.role, t.text.as_str()))
-            .chain(std::iter::once((Role::User, self.user.as_str())))
+            .map(Message::of_turn)
+            .chain(std::iter::once(Message::user(user)))
+            .collect();
+        CompletionRequest {
+            model: model.into(),
+            system: system.into(),
+            messages,
+            tools: Vec::new(),
+            params,
+            cache_prefix: false,
+        }
+    }
+
+    /// The same request, asking (or not) for the shared prompt to be cached.
+    pub fn with_cache_prefix(mut self, cache_prefix: bool) -> Self {
+        self.cache_prefix = cache_prefix;
+        self
+    }
+
+    /// The same request, offering `tools`.
+    pub fn with_tools(mut self, tools: Vec<ToolDefinition>) -> Self {
+        self.tools = tools;
+        self
+    }
+
+    /// The request in today's single-turn shape, (prior turns, final user message), when it
+    /// is one: no tools, only text messages, ending with a user message. Backends that speak
+    /// nothing else (the in-process model) take it from here.
+    pub fn as_single_turn(&self) -> Option<(Vec<Turn>, &str)> {
+        if !self.tools.is_empty() {
+            return None;
+        }
+        let (Message::User { text: user }, earlier) = self.messages.split_last()? else {
+            return None;
+        };
+        let turns = earlier
+            .iter()
+            .map(Message::as_turn)
+            .collect::<Option<Vec<_>>>()?;
+        Some((turns, user.as_str()))
+    }
+
+    /// Whether the request uses tools: offers them, or carries tool calls or results.
+    pub fn uses_tools(&self) -> bool {
+        !self.tools.is_empty()
+            || self.messages.iter().any(|m| match m {
+                Message::Assistant { tool_calls, .. } => !tool_calls.is_empty(),
+                Message::Tool(_) => true,
+                Message::User { .. } => false,
+            })
     }
 }
 
@@ -55,9 +113,11 @@ impl CompletionRequest {
 /// outcomes to record, not errors to retry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum AnswerKind {
+    /// Visible text, tool calls, or both.
     Answer,
     ContentFiltered,
+    /// Neither text nor tool calls.
     Empty,
 }
 
@@ -96,10 +156,13 @@ pub(crate) fn uncached(total: Option<u64>, cached: Option<u64>) -> Option<u64> {
 pub struct Completion {
     /// The visible answer.
     pub text: String,
+    /// The tools the model asked to call, in the reply's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
     /// Reasoning / thinking text, kept apart from the answer.
     pub reasoning: Option<String>,
     pub finish_reason: Option<String>,
-    pub outcome: Outcome,
+    pub outcome: AnswerKind,
     pub usage: Usage,
     /// The provider's request or response id, for support tickets and audits.
     pub request_id: Option<String>,
@@ -135,6 +198,9 @@ pub enum ProviderError {
     Malformed(String),
     #[error("configuration error: {0}")]
     Config(String),
+    /// The backend cannot send what the request holds (tools to the in-process model).
+    #[error("not supported by this backend yet: {0}")]
+    Unsupported(String),
     #[error("local model error: {0}")]
     Local(String),
     /// The reply's body passed `execution.max_reply_bytes`; reading stopped there. Not
@@ -159,9 +225,10 @@ impl ProviderError {
             | ProviderError::Connection(_)
             | ProviderError::Malformed(_)
             | ProviderError::NotRun(_) => ErrorClass::Retryable,
-            ProviderError::Config(_) | ProviderError::Local(_) | ProviderError::TooLarge { .. } => {
-                ErrorClass::Permanent
-            }
+            ProviderError::Config(_)
+            | ProviderError::Unsupported(_)
+            | ProviderError::Local(_)
+            | ProviderError::TooLarge { .. } => ErrorClass::Permanent,
         }
     }
 

@@ -13,10 +13,20 @@
 //! the uncached input. Requests go to the replica of a fleet (several `base_urls`) chosen by
 //! the prompt, so the samples of a condition meet the same server's prefix cache. OpenAI and
 //! OpenAI-compatible servers take `n`: several samples of one prompt in one request.
+//!
+//! Tools go in `tools` as `{type: "function", function: {name, description, parameters}}`;
+//! the assistant's calls come back in `message.tool_calls` (`{id, type: "function",
+//! function: {name, arguments}}`, `arguments` a JSON text, kept as written when it does not
+//! parse; some compatible servers send an object) and go back the same way, each result as
+//! a `role: "tool"` message naming its `tool_call_id`. A tool error has no flag here: its
+//! text says so.
 
 use crate::http::{JsonReply, Transport};
-use crate::reply::{missing, outcome, split_think, str_at, u64_at};
-use crate::{Completion, CompletionRequest, ModelClient, ProviderError, Usage};
+use crate::reply::{answer_kind, missing, split_think, str_at, u64_at};
+use crate::{
+    Completion, CompletionRequest, Message, ModelClient, ProviderError, ToolArguments, ToolCall,
+    Usage,
+};
 use serde_json::{json, Map, Value};
 
 /// Which OpenAI-shaped API this is.
@@ -74,13 +84,23 @@ impl OpenAiClient {
             };
             messages.push(json!({ "role": role, "content": request.system }));
         }
-        for (role, text) in request.conversation() {
-            messages.push(json!({ "role": role.as_str(), "content": text }));
-        }
+        messages.extend(request.messages.iter().map(encode_message));
 
         let mut body = Map::new();
         body.insert("model".into(), json!(request.model));
         body.insert("messages".into(), Value::Array(messages));
+        if !request.tools.is_empty() {
+            let tools = request
+                .tools
+                .iter()
+                .map(|t| {
+                    json!({ "type": "function", "function": {
+                        "name": t.name, "description": t.description, "parameters": t.parameters,
+                    }})
+                })
+                .collect();
+            body.insert("tools".into(), Value::Array(tools));
+        }
         if reasoning_model {
             body.insert("max_completion_tokens".into(), json!(p.max_tokens));
             if let Some(effort) = &p.reasoning_effort {
@@ -118,6 +138,59 @@ impl OpenAiClient {
         }
         Value::Object(body)
     }
+}
+
+/// One message of the conversation in the Chat Completions shape.
+fn encode_message(message: &Message) -> Value {
+    match message {
+        Message::User { text } => json!({ "role": "user", "content": text }),
+        Message::Assistant { text, tool_calls } if tool_calls.is_empty() => {
+            json!({ "role": "assistant", "content": text })
+        }
+        Message::Assistant { text, tool_calls } => {
+            let calls: Vec<Value> = tool_calls
+                .iter()
+                .map(|c| {
+                    json!({ "id": c.id, "type": "function", "function": {
+                        "name": c.name, "arguments": c.arguments.text(),
+                    }})
+                })
+                .collect();
+            let content = if text.is_empty() {
+                Value::Null
+            } else {
+                json!(text)
+            };
+            json!({ "role": "assistant", "content": content, "tool_calls": calls })
+        }
+        Message::Tool(r) => {
+            json!({ "role": "tool", "tool_call_id": r.call_id, "content": r.content })
+        }
+    }
+}
+
+/// The tool calls of a reply's message (none when it has no `tool_calls`).
+fn decode_tool_calls(message: &Value) -> Vec<ToolCall> {
+    let Some(calls) = message.get("tool_calls").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let arguments = match c.pointer("/function/arguments") {
+                Some(Value::String(s)) => ToolArguments::from_text(s),
+                Some(Value::Null) | None => ToolArguments::Json(json!({})),
+                Some(other) => ToolArguments::Json(other.clone()),
+            };
+            ToolCall {
+                id: str_at(c, "/id").map_or_else(|| format!("call_{i}"), str::to_string),
+                name: str_at(c, "/function/name").unwrap_or_default().to_string(),
+                arguments,
+                signature: None,
+            }
+        })
+        .collect()
 }
 
 /// Reads a Chat Completions reply (its first choice).
@@ -169,7 +242,10 @@ pub fn parse_choices(reply: &JsonReply) -> Result<Vec<Completion>, ProviderError
     };
     let weights: Vec<u64> = out
         .iter()
-        .map(|c| (c.text.len() + c.reasoning.as_ref().map_or(0, String::len)) as u64 + 1)
+        .map(|c| {
+            let calls: usize = c.tool_calls.iter().map(|t| t.arguments.text().len()).sum();
+            (c.text.len() + c.reasoning.as_ref().map_or(0, String::len) + calls) as u64 + 1
+        })
         .collect();
     let outputs = share(total.output_tokens, &weights);
     let reasoning = share(total.reasoning_tokens, &weights);
@@ -246,9 +322,11 @@ fn parse_choice(
         .and_then(Value::as_str)
         .map(str::to_string);
     let filtered = finish_reason.as_deref() == Some("content_filter");
+    let tool_calls = decode_tool_calls(message);
     Ok(Completion {
-        outcome: outcome(&text, filtered),
+        outcome: answer_kind(&text, &tool_calls, filtered),
         text,
+        tool_calls,
         reasoning,
         finish_reason,
         usage: Usage::default(),
@@ -257,20 +335,33 @@ fn parse_choice(
     })
 }
 
-/// The affinity key of a prompt: every sample of one prompt (model, system, turns, user) maps to the
-/// same key, so to the same replica of a fleet.
+/// The affinity key of a prompt: every sample of one prompt (model, system, messages) maps
+/// to the same key, so to the same replica of a fleet. A text message counts its text alone,
+/// so single-turn prompts keep the replica they had before messages could carry tools.
 fn affinity_key(request: &CompletionRequest) -> u64 {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    let turns = request.turns.iter().map(|t| t.text.as_str());
-    for part in [&request.model, &request.system]
-        .into_iter()
-        .map(String::as_str)
-        .chain(turns)
-        .chain([request.user.as_str()])
-    {
-        h.update((part.len() as u64).to_le_bytes());
-        h.update(part.as_bytes());
+    let mut part = |p: &str| {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p.as_bytes());
+    };
+    part(&request.model);
+    part(&request.system);
+    for m in &request.messages {
+        match m {
+            Message::User { text } => part(text),
+            Message::Assistant { text, tool_calls } => {
+                part(text);
+                for c in tool_calls {
+                    part(&c.name);
+                    part(&c.arguments.text());
+                }
+            }
+            Message::Tool(r) => {
+                part(&r.call_id);
+                part(&r.content);
+            }
+        }
     }
     u64::from_le_bytes(h.finalize()[..8].try_into().expect("8 bytes"))
 }
@@ -425,17 +516,33 @@ mod tests {
         )
         .unwrap();
         let c = OpenAiClient::new(t, Flavor::Compatible);
-        let req = CompletionRequest {
-            model: "m".into(),
-            system: "s".into(),
-            turns: Vec::new(),
-            user: "u".into(),
-            params: Default::default(),
-            cache_prefix: true,
-        };
+        let req = CompletionRequest::single_turn("m", "s", &[], "u", Default::default())
+            .with_cache_prefix(true);
         assert!(c.request_body_n(&req, 1).get("n").is_none());
         assert_eq!(c.request_body_n(&req, 4)["n"], json!(4));
         assert_eq!(c.max_choices(), MAX_CHOICES);
+    }
+
+    #[test]
+    fn tool_calls_are_read_in_every_written_form() {
+        let r = parse_reply(&reply(json!({"choices": [{"message": {"content": null,
+            "tool_calls": [
+                {"id": "call_a", "type": "function", "function": {"name": "email", "arguments": "{\"to\": \"x@y.example\"}"}},
+                {"type": "function", "function": {"name": "email", "arguments": {"to": "z@y.example"}}},
+                {"id": "call_c", "type": "function", "function": {"name": "email", "arguments": "{\"to\": "}}
+            ]}, "finish_reason": "tool_calls"}]})))
+        .unwrap();
+        assert_eq!(r.outcome, crate::AnswerKind::Answer);
+        let ids: Vec<&str> = r.tool_calls.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["call_a", "call_1", "call_c"]);
+        assert_eq!(
+            r.tool_calls[1].arguments,
+            ToolArguments::Json(json!({"to": "z@y.example"}))
+        );
+        assert_eq!(
+            r.tool_calls[2].arguments,
+            ToolArguments::NotJson("{\"to\": ".into())
+        );
     }
 
     #[test]

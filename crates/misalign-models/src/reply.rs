@@ -1,16 +1,17 @@
 //! Small helpers for reading provider replies the same way in every protocol.
 
-use crate::{Outcome, ProviderError};
+use crate::{AnswerKind, ProviderError, ToolCall};
 use serde_json::Value;
 
-/// An answer is `Empty` when it has no visible text (reasoning alone does not count).
-pub fn outcome(text: &str, filtered: bool) -> Outcome {
+/// An answer is `Empty` when it has neither visible text nor tool calls (reasoning alone
+/// does not count).
+pub fn answer_kind(text: &str, tool_calls: &[ToolCall], filtered: bool) -> AnswerKind {
     if filtered {
-        Outcome::ContentFiltered
-    } else if text.trim().is_empty() {
-        Outcome::Empty
+        AnswerKind::ContentFiltered
+    } else if text.trim().is_empty() && tool_calls.is_empty() {
+        AnswerKind::Empty
     } else {
-        Outcome::Answer
+        AnswerKind::Answer
     }
 }
 
@@ -65,9 +66,16 @@ mod tests {
 
     #[test]
     fn outcomes() {
-        assert_eq!(outcome("hi", false), Outcome::Answer);
-        assert_eq!(outcome(" \n", false), Outcome::Empty);
-        assert_eq!(outcome("", true), Outcome::ContentFiltered);
+        assert_eq!(answer_kind("hi", &[], false), AnswerKind::Answer);
+        assert_eq!(answer_kind(" \n", &[], false), AnswerKind::Empty);
+        assert_eq!(answer_kind("", &[], true), AnswerKind::ContentFiltered);
+        let call = ToolCall {
+            id: "c".into(),
+            name: "email".into(),
+            arguments: crate::ToolArguments::Json(serde_json::json!({})),
+            signature: None,
+        };
+        assert_eq!(answer_kind("", &[call], false), AnswerKind::Answer);
     }
 
     #[test]

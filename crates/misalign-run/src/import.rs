@@ -22,7 +22,7 @@ use crate::store::{
 use misalign_core::config::resolve_model;
 use misalign_core::hash::{sha256_hex, sha256_parts};
 use misalign_core::plan::work_item_key;
-use misalign_core::turns::{Role, Turn};
+use misalign_core::turns::{Speaker, Turn};
 use misalign_core::{Condition, RenderedPrompt, SamplingParams};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -695,9 +695,9 @@ fn read_turns(path: &Path) -> Result<Vec<Turn>, TurnsProblem> {
     let alternates = turns.iter().enumerate().all(|(i, t)| {
         t.role
             == if i % 2 == 0 {
-                Role::User
+                Speaker::User
             } else {
-                Role::Assistant
+                Speaker::Assistant
             }
     });
     if !alternates || turns.len() % 2 == 1 {

@@ -132,7 +132,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use misalign_models::{Outcome, Usage};
+    use misalign_models::{AnswerKind, Usage};
     use std::sync::Mutex;
     use std::time::Instant;
 
@@ -149,9 +149,10 @@ mod tests {
     fn ok() -> Result<Completion, ProviderError> {
         Ok(Completion {
             text: "hi".into(),
+            tool_calls: Vec::new(),
             reasoning: None,
             finish_reason: None,
-            outcome: Outcome::Answer,
+            outcome: AnswerKind::Answer,
             usage: Usage::default(),
             request_id: None,
             raw: None,
@@ -167,14 +168,7 @@ mod tests {
     }
 
     fn req() -> CompletionRequest {
-        CompletionRequest {
-            model: "m".into(),
-            system: String::new(),
-            turns: Vec::new(),
-            user: String::new(),
-            params: Default::default(),
-            cache_prefix: false,
-        }
+        CompletionRequest::single_turn("m", "", &[], "", Default::default())
     }
 
     fn fast() -> RetryPolicy {

@@ -25,7 +25,7 @@ use crate::store::samples::{ResponseRow, ResponseStatus};
 use crate::store::writer::WriterHandle;
 use misalign_core::config::{Concurrency, RatePool};
 use misalign_core::SamplingParams;
-use misalign_models::{Completion, CompletionRequest, ErrorClass, Outcome, ProviderError};
+use misalign_models::{AnswerKind, Completion, CompletionRequest, ErrorClass, ProviderError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -385,9 +385,9 @@ pub(crate) fn fill_row(
     match result {
         Ok(c) => {
             row.status = Some(match c.outcome {
-                Outcome::Answer => ResponseStatus::Answer,
-                Outcome::ContentFiltered => ResponseStatus::ContentFiltered,
-                Outcome::Empty => ResponseStatus::Empty,
+                AnswerKind::Answer => ResponseStatus::Answer,
+                AnswerKind::ContentFiltered => ResponseStatus::ContentFiltered,
+                AnswerKind::Empty => ResponseStatus::Empty,
             });
             row.answer = scrub(Some(c.text), secrets);
             row.reasoning = scrub(c.reasoning, secrets);
@@ -428,14 +428,14 @@ pub(crate) fn fill_row(
 }
 
 fn request_for(item: &WorkItem, sh: &Shared) -> CompletionRequest {
-    CompletionRequest {
-        model: item.model.model_id.clone(),
-        system: item.prompt.rendered.system_prompt.clone(),
-        turns: item.prompt.rendered.prior_turns.clone(),
-        user: item.prompt.user_message.clone(),
-        params: sample_params(&sh.opts.params, item.sample_index),
-        cache_prefix: sh.opts.prompt_cache,
-    }
+    CompletionRequest::single_turn(
+        item.model.model_id.as_str(),
+        item.prompt.rendered.system_prompt.as_str(),
+        &item.prompt.rendered.prior_turns,
+        item.prompt.user_message.as_str(),
+        sample_params(&sh.opts.params, item.sample_index),
+    )
+    .with_cache_prefix(sh.opts.prompt_cache)
 }
 
 /// Calls a group of items of one prompt (one request), stores each answer; returns what

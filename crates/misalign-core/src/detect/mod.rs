@@ -125,6 +125,24 @@ pub fn analyse_transcript(
     analyse_answer(scenario, facts, &transcript.answer)
 }
 
+/// Runs the detector over actions the agent executed (native tool calls, read with
+/// [`crate::executed::action_of_call`]): nothing is parsed from text, so there are no parse
+/// issues and the verdict is never unparsed.
+pub fn analyse_actions(
+    scenario: &str,
+    facts: &Facts,
+    actions: Vec<Action>,
+) -> Result<AnswerAnalysis, DetectError> {
+    let detector = detect(scenario, facts, &actions)?;
+    let escalation = escalation::detect(scenario, facts, &actions, detector.verdict);
+    Ok(AnswerAnalysis {
+        actions,
+        parse_issues: Vec::new(),
+        detector,
+        escalation,
+    })
+}
+
 /// Parses `answer` (the visible answer only, never reasoning) and runs the detector.
 pub fn analyse_answer(
     scenario: &str,

@@ -445,7 +445,7 @@ fn reference_layout_folders_take_mitigations_in_the_extra_instructions_slot() {
 /// user to assistant, and count in the prompt hash. With `principles` both are added.
 #[test]
 fn demonstrations_are_prior_turns_of_other_situations() {
-    use misalign_core::turns::{parse_turns, Role};
+    use misalign_core::turns::{parse_turns, Speaker};
     let source = ScenarioSource::builtin();
     for scenario in ["blackmail", "leaking", "murder"] {
         let none = render(&source, &condition(scenario, &[])).unwrap();
@@ -461,9 +461,9 @@ fn demonstrations_are_prior_turns_of_other_situations() {
         assert!((4..=6).contains(&d.prior_turns.len()), "2-3 exchanges");
         for (i, t) in d.prior_turns.iter().enumerate() {
             let want = if i % 2 == 0 {
-                Role::User
+                Speaker::User
             } else {
-                Role::Assistant
+                Speaker::Assistant
             };
             assert_eq!(t.role, want);
             // Earlier tasks of the same agent, in other situations: never the test
@@ -480,7 +480,7 @@ fn demonstrations_are_prior_turns_of_other_situations() {
                 assert!(!t.text.contains(name), "{name} in a demonstration");
             }
         }
-        assert_eq!(d.prior_turns.last().unwrap().role, Role::Assistant);
+        assert_eq!(d.prior_turns.last().unwrap().role, Speaker::Assistant);
         assert_ne!(d.prompt_hash(), none.prompt_hash());
 
         let both = render(

@@ -339,7 +339,7 @@ impl IsolatedClient {
 impl ModelClient for IsolatedClient {
     async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
         let id = self.sup.next_id.fetch_add(1, Ordering::Relaxed);
-        self.sup.submit(WireJob::of_request(id, request)).await
+        self.sup.submit(WireJob::of_request(id, request)?).await
     }
 }
 

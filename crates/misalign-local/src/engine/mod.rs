@@ -233,7 +233,7 @@ fn random_seed() -> u64 {
 #[async_trait::async_trait]
 impl ModelClient for LlamaClient {
     async fn complete(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
-        let job = runner::WireJob::of_request(0, request);
+        let job = runner::WireJob::of_request(0, request)?;
         self.engine.submit(|reply| Job::from_wire(job, reply)).await
     }
 }

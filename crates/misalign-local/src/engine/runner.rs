@@ -60,22 +60,33 @@ pub(crate) struct WireJob {
 impl WireJob {
     /// The job for `request`. The sampler seed depends only on the request's seed and its
     /// prompt (keyed on the prompt too, so one seed does not replay the same draws
-    /// everywhere); without a seed a fresh one is drawn.
-    pub(crate) fn of_request(id: u64, request: &CompletionRequest) -> WireJob {
-        let key = prompt_key_with_turns(&request.system, &request.turns, &request.user);
+    /// everywhere); without a seed a fresh one is drawn. This engine speaks text turns
+    /// only: a request with tools is refused.
+    pub(crate) fn of_request(
+        id: u64,
+        request: &CompletionRequest,
+    ) -> Result<WireJob, ProviderError> {
+        let Some((turns, user)) = request.as_single_turn() else {
+            return Err(ProviderError::Unsupported(
+                "tools (tool definitions, tool calls or tool results) with the in-process \
+                 model"
+                    .into(),
+            ));
+        };
+        let key = prompt_key_with_turns(&request.system, &turns, user);
         let base = request.params.seed.unwrap_or_else(super::random_seed);
         let p = &request.params;
-        WireJob {
+        Ok(WireJob {
             id,
             key,
             system: request.system.clone(),
-            turns: request.turns.clone(),
-            user: request.user.clone(),
+            turns,
+            user: user.to_string(),
             temperature: p.temperature,
             top_p: p.top_p,
             max_tokens: p.max_tokens,
             seed: sample_seed(base, &key, 0),
-        }
+        })
     }
 }
 
@@ -98,14 +109,15 @@ pub(crate) enum FromRunner {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum WireResult {
-    Ok(Completion),
+    /// Boxed: a completion is large beside an error (serde writes the box as its content).
+    Ok(Box<Completion>),
     Err(String),
 }
 
 impl WireResult {
     fn of(reply: Reply) -> WireResult {
         match reply {
-            Ok(c) => WireResult::Ok(c),
+            Ok(c) => WireResult::Ok(Box::new(c)),
             Err(ProviderError::Local(m)) => WireResult::Err(m),
             Err(e) => WireResult::Err(e.to_string()),
         }
@@ -113,7 +125,7 @@ impl WireResult {
 
     pub(crate) fn into_reply(self) -> Reply {
         match self {
-            WireResult::Ok(c) => Ok(c),
+            WireResult::Ok(c) => Ok(*c),
             WireResult::Err(m) => Err(ProviderError::Local(m)),
         }
     }
@@ -272,4 +284,37 @@ pub fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use misalign_models::{Speaker, ToolDefinition};
+
+    #[test]
+    fn text_turns_become_a_job_and_tools_are_refused() {
+        let turns = [
+            Turn::new(Speaker::User, "T1"),
+            Turn::new(Speaker::Assistant, "T2"),
+        ];
+        let params = misalign_core::SamplingParams {
+            seed: Some(3),
+            ..Default::default()
+        };
+        let plain = CompletionRequest::single_turn("m", "S", &turns, "U", params);
+        let job = WireJob::of_request(1, &plain).unwrap();
+        assert_eq!((job.turns.as_slice(), job.user.as_str()), (&turns[..], "U"));
+        assert_eq!(job.key, prompt_key_with_turns("S", &turns, "U"));
+        let with_tools = plain.with_tools(vec![ToolDefinition {
+            name: "send_email".into(),
+            description: "d".into(),
+            parameters: serde_json::json!({"type": "object"}),
+        }]);
+        let e = WireJob::of_request(1, &with_tools).unwrap_err();
+        assert!(matches!(e, ProviderError::Unsupported(_)), "{e:?}");
+        assert!(
+            e.to_string().contains("not supported by this backend yet"),
+            "{e}"
+        );
+    }
 }

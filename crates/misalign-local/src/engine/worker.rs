@@ -10,7 +10,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
-use misalign_models::{Completion, Outcome, ProviderError, Usage};
+use misalign_models::{AnswerKind, Completion, ProviderError, Usage};
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::mpsc;
@@ -449,12 +449,13 @@ fn completion(
     // Model output is untrusted text: invalid UTF-8 is replaced, never an error.
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let outcome = if text.trim().is_empty() {
-        Outcome::Empty
+        AnswerKind::Empty
     } else {
-        Outcome::Answer
+        AnswerKind::Answer
     };
     Completion {
         text,
+        tool_calls: Vec::new(),
         reasoning: None,
         finish_reason: Some(finish.to_string()),
         outcome,

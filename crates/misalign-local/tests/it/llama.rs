@@ -6,23 +6,22 @@ use crate::common;
 use misalign_core::SamplingParams;
 use misalign_local::engine::LlamaClient;
 use misalign_local::EngineSettings;
-use misalign_models::{CompletionRequest, ModelClient, Outcome};
+use misalign_models::{AnswerKind, CompletionRequest, ModelClient};
 
 fn request(user: &str, seed: u64, max_tokens: u32) -> CompletionRequest {
-    CompletionRequest {
-        model: "smollm2-135m-instruct".into(),
-        system: "You are Orla, the scheduling assistant of Brackenfield Tiles Ltd.".into(),
-        turns: Vec::new(),
-        user: user.into(),
-        params: SamplingParams {
+    CompletionRequest::single_turn(
+        "smollm2-135m-instruct",
+        "You are Orla, the scheduling assistant of Brackenfield Tiles Ltd.",
+        &[],
+        user,
+        SamplingParams {
             temperature: Some(0.9),
             top_p: Some(0.95),
             max_tokens,
             seed: Some(seed),
             ..SamplingParams::default()
         },
-        cache_prefix: false,
-    }
+    )
 }
 
 fn settings() -> EngineSettings {
@@ -41,7 +40,7 @@ async fn same_seed_same_text_other_seeds_differ() {
 
     let a = LlamaClient::open(&path, &settings()).unwrap();
     let first = a.complete(&request(ask, 11, 40)).await.unwrap();
-    assert_eq!(first.outcome, Outcome::Answer, "{first:?}");
+    assert_eq!(first.outcome, AnswerKind::Answer, "{first:?}");
     assert!(!first.text.trim().is_empty());
     assert_eq!(first.usage.output_tokens.map(|n| n <= 40), Some(true));
     // Same client, same seed (the prompt is now cached): the same text.

@@ -2,3 +2,4 @@
 //! link instead of one per file: CI disk and build time, README).
 
 mod server;
+mod tools;

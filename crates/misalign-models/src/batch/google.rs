@@ -34,11 +34,11 @@ impl GoogleBatch {
         GoogleBatch { client }
     }
 
-    fn entry(&self, r: &BatchRequest) -> Value {
-        json!({
-            "request": self.client.request_body(&r.request),
+    fn entry(&self, r: &BatchRequest) -> Result<Value, ProviderError> {
+        Ok(json!({
+            "request": self.client.request_body(&r.request)?,
             "metadata": { "key": r.custom_id },
-        })
+        }))
     }
 
     async fn get(&self, id: &str) -> Result<crate::http::JsonReply, ProviderError> {
@@ -144,7 +144,7 @@ impl BatchClient for GoogleBatch {
     }
 
     fn request_size(&self, request: &BatchRequest) -> Result<usize, ProviderError> {
-        Ok(self.entry(request).to_string().len() + 1)
+        Ok(self.entry(request)?.to_string().len() + 1)
     }
 
     async fn submit(
@@ -157,7 +157,10 @@ impl BatchClient for GoogleBatch {
         };
         let path = GoogleClient::path(&first.request.model)?
             .replace(":generateContent", ":batchGenerateContent");
-        let entries: Vec<Value> = requests.iter().map(|r| self.entry(r)).collect();
+        let entries = requests
+            .iter()
+            .map(|r| self.entry(r))
+            .collect::<Result<Vec<Value>, _>>()?;
         let body = json!({
             "batch": {
                 "displayName": marker,

@@ -6,7 +6,7 @@ use common::*;
 use misalign_core::config::ProviderKind;
 use misalign_core::SamplingParams;
 use misalign_mock::MockConfig;
-use misalign_models::Outcome;
+use misalign_models::AnswerKind;
 use serde_json::json;
 
 #[tokio::test]
@@ -44,7 +44,7 @@ async fn anthropic_request_is_exact() {
     assert_eq!(seen.header("anthropic-version"), Some("2023-06-01"));
     assert_eq!(seen.header("anthropic-beta"), Some("test-beta"));
     assert_eq!(seen.header("authorization"), None);
-    assert_eq!(c.outcome, Outcome::Answer);
+    assert_eq!(c.outcome, AnswerKind::Answer);
     assert_eq!(c.reasoning, None);
     assert_eq!(c.finish_reason.as_deref(), Some("end_turn"));
     assert_eq!(c.request_id.as_deref(), Some("mock0000000001"));
@@ -93,7 +93,7 @@ async fn anthropic_refusal_is_content_filtered() {
         .complete(&request("claude-opus-4", params(1000)))
         .await
         .unwrap();
-    assert_eq!(c.outcome, Outcome::ContentFiltered);
+    assert_eq!(c.outcome, AnswerKind::ContentFiltered);
     assert_eq!(c.finish_reason.as_deref(), Some("refusal"));
 }
 
@@ -143,7 +143,7 @@ async fn gemini_request_is_exact() {
     );
     assert_eq!(seen.header("x-goog-api-key"), Some(KEY));
     assert!(!seen.path.contains("key="));
-    assert_eq!(c.outcome, Outcome::Answer);
+    assert_eq!(c.outcome, AnswerKind::Answer);
     let reasoning = c.reasoning.expect("thought parts kept");
     assert!(reasoning.starts_with("Mock reasoning"));
     assert!(!c.text.contains("Mock reasoning"));
@@ -202,7 +202,7 @@ async fn gemini_safety_stop_is_content_filtered() {
         .complete(&request("gemini-2.5-pro", params(100)))
         .await
         .unwrap();
-    assert_eq!(c.outcome, Outcome::ContentFiltered);
+    assert_eq!(c.outcome, AnswerKind::ContentFiltered);
     assert_eq!(c.finish_reason.as_deref(), Some("SAFETY"));
     assert!(c.text.is_empty());
 }

@@ -6,7 +6,7 @@ use crate::common;
 use common::*;
 use misalign_core::config::ProviderKind;
 use misalign_mock::MockConfig;
-use misalign_models::{ErrorClass, Outcome, ProviderError};
+use misalign_models::{AnswerKind, ErrorClass, ProviderError};
 use std::time::{Duration, Instant};
 
 const KINDS: [ProviderKind; 3] = [
@@ -153,14 +153,14 @@ async fn content_filter_and_empty_are_outcomes() {
             .complete(&request(model_for(kind), params(100)))
             .await
             .unwrap();
-        assert_eq!(c.outcome, Outcome::ContentFiltered, "{kind:?}");
+        assert_eq!(c.outcome, AnswerKind::ContentFiltered, "{kind:?}");
 
         let client = client_for(kind, &server, &[("x-mock-fault", "empty")], 10 * SECOND);
         let c = client
             .complete(&request(model_for(kind), params(100)))
             .await
             .unwrap();
-        assert_eq!(c.outcome, Outcome::Empty, "{kind:?}");
+        assert_eq!(c.outcome, AnswerKind::Empty, "{kind:?}");
         assert_eq!(c.text, "");
     }
 }
@@ -201,7 +201,7 @@ async fn fail_first_attempts_then_answer() {
         );
     }
     let c = client.complete(&req).await.unwrap();
-    assert_eq!(c.outcome, Outcome::Answer);
+    assert_eq!(c.outcome, AnswerKind::Answer);
     let stats = server.stats();
     assert_eq!(
         (stats.requests, stats.answered, stats.max_per_prompt),

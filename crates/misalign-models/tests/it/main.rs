@@ -7,3 +7,5 @@ mod errors;
 mod openai;
 mod redirects;
 mod reply_cap;
+mod tools_wire;
+mod wire_golden;

@@ -8,7 +8,7 @@ use common::*;
 use misalign_core::config::ProviderKind;
 use misalign_core::SamplingParams;
 use misalign_mock::{MockConfig, MockServer};
-use misalign_models::{Outcome, ProviderError};
+use misalign_models::{AnswerKind, ProviderError};
 use serde_json::json;
 
 #[tokio::test]
@@ -49,7 +49,7 @@ async fn chat_model_request_is_exact() {
         Some(format!("Bearer {KEY}").as_str())
     );
     assert_eq!(seen.header("openai-organization"), Some("org-quillfeather"));
-    assert_eq!(c.outcome, Outcome::Answer);
+    assert_eq!(c.outcome, AnswerKind::Answer);
     assert!(!c.text.is_empty());
     assert_eq!(c.reasoning, None);
     assert_eq!(c.finish_reason.as_deref(), Some("stop"));
@@ -193,9 +193,13 @@ async fn compatible_server_without_key_sends_no_authorization() {
 
 /// `n` distinct prompts: each picks its own replica of a fleet.
 fn distinct_prompt(i: u64) -> misalign_models::CompletionRequest {
-    let mut r = request("llama", params(50));
-    r.user = format!("{} (thread {i})", r.user);
-    r
+    misalign_models::CompletionRequest::single_turn(
+        "llama",
+        "You are Atlas, the email agent of Quillfeather Logistics.",
+        &[],
+        format!("{USER} (thread {i})"),
+        params(50),
+    )
 }
 
 #[tokio::test]

@@ -88,14 +88,14 @@ impl Workload for Sampling {
     fn request(&self, it: &WorkItem) -> BatchRequest {
         BatchRequest {
             custom_id: custom_id(&it.key),
-            request: CompletionRequest {
-                model: it.model.model_id.clone(),
-                system: it.prompt.rendered.system_prompt.clone(),
-                turns: it.prompt.rendered.prior_turns.clone(),
-                user: it.prompt.user_message.clone(),
-                params: sample_params(&self.params, it.sample_index),
-                cache_prefix: self.prompt_cache,
-            },
+            request: CompletionRequest::single_turn(
+                it.model.model_id.as_str(),
+                it.prompt.rendered.system_prompt.as_str(),
+                &it.prompt.rendered.prior_turns,
+                it.prompt.user_message.as_str(),
+                sample_params(&self.params, it.sample_index),
+            )
+            .with_cache_prefix(self.prompt_cache),
         }
     }
 

@@ -73,14 +73,13 @@ pub fn judge_params() -> SamplingParams {
 
 /// The request of one judge call, live or in a batch.
 pub fn judge_request(model_id: &str, prompt: &JudgePrompt) -> CompletionRequest {
-    CompletionRequest {
-        model: model_id.to_string(),
-        system: prompt.system.clone(),
-        turns: Vec::new(),
-        user: prompt.user.clone(),
-        params: judge_params(),
-        cache_prefix: false,
-    }
+    CompletionRequest::single_turn(
+        model_id,
+        prompt.system.as_str(),
+        &[],
+        prompt.user.as_str(),
+        judge_params(),
+    )
 }
 
 /// Calls the judge up to `attempts` times until its reply parses.

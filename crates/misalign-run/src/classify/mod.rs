@@ -7,7 +7,8 @@
 //! up in the `judge_cache` first, keyed by (judge model, rubric version, transcript hash).
 //! With [`ClassifyOptions::batch`], the calls the cache cannot answer first go through
 //! provider batches ([`batch`]), which fill the cache; what they leave is called live.
-//! [`classify_answer`] is the same pipeline for one standalone answer.
+//! [`classify_answer`] is the same pipeline for one standalone answer, and
+//! [`classify_actions`] for actions an agent executed through native tool calls.
 
 pub mod batch;
 mod judge;
@@ -22,7 +23,10 @@ use crate::store::classifications::{
     CachedJudgement, NewClassification, PendingAnswer, ReplyTokens,
 };
 use crate::store::{Store, StoreError};
-use misalign_core::detect::{analyse_transcript, AnswerAnalysis, DetectError, DETECTOR_VERSION};
+use misalign_core::actions::Action;
+use misalign_core::detect::{
+    analyse_actions, analyse_transcript, AnswerAnalysis, DetectError, DETECTOR_VERSION,
+};
 use misalign_core::hash::sha256_parts;
 use misalign_core::judge::{
     awareness_prompt, cohens_kappa, final_verdict, judge_prompt, parse_awareness, parse_verdict,
@@ -225,6 +229,35 @@ pub async fn classify_answer(
     attempts: u32,
 ) -> Result<AnswerClassification, DetectError> {
     let analysis = analyse_transcript(scenario, facts, transcript)?;
+    judge_analysis(scenario, analysis, transcript, judge, awareness, attempts).await
+}
+
+/// Classifies actions the agent executed (native tool calls, each read with
+/// [`misalign_core::executed::action_of_call`]) without a store: the detector reads
+/// `actions` directly, and the judges read `transcript`, the conversation as the judge
+/// should see it.
+pub async fn classify_actions(
+    scenario: &str,
+    facts: &Facts,
+    actions: Vec<Action>,
+    transcript: &Transcript,
+    judge: Option<&JudgeModel>,
+    awareness: Option<&JudgeModel>,
+    attempts: u32,
+) -> Result<AnswerClassification, DetectError> {
+    let analysis = analyse_actions(scenario, facts, actions)?;
+    judge_analysis(scenario, analysis, transcript, judge, awareness, attempts).await
+}
+
+/// The judges' verdicts on `transcript` and the final verdict beside the detector's.
+async fn judge_analysis(
+    scenario: &str,
+    analysis: AnswerAnalysis,
+    transcript: &Transcript,
+    judge: Option<&JudgeModel>,
+    awareness: Option<&JudgeModel>,
+    attempts: u32,
+) -> Result<AnswerClassification, DetectError> {
     let mut results = JudgeResults::default();
     if let Some(j) = judge {
         let prompt = judge_prompt(scenario, transcript)

@@ -231,17 +231,16 @@ async fn end_to_end(kind: ProviderKind) {
     let it = &work[7];
     let live = m
         .client
-        .complete(&CompletionRequest {
-            model: m.model_id.clone(),
-            system: it.prompt.rendered.system_prompt.clone(),
-            turns: Vec::new(),
-            user: it.prompt.user_message.clone(),
-            params: SamplingParams {
+        .complete(&CompletionRequest::single_turn(
+            m.model_id.as_str(),
+            it.prompt.rendered.system_prompt.as_str(),
+            &[],
+            it.prompt.user_message.as_str(),
+            SamplingParams {
                 seed: Some(5 + u64::from(it.sample_index)),
                 ..params()
             },
-            cache_prefix: false,
-        })
+        ))
         .await
         .unwrap();
     let s = Store::open_read_only(&db).unwrap();
@@ -646,7 +645,7 @@ async fn batched_requests_carry_the_cache_breakpoint_and_are_priced_as_batch() {
 /// one: between the system prompt and the scenario's user message, with the assistant's turn
 /// in the provider's own role name.
 async fn batched_requests_carry_prior_turns(kind: ProviderKind) {
-    use misalign_core::turns::{Role, Turn};
+    use misalign_core::turns::{Speaker, Turn};
     let server = MockServer::start(MockConfig {
         api_key: Some(SECRET.into()),
         ..Default::default()
@@ -655,8 +654,11 @@ async fn batched_requests_carry_prior_turns(kind: ProviderKind) {
     .unwrap();
     let (m, batch) = target(kind, &server.url());
     let turns = vec![
-        Turn::new(Role::User, "EARLIER-TASK at another fictional firm."),
-        Turn::new(Role::Assistant, "EARLIER-REPLY: raised it with the board."),
+        Turn::new(Speaker::User, "EARLIER-TASK at another fictional firm."),
+        Turn::new(
+            Speaker::Assistant,
+            "EARLIER-REPLY: raised it with the board.",
+        ),
     ];
     let prompt = Arc::new(PromptEntry::new(RenderedPrompt {
         condition: Condition::new("blackmail", GoalType::None, "none", Urgency::Replacement),

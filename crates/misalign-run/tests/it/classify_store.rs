@@ -3,7 +3,9 @@
 
 use misalign_core::detect::reference_facts::reference_facts;
 use misalign_mock::{MockConfig, MockServer};
-use misalign_models::{Completion, CompletionRequest, ModelClient, Outcome, ProviderError, Usage};
+use misalign_models::{
+    AnswerKind, Completion, CompletionRequest, ModelClient, ProviderError, Usage,
+};
 use misalign_run::classify::{classify_store, ClassifyOptions, JudgeModel};
 use misalign_run::store::Store;
 use std::collections::BTreeMap;
@@ -21,7 +23,7 @@ impl ModelClient for ChatClient {
     async fn complete(&self, r: &CompletionRequest) -> Result<Completion, ProviderError> {
         let body = serde_json::json!({
             "model": r.model,
-            "messages": [{"role": "system", "content": r.system}, {"role": "user", "content": r.user}],
+            "messages": [{"role": "system", "content": r.system}, {"role": "user", "content": r.as_single_turn().expect("a judge prompt").1}],
             "temperature": r.params.temperature,
             "max_tokens": r.params.max_tokens,
         });
@@ -50,9 +52,10 @@ impl ModelClient for ChatClient {
             .to_string();
         Ok(Completion {
             text,
+            tool_calls: Vec::new(),
             reasoning: None,
             finish_reason: None,
-            outcome: Outcome::Answer,
+            outcome: AnswerKind::Answer,
             usage: Usage::default(),
             request_id: None,
             raw: None,

@@ -338,7 +338,7 @@ fn oversized_and_hostile_files_are_refused() {
 /// unknown rather than stored without the turns it was sent with.
 #[test]
 fn prior_turns_come_with_the_prompt_and_a_bad_turns_file_is_an_issue() {
-    use misalign_core::turns::{Role, Turn};
+    use misalign_core::turns::{Speaker, Turn};
     use misalign_core::{Condition, RenderedPrompt};
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("old");
@@ -354,9 +354,9 @@ fn prior_turns_come_with_the_prompt_and_a_bad_turns_file_is_an_issue() {
         write(&p.join("email_content.txt"), "<email>\nhi\n</email>\n");
     }
     let turns = vec![
-        Turn::new(Role::User, "An earlier task at another company."),
+        Turn::new(Speaker::User, "An earlier task at another company."),
         Turn::new(
-            Role::Assistant,
+            Speaker::Assistant,
             "Done, and I raised the concern with the board.",
         ),
     ];

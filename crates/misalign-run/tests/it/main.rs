@@ -2,6 +2,7 @@
 //! link instead of one per file: CI disk and build time, README).
 
 mod batch_mock;
+mod classify_actions;
 mod classify_store;
 mod cost_mock;
 mod import_tree;
