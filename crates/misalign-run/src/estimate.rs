@@ -31,7 +31,7 @@ pub fn caching_of(kind: ProviderKind, prompt_cache: bool) -> Caching {
 /// Why a model is called.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Role {
+pub enum CallPurpose {
     /// A model under test.
     Sample,
     /// The harm judge.
@@ -40,12 +40,12 @@ pub enum Role {
     Awareness,
 }
 
-impl Role {
+impl CallPurpose {
     pub fn as_str(self) -> &'static str {
         match self {
-            Role::Sample => "sample",
-            Role::Judge => "judge",
-            Role::Awareness => "awareness",
+            CallPurpose::Sample => "sample",
+            CallPurpose::Judge => "judge",
+            CallPurpose::Awareness => "awareness",
         }
     }
 }
@@ -54,7 +54,7 @@ impl Role {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EstimateLine {
     pub model: String,
-    pub role: Role,
+    pub role: CallPurpose,
     pub calls: u64,
     pub tokens: TokenCounts,
     /// None when no price is known.
@@ -71,7 +71,7 @@ type Sums = (String, u64, TokenCounts, TokenCounts, bool);
 #[derive(Debug)]
 pub struct PlanEstimate<'a> {
     prices: &'a PriceTable,
-    lines: BTreeMap<(Role, String), Sums>,
+    lines: BTreeMap<(CallPurpose, String), Sums>,
 }
 
 impl<'a> PlanEstimate<'a> {
@@ -110,7 +110,7 @@ impl<'a> PlanEstimate<'a> {
             ..TokenCounts::default()
         };
         self.add(
-            Role::Sample,
+            CallPurpose::Sample,
             model,
             model_id,
             samples,
@@ -123,7 +123,7 @@ impl<'a> PlanEstimate<'a> {
     /// One judge call per answer: `answers` transcripts of about `transcript_tokens` each.
     pub fn add_judge_calls(
         &mut self,
-        role: Role,
+        role: CallPurpose,
         model: &str,
         model_id: &str,
         transcript_tokens: u64,
@@ -140,7 +140,7 @@ impl<'a> PlanEstimate<'a> {
     #[allow(clippy::too_many_arguments)]
     fn add(
         &mut self,
-        role: Role,
+        role: CallPurpose,
         model: &str,
         model_id: &str,
         calls: u64,
@@ -206,11 +206,11 @@ mod tests {
         let id = "claude-sonnet-4-5";
         let name = "anthropic/claude-sonnet-4-5";
         e.add_samples(name, id, Caching::Explicit, false, 3000, 100, 1000);
-        e.add_judge_calls(Role::Judge, name, id, 2000, 100);
+        e.add_judge_calls(CallPurpose::Judge, name, id, 2000, 100);
         let lines = e.lines();
         assert_eq!(lines.len(), 2);
         let s = &lines[0];
-        assert_eq!((s.role, s.calls), (Role::Sample, 100));
+        assert_eq!((s.role, s.calls), (CallPurpose::Sample, 100));
         assert_eq!(
             s.tokens,
             TokenCounts {

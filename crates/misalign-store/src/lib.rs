@@ -29,7 +29,7 @@ pub use samples::{
     Inserted, PromptRow, ResponseRow, ResponseStatus, RunEndStatus, RunKind, RunManifest,
     WorkItemRow,
 };
-pub use status::{Counts, StoreStatus};
+pub use status::{ItemCounts, StoreStatus};
 pub use writer::{CommitError, StoreWriter, WriterHandle};
 
 /// The current time as the store writes it: RFC 3339 UTC with milliseconds.
