@@ -183,6 +183,18 @@ impl Filler {
         Ok(())
     }
 
+    /// Sets the experiment file the run recorded (`runs.experiment_text`).
+    pub fn set_experiment_text(&self, text: &str) -> Result<(), StoreError> {
+        self.store
+            .conn
+            .execute(
+                "UPDATE runs SET experiment_text = ?1 WHERE id = ?2",
+                params![text, self.run_id],
+            )
+            .map_err(|e| sql(&self.store, e))?;
+        Ok(())
+    }
+
     /// Records an earlier `run` of the folder (before this one) with its sampling parameters.
     pub fn add_earlier_run(&self, sampling_json: &str) -> Result<i64, StoreError> {
         let c = &self.store.conn;

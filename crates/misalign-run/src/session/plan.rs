@@ -2,7 +2,7 @@
 //! rendered into prompts, each with the resolved models that answer it. No network.
 
 use super::{clients, Event, Reporter, RunSettings, SessionError};
-use crate::estimate::{caching_of, transcript_tokens, EstimateLine, PlanEstimate, CallPurpose};
+use crate::estimate::{caching_of, transcript_tokens, CallPurpose, EstimateLine, PlanEstimate};
 use crate::PromptEntry;
 use misalign_core::config::{
     provider_config, resolve_model, Experiment, ProviderConfig, ResolvedModel,
@@ -205,14 +205,14 @@ impl Plan {
                 let r = &self.models[n].resolved;
                 let caching = caching_of(r.kind, exp.execution.prompt_cache);
                 let batched = exp.execution.batch && supports_batch(r.kind);
-                est.add_samples(n, &r.model_id, caching, batched, input, samples, max_out);
+                est.add_samples(n, caching, batched, input, samples, max_out);
                 if let Some(j) = scenario_judges.get(scenario).or(default_judge.as_ref()) {
                     let t = transcript_tokens(&prompt.rendered.email_content, max_out);
-                    est.add_judge_calls(CallPurpose::Judge, &j.name, &j.model_id, t, samples);
+                    est.add_judge_calls(CallPurpose::Judge, &j.name, t, samples);
                 }
                 if let Some(a) = &awareness {
                     let t = transcript_tokens("", max_out);
-                    est.add_judge_calls(CallPurpose::Awareness, &a.name, &a.model_id, t, samples);
+                    est.add_judge_calls(CallPurpose::Awareness, &a.name, t, samples);
                 }
             }
         }

@@ -630,7 +630,7 @@ async fn batched_requests_carry_the_cache_breakpoint_and_are_priced_as_batch() {
         },
     )]))
     .unwrap();
-    let price = prices.lookup(&m.name, &m.model_id).unwrap();
+    let price = prices.price_of(&m.name).unwrap();
     let t = u.tokens;
     let by_hand =
         (t.cache_write as f64 * 3.75 + t.cache_read as f64 * 0.3 + t.output as f64 * 15.0) / 1e6

@@ -296,9 +296,7 @@ async fn anthropic_caches_the_shared_prompt_and_every_answer_is_priced_from_its_
 
     // Cost per answer: the price table's function against the list prices written out here.
     let table = PriceTable::new(&BTreeMap::new()).unwrap();
-    let price = table
-        .lookup("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5")
-        .unwrap();
+    let price = table.price_of("anthropic/claude-sonnet-4-5").unwrap();
     let mut total = 0.0;
     for (_, input, write, read, output, _) in &rows {
         let t = TokenCounts::from_stored(*input, *write, *read, *output);
@@ -526,7 +524,6 @@ fn budget(
             already,
             &[BudgetTarget {
                 name: &model.name,
-                model_id: &model.model_id,
                 caching: Caching::Explicit,
             }],
             &prices,
@@ -567,7 +564,7 @@ async fn max_cost_stops_within_the_budget_and_the_rest_resumes() {
     assert!(report.answers > 0 && report.answers < 20, "{report:?}");
     assert_eq!(report.abandoned, 0, "calls in flight finish");
     let table = PriceTable::new(&BTreeMap::new()).unwrap();
-    let price = table.lookup(&model.name, &model.model_id).unwrap();
+    let price = table.price_of(&model.name).unwrap();
     let spent = store.plan_usage_by_model(run).unwrap()[&model.name].cost(&price);
     assert!(spent <= limit, "spent {spent} over the {limit} limit");
     assert!(spent > limit / 3.0, "stopped far too early: {spent}");

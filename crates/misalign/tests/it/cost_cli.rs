@@ -63,9 +63,7 @@ fn stored_cost(out: &Path) -> (f64, i64) {
     let s = misalign_run::store::Store::open_read_only(&out.join("results.sqlite")).unwrap();
     let run = s.report_run(None).unwrap().unwrap().run_id;
     let prices = misalign_run::cost::PriceTable::new(&Default::default()).unwrap();
-    let price = prices
-        .lookup("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5")
-        .unwrap();
+    let price = prices.price_of("anthropic/claude-sonnet-4-5").unwrap();
     let usage = s.plan_usage_by_model(run).unwrap();
     let u = &usage["anthropic/claude-sonnet-4-5"];
     (u.cost(&price), u.answers as i64)
