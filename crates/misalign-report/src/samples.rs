@@ -78,7 +78,7 @@ pub fn row_verdict(r: &ExportRow) -> &'static str {
 /// The answer's `response.json` (relative to the results folder), when there is an answer.
 pub(crate) fn transcript_path(r: &ExportRow) -> Option<String> {
     has_answer(r).then(|| {
-        misalign_store::export::response_json_path(
+        misalign_store::layout::response_json_path(
             &r.model,
             &r.condition_id,
             u32::try_from(r.sample_index).unwrap_or(u32::MAX),

@@ -24,6 +24,7 @@ use misalign_core::hash::{sha256_hex, sha256_parts};
 use misalign_core::plan::work_item_key;
 use misalign_core::turns::{Role, Turn};
 use misalign_core::{Condition, RenderedPrompt, SamplingParams};
+use misalign_store::layout::{sample_index, MODELS_DIR, RESPONSE_FILE};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -125,9 +126,9 @@ pub fn import_tree(
                 .into(),
         });
     }
-    let (models_root, prompts_root) = if is_real_dir(&dir.join("models")) {
+    let (models_root, prompts_root) = if is_real_dir(&dir.join(MODELS_DIR)) {
         let p = dir.join("prompts");
-        (dir.join("models"), is_real_dir(&p).then_some(p))
+        (dir.join(MODELS_DIR), is_real_dir(&p).then_some(p))
     } else {
         (dir.to_path_buf(), None)
     };
@@ -348,7 +349,7 @@ fn read_tree(root: &Path, issues: &mut Vec<ImportIssue>) -> Vec<Sample> {
                     );
                     return out;
                 }
-                let index = sample_number(&sample_name).filter(|_| is_dir);
+                let index = sample_index(&sample_name).filter(|_| is_dir);
                 let Some(sample_index) = index else {
                     issue(
                         issues,
@@ -365,15 +366,6 @@ fn read_tree(root: &Path, issues: &mut Vec<ImportIssue>) -> Vec<Sample> {
         }
     }
     out
-}
-
-/// `sample_007` -> 6 (0-based).
-fn sample_number(name: &str) -> Option<u32> {
-    let digits = name.strip_prefix("sample_")?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse::<u32>().ok()?.checked_sub(1)
 }
 
 /// Why one file of the tree was not read.
@@ -450,7 +442,7 @@ fn read_sample(
     condition: &Condition,
     sample_index: u32,
 ) -> Result<Sample, SampleError> {
-    let path = dir.join("response.json");
+    let path = dir.join(RESPONSE_FILE);
     let fail = |problem: SampleProblem| (path.clone(), problem);
     let bytes = read_capped(&path, MAX_RESPONSE_BYTES).map_err(|p| match p {
         FileProblem::Missing => fail(SampleProblem::NoResponse),
@@ -725,21 +717,6 @@ fn condition_json(c: &Condition) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sample_numbers() {
-        assert_eq!(sample_number("sample_001"), Some(0));
-        assert_eq!(sample_number("sample_120"), Some(119));
-        for bad in [
-            "sample_000",
-            "sample_",
-            "sample_1a",
-            "sample-001",
-            "sample_+1",
-        ] {
-            assert_eq!(sample_number(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn tokens_are_found_in_known_places() {

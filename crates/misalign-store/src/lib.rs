@@ -13,6 +13,7 @@ pub mod cell;
 pub mod classifications;
 pub mod export;
 pub mod judge_batches;
+pub mod layout;
 pub mod lock;
 pub mod read;
 pub mod samples;

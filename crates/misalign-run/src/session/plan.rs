@@ -112,7 +112,7 @@ pub fn plan(settings: &RunSettings, reporter: &dyn Reporter) -> Result<Plan, Ses
     for w in source.warnings() {
         reporter.event(Event::TemplateWarning(&w));
     }
-    if let Some((a, b)) = misalign_store::export::folder_clashes(models.keys().map(String::as_str))
+    if let Some((a, b)) = misalign_store::layout::folder_clashes(models.keys().map(String::as_str))
         .into_iter()
         .next()
     {

@@ -514,7 +514,7 @@ fn models_whose_names_differ_only_in_slash_or_underscore_get_their_own_folders()
             let doc: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
             let model = doc["metadata"]["model"].as_str().unwrap().to_string();
-            assert_eq!(misalign_run::export::model_folder(&model), *f);
+            assert_eq!(misalign_store::layout::model_folder(&model), *f);
         }
     }
 }
