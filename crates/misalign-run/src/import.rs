@@ -12,7 +12,8 @@
 //! read up to a size cap, names are checked before they become store keys. A file that
 //! cannot be imported is an [`ImportIssue`]; the rest is imported. Importing is idempotent:
 //! a sample already in the store (same condition, model, sample number and prompt) is left
-//! alone, and an import that finds nothing new adds no rows at all.
+//! alone, and an import that finds nothing new adds no rows at all. An import holds the
+//! results folder's lock while it works, as `run` and `classify` do.
 
 use crate::store::classifications::NewClassification;
 use crate::store::{
@@ -25,6 +26,7 @@ use misalign_core::plan::work_item_key;
 use misalign_core::turns::{Role, Turn};
 use misalign_core::{Condition, RenderedPrompt, SamplingParams};
 use misalign_store::layout::{sample_index, MODELS_DIR, RESPONSE_FILE};
+use misalign_store::lock::{FolderLock, LockError};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -75,6 +77,9 @@ pub struct ImportSummary {
 pub enum ImportError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another misalign process holds the results folder.
+    #[error(transparent)]
+    Lock(#[from] LockError),
     #[error("{path}: {message}")]
     Tree { path: PathBuf, message: String },
 }
@@ -109,11 +114,14 @@ struct ConditionPrompt {
 }
 
 /// Imports the tree under `dir` into `store`; `experiment_id` names the import's `runs` row.
+/// The store's folder is locked until the import is done: a `run` or `classify` holding it
+/// makes this an [`ImportError::Lock`] before anything is read or written.
 pub fn import_tree(
     store: &mut Store,
     dir: &Path,
     experiment_id: &str,
 ) -> Result<ImportSummary, ImportError> {
+    let _lock = FolderLock::acquire(store.folder())?;
     let kind = std::fs::symlink_metadata(dir).map_err(|e| ImportError::Tree {
         path: dir.to_path_buf(),
         message: format!("cannot read: {e}"),

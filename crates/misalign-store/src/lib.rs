@@ -215,6 +215,11 @@ impl Store {
         &self.path
     }
 
+    /// The results folder the store file is in (its lock is taken there).
+    pub fn folder(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
     pub(crate) fn err(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {
             path: self.path.clone(),

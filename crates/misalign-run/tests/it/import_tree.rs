@@ -405,3 +405,34 @@ fn prior_turns_come_with_the_prompt_and_a_bad_turns_file_is_an_issue() {
         .unwrap();
     assert_eq!((system.as_str(), turns_of_other), ("", None));
 }
+
+#[test]
+fn an_import_is_refused_while_another_process_holds_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("old_results");
+    tree(&src);
+    let out = dir.path().join("out");
+    let mut store = Store::open_dir(&out).unwrap();
+
+    let held = misalign_store::lock::FolderLock::acquire(&out).unwrap();
+    let err = import_tree(&mut store, &src, "old_results").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            misalign_run::import::ImportError::Lock(misalign_store::lock::LockError::Busy { .. })
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("in use by another misalign process"),
+        "{err}"
+    );
+    assert!(store.answered_keys().unwrap().is_empty(), "nothing written");
+    drop(held);
+
+    let s = import_tree(&mut store, &src, "old_results").unwrap();
+    assert_eq!(s.imported, 3);
+    // Released when the import is done: the next process gets the folder.
+    misalign_store::lock::FolderLock::acquire(&out).unwrap();
+}

@@ -137,3 +137,47 @@ fn nothing_importable_exits_1_and_out_inside_the_tree_is_refused() {
         ));
     assert!(!good.join("imported").exists());
 }
+
+#[test]
+fn an_import_into_a_folder_a_run_holds_is_refused_and_releases_the_lock_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("past_run");
+    tree(&src);
+    let out = dir.path().join("imported");
+    std::fs::create_dir_all(&out).unwrap();
+
+    // What a `misalign run` into OUT holds while it samples.
+    let held = misalign_store::lock::FolderLock::acquire(&out).unwrap();
+    misalign()
+        .arg("import")
+        .arg(&src)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "is in use by another misalign process",
+        ))
+        .stderr(predicate::str::contains(format!(
+            "pid {}",
+            std::process::id()
+        )));
+    let store = misalign_store::Store::open_read_only(&out.join("results.sqlite")).unwrap();
+    assert!(
+        store.answered_keys().unwrap().is_empty(),
+        "nothing imported"
+    );
+    drop(store);
+    drop(held);
+
+    misalign()
+        .arg("import")
+        .arg(&src)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("2 imported"));
+    // The import let go of the folder when it finished.
+    misalign_store::lock::FolderLock::acquire(&out).unwrap();
+}
