@@ -19,6 +19,8 @@ pub mod read;
 pub mod samples;
 pub mod status;
 #[cfg(feature = "testdata")]
+pub mod tables;
+#[cfg(feature = "testdata")]
 pub mod testdata;
 pub mod untrusted;
 pub mod usage;
