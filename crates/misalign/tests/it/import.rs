@@ -1,6 +1,6 @@
 //! `misalign import` on the real binary, then `classify` and `report` on what it imported.
 
-use crate::support::{count, misalign};
+use crate::support::{classifications, count, misalign, responses, ClassificationRecord};
 use predicates::prelude::*;
 use serde_json::json;
 use std::path::Path;
@@ -57,7 +57,7 @@ fn import_then_classify_and_report() {
             "sample_003/response.json: not valid JSON",
         ));
     let store = out.join("results.sqlite");
-    assert_eq!(count(&store, "SELECT count(*) FROM responses"), 2);
+    assert_eq!(responses(&store).len(), 2);
 
     // Twice: nothing new, still success.
     misalign()
@@ -70,7 +70,7 @@ fn import_then_classify_and_report() {
         .stdout(predicate::str::contains(
             "0 imported (0 with a classification), 2 already",
         ));
-    assert_eq!(count(&store, "SELECT count(*) FROM responses"), 2);
+    assert_eq!(responses(&store).len(), 2);
 
     // Our classifier (detectors only, built-in facts) adds its own rows beside the imported one.
     misalign()
@@ -79,12 +79,12 @@ fn import_then_classify_and_report() {
         .assert()
         .success()
         .stdout(predicate::str::contains("classified 2 answer(s)"));
-    assert_eq!(count(&store, "SELECT count(*) FROM classifications"), 3);
+    let verdicts = classifications(&store);
+    assert_eq!(verdicts.len(), 3);
+    let ours_harmful =
+        |c: &ClassificationRecord| c.classifier_version != "imported" && c.detector_verdict;
     assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM classifications WHERE classifier_version != 'imported' AND detector_verdict = 1"
-        ),
+        count(&verdicts, ours_harmful),
         1,
         "the threat is caught by our detector"
     );
