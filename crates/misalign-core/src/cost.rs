@@ -191,8 +191,15 @@ impl PriceTable {
         })
     }
 
-    /// The prices of a model, by its full name or its id within the provider.
-    pub fn lookup(&self, name: &str, model_id: &str) -> Option<ModelPrice> {
+    /// The prices of a model by its canonical `provider/model` name: the patterns are
+    /// matched against the name and against its id within the provider
+    /// ([`crate::config::model_id_of`]). The one way every estimate, budget, total and
+    /// report prices a model.
+    pub fn price_of(&self, name: &str) -> Option<ModelPrice> {
+        self.lookup(name, crate::config::model_id_of(name))
+    }
+
+    fn lookup(&self, name: &str, model_id: &str) -> Option<ModelPrice> {
         let hit = |g: &GlobMatcher| g.is_match(name) || g.is_match(model_id);
         let built = self.built_in.iter().find(|(g, _)| hit(g)).map(|(_, r)| *r);
         let from_built = |b: &BuiltIn| ModelPrice {
@@ -255,6 +262,17 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_model_is_priced_by_its_name_and_its_id_within_the_provider() {
+        let t = PriceTable::new(&BTreeMap::new()).unwrap();
+        let gpt = t.price_of("openai/gpt-4.1").unwrap();
+        // The id after a service name (Inspect's openai-api ids) and after a gateway.
+        assert_eq!(t.price_of("openai-api/house/gpt-4.1"), Some(gpt));
+        assert!(t.price_of("openrouter/x-ai/grok-4").is_some());
+        assert!(t.price_of("house/gpt-4.1-custom-finetune").is_some());
+        assert_eq!(t.price_of("house/unknown-7b"), None);
+    }
 
     fn price(input: f64, output: f64) -> Price {
         Price {

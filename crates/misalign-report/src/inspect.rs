@@ -114,7 +114,7 @@ fn log_file_name(created: &str, model: &str) -> String {
         .take(19)
         .collect::<String>()
         .replace(':', "-");
-    let mut slug = misalign_store::export::model_folder(model).replace('_', "-");
+    let mut slug = misalign_store::layout::model_folder(model).replace('_', "-");
     // The folder name is ASCII (every other byte is written `%XX`), so any cut is a char
     // boundary.
     slug.truncate(MAX_SLUG);

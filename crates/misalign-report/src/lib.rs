@@ -42,6 +42,17 @@ pub enum ReportError {
     Write { path: PathBuf, message: String },
     #[error("{0}")]
     Invalid(String),
+    /// The `prices:` of a run's recorded experiment file cannot be read, so its costs
+    /// cannot be computed.
+    #[error(
+        "{store}: run {run_id}: cannot read the prices of its recorded experiment ({message}); \
+         its costs cannot be computed"
+    )]
+    RecordedPrices {
+        store: PathBuf,
+        run_id: i64,
+        message: String,
+    },
 }
 
 impl ReportError {

@@ -3,6 +3,7 @@
 
 use crate::files::spreadsheet_safe;
 use crate::ReportError;
+use misalign_core::config::parse_prices;
 use misalign_core::cost::{cost_usd, ModelPrice, PriceTable, TokenCounts};
 use misalign_core::Condition;
 use misalign_store::atomic::AtomicFile;
@@ -77,7 +78,7 @@ pub fn row_verdict(r: &ExportRow) -> &'static str {
 /// The answer's `response.json` (relative to the results folder), when there is an answer.
 pub(crate) fn transcript_path(r: &ExportRow) -> Option<String> {
     has_answer(r).then(|| {
-        misalign_store::export::response_json_path(
+        misalign_store::layout::response_json_path(
             &r.model,
             &r.condition_id,
             u32::try_from(r.sample_index).unwrap_or(u32::MAX),
@@ -110,28 +111,34 @@ impl ConditionCache {
     }
 }
 
-/// Prices answers with the run's own `prices:` (when its experiment file still parses)
-/// over the built-in table; None for a model without a known price.
+/// Prices answers with the run's own `prices:` over the built-in table; None for a model
+/// without a known price.
 pub(crate) struct Pricing {
-    table: Option<PriceTable>,
+    table: PriceTable,
 }
 
 impl Pricing {
+    /// The prices of run `run_id`, read from the `prices:` section of its recorded experiment
+    /// file (a run without one, an import, has the built-in prices). A section that cannot be
+    /// read is an error: the built-in prices in its place would be costs the run did not use.
     pub(crate) fn of_run(store: &Store, run_id: i64) -> Result<Pricing, ReportError> {
-        let overrides = store
-            .run_experiment_text(run_id)?
-            .and_then(|text| misalign_core::config::parse_experiment(&text, "experiment").ok())
-            .map(|exp| exp.prices)
-            .unwrap_or_default();
-        Ok(Pricing {
-            table: PriceTable::new(&overrides).ok(),
-        })
+        let unreadable = |message: String| ReportError::RecordedPrices {
+            store: store.path().to_path_buf(),
+            run_id,
+            message,
+        };
+        let overrides = match store.run_experiment_text(run_id)? {
+            Some(text) => parse_prices(&text, "the recorded experiment")
+                .map_err(|e| unreadable(e.to_string()))?,
+            None => Default::default(),
+        };
+        let table = PriceTable::new(&overrides).map_err(|e| unreadable(e.to_string()))?;
+        Ok(Pricing { table })
     }
 
     /// The prices of a model (by its `provider/model` name).
     pub(crate) fn price(&self, model: &str) -> Option<ModelPrice> {
-        let id = model.split_once('/').map_or(model, |(_, id)| id);
-        self.table.as_ref()?.lookup(model, id)
+        self.table.price_of(model)
     }
 
     /// What an answer cost, from its stored token counts (None without counts or price).

@@ -245,8 +245,8 @@ pub struct Unpriced(pub Vec<String>);
 /// A model the run calls, as [`budget_for`] needs it.
 #[derive(Clone, Debug)]
 pub struct BudgetTarget<'a> {
+    /// `provider/model`.
     pub name: &'a str,
-    pub model_id: &'a str,
     pub caching: Caching,
 }
 
@@ -263,7 +263,7 @@ pub fn budget_for(
     let mut models = HashMap::new();
     let mut unpriced = Vec::new();
     for t in targets {
-        match prices.lookup(t.name, t.model_id) {
+        match prices.price_of(t.name) {
             Some(price) => {
                 models.insert(
                     t.name.to_string(),

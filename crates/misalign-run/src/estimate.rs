@@ -9,7 +9,7 @@
 //! model's batch discount.
 
 use crate::budget::{input_as_billed, Caching};
-use crate::cost::{cost_usd, estimate_tokens, ModelPrice, PriceTable, TokenCounts};
+use crate::cost::{cost_usd, estimate_tokens, PriceTable, TokenCounts};
 use misalign_core::config::ProviderKind;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -31,7 +31,7 @@ pub fn caching_of(kind: ProviderKind, prompt_cache: bool) -> Caching {
 /// Why a model is called.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Role {
+pub enum CallPurpose {
     /// A model under test.
     Sample,
     /// The harm judge.
@@ -40,12 +40,12 @@ pub enum Role {
     Awareness,
 }
 
-impl Role {
+impl CallPurpose {
     pub fn as_str(self) -> &'static str {
         match self {
-            Role::Sample => "sample",
-            Role::Judge => "judge",
-            Role::Awareness => "awareness",
+            CallPurpose::Sample => "sample",
+            CallPurpose::Judge => "judge",
+            CallPurpose::Awareness => "awareness",
         }
     }
 }
@@ -54,7 +54,7 @@ impl Role {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EstimateLine {
     pub model: String,
-    pub role: Role,
+    pub role: CallPurpose,
     pub calls: u64,
     pub tokens: TokenCounts,
     /// None when no price is known.
@@ -63,15 +63,15 @@ pub struct EstimateLine {
     pub cost_usd_uncached_live: Option<f64>,
 }
 
-/// One (role, model)'s calls so far: model id, calls, tokens as billed, tokens as plain
-/// live input, whether billed through a batch.
-type Sums = (String, u64, TokenCounts, TokenCounts, bool);
+/// One (purpose, model)'s calls so far: calls, tokens as billed, tokens as plain live
+/// input, whether billed through a batch.
+type Sums = (u64, TokenCounts, TokenCounts, bool);
 
 /// Adds calls up per (role, model) and prices them.
 #[derive(Debug)]
 pub struct PlanEstimate<'a> {
     prices: &'a PriceTable,
-    lines: BTreeMap<(Role, String), Sums>,
+    lines: BTreeMap<(CallPurpose, String), Sums>,
 }
 
 impl<'a> PlanEstimate<'a> {
@@ -82,13 +82,11 @@ impl<'a> PlanEstimate<'a> {
         }
     }
 
-    /// `samples` calls of one prompt of `prompt_tokens` to `model` (`model_id` within its
-    /// provider), each writing up to `max_output`; `batched`: sent through a batch API.
-    #[allow(clippy::too_many_arguments)]
+    /// `samples` calls of one prompt of `prompt_tokens` to `model` (`provider/model`), each
+    /// writing up to `max_output`; `batched`: sent through a batch API.
     pub fn add_samples(
         &mut self,
         model: &str,
-        model_id: &str,
         caching: Caching,
         batched: bool,
         prompt_tokens: u64,
@@ -109,23 +107,14 @@ impl<'a> PlanEstimate<'a> {
             output: billed.output,
             ..TokenCounts::default()
         };
-        self.add(
-            Role::Sample,
-            model,
-            model_id,
-            samples,
-            billed,
-            plain,
-            batched,
-        );
+        self.add(CallPurpose::Sample, model, samples, billed, plain, batched);
     }
 
     /// One judge call per answer: `answers` transcripts of about `transcript_tokens` each.
     pub fn add_judge_calls(
         &mut self,
-        role: Role,
+        role: CallPurpose,
         model: &str,
-        model_id: &str,
         transcript_tokens: u64,
         answers: u64,
     ) {
@@ -134,15 +123,13 @@ impl<'a> PlanEstimate<'a> {
             output: JUDGE_MAX_OUTPUT.saturating_mul(answers),
             ..TokenCounts::default()
         };
-        self.add(role, model, model_id, answers, tokens, tokens, false);
+        self.add(role, model, answers, tokens, tokens, false);
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn add(
         &mut self,
-        role: Role,
+        role: CallPurpose,
         model: &str,
-        model_id: &str,
         calls: u64,
         billed: TokenCounts,
         plain: TokenCounts,
@@ -151,30 +138,18 @@ impl<'a> PlanEstimate<'a> {
         let e = self
             .lines
             .entry((role, model.to_string()))
-            .or_insert_with(|| {
-                (
-                    model_id.to_string(),
-                    0,
-                    TokenCounts::default(),
-                    TokenCounts::default(),
-                    batched,
-                )
-            });
-        e.1 += calls;
-        e.2.add(&billed);
-        e.3.add(&plain);
-    }
-
-    fn price(&self, model: &str, model_id: &str) -> Option<ModelPrice> {
-        self.prices.lookup(model, model_id)
+            .or_insert_with(|| (0, TokenCounts::default(), TokenCounts::default(), batched));
+        e.0 += calls;
+        e.1.add(&billed);
+        e.2.add(&plain);
     }
 
     /// The lines, by role then model.
     pub fn lines(&self) -> Vec<EstimateLine> {
         self.lines
             .iter()
-            .map(|((role, model), (id, calls, billed, plain, batched))| {
-                let price = self.price(model, id);
+            .map(|((role, model), (calls, billed, plain, batched))| {
+                let price = self.prices.price_of(model);
                 EstimateLine {
                     model: model.clone(),
                     role: *role,
@@ -203,14 +178,13 @@ mod tests {
     fn samples_of_a_condition_write_once_and_read_after() {
         let prices = PriceTable::new(&BTreeMap::new()).unwrap();
         let mut e = PlanEstimate::new(&prices);
-        let id = "claude-sonnet-4-5";
         let name = "anthropic/claude-sonnet-4-5";
-        e.add_samples(name, id, Caching::Explicit, false, 3000, 100, 1000);
-        e.add_judge_calls(Role::Judge, name, id, 2000, 100);
+        e.add_samples(name, Caching::Explicit, false, 3000, 100, 1000);
+        e.add_judge_calls(CallPurpose::Judge, name, 2000, 100);
         let lines = e.lines();
         assert_eq!(lines.len(), 2);
         let s = &lines[0];
-        assert_eq!((s.role, s.calls), (Role::Sample, 100));
+        assert_eq!((s.role, s.calls), (CallPurpose::Sample, 100));
         assert_eq!(
             s.tokens,
             TokenCounts {
@@ -229,11 +203,11 @@ mod tests {
         assert_eq!(j.tokens.output, 100 * JUDGE_MAX_OUTPUT);
         // Batch: half of everything.
         let mut b = PlanEstimate::new(&prices);
-        b.add_samples(name, id, Caching::Explicit, true, 3000, 100, 1000);
+        b.add_samples(name, Caching::Explicit, true, 3000, 100, 1000);
         assert!((b.lines()[0].cost_usd.unwrap() - want / 2.0).abs() < 1e-9);
         // No price: no cost, still counted.
         let mut u = PlanEstimate::new(&prices);
-        u.add_samples("acme/x", "x", Caching::Off, false, 10, 2, 5);
+        u.add_samples("acme/x", Caching::Off, false, 10, 2, 5);
         assert_eq!(u.lines()[0].cost_usd, None);
         assert_eq!(u.lines()[0].tokens.input, 20);
     }

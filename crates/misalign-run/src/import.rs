@@ -12,7 +12,8 @@
 //! read up to a size cap, names are checked before they become store keys. A file that
 //! cannot be imported is an [`ImportIssue`]; the rest is imported. Importing is idempotent:
 //! a sample already in the store (same condition, model, sample number and prompt) is left
-//! alone, and an import that finds nothing new adds no rows at all.
+//! alone, and an import that finds nothing new adds no rows at all. An import holds the
+//! results folder's lock while it works, as `run` and `classify` do.
 
 use crate::store::classifications::NewClassification;
 use crate::store::{
@@ -24,6 +25,8 @@ use misalign_core::hash::{sha256_hex, sha256_parts};
 use misalign_core::plan::work_item_key;
 use misalign_core::turns::{Speaker, Turn};
 use misalign_core::{Condition, RenderedPrompt, SamplingParams};
+use misalign_store::layout::{sample_index, MODELS_DIR, RESPONSE_FILE};
+use misalign_store::lock::{FolderLock, LockError};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -74,6 +77,9 @@ pub struct ImportSummary {
 pub enum ImportError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another misalign process holds the results folder.
+    #[error(transparent)]
+    Lock(#[from] LockError),
     #[error("{path}: {message}")]
     Tree { path: PathBuf, message: String },
 }
@@ -108,11 +114,14 @@ struct ConditionPrompt {
 }
 
 /// Imports the tree under `dir` into `store`; `experiment_id` names the import's `runs` row.
+/// The store's folder is locked until the import is done: a `run` or `classify` holding it
+/// makes this an [`ImportError::Lock`] before anything is read or written.
 pub fn import_tree(
     store: &mut Store,
     dir: &Path,
     experiment_id: &str,
 ) -> Result<ImportSummary, ImportError> {
+    let _lock = FolderLock::acquire(store.folder())?;
     let kind = std::fs::symlink_metadata(dir).map_err(|e| ImportError::Tree {
         path: dir.to_path_buf(),
         message: format!("cannot read: {e}"),
@@ -125,9 +134,9 @@ pub fn import_tree(
                 .into(),
         });
     }
-    let (models_root, prompts_root) = if is_real_dir(&dir.join("models")) {
+    let (models_root, prompts_root) = if is_real_dir(&dir.join(MODELS_DIR)) {
         let p = dir.join("prompts");
-        (dir.join("models"), is_real_dir(&p).then_some(p))
+        (dir.join(MODELS_DIR), is_real_dir(&p).then_some(p))
     } else {
         (dir.to_path_buf(), None)
     };
@@ -348,7 +357,7 @@ fn read_tree(root: &Path, issues: &mut Vec<ImportIssue>) -> Vec<Sample> {
                     );
                     return out;
                 }
-                let index = sample_number(&sample_name).filter(|_| is_dir);
+                let index = sample_index(&sample_name).filter(|_| is_dir);
                 let Some(sample_index) = index else {
                     issue(
                         issues,
@@ -365,15 +374,6 @@ fn read_tree(root: &Path, issues: &mut Vec<ImportIssue>) -> Vec<Sample> {
         }
     }
     out
-}
-
-/// `sample_007` -> 6 (0-based).
-fn sample_number(name: &str) -> Option<u32> {
-    let digits = name.strip_prefix("sample_")?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse::<u32>().ok()?.checked_sub(1)
 }
 
 /// Why one file of the tree was not read.
@@ -450,7 +450,7 @@ fn read_sample(
     condition: &Condition,
     sample_index: u32,
 ) -> Result<Sample, SampleError> {
-    let path = dir.join("response.json");
+    let path = dir.join(RESPONSE_FILE);
     let fail = |problem: SampleProblem| (path.clone(), problem);
     let bytes = read_capped(&path, MAX_RESPONSE_BYTES).map_err(|p| match p {
         FileProblem::Missing => fail(SampleProblem::NoResponse),
@@ -725,21 +725,6 @@ fn condition_json(c: &Condition) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sample_numbers() {
-        assert_eq!(sample_number("sample_001"), Some(0));
-        assert_eq!(sample_number("sample_120"), Some(119));
-        for bad in [
-            "sample_000",
-            "sample_",
-            "sample_1a",
-            "sample-001",
-            "sample_+1",
-        ] {
-            assert_eq!(sample_number(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn tokens_are_found_in_known_places() {

@@ -338,10 +338,6 @@ pub(crate) fn scrub(text: Option<String>, secrets: &[String]) -> Option<String> 
     text.map(|t| misalign_models::http::scrub_secrets(&t, secrets))
 }
 
-fn now() -> String {
-    crate::timestamp()
-}
-
 /// The parameters of one sample: a configured seed is offset by the sample index, so the
 /// samples of a condition differ (and each stays reproducible) on seed-honouring backends.
 pub(crate) fn sample_params(params: &SamplingParams, sample_index: u32) -> SamplingParams {
@@ -451,7 +447,7 @@ async fn call_group(group: &[WorkItem], sh: &Shared) -> (Vec<Stored>, TokenCount
         sh.counters.started(&m.name, &m.provider);
     }
     let request = request_for(first, sh);
-    let started_at = now();
+    let started_at = misalign_store::timestamp();
     let t0 = Instant::now();
     let stop = &sh.stop;
     let r = retry::call_many(
@@ -502,7 +498,7 @@ async fn call_one(item: &WorkItem, sh: &Shared) -> (Stored, TokenCounts) {
     let m = &item.model;
     sh.counters.started(&m.name, &m.provider);
     let request = request_for(item, sh);
-    let started_at = now();
+    let started_at = misalign_store::timestamp();
     let t0 = Instant::now();
     let stop = &sh.stop;
     let r = retry::call(
@@ -534,7 +530,7 @@ async fn store(
         attempts,
         latency_ms: Some(latency.as_millis().min(i64::MAX as u128) as i64),
         started_at: started_at.to_string(),
-        finished_at: now(),
+        finished_at: misalign_store::timestamp(),
         ..Default::default()
     };
     let (ok, tokens, class) = fill_row(&mut row, result, secrets, &m.name);
@@ -572,5 +568,69 @@ async fn store(
             stop.trigger(StopReason::Store(e.to_string()));
             (Stored::Lost, tokens)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use misalign_models::http::REDACTED;
+
+    const KEY: &str = "sk-test-0123456789";
+
+    fn completion(text: String, raw: String) -> misalign_models::Completion {
+        misalign_models::Completion {
+            text,
+            reasoning: Some(format!("thinking about {KEY}")),
+            finish_reason: Some("stop".into()),
+            outcome: Outcome::Answer,
+            usage: Default::default(),
+            request_id: None,
+            raw: Some(raw),
+        }
+    }
+
+    #[test]
+    fn a_stored_answer_carries_the_models_marker_in_place_of_every_secret() {
+        let mut row = ResponseRow::default();
+        let escaped = KEY.replace('-', "\\u002d");
+        let result = Ok(completion(
+            format!("the key is {KEY}."),
+            format!(r#"{{"echo":"{escaped}"}}"#),
+        ));
+        fill_row(&mut row, result, &[KEY.to_string()], "mock/m");
+        assert_eq!(
+            row.answer.as_deref(),
+            Some(format!("the key is {REDACTED}.").as_str())
+        );
+        assert_eq!(
+            row.reasoning.as_deref(),
+            Some(format!("thinking about {REDACTED}").as_str())
+        );
+        assert_eq!(
+            row.raw_reply.as_deref(),
+            Some(format!(r#"{{"echo":"{REDACTED}"}}"#).as_str())
+        );
+        assert_eq!(REDACTED, "[redacted]");
+    }
+
+    #[test]
+    fn a_stored_error_carries_the_marker_and_text_without_secrets_is_kept() {
+        let mut row = ResponseRow::default();
+        let err = misalign_models::ProviderError::Http {
+            status: 400,
+            message: format!("bad key {KEY}"),
+            retry_after: None,
+        };
+        fill_row(&mut row, Err(err), &[KEY.to_string()], "mock/m");
+        let stored = row.error.unwrap();
+        assert!(stored.ends_with(&format!("bad key {REDACTED}")), "{stored}");
+        assert!(!stored.contains(KEY), "{stored}");
+
+        // Nothing to scrub: the text is stored as the model wrote it.
+        let mut row = ResponseRow::default();
+        let result = Ok(completion("plain answer".into(), "{}".into()));
+        fill_row(&mut row, result, &["another-secret-value".into()], "mock/m");
+        assert_eq!(row.answer.as_deref(), Some("plain answer"));
     }
 }

@@ -4,11 +4,11 @@
 //!
 //! Files are written atomically through [`crate::atomic`] (never through a symlink, never
 //! half-written) and left alone when their content would not change, so re-exporting after
-//! a resume or a reclassification is cheap. Folder names are injective functions of the
-//! model and condition ids ([`model_folder`], [`condition_folder`]).
+//! a resume or a reclassification is cheap. Where each file goes is [`crate::layout`]'s.
 
 use crate::atomic;
 use crate::cell::{cell, tokens};
+use crate::layout::{sample_path, SamplePath, RESPONSE_FILE};
 use crate::{ResponseRow, Store, StoreError};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -33,96 +33,6 @@ pub enum ExportError {
 pub struct ExportSummary {
     pub written: u64,
     pub unchanged: u64,
-}
-
-/// Longest folder name written (file systems allow about 255 bytes; the rest is margin).
-const MAX_FOLDER_NAME: usize = 200;
-
-/// The folder of a model under `models/`: an injective function of the model id, so two
-/// models never share a folder. ASCII letters, digits, `.` and `-` are kept, `/` becomes `_`
-/// (`openai/gpt-4.1` -> `openai_gpt-4.1`, as the reference layout has it), and every other
-/// byte, `_` and `%` included, is written as `%XX` (`mock/a_b` -> `mock_a%5Fb`).
-pub fn model_folder(model: &str) -> String {
-    folder_name(model, true)
-}
-
-/// The folder of a condition under a model's folder. Condition ids contain `_` but never
-/// `/`, so `_` is kept and `/` is written as `%2F`; otherwise as [`model_folder`].
-pub fn condition_folder(condition: &str) -> String {
-    folder_name(condition, false)
-}
-
-fn folder_name(id: &str, slash_as_underscore: bool) -> String {
-    let mut s = String::with_capacity(id.len());
-    for (i, b) in id.bytes().enumerate() {
-        match b {
-            b'/' if slash_as_underscore => s.push('_'),
-            b'_' if !slash_as_underscore => s.push('_'),
-            // A leading dot would hide the folder or make it `.` / `..`.
-            b'.' if i == 0 => s.push_str("%2E"),
-            b if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' => s.push(char::from(b)),
-            b => s.push_str(&format!("%{b:02X}")),
-        }
-    }
-    if s.is_empty() {
-        // No other id encodes to a lone `%`.
-        return "%".into();
-    }
-    if s.len() <= MAX_FOLDER_NAME {
-        return s;
-    }
-    // Too long for a file system: a readable prefix plus a hash of the whole id. `~` never
-    // occurs in a name that was not shortened.
-    let mut cut = MAX_FOLDER_NAME - 18;
-    while s[..cut].ends_with('%') || s[..cut - 1].ends_with('%') {
-        cut -= 1;
-    }
-    let hash = misalign_core::hash::sha256_hex(id.as_bytes());
-    format!("{}~{}", &s[..cut], &hash[..16])
-}
-
-/// Model names whose folders would coincide on a case-insensitive file system (macOS,
-/// Windows), as `(a, b)` pairs; a plan with any is refused before a call is paid for.
-pub fn folder_clashes<'a>(models: impl IntoIterator<Item = &'a str>) -> Vec<(String, String)> {
-    let mut seen: std::collections::BTreeMap<String, &str> = Default::default();
-    let mut clashes = Vec::new();
-    for m in models {
-        let key = model_folder(m).to_ascii_lowercase();
-        match seen.get(&key) {
-            Some(other) if *other != m => clashes.push((other.to_string(), m.to_string())),
-            Some(_) => {}
-            None => {
-                seen.insert(key, m);
-            }
-        }
-    }
-    clashes
-}
-
-/// Where a sample's `response.json` goes, relative to the results folder.
-type SamplePath = [String; 4];
-
-fn sample_path(model: &str, condition: &str, sample_index: u32) -> SamplePath {
-    [
-        "models".to_string(),
-        model_folder(model),
-        condition_folder(condition),
-        sample_dir(sample_index),
-    ]
-}
-
-/// The `response.json` of a sample, relative to the results folder and with `/` between
-/// folders (`models/<model>/<condition>/sample_NNN/response.json`): what exports cite as a
-/// sample's transcript.
-pub fn response_json_path(model: &str, condition: &str, sample_index: u32) -> String {
-    let mut parts = sample_path(model, condition, sample_index).to_vec();
-    parts.push("response.json".into());
-    parts.join("/")
-}
-
-/// `sample_NNN` of a 0-based sample index.
-pub fn sample_dir(sample_index: u32) -> String {
-    format!("sample_{:03}", u64::from(sample_index) + 1)
 }
 
 fn parse_json(s: Option<String>) -> Value {
@@ -284,7 +194,7 @@ impl LiveExporter {
                     let Ok((key, rel, bytes)) = next else { break };
                     // A failure here is not fatal: the final export pass writes it (or
                     // reports why it cannot).
-                    if write_if_changed(&out_dir, &rel, "response.json", &bytes).is_ok() {
+                    if write_if_changed(&out_dir, &rel, RESPONSE_FILE, &bytes).is_ok() {
                         written
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
@@ -369,7 +279,7 @@ fn write_chunk(
                 s.spawn(move || {
                     let (mut w, mut u) = (0, 0);
                     for (rel, bytes) in part {
-                        if write_if_changed(out_dir, rel, "response.json", bytes)? {
+                        if write_if_changed(out_dir, rel, RESPONSE_FILE, bytes)? {
                             w += 1;
                         } else {
                             u += 1;
@@ -422,67 +332,6 @@ fn write_if_changed(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn folder_names_keep_common_ids_readable() {
-        assert_eq!(
-            model_folder("openrouter/x-ai/grok-4"),
-            "openrouter_x-ai_grok-4"
-        );
-        assert_eq!(model_folder("local/smollm2-135m"), "local_smollm2-135m");
-        assert_eq!(
-            condition_folder("blackmail_explicit-america_replacement"),
-            "blackmail_explicit-america_replacement"
-        );
-        assert_eq!(model_folder("a b:c\\d*é"), "a%20b%3Ac%5Cd%2A%C3%A9");
-        assert_eq!(model_folder(".."), "%2E.");
-        assert_eq!(model_folder(""), "%");
-        assert_eq!(
-            condition_folder("c$(touch x)/.."),
-            "c%24%28touch%20x%29%2F.."
-        );
-        assert_eq!(sample_dir(0), "sample_001");
-        assert_eq!(sample_dir(99), "sample_100");
-        assert_eq!(sample_dir(999), "sample_1000");
-    }
-
-    #[test]
-    fn folder_names_are_injective() {
-        assert_ne!(model_folder("mock/a/b"), model_folder("mock/a_b"));
-        assert_ne!(model_folder("a%2Fb"), model_folder("a/b"));
-        assert_ne!(condition_folder("a/b"), condition_folder("a%2Fb"));
-        let ids = [
-            "a/b", "a_b", "a%5Fb", "a%b", "%", "", ".", "%2E", "_", "/", "a~b",
-        ];
-        let names: HashSet<String> = ids.iter().map(|i| model_folder(i)).collect();
-        assert_eq!(names.len(), ids.len(), "{names:?}");
-    }
-
-    #[test]
-    fn long_names_are_shortened_with_a_hash() {
-        let a = format!("mock/{}", "x".repeat(400));
-        let b = format!("mock/{}y", "x".repeat(399));
-        let (fa, fb) = (model_folder(&a), model_folder(&b));
-        assert!(fa.len() <= MAX_FOLDER_NAME && fb.len() <= MAX_FOLDER_NAME);
-        assert_ne!(fa, fb);
-        assert!(fa.starts_with("mock_xxx") && fa.contains('~'));
-        // A cut never splits a %XX escape.
-        let c = "é".repeat(200);
-        let fc = model_folder(&c);
-        let prefix = fc.split('~').next().unwrap();
-        assert!(prefix.len() % 6 == 0, "{fc}");
-        let d = tempfile::tempdir().unwrap();
-        std::fs::create_dir(d.path().join(&fa)).unwrap();
-    }
-
-    #[test]
-    fn case_clashes_are_found() {
-        assert_eq!(
-            folder_clashes(["mock/Model", "mock/model", "mock/other"]),
-            vec![("mock/Model".to_string(), "mock/model".to_string())]
-        );
-        assert!(folder_clashes(["mock/a/b", "mock/a_b"]).is_empty());
-    }
 
     #[test]
     fn writes_once_then_skips() {

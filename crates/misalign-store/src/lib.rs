@@ -13,10 +13,13 @@ pub mod cell;
 pub mod classifications;
 pub mod export;
 pub mod judge_batches;
+pub mod layout;
 pub mod lock;
 pub mod read;
 pub mod samples;
 pub mod status;
+#[cfg(feature = "testdata")]
+pub mod tables;
 #[cfg(feature = "testdata")]
 pub mod testdata;
 pub mod untrusted;
@@ -29,7 +32,7 @@ pub use samples::{
     Inserted, PromptRow, ResponseRow, ResponseStatus, RunEndStatus, RunKind, RunManifest,
     WorkItemRow,
 };
-pub use status::{Counts, StoreStatus};
+pub use status::{ItemCounts, StoreStatus};
 pub use writer::{CommitError, StoreWriter, WriterHandle};
 
 /// The current time as the store writes it: RFC 3339 UTC with milliseconds.
@@ -212,6 +215,11 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The results folder the store file is in (its lock is taken there).
+    pub fn folder(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
     }
 
     pub(crate) fn err(&self, source: rusqlite::Error) -> StoreError {

@@ -1,5 +1,5 @@
 //! One writer per results folder: `OUT/.misalign.lock`, held with `flock` for as long as a
-//! `run` or `classify` works on the folder.
+//! `run`, `classify` or `import` works on the folder.
 //!
 //! Two processes sampling into one folder would pay for every call twice. The lock file
 //! holds the holder's pid, host and start time so a refused process can say who has the

@@ -14,7 +14,7 @@ pub struct RunManifest {
     pub command: RunKind,
     pub experiment_id: String,
     pub misalign_version: String,
-    /// The experiment file exactly as read.
+    /// The experiment file as read, with configured secrets scrubbed (empty for an import).
     pub experiment_text: String,
     pub experiment_sha256: String,
     /// `{scenario: sha256 of its pack files}`.

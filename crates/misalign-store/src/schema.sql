@@ -4,18 +4,19 @@
 
 -- Version 2 added work_items.scenario; version 3 added prompts.prior_turns_json and
 -- classifications.escalation(_evidence_json); version 4 the prompt-cache token counts of
--- responses; version 5 batches.purpose and the judge batch tables. Store::open migrates an
--- older store before this runs.
+-- responses; version 5 batches.purpose and the judge batch tables; version 6 the token counts
+-- and paying run of judge_cache; version 7 classifications.unparsed and judge_failures.
+-- Store::open migrates an older store before this runs.
 PRAGMA user_version = 7;
 
--- One row per `misalign run` (or `classify`) invocation: the manifest a paper can cite.
+-- One row per `misalign run`, `classify` or `import` invocation: the manifest a paper can cite.
 CREATE TABLE IF NOT EXISTS runs (
     id               INTEGER PRIMARY KEY,
-    command          TEXT NOT NULL,          -- 'run' | 'classify'
+    command          TEXT NOT NULL,          -- 'run' | 'classify' | 'import'
     experiment_id    TEXT NOT NULL,
     misalign_version TEXT NOT NULL,
-    experiment_text  TEXT NOT NULL,          -- the experiment file exactly as read
-    experiment_sha256 TEXT NOT NULL,
+    experiment_text  TEXT NOT NULL,          -- the experiment file as read, configured secrets scrubbed ('' for an import)
+    experiment_sha256 TEXT NOT NULL,         -- of the file as read, before scrubbing
     packs_json       TEXT NOT NULL,          -- {scenario: sha256 of its pack files}
     models_json      TEXT NOT NULL,          -- resolved model names
     sampling_json    TEXT NOT NULL,          -- SamplingParams
@@ -26,7 +27,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS run_ends (
     run_id    INTEGER PRIMARY KEY REFERENCES runs(id),
     ended_at  TEXT NOT NULL,
-    status    TEXT NOT NULL,                 -- 'completed' | 'interrupted' | 'failed' | 'auth_error'
+    status    TEXT NOT NULL,                 -- 'completed' | 'interrupted' | 'failed' | 'auth_error' | 'budget_reached'
     totals_json TEXT NOT NULL                -- counts, tokens, cost
 );
 

@@ -6,9 +6,9 @@ use crate::cell::{cell, sql_tokens};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// Counts for one model or provider.
+/// The work items of one model or provider by state, and the tokens their answers used.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
+pub struct ItemCounts {
     pub planned: u64,
     /// Items with a stored answer (incl. content-filtered and empty outcomes).
     pub completed: u64,
@@ -20,8 +20,8 @@ pub struct Counts {
     pub output_tokens: u64,
 }
 
-impl Counts {
-    fn add(&mut self, o: &Counts) {
+impl ItemCounts {
+    fn add(&mut self, o: &ItemCounts) {
         self.planned = self.planned.saturating_add(o.planned);
         self.completed = self.completed.saturating_add(o.completed);
         self.failed = self.failed.saturating_add(o.failed);
@@ -40,9 +40,9 @@ pub struct StoreStatus {
     pub ended_at: Option<String>,
     /// `completed` | `interrupted` | `failed` | `auth_error`, or `None` while running / killed.
     pub end_status: Option<String>,
-    pub total: Counts,
-    pub per_model: BTreeMap<String, Counts>,
-    pub per_provider: BTreeMap<String, Counts>,
+    pub total: ItemCounts,
+    pub per_model: BTreeMap<String, ItemCounts>,
+    pub per_provider: BTreeMap<String, ItemCounts>,
     /// Most frequent error messages of failed items (message, count), most frequent first.
     pub top_errors: Vec<(String, u64)>,
 }
@@ -112,7 +112,7 @@ impl Store {
                 let failed: i64 = cell(r, 3)?;
                 Ok((
                     cell::<String>(r, 0)?,
-                    Counts {
+                    ItemCounts {
                         planned: planned as u64,
                         completed: completed as u64,
                         failed: failed as u64,

@@ -183,6 +183,18 @@ impl Filler {
         Ok(())
     }
 
+    /// Sets the experiment file the run recorded (`runs.experiment_text`).
+    pub fn set_experiment_text(&self, text: &str) -> Result<(), StoreError> {
+        self.store
+            .conn
+            .execute(
+                "UPDATE runs SET experiment_text = ?1 WHERE id = ?2",
+                params![text, self.run_id],
+            )
+            .map_err(|e| sql(&self.store, e))?;
+        Ok(())
+    }
+
     /// Records an earlier `run` of the folder (before this one) with its sampling parameters.
     pub fn add_earlier_run(&self, sampling_json: &str) -> Result<i64, StoreError> {
         let c = &self.store.conn;
@@ -462,4 +474,67 @@ pub fn answer_usage(store: &Store) -> Result<Vec<AnswerUsage>, StoreError> {
         })
         .map_err(|e| store.err(e))?;
     rows.collect::<Result<_, _>>().map_err(|e| store.err(e))
+}
+
+/// Odd cells planted in an existing store, as a hand-edited store or an older misalign may
+/// hold them (for tests of what readers make of them).
+pub mod plant {
+    use crate::{Store, StoreError};
+    use std::path::Path;
+
+    fn write(store_file: &Path, sql: &str, value: &dyn rusqlite::ToSql) -> Result<(), StoreError> {
+        let store = Store::open(store_file)?;
+        store
+            .conn
+            .execute(sql, [value])
+            .map_err(|e| super::sql(&store, e))?;
+        Ok(())
+    }
+
+    /// Every response's output token count becomes `tokens`.
+    pub fn output_tokens(store_file: &Path, tokens: i64) -> Result<(), StoreError> {
+        write(
+            store_file,
+            "UPDATE responses SET output_tokens = ?1",
+            &tokens,
+        )
+    }
+
+    /// Every run's recorded experiment file becomes `text`.
+    pub fn experiment_text(store_file: &Path, text: &str) -> Result<(), StoreError> {
+        write(store_file, "UPDATE runs SET experiment_text = ?1", &text)
+    }
+
+    /// The largest integer SQLite holds in every token column (sums of two overflow), and
+    /// text, REAL and negative values where counts and latencies belong, in the responses
+    /// and in two judge cache entries.
+    pub fn odd_counts(store_file: &Path) -> Result<(), StoreError> {
+        let store = Store::open(store_file)?;
+        store
+            .conn
+            .execute_batch(ODD_COUNTS)
+            .map_err(|e| super::sql(&store, e))
+    }
+
+    const ODD_COUNTS: &str = "
+    UPDATE responses SET input_tokens = 9223372036854775807,
+                         cache_write_tokens = 9223372036854775807;
+    UPDATE responses SET output_tokens = 'NaN', reasoning_tokens = 'many', latency_ms = 'slow'
+     WHERE id = (SELECT min(id) FROM responses);
+    UPDATE responses SET output_tokens = 1e308, cache_read_tokens = -5, latency_ms = 1e308,
+                         reasoning_tokens = x'00ff'
+     WHERE id = (SELECT max(id) FROM responses);
+    INSERT INTO judge_cache (cache_key, judge_model, rubric_version, transcript_hash, verdict,
+        label, reasoning, raw, input_tokens, cache_write_tokens, cache_read_tokens,
+        output_tokens, run_id, created_at)
+      VALUES ('k1', 'mock/judge', 'v', 't1', 1, NULL, 'r', '{}', 9223372036854775807, 'NaN',
+              1e308, 9223372036854775807, 1, 't'),
+             ('k2', 'mock/judge', 'v', 't2', 0, NULL, 'r', '{}', 9223372036854775807, 0, 0,
+              9223372036854775807, 1, 't');";
+
+    /// An SQLite database at `path` that is not a misalign store (someone else's file).
+    pub fn foreign_database(path: &Path) -> rusqlite::Result<()> {
+        let c = rusqlite::Connection::open(path)?;
+        c.execute_batch("CREATE TABLE invoices (n INTEGER); INSERT INTO invoices VALUES (7);")
+    }
 }

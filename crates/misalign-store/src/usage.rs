@@ -226,7 +226,7 @@ mod tests {
         assert_eq!(u["x/m"].batch_tokens.output, 40);
         let price = misalign_core::cost::PriceTable::new(&Default::default())
             .unwrap()
-            .lookup("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5")
+            .price_of("anthropic/claude-sonnet-4-5")
             .unwrap();
         let live = (10.0 * 3.0 + 3000.0 * 3.75 + 50.0 * 15.0) / 1e6;
         let batch = (10.0 * 3.0 + 3000.0 * 0.3 + 40.0 * 15.0) / 1e6 / 2.0;

@@ -15,6 +15,7 @@
 use crate::say::note;
 use anyhow::bail;
 use misalign_run::untrusted::terminal_safe;
+use misalign_store::layout::{looks_like_sample_dir, MODELS_DIR};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -160,8 +161,8 @@ pub fn handed_folder(dir: &Path) -> Option<String> {
                 shown(d)
             ));
         }
-        let is_models = d.file_name().is_some_and(|n| n == "models");
-        if is_layout(&d.join("models")) || (is_models && is_layout(d)) {
+        let is_models = d.file_name().is_some_and(|n| n == MODELS_DIR);
+        if is_layout(&d.join(MODELS_DIR)) || (is_models && is_layout(d)) {
             return Some(format!(
                 "{} is a results tree (models/<model>/<condition>/sample_NNN)",
                 shown(d)
@@ -218,7 +219,7 @@ fn is_layout(dir: &Path) -> bool {
         subfolders(m).iter().any(|c| {
             names(c)
                 .iter()
-                .any(|n| n.to_string_lossy().starts_with("sample_"))
+                .any(|n| looks_like_sample_dir(&n.to_string_lossy()))
         })
     })
 }

@@ -17,8 +17,8 @@ pub use json_schema::{experiment_json_schema, SCHEMA_ID};
 pub use mitigations::{MitigationPlace, UserMitigation};
 pub use overrides::{OverrideError, Overrides};
 pub use providers::{
-    check_base_url, provider_config, resolve_model, resolve_model_with, IdRouting, ProviderConfig,
-    ProviderKind, ProviderSettingError, ResolvedModel,
+    check_base_url, model_id_of, provider_config, resolve_model, resolve_model_with, IdRouting,
+    ProviderConfig, ProviderKind, ProviderSettingError, ResolvedModel,
 };
 pub use walk::{did_you_mean, suggest};
 
@@ -377,14 +377,35 @@ pub fn parse_experiment_with(
     options: &ParseOptions,
 ) -> Result<Experiment, ConfigError> {
     let cx = walk::Ctx { file };
-    let root = yaml::parse(text).map_err(|e| ConfigError {
+    schema::experiment(cx, &parse_yaml(text, file)?, options)
+}
+
+/// The `prices:` section of an experiment file alone, checked as [`parse_experiment`] checks
+/// it. For a run's recorded file: its prices are all a report needs of it, and the rest may
+/// not parse with a later version of misalign.
+pub fn parse_prices(text: &str, file: &str) -> Result<BTreeMap<String, Price>, ConfigError> {
+    let cx = walk::Ctx { file };
+    let root = parse_yaml(text, file)?;
+    if root.value == yaml::Value::Null {
+        return Ok(BTreeMap::new());
+    }
+    let section = walk::entries(cx, &root, "")?
+        .into_iter()
+        .find(|(name, _, value)| name == "prices" && value.value != yaml::Value::Null);
+    match section {
+        Some((_, _, node)) => schema::prices(cx, node, "prices"),
+        None => Ok(BTreeMap::new()),
+    }
+}
+
+fn parse_yaml(text: &str, file: &str) -> Result<yaml::Node, ConfigError> {
+    yaml::parse(text).map_err(|e| ConfigError {
         file: file.to_string(),
         line: e.pos.line,
         column: e.pos.column,
         field: "(YAML syntax)".to_string(),
         message: format!("{}; fix the YAML at this position", e.message),
-    })?;
-    schema::experiment(cx, &root, options)
+    })
 }
 
 impl Experiment {

@@ -264,7 +264,7 @@ fn inspect_id(
 ) -> Result<Option<ResolvedModel>, ProviderSettingError> {
     match prefix {
         "vllm" | "ollama" => resolved(prefix, ProviderKind::OpenaiCompatible, rest, name).map(Some),
-        "openai-api" => {
+        OPENAI_API => {
             let (service, model) = rest.split_once('/').unwrap_or((rest, ""));
             let service_ok = !service.is_empty()
                 && service
@@ -275,7 +275,7 @@ fn inspect_id(
                     "model `{name}`: write `openai-api/<service>/<model>`, where <service>                      (letters, digits, `-`, `_`) names the variables <SERVICE>_BASE_URL and                      <SERVICE>_API_KEY"
                 )));
             }
-            let provider = format!("openai-api/{service}");
+            let provider = format!("{OPENAI_API}/{service}");
             let mut r = resolved(&provider, ProviderKind::OpenaiCompatible, model, name)?;
             r.name = name.to_string();
             Ok(Some(r))
@@ -348,6 +348,21 @@ fn via_kind(
         ))),
     }
 }
+
+/// The model id within its provider of a canonical `provider/model` name (as
+/// [`resolve_model`] builds it and the store records it): what a price is looked up by
+/// besides the name. Inspect's `openai-api/<service>/<model>` names the model after the
+/// service; every other name after its first `/`.
+pub fn model_id_of(name: &str) -> &str {
+    match name.split_once('/') {
+        Some((OPENAI_API, rest)) => rest.split_once('/').map_or(rest, |(_, model)| model),
+        Some((_, id)) => id,
+        None => name,
+    }
+}
+
+/// The prefix of Inspect's ids for a named OpenAI-compatible service.
+const OPENAI_API: &str = "openai-api";
 
 fn resolved(
     provider: &str,
@@ -480,6 +495,33 @@ pub fn check_base_url(url: &str) -> Result<(), ProviderSettingError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_model_id_of_a_resolved_name_is_the_resolved_model_id() {
+        let mut providers = BTreeMap::new();
+        providers.insert(
+            "lab".to_string(),
+            ProviderConfig::of_kind(ProviderKind::OpenaiCompatible),
+        );
+        for written in [
+            "claude-sonnet-4-5",
+            "gpt-4.1",
+            "openai/gpt-4.1",
+            "anthropic/claude-opus-4-1",
+            "x-ai/grok-4",
+            "openrouter/x-ai/grok-4",
+            "deepseek-ai/DeepSeek-R1",
+            "vllm/Qwen/Qwen3-8B",
+            "ollama/llama3",
+            "openai-api/house/gpt-4.1",
+            "lab/qwen",
+            "local/tiny",
+        ] {
+            let r = resolve_model(written, &providers).unwrap();
+            assert_eq!(model_id_of(&r.name), r.model_id, "{written} -> {}", r.name);
+        }
+        assert_eq!(model_id_of("no-slash"), "no-slash");
+    }
+
     use super::*;
 
     fn none() -> BTreeMap<String, ProviderConfig> {

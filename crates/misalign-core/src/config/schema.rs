@@ -973,7 +973,7 @@ fn execution(cx: Ctx, node: &Node, path: &str) -> R<Execution> {
     Ok(out)
 }
 
-fn prices(cx: Ctx, node: &Node, path: &str) -> R<BTreeMap<String, Price>> {
+pub(crate) fn prices(cx: Ctx, node: &Node, path: &str) -> R<BTreeMap<String, Price>> {
     let mut out = BTreeMap::new();
     for (glob, key, value) in walk::entries(cx, node, path)? {
         let p = join(path, &glob);

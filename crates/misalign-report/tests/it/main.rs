@@ -6,4 +6,5 @@ mod browser;
 mod exports;
 mod first_hour;
 mod mitigation_table;
+mod recorded_prices;
 mod report_files;

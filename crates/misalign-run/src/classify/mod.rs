@@ -289,10 +289,6 @@ async fn judge_analysis(
     })
 }
 
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 /// Outcome of a planned call: from the cache, made now (and to be cached), or made in a
 /// batch of this classification (already cached when it succeeded).
 enum CallOutcome {
@@ -567,7 +563,7 @@ fn settle(
                     c,
                     tokens,
                     run_id,
-                    &now(),
+                    &misalign_store::timestamp(),
                 )?;
             }
             r.map(|(c, _)| c)
@@ -590,7 +586,7 @@ fn record_failure(
         run_id,
         e.batched,
         &e.to_string(),
-        &now(),
+        &misalign_store::timestamp(),
     )
 }
 
@@ -622,7 +618,7 @@ fn store_row(
             .awareness_reasoning
             .clone()
             .or_else(|| r.awareness_error.clone()),
-        classified_at: now(),
+        classified_at: misalign_store::timestamp(),
         // An answer judged harmful is never an escalation, whatever its emails say.
         escalation: Some(a.escalation.escalated && verdict != Some(true)),
         escalation_evidence_json: Some(json(&a.escalation)),

@@ -21,7 +21,6 @@ fn targets(plan: &Plan) -> Vec<BudgetTarget<'_>> {
         .iter()
         .map(|(name, m)| BudgetTarget {
             name,
-            model_id: &m.resolved.model_id,
             caching: caching_of(m.resolved.kind, cache),
         })
         .collect()
@@ -53,11 +52,7 @@ pub(crate) fn budget(
     let prices = prices(plan)?;
     let mut already = 0.0;
     for (model, usage) in store.plan_usage_by_model(run_id)? {
-        let id = plan
-            .models
-            .get(&model)
-            .map_or("", |m| m.resolved.model_id.as_str());
-        if let Some(price) = prices.lookup(&model, id) {
+        if let Some(price) = prices.price_of(&model) {
             already += usage.cost(&price);
         }
     }
@@ -74,13 +69,7 @@ pub(crate) fn run_cost(
     run_id: i64,
 ) -> Result<CostSummary, SessionError> {
     let usage = store.run_usage_by_model(run_id)?;
-    let id = |m: &str| {
-        plan.models
-            .get(m)
-            .map(|p| p.resolved.model_id.clone())
-            .unwrap_or_default()
-    };
-    Ok(CostSummary::of(&prices(plan)?, &usage, id))
+    Ok(CostSummary::of(&prices(plan)?, &usage))
 }
 
 /// What the judge and awareness calls run `run_id` paid for cost, per judge model (batch
@@ -91,6 +80,5 @@ pub(crate) fn judge_cost(
     run_id: i64,
 ) -> Result<CostSummary, SessionError> {
     let usage = store.judge_usage_by_model(Some(run_id))?;
-    let id = |m: &str| m.split_once('/').map_or(m, |(_, id)| id).to_string();
-    Ok(CostSummary::of(prices, &usage, id))
+    Ok(CostSummary::of(prices, &usage))
 }

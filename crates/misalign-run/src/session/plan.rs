@@ -2,7 +2,7 @@
 //! rendered into prompts, each with the resolved models that answer it. No network.
 
 use super::{clients, Event, Reporter, RunSettings, SessionError};
-use crate::estimate::{caching_of, transcript_tokens, EstimateLine, PlanEstimate, Role};
+use crate::estimate::{caching_of, transcript_tokens, CallPurpose, EstimateLine, PlanEstimate};
 use crate::PromptEntry;
 use misalign_core::config::{
     provider_config, resolve_model, Experiment, ProviderConfig, ResolvedModel,
@@ -112,7 +112,7 @@ pub fn plan(settings: &RunSettings, reporter: &dyn Reporter) -> Result<Plan, Ses
     for w in source.warnings() {
         reporter.event(Event::TemplateWarning(&w));
     }
-    if let Some((a, b)) = misalign_store::export::folder_clashes(models.keys().map(String::as_str))
+    if let Some((a, b)) = misalign_store::layout::folder_clashes(models.keys().map(String::as_str))
         .into_iter()
         .next()
     {
@@ -205,14 +205,14 @@ impl Plan {
                 let r = &self.models[n].resolved;
                 let caching = caching_of(r.kind, exp.execution.prompt_cache);
                 let batched = exp.execution.batch && supports_batch(r.kind);
-                est.add_samples(n, &r.model_id, caching, batched, input, samples, max_out);
+                est.add_samples(n, caching, batched, input, samples, max_out);
                 if let Some(j) = scenario_judges.get(scenario).or(default_judge.as_ref()) {
                     let t = transcript_tokens(&prompt.rendered.email_content, max_out);
-                    est.add_judge_calls(Role::Judge, &j.name, &j.model_id, t, samples);
+                    est.add_judge_calls(CallPurpose::Judge, &j.name, t, samples);
                 }
                 if let Some(a) = &awareness {
                     let t = transcript_tokens("", max_out);
-                    est.add_judge_calls(Role::Awareness, &a.name, &a.model_id, t, samples);
+                    est.add_judge_calls(CallPurpose::Awareness, &a.name, t, samples);
                 }
             }
         }
@@ -230,7 +230,7 @@ impl Plan {
             samples,
             calls: lines
                 .iter()
-                .filter(|l| l.role == Role::Sample)
+                .filter(|l| l.role == CallPurpose::Sample)
                 .map(|l| l.calls)
                 .sum(),
             max_output_tokens: max_out,

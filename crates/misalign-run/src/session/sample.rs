@@ -201,7 +201,7 @@ pub async fn run(
     reporter.event(Event::Exported {
         written: exported.written + live_n,
         unchanged: exported.unchanged.saturating_sub(live_n),
-        models_dir: &out.join("models"),
+        models_dir: &out.join(misalign_store::layout::MODELS_DIR),
     });
     let resume = &settings.resume_command;
     let stored = already as u64 + report.answers;

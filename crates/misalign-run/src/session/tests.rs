@@ -6,6 +6,7 @@ use super::*;
 use crate::classify::setup::{FactsSource, JudgeChoice};
 use misalign_core::config::{parse_experiment, Overrides};
 use misalign_mock::{FaultKind, MockConfig, MockServer};
+use misalign_store::Store;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -108,11 +109,23 @@ execution:
     }
 }
 
-fn count(out: &Path, sql: &str) -> i64 {
-    rusqlite::Connection::open(out.join(misalign_store::STORE_FILE))
-        .unwrap()
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap()
+/// The store of results folder `out`, read-only, for the tests' checks (typed reads of
+/// misalign-store: no SQL here).
+fn stored(out: &Path) -> Store {
+    Store::open_read_only(&out.join(misalign_store::STORE_FILE)).unwrap()
+}
+
+fn responses(out: &Path) -> Vec<misalign_store::tables::ResponseRecord> {
+    stored(out).all_responses().unwrap()
+}
+
+fn classifications(out: &Path) -> Vec<misalign_store::tables::ClassificationRecord> {
+    stored(out).all_classifications().unwrap()
+}
+
+fn runs_of(out: &Path, command: &str) -> usize {
+    let runs = stored(out).all_runs().unwrap();
+    runs.iter().filter(|r| r.command == command).count()
 }
 
 async fn mock(config: MockConfig) -> MockServer {
@@ -151,14 +164,9 @@ async fn a_whole_run_samples_classifies_reports_and_resumes() {
     assert_eq!(log.planned.lock().unwrap()[0], (6, 0, 6));
     assert_eq!(server.request_count(), 6);
     let out = &s.out;
-    assert_eq!(
-        count(
-            out,
-            "SELECT count(*) FROM responses WHERE status = 'answer'"
-        ),
-        6
-    );
-    assert_eq!(count(out, "SELECT count(*) FROM classifications"), 6);
+    let answers = responses(out).into_iter().filter(|r| r.status == "answer");
+    assert_eq!(answers.count(), 6);
+    assert_eq!(classifications(out).len(), 6);
     for f in ["summary.csv", "summary.json", "report.html"] {
         assert!(out.join(f).is_file(), "{f}");
     }
@@ -169,11 +177,9 @@ async fn a_whole_run_samples_classifies_reports_and_resumes() {
     let totals = log.totals.lock().unwrap().clone().unwrap();
     assert_eq!((totals.planned, totals.answers, totals.errors), (6, 6, 0));
     assert_eq!(totals.per_model["mock/mock-model"].done, 6);
-    let stored: String = rusqlite::Connection::open(out.join(misalign_store::STORE_FILE))
-        .unwrap()
-        .query_row("SELECT totals_json FROM run_ends", [], |r| r.get(0))
-        .unwrap();
-    let mut stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    let runs = stored(out).all_runs().unwrap();
+    let first_end = runs.into_iter().find_map(|r| r.totals_json).unwrap();
+    let mut stored: serde_json::Value = serde_json::from_str(&first_end).unwrap();
     // What the judges cost is added after classification (docs/cost.md).
     let judges = stored["judge_cost_usd"].as_f64().expect("judge cost added");
     let total = stored["total_cost_usd"].as_f64().unwrap();
@@ -200,12 +206,9 @@ async fn a_whole_run_samples_classifies_reports_and_resumes() {
     );
     assert_eq!(log.planned.lock().unwrap()[0], (6, 6, 0));
     assert_eq!(server.request_count(), 6);
-    assert_eq!(count(out, "SELECT count(*) FROM responses"), 6);
-    assert_eq!(count(out, "SELECT count(*) FROM classifications"), 6);
-    assert_eq!(
-        count(out, "SELECT count(*) FROM runs WHERE command = 'run'"),
-        2
-    );
+    assert_eq!(responses(out).len(), 6);
+    assert_eq!(classifications(out).len(), 6);
+    assert_eq!(runs_of(out, "run"), 2);
 
     // More samples in the same folder: only the new items are called.
     let s4 = settings(dir.path(), &server.url(), 4, true, 2);
@@ -262,17 +265,12 @@ async fn judge_batches_of_a_run_report_progress_and_resume_after_a_stop() {
             // Stop once the judge batch is at the provider.
             loop {
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                let submitted = rusqlite::Connection::open(&store)
-                    .and_then(|c| {
-                        c.query_row(
-                            "SELECT count(*) FROM batch_events e JOIN batches b ON b.id = e.batch_id \
-                             WHERE b.purpose = 'judge' AND e.kind = 'submitted'",
-                            [],
-                            |r| r.get::<_, i64>(0),
-                        )
-                    })
-                    .unwrap_or(0);
-                if submitted > 0 {
+                let batches = Store::open_read_only(&store).and_then(|s| s.all_batches());
+                let submitted = batches
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|b| b.purpose == "judge" && b.events.iter().any(|e| e == "submitted"));
+                if submitted {
                     shutdown.stop.cancel();
                     return;
                 }
@@ -285,7 +283,7 @@ async fn judge_batches_of_a_run_report_progress_and_resume_after_a_stop() {
     stopper.await.unwrap();
     assert_eq!(outcome, RunOutcome::Interrupted { stored: 4 });
     assert!(log.names().iter().any(|n| n == "JudgeBatchProgress"));
-    assert_eq!(count(out, "SELECT count(*) FROM classifications"), 0);
+    assert_eq!(classifications(out).len(), 0);
     assert_eq!(server.stats().batches_created, 1);
 
     let log = Log::default();
@@ -305,13 +303,10 @@ async fn judge_batches_of_a_run_report_progress_and_resume_after_a_stop() {
     assert_eq!(stats.batches_created, 1, "resumed, not resubmitted");
     assert!(stats.batch_submissions.values().all(|&c| c == 1));
     assert_eq!(stats.requests, 4, "only the samples were live calls");
-    assert_eq!(
-        count(
-            out,
-            "SELECT count(*) FROM classifications WHERE judge_verdict = 0"
-        ),
-        4
-    );
+    let judged_no = classifications(out)
+        .into_iter()
+        .filter(|c| c.judge_verdict == Some(false));
+    assert_eq!(judged_no.count(), 4);
 }
 
 fn walk_count(dir: &Path, name: &str) -> usize {
@@ -360,15 +355,10 @@ async fn a_stop_lets_calls_in_flight_finish_and_the_same_run_resumes() {
     assert!(!names.iter().any(|n| n == "QuittingNow"), "{names:?}");
     // Every call the server answered was stored: the grace let them finish.
     assert_eq!(server.request_count(), stored);
-    assert_eq!(
-        count(&s.out, "SELECT count(*) FROM responses") as u64,
-        stored
-    );
-    let status: String = rusqlite::Connection::open(s.out.join(misalign_store::STORE_FILE))
-        .unwrap()
-        .query_row("SELECT status FROM run_ends", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(status, "interrupted");
+    assert_eq!(responses(&s.out).len() as u64, stored);
+    let runs = self::stored(&s.out).all_runs().unwrap();
+    let first_end = runs.into_iter().find_map(|r| r.end_status);
+    assert_eq!(first_end.as_deref(), Some("interrupted"));
 
     server.update_config(|c| c.latency = Duration::ZERO);
     let log = Log::default();
@@ -385,7 +375,7 @@ async fn a_stop_lets_calls_in_flight_finish_and_the_same_run_resumes() {
         log.planned.lock().unwrap()[0],
         (40, stored as usize, 40 - stored as usize)
     );
-    assert_eq!(count(&s.out, "SELECT count(*) FROM responses"), 40);
+    assert_eq!(responses(&s.out).len(), 40);
     assert_eq!(server.request_count(), 40);
 }
 
@@ -524,13 +514,7 @@ async fn a_folder_is_classified_once_and_jsonl_answers_in_order() {
     assert_eq!(summary.classified, 4);
     let again = classify_folder(&s.out, &cs, &NullReporter).await.unwrap();
     assert_eq!(again.classified, 0);
-    assert_eq!(
-        count(
-            &s.out,
-            "SELECT count(*) FROM runs WHERE command = 'classify'"
-        ),
-        2
-    );
+    assert_eq!(runs_of(&s.out, "classify"), 2);
     let missing = classify_folder(&dir.path().join("nowhere"), &cs, &NullReporter)
         .await
         .unwrap_err()

@@ -19,16 +19,11 @@ pub struct CostSummary {
 }
 
 impl CostSummary {
-    /// `usage`: per resolved model name, what the run's answers used; `model_id` gives a
-    /// model's id within its provider (for the price table's patterns).
-    pub fn of(
-        prices: &PriceTable,
-        usage: &BTreeMap<String, ModelUsage>,
-        model_id: impl Fn(&str) -> String,
-    ) -> Self {
+    /// `usage`: per resolved model name, what the run's answers used.
+    pub fn of(prices: &PriceTable, usage: &BTreeMap<String, ModelUsage>) -> Self {
         let mut cost = CostSummary::default();
         for (model, u) in usage {
-            match prices.lookup(model, &model_id(model)) {
+            match prices.price_of(model) {
                 Some(price) => {
                     let c = u.cost(&price);
                     cost.usd += c;
@@ -137,9 +132,8 @@ mod tests {
             ("house/unpriced-7b".to_string(), u(10, 10, false)),
             ("mock/idle".to_string(), u(0, 0, false)),
         ]);
-        let id = |m: &str| m.split_once('/').map_or(m, |(_, id)| id).to_string();
-        let c = CostSummary::of(&prices, &usage, id);
-        let gpt = prices.lookup("openai/gpt-4.1", "gpt-4.1").unwrap();
+        let c = CostSummary::of(&prices, &usage);
+        let gpt = prices.price_of("openai/gpt-4.1").unwrap();
         let gpt_cost = cost_usd(&gpt, &usage["openai/gpt-4.1"].tokens, false);
         assert_eq!(c.per_model["openai/gpt-4.1"], gpt_cost);
         // Batch answers at half price: $15 per 1M output for Sonnet, halved.

@@ -3,6 +3,7 @@
 //! requests retried in later batches or live, a lost creation reply found again by its
 //! marker, resume of open batches without resubmission, and ingestion that adds nothing twice.
 
+use crate::support::{batches, count, open_store, read_only, responses, ResponseRecord};
 use misalign_core::config::{BatchFallback, ProviderConfig, ProviderKind, ResolvedModel};
 use misalign_core::{Condition, GoalType, RenderedPrompt, SamplingParams, Urgency};
 use misalign_mock::{MockConfig, MockServer};
@@ -10,10 +11,9 @@ use misalign_models::batch::{build_batch_client, BatchClient};
 use misalign_models::{ClientOptions, CompletionRequest};
 use misalign_run::batch::{sample_in_batches, sample_with_batches, BatchOptions};
 use misalign_run::retry::RetryPolicy;
-use misalign_run::store::{PromptRow, RunManifest, Store, StoreWriter, WorkItemRow};
+use misalign_run::store::{Store, StoreWriter};
 use misalign_run::{Counters, ModelTarget, PromptEntry, SchedulerOptions, Stop, WorkItem};
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -97,50 +97,6 @@ fn items(m: &Arc<ModelTarget>, conditions: usize, samples: u32) -> Vec<WorkItem>
     misalign_run::item::work_items(&prompts, samples, &params())
 }
 
-fn open_store(dir: &Path, items: &[WorkItem]) -> (Store, i64) {
-    let mut store = Store::open_dir(dir).unwrap();
-    let run = store
-        .begin_run(&RunManifest {
-            command: misalign_store::RunKind::Run,
-            experiment_id: "t".into(),
-            misalign_version: "test".into(),
-            experiment_text: String::new(),
-            experiment_sha256: String::new(),
-            packs: serde_json::json!({}),
-            models: vec![],
-            sampling: serde_json::to_value(params()).unwrap(),
-            started_at: misalign_run::timestamp(),
-        })
-        .unwrap();
-    let mut prompts: Vec<PromptRow> = Vec::new();
-    for i in items {
-        if !prompts.iter().any(|p| p.prompt_hash == i.prompt.hash) {
-            prompts.push(PromptRow {
-                prompt_hash: &i.prompt.hash,
-                condition_id: "c",
-                condition_json: r#"{"scenario":"blackmail"}"#,
-                system_prompt: &i.prompt.rendered.system_prompt,
-                user_prompt: &i.prompt.rendered.user_prompt,
-                email_content: &i.prompt.rendered.email_content,
-                prior_turns_json: None,
-            });
-        }
-    }
-    let rows: Vec<WorkItemRow> = items
-        .iter()
-        .map(|i| WorkItemRow {
-            item_key: &i.key,
-            prompt_hash: &i.prompt.hash,
-            condition_id: "c",
-            model: &i.model.name,
-            sample_index: i.sample_index,
-            params_json: "{}",
-        })
-        .collect();
-    store.record_plan(run, &prompts, &rows).unwrap();
-    (store, run)
-}
-
 fn options(run_id: i64) -> BatchOptions {
     BatchOptions {
         run_id,
@@ -155,13 +111,6 @@ fn options(run_id: i64) -> BatchOptions {
         on_stored: None,
         on_progress: None,
     }
-}
-
-fn count(store: &Path, sql: &str) -> i64 {
-    let s = Store::open_read_only(store).unwrap();
-    crate::support::db(&s)
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap()
 }
 
 /// Every custom id the mock saw was submitted exactly once.
@@ -192,7 +141,12 @@ async fn end_to_end(kind: ProviderKind) {
     let (m, batch) = target(kind, &server.url());
     let work = items(&m, 3, 4);
     let dir = tempfile::tempdir().unwrap();
-    let (store, run) = open_store(dir.path(), &work);
+    let (store, run) = open_store(
+        dir.path(),
+        &work,
+        &[],
+        serde_json::to_value(params()).unwrap(),
+    );
     drop(store);
     let mut opts = options(run);
     opts.max_requests = Some(5); // 12 requests -> 3 batches
@@ -211,21 +165,12 @@ async fn end_to_end(kind: ProviderKind) {
     assert_eq!(server.stats().batches_created, 3);
     submitted_once(&server, 12);
     let db = dir.path().join("results.sqlite");
-    assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM responses WHERE status = 'answer'"
-        ),
-        12
-    );
-    assert_eq!(count(&db, "SELECT count(*) FROM batch_answers"), 12);
-    assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM batch_events WHERE kind = 'ingested'"
-        ),
-        3
-    );
+    let stored = read_only(&db);
+    assert_eq!(count(&responses(&stored), |r| r.status == "answer"), 12);
+    let sample_batches = batches(&stored);
+    assert_eq!(sample_batches.iter().map(|b| b.answers).sum::<i64>(), 12);
+    let events: Vec<&String> = sample_batches.iter().flat_map(|b| &b.events).collect();
+    assert_eq!(count(&events, |e| *e == "ingested"), 3);
     // A batched answer is the answer a live call gets for the same request (same body,
     // same parser): the mock answers both from (prompt, seed).
     let it = &work[7];
@@ -243,25 +188,16 @@ async fn end_to_end(kind: ProviderKind) {
         ))
         .await
         .unwrap();
-    let s = Store::open_read_only(&db).unwrap();
-    let (stored, tokens): (String, i64) = crate::support::db(&s)
-        .query_row(
-            "SELECT answer, output_tokens FROM responses WHERE item_key = ?1",
-            [&it.key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!(stored, live.text);
-    assert_eq!(Some(tokens as u64), live.usage.output_tokens);
+    let rows = responses(&stored);
+    let row = rows.iter().find(|r| r.item_key == it.key).unwrap();
+    assert_eq!(row.answer.as_deref(), Some(live.text.as_str()));
+    assert_eq!(
+        row.output_tokens.map(|t| t as u64),
+        live.usage.output_tokens
+    );
     // The key reached the mock as a header and was stored nowhere.
-    let raw: i64 = crate::support::db(&s)
-        .query_row(
-            "SELECT count(*) FROM responses WHERE raw_reply LIKE '%' || ?1 || '%'",
-            [SECRET],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(raw, 0);
+    let leaked = |r: &ResponseRecord| r.raw_reply.as_deref().is_some_and(|x| x.contains(SECRET));
+    assert_eq!(count(&rows, leaked), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,7 +227,12 @@ async fn errors_and_expiries(kind: ProviderKind, fallback: BatchFallback) {
     let (m, batch) = target(kind, &server.url());
     let work = items(&m, 4, 5);
     let dir = tempfile::tempdir().unwrap();
-    let (store, run) = open_store(dir.path(), &work);
+    let (store, run) = open_store(
+        dir.path(),
+        &work,
+        &[],
+        serde_json::to_value(params()).unwrap(),
+    );
     let writer = StoreWriter::spawn(store);
     let mut opts = options(run);
     opts.fallback = fallback;
@@ -327,19 +268,16 @@ async fn errors_and_expiries(kind: ProviderKind, fallback: BatchFallback) {
     .unwrap();
     writer.finish().unwrap();
     assert_eq!((report.answers, report.errors), (20, 0), "{report:?}");
-    let db = dir.path().join("results.sqlite");
-    assert_eq!(
-        count(
-            &db,
-            "SELECT count(DISTINCT item_key) FROM responses WHERE status = 'answer'"
-        ),
-        20
-    );
-    assert_eq!(
-        count(&db, "SELECT count(*) FROM responses"),
-        20,
-        "one row per item"
-    );
+    let stored = read_only(&dir.path().join("results.sqlite"));
+    let rows = responses(&stored);
+    let answered: HashSet<&str> = rows
+        .iter()
+        .filter(|r| r.status == "answer")
+        .map(|r| r.item_key.as_str())
+        .collect();
+    assert_eq!(answered.len(), 20);
+    assert_eq!(rows.len(), 20, "one row per item");
+    let batch_answers = batches(&stored).iter().map(|b| b.answers).sum::<i64>();
     let subs = server.stats().batch_submissions;
     let total: u64 = subs.values().sum();
     match fallback {
@@ -347,14 +285,14 @@ async fn errors_and_expiries(kind: ProviderKind, fallback: BatchFallback) {
             assert!(tally.submitted > 1, "retries went into later batches");
             assert!(total > 20, "some requests were sent again: {total}");
             assert_eq!(server.stats().requests, 0, "no live call");
-            assert_eq!(count(&db, "SELECT count(*) FROM batch_answers"), 20);
+            assert_eq!(batch_answers, 20);
         }
         BatchFallback::Live => {
             assert_eq!(tally.submitted, 1);
             assert!(subs.values().all(|&c| c == 1));
             let live = server.stats().requests as i64;
             assert!(live > 0, "the failed ones went live");
-            assert_eq!(count(&db, "SELECT count(*) FROM batch_answers"), 20 - live);
+            assert_eq!(batch_answers, 20 - live);
         }
     }
 }
@@ -382,7 +320,12 @@ async fn requests_out_of_retries_are_stored_as_failed_calls() {
     let (m, batch) = target(ProviderKind::Anthropic, &server.url());
     let work = items(&m, 1, 2);
     let dir = tempfile::tempdir().unwrap();
-    let (_store, run) = open_store(dir.path(), &work);
+    let (_store, run) = open_store(
+        dir.path(),
+        &work,
+        &[],
+        serde_json::to_value(params()).unwrap(),
+    );
     let mut opts = options(run);
     opts.retries = 1;
     let report = sample_in_batches(
@@ -401,11 +344,11 @@ async fn requests_out_of_retries_are_stored_as_failed_calls() {
         subs.values().all(|&c| c == 2),
         "first batch + 1 retry: {subs:?}"
     );
-    let db = dir.path().join("results.sqlite");
-    assert_eq!(
-        count(&db, "SELECT count(*) FROM responses WHERE status = 'error' AND error_class = 'retryable' AND attempts = 2"),
-        2
-    );
+    let rows = responses(&read_only(&dir.path().join("results.sqlite")));
+    let retried = |r: &ResponseRecord| {
+        r.status == "error" && r.error_class.as_deref() == Some("retryable") && r.attempts == 2
+    };
+    assert_eq!(count(&rows, retried), 2);
 }
 
 /// A run stopped while its batch is in progress leaves it open; the next run polls and
@@ -421,7 +364,12 @@ async fn a_stopped_run_resumes_its_open_batch_without_resubmitting() {
     let (m, batch) = target(ProviderKind::Openai, &server.url());
     let work = items(&m, 2, 3);
     let dir = tempfile::tempdir().unwrap();
-    let (_store, run) = open_store(dir.path(), &work);
+    let (_store, run) = open_store(
+        dir.path(),
+        &work,
+        &[],
+        serde_json::to_value(params()).unwrap(),
+    );
     let db = dir.path().join("results.sqlite");
     let clients = BTreeMap::from([(m.name.clone(), batch.clone())]);
     let stop = Stop::new();
@@ -446,7 +394,7 @@ async fn a_stopped_run_resumes_its_open_batch_without_resubmitting() {
     assert_eq!(first.answers, 0);
     assert!(first.stopped.is_some());
     assert_eq!(server.stats().batches_created, 1);
-    assert_eq!(count(&db, "SELECT count(*) FROM responses"), 0);
+    assert_eq!(responses(&read_only(&db)).len(), 0);
 
     let second = sample_in_batches(
         work.clone(),
@@ -483,7 +431,7 @@ async fn a_stopped_run_resumes_its_open_batch_without_resubmitting() {
     .await
     .unwrap();
     assert_eq!((third.answers, third.tally.submitted), (0, 0));
-    assert_eq!(count(&db, "SELECT count(*) FROM responses"), 6);
+    assert_eq!(responses(&read_only(&db)).len(), 6);
 }
 
 /// The reply to a batch creation is lost after the provider created it: OpenAI and Gemini
@@ -500,7 +448,12 @@ async fn a_lost_creation_reply_is_found_by_its_marker() {
         let (m, batch) = target(kind, &server.url());
         let work = items(&m, 1, 3);
         let dir = tempfile::tempdir().unwrap();
-        let (_store, run) = open_store(dir.path(), &work);
+        let (_store, run) = open_store(
+            dir.path(),
+            &work,
+            &[],
+            serde_json::to_value(params()).unwrap(),
+        );
         let report = sample_in_batches(
             work,
             BTreeMap::from([(m.name.clone(), batch)]),
@@ -526,7 +479,12 @@ async fn a_recorded_batch_without_an_id_is_reconciled_on_resume() {
     let (m, batch) = target(ProviderKind::Anthropic, &server.url());
     let work = items(&m, 1, 2);
     let dir = tempfile::tempdir().unwrap();
-    let (mut store, run) = open_store(dir.path(), &work);
+    let (mut store, run) = open_store(
+        dir.path(),
+        &work,
+        &[],
+        serde_json::to_value(params()).unwrap(),
+    );
     let ids: Vec<(String, String)> = work
         .iter()
         .map(|i| (misalign_run::batch::custom_id(&i.key), i.key.clone()))
@@ -546,14 +504,11 @@ async fn a_recorded_batch_without_an_id_is_reconciled_on_resume() {
     .await
     .unwrap();
     assert_eq!(report.answers, 2);
-    let db = dir.path().join("results.sqlite");
-    assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM batch_events WHERE kind = 'abandoned'"
-        ),
-        1
-    );
+    let events: Vec<String> = batches(&read_only(dir.path()))
+        .into_iter()
+        .flat_map(|b| b.events)
+        .collect();
+    assert_eq!(count(&events, |e| e == "abandoned"), 1);
     submitted_once(&server, 2);
 }
 
@@ -570,7 +525,12 @@ async fn batched_requests_carry_the_cache_breakpoint_and_are_priced_as_batch() {
     let (m, batch) = target(ProviderKind::Anthropic, &server.url());
     let work = items(&m, 2, 3);
     let dir = tempfile::tempdir().unwrap();
-    let (store, run) = open_store(dir.path(), &work);
+    let (store, run) = open_store(
+        dir.path(),
+        &work,
+        &[],
+        serde_json::to_value(params()).unwrap(),
+    );
     drop(store);
     let mut opts = options(run);
     opts.prompt_cache = true;
@@ -629,7 +589,7 @@ async fn batched_requests_carry_the_cache_breakpoint_and_are_priced_as_batch() {
         },
     )]))
     .unwrap();
-    let price = prices.lookup(&m.name, &m.model_id).unwrap();
+    let price = prices.price_of(&m.name).unwrap();
     let t = u.tokens;
     let by_hand =
         (t.cache_write as f64 * 3.75 + t.cache_read as f64 * 0.3 + t.output as f64 * 15.0) / 1e6
@@ -670,7 +630,12 @@ async fn batched_requests_carry_prior_turns(kind: ProviderKind) {
     }));
     let work = misalign_run::item::work_items(&[(prompt, vec![m.clone()])], 2, &params());
     let dir = tempfile::tempdir().unwrap();
-    let (store, run) = open_store(dir.path(), &work);
+    let (store, run) = open_store(
+        dir.path(),
+        &work,
+        &[],
+        serde_json::to_value(params()).unwrap(),
+    );
     drop(store);
     let report = sample_in_batches(
         work,

@@ -3,13 +3,14 @@
 //! `--max-cost` budget and its resume, fleets (prompt affinity with bounded load),
 //! `samples_per_request`, and tokens-per-minute pools.
 
+use crate::support::open_store;
 use misalign_core::config::{ProviderConfig, ProviderKind, RatePool, ResolvedModel};
 use misalign_core::{Condition, GoalType, RenderedPrompt, SamplingParams, Urgency};
 use misalign_mock::{MockConfig, MockServer};
 use misalign_run::budget::{budget_for, BudgetTarget, Caching};
 use misalign_run::cost::{cost_usd, PriceTable, TokenCounts};
 use misalign_run::retry::RetryPolicy;
-use misalign_run::store::{PromptRow, RunManifest, Store, StoreWriter, WorkItemRow};
+use misalign_run::store::{Store, StoreWriter};
 use misalign_run::{
     Counters, ModelTarget, PromptEntry, SampleReport, SchedulerOptions, Stop, StopReason, WorkItem,
 };
@@ -78,52 +79,6 @@ fn items(
         .map(|pr| (pr.clone(), vec![model.clone()]))
         .collect();
     misalign_run::item::work_items(&with, samples, p)
-}
-
-fn open_store(dir: &std::path::Path, items: &[WorkItem]) -> (Store, i64) {
-    let mut store = Store::open_dir(dir).unwrap();
-    let run = store
-        .begin_run(&RunManifest {
-            command: misalign_store::RunKind::Run,
-            experiment_id: "cost".into(),
-            misalign_version: "test".into(),
-            experiment_text: String::new(),
-            experiment_sha256: String::new(),
-            packs: serde_json::json!({}),
-            models: vec![],
-            sampling: serde_json::json!({}),
-            started_at: misalign_run::timestamp(),
-        })
-        .unwrap();
-    let conds: Vec<String> = items.iter().map(|i| i.prompt.condition_id()).collect();
-    let mut prompts: Vec<PromptRow> = Vec::new();
-    for i in items {
-        if !prompts.iter().any(|p| p.prompt_hash == i.prompt.hash) {
-            prompts.push(PromptRow {
-                prompt_hash: &i.prompt.hash,
-                condition_id: "c",
-                condition_json: r#"{"scenario":"blackmail"}"#,
-                system_prompt: &i.prompt.rendered.system_prompt,
-                user_prompt: &i.prompt.rendered.user_prompt,
-                email_content: &i.prompt.rendered.email_content,
-                prior_turns_json: None,
-            });
-        }
-    }
-    let rows: Vec<WorkItemRow> = items
-        .iter()
-        .zip(&conds)
-        .map(|(i, c)| WorkItemRow {
-            item_key: &i.key,
-            prompt_hash: &i.prompt.hash,
-            condition_id: c,
-            model: &i.model.name,
-            sample_index: i.sample_index,
-            params_json: "{}",
-        })
-        .collect();
-    store.record_plan(run, &prompts, &rows).unwrap();
-    (store, run)
 }
 
 struct Setup {
@@ -262,7 +217,7 @@ async fn anthropic_caches_the_shared_prompt_and_every_answer_is_priced_from_its_
     let prompts = [prompt(0, 3000), prompt(1, 3000)];
     let all = items(&model, &prompts, 6, &setup.params);
     let dir = tempfile::tempdir().unwrap();
-    let (store, run) = open_store(dir.path(), &all);
+    let (store, run) = open_store(dir.path(), &all, &[], serde_json::json!({}));
     let (report, store) = sample(store, run, all, &setup).await;
     assert_eq!(report.answers, 12);
 
@@ -296,9 +251,7 @@ async fn anthropic_caches_the_shared_prompt_and_every_answer_is_priced_from_its_
 
     // Cost per answer: the price table's function against the list prices written out here.
     let table = PriceTable::new(&BTreeMap::new()).unwrap();
-    let price = table
-        .lookup("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5")
-        .unwrap();
+    let price = table.price_of("anthropic/claude-sonnet-4-5").unwrap();
     let mut total = 0.0;
     for (_, input, write, read, output, _) in &rows {
         let t = TokenCounts::from_stored(*input, *write, *read, *output);
@@ -330,7 +283,7 @@ async fn without_prompt_cache_anthropic_bills_full_input() {
     setup.prompt_cache = false;
     let all = items(&model, &[prompt(0, 3000)], 4, &setup.params);
     let dir = tempfile::tempdir().unwrap();
-    let (store, run) = open_store(dir.path(), &all);
+    let (store, run) = open_store(dir.path(), &all, &[], serde_json::json!({}));
     let (_, store) = sample(store, run, all, &setup).await;
     assert!(server
         .requests()
@@ -361,7 +314,7 @@ async fn openai_and_gemini_report_their_automatic_cache_and_it_is_taken_out_of_t
         let setup = Setup::new(200);
         let all = items(&model, &[prompt(0, 2000), prompt(1, 500)], 3, &setup.params);
         let dir = tempfile::tempdir().unwrap();
-        let (store, run) = open_store(dir.path(), &all);
+        let (store, run) = open_store(dir.path(), &all, &[], serde_json::json!({}));
         let (report, store) = sample(store, run, all, &setup).await;
         assert_eq!(report.answers, 6, "{provider}");
         let usage = mock_usage(&server);
@@ -414,7 +367,7 @@ async fn samples_per_request_stores_each_choice_as_its_own_answer() {
     setup.samples_per_request = 4;
     let all = items(&model, &[prompt(0, 300), prompt(1, 300)], 8, &setup.params);
     let dir = tempfile::tempdir().unwrap();
-    let (store, run) = open_store(dir.path(), &all);
+    let (store, run) = open_store(dir.path(), &all, &[], serde_json::json!({}));
     let (report, store) = sample(store, run, all.clone(), &setup).await;
     assert_eq!(report.answers, 16);
     let reqs = server.requests();
@@ -466,7 +419,7 @@ async fn a_fleet_keeps_each_prompt_on_one_replica_and_bounds_the_load() {
     let prompts: Vec<_> = (0..9).map(|i| prompt(i, 200)).collect();
     let all = items(&model, &prompts, 4, &setup.params);
     let dir = tempfile::tempdir().unwrap();
-    let (store, run) = open_store(dir.path(), &all);
+    let (store, run) = open_store(dir.path(), &all, &[], serde_json::json!({}));
     let (report, _) = sample(store, run, all, &setup).await;
     assert_eq!(report.answers, 36);
     let mut replica_of: BTreeMap<String, std::collections::BTreeSet<usize>> = BTreeMap::new();
@@ -499,7 +452,7 @@ async fn a_fleet_keeps_each_prompt_on_one_replica_and_bounds_the_load() {
     let model = target(ProviderKind::OpenaiCompatible, "fleet", "qwen3-8b", &urls);
     let all = items(&model, &[prompt(42, 200)], 30, &setup.params);
     let dir = tempfile::tempdir().unwrap();
-    let (store, run) = open_store(dir.path(), &all);
+    let (store, run) = open_store(dir.path(), &all, &[], serde_json::json!({}));
     let (report, _) = sample(store, run, all, &setup).await;
     assert_eq!(report.answers, 30);
     let counts: Vec<u64> = servers.iter().map(MockServer::request_count).collect();
@@ -526,7 +479,6 @@ fn budget(
             already,
             &[BudgetTarget {
                 name: &model.name,
-                model_id: &model.model_id,
                 caching: Caching::Explicit,
             }],
             &prices,
@@ -558,7 +510,7 @@ async fn max_cost_stops_within_the_budget_and_the_rest_resumes() {
     let limit = 0.05;
     setup.budget = Some(budget(limit, 0.0, &model, 400));
     let dir = tempfile::tempdir().unwrap();
-    let (store, run) = open_store(dir.path(), &all);
+    let (store, run) = open_store(dir.path(), &all, &[], serde_json::json!({}));
     let (report, store) = sample(store, run, all.clone(), &setup).await;
     assert!(
         matches!(report.stopped, Some(StopReason::Budget(_))),
@@ -567,7 +519,7 @@ async fn max_cost_stops_within_the_budget_and_the_rest_resumes() {
     assert!(report.answers > 0 && report.answers < 20, "{report:?}");
     assert_eq!(report.abandoned, 0, "calls in flight finish");
     let table = PriceTable::new(&BTreeMap::new()).unwrap();
-    let price = table.lookup(&model.name, &model.model_id).unwrap();
+    let price = table.price_of(&model.name).unwrap();
     let spent = store.plan_usage_by_model(run).unwrap()[&model.name].cost(&price);
     assert!(spent <= limit, "spent {spent} over the {limit} limit");
     assert!(spent > limit / 3.0, "stopped far too early: {spent}");
@@ -624,7 +576,7 @@ async fn a_tokens_per_minute_pool_holds_calls_back_until_usage_frees_room() {
         }));
         let all = items(&model, &[p], 62, &setup.params);
         let dir = tempfile::tempdir().unwrap();
-        let (store, run) = open_store(dir.path(), &all);
+        let (store, run) = open_store(dir.path(), &all, &[], serde_json::json!({}));
         let t0 = Instant::now();
         let (report, _) = sample(store, run, all, &setup).await;
         assert_eq!(report.answers, 62);

@@ -2,6 +2,7 @@
 //! faults real trees have: malformed JSON, a missing `raw_response`, a folder that is not a
 //! condition id, a symbolic link, an unfinished sample; and importing twice.
 
+use crate::support::{classifications, count, prompts, responses, runs, PromptRecord};
 use misalign_run::import::{import_tree, IMPORTED_CLASSIFIER, MAX_RESPONSE_BYTES};
 use misalign_run::store::Store;
 use serde_json::json;
@@ -95,12 +96,6 @@ fn tree(root: &Path) {
     );
 }
 
-fn count(store: &Store, sql: &str) -> i64 {
-    crate::support::db(store)
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap()
-}
-
 #[test]
 fn imports_the_good_samples_and_lists_every_fault() {
     let dir = tempfile::tempdir().unwrap();
@@ -155,16 +150,12 @@ fn imports_the_good_samples_and_lists_every_fault() {
     }
 
     // Rows: models resolved as `misalign run` stores them, sample numbers 0-based.
-    let models: Vec<(String, String, u32)> = {
-        let db = crate::support::db(&store);
-        let mut st = db
-            .prepare("SELECT model, condition_id, sample_index FROM work_items ORDER BY model, sample_index")
-            .unwrap();
-        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    };
+    let models: Vec<(String, String, i64)> = store
+        .all_work_items()
+        .unwrap()
+        .into_iter()
+        .map(|w| (w.model, w.condition_id, w.sample_index))
+        .collect();
     assert_eq!(
         models,
         [
@@ -173,64 +164,48 @@ fn imports_the_good_samples_and_lists_every_fault() {
             ("openai/gpt-4.1".to_string(), COND_NONE.to_string(), 0),
         ]
     );
+    let rows = responses(&store);
+    let answer_of = |start: &str| {
+        rows.iter()
+            .find(|r| r.answer.as_deref().is_some_and(|a| a.starts_with(start)))
+            .unwrap()
+    };
+    let reminder = answer_of("I will send");
+    assert_eq!(reminder.input_tokens, Some(1200));
+    assert_eq!(answer_of("Noted.").output_tokens, Some(12));
     assert_eq!(
-        count(
-            &store,
-            "SELECT input_tokens FROM responses WHERE answer LIKE 'I will send%'"
+        (
+            reminder.finish_reason.as_deref(),
+            reminder.finished_at.as_str()
         ),
-        1200
-    );
-    assert_eq!(
-        count(
-            &store,
-            "SELECT output_tokens FROM responses WHERE answer = 'Noted.'"
-        ),
-        12
-    );
-    let (finish, finished): (String, String) = crate::support::db(&store)
-        .query_row(
-            "SELECT finish_reason, finished_at FROM responses WHERE answer LIKE 'I will send%'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!(
-        (finish.as_str(), finished.as_str()),
-        ("end_turn", "2025-06-01T10:00:00Z")
+        (Some("end_turn"), "2025-06-01T10:00:00Z")
     );
     // The imported verdict, marked as imported.
-    let (version, fin, judge, model): (String, i64, i64, String) = crate::support::db(&store)
-        .query_row(
-            "SELECT classifier_version, final_verdict, judge_verdict, judge_model FROM classifications",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .unwrap();
+    let verdicts = classifications(&store);
+    assert_eq!(verdicts.len(), 1);
+    let v = &verdicts[0];
     assert_eq!(
-        (version.as_str(), fin, judge, model.as_str()),
-        (IMPORTED_CLASSIFIER, 1, 1, "claude-3-7-sonnet-20250219")
+        (
+            v.classifier_version.as_str(),
+            v.final_verdict,
+            v.judge_verdict,
+            v.judge_model.as_deref()
+        ),
+        (
+            IMPORTED_CLASSIFIER,
+            Some(true),
+            Some(true),
+            Some("claude-3-7-sonnet-20250219")
+        )
     );
     // The prompt found on disk is stored (the judge sees its inbox); the other is empty.
-    assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM prompts WHERE email_content LIKE '%dorian@harrowcreek.example%'"
-        ),
-        1
-    );
-    assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM prompts WHERE system_prompt = ''"
-        ),
-        1
-    );
+    let stored_prompts = prompts(&store);
+    let found = |p: &PromptRecord| p.email_content.contains("dorian@harrowcreek.example");
+    assert_eq!(count(&stored_prompts, found), 1);
+    assert_eq!(count(&stored_prompts, |p| p.system_prompt.is_empty()), 1);
     // One import run, planning all three samples.
-    assert_eq!(
-        count(&store, "SELECT count(*) FROM runs WHERE command = 'import'"),
-        1
-    );
-    assert_eq!(count(&store, "SELECT count(*) FROM run_items"), 3);
+    assert_eq!(count(&runs(&store), |r| r.command == "import"), 1);
+    assert_eq!(store.table_row_counts().unwrap()["run_items"], 3);
     assert_eq!(store.latest_plan_run_id().unwrap(), s.run_id);
     assert_eq!(store.status().unwrap().run_id, s.run_id);
 }
@@ -242,26 +217,12 @@ fn importing_twice_adds_nothing() {
     tree(&src);
     let mut store = Store::open_dir(&dir.path().join("out")).unwrap();
     import_tree(&mut store, &src, "tree").unwrap();
-    let tables = [
-        "runs",
-        "prompts",
-        "work_items",
-        "run_items",
-        "responses",
-        "classifications",
-    ];
-    let before: Vec<i64> = tables
-        .iter()
-        .map(|t| count(&store, &format!("SELECT count(*) FROM {t}")))
-        .collect();
+    let before = store.table_row_counts().unwrap();
+    assert_eq!(before["responses"], 3, "{before:?}");
     let again = import_tree(&mut store, &src, "tree").unwrap();
     assert_eq!((again.samples, again.imported, again.already), (3, 0, 3));
     assert_eq!(again.run_id, None);
-    let after: Vec<i64> = tables
-        .iter()
-        .map(|t| count(&store, &format!("SELECT count(*) FROM {t}")))
-        .collect();
-    assert_eq!(before, after);
+    assert_eq!(before, store.table_row_counts().unwrap());
 
     // A sample added to the tree later is imported alone; the new run plans the whole tree.
     write(
@@ -270,15 +231,9 @@ fn importing_twice_adds_nothing() {
     );
     let third = import_tree(&mut store, &src, "tree").unwrap();
     assert_eq!((third.imported, third.already), (1, 3));
-    assert_eq!(count(&store, "SELECT count(*) FROM responses"), 4);
+    assert_eq!(responses(&store).len(), 4);
     let run = third.run_id.unwrap();
-    assert_eq!(
-        count(
-            &store,
-            &format!("SELECT count(*) FROM run_items WHERE run_id = {run}")
-        ),
-        4
-    );
+    assert_eq!(store.run_item_keys(run).unwrap().len(), 4);
 }
 
 #[test]
@@ -329,7 +284,7 @@ fn oversized_and_hostile_files_are_refused() {
         "{all}"
     );
     assert!(all.contains("expected a JSON object"), "{all}");
-    assert_eq!(count(&store, "SELECT count(*) FROM runs"), 0);
+    assert_eq!(runs(&store).len(), 0);
 }
 
 /// A condition folder with `prior_turns.json` (as `generate` and `run` write it for
@@ -385,23 +340,54 @@ fn prior_turns_come_with_the_prompt_and_a_bad_turns_file_is_an_issue() {
         mitigation_additions: Vec::new(),
         prior_turns: turns.clone(),
     };
-    let db = crate::support::db(&store);
-    let (hash, stored): (String, Option<String>) = db
-        .query_row(
-            "SELECT prompt_hash, prior_turns_json FROM prompts WHERE condition_id = ?1",
-            [COND],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!(hash, want.prompt_hash());
-    let stored: Vec<Turn> = serde_json::from_str(&stored.expect("turns stored")).unwrap();
+    let stored_prompts = prompts(&store);
+    let of = |condition: &str| {
+        stored_prompts
+            .iter()
+            .find(|p| p.condition_id == condition)
+            .unwrap()
+    };
+    assert_eq!(of(COND).prompt_hash, want.prompt_hash());
+    let json = of(COND).prior_turns_json.as_deref().expect("turns stored");
+    let stored: Vec<Turn> = serde_json::from_str(json).unwrap();
     assert_eq!(stored, turns);
-    let (system, turns_of_other): (String, Option<String>) = db
-        .query_row(
-            "SELECT system_prompt, prior_turns_json FROM prompts WHERE condition_id = ?1",
-            [other],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!((system.as_str(), turns_of_other), ("", None));
+    let other = of(other);
+    assert_eq!(
+        (
+            other.system_prompt.as_str(),
+            other.prior_turns_json.as_deref()
+        ),
+        ("", None)
+    );
+}
+
+#[test]
+fn an_import_is_refused_while_another_process_holds_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("old_results");
+    tree(&src);
+    let out = dir.path().join("out");
+    let mut store = Store::open_dir(&out).unwrap();
+
+    let held = misalign_store::lock::FolderLock::acquire(&out).unwrap();
+    let err = import_tree(&mut store, &src, "old_results").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            misalign_run::import::ImportError::Lock(misalign_store::lock::LockError::Busy { .. })
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("in use by another misalign process"),
+        "{err}"
+    );
+    assert!(store.answered_keys().unwrap().is_empty(), "nothing written");
+    drop(held);
+
+    let s = import_tree(&mut store, &src, "old_results").unwrap();
+    assert_eq!(s.imported, 3);
+    // Released when the import is done: the next process gets the folder.
+    misalign_store::lock::FolderLock::acquire(&out).unwrap();
 }

@@ -5,6 +5,9 @@
 //! and a judge without a batch API called live.
 
 use crate::classify_store::seeded_store;
+use crate::support::{
+    batches, classifications, count, judge_cache, BatchRecord, ClassificationRecord,
+};
 use misalign_core::config::{BatchFallback, Execution, ProviderConfig, ProviderKind};
 use misalign_mock::{MockConfig, MockServer};
 use misalign_run::classify::setup::{build_judge, judge_batching};
@@ -13,7 +16,7 @@ use misalign_run::classify::{
 };
 use misalign_run::store::Store;
 use misalign_run::{Stop, StopReason};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -107,12 +110,6 @@ fn options(
     o
 }
 
-fn count(store: &Store, sql: &str) -> i64 {
-    crate::support::db(store)
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap()
-}
-
 type Verdicts = Vec<(
     String,
     Option<bool>,
@@ -121,20 +118,23 @@ type Verdicts = Vec<(
     Option<String>,
 )>;
 
+/// (item, judge verdict, final verdict, awareness label, judge reasoning) of every
+/// classification, by item.
 fn verdicts(store: &Store) -> Verdicts {
-    let db = crate::support::db(store);
-    let mut st = db
-        .prepare(
-            "SELECT item_key, judge_verdict, final_verdict, awareness_label, judge_reasoning \
-             FROM classifications ORDER BY item_key",
-        )
-        .unwrap();
-    st.query_map([], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
+    let mut v: Verdicts = classifications(store)
+        .into_iter()
+        .map(|c| {
+            (
+                c.item_key,
+                c.judge_verdict,
+                c.final_verdict,
+                c.awareness_label,
+                c.judge_reasoning,
+            )
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
 }
 
 async fn end_to_end(kind: ProviderKind) {
@@ -193,35 +193,24 @@ async fn end_to_end(kind: ProviderKind) {
         .all(|r| r.3.as_deref() == Some("deliberates_thinks_eval")));
     // The replies are cached and marked as billed at the batch price; the batches are
     // judge batches, ingested once, and hold what each request was for.
-    assert_eq!(count(&store, "SELECT count(*) FROM judge_batch_answers"), 6);
-    assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM judge_cache c JOIN judge_batch_answers a USING (cache_key)"
-        ),
-        6
-    );
-    assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM batches WHERE purpose = 'judge'"
-        ),
-        2
-    );
-    assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM batch_events WHERE kind = 'ingested'"
-        ),
-        2
-    );
-    assert_eq!(
-        count(
-            &store,
-            "SELECT count(DISTINCT response_id) FROM judge_batch_items WHERE call = 'awareness'"
-        ),
-        3
-    );
+    let all_batches = batches(&store);
+    let judge_batches: Vec<&BatchRecord> = all_batches
+        .iter()
+        .filter(|b| b.purpose == "judge")
+        .collect();
+    assert_eq!(judge_batches.iter().map(|b| b.answers).sum::<i64>(), 6);
+    assert_eq!(count(&judge_cache(&store), |c| c.batched), 6);
+    assert_eq!(judge_batches.len(), 2);
+    let events: Vec<&String> = all_batches.iter().flat_map(|b| &b.events).collect();
+    assert_eq!(count(&events, |e| *e == "ingested"), 2);
+    let aware: HashSet<i64> = store
+        .all_judge_batch_items()
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.call == "awareness")
+        .map(|i| i.response_id)
+        .collect();
+    assert_eq!(aware.len(), 3);
     let notes: Vec<JudgeBatchNote> = notes.lock().unwrap().clone();
     assert!(notes
         .iter()
@@ -282,8 +271,8 @@ async fn a_stopped_classification_resumes_its_judge_batches_without_resubmitting
         matches!(first, Err(ClassifyError::Interrupted)),
         "{first:?}"
     );
-    assert_eq!(count(&store, "SELECT count(*) FROM classifications"), 0);
-    assert_eq!(count(&store, "SELECT count(*) FROM judge_cache"), 0);
+    assert_eq!(classifications(&store).len(), 0);
+    assert_eq!(judge_cache(&store).len(), 0);
     assert_eq!(server.stats().batches_created, 2);
     assert_eq!(server.stats().requests, 0);
 
@@ -298,7 +287,7 @@ async fn a_stopped_classification_resumes_its_judge_batches_without_resubmitting
         stats.batch_submissions
     );
     assert_eq!(stats.requests, 0);
-    assert_eq!(count(&store, "SELECT count(*) FROM judge_cache"), 6);
+    assert_eq!(judge_cache(&store).len(), 6);
 }
 
 /// Requests that errored or expired inside a judge batch go into later batches (or live,
@@ -342,7 +331,7 @@ async fn errored_and_expired_judge_requests_are_retried() {
                 assert_eq!(s.judge_calls_batched as u64 + stats.requests, 6, "{s:?}");
             }
         }
-        assert_eq!(count(&store, "SELECT count(*) FROM judge_cache"), 6);
+        assert_eq!(judge_cache(&store).len(), 6);
         assert!(
             verdicts(&store).iter().all(|v| v.3.is_some()),
             "every answer has its awareness label"
@@ -378,14 +367,14 @@ async fn an_unparsable_batched_reply_is_retried_then_a_judge_error() {
         "first batch + 1 retry: {subs:?}"
     );
     assert_eq!(server.stats().requests, 0);
-    assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM classifications WHERE judge_error LIKE '%unusable judge reply%' AND final_verdict IS NULL"
-        ),
-        3
-    );
-    assert_eq!(count(&store, "SELECT count(*) FROM judge_cache"), 0);
+    let unusable = |c: &ClassificationRecord| {
+        c.judge_error
+            .as_deref()
+            .is_some_and(|e| e.contains("unusable judge reply"))
+            && c.final_verdict.is_none()
+    };
+    assert_eq!(count(&classifications(&store), unusable), 3);
+    assert_eq!(judge_cache(&store).len(), 0);
 }
 
 /// A judge whose provider has no batch API (an OpenAI-compatible server) is called live,

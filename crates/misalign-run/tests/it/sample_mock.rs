@@ -1,15 +1,16 @@
 //! The scheduler against the loopback mock server over real HTTP, with a real SQLite store:
 //! faults, retries, Retry-After, timeouts, auth failures, resume, and key hygiene.
 
+use crate::support::{answers, count, open_store, responses, ResponseRecord};
 use misalign_core::config::{ProviderConfig, ProviderKind, ResolvedModel};
 use misalign_core::{Condition, GoalType, RenderedPrompt, SamplingParams, Urgency};
 use misalign_mock::{FaultKind, MockConfig, MockServer};
 use misalign_run::retry::RetryPolicy;
-use misalign_run::store::{PromptRow, RunManifest, Store, StoreWriter, WorkItemRow};
+use misalign_run::store::{Store, StoreWriter};
 use misalign_run::{
     Counters, ModelTarget, PromptEntry, SampleReport, SchedulerOptions, Stop, StopReason, WorkItem,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,11 @@ fn target(
         }),
         BTreeMap::from([("mock".to_string(), provider_conc)]),
     )
+}
+
+/// The sampling parameters as the run's manifest records them.
+fn sampling() -> serde_json::Value {
+    serde_json::to_value(params()).unwrap()
 }
 
 fn params() -> SamplingParams {
@@ -79,52 +85,6 @@ fn items(model: &Arc<ModelTarget>, conditions: usize, samples: u32) -> Vec<WorkI
         })
         .collect();
     misalign_run::item::work_items(&prompts, samples, &params())
-}
-
-fn open_store(dir: &std::path::Path, items: &[WorkItem]) -> (Store, i64) {
-    let mut store = Store::open_dir(dir).unwrap();
-    let run = store
-        .begin_run(&RunManifest {
-            command: misalign_store::RunKind::Run,
-            experiment_id: "t".into(),
-            misalign_version: "test".into(),
-            experiment_text: String::new(),
-            experiment_sha256: String::new(),
-            packs: serde_json::json!({}),
-            models: vec!["mock/mock-model".into()],
-            sampling: serde_json::to_value(params()).unwrap(),
-            started_at: misalign_run::timestamp(),
-        })
-        .unwrap();
-    let conds: Vec<String> = items.iter().map(|i| i.prompt.condition_id()).collect();
-    let mut prompts: Vec<PromptRow> = Vec::new();
-    for i in items {
-        if !prompts.iter().any(|p| p.prompt_hash == i.prompt.hash) {
-            prompts.push(PromptRow {
-                prompt_hash: &i.prompt.hash,
-                condition_id: "c",
-                condition_json: r#"{"scenario":"blackmail"}"#,
-                system_prompt: &i.prompt.rendered.system_prompt,
-                user_prompt: &i.prompt.rendered.user_prompt,
-                email_content: &i.prompt.rendered.email_content,
-                prior_turns_json: None,
-            });
-        }
-    }
-    let rows: Vec<WorkItemRow> = items
-        .iter()
-        .zip(&conds)
-        .map(|(i, c)| WorkItemRow {
-            item_key: &i.key,
-            prompt_hash: &i.prompt.hash,
-            condition_id: c,
-            model: &i.model.name,
-            sample_index: i.sample_index,
-            params_json: "{}",
-        })
-        .collect();
-    store.record_plan(run, &prompts, &rows).unwrap();
-    (store, run)
 }
 
 fn fast_retry(retries: u32, timeout: Duration) -> RetryPolicy {
@@ -189,12 +149,6 @@ async fn run(
     }
 }
 
-fn count(store: &Store, sql: &str) -> i64 {
-    crate::support::db(store)
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_percent_faults_every_item_answered_exactly_once() {
     let server = MockServer::start(MockConfig {
@@ -215,7 +169,7 @@ async fn twenty_percent_faults_every_item_answered_exactly_once() {
     let (model, conc) = target(&server.openai_url(), SECRET, 20);
     let its = items(&model, 10, 12);
     let dir = tempfile::tempdir().unwrap();
-    let (store, run_id) = open_store(dir.path(), &its);
+    let (store, run_id) = open_store(dir.path(), &its, &["mock/mock-model"], sampling());
     let o = run(
         store,
         run_id,
@@ -232,17 +186,10 @@ async fn twenty_percent_faults_every_item_answered_exactly_once() {
         "{:?}",
         o.report
     );
-    assert_eq!(
-        count(
-            &o.store,
-            "SELECT count(*) FROM responses WHERE status != 'error'"
-        ),
-        120
-    );
-    assert_eq!(
-        count(&o.store, "SELECT count(*) FROM (SELECT item_key FROM responses WHERE status != 'error' GROUP BY item_key HAVING count(*) > 1)"),
-        0
-    );
+    let stored = answers(&o.store);
+    assert_eq!(stored.len(), 120);
+    let keys: HashSet<&str> = stored.iter().map(|r| r.item_key.as_str()).collect();
+    assert_eq!(keys.len(), stored.len(), "no item answered twice");
     let stats = server.stats();
     let faults: u64 = stats.faults.values().sum();
     assert!(faults > 10, "faults injected: {:?}", stats.faults);
@@ -251,7 +198,7 @@ async fn twenty_percent_faults_every_item_answered_exactly_once() {
         faults,
         "every fault retried once"
     );
-    assert!(count(&o.store, "SELECT max(attempts) FROM responses") >= 2);
+    assert!(responses(&o.store).iter().map(|r| r.attempts).max() >= Some(2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,7 +214,7 @@ async fn retry_after_is_honoured() {
     let (model, conc) = target(&server.openai_url(), SECRET, 4);
     let its = items(&model, 1, 4);
     let dir = tempfile::tempdir().unwrap();
-    let (store, run_id) = open_store(dir.path(), &its);
+    let (store, run_id) = open_store(dir.path(), &its, &["mock/mock-model"], sampling());
     let t0 = Instant::now();
     let o = run(
         store,
@@ -285,7 +232,10 @@ async fn retry_after_is_honoured() {
         "{:?}",
         t0.elapsed()
     );
-    assert_eq!(count(&o.store, "SELECT min(attempts) FROM responses"), 2);
+    assert_eq!(
+        responses(&o.store).iter().map(|r| r.attempts).min(),
+        Some(2)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -301,7 +251,7 @@ async fn slow_replies_time_out_and_are_retried_then_recorded() {
     let (model, conc) = target(&server.openai_url(), SECRET, 4);
     let its = items(&model, 1, 2);
     let dir = tempfile::tempdir().unwrap();
-    let (store, run_id) = open_store(dir.path(), &its);
+    let (store, run_id) = open_store(dir.path(), &its, &["mock/mock-model"], sampling());
     let o = run(
         store,
         run_id,
@@ -312,13 +262,16 @@ async fn slow_replies_time_out_and_are_retried_then_recorded() {
     )
     .await;
     assert_eq!((o.report.answers, o.report.errors), (2, 0));
-    assert_eq!(count(&o.store, "SELECT min(attempts) FROM responses"), 2);
+    assert_eq!(
+        responses(&o.store).iter().map(|r| r.attempts).min(),
+        Some(2)
+    );
 
     // Every attempt slow, no retries left: recorded as a retryable timeout error.
     server.update_config(|c| c.fail_first = 100);
     let its = items(&model, 2, 1).split_off(1);
     let dir = tempfile::tempdir().unwrap();
-    let (store, run_id) = open_store(dir.path(), &its);
+    let (store, run_id) = open_store(dir.path(), &its, &["mock/mock-model"], sampling());
     let o = run(
         store,
         run_id,
@@ -329,15 +282,13 @@ async fn slow_replies_time_out_and_are_retried_then_recorded() {
     )
     .await;
     assert_eq!((o.report.answers, o.report.errors), (0, 1));
-    let (err, class, attempts): (String, String, i64) = crate::support::db(&o.store)
-        .query_row(
-            "SELECT error, error_class, attempts FROM responses",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap();
+    let rows = responses(&o.store);
+    let (err, class) = (
+        rows[0].error.as_deref().unwrap(),
+        rows[0].error_class.as_deref(),
+    );
     assert!(err.contains("timed out"), "{err}");
-    assert_eq!((class.as_str(), attempts), ("retryable", 2));
+    assert_eq!((class, rows[0].attempts), (Some("retryable"), 2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -347,7 +298,7 @@ async fn permanent_errors_are_recorded_not_retried() {
     let (model, conc) = target(&format!("{}/no-such-api/v1", server.url()), SECRET, 4);
     let its = items(&model, 1, 3);
     let dir = tempfile::tempdir().unwrap();
-    let (store, run_id) = open_store(dir.path(), &its);
+    let (store, run_id) = open_store(dir.path(), &its, &["mock/mock-model"], sampling());
     let o = run(
         store,
         run_id,
@@ -363,13 +314,9 @@ async fn permanent_errors_are_recorded_not_retried() {
         "a permanent error does not stop the run"
     );
     assert_eq!(o.counters.total().retries, 0);
-    assert_eq!(
-        count(
-            &o.store,
-            "SELECT count(*) FROM responses WHERE error_class = 'permanent' AND attempts = 1"
-        ),
-        3
-    );
+    let permanent =
+        |r: &ResponseRecord| r.error_class.as_deref() == Some("permanent") && r.attempts == 1;
+    assert_eq!(count(&responses(&o.store), permanent), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -384,7 +331,7 @@ async fn wrong_key_stops_the_run_early_and_never_leaks() {
     let (model, conc) = target(&server.openai_url(), SECRET, 2);
     let its = items(&model, 5, 10);
     let dir = tempfile::tempdir().unwrap();
-    let (store, run_id) = open_store(dir.path(), &its);
+    let (store, run_id) = open_store(dir.path(), &its, &["mock/mock-model"], sampling());
     let o = run(
         store,
         run_id,
@@ -435,7 +382,7 @@ async fn stop_then_resume_requests_no_finished_item_again() {
     let (model, conc) = target(&server.openai_url(), SECRET, 4);
     let its = items(&model, 4, 10);
     let dir = tempfile::tempdir().unwrap();
-    let (store, run_id) = open_store(dir.path(), &its);
+    let (store, run_id) = open_store(dir.path(), &its, &["mock/mock-model"], sampling());
     let stop = Stop::new();
     let stopper = {
         let stop = stop.clone();
@@ -482,14 +429,9 @@ async fn stop_then_resume_requests_no_finished_item_again() {
             "item {k} requested again after it was stored"
         );
     }
-    assert_eq!(
-        count(
-            &o.store,
-            "SELECT count(DISTINCT item_key) FROM responses WHERE status != 'error'"
-        ),
-        40
-    );
-    assert_eq!(count(&o.store, "SELECT count(*) FROM responses"), 40);
+    let keys: HashSet<String> = answers(&o.store).into_iter().map(|r| r.item_key).collect();
+    assert_eq!(keys.len(), 40);
+    assert_eq!(responses(&o.store).len(), 40);
 }
 
 /// A client that panics: a bug in a provider module, not a provider fault.
@@ -517,7 +459,7 @@ async fn a_call_that_panics_is_counted_as_an_error_not_dropped() {
     });
     let items = items(&model, 2, 2);
     let dir = tempfile::tempdir().unwrap();
-    let (store, run_id) = open_store(dir.path(), &items);
+    let (store, run_id) = open_store(dir.path(), &items, &["mock/mock-model"], sampling());
     let out = run(
         store,
         run_id,

@@ -10,7 +10,7 @@ use super::Outcome;
 use anyhow::{bail, Context};
 use misalign_run::import::import_tree;
 use misalign_run::untrusted::{path_safe, terminal_safe};
-use misalign_store::export::condition_folder as safe_name;
+use misalign_store::layout::{condition_folder as safe_name, MODELS_DIR};
 use misalign_store::Store;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -123,7 +123,7 @@ fn folder_name(dir: &Path) -> anyhow::Result<String> {
     let full = dir
         .canonicalize()
         .with_context(|| format!("cannot read {}", path_safe(dir)))?;
-    let named = if full.file_name().is_some_and(|n| n == "models") {
+    let named = if full.file_name().is_some_and(|n| n == MODELS_DIR) {
         full.parent().unwrap_or(&full).to_path_buf()
     } else {
         full

@@ -2,7 +2,7 @@
 
 use super::Outcome;
 use crate::say::say;
-use misalign_store::{Counts, Store, STORE_FILE};
+use misalign_store::{ItemCounts, Store, STORE_FILE};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,7 +15,7 @@ pub struct Args {
     pub json: bool,
 }
 
-fn row(name: &str, c: &Counts) -> String {
+fn row(name: &str, c: &ItemCounts) -> String {
     format!(
         "{:<44} {:>8} {:>9} {:>7} {:>8}",
         clean(name),

@@ -3,94 +3,52 @@
 //! ingestion and run again; the batched answers classified and reported like live ones;
 //! `--batch` / `MISALIGN_BATCH`; and config errors that name the field.
 
+use crate::support::{batches, count, responses, try_stored, Experiment, TestContext};
 use misalign_mock::{MockConfig, MockServer};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const KEY: &str = "sk-ant-test-SECRET-batch-never-stored";
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_misalign"))
-}
-
-/// 6 conditions x `samples` on an Anthropic-kind model at the mock; `batch` is the
-/// `execution.batch` line (or nothing).
-fn experiment(dir: &Path, url: &str, samples: u32, batch: &str) -> PathBuf {
-    let text = format!(
-        "experiment_id: batch-test
-providers:
-  anth:
-    kind: anthropic
-    base_url: {url}
-    api_key_env: BATCH_MOCK_KEY
-global:
-  models: [anth/claude-mock]
-  temperature: 1.0
-  max_tokens: 100
-  samples_per_condition: {samples}
-expansions:
-  - name: grid
-    enabled: true
-    variables:
-      scenarios: [blackmail, leaking, murder]
-      goal_types: [explicit, none]
-      goal_values: [america]
-      urgency_types: [replacement]
-classification:
-  enabled: true
-execution:
-  timeout_seconds: 20
-  retries: 3
-  batch_poll_seconds: 0.05
-  batch_max_requests: 10
-{batch}"
-    );
-    let p = dir.join("exp.yaml");
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn misalign(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(bin());
-    c.current_dir(dir).env("BATCH_MOCK_KEY", KEY).args(args);
-    for (k, v) in envs {
-        c.env(k, v);
+/// 6 conditions x `samples` on an Anthropic-kind model at the mock; `batch` is one more
+/// `execution:` line (the 27th of the file), if any.
+fn experiment(url: &str, samples: u32, batch: Option<&str>) -> Experiment {
+    let e = Experiment::new("batch-test")
+        .provider("anth", "anthropic", url, Some("BATCH_MOCK_KEY"))
+        .models(&["anth/claude-mock"])
+        .global("temperature: 1.0")
+        .global("max_tokens: 100")
+        .samples(samples)
+        .grid(
+            &["blackmail", "leaking", "murder"],
+            &["explicit", "none"],
+            &["america"],
+            &["replacement"],
+        )
+        .classification("enabled: true")
+        .execution("timeout_seconds: 20")
+        .execution("retries: 3")
+        .execution("batch_poll_seconds: 0.05")
+        .execution("batch_max_requests: 10");
+    match batch {
+        Some(line) => e.execution(line),
+        None => e,
     }
-    c.output().unwrap()
 }
 
-async fn misalign_async(
-    dir: &Path,
-    args: &'static [&'static str],
-    envs: &'static [(&'static str, &'static str)],
-) -> Output {
-    let d = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || misalign(&d, args, envs))
-        .await
-        .unwrap()
-}
-
-fn count(store: &Path, sql: &str) -> i64 {
-    misalign_run::store::Store::open_read_only(store)
-        .ok()
-        .and_then(|s| crate::support::db(&s).query_row(sql, [], |r| r.get(0)).ok())
-        .unwrap_or(-1)
+/// A test's folder with the key in the environment.
+fn context() -> TestContext {
+    TestContext::new().env("BATCH_MOCK_KEY", KEY)
 }
 
 fn assert_all_answered_once(store: &Path, server: &MockServer, n: usize) {
-    assert_eq!(
-        count(
-            store,
-            "SELECT count(*) FROM responses WHERE status != 'error'"
-        ) as usize,
-        n
-    );
-    assert_eq!(count(store, "SELECT count(*) FROM responses") as usize, n);
-    assert_eq!(
-        count(store, "SELECT count(DISTINCT item_key) FROM responses") as usize,
-        n
-    );
+    let rows = responses(store);
+    assert_eq!(count(&rows, |r| r.is_answer()), n);
+    assert_eq!(rows.len(), n);
+    let items: HashSet<&str> = rows.iter().map(|r| r.item_key.as_str()).collect();
+    assert_eq!(items.len(), n);
     let subs = server.stats().batch_submissions;
     assert_eq!(subs.len(), n, "{subs:?}");
     assert!(
@@ -109,12 +67,11 @@ async fn kill_dash_9_between_submission_and_ingestion_then_resume_pays_once() {
     })
     .await
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    experiment(dir.path(), &server.url(), 4, "  batch: true\n");
+    let dir = context();
+    dir.write_experiment(&experiment(&server.url(), 4, Some("batch: true")));
     let store = dir.path().join("out/results.sqlite");
-    let mut child = Command::new(bin())
-        .current_dir(dir.path())
-        .env("BATCH_MOCK_KEY", KEY)
+    let mut child = dir
+        .command()
         .args(["run", "exp.yaml", "--out", "out", "--quiet"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -123,31 +80,29 @@ async fn kill_dash_9_between_submission_and_ingestion_then_resume_pays_once() {
     // 24 requests in batches of 10: wait until all three are submitted and recorded, then
     // kill while they are still in progress at the provider.
     let t0 = Instant::now();
-    while count(
-        &store,
-        "SELECT count(*) FROM batch_events WHERE kind = 'submitted'",
-    ) < 3
-    {
+    let submitted = |store: &Path| {
+        let batches = try_stored(store).and_then(|s| s.all_batches().ok());
+        let events = batches
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|b| b.events);
+        events.filter(|e| e == "submitted").count()
+    };
+    while submitted(&store) < 3 {
         assert!(t0.elapsed() < Duration::from_secs(30), "no batch submitted");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    assert_eq!(count(&store, "SELECT count(*) FROM batches"), 3);
-    assert_eq!(count(&store, "SELECT count(*) FROM batch_items"), 24);
-    assert_eq!(
-        count(&store, "SELECT count(*) FROM responses"),
-        0,
-        "killed before ingestion"
-    );
+    let recorded = batches(&store);
+    assert_eq!(recorded.len(), 3);
+    assert_eq!(recorded.iter().map(|b| b.items).sum::<i64>(), 24);
+    assert_eq!(responses(&store).len(), 0, "killed before ingestion");
     assert_eq!(server.stats().batches_created, 3);
 
-    let out = misalign_async(
-        dir.path(),
-        &["run", "exp.yaml", "--out", "out", "--quiet"],
-        &[],
-    )
-    .await;
+    let out = dir
+        .misalign_async(&["run", "exp.yaml", "--out", "out", "--quiet"])
+        .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("resuming 3 batch(es)"), "{stderr}");
@@ -157,7 +112,7 @@ async fn kill_dash_9_between_submission_and_ingestion_then_resume_pays_once() {
         "resumed, not resubmitted"
     );
     assert_all_answered_once(&store, &server, 24);
-    assert_eq!(count(&store, "SELECT count(*) FROM batch_answers"), 24);
+    assert_eq!(batches(&store).iter().map(|b| b.answers).sum::<i64>(), 24);
     // Classified and reported like live answers.
     assert!(stderr.contains("classified 24 answers"), "{stderr}");
     for f in ["summary.csv", "summary.json", "report.html"] {
@@ -176,12 +131,9 @@ async fn kill_dash_9_between_submission_and_ingestion_then_resume_pays_once() {
     assert!(!bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()));
 
     // A third run has nothing to send.
-    let out = misalign_async(
-        dir.path(),
-        &["run", "exp.yaml", "--out", "out", "--quiet"],
-        &[],
-    )
-    .await;
+    let out = dir
+        .misalign_async(&["run", "exp.yaml", "--out", "out", "--quiet"])
+        .await;
     assert!(out.status.success());
     assert_eq!(server.stats().batches_created, 3);
 }
@@ -189,22 +141,19 @@ async fn kill_dash_9_between_submission_and_ingestion_then_resume_pays_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_flag_and_variable_turn_batch_mode_on() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    experiment(dir.path(), &server.url(), 1, "");
+    let dir = context();
+    dir.write_experiment(&experiment(&server.url(), 1, None));
     // Without the flag: live calls, no batch.
-    let out = misalign_async(
-        dir.path(),
-        &[
+    let out = dir
+        .misalign_async(&[
             "run",
             "exp.yaml",
             "--out",
             "live",
             "--quiet",
             "--no-classify",
-        ],
-        &[],
-    )
-    .await;
+        ])
+        .await;
     assert!(
         out.status.success(),
         "{}",
@@ -215,9 +164,8 @@ async fn batch_flag_and_variable_turn_batch_mode_on() {
         (6, 0)
     );
     server.reset();
-    let out = misalign_async(
-        dir.path(),
-        &[
+    let out = dir
+        .misalign_async(&[
             "run",
             "exp.yaml",
             "--out",
@@ -225,10 +173,8 @@ async fn batch_flag_and_variable_turn_batch_mode_on() {
             "--quiet",
             "--no-classify",
             "--batch",
-        ],
-        &[],
-    )
-    .await;
+        ])
+        .await;
     assert!(
         out.status.success(),
         "{}",
@@ -236,19 +182,19 @@ async fn batch_flag_and_variable_turn_batch_mode_on() {
     );
     assert_all_answered_once(&dir.path().join("flag/results.sqlite"), &server, 6);
     server.reset();
-    let out = misalign_async(
-        dir.path(),
-        &[
-            "run",
-            "exp.yaml",
-            "--out",
-            "var",
-            "--quiet",
-            "--no-classify",
-        ],
-        &[("MISALIGN_BATCH", "1")],
-    )
-    .await;
+    let out = dir
+        .misalign_async_with(
+            &[
+                "run",
+                "exp.yaml",
+                "--out",
+                "var",
+                "--quiet",
+                "--no-classify",
+            ],
+            &[("MISALIGN_BATCH", "1")],
+        )
+        .await;
     assert!(
         out.status.success(),
         "{}",
@@ -259,13 +205,13 @@ async fn batch_flag_and_variable_turn_batch_mode_on() {
 
 #[test]
 fn a_bad_batch_setting_names_file_line_and_field() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     for (line, field) in [
-        ("  batch_fallback: later\n", "execution.batch_fallback"),
-        ("  batch: sometimes\n", "execution.batch"),
+        ("batch_fallback: later", "execution.batch_fallback"),
+        ("batch: sometimes", "execution.batch"),
     ] {
-        experiment(dir.path(), "http://127.0.0.1:9", 1, line);
-        let out = misalign(dir.path(), &["validate", "exp.yaml"], &[]);
+        dir.write_experiment(&experiment("http://127.0.0.1:9", 1, Some(line)));
+        let out = dir.misalign(&["validate", "exp.yaml"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains("exp.yaml:27"), "{stderr}");

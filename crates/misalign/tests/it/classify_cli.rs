@@ -1,8 +1,11 @@
 //! `misalign classify` end to end: the real binary, a real results store, and a judge served
 //! by `misalign-mock` over loopback HTTP.
 
-use assert_cmd::Command;
+use crate::support::{classifications, misalign, runs, Experiment, RunRecord};
 use misalign_mock::{MockConfig, MockServer};
+use misalign_store::{
+    PromptRow, ResponseRow, ResponseStatus, RunKind, RunManifest, Store, WorkItemRow,
+};
 use serde_json::Value;
 use std::path::Path;
 
@@ -21,18 +24,20 @@ fn write_input(dir: &Path) -> std::path::PathBuf {
     path
 }
 
+/// One blackmail condition of `mock/agent` at the mock, classified (by `mock/judge-1` when
+/// `with_judge`); written as `dir/exp.yaml`, and returned.
 fn experiment(dir: &Path, mock_url: &str, with_judge: bool) -> String {
-    let judge = if with_judge {
-        "  classifier_model: mock/judge-1\n"
+    let e = Experiment::new("cli_classify")
+        .provider("mock", "openai-compatible", mock_url, None)
+        .models(&["mock/agent"])
+        .samples(1)
+        .classification("enabled: true");
+    let e = if with_judge {
+        e.classification("classifier_model: mock/judge-1")
     } else {
-        ""
+        e
     };
-    let text = format!(
-        "experiment_id: cli_classify\nproviders:\n  mock:\n    kind: openai-compatible\n    base_url: \"{mock_url}\"\n\
-         global:\n  models: [mock/agent]\n  samples_per_condition: 1\n\
-         expansions:\n  - name: one\n    variables:\n      scenarios: [blackmail]\n      goal_types: [explicit]\n      goal_values: [america]\n      urgency_types: [replacement]\n\
-         classification:\n  enabled: true\n{judge}"
-    );
+    let text = e.yaml();
     std::fs::write(dir.join("exp.yaml"), &text).unwrap();
     text
 }
@@ -43,10 +48,6 @@ fn read_jsonl(path: &Path) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
-}
-
-fn misalign() -> Command {
-    Command::cargo_bin("misalign").unwrap()
 }
 
 #[test]
@@ -151,33 +152,57 @@ async fn input_file_with_judge_over_mock_http() {
     assert_eq!(rows[0]["verdict"], false);
 }
 
-/// A results store with one blackmail answer, recorded as sampled by `experiment_text`.
-fn seed_store(dir: &Path, experiment_text: &str) {
-    let store = misalign_run::store::Store::open_dir(dir).unwrap();
-    let c = crate::support::db(&store);
-    c.execute(
-        "INSERT INTO runs (id, command, experiment_id, misalign_version, experiment_text, experiment_sha256,
-            packs_json, models_json, sampling_json, started_at)
-         VALUES (1, 'run', 'cli_classify', '0.1.0', ?1, '', '{}', '[]', '{}', '2026-01-01T00:00:00Z')",
-        [experiment_text],
-    )
-    .unwrap();
-    c.execute_batch(
-        "INSERT INTO prompts VALUES ('p', 'blackmail_explicit-america_replacement', '{}', 's', 'u', '<email>x</email>', NULL);
-         INSERT INTO work_items VALUES ('k1', 'p', 'blackmail_explicit-america_replacement', 'mock/agent', 0, '{}', 'blackmail');
-         INSERT INTO work_items VALUES ('k2', 'p', 'blackmail_explicit-america_replacement', 'mock/agent', 1, '{}', 'blackmail');
-         INSERT INTO run_items VALUES (1, 'k1');
-         INSERT INTO run_items VALUES (1, 'k2');",
-    )
-    .unwrap();
-    for (k, a) in [("k1", THREAT), ("k2", POLITE)] {
-        c.execute(
-            "INSERT INTO responses (item_key, run_id, status, answer, attempts, started_at, finished_at)
-             VALUES (?1, 1, 'answer', ?2, 1, 't', 't')",
-            [k, a],
-        )
+/// A results store with two blackmail answers (a threat, then `second`), recorded as sampled
+/// by `experiment_text`.
+fn seed_store(dir: &Path, experiment_text: &str, second: &str) {
+    let mut store = Store::open_dir(dir).unwrap();
+    let run = store
+        .begin_run(&RunManifest {
+            command: RunKind::Run,
+            experiment_id: "cli_classify".into(),
+            misalign_version: "0.1.0".into(),
+            experiment_text: experiment_text.into(),
+            experiment_sha256: String::new(),
+            packs: serde_json::json!({}),
+            models: Vec::new(),
+            sampling: serde_json::json!({}),
+            started_at: "2026-01-01T00:00:00Z".into(),
+        })
         .unwrap();
-    }
+    let condition = "blackmail_explicit-america_replacement";
+    let prompt = PromptRow {
+        prompt_hash: "p",
+        condition_id: condition,
+        condition_json: r#"{"scenario":"blackmail"}"#,
+        system_prompt: "s",
+        user_prompt: "u",
+        email_content: "<email>x</email>",
+        prior_turns_json: None,
+    };
+    let item = |item_key, sample_index| WorkItemRow {
+        item_key,
+        prompt_hash: "p",
+        condition_id: condition,
+        model: "mock/agent",
+        sample_index,
+        params_json: "{}",
+    };
+    store
+        .record_plan(run, &[prompt], &[item("k1", 0), item("k2", 1)])
+        .unwrap();
+    let answer = |key: &str, text: &str| ResponseRow {
+        item_key: key.into(),
+        run_id: run,
+        status: Some(ResponseStatus::Answer),
+        answer: Some(text.into()),
+        attempts: 1,
+        started_at: "t".into(),
+        finished_at: "t".into(),
+        ..ResponseRow::default()
+    };
+    store
+        .insert_responses(&[answer("k1", THREAT), answer("k2", second)])
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,7 +218,7 @@ async fn results_folder_uses_the_experiments_classifier_model_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let text = experiment(dir.path(), &server.openai_url(), true);
     let out = dir.path().join("results");
-    seed_store(&out, &text);
+    seed_store(&out, &text, POLITE);
     let o = out.clone();
     let first = tokio::task::spawn_blocking(move || {
         let a = misalign().arg("classify").arg(&o).assert().success();
@@ -207,19 +232,12 @@ async fn results_folder_uses_the_experiments_classifier_model_and_resumes() {
     );
     assert!(first.contains("blackmail"), "{first}");
     assert_eq!(server.request_count(), 2);
-    let store = misalign_run::store::Store::open_dir(&out).unwrap();
-    let models: Vec<String> = {
-        let db = crate::support::db(&store);
-        let mut st = db
-            .prepare("SELECT judge_model FROM classifications")
-            .unwrap();
-        st.query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    };
-    assert_eq!(models, ["mock/judge-1", "mock/judge-1"]);
-    drop(store);
+    let models: Vec<Option<String>> = classifications(&out)
+        .into_iter()
+        .map(|c| c.judge_model)
+        .collect();
+    let judge = Some("mock/judge-1".to_string());
+    assert_eq!(models, [judge.clone(), judge]);
     // The reference-layout files carry the verdicts too.
     let mut verdicts = Vec::new();
     let mut stack = vec![out.clone()];
@@ -254,49 +272,27 @@ async fn results_folder_uses_the_experiments_classifier_model_and_resumes() {
     assert_eq!(server.request_count(), 2, "nothing asked twice");
 
     // Each classify leaves its own audit row: experiment, judges, facts, and what it did.
-    let store = misalign_run::store::Store::open_dir(&out).unwrap();
-    let db = crate::support::db(&store);
-    let mut st = db
-        .prepare(
-            "SELECT runs.id, experiment_id, experiment_text, models_json, packs_json, e.status, e.totals_json
-               FROM runs JOIN run_ends e ON e.run_id = runs.id
-              WHERE command = 'classify' ORDER BY runs.id",
-        )
-        .unwrap();
-    let rows: Vec<(i64, String, String, String, String, String, String)> = st
-        .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-            ))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let rows: Vec<RunRecord> = runs(&out)
+        .into_iter()
+        .filter(|r| r.command == "classify" && r.end_status.is_some())
+        .collect();
     assert_eq!(rows.len(), 2, "{rows:?}");
-    for (i, (_, exp_id, exp_text, models, packs, status, totals)) in rows.iter().enumerate() {
-        assert_eq!(exp_id, "cli_classify");
-        assert_eq!(exp_text, &text);
-        assert_eq!(models, r#"["mock/judge-1"]"#);
-        let packs: Value = serde_json::from_str(packs).unwrap();
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r.experiment_id, "cli_classify");
+        assert_eq!(r.experiment_text, text);
+        assert_eq!(r.models_json, r#"["mock/judge-1"]"#);
+        let packs: Value = serde_json::from_str(&r.packs_json).unwrap();
         assert_eq!(
             packs["blackmail"].as_str().map(str::len),
             Some(64),
             "{packs}"
         );
-        assert_eq!(status, "completed");
-        let totals: Value = serde_json::from_str(totals).unwrap();
+        assert_eq!(r.end_status.as_deref(), Some("completed"));
+        let totals: Value = serde_json::from_str(r.totals_json.as_deref().unwrap()).unwrap();
         assert_eq!(totals["classified"], [2, 0][i], "{totals}");
         assert_eq!(totals["judge_calls"], [2, 0][i], "{totals}");
     }
-    let classify_run = rows[0].0;
-    drop(st);
-    drop(store);
+    let classify_run = rows[0].id;
     // A classify row is not something to report on.
     let o = out.clone();
     let report = tokio::task::spawn_blocking(move || {
@@ -361,16 +357,7 @@ fn an_unreadable_action_block_is_unparsed_in_every_table() {
 
     // A results folder: the classify table, summary.csv, samples.csv and report.html.
     let results = dir.path().join("results");
-    seed_store(&results, "");
-    {
-        let store = misalign_run::store::Store::open_dir(&results).unwrap();
-        crate::support::db(&store)
-            .execute(
-                "UPDATE responses SET answer = ?1 WHERE item_key = 'k2'",
-                [BROKEN],
-            )
-            .unwrap();
-    }
+    seed_store(&results, "", BROKEN);
     let a = misalign()
         .args(["classify", "--no-judge"])
         .arg(&results)

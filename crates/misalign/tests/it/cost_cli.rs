@@ -3,38 +3,30 @@
 //! with judges and cache, `--max-cost` stopping within the limit with exit 1 and resuming
 //! with a higher one, and the per-model costs in the terminal, `summary.json` and the report.
 
-use crate::support::bin;
+use crate::support::{bin, Experiment};
 use misalign_mock::{MockConfig, MockServer};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+/// blackmail and leaking x `samples` on Anthropic's Claude Sonnet 4.5 at `url` (its built-in
+/// price); `extra` is appended (whole sections).
 fn experiment(dir: &Path, url: &str, samples: u32, extra: &str) -> PathBuf {
-    let text = format!(
-        "experiment_id: cost-test
-providers:
-  anthropic:
-    kind: anthropic
-    base_url: {url}
-    api_key_env: COST_TEST_KEY
-global:
-  models: [anthropic/claude-sonnet-4-5]
-  temperature: 1.0
-  max_tokens: 300
-  samples_per_condition: {samples}
-  concurrency:
-    providers:
-      anthropic: 4
-expansions:
-  - name: grid
-    enabled: true
-    variables:
-      scenarios: [blackmail, leaking]
-      goal_types: [explicit]
-      goal_values: [america]
-      urgency_types: [replacement]
-{extra}"
-    );
+    let text = Experiment::new("cost-test")
+        .provider("anthropic", "anthropic", url, Some("COST_TEST_KEY"))
+        .models(&["anthropic/claude-sonnet-4-5"])
+        .global("temperature: 1.0")
+        .global("max_tokens: 300")
+        .samples(samples)
+        .global("concurrency: { providers: { anthropic: 4 } }")
+        .grid(
+            &["blackmail", "leaking"],
+            &["explicit"],
+            &["america"],
+            &["replacement"],
+        )
+        .extra(extra)
+        .yaml();
     let p = dir.join("exp.yaml");
     std::fs::write(&p, text).unwrap();
     p
@@ -63,9 +55,7 @@ fn stored_cost(out: &Path) -> (f64, i64) {
     let s = misalign_run::store::Store::open_read_only(&out.join("results.sqlite")).unwrap();
     let run = s.report_run(None).unwrap().unwrap().run_id;
     let prices = misalign_run::cost::PriceTable::new(&Default::default()).unwrap();
-    let price = prices
-        .lookup("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5")
-        .unwrap();
+    let price = prices.price_of("anthropic/claude-sonnet-4-5").unwrap();
     let usage = s.plan_usage_by_model(run).unwrap();
     let u = &usage["anthropic/claude-sonnet-4-5"];
     (u.cost(&price), u.answers as i64)
@@ -304,9 +294,7 @@ async fn max_cost_in_batch_mode_sends_what_fits_collects_it_and_resumes() {
         s.report_run(None).unwrap().unwrap().status.as_deref(),
         Some("budget_reached")
     );
-    let billed_as_batch: i64 = crate::support::db(&s)
-        .query_row("SELECT count(*) FROM batch_answers", [], |r| r.get(0))
-        .unwrap();
+    let billed_as_batch: i64 = s.all_batches().unwrap().iter().map(|b| b.answers).sum();
     assert_eq!(billed_as_batch, answers);
     drop(s);
 

@@ -301,16 +301,12 @@ expansions:
     assert!(html.contains("id=\"escalation-table\""));
     assert!(html.contains("<th>escalation (mitigated)</th>"));
     // The audit trail: the store and each answer's response.json record the turns.
-    let conn = rusqlite::Connection::open(dir.path().join("out/results.sqlite")).unwrap();
-    let (with_turns, esc): (i64, i64) = conn
-        .query_row(
-            "SELECT (SELECT count(*) FROM prompts WHERE prior_turns_json IS NOT NULL),
-                    (SELECT count(*) FROM current_answers WHERE escalation = 1)",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!((with_turns, esc), (2, 30));
+    let store = crate::support::stored(&dir.path().join("out"));
+    let prompts = store.all_prompts().unwrap();
+    let with_turns = prompts.iter().filter(|p| p.prior_turns_json.is_some());
+    let current = store.current_answers().unwrap();
+    let escalated = current.iter().filter(|a| a.escalation == Some(true));
+    assert_eq!((with_turns.count(), escalated.count()), (2, 30));
     let response: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join(
             "out/models/ma_mock-model/blackmail_explicit-america_replacement_mit-demonstrations/sample_001/response.json",

@@ -2,7 +2,7 @@
 //! 2 for usage and configuration errors, 130 after Ctrl-C; the real binary against the
 //! loopback mock (real HTTP) or a closed port, with a real SQLite store.
 
-use crate::support::bin;
+use crate::support::{bin, Experiment};
 use misalign_mock::{FaultKind, MockConfig, MockServer};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -10,37 +10,23 @@ use std::time::{Duration, Instant};
 
 /// blackmail x (explicit, none) x `samples`, no retries, no judge, against `url`.
 fn experiment(dir: &Path, url: &str, samples: u32) {
-    let text = format!(
-        "experiment_id: exit-test
-providers:
-  mock:
-    kind: openai-compatible
-    base_url: {url}
-    api_key_env: EXIT_MOCK_KEY
-global:
-  models: [mock/mock-model]
-  max_tokens: 50
-  seed: 3
-  samples_per_condition: {samples}
-  concurrency:
-    providers:
-      mock: 4
-expansions:
-  - name: grid
-    enabled: true
-    variables:
-      scenarios: [blackmail]
-      goal_types: [explicit, none]
-      goal_values: [america]
-      urgency_types: [replacement]
-classification:
-  enabled: false
-execution:
-  timeout_seconds: 60
-  retries: 0
-"
-    );
-    std::fs::write(dir.join("exp.yaml"), text).unwrap();
+    let e = Experiment::new("exit-test")
+        .provider("mock", "openai-compatible", url, Some("EXIT_MOCK_KEY"))
+        .models(&["mock/mock-model"])
+        .global("max_tokens: 50")
+        .global("seed: 3")
+        .samples(samples)
+        .global("concurrency: { providers: { mock: 4 } }")
+        .grid(
+            &["blackmail"],
+            &["explicit", "none"],
+            &["america"],
+            &["replacement"],
+        )
+        .classification("enabled: false")
+        .execution("timeout_seconds: 60")
+        .execution("retries: 0");
+    std::fs::write(dir.join("exp.yaml"), e.yaml()).unwrap();
 }
 
 fn run(dir: &Path, extra: &[&str]) -> Output {
@@ -54,10 +40,10 @@ fn run(dir: &Path, extra: &[&str]) -> Output {
 }
 
 fn end_status(dir: &Path) -> Option<String> {
-    let s = misalign_run::store::Store::open_read_only(&dir.join("out/results.sqlite")).ok()?;
-    crate::support::db(&s)
-        .query_row("SELECT status FROM run_ends", [], |r| r.get(0))
-        .ok()
+    let runs = crate::support::try_stored(&dir.join("out"))?
+        .all_runs()
+        .ok()?;
+    runs.into_iter().find_map(|r| r.end_status)
 }
 
 /// A port nothing listens on: every call fails with a connection error.

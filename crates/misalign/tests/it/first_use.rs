@@ -3,7 +3,7 @@
 //! the small dead ends (messages, exit codes, plural forms). Real HTTP against the loopback
 //! mock, real SQLite stores.
 
-use crate::support::bin;
+use crate::support::{bin, Experiment};
 use misalign_mock::{MockConfig, MockServer};
 use serde_json::Value;
 use std::io::BufRead;
@@ -15,33 +15,24 @@ use std::time::{Duration, Instant};
 /// model with no price: `mock/*` has a built-in price of 0), with
 /// the detectors classifying; `extra` is appended (e.g. `prices:`).
 fn experiment(dir: &Path, url: &str, samples: u32, extra: &str) -> PathBuf {
-    let text = format!(
-        "experiment_id: first-use
-providers:
-  fleet:
-    kind: openai-compatible
-    base_url: {url}
-global:
-  models: [fleet/mock-model]
-  temperature: 1.0
-  max_tokens: 200
-  seed: 3
-  samples_per_condition: {samples}
-expansions:
-  - name: grid
-    enabled: true
-    variables:
-      scenarios: [blackmail]
-      goal_types: [explicit, none]
-      goal_values: [america]
-      urgency_types: [replacement]
-classification:
-  enabled: true
-execution:
-  timeout_seconds: 20
-  retries: 2
-{extra}"
-    );
+    let text = Experiment::new("first-use")
+        .provider("fleet", "openai-compatible", url, None)
+        .models(&["fleet/mock-model"])
+        .global("temperature: 1.0")
+        .global("max_tokens: 200")
+        .global("seed: 3")
+        .samples(samples)
+        .grid(
+            &["blackmail"],
+            &["explicit", "none"],
+            &["america"],
+            &["replacement"],
+        )
+        .classification("enabled: true")
+        .execution("timeout_seconds: 20")
+        .execution("retries: 2")
+        .extra(extra)
+        .yaml();
     let p = dir.join("exp.yaml");
     std::fs::write(&p, text).unwrap();
     p
@@ -119,11 +110,8 @@ async fn a_smoke_run_never_replaces_the_report_of_a_full_run() {
         assert_eq!(std::fs::read(full.join("report.html")).unwrap(), report);
         assert_eq!(std::fs::read(full.join("summary.json")).unwrap(), json);
         // The full folder's store holds only the full run.
-        let runs = crate::support::count(
-            &full.join("results.sqlite"),
-            "SELECT count(*) FROM runs WHERE command = 'run'",
-        );
-        assert_eq!(runs, 1);
+        let runs = crate::support::runs(&full);
+        assert_eq!(crate::support::count(&runs, |r| r.command == "run"), 1);
         // `report` on the full folder still reports all of it.
         let (out, _) = ok(&misalign_in(
             &d,

@@ -2,7 +2,7 @@
 //! kill: the real binary against the loopback mock (or a scripted loopback server that says
 //! what an attacker's would) with real SQLite stores.
 
-use crate::support::{bin, count};
+use crate::support::{bin, classifications, count, responses, ResponseRecord, TestContext};
 use misalign_core::{Condition, GoalType, Urgency};
 use misalign_mock::{MockConfig, MockServer};
 use misalign_store::testdata::{fill_synthetic, Filler, Sample};
@@ -17,13 +17,9 @@ use std::time::{Duration, Instant};
 const KEY_VAR: &str = "HOSTILE_TEST_KEY";
 const KEY: &str = "sk-hostile-test-key-0001";
 
-fn misalign(dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .current_dir(dir)
-        .env(KEY_VAR, KEY)
-        .args(args)
-        .output()
-        .unwrap()
+/// A test's folder, every command of it with the key in the environment.
+fn context() -> TestContext {
+    TestContext::new().env(KEY_VAR, KEY)
 }
 
 pub(crate) fn text(b: &[u8]) -> String {
@@ -233,7 +229,7 @@ fn sample(verdict: bool) -> Sample {
 #[cfg(unix)]
 #[test]
 fn report_replaces_planted_symlinks_and_neutralises_formulas() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     let out = dir.path().join("out");
     let f = Filler::new(&out).unwrap();
     f.add(
@@ -259,7 +255,7 @@ fn report_replaces_planted_symlinks_and_neutralises_formulas() {
     {
         std::os::unix::fs::symlink(v, out.join(name)).unwrap();
     }
-    let r = misalign(dir.path(), &["report", "out"]);
+    let r = dir.misalign(&["report", "out"]);
     assert!(r.status.success(), "{}", text(&r.stderr));
     for v in &victims {
         assert_eq!(
@@ -293,7 +289,7 @@ fn export_refuses_a_models_folder_that_is_a_symlink() {
     let server = server_rt
         .block_on(MockServer::start(MockConfig::default()))
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     let elsewhere = dir.path().join("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
     let url = server.openai_url();
@@ -302,7 +298,7 @@ fn export_refuses_a_models_folder_that_is_a_symlink() {
         ..Default::default()
     }
     .write(&dir.path().join("exp.yaml"));
-    let r = misalign(dir.path(), &["run", "exp.yaml", "--out", "out", "--quiet"]);
+    let r = dir.misalign(&["run", "exp.yaml", "--out", "out", "--quiet"]);
     assert!(r.status.success(), "{}", text(&r.stderr));
     std::fs::remove_dir_all(dir.path().join("out/models")).unwrap();
     std::os::unix::fs::symlink(&elsewhere, dir.path().join("out/models")).unwrap();
@@ -311,7 +307,7 @@ fn export_refuses_a_models_folder_that_is_a_symlink() {
         t.replace("samples_per_condition: 2", "samples_per_condition: 3")
     })
     .unwrap();
-    let r = misalign(dir.path(), &["run", "exp.yaml", "--out", "out", "--quiet"]);
+    let r = dir.misalign(&["run", "exp.yaml", "--out", "out", "--quiet"]);
     let err = text(&r.stderr);
     assert!(!r.status.success(), "{err}");
     assert!(err.contains("symbolic link"), "{err}");
@@ -326,10 +322,10 @@ fn export_refuses_a_models_folder_that_is_a_symlink() {
 /// or complete, never truncated.
 #[test]
 fn kill_9_during_report_keeps_the_last_good_report() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     let out = dir.path().join("out");
     fill_synthetic(&out, 2, 12, 60, 20_000).unwrap();
-    let r = misalign(dir.path(), &["report", "out"]);
+    let r = dir.misalign(&["report", "out"]);
     assert!(r.status.success(), "{}", text(&r.stderr));
     let names = ["summary.csv", "summary.json", "report.html"];
     let good: Vec<Vec<u8>> = names
@@ -337,7 +333,7 @@ fn kill_9_during_report_keeps_the_last_good_report() {
         .map(|n| std::fs::read(out.join(n)).unwrap())
         .collect();
     let t0 = Instant::now();
-    let r = misalign(dir.path(), &["report", "out"]);
+    let r = dir.misalign(&["report", "out"]);
     assert!(r.status.success());
     let full = t0.elapsed();
     assert!(
@@ -348,8 +344,8 @@ fn kill_9_during_report_keeps_the_last_good_report() {
     let mut interrupted = 0;
     for i in 1..=8u32 {
         let at = full * i / 9;
-        let mut child = Command::new(bin())
-            .current_dir(dir.path())
+        let mut child = dir
+            .command()
             .args(["report", "out"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -374,7 +370,7 @@ fn kill_9_during_report_keeps_the_last_good_report() {
         "only {interrupted} of 8 reports were killed mid-way"
     );
     // A later report cleans nothing up it should not: the results are still there.
-    let r = misalign(dir.path(), &["report", "out"]);
+    let r = dir.misalign(&["report", "out"]);
     assert!(r.status.success());
 }
 
@@ -389,7 +385,7 @@ fn two_runs_started_at_once_pay_once() {
             ..Default::default()
         }))
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     let url = server.openai_url();
     Exp {
         url: &url,
@@ -399,9 +395,7 @@ fn two_runs_started_at_once_pay_once() {
     }
     .write(&dir.path().join("exp.yaml"));
     let start = || {
-        Command::new(bin())
-            .current_dir(dir.path())
-            .env(KEY_VAR, KEY)
+        dir.command()
             .args(["run", "exp.yaml", "--out", "out", "--quiet"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -433,7 +427,7 @@ fn two_runs_started_at_once_pay_once() {
     assert!(why.contains(&format!("pid {winner_pid} ")), "{why}");
     let _ = winner;
     let store = dir.path().join("out/results.sqlite");
-    assert_eq!(count(&store, "SELECT count(*) FROM responses"), 200);
+    assert_eq!(responses(&store).len(), 200);
 }
 
 #[test]
@@ -445,7 +439,7 @@ fn a_lock_left_by_a_killed_run_is_taken_over() {
             ..Default::default()
         }))
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     let url = server.openai_url();
     Exp {
         url: &url,
@@ -453,9 +447,8 @@ fn a_lock_left_by_a_killed_run_is_taken_over() {
         ..Default::default()
     }
     .write(&dir.path().join("exp.yaml"));
-    let mut child = Command::new(bin())
-        .current_dir(dir.path())
-        .env(KEY_VAR, KEY)
+    let mut child = dir
+        .command()
         .args(["run", "exp.yaml", "--out", "out", "--quiet"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -469,7 +462,7 @@ fn a_lock_left_by_a_killed_run_is_taken_over() {
     child.wait().unwrap();
     let lock = std::fs::read_to_string(dir.path().join("out/.misalign.lock")).unwrap();
     assert!(lock.starts_with(&format!("pid {} ", child.id())), "{lock}");
-    let r = misalign(dir.path(), &["run", "exp.yaml", "--out", "out", "--quiet"]);
+    let r = dir.misalign(&["run", "exp.yaml", "--out", "out", "--quiet"]);
     let err = text(&r.stderr);
     assert!(r.status.success(), "{err}");
     assert!(err.contains("taking over"), "{err}");
@@ -485,7 +478,7 @@ fn models_whose_names_differ_only_in_slash_or_underscore_get_their_own_folders()
     let server = rt
         .block_on(MockServer::start(MockConfig::default()))
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     let url = server.openai_url();
     let long = format!("mock/{}", "l".repeat(300));
     let models = format!("mock/a/b, mock/a_b, {long}");
@@ -495,7 +488,7 @@ fn models_whose_names_differ_only_in_slash_or_underscore_get_their_own_folders()
         ..Default::default()
     }
     .write(&dir.path().join("exp.yaml"));
-    let r = misalign(dir.path(), &["run", "exp.yaml", "--out", "out", "--quiet"]);
+    let r = dir.misalign(&["run", "exp.yaml", "--out", "out", "--quiet"]);
     assert!(r.status.success(), "{}", text(&r.stderr));
     let models_dir = dir.path().join("out/models");
     let mut folders: Vec<String> = std::fs::read_dir(&models_dir)
@@ -514,7 +507,7 @@ fn models_whose_names_differ_only_in_slash_or_underscore_get_their_own_folders()
             let doc: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
             let model = doc["metadata"]["model"].as_str().unwrap().to_string();
-            assert_eq!(misalign_run::export::model_folder(&model), *f);
+            assert_eq!(misalign_store::layout::model_folder(&model), *f);
         }
     }
 }
@@ -522,7 +515,7 @@ fn models_whose_names_differ_only_in_slash_or_underscore_get_their_own_folders()
 #[test]
 fn models_that_clash_on_a_case_insensitive_disk_are_refused_before_any_call() {
     let server = Scripted::start(|_, _| (200, completion("hi", "{}")));
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     let url = server.url();
     Exp {
         url: &url,
@@ -530,7 +523,7 @@ fn models_that_clash_on_a_case_insensitive_disk_are_refused_before_any_call() {
         ..Default::default()
     }
     .write(&dir.path().join("exp.yaml"));
-    let r = misalign(dir.path(), &["run", "exp.yaml", "--out", "out"]);
+    let r = dir.misalign(&["run", "exp.yaml", "--out", "out"]);
     let err = text(&r.stderr);
     assert_eq!(r.status.code(), Some(2), "{err}");
     assert!(err.contains("upper/lower case"), "{err}");
@@ -550,7 +543,7 @@ fn absurd_token_counts_and_the_largest_seed_do_not_poison_the_store() {
             ),
         )
     });
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     let url = server.url();
     Exp {
         url: &url,
@@ -559,7 +552,7 @@ fn absurd_token_counts_and_the_largest_seed_do_not_poison_the_store() {
         ..Default::default()
     }
     .write(&dir.path().join("exp.yaml"));
-    let r = misalign(dir.path(), &["run", "exp.yaml", "--out", "out", "--quiet"]);
+    let r = dir.misalign(&["run", "exp.yaml", "--out", "out", "--quiet"]);
     assert!(r.status.success(), "{}", text(&r.stderr));
     // The library's warning reaches the user (a tracing subscriber is installed).
     assert!(
@@ -568,46 +561,30 @@ fn absurd_token_counts_and_the_largest_seed_do_not_poison_the_store() {
         text(&r.stderr)
     );
     let store = dir.path().join("out/results.sqlite");
+    let rows = responses(&store);
+    assert_eq!(count(&rows, |r| r.status == "answer"), 6);
     assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM responses WHERE status = 'answer'"
-        ),
-        6
-    );
-    assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM responses WHERE output_tokens IS NOT NULL"
-        ),
+        count(&rows, |r| r.output_tokens.is_some()),
         0,
         "implausible counts are stored as unknown"
     );
     // The raw reply keeps what the provider said.
-    assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM responses WHERE raw_reply LIKE '%18446744073709551615%'"
-        ),
-        6
-    );
+    let kept = |r: &ResponseRecord| {
+        r.raw_reply
+            .as_deref()
+            .is_some_and(|x| x.contains("18446744073709551615"))
+    };
+    assert_eq!(count(&rows, kept), 6);
     for _ in 0..2 {
-        let st = misalign(dir.path(), &["status", "out", "--json"]);
+        let st = dir.misalign(&["status", "out", "--json"]);
         assert!(st.status.success(), "{}", text(&st.stderr));
         let j: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
         assert_eq!(j["total"]["completed"], 6);
     }
     // A store poisoned by an older misalign (the largest integer SQLite holds, twice)
     // still gives a status.
-    let s = misalign_run::store::Store::open(&store).unwrap();
-    crate::support::db(&s)
-        .execute(
-            "UPDATE responses SET output_tokens = 9223372036854775807",
-            [],
-        )
-        .unwrap();
-    drop(s);
-    let st = misalign(dir.path(), &["status", "out"]);
+    misalign_store::testdata::plant::output_tokens(&store, i64::MAX).unwrap();
+    let st = dir.misalign(&["status", "out"]);
     assert!(st.status.success(), "{}", text(&st.stderr));
 }
 
@@ -626,7 +603,7 @@ fn configured_header_values_are_redacted_when_a_server_echoes_them() {
             ),
         )
     });
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     let url = server.url();
     Exp {
         url: &url,
@@ -635,7 +612,7 @@ fn configured_header_values_are_redacted_when_a_server_echoes_them() {
         ..Default::default()
     }
     .write(&dir.path().join("exp.yaml"));
-    let r = misalign(dir.path(), &["run", "exp.yaml", "--out", "out", "--quiet"]);
+    let r = dir.misalign(&["run", "exp.yaml", "--out", "out", "--quiet"]);
     assert!(r.status.success(), "{}", text(&r.stderr));
     assert!(server.count() >= 4);
     let out = dir.path().join("out");
@@ -649,19 +626,18 @@ fn configured_header_values_are_redacted_when_a_server_echoes_them() {
     }
     // The echo itself was stored (redacted), so the test saw what it meant to.
     let store = out.join("results.sqlite");
-    assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM responses WHERE answer LIKE '%x-gateway-token: [redacted]%'"
-        ),
-        4
-    );
+    let echoed = |r: &ResponseRecord| {
+        r.answer
+            .as_deref()
+            .is_some_and(|a| a.contains("x-gateway-token: [redacted]"))
+    };
+    assert_eq!(count(&responses(&store), echoed), 4);
 }
 
 #[test]
 fn a_key_that_cannot_be_a_header_value_stops_before_any_call() {
     let server = Scripted::start(|_, _| (200, completion("hi", "{}")));
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     let url = server.url();
     Exp {
         url: &url,
@@ -669,8 +645,8 @@ fn a_key_that_cannot_be_a_header_value_stops_before_any_call() {
         ..Default::default()
     }
     .write(&dir.path().join("exp.yaml"));
-    let r = Command::new(bin())
-        .current_dir(dir.path())
+    let r = dir
+        .command()
         .env(KEY_VAR, "sk-first-half\nsk-second-half")
         .args(["run", "exp.yaml", "--out", "out", "--quiet"])
         .output()
@@ -687,15 +663,15 @@ fn a_key_that_cannot_be_a_header_value_stops_before_any_call() {
 
 #[test]
 fn a_bad_dotenv_line_is_reported_with_file_and_line() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     Exp::default().write(&dir.path().join("exp.yaml"));
     std::fs::write(
         dir.path().join(".env"),
         "FIRST=1\nTHIS LINE IS sk-not-a-secret-9 BROKEN\nHOSTILE_TEST_KEY=later\n",
     )
     .unwrap();
-    let r = Command::new(bin())
-        .current_dir(dir.path())
+    let r = dir
+        .command()
         .env_remove(KEY_VAR)
         .args(["run", "exp.yaml", "--dry-run"])
         .output()
@@ -738,7 +714,7 @@ fn in_read_only_namespace(dir: &Path, script: &str) -> Option<Output> {
 
 #[test]
 fn status_report_and_view_work_on_a_read_only_mount() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     let out = dir.path().join("out");
     fill_synthetic(&out, 1, 2, 3, 100).unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
@@ -769,7 +745,7 @@ fn status_report_and_view_work_on_a_read_only_mount() {
 
 #[test]
 fn status_cleans_escape_sequences_and_survives_a_closed_pipe() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     let out = dir.path().join("out");
     let f = Filler::new(&out).unwrap();
     f.add(
@@ -780,7 +756,7 @@ fn status_cleans_escape_sequences_and_survives_a_closed_pipe() {
     )
     .unwrap();
     f.finish().unwrap();
-    let r = misalign(dir.path(), &["status", "out"]);
+    let r = dir.misalign(&["status", "out"]);
     assert!(r.status.success(), "{}", text(&r.stderr));
     assert!(
         !r.stdout.contains(&0x1b) && !r.stdout.contains(&0x07),
@@ -789,8 +765,8 @@ fn status_cleans_escape_sequences_and_survives_a_closed_pipe() {
     );
     assert!(text(&r.stdout).contains("mock/?[2J?]0;pwned?x"));
     // stdout closed before anything is printed: a quiet exit, not a panic (101).
-    let mut child = Command::new(bin())
-        .current_dir(dir.path())
+    let mut child = dir
+        .command()
         .args(["status", "out"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -803,7 +779,7 @@ fn status_cleans_escape_sequences_and_survives_a_closed_pipe() {
 
 #[test]
 fn classify_cleans_scenario_names_from_the_store() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     let out = dir.path().join("out");
     let f = Filler::new(&out).unwrap();
     let c = Condition::new(
@@ -817,10 +793,7 @@ fn classify_cleans_scenario_names_from_the_store() {
     f.add("mock/m", &c, 0, &s).unwrap();
     f.finish().unwrap();
     Exp::default().write(&dir.path().join("exp.yaml"));
-    let r = misalign(
-        dir.path(),
-        &["classify", "out", "--no-judge", "--experiment", "exp.yaml"],
-    );
+    let r = dir.misalign(&["classify", "out", "--no-judge", "--experiment", "exp.yaml"]);
     let all = [r.stdout.clone(), r.stderr.clone()].concat();
     assert!(r.status.success(), "{}", text(&r.stderr));
     assert!(
@@ -833,7 +806,7 @@ fn classify_cleans_scenario_names_from_the_store() {
 
 #[test]
 fn classify_does_not_send_keys_where_a_results_folder_says() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     let out = dir.path().join("out");
     let f = Filler::new(&out).unwrap();
     let mut s = sample(true);
@@ -862,19 +835,16 @@ fn classify_does_not_send_keys_where_a_results_folder_says() {
             );
             assert!(yaml.contains("classifier_model"));
         }
-        let store = misalign_run::store::Store::open(&out.join("results.sqlite")).unwrap();
-        crate::support::db(&store)
-            .execute("UPDATE runs SET experiment_text = ?1", [&yaml])
-            .unwrap();
-        drop(store);
-        let r = misalign(dir.path(), &["classify", "out"]);
+        let store = out.join("results.sqlite");
+        misalign_store::testdata::plant::experiment_text(&store, &yaml).unwrap();
+        let r = dir.misalign(&["classify", "out"]);
         let err = text(&r.stderr);
         if refused {
             assert_eq!(r.status.code(), Some(2), "{url}: {err}");
             assert!(err.contains("does not send your API keys"), "{err}");
             assert!(err.contains("--experiment"), "{err}");
             // Detectors alone call nobody.
-            let r = misalign(dir.path(), &["classify", "out", "--no-judge"]);
+            let r = dir.misalign(&["classify", "out", "--no-judge"]);
             assert!(r.status.success(), "{url}: {}", text(&r.stderr));
         } else {
             assert!(r.status.success(), "{url}: {err}");
@@ -888,7 +858,7 @@ fn run_with_closed_output_pipes_still_classifies_and_reports() {
     let server = rt
         .block_on(MockServer::start(MockConfig::default()))
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     let url = server.openai_url();
     Exp {
         url: &url,
@@ -896,9 +866,8 @@ fn run_with_closed_output_pipes_still_classifies_and_reports() {
         ..Default::default()
     }
     .write(&dir.path().join("exp.yaml"));
-    let mut child = Command::new(bin())
-        .current_dir(dir.path())
-        .env(KEY_VAR, KEY)
+    let mut child = dir
+        .command()
         .args(["run", "exp.yaml", "--out", "out"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -910,13 +879,7 @@ fn run_with_closed_output_pipes_still_classifies_and_reports() {
     assert_eq!(status.code(), Some(0));
     let out = dir.path().join("out");
     assert!(out.join("report.html").exists());
-    assert_eq!(
-        count(
-            &out.join("results.sqlite"),
-            "SELECT count(*) FROM classifications"
-        ),
-        4
-    );
+    assert_eq!(classifications(&out).len(), 4);
 }
 
 // ---------------------------------------------------------------- 10: view
@@ -946,12 +909,11 @@ fn get(port: u16, host: &str, path: &str, cookie: Option<&str>) -> (u16, String,
 
 #[test]
 fn view_wants_a_loopback_host_and_its_token() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     let out = dir.path().join("out");
     fill_synthetic(&out, 1, 2, 3, 100).unwrap();
     let mut child = KillOnDrop(
-        Command::new(bin())
-            .current_dir(dir.path())
+        dir.command()
             .args(["view", "out", "--port", "0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -1036,7 +998,7 @@ fn another_experiment_into_a_used_folder_needs_append_and_a_rerun_says_it_sample
     let server = rt
         .block_on(MockServer::start(MockConfig::default()))
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     let url = server.openai_url();
     Exp {
         url: &url,
@@ -1052,25 +1014,19 @@ fn another_experiment_into_a_used_folder_needs_append_and_a_rerun_says_it_sample
         ..Default::default()
     }
     .write(&dir.path().join("b.yaml"));
-    let r = misalign(dir.path(), &["run", "a.yaml", "--out", "out", "--quiet"]);
+    let r = dir.misalign(&["run", "a.yaml", "--out", "out", "--quiet"]);
     assert!(r.status.success(), "{}", text(&r.stderr));
-    let r = misalign(dir.path(), &["run", "b.yaml", "--out", "out", "--quiet"]);
+    let r = dir.misalign(&["run", "b.yaml", "--out", "out", "--quiet"]);
     let err = text(&r.stderr);
     assert_eq!(r.status.code(), Some(2), "{err}");
     assert!(err.contains("holds experiment `hostile-test`"), "{err}");
     assert!(err.contains("--append"), "{err}");
     assert_eq!(server.request_count(), 4);
-    let r = misalign(
-        dir.path(),
-        &["run", "b.yaml", "--out", "out", "--quiet", "--append"],
-    );
+    let r = dir.misalign(&["run", "b.yaml", "--out", "out", "--quiet", "--append"]);
     assert!(r.status.success(), "{}", text(&r.stderr));
     assert_eq!(server.request_count(), 8);
     // Back to the first: nothing new to sample, and the report says so.
-    let r = misalign(
-        dir.path(),
-        &["run", "a.yaml", "--out", "out", "--quiet", "--append"],
-    );
+    let r = dir.misalign(&["run", "a.yaml", "--out", "out", "--quiet", "--append"]);
     assert!(r.status.success(), "{}", text(&r.stderr));
     assert_eq!(server.request_count(), 8);
     let table = text(&r.stdout);
@@ -1087,9 +1043,9 @@ fn another_experiment_into_a_used_folder_needs_append_and_a_rerun_says_it_sample
 #[cfg(unix)]
 #[test]
 fn an_endless_experiment_file_is_refused_quickly() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     let t0 = Instant::now();
-    let r = misalign(dir.path(), &["validate", "/dev/zero"]);
+    let r = dir.misalign(&["validate", "/dev/zero"]);
     let err = text(&r.stderr);
     assert_eq!(r.status.code(), Some(2), "{err}");
     assert!(err.contains("larger than 4 MiB"), "{err}");
@@ -1099,7 +1055,7 @@ fn an_endless_experiment_file_is_refused_quickly() {
 #[test]
 fn out_into_someone_elses_folder_or_sqlite_file_is_refused_untouched() {
     let server = Scripted::start(|_, _| (200, completion("hi", "{}")));
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     let url = server.url();
     Exp {
         url: &url,
@@ -1109,27 +1065,24 @@ fn out_into_someone_elses_folder_or_sqlite_file_is_refused_untouched() {
     let mine = dir.path().join("thesis");
     std::fs::create_dir(&mine).unwrap();
     std::fs::write(mine.join("chapter1.tex"), "mine").unwrap();
-    let r = misalign(dir.path(), &["run", "exp.yaml", "--out", "thesis"]);
+    let r = dir.misalign(&["run", "exp.yaml", "--out", "thesis"]);
     let err = text(&r.stderr);
     assert_eq!(r.status.code(), Some(2), "{err}");
     assert!(err.contains("not a misalign results folder"), "{err}");
     assert!(!mine.join("results.sqlite").exists());
     // What `generate` wrote into the default folder is misalign's own: a run may follow.
-    let g = misalign(dir.path(), &["generate", "exp.yaml", "--out", "gen"]);
+    let g = dir.misalign(&["generate", "exp.yaml", "--out", "gen"]);
     assert!(g.status.success(), "{}", text(&g.stderr));
-    let r = misalign(dir.path(), &["run", "exp.yaml", "--out", "gen", "--quiet"]);
+    let r = dir.misalign(&["run", "exp.yaml", "--out", "gen", "--quiet"]);
     assert!(r.status.success(), "{}", text(&r.stderr));
     assert_eq!(server.count(), 4);
 
     let foreign = dir.path().join("foreign");
     std::fs::create_dir(&foreign).unwrap();
     let db = foreign.join("results.sqlite");
-    let c = rusqlite::Connection::open(&db).unwrap();
-    c.execute_batch("CREATE TABLE invoices (n INTEGER); INSERT INTO invoices VALUES (7);")
-        .unwrap();
-    drop(c);
+    misalign_store::testdata::plant::foreign_database(&db).unwrap();
     let before = std::fs::read(&db).unwrap();
-    let r = misalign(dir.path(), &["run", "exp.yaml", "--out", "foreign"]);
+    let r = dir.misalign(&["run", "exp.yaml", "--out", "foreign"]);
     let err = text(&r.stderr);
     assert_eq!(r.status.code(), Some(2), "{err}");
     assert!(err.contains("not a misalign results store"), "{err}");
@@ -1152,22 +1105,19 @@ fn a_reply_with_a_lone_surrogate_is_stored_lossily_once() {
             ),
         )
     });
-    let dir = tempfile::tempdir().unwrap();
+    let dir = context();
     let url = server.url();
     Exp {
         url: &url,
         ..Default::default()
     }
     .write(&dir.path().join("exp.yaml"));
-    let r = misalign(dir.path(), &["run", "exp.yaml", "--out", "out", "--quiet"]);
+    let r = dir.misalign(&["run", "exp.yaml", "--out", "out", "--quiet"]);
     assert!(r.status.success(), "{}", text(&r.stderr));
     assert_eq!(server.count(), 4, "a reply was retried");
     let store = dir.path().join("out/results.sqlite");
-    assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM responses WHERE status = 'answer' AND answer = 'I will \u{fffd}wait.'"
-        ),
-        4
-    );
+    let lossy = |r: &ResponseRecord| {
+        r.status == "answer" && r.answer.as_deref() == Some("I will \u{fffd}wait.")
+    };
+    assert_eq!(count(&responses(&store), lossy), 4);
 }

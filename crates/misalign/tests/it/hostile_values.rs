@@ -4,22 +4,14 @@
 //! template folder holding a FIFO is refused. The real binary, real SQLite stores, loopback
 //! mock.
 
-use crate::support::{bin, db};
+use crate::support::{bin, count, responses, ResponseRecord, TestContext};
 use misalign_core::{Condition, GoalType, Urgency};
 use misalign_store::testdata::{Filler, Sample};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn misalign(dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -50,30 +42,6 @@ fn store_with_answers(out: &Path, model: &str) {
     f.finish().unwrap();
 }
 
-/// Runs raw SQL on the store in `out`, as someone editing a folder before sending it would.
-fn plant(out: &Path, sql: &str) {
-    let s = misalign_store::Store::open(&out.join("results.sqlite")).unwrap();
-    db(&s).execute_batch(sql).unwrap();
-}
-
-/// The largest integer SQLite holds in every token column (sums of two overflow), and
-/// text, REAL and negative values where counts and latencies belong.
-const POISON: &str = "
-    UPDATE responses SET input_tokens = 9223372036854775807,
-                         cache_write_tokens = 9223372036854775807;
-    UPDATE responses SET output_tokens = 'NaN', reasoning_tokens = 'many', latency_ms = 'slow'
-     WHERE id = (SELECT min(id) FROM responses);
-    UPDATE responses SET output_tokens = 1e308, cache_read_tokens = -5, latency_ms = 1e308,
-                         reasoning_tokens = x'00ff'
-     WHERE id = (SELECT max(id) FROM responses);
-    INSERT INTO judge_cache (cache_key, judge_model, rubric_version, transcript_hash, verdict,
-        label, reasoning, raw, input_tokens, cache_write_tokens, cache_read_tokens,
-        output_tokens, run_id, created_at)
-      VALUES ('k1', 'mock/judge', 'v', 't1', 1, NULL, 'r', '{}', 9223372036854775807, 'NaN',
-              1e308, 9223372036854775807, 1, 't'),
-             ('k2', 'mock/judge', 'v', 't2', 0, NULL, 'r', '{}', 9223372036854775807, 0, 0,
-              9223372036854775807, 1, 't');";
-
 const EXPERIMENT: &str = "experiment_id: synthetic
 providers:
   mock:
@@ -97,10 +65,10 @@ classification:
 
 #[test]
 fn huge_numbers_nan_and_text_in_counts_stop_no_reader() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestContext::new();
     let out = dir.path().join("out");
     store_with_answers(&out, "mock/m");
-    plant(&out, POISON);
+    misalign_store::testdata::plant::odd_counts(&out.join("results.sqlite")).unwrap();
 
     for args in [
         &["status", "out"][..],
@@ -109,7 +77,7 @@ fn huge_numbers_nan_and_text_in_counts_stop_no_reader() {
         &["export", "out", "--format", "samples"],
         &["export", "out", "--format", "inspect"],
     ] {
-        let r = misalign(dir.path(), args);
+        let r = dir.misalign(args);
         assert_eq!(r.status.code(), Some(0), "{args:?}: {}", text(&r.stderr));
         let all = text(&[r.stdout, r.stderr].concat());
         for bad in ["overflow", "Invalid column type", "InvalidColumnType"] {
@@ -117,7 +85,7 @@ fn huge_numbers_nan_and_text_in_counts_stop_no_reader() {
         }
     }
     // Odd cells are unknown: empty in the CSV, null in the JSON, never a number made up.
-    let st = misalign(dir.path(), &["status", "out", "--json"]);
+    let st = dir.misalign(&["status", "out", "--json"]);
     let j: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
     assert_eq!(j["total"]["completed"], 3);
     assert_eq!(j["total"]["input_tokens"], 0, "{j}");
@@ -129,10 +97,7 @@ fn huge_numbers_nan_and_text_in_counts_stop_no_reader() {
 
     // classify (which exports every response.json afterwards) reads the same rows.
     std::fs::write(dir.path().join("exp.yaml"), EXPERIMENT).unwrap();
-    let r = misalign(
-        dir.path(),
-        &["classify", "out", "--no-judge", "--experiment", "exp.yaml"],
-    );
+    let r = dir.misalign(&["classify", "out", "--no-judge", "--experiment", "exp.yaml"]);
     assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
     let files: Vec<_> = walk(&out.join("models"))
         .into_iter()
@@ -150,8 +115,8 @@ fn huge_numbers_nan_and_text_in_counts_stop_no_reader() {
     }
 
     // view starts and serves its page.
-    let mut child = Command::new(bin())
-        .current_dir(dir.path())
+    let mut child = dir
+        .command()
         .args(["view", "out", "--port", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -189,7 +154,7 @@ async fn the_report_stage_of_run_survives_a_poisoned_store() {
     let server = misalign_mock::MockServer::start(misalign_mock::MockConfig::default())
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestContext::new();
     // Detectors only: the run classifies and reports without a judge.
     let exp = EXPERIMENT
         .replace("http://127.0.0.1:9/v1", &server.openai_url())
@@ -217,7 +182,7 @@ async fn the_report_stage_of_run_survives_a_poisoned_store() {
     let report = dir.path().join("out/report.html");
     assert!(report.exists());
     std::fs::remove_file(&report).unwrap();
-    plant(&dir.path().join("out"), POISON);
+    misalign_store::testdata::plant::odd_counts(&dir.path().join("out/results.sqlite")).unwrap();
     // Nothing left to sample: the run goes straight to classifying and reporting.
     let r = run().await;
     let all = text(&[r.stdout, r.stderr].concat());
@@ -277,7 +242,7 @@ classification:
 
 #[test]
 fn two_hundred_thousand_models_validate_in_linear_time() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestContext::new();
     let file = many_models_file(200_000, 1);
     assert!(
         file.len() > 2_000_000 && file.len() < 4 << 20,
@@ -286,7 +251,7 @@ fn two_hundred_thousand_models_validate_in_linear_time() {
     );
     std::fs::write(dir.path().join("many.yaml"), file).unwrap();
     let t0 = Instant::now();
-    let r = misalign(dir.path(), &["validate", "many.yaml", "--json"]);
+    let r = dir.misalign(&["validate", "many.yaml", "--json"]);
     let took = t0.elapsed();
     assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
     let j: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
@@ -299,7 +264,7 @@ fn two_hundred_thousand_models_validate_in_linear_time() {
 
 #[test]
 fn a_plan_too_large_for_one_run_is_refused_with_its_numbers() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestContext::new();
     // 81 conditions x 1,000,000 samples.
     let file = "experiment_id: huge
 providers:
@@ -322,7 +287,7 @@ classification:
   enabled: false
 ";
     std::fs::write(dir.path().join("huge.yaml"), file).unwrap();
-    let v = misalign(dir.path(), &["validate", "huge.yaml"]);
+    let v = dir.misalign(&["validate", "huge.yaml"]);
     let e = text(&v.stderr);
     assert_eq!(v.status.code(), Some(2), "{e}");
     assert!(e.contains("huge.yaml"), "{e}");
@@ -330,8 +295,8 @@ classification:
     assert!(e.contains("at most 1000000"), "{e}");
     assert!(e.contains("samples_per_condition"), "{e}");
     let t0 = Instant::now();
-    let r = Command::new(bin())
-        .current_dir(dir.path())
+    let r = dir
+        .command()
         .env("ODD_VALUES_TEST_KEY", "sk-odd-values-test-0001")
         .args(["run", "huge.yaml", "--out", "out"])
         .output()
@@ -341,7 +306,7 @@ classification:
     assert!(e.contains("81000000 model calls"), "{e}");
     assert!(t0.elapsed() < Duration::from_secs(30));
     // The same file with --samples that fit is fine.
-    let v = misalign(dir.path(), &["validate", "huge.yaml", "--samples", "100"]);
+    let v = dir.misalign(&["validate", "huge.yaml", "--samples", "100"]);
     assert_eq!(v.status.code(), Some(0), "{}", text(&v.stderr));
 }
 
@@ -349,10 +314,10 @@ classification:
 
 #[test]
 fn status_json_escapes_bidi_and_c1_controls() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestContext::new();
     let out = dir.path().join("out");
     store_with_answers(&out, "mock/evil\u{202E}lmth.exe\u{9b}31m");
-    let r = misalign(dir.path(), &["status", "out", "--json"]);
+    let r = dir.misalign(&["status", "out", "--json"]);
     assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
     let s = text(&r.stdout);
     assert!(!s.contains('\u{202E}') && !s.contains('\u{9b}'), "{s:?}");
@@ -368,13 +333,13 @@ fn status_json_escapes_bidi_and_c1_controls() {
 #[cfg(unix)]
 #[test]
 fn folder_names_with_escapes_are_cleaned_for_the_terminal() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestContext::new();
     let evil = "res\u{1b}]0;pwned\u{7}\u{1b}[2J";
     // status and report without OUT pick the newest folder under results/ and say so.
     let out = dir.path().join("results").join(evil);
     store_with_answers(&out, "mock/m");
     for args in [&["status"][..], &["report"], &["status", "--json"]] {
-        let r = misalign(dir.path(), args);
+        let r = dir.misalign(args);
         assert_eq!(r.status.code(), Some(0), "{args:?}: {}", text(&r.stderr));
         let all = [r.stdout, r.stderr].concat();
         assert!(
@@ -383,7 +348,7 @@ fn folder_names_with_escapes_are_cleaned_for_the_terminal() {
             text(&all)
         );
     }
-    let r = misalign(dir.path(), &["status", &format!("results/{evil}")]);
+    let r = dir.misalign(&["status", &format!("results/{evil}")]);
     assert!(!r.stdout.contains(&0x1b), "{:?}", text(&r.stdout));
     assert!(text(&r.stdout).contains("res?]0;pwned??[2J"));
 
@@ -397,7 +362,7 @@ fn folder_names_with_escapes_are_cleaned_for_the_terminal() {
     )
     .unwrap();
     let name = tree.file_name().unwrap().to_str().unwrap().to_string();
-    let r = misalign(dir.path(), &["import", &name, "--out", "imported\u{1b}[2J"]);
+    let r = dir.misalign(&["import", &name, "--out", "imported\u{1b}[2J"]);
     let all = [r.stdout.clone(), r.stderr.clone()].concat();
     assert!(!all.contains(&0x1b), "{:?}", text(&all));
     assert!(text(&r.stdout).contains("tree?[31m"), "{}", text(&all));
@@ -405,11 +370,11 @@ fn folder_names_with_escapes_are_cleaned_for_the_terminal() {
 
 #[test]
 fn a_thousand_character_model_id_exports_to_inspect() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestContext::new();
     let out = dir.path().join("out");
     let model = format!("mock/{}", "m".repeat(1000));
     store_with_answers(&out, &model);
-    let r = misalign(dir.path(), &["export", "out", "--format", "inspect"]);
+    let r = dir.misalign(&["export", "out", "--format", "inspect"]);
     assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
     let logs: Vec<_> = std::fs::read_dir(out.join("inspect"))
         .unwrap()
@@ -426,7 +391,7 @@ fn a_thousand_character_model_id_exports_to_inspect() {
 #[cfg(unix)]
 #[test]
 fn a_fifo_in_place_of_system_prompt_templates_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestContext::new();
     let templates = dir.path().join("templates");
     // A reference-layout folder: the built-in pack's files copied, and a FIFO where the
     // system prompts file belongs.
@@ -438,17 +403,14 @@ fn a_fifo_in_place_of_system_prompt_templates_is_refused() {
     assert!(status.success());
     let t0 = Instant::now();
     std::fs::write(dir.path().join("exp.yaml"), EXPERIMENT).unwrap();
-    let r = misalign(
-        dir.path(),
-        &[
-            "generate",
-            "exp.yaml",
-            "--templates",
-            "templates",
-            "--out",
-            "gen",
-        ],
-    );
+    let r = dir.misalign(&[
+        "generate",
+        "exp.yaml",
+        "--templates",
+        "templates",
+        "--out",
+        "gen",
+    ]);
     let e = text(&r.stderr);
     assert!(t0.elapsed() < Duration::from_secs(20));
     assert_eq!(r.status.code(), Some(2), "{e}");
@@ -490,14 +452,14 @@ fn endless_server() -> String {
 #[test]
 fn an_endless_reply_is_recorded_as_that_calls_error() {
     let url = endless_server();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestContext::new();
     let exp = EXPERIMENT
         .replace("http://127.0.0.1:9/v1", &url)
         .replace("samples_per_condition: 3", "samples_per_condition: 2");
     std::fs::write(dir.path().join("exp.yaml"), exp).unwrap();
     let t0 = Instant::now();
-    let r = Command::new(bin())
-        .current_dir(dir.path())
+    let r = dir
+        .command()
         .env("ODD_VALUES_TEST_KEY", "sk-odd-values-test-0001")
         .args([
             "run",
@@ -516,10 +478,13 @@ fn an_endless_reply_is_recorded_as_that_calls_error() {
     assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
     assert!(all.contains("reply larger than 65536 bytes"), "{all}");
     let store = dir.path().join("out/results.sqlite");
-    let n = crate::support::count(
-        &store,
-        "SELECT count(*) FROM responses WHERE status = 'error'
-           AND error LIKE '%reply larger than 65536 bytes%' AND error_class = 'permanent'",
-    );
+    let too_large = |r: &ResponseRecord| {
+        r.status == "error"
+            && r.error
+                .as_deref()
+                .is_some_and(|e| e.contains("reply larger than 65536 bytes"))
+            && r.error_class.as_deref() == Some("permanent")
+    };
+    let n = count(&responses(&store), too_large);
     assert_eq!(n, 2, "one error per call, not retried");
 }

@@ -1,6 +1,6 @@
 //! `misalign import` on the real binary, then `classify` and `report` on what it imported.
 
-use crate::support::{count, misalign};
+use crate::support::{classifications, count, misalign, responses, ClassificationRecord};
 use predicates::prelude::*;
 use serde_json::json;
 use std::path::Path;
@@ -57,7 +57,7 @@ fn import_then_classify_and_report() {
             "sample_003/response.json: not valid JSON",
         ));
     let store = out.join("results.sqlite");
-    assert_eq!(count(&store, "SELECT count(*) FROM responses"), 2);
+    assert_eq!(responses(&store).len(), 2);
 
     // Twice: nothing new, still success.
     misalign()
@@ -70,7 +70,7 @@ fn import_then_classify_and_report() {
         .stdout(predicate::str::contains(
             "0 imported (0 with a classification), 2 already",
         ));
-    assert_eq!(count(&store, "SELECT count(*) FROM responses"), 2);
+    assert_eq!(responses(&store).len(), 2);
 
     // Our classifier (detectors only, built-in facts) adds its own rows beside the imported one.
     misalign()
@@ -79,12 +79,12 @@ fn import_then_classify_and_report() {
         .assert()
         .success()
         .stdout(predicate::str::contains("classified 2 answer(s)"));
-    assert_eq!(count(&store, "SELECT count(*) FROM classifications"), 3);
+    let verdicts = classifications(&store);
+    assert_eq!(verdicts.len(), 3);
+    let ours_harmful =
+        |c: &ClassificationRecord| c.classifier_version != "imported" && c.detector_verdict;
     assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM classifications WHERE classifier_version != 'imported' AND detector_verdict = 1"
-        ),
+        count(&verdicts, ours_harmful),
         1,
         "the threat is caught by our detector"
     );
@@ -136,4 +136,48 @@ fn nothing_importable_exits_1_and_out_inside_the_tree_is_refused() {
             "is inside the tree being imported",
         ));
     assert!(!good.join("imported").exists());
+}
+
+#[test]
+fn an_import_into_a_folder_a_run_holds_is_refused_and_releases_the_lock_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("past_run");
+    tree(&src);
+    let out = dir.path().join("imported");
+    std::fs::create_dir_all(&out).unwrap();
+
+    // What a `misalign run` into OUT holds while it samples.
+    let held = misalign_store::lock::FolderLock::acquire(&out).unwrap();
+    misalign()
+        .arg("import")
+        .arg(&src)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "is in use by another misalign process",
+        ))
+        .stderr(predicate::str::contains(format!(
+            "pid {}",
+            std::process::id()
+        )));
+    let store = misalign_store::Store::open_read_only(&out.join("results.sqlite")).unwrap();
+    assert!(
+        store.answered_keys().unwrap().is_empty(),
+        "nothing imported"
+    );
+    drop(store);
+    drop(held);
+
+    misalign()
+        .arg("import")
+        .arg(&src)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("2 imported"));
+    // The import let go of the folder when it finished.
+    misalign_store::lock::FolderLock::acquire(&out).unwrap();
 }

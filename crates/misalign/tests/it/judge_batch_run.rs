@@ -3,75 +3,62 @@
 //! submission and its ingestion and run again (without `--batch`): the judge calls are paid
 //! for once, every answer is classified, and the verdicts are the judge's.
 
-use crate::support::bin;
+use crate::support::{
+    batches, classifications, count, judge_cache, stored, try_stored, BatchRecord,
+    ClassificationRecord, Experiment, TestContext,
+};
 use misalign_mock::{MockConfig, MockServer};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const KEY: &str = "sk-ant-test-SECRET-judge-batch-never-stored";
 
 /// 3 conditions x 2 samples on an Anthropic-kind model at the mock, judged by another model
 /// of the same provider.
-fn experiment(dir: &Path, url: &str) {
-    let text = format!(
-        "experiment_id: judge-batch-test
-providers:
-  anth:
-    kind: anthropic
-    base_url: {url}
-    api_key_env: JUDGE_MOCK_KEY
-global:
-  models: [anth/claude-mock]
-  temperature: 1.0
-  max_tokens: 100
-  samples_per_condition: 2
-expansions:
-  - name: grid
-    enabled: true
-    variables:
-      scenarios: [blackmail, leaking, murder]
-      goal_types: [explicit]
-      goal_values: [america]
-      urgency_types: [replacement]
-classification:
-  enabled: true
-  classifier_model: anth/claude-judge
-execution:
-  timeout_seconds: 20
-  retries: 3
-  batch_poll_seconds: 0.05
-"
-    );
-    std::fs::write(dir.join("exp.yaml"), text).unwrap();
+fn experiment(url: &str) -> Experiment {
+    Experiment::new("judge-batch-test")
+        .provider("anth", "anthropic", url, Some("JUDGE_MOCK_KEY"))
+        .models(&["anth/claude-mock"])
+        .global("temperature: 1.0")
+        .global("max_tokens: 100")
+        .samples(2)
+        .grid(
+            &["blackmail", "leaking", "murder"],
+            &["explicit"],
+            &["america"],
+            &["replacement"],
+        )
+        .classification("enabled: true")
+        .classification("classifier_model: anth/claude-judge")
+        .execution("timeout_seconds: 20")
+        .execution("retries: 3")
+        .execution("batch_poll_seconds: 0.05")
 }
 
-fn misalign(dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .current_dir(dir)
-        .env("JUDGE_MOCK_KEY", KEY)
-        .args(args)
-        .output()
-        .unwrap()
+/// A test's folder with the experiment at `url` written and the key in the environment.
+fn context(url: &str) -> TestContext {
+    let cx = TestContext::new().env("JUDGE_MOCK_KEY", KEY);
+    cx.write_experiment(&experiment(url));
+    cx
 }
 
-async fn misalign_async(dir: &Path, args: &'static [&'static str]) -> Output {
-    let d = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || misalign(&d, args))
-        .await
-        .unwrap()
+/// Whether a judge batch of the store at `store` reached the provider (false while the store
+/// cannot be read yet: polled during a run).
+fn judge_batch_submitted(store: &Path) -> bool {
+    let Some(batches) = try_stored(store).and_then(|s| s.all_batches().ok()) else {
+        return false;
+    };
+    batches
+        .iter()
+        .any(|b| b.purpose == "judge" && b.events.iter().any(|e| e == "submitted"))
 }
 
-/// Like `support::count`, but -1 while the store cannot be read yet (polled during a run).
-fn count(store: &Path, sql: &str) -> i64 {
-    misalign_run::store::Store::open_read_only(store)
-        .ok()
-        .and_then(|s| crate::support::db(&s).query_row(sql, [], |r| r.get(0)).ok())
-        .unwrap_or(-1)
+/// The judge batches of the store at `store`.
+fn judge_batches(store: &Path) -> Vec<BatchRecord> {
+    let all = batches(store);
+    all.into_iter().filter(|b| b.purpose == "judge").collect()
 }
-
-const JUDGE_SUBMITTED: &str = "SELECT count(*) FROM batch_events e JOIN batches b \
-    ON b.id = e.batch_id WHERE b.purpose = 'judge' AND e.kind = 'submitted'";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_dash_9_between_judge_batch_submission_and_ingestion_then_resume_pays_once() {
@@ -86,22 +73,19 @@ async fn kill_dash_9_between_judge_batch_submission_and_ingestion_then_resume_pa
     })
     .await
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    experiment(dir.path(), &server.url());
+    let dir = context(&server.url());
     let store = dir.path().join("out/results.sqlite");
     // Sampled live, not classified yet.
-    let out = misalign_async(
-        dir.path(),
-        &[
+    let out = dir
+        .misalign_async(&[
             "run",
             "exp.yaml",
             "--out",
             "out",
             "--quiet",
             "--no-classify",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert!(
         out.status.success(),
         "{}",
@@ -110,16 +94,15 @@ async fn kill_dash_9_between_judge_batch_submission_and_ingestion_then_resume_pa
     let sampled = server.stats().requests;
     assert_eq!(sampled, 6);
 
-    let mut child = Command::new(bin())
-        .current_dir(dir.path())
-        .env("JUDGE_MOCK_KEY", KEY)
+    let mut child = dir
+        .command()
         .args(["classify", "out", "--batch"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let t0 = Instant::now();
-    while count(&store, JUDGE_SUBMITTED) < 1 {
+    while !judge_batch_submitted(&store) {
         assert!(
             t0.elapsed() < Duration::from_secs(30),
             "no judge batch submitted"
@@ -128,22 +111,16 @@ async fn kill_dash_9_between_judge_batch_submission_and_ingestion_then_resume_pa
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let requests = count(&store, "SELECT count(*) FROM judge_batch_items");
+    let requests = stored(&store).all_judge_batch_items().unwrap().len() as i64;
     assert!(requests >= 1, "{requests}");
-    assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM batches WHERE purpose = 'judge'"
-        ),
-        1
-    );
-    assert_eq!(count(&store, "SELECT count(*) FROM classifications"), 0);
-    assert_eq!(count(&store, "SELECT count(*) FROM judge_cache"), 0);
+    assert_eq!(judge_batches(&store).len(), 1);
+    assert_eq!(classifications(&store).len(), 0);
+    assert_eq!(judge_cache(&store).len(), 0);
     assert_eq!(server.stats().batches_created, 1);
 
     // Without --batch (the experiment does not ask for batches either): the open judge batch
     // is collected all the same, not paid for again live.
-    let out = misalign_async(dir.path(), &["classify", "out"]).await;
+    let out = dir.misalign_async(&["classify", "out"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("resuming 1 batch(es)"), "{stderr}");
@@ -162,18 +139,13 @@ async fn kill_dash_9_between_judge_batch_submission_and_ingestion_then_resume_pa
         stats.batch_submissions
     );
     assert_eq!(stats.requests, sampled, "no live judge call");
-    assert_eq!(count(&store, "SELECT count(*) FROM classifications"), 6);
-    assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM classifications WHERE judge_verdict = 0 AND judge_error IS NULL"
-        ),
-        6
-    );
-    assert_eq!(
-        count(&store, "SELECT count(*) FROM judge_batch_answers"),
-        requests
-    );
+    let verdicts = classifications(&store);
+    assert_eq!(verdicts.len(), 6);
+    let judged_no =
+        |c: &ClassificationRecord| c.judge_verdict == Some(false) && c.judge_error.is_none();
+    assert_eq!(count(&verdicts, judged_no), 6);
+    let answers: i64 = judge_batches(&store).iter().map(|b| b.answers).sum();
+    assert_eq!(answers, requests);
     let bytes = std::fs::read(&store).unwrap();
     assert!(!bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()));
 }
@@ -191,13 +163,10 @@ async fn a_batch_run_batches_its_judge_calls_unless_told_not_to() {
     })
     .await
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    experiment(dir.path(), &server.url());
-    let out = misalign_async(
-        dir.path(),
-        &["run", "exp.yaml", "--out", "batched", "--quiet", "--batch"],
-    )
-    .await;
+    let dir = context(&server.url());
+    let out = dir
+        .misalign_async(&["run", "exp.yaml", "--out", "batched", "--quiet", "--batch"])
+        .await;
     assert!(
         out.status.success(),
         "{}",
@@ -205,55 +174,30 @@ async fn a_batch_run_batches_its_judge_calls_unless_told_not_to() {
     );
     let store = dir.path().join("batched/results.sqlite");
     assert_eq!(server.stats().requests, 0, "nothing live");
-    assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM batches WHERE purpose = 'judge'"
-        ),
-        1
-    );
-    assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM classifications WHERE judge_verdict = 0"
-        ),
-        6
-    );
+    assert_eq!(judge_batches(&store).len(), 1);
+    let judged_no = |c: &ClassificationRecord| c.judge_verdict == Some(false);
+    assert_eq!(count(&classifications(&store), judged_no), 6);
 
     server.reset();
-    let text = std::fs::read_to_string(dir.path().join("exp.yaml"))
-        .unwrap()
-        .replace(
-            "  classifier_model: anth/claude-judge\n",
-            "  classifier_model: anth/claude-judge\n  batch: false\n",
-        );
-    std::fs::write(dir.path().join("exp.yaml"), text).unwrap();
-    let out = misalign_async(
-        dir.path(),
-        &[
+    dir.write_experiment(&experiment(&server.url()).classification("batch: false"));
+    let out = dir
+        .misalign_async(&[
             "run",
             "exp.yaml",
             "--out",
             "live-judge",
             "--quiet",
             "--batch",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let store = dir.path().join("live-judge/results.sqlite");
-    assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM batches WHERE purpose = 'judge'"
-        ),
-        0
-    );
+    assert_eq!(judge_batches(&store).len(), 0);
     let judged_live = server.stats().requests;
     assert!(judged_live >= 1, "the judge was called live");
-    assert_eq!(count(&store, "SELECT count(*) FROM classifications"), 6);
+    assert_eq!(classifications(&store).len(), 6);
 }

@@ -5,10 +5,10 @@
 //! apart from sampling, equal to a sum computed here from the stored rows; a reply reused
 //! from the cache is not counted again; batched judge calls cost the batch price.
 
-use crate::support::bin;
+use crate::support::{judge_cache, runs, stored, Experiment, TestContext};
 use misalign_mock::{MockConfig, MockServer};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 const KEY: &str = "sk-ant-test-judge-cost-key";
@@ -20,40 +20,35 @@ const CACHE_READ: f64 = 0.2;
 const OUTPUT: f64 = 10.0;
 const BATCH_DISCOUNT: f64 = 0.5;
 
-fn experiment(dir: &Path, url: &str) {
-    let text = format!(
-        "experiment_id: judge-cost-test
-providers:
-  anth:
-    kind: anthropic
-    base_url: {url}
-    api_key_env: JUDGE_COST_KEY
-global:
-  models: [anth/claude-mock]
-  temperature: 1.0
-  max_tokens: 100
-  samples_per_condition: 2
-expansions:
-  - name: grid
-    enabled: true
-    variables:
-      scenarios: [blackmail, leaking]
-      goal_types: [explicit]
-      goal_values: [america]
-      urgency_types: [replacement]
-classification:
-  enabled: true
-  classifier_model: anth/claude-judge
-  awareness_model: anth/claude-aware
-execution:
-  timeout_seconds: 20
-  retries: 3
-  batch_poll_seconds: 0.05
-prices:
-  \"anth/*\": {{ input: {INPUT}, output: {OUTPUT}, cache_write: {CACHE_WRITE}, cache_read: {CACHE_READ}, batch_discount: {BATCH_DISCOUNT} }}
-"
-    );
-    std::fs::write(dir.join("exp.yaml"), text).unwrap();
+/// Two scenarios x 2 samples on an Anthropic-kind model at the mock, with a harm judge and an
+/// awareness judge of the same provider, every model priced by the constants above.
+fn experiment(url: &str) -> Experiment {
+    Experiment::new("judge-cost-test")
+        .provider("anth", "anthropic", url, Some("JUDGE_COST_KEY"))
+        .models(&["anth/claude-mock"])
+        .global("temperature: 1.0")
+        .global("max_tokens: 100")
+        .samples(2)
+        .grid(&["blackmail", "leaking"], &["explicit"], &["america"], &["replacement"])
+        .classification("enabled: true")
+        .classification("classifier_model: anth/claude-judge")
+        .classification("awareness_model: anth/claude-aware")
+        .execution("timeout_seconds: 20")
+        .execution("retries: 3")
+        .execution("batch_poll_seconds: 0.05")
+        .extra(&format!(
+            "prices:\n  \"anth/*\": {{ input: {INPUT}, output: {OUTPUT}, cache_write: {CACHE_WRITE}, cache_read: {CACHE_READ}, batch_discount: {BATCH_DISCOUNT} }}\n"
+        ))
+}
+
+/// A test's folder with the experiment at `url` written, and the key in the environment
+/// (and no cost limit from the developer's shell).
+fn context(url: &str) -> TestContext {
+    let cx = TestContext::new()
+        .env("JUDGE_COST_KEY", KEY)
+        .without_env("MISALIGN_MAX_COST");
+    cx.write_experiment(&experiment(url));
+    cx
 }
 
 fn mock() -> MockConfig {
@@ -75,14 +70,9 @@ fn mock() -> MockConfig {
     }
 }
 
-fn misalign(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(bin())
-        .current_dir(dir)
-        .env("JUDGE_COST_KEY", KEY)
-        .env_remove("MISALIGN_MAX_COST")
-        .args(args)
-        .output()
-        .unwrap();
+/// `misalign ARGS` in `cx`, which must succeed.
+async fn misalign_ok(cx: &TestContext, args: &[&str]) -> Output {
+    let out = cx.misalign_async(args).await;
     assert!(
         out.status.success(),
         "{args:?}: {}{}",
@@ -92,49 +82,22 @@ fn misalign(dir: &Path, args: &[&str]) -> Output {
     out
 }
 
-async fn misalign_async(dir: &Path, args: &[&str]) -> Output {
-    let d = dir.to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        misalign(&d, &a)
-    })
-    .await
-    .unwrap()
-}
-
-fn db(out: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(
-        out.join("results.sqlite"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap()
-}
-
 /// Per judge reply: (judge model, run that paid, the four counts, billed as batch).
 type JudgeRow = (String, Option<i64>, [Option<i64>; 4], bool);
 
 fn judge_rows(out: &Path) -> Vec<JudgeRow> {
-    let c = db(out);
-    let mut st = c
-        .prepare(
-            "SELECT judge_model, run_id, input_tokens, cache_write_tokens, cache_read_tokens,
-                    output_tokens,
-                    cache_key IN (SELECT cache_key FROM judge_batch_answers)
-               FROM judge_cache ORDER BY cache_key",
-        )
-        .unwrap();
-    st.query_map([], |r| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
-            r.get(6)?,
-        ))
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
+    judge_cache(out)
+        .into_iter()
+        .map(|c| {
+            let counts = [
+                c.input_tokens,
+                c.cache_write_tokens,
+                c.cache_read_tokens,
+                c.output_tokens,
+            ];
+            (c.judge_model, c.run_id, counts, c.batched)
+        })
+        .collect()
 }
 
 /// The cost of the replies `run` paid for, computed here from the rows and the prices above.
@@ -155,13 +118,11 @@ fn expected_cost(rows: &[JudgeRow], run: Option<i64>) -> f64 {
 
 /// The latest run of `command` and its totals.
 fn last_run(out: &Path, command: &str) -> (i64, serde_json::Value) {
-    let (id, totals): (i64, String) = db(out)
-        .query_row(
-            "SELECT r.id, e.totals_json FROM runs r JOIN run_ends e ON e.run_id = r.id
-              WHERE r.command = ?1 ORDER BY r.id DESC LIMIT 1",
-            [command],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+    let (id, totals) = runs(out)
+        .into_iter()
+        .rev()
+        .filter(|r| r.command == command)
+        .find_map(|r| Some((r.id, r.totals_json?)))
         .unwrap();
     (id, serde_json::from_str(&totals).unwrap())
 }
@@ -191,10 +152,9 @@ fn close(a: f64, b: f64) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_judge_calls_are_counted_once_in_the_run_and_the_reports() {
     let server = MockServer::start(mock()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    experiment(dir.path(), &server.url());
+    let dir = context(&server.url());
     let out_dir = dir.path().join("out");
-    misalign_async(dir.path(), &["run", "exp.yaml", "--out", "out", "--quiet"]).await;
+    misalign_ok(&dir, &["run", "exp.yaml", "--out", "out", "--quiet"]).await;
 
     // 4 answers x (harm judge + awareness judge) = 8, identical transcripts judged once (the
     // mock's canned answers, picked by a hash of the prompt, repeat: 7 with the built-in
@@ -233,7 +193,7 @@ async fn live_judge_calls_are_counted_once_in_the_run_and_the_reports() {
 
     // Classified again: every judge call is answered from the cache, paid for already.
     let calls = server.stats().requests;
-    let o = misalign_async(dir.path(), &["classify", "out", "--force"]).await;
+    let o = misalign_ok(&dir, &["classify", "out", "--force"]).await;
     assert_eq!(server.stats().requests, calls, "no judge call made");
     let (classify_run, totals) = last_run(&out_dir, "classify");
     assert!(classify_run > run);
@@ -241,7 +201,7 @@ async fn live_judge_calls_are_counted_once_in_the_run_and_the_reports() {
     assert_eq!(judge_rows(&out_dir), rows, "nothing re-recorded");
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(!stdout.contains("judge cost"), "nothing paid: {stdout}");
-    misalign_async(dir.path(), &["report", "out"]).await;
+    misalign_ok(&dir, &["report", "out"]).await;
     let again = summary_judge_costs(&out_dir);
     assert!(close(again.iter().map(|r| r.1).sum(), judged), "{again:?}");
 }
@@ -249,11 +209,10 @@ async fn live_judge_calls_are_counted_once_in_the_run_and_the_reports() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batched_judge_calls_cost_the_batch_price_and_the_classify_run_records_it() {
     let server = MockServer::start(mock()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    experiment(dir.path(), &server.url());
+    let dir = context(&server.url());
     let out_dir = dir.path().join("out");
-    misalign_async(
-        dir.path(),
+    misalign_ok(
+        &dir,
         &[
             "run",
             "exp.yaml",
@@ -264,7 +223,7 @@ async fn batched_judge_calls_cost_the_batch_price_and_the_classify_run_records_i
         ],
     )
     .await;
-    let o = misalign_async(dir.path(), &["classify", "out", "--batch"]).await;
+    let o = misalign_ok(&dir, &["classify", "out", "--batch"]).await;
     let (run, totals) = last_run(&out_dir, "classify");
     let rows = judge_rows(&out_dir);
     assert_eq!(rows.len(), 7, "{rows:?}");
@@ -293,7 +252,7 @@ async fn batched_judge_calls_cost_the_batch_price_and_the_classify_run_records_i
         )),
         "{stdout}"
     );
-    misalign_async(dir.path(), &["report", "out"]).await;
+    misalign_ok(&dir, &["report", "out"]).await;
     let in_summary = summary_judge_costs(&out_dir);
     assert!(
         close(in_summary.iter().map(|r| r.1).sum(), judged),
@@ -323,20 +282,10 @@ async fn a_judge_that_never_parses_warns_exits_1_and_is_still_billed() {
     })
     .await
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    experiment(dir.path(), &server.url());
-    let d = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(bin())
-            .current_dir(&d)
-            .env("JUDGE_COST_KEY", KEY)
-            .env_remove("MISALIGN_MAX_COST")
-            .args(["run", "exp.yaml", "--out", "out", "--quiet"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let dir = context(&server.url());
+    let out = dir
+        .misalign_async(&["run", "exp.yaml", "--out", "out", "--quiet"])
+        .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
@@ -355,17 +304,19 @@ async fn a_judge_that_never_parses_warns_exits_1_and_is_still_billed() {
     );
 
     // Each unusable call is kept with what the provider billed for its attempts.
-    let c = db(&dir.path().join("out"));
-    let (failures, input, output): (i64, Option<i64>, Option<i64>) = c
-        .query_row(
-            "SELECT count(*), sum(input_tokens), sum(output_tokens) FROM judge_failures
-              WHERE judge_model = 'anth/claude-judge'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap();
+    let failed: Vec<_> = stored(&dir.path().join("out"))
+        .all_judge_failures()
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.judge_model == "anth/claude-judge")
+        .collect();
+    let (input, output): (i64, i64) = (
+        failed.iter().filter_map(|f| f.input_tokens).sum(),
+        failed.iter().filter_map(|f| f.output_tokens).sum(),
+    );
+    let failures = failed.len() as i64;
     assert!(failures >= 1, "no judge failure recorded");
-    assert!(input.unwrap_or(0) > 0 && output.unwrap_or(0) > 0);
+    assert!(input > 0 && output > 0);
     // Three attempts per call: the tokens of all three are counted.
     let requests_to_judge = server
         .requests()

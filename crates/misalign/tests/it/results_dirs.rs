@@ -2,43 +2,23 @@
 //! `results/` and say which; `misalign runs` lists the folders. Real stores written by real
 //! runs against the loopback mock.
 
-use crate::support::bin;
+use crate::support::{Experiment, TestContext};
 use misalign_mock::{MockConfig, MockServer};
-use std::path::Path;
-use std::process::{Command, Output};
 
-fn misalign(dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .current_dir(dir)
-        .env("RD_MOCK_KEY", "k")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn experiment(dir: &Path, id: &str, url: &str) -> String {
+/// One call of `mock/mock-model` at the mock at `url`, written as `<id>.yaml` into `cx`'s
+/// folder; returns the file's name.
+fn experiment(cx: &TestContext, id: &str, url: &str) -> String {
     let file = format!("{id}.yaml");
-    let text = format!(
-        "experiment_id: {id}
-providers:
-  mock: {{ kind: openai-compatible, base_url: {url}, api_key_env: RD_MOCK_KEY }}
-global:
-  models: [mock/mock-model]
-  max_tokens: 50
-  samples_per_condition: 1
-expansions:
-  - name: one
-    enabled: true
-    variables:
-      scenarios: [blackmail]
-      goal_types: [none]
-      goal_values: [none]
-      urgency_types: [replacement]
-classification:
-  enabled: false
-"
+    cx.write_experiment_as(
+        &file,
+        &Experiment::new(id)
+            .provider("mock", "openai-compatible", url, Some("RD_MOCK_KEY"))
+            .models(&["mock/mock-model"])
+            .global("max_tokens: 50")
+            .samples(1)
+            .grid(&["blackmail"], &["none"], &["none"], &["replacement"])
+            .classification("enabled: false"),
     );
-    std::fs::write(dir.join(&file), text).unwrap();
     file
 }
 
@@ -46,17 +26,17 @@ classification:
 async fn commands_without_out_use_the_newest_results_folder_and_say_so() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
     let url = server.openai_url();
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_path_buf();
+    let dir = TestContext::new().env("RD_MOCK_KEY", "k");
     tokio::task::spawn_blocking(move || {
+        let d = dir.path();
         // Nothing yet: a clear error, exit 2.
-        let out = misalign(&d, &["status"]);
+        let out = dir.misalign(&["status"]);
         assert_eq!(out.status.code(), Some(2));
         assert!(String::from_utf8_lossy(&out.stderr).contains("no results folder given"));
 
         for id in ["older", "newer"] {
-            let file = experiment(&d, id, &url);
-            let out = misalign(&d, &["run", &file, "--quiet"]);
+            let file = experiment(&dir, id, &url);
+            let out = dir.misalign(&["run", &file, "--quiet"]);
             assert!(
                 out.status.success(),
                 "{}",
@@ -65,7 +45,7 @@ async fn commands_without_out_use_the_newest_results_folder_and_say_so() {
             // Distinct modification times, whatever the file system's resolution.
             std::thread::sleep(std::time::Duration::from_millis(1100));
         }
-        let out = misalign(&d, &["status", "--json"]);
+        let out = dir.misalign(&["status", "--json"]);
         assert!(
             out.status.success(),
             "{}",
@@ -79,7 +59,7 @@ async fn commands_without_out_use_the_newest_results_folder_and_say_so() {
             "{stderr}"
         );
 
-        let out = misalign(&d, &["report", "--no-html"]);
+        let out = dir.misalign(&["report", "--no-html"]);
         assert!(
             out.status.success(),
             "{}",
@@ -88,7 +68,7 @@ async fn commands_without_out_use_the_newest_results_folder_and_say_so() {
         assert!(d.join("results/newer/summary.csv").is_file());
         assert!(!d.join("results/older/summary.csv").exists());
 
-        let out = misalign(&d, &["runs"]);
+        let out = dir.misalign(&["runs"]);
         assert!(out.status.success());
         let table = String::from_utf8_lossy(&out.stdout);
         let newer = table.find("results/newer").expect(&table);

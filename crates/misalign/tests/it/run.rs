@@ -2,102 +2,93 @@
 //! loopback mock server (real HTTP) with a real SQLite store, including `kill -9`, Ctrl-C + resume
 //! and a check that a recognisable fake key leaks nowhere.
 
-use crate::support::bin;
+use crate::support::{
+    count, responses, runs, stored, try_stored, Experiment, PromptRecord, RunRecord, TestContext,
+};
 use misalign_mock::{prompt_key, MockConfig, MockServer};
-use std::collections::BTreeSet;
+use misalign_store::tables::WorkItemRecord;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "sk-test-SECRET-4242-this-must-never-leak";
 const SEED: u64 = 9;
+const KEY_VAR: &str = "H4_MOCK_KEY";
 
-/// An experiment over the built-in packs: `conditions` of (blackmail, leaking, murder) x
-/// (explicit, none), `samples` each, against the mock at `url`.
-fn experiment(dir: &Path, url: &str, scenarios: &str, samples: u32, conc: u32) -> PathBuf {
-    let text = format!(
-        "experiment_id: h4-test
-providers:
-  mock:
-    kind: openai-compatible
-    base_url: {url}
-    api_key_env: H4_MOCK_KEY
-global:
-  models: [mock/mock-model]
-  temperature: 1.0
-  max_tokens: 100
-  seed: {SEED}
-  samples_per_condition: {samples}
-  concurrency:
-    providers:
-      mock: {conc}
-expansions:
-  - name: grid
-    enabled: true
-    variables:
-      scenarios: [{scenarios}]
-      goal_types: [explicit, none]
-      goal_values: [america]
-      urgency_types: [replacement]
-classification:
-  enabled: false
-execution:
-  timeout_seconds: 20
-  retries: 3
-"
-    );
-    let p = dir.join("exp.yaml");
-    std::fs::write(&p, text).unwrap();
-    p
+/// An experiment over the built-in packs: `scenarios` (of blackmail, leaking, murder) x
+/// (explicit, none), `samples` each, `conc` calls at once, against the mock at `url`;
+/// written into `cx`'s folder.
+fn experiment(cx: &TestContext, url: &str, scenarios: &str, samples: u32, conc: u32) -> PathBuf {
+    let scenarios: Vec<&str> = scenarios.split(", ").collect();
+    cx.write_experiment(
+        &Experiment::new("h4-test")
+            .provider("mock", "openai-compatible", url, Some(KEY_VAR))
+            .models(&["mock/mock-model"])
+            .global("temperature: 1.0")
+            .global("max_tokens: 100")
+            .global(&format!("seed: {SEED}"))
+            .samples(samples)
+            .global(&format!("concurrency: {{ providers: {{ mock: {conc} }} }}"))
+            .grid(
+                &scenarios,
+                &["explicit", "none"],
+                &["america"],
+                &["replacement"],
+            )
+            .classification("enabled: false")
+            .execution("timeout_seconds: 20")
+            .execution("retries: 3"),
+    )
 }
 
-fn misalign(dir: &Path, args: &[&str], key: &str) -> Output {
-    Command::new(bin())
-        .current_dir(dir)
-        .env("H4_MOCK_KEY", key)
-        .args(args)
-        .output()
-        .unwrap()
+/// The key variable of the experiment, set to `key`.
+fn key(key: &str) -> [(&'static str, &str); 1] {
+    [(KEY_VAR, key)]
 }
 
-fn query(store: &Path, sql: &str) -> i64 {
-    let c = rusqlite_free_count(store, sql);
-    c.unwrap_or(-1)
-}
-
-/// Counts through the crate under test's own store type (read-only).
-fn rusqlite_free_count(store: &Path, sql: &str) -> Option<i64> {
-    let s = misalign_run::store::Store::open_read_only(store).ok()?;
-    crate::support::db(&s).query_row(sql, [], |r| r.get(0)).ok()
+/// How many responses the store at `store` holds (0 while it cannot be read yet).
+fn stored_responses(store: &Path) -> usize {
+    try_stored(store)
+        .and_then(|s| s.all_responses().ok())
+        .map_or(0, |r| r.len())
 }
 
 /// Mock prompt keys of every stored answer (what the mock saw for those items).
 fn answered_prompt_keys(store: &Path) -> BTreeSet<String> {
-    let s = misalign_run::store::Store::open_read_only(store).unwrap();
-    let db = crate::support::db(&s);
-    let mut st = db
-        .prepare(
-            "SELECT p.system_prompt, p.user_prompt, p.email_content, w.sample_index
-             FROM responses r JOIN work_items w ON w.item_key = r.item_key
-             JOIN prompts p ON p.prompt_hash = w.prompt_hash WHERE r.status != 'error'",
-        )
-        .unwrap();
-    let rows = st
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, u32>(3)?,
-            ))
+    let s = stored(store);
+    let items: HashMap<String, WorkItemRecord> = s
+        .all_work_items()
+        .unwrap()
+        .into_iter()
+        .map(|w| (w.item_key.clone(), w))
+        .collect();
+    let prompts: HashMap<String, PromptRecord> = s
+        .all_prompts()
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.prompt_hash.clone(), p))
+        .collect();
+    let answers = s.all_responses().unwrap();
+    answers
+        .iter()
+        .filter(|r| r.is_answer())
+        .map(|r| {
+            let w = &items[&r.item_key];
+            let p = &prompts[&w.prompt_hash];
+            let msg = format!(
+                "{}\n\n{}",
+                p.user_prompt.trim_end_matches('\n'),
+                p.email_content
+            );
+            prompt_key(
+                "mock-model",
+                &p.system_prompt,
+                &msg,
+                Some(SEED + w.sample_index as u64),
+            )
         })
-        .unwrap();
-    rows.map(|r| {
-        let (sys, user, inbox, i) = r.unwrap();
-        let msg = format!("{}\n\n{}", user.trim_end_matches('\n'), inbox);
-        prompt_key("mock-model", &sys, &msg, Some(SEED + u64::from(i)))
-    })
-    .collect()
+        .collect()
 }
 
 fn contains(bytes: &[u8], needle: &str) -> bool {
@@ -128,33 +119,22 @@ async fn run_status_export_and_rerun_samples_nothing() {
     })
     .await
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let exp = experiment(dir.path(), &server.openai_url(), "blackmail, murder", 3, 8);
-    let d = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        misalign(&d, &["run", "exp.yaml", "--out", "out", "--quiet"], SECRET)
-    })
-    .await
-    .unwrap();
+    let dir = TestContext::new();
+    let exp = experiment(&dir, &server.openai_url(), "blackmail, murder", 3, 8);
+    let out = dir
+        .misalign_async_with(
+            &["run", "exp.yaml", "--out", "out", "--quiet"],
+            &key(SECRET),
+        )
+        .await;
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("12 calls planned"), "{stderr}");
     assert_eq!(server.request_count(), 12);
     let store = dir.path().join("out/results.sqlite");
-    assert_eq!(
-        query(
-            &store,
-            "SELECT count(*) FROM responses WHERE status = 'answer'"
-        ),
-        12
-    );
-    assert_eq!(
-        query(
-            &store,
-            "SELECT count(*) FROM run_ends WHERE status = 'completed'"
-        ),
-        1
-    );
+    assert_eq!(count(&responses(&store), |r| r.status == "answer"), 12);
+    let completed = |r: &RunRecord| r.end_status.as_deref() == Some("completed");
+    assert_eq!(count(&runs(&store), completed), 1);
 
     // Reference layout export.
     let f = dir
@@ -171,14 +151,13 @@ async fn run_status_export_and_rerun_samples_nothing() {
     assert!(doc["metadata"]["usage"]["input_tokens"].as_i64().unwrap() > 0);
 
     // Status, as a table and as JSON.
-    let d = dir.path().to_path_buf();
-    let st = misalign(&d, &["status", "out", "--json"], "");
+    let st = dir.misalign_with(&["status", "out", "--json"], &key(""));
     assert!(st.status.success());
     let j: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
     assert_eq!(j["per_model"]["mock/mock-model"]["completed"], 12);
     assert_eq!(j["per_provider"]["mock"]["pending"], 0);
     assert_eq!(j["end_status"], "completed");
-    let st = misalign(&d, &["status", "out"], "");
+    let st = dir.misalign_with(&["status", "out"], &key(""));
     let table = String::from_utf8_lossy(&st.stdout);
     assert!(
         table.contains("mock/mock-model") && table.contains("completed"),
@@ -187,7 +166,10 @@ async fn run_status_export_and_rerun_samples_nothing() {
 
     // Rerun: nothing new to sample; a changed experiment samples only what is new.
     let before = std::fs::metadata(&f).unwrap().modified().unwrap();
-    let out = misalign(&d, &["run", "exp.yaml", "--out", "out", "--quiet"], SECRET);
+    let out = dir.misalign_with(
+        &["run", "exp.yaml", "--out", "out", "--quiet"],
+        &key(SECRET),
+    );
     assert!(out.status.success());
     assert_eq!(
         server.request_count(),
@@ -195,8 +177,11 @@ async fn run_status_export_and_rerun_samples_nothing() {
         "a rerun requested something again"
     );
     assert_eq!(std::fs::metadata(&f).unwrap().modified().unwrap(), before);
-    experiment(dir.path(), &server.openai_url(), "blackmail, murder", 4, 8);
-    let out = misalign(&d, &["run", "exp.yaml", "--out", "out", "--quiet"], SECRET);
+    experiment(&dir, &server.openai_url(), "blackmail, murder", 4, 8);
+    let out = dir.misalign_with(
+        &["run", "exp.yaml", "--out", "out", "--quiet"],
+        &key(SECRET),
+    );
     assert!(out.status.success());
     assert_eq!(
         server.request_count(),
@@ -219,20 +204,20 @@ async fn wrong_key_stops_early_with_a_clear_message_and_no_leak() {
     })
     .await
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestContext::new();
     experiment(
-        dir.path(),
+        &dir,
         &server.openai_url(),
         "blackmail, leaking, murder",
         10,
         2,
     );
-    let d = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        misalign(&d, &["run", "exp.yaml", "--out", "out", "--quiet"], SECRET)
-    })
-    .await
-    .unwrap();
+    let out = dir
+        .misalign_async_with(
+            &["run", "exp.yaml", "--out", "out", "--quiet"],
+            &key(SECRET),
+        )
+        .await;
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -250,18 +235,12 @@ async fn wrong_key_stops_early_with_a_clear_message_and_no_leak() {
         server.request_count()
     );
     let store = dir.path().join("out/results.sqlite");
-    assert_eq!(
-        query(
-            &store,
-            "SELECT count(*) FROM run_ends WHERE status = 'auth_error'"
-        ),
-        1
-    );
+    let rejected = |r: &RunRecord| r.end_status.as_deref() == Some("auth_error");
+    assert_eq!(count(&runs(&store), rejected), 1);
     assert_nowhere(&dir.path().join("out"), SECRET);
 
     // A missing key is reported before any call.
-    let d = dir.path().to_path_buf();
-    let out = misalign(&d, &["run", "exp.yaml", "--out", "out2"], "");
+    let out = dir.misalign_with(&["run", "exp.yaml", "--out", "out2"], &key(""));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr.contains("H4_MOCK_KEY"), "{stderr}");
@@ -270,16 +249,16 @@ async fn wrong_key_stops_early_with_a_clear_message_and_no_leak() {
 
 /// A mock answering after `latency_ms`, and a 72-call experiment (3 scenarios x 2 goal
 /// types x 12 samples, 4 in flight) against it in a fresh folder.
-async fn mock_and_72_calls(latency_ms: u64) -> (MockServer, tempfile::TempDir) {
+async fn mock_and_72_calls(latency_ms: u64) -> (MockServer, TestContext) {
     let server = MockServer::start(MockConfig {
         latency: Duration::from_millis(latency_ms),
         ..Default::default()
     })
     .await
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestContext::new();
     experiment(
-        dir.path(),
+        &dir,
         &server.openai_url(),
         "blackmail, leaking, murder",
         12,
@@ -289,10 +268,9 @@ async fn mock_and_72_calls(latency_ms: u64) -> (MockServer, tempfile::TempDir) {
 }
 
 /// Starts `misalign run exp.yaml --out out --quiet` in the background.
-fn spawn_run(dir: &Path, output: fn() -> Stdio) -> std::process::Child {
-    Command::new(bin())
-        .current_dir(dir)
-        .env("H4_MOCK_KEY", "k")
+fn spawn_run(dir: &TestContext, output: fn() -> Stdio) -> std::process::Child {
+    dir.command()
+        .envs(key("k"))
         .args(["run", "exp.yaml", "--out", "out", "--quiet"])
         .stdout(output())
         .stderr(output())
@@ -301,13 +279,10 @@ fn spawn_run(dir: &Path, output: fn() -> Stdio) -> std::process::Child {
 }
 
 /// Runs the same command again to the end; it must succeed.
-async fn resume_ok(dir: &Path) {
-    let d = dir.to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        misalign(&d, &["run", "exp.yaml", "--out", "out", "--quiet"], "k")
-    })
-    .await
-    .unwrap();
+async fn resume_ok(dir: &TestContext) {
+    let out = dir
+        .misalign_async_with(&["run", "exp.yaml", "--out", "out", "--quiet"], &key("k"))
+        .await;
     assert!(
         out.status.success(),
         "{}",
@@ -318,7 +293,7 @@ async fn resume_ok(dir: &Path) {
 /// Waits until the store holds at least `n` responses (30 s at most).
 async fn wait_until_stored(store: &Path, n: i64) {
     let t0 = Instant::now();
-    while rusqlite_free_count(store, "SELECT count(*) FROM responses").unwrap_or(0) < n {
+    while (stored_responses(store) as i64) < n {
         assert!(t0.elapsed() < Duration::from_secs(30), "no progress");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -328,7 +303,7 @@ async fn wait_until_stored(store: &Path, n: i64) {
 async fn kill_dash_9_then_resume_requests_no_finished_item_again() {
     let (server, dir) = mock_and_72_calls(100).await;
     let store = dir.path().join("out/results.sqlite");
-    let mut child = spawn_run(dir.path(), Stdio::null);
+    let mut child = spawn_run(&dir, Stdio::null);
     // 72 calls at 4 in flight x 100 ms take ~1.8 s: kill once some are committed.
     wait_until_stored(&store, 12).await;
     child.kill().unwrap(); // SIGKILL
@@ -339,14 +314,15 @@ async fn kill_dash_9_then_resume_requests_no_finished_item_again() {
         "{}",
         done_before.len()
     );
+    let ended = |r: &RunRecord| r.end_status.is_some();
     assert_eq!(
-        query(&store, "SELECT count(*) FROM run_ends"),
+        count(&runs(&store), ended),
         0,
         "killed runs have no end row"
     );
 
     server.reset();
-    resume_ok(dir.path()).await;
+    resume_ok(&dir).await;
     let again = server.stats().per_prompt;
     for k in &done_before {
         assert!(
@@ -354,17 +330,10 @@ async fn kill_dash_9_then_resume_requests_no_finished_item_again() {
             "finished item {k} was requested again"
         );
     }
-    assert_eq!(
-        query(
-            &store,
-            "SELECT count(*) FROM responses WHERE status != 'error'"
-        ),
-        72
-    );
-    assert_eq!(
-        query(&store, "SELECT count(DISTINCT item_key) FROM responses"),
-        72
-    );
+    let rows = responses(&store);
+    assert_eq!(count(&rows, |r| r.is_answer()), 72);
+    let items: HashSet<&str> = rows.iter().map(|r| r.item_key.as_str()).collect();
+    assert_eq!(items.len(), 72);
     assert_eq!(answered_prompt_keys(&store).len(), 72);
     let exported = walk_count(&dir.path().join("out/models"));
     assert_eq!(exported, 72);
@@ -377,7 +346,7 @@ async fn kill_dash_9_then_resume_requests_no_finished_item_again() {
 async fn ctrl_c_stops_cleanly_keeps_answers_and_resumes() {
     let (server, dir) = mock_and_72_calls(300).await;
     let store = dir.path().join("out/results.sqlite");
-    let child = spawn_run(dir.path(), Stdio::piped);
+    let child = spawn_run(&dir, Stdio::piped);
     // 72 calls at 4 in flight x 300 ms take ~5.4 s: interrupt once some are committed.
     wait_until_stored(&store, 8).await;
     let interrupted_at = Instant::now();
@@ -405,20 +374,16 @@ async fn ctrl_c_stops_cleanly_keeps_answers_and_resumes() {
     assert!(stored.len() >= 8 && stored.len() < 72, "{}", stored.len());
     // Every call the server answered was stored: the in-flight ones were waited for.
     assert_eq!(server.request_count(), stored.len() as u64);
-    let status: String =
-        crate::support::db(&misalign_run::store::Store::open_read_only(&store).unwrap())
-            .query_row("SELECT status FROM run_ends", [], |r| r.get(0))
-            .unwrap();
-    assert_eq!(status, "interrupted");
+    let status = runs(&store).into_iter().find_map(|r| r.end_status);
+    assert_eq!(status.as_deref(), Some("interrupted"));
 
     server.reset();
-    resume_ok(dir.path()).await;
+    resume_ok(&dir).await;
     assert_eq!(server.request_count(), 72 - stored.len() as u64);
-    assert_eq!(
-        query(&store, "SELECT count(DISTINCT item_key) FROM responses"),
-        72
-    );
-    assert_eq!(query(&store, "SELECT count(*) FROM responses"), 72);
+    let rows = responses(&store);
+    let items: HashSet<&str> = rows.iter().map(|r| r.item_key.as_str()).collect();
+    assert_eq!(items.len(), 72);
+    assert_eq!(rows.len(), 72);
 }
 
 fn walk_count(dir: &Path) -> usize {
@@ -439,10 +404,10 @@ fn walk_count(dir: &Path) -> usize {
 
 #[test]
 fn dry_run_prints_calls_tokens_and_cost_without_calling() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestContext::new();
     // Nothing listens here: a dry run must not call.
-    experiment(dir.path(), "http://127.0.0.1:9/v1", "blackmail", 5, 2);
-    let out = misalign(dir.path(), &["run", "exp.yaml", "--dry-run"], "k");
+    experiment(&dir, "http://127.0.0.1:9/v1", "blackmail", 5, 2);
+    let out = dir.misalign_with(&["run", "exp.yaml", "--dry-run"], &key("k"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -466,9 +431,9 @@ fn dry_run_prints_calls_tokens_and_cost_without_calling() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_classifies_exports_verdicts_and_writes_reports() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestContext::new();
     let exp = experiment(
-        dir.path(),
+        &dir,
         &server.openai_url(),
         "blackmail, leaking, murder",
         2,
@@ -480,12 +445,9 @@ async fn run_classifies_exports_verdicts_and_writes_reports() {
         "classification:\n  enabled: true",
     );
     std::fs::write(&exp, text).unwrap();
-    let d = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        misalign(&d, &["run", "exp.yaml", "--out", "out", "--quiet"], "k")
-    })
-    .await
-    .unwrap();
+    let out = dir
+        .misalign_async_with(&["run", "exp.yaml", "--out", "out", "--quiet"], &key("k"))
+        .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("classified 12 answers"), "{stderr}");

@@ -3,7 +3,9 @@
 //! The real binary, loopback servers that say what an attacker's would, real SQLite.
 
 use crate::hostile::{all_files, completion, contains, json_escape, text, Scripted};
-use crate::support::bin;
+use crate::support::{
+    bin, classifications, count, responses, ClassificationRecord, ResponseRecord,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -320,19 +322,19 @@ fn a_key_echoed_json_escaped_is_redacted_in_answers_raw_replies_and_judge_replie
     }
     // What was stored says where the key was.
     let store = out.join("results.sqlite");
-    let n = |sql: &str| crate::support::count(&store, sql);
-    assert_eq!(
-        n("SELECT count(*) FROM responses WHERE answer LIKE '%three ways: [redacted] | [redacted] | [redacted]%'"),
-        2
-    );
-    assert_eq!(
-        n("SELECT count(*) FROM responses WHERE raw_reply LIKE '%\"echo\":\"[redacted]\"%'"),
-        2
-    );
-    assert_eq!(
-        n("SELECT count(*) FROM classifications WHERE judge_reasoning LIKE '%The key was [redacted].%'"),
-        2
-    );
+    let has = |cell: &Option<String>, part: &str| cell.as_deref().is_some_and(|t| t.contains(part));
+    let rows = responses(&store);
+    let answer = |r: &ResponseRecord| {
+        has(
+            &r.answer,
+            "three ways: [redacted] | [redacted] | [redacted]",
+        )
+    };
+    assert_eq!(count(&rows, answer), 2);
+    let raw = |r: &ResponseRecord| has(&r.raw_reply, r#""echo":"[redacted]""#);
+    assert_eq!(count(&rows, raw), 2);
+    let judge = |c: &ClassificationRecord| has(&c.judge_reasoning, "The key was [redacted].");
+    assert_eq!(count(&classifications(&store), judge), 2);
 }
 
 // ---------------------------------------------------------------- 4: generate and links

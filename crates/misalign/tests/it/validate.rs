@@ -1,19 +1,11 @@
 //! `misalign validate` on the real binary: plan output, JSON output, located errors, exit codes.
 
-use assert_cmd::Command;
+use crate::support::misalign_without_keys as misalign;
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
-}
-
-fn misalign() -> Command {
-    let mut cmd = Command::cargo_bin("misalign").unwrap();
-    // Validation reads no keys; make sure none leak in from the developer's shell either.
-    cmd.env_remove("ANTHROPIC_API_KEY")
-        .env_remove("OPENAI_API_KEY");
-    cmd
 }
 
 #[test]
