@@ -583,10 +583,11 @@ mod tests {
             text,
             reasoning: Some(format!("thinking about {KEY}")),
             finish_reason: Some("stop".into()),
-            outcome: Outcome::Answer,
+            outcome: misalign_models::AnswerKind::Answer,
             usage: Default::default(),
             request_id: None,
             raw: Some(raw),
+            tool_calls: Vec::new(),
         }
     }
 
