@@ -279,10 +279,7 @@ pub(crate) async fn judge_in_batches(
             notes(JudgeBatchNote::Progress(t, what.to_string()))
         }));
     }
-    let batch_err = |e: crate::batch::BatchRunError| ClassifyError::Batch(e.to_string());
-    let db = Db::open(batching.store_path.clone())
-        .await
-        .map_err(batch_err)?;
+    let db = Db::open(batching.store_path.clone()).await?;
     let report: BatchReport<JudgeItem> = run_batches(
         work.clone(),
         items,
@@ -292,8 +289,7 @@ pub(crate) async fn judge_in_batches(
         Arc::new(crate::Counters::new()),
         stop,
     )
-    .await
-    .map_err(batch_err)?;
+    .await?;
     batching.note(JudgeBatchNote::Done(report.tally));
     let failed = std::mem::take(&mut *work.failed.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(Settled {

@@ -88,8 +88,9 @@ pub enum ClassifyError {
     Store(#[from] StoreError),
     #[error("classification task failed: {0}")]
     Task(String),
-    #[error("judge batches: {0}")]
-    Batch(String),
+    /// The judge batches stopped on a store failure (the store's path is in it).
+    #[error(transparent)]
+    Batch(#[from] crate::batch::BatchRunError),
     /// Stopped while judge batches were open; they stay recorded and the same command
     /// resumes them.
     #[error(

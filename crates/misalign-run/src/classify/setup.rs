@@ -18,12 +18,9 @@ use std::path::{Path, PathBuf};
 pub enum SetupError {
     #[error("judge model `{name}`: {message}")]
     Judge { name: String, message: String },
-    #[error("cannot read facts file {path}: {source}")]
-    ReadFacts {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The OS error is in the message and not also a `source`, so `{:#}` prints it once.
+    #[error("cannot read facts file {path}: {error}")]
+    ReadFacts { path: PathBuf, error: std::io::Error },
     #[error("{path}: field `scenario` is {found:?}; expected {expected}")]
     UnknownScenario {
         path: PathBuf,
@@ -86,9 +83,9 @@ pub fn load_facts(source: &FactsSource) -> Result<BTreeMap<String, Facts>, Setup
             }
         }
         FactsSource::File(file) => {
-            let text = std::fs::read_to_string(file).map_err(|source| SetupError::ReadFacts {
+            let text = std::fs::read_to_string(file).map_err(|error| SetupError::ReadFacts {
                 path: file.clone(),
-                source,
+                error,
             })?;
             let facts = parse_facts(&text, &file.display().to_string())?;
             if !builtin_scenario_names().contains(&facts.scenario) {

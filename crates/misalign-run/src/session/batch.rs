@@ -4,7 +4,7 @@
 
 use super::plan::Plan;
 use super::{RunSettings, SessionError};
-use crate::batch::{BatchOptions, BatchTally};
+use crate::batch::{BatchOptions, BatchRunError, BatchTally};
 use crate::{Counters, SampleReport, SchedulerOptions, Stop, WorkItem};
 use misalign_models::batch::{build_batch_client, BatchClient};
 use std::collections::BTreeMap;
@@ -36,12 +36,14 @@ pub(crate) async fn sample(
     notes: UnboundedSender<BatchNote>,
 ) -> Result<SampleReport, SessionError> {
     let exp = &plan.experiment;
-    let in_file =
-        |e: String| SessionError::Config(format!("{}: {e}", settings.experiment_path.display()));
+    // Only the rate limits are the experiment file's; a store failure is the store's.
+    let in_file = |e: crate::limits::LimitsError| {
+        SessionError::Config(format!("{}: {e}", settings.experiment_path.display()))
+    };
     if !exp.execution.batch {
         return crate::sample(pending, writer, opts, counters, stop)
             .await
-            .map_err(|e| in_file(e.to_string()));
+            .map_err(in_file);
     }
     let options = misalign_models::ClientOptions {
         timeout: Duration::from_secs(exp.execution.timeout_seconds.max(1)),
@@ -84,7 +86,14 @@ pub(crate) async fn sample(
         pending, clients, store_path, writer, opts, batch_opts, counters, stop,
     )
     .await
-    .map_err(|e| in_file(e.to_string()))?;
+    .map_err(|e| match e {
+        BatchRunError::Store(e) => SessionError::Store(e),
+        BatchRunError::Limits(e) => in_file(e),
+        BatchRunError::Task(message) => SessionError::Task {
+            what: "the batch engine's store task",
+            message,
+        },
+    })?;
     let _ = notes.send(BatchNote::Done(tally));
     Ok(report)
 }

@@ -4,13 +4,13 @@
 use super::{Env, Event, Reporter, SessionError, Shutdown};
 use crate::classify::setup::{
     build_judge, judge_batch_wanted, judge_batching, load_facts, options_from_config,
-    refuse_remote_recorded_urls, FactsSource, JudgeChoice, SetupError,
+    refuse_remote_recorded_urls, FactsSource, JudgeChoice,
 };
 use crate::classify::{
     classifier_version, classify_answer, classify_store_until, ClassifyError, ClassifyOptions,
     ClassifySummary, JudgeBatchNote,
 };
-use crate::experiment::{self, ExperimentError};
+use crate::experiment;
 use misalign_core::config::{
     parse_experiment, Classification, Execution, ParseOptions, Price, ProviderConfig,
 };
@@ -21,18 +21,6 @@ use misalign_store::{RunEndStatus, RunKind, RunManifest, Store, STORE_FILE};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-impl From<SetupError> for SessionError {
-    fn from(e: SetupError) -> Self {
-        SessionError::Config(e.to_string())
-    }
-}
-
-impl From<ExperimentError> for SessionError {
-    fn from(e: ExperimentError) -> Self {
-        SessionError::Config(e.to_string())
-    }
-}
 
 /// What `misalign classify` was asked to do, resolved.
 #[derive(Clone)]
@@ -277,8 +265,10 @@ pub async fn classify_jsonl(
     settings: &ClassifySettings,
 ) -> Result<JsonlResults, SessionError> {
     let config = SessionError::Config;
-    let text = std::fs::read_to_string(input)
-        .map_err(|e| config(format!("cannot read {}: {e}", input.display())))?;
+    let text = std::fs::read_to_string(input).map_err(|error| SessionError::Read {
+        path: input.to_path_buf(),
+        error,
+    })?;
     let facts = load_facts(&settings.facts)?;
     let (classification, providers) = match &settings.experiment {
         Some(file) => {

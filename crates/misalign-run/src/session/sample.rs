@@ -158,7 +158,10 @@ pub async fn run(
     reporter.event(Event::SamplingEnded);
     let store = tokio::task::spawn_blocking(move || writer.finish())
         .await
-        .map_err(|e| SessionError::Config(format!("the store writer failed: {e}")))??;
+        .map_err(|e| SessionError::Task {
+            what: "the store writer",
+            message: e.to_string(),
+        })??;
     phase("sampled");
 
     let status = match &report.stopped {
