@@ -14,16 +14,16 @@
 //! a sample already in the store (same condition, model, sample number and prompt) is left
 //! alone, and an import that finds nothing new adds no rows at all.
 
-use crate::store::classifications::NewClassification;
-use crate::store::{
-    PromptRow, ResponseRow, ResponseStatus, RunEndStatus, RunManifest, Store, StoreError,
-    WorkItemRow,
-};
 use misalign_core::config::resolve_model;
 use misalign_core::hash::{sha256_hex, sha256_parts};
 use misalign_core::plan::work_item_key;
 use misalign_core::turns::{Role, Turn};
 use misalign_core::{Condition, RenderedPrompt, SamplingParams};
+use misalign_store::classifications::NewClassification;
+use misalign_store::{
+    PromptRow, ResponseRow, ResponseStatus, RunEndStatus, RunManifest, Store, StoreError,
+    WorkItemRow,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -177,7 +177,7 @@ pub fn import_tree(
         packs: serde_json::json!({}),
         models,
         sampling: serde_json::json!({ "imported_from": dir.display().to_string() }),
-        started_at: crate::timestamp(),
+        started_at: misalign_store::timestamp(),
     })?;
     summary.run_id = Some(run_id);
 
@@ -220,7 +220,7 @@ pub fn import_tree(
         .collect();
     let inserted = store.insert_responses(&rows)?;
     for (&i, outcome) in new.iter().zip(inserted) {
-        if outcome != crate::store::Inserted::New {
+        if outcome != misalign_store::Inserted::New {
             summary.already += 1;
             continue;
         }
@@ -245,7 +245,7 @@ pub fn import_tree(
     store.end_run(
         run_id,
         RunEndStatus::Completed,
-        &crate::timestamp(),
+        &misalign_store::timestamp(),
         &totals,
     )?;
     Ok(summary)
@@ -468,7 +468,7 @@ fn read_sample(
     };
     let meta = obj.get("metadata").cloned().unwrap_or(Value::Null);
     let model = model_name(meta.get("model"), model_folder).map_err(fail)?;
-    let now = crate::timestamp();
+    let now = misalign_store::timestamp();
     let finished = text_at(&meta, &["finished_at", "timestamp", "completed_at"]);
     let started = text_at(&meta, &["started_at"]).or_else(|| finished.clone());
     let status = match text_at(&meta, &["status"]).as_deref() {
@@ -603,7 +603,10 @@ fn imported_classification(response_id: i64, key: &str, v: &ImportedVerdict) -> 
         whistleblowing: None,
         awareness_label: None,
         awareness_reasoning: None,
-        classified_at: v.classified_at.clone().unwrap_or_else(crate::timestamp),
+        classified_at: v
+            .classified_at
+            .clone()
+            .unwrap_or_else(misalign_store::timestamp),
         escalation: None,
         escalation_evidence_json: None,
         unparsed: false,

@@ -14,8 +14,8 @@
 //! - [`budget`]: `--max-cost`, checked before each call starts.
 //! - [`estimate`]: a plan's calls, tokens and cost for `--dry-run`.
 //!
-//! The results store, the folder lock and the reference layout are `misalign-store`'s; they
-//! are re-exported here under their former paths.
+//! The results store, the folder lock and the reference layout are `misalign-store`'s, and
+//! are used from there (no re-exports: one path per item).
 
 pub mod batch;
 pub mod budget;
@@ -36,8 +36,5 @@ pub mod validate;
 
 pub use counters::{Counters, Tally};
 pub use item::{ModelTarget, PromptEntry, WorkItem};
-pub use misalign_core::cost;
-pub use misalign_store as store;
-pub use misalign_store::{atomic, export, lock, timestamp, untrusted};
 pub use scheduler::{sample, SampleReport, SchedulerOptions};
 pub use stop::{Stop, StopReason};

@@ -15,17 +15,17 @@
 //! then read the cache it wrote instead of all writing it (and paying for the write).
 
 use crate::budget::Budget;
-use crate::cost::{estimate_tokens, TokenCounts};
 use crate::counters::Counters;
 use crate::item::WorkItem;
 use crate::limits::{Limits, LimitsError};
 use crate::retry::{self, RetryPolicy};
 use crate::stop::{Stop, StopReason};
-use crate::store::samples::{ResponseRow, ResponseStatus};
-use crate::store::writer::WriterHandle;
 use misalign_core::config::{Concurrency, RatePool};
+use misalign_core::cost::{estimate_tokens, TokenCounts};
 use misalign_core::SamplingParams;
 use misalign_models::{Completion, CompletionRequest, ErrorClass, Outcome, ProviderError};
+use misalign_store::samples::{ResponseRow, ResponseStatus};
+use misalign_store::writer::WriterHandle;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -339,7 +339,7 @@ pub(crate) fn scrub(text: Option<String>, secrets: &[String]) -> Option<String> 
 }
 
 fn now() -> String {
-    crate::timestamp()
+    misalign_store::timestamp()
 }
 
 /// The parameters of one sample: a configured seed is offset by the sample index, so the
@@ -550,7 +550,7 @@ async fn store(
         _ => None,
     };
     match sh.writer.commit(row).await {
-        Ok(crate::store::samples::Inserted::New) => {
+        Ok(misalign_store::samples::Inserted::New) => {
             if let (Some(hook), Some(r)) = (&sh.opts.on_stored, &hook_row) {
                 (hook.0)(item, r);
             }
@@ -561,7 +561,7 @@ async fn store(
                 (Stored::Error, TokenCounts::default())
             }
         }
-        Ok(crate::store::samples::Inserted::Duplicate) => {
+        Ok(misalign_store::samples::Inserted::Duplicate) => {
             // Billed all the same: the provider answered; another writer's answer was kept.
             sh.counters
                 .finished(&m.name, &m.provider, true, &TokenCounts::default());

@@ -14,7 +14,7 @@
 
 use crate::say::note;
 use anyhow::bail;
-use misalign_run::untrusted::terminal_safe;
+use misalign_store::untrusted::terminal_safe;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! judge and awareness calls of classification (`classification.batch`, in
 //! `crate::classify::batch`: every reply ends up in the judge cache).
 //!
-//! Durability comes from the order of writes ([`crate::store::batches`]): a batch and its
+//! Durability comes from the order of writes ([`misalign_store::batches`]): a batch and its
 //! items are committed before the submission is sent, the provider's id right after, and the
 //! answers together with the `ingested` event. So a run killed at any moment, when run
 //! again, polls the batches it already paid for instead of sending their items again; a
@@ -18,15 +18,15 @@ mod sample;
 pub use sample::{sample_in_batches, sample_with_batches, split_batchable, BatchOptions};
 
 use crate::budget::{OverBudget, Reservation};
-use crate::cost::TokenCounts;
 use crate::counters::Counters;
 use crate::item::WorkItem;
 use crate::stop::{Stop, StopReason};
-use crate::store::samples::Inserted;
-use crate::store::{BatchEnd, OpenBatch, Store, StoreError};
 use misalign_core::config::BatchFallback;
+use misalign_core::cost::TokenCounts;
 use misalign_models::batch::{BatchClient, BatchRequest, BatchState, ItemResult};
 use misalign_models::{Completion, ErrorClass, ProviderError};
+use misalign_store::samples::Inserted;
+use misalign_store::{BatchEnd, OpenBatch, Store, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -401,7 +401,7 @@ impl<W: Workload> Engine<W> {
                     }
                 },
             };
-            let at = crate::timestamp();
+            let at = misalign_store::timestamp();
             match remote {
                 Some(remote_id) => {
                     if b.remote_id.is_none() {
@@ -579,7 +579,17 @@ impl<W: Workload> Engine<W> {
         // Committed before anything is sent: a kill from here on leaves a record to resume.
         let batch_id = self
             .db
-            .run(move |s| work.record(s, run_id, &m, &p, &mk, &recorded, &crate::timestamp()))
+            .run(move |s| {
+                work.record(
+                    s,
+                    run_id,
+                    &m,
+                    &p,
+                    &mk,
+                    &recorded,
+                    &misalign_store::timestamp(),
+                )
+            })
             .await?;
         let requests: Vec<BatchRequest> = chunk.iter().map(|(_, r)| r.clone()).collect();
         let sent = client.submit(&marker, &requests).await;
@@ -596,7 +606,7 @@ impl<W: Workload> Engine<W> {
         match sent {
             Ok(remote_id) => {
                 self.refused.remove(&model);
-                let (r, at) = (remote_id.clone(), crate::timestamp());
+                let (r, at) = (remote_id.clone(), misalign_store::timestamp());
                 self.db
                     .run(move |s| s.batch_submitted(batch_id, &r, &at))
                     .await?;
@@ -622,7 +632,7 @@ impl<W: Workload> Engine<W> {
             }
             Err(e) => {
                 let why = misalign_models::http::scrub_secrets(&e.to_string(), &self.opts.secrets);
-                let at = crate::timestamp();
+                let at = misalign_store::timestamp();
                 let refused = {
                     let n = self.refused.entry(model.clone()).or_insert(0);
                     *n += 1;
@@ -715,7 +725,7 @@ impl<W: Workload> Engine<W> {
                         self.active[i].ended = true;
                         let detail = format!("{:?}", status.counts);
                         self.db
-                            .run(move |s| s.batch_ended(id, &detail, &crate::timestamp()))
+                            .run(move |s| s.batch_ended(id, &detail, &misalign_store::timestamp()))
                             .await?;
                     }
                     let ids: Vec<String> = self.active[i]
@@ -767,7 +777,9 @@ impl<W: Workload> Engine<W> {
                     self.report.tally.ended += 1;
                     let (id, w) = (a.id, why.clone());
                     self.db
-                        .run(move |s| s.batch_closed(id, BatchEnd::Failed, &w, &crate::timestamp()))
+                        .run(move |s| {
+                            s.batch_closed(id, BatchEnd::Failed, &w, &misalign_store::timestamp())
+                        })
                         .await?;
                     let results = a
                         .items
@@ -889,7 +901,7 @@ impl<W: Workload> Engine<W> {
         let (work, m) = (self.work.clone(), model.to_string());
         let stored = self
             .db
-            .run(move |s| work.ingest(s, batch_id, &m, outcomes, &crate::timestamp()))
+            .run(move |s| work.ingest(s, batch_id, &m, outcomes, &misalign_store::timestamp()))
             .await?;
         for st in stored {
             let used = match st.inserted {

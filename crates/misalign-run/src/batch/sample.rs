@@ -6,17 +6,17 @@ use super::{
     ProgressFn, Stored, Workload,
 };
 use crate::budget::{Budget, OverBudget, Reservation};
-use crate::cost::TokenCounts;
 use crate::counters::Counters;
 use crate::item::WorkItem;
 use crate::scheduler::{fill_row, sample_params, StoredHook};
 use crate::stop::Stop;
-use crate::store::samples::ResponseRow;
-use crate::store::{OpenBatch, Store, StoreError};
 use misalign_core::config::BatchFallback;
+use misalign_core::cost::TokenCounts;
 use misalign_core::SamplingParams;
 use misalign_models::batch::{BatchClient, BatchRequest};
 use misalign_models::CompletionRequest;
+use misalign_store::samples::ResponseRow;
+use misalign_store::{OpenBatch, Store, StoreError};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -203,7 +203,7 @@ pub async fn sample_with_batches(
     items: Vec<WorkItem>,
     clients: BTreeMap<String, Arc<dyn BatchClient>>,
     store_path: PathBuf,
-    writer: crate::store::WriterHandle,
+    writer: misalign_store::WriterHandle,
     live_opts: crate::scheduler::SchedulerOptions,
     opts: BatchOptions,
     counters: Arc<Counters>,

@@ -13,13 +13,13 @@ use crate::batch::{
     Workload,
 };
 use crate::stop::Stop;
-use crate::store::classifications::{CachedJudgement, ReplyTokens};
-use crate::store::{JudgeBatchItem, JudgeCacheRow, JudgeCall, OpenBatch, Store, StoreError};
 use misalign_core::judge::{
     parse_awareness, parse_verdict, JudgeParseError, JudgePrompt, RUBRIC_VERSION,
 };
 use misalign_models::batch::{BatchClient, BatchRequest};
 use misalign_models::Completion;
+use misalign_store::classifications::{CachedJudgement, ReplyTokens};
+use misalign_store::{JudgeBatchItem, JudgeCacheRow, JudgeCall, OpenBatch, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -244,7 +244,7 @@ impl Workload for Judging {
             failed.insert(key.clone(), e);
             out.push(Stored {
                 key,
-                inserted: crate::store::samples::Inserted::New,
+                inserted: misalign_store::samples::Inserted::New,
                 ok: false,
                 tokens: Default::default(),
                 row: (),

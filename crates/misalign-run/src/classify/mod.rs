@@ -18,10 +18,6 @@ pub use judge::{
     call_judge, judge_params, judge_request, reply_tokens, JudgeError, JudgeModel, JudgeReply,
 };
 
-use crate::store::classifications::{
-    CachedJudgement, NewClassification, PendingAnswer, ReplyTokens,
-};
-use crate::store::{Store, StoreError};
 use misalign_core::detect::{analyse_transcript, AnswerAnalysis, DetectError, DETECTOR_VERSION};
 use misalign_core::hash::sha256_parts;
 use misalign_core::judge::{
@@ -29,6 +25,10 @@ use misalign_core::judge::{
     AwarenessLabel, JudgeOutcome, JudgePrompt, ParsedJudgement, Transcript, RUBRIC_VERSION,
 };
 use misalign_core::scenario::Facts;
+use misalign_store::classifications::{
+    CachedJudgement, NewClassification, PendingAnswer, ReplyTokens,
+};
+use misalign_store::{Store, StoreError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -404,8 +404,8 @@ async fn judge_batches(
     let mut seen = std::collections::HashSet::new();
     for (p, _, harm, aware) in planned {
         for (call, kind) in [
-            (harm, crate::store::JudgeCall::Judge),
-            (aware, crate::store::JudgeCall::Awareness),
+            (harm, misalign_store::JudgeCall::Judge),
+            (aware, misalign_store::JudgeCall::Awareness),
         ] {
             let Some(c) = call else { continue };
             let Some(provider) = batching.providers.get(&c.judge.name) else {

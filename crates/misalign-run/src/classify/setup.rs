@@ -20,7 +20,10 @@ pub enum SetupError {
     Judge { name: String, message: String },
     /// The OS error is in the message and not also a `source`, so `{:#}` prints it once.
     #[error("cannot read facts file {path}: {error}")]
-    ReadFacts { path: PathBuf, error: std::io::Error },
+    ReadFacts {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("{path}: field `scenario` is {found:?}; expected {expected}")]
     UnknownScenario {
         path: PathBuf,

@@ -462,7 +462,10 @@ async fn a_store_failure_in_batch_sampling_reads_as_a_store_failure_with_its_pat
     let msg = e.to_string();
     assert!(msg.contains(&db.display().to_string()), "{msg}");
     assert!(msg.contains("disk is full"), "{msg}");
-    assert!(!msg.contains("exp.yaml"), "not the experiment file's: {msg}");
+    assert!(
+        !msg.contains("exp.yaml"),
+        "not the experiment file's: {msg}"
+    );
     assert_eq!(server.stats().batches_created, 0, "nothing sent unrecorded");
 
     rusqlite::Connection::open(&db)

@@ -10,8 +10,8 @@ use misalign_models::batch::{build_batch_client, BatchClient};
 use misalign_models::{ClientOptions, CompletionRequest};
 use misalign_run::batch::{sample_in_batches, sample_with_batches, BatchOptions};
 use misalign_run::retry::RetryPolicy;
-use misalign_run::store::{PromptRow, RunManifest, Store, StoreWriter, WorkItemRow};
 use misalign_run::{Counters, ModelTarget, PromptEntry, SchedulerOptions, Stop, WorkItem};
+use misalign_store::{PromptRow, RunManifest, Store, StoreWriter, WorkItemRow};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -109,7 +109,7 @@ fn open_store(dir: &Path, items: &[WorkItem]) -> (Store, i64) {
             packs: serde_json::json!({}),
             models: vec![],
             sampling: serde_json::to_value(params()).unwrap(),
-            started_at: misalign_run::timestamp(),
+            started_at: misalign_store::timestamp(),
         })
         .unwrap();
     let mut prompts: Vec<PromptRow> = Vec::new();
@@ -618,7 +618,7 @@ async fn batched_requests_carry_the_cache_breakpoint_and_are_priced_as_batch() {
     let usage = s.plan_usage_by_model(run).unwrap();
     let u = &usage[&m.name];
     assert_eq!((u.answers, u.batch_tokens), (6, u.tokens));
-    let prices = misalign_run::cost::PriceTable::new(&BTreeMap::from([(
+    let prices = misalign_core::cost::PriceTable::new(&BTreeMap::from([(
         m.name.clone(),
         misalign_core::config::Price {
             input: 3.0,

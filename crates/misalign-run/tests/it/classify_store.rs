@@ -5,7 +5,7 @@ use misalign_core::detect::reference_facts::reference_facts;
 use misalign_mock::{MockConfig, MockServer};
 use misalign_models::{Completion, CompletionRequest, ModelClient, Outcome, ProviderError, Usage};
 use misalign_run::classify::{classify_store, ClassifyOptions, JudgeModel};
-use misalign_run::store::Store;
+use misalign_store::Store;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -292,7 +292,7 @@ async fn awareness_judge_labels_answers() {
 #[tokio::test]
 async fn a_scenario_named_with_underscores_gets_its_own_facts() {
     use misalign_core::{Condition, GoalType, Urgency};
-    use misalign_run::store::{PromptRow, ResponseRow, ResponseStatus, WorkItemRow};
+    use misalign_store::{PromptRow, ResponseRow, ResponseStatus, WorkItemRow};
 
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open_dir(dir.path()).unwrap();

@@ -4,15 +4,15 @@
 //! `samples_per_request`, and tokens-per-minute pools.
 
 use misalign_core::config::{ProviderConfig, ProviderKind, RatePool, ResolvedModel};
+use misalign_core::cost::{cost_usd, PriceTable, TokenCounts};
 use misalign_core::{Condition, GoalType, RenderedPrompt, SamplingParams, Urgency};
 use misalign_mock::{MockConfig, MockServer};
 use misalign_run::budget::{budget_for, BudgetTarget, Caching};
-use misalign_run::cost::{cost_usd, PriceTable, TokenCounts};
 use misalign_run::retry::RetryPolicy;
-use misalign_run::store::{PromptRow, RunManifest, Store, StoreWriter, WorkItemRow};
 use misalign_run::{
     Counters, ModelTarget, PromptEntry, SampleReport, SchedulerOptions, Stop, StopReason, WorkItem,
 };
+use misalign_store::{PromptRow, RunManifest, Store, StoreWriter, WorkItemRow};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -92,7 +92,7 @@ fn open_store(dir: &std::path::Path, items: &[WorkItem]) -> (Store, i64) {
             packs: serde_json::json!({}),
             models: vec![],
             sampling: serde_json::json!({}),
-            started_at: misalign_run::timestamp(),
+            started_at: misalign_store::timestamp(),
         })
         .unwrap();
     let conds: Vec<String> = items.iter().map(|i| i.prompt.condition_id()).collect();

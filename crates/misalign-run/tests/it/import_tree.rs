@@ -3,7 +3,7 @@
 //! condition id, a symbolic link, an unfinished sample; and importing twice.
 
 use misalign_run::import::{import_tree, IMPORTED_CLASSIFIER, MAX_RESPONSE_BYTES};
-use misalign_run::store::Store;
+use misalign_store::Store;
 use serde_json::json;
 use std::path::Path;
 

@@ -11,8 +11,8 @@ use misalign_run::classify::setup::{build_judge, judge_batching};
 use misalign_run::classify::{
     classify_store, classify_store_until, ClassifyError, ClassifyOptions, JudgeBatchNote,
 };
-use misalign_run::store::Store;
 use misalign_run::{Stop, StopReason};
+use misalign_store::Store;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};

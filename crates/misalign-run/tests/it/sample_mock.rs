@@ -5,10 +5,10 @@ use misalign_core::config::{ProviderConfig, ProviderKind, ResolvedModel};
 use misalign_core::{Condition, GoalType, RenderedPrompt, SamplingParams, Urgency};
 use misalign_mock::{FaultKind, MockConfig, MockServer};
 use misalign_run::retry::RetryPolicy;
-use misalign_run::store::{PromptRow, RunManifest, Store, StoreWriter, WorkItemRow};
 use misalign_run::{
     Counters, ModelTarget, PromptEntry, SampleReport, SchedulerOptions, Stop, StopReason, WorkItem,
 };
+use misalign_store::{PromptRow, RunManifest, Store, StoreWriter, WorkItemRow};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,7 +93,7 @@ fn open_store(dir: &std::path::Path, items: &[WorkItem]) -> (Store, i64) {
             packs: serde_json::json!({}),
             models: vec!["mock/mock-model".into()],
             sampling: serde_json::to_value(params()).unwrap(),
-            started_at: misalign_run::timestamp(),
+            started_at: misalign_store::timestamp(),
         })
         .unwrap();
     let conds: Vec<String> = items.iter().map(|i| i.prompt.condition_id()).collect();

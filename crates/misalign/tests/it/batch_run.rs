@@ -72,7 +72,7 @@ async fn misalign_async(
 }
 
 fn count(store: &Path, sql: &str) -> i64 {
-    misalign_run::store::Store::open_read_only(store)
+    misalign_store::Store::open_read_only(store)
         .ok()
         .and_then(|s| crate::support::db(&s).query_row(sql, [], |r| r.get(0)).ok())
         .unwrap_or(-1)

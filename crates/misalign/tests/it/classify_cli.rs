@@ -153,7 +153,7 @@ async fn input_file_with_judge_over_mock_http() {
 
 /// A results store with one blackmail answer, recorded as sampled by `experiment_text`.
 fn seed_store(dir: &Path, experiment_text: &str) {
-    let store = misalign_run::store::Store::open_dir(dir).unwrap();
+    let store = misalign_store::Store::open_dir(dir).unwrap();
     let c = crate::support::db(&store);
     c.execute(
         "INSERT INTO runs (id, command, experiment_id, misalign_version, experiment_text, experiment_sha256,
@@ -207,7 +207,7 @@ async fn results_folder_uses_the_experiments_classifier_model_and_resumes() {
     );
     assert!(first.contains("blackmail"), "{first}");
     assert_eq!(server.request_count(), 2);
-    let store = misalign_run::store::Store::open_dir(&out).unwrap();
+    let store = misalign_store::Store::open_dir(&out).unwrap();
     let models: Vec<String> = {
         let db = crate::support::db(&store);
         let mut st = db
@@ -254,7 +254,7 @@ async fn results_folder_uses_the_experiments_classifier_model_and_resumes() {
     assert_eq!(server.request_count(), 2, "nothing asked twice");
 
     // Each classify leaves its own audit row: experiment, judges, facts, and what it did.
-    let store = misalign_run::store::Store::open_dir(&out).unwrap();
+    let store = misalign_store::Store::open_dir(&out).unwrap();
     let db = crate::support::db(&store);
     let mut st = db
         .prepare(
@@ -363,7 +363,7 @@ fn an_unreadable_action_block_is_unparsed_in_every_table() {
     let results = dir.path().join("results");
     seed_store(&results, "");
     {
-        let store = misalign_run::store::Store::open_dir(&results).unwrap();
+        let store = misalign_store::Store::open_dir(&results).unwrap();
         crate::support::db(&store)
             .execute(
                 "UPDATE responses SET answer = ?1 WHERE item_key = 'k2'",

@@ -54,7 +54,7 @@ fn run(dir: &Path, extra: &[&str]) -> Output {
 }
 
 fn end_status(dir: &Path) -> Option<String> {
-    let s = misalign_run::store::Store::open_read_only(&dir.join("out/results.sqlite")).ok()?;
+    let s = misalign_store::Store::open_read_only(&dir.join("out/results.sqlite")).ok()?;
     crate::support::db(&s)
         .query_row("SELECT status FROM run_ends", [], |r| r.get(0))
         .ok()

@@ -514,7 +514,7 @@ fn models_whose_names_differ_only_in_slash_or_underscore_get_their_own_folders()
             let doc: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
             let model = doc["metadata"]["model"].as_str().unwrap().to_string();
-            assert_eq!(misalign_run::export::model_folder(&model), *f);
+            assert_eq!(misalign_store::export::model_folder(&model), *f);
         }
     }
 }
@@ -599,7 +599,7 @@ fn absurd_token_counts_and_the_largest_seed_do_not_poison_the_store() {
     }
     // A store poisoned by an older misalign (the largest integer SQLite holds, twice)
     // still gives a status.
-    let s = misalign_run::store::Store::open(&store).unwrap();
+    let s = misalign_store::Store::open(&store).unwrap();
     crate::support::db(&s)
         .execute(
             "UPDATE responses SET output_tokens = 9223372036854775807",
@@ -862,7 +862,7 @@ fn classify_does_not_send_keys_where_a_results_folder_says() {
             );
             assert!(yaml.contains("classifier_model"));
         }
-        let store = misalign_run::store::Store::open(&out.join("results.sqlite")).unwrap();
+        let store = misalign_store::Store::open(&out.join("results.sqlite")).unwrap();
         crate::support::db(&store)
             .execute("UPDATE runs SET experiment_text = ?1", [&yaml])
             .unwrap();

@@ -64,7 +64,7 @@ async fn misalign_async(dir: &Path, args: &'static [&'static str]) -> Output {
 
 /// Like `support::count`, but -1 while the store cannot be read yet (polled during a run).
 fn count(store: &Path, sql: &str) -> i64 {
-    misalign_run::store::Store::open_read_only(store)
+    misalign_store::Store::open_read_only(store)
         .ok()
         .and_then(|s| crate::support::db(&s).query_row(sql, [], |r| r.get(0)).ok())
         .unwrap_or(-1)

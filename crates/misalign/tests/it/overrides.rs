@@ -57,7 +57,7 @@ async fn blocking(
 }
 
 fn recorded_overrides(dir: &Path) -> serde_json::Value {
-    let s = misalign_run::store::Store::open_read_only(&dir.join("out/results.sqlite")).unwrap();
+    let s = misalign_store::Store::open_read_only(&dir.join("out/results.sqlite")).unwrap();
     let totals: String = crate::support::db(&s)
         .query_row(
             "SELECT totals_json FROM run_ends ORDER BY run_id DESC LIMIT 1",
@@ -142,8 +142,7 @@ async fn environment_variables_work_like_the_flags() {
     )
     .await;
     assert!(again.status.success());
-    let s = misalign_run::store::Store::open_read_only(&dir.path().join("out2/results.sqlite"))
-        .unwrap();
+    let s = misalign_store::Store::open_read_only(&dir.path().join("out2/results.sqlite")).unwrap();
     let totals: String = crate::support::db(&s)
         .query_row("SELECT totals_json FROM run_ends", [], |r| r.get(0))
         .unwrap();

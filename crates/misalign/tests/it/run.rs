@@ -67,13 +67,13 @@ fn query(store: &Path, sql: &str) -> i64 {
 
 /// Counts through the crate under test's own store type (read-only).
 fn rusqlite_free_count(store: &Path, sql: &str) -> Option<i64> {
-    let s = misalign_run::store::Store::open_read_only(store).ok()?;
+    let s = misalign_store::Store::open_read_only(store).ok()?;
     crate::support::db(&s).query_row(sql, [], |r| r.get(0)).ok()
 }
 
 /// Mock prompt keys of every stored answer (what the mock saw for those items).
 fn answered_prompt_keys(store: &Path) -> BTreeSet<String> {
-    let s = misalign_run::store::Store::open_read_only(store).unwrap();
+    let s = misalign_store::Store::open_read_only(store).unwrap();
     let db = crate::support::db(&s);
     let mut st = db
         .prepare(
@@ -406,7 +406,7 @@ async fn ctrl_c_stops_cleanly_keeps_answers_and_resumes() {
     // Every call the server answered was stored: the in-flight ones were waited for.
     assert_eq!(server.request_count(), stored.len() as u64);
     let status: String =
-        crate::support::db(&misalign_run::store::Store::open_read_only(&store).unwrap())
+        crate::support::db(&misalign_store::Store::open_read_only(&store).unwrap())
             .query_row("SELECT status FROM run_ends", [], |r| r.get(0))
             .unwrap();
     assert_eq!(status, "interrupted");
