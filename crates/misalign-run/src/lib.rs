@@ -36,5 +36,4 @@ pub mod validate;
 
 pub use counters::{Counters, Tally};
 pub use item::{ModelTarget, PromptEntry, WorkItem};
-pub use scheduler::{sample, SampleReport, SchedulerOptions};
 pub use stop::{Stop, StopReason};

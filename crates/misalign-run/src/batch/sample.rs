@@ -208,13 +208,13 @@ pub async fn sample_with_batches(
     opts: BatchOptions,
     counters: Arc<Counters>,
     stop: Stop,
-) -> Result<(crate::SampleReport, BatchTally), BatchRunError> {
+) -> Result<(crate::scheduler::SampleReport, BatchTally), BatchRunError> {
     let (batched, live) = split_batchable(items, &clients);
     let live_run = async {
         if live.is_empty() {
-            return Ok(crate::SampleReport::default());
+            return Ok(crate::scheduler::SampleReport::default());
         }
-        crate::sample(
+        crate::scheduler::sample(
             live,
             writer.clone(),
             live_opts.clone(),
@@ -238,7 +238,8 @@ pub async fn sample_with_batches(
     report.errors += b.errors;
     report.duplicates += b.duplicates;
     if !b.live.is_empty() && !stop.is_stopped() {
-        let more = crate::sample(b.live, writer, live_opts, counters, stop.clone()).await?;
+        let more =
+            crate::scheduler::sample(b.live, writer, live_opts, counters, stop.clone()).await?;
         report.answers += more.answers;
         report.errors += more.errors;
         report.duplicates += more.duplicates;

@@ -7,20 +7,20 @@
 //! environment or exits: keys come through [`RunSettings::env`], Ctrl-C through
 //! [`Shutdown`], and the result is a [`RunOutcome`] or a [`SessionError`].
 
-mod batch;
 mod classify;
 mod clients;
 mod costs;
 mod events;
 mod manifest;
 mod plan;
-mod sample;
+mod run;
+mod sampling;
 mod totals;
 
 pub use classify::{classify_folder, classify_jsonl, ClassifySettings, JsonlResults};
 pub use events::{Event, NullReporter, Reporter};
 pub use plan::{plan, DryRunEstimate, Plan};
-pub use sample::run;
+pub use run::run;
 pub use totals::{CostSummary, RunTotals};
 
 use crate::classify::ClassifyError;

@@ -1,6 +1,7 @@
 //! The totals of a run: what is stored in `run_ends.totals_json` and shown at the end.
 
-use crate::{SampleReport, Tally};
+use crate::scheduler::SampleReport;
+use crate::Tally;
 use misalign_core::config::Overrides;
 use misalign_core::cost::PriceTable;
 use misalign_store::usage::ModelUsage;

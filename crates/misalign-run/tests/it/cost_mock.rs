@@ -9,9 +9,8 @@ use misalign_core::{Condition, GoalType, RenderedPrompt, SamplingParams, Urgency
 use misalign_mock::{MockConfig, MockServer};
 use misalign_run::budget::{budget_for, BudgetTarget, Caching};
 use misalign_run::retry::RetryPolicy;
-use misalign_run::{
-    Counters, ModelTarget, PromptEntry, SampleReport, SchedulerOptions, Stop, StopReason, WorkItem,
-};
+use misalign_run::scheduler::{SampleReport, SchedulerOptions};
+use misalign_run::{Counters, ModelTarget, PromptEntry, Stop, StopReason, WorkItem};
 use misalign_store::{PromptRow, RunManifest, Store, StoreWriter, WorkItemRow};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -187,7 +186,7 @@ async fn sample(
         samples_per_request: s.samples_per_request,
         budget: s.budget.clone(),
     };
-    let report = misalign_run::sample(
+    let report = misalign_run::scheduler::sample(
         pending,
         writer.handle(),
         opts,

@@ -5,9 +5,8 @@ use misalign_core::config::{ProviderConfig, ProviderKind, ResolvedModel};
 use misalign_core::{Condition, GoalType, RenderedPrompt, SamplingParams, Urgency};
 use misalign_mock::{FaultKind, MockConfig, MockServer};
 use misalign_run::retry::RetryPolicy;
-use misalign_run::{
-    Counters, ModelTarget, PromptEntry, SampleReport, SchedulerOptions, Stop, StopReason, WorkItem,
-};
+use misalign_run::scheduler::{SampleReport, SchedulerOptions};
+use misalign_run::{Counters, ModelTarget, PromptEntry, Stop, StopReason, WorkItem};
 use misalign_store::{PromptRow, RunManifest, Store, StoreWriter, WorkItemRow};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -175,9 +174,10 @@ async fn run(
         samples_per_request: 1,
         budget: None,
     };
-    let report = misalign_run::sample(pending, writer.handle(), opts, counters.clone(), stop)
-        .await
-        .unwrap();
+    let report =
+        misalign_run::scheduler::sample(pending, writer.handle(), opts, counters.clone(), stop)
+            .await
+            .unwrap();
     let store = tokio::task::spawn_blocking(move || writer.finish())
         .await
         .unwrap()

@@ -5,7 +5,8 @@
 use super::plan::Plan;
 use super::{RunSettings, SessionError};
 use crate::batch::{BatchOptions, BatchRunError, BatchTally};
-use crate::{Counters, SampleReport, SchedulerOptions, Stop, WorkItem};
+use crate::scheduler::{SampleReport, SchedulerOptions};
+use crate::{Counters, Stop, WorkItem};
 use misalign_models::batch::{build_batch_client, BatchClient};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,7 +42,7 @@ pub(crate) async fn sample(
         SessionError::Config(format!("{}: {e}", settings.experiment_path.display()))
     };
     if !exp.execution.batch {
-        return crate::sample(pending, writer, opts, counters, stop)
+        return crate::scheduler::sample(pending, writer, opts, counters, stop)
             .await
             .map_err(in_file);
     }
