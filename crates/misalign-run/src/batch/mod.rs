@@ -26,7 +26,7 @@ use misalign_core::cost::TokenCounts;
 use misalign_models::batch::{BatchClient, BatchRequest, BatchState, ItemResult};
 use misalign_models::{Completion, ErrorClass, ProviderError};
 use misalign_store::samples::Inserted;
-use misalign_store::{BatchEnd, OpenBatch, Store, StoreError};
+use misalign_store::{BatchEnd, BatchPurpose, BatchRequestRow, Store, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -130,22 +130,10 @@ pub trait Workload: Send + Sync + 'static {
     fn settle_cost(&self, item: &Self::Item, reservation: Reservation, tokens: &TokenCounts) {
         let _ = (item, reservation, tokens);
     }
-    /// This workload's batches the store holds open.
-    fn open_batches(&self, store: &Store) -> Result<Vec<OpenBatch>, StoreError>;
-    /// Records a batch about to be sent (`items`: custom id and item), returns its id.
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &self,
-        store: &mut Store,
-        run_id: i64,
-        model: &str,
-        provider: &str,
-        marker: &str,
-        items: &[(String, Self::Item)],
-        at: &str,
-    ) -> Result<i64, StoreError>;
-    /// How many batches have held the item.
-    fn attempts(&self, store: &Store, key: &str) -> Result<u32, StoreError>;
+    /// What this workload's batches are for (the store keeps each purpose's batches apart).
+    const PURPOSE: BatchPurpose;
+    /// How `item` is recorded with its batch, under `custom_id`, before the batch is sent.
+    fn recorded(custom_id: String, item: &Self::Item) -> BatchRequestRow;
     /// Stores the final outcomes of batch `batch_id` and marks it ingested, in one
     /// transaction; a batch already ingested adds nothing.
     fn ingest(
@@ -378,8 +366,7 @@ impl<W: Workload> Engine<W> {
 
     /// Takes over the batches a previous run left open; returns the keys they hold.
     async fn resume(&mut self) -> Result<HashSet<String>, BatchRunError> {
-        let work = self.work.clone();
-        let open = self.db.run(move |s| work.open_batches(s)).await?;
+        let open = self.db.run(|s| s.open_batches(W::PURPOSE)).await?;
         let mut held = HashSet::new();
         for b in open {
             let Some(client) = self.clients.get(&b.model).cloned() else {
@@ -565,30 +552,22 @@ impl<W: Workload> Engine<W> {
             .iter()
             .map(|(it, r)| (r.custom_id.clone(), W::key(it).to_string()))
             .collect();
-        let recorded: Vec<(String, W::Item)> = chunk
+        let recorded: Vec<BatchRequestRow> = chunk
             .iter()
-            .map(|(it, r)| (r.custom_id.clone(), it.clone()))
+            .map(|(it, r)| W::recorded(r.custom_id.clone(), it))
             .collect();
-        let (run_id, m, p, mk, work) = (
+        let (run_id, m, p, mk) = (
             self.opts.run_id,
             model.clone(),
             provider.clone(),
             marker.clone(),
-            self.work.clone(),
         );
         // Committed before anything is sent: a kill from here on leaves a record to resume.
         let batch_id = self
             .db
             .run(move |s| {
-                work.record(
-                    s,
-                    run_id,
-                    &m,
-                    &p,
-                    &mk,
-                    &recorded,
-                    &misalign_store::timestamp(),
-                )
+                let at = misalign_store::timestamp();
+                s.record_batch(W::PURPOSE, run_id, &m, &p, &mk, &recorded, &at)
             })
             .await?;
         let requests: Vec<BatchRequest> = chunk.iter().map(|(_, r)| r.clone()).collect();
@@ -818,10 +797,13 @@ impl<W: Workload> Engine<W> {
             by_id.entry(id).or_insert(r);
         }
         let keys: Vec<String> = a.items.iter().map(|(_, k)| k.clone()).collect();
-        let work = self.work.clone();
         let attempts: Vec<u32> = self
             .db
-            .run(move |s| keys.iter().map(|k| work.attempts(s, k)).collect())
+            .run(move |s| {
+                keys.iter()
+                    .map(|k| s.batch_attempts(W::PURPOSE, k))
+                    .collect()
+            })
             .await?;
         let mut rows = Vec::new();
         let mut again = Vec::new();

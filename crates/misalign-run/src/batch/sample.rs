@@ -16,7 +16,7 @@ use misalign_core::SamplingParams;
 use misalign_models::batch::{BatchClient, BatchRequest};
 use misalign_models::CompletionRequest;
 use misalign_store::samples::ResponseRow;
-use misalign_store::{OpenBatch, Store, StoreError};
+use misalign_store::{BatchPurpose, BatchRequestRow, BatchResults, Store, StoreError};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -114,29 +114,14 @@ impl Workload for Sampling {
         }
     }
 
-    fn open_batches(&self, store: &Store) -> Result<Vec<OpenBatch>, StoreError> {
-        store.open_batches()
-    }
+    const PURPOSE: BatchPurpose = BatchPurpose::Sample;
 
-    fn record(
-        &self,
-        store: &mut Store,
-        run_id: i64,
-        model: &str,
-        provider: &str,
-        marker: &str,
-        items: &[(String, WorkItem)],
-        at: &str,
-    ) -> Result<i64, StoreError> {
-        let ids: Vec<(String, String)> = items
-            .iter()
-            .map(|(c, it)| (c.clone(), it.key.clone()))
-            .collect();
-        store.record_batch(run_id, model, provider, marker, &ids, at)
-    }
-
-    fn attempts(&self, store: &Store, key: &str) -> Result<u32, StoreError> {
-        store.batch_attempts(key)
+    fn recorded(custom_id: String, item: &WorkItem) -> BatchRequestRow {
+        BatchRequestRow {
+            custom_id,
+            key: item.key.clone(),
+            judged: None,
+        }
     }
 
     fn ingest(
@@ -162,7 +147,7 @@ impl Workload for Sampling {
             facts.push((ok, tokens));
             rows.push(row);
         }
-        let inserted = store.ingest_batch(batch_id, &rows, at)?;
+        let inserted = store.ingest_batch(batch_id, BatchResults::Answers(&rows), at)?;
         Ok(rows
             .into_iter()
             .zip(inserted)

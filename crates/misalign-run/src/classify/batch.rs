@@ -19,7 +19,9 @@ use misalign_core::judge::{
 use misalign_models::batch::{BatchClient, BatchRequest};
 use misalign_models::Completion;
 use misalign_store::classifications::{CachedJudgement, ReplyTokens};
-use misalign_store::{JudgeBatchItem, JudgeCacheRow, JudgeCall, OpenBatch, Store, StoreError};
+use misalign_store::{
+    BatchPurpose, BatchRequestRow, BatchResults, JudgeCacheRow, JudgeCall, Store, StoreError,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -148,34 +150,14 @@ impl Workload for Judging {
         }
     }
 
-    fn open_batches(&self, store: &Store) -> Result<Vec<OpenBatch>, StoreError> {
-        store.open_judge_batches()
-    }
+    const PURPOSE: BatchPurpose = BatchPurpose::Judge;
 
-    fn record(
-        &self,
-        store: &mut Store,
-        run_id: i64,
-        model: &str,
-        provider: &str,
-        marker: &str,
-        items: &[(String, JudgeItem)],
-        at: &str,
-    ) -> Result<i64, StoreError> {
-        let rows: Vec<JudgeBatchItem> = items
-            .iter()
-            .map(|(c, it)| JudgeBatchItem {
-                custom_id: c.clone(),
-                cache_key: it.cache_key.clone(),
-                call: it.call,
-                response_id: it.response_id,
-            })
-            .collect();
-        store.record_judge_batch(run_id, model, provider, marker, &rows, at)
-    }
-
-    fn attempts(&self, store: &Store, key: &str) -> Result<u32, StoreError> {
-        store.judge_batch_attempts(key)
+    fn recorded(custom_id: String, item: &JudgeItem) -> BatchRequestRow {
+        BatchRequestRow {
+            custom_id,
+            key: item.cache_key.clone(),
+            judged: Some((item.call, item.response_id)),
+        }
     }
 
     fn ingest(
@@ -227,7 +209,7 @@ impl Workload for Judging {
                 )),
             }
         }
-        let inserted = store.ingest_judge_batch(batch_id, &rows, at)?;
+        let inserted = store.ingest_batch(batch_id, BatchResults::Judgements(&rows), at)?;
         let mut out: Vec<Stored<()>> = rows
             .into_iter()
             .zip(inserted)

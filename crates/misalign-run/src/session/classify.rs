@@ -142,7 +142,7 @@ pub async fn classify_folder(
     // Judge batches an earlier classification left open are collected whatever this one
     // asks: calling those judges live would pay for the same calls twice.
     let batched = judge_batch_wanted(&classification, &execution, settings.batch)
-        || store.has_open_judge_batches()?;
+        || store.has_open_batches(misalign_store::BatchPurpose::Judge)?;
     let run_id = store.begin_run(&classify_manifest(
         experiment_id,
         experiment_text,

@@ -456,7 +456,7 @@ async fn classify(
     reporter: &dyn Reporter,
     shutdown: &Shutdown,
 ) -> Result<u64, SessionError> {
-    if options.batch.is_none() && store.has_open_judge_batches()? {
+    if options.batch.is_none() && store.has_open_batches(misalign_store::BatchPurpose::Judge)? {
         let exp = &plan.experiment;
         options.batch = Some(crate::classify::setup::judge_batching(
             &options,

@@ -12,7 +12,9 @@ use misalign_run::batch::{sample_in_batches, sample_with_batches, BatchOptions};
 use misalign_run::retry::RetryPolicy;
 use misalign_run::scheduler::SchedulerOptions;
 use misalign_run::{Counters, ModelTarget, PromptEntry, Stop, WorkItem};
-use misalign_store::{PromptRow, RunManifest, Store, StoreWriter, WorkItemRow};
+use misalign_store::{
+    BatchPurpose, BatchRequestRow, PromptRow, RunManifest, Store, StoreWriter, WorkItemRow,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -529,12 +531,24 @@ async fn a_recorded_batch_without_an_id_is_reconciled_on_resume() {
     let work = items(&m, 1, 2);
     let dir = tempfile::tempdir().unwrap();
     let (mut store, run) = open_store(dir.path(), &work);
-    let ids: Vec<(String, String)> = work
+    let ids: Vec<BatchRequestRow> = work
         .iter()
-        .map(|i| (misalign_run::batch::custom_id(&i.key), i.key.clone()))
+        .map(|i| BatchRequestRow {
+            custom_id: misalign_run::batch::custom_id(&i.key),
+            key: i.key.clone(),
+            judged: None,
+        })
         .collect();
     store
-        .record_batch(run, &m.name, &m.provider, "misalign-never-sent", &ids, "t")
+        .record_batch(
+            BatchPurpose::Sample,
+            run,
+            &m.name,
+            &m.provider,
+            "misalign-never-sent",
+            &ids,
+            "t",
+        )
         .unwrap();
     drop(store);
     let report = sample_in_batches(
