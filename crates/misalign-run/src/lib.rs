@@ -4,6 +4,8 @@
 //!   [`session::RunSettings`] in, progress and results out through a [`session::Reporter`],
 //!   shutdown through a cancellation token. The binary only parses arguments and prints.
 //! - [`item`]: prompts, model targets and work items in queue order.
+//! - [`options`]: how a run samples, one [`options::SamplingOptions`] for live calls and
+//!   batches.
 //! - [`scheduler`]: calls every pending item once, within [`limits`] (per-provider and
 //!   per-model concurrency, requests-per-minute pools), with [`retry`] (timeouts, backoff
 //!   honouring `Retry-After`), committing each result through the store's single writer
@@ -27,6 +29,7 @@ pub mod generate;
 pub mod import;
 pub mod item;
 pub mod limits;
+pub mod options;
 pub mod retry;
 pub mod scenarios;
 pub mod scheduler;

@@ -6,7 +6,7 @@
 //! Per-model dispatchers mean a model at its cap never blocks another model's queue.
 //!
 //! Before a call starts, the dispatcher also takes its estimated tokens from any
-//! tokens-per-minute pool and sets its upper cost aside in the run's [`Budget`]; a call the
+//! tokens-per-minute pool and sets its upper cost aside in the run's [`Budget`](crate::budget::Budget); a call the
 //! budget refuses stops the run from starting more (calls in flight finish and are stored).
 //! With `samples_per_request: N` (and a client that takes `n`), up to N adjacent pending
 //! items of one prompt go out as one request, each choice stored as its own item's answer.
@@ -14,59 +14,20 @@
 //! request of a prompt goes alone and the others of that prompt wait for it to end: they
 //! then read the cache it wrote instead of all writing it (and paying for the write).
 
-use crate::budget::Budget;
 use crate::counters::Counters;
 use crate::item::WorkItem;
 use crate::limits::{Limits, LimitsError};
-use crate::retry::{self, RetryPolicy};
+use crate::options::SamplingOptions;
+use crate::retry;
 use crate::stop::{Stop, StopReason};
-use misalign_core::config::{Concurrency, RatePool};
 use misalign_core::cost::{estimate_tokens, TokenCounts};
 use misalign_core::SamplingParams;
 use misalign_models::{Completion, CompletionRequest, ErrorClass, Outcome, ProviderError};
 use misalign_store::samples::{ResponseRow, ResponseStatus};
 use misalign_store::writer::WriterHandle;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
-
-/// How to sample.
-#[derive(Clone, Debug)]
-pub struct SchedulerOptions {
-    pub run_id: i64,
-    pub params: SamplingParams,
-    pub concurrency: Concurrency,
-    pub rate_pools: Vec<RatePool>,
-    /// `global.rate_limits.model_overrides`: model -> its own requests per minute.
-    pub rate_model_overrides: BTreeMap<String, u32>,
-    pub retry: RetryPolicy,
-    /// After a stop, how long in-flight calls may still finish (and be stored).
-    pub grace: Duration,
-    /// Values (API keys) scrubbed from anything stored, whatever a server echoes back.
-    pub secrets: Vec<String>,
-    /// Called with each answer once it is committed (e.g. to export it right away).
-    pub on_stored: Option<StoredHook>,
-    /// Ask providers to cache the prompt the samples of a condition share.
-    pub prompt_cache: bool,
-    /// Samples of one prompt per request where the client takes `n` (1: one per request).
-    pub samples_per_request: u32,
-    /// The run's cost limit, if any.
-    pub budget: Option<Arc<Budget>>,
-}
-
-/// The function behind a [`StoredHook`].
-pub type StoredFn = dyn Fn(&WorkItem, &ResponseRow) + Send + Sync;
-
-/// A callback run after an answer is committed.
-#[derive(Clone)]
-pub struct StoredHook(pub Arc<StoredFn>);
-
-impl std::fmt::Debug for StoredHook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("StoredHook")
-    }
-}
 
 /// What the scheduler did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -81,7 +42,7 @@ pub struct SampleReport {
 }
 
 struct Shared {
-    opts: SchedulerOptions,
+    opts: SamplingOptions,
     writer: WriterHandle,
     counters: Arc<Counters>,
     stop: Stop,
@@ -91,7 +52,7 @@ struct Shared {
 pub async fn sample(
     items: Vec<WorkItem>,
     writer: WriterHandle,
-    opts: SchedulerOptions,
+    opts: SamplingOptions,
     counters: Arc<Counters>,
     stop: Stop,
 ) -> Result<SampleReport, LimitsError> {
@@ -105,15 +66,15 @@ pub async fn sample(
     }
     let models: Vec<_> = groups.iter().map(|(_, v)| v[0].model.clone()).collect();
     let limits = Limits::new(
-        &opts.concurrency,
-        &opts.rate_pools,
-        &opts.rate_model_overrides,
+        &opts.live.concurrency,
+        &opts.live.rate_pools,
+        &opts.live.rate_model_overrides,
         &models,
     )?;
     for (_, v) in &groups {
         counters.planned(&v[0].model.name, &v[0].model.provider, v.len() as u64);
     }
-    let grace = opts.grace;
+    let grace = opts.live.grace;
     let shared = Arc::new(Shared {
         opts,
         writer,
@@ -198,6 +159,7 @@ async fn dispatch(
     let per_request = items.first().map_or(1, |i| {
         shared
             .opts
+            .live
             .samples_per_request
             .clamp(1, i.model.client.max_choices().max(1)) as usize
     });
@@ -458,7 +420,7 @@ async fn call_group(group: &[WorkItem], sh: &Shared) -> (Vec<Stored>, TokenCount
         m.client.as_ref(),
         &request,
         group.len() as u32,
-        &sh.opts.retry,
+        &sh.opts.live.retry,
         || !stop.is_stopped(),
         |_, _| sh.counters.retried(&m.name, &m.provider),
     )
@@ -508,7 +470,7 @@ async fn call_one(item: &WorkItem, sh: &Shared) -> (Stored, TokenCounts) {
     let r = retry::call(
         m.client.as_ref(),
         &request,
-        &sh.opts.retry,
+        &sh.opts.live.retry,
         || !stop.is_stopped(),
         |_, _| sh.counters.retried(&m.name, &m.provider),
     )

@@ -15,11 +15,12 @@
 
 mod sample;
 
-pub use sample::{sample_in_batches, sample_with_batches, split_batchable, BatchOptions};
+pub use sample::{sample_in_batches, sample_with_batches, split_batchable};
 
 use crate::budget::{OverBudget, Reservation};
 use crate::counters::Counters;
 use crate::item::WorkItem;
+use crate::options::BatchPolicy;
 use crate::stop::{Stop, StopReason};
 use misalign_core::config::BatchFallback;
 use misalign_core::cost::TokenCounts;
@@ -31,7 +32,6 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// Polls slow down to at most this many times `poll` while nothing changes.
 const MAX_POLL_FACTOR: u32 = 10;
@@ -45,26 +45,6 @@ pub struct BatchTally {
     pub ended: u64,
     /// Rows stored from ended batches (answers and final errors).
     pub ingested: u64,
-}
-
-/// The callback behind [`BatchOptions::on_progress`]: the tally and what just happened.
-pub type ProgressFn = dyn Fn(BatchTally, &str) + Send + Sync;
-
-/// How batches are sent, polled and retried, whatever they hold.
-#[derive(Clone)]
-pub struct BatchPolicy {
-    /// The run that records the batches.
-    pub run_id: i64,
-    /// First wait between polls; it grows by half while nothing changes, up to ten times this.
-    pub poll: Duration,
-    /// At most this many requests per batch (the provider's limit applies too).
-    pub max_requests: Option<usize>,
-    pub fallback: BatchFallback,
-    /// Batches an item may be sent in after its first (`execution.retries`).
-    pub retries: u32,
-    /// Values scrubbed from anything stored or shown.
-    pub secrets: Vec<String>,
-    pub on_progress: Option<Arc<ProgressFn>>,
 }
 
 /// The final outcome of one batched request, to store.
@@ -107,6 +87,10 @@ pub trait Workload: Send + Sync + 'static {
     /// The model whose batch client sends it.
     fn model(item: &Self::Item) -> &str;
     fn provider(item: &Self::Item) -> &str;
+    /// The run that records the batches (and pays for them).
+    fn run_id(&self) -> i64;
+    /// Values scrubbed from anything stored or shown.
+    fn secrets(&self) -> &[String];
     /// The request, built by the same code as the live call.
     fn request(&self, item: &Self::Item) -> BatchRequest;
     /// Whether an answer is usable; `Err(why)`: send it again like a retryable failure
@@ -557,7 +541,7 @@ impl<W: Workload> Engine<W> {
             .map(|(it, r)| W::recorded(r.custom_id.clone(), it))
             .collect();
         let (run_id, m, p, mk) = (
-            self.opts.run_id,
+            self.work.run_id(),
             model.clone(),
             provider.clone(),
             marker.clone(),
@@ -610,7 +594,7 @@ impl<W: Workload> Engine<W> {
                 Ok(true)
             }
             Err(e) => {
-                let why = misalign_models::http::scrub_secrets(&e.to_string(), &self.opts.secrets);
+                let why = misalign_models::http::scrub_secrets(&e.to_string(), self.work.secrets());
                 let at = misalign_store::timestamp();
                 let refused = {
                     let n = self.refused.entry(model.clone()).or_insert(0);

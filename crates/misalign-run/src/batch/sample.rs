@@ -2,17 +2,15 @@
 //! their live calls, and each final outcome becomes one `responses` row, linked to its batch.
 
 use super::{
-    custom_id, run_batches, BatchPolicy, BatchReport, BatchRunError, BatchTally, Db, Outcome,
-    ProgressFn, Stored, Workload,
+    custom_id, run_batches, BatchReport, BatchRunError, BatchTally, Db, Outcome, Stored, Workload,
 };
-use crate::budget::{Budget, OverBudget, Reservation};
+use crate::budget::{OverBudget, Reservation};
 use crate::counters::Counters;
 use crate::item::WorkItem;
-use crate::scheduler::{fill_row, sample_params, StoredHook};
+use crate::options::SamplingOptions;
+use crate::scheduler::{fill_row, sample_params};
 use crate::stop::Stop;
-use misalign_core::config::BatchFallback;
 use misalign_core::cost::TokenCounts;
-use misalign_core::SamplingParams;
 use misalign_models::batch::{BatchClient, BatchRequest};
 use misalign_models::CompletionRequest;
 use misalign_store::samples::ResponseRow;
@@ -20,52 +18,10 @@ use misalign_store::{BatchPurpose, BatchRequestRow, BatchResults, Store, StoreEr
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// How to sample in batches.
-#[derive(Clone)]
-pub struct BatchOptions {
-    pub run_id: i64,
-    pub params: SamplingParams,
-    /// Ask for the prompt cache (Anthropic `cache_control`), as live calls do.
-    pub prompt_cache: bool,
-    /// The run's cost limit, shared with the live calls.
-    pub budget: Option<Arc<Budget>>,
-    /// First wait between polls; it grows by half while nothing changes, up to ten times this.
-    pub poll: Duration,
-    /// At most this many requests per batch (the provider's limit applies too).
-    pub max_requests: Option<usize>,
-    pub fallback: BatchFallback,
-    /// Batches an item may be sent in after its first (`execution.retries`).
-    pub retries: u32,
-    /// Values scrubbed from anything stored.
-    pub secrets: Vec<String>,
-    pub on_stored: Option<StoredHook>,
-    pub on_progress: Option<Arc<ProgressFn>>,
-}
-
-impl BatchOptions {
-    fn policy(&self) -> BatchPolicy {
-        BatchPolicy {
-            run_id: self.run_id,
-            poll: self.poll,
-            max_requests: self.max_requests,
-            fallback: self.fallback,
-            retries: self.retries,
-            secrets: self.secrets.clone(),
-            on_progress: self.on_progress.clone(),
-        }
-    }
-}
 
 /// Work items to `responses`.
 struct Sampling {
-    run_id: i64,
-    params: SamplingParams,
-    prompt_cache: bool,
-    budget: Option<Arc<Budget>>,
-    secrets: Vec<String>,
-    on_stored: Option<StoredHook>,
+    opts: SamplingOptions,
 }
 
 impl Workload for Sampling {
@@ -74,6 +30,14 @@ impl Workload for Sampling {
 
     fn key(item: &WorkItem) -> &str {
         &item.key
+    }
+
+    fn run_id(&self) -> i64 {
+        self.opts.run_id
+    }
+
+    fn secrets(&self) -> &[String] {
+        &self.opts.secrets
     }
 
     fn model(item: &WorkItem) -> &str {
@@ -93,14 +57,14 @@ impl Workload for Sampling {
                 system: it.prompt.rendered.system_prompt.clone(),
                 turns: it.prompt.rendered.prior_turns.clone(),
                 user: it.prompt.user_message.clone(),
-                params: sample_params(&self.params, it.sample_index),
-                cache_prefix: self.prompt_cache,
+                params: sample_params(&self.opts.params, it.sample_index),
+                cache_prefix: self.opts.prompt_cache,
             },
         }
     }
 
     fn reserve(&self, it: &WorkItem, committed: bool) -> Result<Option<Reservation>, OverBudget> {
-        let Some(b) = &self.budget else {
+        let Some(b) = &self.opts.budget else {
             return Ok(None);
         };
         let guess = crate::scheduler::prompt_tokens(&it.prompt);
@@ -109,7 +73,7 @@ impl Workload for Sampling {
     }
 
     fn settle_cost(&self, it: &WorkItem, reservation: Reservation, tokens: &TokenCounts) {
-        if let Some(b) = &self.budget {
+        if let Some(b) = &self.opts.budget {
             b.settle(reservation, &it.model.name, &it.prompt.hash, tokens, true);
         }
     }
@@ -137,13 +101,13 @@ impl Workload for Sampling {
         for o in outcomes {
             let mut row = ResponseRow {
                 item_key: o.key,
-                run_id: self.run_id,
+                run_id: self.opts.run_id,
                 attempts: o.attempts.max(1),
                 started_at: at.to_string(),
                 finished_at: at.to_string(),
                 ..Default::default()
             };
-            let (ok, tokens, _) = fill_row(&mut row, o.result, &self.secrets, model);
+            let (ok, tokens, _) = fill_row(&mut row, o.result, &self.opts.secrets, model);
             facts.push((ok, tokens));
             rows.push(row);
         }
@@ -163,7 +127,7 @@ impl Workload for Sampling {
     }
 
     fn on_stored(&self, item: &WorkItem, stored: &Stored<ResponseRow>) {
-        if let Some(hook) = &self.on_stored {
+        if let Some(hook) = &self.opts.on_stored {
             (hook.0)(item, &stored.row);
         }
     }
@@ -189,8 +153,7 @@ pub async fn sample_with_batches(
     clients: BTreeMap<String, Arc<dyn BatchClient>>,
     store_path: PathBuf,
     writer: misalign_store::WriterHandle,
-    live_opts: crate::scheduler::SchedulerOptions,
-    opts: BatchOptions,
+    opts: SamplingOptions,
     counters: Arc<Counters>,
     stop: Stop,
 ) -> Result<(crate::scheduler::SampleReport, BatchTally), BatchRunError> {
@@ -202,7 +165,7 @@ pub async fn sample_with_batches(
         crate::scheduler::sample(
             live,
             writer.clone(),
-            live_opts.clone(),
+            opts.clone(),
             counters.clone(),
             stop.clone(),
         )
@@ -212,7 +175,7 @@ pub async fn sample_with_batches(
         batched,
         clients,
         store_path,
-        opts,
+        opts.clone(),
         counters.clone(),
         stop.clone(),
     );
@@ -223,8 +186,7 @@ pub async fn sample_with_batches(
     report.errors += b.errors;
     report.duplicates += b.duplicates;
     if !b.live.is_empty() && !stop.is_stopped() {
-        let more =
-            crate::scheduler::sample(b.live, writer, live_opts, counters, stop.clone()).await?;
+        let more = crate::scheduler::sample(b.live, writer, opts, counters, stop.clone()).await?;
         report.answers += more.answers;
         report.errors += more.errors;
         report.duplicates += more.duplicates;
@@ -241,18 +203,12 @@ pub async fn sample_in_batches(
     items: Vec<WorkItem>,
     clients: BTreeMap<String, Arc<dyn BatchClient>>,
     store_path: PathBuf,
-    opts: BatchOptions,
+    opts: SamplingOptions,
     counters: Arc<Counters>,
     stop: Stop,
 ) -> Result<BatchReport, BatchRunError> {
     let db = Db::open(store_path).await?;
-    let work = Arc::new(Sampling {
-        run_id: opts.run_id,
-        params: opts.params.clone(),
-        prompt_cache: opts.prompt_cache,
-        budget: opts.budget.clone(),
-        secrets: opts.secrets.clone(),
-        on_stored: opts.on_stored.clone(),
-    });
-    run_batches(work, items, clients, db, opts.policy(), counters, stop).await
+    let policy = opts.batch.clone();
+    let work = Arc::new(Sampling { opts });
+    run_batches(work, items, clients, db, policy, counters, stop).await
 }

@@ -9,9 +9,9 @@
 use super::judge::{judge_request, JudgeError};
 use super::{awareness_entry, verdict_entry, ClassifyError};
 use crate::batch::{
-    custom_id, run_batches, BatchPolicy, BatchReport, BatchTally, Db, Outcome, Stored, Unusable,
-    Workload,
+    custom_id, run_batches, BatchReport, BatchTally, Db, Outcome, Stored, Unusable, Workload,
 };
+use crate::options::BatchPolicy;
 use crate::stop::Stop;
 use misalign_core::judge::{
     parse_awareness, parse_verdict, JudgeParseError, JudgePrompt, RUBRIC_VERSION,
@@ -49,9 +49,10 @@ pub struct JudgeBatching {
     pub providers: BTreeMap<String, String>,
     /// Judges whose provider has no batch API (called live; said once as a note).
     pub live_only: Vec<String>,
-    /// Polls, batch size, retries and fallback (`execution.batch_*`, `execution.retries`);
-    /// `run_id` is the run that records the batches.
+    /// Polls, batch size, retries and fallback (`execution.batch_*`, `execution.retries`).
     pub policy: BatchPolicy,
+    /// The judges' keys and header values, scrubbed from anything stored or shown.
+    pub secrets: Vec<String>,
     /// The results store (the engine writes through its own connection).
     pub store_path: PathBuf,
     pub notes: Option<Arc<NoteFn>>,
@@ -102,6 +103,8 @@ pub(crate) struct Settled {
 
 /// Judge calls to the judge cache.
 struct Judging {
+    /// The run that records the batches and pays for their replies.
+    run_id: i64,
     /// This classification's calls by cache key (a resumed batch may hold others).
     plan: HashMap<String, JudgeItem>,
     secrets: Vec<String>,
@@ -125,6 +128,14 @@ impl Workload for Judging {
 
     fn key(item: &JudgeItem) -> &str {
         &item.cache_key
+    }
+
+    fn run_id(&self) -> i64 {
+        self.run_id
+    }
+
+    fn secrets(&self) -> &[String] {
+        &self.secrets
     }
 
     fn model(item: &JudgeItem) -> &str {
@@ -240,6 +251,7 @@ impl Workload for Judging {
 /// judge batches the store holds open, and says what they settled.
 pub(crate) async fn judge_in_batches(
     batching: &JudgeBatching,
+    run_id: i64,
     items: Vec<JudgeItem>,
     stop: Stop,
 ) -> Result<Settled, ClassifyError> {
@@ -251,8 +263,9 @@ pub(crate) async fn judge_in_batches(
         .map(|i| (i.cache_key.clone(), i.clone()))
         .collect();
     let work = Arc::new(Judging {
+        run_id,
         plan,
-        secrets: batching.policy.secrets.clone(),
+        secrets: batching.secrets.clone(),
         failed: Mutex::new(HashMap::new()),
     });
     let mut policy = batching.policy.clone();

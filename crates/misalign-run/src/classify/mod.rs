@@ -336,7 +336,13 @@ pub async fn classify_store_until(
     }
 
     let batched = match &options.batch {
-        Some(b) => Some(judge_batches(store, b, &planned, stop).await?),
+        Some(b) => {
+            // Batches are recorded with the run that sends (and pays for) them.
+            let run_id = options.run_id.ok_or_else(|| {
+                ClassifyError::Task("judge batches need the run that records them".into())
+            })?;
+            Some(judge_batches(store, b, run_id, &planned, stop).await?)
+        }
         None => None,
     };
     for (p, analysis, harm, aware) in planned {
@@ -392,6 +398,7 @@ pub async fn classify_store_until(
 async fn judge_batches(
     store: &Store,
     batching: &JudgeBatching,
+    run_id: i64,
     planned: &[(
         PendingAnswer,
         AnswerAnalysis,
@@ -425,7 +432,7 @@ async fn judge_batches(
             });
         }
     }
-    let settled = batch::judge_in_batches(batching, items, stop).await?;
+    let settled = batch::judge_in_batches(batching, run_id, items, stop).await?;
     if settled.stopped {
         return Err(ClassifyError::Interrupted);
     }

@@ -2,7 +2,7 @@
 //! facts file, or the reference framework's published facts) and the judge clients.
 
 use super::{ClassifyOptions, JudgeBatching, JudgeModel};
-use crate::batch::BatchPolicy;
+use crate::options::BatchPolicy;
 use misalign_core::config::{
     provider_config, resolve_model, Classification, Execution, ProviderConfig,
 };
@@ -197,7 +197,6 @@ pub fn judge_batching(
     execution: &Execution,
     env: &dyn Fn(&str) -> Option<String>,
     store_path: PathBuf,
-    run_id: i64,
 ) -> Result<JudgeBatching, SetupError> {
     let client_options = misalign_models::ClientOptions {
         timeout: std::time::Duration::from_secs(execution.timeout_seconds.max(1)),
@@ -217,15 +216,8 @@ pub fn judge_batching(
         clients: BTreeMap::new(),
         providers: BTreeMap::new(),
         live_only: Vec::new(),
-        policy: BatchPolicy {
-            run_id,
-            poll: std::time::Duration::from_secs_f64(execution.batch_poll_seconds),
-            max_requests: execution.batch_max_requests.map(|n| n as usize),
-            fallback: execution.batch_fallback,
-            retries: execution.retries,
-            secrets: Vec::new(),
-            on_progress: None,
-        },
+        policy: BatchPolicy::of(execution),
+        secrets: Vec::new(),
         store_path,
         notes: None,
     };
@@ -242,7 +234,6 @@ pub fn judge_batching(
         match client {
             Some(c) => {
                 batching
-                    .policy
                     .secrets
                     .extend(misalign_models::registry::secret_values(&cfg, env));
                 batching.clients.insert(name.to_string(), c);

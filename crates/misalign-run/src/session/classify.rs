@@ -157,7 +157,6 @@ pub async fn classify_folder(
             &execution,
             &*settings.env,
             out.join(STORE_FILE),
-            run_id,
         )?);
     }
     let shutdown = Shutdown::new();

@@ -10,8 +10,8 @@ use super::sampling::BatchNote;
 use super::totals::RunTotals;
 use super::{Event, Reporter, RunOutcome, RunSettings, SessionError, Shutdown};
 use crate::classify::ClassifyOptions;
-use crate::retry::RetryPolicy;
-use crate::scheduler::{SampleReport, SchedulerOptions, StoredHook};
+use crate::options::{BatchPolicy, LiveOptions, SamplingOptions, StoredHook};
+use crate::scheduler::SampleReport;
 use crate::{Counters, ModelTarget, PromptEntry, Stop, StopReason, WorkItem};
 use misalign_store::export::LiveExporter;
 use misalign_store::lock::FolderLock;
@@ -259,23 +259,15 @@ async fn sample(
     });
     // Answers are exported as they are stored; the final pass only fills gaps.
     let exporter: Exporter = Arc::new(Mutex::new(Some(LiveExporter::start(out))));
-    let opts = SchedulerOptions {
+    let opts = SamplingOptions {
         run_id,
         params: exp.sampling.clone(),
-        concurrency: exp.concurrency.clone(),
-        rate_pools: exp.rate_pools.clone(),
-        rate_model_overrides: exp.rate_model_overrides.clone(),
-        retry: RetryPolicy {
-            retries: exp.execution.retries,
-            timeout: Duration::from_secs(exp.execution.timeout_seconds.max(1)),
-            ..RetryPolicy::default()
-        },
-        grace: settings.grace,
         secrets: prepared.secrets.clone(),
         prompt_cache: exp.execution.prompt_cache,
-        samples_per_request: exp.execution.samples_per_request,
         budget,
         on_stored: Some(export_hook(&exporter)),
+        live: LiveOptions::of(exp, settings.grace),
+        batch: BatchPolicy::of(&exp.execution),
     };
     let (notes_tx, notes) = tokio::sync::mpsc::unbounded_channel();
     let stop = Stop::new();
@@ -464,12 +456,10 @@ async fn classify(
             &exp.execution,
             &*settings.env,
             settings.out.join(misalign_store::STORE_FILE),
-            run_id,
         )?);
     }
-    if let Some(b) = options.batch.as_mut() {
-        b.policy.run_id = run_id;
-    }
+    // The one place the run's id reaches classification: its verdicts, judge costs and
+    // judge batches are recorded under it.
     options.run_id = Some(run_id);
     let prices = costs::prices(plan)?;
     classify_and_report(store, settings, &options, &prices, reporter, shutdown).await

@@ -4,8 +4,9 @@
 
 use super::plan::Plan;
 use super::{RunSettings, SessionError};
-use crate::batch::{BatchOptions, BatchRunError, BatchTally};
-use crate::scheduler::{SampleReport, SchedulerOptions};
+use crate::batch::{BatchRunError, BatchTally};
+use crate::options::SamplingOptions;
+use crate::scheduler::SampleReport;
 use crate::{Counters, Stop, WorkItem};
 use misalign_models::batch::{build_batch_client, BatchClient};
 use std::collections::BTreeMap;
@@ -31,7 +32,7 @@ pub(crate) async fn sample(
     settings: &RunSettings,
     pending: Vec<WorkItem>,
     writer: misalign_store::WriterHandle,
-    opts: SchedulerOptions,
+    opts: SamplingOptions,
     counters: Arc<Counters>,
     stop: Stop,
     notes: UnboundedSender<BatchNote>,
@@ -67,24 +68,13 @@ pub(crate) async fn sample(
         let _ = notes.send(BatchNote::LiveOnly(live_only));
     }
     let progress = notes.clone();
-    let batch_opts = BatchOptions {
-        run_id: opts.run_id,
-        params: opts.params.clone(),
-        prompt_cache: opts.prompt_cache,
-        budget: opts.budget.clone(),
-        poll: Duration::from_secs_f64(exp.execution.batch_poll_seconds),
-        max_requests: exp.execution.batch_max_requests.map(|n| n as usize),
-        fallback: exp.execution.batch_fallback,
-        retries: exp.execution.retries,
-        secrets: opts.secrets.clone(),
-        on_stored: opts.on_stored.clone(),
-        on_progress: Some(Arc::new(move |t: BatchTally, what: &str| {
-            let _ = progress.send(BatchNote::Progress(t, what.to_string()));
-        })),
-    };
+    let mut opts = opts;
+    opts.batch.on_progress = Some(Arc::new(move |t: BatchTally, what: &str| {
+        let _ = progress.send(BatchNote::Progress(t, what.to_string()));
+    }));
     let store_path = settings.out.join(misalign_store::STORE_FILE);
     let (report, tally) = crate::batch::sample_with_batches(
-        pending, clients, store_path, writer, opts, batch_opts, counters, stop,
+        pending, clients, store_path, writer, opts, counters, stop,
     )
     .await
     .map_err(|e| match e {

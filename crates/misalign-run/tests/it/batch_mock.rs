@@ -8,9 +8,9 @@ use misalign_core::{Condition, GoalType, RenderedPrompt, SamplingParams, Urgency
 use misalign_mock::{MockConfig, MockServer};
 use misalign_models::batch::{build_batch_client, BatchClient};
 use misalign_models::{ClientOptions, CompletionRequest};
-use misalign_run::batch::{sample_in_batches, sample_with_batches, BatchOptions};
+use misalign_run::batch::{sample_in_batches, sample_with_batches};
+use misalign_run::options::{BatchPolicy, LiveOptions, SamplingOptions};
 use misalign_run::retry::RetryPolicy;
-use misalign_run::scheduler::SchedulerOptions;
 use misalign_run::{Counters, ModelTarget, PromptEntry, Stop, WorkItem};
 use misalign_store::{
     BatchPurpose, BatchRequestRow, PromptRow, RunManifest, Store, StoreWriter, WorkItemRow,
@@ -144,19 +144,30 @@ fn open_store(dir: &Path, items: &[WorkItem]) -> (Store, i64) {
     (store, run)
 }
 
-fn options(run_id: i64) -> BatchOptions {
-    BatchOptions {
+fn options(run_id: i64) -> SamplingOptions {
+    SamplingOptions {
         run_id,
         params: params(),
+        secrets: vec![SECRET.into()],
         prompt_cache: false,
         budget: None,
-        poll: Duration::from_millis(20),
-        max_requests: None,
-        fallback: BatchFallback::Batch,
-        retries: 3,
-        secrets: vec![SECRET.into()],
         on_stored: None,
-        on_progress: None,
+        live: LiveOptions {
+            retry: RetryPolicy {
+                min_delay: Duration::from_millis(5),
+                ..RetryPolicy::default()
+            },
+            grace: Duration::from_secs(1),
+            samples_per_request: 1,
+            ..LiveOptions::default()
+        },
+        batch: BatchPolicy {
+            poll: Duration::from_millis(20),
+            max_requests: None,
+            fallback: BatchFallback::Batch,
+            retries: 3,
+            on_progress: None,
+        },
     }
 }
 
@@ -198,7 +209,7 @@ async fn end_to_end(kind: ProviderKind) {
     let (store, run) = open_store(dir.path(), &work);
     drop(store);
     let mut opts = options(run);
-    opts.max_requests = Some(5); // 12 requests -> 3 batches
+    opts.batch.max_requests = Some(5); // 12 requests -> 3 batches
     let report = sample_in_batches(
         work.clone(),
         BTreeMap::from([(m.name.clone(), batch)]),
@@ -298,31 +309,13 @@ async fn errors_and_expiries(kind: ProviderKind, fallback: BatchFallback) {
     let (store, run) = open_store(dir.path(), &work);
     let writer = StoreWriter::spawn(store);
     let mut opts = options(run);
-    opts.fallback = fallback;
-    opts.retries = 8;
-    let live_opts = SchedulerOptions {
-        run_id: run,
-        params: params(),
-        concurrency: Default::default(),
-        rate_pools: vec![],
-        rate_model_overrides: Default::default(),
-        retry: RetryPolicy {
-            min_delay: Duration::from_millis(5),
-            ..RetryPolicy::default()
-        },
-        grace: Duration::from_secs(1),
-        secrets: vec![],
-        on_stored: None,
-        prompt_cache: false,
-        samples_per_request: 1,
-        budget: None,
-    };
+    opts.batch.fallback = fallback;
+    opts.batch.retries = 8;
     let (report, tally) = sample_with_batches(
         work.clone(),
         BTreeMap::from([(m.name.clone(), batch)]),
         dir.path().join("results.sqlite"),
         writer.handle(),
-        live_opts,
         opts,
         Arc::new(Counters::new()),
         Stop::new(),
@@ -388,7 +381,7 @@ async fn requests_out_of_retries_are_stored_as_failed_calls() {
     let dir = tempfile::tempdir().unwrap();
     let (_store, run) = open_store(dir.path(), &work);
     let mut opts = options(run);
-    opts.retries = 1;
+    opts.batch.retries = 1;
     let report = sample_in_batches(
         work,
         BTreeMap::from([(m.name.clone(), batch)]),

@@ -92,6 +92,8 @@ fn options(
         ..ClassifyOptions::default()
     };
     if let Some(exec) = batched {
+        // Judge batches are recorded with the run that sends them.
+        o.run_id = Some(1);
         o.batch = Some(
             judge_batching(
                 &o,
@@ -99,7 +101,6 @@ fn options(
                 &exec,
                 &env,
                 store.join(misalign_store::STORE_FILE),
-                1,
             )
             .unwrap(),
         );
@@ -410,9 +411,9 @@ async fn a_judge_without_a_batch_api_is_called_live() {
         &execution(BatchFallback::Batch, 3),
         &env,
         dir.path().join(misalign_store::STORE_FILE),
-        1,
     )
     .unwrap();
+    opts.run_id = Some(1);
     assert_eq!(batching.live_only, vec!["jp/judge".to_string()]);
     assert_eq!(
         batching.clients.keys().collect::<Vec<_>>(),
