@@ -22,6 +22,7 @@
 pub mod batch;
 pub mod budget;
 pub mod classify;
+pub mod cost_summary;
 pub mod counters;
 pub mod estimate;
 pub mod experiment;

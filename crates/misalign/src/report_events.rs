@@ -450,7 +450,7 @@ fn judge_cost_line(s: &ClassifySummary) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use misalign_run::session::CostSummary;
+    use misalign_run::cost_summary::CostSummary;
 
     #[test]
     fn an_unpriced_judge_makes_the_judge_cost_unknown() {

@@ -140,7 +140,7 @@ pub struct ClassifySummary {
     /// What the judge calls this classification's run paid for cost, per judge model (set
     /// by the session, which knows the prices; docs/cost.md).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub judge_cost: Option<crate::session::CostSummary>,
+    pub judge_cost: Option<crate::cost_summary::CostSummary>,
 }
 
 impl ClassifySummary {

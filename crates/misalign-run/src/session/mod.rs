@@ -21,7 +21,7 @@ pub use classify::{classify_folder, classify_jsonl, ClassifySettings, JsonlResul
 pub use events::{Event, NullReporter, Reporter};
 pub use plan::{plan, DryRunEstimate, Plan};
 pub use run::run;
-pub use totals::{CostSummary, RunTotals};
+pub use totals::RunTotals;
 
 use crate::classify::ClassifyError;
 use misalign_core::config::Overrides;
