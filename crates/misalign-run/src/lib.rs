@@ -3,6 +3,8 @@
 //! - [`session`]: one `misalign run` or `misalign classify` as a library call: resolved
 //!   [`session::RunSettings`] in, progress and results out through a [`session::Reporter`],
 //!   shutdown through a cancellation token. The binary only parses arguments and prints.
+//! - [`call`]: a call to make and an answer to commit, the same for live calls, batched
+//!   calls and judge calls.
 //! - [`item`]: prompts, model targets and work items in queue order.
 //! - [`options`]: how a run samples, one [`options::SamplingOptions`] for live calls and
 //!   batches.
@@ -21,6 +23,7 @@
 
 pub mod batch;
 pub mod budget;
+pub mod call;
 pub mod classify;
 pub mod cost_summary;
 pub mod counters;

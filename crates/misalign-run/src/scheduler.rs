@@ -14,6 +14,7 @@
 //! request of a prompt goes alone and the others of that prompt wait for it to end: they
 //! then read the cache it wrote instead of all writing it (and paying for the write).
 
+use crate::call::{Answer, Call};
 use crate::counters::Counters;
 use crate::item::WorkItem;
 use crate::limits::{Limits, LimitsError};
@@ -22,7 +23,7 @@ use crate::retry;
 use crate::stop::{Stop, StopReason};
 use misalign_core::cost::{estimate_tokens, TokenCounts};
 use misalign_core::SamplingParams;
-use misalign_models::{Completion, CompletionRequest, ErrorClass, Outcome, ProviderError};
+use misalign_models::{ErrorClass, Outcome};
 use misalign_store::samples::{ResponseRow, ResponseStatus};
 use misalign_store::writer::WriterHandle;
 use std::sync::Arc;
@@ -304,14 +305,6 @@ fn now() -> String {
     misalign_store::timestamp()
 }
 
-/// The parameters of one sample: a configured seed is offset by the sample index, so the
-/// samples of a condition differ (and each stays reproducible) on seed-honouring backends.
-pub(crate) fn sample_params(params: &SamplingParams, sample_index: u32) -> SamplingParams {
-    let mut p = params.clone();
-    p.seed = p.seed.map(|s| s.wrapping_add(u64::from(sample_index)));
-    p
-}
-
 /// More tokens than any model reads or writes in one call: a count above this is a
 /// provider's (or an attacker's) mistake, not usage.
 /// The store's readers apply the same bound (an odd cell planted in a store is unknown too).
@@ -389,15 +382,8 @@ pub(crate) fn fill_row(
     }
 }
 
-fn request_for(item: &WorkItem, sh: &Shared) -> CompletionRequest {
-    CompletionRequest {
-        model: item.model.model_id.clone(),
-        system: item.prompt.rendered.system_prompt.clone(),
-        turns: item.prompt.rendered.prior_turns.clone(),
-        user: item.prompt.user_message.clone(),
-        params: sample_params(&sh.opts.params, item.sample_index),
-        cache_prefix: sh.opts.prompt_cache,
-    }
+fn call_for(item: &WorkItem, sh: &Shared) -> Call {
+    item.call(&sh.opts.params, sh.opts.prompt_cache)
 }
 
 /// Calls a group of items of one prompt (one request), stores each answer; returns what
@@ -412,7 +398,7 @@ async fn call_group(group: &[WorkItem], sh: &Shared) -> (Vec<Stored>, TokenCount
     for _ in group {
         sh.counters.started(&m.name, &m.provider);
     }
-    let request = request_for(first, sh);
+    let request = call_for(first, sh).request;
     let started_at = now();
     let t0 = Instant::now();
     let stop = &sh.stop;
@@ -432,7 +418,12 @@ async fn call_group(group: &[WorkItem], sh: &Shared) -> (Vec<Stored>, TokenCount
     match r.result {
         Ok(choices) => {
             for (item, c) in group.iter().zip(choices) {
-                let (s, t) = store(item, Ok(c), r.attempts, &started_at, latency, sh).await;
+                let answer = Answer {
+                    key: item.key.clone(),
+                    result: Ok(c),
+                    attempts: r.attempts,
+                };
+                let (s, t) = store(item, answer, &started_at, latency, sh).await;
                 stored.push(s);
                 used.add(&t);
                 rest = &rest[1..];
@@ -440,8 +431,12 @@ async fn call_group(group: &[WorkItem], sh: &Shared) -> (Vec<Stored>, TokenCount
         }
         Err(e) => {
             for item in group {
-                let (s, _) =
-                    store(item, Err(e.clone()), r.attempts, &started_at, latency, sh).await;
+                let answer = Answer {
+                    key: item.key.clone(),
+                    result: Err(e.clone()),
+                    attempts: r.attempts,
+                };
+                let (s, _) = store(item, answer, &started_at, latency, sh).await;
                 stored.push(s);
             }
             rest = &[];
@@ -463,26 +458,30 @@ async fn call_group(group: &[WorkItem], sh: &Shared) -> (Vec<Stored>, TokenCount
 async fn call_one(item: &WorkItem, sh: &Shared) -> (Stored, TokenCounts) {
     let m = &item.model;
     sh.counters.started(&m.name, &m.provider);
-    let request = request_for(item, sh);
+    let call = call_for(item, sh);
     let started_at = now();
     let t0 = Instant::now();
     let stop = &sh.stop;
     let r = retry::call(
         m.client.as_ref(),
-        &request,
+        &call.request,
         &sh.opts.live.retry,
         || !stop.is_stopped(),
         |_, _| sh.counters.retried(&m.name, &m.provider),
     )
     .await;
-    store(item, r.result, r.attempts, &started_at, t0.elapsed(), sh).await
+    let answer = Answer {
+        key: call.key,
+        result: r.result,
+        attempts: r.attempts,
+    };
+    store(item, answer, &started_at, t0.elapsed(), sh).await
 }
 
-/// Commits one item's outcome (an answer or its last error) and counts it.
+/// Commits one item's answer (or its last error) and counts it.
 async fn store(
     item: &WorkItem,
-    result: Result<Completion, ProviderError>,
-    attempts: u32,
+    answer: Answer,
     started_at: &str,
     latency: Duration,
     sh: &Shared,
@@ -491,15 +490,15 @@ async fn store(
     let stop = &sh.stop;
     let secrets = &sh.opts.secrets;
     let mut row = ResponseRow {
-        item_key: item.key.clone(),
+        item_key: answer.key,
         run_id: sh.opts.run_id,
-        attempts,
+        attempts: answer.attempts,
         latency_ms: Some(latency.as_millis().min(i64::MAX as u128) as i64),
         started_at: started_at.to_string(),
         finished_at: now(),
         ..Default::default()
     };
-    let (ok, tokens, class) = fill_row(&mut row, result, secrets, &m.name);
+    let (ok, tokens, class) = fill_row(&mut row, answer.result, secrets, &m.name);
     if class == Some(ErrorClass::Auth) {
         stop.trigger(StopReason::Auth {
             provider: m.provider.clone(),

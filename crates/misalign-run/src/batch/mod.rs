@@ -18,6 +18,7 @@ mod sample;
 pub use sample::{sample_in_batches, sample_with_batches, split_batchable};
 
 use crate::budget::{OverBudget, Reservation};
+use crate::call::{Answer, Call};
 use crate::counters::Counters;
 use crate::item::WorkItem;
 use crate::options::BatchPolicy;
@@ -27,7 +28,7 @@ use misalign_core::cost::TokenCounts;
 use misalign_models::batch::{BatchClient, BatchRequest, BatchState, ItemResult};
 use misalign_models::{Completion, ErrorClass, ProviderError};
 use misalign_store::samples::Inserted;
-use misalign_store::{BatchEnd, BatchPurpose, BatchRequestRow, Store, StoreError};
+use misalign_store::{BatchEnd, BatchPurpose, BatchRequestRow, Store, StoreError, WriterHandle};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,18 +48,9 @@ pub struct BatchTally {
     pub ingested: u64,
 }
 
-/// The final outcome of one batched request, to store.
+/// What ingesting one [`Answer`] of a batch did.
 #[derive(Debug)]
-pub struct Outcome {
-    pub key: String,
-    pub result: Result<Completion, ProviderError>,
-    /// Batches the item has been in.
-    pub attempts: u32,
-}
-
-/// What storing one [`Outcome`] did.
-#[derive(Debug)]
-pub struct Stored<R> {
+pub struct Ingested<R> {
     pub key: String,
     pub inserted: Inserted,
     /// An answer (not an error).
@@ -91,8 +83,8 @@ pub trait Workload: Send + Sync + 'static {
     fn run_id(&self) -> i64;
     /// Values scrubbed from anything stored or shown.
     fn secrets(&self) -> &[String];
-    /// The request, built by the same code as the live call.
-    fn request(&self, item: &Self::Item) -> BatchRequest;
+    /// The call, built by the same code as the live call.
+    fn call(&self, item: &Self::Item) -> Call;
     /// Whether an answer is usable; `Err(why)`: send it again like a retryable failure
     /// (an unparsable judge reply). `item` is `None` for an item outside this run's plan.
     fn accept(&self, item: Option<&Self::Item>, answer: &Completion) -> Result<(), Unusable> {
@@ -118,18 +110,18 @@ pub trait Workload: Send + Sync + 'static {
     const PURPOSE: BatchPurpose;
     /// How `item` is recorded with its batch, under `custom_id`, before the batch is sent.
     fn recorded(custom_id: String, item: &Self::Item) -> BatchRequestRow;
-    /// Stores the final outcomes of batch `batch_id` and marks it ingested, in one
+    /// Stores the final answers of batch `batch_id` and marks it ingested, in one
     /// transaction; a batch already ingested adds nothing.
     fn ingest(
         &self,
         store: &mut Store,
         batch_id: i64,
         model: &str,
-        outcomes: Vec<Outcome>,
+        answers: Vec<Answer>,
         at: &str,
-    ) -> Result<Vec<Stored<Self::Row>>, StoreError>;
-    /// Called for each outcome newly stored whose item is in this run's plan.
-    fn on_stored(&self, item: &Self::Item, stored: &Stored<Self::Row>) {
+    ) -> Result<Vec<Ingested<Self::Row>>, StoreError>;
+    /// Called for each answer newly stored whose item is in this run's plan.
+    fn on_stored(&self, item: &Self::Item, stored: &Ingested<Self::Row>) {
         let _ = (item, stored);
     }
 }
@@ -173,30 +165,42 @@ pub enum BatchRunError {
     Task(String),
 }
 
-/// The store, used from async code through blocking tasks.
+/// Where the engine writes. Sampling batches write through the run's single store writer,
+/// beside the live calls' answers. Judge batches run after sampling, when `classify` holds
+/// the folder's store by reference on its own task, so they keep a connection of their own
+/// (one writer at a time still: classification writes its verdicts after the batches end).
 #[derive(Clone)]
-pub(crate) struct Db(Arc<Mutex<Store>>);
+pub(crate) enum Db {
+    Writer(WriterHandle),
+    Connection(Arc<Mutex<Store>>),
+}
 
 impl Db {
+    /// A connection of the engine's own to the store at `path`.
     pub(crate) async fn open(path: PathBuf) -> Result<Db, BatchRunError> {
         let store = tokio::task::spawn_blocking(move || Store::open(&path))
             .await
             .map_err(|e| BatchRunError::Task(e.to_string()))??;
-        Ok(Db(Arc::new(Mutex::new(store))))
+        Ok(Db::Connection(Arc::new(Mutex::new(store))))
     }
 
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, BatchRunError> {
-        let store = self.0.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut s = store.lock().unwrap_or_else(|e| e.into_inner());
-            f(&mut s)
-        })
-        .await
-        .map_err(|e| BatchRunError::Task(e.to_string()))?
-        .map_err(BatchRunError::Store)
+        match self {
+            Db::Writer(w) => Ok(w.run(f).await?),
+            Db::Connection(store) => {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut s = store.lock().unwrap_or_else(|e| e.into_inner());
+                    f(&mut s)
+                })
+                .await
+                .map_err(|e| BatchRunError::Task(e.to_string()))?
+                .map_err(BatchRunError::Store)
+            }
+        }
     }
 }
 
@@ -497,7 +501,11 @@ impl<W: Workload> Engine<W> {
                             break;
                         }
                     }
-                    let req = self.work.request(it);
+                    let call = self.work.call(it);
+                    let req = BatchRequest {
+                        custom_id: custom_id(&call.key),
+                        request: call.request,
+                    };
                     // A request that cannot be built is refused at submission, reason stored.
                     let size: usize = client.request_size(&req).unwrap_or_default();
                     if !chunk.is_empty() && bytes + size > limits.max_bytes {
@@ -629,9 +637,9 @@ impl<W: Workload> Engine<W> {
                                 message: why.clone(),
                             });
                         }
-                        let rows: Vec<Outcome> = chunk
+                        let rows: Vec<Answer> = chunk
                             .iter()
-                            .map(|(it, _)| Outcome {
+                            .map(|(it, _)| Answer {
                                 key: W::key(it).to_string(),
                                 result: Err(e.clone()),
                                 attempts: 1,
@@ -722,7 +730,7 @@ impl<W: Workload> Engine<W> {
                             let rows = a
                                 .items
                                 .iter()
-                                .map(|(_, k)| Outcome {
+                                .map(|(_, k)| Answer {
                                     key: k.clone(),
                                     result: Err(e.clone()),
                                     attempts: 1,
@@ -804,18 +812,18 @@ impl<W: Workload> Engine<W> {
                 },
                 other => other,
             };
-            let outcome = |result| Outcome {
+            let answer = |result| Answer {
                 key: key.clone(),
                 result,
                 attempts: n,
             };
             match result {
-                ItemResult::Done(c) => rows.push(outcome(Ok(c))),
+                ItemResult::Done(c) => rows.push(answer(Ok(c))),
                 ItemResult::Failed(e) if e.class() == ErrorClass::Retryable && retry_left => {
                     again.push(key.clone())
                 }
                 ItemResult::NotRun(_) if retry_left => again.push(key.clone()),
-                ItemResult::NotRun(why) => rows.push(outcome(Err(ProviderError::NotRun(format!(
+                ItemResult::NotRun(why) => rows.push(answer(Err(ProviderError::NotRun(format!(
                     "in {n} batches; last: {why}"
                 ))))),
                 ItemResult::Failed(e) => {
@@ -826,7 +834,7 @@ impl<W: Workload> Engine<W> {
                             message: e.to_string(),
                         });
                     }
-                    rows.push(outcome(Err(e)))
+                    rows.push(answer(Err(e)))
                 }
             }
         }
@@ -856,18 +864,18 @@ impl<W: Workload> Engine<W> {
         Ok(())
     }
 
-    /// Stores the final outcome of items of batch `batch_id` (and marks it ingested).
+    /// Stores the final answers of items of batch `batch_id` (and marks it ingested).
     async fn store_results(
         &mut self,
         batch_id: i64,
         model: &str,
         provider: &str,
-        outcomes: Vec<Outcome>,
+        answers: Vec<Answer>,
     ) -> Result<(), BatchRunError> {
         let (work, m) = (self.work.clone(), model.to_string());
         let stored = self
             .db
-            .run(move |s| work.ingest(s, batch_id, &m, outcomes, &misalign_store::timestamp()))
+            .run(move |s| work.ingest(s, batch_id, &m, answers, &misalign_store::timestamp()))
             .await?;
         for st in stored {
             let used = match st.inserted {

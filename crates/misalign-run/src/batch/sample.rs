@@ -1,22 +1,21 @@
 //! Sampling in batches (`execution.batch`): work items go out as batch requests built like
 //! their live calls, and each final outcome becomes one `responses` row, linked to its batch.
 
-use super::{
-    custom_id, run_batches, BatchReport, BatchRunError, BatchTally, Db, Outcome, Stored, Workload,
-};
+use super::{run_batches, BatchReport, BatchRunError, BatchTally, Db, Ingested, Workload};
 use crate::budget::{OverBudget, Reservation};
+use crate::call::{Answer, Call};
 use crate::counters::Counters;
 use crate::item::WorkItem;
 use crate::options::SamplingOptions;
-use crate::scheduler::{fill_row, sample_params};
+use crate::scheduler::fill_row;
 use crate::stop::Stop;
 use misalign_core::cost::TokenCounts;
-use misalign_models::batch::{BatchClient, BatchRequest};
-use misalign_models::CompletionRequest;
+use misalign_models::batch::BatchClient;
 use misalign_store::samples::ResponseRow;
-use misalign_store::{BatchPurpose, BatchRequestRow, BatchResults, Store, StoreError};
+use misalign_store::{
+    BatchPurpose, BatchRequestRow, BatchResults, Store, StoreError, WriterHandle,
+};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Work items to `responses`.
@@ -48,19 +47,9 @@ impl Workload for Sampling {
         &item.model.provider
     }
 
-    /// The live call's request, named by the item's custom id.
-    fn request(&self, it: &WorkItem) -> BatchRequest {
-        BatchRequest {
-            custom_id: custom_id(&it.key),
-            request: CompletionRequest {
-                model: it.model.model_id.clone(),
-                system: it.prompt.rendered.system_prompt.clone(),
-                turns: it.prompt.rendered.prior_turns.clone(),
-                user: it.prompt.user_message.clone(),
-                params: sample_params(&self.opts.params, it.sample_index),
-                cache_prefix: self.opts.prompt_cache,
-            },
-        }
+    /// The live call's request.
+    fn call(&self, it: &WorkItem) -> Call {
+        it.call(&self.opts.params, self.opts.prompt_cache)
     }
 
     fn reserve(&self, it: &WorkItem, committed: bool) -> Result<Option<Reservation>, OverBudget> {
@@ -93,9 +82,9 @@ impl Workload for Sampling {
         store: &mut Store,
         batch_id: i64,
         model: &str,
-        outcomes: Vec<Outcome>,
+        outcomes: Vec<Answer>,
         at: &str,
-    ) -> Result<Vec<Stored<ResponseRow>>, StoreError> {
+    ) -> Result<Vec<Ingested<ResponseRow>>, StoreError> {
         let mut rows = Vec::with_capacity(outcomes.len());
         let mut facts = Vec::with_capacity(outcomes.len());
         for o in outcomes {
@@ -116,7 +105,7 @@ impl Workload for Sampling {
             .into_iter()
             .zip(inserted)
             .zip(facts)
-            .map(|((row, inserted), (ok, tokens))| Stored {
+            .map(|((row, inserted), (ok, tokens))| Ingested {
                 key: row.item_key.clone(),
                 inserted,
                 ok,
@@ -126,7 +115,7 @@ impl Workload for Sampling {
             .collect())
     }
 
-    fn on_stored(&self, item: &WorkItem, stored: &Stored<ResponseRow>) {
+    fn on_stored(&self, item: &WorkItem, stored: &Ingested<ResponseRow>) {
         if let Some(hook) = &self.opts.on_stored {
             (hook.0)(item, &stored.row);
         }
@@ -151,8 +140,7 @@ pub fn split_batchable(
 pub async fn sample_with_batches(
     items: Vec<WorkItem>,
     clients: BTreeMap<String, Arc<dyn BatchClient>>,
-    store_path: PathBuf,
-    writer: misalign_store::WriterHandle,
+    writer: WriterHandle,
     opts: SamplingOptions,
     counters: Arc<Counters>,
     stop: Stop,
@@ -174,7 +162,7 @@ pub async fn sample_with_batches(
     let batch_run = sample_in_batches(
         batched,
         clients,
-        store_path,
+        writer.clone(),
         opts.clone(),
         counters.clone(),
         stop.clone(),
@@ -197,17 +185,17 @@ pub async fn sample_with_batches(
 }
 
 /// Samples `items` (pending items of models in `clients`) in provider batches, resuming the
-/// batches the store holds open. Returns when every item is stored (or handed back for live
+/// batches the store holds open; every write goes through `writer`, the run's single writer. Returns when every item is stored (or handed back for live
 /// calls), or when `stop` fires (the batches stay recorded; the next run resumes them).
 pub async fn sample_in_batches(
     items: Vec<WorkItem>,
     clients: BTreeMap<String, Arc<dyn BatchClient>>,
-    store_path: PathBuf,
+    writer: WriterHandle,
     opts: SamplingOptions,
     counters: Arc<Counters>,
     stop: Stop,
 ) -> Result<BatchReport, BatchRunError> {
-    let db = Db::open(store_path).await?;
+    let db = Db::Writer(writer);
     let policy = opts.batch.clone();
     let work = Arc::new(Sampling { opts });
     run_batches(work, items, clients, db, policy, counters, stop).await

@@ -8,15 +8,14 @@
 
 use super::judge::{judge_request, JudgeError};
 use super::{awareness_entry, verdict_entry, ClassifyError};
-use crate::batch::{
-    custom_id, run_batches, BatchReport, BatchTally, Db, Outcome, Stored, Unusable, Workload,
-};
+use crate::batch::{run_batches, BatchReport, BatchTally, Db, Ingested, Unusable, Workload};
+use crate::call::{Answer, Call};
 use crate::options::BatchPolicy;
 use crate::stop::Stop;
 use misalign_core::judge::{
     parse_awareness, parse_verdict, JudgeParseError, JudgePrompt, RUBRIC_VERSION,
 };
-use misalign_models::batch::{BatchClient, BatchRequest};
+use misalign_models::batch::BatchClient;
 use misalign_models::Completion;
 use misalign_store::classifications::{CachedJudgement, ReplyTokens};
 use misalign_store::{
@@ -146,9 +145,9 @@ impl Workload for Judging {
         &item.provider
     }
 
-    fn request(&self, item: &JudgeItem) -> BatchRequest {
-        BatchRequest {
-            custom_id: custom_id(&item.cache_key),
+    fn call(&self, item: &JudgeItem) -> Call {
+        Call {
+            key: item.cache_key.clone(),
             request: judge_request(&item.model_id, &item.prompt),
         }
     }
@@ -176,12 +175,12 @@ impl Workload for Judging {
         store: &mut Store,
         batch_id: i64,
         model: &str,
-        outcomes: Vec<Outcome>,
+        answers: Vec<Answer>,
         at: &str,
-    ) -> Result<Vec<Stored<()>>, StoreError> {
+    ) -> Result<Vec<Ingested<()>>, StoreError> {
         let mut rows = Vec::new();
         let mut failures = Vec::new();
-        for o in outcomes {
+        for o in answers {
             // A reply for a call outside this classification's plan cannot be parsed
             // without its call; it is not cached (the batch is still ingested once).
             let Some(item) = self.plan.get(&o.key) else {
@@ -221,10 +220,10 @@ impl Workload for Judging {
             }
         }
         let inserted = store.ingest_batch(batch_id, BatchResults::Judgements(&rows), at)?;
-        let mut out: Vec<Stored<()>> = rows
+        let mut out: Vec<Ingested<()>> = rows
             .into_iter()
             .zip(inserted)
-            .map(|(r, inserted)| Stored {
+            .map(|(r, inserted)| Ingested {
                 key: r.cache_key,
                 inserted,
                 ok: true,
@@ -235,7 +234,7 @@ impl Workload for Judging {
         let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
         for (key, e) in failures {
             failed.insert(key.clone(), e);
-            out.push(Stored {
+            out.push(Ingested {
                 key,
                 inserted: misalign_store::samples::Inserted::New,
                 ok: false,

@@ -72,19 +72,17 @@ pub(crate) async fn sample(
     opts.batch.on_progress = Some(Arc::new(move |t: BatchTally, what: &str| {
         let _ = progress.send(BatchNote::Progress(t, what.to_string()));
     }));
-    let store_path = settings.out.join(misalign_store::STORE_FILE);
-    let (report, tally) = crate::batch::sample_with_batches(
-        pending, clients, store_path, writer, opts, counters, stop,
-    )
-    .await
-    .map_err(|e| match e {
-        BatchRunError::Store(e) => SessionError::Store(e),
-        BatchRunError::Limits(e) => in_file(e),
-        BatchRunError::Task(message) => SessionError::Task {
-            what: "the batch engine's store task",
-            message,
-        },
-    })?;
+    let (report, tally) =
+        crate::batch::sample_with_batches(pending, clients, writer, opts, counters, stop)
+            .await
+            .map_err(|e| match e {
+                BatchRunError::Store(e) => SessionError::Store(e),
+                BatchRunError::Limits(e) => in_file(e),
+                BatchRunError::Task(message) => SessionError::Task {
+                    what: "the batch engine's store task",
+                    message,
+                },
+            })?;
     let _ = notes.send(BatchNote::Done(tally));
     Ok(report)
 }

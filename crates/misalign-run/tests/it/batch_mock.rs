@@ -14,6 +14,7 @@ use misalign_run::retry::RetryPolicy;
 use misalign_run::{Counters, ModelTarget, PromptEntry, Stop, WorkItem};
 use misalign_store::{
     BatchPurpose, BatchRequestRow, PromptRow, RunManifest, Store, StoreWriter, WorkItemRow,
+    WriterHandle,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -98,6 +99,12 @@ fn items(m: &Arc<ModelTarget>, conditions: usize, samples: u32) -> Vec<WorkItem>
         })
         .collect();
     misalign_run::item::work_items(&prompts, samples, &params())
+}
+
+/// A store writer on the store at `path`, as a run has (its thread ends with the last
+/// handle): batch sampling writes through it.
+fn writer_at(path: &Path) -> WriterHandle {
+    StoreWriter::spawn(Store::open(path).unwrap()).handle()
 }
 
 fn open_store(dir: &Path, items: &[WorkItem]) -> (Store, i64) {
@@ -213,7 +220,7 @@ async fn end_to_end(kind: ProviderKind) {
     let report = sample_in_batches(
         work.clone(),
         BTreeMap::from([(m.name.clone(), batch)]),
-        dir.path().join("results.sqlite"),
+        writer_at(&dir.path().join("results.sqlite")),
         opts,
         Arc::new(Counters::new()),
         Stop::new(),
@@ -314,7 +321,6 @@ async fn errors_and_expiries(kind: ProviderKind, fallback: BatchFallback) {
     let (report, tally) = sample_with_batches(
         work.clone(),
         BTreeMap::from([(m.name.clone(), batch)]),
-        dir.path().join("results.sqlite"),
         writer.handle(),
         opts,
         Arc::new(Counters::new()),
@@ -385,7 +391,7 @@ async fn requests_out_of_retries_are_stored_as_failed_calls() {
     let report = sample_in_batches(
         work,
         BTreeMap::from([(m.name.clone(), batch)]),
-        dir.path().join("results.sqlite"),
+        writer_at(&dir.path().join("results.sqlite")),
         opts,
         Arc::new(Counters::new()),
         Stop::new(),
@@ -432,7 +438,7 @@ async fn a_stopped_run_resumes_its_open_batch_without_resubmitting() {
     let first = sample_in_batches(
         work.clone(),
         clients.clone(),
-        db.clone(),
+        writer_at(&db),
         options(run),
         Arc::new(Counters::new()),
         stop,
@@ -448,7 +454,7 @@ async fn a_stopped_run_resumes_its_open_batch_without_resubmitting() {
     let second = sample_in_batches(
         work.clone(),
         clients.clone(),
-        db.clone(),
+        writer_at(&db),
         options(run),
         Arc::new(Counters::new()),
         Stop::new(),
@@ -472,7 +478,7 @@ async fn a_stopped_run_resumes_its_open_batch_without_resubmitting() {
     let third = sample_in_batches(
         rest,
         clients,
-        db.clone(),
+        writer_at(&db),
         options(run),
         Arc::new(Counters::new()),
         Stop::new(),
@@ -501,7 +507,7 @@ async fn a_lost_creation_reply_is_found_by_its_marker() {
         let report = sample_in_batches(
             work,
             BTreeMap::from([(m.name.clone(), batch)]),
-            dir.path().join("results.sqlite"),
+            writer_at(&dir.path().join("results.sqlite")),
             options(run),
             Arc::new(Counters::new()),
             Stop::new(),
@@ -547,7 +553,7 @@ async fn a_recorded_batch_without_an_id_is_reconciled_on_resume() {
     let report = sample_in_batches(
         work,
         BTreeMap::from([(m.name.clone(), batch)]),
-        dir.path().join("results.sqlite"),
+        writer_at(&dir.path().join("results.sqlite")),
         options(run),
         Arc::new(Counters::new()),
         Stop::new(),
@@ -586,7 +592,7 @@ async fn batched_requests_carry_the_cache_breakpoint_and_are_priced_as_batch() {
     let report = sample_in_batches(
         work.clone(),
         BTreeMap::from([(m.name.clone(), batch)]),
-        dir.path().join("results.sqlite"),
+        writer_at(&dir.path().join("results.sqlite")),
         opts,
         Arc::new(Counters::new()),
         Stop::new(),
@@ -681,7 +687,7 @@ async fn batched_requests_carry_prior_turns(kind: ProviderKind) {
     let report = sample_in_batches(
         work,
         BTreeMap::from([(m.name.clone(), batch)]),
-        dir.path().join("results.sqlite"),
+        writer_at(&dir.path().join("results.sqlite")),
         options(run),
         Arc::new(Counters::new()),
         Stop::new(),
