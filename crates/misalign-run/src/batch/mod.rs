@@ -1,5 +1,5 @@
 //! Batch mode: work goes out as provider batches instead of live calls. One engine runs every
-//! kind of batched work ([`Workload`]): sampling (`execution.batch`, [`sample`]: every answer
+//! kind of batched work ([`Workload`]): sampling (`execution.batch`, [`sample_in_batches`]: every answer
 //! still ends up as one row of `responses`, read by the same parser as a live reply) and the
 //! judge and awareness calls of classification (`classification.batch`, in
 //! `crate::classify::batch`: every reply ends up in the judge cache).
@@ -9,11 +9,11 @@
 //! answers together with the `ingested` event. So a run killed at any moment, when run
 //! again, polls the batches it already paid for instead of sending their items again; a
 //! submission whose reply was lost is looked up by its marker where the API keeps one
-//! ([`BatchClient::find`]). Requests that failed retryably or expired inside a batch go into
+//! ([`misalign_models::batch::BatchClient::find`]). Requests that failed retryably or expired inside a batch go into
 //! the next batch (or, with `batch_fallback: live`, back to the caller for live calls) until
 //! `execution.retries` is spent; permanent failures are stored as errors like live ones.
 //!
-//! The engine's parts, one job each: [`workload`] (what a kind of batched work supplies),
+//! The engine's parts, one job each: `workload` (what a kind of batched work supplies),
 //! `engine` (its state and main loop), `resume` (batches an earlier run left open),
 //! `submit` (recording, then sending a batch), `poll` (asking how batches are doing),
 //! `ingest` (storing what ended batches produced), `db` (where it writes), and `sample`
