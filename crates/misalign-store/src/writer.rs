@@ -22,7 +22,9 @@ type Ack = oneshot::Sender<Result<Inserted, CommitError>>;
 /// Work the writer thread does with the store besides inserting answers.
 type StoreJob = Box<dyn FnOnce(&mut Store) + Send>;
 
-/// What the writer thread is sent.
+/// What the writer thread is sent. Answers are nearly every message, so they travel
+/// unboxed (no allocation per answer); the rarer jobs are the small variant.
+#[allow(clippy::large_enum_variant)]
 enum Job {
     /// An answer to commit (batched with the answers queued beside it).
     Insert(ResponseRow, Ack),
