@@ -13,6 +13,8 @@
 //!   honouring `Retry-After`), committing each result through the store's single writer
 //!   before it counts as done — so an interrupted run resumes with every finished sample
 //!   kept and none duplicated.
+//! - [`batch`]: batch mode, one engine for sampling and judge calls sent as provider
+//!   batches (committed before they are sent, resumed after a kill).
 //! - [`classify`]: detectors and LLM judges over stored answers.
 //! - [`import`]: an existing results tree of the reference layout read into a store.
 //! - [`budget`]: `--max-cost`, checked before each call starts.

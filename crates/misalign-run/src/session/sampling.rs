@@ -1,6 +1,7 @@
-//! Sampling in batches (`execution.batch`, `--batch`): a batch client for every planned
-//! model whose provider has a batch API; the library's batch engine sends those items in
-//! batches and the rest live. Without batch mode, every item is called live.
+//! The sample phase's choice of path: every pending item live through the scheduler, or in
+//! batch mode (`execution.batch`, `--batch`) a batch client for every planned model whose
+//! provider has a batch API, the batch engine sending those items in batches and the rest
+//! live. Either way every answer is committed by the run's single store writer.
 
 use super::plan::Plan;
 use super::{RunSettings, SessionError};
