@@ -1,44 +1,29 @@
-//! Where the batch engine writes.
+//! Where the batch engine writes: always through the one connection that writes the store
+//! at that moment, never a connection of its own.
 
 use super::BatchRunError;
 use misalign_store::{Store, StoreError, WriterHandle};
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// Where the engine writes. Sampling batches write through the run's single store writer,
-/// beside the live calls' answers. Judge batches run after sampling, when `classify` holds
-/// the folder's store by reference on its own task, so they keep a connection of their own
-/// (one writer at a time still: classification writes its verdicts after the batches end).
-#[derive(Clone)]
-pub(crate) enum Db {
+/// beside the live calls' answers. Judge batches run inside classification, which holds the
+/// store itself: they write through that connection, lent for as long as they run.
+pub(crate) enum Db<'a> {
     Writer(WriterHandle),
-    Connection(Arc<Mutex<Store>>),
+    Lent(Mutex<&'a mut Store>),
 }
 
-impl Db {
-    /// A connection of the engine's own to the store at `path`.
-    pub(crate) async fn open(path: PathBuf) -> Result<Db, BatchRunError> {
-        let store = tokio::task::spawn_blocking(move || Store::open(&path))
-            .await
-            .map_err(|e| BatchRunError::Task(e.to_string()))??;
-        Ok(Db::Connection(Arc::new(Mutex::new(store))))
-    }
-
+impl Db<'_> {
     pub(super) async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, BatchRunError> {
         match self {
             Db::Writer(w) => Ok(w.run(f).await?),
-            Db::Connection(store) => {
-                let store = store.clone();
-                tokio::task::spawn_blocking(move || {
-                    let mut s = store.lock().unwrap_or_else(|e| e.into_inner());
-                    f(&mut s)
-                })
-                .await
-                .map_err(|e| BatchRunError::Task(e.to_string()))?
-                .map_err(BatchRunError::Store)
+            // On the caller's task, as classification's own reads and writes are.
+            Db::Lent(store) => {
+                let mut s = store.lock().unwrap_or_else(|e| e.into_inner());
+                Ok(f(&mut s)?)
             }
         }
     }

@@ -31,9 +31,9 @@ pub(super) struct Active {
 
 /// Runs the batches of one workload until every item is stored (or handed back for live
 /// calls) or `stop` fires.
-pub(crate) struct Engine<W: Workload> {
+pub(crate) struct Engine<'a, W: Workload> {
     pub(super) work: Arc<W>,
-    pub(super) db: Db,
+    pub(super) db: Db<'a>,
     pub(super) clients: BTreeMap<String, Arc<dyn BatchClient>>,
     pub(super) opts: BatchPolicy,
     pub(super) counters: Arc<Counters>,
@@ -57,7 +57,7 @@ pub(crate) async fn run_batches<W: Workload>(
     work: Arc<W>,
     items: Vec<W::Item>,
     clients: BTreeMap<String, Arc<dyn BatchClient>>,
-    db: Db,
+    db: Db<'_>,
     opts: BatchPolicy,
     counters: Arc<Counters>,
     stop: Stop,
@@ -104,7 +104,7 @@ pub(crate) async fn run_batches<W: Workload>(
     Ok(engine.report)
 }
 
-impl<W: Workload> Engine<W> {
+impl<W: Workload> Engine<'_, W> {
     /// Stopped for a reason that leaves the batches in flight to the next run (Ctrl-C, a
     /// rejected key, a store failure). A cost-limit stop is not one: batches already sent
     /// are paid for, so they are still collected.

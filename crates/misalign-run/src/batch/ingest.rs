@@ -13,7 +13,7 @@ use misalign_models::{ErrorClass, ProviderError};
 use misalign_store::samples::Inserted;
 use std::collections::HashMap;
 
-impl<W: Workload> Engine<W> {
+impl<W: Workload> Engine<'_, W> {
     pub(super) async fn ingest(
         &mut self,
         a: Active,

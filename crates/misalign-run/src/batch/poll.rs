@@ -9,7 +9,7 @@ use misalign_models::batch::{BatchState, ItemResult};
 use misalign_models::ErrorClass;
 use misalign_store::BatchEnd;
 
-impl<W: Workload> Engine<W> {
+impl<W: Workload> Engine<'_, W> {
     /// Polls every active batch once and ingests the ones that ended. Returns whether any
     /// batch changed state.
     pub(super) async fn poll_all(&mut self) -> Result<bool, BatchRunError> {

@@ -6,7 +6,7 @@ use super::BatchRunError;
 use misalign_store::BatchEnd;
 use std::collections::HashSet;
 
-impl<W: Workload> Engine<W> {
+impl<W: Workload> Engine<'_, W> {
     /// Takes over the batches a previous run left open; returns the keys they hold.
     pub(super) async fn resume(&mut self) -> Result<HashSet<String>, BatchRunError> {
         let open = self.db.run(|s| s.open_batches(W::PURPOSE)).await?;

@@ -31,7 +31,7 @@ fn new_marker() -> String {
     format!("misalign-{}", hex::encode(&h.finalize()[..12]))
 }
 
-impl<W: Workload> Engine<W> {
+impl<W: Workload> Engine<'_, W> {
     /// Sends every pending item, grouped per model within the provider's limits.
     pub(super) async fn submit_pending(&mut self) -> Result<(), BatchRunError> {
         let models: Vec<String> = self.pending.keys().cloned().collect();

@@ -22,7 +22,6 @@ use misalign_store::{
     BatchPurpose, BatchRequestRow, BatchResults, JudgeCacheRow, JudgeCall, Store, StoreError,
 };
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// What judge batching has to say while it works.
@@ -52,8 +51,6 @@ pub struct JudgeBatching {
     pub policy: BatchPolicy,
     /// The judges' keys and header values, scrubbed from anything stored or shown.
     pub secrets: Vec<String>,
-    /// The results store (the engine writes through its own connection).
-    pub store_path: PathBuf,
     pub notes: Option<Arc<NoteFn>>,
 }
 
@@ -252,6 +249,7 @@ pub(crate) async fn judge_in_batches(
     batching: &JudgeBatching,
     run_id: i64,
     items: Vec<JudgeItem>,
+    store: &mut Store,
     stop: Stop,
 ) -> Result<Settled, ClassifyError> {
     if !batching.live_only.is_empty() {
@@ -273,7 +271,8 @@ pub(crate) async fn judge_in_batches(
             notes(JudgeBatchNote::Progress(t, what.to_string()))
         }));
     }
-    let db = Db::open(batching.store_path.clone()).await?;
+    // Classification's own connection writes the batches: no second writer.
+    let db = Db::Lent(Mutex::new(store));
     let report: BatchReport<JudgeItem> = run_batches(
         work.clone(),
         items,

@@ -278,7 +278,7 @@ enum Known {
 
 /// Classifies every stored answer lacking a classification of the current version.
 pub async fn classify_store(
-    store: &Store,
+    store: &mut Store,
     options: &ClassifyOptions,
 ) -> Result<ClassifySummary, ClassifyError> {
     classify_store_until(store, options, crate::Stop::new()).await
@@ -287,7 +287,7 @@ pub async fn classify_store(
 /// [`classify_store`] that stops waiting for judge batches when `stop` fires (the batches
 /// stay recorded; nothing is classified by this call then).
 pub async fn classify_store_until(
-    store: &Store,
+    store: &mut Store,
     options: &ClassifyOptions,
     stop: crate::Stop,
 ) -> Result<ClassifySummary, ClassifyError> {
@@ -396,7 +396,7 @@ pub async fn classify_store_until(
 /// (resuming open ones). Returns the keys the batches settled: replies are in the cache,
 /// failures here.
 async fn judge_batches(
-    store: &Store,
+    store: &mut Store,
     batching: &JudgeBatching,
     run_id: i64,
     planned: &[(
@@ -432,7 +432,7 @@ async fn judge_batches(
             });
         }
     }
-    let settled = batch::judge_in_batches(batching, run_id, items, stop).await?;
+    let settled = batch::judge_in_batches(batching, run_id, items, store, stop).await?;
     if settled.stopped {
         return Err(ClassifyError::Interrupted);
     }

@@ -196,7 +196,6 @@ pub fn judge_batching(
     providers: &BTreeMap<String, ProviderConfig>,
     execution: &Execution,
     env: &dyn Fn(&str) -> Option<String>,
-    store_path: PathBuf,
 ) -> Result<JudgeBatching, SetupError> {
     let client_options = misalign_models::ClientOptions {
         timeout: std::time::Duration::from_secs(execution.timeout_seconds.max(1)),
@@ -218,7 +217,6 @@ pub fn judge_batching(
         live_only: Vec::new(),
         policy: BatchPolicy::of(execution),
         secrets: Vec::new(),
-        store_path,
         notes: None,
     };
     for name in names {

@@ -77,7 +77,7 @@ pub async fn classify_folder(
             out.display()
         )));
     }
-    let store = Store::open_dir(out)?;
+    let mut store = Store::open_dir(out)?;
     // One writer per folder: a `run` still sampling here (or another classify) has it.
     let _lock = misalign_store::lock::FolderLock::acquire(out)?;
     // The experiment as it was run: its classification settings and providers. A database
@@ -156,11 +156,10 @@ pub async fn classify_folder(
             &providers,
             &execution,
             &*settings.env,
-            out.join(STORE_FILE),
         )?);
     }
     let shutdown = Shutdown::new();
-    let classified = classify_reporting(&store, &options, &prices, reporter, &shutdown);
+    let classified = classify_reporting(&mut store, &options, &prices, reporter, &shutdown);
     let summary = match classified.await {
         Ok(summary) => summary,
         Err(SessionError::Classify(ClassifyError::Interrupted)) => {
@@ -411,7 +410,7 @@ pub async fn classify_jsonl(
 /// through `shutdown` ends the wait for open judge batches (they stay recorded:
 /// [`ClassifyError::Interrupted`]).
 pub(crate) async fn classify_reporting(
-    store: &Store,
+    store: &mut Store,
     options: &ClassifyOptions,
     prices: &PriceTable,
     reporter: &dyn Reporter,
@@ -434,16 +433,19 @@ pub(crate) async fn classify_reporting(
         JudgeBatchNote::Done(tally) => reporter.event(Event::JudgeBatchesDone { tally }),
     };
     let stop = crate::Stop::new();
-    let classifying = classify_store_until(store, &options, stop.clone());
-    tokio::pin!(classifying);
-    let mut stopping = false;
-    let result = loop {
-        tokio::select! {
-            r = &mut classifying => break r,
-            Some(note) = notes.recv() => forward(note),
-            _ = shutdown.stop.cancelled(), if !stopping => {
-                stopping = true;
-                stop.trigger(crate::StopReason::Interrupted);
+    let result = {
+        // Scoped: classification holds the store until it is done.
+        let classifying = classify_store_until(store, &options, stop.clone());
+        tokio::pin!(classifying);
+        let mut stopping = false;
+        loop {
+            tokio::select! {
+                r = &mut classifying => break r,
+                Some(note) = notes.recv() => forward(note),
+                _ = shutdown.stop.cancelled(), if !stopping => {
+                    stopping = true;
+                    stop.trigger(crate::StopReason::Interrupted);
+                }
             }
         }
     };

@@ -50,7 +50,7 @@ pub async fn run(
     .await?;
     clock.phase("sampled");
     let Sampled {
-        store,
+        mut store,
         report,
         counters,
         exporter,
@@ -71,7 +71,7 @@ pub async fn run(
     let missing_verdicts = match prepared.classify {
         Some(options) => {
             match classify(
-                &plan, settings, &store, run_id, options, reporter, &shutdown,
+                &plan, settings, &mut store, run_id, options, reporter, &shutdown,
             )
             .await
             {
@@ -442,7 +442,7 @@ fn stopped(
 async fn classify(
     plan: &Plan,
     settings: &RunSettings,
-    store: &Store,
+    store: &mut Store,
     run_id: i64,
     mut options: ClassifyOptions,
     reporter: &dyn Reporter,
@@ -455,7 +455,6 @@ async fn classify(
             &exp.providers,
             &exp.execution,
             &*settings.env,
-            settings.out.join(misalign_store::STORE_FILE),
         )?);
     }
     // The one place the run's id reaches classification: its verdicts, judge costs and
@@ -555,7 +554,7 @@ fn failed_for_good(
 
 /// Classification (`misalign classify`'s engine) and the reports, after sampling.
 async fn classify_and_report(
-    store: &Store,
+    store: &mut Store,
     settings: &RunSettings,
     options: &ClassifyOptions,
     prices: &misalign_core::cost::PriceTable,
