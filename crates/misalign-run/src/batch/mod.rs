@@ -90,8 +90,6 @@ pub enum BatchRunError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Limits(#[from] crate::limits::LimitsError),
-    #[error("the store task stopped: {0}")]
-    Task(String),
 }
 
 /// The custom id of an item: its key, reduced to the strictest provider's alphabet

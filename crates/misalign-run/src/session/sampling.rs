@@ -79,10 +79,6 @@ pub(crate) async fn sample(
             .map_err(|e| match e {
                 BatchRunError::Store(e) => SessionError::Store(e),
                 BatchRunError::Limits(e) => in_file(e),
-                BatchRunError::Task(message) => SessionError::Task {
-                    what: "the batch engine's store task",
-                    message,
-                },
             })?;
     let _ = notes.send(BatchNote::Done(tally));
     Ok(report)
