@@ -2,13 +2,13 @@
 //!
 //! Every call reserves an upper estimate of its cost before it starts (its input as the
 //! cache will bill it, and `max_tokens` of output per sample); when the answer is stored the
-//! reservation is replaced by what the stored usage costs ([`crate::cost::cost_usd`]). A call
+//! reservation is replaced by what the stored usage costs ([`misalign_core::cost::cost_usd`]). A call
 //! whose reservation would take spent + reserved past the limit is not started, and the run
 //! stops starting calls: so what a run spends stays within the limit as long as providers
 //! honour `max_tokens` and the input estimate holds (it is the reported input of an earlier
 //! sample of the same prompt once there is one, else chars/4 plus a quarter).
 
-use crate::cost::{cost_usd, ModelPrice, TokenCounts};
+use misalign_core::cost::{cost_usd, ModelPrice, TokenCounts};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
@@ -257,7 +257,7 @@ pub fn budget_for(
     limit: f64,
     already_spent: f64,
     targets: &[BudgetTarget<'_>],
-    prices: &crate::cost::PriceTable,
+    prices: &misalign_core::cost::PriceTable,
     max_output: u64,
 ) -> Result<Budget, Unpriced> {
     let mut models = HashMap::new();
@@ -287,7 +287,7 @@ pub fn budget_for(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cost::{estimate_tokens, PriceSource};
+    use misalign_core::cost::{estimate_tokens, PriceSource};
 
     fn model(caching: Caching) -> BudgetModel {
         BudgetModel {

@@ -77,7 +77,7 @@ impl Counters {
         model: &str,
         provider: &str,
         ok: bool,
-        tokens: &crate::cost::TokenCounts,
+        tokens: &misalign_core::cost::TokenCounts,
     ) {
         self.with(model, provider, |t| {
             t.in_flight = t.in_flight.saturating_sub(1);

@@ -9,8 +9,8 @@
 //! model's batch discount.
 
 use crate::budget::{input_as_billed, Caching};
-use crate::cost::{cost_usd, estimate_tokens, PriceTable, TokenCounts};
 use misalign_core::config::ProviderKind;
+use misalign_core::cost::{cost_usd, estimate_tokens, PriceTable, TokenCounts};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

@@ -15,18 +15,18 @@
 //! alone, and an import that finds nothing new adds no rows at all. An import holds the
 //! results folder's lock while it works, as `run` and `classify` do.
 
-use crate::store::classifications::NewClassification;
-use crate::store::{
-    PromptRow, ResponseRow, ResponseStatus, RunEndStatus, RunManifest, Store, StoreError,
-    WorkItemRow,
-};
 use misalign_core::config::resolve_model;
 use misalign_core::hash::{sha256_hex, sha256_parts};
 use misalign_core::plan::work_item_key;
 use misalign_core::turns::{Speaker, Turn};
 use misalign_core::{Condition, RenderedPrompt, SamplingParams};
+use misalign_store::classifications::NewClassification;
 use misalign_store::layout::{sample_index, MODELS_DIR, RESPONSE_FILE};
 use misalign_store::lock::{FolderLock, LockError};
+use misalign_store::{
+    PromptRow, ResponseRow, ResponseStatus, RunEndStatus, RunManifest, Store, StoreError,
+    WorkItemRow,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -186,7 +186,7 @@ pub fn import_tree(
         packs: serde_json::json!({}),
         models,
         sampling: serde_json::json!({ "imported_from": dir.display().to_string() }),
-        started_at: crate::timestamp(),
+        started_at: misalign_store::timestamp(),
     })?;
     summary.run_id = Some(run_id);
 
@@ -229,7 +229,7 @@ pub fn import_tree(
         .collect();
     let inserted = store.insert_responses(&rows)?;
     for (&i, outcome) in new.iter().zip(inserted) {
-        if outcome != crate::store::Inserted::New {
+        if outcome != misalign_store::Inserted::New {
             summary.already += 1;
             continue;
         }
@@ -254,7 +254,7 @@ pub fn import_tree(
     store.end_run(
         run_id,
         RunEndStatus::Completed,
-        &crate::timestamp(),
+        &misalign_store::timestamp(),
         &totals,
     )?;
     Ok(summary)
@@ -468,7 +468,7 @@ fn read_sample(
     };
     let meta = obj.get("metadata").cloned().unwrap_or(Value::Null);
     let model = model_name(meta.get("model"), model_folder).map_err(fail)?;
-    let now = crate::timestamp();
+    let now = misalign_store::timestamp();
     let finished = text_at(&meta, &["finished_at", "timestamp", "completed_at"]);
     let started = text_at(&meta, &["started_at"]).or_else(|| finished.clone());
     let status = match text_at(&meta, &["status"]).as_deref() {
@@ -603,7 +603,10 @@ fn imported_classification(response_id: i64, key: &str, v: &ImportedVerdict) -> 
         whistleblowing: None,
         awareness_label: None,
         awareness_reasoning: None,
-        classified_at: v.classified_at.clone().unwrap_or_else(crate::timestamp),
+        classified_at: v
+            .classified_at
+            .clone()
+            .unwrap_or_else(misalign_store::timestamp),
         escalation: None,
         escalation_evidence_json: None,
         unparsed: false,

@@ -6,7 +6,7 @@
 //! Per-model dispatchers mean a model at its cap never blocks another model's queue.
 //!
 //! Before a call starts, the dispatcher also takes its estimated tokens from any
-//! tokens-per-minute pool and sets its upper cost aside in the run's [`Budget`]; a call the
+//! tokens-per-minute pool and sets its upper cost aside in the run's [`Budget`](crate::budget::Budget); a call the
 //! budget refuses stops the run from starting more (calls in flight finish and are stored).
 //! With `samples_per_request: N` (and a client that takes `n`), up to N adjacent pending
 //! items of one prompt go out as one request, each choice stored as its own item's answer.
@@ -14,59 +14,21 @@
 //! request of a prompt goes alone and the others of that prompt wait for it to end: they
 //! then read the cache it wrote instead of all writing it (and paying for the write).
 
-use crate::budget::Budget;
-use crate::cost::{estimate_tokens, TokenCounts};
+use crate::call::{Answer, Call};
 use crate::counters::Counters;
 use crate::item::WorkItem;
 use crate::limits::{Limits, LimitsError};
-use crate::retry::{self, RetryPolicy};
+use crate::options::SamplingOptions;
+use crate::retry;
 use crate::stop::{Stop, StopReason};
-use crate::store::samples::{ResponseRow, ResponseStatus};
-use crate::store::writer::WriterHandle;
-use misalign_core::config::{Concurrency, RatePool};
+use misalign_core::cost::{estimate_tokens, TokenCounts};
 use misalign_core::SamplingParams;
-use misalign_models::{AnswerKind, Completion, CompletionRequest, ErrorClass, ProviderError};
-use std::collections::BTreeMap;
+use misalign_models::{AnswerKind, ErrorClass};
+use misalign_store::samples::{ResponseRow, ResponseStatus};
+use misalign_store::writer::WriterHandle;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
-
-/// How to sample.
-#[derive(Clone, Debug)]
-pub struct SchedulerOptions {
-    pub run_id: i64,
-    pub params: SamplingParams,
-    pub concurrency: Concurrency,
-    pub rate_pools: Vec<RatePool>,
-    /// `global.rate_limits.model_overrides`: model -> its own requests per minute.
-    pub rate_model_overrides: BTreeMap<String, u32>,
-    pub retry: RetryPolicy,
-    /// After a stop, how long in-flight calls may still finish (and be stored).
-    pub grace: Duration,
-    /// Values (API keys) scrubbed from anything stored, whatever a server echoes back.
-    pub secrets: Vec<String>,
-    /// Called with each answer once it is committed (e.g. to export it right away).
-    pub on_stored: Option<StoredHook>,
-    /// Ask providers to cache the prompt the samples of a condition share.
-    pub prompt_cache: bool,
-    /// Samples of one prompt per request where the client takes `n` (1: one per request).
-    pub samples_per_request: u32,
-    /// The run's cost limit, if any.
-    pub budget: Option<Arc<Budget>>,
-}
-
-/// The function behind a [`StoredHook`].
-pub type StoredFn = dyn Fn(&WorkItem, &ResponseRow) + Send + Sync;
-
-/// A callback run after an answer is committed.
-#[derive(Clone)]
-pub struct StoredHook(pub Arc<StoredFn>);
-
-impl std::fmt::Debug for StoredHook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("StoredHook")
-    }
-}
 
 /// What the scheduler did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -81,7 +43,7 @@ pub struct SampleReport {
 }
 
 struct Shared {
-    opts: SchedulerOptions,
+    opts: SamplingOptions,
     writer: WriterHandle,
     counters: Arc<Counters>,
     stop: Stop,
@@ -91,7 +53,7 @@ struct Shared {
 pub async fn sample(
     items: Vec<WorkItem>,
     writer: WriterHandle,
-    opts: SchedulerOptions,
+    opts: SamplingOptions,
     counters: Arc<Counters>,
     stop: Stop,
 ) -> Result<SampleReport, LimitsError> {
@@ -105,15 +67,15 @@ pub async fn sample(
     }
     let models: Vec<_> = groups.iter().map(|(_, v)| v[0].model.clone()).collect();
     let limits = Limits::new(
-        &opts.concurrency,
-        &opts.rate_pools,
-        &opts.rate_model_overrides,
+        &opts.live.concurrency,
+        &opts.live.rate_pools,
+        &opts.live.rate_model_overrides,
         &models,
     )?;
     for (_, v) in &groups {
         counters.planned(&v[0].model.name, &v[0].model.provider, v.len() as u64);
     }
-    let grace = opts.grace;
+    let grace = opts.live.grace;
     let shared = Arc::new(Shared {
         opts,
         writer,
@@ -198,6 +160,7 @@ async fn dispatch(
     let per_request = items.first().map_or(1, |i| {
         shared
             .opts
+            .live
             .samples_per_request
             .clamp(1, i.model.client.max_choices().max(1)) as usize
     });
@@ -338,14 +301,6 @@ pub(crate) fn scrub(text: Option<String>, secrets: &[String]) -> Option<String> 
     text.map(|t| misalign_models::http::scrub_secrets(&t, secrets))
 }
 
-/// The parameters of one sample: a configured seed is offset by the sample index, so the
-/// samples of a condition differ (and each stays reproducible) on seed-honouring backends.
-pub(crate) fn sample_params(params: &SamplingParams, sample_index: u32) -> SamplingParams {
-    let mut p = params.clone();
-    p.seed = p.seed.map(|s| s.wrapping_add(u64::from(sample_index)));
-    p
-}
-
 /// More tokens than any model reads or writes in one call: a count above this is a
 /// provider's (or an attacker's) mistake, not usage.
 /// The store's readers apply the same bound (an odd cell planted in a store is unknown too).
@@ -423,15 +378,8 @@ pub(crate) fn fill_row(
     }
 }
 
-fn request_for(item: &WorkItem, sh: &Shared) -> CompletionRequest {
-    CompletionRequest::single_turn(
-        item.model.model_id.as_str(),
-        item.prompt.rendered.system_prompt.as_str(),
-        &item.prompt.rendered.prior_turns,
-        item.prompt.user_message.as_str(),
-        sample_params(&sh.opts.params, item.sample_index),
-    )
-    .with_cache_prefix(sh.opts.prompt_cache)
+fn call_for(item: &WorkItem, sh: &Shared) -> Call {
+    item.call(&sh.opts.params, sh.opts.prompt_cache)
 }
 
 /// Calls a group of items of one prompt (one request), stores each answer; returns what
@@ -446,7 +394,7 @@ async fn call_group(group: &[WorkItem], sh: &Shared) -> (Vec<Stored>, TokenCount
     for _ in group {
         sh.counters.started(&m.name, &m.provider);
     }
-    let request = request_for(first, sh);
+    let request = call_for(first, sh).request;
     let started_at = misalign_store::timestamp();
     let t0 = Instant::now();
     let stop = &sh.stop;
@@ -454,7 +402,7 @@ async fn call_group(group: &[WorkItem], sh: &Shared) -> (Vec<Stored>, TokenCount
         m.client.as_ref(),
         &request,
         group.len() as u32,
-        &sh.opts.retry,
+        &sh.opts.live.retry,
         || !stop.is_stopped(),
         |_, _| sh.counters.retried(&m.name, &m.provider),
     )
@@ -466,7 +414,12 @@ async fn call_group(group: &[WorkItem], sh: &Shared) -> (Vec<Stored>, TokenCount
     match r.result {
         Ok(choices) => {
             for (item, c) in group.iter().zip(choices) {
-                let (s, t) = store(item, Ok(c), r.attempts, &started_at, latency, sh).await;
+                let answer = Answer {
+                    key: item.key.clone(),
+                    result: Ok(c),
+                    attempts: r.attempts,
+                };
+                let (s, t) = store(item, answer, &started_at, latency, sh).await;
                 stored.push(s);
                 used.add(&t);
                 rest = &rest[1..];
@@ -474,8 +427,12 @@ async fn call_group(group: &[WorkItem], sh: &Shared) -> (Vec<Stored>, TokenCount
         }
         Err(e) => {
             for item in group {
-                let (s, _) =
-                    store(item, Err(e.clone()), r.attempts, &started_at, latency, sh).await;
+                let answer = Answer {
+                    key: item.key.clone(),
+                    result: Err(e.clone()),
+                    attempts: r.attempts,
+                };
+                let (s, _) = store(item, answer, &started_at, latency, sh).await;
                 stored.push(s);
             }
             rest = &[];
@@ -497,26 +454,30 @@ async fn call_group(group: &[WorkItem], sh: &Shared) -> (Vec<Stored>, TokenCount
 async fn call_one(item: &WorkItem, sh: &Shared) -> (Stored, TokenCounts) {
     let m = &item.model;
     sh.counters.started(&m.name, &m.provider);
-    let request = request_for(item, sh);
+    let call = call_for(item, sh);
     let started_at = misalign_store::timestamp();
     let t0 = Instant::now();
     let stop = &sh.stop;
     let r = retry::call(
         m.client.as_ref(),
-        &request,
-        &sh.opts.retry,
+        &call.request,
+        &sh.opts.live.retry,
         || !stop.is_stopped(),
         |_, _| sh.counters.retried(&m.name, &m.provider),
     )
     .await;
-    store(item, r.result, r.attempts, &started_at, t0.elapsed(), sh).await
+    let answer = Answer {
+        key: call.key,
+        result: r.result,
+        attempts: r.attempts,
+    };
+    store(item, answer, &started_at, t0.elapsed(), sh).await
 }
 
-/// Commits one item's outcome (an answer or its last error) and counts it.
+/// Commits one item's answer (or its last error) and counts it.
 async fn store(
     item: &WorkItem,
-    result: Result<Completion, ProviderError>,
-    attempts: u32,
+    answer: Answer,
     started_at: &str,
     latency: Duration,
     sh: &Shared,
@@ -525,15 +486,15 @@ async fn store(
     let stop = &sh.stop;
     let secrets = &sh.opts.secrets;
     let mut row = ResponseRow {
-        item_key: item.key.clone(),
+        item_key: answer.key,
         run_id: sh.opts.run_id,
-        attempts,
+        attempts: answer.attempts,
         latency_ms: Some(latency.as_millis().min(i64::MAX as u128) as i64),
         started_at: started_at.to_string(),
         finished_at: misalign_store::timestamp(),
         ..Default::default()
     };
-    let (ok, tokens, class) = fill_row(&mut row, result, secrets, &m.name);
+    let (ok, tokens, class) = fill_row(&mut row, answer.result, secrets, &m.name);
     if class == Some(ErrorClass::Auth) {
         stop.trigger(StopReason::Auth {
             provider: m.provider.clone(),
@@ -546,7 +507,7 @@ async fn store(
         _ => None,
     };
     match sh.writer.commit(row).await {
-        Ok(crate::store::samples::Inserted::New) => {
+        Ok(misalign_store::samples::Inserted::New) => {
             if let (Some(hook), Some(r)) = (&sh.opts.on_stored, &hook_row) {
                 (hook.0)(item, r);
             }
@@ -557,7 +518,7 @@ async fn store(
                 (Stored::Error, TokenCounts::default())
             }
         }
-        Ok(crate::store::samples::Inserted::Duplicate) => {
+        Ok(misalign_store::samples::Inserted::Duplicate) => {
             // Billed all the same: the provider answered; another writer's answer was kept.
             sh.counters
                 .finished(&m.name, &m.provider, true, &TokenCounts::default());

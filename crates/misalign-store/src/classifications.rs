@@ -79,6 +79,18 @@ pub struct VerdictRow {
     pub scenario: String,
 }
 
+/// A parsed judge reply to cache.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JudgeCacheRow {
+    pub cache_key: String,
+    pub judge_model: String,
+    pub rubric_version: String,
+    pub transcript_hash: String,
+    pub entry: CachedJudgement,
+    /// What the provider reported the request used (billed at the batch price).
+    pub tokens: ReplyTokens,
+}
+
 impl Store {
     /// Answers without a classification of `classifier_version` (every answer if `all`).
     pub fn pending_classifications(

@@ -12,7 +12,6 @@ pub mod batches;
 pub mod cell;
 pub mod classifications;
 pub mod export;
-pub mod judge_batches;
 pub mod layout;
 pub mod lock;
 pub mod read;
@@ -26,8 +25,8 @@ pub mod untrusted;
 pub mod usage;
 pub mod writer;
 
-pub use batches::{BatchEnd, OpenBatch};
-pub use judge_batches::{JudgeBatchItem, JudgeCacheRow, JudgeCall};
+pub use batches::{BatchEnd, BatchPurpose, BatchRequestRow, BatchResults, JudgeCall, OpenBatch};
+pub use classifications::JudgeCacheRow;
 pub use samples::{
     Inserted, PromptRow, ResponseRow, ResponseStatus, RunEndStatus, RunKind, RunManifest,
     WorkItemRow,
@@ -253,7 +252,7 @@ fn refuse_linked_store(path: &Path) -> Result<(), StoreError> {
 }
 
 /// The schema version `schema.sql` sets.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// Brings a store written by an earlier misalign up to [`SCHEMA_VERSION`], one step per
 /// version, in one transaction; refuses a store from a newer misalign. A new store (version
@@ -384,8 +383,76 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         };
         conn.execute_batch(step).map_err(wrap)?;
     }
+    if (1..8).contains(&version) {
+        // 7 -> 8: one table family for batches of every purpose. The requests and results of
+        // sampling and judge batches move into `batch_requests` and `batch_results` (the old
+        // tables become views, created by schema.sql). A store without some of the old
+        // tables (written before batch mode, or before judge batches) has nothing to move.
+        let has = |table: &str| -> Result<bool, StoreError> {
+            conn.query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .map_err(wrap)
+        };
+        let mut step = String::from("BEGIN IMMEDIATE;\n");
+        if has("batches")? {
+            step.push_str(BATCH_FAMILY_V8);
+        }
+        for (table, copy) in [
+            (
+                "batch_items",
+                "INSERT INTO batch_requests (batch_id, position, custom_id, request_key) \
+                 SELECT batch_id, position, custom_id, item_key FROM batch_items;",
+            ),
+            (
+                "judge_batch_items",
+                "INSERT INTO batch_requests (batch_id, position, custom_id, request_key, call, \
+                 response_id) SELECT batch_id, position, custom_id, cache_key, call, response_id \
+                 FROM judge_batch_items;",
+            ),
+            (
+                "batch_answers",
+                "INSERT INTO batch_results (batch_id, request_key, response_id) \
+                 SELECT a.batch_id, r.item_key, a.response_id \
+                 FROM batch_answers a JOIN responses r ON r.id = a.response_id;",
+            ),
+            (
+                "judge_batch_answers",
+                "INSERT INTO batch_results (batch_id, request_key) \
+                 SELECT batch_id, cache_key FROM judge_batch_answers;",
+            ),
+        ] {
+            if has(table)? {
+                step.push_str(copy);
+                step.push_str(&format!("\nDROP TABLE {table};\n"));
+            }
+        }
+        step.push_str("PRAGMA user_version = 8;\nCOMMIT;");
+        conn.execute_batch(&step).map_err(wrap)?;
+    }
     Ok(())
 }
+
+/// The batch tables of schema 8 as that version created them (the migration to it creates
+/// them before moving rows in; schema.sql creates them in a new store).
+const BATCH_FAMILY_V8: &str = "
+CREATE TABLE batch_requests (
+    batch_id    INTEGER NOT NULL REFERENCES batches(id),
+    position    INTEGER NOT NULL,
+    custom_id   TEXT NOT NULL,
+    request_key TEXT NOT NULL,
+    call        TEXT,
+    response_id INTEGER REFERENCES responses(id),
+    PRIMARY KEY (batch_id, position)
+);
+CREATE TABLE batch_results (
+    batch_id    INTEGER NOT NULL REFERENCES batches(id),
+    request_key TEXT NOT NULL,
+    response_id INTEGER UNIQUE REFERENCES responses(id)
+);
+";
 
 /// Readers query the current schema's columns, so a store of an older version is upgraded
 /// first (a writable open migrates it); where that is impossible, the error says what to do.
@@ -498,6 +565,9 @@ fn immutable_uri(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// schema.sql as version 7 wrote it (the fixtures of older versions start from it).
+    const SCHEMA_V7: &str = include_str!("fixtures/schema_v7.sql");
 
     #[cfg(unix)]
     #[test]
@@ -791,11 +861,11 @@ mod tests {
         }
         let store = Store::open(&path).unwrap();
         assert_eq!(
-            store.open_batches().unwrap().len(),
+            store.open_batches(BatchPurpose::Sample).unwrap().len(),
             1,
             "still a sampling batch"
         );
-        assert!(store.open_judge_batches().unwrap().is_empty());
+        assert!(store.open_batches(BatchPurpose::Judge).unwrap().is_empty());
         let version: i64 = store
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -903,7 +973,7 @@ mod tests {
     /// Schema 6 as it was written: today's schema without version 7's `unparsed` column and
     /// `judge_failures` table (the fixtures of older versions start from it).
     fn schema_v6() -> String {
-        let s = SCHEMA_SQL
+        let s = SCHEMA_V7
             .replace(
                 "escalation_evidence_json TEXT,           -- the emails",
                 "escalation_evidence_json TEXT            -- the emails",
@@ -947,6 +1017,127 @@ mod tests {
             (SCHEMA_VERSION, true, true)
         );
         drop(store);
+        Store::open(&path).unwrap();
+    }
+
+    /// A version-7 store with a sampling batch and a judge batch in flight (and one of each
+    /// ingested): after the move to one table family, the open ones resume with the same
+    /// requests, attempts count as before, answers and judge replies stay billed as batched,
+    /// and SQL written against schema 7's tables still reads them.
+    #[test]
+    fn a_version_7_store_keeps_its_batches_of_both_purposes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STORE_FILE);
+        {
+            assert!(SCHEMA_V7.contains("PRAGMA user_version = 7;"));
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA_V7).unwrap();
+            conn.execute_batch(
+                "INSERT INTO runs (id, command, experiment_id, misalign_version, experiment_text,
+                     experiment_sha256, packs_json, models_json, sampling_json, started_at)
+                   VALUES (1, 'run', 'e', '0', '', '', '{}', '[]', '{}', 't');
+                 INSERT INTO prompts VALUES ('p', 'c', '{}', '', '', '', NULL);
+                 INSERT INTO work_items VALUES ('k1', 'p', 'c', 'm/m', 0, '{}', 'blackmail');
+                 INSERT INTO work_items VALUES ('k2', 'p', 'c', 'm/m', 1, '{}', 'blackmail');
+                 INSERT INTO work_items VALUES ('k3', 'p', 'c', 'm/m', 2, '{}', 'blackmail');
+                 -- batch 1 (sample) ended and ingested k1; batch 2 (sample) is in flight
+                 -- with k2 and k3 (k2 was in batch 1 too); batch 3 (judge) ingested one
+                 -- reply; batch 4 (judge) is in flight, its reply never sent.
+                 INSERT INTO batches VALUES (1, 1, 'm/m', 'm', 'mk1', 2, 't', 'sample');
+                 INSERT INTO batches VALUES (2, 1, 'm/m', 'm', 'mk2', 2, 't', 'sample');
+                 INSERT INTO batches VALUES (3, 1, 'j/j', 'j', 'mk3', 1, 't', 'judge');
+                 INSERT INTO batches VALUES (4, 1, 'j/j', 'j', 'mk4', 2, 't', 'judge');
+                 INSERT INTO batch_items VALUES (1, 0, 'c1', 'k1'), (1, 1, 'c2', 'k2'),
+                                                (2, 0, 'c2', 'k2'), (2, 1, 'c3', 'k3');
+                 INSERT INTO responses (id, item_key, run_id, status, answer, input_tokens,
+                     output_tokens, attempts, started_at, finished_at)
+                   VALUES (7, 'k1', 1, 'answer', 'a', 10, 5, 1, 't', 't');
+                 INSERT INTO batch_answers VALUES (7, 1);
+                 INSERT INTO judge_batch_items VALUES (3, 0, 'j1', 'cache-1', 'judge', 7),
+                     (4, 0, 'j2', 'cache-2', 'judge', 7), (4, 1, 'j3', 'cache-3', 'awareness', 7);
+                 INSERT INTO judge_cache (cache_key, judge_model, rubric_version, transcript_hash,
+                     verdict, label, reasoning, raw, input_tokens, output_tokens, run_id, created_at)
+                   VALUES ('cache-1', 'j/j', 'r', 'h', 1, NULL, 'why', 'raw', 100, 20, 1, 't');
+                 INSERT INTO judge_batch_answers VALUES ('cache-1', 3);
+                 INSERT INTO batch_events (batch_id, kind, remote_id, detail, at) VALUES
+                     (1, 'submitted', 'r1', NULL, 't'), (1, 'ingested', NULL, '1 rows', 't'),
+                     (2, 'submitted', 'r2', NULL, 't'),
+                     (3, 'submitted', 'r3', NULL, 't'), (3, 'ingested', NULL, '1', 't');",
+            )
+            .unwrap();
+        }
+        let report_before = {
+            // What a report reads: usage billed per kind, through schema 7's tables.
+            let conn = Connection::open(&path).unwrap();
+            let batched: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM responses r WHERE EXISTS
+                       (SELECT 1 FROM batch_answers a WHERE a.response_id = r.id)",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            batched
+        };
+        let store = Store::open(&path).unwrap();
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let sample = store.open_batches(BatchPurpose::Sample).unwrap();
+        assert_eq!(sample.len(), 1);
+        assert_eq!(
+            (sample[0].id, sample[0].remote_id.as_deref()),
+            (2, Some("r2"))
+        );
+        assert_eq!(
+            sample[0].items,
+            vec![("c2".into(), "k2".into()), ("c3".into(), "k3".into())]
+        );
+        let judge = store.open_batches(BatchPurpose::Judge).unwrap();
+        assert_eq!(judge.len(), 1);
+        assert_eq!((judge[0].id, judge[0].remote_id.as_deref()), (4, None));
+        assert_eq!(
+            judge[0].items,
+            vec![
+                ("j2".into(), "cache-2".into()),
+                ("j3".into(), "cache-3".into())
+            ]
+        );
+        assert!(store.has_open_batches(BatchPurpose::Judge).unwrap());
+        assert_eq!(store.batch_attempts(BatchPurpose::Sample, "k2").unwrap(), 2);
+        assert_eq!(store.batch_attempts(BatchPurpose::Sample, "k3").unwrap(), 1);
+        assert_eq!(
+            store
+                .batch_attempts(BatchPurpose::Judge, "cache-2")
+                .unwrap(),
+            1
+        );
+        assert_eq!(store.batch_attempts(BatchPurpose::Judge, "k2").unwrap(), 0);
+        // Billing reads the same: the answer and the judge reply stay batch-billed.
+        assert!(store.judgement_batch_billed("cache-1").unwrap());
+        assert!(!store.judgement_batch_billed("cache-2").unwrap());
+        let usage = store.run_usage_by_model(1).unwrap();
+        assert_eq!(usage["m/m"].batch_tokens.input, 10);
+        let judges = store.judge_usage_by_model(None).unwrap();
+        assert_eq!(judges["j/j"].batch_tokens.input, 100);
+        // Schema 7's tables still answer, as views.
+        let old: (i64, i64, i64, i64) = store
+            .conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM batch_items), (SELECT count(*) FROM judge_batch_items
+                        WHERE call = 'awareness' AND response_id = 7),
+                        (SELECT count(*) FROM responses r WHERE EXISTS
+                           (SELECT 1 FROM batch_answers a WHERE a.response_id = r.id)),
+                        (SELECT count(*) FROM judge_batch_answers)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(old, (4, 1, report_before, 1));
+        drop(store);
+        // Opening again is a no-op.
         Store::open(&path).unwrap();
     }
 

@@ -596,7 +596,7 @@ pub struct ExportRow {
     pub reasoning_tokens: Option<i64>,
     pub cache_write_tokens: Option<i64>,
     pub cache_read_tokens: Option<i64>,
-    /// The answer was billed through a batch API (batch mode's `batch_answers`).
+    /// The answer was billed through a batch API (batch mode's `batch_results`).
     pub billed_as_batch: bool,
     pub latency_ms: Option<i64>,
     pub attempts: Option<i64>,

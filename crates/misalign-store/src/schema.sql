@@ -5,9 +5,11 @@
 -- Version 2 added work_items.scenario; version 3 added prompts.prior_turns_json and
 -- classifications.escalation(_evidence_json); version 4 the prompt-cache token counts of
 -- responses; version 5 batches.purpose and the judge batch tables; version 6 the token counts
--- and paying run of judge_cache; version 7 classifications.unparsed and judge_failures.
+-- and paying run of judge_cache; version 7 classifications.unparsed and judge_failures; version 8
+-- one table family for batches of every purpose (batch_requests and batch_results replace
+-- batch_items, judge_batch_items, batch_answers and judge_batch_answers, which remain as views).
 -- Store::open migrates an older store before this runs.
-PRAGMA user_version = 7;
+PRAGMA user_version = 8;
 
 -- One row per `misalign run`, `classify` or `import` invocation: the manifest a paper can cite.
 CREATE TABLE IF NOT EXISTS runs (
@@ -171,27 +173,31 @@ SELECT w.item_key, w.model, w.condition_id, w.scenario, w.sample_index, w.prompt
   LEFT JOIN classifications c ON c.id = (SELECT max(y.id) FROM classifications y
                                           WHERE y.response_id = r.id);
 
--- Provider batches (execution.batch; docs/batch.md). A batch row and its items are committed
--- BEFORE the batch is sent, so a run killed at any moment knows what it may have paid for;
--- what happened to the batch is added as events (rows are never rewritten).
+-- Provider batches (execution.batch and classification.batch; docs/batch.md), one table
+-- family for every purpose. A batch row and its requests are committed BEFORE the batch is
+-- sent, so a run killed at any moment knows what it may have paid for; what happened to the
+-- batch is added as events (rows are never rewritten).
 CREATE TABLE IF NOT EXISTS batches (
     id            INTEGER PRIMARY KEY,
     run_id        INTEGER NOT NULL REFERENCES runs(id),
-    model         TEXT NOT NULL,             -- resolved `provider/model`
+    model         TEXT NOT NULL,             -- resolved `provider/model` (the judge's, for 'judge')
     provider      TEXT NOT NULL,
     marker        TEXT NOT NULL UNIQUE,      -- our name for the submission (sent where the API keeps one)
     request_count INTEGER NOT NULL,
     created_at    TEXT NOT NULL,
-    purpose       TEXT NOT NULL DEFAULT 'sample' -- 'sample' (items in batch_items) | 'judge' (judge_batch_items)
+    purpose       TEXT NOT NULL DEFAULT 'sample' -- 'sample' (requests are work items) | 'judge' (judge calls)
 );
-CREATE TABLE IF NOT EXISTS batch_items (
-    batch_id  INTEGER NOT NULL REFERENCES batches(id),
-    position  INTEGER NOT NULL,              -- order in the submission
-    custom_id TEXT NOT NULL,
-    item_key  TEXT NOT NULL REFERENCES work_items(item_key),
+-- What each request of a batch is for (schema 8).
+CREATE TABLE IF NOT EXISTS batch_requests (
+    batch_id    INTEGER NOT NULL REFERENCES batches(id),
+    position    INTEGER NOT NULL,            -- order in the submission
+    custom_id   TEXT NOT NULL,
+    request_key TEXT NOT NULL,               -- 'sample': the work item's key; 'judge': the judge_cache key
+    call        TEXT,                        -- 'judge' only: 'judge' | 'awareness'
+    response_id INTEGER REFERENCES responses(id), -- 'judge' only: the answer being classified
     PRIMARY KEY (batch_id, position)
 );
-CREATE INDEX IF NOT EXISTS batch_items_item ON batch_items(item_key);
+CREATE INDEX IF NOT EXISTS batch_requests_key ON batch_requests(request_key);
 -- 'submitted' (remote_id set) | 'ended' | 'ingested' | 'failed' (the whole batch: its items
 -- are sent again) | 'abandoned' (never created on the server: its items are sent again).
 CREATE TABLE IF NOT EXISTS batch_events (
@@ -203,28 +209,25 @@ CREATE TABLE IF NOT EXISTS batch_events (
     at        TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS batch_events_batch ON batch_events(batch_id);
--- Answers that came from a batch (billed at the provider's batch price); a response without
--- a row here was a live call.
-CREATE TABLE IF NOT EXISTS batch_answers (
-    response_id INTEGER PRIMARY KEY REFERENCES responses(id),
-    batch_id    INTEGER NOT NULL REFERENCES batches(id)
-);
-
--- Judge and awareness calls sent in batches (classification.batch; docs/batch.md): what each
--- request of a `purpose = 'judge'` batch is for. Committed with the batch, before it is sent.
-CREATE TABLE IF NOT EXISTS judge_batch_items (
+-- Results that came from a batch, billed at the provider's batch price (schema 8): an answer
+-- (response_id set; a response without a row here was a live call) or a cached judge reply
+-- (response_id NULL, request_key the judge_cache key; a cache row without one was live).
+CREATE TABLE IF NOT EXISTS batch_results (
     batch_id    INTEGER NOT NULL REFERENCES batches(id),
-    position    INTEGER NOT NULL,            -- order in the submission
-    custom_id   TEXT NOT NULL,
-    cache_key   TEXT NOT NULL,               -- the judge_cache key the reply is stored under
-    call        TEXT NOT NULL,               -- 'judge' | 'awareness'
-    response_id INTEGER NOT NULL REFERENCES responses(id), -- the answer being classified
-    PRIMARY KEY (batch_id, position)
+    request_key TEXT NOT NULL,
+    response_id INTEGER UNIQUE REFERENCES responses(id)
 );
-CREATE INDEX IF NOT EXISTS judge_batch_items_key ON judge_batch_items(cache_key);
--- Judge replies that came from a batch (billed at the provider's batch price); a judge_cache
--- row without a row here was a live call.
-CREATE TABLE IF NOT EXISTS judge_batch_answers (
-    cache_key TEXT PRIMARY KEY REFERENCES judge_cache(cache_key),
-    batch_id  INTEGER NOT NULL REFERENCES batches(id)
-);
+CREATE UNIQUE INDEX IF NOT EXISTS batch_results_judged ON batch_results(request_key)
+    WHERE response_id IS NULL;
+
+-- Schema 7's batch tables, as views over the family above, for SQL written against them.
+CREATE VIEW IF NOT EXISTS batch_items AS
+SELECT r.batch_id, r.position, r.custom_id, r.request_key AS item_key
+  FROM batch_requests r JOIN batches b ON b.id = r.batch_id WHERE b.purpose = 'sample';
+CREATE VIEW IF NOT EXISTS judge_batch_items AS
+SELECT r.batch_id, r.position, r.custom_id, r.request_key AS cache_key, r.call, r.response_id
+  FROM batch_requests r JOIN batches b ON b.id = r.batch_id WHERE b.purpose = 'judge';
+CREATE VIEW IF NOT EXISTS batch_answers AS
+SELECT response_id, batch_id FROM batch_results WHERE response_id IS NOT NULL;
+CREATE VIEW IF NOT EXISTS judge_batch_answers AS
+SELECT request_key AS cache_key, batch_id FROM batch_results WHERE response_id IS NULL;

@@ -406,14 +406,8 @@ impl Store {
     pub fn all_batches(&self) -> Result<Vec<BatchRecord>, StoreError> {
         let mut batches = self.records(
             "SELECT b.id, b.run_id, b.model, b.purpose, b.request_count,
-                    CASE b.purpose
-                      WHEN 'judge' THEN (SELECT count(*) FROM judge_batch_items i
-                                          WHERE i.batch_id = b.id)
-                      ELSE (SELECT count(*) FROM batch_items i WHERE i.batch_id = b.id) END,
-                    CASE b.purpose
-                      WHEN 'judge' THEN (SELECT count(*) FROM judge_batch_answers a
-                                          WHERE a.batch_id = b.id)
-                      ELSE (SELECT count(*) FROM batch_answers a WHERE a.batch_id = b.id) END
+                    (SELECT count(*) FROM batch_requests i WHERE i.batch_id = b.id),
+                    (SELECT count(*) FROM batch_results a WHERE a.batch_id = b.id)
                FROM batches b ORDER BY b.id",
             [],
             |r| {
@@ -442,8 +436,9 @@ impl Store {
     /// Every request of every judge batch.
     pub fn all_judge_batch_items(&self) -> Result<Vec<JudgeBatchItemRecord>, StoreError> {
         self.records(
-            "SELECT batch_id, cache_key, call, response_id FROM judge_batch_items
-              ORDER BY batch_id, position",
+            "SELECT r.batch_id, r.request_key, r.call, r.response_id
+               FROM batch_requests r JOIN batches b ON b.id = r.batch_id
+              WHERE b.purpose = 'judge' ORDER BY r.batch_id, r.position",
             [],
             |r| {
                 Ok(JudgeBatchItemRecord {

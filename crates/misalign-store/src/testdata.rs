@@ -532,6 +532,38 @@ pub mod plant {
              ('k2', 'mock/judge', 'v', 't2', 0, NULL, 'r', '{}', 9223372036854775807, 0, 0,
               9223372036854775807, 1, 't');";
 
+    /// From now on every insert into `table` fails with `message`, as a full disk or a
+    /// broken database would make it fail (a trigger, removed by [`allow_inserts`]).
+    pub fn refuse_inserts(store_file: &Path, table: &str, message: &str) -> Result<(), StoreError> {
+        let store = Store::open(store_file)?;
+        let (table, message) = (ident(table), message.replace('\'', "''"));
+        store
+            .conn
+            .execute_batch(&format!(
+                "CREATE TRIGGER refuse_inserts_{table} BEFORE INSERT ON {table} \
+                 BEGIN SELECT RAISE(ABORT, '{message}'); END;"
+            ))
+            .map_err(|e| super::sql(&store, e))
+    }
+
+    /// Undoes [`refuse_inserts`] on `table`.
+    pub fn allow_inserts(store_file: &Path, table: &str) -> Result<(), StoreError> {
+        let store = Store::open(store_file)?;
+        store
+            .conn
+            .execute_batch(&format!("DROP TRIGGER refuse_inserts_{};", ident(table)))
+            .map_err(|e| super::sql(&store, e))
+    }
+
+    /// A table name as tests write it: letters, digits and underscores only.
+    fn ident(name: &str) -> String {
+        assert!(
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "not a table name: {name}"
+        );
+        name.to_string()
+    }
+
     /// An SQLite database at `path` that is not a misalign store (someone else's file).
     pub fn foreign_database(path: &Path) -> rusqlite::Result<()> {
         let c = rusqlite::Connection::open(path)?;

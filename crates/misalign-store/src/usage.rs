@@ -1,6 +1,6 @@
 //! Token usage summed from the stored answers: what a run's plan has cost so far.
 //!
-//! An answer is billed through a batch when the store's `batch_answers` table (batch mode)
+//! An answer is billed through a batch when the store's `batch_results` table (batch mode)
 //! lists it.
 
 use crate::cell::{cell, sql_tokens};
@@ -35,9 +35,9 @@ impl ModelUsage {
 }
 
 /// SQL for "response `r` was billed through a batch" (batch mode lists such answers in
-/// `batch_answers`).
+/// `batch_results`).
 pub(crate) const BILLED_AS_BATCH: &str =
-    "EXISTS (SELECT 1 FROM batch_answers ba WHERE ba.response_id = r.id)";
+    "EXISTS (SELECT 1 FROM batch_results ba WHERE ba.response_id = r.id)";
 
 fn add_rows(
     rows: impl Iterator<Item = rusqlite::Result<(String, bool, u64, TokenCounts)>>,
@@ -128,7 +128,7 @@ impl Store {
     /// paid for (`judge_cache.run_id`: the run that called the judge live, or that sent the
     /// batch) and their summed token counts; `None`: every judge reply this folder paid
     /// for. A reply reused from the cache was paid once, by the run that stored it, so it is
-    /// counted once. `answers` counts replies. Replies listed in `judge_batch_answers` are
+    /// counted once. `answers` counts replies. Replies listed in `batch_results` are
     /// billed at the batch price. Calls whose reply was unusable (`judge_failures`) are
     /// counted as well: the provider billed them.
     pub fn judge_usage_by_model(
@@ -139,7 +139,7 @@ impl Store {
         let sql = format!(
             "SELECT judge_model, batched, count(*), {sums} FROM (
                SELECT c.judge_model AS judge_model,
-                      EXISTS (SELECT 1 FROM judge_batch_answers a WHERE a.cache_key = c.cache_key)
+                      EXISTS (SELECT 1 FROM batch_results a WHERE {judged})
                         AS batched,
                       c.input_tokens AS input_tokens, c.cache_write_tokens AS cache_write_tokens,
                       c.cache_read_tokens AS cache_read_tokens, c.output_tokens AS output_tokens
@@ -151,7 +151,8 @@ impl Store {
                  FROM judge_failures f
                 WHERE ?1 IS NULL OR f.run_id = ?1) u
               GROUP BY judge_model, batched",
-            sums = token_sums("u")
+            sums = token_sums("u"),
+            judged = crate::batches::judged_in_batch("c.cache_key")
         );
         let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = st.query_map([run_id], usage_row).map_err(|e| self.err(e))?;
@@ -212,13 +213,14 @@ mod tests {
         assert_eq!(store.run_usage_by_model(1).unwrap()["x/m"].answers, 2);
         assert!(store.plan_usage_by_model(3).unwrap().is_empty());
 
-        // Answers batch mode lists in batch_answers are billed at the batch price.
+        // Answers batch mode lists in batch_results are billed at the batch price.
         store
             .conn
             .execute_batch(
                 "INSERT INTO batches (id, run_id, model, provider, marker, request_count,
                      created_at) VALUES (1, 1, 'x/m', 'x', 'b1', 1, 't');
-                 INSERT INTO batch_answers VALUES (3, 1);",
+                 INSERT INTO batch_results (batch_id, request_key, response_id)
+                   SELECT 1, item_key, id FROM responses WHERE id = 3;",
             )
             .unwrap();
         let u = store.plan_usage_by_model(1).unwrap();

@@ -1,5 +1,8 @@
 //! The single writer: one thread owns the store's connection and commits finished calls
-//! in batches, acknowledging each only after its transaction committed.
+//! in batches, acknowledging each only after its transaction committed. Every other write
+//! made while sampling (a provider batch recorded before it is sent, its events, its
+//! results) goes through the same thread as a job ([`WriterHandle::run`]), in the order
+//! the jobs and answers were queued.
 //!
 //! SQLite allows one writer at a time; funnelling every insert through one thread avoids
 //! lock contention between the (many) call tasks, and batching whatever has queued up while
@@ -7,6 +10,7 @@
 
 use super::samples::{Inserted, ResponseRow};
 use super::{Store, StoreError};
+use std::path::PathBuf;
 use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
@@ -14,6 +18,19 @@ use tokio::sync::{mpsc, oneshot};
 const MAX_BATCH: usize = 512;
 
 type Ack = oneshot::Sender<Result<Inserted, CommitError>>;
+
+/// Work the writer thread does with the store besides inserting answers.
+type StoreJob = Box<dyn FnOnce(&mut Store) + Send>;
+
+/// What the writer thread is sent. Answers are nearly every message, so they travel
+/// unboxed (no allocation per answer); the rarer jobs are the small variant.
+#[allow(clippy::large_enum_variant)]
+enum Job {
+    /// An answer to commit (batched with the answers queued beside it).
+    Insert(ResponseRow, Ack),
+    /// Any other write (or read) that must not race the writer.
+    Run(StoreJob),
+}
 
 /// An answer that was NOT stored: the transaction failed, or the writer had stopped.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -28,7 +45,9 @@ pub enum CommitError {
 /// A cloneable handle to send finished calls to the writer thread.
 #[derive(Clone)]
 pub struct WriterHandle {
-    tx: mpsc::UnboundedSender<(ResponseRow, Ack)>,
+    tx: mpsc::UnboundedSender<Job>,
+    /// The store's path, for the error when the writer has stopped.
+    path: PathBuf,
 }
 
 /// The writer thread; [`StoreWriter::finish`] returns the store once every row is committed.
@@ -40,39 +59,42 @@ pub struct StoreWriter {
 impl StoreWriter {
     /// Moves `store` onto a dedicated thread.
     pub fn spawn(mut store: Store) -> StoreWriter {
-        let (tx, mut rx) = mpsc::unbounded_channel::<(ResponseRow, Ack)>();
+        let path = store.path().to_path_buf();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("misalign-store-writer".into())
             .spawn(move || {
-                let mut batch: Vec<(ResponseRow, Ack)> = Vec::new();
+                let mut queued: Vec<Job> = Vec::new();
                 while let Some(first) = rx.blocking_recv() {
-                    batch.push(first);
-                    while batch.len() < MAX_BATCH {
+                    queued.push(first);
+                    while queued.len() < MAX_BATCH {
                         match rx.try_recv() {
-                            Ok(next) => batch.push(next),
+                            Ok(next) => queued.push(next),
                             Err(_) => break,
                         }
                     }
-                    let (rows, acks): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-                    match store.insert_responses(&rows) {
-                        Ok(results) => {
-                            for (ack, r) in acks.into_iter().zip(results) {
-                                let _ = ack.send(Ok(r));
+                    // In queue order: the answers between two jobs commit as one batch.
+                    let mut rows = Vec::new();
+                    let mut acks = Vec::new();
+                    for job in queued.drain(..) {
+                        match job {
+                            Job::Insert(row, ack) => {
+                                rows.push(row);
+                                acks.push(ack);
                             }
-                        }
-                        Err(e) => {
-                            for ack in acks {
-                                let _ = ack.send(Err(CommitError::Failed(e.to_string())));
+                            Job::Run(f) => {
+                                commit(&mut store, &mut rows, &mut acks)?;
+                                f(&mut store);
                             }
-                            return Err(e);
                         }
                     }
+                    commit(&mut store, &mut rows, &mut acks)?;
                 }
                 Ok(store)
             })
             .expect("spawn store writer thread");
         StoreWriter {
-            handle: Some(WriterHandle { tx }),
+            handle: Some(WriterHandle { tx, path }),
             thread,
         }
     }
@@ -95,14 +117,59 @@ impl StoreWriter {
     }
 }
 
+/// Commits the queued answers in one transaction and acknowledges each; a failed
+/// transaction fails every one of them and stops the writer.
+fn commit(
+    store: &mut Store,
+    rows: &mut Vec<ResponseRow>,
+    acks: &mut Vec<Ack>,
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    match store.insert_responses(rows) {
+        Ok(results) => {
+            for (ack, r) in acks.drain(..).zip(results) {
+                let _ = ack.send(Ok(r));
+            }
+            rows.clear();
+            Ok(())
+        }
+        Err(e) => {
+            for ack in acks.drain(..) {
+                let _ = ack.send(Err(CommitError::Failed(e.to_string())));
+            }
+            Err(e)
+        }
+    }
+}
+
 impl WriterHandle {
     /// Queues `row` and waits until it is committed. An error means it was NOT stored.
     pub async fn commit(&self, row: ResponseRow) -> Result<Inserted, CommitError> {
         let (ack, done) = oneshot::channel();
         self.tx
-            .send((row, ack))
+            .send(Job::Insert(row, ack))
             .map_err(|_| CommitError::WriterStopped)?;
         done.await.map_err(|_| CommitError::WriterStopped)?
+    }
+
+    /// Runs `f` on the writer thread, after everything queued before it, and returns its
+    /// result. A writer that has stopped is a store error naming the store.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (ack, done) = oneshot::channel();
+        let job: StoreJob = Box::new(move |store: &mut Store| {
+            let _ = ack.send(f(store));
+        });
+        let stopped = || StoreError::Invalid {
+            path: self.path.clone(),
+            message: CommitError::WriterStopped.to_string(),
+        };
+        self.tx.send(Job::Run(job)).map_err(|_| stopped())?;
+        done.await.map_err(|_| stopped())?
     }
 }
 
@@ -170,5 +237,69 @@ mod tests {
         assert_eq!(new, 300);
         let store = writer.finish().unwrap();
         assert_eq!(store.answered_keys().unwrap().len(), 300);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jobs_run_on_the_writer_after_what_was_queued_before_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open_dir(dir.path()).unwrap();
+        let run = store
+            .begin_run(&super::super::samples::tests_support::manifest())
+            .unwrap();
+        let item = WorkItemRow {
+            item_key: "k",
+            prompt_hash: "p",
+            condition_id: "c",
+            model: "m/m",
+            sample_index: 0,
+            params_json: "{}",
+        };
+        let prompt = PromptRow {
+            prompt_hash: "p",
+            condition_id: "c",
+            condition_json: r#"{"scenario":"blackmail"}"#,
+            system_prompt: "",
+            user_prompt: "",
+            email_content: "",
+            prior_turns_json: None,
+        };
+        store.record_plan(run, &[prompt], &[item]).unwrap();
+        let writer = StoreWriter::spawn(store);
+        let h = writer.handle();
+        check_order(&h, run).await;
+        drop(h);
+        writer.finish().unwrap();
+    }
+
+    async fn check_order(h: &WriterHandle, run: i64) {
+        let answer = ResponseRow {
+            item_key: "k".into(),
+            run_id: run,
+            status: Some(ResponseStatus::Answer),
+            attempts: 1,
+            ..Default::default()
+        };
+        // Queue the answer (its first poll sends it), then the job, before either is done.
+        let mut committed = std::pin::pin!(h.commit(answer));
+        let mut early = None;
+        tokio::select! {
+            biased;
+            r = &mut committed => early = Some(r),
+            _ = std::future::ready(()) => {}
+        }
+        let seen = h.run(|s| Ok(s.answered_keys()?.len())).await.unwrap();
+        assert_eq!(seen, 1, "the job ran after the answer queued before it");
+        let committed = match early {
+            Some(r) => r,
+            None => committed.await,
+        };
+        assert_eq!(committed.unwrap(), Inserted::New);
+        // A job's own failure is its caller's; the writer goes on.
+        let e = h
+            .run(|s| s.batch_submitted(999, "r", "t").map(drop))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("results.sqlite"), "{e}");
+        assert_eq!(h.run(|s| Ok(s.answered_keys()?.len())).await.unwrap(), 1);
     }
 }

@@ -14,8 +14,8 @@
 
 use crate::say::note;
 use anyhow::bail;
-use misalign_run::untrusted::terminal_safe;
 use misalign_store::layout::{looks_like_sample_dir, MODELS_DIR};
+use misalign_store::untrusted::terminal_safe;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

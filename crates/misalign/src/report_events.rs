@@ -7,7 +7,7 @@ use crate::say::{note, say, say_raw};
 use misalign_core::plural::count;
 use misalign_run::classify::ClassifySummary;
 use misalign_run::session::{DryRunEstimate, Event, Reporter};
-use misalign_run::untrusted::terminal_safe;
+use misalign_store::untrusted::terminal_safe;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -303,7 +303,7 @@ pub fn print_estimate(e: &DryRunEstimate, experiment_id: &str, out: &Path) {
         if e.batch { "on" } else { "off" },
         e.max_output_tokens,
         misalign_run::estimate::JUDGE_MAX_OUTPUT,
-        misalign_run::cost::PRICES_AS_OF
+        misalign_core::cost::PRICES_AS_OF
     );
     let priced = e.lines.iter().any(|l| l.cost_usd.is_some());
     // An unpriced model's cost is unknown, never $0: the total says so.
@@ -450,7 +450,7 @@ fn judge_cost_line(s: &ClassifySummary) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use misalign_run::session::CostSummary;
+    use misalign_run::cost_summary::CostSummary;
 
     #[test]
     fn an_unpriced_judge_makes_the_judge_cost_unknown() {

@@ -39,7 +39,7 @@ pub fn resolve(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         Some((p, _)) => {
             note!(
                 "using the most recent results folder {} ({} under {RESULTS_ROOT}/; `misalign runs` lists them)",
-                misalign_run::untrusted::terminal_safe(&p.display().to_string()),
+                misalign_store::untrusted::terminal_safe(&p.display().to_string()),
                 found.len()
             );
             Ok(p.clone())

@@ -1,71 +1,26 @@
 //! Sampling in batches (`execution.batch`): work items go out as batch requests built like
 //! their live calls, and each final outcome becomes one `responses` row, linked to its batch.
 
-use super::{
-    custom_id, run_batches, BatchPolicy, BatchReport, BatchRunError, BatchTally, Db, Outcome,
-    ProgressFn, Stored, Workload,
-};
-use crate::budget::{Budget, OverBudget, Reservation};
-use crate::cost::TokenCounts;
+use super::{run_batches, BatchReport, BatchRunError, BatchTally, Db, Ingested, Workload};
+use crate::budget::{OverBudget, Reservation};
+use crate::call::{Answer, Call};
 use crate::counters::Counters;
 use crate::item::WorkItem;
-use crate::scheduler::{fill_row, sample_params, StoredHook};
+use crate::options::SamplingOptions;
+use crate::scheduler::fill_row;
 use crate::stop::Stop;
-use crate::store::samples::ResponseRow;
-use crate::store::{OpenBatch, Store, StoreError};
-use misalign_core::config::BatchFallback;
-use misalign_core::SamplingParams;
-use misalign_models::batch::{BatchClient, BatchRequest};
-use misalign_models::CompletionRequest;
+use misalign_core::cost::TokenCounts;
+use misalign_models::batch::BatchClient;
+use misalign_store::samples::ResponseRow;
+use misalign_store::{
+    BatchPurpose, BatchRequestRow, BatchResults, Store, StoreError, WriterHandle,
+};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// How to sample in batches.
-#[derive(Clone)]
-pub struct BatchOptions {
-    pub run_id: i64,
-    pub params: SamplingParams,
-    /// Ask for the prompt cache (Anthropic `cache_control`), as live calls do.
-    pub prompt_cache: bool,
-    /// The run's cost limit, shared with the live calls.
-    pub budget: Option<Arc<Budget>>,
-    /// First wait between polls; it grows by half while nothing changes, up to ten times this.
-    pub poll: Duration,
-    /// At most this many requests per batch (the provider's limit applies too).
-    pub max_requests: Option<usize>,
-    pub fallback: BatchFallback,
-    /// Batches an item may be sent in after its first (`execution.retries`).
-    pub retries: u32,
-    /// Values scrubbed from anything stored.
-    pub secrets: Vec<String>,
-    pub on_stored: Option<StoredHook>,
-    pub on_progress: Option<Arc<ProgressFn>>,
-}
-
-impl BatchOptions {
-    fn policy(&self) -> BatchPolicy {
-        BatchPolicy {
-            run_id: self.run_id,
-            poll: self.poll,
-            max_requests: self.max_requests,
-            fallback: self.fallback,
-            retries: self.retries,
-            secrets: self.secrets.clone(),
-            on_progress: self.on_progress.clone(),
-        }
-    }
-}
 
 /// Work items to `responses`.
 struct Sampling {
-    run_id: i64,
-    params: SamplingParams,
-    prompt_cache: bool,
-    budget: Option<Arc<Budget>>,
-    secrets: Vec<String>,
-    on_stored: Option<StoredHook>,
+    opts: SamplingOptions,
 }
 
 impl Workload for Sampling {
@@ -76,6 +31,14 @@ impl Workload for Sampling {
         &item.key
     }
 
+    fn run_id(&self) -> i64 {
+        self.opts.run_id
+    }
+
+    fn secrets(&self) -> &[String] {
+        &self.opts.secrets
+    }
+
     fn model(item: &WorkItem) -> &str {
         &item.model.name
     }
@@ -84,23 +47,13 @@ impl Workload for Sampling {
         &item.model.provider
     }
 
-    /// The live call's request, named by the item's custom id.
-    fn request(&self, it: &WorkItem) -> BatchRequest {
-        BatchRequest {
-            custom_id: custom_id(&it.key),
-            request: CompletionRequest::single_turn(
-                it.model.model_id.as_str(),
-                it.prompt.rendered.system_prompt.as_str(),
-                &it.prompt.rendered.prior_turns,
-                it.prompt.user_message.as_str(),
-                sample_params(&self.params, it.sample_index),
-            )
-            .with_cache_prefix(self.prompt_cache),
-        }
+    /// The live call's request.
+    fn call(&self, it: &WorkItem) -> Call {
+        it.call(&self.opts.params, self.opts.prompt_cache)
     }
 
     fn reserve(&self, it: &WorkItem, committed: bool) -> Result<Option<Reservation>, OverBudget> {
-        let Some(b) = &self.budget else {
+        let Some(b) = &self.opts.budget else {
             return Ok(None);
         };
         let guess = crate::scheduler::prompt_tokens(&it.prompt);
@@ -109,34 +62,19 @@ impl Workload for Sampling {
     }
 
     fn settle_cost(&self, it: &WorkItem, reservation: Reservation, tokens: &TokenCounts) {
-        if let Some(b) = &self.budget {
+        if let Some(b) = &self.opts.budget {
             b.settle(reservation, &it.model.name, &it.prompt.hash, tokens, true);
         }
     }
 
-    fn open_batches(&self, store: &Store) -> Result<Vec<OpenBatch>, StoreError> {
-        store.open_batches()
-    }
+    const PURPOSE: BatchPurpose = BatchPurpose::Sample;
 
-    fn record(
-        &self,
-        store: &mut Store,
-        run_id: i64,
-        model: &str,
-        provider: &str,
-        marker: &str,
-        items: &[(String, WorkItem)],
-        at: &str,
-    ) -> Result<i64, StoreError> {
-        let ids: Vec<(String, String)> = items
-            .iter()
-            .map(|(c, it)| (c.clone(), it.key.clone()))
-            .collect();
-        store.record_batch(run_id, model, provider, marker, &ids, at)
-    }
-
-    fn attempts(&self, store: &Store, key: &str) -> Result<u32, StoreError> {
-        store.batch_attempts(key)
+    fn recorded(custom_id: String, item: &WorkItem) -> BatchRequestRow {
+        BatchRequestRow {
+            custom_id,
+            key: item.key.clone(),
+            judged: None,
+        }
     }
 
     fn ingest(
@@ -144,30 +82,30 @@ impl Workload for Sampling {
         store: &mut Store,
         batch_id: i64,
         model: &str,
-        outcomes: Vec<Outcome>,
+        outcomes: Vec<Answer>,
         at: &str,
-    ) -> Result<Vec<Stored<ResponseRow>>, StoreError> {
+    ) -> Result<Vec<Ingested<ResponseRow>>, StoreError> {
         let mut rows = Vec::with_capacity(outcomes.len());
         let mut facts = Vec::with_capacity(outcomes.len());
         for o in outcomes {
             let mut row = ResponseRow {
                 item_key: o.key,
-                run_id: self.run_id,
+                run_id: self.opts.run_id,
                 attempts: o.attempts.max(1),
                 started_at: at.to_string(),
                 finished_at: at.to_string(),
                 ..Default::default()
             };
-            let (ok, tokens, _) = fill_row(&mut row, o.result, &self.secrets, model);
+            let (ok, tokens, _) = fill_row(&mut row, o.result, &self.opts.secrets, model);
             facts.push((ok, tokens));
             rows.push(row);
         }
-        let inserted = store.ingest_batch(batch_id, &rows, at)?;
+        let inserted = store.ingest_batch(batch_id, BatchResults::Answers(&rows), at)?;
         Ok(rows
             .into_iter()
             .zip(inserted)
             .zip(facts)
-            .map(|((row, inserted), (ok, tokens))| Stored {
+            .map(|((row, inserted), (ok, tokens))| Ingested {
                 key: row.item_key.clone(),
                 inserted,
                 ok,
@@ -177,8 +115,8 @@ impl Workload for Sampling {
             .collect())
     }
 
-    fn on_stored(&self, item: &WorkItem, stored: &Stored<ResponseRow>) {
-        if let Some(hook) = &self.on_stored {
+    fn on_stored(&self, item: &WorkItem, stored: &Ingested<ResponseRow>) {
+        if let Some(hook) = &self.opts.on_stored {
             (hook.0)(item, &stored.row);
         }
     }
@@ -202,22 +140,20 @@ pub fn split_batchable(
 pub async fn sample_with_batches(
     items: Vec<WorkItem>,
     clients: BTreeMap<String, Arc<dyn BatchClient>>,
-    store_path: PathBuf,
-    writer: crate::store::WriterHandle,
-    live_opts: crate::scheduler::SchedulerOptions,
-    opts: BatchOptions,
+    writer: WriterHandle,
+    opts: SamplingOptions,
     counters: Arc<Counters>,
     stop: Stop,
-) -> Result<(crate::SampleReport, BatchTally), BatchRunError> {
+) -> Result<(crate::scheduler::SampleReport, BatchTally), BatchRunError> {
     let (batched, live) = split_batchable(items, &clients);
     let live_run = async {
         if live.is_empty() {
-            return Ok(crate::SampleReport::default());
+            return Ok(crate::scheduler::SampleReport::default());
         }
-        crate::sample(
+        crate::scheduler::sample(
             live,
             writer.clone(),
-            live_opts.clone(),
+            opts.clone(),
             counters.clone(),
             stop.clone(),
         )
@@ -226,8 +162,8 @@ pub async fn sample_with_batches(
     let batch_run = sample_in_batches(
         batched,
         clients,
-        store_path,
-        opts,
+        writer.clone(),
+        opts.clone(),
         counters.clone(),
         stop.clone(),
     );
@@ -238,7 +174,7 @@ pub async fn sample_with_batches(
     report.errors += b.errors;
     report.duplicates += b.duplicates;
     if !b.live.is_empty() && !stop.is_stopped() {
-        let more = crate::sample(b.live, writer, live_opts, counters, stop.clone()).await?;
+        let more = crate::scheduler::sample(b.live, writer, opts, counters, stop.clone()).await?;
         report.answers += more.answers;
         report.errors += more.errors;
         report.duplicates += more.duplicates;
@@ -249,24 +185,18 @@ pub async fn sample_with_batches(
 }
 
 /// Samples `items` (pending items of models in `clients`) in provider batches, resuming the
-/// batches the store holds open. Returns when every item is stored (or handed back for live
+/// batches the store holds open; every write goes through `writer`, the run's single writer. Returns when every item is stored (or handed back for live
 /// calls), or when `stop` fires (the batches stay recorded; the next run resumes them).
 pub async fn sample_in_batches(
     items: Vec<WorkItem>,
     clients: BTreeMap<String, Arc<dyn BatchClient>>,
-    store_path: PathBuf,
-    opts: BatchOptions,
+    writer: WriterHandle,
+    opts: SamplingOptions,
     counters: Arc<Counters>,
     stop: Stop,
 ) -> Result<BatchReport, BatchRunError> {
-    let db = Db::open(store_path).await?;
-    let work = Arc::new(Sampling {
-        run_id: opts.run_id,
-        params: opts.params.clone(),
-        prompt_cache: opts.prompt_cache,
-        budget: opts.budget.clone(),
-        secrets: opts.secrets.clone(),
-        on_stored: opts.on_stored.clone(),
-    });
-    run_batches(work, items, clients, db, opts.policy(), counters, stop).await
+    let db = Db::Writer(writer);
+    let policy = opts.batch.clone();
+    let work = Arc::new(Sampling { opts });
+    run_batches(work, items, clients, db, policy, counters, stop).await
 }

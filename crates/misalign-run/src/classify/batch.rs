@@ -8,20 +8,20 @@
 
 use super::judge::{judge_request, JudgeError};
 use super::{awareness_entry, verdict_entry, ClassifyError};
-use crate::batch::{
-    custom_id, run_batches, BatchPolicy, BatchReport, BatchTally, Db, Outcome, Stored, Unusable,
-    Workload,
-};
+use crate::batch::{run_batches, BatchReport, BatchTally, Db, Ingested, Unusable, Workload};
+use crate::call::{Answer, Call};
+use crate::options::BatchPolicy;
 use crate::stop::Stop;
-use crate::store::classifications::{CachedJudgement, ReplyTokens};
-use crate::store::{JudgeBatchItem, JudgeCacheRow, JudgeCall, OpenBatch, Store, StoreError};
 use misalign_core::judge::{
     parse_awareness, parse_verdict, JudgeParseError, JudgePrompt, RUBRIC_VERSION,
 };
-use misalign_models::batch::{BatchClient, BatchRequest};
+use misalign_models::batch::BatchClient;
 use misalign_models::Completion;
+use misalign_store::classifications::{CachedJudgement, ReplyTokens};
+use misalign_store::{
+    BatchPurpose, BatchRequestRow, BatchResults, JudgeCacheRow, JudgeCall, Store, StoreError,
+};
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// What judge batching has to say while it works.
@@ -47,11 +47,10 @@ pub struct JudgeBatching {
     pub providers: BTreeMap<String, String>,
     /// Judges whose provider has no batch API (called live; said once as a note).
     pub live_only: Vec<String>,
-    /// Polls, batch size, retries and fallback (`execution.batch_*`, `execution.retries`);
-    /// `run_id` is the run that records the batches.
+    /// Polls, batch size, retries and fallback (`execution.batch_*`, `execution.retries`).
     pub policy: BatchPolicy,
-    /// The results store (the engine writes through its own connection).
-    pub store_path: PathBuf,
+    /// The judges' keys and header values, scrubbed from anything stored or shown.
+    pub secrets: Vec<String>,
     pub notes: Option<Arc<NoteFn>>,
 }
 
@@ -100,6 +99,8 @@ pub(crate) struct Settled {
 
 /// Judge calls to the judge cache.
 struct Judging {
+    /// The run that records the batches and pays for their replies.
+    run_id: i64,
     /// This classification's calls by cache key (a resumed batch may hold others).
     plan: HashMap<String, JudgeItem>,
     secrets: Vec<String>,
@@ -125,6 +126,14 @@ impl Workload for Judging {
         &item.cache_key
     }
 
+    fn run_id(&self) -> i64 {
+        self.run_id
+    }
+
+    fn secrets(&self) -> &[String] {
+        &self.secrets
+    }
+
     fn model(item: &JudgeItem) -> &str {
         &item.judge
     }
@@ -133,9 +142,9 @@ impl Workload for Judging {
         &item.provider
     }
 
-    fn request(&self, item: &JudgeItem) -> BatchRequest {
-        BatchRequest {
-            custom_id: custom_id(&item.cache_key),
+    fn call(&self, item: &JudgeItem) -> Call {
+        Call {
+            key: item.cache_key.clone(),
             request: judge_request(&item.model_id, &item.prompt),
         }
     }
@@ -148,34 +157,14 @@ impl Workload for Judging {
         }
     }
 
-    fn open_batches(&self, store: &Store) -> Result<Vec<OpenBatch>, StoreError> {
-        store.open_judge_batches()
-    }
+    const PURPOSE: BatchPurpose = BatchPurpose::Judge;
 
-    fn record(
-        &self,
-        store: &mut Store,
-        run_id: i64,
-        model: &str,
-        provider: &str,
-        marker: &str,
-        items: &[(String, JudgeItem)],
-        at: &str,
-    ) -> Result<i64, StoreError> {
-        let rows: Vec<JudgeBatchItem> = items
-            .iter()
-            .map(|(c, it)| JudgeBatchItem {
-                custom_id: c.clone(),
-                cache_key: it.cache_key.clone(),
-                call: it.call,
-                response_id: it.response_id,
-            })
-            .collect();
-        store.record_judge_batch(run_id, model, provider, marker, &rows, at)
-    }
-
-    fn attempts(&self, store: &Store, key: &str) -> Result<u32, StoreError> {
-        store.judge_batch_attempts(key)
+    fn recorded(custom_id: String, item: &JudgeItem) -> BatchRequestRow {
+        BatchRequestRow {
+            custom_id,
+            key: item.cache_key.clone(),
+            judged: Some((item.call, item.response_id)),
+        }
     }
 
     fn ingest(
@@ -183,12 +172,12 @@ impl Workload for Judging {
         store: &mut Store,
         batch_id: i64,
         model: &str,
-        outcomes: Vec<Outcome>,
+        answers: Vec<Answer>,
         at: &str,
-    ) -> Result<Vec<Stored<()>>, StoreError> {
+    ) -> Result<Vec<Ingested<()>>, StoreError> {
         let mut rows = Vec::new();
         let mut failures = Vec::new();
-        for o in outcomes {
+        for o in answers {
             // A reply for a call outside this classification's plan cannot be parsed
             // without its call; it is not cached (the batch is still ingested once).
             let Some(item) = self.plan.get(&o.key) else {
@@ -227,11 +216,11 @@ impl Workload for Judging {
                 )),
             }
         }
-        let inserted = store.ingest_judge_batch(batch_id, &rows, at)?;
-        let mut out: Vec<Stored<()>> = rows
+        let inserted = store.ingest_batch(batch_id, BatchResults::Judgements(&rows), at)?;
+        let mut out: Vec<Ingested<()>> = rows
             .into_iter()
             .zip(inserted)
-            .map(|(r, inserted)| Stored {
+            .map(|(r, inserted)| Ingested {
                 key: r.cache_key,
                 inserted,
                 ok: true,
@@ -242,9 +231,9 @@ impl Workload for Judging {
         let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
         for (key, e) in failures {
             failed.insert(key.clone(), e);
-            out.push(Stored {
+            out.push(Ingested {
                 key,
-                inserted: crate::store::samples::Inserted::New,
+                inserted: misalign_store::samples::Inserted::New,
                 ok: false,
                 tokens: Default::default(),
                 row: (),
@@ -258,7 +247,9 @@ impl Workload for Judging {
 /// judge batches the store holds open, and says what they settled.
 pub(crate) async fn judge_in_batches(
     batching: &JudgeBatching,
+    run_id: i64,
     items: Vec<JudgeItem>,
+    store: &mut Store,
     stop: Stop,
 ) -> Result<Settled, ClassifyError> {
     if !batching.live_only.is_empty() {
@@ -269,8 +260,9 @@ pub(crate) async fn judge_in_batches(
         .map(|i| (i.cache_key.clone(), i.clone()))
         .collect();
     let work = Arc::new(Judging {
+        run_id,
         plan,
-        secrets: batching.policy.secrets.clone(),
+        secrets: batching.secrets.clone(),
         failed: Mutex::new(HashMap::new()),
     });
     let mut policy = batching.policy.clone();
@@ -279,10 +271,8 @@ pub(crate) async fn judge_in_batches(
             notes(JudgeBatchNote::Progress(t, what.to_string()))
         }));
     }
-    let batch_err = |e: crate::batch::BatchRunError| ClassifyError::Batch(e.to_string());
-    let db = Db::open(batching.store_path.clone())
-        .await
-        .map_err(batch_err)?;
+    // Classification's own connection writes the batches: no second writer.
+    let db = Db::Lent(Mutex::new(store));
     let report: BatchReport<JudgeItem> = run_batches(
         work.clone(),
         items,
@@ -292,8 +282,7 @@ pub(crate) async fn judge_in_batches(
         Arc::new(crate::Counters::new()),
         stop,
     )
-    .await
-    .map_err(batch_err)?;
+    .await?;
     batching.note(JudgeBatchNote::Done(report.tally));
     let failed = std::mem::take(&mut *work.failed.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(Settled {

@@ -2,10 +2,10 @@
 //! transient provider errors. A judge that still fails returns an error (recorded as
 //! `judge_error`, never as "not harmful").
 
-use crate::store::classifications::ReplyTokens;
 use misalign_core::judge::{JudgeParseError, JudgePrompt, ParsedJudgement};
 use misalign_core::SamplingParams;
 use misalign_models::{CompletionRequest, ErrorClass, ModelClient, Usage};
+use misalign_store::classifications::ReplyTokens;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -19,10 +19,6 @@ pub use judge::{
     call_judge, judge_params, judge_request, reply_tokens, JudgeError, JudgeModel, JudgeReply,
 };
 
-use crate::store::classifications::{
-    CachedJudgement, NewClassification, PendingAnswer, ReplyTokens,
-};
-use crate::store::{Store, StoreError};
 use misalign_core::actions::Action;
 use misalign_core::detect::{
     analyse_actions, analyse_transcript, AnswerAnalysis, DetectError, DETECTOR_VERSION,
@@ -33,6 +29,10 @@ use misalign_core::judge::{
     AwarenessLabel, JudgeOutcome, JudgePrompt, ParsedJudgement, Transcript, RUBRIC_VERSION,
 };
 use misalign_core::scenario::Facts;
+use misalign_store::classifications::{
+    CachedJudgement, NewClassification, PendingAnswer, ReplyTokens,
+};
+use misalign_store::{Store, StoreError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -92,8 +92,9 @@ pub enum ClassifyError {
     Store(#[from] StoreError),
     #[error("classification task failed: {0}")]
     Task(String),
-    #[error("judge batches: {0}")]
-    Batch(String),
+    /// The judge batches stopped on a store failure (the store's path is in it).
+    #[error(transparent)]
+    Batch(#[from] crate::batch::BatchRunError),
     /// Stopped while judge batches were open; they stay recorded and the same command
     /// resumes them.
     #[error(
@@ -143,7 +144,7 @@ pub struct ClassifySummary {
     /// What the judge calls this classification's run paid for cost, per judge model (set
     /// by the session, which knows the prices; docs/cost.md).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub judge_cost: Option<crate::session::CostSummary>,
+    pub judge_cost: Option<crate::cost_summary::CostSummary>,
 }
 
 impl ClassifySummary {
@@ -306,7 +307,7 @@ enum Known {
 
 /// Classifies every stored answer lacking a classification of the current version.
 pub async fn classify_store(
-    store: &Store,
+    store: &mut Store,
     options: &ClassifyOptions,
 ) -> Result<ClassifySummary, ClassifyError> {
     classify_store_until(store, options, crate::Stop::new()).await
@@ -315,7 +316,7 @@ pub async fn classify_store(
 /// [`classify_store`] that stops waiting for judge batches when `stop` fires (the batches
 /// stay recorded; nothing is classified by this call then).
 pub async fn classify_store_until(
-    store: &Store,
+    store: &mut Store,
     options: &ClassifyOptions,
     stop: crate::Stop,
 ) -> Result<ClassifySummary, ClassifyError> {
@@ -364,7 +365,13 @@ pub async fn classify_store_until(
     }
 
     let batched = match &options.batch {
-        Some(b) => Some(judge_batches(store, b, &planned, stop).await?),
+        Some(b) => {
+            // Batches are recorded with the run that sends (and pays for) them.
+            let run_id = options.run_id.ok_or_else(|| {
+                ClassifyError::Task("judge batches need the run that records them".into())
+            })?;
+            Some(judge_batches(store, b, run_id, &planned, stop).await?)
+        }
         None => None,
     };
     for (p, analysis, harm, aware) in planned {
@@ -418,8 +425,9 @@ pub async fn classify_store_until(
 /// (resuming open ones). Returns the keys the batches settled: replies are in the cache,
 /// failures here.
 async fn judge_batches(
-    store: &Store,
+    store: &mut Store,
     batching: &JudgeBatching,
+    run_id: i64,
     planned: &[(
         PendingAnswer,
         AnswerAnalysis,
@@ -432,8 +440,8 @@ async fn judge_batches(
     let mut seen = std::collections::HashSet::new();
     for (p, _, harm, aware) in planned {
         for (call, kind) in [
-            (harm, crate::store::JudgeCall::Judge),
-            (aware, crate::store::JudgeCall::Awareness),
+            (harm, misalign_store::JudgeCall::Judge),
+            (aware, misalign_store::JudgeCall::Awareness),
         ] {
             let Some(c) = call else { continue };
             let Some(provider) = batching.providers.get(&c.judge.name) else {
@@ -453,7 +461,7 @@ async fn judge_batches(
             });
         }
     }
-    let settled = batch::judge_in_batches(batching, items, stop).await?;
+    let settled = batch::judge_in_batches(batching, run_id, items, store, stop).await?;
     if settled.stopped {
         return Err(ClassifyError::Interrupted);
     }

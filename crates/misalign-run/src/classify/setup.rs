@@ -2,7 +2,7 @@
 //! facts file, or the reference framework's published facts) and the judge clients.
 
 use super::{ClassifyOptions, JudgeBatching, JudgeModel};
-use crate::batch::BatchPolicy;
+use crate::options::BatchPolicy;
 use misalign_core::config::{
     provider_config, resolve_model, Classification, Execution, ProviderConfig,
 };
@@ -18,11 +18,11 @@ use std::path::{Path, PathBuf};
 pub enum SetupError {
     #[error("judge model `{name}`: {message}")]
     Judge { name: String, message: String },
-    #[error("cannot read facts file {path}: {source}")]
+    /// The OS error is in the message and not also a `source`, so `{:#}` prints it once.
+    #[error("cannot read facts file {path}: {error}")]
     ReadFacts {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: field `scenario` is {found:?}; expected {expected}")]
     UnknownScenario {
@@ -86,9 +86,9 @@ pub fn load_facts(source: &FactsSource) -> Result<BTreeMap<String, Facts>, Setup
             }
         }
         FactsSource::File(file) => {
-            let text = std::fs::read_to_string(file).map_err(|source| SetupError::ReadFacts {
+            let text = std::fs::read_to_string(file).map_err(|error| SetupError::ReadFacts {
                 path: file.clone(),
-                source,
+                error,
             })?;
             let facts = parse_facts(&text, &file.display().to_string())?;
             if !builtin_scenario_names().contains(&facts.scenario) {
@@ -196,8 +196,6 @@ pub fn judge_batching(
     providers: &BTreeMap<String, ProviderConfig>,
     execution: &Execution,
     env: &dyn Fn(&str) -> Option<String>,
-    store_path: PathBuf,
-    run_id: i64,
 ) -> Result<JudgeBatching, SetupError> {
     let client_options = misalign_models::ClientOptions {
         timeout: std::time::Duration::from_secs(execution.timeout_seconds.max(1)),
@@ -217,16 +215,8 @@ pub fn judge_batching(
         clients: BTreeMap::new(),
         providers: BTreeMap::new(),
         live_only: Vec::new(),
-        policy: BatchPolicy {
-            run_id,
-            poll: std::time::Duration::from_secs_f64(execution.batch_poll_seconds),
-            max_requests: execution.batch_max_requests.map(|n| n as usize),
-            fallback: execution.batch_fallback,
-            retries: execution.retries,
-            secrets: Vec::new(),
-            on_progress: None,
-        },
-        store_path,
+        policy: BatchPolicy::of(execution),
+        secrets: Vec::new(),
         notes: None,
     };
     for name in names {
@@ -242,7 +232,6 @@ pub fn judge_batching(
         match client {
             Some(c) => {
                 batching
-                    .policy
                     .secrets
                     .extend(misalign_models::registry::secret_values(&cfg, env));
                 batching.clients.insert(name.to_string(), c);

@@ -4,13 +4,13 @@
 use super::{Env, Event, Reporter, SessionError, Shutdown};
 use crate::classify::setup::{
     build_judge, judge_batch_wanted, judge_batching, load_facts, options_from_config,
-    refuse_remote_recorded_urls, FactsSource, JudgeChoice, SetupError,
+    refuse_remote_recorded_urls, FactsSource, JudgeChoice,
 };
 use crate::classify::{
     classifier_version, classify_answer, classify_store_until, ClassifyError, ClassifyOptions,
     ClassifySummary, JudgeBatchNote,
 };
-use crate::experiment::{self, ExperimentError};
+use crate::experiment;
 use misalign_core::config::{
     parse_experiment, Classification, Execution, ParseOptions, Price, ProviderConfig,
 };
@@ -21,18 +21,6 @@ use misalign_store::{RunEndStatus, RunKind, RunManifest, Store, STORE_FILE};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-impl From<SetupError> for SessionError {
-    fn from(e: SetupError) -> Self {
-        SessionError::Config(e.to_string())
-    }
-}
-
-impl From<ExperimentError> for SessionError {
-    fn from(e: ExperimentError) -> Self {
-        SessionError::Config(e.to_string())
-    }
-}
 
 /// What `misalign classify` was asked to do, resolved.
 #[derive(Clone)]
@@ -89,7 +77,7 @@ pub async fn classify_folder(
             out.display()
         )));
     }
-    let store = Store::open_dir(out)?;
+    let mut store = Store::open_dir(out)?;
     // One writer per folder: a `run` still sampling here (or another classify) has it.
     let _lock = misalign_store::lock::FolderLock::acquire(out)?;
     // The experiment as it was run: its classification settings and providers. A database
@@ -154,7 +142,7 @@ pub async fn classify_folder(
     // Judge batches an earlier classification left open are collected whatever this one
     // asks: calling those judges live would pay for the same calls twice.
     let batched = judge_batch_wanted(&classification, &execution, settings.batch)
-        || store.has_open_judge_batches()?;
+        || store.has_open_batches(misalign_store::BatchPurpose::Judge)?;
     let run_id = store.begin_run(&classify_manifest(
         experiment_id,
         experiment_text,
@@ -168,12 +156,10 @@ pub async fn classify_folder(
             &providers,
             &execution,
             &*settings.env,
-            out.join(STORE_FILE),
-            run_id,
         )?);
     }
     let shutdown = Shutdown::new();
-    let classified = classify_reporting(&store, &options, &prices, reporter, &shutdown);
+    let classified = classify_reporting(&mut store, &options, &prices, reporter, &shutdown);
     let summary = match classified.await {
         Ok(summary) => summary,
         Err(SessionError::Classify(ClassifyError::Interrupted)) => {
@@ -277,8 +263,10 @@ pub async fn classify_jsonl(
     settings: &ClassifySettings,
 ) -> Result<JsonlResults, SessionError> {
     let config = SessionError::Config;
-    let text = std::fs::read_to_string(input)
-        .map_err(|e| config(format!("cannot read {}: {e}", input.display())))?;
+    let text = std::fs::read_to_string(input).map_err(|error| SessionError::Read {
+        path: input.to_path_buf(),
+        error,
+    })?;
     let facts = load_facts(&settings.facts)?;
     let (classification, providers) = match &settings.experiment {
         Some(file) => {
@@ -422,7 +410,7 @@ pub async fn classify_jsonl(
 /// through `shutdown` ends the wait for open judge batches (they stay recorded:
 /// [`ClassifyError::Interrupted`]).
 pub(crate) async fn classify_reporting(
-    store: &Store,
+    store: &mut Store,
     options: &ClassifyOptions,
     prices: &PriceTable,
     reporter: &dyn Reporter,
@@ -445,16 +433,19 @@ pub(crate) async fn classify_reporting(
         JudgeBatchNote::Done(tally) => reporter.event(Event::JudgeBatchesDone { tally }),
     };
     let stop = crate::Stop::new();
-    let classifying = classify_store_until(store, &options, stop.clone());
-    tokio::pin!(classifying);
-    let mut stopping = false;
-    let result = loop {
-        tokio::select! {
-            r = &mut classifying => break r,
-            Some(note) = notes.recv() => forward(note),
-            _ = shutdown.stop.cancelled(), if !stopping => {
-                stopping = true;
-                stop.trigger(crate::StopReason::Interrupted);
+    let result = {
+        // Scoped: classification holds the store until it is done.
+        let classifying = classify_store_until(store, &options, stop.clone());
+        tokio::pin!(classifying);
+        let mut stopping = false;
+        loop {
+            tokio::select! {
+                r = &mut classifying => break r,
+                Some(note) = notes.recv() => forward(note),
+                _ = shutdown.stop.cancelled(), if !stopping => {
+                    stopping = true;
+                    stop.trigger(crate::StopReason::Interrupted);
+                }
             }
         }
     };

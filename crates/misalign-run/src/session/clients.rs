@@ -126,17 +126,10 @@ pub(crate) fn classify_options(
     )
     .map_err(in_file)?;
     if judge_batch_wanted(&exp.classification, &exp.execution, false) {
-        // The run's id is set once the run is recorded.
+        // The run's id is set once the run is recorded (`ClassifyOptions::run_id`).
         options.batch = Some(
-            judge_batching(
-                &options,
-                &exp.providers,
-                &exp.execution,
-                &*settings.env,
-                settings.out.join(misalign_store::STORE_FILE),
-                0,
-            )
-            .map_err(in_file)?,
+            judge_batching(&options, &exp.providers, &exp.execution, &*settings.env)
+                .map_err(in_file)?,
         );
     }
     Ok(options)

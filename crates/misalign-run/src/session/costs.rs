@@ -3,9 +3,9 @@
 //! figure goes through `misalign_core::cost::cost_usd`.
 
 use super::plan::Plan;
-use super::totals::CostSummary;
 use super::{RunSettings, SessionError};
 use crate::budget::{budget_for, Budget, BudgetTarget};
+use crate::cost_summary::CostSummary;
 use crate::estimate::caching_of;
 use misalign_core::cost::PriceTable;
 use misalign_store::Store;

@@ -7,21 +7,21 @@
 //! environment or exits: keys come through [`RunSettings::env`], Ctrl-C through
 //! [`Shutdown`], and the result is a [`RunOutcome`] or a [`SessionError`].
 
-mod batch;
 mod classify;
 mod clients;
 mod costs;
 mod events;
 mod manifest;
 mod plan;
-mod sample;
+mod run;
+mod sampling;
 mod totals;
 
 pub use classify::{classify_folder, classify_jsonl, ClassifySettings, JsonlResults};
 pub use events::{Event, NullReporter, Reporter};
 pub use plan::{plan, DryRunEstimate, Plan};
-pub use sample::run;
-pub use totals::{CostSummary, RunTotals};
+pub use run::run;
+pub use totals::RunTotals;
 
 use crate::classify::ClassifyError;
 use misalign_core::config::Overrides;
@@ -108,9 +108,26 @@ pub enum RunOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     /// The experiment, the command line or the folder does not allow the run; the message
-    /// names the file and field or says what to do.
+    /// names the file and field or says what to do. Never a store or I/O failure: those
+    /// keep their own variants (and paths).
     #[error("{0}")]
     Config(String),
+    /// The experiment file could not be read or parsed.
+    #[error(transparent)]
+    Experiment(#[from] crate::experiment::ExperimentError),
+    /// Classification could not be set up (a judge, the facts file, a recorded provider).
+    #[error(transparent)]
+    Setup(#[from] crate::classify::setup::SetupError),
+    /// A file the command reads could not be read. The OS error is in the message and not
+    /// also a `source`, so `{:#}` prints it once.
+    #[error("cannot read {}: {error}", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// A task of the pipeline stopped unexpectedly (it panicked or was cancelled).
+    #[error("{what} stopped unexpectedly: {message}")]
+    Task { what: &'static str, message: String },
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
     #[error(transparent)]

@@ -408,6 +408,68 @@ async fn quit_now_cuts_off_calls_in_flight_at_once() {
     assert!(at("QuittingNow") < at("Interrupted"), "{names:?}");
 }
 
+/// A store failure while sampling in batches is a store failure naming the store's path,
+/// not an error in the experiment file; once the store works again the same run finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_failure_in_batch_sampling_reads_as_a_store_failure_with_its_path() {
+    let server = mock(MockConfig {
+        batch_delay: Duration::from_millis(50),
+        ..MockConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), &server.url(), 2, false, 2);
+    let url = server.url();
+    let text = s
+        .experiment_text
+        .replace(
+            "session-test\nproviders:\n",
+            &format!("session-test\nproviders:\n  anth:\n    kind: anthropic\n    base_url: {url}\n    api_key_env: {KEY_VAR}\n"),
+        )
+        .replace("models: [mock/mock-model]", "models: [anth/mock-model]")
+        .replace(
+            "  retries: 2\n",
+            "  retries: 2\n  batch: true\n  batch_poll_seconds: 0.02\n",
+        );
+    std::fs::write(&s.experiment_path, &text).unwrap();
+    s.experiment = parse_experiment(&text, "exp.yaml").unwrap();
+    s.experiment_text = text;
+    // A real SQLite failure where the batch engine writes: recording a batch.
+    drop(misalign_store::Store::open_dir(&s.out).unwrap());
+    let db = s.out.join(misalign_store::STORE_FILE);
+    misalign_store::testdata::plant::refuse_inserts(&db, "batches", "disk is full").unwrap();
+    let p = plan(&s, &NullReporter).unwrap();
+    let e = run(&s, p, &NullReporter, Shutdown::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SessionError::Store(_)), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains(&db.display().to_string()), "{msg}");
+    assert!(msg.contains("disk is full"), "{msg}");
+    assert!(
+        !msg.contains("exp.yaml"),
+        "not the experiment file's: {msg}"
+    );
+    assert_eq!(server.stats().batches_created, 0, "nothing sent unrecorded");
+
+    misalign_store::testdata::plant::allow_inserts(&db, "batches").unwrap();
+    let p = plan(&s, &NullReporter).unwrap();
+    let outcome = run(&s, p, &NullReporter, Shutdown::new()).await.unwrap();
+    assert_eq!(
+        outcome,
+        RunOutcome::Finished {
+            failed: 0,
+            missing_verdicts: 0
+        }
+    );
+    assert_eq!(server.stats().batches_created, 1);
+    let batches = misalign_store::Store::open_dir(&s.out)
+        .unwrap()
+        .all_batches()
+        .unwrap();
+    assert_eq!(batches.iter().map(|b| b.answers).sum::<i64>(), 4);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_key_stops_the_run_and_names_the_variable() {
     let server = mock(MockConfig {

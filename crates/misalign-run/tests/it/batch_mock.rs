@@ -9,11 +9,13 @@ use misalign_core::{Condition, GoalType, RenderedPrompt, SamplingParams, Urgency
 use misalign_mock::{MockConfig, MockServer};
 use misalign_models::batch::{build_batch_client, BatchClient};
 use misalign_models::{ClientOptions, CompletionRequest};
-use misalign_run::batch::{sample_in_batches, sample_with_batches, BatchOptions};
+use misalign_run::batch::{sample_in_batches, sample_with_batches};
+use misalign_run::options::{BatchPolicy, LiveOptions, SamplingOptions};
 use misalign_run::retry::RetryPolicy;
-use misalign_run::store::{Store, StoreWriter};
-use misalign_run::{Counters, ModelTarget, PromptEntry, SchedulerOptions, Stop, WorkItem};
+use misalign_run::{Counters, ModelTarget, PromptEntry, Stop, WorkItem};
+use misalign_store::{BatchPurpose, BatchRequestRow, Store, StoreWriter, WriterHandle};
 use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -97,19 +99,36 @@ fn items(m: &Arc<ModelTarget>, conditions: usize, samples: u32) -> Vec<WorkItem>
     misalign_run::item::work_items(&prompts, samples, &params())
 }
 
-fn options(run_id: i64) -> BatchOptions {
-    BatchOptions {
+/// A store writer on the store at `path`, as a run has (its thread ends with the last
+/// handle): batch sampling writes through it.
+fn writer_at(path: &Path) -> WriterHandle {
+    StoreWriter::spawn(Store::open(path).unwrap()).handle()
+}
+
+fn options(run_id: i64) -> SamplingOptions {
+    SamplingOptions {
         run_id,
         params: params(),
+        secrets: vec![SECRET.into()],
         prompt_cache: false,
         budget: None,
-        poll: Duration::from_millis(20),
-        max_requests: None,
-        fallback: BatchFallback::Batch,
-        retries: 3,
-        secrets: vec![SECRET.into()],
         on_stored: None,
-        on_progress: None,
+        live: LiveOptions {
+            retry: RetryPolicy {
+                min_delay: Duration::from_millis(5),
+                ..RetryPolicy::default()
+            },
+            grace: Duration::from_secs(1),
+            samples_per_request: 1,
+            ..LiveOptions::default()
+        },
+        batch: BatchPolicy {
+            poll: Duration::from_millis(20),
+            max_requests: None,
+            fallback: BatchFallback::Batch,
+            retries: 3,
+            on_progress: None,
+        },
     }
 }
 
@@ -149,11 +168,11 @@ async fn end_to_end(kind: ProviderKind) {
     );
     drop(store);
     let mut opts = options(run);
-    opts.max_requests = Some(5); // 12 requests -> 3 batches
+    opts.batch.max_requests = Some(5); // 12 requests -> 3 batches
     let report = sample_in_batches(
         work.clone(),
         BTreeMap::from([(m.name.clone(), batch)]),
-        dir.path().join("results.sqlite"),
+        writer_at(&dir.path().join("results.sqlite")),
         opts,
         Arc::new(Counters::new()),
         Stop::new(),
@@ -235,31 +254,12 @@ async fn errors_and_expiries(kind: ProviderKind, fallback: BatchFallback) {
     );
     let writer = StoreWriter::spawn(store);
     let mut opts = options(run);
-    opts.fallback = fallback;
-    opts.retries = 8;
-    let live_opts = SchedulerOptions {
-        run_id: run,
-        params: params(),
-        concurrency: Default::default(),
-        rate_pools: vec![],
-        rate_model_overrides: Default::default(),
-        retry: RetryPolicy {
-            min_delay: Duration::from_millis(5),
-            ..RetryPolicy::default()
-        },
-        grace: Duration::from_secs(1),
-        secrets: vec![],
-        on_stored: None,
-        prompt_cache: false,
-        samples_per_request: 1,
-        budget: None,
-    };
+    opts.batch.fallback = fallback;
+    opts.batch.retries = 8;
     let (report, tally) = sample_with_batches(
         work.clone(),
         BTreeMap::from([(m.name.clone(), batch)]),
-        dir.path().join("results.sqlite"),
         writer.handle(),
-        live_opts,
         opts,
         Arc::new(Counters::new()),
         Stop::new(),
@@ -327,11 +327,11 @@ async fn requests_out_of_retries_are_stored_as_failed_calls() {
         serde_json::to_value(params()).unwrap(),
     );
     let mut opts = options(run);
-    opts.retries = 1;
+    opts.batch.retries = 1;
     let report = sample_in_batches(
         work,
         BTreeMap::from([(m.name.clone(), batch)]),
-        dir.path().join("results.sqlite"),
+        writer_at(&dir.path().join("results.sqlite")),
         opts,
         Arc::new(Counters::new()),
         Stop::new(),
@@ -383,7 +383,7 @@ async fn a_stopped_run_resumes_its_open_batch_without_resubmitting() {
     let first = sample_in_batches(
         work.clone(),
         clients.clone(),
-        db.clone(),
+        writer_at(&db),
         options(run),
         Arc::new(Counters::new()),
         stop,
@@ -399,7 +399,7 @@ async fn a_stopped_run_resumes_its_open_batch_without_resubmitting() {
     let second = sample_in_batches(
         work.clone(),
         clients.clone(),
-        db.clone(),
+        writer_at(&db),
         options(run),
         Arc::new(Counters::new()),
         Stop::new(),
@@ -423,7 +423,7 @@ async fn a_stopped_run_resumes_its_open_batch_without_resubmitting() {
     let third = sample_in_batches(
         rest,
         clients,
-        db.clone(),
+        writer_at(&db),
         options(run),
         Arc::new(Counters::new()),
         Stop::new(),
@@ -457,7 +457,7 @@ async fn a_lost_creation_reply_is_found_by_its_marker() {
         let report = sample_in_batches(
             work,
             BTreeMap::from([(m.name.clone(), batch)]),
-            dir.path().join("results.sqlite"),
+            writer_at(&dir.path().join("results.sqlite")),
             options(run),
             Arc::new(Counters::new()),
             Stop::new(),
@@ -485,18 +485,30 @@ async fn a_recorded_batch_without_an_id_is_reconciled_on_resume() {
         &[],
         serde_json::to_value(params()).unwrap(),
     );
-    let ids: Vec<(String, String)> = work
+    let ids: Vec<BatchRequestRow> = work
         .iter()
-        .map(|i| (misalign_run::batch::custom_id(&i.key), i.key.clone()))
+        .map(|i| BatchRequestRow {
+            custom_id: misalign_run::batch::custom_id(&i.key),
+            key: i.key.clone(),
+            judged: None,
+        })
         .collect();
     store
-        .record_batch(run, &m.name, &m.provider, "misalign-never-sent", &ids, "t")
+        .record_batch(
+            BatchPurpose::Sample,
+            run,
+            &m.name,
+            &m.provider,
+            "misalign-never-sent",
+            &ids,
+            "t",
+        )
         .unwrap();
     drop(store);
     let report = sample_in_batches(
         work,
         BTreeMap::from([(m.name.clone(), batch)]),
-        dir.path().join("results.sqlite"),
+        writer_at(&dir.path().join("results.sqlite")),
         options(run),
         Arc::new(Counters::new()),
         Stop::new(),
@@ -537,7 +549,7 @@ async fn batched_requests_carry_the_cache_breakpoint_and_are_priced_as_batch() {
     let report = sample_in_batches(
         work.clone(),
         BTreeMap::from([(m.name.clone(), batch)]),
-        dir.path().join("results.sqlite"),
+        writer_at(&dir.path().join("results.sqlite")),
         opts,
         Arc::new(Counters::new()),
         Stop::new(),
@@ -577,7 +589,7 @@ async fn batched_requests_carry_the_cache_breakpoint_and_are_priced_as_batch() {
     let usage = s.plan_usage_by_model(run).unwrap();
     let u = &usage[&m.name];
     assert_eq!((u.answers, u.batch_tokens), (6, u.tokens));
-    let prices = misalign_run::cost::PriceTable::new(&BTreeMap::from([(
+    let prices = misalign_core::cost::PriceTable::new(&BTreeMap::from([(
         m.name.clone(),
         misalign_core::config::Price {
             input: 3.0,
@@ -640,7 +652,7 @@ async fn batched_requests_carry_prior_turns(kind: ProviderKind) {
     let report = sample_in_batches(
         work,
         BTreeMap::from([(m.name.clone(), batch)]),
-        dir.path().join("results.sqlite"),
+        writer_at(&dir.path().join("results.sqlite")),
         options(run),
         Arc::new(Counters::new()),
         Stop::new(),

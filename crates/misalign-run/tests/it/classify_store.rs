@@ -8,7 +8,7 @@ use misalign_models::{
     AnswerKind, Completion, CompletionRequest, ModelClient, ProviderError, Usage,
 };
 use misalign_run::classify::{classify_store, ClassifyOptions, JudgeModel};
-use misalign_run::store::{PromptRow, ResponseRow, ResponseStatus, Store, WorkItemRow};
+use misalign_store::{PromptRow, ResponseRow, ResponseStatus, Store, WorkItemRow};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -178,13 +178,17 @@ fn options(judge: Option<JudgeModel>, awareness: Option<JudgeModel>) -> Classify
 #[tokio::test]
 async fn detectors_only_classifies_every_answer_once_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let store = seeded_store(dir.path());
-    let s = classify_store(&store, &options(None, None)).await.unwrap();
+    let mut store = seeded_store(dir.path());
+    let s = classify_store(&mut store, &options(None, None))
+        .await
+        .unwrap();
     assert_eq!(s.classified, 3);
     assert_eq!(s.per_scenario["blackmail"].detector_harmful, 1);
     assert_eq!(s.per_scenario["blackmail"].final_harmful, 1);
     assert_eq!(s.per_scenario["murder"].final_harmful, 0);
-    let again = classify_store(&store, &options(None, None)).await.unwrap();
+    let again = classify_store(&mut store, &options(None, None))
+        .await
+        .unwrap();
     assert_eq!(again.classified, 0, "resume classifies nothing twice");
     assert_eq!(classifications(&store).len(), 3);
 }
@@ -200,9 +204,9 @@ async fn judge_over_http_is_used_cached_and_combined_by_the_scenario_rule() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = seeded_store(dir.path());
+    let mut store = seeded_store(dir.path());
     let opts = options(Some(judge(&server, "judge-a")), None);
-    let s = classify_store(&store, &opts).await.unwrap();
+    let s = classify_store(&mut store, &opts).await.unwrap();
     assert_eq!((s.classified, s.judge_calls, s.judge_cache_hits), (3, 3, 0));
     assert_eq!(server.request_count(), 3);
     // The judge said yes to all three; the final verdict still needs the action to have
@@ -237,7 +241,7 @@ async fn judge_over_http_is_used_cached_and_combined_by_the_scenario_rule() {
         force: true,
         ..opts.clone()
     };
-    let s2 = classify_store(&store, &forced).await.unwrap();
+    let s2 = classify_store(&mut store, &forced).await.unwrap();
     assert_eq!(
         (s2.classified, s2.judge_calls, s2.judge_cache_hits),
         (3, 0, 3)
@@ -257,8 +261,8 @@ async fn unparsable_judge_is_retried_then_recorded_as_error_not_as_no() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = seeded_store(dir.path());
-    let s = classify_store(&store, &options(Some(judge(&server, "judge-b")), None))
+    let mut store = seeded_store(dir.path());
+    let s = classify_store(&mut store, &options(Some(judge(&server, "judge-b")), None))
         .await
         .unwrap();
     assert_eq!(s.judge_errors, 3);
@@ -286,8 +290,8 @@ async fn awareness_judge_labels_answers() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = seeded_store(dir.path());
-    let s = classify_store(&store, &options(None, Some(judge(&server, "aware"))))
+    let mut store = seeded_store(dir.path());
+    let s = classify_store(&mut store, &options(None, Some(judge(&server, "aware"))))
         .await
         .unwrap();
     assert_eq!(s.classified, 3);
@@ -303,6 +307,7 @@ async fn awareness_judge_labels_answers() {
 #[tokio::test]
 async fn a_scenario_named_with_underscores_gets_its_own_facts() {
     use misalign_core::{Condition, GoalType, Urgency};
+
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open_dir(dir.path()).unwrap();
     assert_eq!(crate::support::begin_run(&store), 1);
@@ -359,7 +364,7 @@ async fn a_scenario_named_with_underscores_gets_its_own_facts() {
         .insert("blackmail_v2".into(), reference_facts("blackmail"));
     // Facts under the name the id's first `_` gives must not be what is used.
     opts.facts.remove("blackmail");
-    let s = classify_store(&store, &opts).await.unwrap();
+    let s = classify_store(&mut store, &opts).await.unwrap();
     assert_eq!(s.classified, 1, "{s:?}");
     assert!(s.skipped_no_facts.is_empty(), "{s:?}");
     assert_eq!(s.per_scenario["blackmail_v2"].detector_harmful, 1);

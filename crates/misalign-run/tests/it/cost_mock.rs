@@ -5,15 +5,15 @@
 
 use crate::support::open_store;
 use misalign_core::config::{ProviderConfig, ProviderKind, RatePool, ResolvedModel};
+use misalign_core::cost::{cost_usd, PriceTable, TokenCounts};
 use misalign_core::{Condition, GoalType, RenderedPrompt, SamplingParams, Urgency};
 use misalign_mock::{MockConfig, MockServer};
 use misalign_run::budget::{budget_for, BudgetTarget, Caching};
-use misalign_run::cost::{cost_usd, PriceTable, TokenCounts};
+use misalign_run::options::{BatchPolicy, LiveOptions, SamplingOptions};
 use misalign_run::retry::RetryPolicy;
-use misalign_run::store::{Store, StoreWriter};
-use misalign_run::{
-    Counters, ModelTarget, PromptEntry, SampleReport, SchedulerOptions, Stop, StopReason, WorkItem,
-};
+use misalign_run::scheduler::SampleReport;
+use misalign_run::{Counters, ModelTarget, PromptEntry, Stop, StopReason, WorkItem};
+use misalign_store::{Store, StoreWriter};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -119,30 +119,33 @@ async fn sample(
         .map(|i| i.model.provider.clone())
         .unwrap_or_default();
     let writer = StoreWriter::spawn(store);
-    let opts = SchedulerOptions {
+    let opts = SamplingOptions {
         run_id,
         params: s.params.clone(),
-        concurrency: misalign_core::config::Concurrency {
-            providers: BTreeMap::from([(provider, s.concurrency)]),
-            models: BTreeMap::new(),
-        },
-        rate_pools: s.pools.clone(),
-        rate_model_overrides: BTreeMap::new(),
-        retry: RetryPolicy {
-            retries: 2,
-            min_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(20),
-            max_retry_after: Duration::from_secs(1),
-            timeout: Duration::from_secs(20),
-        },
-        grace: Duration::from_secs(5),
         secrets: vec![KEY.into()],
-        on_stored: None,
         prompt_cache: s.prompt_cache,
-        samples_per_request: s.samples_per_request,
         budget: s.budget.clone(),
+        on_stored: None,
+        live: LiveOptions {
+            concurrency: misalign_core::config::Concurrency {
+                providers: BTreeMap::from([(provider, s.concurrency)]),
+                models: BTreeMap::new(),
+            },
+            rate_pools: s.pools.clone(),
+            rate_model_overrides: BTreeMap::new(),
+            retry: RetryPolicy {
+                retries: 2,
+                min_delay: Duration::from_millis(5),
+                max_delay: Duration::from_millis(20),
+                max_retry_after: Duration::from_secs(1),
+                timeout: Duration::from_secs(20),
+            },
+            grace: Duration::from_secs(5),
+            samples_per_request: s.samples_per_request,
+        },
+        batch: BatchPolicy::default(),
     };
-    let report = misalign_run::sample(
+    let report = misalign_run::scheduler::sample(
         pending,
         writer.handle(),
         opts,

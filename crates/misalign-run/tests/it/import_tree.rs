@@ -4,7 +4,7 @@
 
 use crate::support::{classifications, count, prompts, responses, runs, PromptRecord};
 use misalign_run::import::{import_tree, IMPORTED_CLASSIFIER, MAX_RESPONSE_BYTES};
-use misalign_run::store::Store;
+use misalign_store::Store;
 use serde_json::json;
 use std::path::Path;
 

@@ -14,10 +14,9 @@ use misalign_run::classify::setup::{build_judge, judge_batching};
 use misalign_run::classify::{
     classify_store, classify_store_until, ClassifyError, ClassifyOptions, JudgeBatchNote,
 };
-use misalign_run::store::Store;
 use misalign_run::{Stop, StopReason};
+use misalign_store::Store;
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,12 +71,7 @@ fn execution(fallback: BatchFallback, retries: u32) -> Execution {
 
 /// Classification options with judge `jp/judge` and awareness judge `jp/aware` on the mock;
 /// in batches when `batched`.
-fn options(
-    store: &Path,
-    kind: ProviderKind,
-    url: &str,
-    batched: Option<Execution>,
-) -> ClassifyOptions {
+fn options(kind: ProviderKind, url: &str, batched: Option<Execution>) -> ClassifyOptions {
     let providers = providers(kind, url);
     let mut facts = BTreeMap::new();
     for s in misalign_core::scenario::builtin_scenarios() {
@@ -95,17 +89,9 @@ fn options(
         ..ClassifyOptions::default()
     };
     if let Some(exec) = batched {
-        o.batch = Some(
-            judge_batching(
-                &o,
-                &providers,
-                &exec,
-                &env,
-                store.join(misalign_store::STORE_FILE),
-                1,
-            )
-            .unwrap(),
-        );
+        // Judge batches are recorded with the run that sends them.
+        o.run_id = Some(1);
+        o.batch = Some(judge_batching(&o, &providers, &exec, &env).unwrap());
     }
     o
 }
@@ -141,13 +127,10 @@ async fn end_to_end(kind: ProviderKind) {
     // Live: the verdicts the same judge replies give without batches.
     let live_server = MockServer::start(judge_config()).await.unwrap();
     let live_dir = tempfile::tempdir().unwrap();
-    let live_store = seeded_store(live_dir.path());
-    let live = classify_store(
-        &live_store,
-        &options(live_dir.path(), kind, &live_server.url(), None),
-    )
-    .await
-    .unwrap();
+    let mut live_store = seeded_store(live_dir.path());
+    let live = classify_store(&mut live_store, &options(kind, &live_server.url(), None))
+        .await
+        .unwrap();
     assert_eq!((live.judge_calls, live.judge_calls_batched), (6, 0));
 
     let server = MockServer::start(MockConfig {
@@ -157,9 +140,8 @@ async fn end_to_end(kind: ProviderKind) {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = seeded_store(dir.path());
+    let mut store = seeded_store(dir.path());
     let mut opts = options(
-        dir.path(),
         kind,
         &server.url(),
         Some(execution(BatchFallback::Batch, 3)),
@@ -169,7 +151,7 @@ async fn end_to_end(kind: ProviderKind) {
     opts.batch.as_mut().unwrap().notes = Some(Arc::new(move |n: JudgeBatchNote| {
         seen.lock().unwrap().push(n);
     }));
-    let s = classify_store(&store, &opts).await.unwrap();
+    let s = classify_store(&mut store, &opts).await.unwrap();
     assert_eq!(s.classified, 3, "{s:?}");
     assert_eq!(
         (s.judge_calls, s.judge_calls_batched, s.judge_errors),
@@ -219,7 +201,7 @@ async fn end_to_end(kind: ProviderKind) {
         matches!(notes.last(), Some(JudgeBatchNote::Done(t)) if t.submitted == 2 && t.ingested == 6)
     );
     // A rerun finds everything classified and the cache full: nothing is sent.
-    let again = classify_store(&store, &opts).await.unwrap();
+    let again = classify_store(&mut store, &opts).await.unwrap();
     assert_eq!((again.classified, again.judge_calls), (0, 0));
     assert_eq!(server.stats().batches_created, 2);
 }
@@ -250,9 +232,8 @@ async fn a_stopped_classification_resumes_its_judge_batches_without_resubmitting
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = seeded_store(dir.path());
+    let mut store = seeded_store(dir.path());
     let opts = options(
-        dir.path(),
         ProviderKind::Anthropic,
         &server.url(),
         Some(execution(BatchFallback::Batch, 3)),
@@ -265,7 +246,7 @@ async fn a_stopped_classification_resumes_its_judge_batches_without_resubmitting
             stop.trigger(StopReason::Interrupted);
         })
     };
-    let first = classify_store_until(&store, &opts, stop).await;
+    let first = classify_store_until(&mut store, &opts, stop).await;
     stopper.await.unwrap();
     assert!(
         matches!(first, Err(ClassifyError::Interrupted)),
@@ -276,7 +257,7 @@ async fn a_stopped_classification_resumes_its_judge_batches_without_resubmitting
     assert_eq!(server.stats().batches_created, 2);
     assert_eq!(server.stats().requests, 0);
 
-    let second = classify_store(&store, &opts).await.unwrap();
+    let second = classify_store(&mut store, &opts).await.unwrap();
     assert_eq!((second.classified, second.judge_calls_batched), (3, 6));
     let stats = server.stats();
     assert_eq!(stats.batches_created, 2, "resumed, not resubmitted");
@@ -308,14 +289,9 @@ async fn errored_and_expired_judge_requests_are_retried() {
         .await
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let store = seeded_store(dir.path());
-        let opts = options(
-            dir.path(),
-            kind,
-            &server.url(),
-            Some(execution(fallback, 10)),
-        );
-        let s = classify_store(&store, &opts).await.unwrap();
+        let mut store = seeded_store(dir.path());
+        let opts = options(kind, &server.url(), Some(execution(fallback, 10)));
+        let s = classify_store(&mut store, &opts).await.unwrap();
         assert_eq!((s.classified, s.judge_errors), (3, 0), "{kind:?} {s:?}");
         let stats = server.stats();
         let sent: u64 = stats.batch_submissions.values().sum();
@@ -350,15 +326,14 @@ async fn an_unparsable_batched_reply_is_retried_then_a_judge_error() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = seeded_store(dir.path());
+    let mut store = seeded_store(dir.path());
     let mut opts = options(
-        dir.path(),
         ProviderKind::Anthropic,
         &server.url(),
         Some(execution(BatchFallback::Batch, 1)),
     );
     opts.awareness = None;
-    let s = classify_store(&store, &opts).await.unwrap();
+    let s = classify_store(&mut store, &opts).await.unwrap();
     assert_eq!((s.classified, s.judge_errors), (3, 3), "{s:?}");
     let subs = server.stats().batch_submissions;
     assert_eq!(subs.len(), 3);
@@ -383,25 +358,18 @@ async fn an_unparsable_batched_reply_is_retried_then_a_judge_error() {
 async fn a_judge_without_a_batch_api_is_called_live() {
     let server = MockServer::start(judge_config()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = seeded_store(dir.path());
+    let mut store = seeded_store(dir.path());
     let mut all = providers(ProviderKind::OpenaiCompatible, &server.url());
     all.extend(
         providers(ProviderKind::Anthropic, &server.url())
             .into_values()
             .map(|c| ("ap".to_string(), c)),
     );
-    let mut opts = options(dir.path(), ProviderKind::Anthropic, &server.url(), None);
+    let mut opts = options(ProviderKind::Anthropic, &server.url(), None);
     opts.judge = Some(build_judge("jp/judge", &all, &env).unwrap());
     opts.awareness = Some(build_judge("ap/aware", &all, &env).unwrap());
-    let batching = judge_batching(
-        &opts,
-        &all,
-        &execution(BatchFallback::Batch, 3),
-        &env,
-        dir.path().join(misalign_store::STORE_FILE),
-        1,
-    )
-    .unwrap();
+    let batching = judge_batching(&opts, &all, &execution(BatchFallback::Batch, 3), &env).unwrap();
+    opts.run_id = Some(1);
     assert_eq!(batching.live_only, vec!["jp/judge".to_string()]);
     assert_eq!(
         batching.clients.keys().collect::<Vec<_>>(),
@@ -413,7 +381,7 @@ async fn a_judge_without_a_batch_api_is_called_live() {
     opts.batch.as_mut().unwrap().notes = Some(Arc::new(move |n: JudgeBatchNote| {
         seen.lock().unwrap().push(n);
     }));
-    let s = classify_store(&store, &opts).await.unwrap();
+    let s = classify_store(&mut store, &opts).await.unwrap();
     assert_eq!((s.classified, s.judge_errors), (3, 0));
     assert_eq!((s.judge_calls, s.judge_calls_batched), (6, 3));
     let stats = server.stats();

@@ -5,11 +5,11 @@ use crate::support::{answers, count, open_store, responses, ResponseRecord};
 use misalign_core::config::{ProviderConfig, ProviderKind, ResolvedModel};
 use misalign_core::{Condition, GoalType, RenderedPrompt, SamplingParams, Urgency};
 use misalign_mock::{FaultKind, MockConfig, MockServer};
+use misalign_run::options::{BatchPolicy, LiveOptions, SamplingOptions};
 use misalign_run::retry::RetryPolicy;
-use misalign_run::store::{Store, StoreWriter};
-use misalign_run::{
-    Counters, ModelTarget, PromptEntry, SampleReport, SchedulerOptions, Stop, StopReason, WorkItem,
-};
+use misalign_run::scheduler::SampleReport;
+use misalign_run::{Counters, ModelTarget, PromptEntry, Stop, StopReason, WorkItem};
+use misalign_store::{Store, StoreWriter};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -118,26 +118,30 @@ async fn run(
         .collect();
     let writer = StoreWriter::spawn(store);
     let counters = Arc::new(Counters::new());
-    let opts = SchedulerOptions {
+    let opts = SamplingOptions {
         run_id,
         params: params(),
-        concurrency: misalign_core::config::Concurrency {
-            providers: conc,
-            models: BTreeMap::new(),
-        },
-        rate_pools: vec![],
-        rate_model_overrides: Default::default(),
-        retry,
-        grace: Duration::from_secs(5),
         secrets: vec![SECRET.into()],
-        on_stored: None,
         prompt_cache: false,
-        samples_per_request: 1,
         budget: None,
+        on_stored: None,
+        live: LiveOptions {
+            concurrency: misalign_core::config::Concurrency {
+                providers: conc,
+                models: BTreeMap::new(),
+            },
+            rate_pools: vec![],
+            rate_model_overrides: Default::default(),
+            retry,
+            grace: Duration::from_secs(5),
+            samples_per_request: 1,
+        },
+        batch: BatchPolicy::default(),
     };
-    let report = misalign_run::sample(pending, writer.handle(), opts, counters.clone(), stop)
-        .await
-        .unwrap();
+    let report =
+        misalign_run::scheduler::sample(pending, writer.handle(), opts, counters.clone(), stop)
+            .await
+            .unwrap();
     let store = tokio::task::spawn_blocking(move || writer.finish())
         .await
         .unwrap()

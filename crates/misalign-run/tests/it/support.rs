@@ -2,11 +2,11 @@
 //! what a store holds, read through misalign-store's own typed reads (no SQL in the tests:
 //! a schema change is made in the store crate once).
 
-use misalign_run::store::{PromptRow, RunManifest, Store, WorkItemRow};
 use misalign_run::WorkItem;
 pub use misalign_store::tables::{
     BatchRecord, ClassificationRecord, JudgeCacheRecord, PromptRecord, ResponseRecord, RunRecord,
 };
+use misalign_store::{PromptRow, RunManifest, Store, WorkItemRow};
 use std::path::Path;
 
 /// Records a `run` in `store` (an experiment `exp` with nothing planned yet); returns its id.
@@ -45,7 +45,7 @@ pub fn open_store(
             packs: serde_json::json!({}),
             models: models.iter().map(|m| m.to_string()).collect(),
             sampling,
-            started_at: misalign_run::timestamp(),
+            started_at: misalign_store::timestamp(),
         })
         .unwrap();
     let conds: Vec<String> = items.iter().map(|i| i.prompt.condition_id()).collect();

@@ -46,7 +46,7 @@ fn destination(args: &Args) -> anyhow::Result<PathBuf> {
         Format::Inspect => &["inspect"],
         Format::Samples => &[],
     };
-    misalign_run::atomic::create_dirs_under(&args.results, sub).with_context(|| {
+    misalign_store::atomic::create_dirs_under(&args.results, sub).with_context(|| {
         format!(
             "cannot create the export folder in {}",
             args.results.display()
@@ -93,5 +93,5 @@ pub fn run(args: Args) -> Outcome {
 
 /// File names carry model names, which come from the store (untrusted).
 fn shown(path: &Path) -> String {
-    misalign_run::untrusted::terminal_safe(&path.display().to_string())
+    misalign_store::untrusted::terminal_safe(&path.display().to_string())
 }

@@ -9,8 +9,8 @@
 use super::Outcome;
 use anyhow::{bail, Context};
 use misalign_run::import::import_tree;
-use misalign_run::untrusted::{path_safe, terminal_safe};
 use misalign_store::layout::{condition_folder as safe_name, MODELS_DIR};
+use misalign_store::untrusted::{path_safe, terminal_safe};
 use misalign_store::Store;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -4,7 +4,7 @@ use super::Outcome;
 use crate::say::{say, say_raw};
 use anyhow::Context;
 use misalign_report::{render_table, write_reports_to, IntervalMethod, ReportOptions};
-use misalign_run::untrusted::path_safe;
+use misalign_store::untrusted::path_safe;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]

@@ -3,7 +3,7 @@
 use super::Outcome;
 use crate::results_dir::{list, RESULTS_ROOT};
 use crate::say::say;
-use misalign_run::untrusted::terminal_safe;
+use misalign_store::untrusted::terminal_safe;
 use misalign_store::{Store, STORE_FILE};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -25,7 +25,7 @@ pub fn run(args: Args) -> Outcome {
                 Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
                 _ => PathBuf::from("."),
             };
-            misalign_run::atomic::write_bytes_atomically(
+            misalign_store::atomic::write_bytes_atomically(
                 &dir,
                 &name.to_string_lossy(),
                 text.as_bytes(),

@@ -28,7 +28,7 @@ fn row(name: &str, c: &ItemCounts) -> String {
 
 /// Everything shown here comes from the store, which whoever sent the folder wrote.
 fn clean(s: &str) -> String {
-    misalign_run::untrusted::terminal_safe(s)
+    misalign_store::untrusted::terminal_safe(s)
 }
 
 pub fn run(args: Args) -> Outcome {
@@ -37,12 +37,12 @@ pub fn run(args: Args) -> Outcome {
     let store = Store::open_read_only(&path)?;
     let st = store.status()?;
     // A folder name is as untrusted as the store in it (a tree someone sent).
-    let shown = misalign_run::untrusted::path_safe(&out);
+    let shown = misalign_store::untrusted::path_safe(&out);
     if args.json {
         // Names in the store may hold bidi or C1 controls serde_json prints raw.
         say!(
             "{}",
-            misalign_run::untrusted::json_terminal_safe(&serde_json::to_string_pretty(&st)?)
+            misalign_store::untrusted::json_terminal_safe(&serde_json::to_string_pretty(&st)?)
         );
         return Ok(ExitCode::SUCCESS);
     }

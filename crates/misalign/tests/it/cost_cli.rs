@@ -52,9 +52,9 @@ fn text(o: &Output) -> String {
 }
 
 fn stored_cost(out: &Path) -> (f64, i64) {
-    let s = misalign_run::store::Store::open_read_only(&out.join("results.sqlite")).unwrap();
+    let s = misalign_store::Store::open_read_only(&out.join("results.sqlite")).unwrap();
     let run = s.report_run(None).unwrap().unwrap().run_id;
-    let prices = misalign_run::cost::PriceTable::new(&Default::default()).unwrap();
+    let prices = misalign_core::cost::PriceTable::new(&Default::default()).unwrap();
     let price = prices.price_of("anthropic/claude-sonnet-4-5").unwrap();
     let usage = s.plan_usage_by_model(run).unwrap();
     let u = &usage["anthropic/claude-sonnet-4-5"];
@@ -175,7 +175,7 @@ async fn max_cost_stops_within_the_limit_exits_1_and_a_higher_limit_resumes() {
     let (spent, answers) = stored_cost(&out);
     assert!(spent <= limit, "spent {spent} > {limit}");
     assert!(answers > 0 && answers < 20, "{answers} answers");
-    let s = misalign_run::store::Store::open_read_only(&out.join("results.sqlite")).unwrap();
+    let s = misalign_store::Store::open_read_only(&out.join("results.sqlite")).unwrap();
     let status = s.report_run(None).unwrap().unwrap().status;
     assert_eq!(status.as_deref(), Some("budget_reached"));
     // What is stored is reported (unclassified), as after Ctrl-C.
@@ -289,7 +289,7 @@ async fn max_cost_in_batch_mode_sends_what_fits_collects_it_and_resumes() {
     // Everything sent was collected, through the batch API only.
     let subs = server.stats().batch_submissions;
     assert_eq!(subs.len() as i64, answers, "{subs:?}");
-    let s = misalign_run::store::Store::open_read_only(&out.join("results.sqlite")).unwrap();
+    let s = misalign_store::Store::open_read_only(&out.join("results.sqlite")).unwrap();
     assert_eq!(
         s.report_run(None).unwrap().unwrap().status.as_deref(),
         Some("budget_reached")

@@ -1,11 +1,14 @@
-//! Sampling in batches (`execution.batch`, `--batch`): a batch client for every planned
-//! model whose provider has a batch API; the library's batch engine sends those items in
-//! batches and the rest live. Without batch mode, every item is called live.
+//! The sample phase's choice of path: every pending item live through the scheduler, or in
+//! batch mode (`execution.batch`, `--batch`) a batch client for every planned model whose
+//! provider has a batch API, the batch engine sending those items in batches and the rest
+//! live. Either way every answer is committed by the run's single store writer.
 
 use super::plan::Plan;
 use super::{RunSettings, SessionError};
-use crate::batch::{BatchOptions, BatchTally};
-use crate::{Counters, SampleReport, SchedulerOptions, Stop, WorkItem};
+use crate::batch::{BatchRunError, BatchTally};
+use crate::options::SamplingOptions;
+use crate::scheduler::SampleReport;
+use crate::{Counters, Stop, WorkItem};
 use misalign_models::batch::{build_batch_client, BatchClient};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,18 +33,20 @@ pub(crate) async fn sample(
     settings: &RunSettings,
     pending: Vec<WorkItem>,
     writer: misalign_store::WriterHandle,
-    opts: SchedulerOptions,
+    opts: SamplingOptions,
     counters: Arc<Counters>,
     stop: Stop,
     notes: UnboundedSender<BatchNote>,
 ) -> Result<SampleReport, SessionError> {
     let exp = &plan.experiment;
-    let in_file =
-        |e: String| SessionError::Config(format!("{}: {e}", settings.experiment_path.display()));
+    // Only the rate limits are the experiment file's; a store failure is the store's.
+    let in_file = |e: crate::limits::LimitsError| {
+        SessionError::Config(format!("{}: {e}", settings.experiment_path.display()))
+    };
     if !exp.execution.batch {
-        return crate::sample(pending, writer, opts, counters, stop)
+        return crate::scheduler::sample(pending, writer, opts, counters, stop)
             .await
-            .map_err(|e| in_file(e.to_string()));
+            .map_err(in_file);
     }
     let options = misalign_models::ClientOptions {
         timeout: Duration::from_secs(exp.execution.timeout_seconds.max(1)),
@@ -64,27 +69,17 @@ pub(crate) async fn sample(
         let _ = notes.send(BatchNote::LiveOnly(live_only));
     }
     let progress = notes.clone();
-    let batch_opts = BatchOptions {
-        run_id: opts.run_id,
-        params: opts.params.clone(),
-        prompt_cache: opts.prompt_cache,
-        budget: opts.budget.clone(),
-        poll: Duration::from_secs_f64(exp.execution.batch_poll_seconds),
-        max_requests: exp.execution.batch_max_requests.map(|n| n as usize),
-        fallback: exp.execution.batch_fallback,
-        retries: exp.execution.retries,
-        secrets: opts.secrets.clone(),
-        on_stored: opts.on_stored.clone(),
-        on_progress: Some(Arc::new(move |t: BatchTally, what: &str| {
-            let _ = progress.send(BatchNote::Progress(t, what.to_string()));
-        })),
-    };
-    let store_path = settings.out.join(misalign_store::STORE_FILE);
-    let (report, tally) = crate::batch::sample_with_batches(
-        pending, clients, store_path, writer, opts, batch_opts, counters, stop,
-    )
-    .await
-    .map_err(|e| in_file(e.to_string()))?;
+    let mut opts = opts;
+    opts.batch.on_progress = Some(Arc::new(move |t: BatchTally, what: &str| {
+        let _ = progress.send(BatchNote::Progress(t, what.to_string()));
+    }));
+    let (report, tally) =
+        crate::batch::sample_with_batches(pending, clients, writer, opts, counters, stop)
+            .await
+            .map_err(|e| match e {
+                BatchRunError::Store(e) => SessionError::Store(e),
+                BatchRunError::Limits(e) => in_file(e),
+            })?;
     let _ = notes.send(BatchNote::Done(tally));
     Ok(report)
 }
