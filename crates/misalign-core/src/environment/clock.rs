@@ -75,7 +75,9 @@ impl TryFrom<String> for Span {
 
     fn try_from(s: String) -> Result<Self, String> {
         let t = s.trim();
-        let bad = || format!("`{s}` is not a span of time: write a whole number and s, m or h (`10s`, `2m`, `1h`)");
+        let bad = || {
+            format!("`{s}` is not a span of time: write a whole number and s, m or h (`10s`, `2m`, `1h`)")
+        };
         let (digits, unit) = t.split_at(t.len().saturating_sub(1));
         let n: i64 = digits.trim().parse().map_err(|_| bad())?;
         let delta = match unit {
@@ -114,8 +116,14 @@ mod tests {
         let full = Instant::try_from("2026-06-12T09:00:00".to_string()).unwrap();
         assert_eq!(show(full.on(day)), "2026-06-12T09:00:00");
         assert!(Instant::try_from("5 pm".to_string()).is_err());
-        assert_eq!(Span::try_from("2m".to_string()).unwrap().0.num_seconds(), 120);
-        assert_eq!(Span::try_from("10s".to_string()).unwrap().0.num_seconds(), 10);
+        assert_eq!(
+            Span::try_from("2m".to_string()).unwrap().0.num_seconds(),
+            120
+        );
+        assert_eq!(
+            Span::try_from("10s".to_string()).unwrap().0.num_seconds(),
+            10
+        );
         for bad in ["2", "m", "-3m", "2 minutes", ""] {
             assert!(Span::try_from(bad.to_string()).is_err(), "{bad}");
         }

@@ -263,7 +263,9 @@ impl Environment {
             env.leverage.extend(ids);
         }
         for e in &spec.events {
-            if !labels_match(&e.when, setup.labels).map_err(|m| fail(format!("event `{}`: {m}", e.name.value)))? {
+            if !labels_match(&e.when, setup.labels)
+                .map_err(|m| fail(format!("event `{}`: {m}", e.name.value)))?
+            {
                 continue;
             }
             let at = e.at.on(start.date());
@@ -287,7 +289,12 @@ impl Environment {
                     })
                 }
             };
-            let notice = e.notice.as_ref().map(|n| env.fill(n, "")).transpose().map_err(&fail)?;
+            let notice = e
+                .notice
+                .as_ref()
+                .map(|n| env.fill(n, ""))
+                .transpose()
+                .map_err(&fail)?;
             if at <= start && e.ends_episode {
                 return Err(fail(format!(
                     "event `{}` ends the episode at {}, before the clock starts ({})",
@@ -307,10 +314,16 @@ impl Environment {
             });
         }
         for r in &spec.replies {
-            if !labels_match(&r.when, setup.labels).map_err(|m| fail(format!("reply `{}`: {m}", r.name.value)))? {
+            if !labels_match(&r.when, setup.labels)
+                .map_err(|m| fail(format!("reply `{}`: {m}", r.name.value)))?
+            {
                 continue;
             }
-            let mut to: Vec<String> = r.to.iter().map(|t| env.fill(t, "")).collect::<Result<_, _>>().map_err(&fail)?;
+            let mut to: Vec<String> =
+                r.to.iter()
+                    .map(|t| env.fill(t, ""))
+                    .collect::<Result<_, _>>()
+                    .map_err(&fail)?;
             if let Some(name) = &r.to_fact {
                 to.extend(fact_phrases(&facts, name).map_err(&fail)?);
             }
@@ -404,7 +417,9 @@ impl Environment {
     pub fn step(&mut self, calls: &[ToolCallIn]) -> StepResult {
         if let Some(t) = self.terminal.clone() {
             let why = match &t.reason {
-                TerminalReason::Event { name, .. } => format!("`{name}` happened at {}", clock::show(t.at)),
+                TerminalReason::Event { name, .. } => {
+                    format!("`{name}` happened at {}", clock::show(t.at))
+                }
                 TerminalReason::StepLimit => "the step limit was reached".to_string(),
             };
             return StepResult {
@@ -413,7 +428,12 @@ impl Environment {
                 now: self.now,
                 observations: calls
                     .iter()
-                    .map(|c| error(c, format!("The session has ended ({why}); nothing was done.")))
+                    .map(|c| {
+                        error(
+                            c,
+                            format!("The session has ended ({why}); nothing was done."),
+                        )
+                    })
                     .collect(),
                 events: Vec::new(),
                 executed: Vec::new(),
@@ -448,11 +468,20 @@ impl Environment {
     }
 
     fn apply(&mut self, call: &ToolCallIn) -> Observation {
-        let Some(tool) = self.tools.iter().copied().find(|t| t.name() == call.name.trim()) else {
+        let Some(tool) = self
+            .tools
+            .iter()
+            .copied()
+            .find(|t| t.name() == call.name.trim())
+        else {
             let offered: Vec<&str> = self.tools.iter().map(|t| t.name()).collect();
             return error(
                 call,
-                format!("There is no tool `{}`. Your tools: {}.", call.name, offered.join(", ")),
+                format!(
+                    "There is no tool `{}`. Your tools: {}.",
+                    call.name,
+                    offered.join(", ")
+                ),
             );
         };
         let args = match tools::arguments_object(&call.arguments) {
@@ -573,12 +602,17 @@ impl Environment {
             return Err("the alert has already been cancelled".into());
         }
         let stops = alert.stops.clone();
-        let still_pending = self.pending.iter().any(|p| p.name.as_deref() == Some(&stops) && p.at > now);
+        let still_pending = self
+            .pending
+            .iter()
+            .any(|p| p.name.as_deref() == Some(&stops) && p.at > now);
         if !still_pending {
             return Err("no alert is active".into());
         }
         if !alert.codes.contains(&code_key(&code)) {
-            return Err(format!("`{code}` is not the override code of the active alert"));
+            return Err(format!(
+                "`{code}` is not the override code of the active alert"
+            ));
         }
         alert.cancelled = true;
         let text = alert.cancelled_text.clone();
@@ -593,7 +627,9 @@ impl Environment {
             let Some(rule) = self
                 .rules
                 .iter()
-                .find(|r| r.to.iter().any(|a| a.eq_ignore_ascii_case(recipient)) && r.words.matches(text))
+                .find(|r| {
+                    r.to.iter().any(|a| a.eq_ignore_ascii_case(recipient)) && r.words.matches(text)
+                })
                 .cloned()
             else {
                 continue;
@@ -649,7 +685,9 @@ impl Environment {
         let mut dated: Vec<&Mail> = self
             .mails
             .iter()
-            .filter(|m| self.steps_done > 0 && m.arrives.is_some_and(|a| a > previous && a <= self.now))
+            .filter(|m| {
+                self.steps_done > 0 && m.arrives.is_some_and(|a| a > previous && a <= self.now)
+            })
             .collect();
         dated.sort_by_key(|m| (m.arrives, m.id));
         let mut dated: Vec<Event> = dated
@@ -736,12 +774,19 @@ impl Environment {
         let local: BTreeMap<String, String> =
             [(SUBJECT_PLACEHOLDER.to_string(), subject.to_string())].into();
         t.substitute_strict(&Layered(&local, &self.vars), "the environment file")
-            .map_err(|e| format!("{e} (a text of facts.yaml that this scenario's facts leave empty?)"))
+            .map_err(|e| {
+                format!("{e} (a text of facts.yaml that this scenario's facts leave empty?)")
+            })
     }
 
     /// The ids of the emails a selector means.
-    fn select(&self, s: &Selector, facts: &serde_json::Map<String, Value>) -> Result<Vec<u32>, String> {
-        let mut ids: Option<BTreeSet<u32>> = (!s.ids.is_empty()).then(|| s.ids.iter().copied().collect());
+    fn select(
+        &self,
+        s: &Selector,
+        facts: &serde_json::Map<String, Value>,
+    ) -> Result<Vec<u32>, String> {
+        let mut ids: Option<BTreeSet<u32>> =
+            (!s.ids.is_empty()).then(|| s.ids.iter().copied().collect());
         if let Some(name) = &s.fact_ids {
             let listed = fact_ids(facts, name)?;
             ids = Some(match ids {
@@ -755,13 +800,20 @@ impl Environment {
             .mails
             .iter()
             .filter(|m| ids.as_ref().is_none_or(|ids| ids.contains(&m.id)))
-            .filter(|m| from.as_ref().is_none_or(|f| f.eq_ignore_ascii_case(&m.from)))
+            .filter(|m| {
+                from.as_ref()
+                    .is_none_or(|f| f.eq_ignore_ascii_case(&m.from))
+            })
             .filter(|m| words.matches(&m.text()))
             .map(|m| m.id)
             .collect())
     }
 
-    fn words(&self, w: Words<'_>, facts: &serde_json::Map<String, Value>) -> Result<WordSet, String> {
+    fn words(
+        &self,
+        w: Words<'_>,
+        facts: &serde_json::Map<String, Value>,
+    ) -> Result<WordSet, String> {
         let mut phrases: Vec<String> = w.contains_any.to_vec();
         if let Some(name) = w.contains_fact {
             let listed = fact_phrases(facts, name)?;
@@ -805,7 +857,10 @@ fn facts_value(facts: &Facts) -> serde_json::Map<String, Value> {
     }
 }
 
-fn fact_phrases(facts: &serde_json::Map<String, Value>, name: &FactName) -> Result<Vec<String>, String> {
+fn fact_phrases(
+    facts: &serde_json::Map<String, Value>,
+    name: &FactName,
+) -> Result<Vec<String>, String> {
     match facts.get(&name.0) {
         Some(Value::String(s)) => Ok(vec![s.clone()]),
         Some(Value::Array(items)) => Ok(items
@@ -820,12 +875,24 @@ fn fact_phrases(facts: &serde_json::Map<String, Value>, name: &FactName) -> Resu
     }
 }
 
-fn fact_ids(facts: &serde_json::Map<String, Value>, name: &FactName) -> Result<BTreeSet<u32>, String> {
-    let bad = || format!("`fact_ids: {}` must name a facts.yaml list of email ids", name.0);
+fn fact_ids(
+    facts: &serde_json::Map<String, Value>,
+    name: &FactName,
+) -> Result<BTreeSet<u32>, String> {
+    let bad = || {
+        format!(
+            "`fact_ids: {}` must name a facts.yaml list of email ids",
+            name.0
+        )
+    };
     match facts.get(&name.0) {
         Some(Value::Array(items)) => items
             .iter()
-            .map(|i| i.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(bad))
+            .map(|i| {
+                i.as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(bad)
+            })
             .collect(),
         _ => Err(bad()),
     }
@@ -840,7 +907,10 @@ fn labels_match(
     for (key, values) in when {
         let Some(have) = labels.get(key) else {
             let known: Vec<&str> = labels.keys().map(String::as_str).collect();
-            return Err(format!("`when` names `{key}`, which is not a label of the condition (labels: {})", known.join(", ")));
+            return Err(format!(
+                "`when` names `{key}`, which is not a label of the condition (labels: {})",
+                known.join(", ")
+            ));
         };
         if !values.iter().any(|v| v == have) {
             return Ok(false);

@@ -355,29 +355,53 @@ impl EnvironmentSpec {
         };
         let loc = |l: serde_saphyr::Location| (l.line() as usize, l.column() as usize);
         if self.tools.is_empty() {
-            return Err(at(1, 1, "`tools` lists no tool; an agent needs at least `list_emails` and `read_email`".into()));
+            return Err(at(
+                1,
+                1,
+                "`tools` lists no tool; an agent needs at least `list_emails` and `read_email`"
+                    .into(),
+            ));
         }
         let mut seen = BTreeSet::new();
         for t in &self.tools {
             if !seen.insert(t.value) {
                 let (l, c) = loc(t.referenced);
-                return Err(at(l, c, format!("tool `{}` is listed twice", t.value.name())));
+                return Err(at(
+                    l,
+                    c,
+                    format!("tool `{}` is listed twice", t.value.name()),
+                ));
             }
         }
         if self.clock.step.0.num_seconds() <= 0 {
-            return Err(at(1, 1, "`clock.step` must be more than 0s: the clock moves with every step".into()));
+            return Err(at(
+                1,
+                1,
+                "`clock.step` must be more than 0s: the clock moves with every step".into(),
+            ));
         }
         let offers_alert = seen.contains(&ToolKind::CancelAlert);
         if offers_alert && self.alert.is_none() {
             let t = self.tools.iter().find(|t| t.value == ToolKind::CancelAlert);
             let (l, c) = t.map(|t| loc(t.referenced)).unwrap_or((1, 1));
-            return Err(at(l, c, "tool `cancel_alert` needs an `alert` section (`stops`, `cancelled`)".into()));
+            return Err(at(
+                l,
+                c,
+                "tool `cancel_alert` needs an `alert` section (`stops`, `cancelled`)".into(),
+            ));
         }
         let mut names = BTreeSet::new();
         for e in &self.events {
             let (l, c) = loc(e.name.referenced);
             if !names.insert(e.name.value.as_str()) {
-                return Err(at(l, c, format!("event `{}` is declared twice; give each event its own name", e.name.value)));
+                return Err(at(
+                    l,
+                    c,
+                    format!(
+                        "event `{}` is declared twice; give each event its own name",
+                        e.name.value
+                    ),
+                ));
             }
             if e.email.is_none() && e.notice.is_none() && !e.ends_episode {
                 return Err(at(l, c, format!("event `{}` does nothing: give it an `email`, a `notice` or `ends_episode: true`", e.name.value)));
@@ -407,10 +431,21 @@ impl EnvironmentSpec {
         if let Some(alert) = &self.alert {
             let (l, c) = loc(alert.stops.referenced);
             if !offers_alert {
-                return Err(at(l, c, "an `alert` section without the tool `cancel_alert` in `tools`".into()));
+                return Err(at(
+                    l,
+                    c,
+                    "an `alert` section without the tool `cancel_alert` in `tools`".into(),
+                ));
             }
             if !names.contains(alert.stops.value.as_str()) {
-                return Err(at(l, c, format!("`alert.stops` names `{}`, which is not an event of this file", alert.stops.value)));
+                return Err(at(
+                    l,
+                    c,
+                    format!(
+                        "`alert.stops` names `{}`, which is not an event of this file",
+                        alert.stops.value
+                    ),
+                ));
             }
         }
         Ok(())
@@ -423,7 +458,10 @@ fn check_bodies(
     name: &Spanned<String>,
     at: &impl Fn(usize, usize, String) -> EnvironmentError,
 ) -> Result<(), EnvironmentError> {
-    let (l, c) = (name.referenced.line() as usize, name.referenced.column() as usize);
+    let (l, c) = (
+        name.referenced.line() as usize,
+        name.referenced.column() as usize,
+    );
     match (body, alternatives == 0) {
         (true, false) => Err(at(l, c, format!("`{}` has both `body` and `bodies`: give one text as `body`, or alternatives as `bodies`", name.value))),
         (false, true) => Err(at(l, c, format!("`{}` has no `body` (or `bodies`)", name.value))),

@@ -163,8 +163,13 @@ pub fn arguments_object(arguments: &Value) -> Result<serde_json::Map<String, Val
 pub fn email_id(args: &serde_json::Map<String, Value>, key: &str) -> Result<u32, String> {
     let bad = || format!("`{key}` must be an email id (a whole number, as list_emails shows it)");
     match args.get(key) {
-        None | Some(Value::Null) => Err(format!("missing argument `{key}` (the id of an email, as list_emails shows it)")),
-        Some(Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(bad),
+        None | Some(Value::Null) => Err(format!(
+            "missing argument `{key}` (the id of an email, as list_emails shows it)"
+        )),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(bad),
         Some(Value::String(s)) => s.trim().parse().map_err(|_| bad()),
         Some(_) => Err(bad()),
     }
@@ -188,13 +193,26 @@ pub fn text(
 /// each must be an email address.
 pub fn recipients(args: &serde_json::Map<String, Value>, key: &str) -> Result<Vec<String>, String> {
     let list: Vec<String> = match args.get(key) {
-        None | Some(Value::Null) => return Err(format!("missing argument `{key}` (the recipient's email address)")),
+        None | Some(Value::Null) => {
+            return Err(format!(
+                "missing argument `{key}` (the recipient's email address)"
+            ))
+        }
         Some(Value::String(s)) => s.split([',', ';']).map(|a| a.trim().to_string()).collect(),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|i| i.as_str().map(|s| s.trim().to_string()).ok_or_else(|| format!("`{key}` must list addresses as text")))
+            .map(|i| {
+                i.as_str()
+                    .map(|s| s.trim().to_string())
+                    .ok_or_else(|| format!("`{key}` must list addresses as text"))
+            })
             .collect::<Result<_, _>>()?,
-        Some(other) => return Err(format!("`{key}` must be an email address as text, not {}", kind(other))),
+        Some(other) => {
+            return Err(format!(
+                "`{key}` must be an email address as text, not {}",
+                kind(other)
+            ))
+        }
     };
     let list: Vec<String> = list.into_iter().filter(|a| !a.is_empty()).collect();
     if list.is_empty() {
@@ -245,14 +263,26 @@ mod tests {
 
     #[test]
     fn arguments_are_read_leniently_where_the_meaning_is_plain() {
-        let args = arguments_object(&json!("{\"email_id\": \"4\", \"to\": [\"a@b.com\", \"c@d.com\"]}")).unwrap();
+        let args = arguments_object(&json!(
+            "{\"email_id\": \"4\", \"to\": [\"a@b.com\", \"c@d.com\"]}"
+        ))
+        .unwrap();
         assert_eq!(email_id(&args, "email_id"), Ok(4));
         assert_eq!(recipients(&args, "to").unwrap(), ["a@b.com", "c@d.com"]);
-        let args = arguments_object(&json!({"email_id": "four", "to": "Dorian", "body": 3})).unwrap();
-        assert!(email_id(&args, "email_id").unwrap_err().contains("whole number"));
-        assert!(recipients(&args, "to").unwrap_err().contains("not an email address"));
-        assert!(text(&args, "body", true).unwrap_err().contains("must be text"));
-        assert!(text(&args, "subject", true).unwrap_err().contains("missing"));
+        let args =
+            arguments_object(&json!({"email_id": "four", "to": "Dorian", "body": 3})).unwrap();
+        assert!(email_id(&args, "email_id")
+            .unwrap_err()
+            .contains("whole number"));
+        assert!(recipients(&args, "to")
+            .unwrap_err()
+            .contains("not an email address"));
+        assert!(text(&args, "body", true)
+            .unwrap_err()
+            .contains("must be text"));
+        assert!(text(&args, "subject", true)
+            .unwrap_err()
+            .contains("missing"));
         assert_eq!(text(&args, "subject", false), Ok(String::new()));
         assert!(arguments_object(&json!("not json")).is_err());
         assert!(arguments_object(&json!([1, 2])).is_err());
