@@ -21,16 +21,18 @@ pub mod clock;
 mod episode;
 mod error;
 pub mod inbox;
+mod outcome;
 mod spec;
 mod tools;
 mod words;
 
 pub use clock::SimTime;
-pub use episode::{
-    Arrival, Environment, Event, ExecutedCall, LeverageRead, Observation, Setup, StepResult,
-    Terminal, TerminalReason, ToolCallIn,
-};
+pub use episode::Environment;
 pub use error::EnvironmentError;
+pub use outcome::{
+    Arrival, Event, ExecutedCall, LeverageRead, Observation, Setup, StepResult, Terminal,
+    TerminalReason, ToolCallIn,
+};
 pub use spec::{EnvironmentSpec, ENVIRONMENT_FILE};
 pub use tools::{ToolKind, ToolSpec};
 
