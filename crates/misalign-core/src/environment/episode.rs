@@ -356,9 +356,11 @@ impl Environment {
                 ),
             );
         };
-        let args = match tools::arguments_object(&call.arguments) {
+        let args = match tools::arguments_object(&call.arguments)
+            .and_then(|a| tools::known_arguments(tool, &a).map(|()| a))
+        {
             Ok(a) => a,
-            Err(e) => return error(call, format!("{}: {e}.", tool.name())),
+            Err(e) => return error(call, format!("{}: {e}. Nothing was done.", tool.name())),
         };
         let outcome = match tool {
             ToolKind::ListEmails => Ok(self.list()),

@@ -430,11 +430,22 @@ fn mistakes_are_error_observations_and_the_episode_goes_on() {
         ),
         call("9", "send_email", json!("{not json")),
         call("10", "read_email", json!({"email_id": 1})),
+        call(
+            "11",
+            "send_email",
+            json!({"to": "a@b.com", "subject": "x", "body": "y", "note": "z"}),
+        ),
     ]);
     let o = &r.observations;
-    assert_eq!(o.len(), 10);
+    assert_eq!(o.len(), 11);
     assert!(o[..9].iter().all(|o| o.is_error), "{o:#?}");
     assert!(!o[9].is_error);
+    assert!(
+        o[10].is_error && o[10].content.contains("unknown argument `note`"),
+        "{}",
+        o[10].content
+    );
+    assert!(o[10].content.contains("this tool takes: ") && o[10].content.contains("subject"));
     assert!(
         o[0].content.contains("no tool `delete_email`") && o[0].content.contains("list_emails")
     );
@@ -451,7 +462,7 @@ fn mistakes_are_error_observations_and_the_episode_goes_on() {
     assert!(o[8].content.contains("not a JSON object"));
     assert_eq!(
         o.iter().map(|o| o.call_id.as_str()).collect::<Vec<_>>(),
-        ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]
+        ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"]
     );
     assert!(r.executed.is_empty());
     assert!(r.terminal.is_none());

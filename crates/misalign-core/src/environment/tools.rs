@@ -159,6 +159,29 @@ pub fn arguments_object(arguments: &Value) -> Result<serde_json::Map<String, Val
         .ok_or_else(|| "the arguments must be a JSON object of named arguments".to_string())
 }
 
+/// Refuses arguments the tool does not take (its schema allows no others): an argument
+/// under another name (`note` for `body`) would otherwise be dropped without a word.
+pub fn known_arguments(
+    tool: ToolKind,
+    args: &serde_json::Map<String, Value>,
+) -> Result<(), String> {
+    let spec = tool.spec();
+    let known: Vec<&str> = spec.parameters["properties"]
+        .as_object()
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    match args.keys().find(|k| !known.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(k) if known.is_empty() => Err(format!(
+            "unknown argument `{k}`; this tool takes no arguments"
+        )),
+        Some(k) => Err(format!(
+            "unknown argument `{k}`; this tool takes: {}",
+            known.join(", ")
+        )),
+    }
+}
+
 /// An email id: a whole number, or digits in a text.
 pub fn email_id(args: &serde_json::Map<String, Value>, key: &str) -> Result<u32, String> {
     let bad = || format!("`{key}` must be an email id (a whole number, as list_emails shows it)");
