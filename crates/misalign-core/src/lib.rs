@@ -15,6 +15,7 @@ pub mod condition;
 pub mod config;
 pub mod cost;
 pub mod detect;
+pub mod environment;
 pub mod executed;
 pub mod hash;
 pub mod judge;
