@@ -6,7 +6,7 @@
 //! and a parsed reply lands in the judge cache together with the batch's `ingested` event.
 //! What the batches could not settle is left to the live path, which then finds the cache.
 
-use super::judge::{judge_request, JudgeError};
+use super::judge::{judge_call, JudgeError};
 use super::{awareness_entry, verdict_entry, ClassifyError};
 use crate::batch::{run_batches, BatchReport, BatchTally, Db, Ingested, Unusable, Workload};
 use crate::call::{Answer, Call};
@@ -143,10 +143,7 @@ impl Workload for Judging {
     }
 
     fn call(&self, item: &JudgeItem) -> Call {
-        Call {
-            key: item.cache_key.clone(),
-            request: judge_request(&item.model_id, &item.prompt),
-        }
+        judge_call(&item.cache_key, &item.model_id, &item.prompt)
     }
 
     /// A reply that does not parse is asked again, as a live judge call would be.

@@ -2,6 +2,7 @@
 //! transient provider errors. A judge that still fails returns an error (recorded as
 //! `judge_error`, never as "not harmful").
 
+use crate::call::Call;
 use misalign_core::judge::{JudgeParseError, JudgePrompt, ParsedJudgement};
 use misalign_core::SamplingParams;
 use misalign_models::{CompletionRequest, ErrorClass, ModelClient, Usage};
@@ -82,14 +83,23 @@ pub fn judge_request(model_id: &str, prompt: &JudgePrompt) -> CompletionRequest 
     )
 }
 
-/// Calls the judge up to `attempts` times until its reply parses.
+/// The call of one judge or awareness verdict, live or in a batch, under the judge-cache
+/// key its reply is stored by.
+pub fn judge_call(cache_key: &str, model_id: &str, prompt: &JudgePrompt) -> Call {
+    Call {
+        key: cache_key.to_string(),
+        request: judge_request(model_id, prompt),
+    }
+}
+
+/// Makes `call` to the judge up to `attempts` times until its reply parses.
 pub async fn call_judge<T>(
     judge: &JudgeModel,
-    prompt: &JudgePrompt,
+    call: &Call,
     attempts: u32,
     parse: fn(&str) -> Result<ParsedJudgement<T>, JudgeParseError>,
 ) -> Result<JudgeReply<T>, JudgeError> {
-    let request = judge_request(&judge.model_id, prompt);
+    let request = &call.request;
     let attempts = attempts.max(1);
     let mut last_error = String::new();
     let mut tokens = ReplyTokens::default();
@@ -98,7 +108,7 @@ pub async fn call_judge<T>(
             // Short backoff: judge failures are usually a bad format, not overload.
             tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt.min(5)))).await;
         }
-        match judge.client.complete(&request).await {
+        match judge.client.complete(request).await {
             Ok(c) => {
                 tokens = add_tokens(tokens, reply_tokens(&c.usage, &judge.name, "judge call"));
                 match parse(&c.text) {

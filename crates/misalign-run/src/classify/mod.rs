@@ -16,7 +16,8 @@ pub mod setup;
 
 pub use batch::{JudgeBatchNote, JudgeBatching};
 pub use judge::{
-    call_judge, judge_params, judge_request, reply_tokens, JudgeError, JudgeModel, JudgeReply,
+    call_judge, judge_call, judge_params, judge_request, reply_tokens, JudgeError, JudgeModel,
+    JudgeReply,
 };
 
 use misalign_core::actions::Action;
@@ -206,6 +207,13 @@ struct PlannedCall {
     cache_key: String,
 }
 
+impl PlannedCall {
+    /// The call to make, live (a batch builds the same one from its item).
+    fn call(&self) -> crate::call::Call {
+        judge_call(&self.cache_key, &self.judge.model_id, &self.prompt)
+    }
+}
+
 fn plan_call(judge: &JudgeModel, prompt: JudgePrompt) -> PlannedCall {
     let transcript_hash = prompt.transcript_hash();
     let cache_key = sha256_parts(&[
@@ -264,7 +272,7 @@ async fn judge_analysis(
         let prompt = judge_prompt(scenario, transcript)
             .ok_or_else(|| DetectError::UnknownScenario(scenario.into()))?;
         results.judge_model = Some(j.name.clone());
-        match call_judge(j, &prompt, attempts, parse_verdict).await {
+        match call_judge(j, &plan_call(j, prompt).call(), attempts, parse_verdict).await {
             Ok(r) => {
                 results.judge_verdict = Some(r.parsed.value);
                 results.judge_reasoning = Some(r.parsed.reasoning);
@@ -274,7 +282,8 @@ async fn judge_analysis(
     }
     if let Some(a) = awareness {
         results.awareness_model = Some(a.name.clone());
-        match call_judge(a, &awareness_prompt(transcript), attempts, parse_awareness).await {
+        let call = plan_call(a, awareness_prompt(transcript)).call();
+        match call_judge(a, &call, attempts, parse_awareness).await {
             Ok(r) => {
                 results.awareness_label = Some(r.parsed.value.as_str().to_string());
                 results.awareness_reasoning = Some(r.parsed.reasoning);
@@ -504,11 +513,11 @@ async fn run_call(
     }
     let _permit = sem.acquire().await.ok()?;
     let out = if harm {
-        call_judge(&call.judge, &call.prompt, attempts, parse_verdict)
+        call_judge(&call.judge, &call.call(), attempts, parse_verdict)
             .await
             .map(|r| (verdict_entry(r.parsed, r.raw), r.tokens))
     } else {
-        call_judge(&call.judge, &call.prompt, attempts, parse_awareness)
+        call_judge(&call.judge, &call.call(), attempts, parse_awareness)
             .await
             .map(|r| (awareness_entry(r.parsed, r.raw), r.tokens))
     };
