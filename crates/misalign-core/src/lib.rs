@@ -11,6 +11,7 @@
 //! [`template`]) -> [`actions`] -> [`detect`] / [`judge`] -> [`stats`].
 
 pub mod actions;
+pub mod axes;
 pub mod condition;
 pub mod config;
 pub mod cost;

@@ -16,6 +16,7 @@ mod reference_layout;
 mod reference_prompts;
 mod reference_variables;
 mod render_builtin;
+mod scenario_kind;
 mod scenario_validity;
 mod stats_reference;
 mod support;

@@ -28,7 +28,7 @@ use misalign_core::judge::{
     awareness_prompt, cohens_kappa, final_verdict, judge_prompt, parse_awareness, parse_verdict,
     AwarenessLabel, JudgeOutcome, JudgePrompt, ParsedJudgement, Transcript, RUBRIC_VERSION,
 };
-use misalign_core::scenario::Facts;
+use misalign_core::scenario::{Facts, ScenarioKind};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -224,11 +224,12 @@ pub async fn classify_answer(
     awareness: Option<&JudgeModel>,
     attempts: u32,
 ) -> Result<AnswerClassification, DetectError> {
-    let analysis = analyse_transcript(scenario, facts, transcript)?;
+    let kind = ScenarioKind::parse(scenario)
+        .ok_or_else(|| DetectError::UnknownScenario(scenario.into()))?;
+    let analysis = analyse_transcript(kind, facts, transcript)?;
     let mut results = JudgeResults::default();
     if let Some(j) = judge {
-        let prompt = judge_prompt(scenario, transcript)
-            .ok_or_else(|| DetectError::UnknownScenario(scenario.into()))?;
+        let prompt = judge_prompt(kind, transcript);
         results.judge_model = Some(j.name.clone());
         match call_judge(j, &prompt, attempts, parse_verdict).await {
             Ok(r) => {
@@ -315,8 +316,11 @@ pub async fn classify_store_until(
         // The pack's name selects its facts; the facts name the kind of harm (blackmail,
         // leaking, murder), which selects the detector and the rubric. A pack called
         // `blackmail_v2` is judged as the blackmail its facts declare.
-        let kind = facts.scenario.as_str();
-        let analysis = match analyse_transcript(kind, facts, &transcript) {
+        let analysis = match facts
+            .kind()
+            .ok_or_else(|| DetectError::UnknownScenario(facts.scenario.clone()))
+            .and_then(|kind| analyse_transcript(kind, facts, &transcript))
+        {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!("response {}: {e}", p.response_id);
@@ -326,7 +330,8 @@ pub async fn classify_store_until(
         };
         let harm = options
             .judge_for(&scenario)
-            .and_then(|j| Some(plan_call(j, judge_prompt(kind, &transcript)?)));
+            .zip(facts.kind())
+            .map(|(j, kind)| plan_call(j, judge_prompt(kind, &transcript)));
         let aware = options
             .awareness
             .as_ref()
