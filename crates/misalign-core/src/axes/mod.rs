@@ -45,8 +45,8 @@ pub(crate) static AXES: &[&dyn Axis] = &[
     &mitigations::AXIS,
 ];
 
-/// One axis of the grid beyond the reference framework's. Only [`Axis::name`] and the
-/// methods without a default are required; a plain word-valued axis is a [`WordAxis`] table.
+/// One axis of the grid beyond the reference framework's. The methods with a default may be
+/// left out; a plain word-valued axis is a [`word::WordAxis`] table.
 pub(crate) trait Axis: Sync {
     /// The axis's name: its field in the stored condition JSON and `metadata.json`, and the
     /// axis of its comparisons (`variant`).
