@@ -7,7 +7,7 @@
 
 use crate::axes::Axis;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 use std::fmt;
 
 /// How the agent's goal is set up (docs/design.md, "Conditions").
@@ -115,8 +115,10 @@ pub struct Condition {
     /// The goal value (`america`, `safety`, ...); always `none` for goal types `none` and `ambiguous`.
     pub goal_value: String,
     pub urgency: Urgency,
-    /// Axis name -> setting, for the axes not at their default.
-    settings: BTreeMap<&'static str, String>,
+    /// Axis name and setting, for the axes not at their default, sorted by axis name (one
+    /// spelling per condition). Word settings borrow the axis's own words: a condition is
+    /// cloned for every point of a plan, and most settings then cost no allocation.
+    settings: Vec<(&'static str, Cow<'static, str>)>,
 }
 
 /// Goal types that were once written and are not any more, with what to write instead.
@@ -145,13 +147,16 @@ impl Condition {
             goal_type,
             goal_value,
             urgency,
-            settings: BTreeMap::new(),
+            settings: Vec::new(),
         }
     }
 
     /// The setting of the axis `axis` when it is not at its default.
     pub fn setting(&self, axis: &str) -> Option<&str> {
-        self.settings.get(axis).map(String::as_str)
+        self.settings
+            .iter()
+            .find(|(name, _)| *name == axis)
+            .map(|(_, word)| word.as_ref())
     }
 
     /// The setting of the axis `axis`, its default when the condition names none.
@@ -163,11 +168,21 @@ impl Condition {
     }
 
     /// Sets the axis `axis` (whose default is `default`) to `word`; the default is not kept.
-    pub(crate) fn set_setting(&mut self, axis: &'static str, default: &str, word: &str) {
-        if word == default {
-            self.settings.remove(axis);
-        } else {
-            self.settings.insert(axis, word.to_string());
+    pub(crate) fn set_setting(
+        &mut self,
+        axis: &'static str,
+        default: &str,
+        word: impl Into<Cow<'static, str>>,
+    ) {
+        let word = word.into();
+        let at = self.settings.binary_search_by(|(name, _)| name.cmp(&axis));
+        match (at, word == default) {
+            (Ok(i), true) => {
+                self.settings.remove(i);
+            }
+            (Ok(i), false) => self.settings[i].1 = word,
+            (Err(i), false) => self.settings.insert(i, (axis, word)),
+            (Err(_), true) => {}
         }
     }
 
@@ -215,7 +230,9 @@ impl Condition {
             return Err(bad());
         }
         let mut c = Condition::new(scenario, goal_type, goal_value, urgency);
-        c.settings.extend(settings);
+        // Each axis reads at most one suffix and never its default: already one spelling.
+        c.settings = settings;
+        c.settings.sort_unstable_by_key(|(axis, _)| *axis);
         Ok(c)
     }
 }
@@ -309,13 +326,13 @@ impl<'de> Deserialize<'de> for Condition {
             goal_type: stored.goal_type,
             goal_value: stored.goal_value,
             urgency: stored.urgency,
-            settings: BTreeMap::new(),
+            settings: Vec::new(),
         };
         for a in crate::axes::AXES {
             let word = a
                 .read_json(stored.axes.get(a.name()))
                 .map_err(serde::de::Error::custom)?;
-            c.set_setting(a.name(), a.default_word(), &word);
+            c.set_setting(a.name(), a.default_word(), word);
         }
         Ok(c)
     }

@@ -10,6 +10,7 @@ use crate::condition::{Condition, ExtraInstructions, MitigationClash};
 use crate::config::walk::{Ctx, R};
 use crate::config::yaml::Node;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// The built-in mitigations, in the order a combination names them (docs/mitigations.md).
 /// `instructions` is the `dont` setting of extra instructions under another name.
@@ -105,7 +106,7 @@ impl Axis for MitigationsAxis {
         format!("[{MITIGATION_SUFFIX}a{MITIGATION_JOINER}b]")
     }
 
-    fn strip_suffix<'a>(&self, id: &'a str) -> Result<(&'a str, Option<String>), ()> {
+    fn strip_suffix<'a>(&self, id: &'a str) -> Result<(&'a str, Option<Cow<'static, str>>), ()> {
         let Some((head, names)) = id.rsplit_once(MITIGATION_SUFFIX) else {
             return Ok((id, None));
         };
@@ -116,7 +117,7 @@ impl Axis for MitigationsAxis {
         {
             return Err(());
         }
-        Ok((head, Some(join(&canonical_mitigations(&names)))))
+        Ok((head, Some(Cow::Owned(join(&canonical_mitigations(&names))))))
     }
 
     /// Each value is a combination in canonical order, `instructions` included, joined
@@ -248,7 +249,7 @@ impl Condition {
                 rest.push(n.to_string());
             }
         }
-        self.set_setting(NAME, "", &join(&canonical_mitigations(&rest)));
+        self.set_setting(NAME, "", join(&canonical_mitigations(&rest)));
         Ok(())
     }
 }

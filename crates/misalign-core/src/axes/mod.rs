@@ -33,6 +33,7 @@ use crate::render::RenderError;
 use crate::scenario::{Loaded, ReferenceSystem};
 use crate::template::Template;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Every axis, in listing order: the order of the experiment file's keys, of the stored
@@ -64,7 +65,7 @@ pub(crate) trait Axis: Sync {
     fn grammar(&self) -> String;
     /// Reads this axis's suffix off the end of `id`: what is left and the setting found
     /// (`None`: no suffix, the default). `Err` when the suffix is there but malformed.
-    fn strip_suffix<'a>(&self, id: &'a str) -> Result<(&'a str, Option<String>), ()>;
+    fn strip_suffix<'a>(&self, id: &'a str) -> Result<(&'a str, Option<Cow<'static, str>>), ()>;
 
     /// The values an expansion lists (`node`), or its default when it lists none; each
     /// value is later given to [`Axis::apply`].
@@ -80,7 +81,7 @@ pub(crate) trait Axis: Sync {
     /// Sets one value of an expansion on a condition. An axis may fill another's slot
     /// (`mitigations: instructions` is `extra_instructions: dont`), so this may fail.
     fn apply(&self, c: &mut Condition, value: &str) -> Result<(), MitigationClash> {
-        c.set_setting(self.name(), self.default_word(), value);
+        c.set_setting(self.name(), self.default_word(), value.to_string());
         Ok(())
     }
 
@@ -221,7 +222,7 @@ pub(crate) fn write_suffixes(axes: &[&'static dyn Axis], c: &Condition, id: &mut
 }
 
 /// Settings read off an id: axis name and setting.
-pub(crate) type FoundSettings = Vec<(&'static str, String)>;
+pub(crate) type FoundSettings = Vec<(&'static str, Cow<'static, str>)>;
 
 /// Reads the axes' suffixes off the end of `id` (in reverse id order): what is left (the
 /// reference-grid part) and the settings found.

@@ -59,7 +59,7 @@ fn every_condition(axes: &[&'static dyn Axis]) -> Vec<Condition> {
             .flat_map(|c| {
                 words.iter().map(move |w| {
                     let mut c = c.clone();
-                    c.set_setting(name, default, w);
+                    c.set_setting(name, default, *w);
                     c
                 })
             })

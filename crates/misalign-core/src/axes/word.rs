@@ -3,10 +3,12 @@
 
 use super::{Axis, Contrast, FileAxes, PackRender, ReferenceRender};
 use crate::condition::Condition;
+use crate::condition::MitigationClash;
 use crate::config::walk::{self, index, Ctx, R};
 use crate::config::yaml::{Node, Value as Yaml};
 use crate::render::RenderError;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// How a word-valued axis is stored in the condition JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,13 +88,23 @@ impl Axis for WordAxis {
         format!("[{}]", suffixes.join("|"))
     }
 
-    fn strip_suffix<'a>(&self, id: &'a str) -> Result<(&'a str, Option<String>), ()> {
+    fn strip_suffix<'a>(&self, id: &'a str) -> Result<(&'a str, Option<Cow<'static, str>>), ()> {
         for (word, suffix) in &self.words[1..] {
             if let Some(rest) = id.strip_suffix(suffix) {
-                return Ok((rest, Some(word.to_string())));
+                return Ok((rest, Some(Cow::Borrowed(*word))));
             }
         }
         Ok((id, None))
+    }
+
+    /// The axis's own word (borrowed, so a plan's conditions share it).
+    fn apply(&self, c: &mut Condition, value: &str) -> Result<(), MitigationClash> {
+        let word: Cow<'static, str> = match self.known(value) {
+            Some(w) => Cow::Borrowed(w),
+            None => Cow::Owned(value.to_string()),
+        };
+        c.set_setting(self.name, self.default_word(), word);
+        Ok(())
     }
 
     fn read_values(
