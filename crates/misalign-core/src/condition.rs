@@ -7,6 +7,7 @@
 
 use crate::axes::Axis;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -104,6 +105,10 @@ pub use crate::axes::mitigations::{
 };
 pub use crate::axes::{ExtraInstructions, Variant};
 
+/// A condition's settings, inline for up to four axes (no allocation when a plan clones a
+/// condition for each of its points).
+pub(crate) type Settings = SmallVec<[(&'static str, Cow<'static, str>); 4]>;
+
 /// One point of the grid: the reference framework's scenario x goal type x goal value x
 /// urgency, and a setting on each axis of [`crate::axes`] (only those not at their default
 /// are kept, so two spellings of one point are one condition).
@@ -116,9 +121,9 @@ pub struct Condition {
     pub goal_value: String,
     pub urgency: Urgency,
     /// Axis name and setting, for the axes not at their default, sorted by axis name (one
-    /// spelling per condition). Word settings borrow the axis's own words: a condition is
-    /// cloned for every point of a plan, and most settings then cost no allocation.
-    settings: Vec<(&'static str, Cow<'static, str>)>,
+    /// spelling per condition). Word settings borrow the axis's own words, so cloning a
+    /// condition for every point of a plan allocates nothing for them.
+    settings: Settings,
 }
 
 /// Goal types that were once written and are not any more, with what to write instead.
@@ -147,7 +152,7 @@ impl Condition {
             goal_type,
             goal_value,
             urgency,
-            settings: Vec::new(),
+            settings: Settings::new(),
         }
     }
 
@@ -326,7 +331,7 @@ impl<'de> Deserialize<'de> for Condition {
             goal_type: stored.goal_type,
             goal_value: stored.goal_value,
             urgency: stored.urgency,
-            settings: Vec::new(),
+            settings: Settings::new(),
         };
         for a in crate::axes::AXES {
             let word = a

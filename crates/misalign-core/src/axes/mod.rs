@@ -221,17 +221,14 @@ pub(crate) fn write_suffixes(axes: &[&'static dyn Axis], c: &Condition, id: &mut
     }
 }
 
-/// Settings read off an id: axis name and setting.
-pub(crate) type FoundSettings = Vec<(&'static str, Cow<'static, str>)>;
-
 /// Reads the axes' suffixes off the end of `id` (in reverse id order): what is left (the
 /// reference-grid part) and the settings found.
 pub(crate) fn strip_suffixes<'a>(
     axes: &[&'static dyn Axis],
     id: &'a str,
-) -> Result<(&'a str, FoundSettings), ()> {
+) -> Result<(&'a str, crate::condition::Settings), ()> {
     let mut rest = id;
-    let mut found = Vec::new();
+    let mut found = crate::condition::Settings::new();
     for a in axes.iter().rev() {
         let (r, word) = a.strip_suffix(rest)?;
         rest = r;
