@@ -304,7 +304,7 @@ impl Serialize for Condition {
         m.serialize_entry("goal_value", &self.goal_value)?;
         m.serialize_entry("urgency", &self.urgency)?;
         for a in crate::axes::AXES {
-            if let Some(v) = a.to_json(self.word(a.name())) {
+            if let Some(v) = a.to_json(self.setting(a.name()).unwrap_or(a.default_word())) {
                 m.serialize_entry(a.name(), &v)?;
             }
         }

@@ -57,7 +57,7 @@ fn render_reference(
 
 impl Condition {
     pub fn awareness_notice(&self) -> bool {
-        self.word(AXIS.name) == "on"
+        self.setting(AXIS.name) == Some("on")
     }
 
     pub fn set_awareness_notice(&mut self, on: bool) {

@@ -127,7 +127,9 @@ fn render_reference(
 
 impl Condition {
     pub fn extra_instructions(&self) -> ExtraInstructions {
-        ExtraInstructions::parse(self.word(AXIS.name)).unwrap_or_default()
+        self.setting(AXIS.name)
+            .and_then(ExtraInstructions::parse)
+            .unwrap_or_default()
     }
 
     pub fn set_extra_instructions(&mut self, e: ExtraInstructions) {

@@ -91,7 +91,8 @@ pub(crate) trait Axis: Sync {
     fn read_json(&self, value: Option<&Value>) -> Result<String, String>;
     /// Its fields in `metadata.json`.
     fn metadata(&self, c: &Condition, meta: &mut Map<String, Value>) {
-        meta.insert(self.name().into(), Value::from(c.word(self.name())));
+        let word = c.setting(self.name()).unwrap_or(self.default_word());
+        meta.insert(self.name().into(), Value::from(word));
     }
 
     /// The comparisons on this axis, in report order.

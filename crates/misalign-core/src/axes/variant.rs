@@ -101,7 +101,9 @@ fn render_reference(
 
 impl Condition {
     pub fn variant(&self) -> Variant {
-        Variant::parse(self.word(AXIS.name)).unwrap_or_default()
+        self.setting(AXIS.name)
+            .and_then(Variant::parse)
+            .unwrap_or_default()
     }
 
     pub fn set_variant(&mut self, v: Variant) {

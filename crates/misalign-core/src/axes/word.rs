@@ -55,6 +55,11 @@ impl WordAxis {
         self.words.iter().map(|(w, _)| *w).collect()
     }
 
+    /// The condition's setting on this axis (its default when it names none).
+    fn setting_of<'c>(&self, c: &'c Condition) -> &'c str {
+        c.setting(self.name).unwrap_or(self.words[0].0)
+    }
+
     fn known(&self, word: &str) -> Option<&'static str> {
         self.words.iter().map(|(w, _)| *w).find(|w| *w == word)
     }
@@ -169,7 +174,7 @@ impl Axis for WordAxis {
     }
 
     fn metadata(&self, c: &Condition, meta: &mut serde_json::Map<String, Value>) {
-        let word = c.word(self.name);
+        let word = self.setting_of(c);
         meta.insert(self.name.into(), self.to_json(word).unwrap_or(Value::Null));
         if let Some(f) = self.metadata {
             f(word, meta);
@@ -182,14 +187,14 @@ impl Axis for WordAxis {
 
     fn render_pack(&self, c: &Condition, cx: &mut PackRender) -> Result<(), RenderError> {
         match self.render_pack {
-            Some(f) => f(c.word(self.name), c, cx),
+            Some(f) => f(self.setting_of(c), c, cx),
             None => Ok(()),
         }
     }
 
     fn render_reference(&self, c: &Condition, cx: &mut ReferenceRender) -> Result<(), RenderError> {
         match self.render_reference {
-            Some(f) => f(c.word(self.name), c, cx),
+            Some(f) => f(self.setting_of(c), c, cx),
             None => Ok(()),
         }
     }
