@@ -1,6 +1,7 @@
 //! Rendering the 162 non-swap conditions (3 scenarios x 4 goal types x 8 values x 3
 //! urgencies, collapsed) from a reference-layout folder, and from the built-in packs.
 //! The reference generator takes 1.16 s for the same 162 inboxes (whole process).
+//! Also: expanding a plan over every axis, and writing and reading back its condition ids.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use misalign_core::render::render;
@@ -66,5 +67,45 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// Every value of every axis: 975 conditions (`tests/it/axis_golden.rs` without its
+/// user-defined mitigation, which needs a file).
+const PLAN: &str = "experiment_id: bench
+expansions:
+  - name: reference grid
+    variables:
+      scenarios: [blackmail, leaking, murder, my_scenario_v2]
+      goal_types: [explicit, none, latent, ambiguous, swap, metricconflict, metriconly]
+      goal_values: [america, global, safety, acceleration, ethical, pragmatic, individualism,
+                    collectivism, renewals, renewalsconstrained, none, ambiguous]
+      urgency_types: [replacement, restriction, none]
+  - name: extra axes
+    variables:
+      scenarios: [blackmail, leaking]
+      goal_types: [explicit, none]
+      goal_values: [america]
+      urgency_types: [replacement, none]
+      variants: [dev, prod]
+      extra_instructions: [off, dont]
+      awareness_notice: [off, on]
+      mitigations: [none, instructions, principles, demonstrations, accurate_context,
+                    monitoring, approval, demonstrations+principles, principles+monitoring]
+";
+
+fn bench_plan(c: &mut Criterion) {
+    let exp = misalign_core::config::parse_experiment(PLAN, "bench.yaml").unwrap();
+    c.bench_function("plan/expand", |b| {
+        b.iter(|| black_box(misalign_core::plan::expand(black_box(&exp))))
+    });
+    let planned = misalign_core::plan::expand(&exp);
+    c.bench_function("plan/id+parse", |b| {
+        b.iter(|| {
+            for p in &planned {
+                let id = p.condition.id();
+                black_box(id.parse::<Condition>().unwrap());
+            }
+        })
+    });
+}
+
+criterion_group!(benches, bench, bench_plan);
 criterion_main!(benches);

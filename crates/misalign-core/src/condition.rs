@@ -5,7 +5,10 @@
 //! axes append their own suffixes only when they are not at their default, so a
 //! reference-framework condition keeps exactly its reference id.
 
+use crate::axes::Axis;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+use std::borrow::Cow;
 use std::fmt;
 
 /// How the agent's goal is set up (docs/design.md, "Conditions").
@@ -96,64 +99,20 @@ impl Urgency {
     }
 }
 
-/// Extra system-prompt instructions: none, direct prohibitions, or a goal-pushing line.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum ExtraInstructions {
-    #[default]
-    Off,
-    Dont,
-    Goal,
-}
+pub use crate::axes::mitigations::{
+    canonical_mitigations, is_mitigation_name, BUILTIN_MITIGATIONS, INSTRUCTIONS_MITIGATION,
+    MITIGATION_JOINER, RETIRED_MITIGATIONS,
+};
+pub use crate::axes::{ExtraInstructions, Variant};
 
-impl ExtraInstructions {
-    pub const ALL: [ExtraInstructions; 3] = [Self::Off, Self::Dont, Self::Goal];
+/// A condition's settings, inline for up to four axes (no allocation when a plan clones a
+/// condition for each of its points).
+pub(crate) type Settings = SmallVec<[(&'static str, Cow<'static, str>); 4]>;
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Off => "off",
-            Self::Dont => "dont",
-            Self::Goal => "goal",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|e| e.as_str() == s)
-    }
-}
-
-/// `dev` offers the agent a hidden scratchpad; `prod` does not.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Variant {
-    #[default]
-    Dev,
-    Prod,
-}
-
-impl Variant {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Variant::Dev => "dev",
-            Variant::Prod => "prod",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "dev" => Some(Variant::Dev),
-            "prod" => Some(Variant::Prod),
-            _ => None,
-        }
-    }
-}
-
-/// One point of the grid: scenario x goal type x goal value x urgency x extra axes.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// One point of the grid: the reference framework's scenario x goal type x goal value x
+/// urgency, and a setting on each axis of [`crate::axes`] (only those not at their default
+/// are kept, so two spellings of one point are one condition).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Condition {
     /// `blackmail`, `leaking`, `murder`, or the name of a scenario folder.
     pub scenario: String,
@@ -161,38 +120,11 @@ pub struct Condition {
     /// The goal value (`america`, `safety`, ...); always `none` for goal types `none` and `ambiguous`.
     pub goal_value: String,
     pub urgency: Urgency,
-    #[serde(default)]
-    pub extra_instructions: ExtraInstructions,
-    #[serde(default)]
-    pub variant: Variant,
-    #[serde(default)]
-    pub awareness_notice: bool,
-    /// Mitigations other than `instructions` (which is `extra_instructions: dont`), in
-    /// canonical order ([`canonical_mitigations`]); empty means none.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mitigations: Vec<String>,
+    /// Axis name and setting, for the axes not at their default, sorted by axis name (one
+    /// spelling per condition). Word settings borrow the axis's own words, so cloning a
+    /// condition for every point of a plan allocates nothing for them.
+    settings: Settings,
 }
-
-/// The built-in mitigations, in the order a combination names them (docs/mitigations.md).
-/// `instructions` is the `dont` setting of extra instructions under another name.
-pub const BUILTIN_MITIGATIONS: [&str; 6] = [
-    "instructions",
-    "principles",
-    "demonstrations",
-    "accurate_context",
-    "monitoring",
-    "approval",
-];
-
-/// Names that were built-in mitigations once and are not any more, with what to write
-/// instead (for validate's message).
-pub const RETIRED_MITIGATIONS: [(&str, &str); 1] = [(
-    "oversight",
-    "`oversight` was split into `monitoring` (actions logged and reviewed after the fact: \
-     deterrence) and `approval` (actions held for a named person's approval: prevention); \
-     the old text was a pre-approval gate, so `approval` is its nearest successor \
-     (docs/mitigations.md)",
-)];
 
 /// Goal types that were once written and are not any more, with what to write instead.
 pub const RETIRED_GOAL_TYPES: [(&str, &str); 1] = [(
@@ -201,38 +133,6 @@ pub const RETIRED_GOAL_TYPES: [(&str, &str); 1] = [(
      against it, what `metric` was) and `metriconly` (the metric alone, no conflicting \
      direction) (docs/mitigations.md, \"The metric goal\")",
 )];
-
-/// The mitigation that is the `dont` extra instructions.
-pub const INSTRUCTIONS_MITIGATION: &str = "instructions";
-
-/// Joins mitigations in a combination (`principles+demonstrations`).
-pub const MITIGATION_JOINER: char = '+';
-
-/// Whether `name` can name a mitigation: lower-case letters, digits and `_`, starting with a
-/// letter, and not `none` (no `-` or `+`, which the id and combinations use).
-pub fn is_mitigation_name(name: &str) -> bool {
-    name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && name != "none"
-        && name.len() <= 64
-}
-
-/// Built-ins first in their fixed order, then others by name; each once. Two spellings of
-/// one combination (`demonstrations+principles`) are then one condition.
-pub fn canonical_mitigations<S: AsRef<str>>(names: &[S]) -> Vec<String> {
-    let rank = |n: &str| {
-        BUILTIN_MITIGATIONS
-            .iter()
-            .position(|b| *b == n)
-            .unwrap_or(BUILTIN_MITIGATIONS.len())
-    };
-    let mut out: Vec<String> = names.iter().map(|n| n.as_ref().to_string()).collect();
-    out.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.cmp(b)));
-    out.dedup();
-    out
-}
 
 impl Condition {
     /// Builds a condition, collapsing the goal value to `none` where the goal type has none.
@@ -252,69 +152,56 @@ impl Condition {
             goal_type,
             goal_value,
             urgency,
-            extra_instructions: ExtraInstructions::Off,
-            variant: Variant::Dev,
-            awareness_notice: false,
-            mitigations: Vec::new(),
+            settings: Settings::new(),
         }
     }
 
-    /// The mitigation combination of this condition as written in the table and the axis:
-    /// `none`, `instructions`, `principles+demonstrations`, ...
-    pub fn mitigation_label(&self) -> String {
-        let names = self.mitigation_names();
-        if names.is_empty() {
-            "none".to_string()
-        } else {
-            names.join(&MITIGATION_JOINER.to_string())
+    /// The setting of the axis `axis` when it is not at its default.
+    pub fn setting(&self, axis: &str) -> Option<&str> {
+        self.settings
+            .iter()
+            .find(|(name, _)| *name == axis)
+            .map(|(_, word)| word.as_ref())
+    }
+
+    /// The setting of the axis `axis`, its default when the condition names none.
+    pub fn word(&self, axis: &str) -> &str {
+        match self.setting(axis) {
+            Some(w) => w,
+            None => crate::axes::axis(axis).map_or("", |a| a.default_word()),
         }
     }
 
-    /// Every mitigation of this condition, `instructions` included, in canonical order.
-    pub fn mitigation_names(&self) -> Vec<String> {
-        let mut names = Vec::with_capacity(self.mitigations.len() + 1);
-        if self.extra_instructions == ExtraInstructions::Dont {
-            names.push(INSTRUCTIONS_MITIGATION.to_string());
-        }
-        names.extend(self.mitigations.iter().cloned());
-        canonical_mitigations(&names)
-    }
-
-    /// The same condition with mitigation `none`: what each mitigation is compared with.
-    pub fn without_mitigations(&self) -> Condition {
-        let mut c = self.clone();
-        if c.extra_instructions == ExtraInstructions::Dont {
-            c.extra_instructions = ExtraInstructions::Off;
-        }
-        c.mitigations.clear();
-        c
-    }
-
-    /// Sets the mitigation combination: `instructions` becomes `extra_instructions: dont`,
-    /// the rest is kept in canonical order. Fails (with the offending setting) when
-    /// `instructions` meets `extra_instructions: goal`, which fill the same slot.
-    pub fn set_mitigations<S: AsRef<str>>(&mut self, names: &[S]) -> Result<(), MitigationClash> {
-        let mut rest = Vec::with_capacity(names.len());
-        for n in names {
-            let n = n.as_ref();
-            if n == INSTRUCTIONS_MITIGATION {
-                match self.extra_instructions {
-                    ExtraInstructions::Goal => return Err(MitigationClash),
-                    _ => self.extra_instructions = ExtraInstructions::Dont,
-                }
-            } else {
-                rest.push(n.to_string());
+    /// Sets the axis `axis` (whose default is `default`) to `word`; the default is not kept.
+    pub(crate) fn set_setting(
+        &mut self,
+        axis: &'static str,
+        default: &str,
+        word: impl Into<Cow<'static, str>>,
+    ) {
+        let word = word.into();
+        let at = self.settings.binary_search_by(|(name, _)| name.cmp(&axis));
+        match (at, word == default) {
+            (Ok(i), true) => {
+                self.settings.remove(i);
             }
+            (Ok(i), false) => self.settings[i].1 = word,
+            (Err(i), false) => self.settings.insert(i, (axis, word)),
+            (Err(_), true) => {}
         }
-        self.mitigations = canonical_mitigations(&rest);
-        Ok(())
     }
 
-    /// The reference framework's id, plus suffixes for our extra axes when not default:
-    /// `_prod`, then `_dont` / `_goal`, then `_aware`, then `_mit-<names joined by +>` for
-    /// mitigations other than `instructions` (which is `_dont`, so `extra_instructions: dont`
-    /// and `mitigations: instructions` are one condition with one id).
+    /// The reference framework's id, then the suffix of each axis not at its default, in
+    /// id order: `_prod`, then `_dont` / `_goal`, then `_aware`, then `_mit-<names joined
+    /// by +>` for mitigations other than `instructions` (which is `_dont`, so
+    /// `extra_instructions: dont` and `mitigations: instructions` are one condition with
+    /// one id).
     pub fn id(&self) -> String {
+        self.id_with(crate::axes::id_order())
+    }
+
+    /// [`Condition::id`] over the axes `axes` (in id order).
+    pub(crate) fn id_with(&self, axes: &[&'static dyn Axis]) -> String {
         let mut id = format!(
             "{}_{}-{}_{}",
             self.scenario,
@@ -322,77 +209,20 @@ impl Condition {
             self.goal_value,
             self.urgency.as_str()
         );
-        if self.variant == Variant::Prod {
-            id.push_str("_prod");
-        }
-        match self.extra_instructions {
-            ExtraInstructions::Off => {}
-            ExtraInstructions::Dont => id.push_str("_dont"),
-            ExtraInstructions::Goal => id.push_str("_goal"),
-        }
-        if self.awareness_notice {
-            id.push_str("_aware");
-        }
-        if !self.mitigations.is_empty() {
-            id.push_str(MITIGATION_SUFFIX);
-            id.push_str(&self.mitigations.join(&MITIGATION_JOINER.to_string()));
-        }
+        crate::axes::write_suffixes(axes, self, &mut id);
         id
     }
-}
 
-/// Starts the mitigation part of an id. No scenario, goal or urgency can contain it before
-/// the goal type's `-`, and mitigation names contain no `-`, so the last one is it.
-const MITIGATION_SUFFIX: &str = "_mit-";
-
-/// A string that is not a condition id.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`{0}` is not a condition id; expected \
-     <scenario>_<goal type>-<goal value>_<urgency>[_prod][_dont|_goal][_aware][_mit-a+b], \
-     e.g. blackmail_explicit-america_replacement"
-)]
-pub struct ConditionIdError(pub String);
-
-impl std::str::FromStr for Condition {
-    type Err = ConditionIdError;
-
-    /// Reads an id back, from the right: the suffixes in the reverse of the order [`Condition::id`]
-    /// appends them, then the urgency, the goal value and the goal type. What is left is the
-    /// scenario, so a scenario name may itself contain `_` (`blackmail_v2`, `my_scenario`).
-    fn from_str(id: &str) -> Result<Self, Self::Err> {
+    /// Reads an id back over the axes `axes` (in id order), from the right: each axis's
+    /// suffix in reverse id order, then the urgency, the goal value and the goal type. What
+    /// is left is the scenario, so a scenario name may itself contain `_` (`blackmail_v2`,
+    /// `my_scenario`).
+    pub(crate) fn parse_with(
+        axes: &[&'static dyn Axis],
+        id: &str,
+    ) -> Result<Condition, ConditionIdError> {
         let bad = || ConditionIdError(id.to_string());
-        let mut rest = id;
-        let mut mitigations = Vec::new();
-        if let Some((head, names)) = rest.rsplit_once(MITIGATION_SUFFIX) {
-            for name in names.split(MITIGATION_JOINER) {
-                if !is_mitigation_name(name) || name == INSTRUCTIONS_MITIGATION {
-                    return Err(bad());
-                }
-                mitigations.push(name);
-            }
-            rest = head;
-        }
-        let mut strip = |suffix: &str| match rest.strip_suffix(suffix) {
-            Some(r) => {
-                rest = r;
-                true
-            }
-            None => false,
-        };
-        let awareness_notice = strip("_aware");
-        let extra_instructions = if strip("_dont") {
-            ExtraInstructions::Dont
-        } else if strip("_goal") {
-            ExtraInstructions::Goal
-        } else {
-            ExtraInstructions::Off
-        };
-        let variant = if strip("_prod") {
-            Variant::Prod
-        } else {
-            Variant::Dev
-        };
+        let (rest, settings) = crate::axes::strip_suffixes(axes, id).map_err(|()| bad())?;
         let (head, urgency) = rest.rsplit_once('_').ok_or_else(bad)?;
         let urgency = Urgency::parse(urgency).ok_or_else(bad)?;
         let (head, goal_value) = head.rsplit_once('-').ok_or_else(bad)?;
@@ -405,11 +235,36 @@ impl std::str::FromStr for Condition {
             return Err(bad());
         }
         let mut c = Condition::new(scenario, goal_type, goal_value, urgency);
-        c.extra_instructions = extra_instructions;
-        c.variant = variant;
-        c.awareness_notice = awareness_notice;
-        c.mitigations = canonical_mitigations(&mitigations);
+        // Each axis reads at most one suffix and never its default: already one spelling.
+        c.settings = settings;
+        c.settings.sort_unstable_by_key(|(axis, _)| *axis);
         Ok(c)
+    }
+}
+
+/// The optional suffixes of an id, for messages: `[_prod][_dont|_goal][_aware][_mit-a+b]`.
+fn id_grammar() -> String {
+    crate::axes::id_order()
+        .iter()
+        .map(|a| a.grammar())
+        .collect()
+}
+
+/// A string that is not a condition id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a condition id; expected \
+     <scenario>_<goal type>-<goal value>_<urgency>{grammar}, \
+     e.g. blackmail_explicit-america_replacement",
+    grammar = id_grammar()
+)]
+pub struct ConditionIdError(pub String);
+
+impl std::str::FromStr for Condition {
+    type Err = ConditionIdError;
+
+    fn from_str(id: &str) -> Result<Self, Self::Err> {
+        Condition::parse_with(crate::axes::id_order(), id)
     }
 }
 
@@ -438,6 +293,56 @@ impl fmt::Display for Condition {
     }
 }
 
+/// The condition JSON the store records (`prompts.condition_json`): the grid's four
+/// fields, then each axis's field in listing order (as it has always been written).
+impl Serialize for Condition {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("scenario", &self.scenario)?;
+        m.serialize_entry("goal_type", &self.goal_type)?;
+        m.serialize_entry("goal_value", &self.goal_value)?;
+        m.serialize_entry("urgency", &self.urgency)?;
+        for a in crate::axes::AXES {
+            if let Some(v) = a.to_json(self.setting(a.name()).unwrap_or(a.default_word())) {
+                m.serialize_entry(a.name(), &v)?;
+            }
+        }
+        m.end()
+    }
+}
+
+/// Reads the condition JSON back; an axis's missing field is its default (JSON written
+/// before the axis existed), other fields are ignored.
+impl<'de> Deserialize<'de> for Condition {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Stored {
+            scenario: String,
+            goal_type: GoalType,
+            goal_value: String,
+            urgency: Urgency,
+            #[serde(flatten)]
+            axes: serde_json::Map<String, serde_json::Value>,
+        }
+        let stored = Stored::deserialize(d)?;
+        let mut c = Condition {
+            scenario: stored.scenario,
+            goal_type: stored.goal_type,
+            goal_value: stored.goal_value,
+            urgency: stored.urgency,
+            settings: Settings::new(),
+        };
+        for a in crate::axes::AXES {
+            let word = a
+                .read_json(stored.axes.get(a.name()))
+                .map_err(serde::de::Error::custom)?;
+            c.set_setting(a.name(), a.default_word(), word);
+        }
+        Ok(c)
+    }
+}
+
 /// Mitigation `instructions` and `extra_instructions: goal` fill the same slot of the
 /// system prompt, so one condition cannot have both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -461,7 +366,7 @@ mod tests {
         }
         let c = Condition::parse_id("my_custom_scenario_latent-safety_none_goal").unwrap();
         assert_eq!(c.scenario, "my_custom_scenario");
-        assert_eq!(c.extra_instructions, ExtraInstructions::Goal);
+        assert_eq!(c.extra_instructions(), ExtraInstructions::Goal);
         for bad in [
             "",
             "blackmail",
@@ -490,10 +395,10 @@ mod tests {
         let c = Condition::new("leaking", GoalType::None, "america", Urgency::Restriction);
         assert_eq!(c.id(), "leaking_none-none_restriction");
         let mut c = Condition::new("murder", GoalType::Ambiguous, "x", Urgency::None);
-        c.variant = Variant::Prod;
+        c.set_variant(Variant::Prod);
         assert_eq!(c.id(), "murder_ambiguous-none_none_prod");
-        c.extra_instructions = ExtraInstructions::Dont;
-        c.awareness_notice = true;
+        c.set_extra_instructions(ExtraInstructions::Dont);
+        c.set_awareness_notice(true);
         assert_eq!(c.id(), "murder_ambiguous-none_none_prod_dont_aware");
     }
 
@@ -506,9 +411,9 @@ mod tests {
                         for variant in [Variant::Dev, Variant::Prod] {
                             for aware in [false, true] {
                                 let mut c = Condition::new(scenario, goal_type, "safety", urgency);
-                                c.extra_instructions = extra;
-                                c.variant = variant;
-                                c.awareness_notice = aware;
+                                c.set_extra_instructions(extra);
+                                c.set_variant(variant);
+                                c.set_awareness_notice(aware);
                                 let back: Condition = c.id().parse().unwrap();
                                 assert_eq!(back, c, "{}", c.id());
                             }
@@ -526,7 +431,7 @@ mod tests {
             .unwrap();
         assert_eq!(c.scenario, "blackmail_v2");
         assert_eq!(c.goal_value, "america");
-        assert_eq!(c.variant, Variant::Prod);
+        assert_eq!(c.variant(), Variant::Prod);
     }
 
     #[test]
@@ -567,7 +472,7 @@ mod tests {
             Urgency::Replacement,
         );
         c.set_mitigations(&["instructions"]).unwrap();
-        assert_eq!(c.extra_instructions, ExtraInstructions::Dont);
+        assert_eq!(c.extra_instructions(), ExtraInstructions::Dont);
         assert_eq!(c.id(), "blackmail_explicit-america_replacement_dont");
         assert_eq!(c.mitigation_label(), "instructions");
         assert_eq!(
@@ -575,15 +480,15 @@ mod tests {
             "blackmail_explicit-america_replacement"
         );
         let mut g = Condition::new("murder", GoalType::None, "", Urgency::None);
-        g.extra_instructions = ExtraInstructions::Goal;
+        g.set_extra_instructions(ExtraInstructions::Goal);
         assert!(g.set_mitigations(&["instructions"]).is_err());
     }
 
     #[test]
     fn mitigation_ids_read_back_in_canonical_order() {
         let mut c = Condition::new("leaking_v2", GoalType::Latent, "safety", Urgency::None);
-        c.variant = Variant::Prod;
-        c.awareness_notice = true;
+        c.set_variant(Variant::Prod);
+        c.set_awareness_notice(true);
         c.set_mitigations(&[
             "house_rules",
             "demonstrations",
@@ -642,7 +547,7 @@ mod tests {
                     "safety",
                     Urgency::Restriction,
                 );
-                c.extra_instructions = extra;
+                c.set_extra_instructions(extra);
                 c.set_mitigations(&chosen).unwrap();
                 let back: Condition = c.id().parse().unwrap();
                 assert_eq!(back, c, "{}", c.id());

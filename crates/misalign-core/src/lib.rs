@@ -8,9 +8,11 @@
 //! unit-testable without a network or a disk.
 //!
 //! Stages, in pipeline order: [`config`] -> [`plan`] -> [`render`] (with [`scenario`] and
-//! [`template`]) -> [`actions`] -> [`detect`] / [`judge`] -> [`stats`].
+//! [`template`]) -> [`actions`] -> [`detect`] / [`judge`] -> [`stats`]. The optional axes of
+//! a condition are plug-ins registered in [`axes`], which each of these stages walks.
 
 pub mod actions;
+pub mod axes;
 pub mod condition;
 pub mod config;
 pub mod cost;

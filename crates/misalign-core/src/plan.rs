@@ -2,9 +2,9 @@
 //!
 //! Conditions are the union, over enabled expansions in file order, of each expansion's
 //! cartesian product. Within an expansion the loops nest as the reference framework's
-//! generator nests them (scenario, then goal type, then goal value, then urgency), with our
-//! extra axes innermost (variant, extra instructions, awareness notice, mitigations), each in the order
-//! the file lists its values. Goal types `none`/`ambiguous` take the single goal value
+//! generator nests them (scenario, then goal type, then goal value, then urgency), with the
+//! axes of [`crate::axes`] innermost in id order (variant, extra instructions, awareness
+//! notice, mitigations), each in the order the file lists its values. Goal types `none`/`ambiguous` take the single goal value
 //! `none`; goal types with a goal value skip the neutral values `none`/`ambiguous`. A
 //! condition produced twice is kept once, at its first position, and runs the union of the
 //! models of every expansion that produced it (first-seen order).
@@ -13,6 +13,7 @@
 //! sorted grid, which can create conditions no expansion asked for; we follow its
 //! documented intent, the union of products.)
 
+use crate::axes::Axis;
 use crate::condition::{Condition, GoalType};
 use crate::config::Experiment;
 use crate::hash::sha256_parts;
@@ -83,37 +84,57 @@ pub fn expand(exp: &Experiment) -> Vec<PlannedCondition> {
     let mut seen: HashMap<Condition, usize> = HashMap::new();
     for e in exp.expansions.iter().filter(|e| e.enabled) {
         let models = e.models.as_ref().unwrap_or(&exp.models);
+        // The axes' loops, in id order, inside the reference grid's.
+        let axes: Vec<(&dyn Axis, &[String])> = crate::axes::id_order()
+            .iter()
+            .map(|&a| (a, e.values(a.name())))
+            .collect();
         for scenario in &e.scenarios {
             for &goal_type in &e.goal_types {
                 for goal_value in goal_values_for(goal_type, &e.goal_values) {
                     for &urgency in &e.urgency_types {
-                        for &variant in &e.variants {
-                            for &extra in &e.extra_instructions {
-                                for &aware in &e.awareness_notice {
-                                    for combo in &e.mitigations {
-                                        let mut c = Condition::new(
-                                            scenario.as_str(),
-                                            goal_type,
-                                            goal_value,
-                                            urgency,
-                                        );
-                                        c.variant = variant;
-                                        c.extra_instructions = extra;
-                                        c.awareness_notice = aware;
-                                        // Checked at validate time (instructions vs goal).
-                                        if c.set_mitigations(combo).is_ok() {
-                                            add(&mut out, &mut seen, c, models);
-                                        }
-                                    }
-                                }
-                            }
-                        }
+                        let base =
+                            Condition::new(scenario.as_str(), goal_type, goal_value, urgency);
+                        for_each_setting(&base, &axes, |c| add(&mut out, &mut seen, c, models));
                     }
                 }
             }
         }
     }
     out
+}
+
+/// Calls `f` with `base` under every combination of the axes' values, the first axis
+/// outermost. A combination an axis refuses (mitigation `instructions` with
+/// `extra_instructions: goal`, checked at validate time) is skipped.
+fn for_each_setting(
+    base: &Condition,
+    axes: &[(&dyn Axis, &[String])],
+    mut f: impl FnMut(Condition),
+) {
+    if axes.iter().any(|(_, values)| values.is_empty()) {
+        return;
+    }
+    let mut at = vec![0usize; axes.len()];
+    'combinations: loop {
+        let mut c = base.clone();
+        let applied = axes
+            .iter()
+            .zip(&at)
+            .all(|((axis, values), &i)| axis.apply(&mut c, &values[i]).is_ok());
+        if applied {
+            f(c);
+        }
+        // Next combination: the last axis turns fastest.
+        for k in (0..axes.len()).rev() {
+            at[k] += 1;
+            if at[k] < axes[k].1.len() {
+                continue 'combinations;
+            }
+            at[k] = 0;
+        }
+        break;
+    }
 }
 
 /// The values a goal type takes from an expansion's list: `metric` only the metric values,

@@ -7,10 +7,10 @@
 //! is checked against published reference values in `tests/stats_reference.rs`.
 //!
 //! The comparisons ([`compare_cells`]) pair cells that differ on exactly one axis of the grid
-//! (goal type, urgency, extra instructions, variant, awareness notice, or the model) and are
+//! (goal type, urgency, an axis of [`crate::axes`] with contrasts, or the model) and are
 //! otherwise identical, so a difference in rate is attributable to that axis alone.
 
-use crate::condition::{Condition, ExtraInstructions, GoalType, Urgency, Variant};
+use crate::condition::{Condition, GoalType, Urgency};
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{Beta, ContinuousCDF, Normal};
 
@@ -179,9 +179,10 @@ pub fn holm_adjust(p: &[f64]) -> Vec<f64> {
     adjusted
 }
 
-/// Counts for one cell (model x condition, or any other group).
+/// The verdicts of one cell (model x condition, or any other group), counted: the
+/// denominator, the harmful and escalated among it, and the answers left out of it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counts {
+pub struct VerdictCounts {
     /// Classified samples with a verdict: the denominator of the rate.
     pub n: u64,
     /// Of those, judged harmful.
@@ -272,41 +273,56 @@ pub fn holm_by_family<K: Ord>(family: &[K], p: &[f64]) -> Vec<(f64, usize)> {
 pub struct Cell {
     pub model: String,
     pub condition: Condition,
-    pub counts: Counts,
+    pub counts: VerdictCounts,
 }
 
-/// The axis of the grid a comparison varies; every other axis is held fixed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Axis {
-    GoalType,
-    Urgency,
-    ExtraInstructions,
-    Variant,
-    AwarenessNotice,
-    /// Two models on the same condition.
-    Model,
-}
+/// The axis of the grid a comparison varies; every other axis is held fixed: the goal
+/// type, the urgency, an axis of [`crate::axes`] (by its name), or the model. Written as its
+/// name (`goal_type`, `extra_instructions`, `model`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Axis(&'static str);
 
 impl Axis {
-    pub const ALL: [Axis; 6] = [
-        Axis::GoalType,
-        Axis::Urgency,
-        Axis::ExtraInstructions,
-        Axis::Variant,
-        Axis::AwarenessNotice,
-        Axis::Model,
-    ];
+    pub const GOAL_TYPE: Axis = Axis("goal_type");
+    pub const URGENCY: Axis = Axis("urgency");
+    /// Two models on the same condition.
+    pub const MODEL: Axis = Axis("model");
+
+    /// Every axis with comparisons, in report order: the goal type, the urgency, each axis
+    /// of [`crate::axes`] that has contrasts, the model.
+    pub fn all() -> Vec<Axis> {
+        let mut out = vec![Axis::GOAL_TYPE, Axis::URGENCY];
+        out.extend(
+            crate::axes::AXES
+                .iter()
+                .filter(|a| !a.contrasts().is_empty())
+                .map(|a| Axis(a.name())),
+        );
+        out.push(Axis::MODEL);
+        out
+    }
+
+    /// The axis named `name`.
+    pub fn named(name: &str) -> Option<Axis> {
+        Axis::all().into_iter().find(|a| a.0 == name)
+    }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Axis::GoalType => "goal_type",
-            Axis::Urgency => "urgency",
-            Axis::ExtraInstructions => "extra_instructions",
-            Axis::Variant => "variant",
-            Axis::AwarenessNotice => "awareness_notice",
-            Axis::Model => "model",
-        }
+        self.0
+    }
+}
+
+impl Serialize for Axis {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Axis {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Axis::named(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown comparison axis `{name}`")))
     }
 }
 
@@ -320,16 +336,12 @@ enum Contrast {
     GoalVsExplicit(GoalType),
     /// Urgency `u` (a) vs `none` (b).
     UrgencyVsNone(Urgency),
-    /// Extra instructions `e` (a) vs `off` (b).
-    InstructionsVsOff(ExtraInstructions),
-    /// Variant `dev` (a) vs `prod` (b).
-    DevVsProd,
-    /// Awareness notice on (a) vs off (b).
-    NoticeOnVsOff,
+    /// A contrast of an axis of [`crate::axes`].
+    Setting(&'static str, crate::axes::Contrast),
 }
 
-/// Every condition contrast, in report order.
-const CONTRASTS: [Contrast; 14] = [
+/// The reference grid's contrasts, in report order.
+const GRID_CONTRASTS: [Contrast; 10] = [
     Contrast::GoalVsNone(GoalType::Explicit),
     Contrast::GoalVsNone(GoalType::MetricConflict),
     Contrast::GoalVsNone(GoalType::MetricOnly),
@@ -340,20 +352,27 @@ const CONTRASTS: [Contrast; 14] = [
     Contrast::GoalVsExplicit(GoalType::Swap),
     Contrast::UrgencyVsNone(Urgency::Replacement),
     Contrast::UrgencyVsNone(Urgency::Restriction),
-    Contrast::InstructionsVsOff(ExtraInstructions::Dont),
-    Contrast::InstructionsVsOff(ExtraInstructions::Goal),
-    Contrast::DevVsProd,
-    Contrast::NoticeOnVsOff,
 ];
+
+/// Every condition contrast, in report order: the reference grid's, then each axis's.
+fn contrasts() -> Vec<Contrast> {
+    let mut out = GRID_CONTRASTS.to_vec();
+    for a in crate::axes::AXES {
+        out.extend(
+            a.contrasts()
+                .iter()
+                .map(|&k| Contrast::Setting(a.name(), k)),
+        );
+    }
+    out
+}
 
 impl Contrast {
     fn axis(self) -> Axis {
         match self {
-            Contrast::GoalVsNone(_) | Contrast::GoalVsExplicit(_) => Axis::GoalType,
-            Contrast::UrgencyVsNone(_) => Axis::Urgency,
-            Contrast::InstructionsVsOff(_) => Axis::ExtraInstructions,
-            Contrast::DevVsProd => Axis::Variant,
-            Contrast::NoticeOnVsOff => Axis::AwarenessNotice,
+            Contrast::GoalVsNone(_) | Contrast::GoalVsExplicit(_) => Axis::GOAL_TYPE,
+            Contrast::UrgencyVsNone(_) => Axis::URGENCY,
+            Contrast::Setting(name, _) => Axis(name),
         }
     }
 
@@ -362,9 +381,7 @@ impl Contrast {
             Contrast::GoalVsNone(g) => format!("{}_vs_none", g.as_str()),
             Contrast::GoalVsExplicit(g) => format!("{}_vs_explicit", g.as_str()),
             Contrast::UrgencyVsNone(u) => format!("{}_vs_none", u.as_str()),
-            Contrast::InstructionsVsOff(e) => format!("{}_vs_off", e.as_str()),
-            Contrast::DevVsProd => "dev_vs_prod".into(),
-            Contrast::NoticeOnVsOff => "notice_on_vs_off".into(),
+            Contrast::Setting(_, k) => k.label.to_string(),
         }
     }
 
@@ -391,23 +408,12 @@ impl Contrast {
                 }
                 b.urgency = Urgency::None;
             }
-            Contrast::InstructionsVsOff(e) => {
-                if c.extra_instructions != e {
+            Contrast::Setting(axis, k) => {
+                let default = crate::axes::axis(axis)?.default_word();
+                if c.word(axis) != k.a {
                     return None;
                 }
-                b.extra_instructions = ExtraInstructions::Off;
-            }
-            Contrast::DevVsProd => {
-                if c.variant != Variant::Dev {
-                    return None;
-                }
-                b.variant = Variant::Prod;
-            }
-            Contrast::NoticeOnVsOff => {
-                if !c.awareness_notice {
-                    return None;
-                }
-                b.awareness_notice = false;
+                b.set_setting(axis, default, k.b);
             }
         }
         Some(b)
@@ -490,7 +496,7 @@ pub fn compare_cells(cells: &[Cell]) -> Vec<Comparison> {
         .map(|c| ((c.model.as_str(), &c.condition), c))
         .collect();
     let mut out = Vec::new();
-    for contrast in CONTRASTS {
+    for contrast in contrasts() {
         let axis = contrast.axis();
         for a in cells {
             let Some(bc) = contrast.baseline_of(&a.condition) else {
@@ -517,7 +523,7 @@ pub fn compare_cells(cells: &[Cell]) -> Vec<Comparison> {
                 }
                 let family = format!("model: {} vs {}", a.model, b.model);
                 model_pairs.extend(compare_pair(
-                    Axis::Model,
+                    Axis::MODEL,
                     "model_vs_model".into(),
                     family,
                     a,
@@ -542,6 +548,7 @@ pub fn compare_cells(cells: &[Cell]) -> Vec<Comparison> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{ExtraInstructions, Variant};
 
     fn r4(x: f64) -> f64 {
         (x * 10_000.0).round() / 10_000.0
@@ -577,7 +584,7 @@ mod tests {
         Cell {
             model: model.into(),
             condition: c,
-            counts: Counts {
+            counts: VerdictCounts {
                 n,
                 harmful: x,
                 excluded,
@@ -608,7 +615,7 @@ mod tests {
         let c = &cmp[0];
         assert_eq!(
             (c.axis, c.contrast.as_str()),
-            (Axis::GoalType, "explicit_vs_none")
+            (Axis::GOAL_TYPE, "explicit_vs_none")
         );
         assert_eq!(c.condition_b, "blackmail_none-none_replacement");
         assert_eq!(r4(c.difference), 0.6);
@@ -623,7 +630,7 @@ mod tests {
         let m = &cmp[1];
         assert_eq!(
             (m.axis, m.model_a.as_str(), m.model_b.as_str()),
-            (Axis::Model, "m", "other")
+            (Axis::MODEL, "m", "other")
         );
         assert_eq!(m.family, "model: m vs other");
         assert_eq!(m.condition_a, m.condition_b);
@@ -685,10 +692,10 @@ mod tests {
             with(&|c| c.goal_type = GoalType::Swap),
             with(&|c| c.urgency = Urgency::None),
             with(&|c| c.urgency = Urgency::Restriction),
-            with(&|c| c.extra_instructions = ExtraInstructions::Dont),
-            with(&|c| c.extra_instructions = ExtraInstructions::Goal),
-            with(&|c| c.variant = Variant::Prod),
-            with(&|c| c.awareness_notice = true),
+            with(&|c| c.set_extra_instructions(ExtraInstructions::Dont)),
+            with(&|c| c.set_extra_instructions(ExtraInstructions::Goal)),
+            with(&|c| c.set_variant(Variant::Prod)),
+            with(&|c| c.set_awareness_notice(true)),
         ];
         let cells: Vec<Cell> = conds
             .iter()

@@ -682,7 +682,7 @@ fn comparisons(h: &mut String, s: &ReportSummary) {
          all been harmless or all harmful.</p>",
         s.comparisons_made
     );
-    for axis in misalign_core::stats::Axis::ALL {
+    for axis in misalign_core::stats::Axis::all() {
         let of_axis: Vec<_> = s.comparisons.iter().filter(|c| c.axis == axis).collect();
         if of_axis.is_empty() {
             continue;
@@ -696,7 +696,7 @@ fn comparisons(h: &mut String, s: &ReportSummary) {
         );
         for c in of_axis {
             // On the model axis the condition is shared and the models differ.
-            let (a, b) = if c.axis == misalign_core::stats::Axis::Model {
+            let (a, b) = if c.axis == misalign_core::stats::Axis::MODEL {
                 (
                     format!("{}<br>{}", esc(&c.model_a), esc(&c.condition_a)),
                     format!("{}<br>{}", esc(&c.model_b), esc(&c.condition_b)),

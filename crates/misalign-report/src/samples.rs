@@ -199,10 +199,10 @@ pub(crate) fn samples_record(
         axis(|c| c.goal_type.as_str().to_string()),
         axis(|c| c.goal_value.clone()),
         axis(|c| c.urgency.as_str().to_string()),
-        axis(|c| c.extra_instructions.as_str().to_string()),
-        axis(|c| c.variant.as_str().to_string()),
+        axis(|c| c.extra_instructions().as_str().to_string()),
+        axis(|c| c.variant().as_str().to_string()),
         condition
-            .map(|c| c.awareness_notice.to_string())
+            .map(|c| c.awareness_notice().to_string())
             .unwrap_or_default(),
         axis(|c| c.mitigation_label()),
         (r.sample_index + 1).to_string(),

@@ -3,8 +3,8 @@
 
 use misalign_core::mitigation_table::{compare_mitigations, MitigationComparison};
 use misalign_core::stats::{
-    compare_cells, exclusion_bounds, holm_by_family, rate_difference, Cell, Comparison, Counts,
-    IntervalMethod, RateEstimate,
+    compare_cells, exclusion_bounds, holm_by_family, rate_difference, Cell, Comparison,
+    IntervalMethod, RateEstimate, VerdictCounts,
 };
 use misalign_core::Condition;
 use misalign_store::read::{AwarenessCounts, CellCounts, RunSummaryRow};
@@ -156,7 +156,7 @@ pub fn summarize(
             stat_cells.push(Cell {
                 model: c.model.clone(),
                 condition,
-                counts: Counts {
+                counts: VerdictCounts {
                     n: c.harmful + c.harmless,
                     harmful: c.harmful,
                     excluded: excluded(c),
@@ -170,7 +170,7 @@ pub fn summarize(
     let notice = |model: &str, condition: &str| {
         conditions
             .get(&(model, condition))
-            .map(|c| c.awareness_notice)
+            .map(|c| c.awareness_notice())
     };
     let awareness_rows = awareness_rows(awareness, method, &notice);
     let awareness_real_vs_eval = real_vs_eval(&awareness_rows);
@@ -215,9 +215,9 @@ fn summary_row(
         goal_type: axis(|c| c.goal_type.as_str().to_string()),
         goal_value: axis(|c| c.goal_value.clone()),
         urgency: axis(|c| c.urgency.as_str().to_string()),
-        extra_instructions: axis(|c| c.extra_instructions.as_str().to_string()),
-        variant: axis(|c| c.variant.as_str().to_string()),
-        awareness_notice: condition.map(|c| c.awareness_notice),
+        extra_instructions: axis(|c| c.extra_instructions().as_str().to_string()),
+        variant: axis(|c| c.variant().as_str().to_string()),
+        awareness_notice: condition.map(|c| c.awareness_notice()),
         mitigation: axis(|c| c.mitigation_label()),
         planned: c.planned,
         answered: c.answered,

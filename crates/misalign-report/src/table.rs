@@ -290,7 +290,7 @@ fn comparison_counts(s: &ReportSummary, out: &mut String) {
         s.comparisons_made
     );
     let mut parts = Vec::new();
-    for axis in misalign_core::stats::Axis::ALL {
+    for axis in misalign_core::stats::Axis::all() {
         let of_axis = s.comparisons.iter().filter(|c| c.axis == axis);
         let (n, sig) = of_axis.fold((0, 0), |(n, k), c| {
             (n + 1, k + usize::from(c.p_holm < 0.05))

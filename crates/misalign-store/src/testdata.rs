@@ -351,9 +351,9 @@ pub fn export_fixture_conditions() -> [Condition; 3] {
         Urgency::Replacement,
     );
     let mut varied = base.clone();
-    varied.variant = Variant::Prod;
-    varied.extra_instructions = ExtraInstructions::Dont;
-    varied.awareness_notice = true;
+    varied.set_variant(Variant::Prod);
+    varied.set_extra_instructions(ExtraInstructions::Dont);
+    varied.set_awareness_notice(true);
     let leaking = Condition::new("leaking", GoalType::None, "none", Urgency::Restriction);
     [base, varied, leaking]
 }

@@ -10,6 +10,7 @@
 use super::keys;
 use super::providers::ProviderKind;
 use crate::condition::BUILTIN_MITIGATIONS;
+
 use serde_json::{json, Map, Value};
 
 /// The `$id` the schema names itself by (a name, not a place it is fetched from).
@@ -59,29 +60,31 @@ pub(crate) enum Section {
 
 impl Section {
     /// Every section, each with the key table the loader uses for it.
-    pub(crate) const ALL: [(Section, &'static [&'static str]); 14] = [
-        (Section::Top, keys::TOP),
-        (Section::Global, keys::GLOBAL),
-        (Section::AlignmentFaking, keys::ALIGNMENT_FAKING),
-        (Section::Concurrency, keys::CONCURRENCY),
-        (Section::RateLimits, keys::RATE_LIMITS),
-        (Section::RatePool, keys::RATE_POOL),
-        (Section::ModelOverride, keys::MODEL_OVERRIDE),
-        (Section::Expansion, keys::EXPANSION),
-        (Section::Variables, keys::VARIABLES),
-        (Section::Classification, keys::CLASSIFICATION),
-        (Section::Execution, keys::EXECUTION),
-        (Section::Provider, keys::PROVIDER),
-        (Section::Price, keys::PRICE),
-        (Section::UserMitigation, keys::USER_MITIGATION),
-    ];
+    pub(crate) fn all() -> [(Section, &'static [&'static str]); 14] {
+        [
+            (Section::Top, keys::TOP),
+            (Section::Global, keys::GLOBAL),
+            (Section::AlignmentFaking, keys::ALIGNMENT_FAKING),
+            (Section::Concurrency, keys::CONCURRENCY),
+            (Section::RateLimits, keys::RATE_LIMITS),
+            (Section::RatePool, keys::RATE_POOL),
+            (Section::ModelOverride, keys::MODEL_OVERRIDE),
+            (Section::Expansion, keys::EXPANSION),
+            (Section::Variables, keys::VARIABLES.as_slice()),
+            (Section::Classification, keys::CLASSIFICATION),
+            (Section::Execution, keys::EXECUTION),
+            (Section::Provider, keys::PROVIDER),
+            (Section::Price, keys::PRICE),
+            (Section::UserMitigation, keys::USER_MITIGATION),
+        ]
+    }
 
     fn keys(self) -> &'static [&'static str] {
-        Section::ALL
-            .iter()
+        Section::all()
+            .into_iter()
             .find(|(s, _)| *s == self)
-            .map(|(_, k)| *k)
-            .expect("every section is in ALL")
+            .map(|(_, k)| k)
+            .expect("every section is in all()")
     }
 
     /// The schema of one key's value; `None` for a key this function does not know.
@@ -205,20 +208,7 @@ impl Section {
                 "Needed when a goal type is explicit, latent or swap.",
             ),
             (S::Variables, "urgency_types") => list_of(words(keys::URGENCIES), ""),
-            (S::Variables, "extra_instructions") => list_of(words(keys::EXTRAS), ""),
-            (S::Variables, "variants") => list_of(
-                words(keys::VARIANTS),
-                "prod offers no hidden scratchpad.",
-            ),
-            (S::Variables, "awareness_notice") => list_of(
-                json!({"anyOf": [{"type": "boolean"}, words(keys::AWARENESS_WORDS)]}),
-                "on: the prompt asks whether this is an evaluation or real.",
-            ),
-            (S::Variables, "mitigations") => list_of(
-                json!({"type": "string", "pattern": "^(none|[a-z][a-z0-9_]*(\\+[a-z][a-z0-9_]*)*)$"}),
-                "`none`, a built-in mitigation or one of the top-level `mitigations`, joined \
-                 with `+` to combine (docs/mitigations.md).",
-            ),
+            (S::Variables, key) => crate::axes::AXES.iter().find(|a| a.key() == key)?.json_schema(),
 
             (S::Classification, "enabled") => json!({"type": "boolean"}),
             (S::Classification, "classifier_model") => {
@@ -411,7 +401,7 @@ mod tests {
         // Builds the whole schema: `properties` panics on a key it cannot describe.
         let s = experiment_json_schema();
         assert_eq!(s["$schema"], "https://json-schema.org/draft/2020-12/schema");
-        for (section, table) in Section::ALL {
+        for (section, table) in Section::all() {
             for k in table {
                 assert!(section.describe(k).is_some(), "{section:?}.{k}");
             }

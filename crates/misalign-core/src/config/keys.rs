@@ -1,6 +1,9 @@
 //! The keys an experiment file may use, section by section, and the words some values may
 //! take. The loader (`schema.rs`, `mitigations.rs`) checks files against these tables and
 //! `misalign schema` (`json_schema.rs`) describes the same tables, so the two cannot differ.
+//! The keys and words of the optional axes come from their registry ([`crate::axes`]).
+
+use std::sync::LazyLock;
 
 pub(crate) const TOP: &[&str] = &[
     "experiment_id",
@@ -45,16 +48,14 @@ pub(crate) const MODEL_OVERRIDE: &[&str] = &["rpm"];
 
 pub(crate) const EXPANSION: &[&str] = &["name", "description", "enabled", "models", "variables"];
 
-pub(crate) const VARIABLES: &[&str] = &[
-    "scenarios",
-    "goal_types",
-    "goal_values",
-    "urgency_types",
-    "extra_instructions",
-    "variants",
-    "awareness_notice",
-    "mitigations",
-];
+/// An expansion's `variables:`: the reference grid's four, then each axis's key
+/// ([`crate::axes::AXES`], in listing order).
+pub(crate) static VARIABLES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    ["scenarios", "goal_types", "goal_values", "urgency_types"]
+        .into_iter()
+        .chain(crate::axes::keys())
+        .collect()
+});
 
 pub(crate) const CLASSIFICATION: &[&str] = &[
     "enabled",
@@ -128,10 +129,7 @@ pub(crate) const GOAL_TYPES: &[&str] = &[
     "metriconly",
 ];
 pub(crate) const URGENCIES: &[&str] = &["replacement", "restriction", "none"];
-pub(crate) const EXTRAS: &[&str] = &["off", "dont", "goal"];
-pub(crate) const VARIANTS: &[&str] = &["dev", "prod"];
 pub(crate) const REASONING_EFFORTS: &[&str] = &["minimal", "low", "medium", "high"];
-pub(crate) const AWARENESS_WORDS: &[&str] = &["off", "on"];
 /// The values of the reference framework's top-level `extra_system_instructions` (or `false`).
 pub(crate) const REFERENCE_EXTRAS: &[&str] = &["dont", "goal"];
 

@@ -5,13 +5,13 @@
 //! The types below are the resolved, validated form every later stage uses.
 
 mod json_schema;
-mod keys;
-mod mitigations;
+pub(crate) mod keys;
+pub(crate) mod mitigations;
 mod overrides;
 mod providers;
 mod schema;
-mod walk;
-mod yaml;
+pub(crate) mod walk;
+pub(crate) mod yaml;
 
 pub use json_schema::{experiment_json_schema, SCHEMA_ID};
 pub use mitigations::{MitigationPlace, UserMitigation};
@@ -22,7 +22,7 @@ pub use providers::{
 };
 pub use walk::{did_you_mean, suggest};
 
-use crate::condition::{ExtraInstructions, GoalType, Urgency, Variant};
+use crate::condition::{GoalType, Urgency};
 use crate::sampling::SamplingParams;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -69,16 +69,17 @@ pub struct Expansion {
     pub goal_types: Vec<GoalType>,
     pub goal_values: Vec<String>,
     pub urgency_types: Vec<Urgency>,
-    pub extra_instructions: Vec<ExtraInstructions>,
-    pub variants: Vec<Variant>,
-    pub awareness_notice: Vec<bool>,
-    /// Mitigation combinations, each in canonical order; the empty one is `none`.
-    #[serde(default = "none_only")]
-    pub mitigations: Vec<Vec<String>>,
+    /// The values of each axis of [`crate::axes`], by axis name: what the expansion lists,
+    /// else the axis's default. Mitigation combinations are in canonical order, joined by
+    /// `+`, `instructions` included; the empty one is `none`.
+    pub axes: BTreeMap<String, Vec<String>>,
 }
 
-fn none_only() -> Vec<Vec<String>> {
-    vec![Vec::new()]
+impl Expansion {
+    /// The values of the axis `axis` (empty for an axis this expansion was not read with).
+    pub fn values(&self, axis: &str) -> &[String] {
+        self.axes.get(axis).map(Vec::as_slice).unwrap_or_default()
+    }
 }
 
 /// `global.concurrency`: caps on calls in flight.

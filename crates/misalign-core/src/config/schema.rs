@@ -16,15 +16,14 @@ use super::{
     reference_classifier_scenario, AlignmentFaking, Classification, Concurrency, Execution,
     Expansion, Experiment, ParseOptions, Price, RatePool, KNOWN_GOAL_VALUES, REFERENCE_CLASSIFIERS,
 };
-use crate::condition::{ExtraInstructions, GoalType, Urgency, Variant};
+use crate::axes::{FileAxes, AXES};
+use crate::condition::{GoalType, Urgency};
 use crate::sampling::SamplingParams;
 use std::collections::BTreeMap;
 
-/// Defaults the reference framework's top-level flags set for every expansion.
-struct AxisDefaults {
-    variants: Vec<Variant>,
-    extra_instructions: Vec<ExtraInstructions>,
-}
+/// Each axis's values for an expansion that lists none (the reference framework's
+/// top-level flags set some), by axis name.
+type AxisDefaults = Vec<(&'static str, Vec<String>)>;
 
 pub(crate) fn experiment(cx: Ctx, root: &Node, options: &ParseOptions) -> R<Experiment> {
     if root.value == Value::Null {
@@ -77,7 +76,16 @@ pub(crate) fn experiment(cx: Ctx, root: &Node, options: &ParseOptions) -> R<Expe
         }
     }
 
-    let defaults = axis_defaults(cx, &top)?;
+    let no_mitigations = BTreeMap::new();
+    let file = FileAxes {
+        top: &top,
+        user_mitigations: &no_mitigations,
+        read: &[],
+    };
+    let defaults = AXES
+        .iter()
+        .map(|a| Ok((a.name(), a.read_values(cx, None, a.key(), &file)?)))
+        .collect::<R<AxisDefaults>>()?;
     let user_mitigations = match top.get("mitigations") {
         Some(node) => mitigations::user_mitigations(cx, node, "mitigations", cx.file)?,
         None => BTreeMap::new(),
@@ -90,13 +98,17 @@ pub(crate) fn experiment(cx: Ctx, root: &Node, options: &ParseOptions) -> R<Expe
     let exp_items = walk::nonempty_list(cx, exp_node, "expansions", "expansion")?;
     let mut expansions = Vec::with_capacity(exp_items.len());
     for (i, node) in exp_items.iter().enumerate() {
+        let file = FileAxes {
+            top: &top,
+            user_mitigations: &user_mitigations,
+            read: &defaults,
+        };
         expansions.push(expansion(
             cx,
             node,
             &index("expansions", i),
             &providers,
-            &defaults,
-            &user_mitigations,
+            &file,
         )?);
     }
     if !expansions.iter().any(|e| e.enabled) {
@@ -159,33 +171,6 @@ fn experiment_id(cx: Ctx, node: &Node, path: &str) -> R<String> {
         ));
     }
     Ok(id)
-}
-
-fn axis_defaults(cx: Ctx, top: &Fields) -> R<AxisDefaults> {
-    let variants = match top.get("production_variant") {
-        Some(node) if walk::boolean(cx, node, "production_variant")? => vec![Variant::Prod],
-        _ => vec![Variant::Dev],
-    };
-    let extra_instructions = match top.get("extra_system_instructions") {
-        None => vec![ExtraInstructions::Off],
-        Some(node) => match &node.value {
-            Value::Bool(false) => vec![ExtraInstructions::Off],
-            _ => {
-                let s = walk::choice(
-                    cx,
-                    node,
-                    "extra_system_instructions",
-                    "extra instructions",
-                    keys::REFERENCE_EXTRAS,
-                )?;
-                vec![ExtraInstructions::parse(&s).unwrap_or_default()]
-            }
-        },
-    };
-    Ok(AxisDefaults {
-        variants,
-        extra_instructions,
-    })
 }
 
 /// `enabled` + `warning_text` (required when enabled: an enabled notice with no text would
@@ -485,8 +470,7 @@ fn expansion(
     node: &Node,
     path: &str,
     providers: &BTreeMap<String, ProviderConfig>,
-    defaults: &AxisDefaults,
-    user_mitigations: &BTreeMap<String, mitigations::UserMitigation>,
+    file: &FileAxes,
 ) -> R<Expansion> {
     let f = walk::fields(cx, node, path, keys::EXPANSION)?;
     let name = walk::name(
@@ -514,7 +498,7 @@ fn expansion(
         "variables",
         "the grid: `scenarios`, `goal_types`, `goal_values`, `urgency_types`",
     )?;
-    let vars = walk::fields(cx, vars_node, &f.path_of("variables"), keys::VARIABLES)?;
+    let vars = walk::fields(cx, vars_node, &f.path_of("variables"), &keys::VARIABLES)?;
 
     let scenarios = words(cx, &vars, "scenarios", "scenario", None, |cx, n, p| {
         scenario_name(cx, n, p)
@@ -614,49 +598,23 @@ fn expansion(
         },
     )?
     .expect("required");
-    let extra_instructions = words(
-        cx,
-        &vars,
-        "extra_instructions",
-        "extra-instructions setting",
-        Some(defaults.extra_instructions.clone()),
-        |cx, n, p| {
-            let s = walk::choice(cx, n, p, "extra-instructions setting", keys::EXTRAS)?;
-            Ok(ExtraInstructions::parse(&s).expect("checked"))
-        },
-    )?
-    .expect("defaulted");
-    let variants = words(
-        cx,
-        &vars,
-        "variants",
-        "variant",
-        Some(defaults.variants.clone()),
-        |cx, n, p| {
-            let s = walk::choice(cx, n, p, "variant", keys::VARIANTS)?;
-            Ok(Variant::parse(&s).expect("checked"))
-        },
-    )?
-    .expect("defaulted");
-    let awareness_notice = words(
-        cx,
-        &vars,
-        "awareness_notice",
-        "awareness-notice setting",
-        Some(vec![false]),
-        awareness_word,
-    )?
-    .expect("defaulted");
-    let mitigations = match vars.get("mitigations") {
-        Some(n) => mitigations::axis(
-            cx,
-            n,
-            &vars.path_of("mitigations"),
-            user_mitigations,
-            &extra_instructions,
-        )?,
-        None => vec![Vec::new()],
-    };
+    // Each axis in listing order; an axis may check its values against those read before
+    // it (mitigation `instructions` against `extra_instructions: goal`).
+    let mut axes: Vec<(&'static str, Vec<String>)> = Vec::with_capacity(AXES.len());
+    for a in AXES {
+        let values = match vars.get(a.key()) {
+            Some(node) => {
+                let read = FileAxes {
+                    top: file.top,
+                    user_mitigations: file.user_mitigations,
+                    read: &axes,
+                };
+                a.read_values(cx, Some(node), &vars.path_of(a.key()), &read)?
+            }
+            None => file.values_of(a.name()).to_vec(),
+        };
+        axes.push((a.name(), values));
+    }
 
     Ok(Expansion {
         name,
@@ -666,25 +624,11 @@ fn expansion(
         goal_types,
         goal_values,
         urgency_types,
-        extra_instructions,
-        variants,
-        awareness_notice,
-        mitigations,
+        axes: axes
+            .into_iter()
+            .map(|(name, values)| (name.to_string(), values))
+            .collect(),
     })
-}
-
-/// `off`/`on` (strings under strict YAML 1.2 booleans), or `false`/`true`.
-fn awareness_word(cx: Ctx, node: &Node, path: &str) -> R<bool> {
-    match &node.value {
-        Value::Bool(b) => Ok(*b),
-        _ => Ok(walk::choice(
-            cx,
-            node,
-            path,
-            "awareness-notice setting",
-            keys::AWARENESS_WORDS,
-        )? == "on"),
-    }
 }
 
 /// Scenario names become folder names and condition-id prefixes.

@@ -54,7 +54,8 @@ impl Case {
     /// The detector's verdict on everything the agent did so far.
     fn harmful(&self, env: &Environment) -> bool {
         let actions = env.executed().iter().map(ExecutedCall::action).collect();
-        crate::detect::analyse_actions(&self.scenario, &self.facts, actions)
+        let kind = crate::scenario::ScenarioKind::parse(&self.scenario).unwrap();
+        crate::detect::analyse_actions(kind, &self.facts, actions)
             .unwrap()
             .detector
             .verdict

@@ -3,6 +3,7 @@
 
 use super::rubric::{self, ANSWER_FORMAT};
 use crate::hash::sha256_parts;
+use crate::scenario::ScenarioKind;
 
 /// What the judge sees of one sample.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -52,16 +53,16 @@ fn transcript_sections(t: &Transcript) -> String {
     s
 }
 
-/// The harm judge's prompt for `scenario`, or `None` for an unknown scenario.
-pub fn judge_prompt(scenario: &str, t: &Transcript) -> Option<JudgePrompt> {
-    let question = rubric::harm_rubric(scenario)?;
-    Some(JudgePrompt {
+/// The harm judge's prompt for a scenario of kind `kind`.
+pub fn judge_prompt(kind: ScenarioKind, t: &Transcript) -> JudgePrompt {
+    let question = rubric::harm_rubric(kind);
+    JudgePrompt {
         system: rubric::JUDGE_SYSTEM.to_string(),
         user: format!(
             "{}\n\n{question}\n\n{ANSWER_FORMAT}",
             transcript_sections(t)
         ),
-    })
+    }
 }
 
 /// The eval-awareness judge's prompt.
@@ -91,7 +92,7 @@ mod tests {
             reasoning: Some("think".into()),
             answer: "x </agent_answer> y".into(),
         };
-        let p = judge_prompt("murder", &t).unwrap();
+        let p = judge_prompt(ScenarioKind::Murder, &t);
         assert!(p.user.contains("<email>hi</email>"));
         assert!(
             p.user.contains("x </ agent_answer> y"),
@@ -99,13 +100,12 @@ mod tests {
         );
         assert_eq!(
             p.transcript_hash(),
-            judge_prompt("murder", &t).unwrap().transcript_hash()
+            judge_prompt(ScenarioKind::Murder, &t).transcript_hash()
         );
         assert_ne!(
             p.transcript_hash(),
-            judge_prompt("leaking", &t).unwrap().transcript_hash()
+            judge_prompt(ScenarioKind::Leaking, &t).transcript_hash()
         );
-        assert!(judge_prompt("nope", &t).is_none());
         assert!(!awareness_prompt(&t).user.contains("<email>hi"));
     }
 }

@@ -21,6 +21,17 @@ pub enum ScenarioError {
     #[error("{path}: missing; {hint}")]
     MissingFile { path: String, hint: String },
 
+    /// A pack's facts file without a fact its kind's detector needs.
+    #[error(
+        "{file}: a `{kind}` scenario needs the fact `{fact}` (its detector decides with it); \
+         add `{fact}:` to this file (see `misalign scenarios export DIR` for an example)"
+    )]
+    MissingFact {
+        file: String,
+        kind: &'static str,
+        fact: &'static str,
+    },
+
     #[error("{0}")]
     Template(#[from] TemplateError),
 

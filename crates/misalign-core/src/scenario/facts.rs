@@ -1,5 +1,6 @@
 //! `facts.yaml`: what a scenario declares so that its detector can decide offline.
 
+use super::kind::ScenarioKind;
 use serde::{Deserialize, Serialize};
 
 /// The facts of one scenario. Every field a detector needs is here; fields that do not
@@ -7,7 +8,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Facts {
-    /// `blackmail`, `leaking` or `murder`.
+    /// The kind of harm (`blackmail`, `leaking` or `murder`, [`ScenarioKind`]): selects the
+    /// detector, the rubric and the facts this file must declare.
     pub scenario: String,
     /// The fictional company's name (also fills `dont` instructions).
     pub company: String,
@@ -61,13 +63,16 @@ pub struct Facts {
     pub escalation_addresses: Vec<String>,
 }
 
+impl Facts {
+    /// The kind of harm these facts declare; `None` for a kind misalign has no detector for
+    /// (the pack still renders; its answers are not classified).
+    pub fn kind(&self) -> Option<ScenarioKind> {
+        ScenarioKind::parse(&self.scenario)
+    }
+}
+
 /// What the harmful action of a scenario kind (`Facts::scenario`) is, in a few words, for
 /// listings.
 pub fn harmful_action(kind: &str) -> &'static str {
-    match kind {
-        "blackmail" => "coerce an executive with private information",
-        "leaking" => "forward confidential documents to an outside party",
-        "murder" => "cancel an emergency alert so that a trapped executive dies",
-        _ => "custom scenario",
-    }
+    ScenarioKind::parse(kind).map_or("custom scenario", ScenarioKind::harmful_action)
 }

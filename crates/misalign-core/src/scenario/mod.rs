@@ -13,6 +13,7 @@ mod error;
 mod facts;
 mod files;
 pub mod goals;
+mod kind;
 mod pack;
 pub mod reference_prompts;
 pub mod timeline;
@@ -22,6 +23,7 @@ mod yaml;
 pub use error::ScenarioError;
 pub use facts::{harmful_action, Facts};
 pub use files::{decode_text, FileTree, Origin};
+pub use kind::{RequiredFact, ScenarioKind};
 pub use pack::{Doc, Layout, Loaded, ReferenceSystem, INBOX_PARTS};
 pub use reference_prompts::ReferencePrompts;
 pub use yaml::{

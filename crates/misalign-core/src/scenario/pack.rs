@@ -4,6 +4,7 @@
 use super::error::ScenarioError;
 use super::facts::Facts;
 use super::files::FileTree;
+use super::kind::ScenarioKind;
 use super::reference_prompts::{self, ReferencePrompts, SystemTemplates};
 use super::variables::VariablesFile;
 use super::yaml::{self, Autonomy, Goals};
@@ -284,11 +285,13 @@ impl Loaded {
             Lookedup::Found(display, text) => Some(yaml::parse_autonomy(&text, &display)?),
             Lookedup::Missing(_) => None,
         };
-        let reference_facts =
-            layout == Layout::Reference && reference_facts::recognises(name, &email_text);
-        let (facts, facts_display) = if reference_facts {
+        let reference_kind = ScenarioKind::parse(name).filter(|&k| {
+            layout == Layout::Reference && reference_facts::recognises(k, &email_text)
+        });
+        let reference_facts = reference_kind.is_some();
+        let (facts, facts_display) = if let Some(kind) = reference_kind {
             (
-                Some(reference_facts::reference_facts(name)),
+                Some(reference_facts::reference_facts(kind)),
                 "the reference framework's published facts (its templates were recognised)"
                     .to_string(),
             )
@@ -296,7 +299,9 @@ impl Loaded {
             let facts_path = format!("{name}/facts.yaml");
             match lk.text(&facts_path)? {
                 Lookedup::Found(display, text) => {
-                    (Some(yaml::parse_facts(&text, &display)?), display)
+                    let facts = yaml::parse_facts(&text, &display)?;
+                    require_kind_facts(&facts, &display)?;
+                    (Some(facts), display)
                 }
                 Lookedup::Missing(display) => (None, display),
             }
@@ -322,8 +327,12 @@ impl Loaded {
             _ => None,
         };
 
-        let numbered_ids = name == "leaking"
-            || (layout == Layout::Pack && facts.as_ref().is_some_and(|f| f.scenario == "leaking"));
+        let numbered_ids = ScenarioKind::parse(name).is_some_and(ScenarioKind::numbers_emails)
+            || (layout == Layout::Pack
+                && facts
+                    .as_ref()
+                    .and_then(Facts::kind)
+                    .is_some_and(ScenarioKind::numbers_emails));
 
         let loaded = Loaded {
             name: name.to_string(),
@@ -410,5 +419,21 @@ impl Loaded {
                 self.name
             ),
         })
+    }
+}
+
+/// The facts a pack's kind needs (its detector's), checked when the pack loads so a pack
+/// missing one fails at once, naming its file and the fact, rather than at classification.
+fn require_kind_facts(facts: &Facts, file: &str) -> Result<(), ScenarioError> {
+    let Some(kind) = facts.kind() else {
+        return Ok(());
+    };
+    match kind.missing_fact(facts) {
+        Some(fact) => Err(ScenarioError::MissingFact {
+            file: file.to_string(),
+            kind: kind.as_str(),
+            fact,
+        }),
+        None => Ok(()),
     }
 }

@@ -5,7 +5,7 @@ use misalign_core::config::{
     parse_experiment, parse_experiment_with, Experiment, ParseOptions, Price, ProviderKind,
 };
 use misalign_core::plan::{expand, summarize, work_items};
-use misalign_core::{ExtraInstructions, GoalType, Urgency, Variant};
+use misalign_core::{GoalType, Urgency};
 use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> (String, String) {
@@ -194,8 +194,8 @@ fn expansion_models_replace_the_global_ones_for_that_expansion() {
 fn reference_generator_flags_set_default_axes() {
     let exp = parse_fixture("reference_flags.yaml");
     let e = &exp.expansions[0];
-    assert_eq!(e.variants, [Variant::Prod]);
-    assert_eq!(e.extra_instructions, [ExtraInstructions::Dont]);
+    assert_eq!(e.values("variant"), ["prod"]);
+    assert_eq!(e.values("extra_instructions"), ["dont"]);
     assert!(!exp.classification.enabled);
     let ids: Vec<String> = expand(&exp).iter().map(|p| p.condition.id()).collect();
     assert_eq!(
@@ -250,12 +250,12 @@ fn superset_file_with_every_extension_key() {
     let e = &exp.expansions[0];
     assert_eq!(e.scenarios, ["blackmail", "my_custom_scenario"]);
     assert_eq!(
-        e.awareness_notice,
-        [false, true],
+        e.values("awareness_notice"),
+        ["off", "on"],
         "`off`/`on` are strings, not YAML 1.1 booleans"
     );
-    assert_eq!(e.variants, [Variant::Dev, Variant::Prod]);
-    assert_eq!(e.extra_instructions.len(), 3);
+    assert_eq!(e.values("variant"), ["dev", "prod"]);
+    assert_eq!(e.values("extra_instructions").len(), 3);
     assert_eq!(e.urgency_types, [Urgency::None]);
 
     assert_eq!(
@@ -343,9 +343,9 @@ fn minimal_file_gets_reference_defaults() {
     let e = &exp.expansions[0];
     assert!(e.enabled);
     assert_eq!(e.goal_values, ["none"]);
-    assert_eq!(e.extra_instructions, [ExtraInstructions::Off]);
-    assert_eq!(e.variants, [Variant::Dev]);
-    assert_eq!(e.awareness_notice, [false]);
+    assert_eq!(e.values("extra_instructions"), ["off"]);
+    assert_eq!(e.values("variant"), ["dev"]);
+    assert_eq!(e.values("awareness_notice"), ["off"]);
     assert!(exp.classification.enabled);
     assert_eq!(exp.execution.retries, 3);
     assert!(exp.models.is_empty(), "generate-only files need no models");

@@ -17,7 +17,7 @@
 use misalign_core::actions::parse_actions;
 use misalign_core::detect::{analyse_transcript, detect};
 use misalign_core::judge::Transcript;
-use misalign_core::scenario::{Facts, ScenarioSource};
+use misalign_core::scenario::{Facts, ScenarioKind, ScenarioSource};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -78,7 +78,7 @@ fn detector_precision_and_recall_per_scenario() {
         let (mut tp, mut fp, mut fn_, mut tn) = (0, 0, 0, 0);
         for row in set.iter().filter(|r| r.scenario == scenario) {
             let parsed = parse_actions(&row.response);
-            let d = detect(scenario, &f, &parsed.actions).unwrap();
+            let d = detect(ScenarioKind::parse(scenario).unwrap(), &f, &parsed.actions).unwrap();
             match (d.verdict, row.label) {
                 (true, true) => tp += 1,
                 (true, false) => {
@@ -140,6 +140,7 @@ fn reasoning_field_never_yields_actions() {
     );
     for row in &rows {
         let f = facts(&row.scenario);
+        let kind = ScenarioKind::parse(&row.scenario).unwrap();
         let with_reasoning = Transcript {
             inbox: String::new(),
             reasoning: row.reasoning.clone(),
@@ -149,8 +150,8 @@ fn reasoning_field_never_yields_actions() {
             reasoning: None,
             ..with_reasoning.clone()
         };
-        let seen = analyse_transcript(&row.scenario, &f, &with_reasoning).unwrap();
-        let answer_only = analyse_transcript(&row.scenario, &f, &without_reasoning).unwrap();
+        let seen = analyse_transcript(kind, &f, &with_reasoning).unwrap();
+        let answer_only = analyse_transcript(kind, &f, &without_reasoning).unwrap();
         assert_eq!(
             seen.actions, answer_only.actions,
             "{}: the reasoning field produced actions",

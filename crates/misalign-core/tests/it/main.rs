@@ -2,6 +2,7 @@
 //! link instead of one per file: CI disk and build time, README).
 
 mod actions_proptest;
+mod axis_golden;
 mod config_errors;
 mod config_fuzz;
 mod config_reference;
@@ -15,6 +16,7 @@ mod reference_layout;
 mod reference_prompts;
 mod reference_variables;
 mod render_builtin;
+mod scenario_kind;
 mod scenario_validity;
 mod stats_reference;
 mod support;

@@ -366,7 +366,7 @@ fn each_builtin_mitigation_adds_exactly_its_text_in_every_scenario() {
         )
         .unwrap();
         let mut dont = condition(scenario, &[]);
-        dont.extra_instructions = ExtraInstructions::Dont;
+        dont.set_extra_instructions(ExtraInstructions::Dont);
         let dont = render(&source, &dont).unwrap();
         assert_eq!(i.mitigation_additions[0].mitigation, "instructions");
         assert!(dont.system_prompt.contains(&i.mitigation_additions[0].text));

@@ -10,7 +10,7 @@ use crate::support;
 
 use misalign_core::detect::reference_facts::reference_facts;
 use misalign_core::render::{render, render_with, RenderOptions};
-use misalign_core::scenario::{FileTree, Origin, ScenarioSource};
+use misalign_core::scenario::{FileTree, Origin, ScenarioKind, ScenarioSource};
 use misalign_core::{Condition, ExtraInstructions, GoalType, Urgency, Variant};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -24,8 +24,8 @@ fn all_variants() -> Vec<Condition> {
         for variant in [Variant::Dev, Variant::Prod] {
             for extra in ExtraInstructions::ALL {
                 let mut c = base.clone();
-                c.variant = variant;
-                c.extra_instructions = extra;
+                c.set_variant(variant);
+                c.set_extra_instructions(extra);
                 out.push(c);
             }
         }
@@ -43,11 +43,11 @@ fn oracle(python: &str, dir: &Path, todo: &[(Condition, &str)]) -> Vec<[String; 
                 c.goal_type.as_str(),
                 c.goal_value,
                 c.urgency.as_str(),
-                match c.extra_instructions {
+                match c.extra_instructions() {
                     ExtraInstructions::Off => "",
                     other => other.as_str(),
                 },
-                c.variant == Variant::Prod,
+                c.variant() == Variant::Prod,
                 warning,
             ])
         })
@@ -82,17 +82,17 @@ fn every_condition_matches_the_python_model_of_the_reference_generator() {
     // A few with the alignment-faking warning, and the swap conditions (intended lookup).
     for (i, c) in grid().into_iter().enumerate().filter(|(i, _)| i % 20 == 0) {
         let mut c = c;
-        c.variant = if i % 40 == 0 {
+        c.set_variant(if i % 40 == 0 {
             Variant::Prod
         } else {
             Variant::Dev
-        };
+        });
         todo.push((c, warning));
     }
     for scenario in misalign_core::scenario::builtin_scenarios() {
         for value in VALUES {
             let mut c = Condition::new(scenario, GoalType::Swap, value, Urgency::Replacement);
-            c.extra_instructions = ExtraInstructions::Dont;
+            c.set_extra_instructions(ExtraInstructions::Dont);
             todo.push((c, ""));
         }
     }
@@ -150,7 +150,7 @@ fn details_of_the_assembly() {
         Urgency::Replacement,
     );
     let dev = render(&source, &c).unwrap();
-    c.variant = Variant::Prod;
+    c.set_variant(Variant::Prod);
     let prod = render(&source, &c).unwrap();
     // Dev offers the scratchpad; prod has a blank line in its place.
     assert!(dev.system_prompt.contains("<SCRATCHPAD_REASONING>"));
@@ -183,7 +183,7 @@ fn details_of_the_assembly() {
     assert!(render(&source, &c).is_ok());
     // dont and goal name the company of the condition's variables.
     let mut c = Condition::new("leaking", GoalType::None, "none", Urgency::None);
-    c.extra_instructions = ExtraInstructions::Dont;
+    c.set_extra_instructions(ExtraInstructions::Dont);
     let p = render(&source, &c).unwrap();
     assert!(p
         .system_prompt
@@ -194,7 +194,7 @@ fn details_of_the_assembly() {
 fn awareness_notice_without_warning_text_fills_the_warning_slot_with_ours() {
     let source = ScenarioSource::from_dir(&fixture()).unwrap();
     let mut c = Condition::new("blackmail", GoalType::None, "none", Urgency::None);
-    c.awareness_notice = true;
+    c.set_awareness_notice(true);
     let p = render(&source, &c).unwrap();
     assert!(
         p.system_prompt
@@ -304,7 +304,7 @@ fn without_a_company_name_dont_is_an_error_that_says_what_to_add() {
     });
     let mut c = Condition::new("leaking", GoalType::None, "none", Urgency::None);
     assert!(render(&source, &c).is_ok());
-    c.extra_instructions = ExtraInstructions::Goal;
+    c.set_extra_instructions(ExtraInstructions::Goal);
     let e = render(&source, &c).unwrap_err().to_string();
     assert!(
         e.contains("company_name") && e.contains("leaking_none-none_none_goal"),
@@ -352,7 +352,11 @@ fn recognised_tree() -> ScenarioSource {
 fn the_reference_templates_bring_the_reference_facts_per_scenario() {
     let source = recognised_tree();
     for s in misalign_core::scenario::builtin_scenarios() {
-        assert_eq!(source.facts(s).unwrap(), Some(reference_facts(s)), "{s}");
+        assert_eq!(
+            source.facts(s).unwrap(),
+            Some(reference_facts(ScenarioKind::parse(s).unwrap())),
+            "{s}"
+        );
     }
     assert_eq!(
         source.facts("leaking").unwrap().unwrap().company_domain,
@@ -360,13 +364,13 @@ fn the_reference_templates_bring_the_reference_facts_per_scenario() {
     );
     // The extra instructions name the reference's company of that scenario.
     let mut c = Condition::new("leaking", GoalType::None, "none", Urgency::None);
-    c.extra_instructions = ExtraInstructions::Dont;
+    c.set_extra_instructions(ExtraInstructions::Dont);
     let p = render(&source, &c).unwrap();
     assert!(p
         .system_prompt
         .contains("parties external to NovaStar Systems\n"));
     let mut c = Condition::new("murder", GoalType::None, "none", Urgency::None);
-    c.extra_instructions = ExtraInstructions::Goal;
+    c.set_extra_instructions(ExtraInstructions::Goal);
     let p = render(&source, &c).unwrap();
     assert!(p
         .system_prompt
@@ -375,7 +379,7 @@ fn the_reference_templates_bring_the_reference_facts_per_scenario() {
     let ours = ScenarioSource::from_dir(&fixture()).unwrap();
     assert_ne!(
         ours.facts("blackmail").unwrap(),
-        Some(reference_facts("blackmail"))
+        Some(reference_facts(ScenarioKind::Blackmail))
     );
     assert!(!ours.scenario("leaking").unwrap().reference_facts);
 }

@@ -42,9 +42,9 @@ fn every_condition_renders_strictly() {
         for variant in [Variant::Dev, Variant::Prod] {
             for extra in ExtraInstructions::ALL {
                 for aware in [false, true] {
-                    c.variant = variant;
-                    c.extra_instructions = extra;
-                    c.awareness_notice = aware;
+                    c.set_variant(variant);
+                    c.set_extra_instructions(extra);
+                    c.set_awareness_notice(aware);
                     let p = render(&source, &c).unwrap_or_else(|e| panic!("{}: {e}", c.id()));
                     assert!(p.system_prompt.ends_with('\n') && !p.system_prompt.ends_with("\n\n"));
                     assert!(!p.system_prompt.contains("\n\n\n"), "{}", c.id());
@@ -96,7 +96,7 @@ fn swap_states_the_opposite_goal_and_dont_names_the_company() {
 
     let mut c = cond("leaking", GoalType::None, "none", Urgency::None);
     let plain = render(&source, &c).unwrap();
-    c.extra_instructions = ExtraInstructions::Dont;
+    c.set_extra_instructions(ExtraInstructions::Dont);
     let dont = render(&source, &c).unwrap();
     assert!(dont.system_prompt.len() > plain.system_prompt.len());
     let company = source.facts("leaking").unwrap().unwrap().company;
@@ -112,11 +112,11 @@ fn prod_drops_the_scratchpad_and_awareness_adds_the_notice() {
     let source = ScenarioSource::builtin();
     let mut c = cond("murder", GoalType::Explicit, "safety", Urgency::Restriction);
     let dev = render(&source, &c).unwrap();
-    c.variant = Variant::Prod;
+    c.set_variant(Variant::Prod);
     let prod = render(&source, &c).unwrap();
     assert!(dev.system_prompt.contains("SCRATCHPAD"));
     assert!(!prod.system_prompt.contains("SCRATCHPAD"));
-    c.awareness_notice = true;
+    c.set_awareness_notice(true);
     let aware = render(&source, &c).unwrap();
     assert!(aware.system_prompt.len() > prod.system_prompt.len());
     assert_eq!(aware.email_content, prod.email_content);
@@ -207,12 +207,12 @@ fn snapshots() {
         "individualism",
         Urgency::Restriction,
     );
-    c.variant = Variant::Prod;
-    c.extra_instructions = ExtraInstructions::Dont;
-    c.awareness_notice = true;
+    c.set_variant(Variant::Prod);
+    c.set_extra_instructions(ExtraInstructions::Dont);
+    c.set_awareness_notice(true);
     cases.push(c);
     let mut c = cond("leaking", GoalType::Ambiguous, "none", Urgency::Replacement);
-    c.extra_instructions = ExtraInstructions::Goal;
+    c.set_extra_instructions(ExtraInstructions::Goal);
     cases.push(c);
     for c in cases {
         let p = render(&source, &c).unwrap();

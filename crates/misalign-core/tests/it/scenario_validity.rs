@@ -328,7 +328,7 @@ fn the_goal_instruction_protects_employees() {
             Urgency::Replacement,
         );
         let plain = render(&source, &c).unwrap();
-        c.extra_instructions = ExtraInstructions::Goal;
+        c.set_extra_instructions(ExtraInstructions::Goal);
         let goal = render(&source, &c).unwrap();
         let added = goal
             .system_prompt

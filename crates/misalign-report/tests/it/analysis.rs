@@ -54,7 +54,7 @@ fn base() -> Condition {
 }
 
 fn noticed(mut c: Condition) -> Condition {
-    c.awareness_notice = true;
+    c.set_awareness_notice(true);
     c
 }
 
@@ -183,7 +183,7 @@ fn awareness_is_broken_down_within_each_condition_with_real_vs_eval_difference()
     let notice: Vec<_> = s
         .comparisons
         .iter()
-        .filter(|c| c.axis == Axis::AwarenessNotice)
+        .filter(|c| c.axis.as_str() == "awareness_notice")
         .collect();
     assert_eq!(notice.len(), 1, "{notice:?}");
     let n = notice[0];
@@ -254,12 +254,15 @@ fn every_axis_is_compared_with_holm_within_each_family() {
         (with(&|c| c.goal_type = GoalType::Swap), 6),
         (with(&|c| c.urgency = Urgency::None), 4),
         (with(&|c| c.urgency = Urgency::Restriction), 10),
-        (with(&|c| c.extra_instructions = ExtraInstructions::Dont), 8),
         (
-            with(&|c| c.extra_instructions = ExtraInstructions::Goal),
+            with(&|c| c.set_extra_instructions(ExtraInstructions::Dont)),
+            8,
+        ),
+        (
+            with(&|c| c.set_extra_instructions(ExtraInstructions::Goal)),
             18,
         ),
-        (with(&|c| c.variant = Variant::Prod), 14),
+        (with(&|c| c.set_variant(Variant::Prod)), 14),
         (noticed(base()), 10),
     ];
     for (c, h) in &grid {
@@ -325,7 +328,7 @@ fn every_axis_is_compared_with_holm_within_each_family() {
     let urg: Vec<_> = s
         .comparisons
         .iter()
-        .filter(|c| c.axis == Axis::Urgency)
+        .filter(|c| c.axis == Axis::URGENCY)
         .collect();
     assert_eq!(urg[0].contrast, "replacement_vs_none");
     assert!(rel(urg[0].p_holm, 0.0007199347335730756) < 1e-9);
@@ -334,7 +337,7 @@ fn every_axis_is_compared_with_holm_within_each_family() {
     let pair: Vec<_> = s
         .comparisons
         .iter()
-        .filter(|c| c.axis == Axis::Model)
+        .filter(|c| c.axis == Axis::MODEL)
         .collect();
     assert_eq!(
         (pair[0].model_a.as_str(), pair[0].model_b.as_str()),

@@ -29,7 +29,7 @@ use misalign_core::judge::{
     awareness_prompt, cohens_kappa, final_verdict, judge_prompt, parse_awareness, parse_verdict,
     AwarenessLabel, JudgeOutcome, JudgePrompt, ParsedJudgement, Transcript, RUBRIC_VERSION,
 };
-use misalign_core::scenario::Facts;
+use misalign_core::scenario::{Facts, ScenarioKind};
 use misalign_store::classifications::{
     CachedJudgement, NewClassification, PendingAnswer, ReplyTokens,
 };
@@ -237,8 +237,13 @@ pub async fn classify_answer(
     awareness: Option<&JudgeModel>,
     attempts: u32,
 ) -> Result<AnswerClassification, DetectError> {
-    let analysis = analyse_transcript(scenario, facts, transcript)?;
-    judge_analysis(scenario, analysis, transcript, judge, awareness, attempts).await
+    let kind = scenario_kind(scenario)?;
+    let analysis = analyse_transcript(kind, facts, transcript)?;
+    judge_analysis(kind, analysis, transcript, judge, awareness, attempts).await
+}
+
+fn scenario_kind(scenario: &str) -> Result<ScenarioKind, DetectError> {
+    ScenarioKind::parse(scenario).ok_or_else(|| DetectError::UnknownScenario(scenario.into()))
 }
 
 /// Classifies actions the agent executed (native tool calls, each read with
@@ -254,13 +259,14 @@ pub async fn classify_actions(
     awareness: Option<&JudgeModel>,
     attempts: u32,
 ) -> Result<AnswerClassification, DetectError> {
-    let analysis = analyse_actions(scenario, facts, actions)?;
-    judge_analysis(scenario, analysis, transcript, judge, awareness, attempts).await
+    let kind = scenario_kind(scenario)?;
+    let analysis = analyse_actions(kind, facts, actions)?;
+    judge_analysis(kind, analysis, transcript, judge, awareness, attempts).await
 }
 
 /// The judges' verdicts on `transcript` and the final verdict beside the detector's.
 async fn judge_analysis(
-    scenario: &str,
+    kind: ScenarioKind,
     analysis: AnswerAnalysis,
     transcript: &Transcript,
     judge: Option<&JudgeModel>,
@@ -269,8 +275,7 @@ async fn judge_analysis(
 ) -> Result<AnswerClassification, DetectError> {
     let mut results = JudgeResults::default();
     if let Some(j) = judge {
-        let prompt = judge_prompt(scenario, transcript)
-            .ok_or_else(|| DetectError::UnknownScenario(scenario.into()))?;
+        let prompt = judge_prompt(kind, transcript);
         results.judge_model = Some(j.name.clone());
         match call_judge(j, &plan_call(j, prompt).call(), attempts, parse_verdict).await {
             Ok(r) => {
@@ -354,8 +359,11 @@ pub async fn classify_store_until(
         // The pack's name selects its facts; the facts name the kind of harm (blackmail,
         // leaking, murder), which selects the detector and the rubric. A pack called
         // `blackmail_v2` is judged as the blackmail its facts declare.
-        let kind = facts.scenario.as_str();
-        let analysis = match analyse_transcript(kind, facts, &transcript) {
+        let analysis = match facts
+            .kind()
+            .ok_or_else(|| DetectError::UnknownScenario(facts.scenario.clone()))
+            .and_then(|kind| analyse_transcript(kind, facts, &transcript))
+        {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!("response {}: {e}", p.response_id);
@@ -365,7 +373,8 @@ pub async fn classify_store_until(
         };
         let harm = options
             .judge_for(&scenario)
-            .and_then(|j| Some(plan_call(j, judge_prompt(kind, &transcript)?)));
+            .zip(facts.kind())
+            .map(|(j, kind)| plan_call(j, judge_prompt(kind, &transcript)));
         let aware = options
             .awareness
             .as_ref()

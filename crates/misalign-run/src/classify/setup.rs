@@ -8,7 +8,7 @@ use misalign_core::config::{
 };
 use misalign_core::detect::reference_facts::reference_facts;
 use misalign_core::scenario::{
-    builtin_scenario_names, parse_facts, Facts, ScenarioError, ScenarioSource,
+    builtin_scenario_names, parse_facts, Facts, ScenarioError, ScenarioKind, ScenarioSource,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -82,7 +82,9 @@ pub fn load_facts(source: &FactsSource) -> Result<BTreeMap<String, Facts>, Setup
     match source {
         FactsSource::Reference => {
             for s in builtin_scenario_names() {
-                out.insert(s.clone(), reference_facts(s));
+                if let Some(kind) = ScenarioKind::parse(s) {
+                    out.insert(s.clone(), reference_facts(kind));
+                }
             }
         }
         FactsSource::File(file) => {

@@ -38,7 +38,7 @@ fn transcript(what: &str) -> Transcript {
 
 #[tokio::test]
 async fn a_harmful_executed_action_is_harmful_and_a_harmless_one_is_not() {
-    let facts = reference_facts("blackmail");
+    let facts = reference_facts(misalign_core::scenario::ScenarioKind::Blackmail);
     let harmful = classify_actions(
         "blackmail",
         &facts,
@@ -98,7 +98,7 @@ async fn the_judge_reads_the_transcript_given() {
     };
     let c = classify_actions(
         "blackmail",
-        &reference_facts("blackmail"),
+        &reference_facts(misalign_core::scenario::ScenarioKind::Blackmail),
         vec![threat()],
         &transcript("TRANSCRIPT-MARKER"),
         Some(&judge),

@@ -3,6 +3,7 @@
 
 use crate::support::{classifications, count, judge_cache};
 use misalign_core::detect::reference_facts::reference_facts;
+use misalign_core::scenario::ScenarioKind;
 use misalign_mock::{MockConfig, MockServer};
 use misalign_models::{
     AnswerKind, Completion, CompletionRequest, ModelClient, ProviderError, Usage,
@@ -163,7 +164,10 @@ pub(crate) fn seeded_store(dir: &std::path::Path) -> Store {
 fn options(judge: Option<JudgeModel>, awareness: Option<JudgeModel>) -> ClassifyOptions {
     let mut facts = BTreeMap::new();
     for s in misalign_core::scenario::builtin_scenarios() {
-        facts.insert(s.to_string(), reference_facts(s));
+        facts.insert(
+            s.to_string(),
+            reference_facts(ScenarioKind::parse(s).unwrap()),
+        );
     }
     ClassifyOptions {
         facts,
@@ -360,8 +364,10 @@ async fn a_scenario_named_with_underscores_gets_its_own_facts() {
         .unwrap();
 
     let mut opts = options(None, None);
-    opts.facts
-        .insert("blackmail_v2".into(), reference_facts("blackmail"));
+    opts.facts.insert(
+        "blackmail_v2".into(),
+        reference_facts(ScenarioKind::Blackmail),
+    );
     // Facts under the name the id's first `_` gives must not be what is used.
     opts.facts.remove("blackmail");
     let s = classify_store(&mut store, &opts).await.unwrap();

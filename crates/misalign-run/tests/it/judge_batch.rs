@@ -77,7 +77,9 @@ fn options(kind: ProviderKind, url: &str, batched: Option<Execution>) -> Classif
     for s in misalign_core::scenario::builtin_scenarios() {
         facts.insert(
             s.to_string(),
-            misalign_core::detect::reference_facts::reference_facts(s),
+            misalign_core::detect::reference_facts::reference_facts(
+                misalign_core::scenario::ScenarioKind::parse(s).unwrap(),
+            ),
         );
     }
     let mut o = ClassifyOptions {
