@@ -12,7 +12,7 @@
 //! ingested once or not at all (and a judge reply, keyed by its cache key, is cached once).
 
 use super::classifications::JudgeCacheRow;
-use super::samples::{Inserted, ResponseRow, ResponseStatus};
+use super::samples::{Inserted, ResponseRow};
 use super::{Store, StoreError};
 use rusqlite::{params, OptionalExtension, Transaction};
 
@@ -369,28 +369,7 @@ fn store_answers(
         "INSERT INTO batch_results (batch_id, request_key, response_id) VALUES (?1, ?2, ?3)",
     )?;
     for r in rows {
-        let status = r.status.unwrap_or(ResponseStatus::Error);
-        let n = st.execute(params![
-            r.item_key,
-            r.run_id,
-            status.as_str(),
-            r.answer,
-            r.reasoning,
-            r.finish_reason,
-            r.input_tokens,
-            r.output_tokens,
-            r.reasoning_tokens,
-            r.latency_ms,
-            r.attempts,
-            r.request_id,
-            r.error,
-            r.error_class,
-            r.raw_reply,
-            r.started_at,
-            r.finished_at,
-            r.cache_write_tokens,
-            r.cache_read_tokens
-        ])?;
+        let n = crate::samples::insert_response(&mut st, r)?;
         if n == 1 {
             link.execute(params![batch_id, r.item_key, tx.last_insert_rowid()])?;
             out.push(Inserted::New);

@@ -177,6 +177,35 @@ pub(crate) const INSERT_RESPONSE: &str =
     cache_read_tokens) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
 
+/// Binds `r` to a prepared [`INSERT_RESPONSE`] and runs it (an error status when it has none).
+pub(crate) fn insert_response(
+    st: &mut rusqlite::CachedStatement<'_>,
+    r: &ResponseRow,
+) -> rusqlite::Result<usize> {
+    let status = r.status.unwrap_or(ResponseStatus::Error);
+    st.execute(params![
+        r.item_key,
+        r.run_id,
+        status.as_str(),
+        r.answer,
+        r.reasoning,
+        r.finish_reason,
+        r.input_tokens,
+        r.output_tokens,
+        r.reasoning_tokens,
+        r.latency_ms,
+        r.attempts,
+        r.request_id,
+        r.error,
+        r.error_class,
+        r.raw_reply,
+        r.started_at,
+        r.finished_at,
+        r.cache_write_tokens,
+        r.cache_read_tokens
+    ])
+}
+
 impl Store {
     /// Records the start of a run; returns its id.
     pub fn begin_run(&self, m: &RunManifest) -> Result<i64, StoreError> {
@@ -332,30 +361,7 @@ impl Store {
         {
             let mut st = tx.prepare_cached(INSERT_RESPONSE).map_err(wrap)?;
             for r in rows {
-                let status = r.status.unwrap_or(ResponseStatus::Error);
-                let n = st
-                    .execute(params![
-                        r.item_key,
-                        r.run_id,
-                        status.as_str(),
-                        r.answer,
-                        r.reasoning,
-                        r.finish_reason,
-                        r.input_tokens,
-                        r.output_tokens,
-                        r.reasoning_tokens,
-                        r.latency_ms,
-                        r.attempts,
-                        r.request_id,
-                        r.error,
-                        r.error_class,
-                        r.raw_reply,
-                        r.started_at,
-                        r.finished_at,
-                        r.cache_write_tokens,
-                        r.cache_read_tokens
-                    ])
-                    .map_err(wrap)?;
+                let n = insert_response(&mut st, r).map_err(wrap)?;
                 out.push(if n == 1 {
                     Inserted::New
                 } else {
