@@ -439,6 +439,7 @@ mod tests {
     use super::super::samples::tests_support::manifest;
     use super::super::samples::{PromptRow, WorkItemRow};
     use super::*;
+    use crate::samples::ResponseStatus;
 
     fn store_with_items(n: usize) -> (tempfile::TempDir, Store, i64) {
         let dir = tempfile::tempdir().unwrap();
