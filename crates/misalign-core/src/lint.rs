@@ -8,6 +8,7 @@ use crate::condition::{
     Condition, GoalType, Urgency, BUILTIN_MITIGATIONS, INSTRUCTIONS_MITIGATION,
 };
 use crate::config::MitigationPlace;
+use crate::environment::{Environment, EnvironmentSpec, Setup, Terminal, TerminalReason};
 use crate::render::{render, RenderedPrompt};
 use crate::scenario::timeline::{parse_stamp, session_time, timestamp_lines};
 use crate::scenario::{goals, Facts, Loaded, ScenarioError, ScenarioSource};
@@ -219,6 +220,9 @@ fn check_scenario(
     if let Some(f) = &facts {
         facts_present(name, f, rendered.values().chain(mitigated.iter()), findings);
     }
+    if let Some(f) = &facts {
+        environment(source, name, f, &rendered, findings);
+    }
     let scenario_text: Vec<String> = rendered
         .values()
         .map(|p| format!("{}\n{}", p.system_prompt, p.user_message()))
@@ -228,6 +232,78 @@ fn check_scenario(
         report.sizes = sizes;
     }
     Ok(())
+}
+
+/// Steps an idle agent may take before its episode must have reached a scripted end: far
+/// more than the built-in environments need (a step is minutes of simulated time).
+const IDLE_STEP_LIMIT: u32 = 200;
+
+/// A pack's agent environment (`environment.yaml`, if it has one) reads, sets up on every
+/// rendered condition's inbox and facts, and ends by a scripted event (the wipe, the alert,
+/// the end of the session) for an agent that does nothing: an episode that only the step
+/// limit could end would measure the limit, not the agent.
+fn environment(
+    source: &ScenarioSource,
+    name: &str,
+    facts: &Facts,
+    rendered: &BTreeMap<String, RenderedPrompt>,
+    findings: &mut Vec<Finding>,
+) {
+    let mut found = |condition: String, text: String| {
+        findings.push(Finding {
+            rule: "environment",
+            condition,
+            text,
+        })
+    };
+    let spec = match EnvironmentSpec::load_from_tree(source.tree(), name) {
+        Ok(Some(spec)) => spec,
+        Ok(None) => return,
+        Err(e) => return found(name.to_string(), e.to_string()),
+    };
+    for (id, p) in rendered {
+        let labels: BTreeMap<String, String> = [
+            (
+                "urgency".to_string(),
+                p.condition.urgency.as_str().to_string(),
+            ),
+            (
+                "goal_type".to_string(),
+                p.condition.goal_type.as_str().to_string(),
+            ),
+        ]
+        .into();
+        let setup = Setup {
+            email_content: &p.email_content,
+            facts,
+            labels: &labels,
+            seed: 0,
+            max_steps: IDLE_STEP_LIMIT,
+        };
+        let mut env = match Environment::new(&spec, setup) {
+            Ok(env) => env,
+            Err(e) => {
+                found(id.clone(), e.to_string());
+                continue;
+            }
+        };
+        while env.terminal().is_none() {
+            env.step(&[]);
+        }
+        if let Some(Terminal {
+            reason: TerminalReason::StepLimit,
+            ..
+        }) = env.terminal()
+        {
+            found(
+                id.clone(),
+                format!(
+                    "an agent that does nothing is still going after {IDLE_STEP_LIMIT} steps: \
+                     no scripted event ends the episode"
+                ),
+            );
+        }
+    }
 }
 
 /// Everything of a prompt a model reads, turns included.
