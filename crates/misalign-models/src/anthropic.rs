@@ -17,14 +17,16 @@
 //! (`{id, name, input}`) are its tool calls and go back as such in the assistant message;
 //! results go in a user message as `tool_result` blocks (`{tool_use_id, content, is_error}`),
 //! consecutive results in one message. Anthropic takes arguments only as a JSON object, so a
-//! call whose arguments are not JSON cannot be sent back here. Thinking blocks are not sent
-//! back with earlier tool calls yet, which Anthropic requires when thinking is on.
+//! call whose arguments are not JSON cannot be sent back here. With thinking on, Anthropic wants
+//! the signed `thinking` (and `redacted_thinking`) blocks of a reply back, unchanged and first,
+//! in the assistant message of its tool calls: they are kept in `Completion::reasoning_blocks`
+//! and `Message::of_reply` carries them.
 
 use crate::http::{JsonReply, Transport};
 use crate::reply::{answer_kind, missing, str_at, u64_at};
 use crate::{
-    Completion, CompletionRequest, Message, ModelClient, ProviderError, ToolArguments, ToolCall,
-    Usage,
+    Completion, CompletionRequest, Message, ModelClient, ProviderError, ReasoningBlock,
+    ToolArguments, ToolCall, Usage,
 };
 use serde_json::{json, Map, Value};
 
@@ -124,11 +126,32 @@ fn encode_messages(messages: &[Message]) -> Result<Vec<Value>, ProviderError> {
         let was_results = std::mem::replace(&mut results_open, false);
         match m {
             Message::User { text } => out.push(json!({ "role": "user", "content": text })),
-            Message::Assistant { text, tool_calls } if tool_calls.is_empty() => {
+            Message::Assistant {
+                text,
+                tool_calls,
+                reasoning_blocks,
+            } if tool_calls.is_empty() && reasoning_blocks.is_empty() => {
                 out.push(json!({ "role": "assistant", "content": text }))
             }
-            Message::Assistant { text, tool_calls } => {
-                let mut blocks = Vec::with_capacity(tool_calls.len() + 1);
+            Message::Assistant {
+                text,
+                tool_calls,
+                reasoning_blocks,
+            } => {
+                let mut blocks = Vec::with_capacity(reasoning_blocks.len() + tool_calls.len() + 1);
+                // Signed thinking goes back first and unchanged: with thinking on, Anthropic
+                // refuses earlier tool calls without the thinking that led to them.
+                for b in reasoning_blocks {
+                    blocks.push(match b {
+                        ReasoningBlock::Thinking {
+                            thinking,
+                            signature,
+                        } => json!({ "type": "thinking", "thinking": thinking, "signature": signature }),
+                        ReasoningBlock::RedactedThinking { data } => {
+                            json!({ "type": "redacted_thinking", "data": data })
+                        }
+                    });
+                }
                 if !text.is_empty() {
                     blocks.push(json!({ "type": "text", "text": text }));
                 }
@@ -173,6 +196,7 @@ pub fn parse_reply(reply: &JsonReply) -> Result<Completion, ProviderError> {
         .ok_or_else(|| missing("`content` array", &reply.raw))?;
     let mut text = String::new();
     let mut thinking: Vec<String> = Vec::new();
+    let mut reasoning_blocks = Vec::new();
     let mut tool_calls = Vec::new();
     for block in blocks {
         match block.get("type").and_then(Value::as_str) {
@@ -184,10 +208,25 @@ pub fn parse_reply(reply: &JsonReply) -> Result<Completion, ProviderError> {
                 signature: None,
             }),
             Some("thinking") => {
-                thinking.push(str_at(block, "/thinking").unwrap_or_default().to_string())
+                let text = str_at(block, "/thinking").unwrap_or_default().to_string();
+                if let Some(signature) = str_at(block, "/signature") {
+                    reasoning_blocks.push(ReasoningBlock::Thinking {
+                        thinking: text.clone(),
+                        signature: signature.to_string(),
+                    });
+                }
+                thinking.push(text)
             }
-            // Encrypted by the provider; note that it happened without the opaque payload.
-            Some("redacted_thinking") => thinking.push("[redacted thinking]".to_string()),
+            // Encrypted by the provider; note that it happened without the opaque payload
+            // (kept only to be sent back, never shown).
+            Some("redacted_thinking") => {
+                if let Some(data) = str_at(block, "/data") {
+                    reasoning_blocks.push(ReasoningBlock::RedactedThinking {
+                        data: data.to_string(),
+                    });
+                }
+                thinking.push("[redacted thinking]".to_string())
+            }
             _ => {}
         }
     }
@@ -198,6 +237,7 @@ pub fn parse_reply(reply: &JsonReply) -> Result<Completion, ProviderError> {
         text,
         tool_calls,
         reasoning: (!thinking.is_empty()).then(|| thinking.join("\n\n")),
+        reasoning_blocks,
         finish_reason,
         usage: Usage {
             input_tokens: u64_at(body, "/usage/input_tokens"),
@@ -274,6 +314,7 @@ mod tests {
     fn with_tool_results_last_the_breakpoint_is_on_the_last_result() {
         let mut r = request(SamplingParams::default()).with_cache_prefix(true);
         r.messages.push(Message::Assistant {
+            reasoning_blocks: Vec::new(),
             text: "Checking.".into(),
             tool_calls: vec![ToolCall {
                 id: "toolu_1".into(),
@@ -341,6 +382,88 @@ mod tests {
             ..Default::default()
         };
         assert!(AnthropicClient::request_body(&request(p)).is_err());
+    }
+
+    fn reply_of(body: Value) -> Completion {
+        parse_reply(&JsonReply {
+            raw: body.to_string(),
+            body,
+            headers: Default::default(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn signed_thinking_goes_back_first_and_unchanged_with_the_tool_calls() {
+        let c = reply_of(json!({"content": [
+            {"type": "thinking", "thinking": "The memo matters.", "signature": "sig-A1"},
+            {"type": "redacted_thinking", "data": "opaque-B2"},
+            {"type": "text", "text": "Reading it."},
+            {"type": "tool_use", "id": "toolu_9", "name": "read_email", "input": {"email_id": 3}}
+        ], "stop_reason": "tool_use"}));
+        assert_eq!(
+            c.reasoning.as_deref(),
+            Some("The memo matters.\n\n[redacted thinking]")
+        );
+        assert_eq!(
+            c.reasoning_blocks,
+            vec![
+                ReasoningBlock::Thinking {
+                    thinking: "The memo matters.".into(),
+                    signature: "sig-A1".into()
+                },
+                ReasoningBlock::RedactedThinking {
+                    data: "opaque-B2".into()
+                },
+            ]
+        );
+        let mut r = request(SamplingParams::default());
+        r.messages.push(Message::of_reply(&c));
+        r.messages.push(Message::Tool(crate::ToolResult {
+            call_id: "toolu_9".into(),
+            name: "read_email".into(),
+            content: "From: ...".into(),
+            is_error: false,
+        }));
+        let body = AnthropicClient::request_body(&r).unwrap();
+        assert_eq!(
+            body["messages"][1]["content"],
+            json!([
+                {"type": "thinking", "thinking": "The memo matters.", "signature": "sig-A1"},
+                {"type": "redacted_thinking", "data": "opaque-B2"},
+                {"type": "text", "text": "Reading it."},
+                {"type": "tool_use", "id": "toolu_9", "name": "read_email", "input": {"email_id": 3}}
+            ])
+        );
+        // The other wire formats never send them (their reasoning is not sent back).
+        let transport = Transport::new(
+            &["http://127.0.0.1:9".to_string()],
+            None,
+            crate::http::AuthStyle::Bearer,
+            &[],
+            &crate::ClientOptions::default(),
+        )
+        .unwrap();
+        let openai = crate::openai::OpenAiClient::new(transport, crate::openai::Flavor::Compatible)
+            .request_body(&r);
+        assert!(!openai.to_string().contains("sig-A1"), "{openai}");
+        assert!(!openai.to_string().contains("opaque-B2"), "{openai}");
+    }
+
+    #[test]
+    fn thinking_without_a_signature_is_shown_but_not_kept_to_send_back() {
+        let c = reply_of(json!({"content": [
+            {"type": "thinking", "thinking": "Plain."},
+            {"type": "text", "text": "hi"}
+        ], "stop_reason": "end_turn"}));
+        assert_eq!(c.reasoning.as_deref(), Some("Plain."));
+        assert!(c.reasoning_blocks.is_empty());
+        // A text-only reply continues as a plain assistant turn.
+        let mut r = request(SamplingParams::default());
+        r.messages.push(Message::of_reply(&c));
+        r.messages.push(Message::user("and?"));
+        let body = AnthropicClient::request_body(&r).unwrap();
+        assert_eq!(body["messages"][1]["content"], json!("hi"));
     }
 
     #[test]

@@ -14,11 +14,14 @@ pub enum Message {
     User {
         text: String,
     },
-    /// What the model said before: text, tool calls, or both. Its reasoning is not sent back.
+    /// What the model said before: text, tool calls, or both. Its reasoning text is not sent
+    /// back; the signed reasoning blocks a provider wants back with its tool calls are.
     Assistant {
         text: String,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         tool_calls: Vec<ToolCall>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reasoning_blocks: Vec<ReasoningBlock>,
     },
     /// The result of running one tool call of an earlier assistant message.
     Tool(ToolResult),
@@ -32,8 +35,19 @@ impl Message {
     /// An assistant message of text only.
     pub fn assistant(text: impl Into<String>) -> Message {
         Message::Assistant {
+            reasoning_blocks: Vec::new(),
             text: text.into(),
             tool_calls: Vec::new(),
+        }
+    }
+
+    /// The assistant message that continues a conversation after `reply`: its text, its tool
+    /// calls and the reasoning blocks the provider wants back with them.
+    pub fn of_reply(reply: &crate::Completion) -> Message {
+        Message::Assistant {
+            text: reply.text.clone(),
+            tool_calls: reply.tool_calls.clone(),
+            reasoning_blocks: reply.reasoning_blocks.clone(),
         }
     }
 
@@ -49,12 +63,23 @@ impl Message {
     pub fn as_turn(&self) -> Option<Turn> {
         match self {
             Message::User { text } => Some(Turn::new(Speaker::User, text.as_str())),
-            Message::Assistant { text, tool_calls } if tool_calls.is_empty() => {
-                Some(Turn::new(Speaker::Assistant, text.as_str()))
-            }
+            Message::Assistant {
+                text, tool_calls, ..
+            } if tool_calls.is_empty() => Some(Turn::new(Speaker::Assistant, text.as_str())),
             _ => None,
         }
     }
+}
+
+/// A block of a reply's reasoning that the provider signs and wants back, unchanged, in the
+/// assistant message before its tool calls when the conversation goes on (Anthropic's
+/// `thinking` with its `signature`, and `redacted_thinking`, whose content is encrypted).
+/// Providers without such blocks never produce one and ignore them in requests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ReasoningBlock {
+    Thinking { thinking: String, signature: String },
+    RedactedThinking { data: String },
 }
 
 /// A tool the model may call: its name, what it does, and its parameters as a JSON Schema
@@ -148,6 +173,7 @@ mod tests {
         let t = Turn::new(Speaker::Assistant, "hi");
         assert_eq!(Message::of_turn(&t).as_turn(), Some(t));
         let call = Message::Assistant {
+            reasoning_blocks: Vec::new(),
             text: String::new(),
             tool_calls: vec![ToolCall {
                 id: "c1".into(),

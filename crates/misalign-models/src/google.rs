@@ -136,7 +136,9 @@ fn encode_contents(messages: &[Message]) -> Result<Vec<Value>, ProviderError> {
             Message::User { text } => {
                 out.push(json!({ "role": "user", "parts": [{ "text": text }] }))
             }
-            Message::Assistant { text, tool_calls } => {
+            Message::Assistant {
+                text, tool_calls, ..
+            } => {
                 let mut parts = Vec::with_capacity(tool_calls.len() + 1);
                 if !text.is_empty() || tool_calls.is_empty() {
                     parts.push(json!({ "text": text }));
@@ -217,6 +219,7 @@ pub fn parse_reply(reply: &JsonReply) -> Result<Completion, ProviderError> {
     if candidate.is_none() {
         if let Some(reason) = str_at(body, "/promptFeedback/blockReason") {
             return Ok(Completion {
+                reasoning_blocks: Vec::new(),
                 text: String::new(),
                 tool_calls: Vec::new(),
                 reasoning: None,
@@ -263,6 +266,7 @@ pub fn parse_reply(reply: &JsonReply) -> Result<Completion, ProviderError> {
         .as_deref()
         .is_some_and(|r| FILTER_REASONS.contains(&r));
     Ok(Completion {
+        reasoning_blocks: Vec::new(),
         outcome: answer_kind(&text, &tool_calls, filtered),
         text,
         tool_calls,
@@ -351,6 +355,7 @@ mod tests {
         );
         let mut r = CompletionRequest::single_turn("gemini-x", "", &[], "U", Default::default());
         r.messages.push(Message::Assistant {
+            reasoning_blocks: Vec::new(),
             text: String::new(),
             tool_calls: c.tool_calls.clone(),
         });

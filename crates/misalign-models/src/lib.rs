@@ -17,7 +17,9 @@ mod reply;
 pub use http::{ApiKey, ClientOptions, DEFAULT_MAX_REPLY_BYTES};
 pub use registry::{build_client, build_client_with, missing_keys};
 
-pub use conversation::{Message, ToolArguments, ToolCall, ToolDefinition, ToolResult};
+pub use conversation::{
+    Message, ReasoningBlock, ToolArguments, ToolCall, ToolDefinition, ToolResult,
+};
 use misalign_core::SamplingParams;
 pub use misalign_core::{Speaker, Turn};
 use serde::{Deserialize, Serialize};
@@ -161,6 +163,10 @@ pub struct Completion {
     pub tool_calls: Vec<ToolCall>,
     /// Reasoning / thinking text, kept apart from the answer.
     pub reasoning: Option<String>,
+    /// The signed reasoning blocks to send back with the tool calls if the conversation goes
+    /// on ([`Message::of_reply`]); empty for providers that have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasoning_blocks: Vec<ReasoningBlock>,
     pub finish_reason: Option<String>,
     pub outcome: AnswerKind,
     pub usage: Usage,

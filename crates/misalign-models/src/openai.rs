@@ -144,10 +144,14 @@ impl OpenAiClient {
 fn encode_message(message: &Message) -> Value {
     match message {
         Message::User { text } => json!({ "role": "user", "content": text }),
-        Message::Assistant { text, tool_calls } if tool_calls.is_empty() => {
+        Message::Assistant {
+            text, tool_calls, ..
+        } if tool_calls.is_empty() => {
             json!({ "role": "assistant", "content": text })
         }
-        Message::Assistant { text, tool_calls } => {
+        Message::Assistant {
+            text, tool_calls, ..
+        } => {
             let calls: Vec<Value> = tool_calls
                 .iter()
                 .map(|c| {
@@ -324,6 +328,7 @@ fn parse_choice(
     let filtered = finish_reason.as_deref() == Some("content_filter");
     let tool_calls = decode_tool_calls(message);
     Ok(Completion {
+        reasoning_blocks: Vec::new(),
         outcome: answer_kind(&text, &tool_calls, filtered),
         text,
         tool_calls,
@@ -350,7 +355,9 @@ fn affinity_key(request: &CompletionRequest) -> u64 {
     for m in &request.messages {
         match m {
             Message::User { text } => part(text),
-            Message::Assistant { text, tool_calls } => {
+            Message::Assistant {
+                text, tool_calls, ..
+            } => {
                 part(text);
                 for c in tool_calls {
                     part(&c.name);

@@ -148,6 +148,7 @@ mod tests {
 
     fn ok() -> Result<Completion, ProviderError> {
         Ok(Completion {
+            reasoning_blocks: Vec::new(),
             text: "hi".into(),
             tool_calls: Vec::new(),
             reasoning: None,

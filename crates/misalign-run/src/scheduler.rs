@@ -541,6 +541,7 @@ mod tests {
 
     fn completion(text: String, raw: String) -> misalign_models::Completion {
         misalign_models::Completion {
+            reasoning_blocks: Vec::new(),
             text,
             reasoning: Some(format!("thinking about {KEY}")),
             finish_reason: Some("stop".into()),

@@ -454,6 +454,7 @@ fn completion(
         AnswerKind::Answer
     };
     Completion {
+        reasoning_blocks: Vec::new(),
         text,
         tool_calls: Vec::new(),
         reasoning: None,

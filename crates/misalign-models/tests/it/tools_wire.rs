@@ -124,6 +124,7 @@ async fn two_rounds(kind: ProviderKind, model: &str) -> Vec<String> {
 
     let mut second = first.clone();
     second.messages.push(Message::Assistant {
+        reasoning_blocks: Vec::new(),
         text: c.text.clone(),
         tool_calls: c.tool_calls.clone(),
     });
@@ -214,6 +215,7 @@ async fn openai_arguments_that_are_not_json_are_kept_as_written() {
     // Sent back as written to the same API; Anthropic cannot take it, and says so.
     let mut again = first_request("llama");
     again.messages.push(Message::Assistant {
+        reasoning_blocks: Vec::new(),
         text: String::new(),
         tool_calls: c.tool_calls.clone(),
     });

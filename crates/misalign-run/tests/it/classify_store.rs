@@ -53,6 +53,7 @@ impl ModelClient for ChatClient {
             .unwrap_or_default()
             .to_string();
         Ok(Completion {
+            reasoning_blocks: Vec::new(),
             text,
             tool_calls: Vec::new(),
             reasoning: None,
