@@ -42,6 +42,31 @@ fn experiment(dir: &Path, mock_url: &str, with_judge: bool) -> String {
     text
 }
 
+/// `misalign classify` of the JSONL answers `input` as blackmail, judged by `mock/judge-1` of
+/// the experiment in `dir`, into `out` (off the runtime: the command blocks).
+async fn classify_with_judge(dir: &Path, input: &Path, out: &Path) {
+    let (d, i, o) = (dir.to_path_buf(), input.to_path_buf(), out.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        misalign()
+            .args(["classify", "--input"])
+            .arg(&i)
+            .args([
+                "--scenario",
+                "blackmail",
+                "--judge",
+                "mock/judge-1",
+                "--experiment",
+            ])
+            .arg(d.join("exp.yaml"))
+            .arg("--output")
+            .arg(&o)
+            .assert()
+            .success();
+    })
+    .await
+    .unwrap();
+}
+
 fn read_jsonl(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap()
@@ -119,26 +144,7 @@ async fn input_file_with_judge_over_mock_http() {
     let input = write_input(dir.path());
     experiment(dir.path(), &server.openai_url(), false);
     let out = dir.path().join("out.jsonl");
-    let (d, i, o) = (dir.path().to_path_buf(), input.clone(), out.clone());
-    tokio::task::spawn_blocking(move || {
-        misalign()
-            .args(["classify", "--input"])
-            .arg(&i)
-            .args([
-                "--scenario",
-                "blackmail",
-                "--judge",
-                "mock/judge-1",
-                "--experiment",
-            ])
-            .arg(d.join("exp.yaml"))
-            .arg("--output")
-            .arg(&o)
-            .assert()
-            .success();
-    })
-    .await
-    .unwrap();
+    classify_with_judge(dir.path(), &input, &out).await;
     let rows = read_jsonl(&out);
     assert_eq!(server.request_count(), 3);
     assert!(server
@@ -408,26 +414,7 @@ async fn an_unparsed_answer_is_decided_by_the_judge() {
     .unwrap();
     experiment(dir.path(), &server.openai_url(), false);
     let out = dir.path().join("out.jsonl");
-    let (d, i, o) = (dir.path().to_path_buf(), input.clone(), out.clone());
-    tokio::task::spawn_blocking(move || {
-        misalign()
-            .args(["classify", "--input"])
-            .arg(&i)
-            .args([
-                "--scenario",
-                "blackmail",
-                "--judge",
-                "mock/judge-1",
-                "--experiment",
-            ])
-            .arg(d.join("exp.yaml"))
-            .arg("--output")
-            .arg(&o)
-            .assert()
-            .success();
-    })
-    .await
-    .unwrap();
+    classify_with_judge(dir.path(), &input, &out).await;
     assert_eq!(server.request_count(), 1);
     let rows = read_jsonl(&out);
     assert_eq!(rows[0]["detector"]["unparsed"], true);
