@@ -4,7 +4,7 @@
 //! template folder holding a FIFO is refused. The real binary, real SQLite stores, loopback
 //! mock.
 
-use crate::support::{bin, count, responses, ResponseRecord, TestContext};
+use crate::support::{bin, count, responses, Experiment, ResponseRecord, TestContext};
 use misalign_core::{Condition, GoalType, Urgency};
 use misalign_store::testdata::{Filler, Sample};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -42,26 +42,24 @@ fn store_with_answers(out: &Path, model: &str) {
     f.finish().unwrap();
 }
 
-const EXPERIMENT: &str = "experiment_id: synthetic
-providers:
-  mock:
-    kind: openai-compatible
-    base_url: http://127.0.0.1:9/v1
-    api_key_env: ODD_VALUES_TEST_KEY
-global:
-  models: [mock/m]
-  samples_per_condition: 3
-expansions:
-  - name: grid
-    enabled: true
-    variables:
-      scenarios: [blackmail]
-      goal_types: [explicit]
-      goal_values: [america]
-      urgency_types: [replacement]
-classification:
-  enabled: false
-";
+/// The experiment of these tests: one blackmail cell, `samples` samples of `model` on a
+/// mock provider at `base_url` (nothing listens at the default one), classified or not.
+fn experiment(base_url: &str, model: &str, samples: u32, classify: bool) -> String {
+    Experiment::new("synthetic")
+        .provider(
+            "mock",
+            "openai-compatible",
+            base_url,
+            Some("ODD_VALUES_TEST_KEY"),
+        )
+        .models(&[model])
+        .samples(samples)
+        .classification(&format!("enabled: {classify}"))
+        .yaml()
+}
+
+/// Where no server listens: a run against it records connection errors.
+const NOWHERE: &str = "http://127.0.0.1:9/v1";
 
 #[test]
 fn huge_numbers_nan_and_text_in_counts_stop_no_reader() {
@@ -96,7 +94,11 @@ fn huge_numbers_nan_and_text_in_counts_stop_no_reader() {
     assert!(!summary.contains("9223372036854775807"));
 
     // classify (which exports every response.json afterwards) reads the same rows.
-    std::fs::write(dir.path().join("exp.yaml"), EXPERIMENT).unwrap();
+    std::fs::write(
+        dir.path().join("exp.yaml"),
+        experiment(NOWHERE, "mock/m", 3, false),
+    )
+    .unwrap();
     let r = dir.misalign(&["classify", "out", "--no-judge", "--experiment", "exp.yaml"]);
     assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
     let files: Vec<_> = walk(&out.join("models"))
@@ -156,10 +158,7 @@ async fn the_report_stage_of_run_survives_a_poisoned_store() {
         .unwrap();
     let dir = TestContext::new();
     // Detectors only: the run classifies and reports without a judge.
-    let exp = EXPERIMENT
-        .replace("http://127.0.0.1:9/v1", &server.openai_url())
-        .replace("[mock/m]", "[mock/mock-model]")
-        .replace("enabled: false", "enabled: true");
+    let exp = experiment(&server.openai_url(), "mock/mock-model", 3, true);
     std::fs::write(dir.path().join("exp.yaml"), exp).unwrap();
     let d = dir.path().to_path_buf();
     let run = move || {
@@ -402,7 +401,11 @@ fn a_fifo_in_place_of_system_prompt_templates_is_refused() {
         .unwrap();
     assert!(status.success());
     let t0 = Instant::now();
-    std::fs::write(dir.path().join("exp.yaml"), EXPERIMENT).unwrap();
+    std::fs::write(
+        dir.path().join("exp.yaml"),
+        experiment(NOWHERE, "mock/m", 3, false),
+    )
+    .unwrap();
     let r = dir.misalign(&[
         "generate",
         "exp.yaml",
@@ -453,9 +456,7 @@ fn endless_server() -> String {
 fn an_endless_reply_is_recorded_as_that_calls_error() {
     let url = endless_server();
     let dir = TestContext::new();
-    let exp = EXPERIMENT
-        .replace("http://127.0.0.1:9/v1", &url)
-        .replace("samples_per_condition: 3", "samples_per_condition: 2");
+    let exp = experiment(&url, "mock/m", 2, false);
     std::fs::write(dir.path().join("exp.yaml"), exp).unwrap();
     let t0 = Instant::now();
     let r = dir
