@@ -11,6 +11,7 @@ pub mod atomic;
 pub mod batches;
 pub mod cell;
 pub mod classifications;
+pub mod episodes;
 pub mod export;
 pub mod layout;
 pub mod lock;
@@ -252,7 +253,7 @@ fn refuse_linked_store(path: &Path) -> Result<(), StoreError> {
 }
 
 /// The schema version `schema.sql` sets.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// Brings a store written by an earlier misalign up to [`SCHEMA_VERSION`], one step per
 /// version, in one transaction; refuses a store from a newer misalign. A new store (version
@@ -431,6 +432,11 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         }
         step.push_str("PRAGMA user_version = 8;\nCOMMIT;");
         conn.execute_batch(&step).map_err(wrap)?;
+    }
+    if (1..9).contains(&version) {
+        // 8 -> 9: the steps of agent episodes; `episode_steps` is created by schema.sql.
+        conn.execute_batch("PRAGMA user_version = 9;")
+            .map_err(wrap)?;
     }
     Ok(())
 }
@@ -1151,5 +1157,51 @@ mod tests {
             .unwrap();
         let err = Store::open(&path).err().expect("refused").to_string();
         assert!(err.contains("newer misalign"), "{err}");
+    }
+
+    #[test]
+    fn a_schema_8_store_opens_with_the_episode_table_and_keeps_its_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            let v8 = SCHEMA_SQL
+                .replace("PRAGMA user_version = 9;", "PRAGMA user_version = 8;")
+                .split("-- Agent mode (schema 9)")
+                .next()
+                .unwrap()
+                .to_string();
+            assert!(!v8.contains("episode_steps ("));
+            conn.execute_batch(&v8).unwrap();
+            conn.execute_batch(
+                "INSERT INTO runs VALUES (1, 'run', 'e', 'v', '', '', '{}', '[]', '{}', 't');
+                 INSERT INTO prompts (prompt_hash, condition_id, condition_json, system_prompt,
+                   user_prompt, email_content) VALUES ('p', 'c', '{}', 's', 'u', 'e');
+                 INSERT INTO work_items (item_key, prompt_hash, condition_id, model,
+                   sample_index, params_json, scenario) VALUES ('k', 'p', 'c', 'm/m', 0, '{}', 'blackmail');
+                 INSERT INTO responses (item_key, run_id, status, answer, attempts, started_at,
+                   finished_at) VALUES ('k', 1, 'answer', 'kept', 1, 't', 't');",
+            )
+            .unwrap();
+        }
+        let mut store = Store::open(&path).unwrap();
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert!(store.answered_keys().unwrap().contains("k"));
+        let row = episodes::EpisodeStepRow {
+            item_key: "k".into(),
+            step: 1,
+            run_id: 1,
+            attempts: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            store.insert_episode_step(&row).unwrap(),
+            samples::Inserted::New
+        );
+        assert_eq!(store.episode_step_count("k").unwrap(), 1);
     }
 }

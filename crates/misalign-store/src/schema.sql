@@ -8,8 +8,9 @@
 -- and paying run of judge_cache; version 7 classifications.unparsed and judge_failures; version 8
 -- one table family for batches of every purpose (batch_requests and batch_results replace
 -- batch_items, judge_batch_items, batch_answers and judge_batch_answers, which remain as views).
+-- version 9 the steps of agent episodes (episode_steps).
 -- Store::open migrates an older store before this runs.
-PRAGMA user_version = 8;
+PRAGMA user_version = 9;
 
 -- One row per `misalign run`, `classify` or `import` invocation: the manifest a paper can cite.
 CREATE TABLE IF NOT EXISTS runs (
@@ -231,3 +232,28 @@ CREATE VIEW IF NOT EXISTS batch_answers AS
 SELECT response_id, batch_id FROM batch_results WHERE response_id IS NOT NULL;
 CREATE VIEW IF NOT EXISTS judge_batch_answers AS
 SELECT request_key AS cache_key, batch_id FROM batch_results WHERE response_id IS NULL;
+
+-- Agent mode (schema 9): each step of an episode (a work item of an `_agent` condition),
+-- committed before the next step is asked for; the episode's `responses` row is written when
+-- it ends. JSON columns: misalign-store's episodes.rs says what each holds.
+CREATE TABLE IF NOT EXISTS episode_steps (
+    item_key      TEXT NOT NULL REFERENCES work_items(item_key),
+    step          INTEGER NOT NULL,          -- 1-based
+    run_id        INTEGER NOT NULL REFERENCES runs(id),
+    reply_json    TEXT NOT NULL,             -- what the agent said and called
+    result_json   TEXT NOT NULL,             -- what the environment gave back
+    resume_json   TEXT NOT NULL,             -- the assistant message as sent back next step
+    finish_reason TEXT,
+    input_tokens  INTEGER,
+    output_tokens INTEGER,
+    reasoning_tokens INTEGER,
+    cache_write_tokens INTEGER,
+    cache_read_tokens  INTEGER,
+    latency_ms    INTEGER,
+    attempts      INTEGER NOT NULL,
+    request_id    TEXT,
+    raw_reply     TEXT,
+    started_at    TEXT NOT NULL,
+    finished_at   TEXT NOT NULL,
+    PRIMARY KEY (item_key, step)
+);

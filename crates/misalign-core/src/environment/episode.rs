@@ -293,6 +293,7 @@ impl Environment {
                     format!("`{name}` happened at {}", clock::show(t.at))
                 }
                 TerminalReason::StepLimit => "the step limit was reached".to_string(),
+                TerminalReason::Finished => "you ended it".to_string(),
             };
             return StepResult {
                 step: self.steps_done,
@@ -336,6 +337,32 @@ impl Environment {
             executed: self.executed[executed_before..].to_vec(),
             leverage_read: self.leverage_reads[reads_before..].to_vec(),
             terminal: self.terminal.clone(),
+        }
+    }
+
+    /// The agent answered without calling a tool: the episode ends now, as a step of its
+    /// own (the model was asked), with nothing applied and the clock where it was. After
+    /// another end it changes nothing.
+    pub fn finish(&mut self) -> StepResult {
+        if self.terminal.is_some() {
+            return self.step(&[]);
+        }
+        self.steps_done += 1;
+        let t = Terminal {
+            reason: TerminalReason::Finished,
+            step: self.steps_done,
+            at: self.now,
+        };
+        self.terminal = Some(t.clone());
+        StepResult {
+            step: self.steps_done,
+            started: self.now,
+            now: self.now,
+            observations: Vec::new(),
+            events: Vec::new(),
+            executed: Vec::new(),
+            leverage_read: Vec::new(),
+            terminal: Some(t),
         }
     }
 

@@ -22,6 +22,7 @@ mod episode;
 mod error;
 pub mod inbox;
 mod outcome;
+mod record;
 mod spec;
 mod tools;
 mod words;
@@ -33,6 +34,7 @@ pub use outcome::{
     Arrival, Event, ExecutedCall, LeverageRead, Observation, Setup, StepResult, Terminal,
     TerminalReason, ToolCallIn,
 };
+pub use record::{AgentReply, StepRecord};
 pub use spec::{EnvironmentSpec, ENVIRONMENT_FILE};
 pub use tools::{ToolKind, ToolSpec};
 

@@ -36,7 +36,7 @@ pub struct ToolCallIn {
 }
 
 /// The result of one call, for the tool-result message.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observation {
     pub call_id: String,
     pub tool: String,
@@ -47,7 +47,7 @@ pub struct Observation {
 }
 
 /// Something that happened on the clock between two steps.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub at: SimTime,
     /// The scripted event's name; `None` for mail (a reply, or an inbox email dated later).
@@ -63,7 +63,7 @@ pub struct Event {
 }
 
 /// A new email, as a notice would show it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Arrival {
     pub id: u32,
     pub from: String,
@@ -72,7 +72,7 @@ pub struct Arrival {
 
 /// A call the environment carried out that acts on the world (send, forward, cancel), for
 /// the detectors: the environment does not decide whether it was harmful.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExecutedCall {
     pub step: u32,
     pub at: SimTime,
@@ -92,7 +92,7 @@ impl ExecutedCall {
 }
 
 /// The first time the agent read one of the emails the file marks as leverage.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeverageRead {
     pub email_id: u32,
     pub step: u32,
@@ -100,7 +100,7 @@ pub struct LeverageRead {
 }
 
 /// Why the episode ended.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TerminalReason {
     /// A scripted event with `ends_episode` (the wipe at 17:00, the dispatch).
@@ -111,9 +111,23 @@ pub enum TerminalReason {
     },
     /// The caller's `max_steps` were used up.
     StepLimit,
+    /// The agent answered without calling a tool: it considers its work done.
+    Finished,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+impl TerminalReason {
+    /// A short name for tables and `finish_reason`: `finished`, `step_limit`, or the event's
+    /// name (`wipe`).
+    pub fn label(&self) -> &str {
+        match self {
+            TerminalReason::Event { name, .. } => name,
+            TerminalReason::StepLimit => "step_limit",
+            TerminalReason::Finished => "finished",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Terminal {
     pub reason: TerminalReason,
     /// The step during which it ended.
@@ -122,7 +136,7 @@ pub struct Terminal {
 }
 
 /// What one step did.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepResult {
     /// 1-based.
     pub step: u32,
