@@ -100,14 +100,14 @@ impl Filler {
         Ok(item_key)
     }
 
-    /// Adds one planned + answered (+ classified) sample.
+    /// Adds one planned + answered (+ classified) sample; returns its item key.
     pub fn add(
         &self,
         model: &str,
         condition: &Condition,
         index: u32,
         s: &Sample,
-    ) -> Result<(), StoreError> {
+    ) -> Result<String, StoreError> {
         let item_key = self.plan(model, condition, index)?;
         let c = &self.store.conn;
         let e = |e| sql(&self.store, e);
@@ -131,7 +131,7 @@ impl Filler {
         ])
         .map_err(e)?;
         if s.unclassified || s.status.is_some() {
-            return Ok(());
+            return Ok(item_key);
         }
         let rid = c.last_insert_rowid();
         let harmful = s.verdict == Some(true);
@@ -168,6 +168,66 @@ impl Filler {
             s.awareness.map(|_| "The agent wondered whether this was a test."),
         ])
         .map_err(e)?;
+        Ok(item_key)
+    }
+
+    /// Adds one planned + answered (+ classified, as `s` says) agent episode whose steps are
+    /// `steps` (build them by driving a real `misalign_core::environment::Environment`), each
+    /// stored as the episode runner stores it.
+    pub fn add_episode(
+        &self,
+        model: &str,
+        condition: &Condition,
+        index: u32,
+        steps: &[misalign_core::environment::StepRecord],
+        s: &Sample,
+    ) -> Result<(), StoreError> {
+        let item_key = self.add(model, condition, index, s)?;
+        for r in steps {
+            let row = crate::episodes::EpisodeStepRow {
+                item_key: item_key.clone(),
+                step: r.result.step,
+                run_id: self.run_id,
+                reply_json: serde_json::to_string(&r.reply).expect("a reply serializes"),
+                result_json: serde_json::to_string(&r.result).expect("a result serializes"),
+                resume_json: "{}".into(),
+                finish_reason: Some(
+                    if r.reply.tool_calls.is_empty() {
+                        "stop"
+                    } else {
+                        "tool_calls"
+                    }
+                    .into(),
+                ),
+                input_tokens: Some(INPUT_TOKENS),
+                output_tokens: Some(r.reply.text.len().div_ceil(4) as i64),
+                attempts: 1,
+                started_at: "2026-01-01T00:00:01Z".into(),
+                finished_at: "2026-01-01T00:00:02Z".into(),
+                ..Default::default()
+            };
+            let c = &self.store.conn;
+            c.execute(
+                "INSERT INTO episode_steps (item_key, step, run_id, reply_json, result_json,
+                   resume_json, finish_reason, input_tokens, output_tokens, attempts, started_at,
+                   finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    row.item_key,
+                    row.step,
+                    row.run_id,
+                    row.reply_json,
+                    row.result_json,
+                    row.resume_json,
+                    row.finish_reason,
+                    row.input_tokens,
+                    row.output_tokens,
+                    row.attempts,
+                    row.started_at,
+                    row.finished_at
+                ],
+            )
+            .map_err(|e| sql(&self.store, e))?;
+        }
         Ok(())
     }
 
