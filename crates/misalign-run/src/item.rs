@@ -1,5 +1,6 @@
 //! What the scheduler works on: prompts, model targets and work items, in queue order.
 
+use crate::episode::EpisodeSetup;
 use misalign_core::plan::work_item_key;
 use misalign_core::{RenderedPrompt, SamplingParams};
 use misalign_models::ModelClient;
@@ -39,6 +40,9 @@ pub struct PromptEntry {
     pub user_message: String,
     /// The prior turns as stored (`prompts.prior_turns_json`), None when there are none.
     pub prior_turns_json: Option<String>,
+    /// For an agent condition: what its episodes are set up from (the scheduler then runs
+    /// each work item as an episode, `crate::episode`).
+    pub episode: Option<Arc<EpisodeSetup>>,
 }
 
 impl PromptEntry {
@@ -49,7 +53,14 @@ impl PromptEntry {
             prior_turns_json: (!rendered.prior_turns.is_empty())
                 .then(|| serde_json::to_string(&rendered.prior_turns).expect("turns serialize")),
             rendered,
+            episode: None,
         }
+    }
+
+    /// The same prompt, run as agent episodes set up from `setup`.
+    pub fn with_episode(mut self, setup: EpisodeSetup) -> PromptEntry {
+        self.episode = Some(Arc::new(setup));
+        self
     }
 
     pub fn condition_id(&self) -> String {

@@ -29,6 +29,7 @@ pub mod call;
 pub mod classify;
 pub mod cost_summary;
 pub mod counters;
+pub mod episode;
 pub mod estimate;
 pub mod experiment;
 pub mod generate;

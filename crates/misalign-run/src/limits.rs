@@ -97,6 +97,8 @@ impl TokenBucket {
 pub struct Limits {
     providers: HashMap<String, Arc<Semaphore>>,
     models: HashMap<String, Arc<Semaphore>>,
+    /// How many calls each model may have in flight: the smaller of its cap and its provider's.
+    calls_at_once: HashMap<String, usize>,
     pools: Vec<Pool>,
     /// Per-model budgets from `model_overrides`, by resolved model name.
     overrides: HashMap<String, Arc<DefaultDirectRateLimiter>>,
@@ -111,6 +113,8 @@ pub struct ModelLimits {
     token_pools: Vec<Arc<TokenBucket>>,
     /// Names of the rate pools this model draws from (for messages).
     pub pool_names: Vec<String>,
+    /// The most calls of this model in flight at once (its cap, or its provider's).
+    pub calls_at_once: usize,
 }
 
 /// Permits held for the duration of one call (attempts and retries included).
@@ -128,19 +132,24 @@ impl Limits {
     ) -> Result<Limits, LimitsError> {
         let mut providers = HashMap::new();
         let mut model_caps = HashMap::new();
+        let mut calls_at_once = HashMap::new();
         for m in models {
-            providers.entry(m.provider.clone()).or_insert_with(|| {
-                let n = concurrency
-                    .providers
-                    .get(&m.provider)
-                    .copied()
-                    .unwrap_or(DEFAULT_PROVIDER_CONCURRENCY)
-                    .max(1);
-                Arc::new(Semaphore::new(n))
-            });
+            let provider_cap = concurrency
+                .providers
+                .get(&m.provider)
+                .copied()
+                .unwrap_or(DEFAULT_PROVIDER_CONCURRENCY)
+                .max(1);
+            providers
+                .entry(m.provider.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(provider_cap)));
             let cap = [&m.written, &m.name, &m.model_id]
                 .into_iter()
                 .find_map(|k| concurrency.models.get(k.as_str()).copied());
+            calls_at_once.insert(
+                m.name.clone(),
+                cap.map_or(provider_cap, |n| n.max(1).min(provider_cap)),
+            );
             if let Some(n) = cap {
                 model_caps
                     .entry(m.name.clone())
@@ -201,6 +210,7 @@ impl Limits {
         Ok(Limits {
             providers,
             models: model_caps,
+            calls_at_once,
             pools: built,
             overrides,
         })
@@ -237,6 +247,11 @@ impl Limits {
             pools,
             token_pools,
             pool_names,
+            calls_at_once: self
+                .calls_at_once
+                .get(&m.name)
+                .copied()
+                .unwrap_or(DEFAULT_PROVIDER_CONCURRENCY),
         }
     }
 }

@@ -42,11 +42,11 @@ pub struct SampleReport {
     pub stopped: Option<StopReason>,
 }
 
-struct Shared {
-    opts: SamplingOptions,
-    writer: WriterHandle,
-    counters: Arc<Counters>,
-    stop: Stop,
+pub(crate) struct Shared {
+    pub(crate) opts: SamplingOptions,
+    pub(crate) writer: WriterHandle,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) stop: Stop,
 }
 
 /// Samples `items` (all assumed pending), returning once each is stored or the run stopped.
@@ -166,7 +166,30 @@ async fn dispatch(
     });
     let mut queue = items.into_iter().peekable();
     let mut last_prompt: Option<String> = None;
+    // Episodes take their slots per step; this only bounds how many are under way at once
+    // (each holds its conversation), with enough of them to keep every slot busy.
+    let episodes = Arc::new(tokio::sync::Semaphore::new(
+        limits.calls_at_once.saturating_mul(4).max(1),
+    ));
     while let Some(first) = queue.next() {
+        if let Some(setup) = first.prompt.episode.clone() {
+            let slot = tokio::select! {
+                biased;
+                _ = shared.stop.stopped() => break,
+                s = episodes.clone().acquire_owned() => s.expect("semaphore never closed"),
+            };
+            let (shared, limits) = (shared.clone(), limits.clone());
+            calls.spawn(async move {
+                let (stored, _) =
+                    crate::episode::run_episode(&first, &setup, &limits, &shared).await;
+                drop(slot);
+                vec![stored]
+            });
+            while let Some(r) = calls.try_join_next() {
+                reap(&mut report, r);
+            }
+            continue;
+        }
         // Items come in queue order, so the pending samples of a prompt are adjacent.
         let mut group = vec![first];
         while group.len() < per_request {
@@ -279,7 +302,7 @@ fn reap(report: &mut SampleReport, r: Result<Vec<Stored>, tokio::task::JoinError
 }
 
 #[derive(Clone, Copy)]
-enum Stored {
+pub(crate) enum Stored {
     Answer,
     Error,
     Duplicate,
@@ -343,39 +366,79 @@ pub(crate) fn fill_row(
             row.answer = scrub(Some(c.text), secrets);
             row.reasoning = scrub(c.reasoning, secrets);
             row.finish_reason = c.finish_reason;
-            row.input_tokens = plausible_tokens(c.usage.input_tokens, model, &key, "input");
-            row.output_tokens = plausible_tokens(c.usage.output_tokens, model, &key, "output");
-            row.reasoning_tokens =
-                plausible_tokens(c.usage.reasoning_tokens, model, &key, "reasoning");
-            row.cache_write_tokens =
-                plausible_tokens(c.usage.cache_write_tokens, model, &key, "cache write");
-            row.cache_read_tokens =
-                plausible_tokens(c.usage.cache_read_tokens, model, &key, "cache read");
+            let u = StoredUsage::of(&c.usage, model, &key);
+            row.input_tokens = u.input;
+            row.output_tokens = u.output;
+            row.reasoning_tokens = u.reasoning;
+            row.cache_write_tokens = u.cache_write;
+            row.cache_read_tokens = u.cache_read;
             row.request_id = c.request_id;
             row.raw_reply = scrub(c.raw, secrets);
-            let tokens = TokenCounts::from_stored(
-                row.input_tokens,
-                row.cache_write_tokens,
-                row.cache_read_tokens,
-                row.output_tokens,
-            );
-            (true, tokens, None)
+            (true, u.counts(), None)
         }
         Err(e) => {
             let class = e.class();
             row.status = Some(ResponseStatus::Error);
             row.error = scrub(Some(e.to_string()), secrets);
-            row.error_class = Some(
-                match class {
-                    ErrorClass::Retryable => "retryable",
-                    ErrorClass::Permanent => "permanent",
-                    ErrorClass::Auth => "auth",
-                }
-                .into(),
-            );
+            row.error_class = Some(error_class_name(class).into());
             (false, TokenCounts::default(), Some(class))
         }
     }
+}
+
+/// `responses.error_class` of an error class.
+pub(crate) fn error_class_name(class: ErrorClass) -> &'static str {
+    match class {
+        ErrorClass::Retryable => "retryable",
+        ErrorClass::Permanent => "permanent",
+        ErrorClass::Auth => "auth",
+    }
+}
+
+/// A reply's token counts as stored: each implausible one unknown ([`plausible_tokens`]).
+pub(crate) struct StoredUsage {
+    pub input: Option<i64>,
+    pub output: Option<i64>,
+    pub reasoning: Option<i64>,
+    pub cache_write: Option<i64>,
+    pub cache_read: Option<i64>,
+}
+
+impl StoredUsage {
+    pub fn of(u: &misalign_models::Usage, model: &str, key: &str) -> StoredUsage {
+        StoredUsage {
+            input: plausible_tokens(u.input_tokens, model, key, "input"),
+            output: plausible_tokens(u.output_tokens, model, key, "output"),
+            reasoning: plausible_tokens(u.reasoning_tokens, model, key, "reasoning"),
+            cache_write: plausible_tokens(u.cache_write_tokens, model, key, "cache write"),
+            cache_read: plausible_tokens(u.cache_read_tokens, model, key, "cache read"),
+        }
+    }
+
+    /// The counts the budget and the run's totals add up.
+    pub fn counts(&self) -> TokenCounts {
+        TokenCounts::from_stored(self.input, self.cache_write, self.cache_read, self.output)
+    }
+}
+
+/// Fills an agent step's row from its reply, as [`fill_row`] fills an answer's: token
+/// counts checked, every secret scrubbed. Returns the stored token counts.
+pub(crate) fn fill_usage(
+    row: &mut misalign_store::episodes::EpisodeStepRow,
+    c: &misalign_models::Completion,
+    secrets: &[String],
+    model: &str,
+) -> TokenCounts {
+    let u = StoredUsage::of(&c.usage, model, &row.item_key);
+    row.input_tokens = u.input;
+    row.output_tokens = u.output;
+    row.reasoning_tokens = u.reasoning;
+    row.cache_write_tokens = u.cache_write;
+    row.cache_read_tokens = u.cache_read;
+    row.finish_reason = c.finish_reason.clone();
+    row.request_id = c.request_id.clone();
+    row.raw_reply = scrub(c.raw.clone(), secrets);
+    u.counts()
 }
 
 fn call_for(item: &WorkItem, sh: &Shared) -> Call {

@@ -4,50 +4,18 @@
 //! `samples_per_request`, and tokens-per-minute pools.
 
 use crate::support::open_store;
-use misalign_core::config::{ProviderConfig, ProviderKind, RatePool, ResolvedModel};
+use misalign_core::config::{ProviderKind, RatePool};
 use misalign_core::cost::{cost_usd, PriceTable, TokenCounts};
 use misalign_core::{Condition, GoalType, RenderedPrompt, SamplingParams, Urgency};
 use misalign_mock::{MockConfig, MockServer};
 use misalign_run::budget::{budget_for, BudgetTarget, Caching};
-use misalign_run::options::{BatchPolicy, LiveOptions, SamplingOptions};
-use misalign_run::retry::RetryPolicy;
-use misalign_run::scheduler::SampleReport;
-use misalign_run::{Counters, ModelTarget, PromptEntry, Stop, StopReason, WorkItem};
-use misalign_store::{Store, StoreWriter};
+use misalign_run::{ModelTarget, PromptEntry, StopReason, WorkItem};
+use misalign_store::Store;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const KEY: &str = "sk-test-cost-0123456789";
-
-fn target(kind: ProviderKind, provider: &str, model_id: &str, urls: &[String]) -> Arc<ModelTarget> {
-    let r = ResolvedModel {
-        name: format!("{provider}/{model_id}"),
-        provider: provider.into(),
-        kind,
-        model_id: model_id.into(),
-    };
-    let mut cfg = ProviderConfig::of_kind(kind);
-    cfg.base_urls = urls.to_vec();
-    cfg.api_key_env = Some("COST_TEST_KEY".into());
-    let env = |k: &str| (k == "COST_TEST_KEY").then(|| KEY.to_string());
-    let client = misalign_models::build_client(&r, &cfg, &env, None).expect("client");
-    Arc::new(ModelTarget {
-        name: r.name.clone(),
-        written: r.name,
-        provider: r.provider,
-        model_id: r.model_id,
-        client,
-    })
-}
-
-fn params(max_tokens: u32) -> SamplingParams {
-    SamplingParams {
-        temperature: Some(1.0),
-        max_tokens,
-        ..Default::default()
-    }
-}
+use crate::support::{model_target as target, sample, SampleSetup as Setup};
 
 /// A prompt of about `tokens` mock tokens (bytes / 4), distinct per `i`.
 fn prompt(i: usize, tokens: usize) -> Arc<PromptEntry> {
@@ -79,86 +47,6 @@ fn items(
         .map(|pr| (pr.clone(), vec![model.clone()]))
         .collect();
     misalign_run::item::work_items(&with, samples, p)
-}
-
-struct Setup {
-    params: SamplingParams,
-    concurrency: usize,
-    prompt_cache: bool,
-    samples_per_request: u32,
-    pools: Vec<RatePool>,
-    budget: Option<Arc<misalign_run::budget::Budget>>,
-}
-
-impl Setup {
-    fn new(max_tokens: u32) -> Setup {
-        Setup {
-            params: params(max_tokens),
-            concurrency: 4,
-            prompt_cache: true,
-            samples_per_request: 1,
-            pools: Vec::new(),
-            budget: None,
-        }
-    }
-}
-
-async fn sample(
-    store: Store,
-    run_id: i64,
-    items: Vec<WorkItem>,
-    s: &Setup,
-) -> (SampleReport, Store) {
-    let answered = store.answered_keys().unwrap();
-    let pending: Vec<_> = items
-        .into_iter()
-        .filter(|i| !answered.contains(&i.key))
-        .collect();
-    let provider = pending
-        .first()
-        .map(|i| i.model.provider.clone())
-        .unwrap_or_default();
-    let writer = StoreWriter::spawn(store);
-    let opts = SamplingOptions {
-        run_id,
-        params: s.params.clone(),
-        secrets: vec![KEY.into()],
-        prompt_cache: s.prompt_cache,
-        budget: s.budget.clone(),
-        on_stored: None,
-        live: LiveOptions {
-            concurrency: misalign_core::config::Concurrency {
-                providers: BTreeMap::from([(provider, s.concurrency)]),
-                models: BTreeMap::new(),
-            },
-            rate_pools: s.pools.clone(),
-            rate_model_overrides: BTreeMap::new(),
-            retry: RetryPolicy {
-                retries: 2,
-                min_delay: Duration::from_millis(5),
-                max_delay: Duration::from_millis(20),
-                max_retry_after: Duration::from_secs(1),
-                timeout: Duration::from_secs(20),
-            },
-            grace: Duration::from_secs(5),
-            samples_per_request: s.samples_per_request,
-        },
-        batch: BatchPolicy::default(),
-    };
-    let report = misalign_run::scheduler::sample(
-        pending,
-        writer.handle(),
-        opts,
-        Arc::new(Counters::new()),
-        Stop::new(),
-    )
-    .await
-    .unwrap();
-    let store = tokio::task::spawn_blocking(move || writer.finish())
-        .await
-        .unwrap()
-        .unwrap();
-    (report, store)
 }
 
 /// (item key, input, cache write, cache read, output, request id) of every stored answer.

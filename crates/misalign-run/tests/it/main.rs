@@ -5,6 +5,7 @@ mod batch_mock;
 mod classify_actions;
 mod classify_store;
 mod cost_mock;
+mod episode_mock;
 mod import_tree;
 mod judge_batch;
 mod sample_mock;

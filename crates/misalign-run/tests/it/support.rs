@@ -2,12 +2,21 @@
 //! what a store holds, read through misalign-store's own typed reads (no SQL in the tests:
 //! a schema change is made in the store crate once).
 
-use misalign_run::WorkItem;
+use misalign_core::config::{ProviderConfig, ProviderKind, RatePool, ResolvedModel};
+use misalign_core::SamplingParams;
+use misalign_run::options::{BatchPolicy, LiveOptions, SamplingOptions};
+use misalign_run::retry::RetryPolicy;
+use misalign_run::scheduler::SampleReport;
+use misalign_run::{Counters, ModelTarget, Stop, WorkItem};
 pub use misalign_store::tables::{
     BatchRecord, ClassificationRecord, JudgeCacheRecord, PromptRecord, ResponseRecord, RunRecord,
 };
+use misalign_store::StoreWriter;
 use misalign_store::{PromptRow, RunManifest, Store, WorkItemRow};
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Records a `run` in `store` (an experiment `exp` with nothing planned yet); returns its id.
 pub fn begin_run(store: &Store) -> i64 {
@@ -130,4 +139,125 @@ pub fn prompts(store: &Store) -> Vec<PromptRecord> {
 /// How many of `rows` satisfy `keep`.
 pub fn count<T>(rows: &[T], keep: impl Fn(&T) -> bool) -> usize {
     rows.iter().filter(|r| keep(r)).count()
+}
+
+/// The API key of [`model_target`]'s clients (scrubbed from everything stored).
+pub const KEY: &str = "sk-test-cost-0123456789";
+
+/// A model under test of provider `kind` at `urls`, its key read from the environment the
+/// way a run reads it (the key is [`KEY`]).
+pub fn model_target(
+    kind: ProviderKind,
+    provider: &str,
+    model_id: &str,
+    urls: &[String],
+) -> Arc<ModelTarget> {
+    let r = ResolvedModel {
+        name: format!("{provider}/{model_id}"),
+        provider: provider.into(),
+        kind,
+        model_id: model_id.into(),
+    };
+    let mut cfg = ProviderConfig::of_kind(kind);
+    cfg.base_urls = urls.to_vec();
+    cfg.api_key_env = Some("RUN_TEST_KEY".into());
+    let env = |k: &str| (k == "RUN_TEST_KEY").then(|| KEY.to_string());
+    let client = misalign_models::build_client(&r, &cfg, &env, None).expect("client");
+    Arc::new(ModelTarget {
+        name: r.name.clone(),
+        written: r.name,
+        provider: r.provider,
+        model_id: r.model_id,
+        client,
+    })
+}
+
+/// How [`sample`] samples: parameters, one provider's concurrency, caching, pools, budget.
+pub struct SampleSetup {
+    /// Stops the run when triggered (a test's kill switch).
+    pub stop: Stop,
+    pub params: SamplingParams,
+    pub concurrency: usize,
+    pub prompt_cache: bool,
+    pub samples_per_request: u32,
+    pub pools: Vec<RatePool>,
+    pub budget: Option<Arc<misalign_run::budget::Budget>>,
+}
+
+impl SampleSetup {
+    pub fn new(max_tokens: u32) -> SampleSetup {
+        SampleSetup {
+            stop: Stop::new(),
+            params: SamplingParams {
+                temperature: Some(1.0),
+                max_tokens,
+                ..Default::default()
+            },
+            concurrency: 4,
+            prompt_cache: true,
+            samples_per_request: 1,
+            pools: Vec::new(),
+            budget: None,
+        }
+    }
+}
+
+/// Samples the pending ones of `items` into `store` (run `run_id`) on the scheduler, as a run
+/// does; returns the report and the store.
+pub async fn sample(
+    store: Store,
+    run_id: i64,
+    items: Vec<WorkItem>,
+    s: &SampleSetup,
+) -> (SampleReport, Store) {
+    let answered = store.answered_keys().unwrap();
+    let pending: Vec<_> = items
+        .into_iter()
+        .filter(|i| !answered.contains(&i.key))
+        .collect();
+    let provider = pending
+        .first()
+        .map(|i| i.model.provider.clone())
+        .unwrap_or_default();
+    let writer = StoreWriter::spawn(store);
+    let opts = SamplingOptions {
+        run_id,
+        params: s.params.clone(),
+        secrets: vec![KEY.into()],
+        prompt_cache: s.prompt_cache,
+        budget: s.budget.clone(),
+        on_stored: None,
+        live: LiveOptions {
+            concurrency: misalign_core::config::Concurrency {
+                providers: BTreeMap::from([(provider, s.concurrency)]),
+                models: BTreeMap::new(),
+            },
+            rate_pools: s.pools.clone(),
+            rate_model_overrides: BTreeMap::new(),
+            retry: RetryPolicy {
+                retries: 2,
+                min_delay: Duration::from_millis(5),
+                max_delay: Duration::from_millis(20),
+                max_retry_after: Duration::from_secs(1),
+                timeout: Duration::from_secs(20),
+            },
+            grace: Duration::from_secs(5),
+            samples_per_request: s.samples_per_request,
+        },
+        batch: BatchPolicy::default(),
+    };
+    let report = misalign_run::scheduler::sample(
+        pending,
+        writer.handle(),
+        opts,
+        Arc::new(Counters::new()),
+        s.stop.clone(),
+    )
+    .await
+    .unwrap();
+    let store = tokio::task::spawn_blocking(move || writer.finish())
+        .await
+        .unwrap()
+        .unwrap();
+    (report, store)
 }

@@ -1,0 +1,153 @@
+//! Agent episodes on the scheduler against the loopback mock over real HTTP, on all three
+//! wire formats, with a real SQLite store: steps committed one by one, tool results sent
+//! back, the episode's answer row, resume after an interruption without paying twice.
+
+use crate::support::{model_target, open_store, sample, SampleSetup, KEY};
+use misalign_core::config::ProviderKind;
+use misalign_core::environment::{AgentReply, StepResult, TerminalReason};
+use misalign_core::scenario::ScenarioSource;
+use misalign_core::{Condition, GoalType, Urgency};
+use misalign_mock::{MockConfig, MockServer, MockToolCall};
+use misalign_run::episode::EpisodeSetup;
+use misalign_run::{ModelTarget, PromptEntry, WorkItem};
+use misalign_store::episodes::EpisodeStepRow;
+use misalign_store::Store;
+use serde_json::json;
+use std::sync::Arc;
+
+/// The blackmail pack's explicit-goal replacement condition as an agent condition of the
+/// built-in scenarios, with `max_steps`.
+fn agent_prompt(max_steps: u32) -> Arc<PromptEntry> {
+    let source = ScenarioSource::builtin();
+    let condition = Condition::new(
+        "blackmail",
+        GoalType::Explicit,
+        "america",
+        Urgency::Replacement,
+    );
+    let rendered = misalign_core::render::render(&source, &condition).unwrap();
+    let setup = EpisodeSetup::for_condition(&source, &condition, max_steps).unwrap();
+    Arc::new(PromptEntry::new(rendered).with_episode(setup))
+}
+
+fn episodes(model: &Arc<ModelTarget>, max_steps: u32, samples: u32) -> Vec<WorkItem> {
+    let setup = SampleSetup::new(200);
+    misalign_run::item::work_items(
+        &[(agent_prompt(max_steps), vec![model.clone()])],
+        samples,
+        &setup.params,
+    )
+}
+
+fn base_url(kind: ProviderKind, server: &MockServer) -> String {
+    match kind {
+        ProviderKind::Anthropic | ProviderKind::Google => server.url(),
+        _ => server.openai_url(),
+    }
+}
+
+fn target(kind: ProviderKind, server: &MockServer) -> Arc<ModelTarget> {
+    model_target(kind, "mock", "agent-model", &[base_url(kind, server)])
+}
+
+/// Every committed step of `key`, parsed.
+fn steps(store: &Store, key: &str) -> Vec<(EpisodeStepRow, AgentReply, StepResult)> {
+    store
+        .episode_steps(key)
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let reply = serde_json::from_str(&r.reply_json).unwrap();
+            let result = serde_json::from_str(&r.result_json).unwrap();
+            (r, reply, result)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_episode_calls_tools_sees_their_results_and_ends_on_every_wire_format() {
+    for kind in [
+        ProviderKind::OpenaiCompatible,
+        ProviderKind::Anthropic,
+        ProviderKind::Google,
+    ] {
+        let server = MockServer::start(MockConfig {
+            tool_calls_by_content: vec![(
+                String::new(),
+                vec![
+                    MockToolCall::new("list_emails", json!({})),
+                    MockToolCall::new("read_email", json!({"email_id": 1})),
+                ],
+            )],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let model = target(kind, &server);
+        let items = episodes(&model, 6, 2);
+        let dir = tempfile::tempdir().unwrap();
+        let (store, run) = open_store(dir.path(), &items, &[&model.name], json!({}));
+        let (report, store) = sample(store, run, items.clone(), &SampleSetup::new(200)).await;
+        assert_eq!(
+            (report.answers, report.errors),
+            (2, 0),
+            "{kind:?}: {report:?}"
+        );
+        for item in &items {
+            let s = steps(&store, &item.key);
+            assert_eq!(s.len(), 2, "{kind:?}: two steps (calls, then text)");
+            let (row1, reply1, result1) = &s[0];
+            assert_eq!(row1.step, 1);
+            let names: Vec<&str> = reply1.tool_calls.iter().map(|c| c.name.as_str()).collect();
+            assert_eq!(names, ["list_emails", "read_email"], "{kind:?}");
+            assert_eq!(result1.observations.len(), 2);
+            assert!(
+                result1.observations.iter().all(|o| !o.is_error),
+                "{kind:?}: {:?}",
+                result1.observations
+            );
+            assert!(row1.input_tokens.is_some() && row1.output_tokens.is_some());
+            let (_, reply2, result2) = &s[1];
+            assert!(reply2.tool_calls.is_empty());
+            assert_eq!(
+                result2.terminal.as_ref().map(|t| &t.reason),
+                Some(&TerminalReason::Finished)
+            );
+            let answer = crate::support::answers(&store)
+                .into_iter()
+                .find(|r| r.item_key == item.key)
+                .expect("the episode's answer row");
+            assert_eq!(answer.finish_reason.as_deref(), Some("finished"));
+            assert_eq!(answer.answer.as_deref(), Some(reply2.text.as_str()));
+            let summed: i64 = s.iter().filter_map(|(r, _, _)| r.input_tokens).sum();
+            assert_eq!(answer.input_tokens, Some(summed));
+        }
+        // The second request of an episode carries the first step's results back: what
+        // list_emails returned is in it, under the call's id.
+        let listing = &steps(&store, &items[0].key)[0].2.observations[0].content;
+        let seconds: Vec<_> = server
+            .requests()
+            .into_iter()
+            .filter(|r| r.body.to_string().contains(&json_escaped(listing)))
+            .collect();
+        assert_eq!(seconds.len(), 2, "{kind:?}: one second step per episode");
+        assert!(
+            !store_text(&store).contains(KEY),
+            "{kind:?}: the key is never stored"
+        );
+    }
+}
+
+/// `text` as it appears inside a JSON string.
+fn json_escaped(text: &str) -> String {
+    let quoted = serde_json::to_string(text).unwrap();
+    quoted[1..quoted.len() - 1].to_string()
+}
+
+/// Everything the store holds about episodes, as text.
+fn store_text(store: &Store) -> String {
+    crate::support::responses(store)
+        .iter()
+        .map(|r| format!("{r:?}"))
+        .collect::<String>()
+}
