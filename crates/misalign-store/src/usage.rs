@@ -1,7 +1,9 @@
 //! Token usage summed from the stored answers: what a run's plan has cost so far.
 //!
 //! An answer is billed through a batch when the store's `batch_results` table (batch mode)
-//! lists it.
+//! lists it. An agent episode is billed per step (`episode_steps`, each by the run that made
+//! it, an unfinished episode's steps included): its answer row counts as an answer, and the
+//! token sums it carries are not counted again.
 
 use crate::cell::{cell, sql_tokens};
 use crate::{Store, StoreError};
@@ -68,6 +70,48 @@ fn token_sums(t: &str) -> String {
     .join(", ")
 }
 
+/// The token sums of answers `r`, an episode's answer row counted as nothing (its steps are
+/// counted from `episode_steps` by [`step_usage_of_run`] and [`step_usage_of_plan`]).
+fn answer_token_sums() -> String {
+    [
+        "input_tokens",
+        "cache_write_tokens",
+        "cache_read_tokens",
+        "output_tokens",
+    ]
+    .map(|c| {
+        format!(
+            "sum(CASE WHEN {IS_EPISODE} THEN NULL ELSE {} END)",
+            sql_tokens(&format!("r.{c}"))
+        )
+    })
+    .join(", ")
+}
+
+/// SQL for "answer `r` is an agent episode's".
+const IS_EPISODE: &str = "EXISTS (SELECT 1 FROM episode_steps es WHERE es.item_key = r.item_key)";
+
+/// Per model, the episode steps run `?1` paid for (rows of [`usage_row`]'s shape).
+fn step_usage_of_run() -> String {
+    format!(
+        "SELECT w.model, 0, 0, {sums} FROM episode_steps e
+           JOIN work_items w ON w.item_key = e.item_key
+          WHERE e.run_id = ?1 GROUP BY w.model",
+        sums = token_sums("e")
+    )
+}
+
+/// Per model, the episode steps of the items run `?1` planned, whichever run paid for them.
+fn step_usage_of_plan() -> String {
+    format!(
+        "SELECT w.model, 0, 0, {sums} FROM run_items ri
+           JOIN work_items w ON w.item_key = ri.item_key
+           JOIN episode_steps e ON e.item_key = ri.item_key
+          WHERE ri.run_id = ?1 GROUP BY w.model",
+        sums = token_sums("e")
+    )
+}
+
 fn usage_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, bool, u64, TokenCounts)> {
     let answers: i64 = cell(r, 2)?;
     let tokens = TokenCounts::from_stored(cell(r, 3)?, cell(r, 4)?, cell(r, 5)?, cell(r, 6)?);
@@ -80,6 +124,24 @@ fn usage_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, bool, u64, Toke
 }
 
 impl Store {
+    /// The usage rows of `answers` and of `steps` (both over `?1` = `run_id`), added up.
+    fn usage_with_steps(
+        &self,
+        answers: &str,
+        steps: &str,
+        run_id: i64,
+    ) -> Result<BTreeMap<String, ModelUsage>, StoreError> {
+        let mut all = Vec::new();
+        for sql in [answers, steps] {
+            let mut st = self.conn.prepare(sql).map_err(|e| self.err(e))?;
+            let rows = st.query_map([run_id], usage_row).map_err(|e| self.err(e))?;
+            for r in rows {
+                all.push(r);
+            }
+        }
+        add_rows(all.into_iter()).map_err(|e| self.err(e))
+    }
+
     /// Per model, the answers run `run_id` itself stored (not those of earlier runs) and
     /// their summed token counts: what this invocation spent.
     pub fn run_usage_by_model(
@@ -91,11 +153,9 @@ impl Store {
                FROM responses r JOIN work_items w ON w.item_key = r.item_key
               WHERE r.run_id = ?1 AND r.status != 'error'
               GROUP BY w.model, batched",
-            sums = token_sums("r")
+            sums = answer_token_sums()
         );
-        let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
-        let rows = st.query_map([run_id], usage_row).map_err(|e| self.err(e))?;
-        add_rows(rows).map_err(|e| self.err(e))
+        self.usage_with_steps(&sql, &step_usage_of_run(), run_id)
     }
 
     /// Per model, the answers stored for the items run `run_id` planned (the latest answer
@@ -115,11 +175,9 @@ impl Store {
               WHERE ri.run_id = ?1
               GROUP BY w.model, batched",
             batched = BILLED_AS_BATCH,
-            sums = token_sums("r")
+            sums = answer_token_sums()
         );
-        let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
-        let rows = st.query_map([run_id], usage_row).map_err(|e| self.err(e))?;
-        add_rows(rows).map_err(|e| self.err(e))
+        self.usage_with_steps(&sql, &step_usage_of_plan(), run_id)
     }
 }
 

@@ -122,6 +122,17 @@ async fn an_episode_calls_tools_sees_their_results_and_ends_on_every_wire_format
             let summed: i64 = s.iter().filter_map(|(r, _, _)| r.input_tokens).sum();
             assert_eq!(answer.input_tokens, Some(summed));
         }
+        // Each step is billed once: the run's usage is the steps' tokens, not also the
+        // episode's answer row that sums them.
+        let steps_input: i64 = items
+            .iter()
+            .flat_map(|i| steps(&store, &i.key))
+            .filter_map(|(r, _, _)| r.input_tokens)
+            .sum();
+        let usage = store.run_usage_by_model(run).unwrap();
+        let u = &usage[&model.name];
+        assert_eq!((u.answers, u.tokens.input), (2, steps_input as u64), "{kind:?}");
+        assert_eq!(store.plan_usage_by_model(run).unwrap()[&model.name], *u);
         // The second request of an episode carries the first step's results back: what
         // list_emails returned is in it, under the call's id.
         let listing = &steps(&store, &items[0].key)[0].2.observations[0].content;
