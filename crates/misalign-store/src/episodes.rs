@@ -68,45 +68,47 @@ fn row_of(r: &Row<'_>) -> rusqlite::Result<EpisodeStepRow> {
     })
 }
 
+/// The one INSERT of an episode step, on `conn` (a store's connection or a transaction of it).
+pub(crate) fn insert_step(
+    conn: &rusqlite::Connection,
+    s: &EpisodeStepRow,
+) -> rusqlite::Result<Inserted> {
+    let sql = format!(
+        "INSERT OR IGNORE INTO episode_steps ({COLUMNS}) VALUES \
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+    );
+    let n = conn.prepare_cached(&sql)?.execute(params![
+        s.item_key,
+        s.step,
+        s.run_id,
+        s.reply_json,
+        s.result_json,
+        s.resume_json,
+        s.finish_reason,
+        s.input_tokens,
+        s.output_tokens,
+        s.reasoning_tokens,
+        s.cache_write_tokens,
+        s.cache_read_tokens,
+        s.latency_ms,
+        s.attempts,
+        s.request_id,
+        s.raw_reply,
+        s.started_at,
+        s.finished_at
+    ])?;
+    Ok(if n == 1 {
+        Inserted::New
+    } else {
+        Inserted::Duplicate
+    })
+}
+
 impl Store {
     /// Commits one step. A step already stored (another process ran it, or a replayed
     /// commit) is left as it was: [`Inserted::Duplicate`].
     pub fn insert_episode_step(&mut self, s: &EpisodeStepRow) -> Result<Inserted, StoreError> {
-        let sql = format!(
-            "INSERT OR IGNORE INTO episode_steps ({COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
-        );
-        let n = self
-            .conn
-            .prepare_cached(&sql)
-            .and_then(|mut st| {
-                st.execute(params![
-                    s.item_key,
-                    s.step,
-                    s.run_id,
-                    s.reply_json,
-                    s.result_json,
-                    s.resume_json,
-                    s.finish_reason,
-                    s.input_tokens,
-                    s.output_tokens,
-                    s.reasoning_tokens,
-                    s.cache_write_tokens,
-                    s.cache_read_tokens,
-                    s.latency_ms,
-                    s.attempts,
-                    s.request_id,
-                    s.raw_reply,
-                    s.started_at,
-                    s.finished_at
-                ])
-            })
-            .map_err(|e| self.err(e))?;
-        Ok(if n == 1 {
-            Inserted::New
-        } else {
-            Inserted::Duplicate
-        })
+        insert_step(&self.conn, s).map_err(|e| self.err(e))
     }
 
     /// The committed steps of one episode, in order.

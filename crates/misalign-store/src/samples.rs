@@ -156,6 +156,13 @@ pub struct ResponseRow {
     pub cache_read_tokens: Option<i64>,
 }
 
+/// A finished call to commit: an answer, or one step of an agent episode.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Finished<'a> {
+    Answer(&'a ResponseRow),
+    Step(&'a crate::episodes::EpisodeStepRow),
+}
+
 /// What an insert of a response did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Inserted {
@@ -351,6 +358,16 @@ impl Store {
     /// Inserts finished calls in ONE transaction; returns what happened to each, in order.
     /// Only after this returns may the caller count them as done.
     pub fn insert_responses(&mut self, rows: &[ResponseRow]) -> Result<Vec<Inserted>, StoreError> {
+        let rows: Vec<Finished<'_>> = rows.iter().map(Finished::Answer).collect();
+        self.insert_finished(&rows)
+    }
+
+    /// Inserts answers and episode steps in ONE transaction, in order; returns what
+    /// happened to each.
+    pub(crate) fn insert_finished(
+        &mut self,
+        rows: &[Finished<'_>],
+    ) -> Result<Vec<Inserted>, StoreError> {
         let path = self.path.clone();
         let wrap = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -361,11 +378,15 @@ impl Store {
         {
             let mut st = tx.prepare_cached(INSERT_RESPONSE).map_err(wrap)?;
             for r in rows {
-                let n = insert_response(&mut st, r).map_err(wrap)?;
-                out.push(if n == 1 {
-                    Inserted::New
-                } else {
-                    Inserted::Duplicate
+                out.push(match r {
+                    Finished::Answer(r) => {
+                        if insert_response(&mut st, r).map_err(wrap)? == 1 {
+                            Inserted::New
+                        } else {
+                            Inserted::Duplicate
+                        }
+                    }
+                    Finished::Step(s) => crate::episodes::insert_step(&tx, s).map_err(wrap)?,
                 });
             }
         }

@@ -8,7 +8,8 @@
 //! lock contention between the (many) call tasks, and batching whatever has queued up while
 //! the previous commit ran keeps SQLite far from being the bottleneck.
 
-use super::samples::{Inserted, ResponseRow};
+use super::episodes::EpisodeStepRow;
+use super::samples::{Finished, Inserted, ResponseRow};
 use super::{Store, StoreError};
 use std::path::PathBuf;
 use std::thread::JoinHandle;
@@ -28,8 +29,16 @@ type StoreJob = Box<dyn FnOnce(&mut Store) + Send>;
 enum Job {
     /// An answer to commit (batched with the answers queued beside it).
     Insert(ResponseRow, Ack),
+    /// An agent episode's step to commit (batched the same way).
+    Step(EpisodeStepRow, Ack),
     /// Any other write (or read) that must not race the writer.
     Run(StoreJob),
+}
+
+/// A row waiting for the next transaction.
+enum Queued {
+    Answer(ResponseRow),
+    Step(EpisodeStepRow),
 }
 
 /// An answer that was NOT stored: the transaction failed, or the writer had stopped.
@@ -79,7 +88,11 @@ impl StoreWriter {
                     for job in queued.drain(..) {
                         match job {
                             Job::Insert(row, ack) => {
-                                rows.push(row);
+                                rows.push(Queued::Answer(row));
+                                acks.push(ack);
+                            }
+                            Job::Step(row, ack) => {
+                                rows.push(Queued::Step(row));
                                 acks.push(ack);
                             }
                             Job::Run(f) => {
@@ -121,13 +134,20 @@ impl StoreWriter {
 /// transaction fails every one of them and stops the writer.
 fn commit(
     store: &mut Store,
-    rows: &mut Vec<ResponseRow>,
+    rows: &mut Vec<Queued>,
     acks: &mut Vec<Ack>,
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
-    match store.insert_responses(rows) {
+    let finished: Vec<Finished<'_>> = rows
+        .iter()
+        .map(|r| match r {
+            Queued::Answer(a) => Finished::Answer(a),
+            Queued::Step(s) => Finished::Step(s),
+        })
+        .collect();
+    match store.insert_finished(&finished) {
         Ok(results) => {
             for (ack, r) in acks.drain(..).zip(results) {
                 let _ = ack.send(Ok(r));
@@ -150,6 +170,16 @@ impl WriterHandle {
         let (ack, done) = oneshot::channel();
         self.tx
             .send(Job::Insert(row, ack))
+            .map_err(|_| CommitError::WriterStopped)?;
+        done.await.map_err(|_| CommitError::WriterStopped)?
+    }
+
+    /// Queues an agent episode's step and waits until it is committed (in the same
+    /// transactions as answers). An error means it was NOT stored.
+    pub async fn commit_step(&self, row: EpisodeStepRow) -> Result<Inserted, CommitError> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send(Job::Step(row, ack))
             .map_err(|_| CommitError::WriterStopped)?;
         done.await.map_err(|_| CommitError::WriterStopped)?
     }

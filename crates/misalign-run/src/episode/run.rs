@@ -243,12 +243,7 @@ impl Episode {
         if let (Some(b), Some(res)) = (&sh.opts.budget, reservation) {
             b.settle(res, &m.name, &budget_key, &tokens, false);
         }
-        let commit = row.clone();
-        match sh
-            .writer
-            .run(move |store| store.insert_episode_step(&commit))
-            .await
-        {
+        match sh.writer.commit_step(row.clone()).await {
             Ok(Inserted::New) => {}
             Ok(Inserted::Duplicate) => return Err(StepFailed::Duplicate),
             Err(e) => return Err(StepFailed::Store(e.to_string())),

@@ -131,7 +131,11 @@ async fn an_episode_calls_tools_sees_their_results_and_ends_on_every_wire_format
             .sum();
         let usage = store.run_usage_by_model(run).unwrap();
         let u = &usage[&model.name];
-        assert_eq!((u.answers, u.tokens.input), (2, steps_input as u64), "{kind:?}");
+        assert_eq!(
+            (u.answers, u.tokens.input),
+            (2, steps_input as u64),
+            "{kind:?}"
+        );
         assert_eq!(store.plan_usage_by_model(run).unwrap()[&model.name], *u);
         // The second request of an episode carries the first step's results back: what
         // list_emails returned is in it, under the call's id.

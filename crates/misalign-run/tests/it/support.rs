@@ -174,8 +174,8 @@ pub fn model_target(
 
 /// How [`sample`] samples: parameters, one provider's concurrency, caching, pools, budget.
 pub struct SampleSetup {
-    /// Stops the run when triggered (a test's kill switch).
-    pub stop: Stop,
+    /// Stops the run when triggered (a test's kill switch); None: each run its own.
+    pub stop: Option<Stop>,
     pub params: SamplingParams,
     pub concurrency: usize,
     pub prompt_cache: bool,
@@ -187,7 +187,7 @@ pub struct SampleSetup {
 impl SampleSetup {
     pub fn new(max_tokens: u32) -> SampleSetup {
         SampleSetup {
-            stop: Stop::new(),
+            stop: None,
             params: SamplingParams {
                 temperature: Some(1.0),
                 max_tokens,
@@ -251,7 +251,7 @@ pub async fn sample(
         writer.handle(),
         opts,
         Arc::new(Counters::new()),
-        s.stop.clone(),
+        s.stop.clone().unwrap_or_default(),
     )
     .await
     .unwrap();
