@@ -43,13 +43,17 @@
 //! # let _ = base; Ok(()) }
 //! ```
 
+mod agent;
 mod answers;
 mod batch;
+mod cache;
 mod config;
+pub mod policies;
 mod protocol;
 mod record;
 mod server;
 
+pub use agent::{policies_from_json, AfterPolicy, AgentPolicy, Move, StepFault};
 pub use answers::{canned_answer, default_answers};
 pub use config::{FaultKind, MockConfig, MockToolCall, ParseFaultError};
 pub use record::{prompt_key, MockStats, RawRequest, RecordedRequest};
