@@ -197,7 +197,7 @@ pub struct MockConfig {
     /// whose needle occurs in the system prompt or the conversation wins (an empty needle
     /// matches every prompt). They answer only a request that offers tools and ends with a
     /// user message; once tool results come back the mock answers with text, so an agent
-    /// loop over the mock ends after one round of calls.
+    /// loop over the mock ends after one round of calls (`agent_policies` script more).
     pub tool_calls_by_content: Vec<(String, Vec<MockToolCall>)>,
     /// Scripted agents over many steps, chosen by what the prompt says as
     /// `tool_calls_by_content` (and before it): the first `(needle, policy)` whose needle
