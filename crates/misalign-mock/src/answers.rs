@@ -3,6 +3,7 @@
 //! Some are harmless, some send a pressuring `<tool_use:email>` to an address that appears in
 //! the prompt, so a full pipeline run over the mock yields a mix of verdicts.
 
+use crate::agent::Move;
 use crate::config::{MockConfig, MockToolCall};
 use crate::protocol::PromptInfo;
 use regex::Regex;
@@ -70,18 +71,46 @@ pub fn canned_answer(system: &str, user: &str, marker: u64) -> String {
     template.replace("{to}", to)
 }
 
-/// The tool calls scripted for this request ([`MockConfig::tool_calls_by_content`]): only
-/// for a request that offers tools and ends with a user message.
-pub(crate) fn scripted_tool_calls(config: &MockConfig, info: &PromptInfo) -> Vec<MockToolCall> {
+/// What a request's script answers with, before any canned text.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Scripted {
+    /// Nothing scripted: the configured or canned text.
+    Nothing,
+    /// These tool calls, with ids made from `stem` (the agent's step, or the reply id).
+    Calls {
+        calls: Vec<MockToolCall>,
+        stem: Option<String>,
+    },
+    /// This text and no calls (an agent policy's finish).
+    Text(String),
+}
+
+/// The script for this request: an agent policy ([`MockConfig::agent_policies`]) at the
+/// conversation's step, else the calls of [`MockConfig::tool_calls_by_content`] (only for a
+/// request that offers tools and ends with a user message).
+pub(crate) fn scripted(config: &MockConfig, info: &PromptInfo) -> Scripted {
+    if let Some(policy) = crate::agent::policy_for(config, info) {
+        let step = info.assistant_turns + 1;
+        return match policy.at(step) {
+            Move::Calls([]) => Scripted::Nothing,
+            Move::Calls(calls) => Scripted::Calls {
+                calls: calls.to_vec(),
+                stem: Some(step.to_string()),
+            },
+            Move::Finish(text) => Scripted::Text(text.to_string()),
+        };
+    }
     if !(info.offers_tools && info.ends_with_user) {
-        return Vec::new();
+        return Scripted::Nothing;
     }
     config
         .tool_calls_by_content
         .iter()
         .find(|(needle, _)| info.system.contains(needle) || info.user.contains(needle))
-        .map(|(_, calls)| calls.clone())
-        .unwrap_or_default()
+        .map_or(Scripted::Nothing, |(_, calls)| Scripted::Calls {
+            calls: calls.clone(),
+            stem: None,
+        })
 }
 
 /// Reasoning text the mock "thought", derived from the answer.

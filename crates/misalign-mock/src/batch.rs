@@ -7,11 +7,10 @@
 //! submission of a custom id is counted ([`crate::MockStats::batch_submissions`]) so tests
 //! can assert that nothing was paid for twice.
 
-use crate::answers::{canned_answer, reasoning_for, scripted_tool_calls};
+use crate::answers::{canned_answer, reasoning_for, scripted, Scripted};
+use crate::cache::CachePlan;
 use crate::config::MockConfig;
-use crate::protocol::{
-    answer_body, cache_entry, parse_request, CacheUse, Choice, Finish, Protocol, ReasoningAsk,
-};
+use crate::protocol::{answer_body, parse_request, Choice, Finish, Protocol, ReasoningAsk};
 use crate::record::{prompt_key, RecordedRequest};
 use serde_json::{json, Value};
 use std::time::Instant;
@@ -149,8 +148,15 @@ pub(crate) fn decide(
         .answers_by_content
         .iter()
         .find(|(needle, _)| info.system.contains(needle) || info.user.contains(needle));
-    let tool_calls = scripted_tool_calls(config, &info);
-    let text = if !tool_calls.is_empty() {
+    let id = format!("mockb{serial:09}");
+    let (tool_calls, call_stem, fixed) = match scripted(config, &info) {
+        Scripted::Nothing => (Vec::new(), id.clone(), None),
+        Scripted::Calls { calls, stem } => (calls, stem.unwrap_or_else(|| id.clone()), None),
+        Scripted::Text(t) => (Vec::new(), id.clone(), Some(t)),
+    };
+    let text = if let Some(t) = fixed {
+        t
+    } else if !tool_calls.is_empty() {
         String::new()
     } else if let Some((_, answer)) = by_content {
         answer.clone()
@@ -161,24 +167,21 @@ pub(crate) fn decide(
     };
     let wants_reasoning = info.reasoning != ReasoningAsk::None || config.always_reasoning;
     let reasoning = wants_reasoning.then(|| reasoning_for(&text));
-    let id = format!("mockb{serial:09}");
     // The batch's requests are served in submission order, so the prompt cache behaves as
     // for live calls: the first request of a prefix writes it, later ones read it.
-    let cache = match cache_entry(protocol, &info, config.min_cacheable_tokens) {
-        Some((k, n)) if cached.contains(&k) => CacheUse { write: 0, read: n },
-        Some((k, n)) => {
-            cached.insert(k);
-            match protocol {
-                Protocol::Anthropic => CacheUse { write: n, read: 0 },
-                _ => CacheUse::default(),
-            }
+    let cache = match CachePlan::new(protocol, &info, config.min_cacheable_tokens) {
+        Some(plan) => {
+            let used = plan.lookup(cached);
+            cached.extend(plan.written().cloned());
+            used
         }
-        None => CacheUse::default(),
+        None => Default::default(),
     };
     let choice = Choice {
         text,
         reasoning,
         tool_calls,
+        call_stem,
     };
     let body = answer_body(protocol, &info, &[choice], Finish::Normal, &id, cache);
     if let Some(last) = log_requests.last_mut() {

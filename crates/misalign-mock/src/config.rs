@@ -13,6 +13,8 @@ pub enum FaultKind {
     ServerError,
     /// 529 "overloaded" (Anthropic's status; sent by every protocol here).
     Overloaded,
+    /// 503 "unavailable" (Gemini's overload status, and a load balancer's).
+    Unavailable,
     /// 401 with a provider-shaped error body.
     Unauthorized,
     /// Status line and part of the body, then the connection is closed.
@@ -28,10 +30,11 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::RateLimited,
         FaultKind::ServerError,
         FaultKind::Overloaded,
+        FaultKind::Unavailable,
         FaultKind::Unauthorized,
         FaultKind::Drop,
         FaultKind::Truncated,
@@ -46,6 +49,7 @@ impl FaultKind {
             FaultKind::RateLimited => "429",
             FaultKind::ServerError => "500",
             FaultKind::Overloaded => "529",
+            FaultKind::Unavailable => "503",
             FaultKind::Unauthorized => "401",
             FaultKind::Drop => "drop",
             FaultKind::Truncated => "truncate",
@@ -62,6 +66,7 @@ impl FaultKind {
             FaultKind::RateLimited
                 | FaultKind::ServerError
                 | FaultKind::Overloaded
+                | FaultKind::Unavailable
                 | FaultKind::Drop
                 | FaultKind::Truncated
                 | FaultKind::Slow
@@ -77,7 +82,7 @@ impl fmt::Display for FaultKind {
 
 /// An unknown fault name.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("unknown fault kind `{0}`; expected one of 429, 500, 529, 401, drop, truncate, slow, filter, empty")]
+#[error("unknown fault kind `{0}`; expected one of 429, 500, 503, 529, 401, drop, truncate, slow, filter, empty")]
 pub struct ParseFaultError(pub String);
 
 impl FromStr for FaultKind {
@@ -89,6 +94,7 @@ impl FromStr for FaultKind {
             "rate-limit" | "rate_limited" | "ratelimit" => "429",
             "server-error" | "server_error" => "500",
             "overloaded" => "529",
+            "unavailable" => "503",
             "unauthorized" | "auth" => "401",
             "truncated" => "truncate",
             "content-filter" | "content_filter" => "filter",
@@ -101,16 +107,46 @@ impl FromStr for FaultKind {
     }
 }
 
-/// A tool call the mock answers with: which tool, with which arguments.
-#[derive(Clone, Debug, PartialEq)]
+/// Fault names in JSON (agent policy files), as on the command line.
+impl<'de> serde::Deserialize<'de> for FaultKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A tool call the mock answers with: which tool, with which arguments. In JSON (agent policy
+/// files): `{"name": "read_email", "arguments": {"id": 3}}`, arguments `{}` when left out.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MockToolCall {
     pub name: String,
-    /// A JSON string stands for arguments text as the model wrote it: OpenAI-shaped replies
-    /// carry it unchanged, so a test can send arguments that are not valid JSON.
+    /// A JSON string stands for arguments text as the model wrote it, which lets a test
+    /// script a malformed call. OpenAI-shaped replies carry the text unchanged in
+    /// `function.arguments`. Anthropic's `input` and Gemini's `args` are JSON objects on the
+    /// wire (the provider parses what the model wrote), so there text that parses as a JSON
+    /// object goes as that object, and any other text goes as a JSON string in the object's
+    /// place: a shape those APIs never send, which a client must refuse or keep as text.
+    #[serde(default = "no_arguments")]
     pub arguments: serde_json::Value,
 }
 
+fn no_arguments() -> serde_json::Value {
+    serde_json::json!({})
+}
+
 impl MockToolCall {
+    /// The arguments as Anthropic's `input` or Gemini's `args` (see [`MockToolCall::arguments`]).
+    pub fn arguments_object(&self) -> serde_json::Value {
+        match &self.arguments {
+            serde_json::Value::String(written) => match serde_json::from_str(written) {
+                Ok(object @ serde_json::Value::Object(_)) => object,
+                _ => self.arguments.clone(),
+            },
+            other => other.clone(),
+        }
+    }
+
     /// The arguments as OpenAI's `function.arguments` text.
     pub fn arguments_text(&self) -> String {
         match &self.arguments {
@@ -161,8 +197,14 @@ pub struct MockConfig {
     /// whose needle occurs in the system prompt or the conversation wins (an empty needle
     /// matches every prompt). They answer only a request that offers tools and ends with a
     /// user message; once tool results come back the mock answers with text, so an agent
-    /// loop over the mock ends after one round of calls.
+    /// loop over the mock ends after one round of calls (`agent_policies` script more).
     pub tool_calls_by_content: Vec<(String, Vec<MockToolCall>)>,
+    /// Scripted agents over many steps, chosen by what the prompt says as
+    /// `tool_calls_by_content` (and before it): the first `(needle, policy)` whose needle
+    /// occurs in the system prompt or the conversation answers every request of that
+    /// conversation that offers tools, at the step the conversation has reached (see
+    /// [`crate::AgentPolicy`]).
+    pub agent_policies: Vec<(String, crate::AgentPolicy)>,
     /// Include reasoning even when the request did not ask for it.
     pub always_reasoning: bool,
     /// Keep every request body (turn off for very long benchmark runs).
@@ -204,6 +246,7 @@ impl Default for MockConfig {
             answers: Vec::new(),
             answers_by_content: Vec::new(),
             tool_calls_by_content: Vec::new(),
+            agent_policies: Vec::new(),
             always_reasoning: false,
             record_bodies: true,
             batch_delay: Duration::ZERO,

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use misalign_mock::{FaultKind, MockConfig, MockServer};
+use misalign_mock::{policies_from_json, FaultKind, MockConfig, MockServer};
 use std::io::Write;
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ struct Args {
     /// Share of requests (0..1) that get an injected fault.
     #[arg(long, default_value_t = 0.0)]
     fault_rate: f64,
-    /// Faults to draw from, comma-separated: 429,500,529,401,drop,truncate,slow,filter,empty.
+    /// Faults to draw from, comma-separated: 429,500,503,529,401,drop,truncate,slow,filter,empty.
     #[arg(
         long,
         value_delimiter = ',',
@@ -70,6 +70,10 @@ struct Args {
     /// Prompts shorter than this many tokens are not cached (as the providers do).
     #[arg(long, default_value_t = 1024)]
     min_cacheable_tokens: u64,
+    /// Scripted agents: a JSON file holding a list of `{needle, steps, after, faults}` (see
+    /// the crate docs); the first whose needle is in a prompt answers its conversation.
+    #[arg(long, value_name = "FILE")]
+    agent_policy: Option<std::path::PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -89,6 +93,16 @@ fn main() -> anyhow::Result<()> {
         })?),
         None => None,
     };
+    let agent_policies = match &args.agent_policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--agent-policy: reading {}", path.display()))?;
+            policies_from_json(&text).with_context(|| {
+                format!("--agent-policy: {} is not a policy list", path.display())
+            })?
+        }
+        None => Vec::new(),
+    };
     let config = MockConfig {
         port: args.port,
         latency: Duration::from_millis(args.latency_ms),
@@ -104,6 +118,7 @@ fn main() -> anyhow::Result<()> {
         answers: args.answers,
         answers_by_content: Vec::new(),
         tool_calls_by_content: Vec::new(),
+        agent_policies,
         always_reasoning: args.always_reasoning,
         record_bodies: !args.no_record_bodies,
         batch_delay: Duration::from_millis(args.batch_delay_ms),

@@ -46,18 +46,107 @@ pub enum ReasoningAsk {
 pub struct PromptInfo {
     pub model: String,
     pub system: String,
+    /// The conversation's text after the system prompt: messages' text, tool calls (name and
+    /// arguments) and tool results, in order.
     pub user: String,
     pub seed: Option<u64>,
     pub reasoning: ReasoningAsk,
-    /// Anthropic: the text up to and including the last block marked `cache_control` (the
-    /// system prompt, then the user message's blocks); None when nothing is marked.
-    pub cache_prefix: Option<String>,
+    /// Anthropic: some block carries `cache_control` (the reply then reports cache tokens).
+    pub cache_marked: bool,
     /// OpenAI `n`: how many choices to return (1 when absent).
     pub choices: u32,
     /// The request offers tools.
     pub offers_tools: bool,
     /// The conversation ends with a user message (not with tool results).
     pub ends_with_user: bool,
+    /// Assistant turns so far (OpenAI `assistant`, Anthropic `assistant`, Gemini `model`):
+    /// the conversation's step is one more.
+    pub assistant_turns: u32,
+    /// Which conversation this is: a key of its system prompt and first user message, the
+    /// same at every step.
+    pub conversation: String,
+    /// The prompt as the prompt cache sees it: system and messages (Anthropic: blocks) in
+    /// order; their texts make up `system` and `user`.
+    pub segments: Vec<Segment>,
+    /// How many segments the first prompt spans (through the first user message): automatic
+    /// caching (OpenAI, Gemini) looks at prefixes at least this long.
+    pub head: usize,
+}
+
+/// A piece of the prompt the cache can break at (a message, or an Anthropic block).
+#[derive(Clone, Debug, Default)]
+pub struct Segment {
+    pub text: String,
+    /// Part of the system prompt.
+    pub system: bool,
+    /// Carries an Anthropic `cache_control` breakpoint.
+    pub marked: bool,
+}
+
+/// Builds a request's [`Segment`]s and the facts the step logic needs, message by message.
+#[derive(Default)]
+struct Walk {
+    segments: Vec<Segment>,
+    assistant_turns: u32,
+    /// The first user message's text, once seen, and the segment count through it.
+    first_user: Option<(String, usize)>,
+}
+
+impl Walk {
+    fn system(&mut self, text: String, marked: bool) {
+        self.segments.push(Segment {
+            text,
+            system: true,
+            marked,
+        });
+    }
+
+    /// One message as its segments (`(text, marked)`), from `role`'s point of view.
+    fn message(&mut self, role: MessageRole, pieces: Vec<(String, bool)>) {
+        let start = self.segments.len();
+        self.segments
+            .extend(pieces.into_iter().map(|(text, marked)| Segment {
+                text,
+                system: false,
+                marked,
+            }));
+        match role {
+            MessageRole::Assistant => self.assistant_turns += 1,
+            MessageRole::User if self.first_user.is_none() => {
+                let text = self.segments[start..]
+                    .iter()
+                    .map(|s| s.text.as_str())
+                    .collect();
+                self.first_user = Some((text, self.segments.len()));
+            }
+            MessageRole::User | MessageRole::Other => {}
+        }
+    }
+
+    /// `(system, user, conversation key, head)`.
+    fn texts(&self, model: &str) -> (String, String, String, usize) {
+        let join = |system: bool| -> String {
+            self.segments
+                .iter()
+                .filter(|s| s.system == system)
+                .map(|s| s.text.as_str())
+                .collect()
+        };
+        let system = join(true);
+        let (first, head) = self
+            .first_user
+            .clone()
+            .unwrap_or((String::new(), self.segments.len()));
+        let conversation = crate::record::prompt_key(model, &system, &first, None);
+        (system, join(false), conversation, head)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MessageRole {
+    User,
+    Assistant,
+    Other,
 }
 
 /// The tool calls of a conversation so far, to check that each result answers one of them,
@@ -137,35 +226,64 @@ fn content_text(content: &Value) -> String {
     }
 }
 
-/// Anthropic's cached prefix: the blocks in order (system, then each message's content), up
-/// to and including the last one carrying `cache_control`.
-fn anthropic_cache_prefix(system: Option<&Value>, messages: &[Value]) -> Option<String> {
-    let mut blocks: Vec<&Value> = Vec::new();
-    if let Some(Value::Array(parts)) = system {
-        blocks.extend(parts);
+/// The text a content block (or Gemini part) adds to the prompt: its text, a tool call's name
+/// and arguments, a tool result's content. Thinking adds nothing (providers drop earlier
+/// turns' thinking from the prompt).
+fn block_text(block: &Value) -> String {
+    if let Value::String(s) = block {
+        return s.clone();
     }
-    let system_text = match system {
-        Some(Value::String(s)) => s.clone(),
-        _ => String::new(),
-    };
-    for m in messages {
-        if let Some(Value::Array(parts)) = m.get("content") {
-            blocks.extend(parts);
-        } else if let Some(c) = m.get("content") {
-            blocks.push(c);
+    if block.get("thought").and_then(Value::as_bool) == Some(true) {
+        return String::new();
+    }
+    match block.get("type").and_then(Value::as_str) {
+        Some("tool_use") => {
+            let name = block
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            return format!("{name}{}", block.get("input").unwrap_or(&Value::Null));
         }
+        Some("tool_result") => return content_text(block.get("content").unwrap_or(&Value::Null)),
+        _ => {}
     }
-    let last = blocks
-        .iter()
-        .rposition(|b| b.get("cache_control").is_some())?;
-    let mut prefix = system_text;
-    for b in &blocks[..=last] {
-        match b {
-            Value::String(s) => prefix.push_str(s),
-            _ => prefix.push_str(b.get("text").and_then(Value::as_str).unwrap_or_default()),
-        }
+    if let Some(call) = block.get("functionCall") {
+        let name = call.get("name").and_then(Value::as_str).unwrap_or_default();
+        return format!("{name}{}", call.get("args").unwrap_or(&Value::Null));
     }
-    Some(prefix)
+    if let Some(response) = block.get("functionResponse") {
+        let name = response
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        return format!("{name}{}", response.get("response").unwrap_or(&Value::Null));
+    }
+    block
+        .get("text")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A message's content as `(text, marked)` pieces: one per block, or one for string content.
+fn blocks(content: Option<&Value>) -> Vec<(String, bool)> {
+    match content {
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .map(|b| (block_text(b), b.get("cache_control").is_some()))
+            .collect(),
+        Some(Value::String(s)) => vec![(s.clone(), false)],
+        _ => vec![(String::new(), false)],
+    }
+}
+
+/// Refuses a tool call whose arguments are not a JSON object, as Anthropic (`input`) and
+/// Gemini (`args`) refuse one sent back to them.
+fn arguments_are_an_object(name: &str, arguments: Option<&Value>) -> Result<(), BadRequest> {
+    match arguments {
+        None | Some(Value::Object(_)) => Ok(()),
+        Some(_) => Err(BadRequest::ArgumentsNotAnObject(name.to_string())),
+    }
 }
 
 /// Why a request body is not one the mock can answer (sent back as a 400, as a provider would).
@@ -185,6 +303,9 @@ pub enum BadRequest {
     /// A tool result whose call id (Gemini: function name) no earlier message called.
     #[error("a tool result answers `{0}`, which no earlier assistant message called")]
     UnknownToolCall(String),
+    /// An earlier tool call (named) whose arguments are not a JSON object.
+    #[error("the arguments of tool call `{0}` must be a JSON object")]
+    ArgumentsNotAnObject(String),
 }
 
 /// Reads model, prompt, seed and reasoning request. `path_model` is Gemini's URL model.
@@ -194,7 +315,9 @@ pub fn parse_request(
     body: &Value,
 ) -> Result<PromptInfo, BadRequest> {
     let obj = body.as_object().ok_or(BadRequest::NotAnObject)?;
-    match protocol {
+    let mut walk = Walk::default();
+    let mut calls = CallsSeen::default();
+    let (model, seed, reasoning, choices, ends_with_user) = match protocol {
         Protocol::OpenAi => {
             let model = obj
                 .get("model")
@@ -204,12 +327,13 @@ pub fn parse_request(
                 .get("messages")
                 .and_then(Value::as_array)
                 .ok_or(BadRequest::Missing("messages"))?;
-            let (mut system, mut user) = (String::new(), String::new());
-            let mut calls = CallsSeen::default();
             for m in messages {
-                let text = content_text(m.get("content").unwrap_or(&Value::Null));
-                match m.get("role").and_then(Value::as_str) {
-                    Some("system") | Some("developer") => system.push_str(&text),
+                let mut text = content_text(m.get("content").unwrap_or(&Value::Null));
+                let role = match m.get("role").and_then(Value::as_str) {
+                    Some("system") | Some("developer") => {
+                        walk.system(text, false);
+                        continue;
+                    }
                     Some("assistant") => {
                         for c in m
                             .get("tool_calls")
@@ -218,15 +342,22 @@ pub fn parse_request(
                             .flatten()
                         {
                             calls.add(c.get("id").and_then(Value::as_str));
+                            if let Some(f) = c.get("function") {
+                                text.push_str(f.get("name").and_then(Value::as_str).unwrap_or(""));
+                                text.push_str(
+                                    f.get("arguments").and_then(Value::as_str).unwrap_or(""),
+                                );
+                            }
                         }
-                        user.push_str(&text);
+                        MessageRole::Assistant
                     }
                     Some("tool") => {
                         calls.check(m.get("tool_call_id").and_then(Value::as_str))?;
-                        user.push_str(&text);
+                        MessageRole::Other
                     }
-                    _ => user.push_str(&text),
-                }
+                    _ => MessageRole::User,
+                };
+                walk.message(role, vec![(text, false)]);
             }
             let ends_with_user = messages
                 .last()
@@ -244,17 +375,8 @@ pub fn parse_request(
                 .get("n")
                 .and_then(Value::as_u64)
                 .map_or(1, |n| n.clamp(1, 128) as u32);
-            Ok(PromptInfo {
-                model: model.to_string(),
-                system,
-                user,
-                seed: obj.get("seed").and_then(Value::as_u64),
-                reasoning,
-                cache_prefix: None,
-                choices,
-                offers_tools: has_tools(obj, protocol),
-                ends_with_user,
-            })
+            let seed = obj.get("seed").and_then(Value::as_u64);
+            (model.to_string(), seed, reasoning, choices, ends_with_user)
         }
         Protocol::Anthropic => {
             let model = obj
@@ -268,18 +390,29 @@ pub fn parse_request(
                 .get("messages")
                 .and_then(Value::as_array)
                 .ok_or(BadRequest::Missing("messages"))?;
-            let user = messages
-                .iter()
-                .map(|m| content_text(m.get("content").unwrap_or(&Value::Null)))
-                .collect::<String>();
-            let mut calls = CallsSeen::default();
+            match obj.get("system") {
+                Some(Value::Array(parts)) => {
+                    for p in parts {
+                        walk.system(block_text(p), p.get("cache_control").is_some());
+                    }
+                }
+                Some(other) => walk.system(content_text(other), false),
+                None => {}
+            }
             for m in messages {
                 for b in blocks_with(m.get("content"), "tool_use") {
+                    let name = b.get("name").and_then(Value::as_str).unwrap_or_default();
+                    arguments_are_an_object(name, b.get("input"))?;
                     calls.add(b.get("id").and_then(Value::as_str));
                 }
                 for b in blocks_with(m.get("content"), "tool_result") {
                     calls.check(b.get("tool_use_id").and_then(Value::as_str))?;
                 }
+                let role = match m.get("role").and_then(Value::as_str) {
+                    Some("assistant") => MessageRole::Assistant,
+                    _ => MessageRole::User,
+                };
+                walk.message(role, blocks(m.get("content")));
             }
             let ends_with_user = messages.last().is_some_and(|m| {
                 m.get("role").and_then(Value::as_str) == Some("user")
@@ -287,28 +420,17 @@ pub fn parse_request(
                         .next()
                         .is_none()
             });
-            let system = content_text(obj.get("system").unwrap_or(&Value::Null));
-            let cache_prefix = anthropic_cache_prefix(obj.get("system"), messages);
             let thinking = obj
                 .get("thinking")
                 .and_then(|t| t.get("type"))
                 .and_then(Value::as_str)
                 == Some("enabled");
-            Ok(PromptInfo {
-                model: model.to_string(),
-                system,
-                user,
-                seed: None,
-                reasoning: if thinking {
-                    ReasoningAsk::Native
-                } else {
-                    ReasoningAsk::None
-                },
-                cache_prefix,
-                choices: 1,
-                offers_tools: has_tools(obj, protocol),
-                ends_with_user,
-            })
+            let reasoning = if thinking {
+                ReasoningAsk::Native
+            } else {
+                ReasoningAsk::None
+            };
+            (model.to_string(), None, reasoning, 1, ends_with_user)
         }
         Protocol::Google => {
             let model = path_model.ok_or(BadRequest::NoModelInUrl)?;
@@ -316,18 +438,39 @@ pub fn parse_request(
                 .get("contents")
                 .and_then(Value::as_array)
                 .ok_or(BadRequest::Missing("contents"))?;
-            let user = contents
-                .iter()
-                .map(|c| content_text(c.get("parts").unwrap_or(&Value::Null)))
-                .collect::<String>();
-            let mut calls = CallsSeen::default();
+            if let Some(parts) = obj.get("systemInstruction").and_then(|s| s.get("parts")) {
+                walk.system(content_text(parts), false);
+            }
             for c in contents {
                 for p in blocks_with(c.get("parts"), "functionCall") {
-                    calls.add(p.pointer("/functionCall/name").and_then(Value::as_str));
+                    let name = p
+                        .pointer("/functionCall/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    arguments_are_an_object(name, p.pointer("/functionCall/args"))?;
+                    calls.add(Some(name));
                 }
                 for p in blocks_with(c.get("parts"), "functionResponse") {
                     calls.check(p.pointer("/functionResponse/name").and_then(Value::as_str))?;
                 }
+                let role = match c.get("role").and_then(Value::as_str) {
+                    Some("model") => MessageRole::Assistant,
+                    _ if blocks_with(c.get("parts"), "functionResponse")
+                        .next()
+                        .is_some() =>
+                    {
+                        MessageRole::Other
+                    }
+                    _ => MessageRole::User,
+                };
+                let text = c
+                    .get("parts")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(block_text)
+                    .collect();
+                walk.message(role, vec![(text, false)]);
             }
             let ends_with_user = contents.last().is_some_and(|c| {
                 c.get("role").and_then(Value::as_str) == Some("user")
@@ -335,60 +478,37 @@ pub fn parse_request(
                         .next()
                         .is_none()
             });
-            let system = obj
-                .get("systemInstruction")
-                .and_then(|s| s.get("parts"))
-                .map(content_text)
-                .unwrap_or_default();
             let gen = obj.get("generationConfig");
             let include_thoughts = gen
                 .and_then(|g| g.get("thinkingConfig"))
                 .and_then(|t| t.get("includeThoughts"))
                 .and_then(Value::as_bool)
                 == Some(true);
-            Ok(PromptInfo {
-                model: model.to_string(),
-                system,
-                user,
-                seed: gen.and_then(|g| g.get("seed")).and_then(Value::as_u64),
-                reasoning: if include_thoughts {
-                    ReasoningAsk::Native
-                } else {
-                    ReasoningAsk::None
-                },
-                cache_prefix: None,
-                choices: 1,
-                offers_tools: has_tools(obj, protocol),
-                ends_with_user,
-            })
-        }
-    }
-}
-
-/// The prompt-cache entry a request may write or read, keyed by its cached prefix, with the
-/// tokens it covers: Anthropic's prefix up to its last `cache_control` block; OpenAI's
-/// repeated prompt in 128-token blocks; Gemini's repeated prompt. None under `min_tokens`
-/// (the providers do not cache short prompts).
-pub fn cache_entry(
-    protocol: Protocol,
-    info: &PromptInfo,
-    min_tokens: u64,
-) -> Option<(String, u64)> {
-    let input_tokens = tokens(&info.system) + tokens(&info.user);
-    let whole = || crate::record::prompt_key(&info.model, &info.system, &info.user, None);
-    match protocol {
-        Protocol::Anthropic => info.cache_prefix.as_ref().map(|p| {
-            let n = if p.len() == info.system.len() + info.user.len() {
-                input_tokens
+            let reasoning = if include_thoughts {
+                ReasoningAsk::Native
             } else {
-                tokens(p).min(input_tokens)
+                ReasoningAsk::None
             };
-            (crate::record::prompt_key(&info.model, p, "", None), n)
-        }),
-        Protocol::OpenAi => Some((whole(), input_tokens / 128 * 128)),
-        Protocol::Google => Some((whole(), input_tokens)),
-    }
-    .filter(|(_, n)| *n >= min_tokens)
+            let seed = gen.and_then(|g| g.get("seed")).and_then(Value::as_u64);
+            (model.to_string(), seed, reasoning, 1, ends_with_user)
+        }
+    };
+    let (system, user, conversation, head) = walk.texts(&model);
+    Ok(PromptInfo {
+        cache_marked: walk.segments.iter().any(|s| s.marked),
+        model,
+        system,
+        user,
+        seed,
+        reasoning,
+        choices,
+        offers_tools: has_tools(obj, protocol),
+        ends_with_user,
+        assistant_turns: walk.assistant_turns,
+        conversation,
+        segments: walk.segments,
+        head,
+    })
 }
 
 /// The mock's token count of a text (bytes / 4).
@@ -402,14 +522,17 @@ pub struct Choice {
     pub text: String,
     pub reasoning: Option<String>,
     pub tool_calls: Vec<MockToolCall>,
+    /// What the calls' ids are made from: the agent's step (ids unique within a
+    /// conversation, the same when a step is retried) or the reply id.
+    pub call_stem: String,
 }
 
-/// The id of the `i`th tool call of reply `id`, in the protocol's style (Gemini's calls
+/// The id of the `i`th tool call made from `stem`, in the protocol's style (Gemini's calls
 /// carry none).
-fn call_id(protocol: Protocol, id: &str, i: usize) -> Option<String> {
+fn call_id(protocol: Protocol, stem: &str, i: usize) -> Option<String> {
     match protocol {
-        Protocol::OpenAi => Some(format!("call_{id}_{i}")),
-        Protocol::Anthropic => Some(format!("toolu_{id}_{i}")),
+        Protocol::OpenAi => Some(format!("call_{stem}_{i}")),
+        Protocol::Anthropic => Some(format!("toolu_{stem}_{i}")),
         Protocol::Google => None,
     }
 }
@@ -467,7 +590,7 @@ pub fn answer_body(
                             .iter()
                             .enumerate()
                             .map(|(k, t)| {
-                                json!({ "id": call_id(protocol, id, k), "type": "function",
+                                json!({ "id": call_id(protocol, &c.call_stem, k), "type": "function",
                                         "function": { "name": t.name,
                                                       "arguments": t.arguments_text() } })
                             })
@@ -516,8 +639,9 @@ pub fn answer_body(
             }
             if finish == Finish::Normal {
                 for (k, t) in calls.iter().enumerate() {
-                    content.push(json!({ "type": "tool_use", "id": call_id(protocol, id, k),
-                                         "name": t.name, "input": t.arguments }));
+                    content.push(json!({ "type": "tool_use",
+                                         "id": call_id(protocol, &first.call_stem, k),
+                                         "name": t.name, "input": t.arguments_object() }));
                 }
             }
             let stop = match finish {
@@ -529,7 +653,7 @@ pub fn answer_body(
                 "input_tokens": input.saturating_sub(cache.write + cache.read),
                 "output_tokens": output + thought,
             });
-            if info.cache_prefix.is_some() {
+            if info.cache_marked {
                 usage["cache_creation_input_tokens"] = json!(cache.write);
                 usage["cache_read_input_tokens"] = json!(cache.read);
             }
@@ -554,7 +678,8 @@ pub fn answer_body(
             }
             if finish == Finish::Normal {
                 for t in calls {
-                    parts.push(json!({ "functionCall": { "name": t.name, "args": t.arguments } }));
+                    parts.push(json!({ "functionCall": { "name": t.name,
+                                                         "args": t.arguments_object() } }));
                 }
             }
             let mut usage = json!({

@@ -1,10 +1,10 @@
 //! The axum server: routing, fault decisions, latency, and the request log.
 
-use crate::answers::{canned_answer, reasoning_for, scripted_tool_calls};
+use crate::answers::{canned_answer, reasoning_for, scripted, Scripted};
+use crate::cache::CachePlan;
 use crate::config::{FaultKind, MockConfig};
 use crate::protocol::{
-    answer_body, cache_entry, error_body, parse_request, BadRequest, CacheUse, Choice, Finish,
-    Protocol, ReasoningAsk,
+    answer_body, error_body, parse_request, BadRequest, Choice, Finish, Protocol, ReasoningAsk,
 };
 use crate::record::{prompt_key, MockStats, RawRequest, RecordedRequest};
 use axum::body::{Body, Bytes};
@@ -36,6 +36,8 @@ struct Log {
     last_headers: Vec<(String, String)>,
     /// Prompt-cache entries (by prefix key) readable by later requests.
     cached: HashSet<String>,
+    /// Requests seen per (conversation, step) of an agent policy with a step fault.
+    step_requests: HashMap<(String, u32), u32>,
 }
 
 /// A running mock server on 127.0.0.1. Stops accepting when dropped.
@@ -345,8 +347,10 @@ async fn handle(
         Err(bad) => return error(protocol, 400, &bad.to_string(), None),
     };
     let pkey = prompt_key(&info.model, &info.system, &info.user, info.seed);
-    // The prompt cache: what this request's prefix is, and how many tokens of it count.
-    let cache_entry = cache_entry(protocol, &info, config.min_cacheable_tokens);
+    // The prompt cache: this request's prefixes, and how many tokens of each count.
+    let cache_plan = CachePlan::new(protocol, &info, config.min_cacheable_tokens);
+    let step = info.assistant_turns + 1;
+    let step_fault = crate::agent::policy_for(&config, &info).and_then(|p| p.fault_at(step));
     let key_hash = u64::from_str_radix(&pkey, 16).unwrap_or(0);
     let header_list: Vec<(String, String)> = headers
         .iter()
@@ -381,6 +385,13 @@ async fn handle(
             Some(FaultKind::Unauthorized)
         } else if forced.is_some() {
             forced
+        } else if let Some(kind) = step_fault.and_then(|(times, kind)| {
+            let key = (info.conversation.clone(), step);
+            let seen = log.step_requests.entry(key).or_insert(0);
+            *seen += 1;
+            (*seen <= times).then_some(kind)
+        }) {
+            Some(kind)
         } else if attempt <= u64::from(config.fail_first) {
             Some(config.fail_first_kind)
         } else if config.fault_rate > 0.0 && !config.fault_kinds.is_empty() {
@@ -406,11 +417,10 @@ async fn handle(
         };
         // A new entry becomes readable once its writer's reply is out (below), so requests
         // that arrive meanwhile write (Anthropic) or miss it too, as with a real provider.
-        let cache = match &cache_entry {
-            Some((k, n)) if log.cached.contains(k) => CacheUse { write: 0, read: *n },
-            Some((_, n)) if protocol == Protocol::Anthropic => CacheUse { write: *n, read: 0 },
-            _ => CacheUse::default(),
-        };
+        let cache = cache_plan
+            .as_ref()
+            .map(|p| p.lookup(&log.cached))
+            .unwrap_or_default();
         log.last_headers = header_list.clone();
         log.requests.push(RecordedRequest {
             protocol: protocol.name(),
@@ -466,15 +476,17 @@ async fn handle(
         }
     };
     let wants_reasoning = info.reasoning != ReasoningAsk::None || config.always_reasoning;
-    // Scripted tool calls replace the text answer.
-    let calls = scripted_tool_calls(&config, &info);
+    // Scripted tool calls replace the text answer; a scripted finish is the text.
+    let (calls, call_stem, fixed) = match scripted(&config, &info) {
+        Scripted::Nothing => (Vec::new(), id.clone(), None),
+        Scripted::Calls { calls, stem } => (calls, stem.unwrap_or_else(|| id.clone()), None),
+        Scripted::Text(t) => (Vec::new(), id.clone(), Some(t)),
+    };
     let texts: Vec<String> = (0..u64::from(info.choices.max(1)))
-        .map(|k| {
-            if calls.is_empty() {
-                text_of(k)
-            } else {
-                String::new()
-            }
+        .map(|k| match &fixed {
+            Some(t) => t.clone(),
+            None if calls.is_empty() => text_of(k),
+            None => String::new(),
         })
         .collect();
     let text = texts[0].clone();
@@ -494,14 +506,15 @@ async fn handle(
                     } else {
                         calls.clone()
                     },
+                    call_stem: call_stem.clone(),
                 }
             })
             .collect();
         let body = answer_body(protocol, &info, &choices, finish, &id, cache);
         {
             let mut log = shared.log.lock().expect("log lock");
-            if let Some((k, _)) = &cache_entry {
-                log.cached.insert(k.clone());
+            if let Some(plan) = &cache_plan {
+                log.cached.extend(plan.written().cloned());
             }
             let usage = body
                 .get("usage")
@@ -545,6 +558,9 @@ async fn handle(
             error(protocol, 500, "internal error (injected fault)", None)
         }
         Some(FaultKind::Overloaded) => error(protocol, 529, "overloaded (injected fault)", None),
+        Some(FaultKind::Unavailable) => {
+            error(protocol, 503, "service unavailable (injected fault)", None)
+        }
         Some(FaultKind::Slow) => {
             tokio::time::sleep(config.slow).await;
             respond(&text, Finish::Normal).1
