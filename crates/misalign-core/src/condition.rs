@@ -103,7 +103,7 @@ pub use crate::axes::mitigations::{
     canonical_mitigations, is_mitigation_name, BUILTIN_MITIGATIONS, INSTRUCTIONS_MITIGATION,
     MITIGATION_JOINER, RETIRED_MITIGATIONS,
 };
-pub use crate::axes::{ExtraInstructions, Variant};
+pub use crate::axes::{ExtraInstructions, Interaction, Variant};
 
 /// A condition's settings, inline for up to four axes (no allocation when a plan clones a
 /// condition for each of its points).

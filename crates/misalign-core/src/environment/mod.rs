@@ -33,7 +33,7 @@ pub use outcome::{
     Arrival, Event, ExecutedCall, LeverageRead, Observation, Setup, StepResult, Terminal,
     TerminalReason, ToolCallIn,
 };
-pub use spec::{EnvironmentSpec, ENVIRONMENT_FILE};
+pub use spec::{EnvironmentSpec, PromptSpec, ENVIRONMENT_FILE};
 pub use tools::{ToolKind, ToolSpec};
 
 impl Environment {
