@@ -709,7 +709,9 @@ fn agent_settings(
             node.pos,
             &path,
             format!(
-                "`agent:` sets how agent conditions run, but this expansion has none: add                  `{agent}` to `variables.{interaction}` (e.g. `{interaction}: [single, {agent}]`),                  or remove `agent:`"
+                "`agent:` sets how agent conditions run, but this expansion has none: add \
+                 `{agent}` to `variables.{interaction}` (e.g. `{interaction}: [single, {agent}]`), \
+                 or remove `agent:`"
             ),
         ));
     }
