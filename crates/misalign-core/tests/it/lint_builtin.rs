@@ -337,7 +337,7 @@ fn a_missing_or_empty_agent_instruction_is_reported() {
 #[test]
 fn agent_tools_text_that_misses_a_tool_or_teaches_tool_use_blocks_is_reported() {
     let s = prompt_edited("murder", |p| {
-        p.replace("and cancel_alert cancels", "and a further tool cancels")
+        p.replace("cancel_alert", "the alert tool")
             .replace("Each tool call", "Or write <tool_use:email> blocks. Each tool call")
     });
     let f = findings_of(&s, "environment");
