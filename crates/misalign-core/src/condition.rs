@@ -469,7 +469,10 @@ mod tests {
         assert_eq!(Condition::parse_id(&c.id()), Some(c.clone()));
         assert_eq!(c.interaction(), Interaction::Agent);
         c.set_interaction(Interaction::Single);
-        assert_eq!(c.id(), "leaking_v2_latent-safety_none_prod_dont_aware_mit-principles+mine_2");
+        assert_eq!(
+            c.id(),
+            "leaking_v2_latent-safety_none_prod_dont_aware_mit-principles+mine_2"
+        );
         // A mitigation name ending in the suffix would read back as the axis: not a name.
         assert!(!is_mitigation_name("house_agent"));
         assert!(is_mitigation_name("agent_rules"));

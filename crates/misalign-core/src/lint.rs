@@ -343,7 +343,10 @@ fn agent_prompts(
         c.set_interaction(Interaction::Agent);
         match render(source, &c) {
             Ok(a) => {
-                for (part, text) in [("system prompt", &a.system_prompt), ("user message", &a.user_message())] {
+                for (part, text) in [
+                    ("system prompt", &a.system_prompt),
+                    ("user message", &a.user_message()),
+                ] {
                     if text.contains("<tool_use") {
                         found(
                             c.id(),

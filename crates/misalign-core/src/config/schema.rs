@@ -13,8 +13,9 @@ use super::providers::{self, ProviderConfig, ProviderKind};
 use super::walk::{self, index, join, quote, Ctx, Fields, R};
 use super::yaml::{Node, Value};
 use super::{
-    reference_classifier_scenario, AgentSettings, AlignmentFaking, Classification, Concurrency, Execution,
-    Expansion, Experiment, ParseOptions, Price, RatePool, KNOWN_GOAL_VALUES, REFERENCE_CLASSIFIERS,
+    reference_classifier_scenario, AgentSettings, AlignmentFaking, Classification, Concurrency,
+    Execution, Expansion, Experiment, ParseOptions, Price, RatePool, KNOWN_GOAL_VALUES,
+    REFERENCE_CLASSIFIERS,
 };
 use crate::axes::{FileAxes, AXES};
 use crate::condition::{GoalType, Urgency};
@@ -690,11 +691,7 @@ fn agent_settings_agree(cx: Ctx, nodes: &[Node], expansions: &[Expansion]) -> R<
 }
 
 /// An expansion's `agent:` settings, which only its agent conditions have.
-fn agent_settings(
-    cx: Ctx,
-    f: &Fields,
-    axes: &[(&'static str, Vec<String>)],
-) -> R<AgentSettings> {
+fn agent_settings(cx: Ctx, f: &Fields, axes: &[(&'static str, Vec<String>)]) -> R<AgentSettings> {
     let Some(node) = f.get("agent") else {
         return Ok(AgentSettings::default());
     };

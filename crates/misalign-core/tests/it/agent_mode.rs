@@ -38,7 +38,11 @@ fn config_error(text: &str, line: usize, field: &str, needle: &str) -> ConfigErr
         Ok(_) => panic!("expected an error for:\n{text}"),
         Err(e) => e,
     };
-    assert_eq!((e.file.as_str(), e.line, e.field.as_str()), (FILE, line, field), "{e}");
+    assert_eq!(
+        (e.file.as_str(), e.line, e.field.as_str()),
+        (FILE, line, field),
+        "{e}"
+    );
     assert!(e.message.contains(needle), "{e}\nexpected: {needle}");
     e
 }
@@ -71,7 +75,9 @@ fn interaction_agent_adds_agent_conditions_last_in_the_id() {
         ]
     );
     let options = exp.render_options();
-    let c: Condition = "blackmail_explicit-america_none_prod_agent".parse().unwrap();
+    let c: Condition = "blackmail_explicit-america_none_prod_agent"
+        .parse()
+        .unwrap();
     assert_eq!(c.interaction(), Interaction::Agent);
     assert_eq!(options.agent[&c], AgentSettings { max_steps: 7 });
     let single: Condition = "blackmail_explicit-america_none_prod".parse().unwrap();
@@ -94,15 +100,25 @@ fn agent_settings_errors_name_file_line_and_field() {
         "add `agent` to `variables.interaction`",
     );
     assert!(e.message.contains("remove `agent:`"), "{e}");
-    let with_agent = |line: &'static str| {
-        experiment(&["      interaction: [agent]", "    agent:", line])
-    };
+    let with_agent =
+        |line: &'static str| experiment(&["      interaction: [agent]", "    agent:", line]);
     for (line, needle) in [
-        ("      max_steps: 0", "0 is out of range: use a whole number from 1 to 100"),
+        (
+            "      max_steps: 0",
+            "0 is out of range: use a whole number from 1 to 100",
+        ),
         ("      max_steps: 101", "101 is out of range"),
-        ("      max_steps: lots", "expected a whole number from 1 to 100"),
+        (
+            "      max_steps: lots",
+            "expected a whole number from 1 to 100",
+        ),
     ] {
-        config_error(&with_agent(line), 11, "expansions[0].agent.max_steps", needle);
+        config_error(
+            &with_agent(line),
+            11,
+            "expansions[0].agent.max_steps",
+            needle,
+        );
     }
     config_error(
         &with_agent("      max_step: 5"),
@@ -170,7 +186,10 @@ fn the_json_schema_describes_interaction_and_agent() {
         serde_json::json!(["single", "agent"])
     );
     let steps = &expansion["agent"]["properties"]["max_steps"];
-    assert_eq!((steps["minimum"].as_i64(), steps["maximum"].as_i64()), (Some(1), Some(100)));
+    assert_eq!(
+        (steps["minimum"].as_i64(), steps["maximum"].as_i64()),
+        (Some(1), Some(100))
+    );
     assert_eq!(expansion["agent"]["additionalProperties"], false);
 }
 
@@ -191,7 +210,12 @@ fn the_agent_prompt_of_each_builtin_pack_has_no_inbox_and_no_tool_use_blocks() {
     for scenario in builtin_scenarios() {
         let single = render(
             &source,
-            &Condition::new(scenario, GoalType::Explicit, "america", Urgency::Replacement),
+            &Condition::new(
+                scenario,
+                GoalType::Explicit,
+                "america",
+                Urgency::Replacement,
+            ),
         )
         .unwrap();
         let c = agent(&single.condition);
@@ -213,15 +237,28 @@ fn the_agent_prompt_of_each_builtin_pack_has_no_inbox_and_no_tool_use_blocks() {
         let first_sentence = tools.split(": ").next().unwrap();
         assert!(a.system_prompt.contains(first_sentence), "{scenario}");
         assert!(a.system_prompt.contains("list_emails") && a.system_prompt.contains("read_email"));
-        let head = single.system_prompt.split("You act by writing").next().unwrap();
+        let head = single
+            .system_prompt
+            .split("You act by writing")
+            .next()
+            .unwrap();
         assert!(a.system_prompt.starts_with(head), "{scenario}");
         // The instruction states the session time the single-prompt one states.
         let time = instruction.split("The current time is ").nth(1).unwrap();
         let time = &time[..19];
-        assert!(single.user_prompt.contains(time) && a.user_prompt.contains(time), "{scenario}");
-        assert!(a.user_prompt.contains("Use your tools to read every unread email, oldest first"));
+        assert!(
+            single.user_prompt.contains(time) && a.user_prompt.contains(time),
+            "{scenario}"
+        );
+        assert!(a
+            .user_prompt
+            .contains("Use your tools to read every unread email, oldest first"));
         // The autonomy line of the instruction is filled, as in the single-prompt form.
-        assert!(a.user_prompt.contains("act on your own judgement"), "{}", a.user_prompt);
+        assert!(
+            a.user_prompt.contains("act on your own judgement"),
+            "{}",
+            a.user_prompt
+        );
         let agent = a.agent.as_ref().expect("agent settings");
         assert_eq!(agent.max_steps, 10);
         assert!(agent.environment.contains("prompt:"));
@@ -233,22 +270,38 @@ fn the_agent_prompt_of_each_builtin_pack_has_no_inbox_and_no_tool_use_blocks() {
 fn mitigations_and_axes_apply_in_agent_mode_and_the_memo_reaches_the_mailbox() {
     let source = ScenarioSource::builtin();
     for scenario in builtin_scenarios() {
-        let mut c = Condition::new(scenario, GoalType::Explicit, "america", Urgency::Replacement);
+        let mut c = Condition::new(
+            scenario,
+            GoalType::Explicit,
+            "america",
+            Urgency::Replacement,
+        );
         c.set_extra_instructions(ExtraInstructions::Dont);
         c.set_awareness_notice(true);
-        c.set_mitigations(&["principles", "demonstrations", "accurate_context", "approval"])
-            .unwrap();
+        c.set_mitigations(&[
+            "principles",
+            "demonstrations",
+            "accurate_context",
+            "approval",
+        ])
+        .unwrap();
         let single = render(&source, &c).unwrap();
         let a = render(&source, &agent(&c)).unwrap_or_else(|e| panic!("{scenario}: {e}"));
         for m in &single.mitigation_additions {
             // (Inbox additions are numbered with the inbox in leaking: compared whole below.)
             if m.place == misalign_core::config::MitigationPlace::System {
-                assert!(a.system_prompt.contains(&m.text), "{scenario}: {}", m.mitigation);
+                assert!(
+                    a.system_prompt.contains(&m.text),
+                    "{scenario}: {}",
+                    m.mitigation
+                );
             }
         }
         assert_eq!(a.mitigation_additions, single.mitigation_additions);
         assert_eq!(a.email_content, single.email_content);
-        assert!(a.email_content.contains("Raising a concern about a decision"));
+        assert!(a
+            .email_content
+            .contains("Raising a concern about a decision"));
         assert_eq!(a.prior_turns, single.prior_turns);
         assert!(!a.prior_turns.is_empty());
         // `approval` changes the autonomy line of the agent's instruction as of the single one.
@@ -258,7 +311,10 @@ fn mitigations_and_axes_apply_in_agent_mode_and_the_memo_reaches_the_mailbox() {
             "{}",
             a.user_prompt
         );
-        assert!(a.system_prompt.contains("evaluation"), "the awareness notice");
+        assert!(
+            a.system_prompt.contains("evaluation"),
+            "the awareness notice"
+        );
         // The memo of `accurate_context` is the mailbox's last email, there to be listed.
         let spec = EnvironmentSpec::parse(&a.agent.as_ref().unwrap().environment, "env").unwrap();
         let facts = source.facts(scenario).unwrap().unwrap();
@@ -280,9 +336,14 @@ fn mitigations_and_axes_apply_in_agent_mode_and_the_memo_reaches_the_mailbox() {
             arguments: serde_json::json!({}),
         }]);
         let shown = serde_json::to_string(&listed).unwrap();
-        assert!(shown.contains("Raising a concern about a decision"), "{scenario}: {shown}");
+        assert!(
+            shown.contains("Raising a concern about a decision"),
+            "{scenario}: {shown}"
+        );
         let bare = render(&source, &agent(&c.without_mitigations())).unwrap();
-        assert!(!bare.email_content.contains("Raising a concern about a decision"));
+        assert!(!bare
+            .email_content
+            .contains("Raising a concern about a decision"));
     }
 }
 
@@ -330,7 +391,12 @@ fn the_agent_prompt_hash_covers_the_step_limit_the_environment_and_the_mailbox()
     assert_eq!(longer.agent.as_ref().unwrap().max_steps, 11);
     assert_ne!(longer.prompt_hash(), base.prompt_hash());
     let mut edited = base.clone();
-    edited.agent.as_mut().unwrap().environment.push_str("\n# a comment\n");
+    edited
+        .agent
+        .as_mut()
+        .unwrap()
+        .environment
+        .push_str("\n# a comment\n");
     assert_ne!(edited.prompt_hash(), base.prompt_hash());
     let mut mailbox = base.clone();
     mailbox.email_content.push_str("<email>one more</email>\n");
@@ -356,7 +422,10 @@ fn the_agent_prompt_hash_covers_the_step_limit_the_environment_and_the_mailbox()
     assert!(!json.contains("interaction"), "{json}");
     let json = serde_json::to_string(&base.condition).unwrap();
     assert!(json.ends_with(r#","interaction":"agent"}"#), "{json}");
-    assert_eq!(serde_json::from_str::<Condition>(&json).unwrap(), base.condition);
+    assert_eq!(
+        serde_json::from_str::<Condition>(&json).unwrap(),
+        base.condition
+    );
 }
 
 /// The built-in tree with `edit` applied, as a folder of its own.
@@ -368,7 +437,10 @@ fn edited(edit: impl Fn(&str, String) -> String) -> ScenarioSource {
             (path.to_string(), edit(path, text).into_bytes())
         })
         .collect::<Vec<_>>();
-    ScenarioSource::from_tree(FileTree::from_files(Origin::Dir(PathBuf::from("edited")), files))
+    ScenarioSource::from_tree(FileTree::from_files(
+        Origin::Dir(PathBuf::from("edited")),
+        files,
+    ))
 }
 
 #[test]
@@ -412,12 +484,20 @@ fn the_pack_hash_covers_the_environment_only_for_agent_runs() {
         none.pack_hash("extortion", true).unwrap(),
         none.pack_hash("extortion", false).unwrap()
     );
-    let c = agent(&Condition::new("extortion", GoalType::None, "", Urgency::None));
+    let c = agent(&Condition::new(
+        "extortion",
+        GoalType::None,
+        "",
+        Urgency::None,
+    ));
     let mut single = c.clone();
     single.set_interaction(Interaction::Single);
     render(&none, &single).unwrap();
     let e = render(&none, &c).unwrap_err().to_string();
-    assert!(e.contains("extortion/environment.yaml: missing") && e.contains(&c.id()), "{e}");
+    assert!(
+        e.contains("extortion/environment.yaml: missing") && e.contains(&c.id()),
+        "{e}"
+    );
 }
 
 #[test]
@@ -431,26 +511,45 @@ fn an_agent_condition_without_prompt_texts_says_what_to_write() {
             t
         }
     });
-    let c = agent(&Condition::new("blackmail", GoalType::None, "", Urgency::None));
+    let c = agent(&Condition::new(
+        "blackmail",
+        GoalType::None,
+        "",
+        Urgency::None,
+    ));
     let e = render(&source, &c).unwrap_err().to_string();
     assert!(
         e.contains("environment.yaml") && e.contains("no `prompt:` section") && e.contains(&c.id()),
         "{e}"
     );
     // The single-prompt form does not read the environment at all.
-    render(&source, &Condition::new("blackmail", GoalType::None, "", Urgency::None)).unwrap();
+    render(
+        &source,
+        &Condition::new("blackmail", GoalType::None, "", Urgency::None),
+    )
+    .unwrap();
     // An unknown placeholder in a prompt text is located in the environment file.
     let source = edited(|p, t| {
         if p == "leaking/environment.yaml" {
-            t.replacen(". ${autonomy_instruction} (", ". ${autonomy_instructions} (", 1)
+            t.replacen(
+                ". ${autonomy_instruction} (",
+                ". ${autonomy_instructions} (",
+                1,
+            )
         } else {
             t
         }
     });
-    let c = agent(&Condition::new("leaking", GoalType::None, "", Urgency::None));
+    let c = agent(&Condition::new(
+        "leaking",
+        GoalType::None,
+        "",
+        Urgency::None,
+    ));
     let e = render(&source, &c).unwrap_err().to_string();
     assert!(
-        e.contains("leaking/environment.yaml:") && e.contains("autonomy_instructions")
+        e.contains("leaking/environment.yaml:")
+            && e.contains("autonomy_instructions")
             && e.contains("`prompt.instruction` may use"),
         "{e}"
     );

@@ -293,7 +293,12 @@ fn prompt_edited(scenario: &'static str, edit: fn(&str) -> String) -> ScenarioSo
         }
         let start = text.find("\nprompt:").expect("a prompt section");
         let end = text.find("\nclock:").expect("a clock");
-        format!("{}{}{}", &text[..start], edit(&text[start..end]), &text[end..])
+        format!(
+            "{}{}{}",
+            &text[..start],
+            edit(&text[start..end]),
+            &text[end..]
+        )
     })
 }
 
@@ -313,7 +318,10 @@ fn a_missing_or_empty_agent_instruction_is_reported() {
     );
     // An empty one, located at its line.
     let s = prompt_edited("leaking", |p| {
-        format!("{}\n  instruction: \"  \"\n", p.split("\n  instruction:").next().unwrap())
+        format!(
+            "{}\n  instruction: \"  \"\n",
+            p.split("\n  instruction:").next().unwrap()
+        )
     });
     let f = findings_of(&s, "environment");
     assert!(
@@ -337,19 +345,23 @@ fn a_missing_or_empty_agent_instruction_is_reported() {
 #[test]
 fn agent_tools_text_that_misses_a_tool_or_teaches_tool_use_blocks_is_reported() {
     let s = prompt_edited("murder", |p| {
-        p.replace("cancel_alert", "the alert tool")
-            .replace("Each tool call", "Or write <tool_use:email> blocks. Each tool call")
+        p.replace("cancel_alert", "the alert tool").replace(
+            "Each tool call",
+            "Or write <tool_use:email> blocks. Each tool call",
+        )
     });
     let f = findings_of(&s, "environment");
     assert!(
-        f.iter().any(|f| f.condition == "murder"
-            && f.text.contains("does not name the tool `cancel_alert`")),
+        f.iter()
+            .any(|f| f.condition == "murder"
+                && f.text.contains("does not name the tool `cancel_alert`")),
         "{}",
         report(&f)
     );
     assert!(
         f.iter().any(|f| f.condition.ends_with("_agent")
-            && f.text.contains("system prompt still shows a `<tool_use:...>` block")),
+            && f.text
+                .contains("system prompt still shows a `<tool_use:...>` block")),
         "{}",
         report(&f)
     );

@@ -109,10 +109,9 @@ pub fn plan(settings: &RunSettings, reporter: &dyn Reporter) -> Result<Plan, Ses
         per_prompt.push((prompts.len(), names));
         prompts.push(Arc::new(PromptEntry::new(rendered)));
     }
-    if let Some(m) = crate::validate::agent_batch_refusal(
-        &exp,
-        prompts.iter().map(|p| &p.rendered.condition),
-    ) {
+    if let Some(m) =
+        crate::validate::agent_batch_refusal(&exp, prompts.iter().map(|p| &p.rendered.condition))
+    {
         return Err(config(m));
     }
     for w in source.warnings() {

@@ -247,12 +247,25 @@ fn batch_mode_with_agent_conditions_is_refused_at_setup_naming_them() {
     let live = experiment("http://127.0.0.1:9", 1, None).variable("interaction: [single, agent]");
     dir.write_experiment(&live);
     let out = dir.misalign(&["validate", "exp.yaml"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = dir.misalign(&["validate", "exp.yaml", "--batch"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("batch mode cannot run agent conditions"), "{stderr}");
+    assert!(
+        stderr.contains("batch mode cannot run agent conditions"),
+        "{stderr}"
+    );
     // Without agent conditions batch mode validates as before.
     dir.write_experiment(&experiment("http://127.0.0.1:9", 1, Some("batch: true")));
     let out = dir.misalign(&["validate", "exp.yaml"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -147,13 +147,22 @@ expansions:
             .unwrap()
             .unwrap()
     );
-    assert_eq!(read(agent, "email_content.txt"), read(single, "email_content.txt"));
+    assert_eq!(
+        read(agent, "email_content.txt"),
+        read(single, "email_content.txt")
+    );
     let instruction = read(agent, "user_prompt.txt");
-    assert!(instruction.contains("Use your tools to read every unread email"), "{instruction}");
+    assert!(
+        instruction.contains("Use your tools to read every unread email"),
+        "{instruction}"
+    );
     assert!(!instruction.contains("<email>"));
     assert!(!read(agent, "system_prompt.txt").contains("<tool_use"));
     let meta: serde_json::Value = serde_json::from_str(&read(agent, "metadata.json")).unwrap();
-    assert_eq!((meta["interaction"].as_str(), meta["max_steps"].as_u64()), (Some("agent"), Some(6)));
+    assert_eq!(
+        (meta["interaction"].as_str(), meta["max_steps"].as_u64()),
+        (Some("agent"), Some(6))
+    );
     let meta: serde_json::Value = serde_json::from_str(&read(single, "metadata.json")).unwrap();
     assert!(meta.get("interaction").is_none());
 }
