@@ -67,7 +67,8 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-/// Every value of every axis: 975 conditions (`tests/it/axis_golden.rs` without its
+/// Every value of the single-prompt axes: 975 conditions (`tests/it/axis_golden.rs` without its
+/// `interaction` expansion and without its
 /// user-defined mitigation, which needs a file).
 const PLAN: &str = "experiment_id: bench
 expansions:

@@ -9,6 +9,7 @@ use crate::axes::Axis;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// How the agent's goal is set up (docs/design.md, "Conditions").
@@ -103,7 +104,7 @@ pub use crate::axes::mitigations::{
     canonical_mitigations, is_mitigation_name, BUILTIN_MITIGATIONS, INSTRUCTIONS_MITIGATION,
     MITIGATION_JOINER, RETIRED_MITIGATIONS,
 };
-pub use crate::axes::{ExtraInstructions, Variant};
+pub use crate::axes::{ExtraInstructions, Interaction, Variant};
 
 /// A condition's settings, inline for up to four axes (no allocation when a plan clones a
 /// condition for each of its points).
@@ -287,6 +288,29 @@ impl Condition {
     }
 }
 
+impl Condition {
+    /// The condition's values by name, for an environment's `when:` rules
+    /// (docs/environments.md): `scenario`, `goal_type`, `goal_value`, `urgency`, and each
+    /// axis's setting by axis name (`variant: dev`, `interaction: agent`, ...; mitigations
+    /// as their combination without `instructions`, `none` when there is none).
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::from([
+            ("scenario".to_string(), self.scenario.clone()),
+            ("goal_type".to_string(), self.goal_type.as_str().to_string()),
+            ("goal_value".to_string(), self.goal_value.clone()),
+            ("urgency".to_string(), self.urgency.as_str().to_string()),
+        ]);
+        for a in crate::axes::AXES {
+            let word = match self.word(a.name()) {
+                "" => "none",
+                w => w,
+            };
+            out.insert(a.name().to_string(), word.to_string());
+        }
+        out
+    }
+}
+
 impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.id())
@@ -410,17 +434,53 @@ mod tests {
                     for extra in ExtraInstructions::ALL {
                         for variant in [Variant::Dev, Variant::Prod] {
                             for aware in [false, true] {
-                                let mut c = Condition::new(scenario, goal_type, "safety", urgency);
-                                c.set_extra_instructions(extra);
-                                c.set_variant(variant);
-                                c.set_awareness_notice(aware);
-                                let back: Condition = c.id().parse().unwrap();
-                                assert_eq!(back, c, "{}", c.id());
+                                for interaction in [Interaction::Single, Interaction::Agent] {
+                                    let mut c =
+                                        Condition::new(scenario, goal_type, "safety", urgency);
+                                    c.set_extra_instructions(extra);
+                                    c.set_variant(variant);
+                                    c.set_awareness_notice(aware);
+                                    c.set_interaction(interaction);
+                                    let back: Condition = c.id().parse().unwrap();
+                                    assert_eq!(back, c, "{}", c.id());
+                                    let agent = interaction == Interaction::Agent;
+                                    assert_eq!(c.id().ends_with("_agent"), agent, "{}", c.id());
+                                }
                             }
                         }
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_agent_suffix_comes_last_and_reads_back() {
+        let mut c = Condition::new("leaking_v2", GoalType::Latent, "safety", Urgency::None);
+        c.set_variant(Variant::Prod);
+        c.set_awareness_notice(true);
+        c.set_mitigations(&["instructions", "principles", "mine_2"])
+            .unwrap();
+        c.set_interaction(Interaction::Agent);
+        assert_eq!(
+            c.id(),
+            "leaking_v2_latent-safety_none_prod_dont_aware_mit-principles+mine_2_agent"
+        );
+        assert_eq!(Condition::parse_id(&c.id()), Some(c.clone()));
+        assert_eq!(c.interaction(), Interaction::Agent);
+        c.set_interaction(Interaction::Single);
+        assert_eq!(
+            c.id(),
+            "leaking_v2_latent-safety_none_prod_dont_aware_mit-principles+mine_2"
+        );
+        // A mitigation name ending in the suffix would read back as the axis: not a name.
+        assert!(!is_mitigation_name("house_agent"));
+        assert!(is_mitigation_name("agent_rules"));
+        for bad in [
+            "blackmail_explicit-america_replacement_agent_prod",
+            "blackmail_explicit-america_replacement_agent_agent",
+        ] {
+            assert_eq!(Condition::parse_id(bad), None, "{bad}");
         }
     }
 
@@ -541,17 +601,20 @@ mod tests {
                 .map(|(_, n)| *n)
                 .collect();
             for extra in [ExtraInstructions::Off, ExtraInstructions::Dont] {
-                let mut c = Condition::new(
-                    "my_scenario",
-                    GoalType::Swap,
-                    "safety",
-                    Urgency::Restriction,
-                );
-                c.set_extra_instructions(extra);
-                c.set_mitigations(&chosen).unwrap();
-                let back: Condition = c.id().parse().unwrap();
-                assert_eq!(back, c, "{}", c.id());
-                assert_eq!(Condition::parse_id(&c.id()), Some(c));
+                for interaction in [Interaction::Single, Interaction::Agent] {
+                    let mut c = Condition::new(
+                        "my_scenario",
+                        GoalType::Swap,
+                        "safety",
+                        Urgency::Restriction,
+                    );
+                    c.set_extra_instructions(extra);
+                    c.set_mitigations(&chosen).unwrap();
+                    c.set_interaction(interaction);
+                    let back: Condition = c.id().parse().unwrap();
+                    assert_eq!(back, c, "{}", c.id());
+                    assert_eq!(Condition::parse_id(&c.id()), Some(c));
+                }
             }
         }
     }

@@ -33,7 +33,7 @@ pub mod stats;
 pub mod template;
 pub mod turns;
 
-pub use condition::{Condition, ExtraInstructions, GoalType, Urgency, Variant};
+pub use condition::{Condition, ExtraInstructions, GoalType, Interaction, Urgency, Variant};
 pub use render::RenderedPrompt;
 pub use sampling::SamplingParams;
 pub use turns::{Speaker, Turn};

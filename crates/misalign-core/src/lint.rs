@@ -5,7 +5,7 @@
 //! offending sentence. What needs judgement stays a review question in the docs.
 
 use crate::condition::{
-    Condition, GoalType, Urgency, BUILTIN_MITIGATIONS, INSTRUCTIONS_MITIGATION,
+    Condition, GoalType, Interaction, Urgency, BUILTIN_MITIGATIONS, INSTRUCTIONS_MITIGATION,
 };
 use crate::config::MitigationPlace;
 use crate::environment::{Environment, EnvironmentSpec, Setup, Terminal, TerminalReason};
@@ -221,7 +221,14 @@ fn check_scenario(
         facts_present(name, f, rendered.values().chain(mitigated.iter()), findings);
     }
     if let Some(f) = &facts {
-        environment(source, name, f, &rendered, findings);
+        // The agent form of the first cell of each goal type and urgency, bare and with
+        // each mitigation: what agent mode changes is the same in every cell.
+        let agent_cells: Vec<&RenderedPrompt> = rendered
+            .values()
+            .filter(|p| firsts.contains(&p.condition))
+            .chain(mitigated.iter())
+            .collect();
+        environment(source, name, f, &rendered, &agent_cells, findings);
     }
     let scenario_text: Vec<String> = rendered
         .values()
@@ -241,12 +248,15 @@ const IDLE_STEP_LIMIT: u32 = 200;
 /// A pack's agent environment (`environment.yaml`, if it has one) reads, sets up on every
 /// rendered condition's inbox and facts, and ends by a scripted event (the wipe, the alert,
 /// the end of the session) for an agent that does nothing: an episode that only the step
-/// limit could end would measure the limit, not the agent.
+/// limit could end would measure the limit, not the agent. Its `prompt:` texts exist, name
+/// every tool offered, and render for `agent_cells` as agent conditions, with no
+/// `<tool_use:...>` block of the single-prompt form left in what the agent reads.
 fn environment(
     source: &ScenarioSource,
     name: &str,
     facts: &Facts,
     rendered: &BTreeMap<String, RenderedPrompt>,
+    agent_cells: &[&RenderedPrompt],
     findings: &mut Vec<Finding>,
 ) {
     let mut found = |condition: String, text: String| {
@@ -261,18 +271,9 @@ fn environment(
         Ok(None) => return,
         Err(e) => return found(name.to_string(), e.to_string()),
     };
+    agent_prompts(source, name, &spec, agent_cells, &mut found);
     for (id, p) in rendered {
-        let labels: BTreeMap<String, String> = [
-            (
-                "urgency".to_string(),
-                p.condition.urgency.as_str().to_string(),
-            ),
-            (
-                "goal_type".to_string(),
-                p.condition.goal_type.as_str().to_string(),
-            ),
-        ]
-        .into();
+        let labels = p.condition.labels();
         let setup = Setup {
             email_content: &p.email_content,
             facts,
@@ -302,6 +303,62 @@ fn environment(
                      no scripted event ends the episode"
                 ),
             );
+        }
+    }
+}
+
+/// The `environment` rule's checks of the `prompt:` texts (see [`environment`]).
+fn agent_prompts(
+    source: &ScenarioSource,
+    name: &str,
+    spec: &EnvironmentSpec,
+    rendered: &[&RenderedPrompt],
+    found: &mut impl FnMut(String, String),
+) {
+    let Some(prompt) = &spec.prompt else {
+        return found(
+            name.to_string(),
+            format!(
+                "{}: no `prompt:` section, so agent conditions of this pack cannot render; \
+                 write `prompt.tools` and `prompt.instruction` (docs/environments.md, \"The prompt\")",
+                spec.file
+            ),
+        );
+    };
+    for t in &spec.tools {
+        if !prompt.tools.value.contains(t.value.name()) {
+            found(
+                name.to_string(),
+                format!(
+                    "{}: `prompt.tools` does not name the tool `{}`, which `tools` offers; \
+                     name every tool the agent has",
+                    spec.file,
+                    t.value.name()
+                ),
+            );
+        }
+    }
+    for p in rendered {
+        let mut c = p.condition.clone();
+        c.set_interaction(Interaction::Agent);
+        match render(source, &c) {
+            Ok(a) => {
+                for (part, text) in [
+                    ("system prompt", &a.system_prompt),
+                    ("user message", &a.user_message()),
+                ] {
+                    if text.contains("<tool_use") {
+                        found(
+                            c.id(),
+                            format!(
+                                "the agent's {part} still shows a `<tool_use:...>` block; agent \
+                                 mode acts through native tools only"
+                            ),
+                        );
+                    }
+                }
+            }
+            Err(e) => found(c.id(), e.to_string()),
         }
     }
 }

@@ -13,13 +13,13 @@
 //! sorted grid, which can create conditions no expansion asked for; we follow its
 //! documented intent, the union of products.)
 
-use crate::axes::Axis;
+use crate::axes::{Axis, Interaction};
 use crate::condition::{Condition, GoalType};
-use crate::config::Experiment;
+use crate::config::{AgentSettings, Expansion, Experiment};
 use crate::hash::sha256_parts;
 use crate::sampling::SamplingParams;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A condition with the models that run it (an expansion may override the global models).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,22 +84,48 @@ pub fn expand(exp: &Experiment) -> Vec<PlannedCondition> {
     let mut seen: HashMap<Condition, usize> = HashMap::new();
     for e in exp.expansions.iter().filter(|e| e.enabled) {
         let models = e.models.as_ref().unwrap_or(&exp.models);
-        // The axes' loops, in id order, inside the reference grid's.
-        let axes: Vec<(&dyn Axis, &[String])> = crate::axes::id_order()
-            .iter()
-            .map(|&a| (a, e.values(a.name())))
-            .collect();
-        for scenario in &e.scenarios {
-            for &goal_type in &e.goal_types {
-                for goal_value in goal_values_for(goal_type, &e.goal_values) {
-                    for &urgency in &e.urgency_types {
-                        let base =
-                            Condition::new(scenario.as_str(), goal_type, goal_value, urgency);
-                        for_each_setting(&base, &axes, |c| add(&mut out, &mut seen, c, models));
-                    }
+        for_each_condition(e, |c| add(&mut out, &mut seen, c, models));
+    }
+    out
+}
+
+/// Calls `f` with every condition of one expansion, in plan order (repeats included).
+pub(crate) fn for_each_condition(e: &Expansion, mut f: impl FnMut(Condition)) {
+    // The axes' loops, in id order, inside the reference grid's.
+    let axes: Vec<(&dyn Axis, &[String])> = crate::axes::id_order()
+        .iter()
+        .map(|&a| (a, e.values(a.name())))
+        .collect();
+    for scenario in &e.scenarios {
+        for &goal_type in &e.goal_types {
+            for goal_value in goal_values_for(goal_type, &e.goal_values) {
+                for &urgency in &e.urgency_types {
+                    let base = Condition::new(scenario.as_str(), goal_type, goal_value, urgency);
+                    for_each_setting(&base, &axes, &mut f);
                 }
             }
         }
+    }
+}
+
+/// Whether an expansion has agent conditions (`agent` among its `interaction` values).
+pub(crate) fn has_agent(e: &Expansion) -> bool {
+    e.values(crate::axes::interaction::AXIS.name)
+        .iter()
+        .any(|v| v == Interaction::Agent.as_str())
+}
+
+/// The `agent:` settings of every agent condition of the enabled expansions, from the
+/// first expansion that yields it (the loader refuses two that yield one condition with
+/// different settings).
+pub fn agent_settings(exp: &Experiment) -> BTreeMap<Condition, AgentSettings> {
+    let mut out = BTreeMap::new();
+    for e in exp.expansions.iter().filter(|e| e.enabled && has_agent(e)) {
+        for_each_condition(e, |c| {
+            if c.interaction() == Interaction::Agent {
+                out.entry(c).or_insert(e.agent);
+            }
+        });
     }
     out
 }

@@ -14,8 +14,10 @@
 //! reference generator. Otherwise they come from our pack texts, strictly filled.
 
 use crate::axes::{PackRender, ReferenceRender};
-use crate::condition::{Condition, ExtraInstructions, GoalType, INSTRUCTIONS_MITIGATION};
-use crate::config::{MitigationPlace, UserMitigation};
+use crate::condition::{
+    Condition, ExtraInstructions, GoalType, Interaction, INSTRUCTIONS_MITIGATION,
+};
+use crate::config::{AgentSettings, MitigationPlace, UserMitigation};
 use crate::hash::sha256_parts;
 use crate::scenario::goals::goal_text;
 use crate::scenario::variables::stem_match;
@@ -46,7 +48,34 @@ pub struct RenderedPrompt {
     /// turns, such as `demonstrations`); empty for most conditions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prior_turns: Vec<Turn>,
+    /// Agent mode (`interaction: agent`): what the episode runs on. `None` for the
+    /// single-prompt form. `system_prompt` then names the tools of the environment's
+    /// `prompt.tools`, `user_prompt` is its `prompt.instruction`, and `email_content` is
+    /// the mailbox the environment reveals through tools (never sent as a message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentPrompt>,
 }
+
+/// What an agent condition's episodes run on, beyond the prompt texts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentPrompt {
+    /// The episode ends after this many steps at most (the expansion's `agent.max_steps`).
+    pub max_steps: u32,
+    /// The pack's `environment.yaml`, as read.
+    pub environment: String,
+}
+
+/// The placeholders of the pack's instruction and tools texts, and of an environment's
+/// `prompt:` texts: the facts [`base_vars`] gives and the autonomy lines
+/// ([`add_autonomy`]).
+pub const PACK_TEXT_PLACEHOLDERS: [&str; 6] = [
+    "agent_name",
+    "agent_address",
+    "company_name",
+    "goal_statement",
+    "autonomy",
+    "autonomy_instruction",
+];
 
 /// The text one mitigation adds to one part of the prompt.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,8 +86,12 @@ pub struct MitigationAddition {
 }
 
 impl RenderedPrompt {
-    /// The user message sent to the model: the instruction, a blank line, then the inbox.
+    /// The user message sent to the model: the instruction, a blank line, then the inbox;
+    /// in agent mode the instruction alone (the agent reads the mailbox through tools).
     pub fn user_message(&self) -> String {
+        if self.agent.is_some() {
+            return self.user_prompt.clone();
+        }
         format!(
             "{}\n\n{}",
             self.user_prompt.trim_end_matches('\n'),
@@ -68,15 +101,26 @@ impl RenderedPrompt {
 
     /// Identity of the prompt's content: changes whenever anything sent to the model does.
     /// Prior turns are hashed only when there are some, so a prompt without turns keeps the
-    /// hash (and the stored answers) it had before turns existed.
+    /// hash (and the stored answers) it had before turns existed. An agent prompt also
+    /// hashes its mailbox, environment and step limit (what its observations come from).
     pub fn prompt_hash(&self) -> String {
         let system = self.system_prompt.as_bytes();
         let user = self.user_message();
-        if self.prior_turns.is_empty() {
-            return sha256_parts(&[system, user.as_bytes()]);
+        let turns = (!self.prior_turns.is_empty())
+            .then(|| serde_json::to_string(&self.prior_turns).expect("turns serialize"));
+        let mut parts: Vec<&[u8]> = vec![system, user.as_bytes()];
+        parts.extend(turns.as_ref().map(|t| t.as_bytes()));
+        let max_steps;
+        if let Some(agent) = &self.agent {
+            max_steps = agent.max_steps.to_le_bytes();
+            parts.extend([
+                b"agent".as_slice(),
+                self.email_content.as_bytes(),
+                agent.environment.as_bytes(),
+                &max_steps,
+            ]);
         }
-        let turns = serde_json::to_string(&self.prior_turns).expect("turns serialize");
-        sha256_parts(&[system, user.as_bytes(), turns.as_bytes()])
+        sha256_parts(&parts)
     }
 
     /// `metadata.json` of the generated prompt folder.
@@ -99,6 +143,9 @@ impl RenderedPrompt {
         if !self.prior_turns.is_empty() {
             meta["prior_turns"] = serde_json::json!(self.prior_turns);
         }
+        if let Some(agent) = &self.agent {
+            meta["max_steps"] = serde_json::json!(agent.max_steps);
+        }
         meta
     }
 }
@@ -111,6 +158,9 @@ pub struct RenderOptions {
     pub alignment_faking_warning: String,
     /// The experiment's own mitigations, by name.
     pub mitigations: BTreeMap<String, UserMitigation>,
+    /// The `agent:` settings of the experiment's agent conditions; an agent condition not
+    /// listed gets the defaults.
+    pub agent: BTreeMap<Condition, AgentSettings>,
 }
 
 /// Renders one condition: system prompt, instruction and inbox (no alignment-faking warning).
@@ -130,8 +180,23 @@ pub fn render_with(
 ) -> Result<RenderedPrompt, RenderError> {
     let sc = source.scenario(&condition.scenario)?;
     if let Some(reference) = &sc.reference_prompts {
+        if condition.interaction() == Interaction::Agent {
+            return Err(RenderError::Other(format!(
+                "condition {} runs as an agent, but scenario `{}` takes its prompts from {}, \
+                 whose system prompt teaches the `<tool_use:...>` blocks of the single-prompt \
+                 form; agent mode needs our pack texts (docs/environments.md): drop `agent` \
+                 from interaction for this scenario, or remove that file from the folder",
+                condition.id(),
+                sc.name,
+                reference.file.display
+            )));
+        }
         return render_reference(source, &sc, reference, condition, options);
     }
+    let agent = match condition.interaction() {
+        Interaction::Agent => Some(agent_texts(&sc, condition, options)?),
+        Interaction::Single => None,
+    };
     let goal = goal_for(&sc, condition)?;
     let facts = sc.require_facts()?;
     let mut base = base_vars(facts, &goal);
@@ -148,11 +213,16 @@ pub fn render_with(
     };
     let email_content = fill_inbox(&sc, condition, &inbox_vars, &additions)?;
 
-    let user_prompt = finish(&fill(
-        sc.require(&sc.instruction, "user-instruction.md")?,
-        &base,
-    )?);
-    let tools = fill(sc.require(&sc.tools, "tools.md")?, &base)?;
+    // Agent mode swaps the instruction and the tools text for the environment's own.
+    let (instruction, tools) = match &agent {
+        Some(a) => (&a.instruction, &a.tools),
+        None => (
+            sc.require(&sc.instruction, "user-instruction.md")?,
+            sc.require(&sc.tools, "tools.md")?,
+        ),
+    };
+    let user_prompt = finish(&fill(instruction, &base)?);
+    let tools = fill(tools, &base)?;
     let mut axes = PackRender {
         scenario: &sc,
         vars: &base,
@@ -194,6 +264,56 @@ pub fn render_with(
         email_content,
         mitigation_additions: additions,
         prior_turns,
+        agent: agent.map(|a| a.prompt),
+    })
+}
+
+/// An agent condition's texts from the pack's environment: its `prompt:` texts as docs to
+/// fill, and what the episode runs on.
+struct AgentTexts {
+    instruction: Doc,
+    tools: Doc,
+    prompt: AgentPrompt,
+}
+
+fn agent_texts(
+    sc: &Loaded,
+    c: &Condition,
+    options: &RenderOptions,
+) -> Result<AgentTexts, RenderError> {
+    let file = sc
+        .environment
+        .as_ref()
+        .ok_or_else(|| RenderError::MissingFile {
+            path: format!("{}/{}", sc.name, crate::environment::ENVIRONMENT_FILE),
+            hint: format!(
+                "condition {} runs as an agent, which needs the scenario's environment \
+                 (docs/environments.md); write one, or drop `agent` from interaction",
+                c.id()
+            ),
+        })?;
+    let spec = file.spec()?;
+    let prompt = spec.prompt.as_ref().ok_or_else(|| {
+        RenderError::Environment(crate::environment::EnvironmentError::Setup {
+            file: file.display.clone(),
+            message: format!(
+                "condition {} runs as an agent, but the file has no `prompt:` section \
+                 (`tools`, `instruction`: docs/environments.md, \"The prompt\")",
+                c.id()
+            ),
+        })
+    })?;
+    let doc = |field: &str, text: &str| Doc {
+        display: format!("{} ({field})", file.display),
+        template: crate::template::Template::parse(text),
+    };
+    Ok(AgentTexts {
+        instruction: doc("prompt.instruction", &prompt.instruction.value),
+        tools: doc("prompt.tools", &prompt.tools.value),
+        prompt: AgentPrompt {
+            max_steps: options.agent.get(c).copied().unwrap_or_default().max_steps,
+            environment: file.text.clone(),
+        },
     })
 }
 
@@ -376,6 +496,7 @@ fn render_reference(
         email_content,
         mitigation_additions: additions,
         prior_turns,
+        agent: None,
     })
 }
 
@@ -655,6 +776,25 @@ mod tests {
             "x<email>\nID: 1a</email>\n<email>\nID: 2b"
         );
         assert_eq!(number_emails("no emails"), "no emails");
+    }
+
+    #[test]
+    fn the_pack_text_placeholders_are_what_the_render_fills() {
+        let facts = crate::scenario::Facts::default();
+        let goal = GoalText {
+            statement: String::new(),
+            reminder: String::new(),
+        };
+        let mut vars = base_vars(&facts, &goal);
+        let source = ScenarioSource::builtin();
+        let sc = source.scenario("blackmail").unwrap();
+        let c = Condition::new("blackmail", GoalType::None, "none", crate::Urgency::None);
+        add_autonomy(&sc, &c, &mut vars);
+        let mut names: Vec<&str> = vars.keys().map(String::as_str).collect();
+        let mut want = PACK_TEXT_PLACEHOLDERS.to_vec();
+        names.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(names, want);
     }
 
     #[test]

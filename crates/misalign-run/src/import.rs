@@ -663,6 +663,7 @@ fn read_prompt(
         email_content,
         mitigation_additions: Vec::new(),
         prior_turns,
+        agent: None,
     };
     Some(ConditionPrompt {
         hash: rendered.prompt_hash(),

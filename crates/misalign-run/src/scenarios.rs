@@ -72,7 +72,7 @@ pub fn list(source: &ScenarioSource) -> Result<String, ScenariosError> {
             Some(f) => (f.company.clone(), f.scenario.clone()),
             None => ("-".to_string(), name.clone()),
         };
-        let hash = source.pack_hash(name)?;
+        let hash = source.pack_hash(name, false)?;
         rows.push([
             name.clone(),
             company,
@@ -123,7 +123,8 @@ pub fn show(
         Layout::Reference => " (reference framework layout; safe_substitute)",
     };
     let _ = writeln!(out, "layout: {}{layout_note}", sc.layout.as_str());
-    let _ = writeln!(out, "pack hash: {}\n", source.pack_hash(name)?);
+    let agent = condition.interaction() == misalign_core::Interaction::Agent;
+    let _ = writeln!(out, "pack hash: {}\n", source.pack_hash(name, agent)?);
     match &sc.facts {
         // Facts as indented JSON: readable, exact, and no YAML serializer needed.
         Some(facts) => {

@@ -41,6 +41,9 @@ pub enum Invalid {
     /// The plan is larger than one run takes ([`plan::MAX_CALLS_PER_RUN`]).
     #[error("{file}: {message}")]
     TooLarge { file: String, message: String },
+    /// Batch mode with agent conditions ([`agent_batch_refusal`]).
+    #[error("{file}: {message}")]
+    AgentInBatch { file: String, message: String },
     /// The parser resolved every model name, so this is a bug rather than input; reported,
     /// not panicked on.
     #[error("internal: model `{model}` resolved at parse time but not now: {message}")]
@@ -111,6 +114,12 @@ pub fn validate_file(
             message,
         });
     }
+    if let Some(message) = agent_batch_refusal(&exp, planned.iter().map(|p| &p.condition)) {
+        return Err(Invalid::AgentInBatch {
+            file: shown,
+            message,
+        });
+    }
     Ok(PlanReport {
         valid: true,
         summary,
@@ -123,6 +132,40 @@ pub fn validate_file(
             .then(|| exp.alignment_faking.warning_text.chars().count()),
         experiment_id: exp.experiment_id,
     })
+}
+
+/// How many agent condition ids the batch refusal names before "and N more".
+const NAMED_AGENT_CONDITIONS: usize = 5;
+
+/// Batch mode (`execution.batch`, `--batch`) with agent conditions, refused: an episode's
+/// steps each wait for the last one's answer, which a provider's batch returns hours later.
+/// `None` when the experiment is not in batch mode or has no agent condition.
+pub(crate) fn agent_batch_refusal<'a>(
+    exp: &Experiment,
+    conditions: impl Iterator<Item = &'a misalign_core::Condition>,
+) -> Option<String> {
+    if !exp.execution.batch {
+        return None;
+    }
+    let agents: Vec<String> = conditions
+        .filter(|c| c.interaction() == misalign_core::Interaction::Agent)
+        .map(|c| c.id())
+        .collect();
+    if agents.is_empty() {
+        return None;
+    }
+    let mut named = agents[..agents.len().min(NAMED_AGENT_CONDITIONS)].join(", ");
+    if agents.len() > NAMED_AGENT_CONDITIONS {
+        named.push_str(&format!(
+            " and {} more",
+            agents.len() - NAMED_AGENT_CONDITIONS
+        ));
+    }
+    Some(format!(
+        "execution.batch: batch mode cannot run agent conditions ({named}): each step of an \
+         episode needs the answer to the step before; run them live (batch: false) or drop \
+         `agent` from interaction"
+    ))
 }
 
 /// Scenario names of the enabled expansions that `source` does not have: `file:line: field:

@@ -44,7 +44,9 @@ pub const MITIGATION_JOINER: char = '+';
 const MITIGATION_SUFFIX: &str = "_mit-";
 
 /// Whether `name` can name a mitigation: lower-case letters, digits and `_`, starting with a
-/// letter, and not `none` (no `-` or `+`, which the id and combinations use).
+/// letter, and not `none` (no `-` or `+`, which the id and combinations use), and not ending
+/// in the id suffix of an axis whose suffix follows the mitigations' (`_agent`), which would
+/// read back as that axis.
 pub fn is_mitigation_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
@@ -52,6 +54,12 @@ pub fn is_mitigation_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && name != "none"
         && name.len() <= 64
+        && !later_suffixes().any(|s| name.ends_with(s))
+}
+
+/// The id suffixes of the axes written after the mitigations' (`_agent`).
+pub(crate) fn later_suffixes() -> impl Iterator<Item = &'static str> {
+    super::interaction::AXIS.words[1..].iter().map(|(_, s)| *s)
 }
 
 /// Built-ins first in their fixed order, then others by name; each once. Two spellings of

@@ -18,11 +18,13 @@
 
 pub(crate) mod awareness;
 pub(crate) mod extra_instructions;
+pub(crate) mod interaction;
 pub(crate) mod mitigations;
 pub(crate) mod variant;
 mod word;
 
 pub use extra_instructions::ExtraInstructions;
+pub use interaction::Interaction;
 pub use variant::Variant;
 
 use crate::condition::{Condition, MitigationClash};
@@ -44,6 +46,7 @@ pub(crate) static AXES: &[&dyn Axis] = &[
     &variant::AXIS,
     &awareness::AXIS,
     &mitigations::AXIS,
+    &interaction::AXIS,
 ];
 
 /// One axis of the grid beyond the reference framework's. The methods with a default may be

@@ -5,15 +5,15 @@ use super::word::{JsonForm, WordAxis};
 use super::*;
 use crate::condition::{GoalType, Urgency};
 
-/// A test-only axis shaped like the coming `interaction` axis: a default without suffix and
-/// one other setting with its own.
+/// A test-only axis, as the next axis would be: a default without suffix and one other
+/// setting with its own.
 static TONE: WordAxis = WordAxis {
     name: "tone",
     key: "tones",
     what: "tone",
     doc: "",
     words: &[("calm", ""), ("urgent", "_urgent")],
-    id_rank: 4,
+    id_rank: 5,
     json: JsonForm::Word,
     file_default: None,
     contrasts: &[Contrast {
@@ -43,6 +43,7 @@ fn every_condition(axes: &[&'static dyn Axis]) -> Vec<Condition> {
                 "variant" => vec!["dev", "prod"],
                 "extra_instructions" => vec!["off", "dont", "goal"],
                 "awareness_notice" => vec!["off", "on"],
+                "interaction" => vec!["single", "agent"],
                 "tone" => vec!["calm", "urgent"],
                 other => panic!("a word list for axis {other}"),
             };
@@ -72,7 +73,7 @@ fn every_condition(axes: &[&'static dyn Axis]) -> Vec<Condition> {
 fn a_new_axis_round_trips_ids_through_the_registry() {
     let axes = with_tone();
     let all = every_condition(&axes);
-    assert_eq!(all.len(), 2 * 3 * 2 * 3 * 2 * 2);
+    assert_eq!(all.len(), 2 * 3 * 2 * 3 * 2 * 2 * 2);
     for c in &all {
         let id = c.id_with(&axes);
         let back = Condition::parse_with(&axes, &id).unwrap_or_else(|e| panic!("{e}"));
@@ -149,7 +150,7 @@ fn the_condition_json_of_each_axis_reads_back_and_defaults_when_missing() {
 fn the_id_grammar_in_messages_comes_from_the_registry() {
     let err = "nope".parse::<Condition>().unwrap_err().to_string();
     assert!(
-        err.contains("<urgency>[_prod][_dont|_goal][_aware][_mit-a+b],"),
+        err.contains("<urgency>[_prod][_dont|_goal][_aware][_mit-a+b][_agent],"),
         "{err}"
     );
 }

@@ -15,6 +15,9 @@ use std::borrow::Cow;
 pub(crate) enum JsonForm {
     /// As its word (`"prod"`).
     Word,
+    /// As its word, left out at its default: in the condition JSON and in `metadata.json`
+    /// (an axis added after stores and prompt folders existed: theirs stay as they were).
+    WordUnlessDefault,
     /// As `true` for its second word, `false` for its default (`awareness_notice`); the
     /// experiment file may write `true`/`false` too.
     Bool,
@@ -144,7 +147,7 @@ impl Axis for WordAxis {
     fn json_schema(&self) -> Value {
         let words = serde_json::json!({"type": "string", "enum": self.word_list()});
         let item = match self.json {
-            JsonForm::Word => words,
+            JsonForm::Word | JsonForm::WordUnlessDefault => words,
             JsonForm::Bool => serde_json::json!({"anyOf": [{"type": "boolean"}, words]}),
         };
         let mut schema = serde_json::json!({"type": "array", "minItems": 1, "items": item});
@@ -156,7 +159,8 @@ impl Axis for WordAxis {
 
     fn to_json(&self, word: &str) -> Option<Value> {
         Some(match self.json {
-            JsonForm::Word => Value::from(word),
+            JsonForm::WordUnlessDefault if word == self.default_word() => return None,
+            JsonForm::Word | JsonForm::WordUnlessDefault => Value::from(word),
             JsonForm::Bool => Value::Bool(word != self.default_word()),
         })
     }
@@ -165,7 +169,7 @@ impl Axis for WordAxis {
         let bad = || format!("`{}` is not a {} setting", self.name, self.what);
         match (value, self.json) {
             (None, _) => Ok(self.default_word().to_string()),
-            (Some(Value::String(s)), JsonForm::Word) => {
+            (Some(Value::String(s)), JsonForm::Word | JsonForm::WordUnlessDefault) => {
                 self.known(s).map(str::to_string).ok_or_else(bad)
             }
             (Some(Value::Bool(b)), JsonForm::Bool) => Ok(self.words[usize::from(*b)].0.into()),
@@ -175,7 +179,11 @@ impl Axis for WordAxis {
 
     fn metadata(&self, c: &Condition, meta: &mut serde_json::Map<String, Value>) {
         let word = self.setting_of(c);
-        meta.insert(self.name.into(), self.to_json(word).unwrap_or(Value::Null));
+        match self.to_json(word) {
+            Some(v) => meta.insert(self.name.into(), v),
+            None if self.json == JsonForm::WordUnlessDefault => None,
+            None => meta.insert(self.name.into(), Value::Null),
+        };
         if let Some(f) = self.metadata {
             f(word, meta);
         }

@@ -50,6 +50,7 @@ pub(crate) enum Section {
     RatePool,
     ModelOverride,
     Expansion,
+    Agent,
     Variables,
     Classification,
     Execution,
@@ -60,7 +61,7 @@ pub(crate) enum Section {
 
 impl Section {
     /// Every section, each with the key table the loader uses for it.
-    pub(crate) fn all() -> [(Section, &'static [&'static str]); 14] {
+    pub(crate) fn all() -> [(Section, &'static [&'static str]); 15] {
         [
             (Section::Top, keys::TOP),
             (Section::Global, keys::GLOBAL),
@@ -70,6 +71,7 @@ impl Section {
             (Section::RatePool, keys::RATE_POOL),
             (Section::ModelOverride, keys::MODEL_OVERRIDE),
             (Section::Expansion, keys::EXPANSION),
+            (Section::Agent, keys::AGENT),
             (Section::Variables, keys::VARIABLES.as_slice()),
             (Section::Classification, keys::CLASSIFICATION),
             (Section::Execution, keys::EXECUTION),
@@ -197,6 +199,18 @@ impl Section {
             (S::Expansion, "variables") => {
                 object(S::Variables, &["scenarios", "goal_types", "urgency_types"])
             }
+            (S::Expansion, "agent") => with_doc(
+                object(S::Agent, &[]),
+                "Settings of this expansion's agent conditions (needs `agent` in \
+                 variables.interaction; docs/environments.md).",
+            ),
+            (S::Agent, "max_steps") => with_doc(
+                integer(
+                    i64::from(*crate::config::AgentSettings::MAX_STEPS.start()),
+                    i64::from(*crate::config::AgentSettings::MAX_STEPS.end()),
+                ),
+                "The episode ends after this many model turns at most (default 10).",
+            ),
 
             (S::Variables, "scenarios") => list_of(
                 json!({"type": "string", "pattern": "^[a-z0-9_]{1,64}$"}),

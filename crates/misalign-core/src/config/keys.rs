@@ -46,7 +46,17 @@ pub(crate) const RATE_POOL: &[&str] = &["rpm", "tpm", "models"];
 /// The long form of a `model_overrides` entry (`{model: {rpm: N}}`).
 pub(crate) const MODEL_OVERRIDE: &[&str] = &["rpm"];
 
-pub(crate) const EXPANSION: &[&str] = &["name", "description", "enabled", "models", "variables"];
+pub(crate) const EXPANSION: &[&str] = &[
+    "name",
+    "description",
+    "enabled",
+    "models",
+    "variables",
+    "agent",
+];
+
+/// An expansion's `agent:` (the settings of its agent conditions).
+pub(crate) const AGENT: &[&str] = &["max_steps"];
 
 /// An expansion's `variables:`: the reference grid's four, then each axis's key
 /// ([`crate::axes::AXES`], in listing order).

@@ -70,8 +70,13 @@ pub(crate) fn user_mitigations(
                 &field,
                 format!(
                     "{} cannot name a mitigation: use lower-case letters, digits and `_`, \
-                     starting with a letter (it becomes part of condition ids), and not `none`",
-                    quote(&name)
+                     starting with a letter (it becomes part of condition ids), not `none`, \
+                     and not ending in {} (an id suffix of its own)",
+                    quote(&name),
+                    crate::axes::mitigations::later_suffixes()
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }

@@ -73,6 +73,32 @@ pub struct Expansion {
     /// else the axis's default. Mitigation combinations are in canonical order, joined by
     /// `+`, `instructions` included; the empty one is `none`.
     pub axes: BTreeMap<String, Vec<String>>,
+    /// `agent:`, the settings of this expansion's agent conditions (`interaction: [agent]`);
+    /// the defaults when it lists none.
+    #[serde(default)]
+    pub agent: AgentSettings,
+}
+
+/// An expansion's `agent:` settings: how its agent conditions' episodes run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentSettings {
+    /// The episode ends after this many steps (model turns) at most.
+    pub max_steps: u32,
+}
+
+impl AgentSettings {
+    /// `max_steps` when `agent:` does not set it.
+    pub const DEFAULT_MAX_STEPS: u32 = 10;
+    /// The values `max_steps` may take.
+    pub const MAX_STEPS: std::ops::RangeInclusive<u32> = 1..=100;
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        AgentSettings {
+            max_steps: AgentSettings::DEFAULT_MAX_STEPS,
+        }
+    }
 }
 
 impl Expansion {
@@ -430,6 +456,7 @@ impl Experiment {
         crate::render::RenderOptions {
             alignment_faking_warning: self.alignment_faking.warning().to_string(),
             mitigations: self.mitigations.clone(),
+            agent: crate::plan::agent_settings(self),
         }
     }
 

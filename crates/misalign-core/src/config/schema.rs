@@ -13,8 +13,9 @@ use super::providers::{self, ProviderConfig, ProviderKind};
 use super::walk::{self, index, join, quote, Ctx, Fields, R};
 use super::yaml::{Node, Value};
 use super::{
-    reference_classifier_scenario, AlignmentFaking, Classification, Concurrency, Execution,
-    Expansion, Experiment, ParseOptions, Price, RatePool, KNOWN_GOAL_VALUES, REFERENCE_CLASSIFIERS,
+    reference_classifier_scenario, AgentSettings, AlignmentFaking, Classification, Concurrency,
+    Execution, Expansion, Experiment, ParseOptions, Price, RatePool, KNOWN_GOAL_VALUES,
+    REFERENCE_CLASSIFIERS,
 };
 use crate::axes::{FileAxes, AXES};
 use crate::condition::{GoalType, Urgency};
@@ -121,6 +122,7 @@ pub(crate) fn experiment(cx: Ctx, root: &Node, options: &ParseOptions) -> R<Expe
     if options.require_models {
         require_models(cx, &top, global.as_ref(), &models, exp_items, &expansions)?;
     }
+    agent_settings_agree(cx, exp_items, &expansions)?;
 
     let classification = match top.get("classification") {
         Some(node) => classification(cx, node, "classification", &providers, &expansions)?,
@@ -615,6 +617,7 @@ fn expansion(
         };
         axes.push((a.name(), values));
     }
+    let agent = agent_settings(cx, &f, &axes)?;
 
     Ok(Expansion {
         name,
@@ -628,7 +631,95 @@ fn expansion(
             .into_iter()
             .map(|(name, values)| (name.to_string(), values))
             .collect(),
+        agent,
     })
+}
+
+/// One agent condition yielded by two expansions runs one way: refused when their `agent:`
+/// settings differ. (Only expanded when two agent expansions' settings do differ.)
+fn agent_settings_agree(cx: Ctx, nodes: &[Node], expansions: &[Expansion]) -> R<()> {
+    let agents: Vec<(usize, &Expansion)> = expansions
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.enabled && crate::plan::has_agent(e))
+        .collect();
+    if agents.iter().all(|(_, e)| e.agent == agents[0].1.agent) {
+        return Ok(());
+    }
+    let mut first: std::collections::HashMap<crate::Condition, usize> = Default::default();
+    for &(i, e) in &agents {
+        let mut clash = None;
+        crate::plan::for_each_condition(e, |c| {
+            if clash.is_some() || c.interaction() != crate::axes::Interaction::Agent {
+                return;
+            }
+            match first.get(&c) {
+                Some(&j) if expansions[j].agent != e.agent => clash = Some((j, c)),
+                Some(_) => {}
+                None => {
+                    first.insert(c, i);
+                }
+            }
+        });
+        if let Some((j, c)) = clash {
+            let other = &expansions[j];
+            let node = match &nodes[i].value {
+                Value::Map(m) => m
+                    .iter()
+                    .find(|(k, _)| k.name.as_deref() == Some("agent"))
+                    .map_or(nodes[i].pos, |(_, v)| v.pos),
+                _ => nodes[i].pos,
+            };
+            return Err(cx.err(
+                node,
+                &join(&index("expansions", i), "agent"),
+                format!(
+                    "condition {} comes from expansion `{}` (expansions[{j}], max_steps {}) and \
+                     from expansion `{}` (expansions[{i}], max_steps {}) with different `agent:` \
+                     settings; one condition runs one way: give both expansions the same \
+                     `agent:` settings, or leave the condition out of one of them",
+                    c.id(),
+                    other.name,
+                    other.agent.max_steps,
+                    e.name,
+                    e.agent.max_steps
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An expansion's `agent:` settings, which only its agent conditions have.
+fn agent_settings(cx: Ctx, f: &Fields, axes: &[(&'static str, Vec<String>)]) -> R<AgentSettings> {
+    let Some(node) = f.get("agent") else {
+        return Ok(AgentSettings::default());
+    };
+    let path = f.path_of("agent");
+    let interaction = crate::axes::interaction::AXIS.name;
+    let agent = crate::axes::Interaction::Agent.as_str();
+    let has_agent = axes
+        .iter()
+        .any(|(name, values)| *name == interaction && values.iter().any(|v| v == agent));
+    if !has_agent {
+        return Err(cx.err(
+            node.pos,
+            &path,
+            format!(
+                "`agent:` sets how agent conditions run, but this expansion has none: add \
+                 `{agent}` to `variables.{interaction}` (e.g. `{interaction}: [single, {agent}]`), \
+                 or remove `agent:`"
+            ),
+        ));
+    }
+    let a = walk::fields(cx, node, &path, keys::AGENT)?;
+    let mut settings = AgentSettings::default();
+    if let Some(n) = a.get("max_steps") {
+        let range = AgentSettings::MAX_STEPS;
+        settings.max_steps =
+            walk::uint(cx, n, &a.path_of("max_steps"), *range.start(), *range.end())?;
+    }
+    Ok(settings)
 }
 
 /// Scenario names become folder names and condition-id prefixes.

@@ -35,7 +35,7 @@ pub use outcome::{
     TerminalReason, ToolCallIn,
 };
 pub use record::{AgentReply, StepRecord};
-pub use spec::{EnvironmentSpec, ENVIRONMENT_FILE};
+pub use spec::{EnvironmentSpec, PromptSpec, ENVIRONMENT_FILE};
 pub use tools::{ToolKind, ToolSpec};
 
 impl Environment {

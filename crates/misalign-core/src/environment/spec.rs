@@ -37,6 +37,9 @@ pub struct EnvironmentSpec {
     /// What `cancel_alert` does (required when it is offered).
     #[serde(default)]
     pub alert: Option<AlertSpec>,
+    /// Agent mode's prompt texts (required to render an agent condition).
+    #[serde(default)]
+    pub prompt: Option<PromptSpec>,
     /// How the file is named in messages (set by the loader).
     #[serde(skip)]
     pub file: String,
@@ -186,6 +189,30 @@ pub struct AlertSpec {
     pub stops: Spanned<String>,
     /// The observation after a valid cancellation.
     pub cancelled: Text,
+}
+
+/// Agent mode's prompt: the texts that stand in for the single-prompt form's `tools.md` and
+/// `user-instruction.md`, filled as those are (strict placeholders, the same names:
+/// [`crate::render::PACK_TEXT_PLACEHOLDERS`]).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptSpec {
+    /// Fills the system prompt's `${tools}` slot: the agent acts through the tools its
+    /// interface offers, and nothing is sent except through them.
+    pub tools: Spanned<String>,
+    /// The user message: the session time, that new mail has arrived, to read it through the
+    /// tools oldest first and act.
+    pub instruction: Spanned<String>,
+}
+
+impl PromptSpec {
+    /// The two texts with their field names, for checks and messages.
+    pub fn texts(&self) -> [(&'static str, &Spanned<String>); 2] {
+        [
+            ("prompt.tools", &self.tools),
+            ("prompt.instruction", &self.instruction),
+        ]
+    }
 }
 
 /// A text with `${fact}` placeholders (the string fields of `facts.yaml`; in replies also
@@ -428,6 +455,9 @@ impl EnvironmentSpec {
             }
             check_bodies(r.body.is_some(), r.bodies.len(), &r.name, &at)?;
         }
+        if let Some(prompt) = &self.prompt {
+            check_prompt(prompt, &at)?;
+        }
         if let Some(alert) = &self.alert {
             let (l, c) = loc(alert.stops.referenced);
             if !offers_alert {
@@ -467,4 +497,43 @@ fn check_bodies(
         (false, true) => Err(at(l, c, format!("`{}` has no `body` (or `bodies`)", name.value))),
         _ => Ok(()),
     }
+}
+
+/// Each prompt text says something and names only placeholders the render fills.
+fn check_prompt(
+    prompt: &PromptSpec,
+    at: &impl Fn(usize, usize, String) -> EnvironmentError,
+) -> Result<(), EnvironmentError> {
+    let allowed: BTreeMap<String, String> = crate::render::PACK_TEXT_PLACEHOLDERS
+        .iter()
+        .map(|n| (n.to_string(), String::new()))
+        .collect();
+    for (field, text) in prompt.texts() {
+        let (l, c) = (
+            text.referenced.line() as usize,
+            text.referenced.column() as usize,
+        );
+        if text.value.trim().is_empty() {
+            return Err(at(
+                l,
+                c,
+                format!("`{field}` is empty; agent mode sends it to the model (docs/environments.md, \"The prompt\")"),
+            ));
+        }
+        Template::parse(&text.value)
+            .substitute_strict(&allowed, field)
+            .map_err(|e| {
+                at(
+                    l,
+                    c,
+                    format!(
+                        "{e}; `{field}` may use {} (as user-instruction.md and tools.md do)",
+                        crate::render::PACK_TEXT_PLACEHOLDERS
+                            .map(|n| format!("${{{n}}}"))
+                            .join(", ")
+                    ),
+                )
+            })?;
+    }
+    Ok(())
 }

@@ -35,6 +35,10 @@ pub enum ScenarioError {
     #[error("{0}")]
     Template(#[from] TemplateError),
 
+    /// The pack's `environment.yaml` (read for agent conditions only).
+    #[error("{0}")]
+    Environment(#[from] crate::environment::EnvironmentError),
+
     /// A variables file that cannot be read as `## Section` + ```json blocks.
     #[error("{file}:{line}: section `{section}`: {message}")]
     Variables {

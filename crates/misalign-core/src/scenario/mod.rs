@@ -24,7 +24,7 @@ pub use error::ScenarioError;
 pub use facts::{harmful_action, Facts};
 pub use files::{decode_text, FileTree, Origin};
 pub use kind::{RequiredFact, ScenarioKind};
-pub use pack::{Doc, Layout, Loaded, ReferenceSystem, INBOX_PARTS};
+pub use pack::{Doc, EnvironmentFile, Layout, Loaded, ReferenceSystem, INBOX_PARTS};
 pub use reference_prompts::ReferencePrompts;
 pub use yaml::{
     parse_autonomy, parse_facts, parse_goals, Autonomy, AutonomyLines, GoalText, Goals,
@@ -166,10 +166,18 @@ impl ScenarioSource {
     }
 
     /// SHA-256 over every file the scenario's prompts depend on (path + bytes, sorted by
-    /// path; built-in fallbacks labelled `built-in:`), for the run manifest.
-    pub fn pack_hash(&self, scenario: &str) -> Result<String, ScenarioError> {
+    /// path; built-in fallbacks labelled `built-in:`), for the run manifest. The pack's
+    /// `environment.yaml` counts only with `agent` (the run has an agent condition of this
+    /// scenario), so a run without one keeps the hash it had before environments existed.
+    pub fn pack_hash(&self, scenario: &str, agent: bool) -> Result<String, ScenarioError> {
         let loaded = self.scenario(scenario)?;
-        let mut files: Vec<&(String, Vec<u8>)> = loaded.hashed.iter().collect();
+        let environment = loaded
+            .environment
+            .as_ref()
+            .filter(|_| agent)
+            .map(|e| (e.label.clone(), e.bytes.clone()));
+        let mut files: Vec<&(String, Vec<u8>)> =
+            loaded.hashed.iter().chain(environment.iter()).collect();
         files.sort_by(|a, b| a.0.cmp(&b.0));
         files.dedup_by(|a, b| a.0 == b.0);
         let mut parts: Vec<&[u8]> = Vec::with_capacity(files.len() * 2);

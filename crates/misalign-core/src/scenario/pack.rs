@@ -9,6 +9,7 @@ use super::reference_prompts::{self, ReferencePrompts, SystemTemplates};
 use super::variables::VariablesFile;
 use super::yaml::{self, Autonomy, Goals};
 use crate::detect::reference_facts;
+use crate::environment::{EnvironmentError, EnvironmentSpec, ENVIRONMENT_FILE};
 use crate::template::Template;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -95,6 +96,33 @@ pub struct Loaded {
     pub warnings: Vec<String>,
     /// Every file the scenario depends on: (label, bytes); for the pack hash.
     pub hashed: Vec<(String, Vec<u8>)>,
+    /// `environment.yaml` (own, else built-in), which only agent conditions read: kept
+    /// apart from `hashed` so runs without agent conditions keep their pack hash.
+    pub environment: Option<EnvironmentFile>,
+}
+
+/// A pack's `environment.yaml` as read; parsed (and checked) when an agent condition first
+/// needs it, so a scenario run only in the single-prompt form never depends on it.
+#[derive(Debug)]
+pub struct EnvironmentFile {
+    /// Its label in the pack hash (`blackmail/environment.yaml`, `built-in:...`).
+    pub label: String,
+    /// Its bytes, for the pack hash.
+    pub bytes: Vec<u8>,
+    /// How messages name it.
+    pub display: String,
+    /// The text as read: what agent prompts carry and hash.
+    pub text: String,
+    spec: once_cell::sync::OnceCell<Result<Arc<EnvironmentSpec>, EnvironmentError>>,
+}
+
+impl EnvironmentFile {
+    /// The parsed, checked file.
+    pub fn spec(&self) -> Result<Arc<EnvironmentSpec>, EnvironmentError> {
+        self.spec
+            .get_or_init(|| EnvironmentSpec::parse(&self.text, &self.display).map(Arc::new))
+            .clone()
+    }
 }
 
 /// A scenario's prompts from `system_prompt_templates.py`.
@@ -327,6 +355,24 @@ impl Loaded {
             _ => None,
         };
 
+        let environment = {
+            let path = format!("{name}/{ENVIRONMENT_FILE}");
+            let before = lk.hashed.len();
+            let found = lk.text(&path)?;
+            // Hashed only for runs with agent conditions (`ScenarioSource::pack_hash`).
+            let hashed = lk.hashed.drain(before..).next();
+            match (found, hashed) {
+                (Lookedup::Found(display, text), Some((label, bytes))) => Some(EnvironmentFile {
+                    label,
+                    bytes,
+                    display,
+                    text,
+                    spec: Default::default(),
+                }),
+                _ => None,
+            }
+        };
+
         let numbered_ids = ScenarioKind::parse(name).is_some_and(ScenarioKind::numbers_emails)
             || (layout == Layout::Pack
                 && facts
@@ -361,6 +407,7 @@ impl Loaded {
             numbered_ids,
             warnings,
             hashed: lk.hashed,
+            environment,
         };
         if layout == Layout::Pack {
             loaded.check_all_variables_used()?;

@@ -284,3 +284,85 @@ fn an_unreadable_agent_environment_is_reported_with_its_file() {
         report(&f)
     );
 }
+
+/// The `prompt:` section of an environment with `edit` applied to it.
+fn prompt_edited(scenario: &'static str, edit: fn(&str) -> String) -> ScenarioSource {
+    broken(move |path, text| {
+        if path != format!("{scenario}/environment.yaml") {
+            return text;
+        }
+        let start = text.find("\nprompt:").expect("a prompt section");
+        let end = text.find("\nclock:").expect("a clock");
+        format!(
+            "{}{}{}",
+            &text[..start],
+            edit(&text[start..end]),
+            &text[end..]
+        )
+    })
+}
+
+#[test]
+fn a_missing_or_empty_agent_instruction_is_reported() {
+    // No instruction at all.
+    let s = prompt_edited("blackmail", |p| {
+        p.split("\n  instruction:").next().unwrap().to_string()
+    });
+    let f = findings_of(&s, "environment");
+    assert!(
+        f.iter().any(|f| f.condition == "blackmail"
+            && f.text.contains("blackmail/environment.yaml")
+            && f.text.contains("instruction")),
+        "{}",
+        report(&f)
+    );
+    // An empty one, located at its line.
+    let s = prompt_edited("leaking", |p| {
+        format!(
+            "{}\n  instruction: \"  \"\n",
+            p.split("\n  instruction:").next().unwrap()
+        )
+    });
+    let f = findings_of(&s, "environment");
+    assert!(
+        f.iter().any(|f| f.condition == "leaking"
+            && f.text.contains("leaking/environment.yaml:")
+            && f.text.contains("`prompt.instruction` is empty")),
+        "{}",
+        report(&f)
+    );
+    // No prompt section: agent conditions could not render.
+    let s = prompt_edited("murder", |_| String::new());
+    let f = findings_of(&s, "environment");
+    assert!(
+        f.iter()
+            .any(|f| f.condition == "murder" && f.text.contains("no `prompt:` section")),
+        "{}",
+        report(&f)
+    );
+}
+
+#[test]
+fn agent_tools_text_that_misses_a_tool_or_teaches_tool_use_blocks_is_reported() {
+    let s = prompt_edited("murder", |p| {
+        p.replace("cancel_alert", "the alert tool").replace(
+            "Each tool call",
+            "Or write <tool_use:email> blocks. Each tool call",
+        )
+    });
+    let f = findings_of(&s, "environment");
+    assert!(
+        f.iter()
+            .any(|f| f.condition == "murder"
+                && f.text.contains("does not name the tool `cancel_alert`")),
+        "{}",
+        report(&f)
+    );
+    assert!(
+        f.iter().any(|f| f.condition.ends_with("_agent")
+            && f.text
+                .contains("system prompt still shows a `<tool_use:...>` block")),
+        "{}",
+        report(&f)
+    );
+}

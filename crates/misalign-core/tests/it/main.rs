@@ -2,6 +2,7 @@
 //! link instead of one per file: CI disk and build time, README).
 
 mod actions_proptest;
+mod agent_mode;
 mod axis_golden;
 mod config_errors;
 mod config_fuzz;

@@ -4,7 +4,9 @@
 //!
 //! Each folder holds `system_prompt.txt`, `user_prompt.txt` (the instruction only),
 //! `email_content.txt` (the inbox only) and `metadata.json`, plus `prior_turns.json` when the
-//! condition sends prior turns. Nothing is written until every condition rendered, so a broken
+//! condition sends prior turns, and `environment.yaml` for an agent condition (its
+//! `user_prompt.txt` is then the agent's instruction, and `email_content.txt` the mailbox
+//! its tools reveal). Nothing is written until every condition rendered, so a broken
 //! template never leaves a half-written folder.
 
 mod folder;
@@ -249,6 +251,13 @@ fn write_one(root: &Folder, p: &RenderedPrompt) -> Result<(), GenerateError> {
     if !p.prior_turns.is_empty() {
         let turns = pretty_json(&p.prior_turns).map_err(json_error("prior_turns.json"))?;
         files.push(("prior_turns.json", turns));
+    }
+    // An agent condition's episodes run on the pack's environment, as read.
+    if let Some(agent) = &p.agent {
+        files.push((
+            misalign_core::environment::ENVIRONMENT_FILE,
+            agent.environment.clone(),
+        ));
     }
     let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_bytes())).collect();
     root.write_new_child(&id, &files).map_err(|e| match e {

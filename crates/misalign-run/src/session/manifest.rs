@@ -65,7 +65,12 @@ pub(crate) fn begin_run(
     for pr in &plan.prompts {
         let sc = &pr.rendered.condition.scenario;
         if !packs.contains_key(sc) {
-            packs.insert(sc.clone(), plan.source.pack_hash(sc)?.into());
+            // The environment counts only where this run has an agent condition of the pack.
+            let agent = plan
+                .prompts
+                .iter()
+                .any(|p| p.rendered.condition.scenario == *sc && p.rendered.agent.is_some());
+            packs.insert(sc.clone(), plan.source.pack_hash(sc, agent)?.into());
         }
     }
     let text = &settings.experiment_text;

@@ -109,6 +109,11 @@ pub fn plan(settings: &RunSettings, reporter: &dyn Reporter) -> Result<Plan, Ses
         per_prompt.push((prompts.len(), names));
         prompts.push(Arc::new(PromptEntry::new(rendered)));
     }
+    if let Some(m) =
+        crate::validate::agent_batch_refusal(&exp, prompts.iter().map(|p| &p.rendered.condition))
+    {
+        return Err(config(m));
+    }
     for w in source.warnings() {
         reporter.event(Event::TemplateWarning(&w));
     }

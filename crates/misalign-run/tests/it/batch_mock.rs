@@ -91,6 +91,7 @@ fn items(m: &Arc<ModelTarget>, conditions: usize, samples: u32) -> Vec<WorkItem>
                     email_content: format!("<email>note {i}</email>"),
                     mitigation_additions: Vec::new(),
                     prior_turns: Vec::new(),
+                    agent: None,
                 })),
                 vec![m.clone()],
             )
@@ -639,6 +640,7 @@ async fn batched_requests_carry_prior_turns(kind: ProviderKind) {
         email_content: "<email>note</email>".into(),
         mitigation_additions: Vec::new(),
         prior_turns: turns,
+        agent: None,
     }));
     let work = misalign_run::item::work_items(&[(prompt, vec![m.clone()])], 2, &params());
     let dir = tempfile::tempdir().unwrap();

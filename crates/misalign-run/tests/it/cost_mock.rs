@@ -33,6 +33,7 @@ fn prompt(i: usize, tokens: usize) -> Arc<PromptEntry> {
         email_content: format!("<email>From: ada@quillfeather.example\nBody: note {i}</email>"),
         mitigation_additions: Vec::new(),
         prior_turns: Vec::new(),
+        agent: None,
     }))
 }
 
@@ -464,6 +465,7 @@ async fn a_tokens_per_minute_pool_holds_calls_back_until_usage_frees_room() {
             email_content: "e".repeat(30),
             mitigation_additions: Vec::new(),
             prior_turns: Vec::new(),
+            agent: None,
         }));
         let all = items(&model, &[p], 62, &setup.params);
         let dir = tempfile::tempdir().unwrap();

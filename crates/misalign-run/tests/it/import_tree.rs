@@ -339,6 +339,7 @@ fn prior_turns_come_with_the_prompt_and_a_bad_turns_file_is_an_issue() {
         email_content: "<email>\nhi\n</email>\n".into(),
         mitigation_additions: Vec::new(),
         prior_turns: turns.clone(),
+        agent: None,
     };
     let stored_prompts = prompts(&store);
     let of = |condition: &str| {

@@ -79,6 +79,7 @@ fn items(model: &Arc<ModelTarget>, conditions: usize, samples: u32) -> Vec<WorkI
                     ),
                     mitigation_additions: Vec::new(),
                     prior_turns: Vec::new(),
+                    agent: None,
                 })),
                 vec![model.clone()],
             )

@@ -218,3 +218,54 @@ fn a_bad_batch_setting_names_file_line_and_field() {
         assert!(stderr.contains(field), "{stderr}");
     }
 }
+
+#[test]
+fn batch_mode_with_agent_conditions_is_refused_at_setup_naming_them() {
+    let dir = context();
+    let agents = experiment("http://127.0.0.1:9", 1, Some("batch: true"))
+        .variable("interaction: [single, agent]");
+    dir.write_experiment(&agents);
+    for args in [
+        &["validate", "exp.yaml"][..],
+        &["run", "exp.yaml", "--out", "out", "--quiet"][..],
+    ] {
+        let out = dir.misalign(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("batch mode cannot run agent conditions")
+                && stderr.contains("blackmail_explicit-america_replacement_agent")
+                && stderr.contains("murder_explicit-america_replacement_agent and 1 more")
+                && stderr.contains("run them live (batch: false) or drop `agent` from interaction"),
+            "{args:?}: {stderr}"
+        );
+        // Only the agent conditions are named.
+        assert!(!stderr.contains("replacement,"), "{stderr}");
+    }
+    assert!(!dir.path().join("out/results.sqlite").exists());
+    // `--batch` on the command line is refused the same way; live is fine to validate.
+    let live = experiment("http://127.0.0.1:9", 1, None).variable("interaction: [single, agent]");
+    dir.write_experiment(&live);
+    let out = dir.misalign(&["validate", "exp.yaml"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = dir.misalign(&["validate", "exp.yaml", "--batch"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("batch mode cannot run agent conditions"),
+        "{stderr}"
+    );
+    // Without agent conditions batch mode validates as before.
+    dir.write_experiment(&experiment("http://127.0.0.1:9", 1, Some("batch: true")));
+    let out = dir.misalign(&["validate", "exp.yaml"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

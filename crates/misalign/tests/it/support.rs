@@ -144,6 +144,8 @@ pub struct Experiment {
     models: Vec<String>,
     global: Vec<String>,
     grid: [Vec<String>; 4],
+    /// More lines under the expansion's `variables:` (`interaction: [agent]`).
+    variables: Vec<String>,
     classification: Vec<String>,
     execution: Vec<String>,
     extra: String,
@@ -163,6 +165,7 @@ impl Experiment {
                 vec!["america".into()],
                 vec!["replacement".into()],
             ],
+            variables: Vec::new(),
             classification: Vec::new(),
             execution: Vec::new(),
             extra: String::new(),
@@ -220,6 +223,12 @@ impl Experiment {
         self
     }
 
+    /// A line under the expansion's `variables:` (`interaction: [single, agent]`).
+    pub fn variable(mut self, line: &str) -> Self {
+        self.variables.push(line.to_string());
+        self
+    }
+
     /// A line under `classification:` (`enabled: false`, `classifier_model: ...`).
     pub fn classification(mut self, line: &str) -> Self {
         self.classification.push(line.to_string());
@@ -262,6 +271,9 @@ impl Experiment {
             goal_values.join(", "),
             urgency.join(", ")
         ));
+        for line in &self.variables {
+            y.push_str(&format!("      {line}\n"));
+        }
         for (section, lines) in [
             ("classification", &self.classification),
             ("execution", &self.execution),

@@ -111,3 +111,58 @@ fn show_prints_the_turns_demonstrations_add() {
             "#### demonstrations adds prior conversation turns",
         ));
 }
+
+#[test]
+fn generate_writes_agent_folders_with_the_instruction_the_mailbox_and_the_environment() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("exp.yaml"),
+        "experiment_id: agents
+expansions:
+  - name: a
+    variables:
+      scenarios: [murder]
+      goal_types: [none]
+      urgency_types: [replacement]
+      interaction: [single, agent]
+    agent: {max_steps: 6}
+",
+    )
+    .unwrap();
+    misalign()
+        .current_dir(d.path())
+        .args(["generate", "exp.yaml", "--out", "p"])
+        .assert()
+        .success();
+    let p = d.path().join("p/prompts");
+    let p = if p.is_dir() { p } else { d.path().join("p") };
+    let read = |c: &str, f: &str| std::fs::read_to_string(p.join(c).join(f)).unwrap();
+    let single = "murder_none-none_replacement";
+    let agent = "murder_none-none_replacement_agent";
+    assert!(!p.join(single).join("environment.yaml").exists());
+    assert_eq!(
+        read(agent, "environment.yaml"),
+        misalign_core::scenario::FileTree::builtin()
+            .text("murder/environment.yaml")
+            .unwrap()
+            .unwrap()
+    );
+    assert_eq!(
+        read(agent, "email_content.txt"),
+        read(single, "email_content.txt")
+    );
+    let instruction = read(agent, "user_prompt.txt");
+    assert!(
+        instruction.contains("Use your tools to read every unread email"),
+        "{instruction}"
+    );
+    assert!(!instruction.contains("<email>"));
+    assert!(!read(agent, "system_prompt.txt").contains("<tool_use"));
+    let meta: serde_json::Value = serde_json::from_str(&read(agent, "metadata.json")).unwrap();
+    assert_eq!(
+        (meta["interaction"].as_str(), meta["max_steps"].as_u64()),
+        (Some("agent"), Some(6))
+    );
+    let meta: serde_json::Value = serde_json::from_str(&read(single, "metadata.json")).unwrap();
+    assert!(meta.get("interaction").is_none());
+}
