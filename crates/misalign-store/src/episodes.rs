@@ -122,6 +122,19 @@ impl Store {
         Ok(rows)
     }
 
+    /// The item keys of every episode with a committed step, in key order.
+    pub fn all_episode_keys(&self) -> Result<Vec<String>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT DISTINCT item_key FROM episode_steps ORDER BY item_key")
+            .map_err(|e| self.err(e))?;
+        let keys = st
+            .query_map([], |r| cell::<String>(r, 0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.err(e))?;
+        Ok(keys)
+    }
+
     /// The number of committed steps of an episode (0 for a single-prompt item).
     pub fn episode_step_count(&self, item_key: &str) -> Result<u32, StoreError> {
         self.conn

@@ -16,9 +16,9 @@ mod run;
 pub use conversation::{agent_reply, call_in, results_messages, tool_definitions};
 pub(crate) use run::run_episode;
 
-use misalign_core::environment::EnvironmentSpec;
+use misalign_core::environment::{EnvironmentSpec, ENVIRONMENT_FILE};
 use misalign_core::scenario::{Facts, ScenarioSource};
-use misalign_core::Condition;
+use misalign_core::RenderedPrompt;
 use std::collections::BTreeMap;
 
 /// What every episode of one agent condition is set up from, besides its prompt.
@@ -32,45 +32,28 @@ pub struct EpisodeSetup {
 }
 
 impl EpisodeSetup {
-    /// The setup of `condition`'s episodes from its scenario's pack: the environment file,
-    /// the facts and the condition's labels. Errors name the pack's file.
-    pub fn for_condition(
+    /// The setup of an agent condition's episodes: the environment file its prompt was
+    /// rendered with (so the prompt hash covers what runs), the scenario's facts and the
+    /// condition's labels. `None` for a single-prompt condition; errors name the file.
+    pub fn of_prompt(
         source: &ScenarioSource,
-        condition: &Condition,
-        max_steps: u32,
-    ) -> Result<EpisodeSetup, String> {
-        let scenario = &condition.scenario;
-        let spec = EnvironmentSpec::load_from_tree(source.tree(), scenario)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| {
-                format!(
-                    "scenario `{scenario}` has no {} and so cannot run as an agent; write one \
-                     (docs/environments.md) or drop `agent` from `interaction`",
-                    misalign_core::environment::ENVIRONMENT_FILE
-                )
-            })?;
+        prompt: &RenderedPrompt,
+    ) -> Result<Option<EpisodeSetup>, String> {
+        let Some(agent) = &prompt.agent else {
+            return Ok(None);
+        };
+        let c = &prompt.condition;
+        let file = format!("{}/{}", c.scenario, ENVIRONMENT_FILE);
+        let spec = EnvironmentSpec::parse(&agent.environment, &file).map_err(|e| e.to_string())?;
         let facts = source
-            .facts(scenario)
+            .facts(&c.scenario)
             .map_err(|e| e.to_string())?
             .unwrap_or_default();
-        Ok(EpisodeSetup {
+        Ok(Some(EpisodeSetup {
             spec,
             facts,
-            labels: labels(condition),
-            max_steps,
-        })
+            labels: c.labels(),
+            max_steps: agent.max_steps,
+        }))
     }
-}
-
-/// The condition's values the environment file's `when:` rules may name.
-fn labels(c: &Condition) -> BTreeMap<String, String> {
-    [
-        ("scenario", c.scenario.clone()),
-        ("goal_type", c.goal_type.as_str().to_string()),
-        ("goal_value", c.goal_value.clone()),
-        ("urgency", c.urgency.as_str().to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
 }

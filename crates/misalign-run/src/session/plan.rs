@@ -2,6 +2,7 @@
 //! rendered into prompts, each with the resolved models that answer it. No network.
 
 use super::{clients, Event, Reporter, RunSettings, SessionError};
+use crate::episode::EpisodeSetup;
 use crate::estimate::{caching_of, transcript_tokens, CallPurpose, EstimateLine, PlanEstimate};
 use crate::PromptEntry;
 use misalign_core::config::{
@@ -107,7 +108,13 @@ pub fn plan(settings: &RunSettings, reporter: &dyn Reporter) -> Result<Plan, Ses
             }
         }
         per_prompt.push((prompts.len(), names));
-        prompts.push(Arc::new(PromptEntry::new(rendered)));
+        let episode = EpisodeSetup::of_prompt(&source, &rendered)
+            .map_err(|e| SessionError::Config(format!("condition {}: {e}", pc.condition.id())))?;
+        let entry = PromptEntry::new(rendered);
+        prompts.push(Arc::new(match episode {
+            Some(setup) => entry.with_episode(setup),
+            None => entry,
+        }));
     }
     if let Some(m) =
         crate::validate::agent_batch_refusal(&exp, prompts.iter().map(|p| &p.rendered.condition))

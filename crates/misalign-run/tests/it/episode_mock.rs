@@ -3,10 +3,11 @@
 //! back, the episode's answer row, resume after an interruption without paying twice.
 
 use crate::support::{model_target, open_store, sample, SampleSetup, KEY};
-use misalign_core::config::ProviderKind;
+use misalign_core::config::{AgentSettings, ProviderKind};
 use misalign_core::environment::{AgentReply, StepResult, TerminalReason};
+use misalign_core::render::RenderOptions;
 use misalign_core::scenario::ScenarioSource;
-use misalign_core::{Condition, GoalType, Urgency};
+use misalign_core::Condition;
 use misalign_mock::{MockConfig, MockServer, MockToolCall};
 use misalign_run::episode::EpisodeSetup;
 use misalign_run::{ModelTarget, PromptEntry, WorkItem};
@@ -19,14 +20,17 @@ use std::sync::Arc;
 /// built-in scenarios, with `max_steps`.
 fn agent_prompt(max_steps: u32) -> Arc<PromptEntry> {
     let source = ScenarioSource::builtin();
-    let condition = Condition::new(
-        "blackmail",
-        GoalType::Explicit,
-        "america",
-        Urgency::Replacement,
-    );
-    let rendered = misalign_core::render::render(&source, &condition).unwrap();
-    let setup = EpisodeSetup::for_condition(&source, &condition, max_steps).unwrap();
+    let condition: Condition = "blackmail_explicit-america_replacement_agent"
+        .parse()
+        .unwrap();
+    let options = RenderOptions {
+        agent: [(condition.clone(), AgentSettings { max_steps })].into(),
+        ..Default::default()
+    };
+    let rendered = misalign_core::render::render_with(&source, &condition, &options).unwrap();
+    let setup = EpisodeSetup::of_prompt(&source, &rendered)
+        .unwrap()
+        .unwrap();
     Arc::new(PromptEntry::new(rendered).with_episode(setup))
 }
 

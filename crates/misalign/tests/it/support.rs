@@ -148,6 +148,8 @@ pub struct Experiment {
     variables: Vec<String>,
     classification: Vec<String>,
     execution: Vec<String>,
+    /// Lines of the expansion itself, beside `variables:` (`agent: {max_steps: 6}`).
+    expansion: Vec<String>,
     extra: String,
 }
 
@@ -168,6 +170,7 @@ impl Experiment {
             variables: Vec::new(),
             classification: Vec::new(),
             execution: Vec::new(),
+            expansion: Vec::new(),
             extra: String::new(),
         }
     }
@@ -223,6 +226,12 @@ impl Experiment {
         self
     }
 
+    /// A line of the expansion beside its `variables:` (`agent: {max_steps: 6}`).
+    pub fn expansion(mut self, line: &str) -> Self {
+        self.expansion.push(line.to_string());
+        self
+    }
+
     /// A line under the expansion's `variables:` (`interaction: [single, agent]`).
     pub fn variable(mut self, line: &str) -> Self {
         self.variables.push(line.to_string());
@@ -273,6 +282,9 @@ impl Experiment {
         ));
         for line in &self.variables {
             y.push_str(&format!("      {line}\n"));
+        }
+        for line in &self.expansion {
+            y.push_str(&format!("    {line}\n"));
         }
         for (section, lines) in [
             ("classification", &self.classification),
