@@ -8,7 +8,7 @@
 //! are counted without cache (each transcript differs). Samples sent in a batch get the
 //! model's batch discount.
 
-use crate::budget::{input_as_billed, Caching};
+use crate::budget::{input_as_billed, Caching, MIN_CACHED_TOKENS};
 use misalign_core::config::ProviderKind;
 use misalign_core::cost::{cost_usd, estimate_tokens, PriceTable, TokenCounts};
 use serde::Serialize;
@@ -110,6 +110,50 @@ impl<'a> PlanEstimate<'a> {
         self.add(CallPurpose::Sample, model, samples, billed, plain, batched);
     }
 
+    /// `episodes` agent episodes of one prompt of `prompt_tokens` to `model`, as an upper
+    /// estimate: every episode runs all `max_steps` steps, each step adds a reply of
+    /// `max_output` and [`STEP_OBSERVATION_TOKENS`] of tool results to the conversation, and
+    /// with caching each step reads the conversation the step before sent and pays the rest.
+    pub fn add_episodes(
+        &mut self,
+        model: &str,
+        caching: Caching,
+        prompt_tokens: u64,
+        episodes: u64,
+        max_steps: u64,
+        max_output: u64,
+    ) {
+        if episodes == 0 || max_steps == 0 {
+            return;
+        }
+        let growth = max_output + STEP_OBSERVATION_TOKENS;
+        let mut billed = TokenCounts::default();
+        let mut plain = TokenCounts::default();
+        for e in 0..episodes {
+            // Step 1 sends the prompt (warm after the first episode); step k reads step k-1's.
+            billed.add(&input_as_billed(prompt_tokens, caching, e > 0));
+            for k in 1..max_steps {
+                let before = prompt_tokens + (k - 1) * growth;
+                billed.add(&input_as_billed(before, caching, true));
+                // The new part is written with the prefix it extends (Anthropic), when
+                // the whole is long enough to be cached at all.
+                let written = caching == Caching::Explicit && before + growth >= MIN_CACHED_TOKENS;
+                if written {
+                    billed.cache_write += growth;
+                } else {
+                    billed.input += growth;
+                }
+            }
+            plain.input += (0..max_steps)
+                .map(|k| prompt_tokens + k * growth)
+                .sum::<u64>();
+        }
+        billed.output = max_output.saturating_mul(episodes * max_steps);
+        plain.output = billed.output;
+        let calls = episodes.saturating_mul(max_steps);
+        self.add(CallPurpose::Sample, model, calls, billed, plain, false);
+    }
+
     /// One judge call per answer: `answers` transcripts of about `transcript_tokens` each.
     pub fn add_judge_calls(
         &mut self,
@@ -163,6 +207,16 @@ impl<'a> PlanEstimate<'a> {
     }
 }
 
+/// What one agent step adds to the conversation besides the reply, for estimates: the tool
+/// results (a listing, an email or two) and any events, at chars/4.
+pub const STEP_OBSERVATION_TOKENS: u64 = 400;
+
+/// The chars/4 size of an episode's trajectory the judge reads: every step's reply and
+/// results.
+pub fn trajectory_tokens(max_steps: u64, max_output: u64) -> u64 {
+    max_steps.saturating_mul(max_output + STEP_OBSERVATION_TOKENS)
+}
+
 /// The chars/4 size of a transcript the judge reads: the inbox, and an answer of at most
 /// `max_output` tokens.
 pub fn transcript_tokens(inbox: &str, max_output: u64) -> u64 {
@@ -210,6 +264,31 @@ mod tests {
         u.add_samples("acme/x", Caching::Off, false, 10, 2, 5);
         assert_eq!(u.lines()[0].cost_usd, None);
         assert_eq!(u.lines()[0].tokens.input, 20);
+    }
+
+    #[test]
+    fn an_episode_is_estimated_as_every_step_of_a_growing_conversation() {
+        let prices = PriceTable::new(&BTreeMap::new()).unwrap();
+        let name = "anthropic/claude-sonnet-4-5";
+        let growth = 100 + STEP_OBSERVATION_TOKENS;
+        // Without caching: 3 steps send 2000, 2000 + g, 2000 + 2g.
+        let mut e = PlanEstimate::new(&prices);
+        e.add_episodes(name, Caching::Off, 2000, 2, 3, 100);
+        let l = &e.lines()[0];
+        assert_eq!((l.role, l.calls), (CallPurpose::Sample, 6));
+        assert_eq!(l.tokens.input, 2 * (3 * 2000 + 3 * growth));
+        assert_eq!(l.tokens.output, 6 * 100);
+        // With caching each later step reads what the step before sent and writes its own
+        // part: the same tokens, cheaper.
+        let mut c = PlanEstimate::new(&prices);
+        c.add_episodes(name, Caching::Explicit, 2000, 2, 3, 100);
+        let cached = &c.lines()[0];
+        let t = cached.tokens;
+        assert_eq!(t.input + t.cache_write + t.cache_read, l.tokens.input);
+        // The second episode reads the prompt at step 1; every episode reads at steps 2 and 3.
+        assert_eq!(t.cache_read, 2000 + 2 * (2000 + (2000 + growth)));
+        assert!(cached.cost_usd.unwrap() < l.cost_usd.unwrap());
+        assert_eq!(trajectory_tokens(3, 100), 3 * growth);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 use super::{clients, Event, Reporter, RunSettings, SessionError};
 use crate::episode::EpisodeSetup;
-use crate::estimate::{caching_of, transcript_tokens, CallPurpose, EstimateLine, PlanEstimate};
+use crate::estimate::{
+    caching_of, trajectory_tokens, transcript_tokens, CallPurpose, EstimateLine, PlanEstimate,
+};
 use crate::PromptEntry;
 use misalign_core::config::{
     provider_config, resolve_model, Experiment, ProviderConfig, ResolvedModel,
@@ -217,9 +219,16 @@ impl Plan {
                 let r = &self.models[n].resolved;
                 let caching = caching_of(r.kind, exp.execution.prompt_cache);
                 let batched = exp.execution.batch && supports_batch(r.kind);
-                est.add_samples(n, caching, batched, input, samples, max_out);
+                let episode_steps = prompt.episode.as_ref().map(|e| u64::from(e.max_steps));
+                match episode_steps {
+                    Some(steps) => est.add_episodes(n, caching, input, samples, steps, max_out),
+                    None => est.add_samples(n, caching, batched, input, samples, max_out),
+                }
                 if let Some(j) = scenario_judges.get(scenario).or(default_judge.as_ref()) {
-                    let t = transcript_tokens(&prompt.rendered.email_content, max_out);
+                    let t = match episode_steps {
+                        Some(steps) => trajectory_tokens(steps, max_out),
+                        None => transcript_tokens(&prompt.rendered.email_content, max_out),
+                    };
                     est.add_judge_calls(CallPurpose::Judge, &j.name, t, samples);
                 }
                 if let Some(a) = &awareness {
