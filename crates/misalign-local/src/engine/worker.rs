@@ -395,6 +395,7 @@ impl<'m> Worker<'m> {
                 (Some(e), None) => Err(e.clone()),
                 (_, finish) => Ok(completion(
                     s.text,
+                    s.job.read_tool_calls,
                     finish.unwrap_or("length"),
                     prompt.len(),
                     s.generated,
@@ -441,14 +442,25 @@ fn sampler_for(job: &Job) -> LlamaSampler {
 
 fn completion(
     bytes: Vec<u8>,
+    read_tool_calls: bool,
     finish: &str,
     prompt_tokens: usize,
     generated: u32,
-    raw: serde_json::Value,
+    mut raw: serde_json::Value,
 ) -> Completion {
     // Model output is untrusted text: invalid UTF-8 is replaced, never an error.
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    let outcome = if text.trim().is_empty() {
+    let (text, tool_calls) = if read_tool_calls {
+        let (rest, calls) = crate::tool_calls::read_reply(&text);
+        if !calls.is_empty() {
+            // The reply as generated, calls included, for the audit trail.
+            raw["generated_text"] = serde_json::Value::String(text);
+        }
+        (rest, calls)
+    } else {
+        (text, Vec::new())
+    };
+    let outcome = if text.trim().is_empty() && tool_calls.is_empty() {
         AnswerKind::Empty
     } else {
         AnswerKind::Answer
@@ -456,7 +468,7 @@ fn completion(
     Completion {
         reasoning_blocks: Vec::new(),
         text,
-        tool_calls: Vec::new(),
+        tool_calls,
         reasoning: None,
         finish_reason: Some(finish.to_string()),
         outcome,
