@@ -488,3 +488,49 @@ fn fail_all(jobs: Vec<Job>, e: &ProviderError) {
         j.reply.send(Err(e.clone()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use misalign_models::ToolArguments;
+
+    fn reply(text: &str, read_tool_calls: bool) -> Completion {
+        let raw = serde_json::json!({"engine": "llama.cpp"});
+        completion(
+            text.as_bytes().to_vec(),
+            read_tool_calls,
+            "stop",
+            10,
+            5,
+            raw,
+        )
+    }
+
+    #[test]
+    fn replies_are_read_for_calls_only_when_tools_were_offered() {
+        let text = "Reading.\n<tool_call>{\"name\": \"read_email\", \"arguments\": {\"id\": \"e1\"}}</tool_call>";
+        let plain = reply(text, false);
+        assert_eq!((plain.text.as_str(), plain.tool_calls.len()), (text, 0));
+
+        let read = reply(text, true);
+        assert_eq!(read.text, "Reading.");
+        assert_eq!(read.tool_calls[0].name, "read_email");
+        assert_eq!(read.outcome, AnswerKind::Answer);
+        let raw: serde_json::Value = serde_json::from_str(read.raw.as_deref().unwrap()).unwrap();
+        assert_eq!(raw["generated_text"], text);
+
+        // Calls alone are an answer; nothing at all is empty; a fumbled call is still a call.
+        let only = reply("<tool_call>{'name': 'list_emails',}</tool_call>", true);
+        assert_eq!((only.text.as_str(), only.outcome), ("", AnswerKind::Answer));
+        assert_eq!(reply("  ", true).outcome, AnswerKind::Empty);
+        let fumbled = reply(
+            "<tool_call>{\"name\": \"send_email\", \"arguments\": {",
+            true,
+        );
+        assert!(matches!(
+            fumbled.tool_calls[0].arguments,
+            ToolArguments::NotJson(_)
+        ));
+        assert_eq!(fumbled.tool_calls[0].name, "send_email");
+    }
+}
