@@ -6,6 +6,9 @@
 //! the samples are generated from copies of that state, in parallel sequences of one batch.
 //! Without the `llama` feature the cache and fetch code still work and the backend answers
 //! that this build has no local model support.
+//!
+//! Tools reach the model through a JSON convention written as text ([`tool_calls`]), and
+//! its reply is read back into tool calls.
 
 mod backend;
 pub mod cache;
@@ -16,6 +19,7 @@ mod error;
 pub mod fetch;
 pub mod seed;
 pub mod settings;
+pub mod tool_calls;
 
 #[cfg(feature = "llama")]
 pub mod engine;

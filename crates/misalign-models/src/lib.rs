@@ -84,8 +84,8 @@ impl CompletionRequest {
     }
 
     /// The request in today's single-turn shape, (prior turns, final user message), when it
-    /// is one: no tools, only text messages, ending with a user message. Backends that speak
-    /// nothing else (the in-process model) take it from here.
+    /// is one: no tools, only text messages, ending with a user message. The in-process model
+    /// takes such a request as it is, and writes any other as text of its own.
     pub fn as_single_turn(&self) -> Option<(Vec<Turn>, &str)> {
         if !self.tools.is_empty() {
             return None;
@@ -204,7 +204,8 @@ pub enum ProviderError {
     Malformed(String),
     #[error("configuration error: {0}")]
     Config(String),
-    /// The backend cannot send what the request holds (tools to the in-process model).
+    /// The backend cannot send what the request holds (the in-process model: a conversation
+    /// that does not end with a user message or tool results).
     #[error("not supported by this backend yet: {0}")]
     Unsupported(String),
     #[error("local model error: {0}")]

@@ -61,6 +61,7 @@ pub fn bench(
             max_tokens: n_gen as u32,
             seed: 42 + rep as u32,
             ignore_eos: true,
+            read_tool_calls: false,
             reply: tx.into(),
         };
         let t = Instant::now();

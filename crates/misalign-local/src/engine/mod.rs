@@ -63,6 +63,8 @@ pub(crate) struct Job {
     pub seed: u32,
     /// Benchmarks only: keep generating past end-of-text so every run has the same length.
     pub ignore_eos: bool,
+    /// Read the reply for tool calls (tools were offered).
+    pub read_tool_calls: bool,
     pub reply: ReplyTo,
 }
 
@@ -88,6 +90,7 @@ impl Job {
             max_tokens: j.max_tokens,
             seed: j.seed,
             ignore_eos: false,
+            read_tool_calls: j.read_tool_calls,
             reply,
         }
     }

@@ -20,6 +20,7 @@
 use super::{Engine, Job, ModelInfo, Reply, ReplyTo};
 use crate::seed::{prompt_key_with_turns, sample_seed};
 use crate::settings::EngineSettings;
+use crate::tool_calls::text_prompt;
 use misalign_models::{Completion, CompletionRequest, ProviderError, Turn};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -55,37 +56,34 @@ pub(crate) struct WireJob {
     pub top_p: Option<f64>,
     pub max_tokens: u32,
     pub seed: u32,
+    /// Tools were offered: the reply is read for tool calls (`tool_calls::read_reply`).
+    pub read_tool_calls: bool,
 }
 
 impl WireJob {
-    /// The job for `request`. The sampler seed depends only on the request's seed and its
-    /// prompt (keyed on the prompt too, so one seed does not replay the same draws
-    /// everywhere); without a seed a fresh one is drawn. This engine speaks text turns
-    /// only: a request with tools is refused.
+    /// The job for `request`, written as text (`tool_calls::text_prompt`: tools, tool calls
+    /// and tool results through our JSON convention). The sampler seed depends only on the
+    /// request's seed and that text (keyed on the prompt too, so one seed does not replay
+    /// the same draws everywhere); without a seed a fresh one is drawn.
     pub(crate) fn of_request(
         id: u64,
         request: &CompletionRequest,
     ) -> Result<WireJob, ProviderError> {
-        let Some((turns, user)) = request.as_single_turn() else {
-            return Err(ProviderError::Unsupported(
-                "tools (tool definitions, tool calls or tool results) with the in-process \
-                 model"
-                    .into(),
-            ));
-        };
-        let key = prompt_key_with_turns(&request.system, &turns, user);
+        let prompt = text_prompt(request)?;
+        let key = prompt_key_with_turns(&prompt.system, &prompt.turns, &prompt.user);
         let base = request.params.seed.unwrap_or_else(super::random_seed);
         let p = &request.params;
         Ok(WireJob {
             id,
             key,
-            system: request.system.clone(),
-            turns,
-            user: user.to_string(),
+            system: prompt.system,
+            turns: prompt.turns,
+            user: prompt.user,
             temperature: p.temperature,
             top_p: p.top_p,
             max_tokens: p.max_tokens,
             seed: sample_seed(base, &key, 0),
+            read_tool_calls: prompt.offers_tools,
         })
     }
 }
@@ -292,7 +290,7 @@ mod tests {
     use misalign_models::{Speaker, ToolDefinition};
 
     #[test]
-    fn text_turns_become_a_job_and_tools_are_refused() {
+    fn text_turns_become_a_job_and_tools_go_through_the_convention() {
         let turns = [
             Turn::new(Speaker::User, "T1"),
             Turn::new(Speaker::Assistant, "T2"),
@@ -305,16 +303,18 @@ mod tests {
         let job = WireJob::of_request(1, &plain).unwrap();
         assert_eq!((job.turns.as_slice(), job.user.as_str()), (&turns[..], "U"));
         assert_eq!(job.key, prompt_key_with_turns("S", &turns, "U"));
+        assert_eq!((job.system.as_str(), job.read_tool_calls), ("S", false));
         let with_tools = plain.with_tools(vec![ToolDefinition {
             name: "send_email".into(),
             description: "d".into(),
             parameters: serde_json::json!({"type": "object"}),
         }]);
-        let e = WireJob::of_request(1, &with_tools).unwrap_err();
-        assert!(matches!(e, ProviderError::Unsupported(_)), "{e:?}");
-        assert!(
-            e.to_string().contains("not supported by this backend yet"),
-            "{e}"
-        );
+        let tool_job = WireJob::of_request(1, &with_tools).unwrap();
+        assert!(tool_job.read_tool_calls);
+        assert!(tool_job.system.starts_with("S\n\n# Tools\n"));
+        assert!(tool_job.system.contains("\"send_email\""));
+        // The tools are part of the prompt, so of its key and seed.
+        assert_ne!(tool_job.key, job.key);
+        assert_ne!(tool_job.seed, job.seed);
     }
 }

@@ -395,6 +395,7 @@ impl<'m> Worker<'m> {
                 (Some(e), None) => Err(e.clone()),
                 (_, finish) => Ok(completion(
                     s.text,
+                    s.job.read_tool_calls,
                     finish.unwrap_or("length"),
                     prompt.len(),
                     s.generated,
@@ -441,14 +442,25 @@ fn sampler_for(job: &Job) -> LlamaSampler {
 
 fn completion(
     bytes: Vec<u8>,
+    read_tool_calls: bool,
     finish: &str,
     prompt_tokens: usize,
     generated: u32,
-    raw: serde_json::Value,
+    mut raw: serde_json::Value,
 ) -> Completion {
     // Model output is untrusted text: invalid UTF-8 is replaced, never an error.
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    let outcome = if text.trim().is_empty() {
+    let (text, tool_calls) = if read_tool_calls {
+        let (rest, calls) = crate::tool_calls::read_reply(&text);
+        if !calls.is_empty() {
+            // The reply as generated, calls included, for the audit trail.
+            raw["generated_text"] = serde_json::Value::String(text);
+        }
+        (rest, calls)
+    } else {
+        (text, Vec::new())
+    };
+    let outcome = if text.trim().is_empty() && tool_calls.is_empty() {
         AnswerKind::Empty
     } else {
         AnswerKind::Answer
@@ -456,7 +468,7 @@ fn completion(
     Completion {
         reasoning_blocks: Vec::new(),
         text,
-        tool_calls: Vec::new(),
+        tool_calls,
         reasoning: None,
         finish_reason: Some(finish.to_string()),
         outcome,
@@ -474,5 +486,51 @@ fn completion(
 fn fail_all(jobs: Vec<Job>, e: &ProviderError) {
     for j in jobs {
         j.reply.send(Err(e.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use misalign_models::ToolArguments;
+
+    fn reply(text: &str, read_tool_calls: bool) -> Completion {
+        let raw = serde_json::json!({"engine": "llama.cpp"});
+        completion(
+            text.as_bytes().to_vec(),
+            read_tool_calls,
+            "stop",
+            10,
+            5,
+            raw,
+        )
+    }
+
+    #[test]
+    fn replies_are_read_for_calls_only_when_tools_were_offered() {
+        let text = "Reading.\n<tool_call>{\"name\": \"read_email\", \"arguments\": {\"id\": \"e1\"}}</tool_call>";
+        let plain = reply(text, false);
+        assert_eq!((plain.text.as_str(), plain.tool_calls.len()), (text, 0));
+
+        let read = reply(text, true);
+        assert_eq!(read.text, "Reading.");
+        assert_eq!(read.tool_calls[0].name, "read_email");
+        assert_eq!(read.outcome, AnswerKind::Answer);
+        let raw: serde_json::Value = serde_json::from_str(read.raw.as_deref().unwrap()).unwrap();
+        assert_eq!(raw["generated_text"], text);
+
+        // Calls alone are an answer; nothing at all is empty; a fumbled call is still a call.
+        let only = reply("<tool_call>{'name': 'list_emails',}</tool_call>", true);
+        assert_eq!((only.text.as_str(), only.outcome), ("", AnswerKind::Answer));
+        assert_eq!(reply("  ", true).outcome, AnswerKind::Empty);
+        let fumbled = reply(
+            "<tool_call>{\"name\": \"send_email\", \"arguments\": {",
+            true,
+        );
+        assert!(matches!(
+            fumbled.tool_calls[0].arguments,
+            ToolArguments::NotJson(_)
+        ));
+        assert_eq!(fumbled.tool_calls[0].name, "send_email");
     }
 }

@@ -5,3 +5,4 @@
 mod common;
 mod llama;
 mod no_amx;
+mod tool_calls;
