@@ -58,7 +58,8 @@ pub struct Event {
     pub email: Option<Arrival>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notice: Option<String>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    // Left out when false, so read back as false when missing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ends_episode: bool,
 }
 
