@@ -115,3 +115,71 @@ impl<'a> TranscriptReader<'a> {
         self.store.episode_transcript(item_key)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::samples::{PromptRow, WorkItemRow};
+
+    #[test]
+    fn unreadable_columns_read_as_unknown_and_a_single_answer_has_no_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open_dir(dir.path()).unwrap();
+        let run = store
+            .begin_run(&crate::samples::tests_support::manifest())
+            .unwrap();
+        store
+            .record_plan(
+                run,
+                &[PromptRow {
+                    prompt_hash: "p",
+                    condition_id: "c_agent",
+                    condition_json: r#"{"scenario":"blackmail"}"#,
+                    system_prompt: "s",
+                    user_prompt: "u",
+                    email_content: "e",
+                    prior_turns_json: None,
+                }],
+                &[WorkItemRow {
+                    item_key: "k",
+                    prompt_hash: "p",
+                    condition_id: "c_agent",
+                    model: "m/m",
+                    sample_index: 0,
+                    params_json: "{}",
+                }],
+            )
+            .unwrap();
+        assert!(!store.has_episodes().unwrap());
+        assert!(TranscriptReader::new(&store)
+            .unwrap()
+            .steps("k")
+            .unwrap()
+            .is_empty());
+        for (step, reply) in [(1, r#"{"text":"hi","tool_calls":[]}"#), (2, "not json")] {
+            store
+                .insert_episode_step(&EpisodeStepRow {
+                    item_key: "k".into(),
+                    step,
+                    run_id: run,
+                    reply_json: reply.into(),
+                    result_json: "{\"step\": \"x\"}".into(),
+                    resume_json: "{}".into(),
+                    output_tokens: Some(5),
+                    attempts: 1,
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        assert!(store.has_episodes().unwrap());
+        let steps = TranscriptReader::new(&store).unwrap().steps("k").unwrap();
+        assert_eq!(steps.len(), 2);
+        assert_eq!(steps[0].reply.as_ref().unwrap().text, "hi");
+        assert_eq!(steps[0].usage.output_tokens, Some(5));
+        assert!(steps[1].reply.is_none());
+        assert!(steps
+            .iter()
+            .all(|s| s.result.is_none() && s.events_text().is_none()));
+        assert!(store.episode_transcript("other").unwrap().is_empty());
+    }
+}
