@@ -6,7 +6,8 @@
 //! ids) is HTML-escaped by [`esc`] at render time; transcripts travel as JSON in a
 //! `<script type="application/json">` with `<`, `>` and `&` escaped as `\u003c` etc., so
 //! no stored string can close the script element, and the viewer inserts them with
-//! `textContent` only.
+//! `textContent` only. An agent episode's sample also carries its steps ([`ViewerSample`]),
+//! whose tool-call arguments (model-written JSON) travel and show the same way.
 
 use crate::summary::ReportSummary;
 use crate::table::p_text;
