@@ -238,6 +238,98 @@
     return p;
   }
 
+  // Simulated times are stored as `2026-06-11T16:40:00`; shown as `2026-06-11 16:40:00`.
+  function simTime(t) {
+    return typeof t === "string" ? t.replace("T", " ") : "?";
+  }
+
+  function terminalText(t) {
+    if (!t || !t.reason) return null;
+    var r = t.reason;
+    var what = r.kind === "event" ? "event " + String(r.name) : r.kind === "step_limit" ? "step limit" : r.kind === "finished" ? "the agent finished" : String(r.kind);
+    return "Episode ended at step " + t.step + ", " + simTime(t.at) + ": " + what + (r.notice ? " (" + String(r.notice) + ")" : "");
+  }
+
+  function tokenText(u) {
+    if (!u) return "";
+    var parts = [];
+    [["input_tokens", "input"], ["cache_write_tokens", "cache write"], ["cache_read_tokens", "cache read"], ["output_tokens", "output"], ["reasoning_tokens", "reasoning"]].forEach(function (k) {
+      if (u[k[0]] !== null && u[k[0]] !== undefined) parts.push(k[1] + " " + u[k[0]]);
+    });
+    return parts.join(", ");
+  }
+
+  // One step of an agent episode: what the agent said (and thought), each call with its
+  // arguments, each result (errors marked), the events that arrived, the end if it came.
+  // Arguments are model-written JSON: shown as text like everything else.
+  function stepBlock(st) {
+    var box = el("section", "step");
+    box.dataset.step = st.step;
+    var res = st.result || null;
+    var head = "Step " + st.step;
+    if (res) head += "  (" + simTime(res.started) + " to " + simTime(res.now) + ")";
+    box.appendChild(el("h5", null, head));
+    var reply = st.reply;
+    if (!reply) {
+      box.appendChild(el("p", "error", "The stored reply of this step could not be read."));
+    } else {
+      if (reply.reasoning) box.appendChild(details("Reasoning (" + reply.reasoning.length + " chars)", [pre("reasoning", reply.reasoning)]));
+      if (reply.text) box.appendChild(pre("answer step-text", reply.text));
+    }
+    var observations = res && Array.isArray(res.observations) ? res.observations : [];
+    var calls = reply && Array.isArray(reply.tool_calls) ? reply.tool_calls : [];
+    calls.forEach(function (c) {
+      var args = typeof c.arguments === "string" ? c.arguments : JSON.stringify(c.arguments, null, 1);
+      var call = el("div", "call");
+      call.dataset.tool = String(c.name);
+      call.appendChild(el("b", null, "Tool call: " + String(c.name)));
+      call.appendChild(el("span", "call-id", " (" + String(c.id) + ")"));
+      call.appendChild(pre("arguments", args));
+      var o = observations.filter(function (x) {
+        return x.call_id === c.id;
+      })[0];
+      if (o) {
+        var label = el("b", o.is_error ? "error" : null, o.is_error ? "Error result" : "Result");
+        call.appendChild(label);
+        call.appendChild(pre(o.is_error ? "result tool-error" : "result", o.content));
+      }
+      box.appendChild(call);
+    });
+    var events = res && Array.isArray(res.events) ? res.events : [];
+    if (events.length) {
+      var ul = el("ul", "events");
+      events.forEach(function (e) {
+        var line = "[" + simTime(e.at) + "] ";
+        if (e.email) line += "New email (id " + e.email.id + ") from " + String(e.email.from) + ": \"" + String(e.email.subject) + "\"";
+        if (e.notice) line += (e.email ? "; " : "") + String(e.notice);
+        if (!e.email && !e.notice && e.name) line += String(e.name);
+        ul.appendChild(el("li", null, line));
+      });
+      box.appendChild(el("b", null, "Events"));
+      box.appendChild(ul);
+    }
+    if (res && res.terminal && res.terminal.step === st.step) box.appendChild(el("p", "terminal", terminalText(res.terminal)));
+    var facts = [];
+    if (st.finish_reason) facts.push("finish " + st.finish_reason);
+    var tokens = tokenText(st.usage);
+    if (tokens) facts.push(tokens);
+    if (st.latency_ms !== null && st.latency_ms !== undefined) facts.push(st.latency_ms + " ms");
+    if (facts.length) box.appendChild(el("p", "step-meta", facts.join("; ")));
+    return box;
+  }
+
+  function episodeBlock(steps) {
+    var last = steps[steps.length - 1];
+    var end = last && last.result ? terminalText(last.result.terminal) : null;
+    var title = "Agent episode: " + steps.length + " step" + (steps.length === 1 ? "" : "s") + (end ? ". " + end : "");
+    var box = el("div", "episode");
+    box.appendChild(el("h4", null, title));
+    steps.forEach(function (st) {
+      box.appendChild(stepBlock(st));
+    });
+    return box;
+  }
+
   function card(s) {
     var v = verdictOf(s);
     var c = el("article", "sample " + v);
@@ -261,10 +353,13 @@
         parts.push(el("h4", null, "Earlier turn " + (i + 1) + ": " + String(t.role)));
         parts.push(pre("prompt", String(t.text)));
       });
-      parts.push(el("h4", null, "User message"), pre("prompt", p.user_prompt));
-      parts.push(el("h4", null, "Inbox"), pre("prompt", p.email_content));
-      c.appendChild(details("Prompt: system, user message, inbox", parts));
+      var episode = Array.isArray(s.steps) && s.steps.length > 0;
+      parts.push(el("h4", null, episode ? "Instruction" : "User message"), pre("prompt", p.user_prompt));
+      // An agent finds the mail through its tools; the mailbox is shown for reference.
+      parts.push(el("h4", null, episode ? "Mailbox (served through the tools)" : "Inbox"), pre("prompt", p.email_content));
+      c.appendChild(details(episode ? "Prompt: system, instruction, mailbox" : "Prompt: system, user message, inbox", parts));
     }
+    if (Array.isArray(s.steps) && s.steps.length > 0) c.appendChild(episodeBlock(s.steps));
     if (s.reasoning) c.appendChild(details("Reasoning (" + s.reasoning.length + " chars)", [pre("reasoning", s.reasoning)]));
 
     var evidence = parseJson(s.detector_evidence_json, []);

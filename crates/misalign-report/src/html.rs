@@ -6,11 +6,13 @@
 //! ids) is HTML-escaped by [`esc`] at render time; transcripts travel as JSON in a
 //! `<script type="application/json">` with `<`, `>` and `&` escaped as `\u003c` etc., so
 //! no stored string can close the script element, and the viewer inserts them with
-//! `textContent` only.
+//! `textContent` only. An agent episode's sample also carries its steps ([`ViewerSample`]),
+//! whose tool-call arguments (model-written JSON) travel and show the same way.
 
 use crate::summary::ReportSummary;
 use crate::table::p_text;
 use crate::ReportError;
+use misalign_store::episode_transcript::{EpisodeStep, TranscriptReader};
 use misalign_store::read::{SampleRecord, StoredPrompt};
 use misalign_store::Store;
 use serde::Serialize;
@@ -204,6 +206,16 @@ fn push_script_safe(out: &mut String, json: &str) {
         start = i + c.len_utf8();
     }
     out.push_str(&json[start..]);
+}
+
+/// A sample as the viewer receives it: the stored answer with its verdicts and, for an
+/// agent episode, its steps (absent for a single-prompt answer, whose JSON is unchanged).
+#[derive(Serialize)]
+pub(crate) struct ViewerSample<'a> {
+    #[serde(flatten)]
+    pub sample: &'a SampleRecord,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<EpisodeStep>,
 }
 
 #[derive(Serialize)]
@@ -841,21 +853,34 @@ pub(crate) fn write_report_html(
     out.write_all(buf.as_bytes()).map_err(io)?;
     let (mut written, mut harmful_written) = (0u64, 0u64);
     let mut failed: Option<std::io::Error> = None;
+    let mut unread: Option<misalign_store::StoreError> = None;
     let mut json = String::with_capacity(1 << 14);
+    let transcripts = TranscriptReader::new(store)?;
     if let Some(run) = &s.run {
         store.for_each_embedded_sample_capped(
             run.run_id,
             info.harmful_per_cell_limit,
             info.per_cell_limit,
             |r| {
-                if failed.is_some() {
+                if failed.is_some() || unread.is_some() {
                     return;
                 }
+                let steps = match transcripts.steps(&r.item_key) {
+                    Ok(steps) => steps,
+                    Err(e) => {
+                        unread = Some(e);
+                        return;
+                    }
+                };
+                let sample = ViewerSample { sample: &r, steps };
                 json.clear();
                 if written > 0 {
                     json.push(',');
                 }
-                push_script_safe(&mut json, &serde_json::to_string(&r).unwrap_or_default());
+                push_script_safe(
+                    &mut json,
+                    &serde_json::to_string(&sample).unwrap_or_default(),
+                );
                 if let Err(e) = out.write_all(json.as_bytes()) {
                     failed = Some(e);
                 }
@@ -863,6 +888,9 @@ pub(crate) fn write_report_html(
                 harmful_written += u64::from(r.final_verdict == Some(1));
             },
         )?;
+    }
+    if let Some(e) = unread {
+        return Err(e.into());
     }
     if let Some(e) = failed {
         return Err(io(e));

@@ -6,11 +6,17 @@
 //! sample_NNN` does. The header (with the results, counted by SQLite) is written first and
 //! the samples are streamed after it, one at a time, so a log of 100,000 answers never
 //! holds their transcripts together.
+//!
+//! An agent episode's sample holds its whole conversation as Inspect's agents log it:
+//! system, user (the instruction), then per step an assistant message with its tool calls,
+//! one tool message per result and a user message with the events the agent was told of
+//! ([`crate::inspect_episode`]).
 
 use crate::samples::{has_answer, row_verdict, transcript_path, ConditionCache};
 use crate::ReportError;
 use misalign_core::Condition;
 use misalign_store::atomic::AtomicFile;
+use misalign_store::episode_transcript::{EpisodeStep, TranscriptReader};
 use misalign_store::read::{CellCounts, ExportRow, RunSummaryRow};
 use misalign_store::Store;
 use serde::Serialize;
@@ -204,10 +210,16 @@ fn header(run: &RunSummaryRow, model: &str, tally: &ModelTally) -> Value {
 
 /// Inspect's stop reasons, from the provider's finish reason and our status.
 fn stop_reason(r: &ExportRow) -> &'static str {
-    if r.status.as_deref() == Some("content_filtered") {
+    stop_reason_of(r.status.as_deref(), r.finish_reason.as_deref())
+}
+
+/// [`stop_reason`] from the parts: an episode's is its last step's finish reason (the
+/// episode's own `finish_reason` is how it ended: `finished`, `step_limit`, an event).
+pub(crate) fn stop_reason_of(status: Option<&str>, finish_reason: Option<&str>) -> &'static str {
+    if status == Some("content_filtered") {
         return "content_filter";
     }
-    match r.finish_reason.as_deref() {
+    match finish_reason {
         Some("stop" | "end_turn" | "stop_sequence" | "STOP") => "stop",
         Some("length" | "max_tokens" | "MAX_TOKENS") => "max_tokens",
         Some("content_filter" | "SAFETY") => "content_filter",
@@ -251,8 +263,8 @@ fn scores(r: &ExportRow) -> Map<String, Value> {
     s
 }
 
-fn metadata(r: &ExportRow, condition: Option<&Condition>) -> Value {
-    json!({
+fn metadata(r: &ExportRow, condition: Option<&Condition>, steps: &[EpisodeStep]) -> Value {
+    let mut m = json!({
         "item_key": r.item_key,
         "condition": r.condition_id,
         "scenario": r.scenario,
@@ -275,32 +287,68 @@ fn metadata(r: &ExportRow, condition: Option<&Condition>) -> Value {
         "latency_ms": r.latency_ms,
         "attempts": r.attempts,
         "transcript": transcript_path(r),
-    })
+    });
+    if !steps.is_empty() {
+        m["episode"] = crate::inspect_episode::metadata(steps);
+    }
+    m
 }
 
-/// A chat message as Inspect stores it. Borrowed: a sample's prompt and answer are each
-/// serialized twice (`input` / `messages`, `messages` / `output`) without being copied.
-#[derive(Clone, Serialize)]
-struct Message<'a> {
-    role: &'static str,
-    content: Content<'a>,
-    source: &'static str,
+/// A chat message as Inspect stores it (`ChatMessageSystem`, `User`, `Assistant`, `Tool`).
+/// Borrowed: a sample's prompt and answer are each serialized twice (`input` / `messages`,
+/// `messages` / `output`) without being copied. The tool fields are written only for an
+/// agent episode's messages.
+#[derive(Clone, Default, Serialize)]
+pub(crate) struct Message<'a> {
+    pub role: &'static str,
+    pub content: Content<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    model: Option<&'a str>,
+    pub source: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<&'a str>,
+    /// An assistant message's calls (`ToolCall`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<crate::inspect_episode::ToolCall<'a>>>,
+    /// A tool message: the call it answers and the tool's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function: Option<&'a str>,
+    /// A tool message whose call did nothing (`ToolCallError`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::inspect_episode::ToolError<'a>>,
 }
 
 #[derive(Clone, Serialize)]
 #[serde(untagged)]
-enum Content<'a> {
+pub(crate) enum Content<'a> {
     Text(&'a str),
+    /// Text made for the log (the events an agent was told of).
+    Owned(String),
     Parts(Vec<Part<'a>>),
+}
+
+impl Default for Content<'_> {
+    fn default() -> Self {
+        Content::Text("")
+    }
 }
 
 #[derive(Clone, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
-enum Part<'a> {
+pub(crate) enum Part<'a> {
     Reasoning { reasoning: &'a str },
     Text { text: &'a str },
+}
+
+/// An assistant message's content: its reasoning (when there is some) and its text.
+pub(crate) fn assistant_content<'a>(reasoning: Option<&'a str>, text: &'a str) -> Content<'a> {
+    let mut parts = Vec::new();
+    if let Some(reasoning) = reasoning.filter(|s| !s.is_empty()) {
+        parts.push(Part::Reasoning { reasoning });
+    }
+    parts.push(Part::Text { text });
+    Content::Parts(parts)
 }
 
 #[derive(Serialize)]
@@ -348,24 +396,31 @@ struct Sample<'a> {
     error: Option<SampleError>,
 }
 
-/// Writes one row as an `EvalSample`.
+/// Writes one row as an `EvalSample`; `steps` are its agent episode's (empty for a
+/// single-prompt answer).
 fn write_sample(
     out: &mut impl Write,
     r: &ExportRow,
     condition: Option<&Condition>,
+    steps: &[EpisodeStep],
 ) -> std::io::Result<()> {
     let empty = Default::default();
     let t = r.text.as_ref().unwrap_or(&empty);
-    let user = format!(
-        "{}\n\n{}",
-        t.user_prompt.trim_end_matches('\n'),
-        t.email_content
-    );
+    // An agent is given the instruction alone: it finds the mail through its tools.
+    let user = if steps.is_empty() {
+        format!(
+            "{}\n\n{}",
+            t.user_prompt.trim_end_matches('\n'),
+            t.email_content
+        )
+    } else {
+        t.user_prompt.clone()
+    };
     let input_message = |role, content| Message {
         role,
         content: Content::Text(content),
-        source: "input",
-        model: None,
+        source: Some("input"),
+        ..Message::default()
     };
     // Prior turns (the `demonstrations` mitigation) sit between the system prompt and the
     // user message, exactly as the model received them.
@@ -381,19 +436,25 @@ fn write_sample(
     input.push(input_message("user", &user));
     let mut messages = input.clone();
     let mut choices = Vec::new();
-    if has_answer(r) {
-        let mut parts = Vec::new();
-        if let Some(reasoning) = t.reasoning.as_deref().filter(|s| !s.is_empty()) {
-            parts.push(Part::Reasoning { reasoning });
+    if !steps.is_empty() {
+        let (episode, last) = crate::inspect_episode::messages(steps, &r.model);
+        messages.extend(episode);
+        if let (true, Some((assistant, finish_reason))) = (has_answer(r), last) {
+            choices.push(Choice {
+                message: assistant,
+                stop_reason: stop_reason_of(r.status.as_deref(), finish_reason),
+            });
         }
-        parts.push(Part::Text {
-            text: t.answer.as_deref().unwrap_or_default(),
-        });
+    } else if has_answer(r) {
         let assistant = Message {
             role: "assistant",
-            content: Content::Parts(parts),
-            source: "generate",
+            content: assistant_content(
+                t.reasoning.as_deref(),
+                t.answer.as_deref().unwrap_or_default(),
+            ),
+            source: Some("generate"),
             model: Some(&r.model),
+            ..Message::default()
         };
         messages.push(assistant.clone());
         choices.push(Choice {
@@ -431,7 +492,7 @@ fn write_sample(
             usage: has_usage.then_some(&usage),
         },
         scores: scores(r),
-        metadata: metadata(r, condition),
+        metadata: metadata(r, condition, steps),
         model_usage: Map::from_iter([(r.model.clone(), usage.clone())]),
         started_at: r.started_at.as_deref().map(|t| inspect_time(Some(t))),
         completed_at: r.finished_at.as_deref().map(|t| inspect_time(Some(t))),
@@ -483,11 +544,16 @@ impl OpenLog {
         })
     }
 
-    fn push(&mut self, r: &ExportRow, condition: Option<&Condition>) -> std::io::Result<()> {
+    fn push(
+        &mut self,
+        r: &ExportRow,
+        condition: Option<&Condition>,
+        steps: &[EpisodeStep],
+    ) -> std::io::Result<()> {
         if self.samples > 0 {
             self.file.write_all(b",")?;
         }
-        write_sample(&mut self.file, r, condition)?;
+        write_sample(&mut self.file, r, condition, steps)?;
         self.samples += 1;
         Ok(())
     }
@@ -503,6 +569,24 @@ impl OpenLog {
     }
 }
 
+/// Why the walk over a run's rows stopped.
+enum Walk {
+    Io(std::io::Error),
+    Store(misalign_store::StoreError),
+}
+
+impl From<std::io::Error> for Walk {
+    fn from(e: std::io::Error) -> Self {
+        Walk::Io(e)
+    }
+}
+
+impl From<misalign_store::StoreError> for Walk {
+    fn from(e: misalign_store::StoreError) -> Self {
+        Walk::Store(e)
+    }
+}
+
 /// Writes one Inspect log per model of `run` into `dir` (which must exist), every planned
 /// item a sample; returns the logs in model order.
 pub fn write_inspect_logs(
@@ -511,6 +595,7 @@ pub fn write_inspect_logs(
     dir: &Path,
 ) -> Result<Vec<InspectLog>, ReportError> {
     let tallies = tallies(&store.cell_counts(run.run_id)?);
+    let transcripts = TranscriptReader::new(store)?;
     let mut logs = Vec::new();
     let mut open: Option<OpenLog> = None;
     let mut conditions = ConditionCache::default();
@@ -526,11 +611,15 @@ pub fn write_inspect_logs(
             let t = tallies.get(&r.model).unwrap_or(&empty);
             open = Some(OpenLog::start(dir, run, &r.model, t)?);
         }
+        let steps = transcripts.steps(&r.item_key)?;
         let log = open.as_mut().expect("opened above");
         failed_at = log.path.clone();
-        log.push(&r, conditions.get(&r))
+        log.push(&r, conditions.get(&r), &steps).map_err(Walk::Io)
     })?;
-    walked.map_err(|e| ReportError::write(&failed_at, e.to_string()))?;
+    walked.map_err(|e| match e {
+        Walk::Io(e) => ReportError::write(&failed_at, e.to_string()),
+        Walk::Store(e) => ReportError::Store(e),
+    })?;
     if let Some(log) = open {
         let path = log.path.clone();
         logs.push(

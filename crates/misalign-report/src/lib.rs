@@ -10,6 +10,7 @@ mod costs;
 mod files;
 mod html;
 mod inspect;
+mod inspect_episode;
 mod mitigation_html;
 mod run_facts;
 mod samples;

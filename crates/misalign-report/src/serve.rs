@@ -2,7 +2,8 @@
 //!
 //! The page is the report's page in "api" mode: summary, charts and prompts are rendered
 //! once at start, transcripts are fetched 25 at a time from `/api/samples`, so the browser
-//! never holds more than a page of them however large the run is. Each request opens its own
+//! never holds more than a page of them however large the run is. An agent episode's sample
+//! carries its steps (`steps`), read with the page. Each request opens its own
 //! read-only connection (SQLite connections are not shared across threads) on a blocking
 //! thread, so a run still writing to the store is not disturbed.
 //!
@@ -18,6 +19,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use misalign_store::episode_transcript::TranscriptReader;
 use misalign_store::read::SampleFilter;
 use misalign_store::Store;
 use serde::Deserialize;
@@ -204,7 +206,16 @@ async fn samples(State(app): State<Arc<App>>, Query(q): Query<SamplesQuery>) -> 
     let result = tokio::task::spawn_blocking(move || {
         let store = Store::open_read_only(&path)?;
         let total = store.count_samples(run_id, &filter)?;
-        let page = store.sample_page(run_id, &filter, offset, limit)?;
+        let transcripts = TranscriptReader::new(&store)?;
+        let page = store
+            .sample_page(run_id, &filter, offset, limit)?
+            .iter()
+            .map(|sample| {
+                let steps = transcripts.steps(&sample.item_key)?;
+                Ok(serde_json::to_value(html::ViewerSample { sample, steps })
+                    .unwrap_or(serde_json::Value::Null))
+            })
+            .collect::<Result<Vec<_>, misalign_store::StoreError>>()?;
         Ok::<_, misalign_store::StoreError>((total, page))
     })
     .await;

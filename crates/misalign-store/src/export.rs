@@ -5,9 +5,13 @@
 //! Files are written atomically through [`crate::atomic`] (never through a symlink, never
 //! half-written) and left alone when their content would not change, so re-exporting after
 //! a resume or a reclassification is cheap. Where each file goes is [`crate::layout`]'s.
+//!
+//! An agent episode's file also carries its steps (`episode.steps`, each step's reply,
+//! result and tokens as [`crate::episode_transcript::EpisodeStep`] reads them).
 
 use crate::atomic;
 use crate::cell::{cell, tokens};
+use crate::episode_transcript::TranscriptReader;
 use crate::layout::{sample_path, SamplePath, RESPONSE_FILE};
 use crate::{ResponseRow, Store, StoreError};
 use serde_json::{json, Value};
@@ -86,6 +90,7 @@ pub fn export_skipping(
         )
         .map_err(err)?;
     let mut rows = st.query([run_id]).map_err(err)?;
+    let transcripts = TranscriptReader::new(store)?;
     let mut chunk: Vec<(SamplePath, Vec<u8>)> = Vec::with_capacity(CHUNK);
     while let Some(r) = rows.next().map_err(err)? {
         let g = |e| StoreError::Sqlite {
@@ -102,7 +107,12 @@ pub fn export_skipping(
             continue;
         };
         let item_key: String = cell(r, 15).map_err(g)?;
-        if cell::<Option<i64>>(r, 30).map_err(g)?.is_none() && fresh.contains(&item_key) {
+        let steps = transcripts.steps(&item_key)?;
+        // A live file holds the answer alone: an episode's is written here, with its steps.
+        if cell::<Option<i64>>(r, 30).map_err(g)?.is_none()
+            && fresh.contains(&item_key)
+            && steps.is_empty()
+        {
             summary.unchanged += 1;
             continue;
         }
@@ -130,6 +140,10 @@ pub fn export_skipping(
         });
         if let Some(reasoning) = cell::<Option<String>>(r, 4).map_err(g)? {
             doc["reasoning"] = Value::String(reasoning);
+        }
+        // An agent episode's whole transcript: `raw_response` is its last reply only.
+        if !steps.is_empty() {
+            doc["episode"] = json!({ "steps": steps });
         }
         // What the model saw before the user message, so the file is a whole audit trail.
         if let Some(turns) = cell::<Option<String>>(r, 33).map_err(g)? {

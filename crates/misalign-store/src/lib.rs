@@ -11,10 +11,13 @@ pub mod atomic;
 pub mod batches;
 pub mod cell;
 pub mod classifications;
+pub mod episode_transcript;
 pub mod episodes;
 pub mod export;
 pub mod layout;
 pub mod lock;
+#[cfg(feature = "testdata")]
+pub mod planted_episodes;
 pub mod read;
 pub mod samples;
 pub mod status;

@@ -490,8 +490,9 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
-    /// Total bytes of model- and judge-written text of the run's answered samples, as
-    /// (harmful bytes, all bytes, answered samples): lets the HTML report decide whether every transcript fits.
+    /// Total bytes of model- and judge-written text of the run's answered samples (an agent
+    /// episode's steps included), as (harmful bytes, all bytes, answered samples): lets the
+    /// HTML report decide whether every transcript fits.
     pub fn transcript_bytes(&self, run_id: i64) -> Result<(u64, u64, u64), StoreError> {
         let full = format!(
             "WITH t0 AS ({}) SELECT coalesce(sum(CASE WHEN harmful THEN len ELSE 0 END), 0),
@@ -504,7 +505,9 @@ impl Store {
                  + coalesce(octet_length(c.judge_reasoning), 0)
                  + coalesce(octet_length(c.actions_json), 0)
                  + coalesce(octet_length(c.detector_evidence_json), 0)
-                 + coalesce(octet_length(c.awareness_reasoning), 0) AS len",
+                 + coalesce(octet_length(c.awareness_reasoning), 0)
+                 + coalesce((SELECT sum(octet_length(e.reply_json) + octet_length(e.result_json))
+                               FROM episode_steps e WHERE e.item_key = j.item_key), 0) AS len",
                 "WHERE j.rid IS NOT NULL",
             )
         );

@@ -457,3 +457,104 @@ fn long_bar_labels_fit_their_chart_and_keep_the_full_text() {
         "{shown}"
     );
 }
+
+/// An agent episode's card shows its steps: the calls with their arguments (model-written
+/// markup as text), the results with the error marked, the events, the simulated times and
+/// the end; the single answer beside it shows none of that.
+fn audit_episode(b: &mut Browser) {
+    use misalign_store::planted_episodes::{CONDITION, HOSTILE_ARGUMENT, UNKNOWN_TOOL};
+    b.wait_for("document.querySelectorAll('#samples .sample').length === 3");
+    let card = format!(
+        "[...document.querySelectorAll('#samples .sample')].find(c => c.id === 'sample/mock%2Fagent/{CONDITION}/1')"
+    );
+    assert_eq!(
+        b.eval(&format!("{card}.querySelectorAll('.episode .step').length")),
+        json!(5)
+    );
+    b.eval("document.querySelectorAll('#samples details').forEach(d => d.open = true); true");
+    let text = b.eval(&format!("{card}.innerText"));
+    let text = text.as_str().unwrap();
+    for shown in [
+        "Agent episode: 5 steps",
+        "Tool call: list_emails",
+        "Tool call: read_email",
+        "Tool call: send_email",
+        "The wipe is at 5 pm; I should know everything first.",
+        "RE: The 5 pm wipe",
+        "the agent finished",
+        "System prompt",
+        "Instruction",
+    ] {
+        assert!(text.contains(shown), "{shown} not shown:\n{text}");
+    }
+    // The arguments are shown as the JSON text the agent wrote, markup and all.
+    let markup = serde_json::to_string(HOSTILE_ARGUMENT).unwrap();
+    let markup = &markup[1..markup.len() - 1];
+    assert!(
+        text.contains(markup),
+        "arguments not shown as text:\n{text}"
+    );
+    assert_eq!(
+        b.eval("document.querySelectorAll('#samples img').length"),
+        json!(0)
+    );
+    assert_eq!(b.eval("typeof window.__pwned"), json!("undefined"));
+    // The unknown tool's result is marked as an error; the others are not.
+    let errors = b.eval(&format!(
+        "[...{card}.querySelectorAll('.call')].filter(c => c.querySelector('pre.tool-error')).map(c => c.dataset.tool)"
+    ));
+    assert_eq!(errors, json!([UNKNOWN_TOOL]));
+    assert_eq!(
+        b.eval(&format!("{card}.querySelector('.call[data-tool=\"{UNKNOWN_TOOL}\"] pre.tool-error').textContent.includes('There is no tool')")),
+        json!(true)
+    );
+    // Each step is headed with its simulated times.
+    let heads = b.eval(&format!(
+        "[...{card}.querySelectorAll('.step h5')].map(h => h.textContent)"
+    ));
+    let first = heads[0].as_str().unwrap();
+    assert!(
+        first.starts_with("Step 1  (") && first.contains(" to ") && first.contains(':'),
+        "{heads}"
+    );
+    // The single answer has no episode.
+    assert_eq!(
+        b.eval("[...document.querySelectorAll('#samples .sample')].filter(c => c.querySelector('.episode')).length"),
+        json!(2)
+    );
+}
+
+#[test]
+fn agent_episodes_show_step_by_step_in_the_report_and_the_viewer() {
+    require_chromium();
+    let dir = tempfile::tempdir().unwrap();
+    misalign_store::planted_episodes::fill_mixed(dir.path()).unwrap();
+    write_reports(dir.path(), &ReportOptions::default()).unwrap();
+    let mut b = Browser::launch();
+    b.goto(&format!(
+        "file://{}",
+        dir.path().join("report.html").display()
+    ));
+    audit_episode(&mut b);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (access, server) = rt
+        .block_on(misalign_report::serve::bind(
+            dir.path(),
+            &ReportOptions::default(),
+            0,
+        ))
+        .unwrap();
+    rt.spawn(server);
+    let body = http_get(access.port, &format!("/api/samples?token={}", access.token)).unwrap();
+    let page: Value = serde_json::from_str(&body).unwrap();
+    let steps: Vec<usize> = page["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["steps"].as_array().map_or(0, Vec::len))
+        .collect();
+    assert_eq!(steps, [5, 4, 0], "{page}");
+    b.goto(&access.url());
+    audit_episode(&mut b);
+}

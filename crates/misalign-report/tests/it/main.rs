@@ -3,6 +3,7 @@
 
 mod analysis;
 mod browser;
+mod episodes;
 mod exports;
 mod first_hour;
 mod mitigation_table;

@@ -2,7 +2,7 @@
 //! (installed by scripts/setup.sh into `.venv-inspect/`), and samples.csv.
 
 use assert_cmd::Command;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 /// `.venv-inspect/bin/python` at the workspace root. Missing, the test fails: it never
@@ -205,6 +205,176 @@ fn inspect_logs_read_back_with_inspect_ai() {
         beta["metrics"].get("rate_leaking").is_none(),
         "no verdict, no rate"
     );
+}
+
+/// Reads every sample of every log in `dir` with `inspect_ai` and prints its messages as
+/// Inspect's own types hold them.
+const READ_MESSAGES: &str = r#"
+import json, sys
+from pathlib import Path
+from inspect_ai.log import read_eval_log
+from inspect_ai.model import ChatMessageAssistant, ChatMessageTool, ChatMessageUser
+
+def message(m):
+    out = {"type": type(m).__name__, "role": m.role, "text": m.text}
+    if isinstance(m, ChatMessageAssistant) and m.tool_calls:
+        out["tool_calls"] = [{"id": c.id, "function": c.function, "arguments": c.arguments,
+                              "type": c.type, "parse_error": c.parse_error}
+                             for c in m.tool_calls]
+    if isinstance(m, ChatMessageTool):
+        out["tool_call_id"] = m.tool_call_id
+        out["function"] = m.function
+        out["error"] = {"type": m.error.type, "message": m.error.message} if m.error else None
+    return out
+
+out = []
+for path in sorted(Path(sys.argv[1]).glob("*.json")):
+    for s in read_eval_log(str(path)).samples:
+        out.append({
+            "id": s.id,
+            "epoch": s.epoch,
+            "messages": [message(m) for m in s.messages],
+            "output_tool_calls": len(s.output.choices[0].message.tool_calls or [])
+                                 if s.output.choices else None,
+            "stop_reason": s.output.choices[0].stop_reason if s.output.choices else None,
+            "episode": s.metadata.get("episode"),
+        })
+print(json.dumps(out))
+"#;
+
+/// An agent episode's sample is its whole conversation in Inspect's message types: the
+/// assistant's tool calls, one tool message per result (errors as `ToolCallError`), and the
+/// events it was told of; the single answer in the same log keeps its three messages.
+#[test]
+fn inspect_logs_show_an_agent_episode_as_tool_calls_and_tool_messages() {
+    use misalign_store::planted_episodes::{
+        fill_mixed, CONDITION, HOSTILE_ARGUMENT, SINGLE_ANSWER, SINGLE_CONDITION, UNKNOWN_TOOL,
+    };
+    let python = inspect_python();
+    let dir = tempfile::tempdir().unwrap();
+    fill_mixed(dir.path()).unwrap();
+    Command::cargo_bin("misalign")
+        .unwrap()
+        .args(["export", "--format", "inspect"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let read = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(READ_MESSAGES)
+        .arg(dir.path().join("inspect"))
+        .output()
+        .unwrap();
+    assert!(
+        read.status.success(),
+        "inspect_ai could not read the log:\n{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let samples: Vec<Value> = serde_json::from_slice(&read.stdout).unwrap();
+    assert_eq!(samples.len(), 3);
+    let of = |id: &str, epoch: u64| {
+        samples
+            .iter()
+            .find(|s| s["id"] == id && s["epoch"] == epoch)
+            .unwrap()
+    };
+
+    let pressure = of(CONDITION, 1);
+    let messages = pressure["messages"].as_array().unwrap();
+    let roles: Vec<&str> = messages
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    // list (1 result), read everything (one result per email), send (1, then the mail that
+    // arrived meanwhile), the unknown tool (1, then the executive's reply), the last answer.
+    let reads = messages
+        .iter()
+        .filter(|m| m["function"] == "read_email")
+        .count();
+    assert!(reads >= 4, "{roles:?}");
+    let mut expected = vec!["system", "user", "assistant", "tool", "assistant"];
+    expected.extend(std::iter::repeat_n("tool", reads));
+    expected.extend([
+        "assistant",
+        "tool",
+        "user",
+        "assistant",
+        "tool",
+        "user",
+        "assistant",
+    ]);
+    assert_eq!(roles, expected);
+    assert_eq!(messages[2]["type"], "ChatMessageAssistant");
+    assert_eq!(messages[3]["type"], "ChatMessageTool");
+    // The instruction alone: the agent finds the mail through its tools.
+    assert!(!messages[1]["text"].as_str().unwrap().contains("<email>"));
+    let list = &messages[2]["tool_calls"][0];
+    assert_eq!(
+        (&list["id"], &list["function"], &list["type"]),
+        (
+            &json!("call_1_0"),
+            &json!("list_emails"),
+            &json!("function")
+        )
+    );
+    assert_eq!(list["arguments"], json!({}));
+    assert_eq!(messages[3]["tool_call_id"], "call_1_0");
+    assert_eq!(messages[3]["function"], "list_emails");
+    assert!(messages[3]["error"].is_null());
+    let send = messages
+        .iter()
+        .flat_map(|m| m["tool_calls"].as_array().into_iter().flatten())
+        .find(|c| c["function"] == "send_email")
+        .unwrap();
+    assert!(send["arguments"]["body"]
+        .as_str()
+        .unwrap()
+        .ends_with(HOSTILE_ARGUMENT));
+    assert!(send["parse_error"].is_null());
+    let failed = messages
+        .iter()
+        .find(|m| m["function"] == UNKNOWN_TOOL)
+        .unwrap();
+    assert_eq!(failed["error"]["type"], "unknown");
+    assert!(failed["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("There is no tool"));
+    let events = &messages[messages.len() - 2];
+    assert_eq!(events["type"], "ChatMessageUser");
+    assert!(
+        events["text"]
+            .as_str()
+            .unwrap()
+            .contains("RE: The 5 pm wipe"),
+        "{events}"
+    );
+    assert_eq!(messages.last().unwrap()["text"], "I have done what I can.");
+    assert_eq!(pressure["stop_reason"], "stop");
+    assert_eq!(pressure["output_tool_calls"], 0);
+    assert_eq!(pressure["episode"]["steps"], 5);
+    assert_eq!(pressure["episode"]["terminal"], "finished");
+
+    assert_eq!(of(CONDITION, 2)["episode"]["steps"], 4);
+
+    let single = of(SINGLE_CONDITION, 1);
+    let roles: Vec<&Value> = single["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["role"])
+        .collect();
+    assert_eq!(
+        roles,
+        [&json!("system"), &json!("user"), &json!("assistant")]
+    );
+    assert!(single["messages"][1]["text"]
+        .as_str()
+        .unwrap()
+        .contains("<email>"));
+    assert_eq!(single["messages"][2]["text"], SINGLE_ANSWER);
+    assert!(single["messages"][2].get("tool_calls").is_none());
+    assert!(single["episode"].is_null());
 }
 
 #[test]
