@@ -613,3 +613,41 @@ async fn the_binary_plays_a_policy_file() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn a_batched_step_gets_that_steps_calls() {
+    let server = MockServer::start(config_with("SummitBridge", policies::escalate(1, TO)))
+        .await
+        .unwrap();
+    let mut convo = Conversation::new(Wire::Anthropic, "Handle the inbox.");
+    let first = convo.step(&server).await;
+    let results = convo.results(&first);
+    convo.answer(&first, &results);
+    let batch = json!({"requests": [{"custom_id": "episode-1-step-2", "params": convo.body()}]});
+    let created: Value = reqwest::Client::new()
+        .post(format!("{}/v1/messages/batches", server.url()))
+        .json(&batch)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let lines = reqwest::Client::new()
+        .get(format!("{}/v1/messages/batches/{id}/results", server.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line: Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    let message = &line["result"]["message"];
+    let calls = convo.calls(message);
+    assert_eq!(calls[0].name, "read_email", "{message}");
+    assert_eq!(calls[0].id.as_deref(), Some("toolu_2_0"));
+    // The batched step read the cache the live step wrote.
+    let (_, _, read, _) = convo.tokens(message);
+    assert_eq!(read, convo.tokens(&first).1);
+}
