@@ -17,7 +17,7 @@
 //! (`{id, name, input}`) are its tool calls and go back as such in the assistant message;
 //! results go in a user message as `tool_result` blocks (`{tool_use_id, content, is_error}`),
 //! consecutive results in one message. Anthropic takes arguments only as a JSON object, so a
-//! call whose arguments are not JSON cannot be sent back here. With thinking on, Anthropic wants
+//! call whose arguments were not one goes back with `input: {}` (its tool result says why). With thinking on, Anthropic wants
 //! the signed `thinking` (and `redacted_thinking`) blocks of a reply back, unchanged and first,
 //! in the assistant message of its tool calls: they are kept in `Completion::reasoning_blocks`
 //! and `Message::of_reply` carries them.
@@ -156,12 +156,7 @@ fn encode_messages(messages: &[Message]) -> Result<Vec<Value>, ProviderError> {
                     blocks.push(json!({ "type": "text", "text": text }));
                 }
                 for c in tool_calls {
-                    let ToolArguments::Json(input) = &c.arguments else {
-                        return Err(ProviderError::Config(format!(
-                            "the arguments of tool call `{}` are not JSON, and Anthropic takes                              only a JSON object",
-                            c.id
-                        )));
-                    };
+                    let input = c.arguments.object_or_empty();
                     blocks.push(
                         json!({ "type": "tool_use", "id": c.id, "name": c.name, "input": input }),
                     );

@@ -116,6 +116,17 @@ pub enum ToolArguments {
 }
 
 impl ToolArguments {
+    /// The arguments for an API that takes only a JSON object (Anthropic's `input`, Gemini's
+    /// `args`): arguments that were not one (text that is not JSON, a bare string) go back
+    /// as `{}`, so the conversation stays valid; the call's tool result says it could not be
+    /// read.
+    pub fn object_or_empty(&self) -> Value {
+        match self {
+            ToolArguments::Json(v) if v.is_object() => v.clone(),
+            _ => Value::Object(Default::default()),
+        }
+    }
+
     /// Arguments written as text (the OpenAI `function.arguments` string).
     pub fn from_text(text: &str) -> ToolArguments {
         match serde_json::from_str(text) {

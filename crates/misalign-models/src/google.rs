@@ -144,12 +144,7 @@ fn encode_contents(messages: &[Message]) -> Result<Vec<Value>, ProviderError> {
                     parts.push(json!({ "text": text }));
                 }
                 for c in tool_calls {
-                    let ToolArguments::Json(args) = &c.arguments else {
-                        return Err(ProviderError::Config(format!(
-                            "the arguments of tool call `{}` are not JSON, and Gemini takes                              only a JSON object",
-                            c.id
-                        )));
-                    };
+                    let args = c.arguments.object_or_empty();
                     let mut call = json!({ "name": c.name, "args": args });
                     if !is_placeholder_id(&c.id) {
                         call["id"] = json!(c.id);

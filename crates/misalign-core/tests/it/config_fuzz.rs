@@ -28,8 +28,13 @@ fn exercise(text: &str) -> Result<(), ConfigError> {
 fn check_location(text: &str, e: &ConfigError) {
     assert_eq!(e.file, "fuzz.yaml");
     assert!(!e.field.is_empty() && !e.message.is_empty(), "{e}");
-    // Errors point at a line of the file (or just past its end, for EOF problems).
-    let lines = text.lines().count().max(1);
+    // Errors point at a line of the file (or just past its end, for EOF problems). Lines as
+    // YAML counts them: a lone carriage return breaks a line too (as old Mac files do).
+    let lines = text
+        .replace("\r\n", "\n")
+        .split(['\n', '\r'])
+        .count()
+        .max(1);
     assert!(e.line <= lines + 1, "line {} of {lines}: {e}", e.line);
 }
 

@@ -212,7 +212,8 @@ async fn openai_arguments_that_are_not_json_are_kept_as_written() {
             "{\"to\": \"dana.okafor@quillfeather.example\", \"subject\": ".into()
         )
     );
-    // Sent back as written to the same API; Anthropic cannot take it, and says so.
+    // Anthropic and Gemini take only an object: the call goes back with empty arguments,
+    // so the conversation stays one the API accepts.
     let mut again = first_request("llama");
     again.messages.push(Message::Assistant {
         reasoning_blocks: Vec::new(),
@@ -220,8 +221,20 @@ async fn openai_arguments_that_are_not_json_are_kept_as_written() {
         tool_calls: c.tool_calls.clone(),
     });
     let anthropic = client_for(ProviderKind::Anthropic, &server, &[], 10 * SECOND);
-    let e = anthropic.complete(&again).await.unwrap_err();
-    assert!(e.to_string().contains("not JSON"), "{e}");
+    anthropic.complete(&again).await.unwrap();
+    let body = server.last_request().unwrap().body;
+    let sent = &body["messages"][1]["content"][0];
+    assert_eq!(
+        (&sent["type"], &sent["input"]),
+        (&json!("tool_use"), &json!({}))
+    );
+    let google = client_for(ProviderKind::Google, &server, &[], 10 * SECOND);
+    google.complete(&again).await.unwrap();
+    let body = server.last_request().unwrap().body;
+    assert_eq!(
+        body["contents"][1]["parts"][0]["functionCall"]["args"],
+        json!({})
+    );
 }
 
 #[tokio::test]

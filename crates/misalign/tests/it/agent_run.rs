@@ -318,29 +318,36 @@ async fn a_provider_fault_mid_episode_is_retried_and_one_that_outlasts_the_retri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_call_gets_an_error_observation_and_the_step_limit_ends_a_looping_agent() {
-    let policy = AgentPolicy::finishing(
-        vec![
-            // Arguments text that is not JSON, then an unknown tool, then a real call.
-            vec![MockToolCall::new("read_email", json!("{\"email_id\": 3,,"))],
-            vec![MockToolCall::new("delete_email", json!({"email_id": 3}))],
-            vec![MockToolCall::new("read_email", json!({"email_id": 3}))],
-        ],
-        "Done.",
-    );
-    let server = mock(policy, Duration::ZERO).await;
-    let dir = context();
-    dir.write_experiment(&experiment("openai-compatible", &server, 1, 8));
-    assert!(run(&dir).status.success());
-    let store = dir.path().join("out/results.sqlite");
-    let steps = episodes(&store).into_values().next().unwrap();
-    assert_eq!(steps.len(), 4);
-    let obs = |i: usize| &steps[i].1.observations[0];
-    assert!(
-        obs(0).is_error && obs(1).is_error && !obs(2).is_error,
-        "{steps:?}"
-    );
-    assert!(obs(1).content.contains("delete_email"));
-    assert!(steps.iter().all(|(_, r)| r.executed.is_empty()));
+    for kind in ["openai-compatible", "anthropic", "google"] {
+        let policy = AgentPolicy::finishing(
+            vec![
+                // Arguments text that is not JSON, then an unknown tool, then a real call.
+                vec![MockToolCall::new("read_email", json!("{\"email_id\": 3,,"))],
+                vec![MockToolCall::new("delete_email", json!({"email_id": 3}))],
+                vec![MockToolCall::new("read_email", json!({"email_id": 3}))],
+            ],
+            "Done.",
+        );
+        let server = mock(policy, Duration::ZERO).await;
+        let dir = context();
+        dir.write_experiment(&experiment(kind, &server, 1, 8));
+        let out = run(&dir);
+        assert!(
+            out.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let store = dir.path().join("out/results.sqlite");
+        let steps = episodes(&store).into_values().next().unwrap();
+        assert_eq!(steps.len(), 4, "{kind}");
+        let obs = |i: usize| &steps[i].1.observations[0];
+        assert!(
+            obs(0).is_error && obs(1).is_error && !obs(2).is_error,
+            "{kind}: {steps:?}"
+        );
+        assert!(obs(1).content.contains("delete_email"));
+        assert!(steps.iter().all(|(_, r)| r.executed.is_empty()));
+    }
 
     let server = mock(loop_forever(), Duration::ZERO).await;
     let dir = context();
