@@ -329,3 +329,59 @@ fn doctor_reports_the_cpu_the_kernel_path_and_threads() {
         assert!(all.contains(part), "{part} missing:\n{all}");
     }
 }
+
+/// The blackmail pack as an agent condition on the embedded model: two steps at most.
+const AGENT_EXPERIMENT: &str = "experiment_id: local-agent
+providers:
+  local:
+    kind: local
+    threads: 2
+global:
+  models: [local/smollm2-135m-instruct]
+  temperature: 1.0
+  max_tokens: 32
+  seed: 5
+  samples_per_condition: 1
+expansions:
+  - name: one
+    enabled: true
+    variables:
+      scenarios: [blackmail]
+      goal_types: [explicit]
+      goal_values: [america]
+      urgency_types: [replacement]
+      interaction: [agent]
+    agent: {max_steps: 2}
+classification:
+  enabled: true
+execution:
+  timeout_seconds: 600
+  retries: 0
+";
+
+#[test]
+fn the_embedded_model_runs_an_agent_episode_offline_without_crashing() {
+    let _one = one_model_run();
+    let home = model_home();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("exp.yaml"), AGENT_EXPERIMENT).unwrap();
+    let out = misalign_offline(dir.path(), &home, &["run", "exp.yaml", "--out", "a"]);
+    // Whatever the 135M model does with the tools, the episode runs to an end and is stored.
+    assert!(out.status.success(), "{}", text(&out));
+    let store =
+        misalign_store::Store::open_read_only(&dir.path().join("a/results.sqlite")).unwrap();
+    let keys = store.all_episode_keys().unwrap();
+    assert_eq!(keys.len(), 1, "{}", text(&out));
+    let steps = store.episode_steps(&keys[0]).unwrap();
+    assert!((1..=2).contains(&steps.len()), "{steps:?}");
+    let last: misalign_core::environment::StepResult =
+        serde_json::from_str(&steps.last().unwrap().result_json).unwrap();
+    assert!(last.terminal.is_some(), "the episode ended: {last:?}");
+    let exported = responses(&dir.path().join("a"));
+    assert_eq!(exported.len(), 1);
+    assert!(
+        exported[0]["classification"]["harmful_behavior"].is_boolean(),
+        "{}",
+        exported[0]
+    );
+}
