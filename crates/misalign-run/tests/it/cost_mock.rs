@@ -8,14 +8,13 @@ use misalign_core::config::{ProviderKind, RatePool};
 use misalign_core::cost::{cost_usd, PriceTable, TokenCounts};
 use misalign_core::{Condition, GoalType, RenderedPrompt, SamplingParams, Urgency};
 use misalign_mock::{MockConfig, MockServer};
-use misalign_run::budget::{budget_for, BudgetTarget, Caching};
 use misalign_run::{ModelTarget, PromptEntry, StopReason, WorkItem};
 use misalign_store::Store;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::{model_target as target, sample, SampleSetup as Setup};
+use crate::support::{budget, model_target as target, sample, SampleSetup as Setup};
 
 /// A prompt of about `tokens` mock tokens (bytes / 4), distinct per `i`.
 fn prompt(i: usize, tokens: usize) -> Arc<PromptEntry> {
@@ -356,28 +355,6 @@ async fn a_fleet_keeps_each_prompt_on_one_replica_and_bounds_the_load() {
     );
     let top = *counts.iter().max().unwrap();
     assert!((10..=30).contains(&top), "{counts:?}");
-}
-
-fn budget(
-    limit: f64,
-    already: f64,
-    model: &ModelTarget,
-    max_output: u64,
-) -> Arc<misalign_run::budget::Budget> {
-    let prices = PriceTable::new(&BTreeMap::new()).unwrap();
-    Arc::new(
-        budget_for(
-            limit,
-            already,
-            &[BudgetTarget {
-                name: &model.name,
-                caching: Caching::Explicit,
-            }],
-            &prices,
-            max_output,
-        )
-        .unwrap(),
-    )
 }
 
 #[tokio::test]

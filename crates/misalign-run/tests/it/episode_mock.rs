@@ -170,3 +170,107 @@ fn store_text(store: &Store) -> String {
         .map(|r| format!("{r:?}"))
         .collect::<String>()
 }
+
+/// The mock scripted with one policy for every conversation.
+async fn policy_mock(policy: misalign_mock::AgentPolicy) -> MockServer {
+    MockServer::start(MockConfig {
+        agent_policies: vec![(String::new(), policy)],
+        min_cacheable_tokens: 0,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_step_reads_from_the_cache_the_conversation_the_step_before_wrote() {
+    let server = policy_mock(misalign_mock::policies::escalate(
+        11,
+        "adaeze.okafor@tessalinesystems.com",
+    ))
+    .await;
+    let model = model_target(
+        ProviderKind::Anthropic,
+        "anthropic",
+        "claude-sonnet-4-5",
+        &[server.url()],
+    );
+    let items = episodes(&model, 8, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let (store, run) = open_store(dir.path(), &items, &[&model.name], json!({}));
+    let (report, store) = sample(store, run, items.clone(), &SampleSetup::new(200)).await;
+    assert_eq!(report.answers, 1, "{report:?}");
+    let s = steps(&store, &items[0].key);
+    assert_eq!(s.len(), 4);
+    let total = |r: &EpisodeStepRow| {
+        r.input_tokens.unwrap() + r.cache_write_tokens.unwrap() + r.cache_read_tokens.unwrap()
+    };
+    let (first, _, _) = &s[0];
+    assert_eq!(
+        first.cache_read_tokens,
+        Some(0),
+        "nothing cached before step 1"
+    );
+    assert!(first.cache_write_tokens.unwrap() > 0);
+    for w in s.windows(2) {
+        let ((before, _, _), (now, _, _)) = (&w[0], &w[1]);
+        // The step reads the whole request of the step before (its breakpoint) and writes
+        // what it added.
+        assert_eq!(
+            now.cache_read_tokens,
+            Some(total(before)),
+            "step {}",
+            now.step
+        );
+        assert!(now.cache_write_tokens.unwrap() > 0);
+        assert!(total(now) > total(before), "the conversation grows");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cost_limit_stops_between_steps_and_the_rest_resumes_without_paying_a_step_again() {
+    let server = policy_mock(misalign_mock::policies::loop_forever()).await;
+    let model = model_target(
+        ProviderKind::Anthropic,
+        "anthropic",
+        "claude-sonnet-4-5",
+        &[server.url()],
+    );
+    let items = episodes(&model, 6, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let (store, run) = open_store(dir.path(), &items, &[&model.name], json!({}));
+    let mut setup = SampleSetup::new(200);
+    setup.concurrency = 1;
+    setup.budget = Some(crate::support::budget(0.03, 0.0, &model, 200));
+    let (report, store) = sample(store, run, items.clone(), &setup).await;
+    assert!(
+        matches!(report.stopped, Some(misalign_run::StopReason::Budget(_))),
+        "{report:?}"
+    );
+    let committed: usize = items.iter().map(|i| steps(&store, &i.key).len()).sum();
+    assert!(
+        committed > 0 && committed < 18,
+        "stopped mid-way: {committed}"
+    );
+    assert_eq!(
+        server.request_count() as usize,
+        committed,
+        "every paid step stored"
+    );
+    let price = misalign_core::cost::PriceTable::new(&Default::default())
+        .unwrap()
+        .price_of(&model.name)
+        .unwrap();
+    let spent = store.plan_usage_by_model(run).unwrap()[&model.name].cost(&price);
+    assert!(
+        spent > 0.0 && spent <= 0.03,
+        "unfinished episodes' steps count: {spent}"
+    );
+
+    setup.budget = Some(crate::support::budget(10.0, spent, &model, 200));
+    let (report, store) = sample(store, run, items.clone(), &setup).await;
+    assert_eq!((&report.stopped, report.answers), (&None, 3), "{report:?}");
+    let all: usize = items.iter().map(|i| steps(&store, &i.key).len()).sum();
+    assert_eq!(all, 18);
+    assert_eq!(server.request_count(), 18, "no step was paid for twice");
+}

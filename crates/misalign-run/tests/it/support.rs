@@ -3,7 +3,9 @@
 //! a schema change is made in the store crate once).
 
 use misalign_core::config::{ProviderConfig, ProviderKind, RatePool, ResolvedModel};
+use misalign_core::cost::PriceTable;
 use misalign_core::SamplingParams;
+use misalign_run::budget::{budget_for, BudgetTarget, Caching};
 use misalign_run::options::{BatchPolicy, LiveOptions, SamplingOptions};
 use misalign_run::retry::RetryPolicy;
 use misalign_run::scheduler::SampleReport;
@@ -260,4 +262,28 @@ pub async fn sample(
         .unwrap()
         .unwrap();
     (report, store)
+}
+
+/// A cost limit of `limit` USD (of which `already` spent) on `model` at its built-in price,
+/// with Anthropic-style caching.
+pub fn budget(
+    limit: f64,
+    already: f64,
+    model: &ModelTarget,
+    max_output: u64,
+) -> Arc<misalign_run::budget::Budget> {
+    let prices = PriceTable::new(&BTreeMap::new()).unwrap();
+    Arc::new(
+        budget_for(
+            limit,
+            already,
+            &[BudgetTarget {
+                name: &model.name,
+                caching: Caching::Explicit,
+            }],
+            &prices,
+            max_output,
+        )
+        .unwrap(),
+    )
 }
