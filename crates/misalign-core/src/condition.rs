@@ -106,9 +106,9 @@ pub use crate::axes::mitigations::{
 };
 pub use crate::axes::{ExtraInstructions, Interaction, Variant};
 
-/// A condition's settings, inline for up to four axes (no allocation when a plan clones a
+/// A condition's settings, inline for up to five axes (no allocation when a plan clones a
 /// condition for each of its points).
-pub(crate) type Settings = SmallVec<[(&'static str, Cow<'static, str>); 4]>;
+pub(crate) type Settings = SmallVec<[(&'static str, Cow<'static, str>); 5]>;
 
 /// One point of the grid: the reference framework's scenario x goal type x goal value x
 /// urgency, and a setting on each axis of [`crate::axes`] (only those not at their default
