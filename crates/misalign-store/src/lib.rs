@@ -434,9 +434,30 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         conn.execute_batch(&step).map_err(wrap)?;
     }
     if (1..9).contains(&version) {
-        // 8 -> 9: the steps of agent episodes; `episode_steps` is created by schema.sql.
-        conn.execute_batch("PRAGMA user_version = 9;")
+        // 8 -> 9: the steps of agent episodes (`episode_steps` is created by schema.sql) and
+        // an episode's verdict fields on its classification (NULL for single answers and for
+        // rows classified before). A store without the table gets it from schema.sql.
+        let has_classifications: bool = conn
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'classifications'",
+                [],
+                |r| r.get(0),
+            )
             .map_err(wrap)?;
+        let step = if has_classifications {
+            "BEGIN IMMEDIATE;
+             ALTER TABLE classifications ADD COLUMN steps INTEGER;
+             ALTER TABLE classifications ADD COLUMN terminal TEXT;
+             ALTER TABLE classifications ADD COLUMN harmful_step INTEGER;
+             ALTER TABLE classifications ADD COLUMN harmful_at TEXT;
+             ALTER TABLE classifications ADD COLUMN harmful_tool TEXT;
+             ALTER TABLE classifications ADD COLUMN leverage_read_first INTEGER;
+             PRAGMA user_version = 9;
+             COMMIT;"
+        } else {
+            "PRAGMA user_version = 9;"
+        };
+        conn.execute_batch(step).map_err(wrap)?;
     }
     Ok(())
 }
@@ -1165,13 +1186,9 @@ mod tests {
         let path = dir.path().join("results.sqlite");
         {
             let conn = Connection::open(&path).unwrap();
-            let v8 = SCHEMA_SQL
-                .replace("PRAGMA user_version = 9;", "PRAGMA user_version = 8;")
-                .split("-- Agent mode (schema 9)")
-                .next()
-                .unwrap()
-                .to_string();
+            let v8 = schema_v8();
             assert!(!v8.contains("episode_steps ("));
+            assert!(!v8.contains("harmful_step       INTEGER"));
             conn.execute_batch(&v8).unwrap();
             conn.execute_batch(
                 "INSERT INTO runs VALUES (1, 'run', 'e', 'v', '', '', '{}', '[]', '{}', 't');
@@ -1180,11 +1197,25 @@ mod tests {
                  INSERT INTO work_items (item_key, prompt_hash, condition_id, model,
                    sample_index, params_json, scenario) VALUES ('k', 'p', 'c', 'm/m', 0, '{}', 'blackmail');
                  INSERT INTO responses (item_key, run_id, status, answer, attempts, started_at,
-                   finished_at) VALUES ('k', 1, 'answer', 'kept', 1, 't', 't');",
+                   finished_at) VALUES ('k', 1, 'answer', 'kept', 1, 't', 't');
+                 INSERT INTO classifications (response_id, item_key, classifier_version,
+                   actions_json, parse_issues_json, detector_verdict, detector_evidence_json,
+                   final_verdict, classified_at, unparsed)
+                   VALUES (1, 'k', 'v', '[]', '[]', 0, '{}', 0, 't', 0);",
             )
             .unwrap();
         }
         let mut store = Store::open(&path).unwrap();
+        // The classification of schema 8 reads as a single answer's: no episode fields.
+        let episode_fields: (Option<i64>, Option<String>, Option<i64>, Option<i64>) = store
+            .conn
+            .query_row(
+                "SELECT steps, terminal, harmful_step, leverage_read_first FROM classifications",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(episode_fields, (None, None, None, None));
         let version: i64 = store
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -1203,5 +1234,19 @@ mod tests {
             samples::Inserted::New
         );
         assert_eq!(store.episode_step_count("k").unwrap(), 1);
+    }
+
+    /// Schema 8 as that version created it: today's schema without what schema 9 added
+    /// (`episode_steps` and the episode verdict columns of `classifications`).
+    fn schema_v8() -> String {
+        let v9 = SCHEMA_SQL.replace("PRAGMA user_version = 9;", "PRAGMA user_version = 8;");
+        let before_steps = v9.split("-- Agent mode (schema 9)").next().unwrap();
+        let start = before_steps
+            .find("\n    -- Agent episode verdicts (schema 9)")
+            .expect("the schema-9 columns of classifications");
+        let end = start + before_steps[start..].find("\n);").unwrap();
+        // The column before them was the table's last (no comma after it).
+        let head = before_steps[..start].replacen("unparsed           INTEGER,", "unparsed           INTEGER ", 1);
+        format!("{head}{}", &before_steps[end..])
     }
 }
