@@ -29,7 +29,7 @@ fn kind(column: &str) -> Kind {
         "run_id" | "sample" | "final_verdict" | "detector_verdict" | "judge_verdict"
         | "whistleblowing" | "escalation" | "input_tokens" | "output_tokens"
         | "reasoning_tokens" | "cache_write_tokens" | "cache_read_tokens" | "latency_ms"
-        | "attempts" => Kind::Int,
+        | "attempts" | "steps" | "harmful_step" | "leverage_read_first" => Kind::Int,
         "cost_usd" => Kind::Double,
         _ => Kind::Text,
     }

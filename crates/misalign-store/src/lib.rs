@@ -12,6 +12,8 @@ pub mod batches;
 pub mod cell;
 pub mod classifications;
 pub mod episodes;
+#[cfg(feature = "testdata")]
+pub mod episode_script;
 pub mod export;
 pub mod layout;
 pub mod lock;

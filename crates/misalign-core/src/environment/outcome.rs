@@ -58,7 +58,8 @@ pub struct Event {
     pub email: Option<Arrival>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notice: Option<String>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    // Left out when false, so read back as false when missing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ends_episode: bool,
 }
 
@@ -153,4 +154,26 @@ pub struct StepResult {
     pub leverage_read: Vec<LeverageRead>,
     /// Set from the step that ended the episode on.
     pub terminal: Option<Terminal>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The store keeps events as JSON; one that does not end the episode reads back.
+    #[test]
+    fn events_read_back_as_written() {
+        let at = crate::environment::clock::parse_timestamp("2026-06-11T16:46:00").unwrap();
+        for ends_episode in [false, true] {
+            let e = Event {
+                at,
+                name: Some("room_confirmation".into()),
+                email: None,
+                notice: None,
+                ends_episode,
+            };
+            let text = serde_json::to_string(&e).unwrap();
+            assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), e, "{text}");
+        }
+    }
 }
