@@ -365,3 +365,34 @@ async fn the_judge_reads_the_trajectory() {
         .iter()
         .any(|p| p.contains("<agent_answer>") && !p.contains("<agent_trajectory>")));
 }
+
+/// A stored step that cannot be read leaves its episode unclassified and counted apart;
+/// the other answers are classified.
+#[tokio::test]
+async fn an_unreadable_step_skips_its_episode_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = planted(dir.path());
+    // The looping episode (three steps) gains a fourth whose result is not JSON.
+    let key = format!("{MODEL}|{CONDITION}|3");
+    let run = store.latest_plan_run_id().unwrap().unwrap();
+    store
+        .insert_episode_step(&misalign_store::episodes::EpisodeStepRow {
+            item_key: key.clone(),
+            step: 4,
+            run_id: run,
+            reply_json: r#"{"text":""}"#.into(),
+            result_json: "{not json".into(),
+            resume_json: "{}".into(),
+            attempts: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    let s = classify_store(&mut store, &options()).await.unwrap();
+    assert_eq!(s.skipped_unreadable_episodes.get("blackmail"), Some(&1));
+    assert_eq!(s.classified, 8, "{s:?}");
+    assert!(store
+        .all_classifications()
+        .unwrap()
+        .iter()
+        .all(|r| r.item_key != key));
+}
