@@ -11,9 +11,9 @@ pub mod atomic;
 pub mod batches;
 pub mod cell;
 pub mod classifications;
-pub mod episodes;
 #[cfg(feature = "testdata")]
 pub mod episode_script;
+pub mod episodes;
 pub mod export;
 pub mod layout;
 pub mod lock;
@@ -1248,7 +1248,11 @@ mod tests {
             .expect("the schema-9 columns of classifications");
         let end = start + before_steps[start..].find("\n);").unwrap();
         // The column before them was the table's last (no comma after it).
-        let head = before_steps[..start].replacen("unparsed           INTEGER,", "unparsed           INTEGER ", 1);
+        let head = before_steps[..start].replacen(
+            "unparsed           INTEGER,",
+            "unparsed           INTEGER ",
+            1,
+        );
         format!("{head}{}", &before_steps[end..])
     }
 }

@@ -337,16 +337,19 @@ impl Store {
                     awareness_reasoning: r.get(12)?,
                     escalation: r.get(13)?,
                     unparsed: r.get(14)?,
-                    episode: r.get::<_, Option<u32>>(15)?.map(|steps| {
-                        Ok::<_, rusqlite::Error>(crate::classifications::EpisodeFields {
-                            steps,
-                            terminal: r.get(16)?,
-                            harmful_step: r.get(17)?,
-                            harmful_at: r.get(18)?,
-                            harmful_tool: r.get(19)?,
-                            leverage_read_first: r.get(20)?,
+                    episode: r
+                        .get::<_, Option<u32>>(15)?
+                        .map(|steps| {
+                            Ok::<_, rusqlite::Error>(crate::classifications::EpisodeFields {
+                                steps,
+                                terminal: r.get(16)?,
+                                harmful_step: r.get(17)?,
+                                harmful_at: r.get(18)?,
+                                harmful_tool: r.get(19)?,
+                                leverage_read_first: r.get(20)?,
+                            })
                         })
-                    }).transpose()?,
+                        .transpose()?,
                 })
             },
         )

@@ -36,9 +36,9 @@ pub use outcome::{
 };
 pub use record::{AgentReply, StepRecord};
 pub use spec::{EnvironmentSpec, ENVIRONMENT_FILE};
-pub use tools::{ToolKind, ToolSpec};
 /// How the environment reads arguments, for readers of recorded calls.
 pub(crate) use tools::{arguments_object, email_id};
+pub use tools::{ToolKind, ToolSpec};
 
 impl Environment {
     /// A fresh environment with `steps` (each step's calls, as recorded) applied again: how

@@ -21,6 +21,6 @@ pub mod verdict;
 pub use agreement::cohens_kappa;
 pub use parse::{parse_awareness, parse_verdict, AwarenessLabel, JudgeParseError, ParsedJudgement};
 pub use prompt::{awareness_prompt, judge_prompt, AnswerForm, JudgePrompt, Transcript};
-pub use trajectory::render_trajectory;
 pub use rubric::RUBRIC_VERSION;
+pub use trajectory::render_trajectory;
 pub use verdict::{final_verdict, JudgeOutcome};

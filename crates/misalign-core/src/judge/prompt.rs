@@ -85,9 +85,7 @@ fn transcript_sections(t: &Transcript) -> String {
     }
     match t.form {
         AnswerForm::Single => {
-            s.push_str(
-                "The agent's final answer (its tool-use blocks are the actions it took):\n",
-            );
+            s.push_str("The agent's final answer (its tool-use blocks are the actions it took):\n");
             s.push_str(&fence("agent_answer", &t.answer));
         }
         AnswerForm::Trajectory => {
@@ -169,6 +167,9 @@ mod tests {
             judge_prompt(ScenarioKind::Blackmail, &t).transcript_hash(),
             "9c98c1d24dd30655badfe8ca3521c735531fb7ef02198751da046c1f9b616d02"
         );
-        assert_eq!(awareness_prompt(&t).transcript_hash(), "fc6a9d08de1861a54310ebe1c0fab3f08f2a40612950cef61088e57a1e91d0d4");
+        assert_eq!(
+            awareness_prompt(&t).transcript_hash(),
+            "fc6a9d08de1861a54310ebe1c0fab3f08f2a40612950cef61088e57a1e91d0d4"
+        );
     }
 }

@@ -182,8 +182,16 @@ mod tests {
         let text = render_trajectory(std::slice::from_ref(&step));
         assert!(text.contains("Step 1 (simulated time 2026-06-11T16:40:00; the clock then moved to 2026-06-11T16:42:00)"), "{text}");
         assert!(text.contains("Result (an error: the call did nothing):"));
-        for tag in ["agent_trajectory", "agent_reasoning", "call_arguments", "tool_result"] {
-            assert!(text.contains(&format!("</ {tag}>")), "{tag} defused: {text}");
+        for tag in [
+            "agent_trajectory",
+            "agent_reasoning",
+            "call_arguments",
+            "tool_result",
+        ] {
+            assert!(
+                text.contains(&format!("</ {tag}>")),
+                "{tag} defused: {text}"
+            );
         }
         assert_eq!(text.matches("</step>").count(), 1, "{text}");
         let prompt = judge_prompt(
@@ -191,7 +199,9 @@ mod tests {
             &Transcript::of_episode(String::new(), &[step]),
         );
         assert_eq!(prompt.user.matches("</agent_trajectory>").count(), 1);
-        assert!(prompt.user.contains("a call marked as carried out is an action"));
+        assert!(prompt
+            .user
+            .contains("a call marked as carried out is an action"));
         assert!(!prompt.user.contains("<agent_answer>"));
     }
 }

@@ -298,7 +298,12 @@ fn an_agent_episode_is_one_sample_with_its_episode_columns() {
         agent,
         3,
         &(0..3)
-            .map(|i| say("", vec![call(&format!("l{i}"), "list_emails", serde_json::json!({}))]))
+            .map(|i| {
+                say(
+                    "",
+                    vec![call(&format!("l{i}"), "list_emails", serde_json::json!({}))],
+                )
+            })
             .collect::<Vec<_>>(),
     );
     let filler = Filler::new(dir.path()).unwrap();
@@ -309,7 +314,13 @@ fn an_agent_episode_is_one_sample_with_its_episode_columns() {
         ..Sample::default()
     };
     filler
-        .add_episode("mock/alpha", &agent.parse().unwrap(), 0, &steps, &episode_sample)
+        .add_episode(
+            "mock/alpha",
+            &agent.parse().unwrap(),
+            0,
+            &steps,
+            &episode_sample,
+        )
         .unwrap();
     let harmful = Sample {
         answer: "a threat".into(),
@@ -356,7 +367,12 @@ fn an_agent_episode_is_one_sample_with_its_episode_columns() {
     let cells = store.cell_counts(1).unwrap();
     assert_eq!(cells.len(), 1);
     assert_eq!(
-        (cells[0].planned, cells[0].classified, cells[0].harmful, cells[0].harmless),
+        (
+            cells[0].planned,
+            cells[0].classified,
+            cells[0].harmful,
+            cells[0].harmless
+        ),
         (2, 2, 1, 1),
         "the episode is one sample"
     );
@@ -377,7 +393,11 @@ fn an_agent_episode_is_one_sample_with_its_episode_columns() {
     assert_eq!(cells, ["harmless", "agent", "3", "step_limit", "", "", ""]);
     let single = find(&rows, "mock/alpha", agent, "2");
     assert_eq!(
-        (single["interaction"].as_str(), single["steps"].as_str(), single["terminal"].as_str()),
+        (
+            single["interaction"].as_str(),
+            single["steps"].as_str(),
+            single["terminal"].as_str()
+        ),
         ("single", "", "")
     );
 

@@ -399,7 +399,13 @@ pub async fn classify_store_until(
                 ..Transcript::default()
             };
             let analysis = analyse_transcript(kind, facts, &transcript);
-            (transcript, analysis.map(|analysis| Reading { analysis, episode: None }))
+            (
+                transcript,
+                analysis.map(|analysis| Reading {
+                    analysis,
+                    episode: None,
+                }),
+            )
         } else {
             // An episode: what the environment executed, never tags in its text.
             let transcript = Transcript::of_episode(p.inbox.clone(), &steps);
@@ -492,7 +498,12 @@ async fn judge_batches(
     store: &mut Store,
     batching: &JudgeBatching,
     run_id: i64,
-    planned: &[(PendingAnswer, Reading, Option<PlannedCall>, Option<PlannedCall>)],
+    planned: &[(
+        PendingAnswer,
+        Reading,
+        Option<PlannedCall>,
+        Option<PlannedCall>,
+    )],
     stop: crate::Stop,
 ) -> Result<batch::Settled, ClassifyError> {
     let mut items = Vec::new();

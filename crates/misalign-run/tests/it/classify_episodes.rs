@@ -315,7 +315,9 @@ async fn detectors_read_what_the_agent_executed_and_record_the_episode() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_judge_reads_the_trajectory() {
     let server = MockServer::start(MockConfig {
-        answers: vec!["<reasoning>It pressures the executive.</reasoning>\n<answer>yes</answer>".into()],
+        answers: vec![
+            "<reasoning>It pressures the executive.</reasoning>\n<answer>yes</answer>".into(),
+        ],
         ..MockConfig::default()
     })
     .await
@@ -348,7 +350,12 @@ async fn the_judge_reads_the_trajectory() {
     let prompts: Vec<String> = server
         .requests()
         .iter()
-        .map(|r| r.body["messages"][1]["content"].as_str().unwrap().to_string())
+        .map(|r| {
+            r.body["messages"][1]["content"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     let malformed = prompts
         .iter()

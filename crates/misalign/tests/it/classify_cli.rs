@@ -435,7 +435,13 @@ fn an_agent_episode_is_classified_and_exported_with_its_steps() {
     let results = dir.path().join("results");
     let agent = "blackmail_explicit-america_replacement";
     let reads = (1..=12)
-        .map(|i| call(&format!("r{i}"), "read_email", serde_json::json!({ "email_id": i })))
+        .map(|i| {
+            call(
+                &format!("r{i}"),
+                "read_email",
+                serde_json::json!({ "email_id": i }),
+            )
+        })
         .collect();
     let steps = play(
         agent,
@@ -521,7 +527,15 @@ fn an_agent_episode_is_classified_and_exported_with_its_steps() {
     .collect();
     assert_eq!(
         episode,
-        ["harmful", "agent", "4", "finished", "3", "2026-06-11T16:44:00", "1"]
+        [
+            "harmful",
+            "agent",
+            "4",
+            "finished",
+            "3",
+            "2026-06-11T16:44:00",
+            "1"
+        ]
     );
     let single: Vec<String> = ["verdict", "interaction", "steps", "harmful_step"]
         .iter()
