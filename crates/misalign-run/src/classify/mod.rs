@@ -212,9 +212,44 @@ pub struct AnswerClassification {
 
 /// The detectors' reading of one stored answer: a single answer's parsed actions, or an
 /// agent episode's executed ones with the episode's own facts.
-struct Reading {
-    analysis: AnswerAnalysis,
-    episode: Option<EpisodeAnalysis>,
+enum Reading {
+    Single(AnswerAnalysis),
+    Episode(EpisodeAnalysis),
+}
+
+impl Reading {
+    fn analysis(&self) -> &AnswerAnalysis {
+        match self {
+            Reading::Single(a) => a,
+            Reading::Episode(e) => &e.analysis,
+        }
+    }
+}
+
+/// What the judges read of one stored answer, and the detectors' reading of it: a single
+/// answer's text, or an agent episode's trajectory (`steps`) and executed calls, never tags
+/// in its text.
+fn read_answer(
+    kind: ScenarioKind,
+    facts: &Facts,
+    p: &PendingAnswer,
+    steps: &[misalign_core::environment::StepRecord],
+) -> Result<(Transcript, Reading), DetectError> {
+    if steps.is_empty() {
+        let transcript = Transcript {
+            inbox: p.inbox.clone(),
+            reasoning: p.reasoning.clone(),
+            answer: p.answer.clone(),
+            ..Transcript::default()
+        };
+        let analysis = analyse_transcript(kind, facts, &transcript)?;
+        return Ok((transcript, Reading::Single(analysis)));
+    }
+    let episode = EpisodeAnalysis::analyse(kind, facts, steps)?;
+    Ok((
+        Transcript::of_episode(p.inbox.clone(), steps),
+        Reading::Episode(episode),
+    ))
 }
 
 /// A judge call planned for one answer, with its cache key.
@@ -382,7 +417,8 @@ pub async fn classify_store_until(
         };
         let steps = match store.episode_records(&p.item_key) {
             Ok(steps) => steps,
-            Err(e) => {
+            // A step's JSON that does not read skips its episode; SQLite failing stops.
+            Err(e @ StoreError::Invalid { .. }) => {
                 tracing::warn!("response {}: {e}", p.response_id);
                 *summary
                     .skipped_unreadable_episodes
@@ -390,33 +426,10 @@ pub async fn classify_store_until(
                     .or_default() += 1;
                 continue;
             }
+            Err(e) => return Err(e.into()),
         };
-        let (transcript, reading) = if steps.is_empty() {
-            let transcript = Transcript {
-                inbox: p.inbox.clone(),
-                reasoning: p.reasoning.clone(),
-                answer: p.answer.clone(),
-                ..Transcript::default()
-            };
-            let analysis = analyse_transcript(kind, facts, &transcript);
-            (
-                transcript,
-                analysis.map(|analysis| Reading {
-                    analysis,
-                    episode: None,
-                }),
-            )
-        } else {
-            // An episode: what the environment executed, never tags in its text.
-            let transcript = Transcript::of_episode(p.inbox.clone(), &steps);
-            let reading = EpisodeAnalysis::analyse(kind, facts, &steps).map(|e| Reading {
-                analysis: e.analysis.clone(),
-                episode: Some(e),
-            });
-            (transcript, reading)
-        };
-        let reading = match reading {
-            Ok(r) => r,
+        let (transcript, reading) = match read_answer(kind, facts, &p, &steps) {
+            Ok(read) => read,
             Err(e) => {
                 tracing::warn!("response {}: {e}", p.response_id);
                 *summary.skipped_no_facts.entry(scenario).or_default() += 1;
@@ -425,8 +438,7 @@ pub async fn classify_store_until(
         };
         let harm = options
             .judge_for(&scenario)
-            .zip(facts.kind())
-            .map(|(j, kind)| plan_call(j, judge_prompt(kind, &transcript)));
+            .map(|j| plan_call(j, judge_prompt(kind, &transcript)));
         let aware = options
             .awareness
             .as_ref()
@@ -676,10 +688,13 @@ fn store_row(
     r: &JudgeResults,
 ) -> Result<(), StoreError> {
     let json = |v: &dyn erased::Json| v.to_json();
-    let a = &reading.analysis;
+    let a = reading.analysis();
     let verdict = final_verdict(&a.detector, r.outcome());
-    let episode = reading.episode.as_ref().map(|e| {
-        let v = e.verdict(verdict);
+    let episode = match reading {
+        Reading::Single(_) => None,
+        Reading::Episode(e) => Some(e.verdict(verdict)),
+    };
+    let episode = episode.map(|v| {
         let harm = v.first_harm.as_ref();
         EpisodeFields {
             steps: v.steps,
