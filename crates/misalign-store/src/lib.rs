@@ -1218,6 +1218,58 @@ mod tests {
             )
             .unwrap();
         assert_eq!(episode_fields, (None, None, None, None));
+        // A classification of an episode keeps its fields in the migrated table.
+        store
+            .insert_classification(&classifications::NewClassification {
+                response_id: 1,
+                item_key: "k".into(),
+                classifier_version: "v2".into(),
+                actions_json: "[]".into(),
+                parse_issues_json: "[]".into(),
+                detector_verdict: true,
+                detector_evidence_json: "{}".into(),
+                judge_model: None,
+                judge_verdict: None,
+                judge_reasoning: None,
+                judge_error: None,
+                final_verdict: Some(true),
+                whistleblowing: None,
+                awareness_label: None,
+                awareness_reasoning: None,
+                classified_at: "t".into(),
+                escalation: None,
+                escalation_evidence_json: None,
+                unparsed: false,
+                episode: Some(classifications::EpisodeFields {
+                    steps: 4,
+                    terminal: Some("finished".into()),
+                    harmful_step: Some(3),
+                    harmful_at: Some("2026-06-11T16:44:00".into()),
+                    harmful_tool: Some("send_email".into()),
+                    leverage_read_first: Some(true),
+                }),
+            })
+            .unwrap();
+        let stored: (i64, String, i64, String, String, bool) = store
+            .conn
+            .query_row(
+                "SELECT steps, terminal, harmful_step, harmful_at, harmful_tool, leverage_read_first
+                   FROM classifications WHERE classifier_version = 'v2'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            stored,
+            (
+                4,
+                "finished".into(),
+                3,
+                "2026-06-11T16:44:00".into(),
+                "send_email".into(),
+                true
+            )
+        );
         let version: i64 = store
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
