@@ -15,7 +15,8 @@ use std::path::Path;
 /// `1` / `0`, blank when there is none; `transcript` is the answer's `response.json`,
 /// relative to the results folder.
 /// `escalation` is the second outcome (raised the concern through a legitimate channel).
-pub const SAMPLES_CSV_COLUMNS: [&str; 37] = [
+/// The last six describe agent episodes (blank for single answers but `interaction`).
+pub const SAMPLES_CSV_COLUMNS: [&str; 43] = [
     "run_id",
     "item_key",
     "model",
@@ -53,6 +54,12 @@ pub const SAMPLES_CSV_COLUMNS: [&str; 37] = [
     "finished_at",
     "error",
     "transcript",
+    "interaction",
+    "steps",
+    "terminal",
+    "harmful_step",
+    "harmful_sim_time",
+    "leverage_read_first",
 ];
 
 /// What a row's answer counts as in the report: `harmful` | `harmless` (in the rate),
@@ -84,6 +91,12 @@ pub(crate) fn transcript_path(r: &ExportRow) -> Option<String> {
             u32::try_from(r.sample_index).unwrap_or(u32::MAX),
         )
     })
+}
+
+/// Whether the item is an agent episode: it committed steps, or its condition is an agent
+/// condition (`_agent`; an episode that failed before its first step has none).
+pub(crate) fn is_episode(r: &ExportRow) -> bool {
+    r.committed_steps > 0 || r.condition_id.ends_with("_agent")
 }
 
 /// Whether the item has a stored answer (`answer`, `content_filtered` or `empty`).
@@ -190,6 +203,18 @@ pub(crate) fn samples_record(
     let opt = |s: &Option<String>| s.as_deref().map(text).unwrap_or_default();
     let axis = |f: fn(&Condition) -> String| condition.map(f).map(|s| text(&s)).unwrap_or_default();
     let transcript = transcript_path(r).map(|p| text(&p)).unwrap_or_default();
+    let episode = is_episode(r);
+    // An episode not classified (yet) still has its steps and, once ended, its terminal
+    // state (the episode's finish_reason).
+    let steps = r
+        .steps
+        .or((r.committed_steps > 0).then_some(r.committed_steps));
+    let terminal = r.terminal.clone().or_else(|| {
+        (episode && has_answer(r))
+            .then(|| r.finish_reason.clone())
+            .flatten()
+    });
+    let agent = |cell: String| if episode { cell } else { String::new() };
     vec![
         r.run_id.to_string(),
         text(&r.item_key),
@@ -230,6 +255,12 @@ pub(crate) fn samples_record(
         opt(&r.finished_at),
         opt(&r.error),
         transcript,
+        if episode { "agent" } else { "single" }.to_string(),
+        agent(num(steps)),
+        agent(opt(&terminal)),
+        agent(num(r.harmful_step)),
+        agent(opt(&r.harmful_at)),
+        agent(flag(r.leverage_read_first)),
     ]
 }
 

@@ -26,10 +26,23 @@ enum Kind {
 /// The Parquet type of each samples.csv column.
 fn kind(column: &str) -> Kind {
     match column {
-        "run_id" | "sample" | "final_verdict" | "detector_verdict" | "judge_verdict"
-        | "whistleblowing" | "escalation" | "input_tokens" | "output_tokens"
-        | "reasoning_tokens" | "cache_write_tokens" | "cache_read_tokens" | "latency_ms"
-        | "attempts" => Kind::Int,
+        "run_id"
+        | "sample"
+        | "final_verdict"
+        | "detector_verdict"
+        | "judge_verdict"
+        | "whistleblowing"
+        | "escalation"
+        | "input_tokens"
+        | "output_tokens"
+        | "reasoning_tokens"
+        | "cache_write_tokens"
+        | "cache_read_tokens"
+        | "latency_ms"
+        | "attempts"
+        | "steps"
+        | "harmful_step"
+        | "leverage_read_first" => Kind::Int,
         "cost_usd" => Kind::Double,
         _ => Kind::Text,
     }

@@ -610,6 +610,7 @@ fn imported_classification(response_id: i64, key: &str, v: &ImportedVerdict) -> 
         escalation: None,
         escalation_evidence_json: None,
         unparsed: false,
+        episode: None,
     }
 }
 

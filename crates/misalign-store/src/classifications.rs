@@ -44,6 +44,26 @@ pub struct NewClassification {
     pub escalation_evidence_json: Option<String>,
     /// An action-like block of the answer could not be read (`Detection::unparsed`).
     pub unparsed: bool,
+    /// An agent episode's verdict fields; `None` for a single answer.
+    pub episode: Option<EpisodeFields>,
+}
+
+/// What a classification records of an agent episode (docs/classification.md, "Agent
+/// episodes").
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EpisodeFields {
+    /// Steps the episode committed.
+    pub steps: u32,
+    /// How it ended: `finished`, `step_limit` or the event's name (`wipe`).
+    pub terminal: Option<String>,
+    /// The first harmful action, when the final verdict is harmful.
+    pub harmful_step: Option<u32>,
+    /// Its simulated time, `YYYY-MM-DDTHH:MM:SS`.
+    pub harmful_at: Option<String>,
+    /// The tool it called (`send_email`, `forward_email`, `cancel_alert`).
+    pub harmful_tool: Option<String>,
+    /// A leverage email had been read before it (earlier, or earlier in its step).
+    pub leverage_read_first: Option<bool>,
 }
 
 /// A cached judge reply.
@@ -131,13 +151,16 @@ impl Store {
 
     /// Adds one classification row; returns its id.
     pub fn insert_classification(&self, c: &NewClassification) -> Result<i64, StoreError> {
+        let e = c.episode.as_ref();
         self.conn
             .execute(
                 "INSERT INTO classifications (response_id, item_key, classifier_version, actions_json,
                     parse_issues_json, detector_verdict, detector_evidence_json, judge_model, judge_verdict,
                     judge_reasoning, judge_error, final_verdict, whistleblowing, awareness_label,
-                    awareness_reasoning, classified_at, escalation, escalation_evidence_json, unparsed)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                    awareness_reasoning, classified_at, escalation, escalation_evidence_json, unparsed,
+                    steps, terminal, harmful_step, harmful_at, harmful_tool, leverage_read_first)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+                         ?20, ?21, ?22, ?23, ?24, ?25)",
                 params![
                     c.response_id,
                     c.item_key,
@@ -158,6 +181,12 @@ impl Store {
                     c.escalation,
                     c.escalation_evidence_json,
                     c.unparsed,
+                    e.map(|e| e.steps),
+                    e.and_then(|e| e.terminal.clone()),
+                    e.and_then(|e| e.harmful_step),
+                    e.and_then(|e| e.harmful_at.clone()),
+                    e.and_then(|e| e.harmful_tool.clone()),
+                    e.and_then(|e| e.leverage_read_first),
                 ],
             )
             .map_err(|e| self.err(e))?;

@@ -135,6 +135,34 @@ impl Store {
         Ok(keys)
     }
 
+    /// The committed steps of one episode as records (what the agent answered and what the
+    /// environment gave back), in order; empty for a single-prompt item. A step whose JSON
+    /// cannot be read is an error naming the item and the step.
+    pub fn episode_records(
+        &self,
+        item_key: &str,
+    ) -> Result<Vec<misalign_core::environment::StepRecord>, StoreError> {
+        self.episode_steps(item_key)?
+            .iter()
+            .map(|row| {
+                let reply = serde_json::from_str(&row.reply_json);
+                let result = serde_json::from_str(&row.result_json);
+                match (reply, result) {
+                    (Ok(reply), Ok(result)) => {
+                        Ok(misalign_core::environment::StepRecord { reply, result })
+                    }
+                    (Err(e), _) | (_, Err(e)) => Err(StoreError::Invalid {
+                        path: self.path.clone(),
+                        message: format!(
+                            "step {} of the episode `{item_key}` cannot be read: {e}",
+                            row.step
+                        ),
+                    }),
+                }
+            })
+            .collect()
+    }
+
     /// The number of committed steps of an episode (0 for a single-prompt item).
     pub fn episode_step_count(&self, item_key: &str) -> Result<u32, StoreError> {
         self.conn

@@ -12,6 +12,8 @@ pub mod batches;
 pub mod cell;
 pub mod classifications;
 pub mod episode_transcript;
+#[cfg(feature = "testdata")]
+pub mod episode_script;
 pub mod episodes;
 pub mod export;
 pub mod layout;
@@ -437,9 +439,30 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         conn.execute_batch(&step).map_err(wrap)?;
     }
     if (1..9).contains(&version) {
-        // 8 -> 9: the steps of agent episodes; `episode_steps` is created by schema.sql.
-        conn.execute_batch("PRAGMA user_version = 9;")
+        // 8 -> 9: the steps of agent episodes (`episode_steps` is created by schema.sql) and
+        // an episode's verdict fields on its classification (NULL for single answers and for
+        // rows classified before). A store without the table gets it from schema.sql.
+        let has_classifications: bool = conn
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'classifications'",
+                [],
+                |r| r.get(0),
+            )
             .map_err(wrap)?;
+        let step = if has_classifications {
+            "BEGIN IMMEDIATE;
+             ALTER TABLE classifications ADD COLUMN steps INTEGER;
+             ALTER TABLE classifications ADD COLUMN terminal TEXT;
+             ALTER TABLE classifications ADD COLUMN harmful_step INTEGER;
+             ALTER TABLE classifications ADD COLUMN harmful_at TEXT;
+             ALTER TABLE classifications ADD COLUMN harmful_tool TEXT;
+             ALTER TABLE classifications ADD COLUMN leverage_read_first INTEGER;
+             PRAGMA user_version = 9;
+             COMMIT;"
+        } else {
+            "PRAGMA user_version = 9;"
+        };
+        conn.execute_batch(step).map_err(wrap)?;
     }
     Ok(())
 }
@@ -1168,13 +1191,9 @@ mod tests {
         let path = dir.path().join("results.sqlite");
         {
             let conn = Connection::open(&path).unwrap();
-            let v8 = SCHEMA_SQL
-                .replace("PRAGMA user_version = 9;", "PRAGMA user_version = 8;")
-                .split("-- Agent mode (schema 9)")
-                .next()
-                .unwrap()
-                .to_string();
+            let v8 = schema_v8();
             assert!(!v8.contains("episode_steps ("));
+            assert!(!v8.contains("harmful_step       INTEGER"));
             conn.execute_batch(&v8).unwrap();
             conn.execute_batch(
                 "INSERT INTO runs VALUES (1, 'run', 'e', 'v', '', '', '{}', '[]', '{}', 't');
@@ -1183,11 +1202,77 @@ mod tests {
                  INSERT INTO work_items (item_key, prompt_hash, condition_id, model,
                    sample_index, params_json, scenario) VALUES ('k', 'p', 'c', 'm/m', 0, '{}', 'blackmail');
                  INSERT INTO responses (item_key, run_id, status, answer, attempts, started_at,
-                   finished_at) VALUES ('k', 1, 'answer', 'kept', 1, 't', 't');",
+                   finished_at) VALUES ('k', 1, 'answer', 'kept', 1, 't', 't');
+                 INSERT INTO classifications (response_id, item_key, classifier_version,
+                   actions_json, parse_issues_json, detector_verdict, detector_evidence_json,
+                   final_verdict, classified_at, unparsed)
+                   VALUES (1, 'k', 'v', '[]', '[]', 0, '{}', 0, 't', 0);",
             )
             .unwrap();
         }
         let mut store = Store::open(&path).unwrap();
+        // The classification of schema 8 reads as a single answer's: no episode fields.
+        let episode_fields: (Option<i64>, Option<String>, Option<i64>, Option<i64>) = store
+            .conn
+            .query_row(
+                "SELECT steps, terminal, harmful_step, leverage_read_first FROM classifications",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(episode_fields, (None, None, None, None));
+        // A classification of an episode keeps its fields in the migrated table.
+        store
+            .insert_classification(&classifications::NewClassification {
+                response_id: 1,
+                item_key: "k".into(),
+                classifier_version: "v2".into(),
+                actions_json: "[]".into(),
+                parse_issues_json: "[]".into(),
+                detector_verdict: true,
+                detector_evidence_json: "{}".into(),
+                judge_model: None,
+                judge_verdict: None,
+                judge_reasoning: None,
+                judge_error: None,
+                final_verdict: Some(true),
+                whistleblowing: None,
+                awareness_label: None,
+                awareness_reasoning: None,
+                classified_at: "t".into(),
+                escalation: None,
+                escalation_evidence_json: None,
+                unparsed: false,
+                episode: Some(classifications::EpisodeFields {
+                    steps: 4,
+                    terminal: Some("finished".into()),
+                    harmful_step: Some(3),
+                    harmful_at: Some("2026-06-11T16:44:00".into()),
+                    harmful_tool: Some("send_email".into()),
+                    leverage_read_first: Some(true),
+                }),
+            })
+            .unwrap();
+        let stored: (i64, String, i64, String, String, bool) = store
+            .conn
+            .query_row(
+                "SELECT steps, terminal, harmful_step, harmful_at, harmful_tool, leverage_read_first
+                   FROM classifications WHERE classifier_version = 'v2'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            stored,
+            (
+                4,
+                "finished".into(),
+                3,
+                "2026-06-11T16:44:00".into(),
+                "send_email".into(),
+                true
+            )
+        );
         let version: i64 = store
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -1206,5 +1291,23 @@ mod tests {
             samples::Inserted::New
         );
         assert_eq!(store.episode_step_count("k").unwrap(), 1);
+    }
+
+    /// Schema 8 as that version created it: today's schema without what schema 9 added
+    /// (`episode_steps` and the episode verdict columns of `classifications`).
+    fn schema_v8() -> String {
+        let v9 = SCHEMA_SQL.replace("PRAGMA user_version = 9;", "PRAGMA user_version = 8;");
+        let before_steps = v9.split("-- Agent mode (schema 9)").next().unwrap();
+        let start = before_steps
+            .find("\n    -- Agent episode verdicts (schema 9)")
+            .expect("the schema-9 columns of classifications");
+        let end = start + before_steps[start..].find("\n);").unwrap();
+        // The column before them was the table's last (no comma after it).
+        let head = before_steps[..start].replacen(
+            "unparsed           INTEGER,",
+            "unparsed           INTEGER ",
+            1,
+        );
+        format!("{head}{}", &before_steps[end..])
     }
 }

@@ -620,6 +620,16 @@ pub struct ExportRow {
     pub escalation: Option<i64>,
     /// 1: an action-like block of the answer could not be read (None before schema 7).
     pub unparsed: Option<i64>,
+    /// Steps the item committed in `episode_steps` (0: a single answer).
+    pub committed_steps: i64,
+    /// An agent episode's fields on its classification (None for single answers and for
+    /// rows classified before schema 9): steps, how it ended, and the first harmful action's
+    /// step, simulated time and whether a leverage email had been read before it.
+    pub steps: Option<i64>,
+    pub terminal: Option<String>,
+    pub harmful_step: Option<i64>,
+    pub harmful_at: Option<String>,
+    pub leverage_read_first: Option<i64>,
     /// The texts below are read only when the export asks for them.
     pub text: Option<ExportText>,
 }
@@ -686,6 +696,12 @@ fn export_row(row: &Row<'_>, run_id: i64, with_text: bool) -> rusqlite::Result<E
         awareness_label: cell(row, 25)?,
         escalation: cell(row, 26)?,
         unparsed: cell(row, 38)?,
+        committed_steps: cell::<Option<i64>>(row, 39)?.unwrap_or(0),
+        steps: cell(row, 40)?,
+        terminal: cell(row, 41)?,
+        harmful_step: cell(row, 42)?,
+        harmful_at: cell(row, 43)?,
+        leverage_read_first: cell(row, 44)?,
         text,
     })
 }
@@ -724,7 +740,9 @@ impl Store {
                     {texts},
                     r.cache_write_tokens, r.cache_read_tokens,
                     CASE WHEN r.id IS NOT NULL THEN {batched} END,
-                    c.unparsed
+                    c.unparsed,
+                    (SELECT count(*) FROM episode_steps s WHERE s.item_key = j.item_key),
+                    c.steps, c.terminal, c.harmful_step, c.harmful_at, c.leverage_read_first
                FROM latest j JOIN work_items w ON w.item_key = j.item_key
                     LEFT JOIN prompts p ON p.prompt_hash = j.prompt_hash
                     LEFT JOIN responses r ON r.id = j.rid

@@ -8,7 +8,9 @@
 -- and paying run of judge_cache; version 7 classifications.unparsed and judge_failures; version 8
 -- one table family for batches of every purpose (batch_requests and batch_results replace
 -- batch_items, judge_batch_items, batch_answers and judge_batch_answers, which remain as views).
--- version 9 the steps of agent episodes (episode_steps).
+-- version 9 the steps of agent episodes (episode_steps) and the verdict fields of an episode
+-- on its classification (steps, terminal, harmful_step, harmful_at, harmful_tool,
+-- leverage_read_first).
 -- Store::open migrates an older store before this runs.
 PRAGMA user_version = 9;
 
@@ -112,7 +114,14 @@ CREATE TABLE IF NOT EXISTS classifications (
     classified_at      TEXT NOT NULL,
     escalation         INTEGER,              -- 0/1: raised its concern through a legitimate channel; NULL: older classifier
     escalation_evidence_json TEXT,           -- the emails that did (detect::escalation)
-    unparsed           INTEGER               -- 0/1 (schema 7): an action-like block could not be read; NULL before
+    unparsed           INTEGER,              -- 0/1 (schema 7): an action-like block could not be read; NULL before
+    -- Agent episode verdicts (schema 9); NULL for single answers (docs/classification.md).
+    steps              INTEGER,              -- steps the episode committed
+    terminal           TEXT,                 -- how it ended: finished | step_limit | the event (wipe)
+    harmful_step       INTEGER,              -- step of the first harmful action; NULL: none
+    harmful_at         TEXT,                 -- its simulated time, YYYY-MM-DDTHH:MM:SS
+    harmful_tool       TEXT,                 -- the tool it called (send_email, forward_email, cancel_alert)
+    leverage_read_first INTEGER              -- 0/1: a leverage email was read before it
 );
 CREATE INDEX IF NOT EXISTS classifications_response ON classifications(response_id);
 

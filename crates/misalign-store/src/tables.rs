@@ -97,6 +97,10 @@ pub struct ClassificationRecord {
     pub whistleblowing: Option<bool>,
     pub awareness_label: Option<String>,
     pub awareness_reasoning: Option<String>,
+    pub escalation: Option<bool>,
+    pub unparsed: Option<bool>,
+    /// An agent episode's fields (`steps` set); None for a single answer.
+    pub episode: Option<crate::classifications::EpisodeFields>,
 }
 
 /// A row of the `current_answers` view: a work item with its latest answer and that answer's
@@ -312,7 +316,8 @@ impl Store {
         self.records(
             "SELECT id, response_id, item_key, classifier_version, detector_verdict, judge_model,
                     judge_verdict, judge_reasoning, judge_error, final_verdict, whistleblowing,
-                    awareness_label, awareness_reasoning
+                    awareness_label, awareness_reasoning, escalation, unparsed, steps, terminal,
+                    harmful_step, harmful_at, harmful_tool, leverage_read_first
                FROM classifications ORDER BY id",
             [],
             |r| {
@@ -330,6 +335,21 @@ impl Store {
                     whistleblowing: r.get(10)?,
                     awareness_label: r.get(11)?,
                     awareness_reasoning: r.get(12)?,
+                    escalation: r.get(13)?,
+                    unparsed: r.get(14)?,
+                    episode: r
+                        .get::<_, Option<u32>>(15)?
+                        .map(|steps| {
+                            Ok::<_, rusqlite::Error>(crate::classifications::EpisodeFields {
+                                steps,
+                                terminal: r.get(16)?,
+                                harmful_step: r.get(17)?,
+                                harmful_at: r.get(18)?,
+                                harmful_tool: r.get(19)?,
+                                leverage_read_first: r.get(20)?,
+                            })
+                        })
+                        .transpose()?,
                 })
             },
         )

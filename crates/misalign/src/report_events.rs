@@ -244,6 +244,10 @@ impl Reporter for Terminal {
                     let sc = terminal_safe(sc);
                     note!("warning: {n} answers of scenario `{sc}` not classified: it declares no facts");
                 }
+                for (sc, n) in &summary.skipped_unreadable_episodes {
+                    let sc = terminal_safe(sc);
+                    note!("warning: {n} agent episodes of scenario `{sc}` not classified: a stored step cannot be read (see the log)");
+                }
                 for w in verdict_warnings(summary) {
                     note!("warning: {w}");
                 }
@@ -351,6 +355,10 @@ pub fn print_summary(s: &ClassifySummary) {
         // Scenario names come from the store, which whoever sent the folder wrote.
         let scenario = terminal_safe(scenario);
         say!("skipped {n} {scenario} answer(s): no facts for {scenario}; pass --templates, --facts or --reference-facts");
+    }
+    for (scenario, n) in &s.skipped_unreadable_episodes {
+        let scenario = terminal_safe(scenario);
+        say!("skipped {n} {scenario} agent episode(s): a stored step cannot be read (the warning above names it)");
     }
     say!(
         "{:<10} {:>7} {:>9} {:>7} {:>7} {:>7} {:>8} {:>12} {:>8} {:>6}",

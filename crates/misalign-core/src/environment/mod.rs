@@ -36,6 +36,8 @@ pub use outcome::{
 };
 pub use record::{AgentReply, StepRecord};
 pub use spec::{EnvironmentSpec, PromptSpec, ENVIRONMENT_FILE};
+/// How the environment reads arguments, for readers of recorded calls.
+pub(crate) use tools::{arguments_object, email_id};
 pub use tools::{ToolKind, ToolSpec};
 
 impl Environment {

@@ -155,3 +155,25 @@ pub struct StepResult {
     /// Set from the step that ended the episode on.
     pub terminal: Option<Terminal>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The store keeps events as JSON; one that does not end the episode reads back.
+    #[test]
+    fn events_read_back_as_written() {
+        let at = crate::environment::clock::parse_timestamp("2026-06-11T16:46:00").unwrap();
+        for ends_episode in [false, true] {
+            let e = Event {
+                at,
+                name: Some("room_confirmation".into()),
+                email: None,
+                notice: None,
+                ends_episode,
+            };
+            let text = serde_json::to_string(&e).unwrap();
+            assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), e, "{text}");
+        }
+    }
+}

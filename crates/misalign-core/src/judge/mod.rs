@@ -4,6 +4,8 @@
 //!   [`RUBRIC_VERSION`];
 //! - [`prompt`]: the judge's system and user messages for one transcript, and the
 //!   transcript hash that keys the judge cache;
+//! - [`trajectory`]: an agent episode's steps as the judges read them, in place of a single
+//!   answer;
 //! - [`parse`]: the judge's answer, parsed exactly (a final `<answer>yes</answer>` or a last
 //!   line `ANSWER: no`; no substring matching);
 //! - [`verdict`]: the final verdict from detector + judge by the scenario's rule;
@@ -13,10 +15,12 @@ pub mod agreement;
 pub mod parse;
 pub mod prompt;
 pub mod rubric;
+pub mod trajectory;
 pub mod verdict;
 
 pub use agreement::cohens_kappa;
 pub use parse::{parse_awareness, parse_verdict, AwarenessLabel, JudgeParseError, ParsedJudgement};
-pub use prompt::{awareness_prompt, judge_prompt, JudgePrompt, Transcript};
+pub use prompt::{awareness_prompt, judge_prompt, AnswerForm, JudgePrompt, Transcript};
 pub use rubric::RUBRIC_VERSION;
+pub use trajectory::render_trajectory;
 pub use verdict::{final_verdict, JudgeOutcome};

@@ -145,6 +145,7 @@ fn reasoning_field_never_yields_actions() {
             inbox: String::new(),
             reasoning: row.reasoning.clone(),
             answer: row.response.clone(),
+            ..Transcript::default()
         };
         let without_reasoning = Transcript {
             reasoning: None,

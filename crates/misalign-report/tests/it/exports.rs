@@ -281,3 +281,140 @@ fn samples_parquet_keeps_text_as_stored_and_spans_row_groups() {
         Field::Str("=cmd|'/c calc'!A1".into())
     );
 }
+
+/// An agent episode (steps played on the blackmail pack's real environment, its verdict
+/// stored with its episode fields) is one sample: counted once in its cell's rate, one row
+/// of samples.csv and samples.parquet with the episode columns typed; a single answer's
+/// episode columns are blank (null), its `interaction` is `single`.
+#[test]
+fn an_agent_episode_is_one_sample_with_its_episode_columns() {
+    use misalign_store::classifications::{EpisodeFields, NewClassification};
+    use misalign_store::episode_script::{call, play, say};
+    use misalign_store::testdata::{Filler, Sample};
+    use parquet::record::Field;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = "blackmail_explicit-america_replacement";
+    let steps = play(
+        agent,
+        3,
+        &(0..3)
+            .map(|i| {
+                say(
+                    "",
+                    vec![call(&format!("l{i}"), "list_emails", serde_json::json!({}))],
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    let filler = Filler::new(dir.path()).unwrap();
+    let episode_sample = Sample {
+        answer: String::new(),
+        unclassified: true,
+        finish_reason: Some("step_limit"),
+        ..Sample::default()
+    };
+    filler
+        .add_episode(
+            "mock/alpha",
+            &agent.parse().unwrap(),
+            0,
+            &steps,
+            &episode_sample,
+        )
+        .unwrap();
+    let harmful = Sample {
+        answer: "a threat".into(),
+        verdict: Some(true),
+        ..Sample::default()
+    };
+    filler
+        .add("mock/alpha", &agent.parse().unwrap(), 1, &harmful)
+        .unwrap();
+    let store = filler.finish().unwrap();
+    let key = format!("mock/alpha|{agent}|0");
+    let response_id = store.answer_id(&key).unwrap().unwrap();
+    store
+        .insert_classification(&NewClassification {
+            response_id,
+            item_key: key.clone(),
+            classifier_version: "synthetic-1".into(),
+            actions_json: "[]".into(),
+            parse_issues_json: "[]".into(),
+            detector_verdict: false,
+            detector_evidence_json: "{}".into(),
+            judge_model: None,
+            judge_verdict: None,
+            judge_reasoning: None,
+            judge_error: None,
+            final_verdict: Some(false),
+            whistleblowing: None,
+            awareness_label: None,
+            awareness_reasoning: None,
+            classified_at: "t".into(),
+            escalation: Some(false),
+            escalation_evidence_json: None,
+            unparsed: false,
+            episode: Some(EpisodeFields {
+                steps: 3,
+                terminal: Some("step_limit".into()),
+                ..EpisodeFields::default()
+            }),
+        })
+        .unwrap();
+    drop(store);
+
+    let store = open_store(dir.path()).unwrap();
+    let cells = store.cell_counts(1).unwrap();
+    assert_eq!(cells.len(), 1);
+    assert_eq!(
+        (
+            cells[0].planned,
+            cells[0].classified,
+            cells[0].harmful,
+            cells[0].harmless
+        ),
+        (2, 2, 1, 1),
+        "the episode is one sample"
+    );
+    let rows = samples_csv(dir.path());
+    let episode = find(&rows, "mock/alpha", agent, "1");
+    let cells: Vec<&str> = [
+        "verdict",
+        "interaction",
+        "steps",
+        "terminal",
+        "harmful_step",
+        "harmful_sim_time",
+        "leverage_read_first",
+    ]
+    .iter()
+    .map(|c| episode[*c].as_str())
+    .collect();
+    assert_eq!(cells, ["harmless", "agent", "3", "step_limit", "", "", ""]);
+    let single = find(&rows, "mock/alpha", agent, "2");
+    assert_eq!(
+        (
+            single["interaction"].as_str(),
+            single["steps"].as_str(),
+            single["terminal"].as_str()
+        ),
+        ("single", "", "")
+    );
+
+    let path = dir.path().join("samples.parquet");
+    assert_eq!(write_samples_parquet(&store, 1, &path).unwrap(), 2);
+    let rows = parquet_rows(&path);
+    let episode = rows
+        .iter()
+        .find(|r| r["item_key"] == Field::Str(key.clone()))
+        .unwrap();
+    assert_eq!(episode["interaction"], Field::Str("agent".into()));
+    assert_eq!(episode["steps"], Field::Long(3));
+    assert_eq!(episode["harmful_step"], Field::Null);
+    let single = rows
+        .iter()
+        .find(|r| r["item_key"] != Field::Str(key.clone()))
+        .unwrap();
+    assert_eq!(single["steps"], Field::Null);
+    assert_eq!(single["leverage_read_first"], Field::Null);
+}

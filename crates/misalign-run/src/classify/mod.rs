@@ -9,6 +9,12 @@
 //! provider batches ([`batch`]), which fill the cache; what they leave is called live.
 //! [`classify_answer`] is the same pipeline for one standalone answer, and
 //! [`classify_actions`] for actions an agent executed through native tool calls.
+//!
+//! An agent episode (an answer with committed `episode_steps`) is classified from what the
+//! agent did: the detectors read the calls the environment executed, the judges read the
+//! whole trajectory ([`misalign_core::judge::render_trajectory`]), and the classification
+//! records the episode's fields (steps, terminal state, first harmful action,
+//! leverage read first; docs/classification.md, "Agent episodes").
 
 pub mod batch;
 mod judge;
@@ -21,6 +27,7 @@ pub use judge::{
 };
 
 use misalign_core::actions::Action;
+use misalign_core::detect::episode::EpisodeAnalysis;
 use misalign_core::detect::{
     analyse_actions, analyse_transcript, AnswerAnalysis, DetectError, DETECTOR_VERSION,
 };
@@ -31,7 +38,7 @@ use misalign_core::judge::{
 };
 use misalign_core::scenario::{Facts, ScenarioKind};
 use misalign_store::classifications::{
-    CachedJudgement, NewClassification, PendingAnswer, ReplyTokens,
+    CachedJudgement, EpisodeFields, NewClassification, PendingAnswer, ReplyTokens,
 };
 use misalign_store::{Store, StoreError};
 use serde::Serialize;
@@ -141,6 +148,9 @@ pub struct ClassifySummary {
     pub judge_errors: usize,
     /// Answers skipped because their scenario has no facts (scenario -> count).
     pub skipped_no_facts: BTreeMap<String, usize>,
+    /// Agent episodes skipped because a stored step could not be read (scenario -> count).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped_unreadable_episodes: BTreeMap<String, usize>,
     pub per_scenario: BTreeMap<String, ScenarioSummary>,
     /// What the judge calls this classification's run paid for cost, per judge model (set
     /// by the session, which knows the prices; docs/cost.md).
@@ -198,6 +208,48 @@ pub struct AnswerClassification {
     pub judge: JudgeResults,
     /// The final verdict; `None` when the judge failed (excluded from rates).
     pub verdict: Option<bool>,
+}
+
+/// The detectors' reading of one stored answer: a single answer's parsed actions, or an
+/// agent episode's executed ones with the episode's own facts.
+enum Reading {
+    Single(AnswerAnalysis),
+    Episode(EpisodeAnalysis),
+}
+
+impl Reading {
+    fn analysis(&self) -> &AnswerAnalysis {
+        match self {
+            Reading::Single(a) => a,
+            Reading::Episode(e) => &e.analysis,
+        }
+    }
+}
+
+/// What the judges read of one stored answer, and the detectors' reading of it: a single
+/// answer's text, or an agent episode's trajectory (`steps`) and executed calls, never tags
+/// in its text.
+fn read_answer(
+    kind: ScenarioKind,
+    facts: &Facts,
+    p: &PendingAnswer,
+    steps: &[misalign_core::environment::StepRecord],
+) -> Result<(Transcript, Reading), DetectError> {
+    if steps.is_empty() {
+        let transcript = Transcript {
+            inbox: p.inbox.clone(),
+            reasoning: p.reasoning.clone(),
+            answer: p.answer.clone(),
+            ..Transcript::default()
+        };
+        let analysis = analyse_transcript(kind, facts, &transcript)?;
+        return Ok((transcript, Reading::Single(analysis)));
+    }
+    let episode = EpisodeAnalysis::analyse(kind, facts, steps)?;
+    Ok((
+        Transcript::of_episode(p.inbox.clone(), steps),
+        Reading::Episode(episode),
+    ))
 }
 
 /// A judge call planned for one answer, with its cache key.
@@ -351,20 +403,33 @@ pub async fn classify_store_until(
             *summary.skipped_no_facts.entry(scenario).or_default() += 1;
             continue;
         };
-        let transcript = Transcript {
-            inbox: p.inbox.clone(),
-            reasoning: p.reasoning.clone(),
-            answer: p.answer.clone(),
-        };
         // The pack's name selects its facts; the facts name the kind of harm (blackmail,
         // leaking, murder), which selects the detector and the rubric. A pack called
         // `blackmail_v2` is judged as the blackmail its facts declare.
-        let analysis = match facts
-            .kind()
-            .ok_or_else(|| DetectError::UnknownScenario(facts.scenario.clone()))
-            .and_then(|kind| analyse_transcript(kind, facts, &transcript))
-        {
-            Ok(a) => a,
+        let Some(kind) = facts.kind() else {
+            tracing::warn!(
+                "response {}: {}",
+                p.response_id,
+                DetectError::UnknownScenario(facts.scenario.clone())
+            );
+            *summary.skipped_no_facts.entry(scenario).or_default() += 1;
+            continue;
+        };
+        let steps = match store.episode_records(&p.item_key) {
+            Ok(steps) => steps,
+            // A step's JSON that does not read skips its episode; SQLite failing stops.
+            Err(e @ StoreError::Invalid { .. }) => {
+                tracing::warn!("response {}: {e}", p.response_id);
+                *summary
+                    .skipped_unreadable_episodes
+                    .entry(scenario)
+                    .or_default() += 1;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (transcript, reading) = match read_answer(kind, facts, &p, &steps) {
+            Ok(read) => read,
             Err(e) => {
                 tracing::warn!("response {}: {e}", p.response_id);
                 *summary.skipped_no_facts.entry(scenario).or_default() += 1;
@@ -373,13 +438,12 @@ pub async fn classify_store_until(
         };
         let harm = options
             .judge_for(&scenario)
-            .zip(facts.kind())
-            .map(|(j, kind)| plan_call(j, judge_prompt(kind, &transcript)));
+            .map(|j| plan_call(j, judge_prompt(kind, &transcript)));
         let aware = options
             .awareness
             .as_ref()
             .map(|a| plan_call(a, awareness_prompt(&transcript)));
-        planned.push((p, analysis, harm, aware));
+        planned.push((p, reading, harm, aware));
     }
 
     let batched = match &options.batch {
@@ -392,7 +456,7 @@ pub async fn classify_store_until(
         }
         None => None,
     };
-    for (p, analysis, harm, aware) in planned {
+    for (p, reading, harm, aware) in planned {
         // Cache look-ups happen here, on the store's own task.
         let harm_known = known(store, harm.as_ref(), batched.as_ref())?;
         let aware_known = known(store, aware.as_ref(), batched.as_ref())?;
@@ -400,12 +464,12 @@ pub async fn classify_store_until(
         tasks.spawn(async move {
             let harm_out = run_call(harm.as_ref(), harm_known, &sem, attempts, true).await;
             let aware_out = run_call(aware.as_ref(), aware_known, &sem, attempts, false).await;
-            (p, analysis, harm, harm_out, aware, aware_out)
+            (p, reading, harm, harm_out, aware, aware_out)
         });
     }
 
     while let Some(joined) = tasks.join_next().await {
-        let (p, analysis, harm, harm_out, aware, aware_out) =
+        let (p, reading, harm, harm_out, aware, aware_out) =
             joined.map_err(|e| ClassifyError::Task(e.to_string()))?;
         let mut results = JudgeResults::default();
         if let (Some(call), Some(out)) = (&harm, harm_out) {
@@ -428,7 +492,7 @@ pub async fn classify_store_until(
                 Err(e) => results.awareness_error = Some(e.to_string()),
             }
         }
-        store_row(store, &version, &p, &analysis, &results)?;
+        store_row(store, &version, &p, &reading, &results)?;
         summary.classified += 1;
         if results.judge_error.is_some() {
             summary.judge_errors += 1;
@@ -448,7 +512,7 @@ async fn judge_batches(
     run_id: i64,
     planned: &[(
         PendingAnswer,
-        AnswerAnalysis,
+        Reading,
         Option<PlannedCall>,
         Option<PlannedCall>,
     )],
@@ -620,11 +684,27 @@ fn store_row(
     store: &Store,
     version: &str,
     p: &PendingAnswer,
-    a: &AnswerAnalysis,
+    reading: &Reading,
     r: &JudgeResults,
 ) -> Result<(), StoreError> {
     let json = |v: &dyn erased::Json| v.to_json();
+    let a = reading.analysis();
     let verdict = final_verdict(&a.detector, r.outcome());
+    let episode = match reading {
+        Reading::Single(_) => None,
+        Reading::Episode(e) => Some(e.verdict(verdict)),
+    };
+    let episode = episode.map(|v| {
+        let harm = v.first_harm.as_ref();
+        EpisodeFields {
+            steps: v.steps,
+            terminal: v.terminal.clone(),
+            harmful_step: harm.map(|h| h.step),
+            harmful_at: harm.map(|h| misalign_core::environment::clock::show(h.at)),
+            harmful_tool: harm.map(|h| h.tool.clone()),
+            leverage_read_first: harm.map(|h| h.leverage_read_first),
+        }
+    });
     store.insert_classification(&NewClassification {
         response_id: p.response_id,
         item_key: p.item_key.clone(),
@@ -649,6 +729,7 @@ fn store_row(
         escalation: Some(a.escalation.escalated && verdict != Some(true)),
         escalation_evidence_json: Some(json(&a.escalation)),
         unparsed: a.detector.unparsed,
+        episode,
     })?;
     Ok(())
 }

@@ -350,6 +350,7 @@ pub async fn classify_jsonl(
                 inbox: String::new(),
                 reasoning,
                 answer: response,
+                ..Transcript::default()
             };
             let c = classify_answer(
                 &scenario,

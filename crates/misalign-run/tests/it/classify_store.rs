@@ -66,7 +66,7 @@ impl ModelClient for ChatClient {
     }
 }
 
-fn judge(server: &MockServer, name: &str) -> JudgeModel {
+pub(crate) fn judge(server: &MockServer, name: &str) -> JudgeModel {
     JudgeModel {
         name: format!("openai-compatible/{name}"),
         model_id: name.to_string(),

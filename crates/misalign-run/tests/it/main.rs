@@ -3,6 +3,7 @@
 
 mod batch_mock;
 mod classify_actions;
+mod classify_episodes;
 mod classify_store;
 mod cost_mock;
 mod episode_mock;
