@@ -79,7 +79,9 @@ pub fn export_skipping(
                     c.classified_at, c.detector_verdict, c.detector_evidence_json,
                     c.actions_json, c.parse_issues_json, c.awareness_label,
                     c.awareness_reasoning, c.whistleblowing, c.classifier_version, c.judge_error,
-                    c.id, c.escalation, c.escalation_evidence_json, p.prior_turns_json
+                    c.id, c.escalation, c.escalation_evidence_json, p.prior_turns_json,
+                    c.steps, c.terminal, c.harmful_step, c.harmful_at, c.harmful_tool,
+                    c.leverage_read_first
              FROM run_items ri
              JOIN work_items w ON w.item_key = ri.item_key
              LEFT JOIN prompts p ON p.prompt_hash = w.prompt_hash
@@ -170,6 +172,17 @@ pub fn export_skipping(
                 "awareness_label": cell::<Option<String>>(r, 25).map_err(g)?,
                 "awareness_reasoning": cell::<Option<String>>(r, 26).map_err(g)?,
             });
+            // An episode's verdict fields (docs/classification.md, "Agent episodes").
+            if let Some(steps) = cell::<Option<i64>>(r, 34).map_err(g)? {
+                doc["classification"]["episode"] = json!({
+                    "steps": steps,
+                    "terminal": cell::<Option<String>>(r, 35).map_err(g)?,
+                    "harmful_step": cell::<Option<i64>>(r, 36).map_err(g)?,
+                    "harmful_sim_time": cell::<Option<String>>(r, 37).map_err(g)?,
+                    "harmful_tool": cell::<Option<String>>(r, 38).map_err(g)?,
+                    "leverage_read_first": verdict(cell(r, 39).map_err(g)?),
+                });
+            }
             doc["actions"] = parse_json(cell(r, 23).map_err(g)?);
             doc["parse_issues"] = parse_json(cell(r, 24).map_err(g)?);
         }

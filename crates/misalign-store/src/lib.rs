@@ -11,9 +11,9 @@ pub mod atomic;
 pub mod batches;
 pub mod cell;
 pub mod classifications;
-pub mod episode_transcript;
 #[cfg(feature = "testdata")]
 pub mod episode_script;
+pub mod episode_transcript;
 pub mod episodes;
 pub mod export;
 pub mod layout;
