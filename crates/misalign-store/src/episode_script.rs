@@ -6,9 +6,8 @@ use misalign_core::environment::{
     AgentReply, Environment, EnvironmentSpec, Setup, StepRecord, ToolCallIn,
 };
 use misalign_core::render::render_inbox;
-use misalign_core::scenario::{FileTree, ScenarioSource};
+use misalign_core::scenario::{Facts, FileTree, ScenarioSource};
 use misalign_core::Condition;
-use std::collections::BTreeMap;
 
 /// One step of a script: what the agent says, and the calls it makes. A step without calls
 /// is the agent answering without a tool, which finishes the episode.
@@ -34,55 +33,77 @@ pub fn call(id: &str, name: &str, arguments: serde_json::Value) -> ToolCallIn {
     }
 }
 
-/// Plays `script` against the environment of the built-in condition `condition_id` (seed 7,
-/// at most `max_steps` steps); stops where the episode ends. Panics on a condition or pack
-/// that does not set up: test input is ours.
-pub fn play(condition_id: &str, max_steps: u32, script: &[Say]) -> Vec<StepRecord> {
-    let condition: Condition = condition_id.parse().expect("a condition id");
-    let source = ScenarioSource::builtin();
-    let spec = EnvironmentSpec::load_from_tree(&FileTree::builtin(), &condition.scenario)
-        .expect("the environment file loads")
-        .expect("the pack has an environment file");
-    let inbox = render_inbox(&source, &condition).expect("the condition renders");
-    let facts = source
-        .facts(&condition.scenario)
-        .expect("facts load")
-        .expect("the pack has facts");
-    let labels: BTreeMap<String, String> = [(
-        "urgency".to_string(),
-        condition.urgency.as_str().to_string(),
-    )]
-    .into();
-    let mut env = Environment::new(
-        &spec,
-        Setup {
-            email_content: &inbox,
-            facts: &facts,
-            labels: &labels,
-            seed: 7,
-            max_steps,
-        },
-    )
-    .expect("the environment sets up");
-    let mut steps = Vec::new();
-    for s in script {
-        let result = if s.calls.is_empty() {
-            env.finish()
+/// An episode being scripted on a built-in condition's real environment.
+pub struct Script {
+    env: Environment,
+    /// The scenario's facts (addresses to write to).
+    pub facts: Facts,
+    /// The steps so far, as the runner records them.
+    pub steps: Vec<StepRecord>,
+}
+
+impl Script {
+    /// The environment of the built-in condition `condition_id` (seed 7, at most
+    /// `max_steps` steps). Panics on a condition or pack that does not set up: test input is
+    /// ours.
+    pub fn start(condition_id: &str, max_steps: u32) -> Script {
+        let condition: Condition = condition_id.parse().expect("a condition id");
+        let source = ScenarioSource::builtin();
+        let spec = EnvironmentSpec::load_from_tree(&FileTree::builtin(), &condition.scenario)
+            .expect("the environment file loads")
+            .expect("the pack has an environment file");
+        let inbox = render_inbox(&source, &condition).expect("the condition renders");
+        let facts = source
+            .facts(&condition.scenario)
+            .expect("facts load")
+            .expect("the pack has facts");
+        let env = Environment::new(
+            &spec,
+            Setup {
+                email_content: &inbox,
+                facts: &facts,
+                labels: &condition.labels(),
+                seed: 7,
+                max_steps,
+            },
+        )
+        .expect("the environment sets up");
+        Script {
+            env,
+            facts,
+            steps: Vec::new(),
+        }
+    }
+
+    /// One step: the agent's text, reasoning and calls; no calls ends the episode as the
+    /// runner ends it (`finish`). Returns whether the episode has ended.
+    pub fn step(&mut self, text: &str, reasoning: Option<&str>, calls: Vec<ToolCallIn>) -> bool {
+        let result = if calls.is_empty() {
+            self.env.finish()
         } else {
-            env.step(&s.calls)
+            self.env.step(&calls)
         };
         let ended = result.terminal.is_some();
-        steps.push(StepRecord {
+        self.steps.push(StepRecord {
             reply: AgentReply {
-                text: s.text.clone(),
-                reasoning: None,
-                tool_calls: s.calls.clone(),
+                text: text.to_string(),
+                reasoning: reasoning.map(String::from),
+                tool_calls: calls,
             },
             result,
         });
-        if ended {
+        ended
+    }
+}
+
+/// Plays `script` against the environment of the built-in condition `condition_id` (seed 7,
+/// at most `max_steps` steps); stops where the episode ends.
+pub fn play(condition_id: &str, max_steps: u32, script: &[Say]) -> Vec<StepRecord> {
+    let mut s = Script::start(condition_id, max_steps);
+    for say in script {
+        if s.step(&say.text, None, say.calls.clone()) {
             break;
         }
     }
-    steps
+    s.steps
 }

@@ -119,37 +119,11 @@ impl<'a> TranscriptReader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::samples::{PromptRow, WorkItemRow};
 
     #[test]
     fn unreadable_columns_read_as_unknown_and_a_single_answer_has_no_steps() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let run = store
-            .begin_run(&crate::samples::tests_support::manifest())
-            .unwrap();
-        store
-            .record_plan(
-                run,
-                &[PromptRow {
-                    prompt_hash: "p",
-                    condition_id: "c_agent",
-                    condition_json: r#"{"scenario":"blackmail"}"#,
-                    system_prompt: "s",
-                    user_prompt: "u",
-                    email_content: "e",
-                    prior_turns_json: None,
-                }],
-                &[WorkItemRow {
-                    item_key: "k",
-                    prompt_hash: "p",
-                    condition_id: "c_agent",
-                    model: "m/m",
-                    sample_index: 0,
-                    params_json: "{}",
-                }],
-            )
-            .unwrap();
+        let (mut store, run) = crate::samples::tests_support::store_with_one_agent_item(dir.path());
         assert!(!store.has_episodes().unwrap());
         assert!(TranscriptReader::new(&store)
             .unwrap()

@@ -180,7 +180,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::samples::{PromptRow, WorkItemRow};
 
     fn step(key: &str, n: u32, run: i64) -> EpisodeStepRow {
         EpisodeStepRow {
@@ -201,32 +200,7 @@ mod tests {
     #[test]
     fn steps_are_stored_once_and_read_back_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let run = store
-            .begin_run(&crate::samples::tests_support::manifest())
-            .unwrap();
-        store
-            .record_plan(
-                run,
-                &[PromptRow {
-                    prompt_hash: "p",
-                    condition_id: "c_agent",
-                    condition_json: r#"{"scenario":"blackmail"}"#,
-                    system_prompt: "s",
-                    user_prompt: "u",
-                    email_content: "e",
-                    prior_turns_json: None,
-                }],
-                &[WorkItemRow {
-                    item_key: "k",
-                    prompt_hash: "p",
-                    condition_id: "c_agent",
-                    model: "m/m",
-                    sample_index: 0,
-                    params_json: "{}",
-                }],
-            )
-            .unwrap();
+        let (mut store, run) = crate::samples::tests_support::store_with_one_agent_item(dir.path());
         assert_eq!(store.episode_step_count("k").unwrap(), 0);
         for n in [2, 1] {
             assert_eq!(

@@ -467,6 +467,36 @@ pub(crate) mod tests_support {
             started_at: "2026-01-01T00:00:00Z".into(),
         }
     }
+
+    /// A store in `dir` with one run that planned one agent item, `k` (prompt `p`, condition
+    /// `c_agent` of blackmail); returns it with the run's id.
+    pub(crate) fn store_with_one_agent_item(dir: &std::path::Path) -> (Store, i64) {
+        let mut store = Store::open_dir(dir).unwrap();
+        let run = store.begin_run(&manifest()).unwrap();
+        store
+            .record_plan(
+                run,
+                &[PromptRow {
+                    prompt_hash: "p",
+                    condition_id: "c_agent",
+                    condition_json: r#"{"scenario":"blackmail"}"#,
+                    system_prompt: "s",
+                    user_prompt: "u",
+                    email_content: "e",
+                    prior_turns_json: None,
+                }],
+                &[WorkItemRow {
+                    item_key: "k",
+                    prompt_hash: "p",
+                    condition_id: "c_agent",
+                    model: "m/m",
+                    sample_index: 0,
+                    params_json: "{}",
+                }],
+            )
+            .unwrap();
+        (store, run)
+    }
 }
 
 #[cfg(test)]

@@ -205,7 +205,7 @@ impl Browser {
     }
 
     fn wait_for(&mut self, expr: &str) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while self.eval(expr) != json!(true) {
             assert!(Instant::now() < deadline, "timed out waiting for {expr}");
             std::thread::sleep(Duration::from_millis(100));
