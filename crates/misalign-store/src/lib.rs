@@ -323,13 +323,7 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         // 4 -> 5: judge calls in batches. Every earlier batch sampled; the judge batch
         // tables are created by schema.sql. A store written before batch mode has no
         // `batches` table at all: schema.sql creates it with the column.
-        let has_batches: bool = conn
-            .query_row(
-                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'batches'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(wrap)?;
+        let has_batches = has_table(conn, "batches").map_err(wrap)?;
         let step = if has_batches {
             "BEGIN IMMEDIATE;
              ALTER TABLE batches ADD COLUMN purpose TEXT NOT NULL DEFAULT 'sample';
@@ -343,13 +337,7 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     if (1..6).contains(&version) {
         // 5 -> 6: what each judge reply cost and which run paid for it (unknown before:
         // NULL, counted as nothing).
-        let has_cache: bool = conn
-            .query_row(
-                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'judge_cache'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(wrap)?;
+        let has_cache = has_table(conn, "judge_cache").map_err(wrap)?;
         if has_cache {
             conn.execute_batch(
                 "BEGIN IMMEDIATE;
@@ -372,13 +360,7 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         // 6 -> 7: whether a classification's answer had an action-like block that could not
         // be read (unknown before: NULL, read as "no"). The `judge_failures` table is
         // created by schema.sql.
-        let has_classifications: bool = conn
-            .query_row(
-                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'classifications'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(wrap)?;
+        let has_classifications = has_table(conn, "classifications").map_err(wrap)?;
         let step = if has_classifications {
             "BEGIN IMMEDIATE;
              ALTER TABLE classifications ADD COLUMN unparsed INTEGER;
@@ -394,14 +376,7 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         // sampling and judge batches move into `batch_requests` and `batch_results` (the old
         // tables become views, created by schema.sql). A store without some of the old
         // tables (written before batch mode, or before judge batches) has nothing to move.
-        let has = |table: &str| -> Result<bool, StoreError> {
-            conn.query_row(
-                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
-                [table],
-                |r| r.get(0),
-            )
-            .map_err(wrap)
-        };
+        let has = |table: &str| has_table(conn, table).map_err(wrap);
         let mut step = String::from("BEGIN IMMEDIATE;\n");
         if has("batches")? {
             step.push_str(BATCH_FAMILY_V8);
@@ -442,13 +417,7 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         // 8 -> 9: the steps of agent episodes (`episode_steps` is created by schema.sql) and
         // an episode's verdict fields on its classification (NULL for single answers and for
         // rows classified before). A store without the table gets it from schema.sql.
-        let has_classifications: bool = conn
-            .query_row(
-                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'classifications'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(wrap)?;
+        let has_classifications = has_table(conn, "classifications").map_err(wrap)?;
         let step = if has_classifications {
             "BEGIN IMMEDIATE;
              ALTER TABLE classifications ADD COLUMN steps INTEGER;
@@ -465,6 +434,16 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         conn.execute_batch(step).map_err(wrap)?;
     }
     Ok(())
+}
+
+/// Whether the store has a table `name` (a migration step that alters a table skips a store
+/// written before the table existed: schema.sql creates it whole).
+fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |r| r.get(0),
+    )
 }
 
 /// The batch tables of schema 8 as that version created them (the migration to it creates
