@@ -15,6 +15,8 @@ pub struct Tally {
     pub errors: u64,
     /// Retried attempts.
     pub retries: u64,
+    /// Agent steps committed (each a model call of an episode).
+    pub steps: u64,
     pub in_flight: u64,
     /// Input read without the cache.
     pub input_tokens: u64,
@@ -29,11 +31,19 @@ impl Tally {
         self.done = self.done.saturating_add(o.done);
         self.errors = self.errors.saturating_add(o.errors);
         self.retries = self.retries.saturating_add(o.retries);
+        self.steps = self.steps.saturating_add(o.steps);
         self.in_flight = self.in_flight.saturating_add(o.in_flight);
         self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
         self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
         self.cache_write_tokens = self.cache_write_tokens.saturating_add(o.cache_write_tokens);
         self.cache_read_tokens = self.cache_read_tokens.saturating_add(o.cache_read_tokens);
+    }
+
+    fn add_tokens(&mut self, tokens: &misalign_core::cost::TokenCounts) {
+        self.input_tokens = self.input_tokens.saturating_add(tokens.input);
+        self.output_tokens = self.output_tokens.saturating_add(tokens.output);
+        self.cache_write_tokens = self.cache_write_tokens.saturating_add(tokens.cache_write);
+        self.cache_read_tokens = self.cache_read_tokens.saturating_add(tokens.cache_read);
     }
 
     /// Items not yet finished either way.
@@ -86,10 +96,15 @@ impl Counters {
             } else {
                 t.errors += 1;
             }
-            t.input_tokens = t.input_tokens.saturating_add(tokens.input);
-            t.output_tokens = t.output_tokens.saturating_add(tokens.output);
-            t.cache_write_tokens = t.cache_write_tokens.saturating_add(tokens.cache_write);
-            t.cache_read_tokens = t.cache_read_tokens.saturating_add(tokens.cache_read);
+            t.add_tokens(tokens);
+        });
+    }
+    /// An agent step was committed: counted with its tokens (the episode's answer row, when
+    /// it ends, adds none again).
+    pub fn step(&self, model: &str, provider: &str, tokens: &misalign_core::cost::TokenCounts) {
+        self.with(model, provider, |t| {
+            t.steps += 1;
+            t.add_tokens(tokens);
         });
     }
     /// A started item ended without being stored (aborted, store failure).

@@ -36,6 +36,9 @@ fn per_provider(p: &BTreeMap<String, Tally>) -> String {
             if t.retries > 0 {
                 s.push_str(&format!(" {} retries", t.retries));
             }
+            if t.steps > 0 {
+                s.push_str(&format!(" {} agent steps", t.steps));
+            }
             s
         })
         .collect::<Vec<_>>()
@@ -116,6 +119,7 @@ mod tests {
                 done: 3,
                 errors: 1,
                 retries: 2,
+                steps: 7,
                 ..Default::default()
             },
         );
@@ -128,7 +132,7 @@ mod tests {
         );
         assert_eq!(
             per_provider(&m),
-            "mock: 3 ok 1 err 2 retries | openai: 5 ok"
+            "mock: 3 ok 1 err 2 retries 7 agent steps | openai: 5 ok"
         );
     }
 }

@@ -244,7 +244,7 @@ impl Episode {
             b.settle(res, &m.name, &budget_key, &tokens, false);
         }
         match sh.writer.commit_step(row.clone()).await {
-            Ok(Inserted::New) => {}
+            Ok(Inserted::New) => sh.counters.step(&m.name, &m.provider, &tokens),
             Ok(Inserted::Duplicate) => return Err(StepFailed::Duplicate),
             Err(e) => return Err(StepFailed::Store(e.to_string())),
         }
@@ -314,21 +314,11 @@ impl Episode {
                 row.error_class = Some(crate::scheduler::error_class_name(f.class).into());
             }
         }
-        let tokens = TokenCounts::from_stored(
-            row.input_tokens,
-            row.cache_write_tokens,
-            row.cache_read_tokens,
-            row.output_tokens,
-        );
         match sh.writer.commit(row).await {
             Ok(Inserted::New) => {
-                // Counted in the run's totals as the steps' usage: the row sums them.
-                sh.counters.finished(
-                    &m.name,
-                    &m.provider,
-                    ok,
-                    &if ok { tokens } else { TokenCounts::default() },
-                );
+                // Its tokens were counted step by step (`Counters::step`).
+                sh.counters
+                    .finished(&m.name, &m.provider, ok, &TokenCounts::default());
                 if ok {
                     Stored::Answer
                 } else {
