@@ -11,7 +11,7 @@ use crate::scheduler::{fill_usage, scrub, Shared, Stored};
 use crate::stop::StopReason;
 use misalign_core::cost::{estimate_tokens, TokenCounts};
 use misalign_core::environment::{AgentReply, Environment, Setup, StepResult};
-use misalign_models::{CompletionRequest, ErrorClass, Message, ToolDefinition};
+use misalign_models::{AnswerKind, CompletionRequest, ErrorClass, Message, ToolDefinition};
 use misalign_store::episodes::EpisodeStepRow;
 use misalign_store::samples::{Inserted, ResponseRow, ResponseStatus};
 use std::time::Instant;
@@ -93,6 +93,9 @@ struct Episode {
     messages: Vec<Message>,
     steps: Vec<EpisodeStepRow>,
     last_reply: AgentReply,
+    /// How the provider classed this process's last reply: a filtered last reply makes the
+    /// episode's row `content_filtered`, as a filtered single answer is.
+    last_outcome: Option<AnswerKind>,
 }
 
 impl Episode {
@@ -138,6 +141,7 @@ impl Episode {
             messages,
             steps,
             last_reply,
+            last_outcome: None,
         })
     }
 
@@ -220,7 +224,12 @@ impl Episode {
                 }));
             }
         };
-        let reply = agent_reply(&completion);
+        let mut reply = agent_reply(&completion);
+        if completion.outcome == AnswerKind::ContentFiltered {
+            // The provider withheld the reply: nothing in it is carried out (its raw reply
+            // keeps what came back), and the episode ends as a filtered answer.
+            reply.tool_calls.clear();
+        }
         let result = apply(&mut self.env, &reply);
         let secrets = &sh.opts.secrets;
         let json = |v: String| scrub(Some(v), secrets).unwrap_or_default();
@@ -255,6 +264,7 @@ impl Episode {
         self.messages.extend(results_messages(&result));
         self.steps.push(row);
         self.last_reply = reply;
+        self.last_outcome = Some(completion.outcome);
         Ok(Some(tokens))
     }
 
@@ -293,7 +303,10 @@ impl Episode {
         let ok = end.is_ok();
         match end {
             Ok(reason) => {
-                row.status = Some(ResponseStatus::Answer);
+                row.status = Some(match self.last_outcome {
+                    Some(AnswerKind::ContentFiltered) => ResponseStatus::ContentFiltered,
+                    _ => ResponseStatus::Answer,
+                });
                 row.answer = scrub(Some(self.last_reply.text.clone()), &sh.opts.secrets);
                 row.finish_reason = Some(reason);
             }

@@ -274,3 +274,30 @@ async fn a_cost_limit_stops_between_steps_and_the_rest_resumes_without_paying_a_
     assert_eq!(all, 18);
     assert_eq!(server.request_count(), 18, "no step was paid for twice");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filtered_reply_ends_the_episode_as_a_filtered_answer() {
+    for (fault, status) in [
+        (
+            Some(misalign_mock::FaultKind::ContentFilter),
+            "content_filtered",
+        ),
+        (None, "answer"),
+    ] {
+        let mut policy = misalign_mock::policies::loop_forever();
+        if let Some(kind) = fault {
+            policy = policy.with_fault(2, 1, kind);
+        }
+        let server = policy_mock(policy).await;
+        let model = target(ProviderKind::OpenaiCompatible, &server);
+        let items = episodes(&model, 3, 1);
+        let dir = tempfile::tempdir().unwrap();
+        let (store, run) = open_store(dir.path(), &items, &[&model.name], json!({}));
+        let (_, store) = sample(store, run, items.clone(), &SampleSetup::new(200)).await;
+        let rows = crate::support::responses(&store);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].status, status, "{fault:?}: {rows:?}");
+        let n = steps(&store, &items[0].key).len();
+        assert_eq!(n, if fault.is_some() { 2 } else { 3 }, "{fault:?}");
+    }
+}
