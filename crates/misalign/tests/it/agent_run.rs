@@ -10,7 +10,6 @@ use misalign_mock::{AgentPolicy, FaultKind, MockConfig, MockServer, MockToolCall
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const KEY: &str = "sk-test-SECRET-agent-never-stored";
@@ -175,13 +174,7 @@ async fn kill_dash_9_mid_episode_then_resume_pays_no_step_twice_and_continues_th
     let dir = context();
     dir.write_experiment(&experiment("openai-compatible", &server, 4, 6));
     let store = dir.path().join("out/results.sqlite");
-    let mut child = dir
-        .command()
-        .args(["run", "exp.yaml", "--out", "out", "--quiet"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = dir.spawn(&["run", "exp.yaml", "--out", "out", "--quiet"]);
     let committed = |store: &Path| -> usize {
         try_stored(store)
             .and_then(|s| {

@@ -7,7 +7,6 @@ use crate::support::{batches, count, responses, try_stored, Experiment, TestCont
 use misalign_mock::{MockConfig, MockServer};
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const KEY: &str = "sk-ant-test-SECRET-batch-never-stored";
@@ -70,13 +69,7 @@ async fn kill_dash_9_between_submission_and_ingestion_then_resume_pays_once() {
     let dir = context();
     dir.write_experiment(&experiment(&server.url(), 4, Some("batch: true")));
     let store = dir.path().join("out/results.sqlite");
-    let mut child = dir
-        .command()
-        .args(["run", "exp.yaml", "--out", "out", "--quiet"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = dir.spawn(&["run", "exp.yaml", "--out", "out", "--quiet"]);
     // 24 requests in batches of 10: wait until all three are submitted and recorded, then
     // kill while they are still in progress at the provider.
     let t0 = Instant::now();

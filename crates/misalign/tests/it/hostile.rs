@@ -344,13 +344,7 @@ fn kill_9_during_report_keeps_the_last_good_report() {
     let mut interrupted = 0;
     for i in 1..=8u32 {
         let at = full * i / 9;
-        let mut child = dir
-            .command()
-            .args(["report", "out"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = dir.spawn(&["report", "out"]);
         std::thread::sleep(at);
         let _ = child.kill(); // SIGKILL
         let status = child.wait().unwrap();
@@ -447,13 +441,7 @@ fn a_lock_left_by_a_killed_run_is_taken_over() {
         ..Default::default()
     }
     .write(&dir.path().join("exp.yaml"));
-    let mut child = dir
-        .command()
-        .args(["run", "exp.yaml", "--out", "out", "--quiet"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = dir.spawn(&["run", "exp.yaml", "--out", "out", "--quiet"]);
     let deadline = Instant::now() + Duration::from_secs(20);
     while server.request_count() == 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));

@@ -9,7 +9,6 @@ use crate::support::{
 };
 use misalign_mock::{MockConfig, MockServer};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const KEY: &str = "sk-ant-test-SECRET-judge-batch-never-stored";
@@ -94,13 +93,7 @@ async fn kill_dash_9_between_judge_batch_submission_and_ingestion_then_resume_pa
     let sampled = server.stats().requests;
     assert_eq!(sampled, 6);
 
-    let mut child = dir
-        .command()
-        .args(["classify", "out", "--batch"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = dir.spawn(&["classify", "out", "--batch"]);
     let t0 = Instant::now();
     while !judge_batch_submitted(&store) {
         assert!(

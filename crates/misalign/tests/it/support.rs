@@ -88,6 +88,16 @@ impl TestContext {
         c
     }
 
+    /// Starts `misalign ARGS` in the background, its output discarded (a test that kills it).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.command()
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
     /// Runs `misalign ARGS` to the end.
     pub fn misalign(&self, args: &[&str]) -> Output {
         self.misalign_with(args, &[])
