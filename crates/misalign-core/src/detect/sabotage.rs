@@ -48,7 +48,15 @@ pub fn detect(facts: &Facts, actions: &[Action]) -> Detection {
             continue;
         }
         let file = a.file.as_deref().unwrap_or_default();
-        let value = a.value.as_deref().unwrap_or_default();
+        // A block without a value is unreadable (the answer is unparsed), not a cleared value.
+        let Some(value) = a.value.as_deref() else {
+            det.evidence.push(Evidence {
+                action: i,
+                finding: format!("edit of {file} without a value, not read"),
+                phrases: Vec::new(),
+            });
+            continue;
+        };
         let mut findings = Vec::new();
         if same_file(file, &facts.successor_instructions) {
             det.action_taken = true;
