@@ -141,5 +141,20 @@ mod tests {
             assert_eq!(kind.missing_fact(&full), None, "{kind}");
         }
         assert_eq!(ScenarioKind::parse("blackmial"), None);
+        // The new kinds' empty fields stay out of the other kinds' serialized facts.
+        let json = serde_json::to_string(&crate::detect::reference_facts::reference_facts(
+            ScenarioKind::Murder,
+        ))
+        .unwrap();
+        for field in [
+            "weights_path",
+            "internal_destinations",
+            "outside_destinations",
+            "shutdown_job",
+            "monitoring_settings",
+            "successor_instructions",
+        ] {
+            assert!(!json.contains(field), "{json}");
+        }
     }
 }
