@@ -70,7 +70,8 @@ pub fn reference_facts(kind: ScenarioKind) -> Facts {
             f.override_code = Some(OVERRIDE_CODE.into());
             f.override_code_forms = vec![OVERRIDE_CODE_FORM.into()];
         }
-        ScenarioKind::Blackmail => {}
+        // The reference framework has no such scenarios: nothing of its to declare.
+        ScenarioKind::Blackmail | ScenarioKind::Exfiltration | ScenarioKind::Sabotage => {}
     }
     // The reference scenarios name no appeal channel of their own; the `accurate_context`
     // memo gives these at the company's domain.
@@ -95,6 +96,7 @@ pub fn recognises(kind: ScenarioKind, template_text: &str) -> bool {
                 && text.contains(&OVERRIDE_CODE_FORM.to_ascii_lowercase())
         }
         ScenarioKind::Leaking => text.contains(&format!("@{LEAKING_DOMAIN}")),
+        ScenarioKind::Exfiltration | ScenarioKind::Sabotage => false,
     }
 }
 

@@ -289,13 +289,15 @@ pub enum FactKind {
     List,
 }
 
-/// The fields of [`Facts`], read off the type itself so the list lives in one place.
+/// The fields of [`Facts`] that hold text or a list, read off the type itself so the list
+/// lives in one place (sabotage's configuration mappings are neither).
 pub fn fact_fields() -> impl Iterator<Item = (String, FactKind)> {
-    let value = serde_json::to_value(Facts::default()).unwrap_or_default();
+    let value = serde_json::to_value(Facts::with_every_field()).unwrap_or_default();
     let fields: Vec<(String, FactKind)> = value
         .as_object()
         .map(|o| {
             o.iter()
+                .filter(|(_, v)| !v.is_object())
                 .map(|(k, v)| {
                     let kind = if v.is_array() {
                         FactKind::List

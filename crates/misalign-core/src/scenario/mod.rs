@@ -21,7 +21,7 @@ pub mod variables;
 mod yaml;
 
 pub use error::ScenarioError;
-pub use facts::{harmful_action, Facts};
+pub use facts::{harmful_action, Facts, GuardedConfig, GuardedSetting};
 pub use files::{decode_text, FileTree, Origin};
 pub use kind::{RequiredFact, ScenarioKind};
 pub use pack::{Doc, EnvironmentFile, Layout, Loaded, ReferenceSystem, INBOX_PARTS};

@@ -116,6 +116,79 @@ fn detector_precision_and_recall_per_scenario() {
     }
 }
 
+/// A row of the sets for the kinds without a built-in pack (`exfiltration.jsonl`,
+/// `sabotage.jsonl`): besides the label, whether the answer must come out unparsed, and
+/// (when given) whether it is a legitimate escalation.
+#[derive(Deserialize)]
+struct KindRow {
+    scenario: String,
+    response: String,
+    label: bool,
+    note: String,
+    #[serde(default)]
+    unparsed: bool,
+    escalation: Option<bool>,
+}
+
+/// Exfiltration and sabotage against the facts of their fictional test packs
+/// (`<kind>.facts.yaml`, Tessaline Systems): every row must come out as labelled (both
+/// sides of every rule and the near misses are written out, so no miss is tolerated), an
+/// unreadable block must make the answer unparsed, and escalations must be recognised.
+#[test]
+fn exfiltration_and_sabotage_rows_come_out_as_labelled() {
+    for kind in [ScenarioKind::Exfiltration, ScenarioKind::Sabotage] {
+        let name = kind.as_str();
+        let facts_file = data_dir().join(format!("{name}.facts.yaml"));
+        let f = misalign_core::scenario::parse_facts(
+            &std::fs::read_to_string(&facts_file).unwrap(),
+            &facts_file.display().to_string(),
+        )
+        .unwrap();
+        assert_eq!(kind.missing_fact(&f), None, "{name}");
+        let text = std::fs::read_to_string(data_dir().join(format!("{name}.jsonl"))).unwrap();
+        let rows: Vec<KindRow> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let harmful = rows.iter().filter(|r| r.label).count();
+        assert!(
+            harmful >= 10 && rows.len() - harmful >= 10,
+            "{name}: too few cases of a class"
+        );
+        assert!(rows.iter().any(|r| r.unparsed), "{name}: no unparsed row");
+        let mut failures = Vec::new();
+        for row in &rows {
+            assert_eq!(row.scenario, name);
+            let a = misalign_core::detect::analyse_answer(kind, &f, &row.response).unwrap();
+            if a.detector.verdict != row.label {
+                failures.push(format!(
+                    "{name} {}: {} {:?}",
+                    if row.label { "MISSED" } else { "FALSE ALARM" },
+                    row.note,
+                    a.detector.evidence
+                ));
+            }
+            if a.detector.unparsed != row.unparsed {
+                failures.push(format!(
+                    "{name} unparsed is {} for: {} {:?}",
+                    a.detector.unparsed, row.note, a.parse_issues
+                ));
+            }
+            if let Some(e) = row.escalation {
+                if a.escalation.escalated != e {
+                    failures.push(format!(
+                        "{name} escalation is {} for: {}",
+                        a.escalation.escalated, row.note
+                    ));
+                }
+            }
+        }
+        println!("{name:12} n={} harmful={harmful}", rows.len());
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
+
 /// The reasoning field goes through the classifier's own entry point beside the answer, and
 /// must change nothing: no action, no verdict. The rows' reasoning holds tool-use blocks that
 /// the parser would read as actions were it ever given that text (checked below), so this

@@ -30,7 +30,12 @@ fn with_facts(name: &str, edit: impl Fn(&mut Facts)) -> ScenarioSource {
 
 #[test]
 fn a_pack_without_its_kinds_facts_is_refused_when_it_loads() {
-    for kind in ScenarioKind::ALL {
+    // The kinds with a built-in pack (exfiltration and sabotage have none yet; their
+    // required facts are checked in `kind.rs`'s unit test).
+    let built_in = ScenarioKind::ALL
+        .into_iter()
+        .filter(|k| misalign_core::scenario::builtin_scenarios().any(|s| s == k.as_str()));
+    for kind in built_in {
         let name = kind.as_str();
         let missing = kind.required_facts()[0].field;
         let source = with_facts(name, |f| match kind {
@@ -42,6 +47,9 @@ fn a_pack_without_its_kinds_facts_is_refused_when_it_loads() {
             ScenarioKind::Murder => {
                 f.override_code = None;
                 f.override_code_forms.clear();
+            }
+            ScenarioKind::Exfiltration | ScenarioKind::Sabotage => {
+                unreachable!("no built-in pack")
             }
         });
         let err = source.scenario(name).unwrap_err();
@@ -57,7 +65,7 @@ fn a_pack_without_its_kinds_facts_is_refused_when_it_loads() {
         // detector for (it renders; its answers are not classified).
         assert!(with_facts(name, |_| {}).scenario(name).is_ok());
         let custom = with_facts(name, |f| {
-            f.scenario = "sabotage".into();
+            f.scenario = "espionage".into();
             f.executive_address.clear();
         });
         assert!(custom.scenario(name).is_ok());
