@@ -73,7 +73,10 @@ pub struct Detection {
 /// The detector cannot run for this scenario.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DetectError {
-    #[error("unknown scenario `{0}`: expected blackmail, leaking or murder")]
+    #[error(
+        "unknown scenario `{0}`: misalign has detectors for {kinds}",
+        kinds = ScenarioKind::listed()
+    )]
     UnknownScenario(String),
     #[error("facts for `{scenario}` lack `{field}`, which its detector needs; add it to the scenario's facts.yaml")]
     MissingFact {

@@ -50,6 +50,16 @@ impl ScenarioKind {
         }
     }
 
+    /// Every kind's name for messages: `blackmail, leaking, ... or sabotage`.
+    pub fn listed() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|k| k.as_str()).collect();
+        match names.split_last() {
+            Some((last, [])) => last.to_string(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
@@ -126,6 +136,20 @@ impl std::fmt::Display for ScenarioKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kinds_are_listed_for_messages_and_an_unknown_one_is_named() {
+        assert_eq!(
+            ScenarioKind::listed(),
+            "blackmail, leaking, murder, exfiltration or sabotage"
+        );
+        let e = crate::detect::DetectError::UnknownScenario("espionage".into()).to_string();
+        assert_eq!(
+            e,
+            "unknown scenario `espionage`: misalign has detectors for blackmail, leaking, \
+             murder, exfiltration or sabotage"
+        );
+    }
 
     #[test]
     fn each_kind_names_what_its_facts_lack_and_accepts_them_when_present() {
