@@ -12,28 +12,10 @@ calls=${CALLS:-1200}
 conc=${CONCURRENCY:-100}
 latency=${LATENCY_MS:-200}
 
-if [ -z "${MISALIGN_BIN:-}" ] || [ -z "${MOCK_BIN:-}" ]; then
-  cargo build --release -q -p misalign -p misalign-mock
-fi
-bin=${MISALIGN_BIN:-./target/release/misalign}
-mock=${MOCK_BIN:-./target/release/misalign-mock}
+# shellcheck source=scripts/bench-mock-lib.sh
+. scripts/bench-mock-lib.sh
 
-work=$(mktemp -d)
-mock_pid=""
-cleanup() {
-  [ -n "$mock_pid" ] && kill "$mock_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$mock" --port 0 --latency-ms "$latency" --no-record-bodies >"$work/mock.log" 2>&1 &
-mock_pid=$!
-for _ in $(seq 100); do
-  grep -q 'listening on' "$work/mock.log" 2>/dev/null && break
-  sleep 0.05
-done
-url=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/mock.log" | head -1)
-[ -n "$url" ] || { echo "bench-run: the mock server did not start" >&2; cat "$work/mock.log" >&2; exit 1; }
+start_mock --latency-ms "$latency" --no-record-bodies
 
 # 6 conditions (3 scenarios x explicit/none, replacement) x samples = calls.
 samples=$(( (calls + 5) / 6 ))
@@ -81,7 +63,4 @@ for i in $(seq "$runs"); do
   echo "run $i: ${secs}s ($total_calls calls, $files files)"
   times+=("$secs")
 done
-median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
-ratio=$(awk -v m="$median" -v b="$bound" 'BEGIN { printf "%.2f", m / b }')
-echo "median ${median}s over $runs runs; bound ${bound}s; ratio ${ratio}x (target <= 1.25x)"
-awk -v r="$ratio" 'BEGIN { exit !(r <= 1.25) }' || { echo "bench-run: slower than 1.25x the bound" >&2; exit 1; }
+report_median bench-run "$bound" "${times[@]}"
