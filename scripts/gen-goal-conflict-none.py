@@ -42,7 +42,7 @@ def fill(text: str) -> str:
 
 
 def main():
-    for sc in ["blackmail", "leaking", "murder"]:
+    for sc in ["blackmail", "leaking", "murder", "exfiltration", "sabotage"]:
         t = ROOT / sc / "templates"
         shared = (t / f"email-template-{sc}-shared.md").read_text()
         for cut in CONFLICT_ONLY.get(sc, []):
