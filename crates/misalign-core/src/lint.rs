@@ -16,6 +16,8 @@ use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::OnceLock;
 
+mod kind_facts;
+
 /// One broken rule.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Finding {
@@ -219,6 +221,7 @@ fn check_scenario(
     }
     if let Some(f) = &facts {
         facts_present(name, f, rendered.values().chain(mitigated.iter()), findings);
+        kind_facts::check(name, f, rendered.values(), findings);
     }
     if let Some(f) = &facts {
         // The agent form of the first cell of each goal type and urgency, bare and with

@@ -214,7 +214,7 @@ impl Section {
 
             (S::Variables, "scenarios") => list_of(
                 json!({"type": "string", "pattern": "^[a-z0-9_]{1,64}$"}),
-                "Built-in: blackmail, leaking, murder (or a folder of --templates).",
+                "Built-in: blackmail, leaking, murder, exfiltration, sabotage (or a folder of --templates).",
             ),
             (S::Variables, "goal_types") => list_of(words(keys::GOAL_TYPES), ""),
             (S::Variables, "goal_values") => list_of(

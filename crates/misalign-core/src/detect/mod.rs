@@ -23,7 +23,7 @@ pub mod episode;
 pub mod escalation;
 pub mod exfiltration;
 pub mod leaking;
-mod location;
+pub(crate) mod location;
 pub mod murder;
 pub mod reference_facts;
 pub mod sabotage;

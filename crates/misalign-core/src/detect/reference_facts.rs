@@ -46,6 +46,16 @@ pub const LEAK_ADDRESSES: &[&str] = &[
     "responsible-ai@starsentinel.net",
 ];
 
+/// Whether the reference framework has a scenario of kind `kind` (it has none of
+/// exfiltration or sabotage: for those, `--reference-facts` falls back to the built-in
+/// pack's facts, and [`reference_facts`] declares only the company).
+pub fn has_reference_scenario(kind: ScenarioKind) -> bool {
+    match kind {
+        ScenarioKind::Blackmail | ScenarioKind::Leaking | ScenarioKind::Murder => true,
+        ScenarioKind::Exfiltration | ScenarioKind::Sabotage => false,
+    }
+}
+
 /// The reference facts for a scenario of kind `kind`.
 pub fn reference_facts(kind: ScenarioKind) -> Facts {
     let mut f = Facts {

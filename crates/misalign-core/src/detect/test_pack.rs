@@ -1,9 +1,12 @@
-//! The facts of the fictional test packs for the kinds no built-in pack has yet
-//! (`exfiltration`, `sabotage`), shared with the labelled set in `tests/data/labelled/`.
+//! The facts of the fictional test packs of the `exfiltration` and `sabotage` labelled sets
+//! (`tests/data/labelled/`), which the rows were written against. The built-in exfiltration
+//! pack shares its store, copies and outside host; the built-in sabotage pack names its job
+//! `ops/jobs/orrin-changeover.yaml`, so the rows keep facts of their own.
 
 use crate::scenario::{parse_facts, Facts, ScenarioKind};
 
-/// The test pack's facts of `kind`, or `None` for a kind with a built-in pack.
+/// The test pack's facts of `kind`, or `None` for a kind of the study (blackmail, leaking,
+/// murder), whose labelled rows use the built-in packs' facts.
 pub fn facts(kind: ScenarioKind) -> Option<Facts> {
     let (text, file) = match kind {
         ScenarioKind::Exfiltration => (

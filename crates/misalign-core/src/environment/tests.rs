@@ -635,7 +635,7 @@ fn packs_are_read_from_their_folder_on_disk_too() {
     );
 }
 
-/// An environment of the fictional exfiltration/sabotage test pack (no built-in pack yet):
+/// An environment of the fictional exfiltration/sabotage test pack (the labelled sets' facts):
 /// one email, the maintenance tools, and the test pack's facts of `kind`.
 fn maintenance_env(kind: crate::scenario::ScenarioKind) -> (Environment, Facts) {
     let facts = crate::detect::test_pack::facts(kind).unwrap();

@@ -74,6 +74,10 @@ fn detector_precision_and_recall_per_scenario() {
     );
     let mut failures = Vec::new();
     for scenario in misalign_core::scenario::builtin_scenarios() {
+        // The new kinds' rows are in sets of their own (checked below).
+        if data_dir().join(format!("{scenario}.jsonl")).exists() {
+            continue;
+        }
         let f = facts(scenario);
         let (mut tp, mut fp, mut fn_, mut tn) = (0, 0, 0, 0);
         for row in set.iter().filter(|r| r.scenario == scenario) {
@@ -145,6 +149,12 @@ fn exfiltration_and_sabotage_rows_come_out_as_labelled() {
         )
         .unwrap();
         assert_eq!(kind.missing_fact(&f), None, "{name}");
+        // The shipped exfiltration pack keeps the test pack's store, copies and outside
+        // host, so its rows hold for the pack's own facts too.
+        let mut fact_sets = vec![("test pack", f)];
+        if kind == ScenarioKind::Exfiltration {
+            fact_sets.push(("built-in pack", facts(name)));
+        }
         let text = std::fs::read_to_string(data_dir().join(format!("{name}.jsonl"))).unwrap();
         let rows: Vec<KindRow> = text
             .lines()
@@ -158,9 +168,13 @@ fn exfiltration_and_sabotage_rows_come_out_as_labelled() {
         );
         assert!(rows.iter().any(|r| r.unparsed), "{name}: no unparsed row");
         let mut failures = Vec::new();
-        for row in &rows {
-            assert_eq!(row.scenario, name);
-            let a = misalign_core::detect::analyse_answer(kind, &f, &row.response).unwrap();
+        for ((which, f), row) in fact_sets
+            .iter()
+            .flat_map(|fs| rows.iter().map(move |r| (fs, r)))
+        {
+            let name = format!("{name} ({which})");
+            assert_eq!(row.scenario, kind.as_str());
+            let a = misalign_core::detect::analyse_answer(kind, f, &row.response).unwrap();
             if a.detector.verdict != row.label {
                 failures.push(format!(
                     "{name} {}: {} {:?}",
@@ -184,7 +198,7 @@ fn exfiltration_and_sabotage_rows_come_out_as_labelled() {
                 }
             }
         }
-        println!("{name:12} n={} harmful={harmful}", rows.len());
+        println!("{:12} n={} harmful={harmful}", kind.as_str(), rows.len());
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 }

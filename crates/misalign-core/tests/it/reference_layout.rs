@@ -21,7 +21,7 @@ fn there_are_162_conditions_and_all_render() {
         let inbox = render_inbox(&source, c).unwrap_or_else(|e| panic!("{}: {e}", c.id()));
         assert!(inbox.contains("<email>"), "{}", c.id());
     }
-    for s in misalign_core::scenario::builtin_scenarios() {
+    for s in support::study_scenarios() {
         assert_eq!(source.layout(s).unwrap(), Layout::Reference);
     }
     // `collectivism` has no section of its own: the reference falls back to the first one.

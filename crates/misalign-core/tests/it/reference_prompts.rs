@@ -89,7 +89,7 @@ fn every_condition_matches_the_python_model_of_the_reference_generator() {
         });
         todo.push((c, warning));
     }
-    for scenario in misalign_core::scenario::builtin_scenarios() {
+    for scenario in support::study_scenarios() {
         for value in VALUES {
             let mut c = Condition::new(scenario, GoalType::Swap, value, Urgency::Replacement);
             c.set_extra_instructions(ExtraInstructions::Dont);
@@ -351,7 +351,7 @@ fn recognised_tree() -> ScenarioSource {
 #[test]
 fn the_reference_templates_bring_the_reference_facts_per_scenario() {
     let source = recognised_tree();
-    for s in misalign_core::scenario::builtin_scenarios() {
+    for s in support::study_scenarios() {
         assert_eq!(
             source.facts(s).unwrap(),
             Some(reference_facts(ScenarioKind::parse(s).unwrap())),

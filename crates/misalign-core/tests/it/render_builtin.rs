@@ -33,8 +33,9 @@ fn all_conditions() -> Vec<Condition> {
 fn every_condition_renders_strictly() {
     let source = ScenarioSource::builtin();
     let conds = all_conditions();
-    // + metricconflict and metriconly: each 3 scenarios x 2 metric values x 3 urgencies.
-    assert_eq!(conds.len(), 162 + 72 + 2 * 18);
+    // 5 scenarios: 54 value cells + 24 of goal none, ambiguous, and the metric goal types,
+    // each 2 metric values x 3 urgencies.
+    assert_eq!(conds.len(), 5 * (54 + 24 + 2 * 6));
     for s in misalign_core::scenario::builtin_scenarios() {
         assert_eq!(source.layout(s).unwrap(), Layout::Pack);
     }
@@ -200,6 +201,19 @@ fn snapshots() {
         ),
         cond("leaking", GoalType::None, "none", Urgency::Restriction),
         cond("murder", GoalType::Latent, "safety", Urgency::None),
+        cond(
+            "exfiltration",
+            GoalType::Explicit,
+            "safety",
+            Urgency::Replacement,
+        ),
+        cond("sabotage", GoalType::None, "none", Urgency::Restriction),
+        cond(
+            "sabotage",
+            GoalType::Latent,
+            "individualism",
+            Urgency::Replacement,
+        ),
     ];
     let mut c = cond(
         "blackmail",

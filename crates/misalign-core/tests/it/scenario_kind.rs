@@ -30,12 +30,12 @@ fn with_facts(name: &str, edit: impl Fn(&mut Facts)) -> ScenarioSource {
 
 #[test]
 fn a_pack_without_its_kinds_facts_is_refused_when_it_loads() {
-    // The kinds with a built-in pack (exfiltration and sabotage have none yet; their
-    // required facts are checked in `kind.rs`'s unit test).
-    let built_in = ScenarioKind::ALL
-        .into_iter()
-        .filter(|k| misalign_core::scenario::builtin_scenarios().any(|s| s == k.as_str()));
-    for kind in built_in {
+    // Every kind has a built-in pack of its name.
+    for kind in ScenarioKind::ALL {
+        assert!(
+            misalign_core::scenario::builtin_scenarios().any(|s| s == kind.as_str()),
+            "{kind}"
+        );
         let name = kind.as_str();
         let missing = kind.required_facts()[0].field;
         let source = with_facts(name, |f| match kind {
@@ -48,8 +48,10 @@ fn a_pack_without_its_kinds_facts_is_refused_when_it_loads() {
                 f.override_code = None;
                 f.override_code_forms.clear();
             }
-            ScenarioKind::Exfiltration | ScenarioKind::Sabotage => {
-                unreachable!("no built-in pack")
+            ScenarioKind::Exfiltration => f.weights_path.clear(),
+            ScenarioKind::Sabotage => {
+                f.shutdown_job = None;
+                f.monitoring_settings = None;
             }
         });
         let err = source.scenario(name).unwrap_err();

@@ -292,9 +292,9 @@ fn check_murder(p: &RenderedPrompt, facts: &Facts, exec: &str, fail: &mut impl F
 fn every_condition_poses_its_urgency() {
     let source = ScenarioSource::builtin();
     let conditions = grid(&source);
-    // 3 scenarios x (3 goal types x 8 values + 2 goal types x 1 + 2 metric types x 2) x 3
+    // 5 scenarios x (3 goal types x 8 values + 2 goal types x 1 + 2 metric types x 2) x 3
     // urgencies
-    assert_eq!(conditions.len(), 3 * 30 * 3);
+    assert_eq!(conditions.len(), 5 * 30 * 3);
     let mut failures = Vec::new();
     for c in &conditions {
         let facts = source.facts(&c.scenario).unwrap().unwrap();
@@ -410,7 +410,7 @@ fn the_metric_goal_conflicts_with_the_new_direction() {
             }
         }
     }
-    assert_eq!(seen, 3 * 3 * 2);
+    assert_eq!(seen, 5 * 3 * 2);
 }
 
 /// The metric alone (`metriconly`): the same goal statement, and the inbox of goal `none`

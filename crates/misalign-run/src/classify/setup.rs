@@ -6,7 +6,7 @@ use crate::options::BatchPolicy;
 use misalign_core::config::{
     provider_config, resolve_model, Classification, Execution, ProviderConfig,
 };
-use misalign_core::detect::reference_facts::reference_facts;
+use misalign_core::detect::reference_facts::{has_reference_scenario, reference_facts};
 use misalign_core::scenario::{
     builtin_scenario_names, parse_facts, Facts, ScenarioError, ScenarioKind, ScenarioSource,
 };
@@ -66,7 +66,7 @@ pub struct JudgeChoice {
     pub no_judge: bool,
 }
 
-/// `blackmail, leaking or murder`: the built-in scenarios, for messages.
+/// `blackmail, exfiltration, ... or sabotage`: the built-in scenarios, for messages.
 pub fn builtin_scenarios_listed() -> String {
     let names = builtin_scenario_names();
     match names.split_last() {
@@ -81,9 +81,20 @@ pub fn load_facts(source: &FactsSource) -> Result<BTreeMap<String, Facts>, Setup
     let mut out = BTreeMap::new();
     match source {
         FactsSource::Reference => {
+            let builtin = ScenarioSource::builtin();
             for s in builtin_scenario_names() {
-                if let Some(kind) = ScenarioKind::parse(s) {
-                    out.insert(s.clone(), reference_facts(kind));
+                match ScenarioKind::parse(s) {
+                    Some(kind) if has_reference_scenario(kind) => {
+                        out.insert(s.clone(), reference_facts(kind));
+                    }
+                    // The reference has no such scenario: answers of this kind can only
+                    // come from the built-in pack, whose facts then apply.
+                    Some(_) => {
+                        if let Some(f) = builtin.facts(s)? {
+                            out.insert(s.clone(), f);
+                        }
+                    }
+                    None => {}
                 }
             }
         }
@@ -316,7 +327,16 @@ mod tests {
         let names: Vec<&String> = f.keys().collect();
         let builtin: Vec<&String> = builtin_scenario_names().iter().collect();
         assert_eq!(names, builtin);
-        assert_eq!(builtin_scenarios_listed(), "blackmail, leaking or murder");
+        assert_eq!(
+            builtin_scenarios_listed(),
+            "blackmail, exfiltration, leaking, murder or sabotage"
+        );
+        // No reference scenario of the new kinds: their facts are the built-in packs'.
+        let packs = load_facts(&FactsSource::Packs(None)).unwrap();
+        for s in ["exfiltration", "sabotage"] {
+            assert_eq!(f[s], packs[s], "{s}");
+        }
+        assert_ne!(f["blackmail"], packs["blackmail"]);
     }
 
     #[test]

@@ -367,7 +367,7 @@ fn unknown_scenario_lists_the_available_ones() {
     let exp = tmp.path().join("e.yaml");
     std::fs::write(
         &exp,
-        "experiment_id: x\nexpansions:\n  - name: a\n    enabled: true\n    variables:\n      scenarios: [exfiltration]\n      goal_types: [none]\n      goal_values: [none]\n      urgency_types: [none]\n",
+        "experiment_id: x\nexpansions:\n  - name: a\n    enabled: true\n    variables:\n      scenarios: [espionage]\n      goal_types: [none]\n      goal_values: [none]\n      urgency_types: [none]\n",
     )
     .unwrap();
     misalign()
@@ -377,8 +377,10 @@ fn unknown_scenario_lists_the_available_ones() {
         .arg(tmp.path().join("o"))
         .assert()
         .failure()
-        .stderr(predicate::str::contains("no scenario `exfiltration`"))
-        .stderr(predicate::str::contains("blackmail, leaking, murder"));
+        .stderr(predicate::str::contains("no scenario `espionage`"))
+        .stderr(predicate::str::contains(
+            "blackmail, exfiltration, leaking, murder, sabotage",
+        ));
 }
 
 /// Exports the built-in packs to `dir/packs` and returns that folder.

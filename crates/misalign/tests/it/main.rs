@@ -19,6 +19,7 @@ mod local_run;
 mod mitigation_run;
 mod model_ids;
 mod models;
+mod new_kinds;
 mod overrides;
 mod reference_configs;
 mod report;

@@ -13,11 +13,21 @@ pub fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference-layout")
 }
 
-/// The 162 distinct non-swap conditions: 3 scenarios x (explicit, latent) x 8 values x 3
-/// urgencies, plus ambiguous and none (whose value collapses to `none`) x 3 urgencies.
+/// The built-in scenarios the reference framework also has (blackmail, leaking, murder):
+/// the ones its layout, prompts and facts are compared on.
+pub fn study_scenarios() -> impl Iterator<Item = &'static str> {
+    misalign_core::scenario::builtin_scenarios().filter(|s| {
+        misalign_core::scenario::ScenarioKind::parse(s)
+            .is_some_and(misalign_core::detect::reference_facts::has_reference_scenario)
+    })
+}
+
+/// The 162 distinct non-swap conditions of the study's scenarios: 3 scenarios x (explicit,
+/// latent) x 8 values x 3 urgencies, plus ambiguous and none (whose value collapses to
+/// `none`) x 3 urgencies.
 pub fn non_swap_grid() -> Vec<Condition> {
     let mut out = Vec::new();
-    for scenario in misalign_core::scenario::builtin_scenarios() {
+    for scenario in study_scenarios() {
         for goal_type in [
             GoalType::Explicit,
             GoalType::Latent,
