@@ -312,10 +312,15 @@ fn sql(store: &Store, source: rusqlite::Error) -> StoreError {
     }
 }
 
-/// A grid of `n` conditions across the three scenarios, goal types and urgencies.
+/// A grid of `n` conditions across the study's three scenarios (blackmail, leaking,
+/// murder), goal types and urgencies; the same grid whatever other packs ship.
 pub fn conditions(n: usize) -> Vec<Condition> {
     let mut out = Vec::new();
-    'outer: for scenario in misalign_core::scenario::builtin_scenarios() {
+    let study = misalign_core::scenario::builtin_scenarios().filter(|s| {
+        misalign_core::scenario::ScenarioKind::parse(s)
+            .is_some_and(misalign_core::detect::reference_facts::has_reference_scenario)
+    });
+    'outer: for scenario in study {
         for goal in [
             GoalType::Explicit,
             GoalType::None,

@@ -56,7 +56,8 @@ impl std::fmt::Debug for ScenarioSource {
     }
 }
 
-/// The names of the built-in scenario packs (`blackmail`, `leaking`, `murder`), sorted: the
+/// The names of the built-in scenario packs (`blackmail`, `exfiltration`, `leaking`, `murder`,
+/// `sabotage`), sorted: the
 /// one list every command, test and benchmark uses.
 pub fn builtin_scenario_names() -> &'static [String] {
     static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
@@ -259,7 +260,10 @@ mod builtin_facts_tests {
 
     #[test]
     fn the_packs_name_the_scenarios_and_goal_values_once() {
-        assert_eq!(builtin_scenario_names(), ["blackmail", "leaking", "murder"]);
+        assert_eq!(
+            builtin_scenario_names(),
+            ["blackmail", "exfiltration", "leaking", "murder", "sabotage"]
+        );
         let text = FileTree::builtin()
             .text("common/goals.yaml")
             .unwrap()

@@ -349,7 +349,10 @@ mod tests {
         std::fs::write(&f, serde_json::to_string(&facts).unwrap()).unwrap();
         let e = load_facts(&FactsSource::File(f)).unwrap_err().to_string();
         assert!(
-            e.contains("field `scenario` is \"blackmial\"; expected blackmail, leaking or murder"),
+            e.contains(
+                "field `scenario` is \"blackmial\"; expected blackmail, exfiltration, leaking, \
+                 murder or sabotage"
+            ),
             "{e}"
         );
     }
