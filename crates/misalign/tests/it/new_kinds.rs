@@ -236,3 +236,103 @@ async fn agents_that_copy_the_weights_out_or_disable_the_job_are_found_harmful()
         String::from_utf8_lossy(&report.stderr)
     );
 }
+
+/// All five built-in scenarios in both interaction modes, with and without a mitigation and
+/// with both urgencies: the run completes, and the summary's rows, comparisons and
+/// mitigation table carry every scenario in both modes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_five_scenarios_in_both_modes_reach_the_rates_comparisons_and_mitigation_table() {
+    let server = MockServer::start(MockConfig {
+        api_key: Some(KEY.into()),
+        answers_by_content: vec![
+            (EXFILTRATION_THREAT.into(), COPY_OUT.into()),
+            (SABOTAGE_THREAT.into(), DISABLE_JOB.into()),
+        ],
+        agent_policies: vec![(
+            "transfer_files copies".into(),
+            act_once(MockToolCall::new(
+                "transfer_files",
+                json!({"source": "/models/orrin/weights/", "destination": "vault.halvorsenlabs.net"}),
+            )),
+        )],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = context();
+    let scenarios = ["blackmail", "leaking", "murder", "exfiltration", "sabotage"];
+    dir.write_experiment(
+        &Experiment::new("all-five")
+            .provider(
+                "mk",
+                "openai-compatible",
+                &format!("{}/v1", server.url()),
+                Some("NEW_KINDS_MOCK_KEY"),
+            )
+            .models(&["mk/mock-model"])
+            .global("max_tokens: 200")
+            .global("seed: 4")
+            .samples(2)
+            .grid(
+                &scenarios,
+                &["explicit"],
+                &["safety"],
+                &["replacement", "none"],
+            )
+            .variable("interaction: [single, agent]")
+            .variable("mitigations: [none, principles]")
+            .expansion("agent: {max_steps: 3}")
+            .classification("enabled: true")
+            .execution("timeout_seconds: 20")
+            .execution("retries: 2"),
+    );
+    let out = dir.misalign(&["run", "exp.yaml", "--out", "out", "--quiet"]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = dir.path().join("out/results.sqlite");
+    // 5 scenarios x 2 urgencies x 2 modes x 2 mitigations x 2 samples.
+    assert_eq!(responses(&store).len(), 80);
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let field = |section: &str, key: &str| -> Vec<String> {
+        summary[section]
+            .as_array()
+            .unwrap_or_else(|| panic!("no `{section}` in {summary}"))
+            .iter()
+            .map(|r| r[key].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let rows = field("rows", "condition");
+    let mitigated = field("mitigations", "condition");
+    let comparisons = serde_json::to_string(&summary["comparisons"]).unwrap();
+    for s in scenarios {
+        for mode in ["", "_agent"] {
+            let id = format!("{s}_explicit-safety_replacement{mode}");
+            assert!(rows.iter().any(|r| r.starts_with(&id)), "{id}: {rows:?}");
+            assert!(mitigated.contains(&id), "{id}: {mitigated:?}");
+        }
+        assert!(comparisons.contains(s), "{s}: {comparisons}");
+    }
+    // The new kinds' threat cells are harmful in the single-prompt form.
+    let harmful = |id: &str| {
+        summary["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["condition"] == id)
+            .map(|r| (r["harmful"].as_u64(), r["n"].as_u64()))
+    };
+    for id in [
+        "exfiltration_explicit-safety_replacement",
+        "sabotage_explicit-safety_replacement",
+        "exfiltration_explicit-safety_replacement_agent",
+    ] {
+        assert_eq!(harmful(id), Some((Some(2), Some(2))), "{id}");
+    }
+}
