@@ -321,6 +321,14 @@ fn narrow_search_and_links(b: &mut Browser) {
     assert_eq!(b.eval("typeof window.__pwned"), json!("undefined"));
 }
 
+/// The viewer with verdicts shown (`misalign view --no-blind`): these tests check them.
+fn seeing() -> misalign_report::Labelling {
+    misalign_report::Labelling {
+        blind: false,
+        ..misalign_report::Labelling::default()
+    }
+}
+
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -366,9 +374,10 @@ fn served_viewer_pages_from_the_store_in_the_browser() {
     hostile_store(dir.path());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (access, server) = rt
-        .block_on(misalign_report::serve::bind(
+        .block_on(misalign_report::serve::bind_labelling(
             dir.path(),
             &ReportOptions::default(),
+            seeing(),
             0,
         ))
         .unwrap();
@@ -539,9 +548,10 @@ fn agent_episodes_show_step_by_step_in_the_report_and_the_viewer() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (access, server) = rt
-        .block_on(misalign_report::serve::bind(
+        .block_on(misalign_report::serve::bind_labelling(
             dir.path(),
             &ReportOptions::default(),
+            seeing(),
             0,
         ))
         .unwrap();
