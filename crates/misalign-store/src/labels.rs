@@ -217,8 +217,9 @@ impl Store {
     }
 
     /// Adds labels in one transaction (all or none), skipping each one already stored with
-    /// the same item, reviewer, label, note and time, so importing a file twice adds its
-    /// rows once. Returns how many were added. `labels[i]` failing names its index.
+    /// the same item, reviewer, label, note and time (a label without a time: any time), so
+    /// importing a file twice adds its rows once. Returns how many were added. `labels[i]`
+    /// failing names its index.
     pub fn add_labels(&mut self, labels: &[NewLabel]) -> Result<usize, (usize, LabelError)> {
         self.refuse_read_only().map_err(|e| (0, e))?;
         let path = self.path.clone();
@@ -250,13 +251,13 @@ impl Store {
             let present: bool = tx
                 .query_row(
                     "SELECT EXISTS (SELECT 1 FROM labels WHERE item_key = ?1 AND reviewer = ?2
-                       AND label = ?3 AND note = ?4 AND created_at = ?5)",
+                       AND label = ?3 AND note = ?4 AND (?5 IS NULL OR created_at = ?5))",
                     rusqlite::params![
                         label.item_key,
                         label.reviewer,
                         label.label.as_str(),
                         label.note,
-                        created_at
+                        label.created_at
                     ],
                     |r| cell(r, 0),
                 )
@@ -528,6 +529,12 @@ mod tests {
         assert!(matches!(e, LabelError::UnknownItem(_)), "{e}");
         assert_eq!(store.labels().unwrap().len(), 2);
         assert_eq!(store.add_labels(&[c]).unwrap(), 1);
+        // Without a time it matches a stored label of any time; a new one gets the time now.
+        let mut untimed = b.clone();
+        untimed.created_at = None;
+        assert_eq!(store.add_labels(&[untimed.clone()]).unwrap(), 0);
+        untimed.label = Unsure;
+        assert_eq!(store.add_labels(&[untimed.clone(), untimed]).unwrap(), 1);
         let rows = store.labels().unwrap();
         assert_eq!(rows[0].created_at, "2026-12-01T10:00:00.000Z");
         assert_eq!(rows[0].source, LabelSource::Import);
