@@ -86,25 +86,31 @@ pub enum LabelError {
     Store(#[from] StoreError),
 }
 
+/// Checks a reviewer's name: 1 to 100 characters, no control characters, no spaces at
+/// either end.
+pub fn validate_reviewer(r: &str) -> Result<(), String> {
+    if r.is_empty() {
+        return Err("the reviewer's name is empty".into());
+    }
+    if r.trim() != r || r.chars().any(char::is_control) {
+        return Err(format!(
+            "the reviewer's name {r:?} has spaces at an end or control characters"
+        ));
+    }
+    if r.chars().count() > MAX_REVIEWER_CHARS {
+        return Err(format!(
+            "the reviewer's name is longer than {MAX_REVIEWER_CHARS} characters"
+        ));
+    }
+    Ok(())
+}
+
 impl NewLabel {
     /// Checks what a person typed: a reviewer name (1 to 100 characters, no control
     /// characters, no spaces at either end), a note of at most 4000 characters, a time
     /// that is RFC 3339 when given.
     pub fn validate(&self) -> Result<(), String> {
-        let r = &self.reviewer;
-        if r.is_empty() {
-            return Err("the reviewer's name is empty".into());
-        }
-        if r.trim() != r || r.chars().any(char::is_control) {
-            return Err(format!(
-                "the reviewer's name {r:?} has spaces at an end or control characters"
-            ));
-        }
-        if r.chars().count() > MAX_REVIEWER_CHARS {
-            return Err(format!(
-                "the reviewer's name is longer than {MAX_REVIEWER_CHARS} characters"
-            ));
-        }
+        validate_reviewer(&self.reviewer)?;
         if self.note.chars().count() > MAX_NOTE_CHARS {
             return Err(format!(
                 "the note is longer than {MAX_NOTE_CHARS} characters"

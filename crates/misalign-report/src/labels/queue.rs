@@ -104,7 +104,8 @@ pub fn sample_queue(
     })
 }
 
-/// The item keys of a queue file (any CSV with an `item_key` column), in its order.
+/// The item keys of a queue file (any CSV with an `item_key` column), in its order, each
+/// once.
 pub fn read_queue(file: &Path) -> Result<Vec<String>, LabelsError> {
     let mut reader = csv::Reader::from_path(file).map_err(|e| LabelsError::file(file, e))?;
     let headers = reader
@@ -115,7 +116,7 @@ pub fn read_queue(file: &Path) -> Result<Vec<String>, LabelsError> {
         .iter()
         .position(|h| h == "item_key")
         .ok_or_else(|| LabelsError::file(file, "no item_key column"))?;
-    let mut keys = Vec::new();
+    let (mut keys, mut seen) = (Vec::new(), std::collections::HashSet::new());
     for (i, record) in reader.records().enumerate() {
         let record = record.map_err(|e| LabelsError::Row {
             path: file.to_path_buf(),
@@ -123,7 +124,7 @@ pub fn read_queue(file: &Path) -> Result<Vec<String>, LabelsError> {
             message: e.to_string(),
         })?;
         let key = super::sheet::unguard(record.get(col).unwrap_or_default());
-        if !key.is_empty() && !keys.contains(&key) {
+        if !key.is_empty() && seen.insert(key.clone()) {
             keys.push(key);
         }
     }

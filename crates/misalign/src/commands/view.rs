@@ -37,6 +37,10 @@ pub fn run(args: Args) -> Outcome {
         Some(f) => Some(misalign_report::labels::read_queue(f)?),
         None => None,
     };
+    if let Some(r) = &args.reviewer {
+        misalign_store::labels::validate_reviewer(r)
+            .map_err(|m| anyhow::anyhow!("--reviewer: {m}"))?;
+    }
     let labelling = misalign_report::Labelling {
         blind: !args.no_blind,
         reviewer: args.reviewer,
