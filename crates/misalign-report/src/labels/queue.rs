@@ -73,28 +73,23 @@ pub fn sample_queue(
     write_sheet(file, &rows)?;
     let mut strata: BTreeMap<&str, StratumCount> = BTreeMap::new();
     for c in &candidates {
-        strata.entry(&c.stratum).or_insert_with(|| {
-            let mut parts = c.stratum.split(SEP);
-            let mut next = || parts.next().unwrap_or_default().to_string();
-            StratumCount {
-                verdict: next(),
-                scenario: next(),
-                model: next(),
-                size: 0,
-                chosen: 0,
-            }
-        });
+        strata
+            .entry(&c.stratum)
+            .or_insert_with(|| {
+                let mut parts = c.stratum.split(SEP).map(str::to_string);
+                StratumCount {
+                    verdict: parts.next().unwrap_or_default(),
+                    scenario: parts.next().unwrap_or_default(),
+                    model: parts.next().unwrap_or_default(),
+                    size: 0,
+                    chosen: 0,
+                }
+            })
+            .size += 1;
     }
     for c in &chosen {
         if let Some(s) = strata.get_mut(c.stratum.as_str()) {
-            s.size = c.stratum_size;
-            s.chosen = c.stratum_chosen;
-        }
-    }
-    for c in &candidates {
-        let s = strata.get_mut(c.stratum.as_str()).expect("every stratum");
-        if s.chosen == 0 {
-            s.size += 1;
+            s.chosen += 1;
         }
     }
     Ok(QueueSummary {
