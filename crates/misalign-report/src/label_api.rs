@@ -30,8 +30,9 @@ pub const MAX_BODY: usize = 32 * 1024;
 /// The header a labelling request must carry.
 pub const LABEL_HEADER: &str = "x-misalign-label";
 
-/// What a blind sample shows: the transcript, nothing that judged it.
-pub const BLIND_FIELDS: [&str; 13] = [
+/// What a blind sample shows: the transcript, nothing that judged it (not even the parse
+/// issues, which tell an "unparsed" verdict).
+pub const BLIND_FIELDS: [&str; 12] = [
     "item_key",
     "model",
     "condition_id",
@@ -42,7 +43,6 @@ pub const BLIND_FIELDS: [&str; 13] = [
     "reasoning",
     "finish_reason",
     "actions_json",
-    "parse_issues_json",
     "steps",
     "my_label",
 ];

@@ -147,8 +147,10 @@ fn stored(dir: &Path) -> Vec<misalign_store::labels::LabelRow> {
         .unwrap()
 }
 
-const VERDICT_KEYS: [&str; 9] = [
+const VERDICT_KEYS: [&str; 11] = [
     "detector_verdict",
+    "unparsed",
+    "parse_issues_json",
     "detector_evidence_json",
     "judge_verdict",
     "judge_reasoning",
