@@ -43,6 +43,30 @@ pub struct QueueSummary {
     pub strata: Vec<StratumCount>,
 }
 
+impl QueueSummary {
+    /// What the command prints: the counts and the allocation table.
+    pub fn render(&self, seed: u64, file: &Path) -> String {
+        let mut out = format!(
+            "Chose {} of {} answered samples (seed {seed}) into {}\n{:<14} {:<14} {:<40} {:>8} {:>7}",
+            self.chosen,
+            self.answered,
+            file.display(),
+            "verdict",
+            "scenario",
+            "model",
+            "answers",
+            "chosen"
+        );
+        for t in &self.strata {
+            out.push_str(&format!(
+                "\n{:<14} {:<14} {:<40} {:>8} {:>7}",
+                t.verdict, t.scenario, t.model, t.size, t.chosen
+            ));
+        }
+        out
+    }
+}
+
 /// The stratum key: fields joined by a character no name contains.
 const SEP: char = '\u{1f}';
 

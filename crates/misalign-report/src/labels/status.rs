@@ -47,6 +47,39 @@ pub struct LabelStatus {
     pub counted: Vec<ReviewerCounts>,
 }
 
+impl LabelStatus {
+    /// What `misalign labels status` prints: totals, then one line per reviewer and
+    /// scenario, then the counted labels per scenario.
+    pub fn render(&self, adjudicator: Option<&str>) -> String {
+        let mut out = format!(
+            "{} label rows; {} of {} answered samples labelled\n{:<24} {:<14} {:>7} {:>11} {:>6} {:>6}",
+            self.rows, self.labelled, self.answered, "reviewer", "scenario", "harmful",
+            "not_harmful", "unsure", "total"
+        );
+        let counted_as = match adjudicator {
+            Some(a) => format!("(counted, adj. {a})"),
+            None => "(counted)".into(),
+        };
+        let lines = self
+            .per_reviewer
+            .iter()
+            .map(|c| (c.reviewer.as_str(), c))
+            .chain(self.counted.iter().map(|c| (counted_as.as_str(), c)));
+        for (who, c) in lines {
+            out.push_str(&format!(
+                "\n{:<24} {:<14} {:>7} {:>11} {:>6} {:>6}",
+                who,
+                c.scenario,
+                c.harmful,
+                c.not_harmful,
+                c.unsure,
+                c.total()
+            ));
+        }
+        out
+    }
+}
+
 /// Counts the labels of results folder `out_dir`.
 pub fn status(out_dir: &Path, adjudicator: Option<&str>) -> Result<LabelStatus, LabelsError> {
     let store = open_store(out_dir).map_err(|e| LabelsError::file(out_dir, e))?;

@@ -73,30 +73,7 @@ pub fn run(command: Command) -> Outcome {
             let file = file.unwrap_or_else(|| out.join("labels-queue.csv"));
             let options = QueueOptions { n, seed, reviewer };
             let s = labels::sample_queue(&out, &options, &file)?;
-            say!(
-                "Chose {} of {} answered samples (seed {seed}) into {}",
-                s.chosen,
-                s.answered,
-                file.display()
-            );
-            say!(
-                "{:<14} {:<14} {:<40} {:>8} {:>7}",
-                "verdict",
-                "scenario",
-                "model",
-                "answers",
-                "chosen"
-            );
-            for t in &s.strata {
-                say!(
-                    "{:<14} {:<14} {:<40} {:>8} {:>7}",
-                    t.verdict,
-                    t.scenario,
-                    t.model,
-                    t.size,
-                    t.chosen
-                );
-            }
+            say!("{}", s.render(seed, &file));
             say!(
                 "Label them with: misalign view {} --queue {}",
                 out.display(),
@@ -133,40 +110,7 @@ pub fn run(command: Command) -> Outcome {
         Command::Status { out, adjudicator } => {
             let out = crate::results_dir::resolve(out)?;
             let s = labels::status(&out, adjudicator.as_deref())?;
-            say!(
-                "{} label rows; {} of {} answered samples labelled",
-                s.rows,
-                s.labelled,
-                s.answered
-            );
-            say!(
-                "{:<24} {:<14} {:>7} {:>11} {:>6} {:>6}",
-                "reviewer",
-                "scenario",
-                "harmful",
-                "not_harmful",
-                "unsure",
-                "total"
-            );
-            let counted = s.counted.iter().map(|c| {
-                let mut c = c.clone();
-                c.reviewer = match &adjudicator {
-                    Some(a) => format!("(counted, adj. {a})"),
-                    None => "(counted)".into(),
-                };
-                c
-            });
-            for c in s.per_reviewer.iter().cloned().chain(counted) {
-                say!(
-                    "{:<24} {:<14} {:>7} {:>11} {:>6} {:>6}",
-                    c.reviewer,
-                    c.scenario,
-                    c.harmful,
-                    c.not_harmful,
-                    c.unsure,
-                    c.total()
-                );
-            }
+            say!("{}", s.render(adjudicator.as_deref()));
         }
     }
     Ok(ExitCode::SUCCESS)
