@@ -20,7 +20,9 @@ pub mod detect;
 pub mod environment;
 pub mod executed;
 pub mod hash;
+pub mod human_label;
 pub mod judge;
+pub mod label_sample;
 pub mod lint;
 pub mod mitigation_table;
 pub mod plan;
@@ -34,6 +36,7 @@ pub mod template;
 pub mod turns;
 
 pub use condition::{Condition, ExtraInstructions, GoalType, Interaction, Urgency, Variant};
+pub use human_label::HumanLabel;
 pub use render::RenderedPrompt;
 pub use sampling::SamplingParams;
 pub use turns::{Speaker, Turn};

@@ -10,6 +10,11 @@
   var cutOff = data.filters.cut_off_reasons || [];
   var list = document.getElementById("samples");
   var status = document.getElementById("samples-status");
+  // Labelling (served viewer only; docs/labels.md): null in a static report.
+  var lab = data.labelling || null;
+  var REVIEWER_KEY = "misalign-reviewer";
+  var current = 0;
+  var pendingCurrent = 0;
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -98,6 +103,7 @@
       ["model", "condition", "verdict", "awareness", "text"].forEach(function (k) {
         if (state[k]) q.set(k, state[k]);
       });
+      if (lab && reviewerName()) q.set("reviewer", reviewerName());
       if (state.sample !== null) q.set("sample", state.sample - 1);
       q.set("offset", state.offset);
       q.set("limit", PAGE);
@@ -135,6 +141,11 @@
         : "Showing " + (state.offset + 1) + "-" + (state.offset + samples.length) + " of " + total + " matching samples.";
     document.getElementById("prev").disabled = state.offset === 0;
     document.getElementById("next").disabled = state.offset + PAGE >= total;
+    if (lab) {
+      var n = cards().length;
+      setCurrent(pendingCurrent === "last" ? n - 1 : 0, state.sample === null && pendingCurrent !== 0);
+      pendingCurrent = 0;
+    }
     if (state.sample !== null) {
       var target = document.getElementById(location.hash.slice(1));
       if (target) {
@@ -331,12 +342,14 @@
   }
 
   function card(s) {
-    var v = verdictOf(s);
+    // A blind sample (labelling, not yet labelled by this reviewer) came without verdicts.
+    var v = s.blind ? "blind" : verdictOf(s);
     var c = el("article", "sample " + v);
     c.dataset.verdict = v;
     c.id = anchorOf(s);
+    c._sample = s;
     var h = el("header");
-    h.appendChild(el("span", "badge " + v, v));
+    h.appendChild(el("span", "badge " + v, s.blind ? "verdict hidden until you label" : v));
     h.appendChild(el("span", "meta", s.model + "  " + s.condition_id + "  sample_" + String(s.sample_index + 1).padStart(3, "0")));
     var link = el("a", "permalink", "link");
     link.href = "#" + c.id;
@@ -383,6 +396,8 @@
       });
       c.appendChild(details("Parsed actions (" + actions.length + ")", [ol]));
     }
+    if (lab) c.appendChild(labelPanel(c, s));
+    if (s.blind) return c;
     var verdicts = el("div", "verdicts");
     verdicts.appendChild(kv("Detector", s.detector_verdict === 1 ? "harmful" : s.detector_verdict === 0 ? "harmless" : "-"));
     if (evidence.length) {
@@ -399,6 +414,224 @@
     if (s.awareness_reasoning) verdicts.appendChild(details("Awareness reasoning", [pre("judge", s.awareness_reasoning)]));
     c.appendChild(verdicts);
     return c;
+  }
+
+  // ---- Labelling: a reviewer's name, a panel per sample, the keys. ----
+
+  var LABELS = [
+    ["harmful", "h", "Harmful"],
+    ["not_harmful", "n", "Not harmful"],
+    ["unsure", "u", "Unsure"]
+  ];
+
+  function labelText(l) {
+    var found = LABELS.filter(function (x) {
+      return x[0] === l;
+    })[0];
+    return found ? found[2] : String(l);
+  }
+
+  function reviewerName() {
+    if (!lab) return "";
+    if (lab.reviewer) return lab.reviewer;
+    var input = document.getElementById("reviewer");
+    return input ? input.value.trim() : "";
+  }
+
+  function cards() {
+    return list.querySelectorAll(".sample");
+  }
+
+  function setCurrent(i, scroll) {
+    var all = cards();
+    if (all.length === 0) return;
+    current = Math.max(0, Math.min(i, all.length - 1));
+    all.forEach(function (c, k) {
+      c.classList.toggle("current", k === current);
+    });
+    if (scroll) all[current].scrollIntoView({ block: "nearest" });
+  }
+
+  function move(step) {
+    var n = cards().length;
+    if (step > 0 && current < n - 1) return setCurrent(current + 1, true);
+    if (step < 0 && current > 0) return setCurrent(current - 1, true);
+    if (step > 0 && !document.getElementById("next").disabled) {
+      state.offset += PAGE;
+      pendingCurrent = "first";
+      load();
+    } else if (step < 0 && state.offset > 0) {
+      state.offset = Math.max(0, state.offset - PAGE);
+      pendingCurrent = "last";
+      load();
+    }
+  }
+
+  function labelPanel(c, s) {
+    var box = el("div", "labelling");
+    var mine = s.my_label;
+    box.appendChild(el("span", "my-label", mine ? "Your label: " + labelText(mine.label) : "Not labelled by you yet"));
+    LABELS.forEach(function (b) {
+      var btn = el("button", "label-btn", b[2] + " (" + b[1] + ")");
+      btn.dataset.label = b[0];
+      btn.addEventListener("click", function () {
+        sendLabel(c, b[0]);
+      });
+      box.appendChild(btn);
+    });
+    var note = el("input", "label-note");
+    note.type = "text";
+    note.maxLength = 4000;
+    note.placeholder = "note (t to type, Enter to finish)";
+    if (mine && mine.note) note.value = mine.note;
+    box.appendChild(note);
+    box.appendChild(el("span", "label-msg"));
+    if (Array.isArray(s.labels) && s.labels.length) {
+      var ul = el("ul", "all-labels");
+      s.labels.forEach(function (l) {
+        ul.appendChild(el("li", null, l.reviewer + ": " + labelText(l.label) + (l.note ? " (" + l.note + ")" : "") + ", " + l.created_at));
+      });
+      box.appendChild(details("Labels (" + s.labels.length + ")", [ul]));
+    }
+    return box;
+  }
+
+  function sendLabel(c, label) {
+    var msg = c.querySelector(".label-msg");
+    var name = reviewerName();
+    if (!name) {
+      msg.textContent = "Enter your name as reviewer first (top of the list).";
+      var input = document.getElementById("reviewer");
+      if (input) input.focus();
+      return;
+    }
+    var s = c._sample;
+    var note = c.querySelector(".label-note").value;
+    msg.textContent = "Saving...";
+    fetch("/api/labels", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Misalign-Label": "1" },
+      body: JSON.stringify({ item_key: s.item_key, label: label, note: note, reviewer: name })
+    })
+      .then(function (r) {
+        return r.text().then(function (t) {
+          if (!r.ok) throw new Error(t || "HTTP " + r.status);
+          return JSON.parse(t);
+        });
+      })
+      .then(function (answer) {
+        var fresh = answer.sample && answer.sample.item_key ? answer.sample : null;
+        if (!fresh) {
+          s.my_label = { label: label, note: note };
+          fresh = s;
+        }
+        var replacement = card(fresh);
+        if (c.classList.contains("current")) replacement.classList.add("current");
+        c.replaceWith(replacement);
+        replacement.querySelector(".label-msg").textContent = "Saved: " + labelText(label) + ".";
+      })
+      .catch(function (e) {
+        msg.textContent = "Not saved: " + e.message;
+      });
+  }
+
+  function labellingBar() {
+    var bar = el("div", "labelbar");
+    var who = el("label", null, "Reviewer ");
+    var input = el("input");
+    input.id = "reviewer";
+    input.type = "text";
+    input.maxLength = 100;
+    if (lab.reviewer) {
+      input.value = lab.reviewer;
+      input.readOnly = true;
+    } else {
+      try {
+        input.value = localStorage.getItem(REVIEWER_KEY) || "";
+      } catch (e) {}
+      input.placeholder = "your name (asked once)";
+      input.addEventListener("change", function () {
+        try {
+          localStorage.setItem(REVIEWER_KEY, input.value.trim());
+        } catch (e) {}
+        load();
+      });
+    }
+    who.appendChild(input);
+    bar.appendChild(who);
+    bar.appendChild(el("span", "label-mode", (lab.blind ? "Blind mode: a sample's verdicts stay hidden until you have labelled it. " : "Verdicts shown (--no-blind). ") + (lab.queue ? "Queue of " + lab.queue + " samples. " : "")));
+    var helpBtn = el("button", null, "Keys (?)");
+    bar.appendChild(helpBtn);
+    var help = el("div", "help");
+    help.id = "label-help";
+    help.hidden = true;
+    [
+      ["h / n / u", "label the current sample harmful / not harmful / unsure"],
+      ["t", "type a note for the current sample (Enter or Esc to finish; sent with the label)"],
+      ["j / k", "next / previous sample (across pages)"],
+      ["/", "search"],
+      ["?", "show or hide this help"]
+    ].forEach(function (k) {
+      var p = el("p");
+      p.appendChild(el("kbd", null, k[0]));
+      p.appendChild(document.createTextNode("  " + k[1]));
+      help.appendChild(p);
+    });
+    helpBtn.addEventListener("click", function () {
+      help.hidden = !help.hidden;
+    });
+    bar.appendChild(help);
+    var filtersBox = document.querySelector(".filters");
+    filtersBox.parentNode.insertBefore(bar, filtersBox);
+    if (lab.blind) {
+      // Filtering by verdict would tell the verdicts.
+      ["f-verdict", "f-awareness"].forEach(function (id) {
+        var sel = document.getElementById(id);
+        if (sel) sel.closest("label").hidden = true;
+      });
+    }
+    list.addEventListener("click", function (e) {
+      var c = e.target.closest && e.target.closest(".sample");
+      if (!c) return;
+      var i = Array.prototype.indexOf.call(cards(), c);
+      if (i >= 0) setCurrent(i, false);
+    });
+  }
+
+  function onKey(e) {
+    var t = e.target;
+    var typing = t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT");
+    if (typing) {
+      if (e.key === "Escape" || (e.key === "Enter" && t.classList.contains("label-note"))) t.blur();
+      return;
+    }
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    var c = cards()[current];
+    var chosen = LABELS.filter(function (x) {
+      return x[1] === e.key;
+    })[0];
+    if (chosen) {
+      if (c) sendLabel(c, chosen[0]);
+    } else if (e.key === "j") {
+      move(1);
+    } else if (e.key === "k") {
+      move(-1);
+    } else if (e.key === "t") {
+      if (c) c.querySelector(".label-note").focus();
+    } else if (e.key === "/") {
+      search.focus();
+    } else if (e.key === "?") {
+      var help = document.getElementById("label-help");
+      help.hidden = !help.hidden;
+    } else {
+      return;
+    }
+    e.preventDefault();
+  }
+
+  if (lab) {
+    labellingBar();
+    document.addEventListener("keydown", onKey);
   }
 
   if (!followHash()) load();

@@ -236,6 +236,9 @@ struct ViewerData<'a> {
     prompts: BTreeMap<&'a str, PromptJson<'a>>,
     samples: &'a [SampleRecord],
     filters: Filters,
+    /// Only in the served viewer: a static report shows no labelling controls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    labelling: Option<&'a crate::label_api::LabellingJson<'a>>,
 }
 
 #[derive(Serialize)]
@@ -293,6 +296,7 @@ pub(crate) fn render_page(
     samples: &[SampleRecord],
     mode: &str,
     embed: Option<&EmbedInfo>,
+    labelling: Option<&crate::label_api::LabellingJson<'_>>,
 ) -> String {
     let mut h = render_head(s, embed);
     let data = ViewerData {
@@ -300,6 +304,7 @@ pub(crate) fn render_page(
         prompts: prompt_map(prompts),
         samples,
         filters: filters(s),
+        labelling,
     };
     h.push_str(&script_json(&data));
     h.push_str(PAGE_TAIL);

@@ -11,11 +11,14 @@ mod files;
 mod html;
 mod inspect;
 mod inspect_episode;
+mod label_api;
+pub mod labels;
 mod mitigation_html;
 mod run_facts;
 mod samples;
 mod samples_parquet;
 pub mod serve;
+pub use label_api::Labelling;
 mod summary;
 mod table;
 

@@ -12,12 +12,14 @@
 //! in `Host` (a rebound name does not), and carry the access token made at start: in the
 //! printed URL (`?token=`), which sets a same-site cookie for the page's own API calls.
 
+use crate::label_api::{self, Labelling, PageLabels};
 use crate::{html, load_summary, open_store, ReportError, ReportOptions};
-use axum::extract::{Query, Request, State};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use misalign_store::episode_transcript::TranscriptReader;
 use misalign_store::read::SampleFilter;
@@ -35,6 +37,8 @@ struct App {
     run_id: Option<i64>,
     page: String,
     summary_json: String,
+    labelling: Labelling,
+    port: u16,
 }
 
 #[derive(Deserialize)]
@@ -47,6 +51,8 @@ struct SamplesQuery {
     sample: Option<i64>,
     offset: Option<u64>,
     limit: Option<u64>,
+    /// Who is looking (blind mode shows verdicts of the samples they labelled).
+    reviewer: Option<String>,
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -148,6 +154,7 @@ async fn guard(State(access): State<Arc<Access>>, req: Request, next: Next) -> R
 pub fn router(
     out_dir: &Path,
     options: &ReportOptions,
+    labelling: Labelling,
     access: Access,
 ) -> Result<Router, ReportError> {
     let store = open_store(out_dir)?;
@@ -157,17 +164,30 @@ pub fn router(
         Some(r) => store.report_prompts(r.run_id)?,
         None => Vec::new(),
     };
-    let page = html::render_page(&summary, &prompts, &[], "api", None);
+    let page = html::render_page(
+        &summary,
+        &prompts,
+        &[],
+        "api",
+        None,
+        Some(&labelling.json()),
+    );
     let app = Arc::new(App {
         store_path: store.path().to_path_buf(),
         run_id: summary.run.as_ref().map(|r| r.run_id),
         page,
         summary_json: serde_json::to_string(&summary).unwrap_or_else(|_| "null".into()),
+        labelling,
+        port: access.port,
     });
     Ok(Router::new()
         .route("/", get(index))
         .route("/api/summary", get(summary_json))
         .route("/api/samples", get(samples))
+        .route(
+            "/api/labels",
+            post(post_label).layer(DefaultBodyLimit::max(label_api::MAX_BODY)),
+        )
         .with_state(app)
         .layer(middleware::from_fn_with_state(Arc::new(access), guard)))
 }
@@ -188,33 +208,63 @@ async fn summary_json(State(app): State<Arc<App>>) -> Response {
         .into_response()
 }
 
+fn plain(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, message.into()).into_response()
+}
+
 async fn samples(State(app): State<Arc<App>>, Query(q): Query<SamplesQuery>) -> Response {
     let Some(run_id) = app.run_id else {
         return Json(serde_json::json!({"total": 0, "samples": []})).into_response();
     };
+    let blind = app.labelling.blind;
+    let (verdict, awareness) = (non_empty(q.verdict), non_empty(q.awareness));
+    if blind && (verdict.is_some() || awareness.is_some()) {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "blind mode: samples cannot be filtered by verdict or awareness (start the viewer \
+             with --no-blind to see verdicts)",
+        );
+    }
     let filter = SampleFilter {
         model: non_empty(q.model),
         condition_id: non_empty(q.condition),
-        verdict: non_empty(q.verdict),
-        awareness: non_empty(q.awareness),
+        verdict,
+        awareness,
         text: non_empty(q.text),
         sample_index: q.sample,
         cut_off: false,
+        item_key: None,
+        text_without_verdicts: blind,
     };
+    let reviewer = app.labelling.reviewer_of(q.reviewer);
     let (offset, limit) = (q.offset.unwrap_or(0), q.limit.unwrap_or(25).min(MAX_PAGE));
     let path = app.store_path.clone();
+    let app2 = app.clone();
     let result = tokio::task::spawn_blocking(move || {
         let store = Store::open_read_only(&path)?;
-        let total = store.count_samples(run_id, &filter)?;
+        let labels = PageLabels::read(&store)?;
         let transcripts = TranscriptReader::new(&store)?;
-        let page = store
-            .sample_page(run_id, &filter, offset, limit)?
+        let (total, records) = match &app2.labelling.queue {
+            // The queue is the list, in its order; filters do not apply to it.
+            Some(keys) => {
+                let mut records = Vec::new();
+                for key in keys.iter().skip(offset as usize).take(limit as usize) {
+                    let one = SampleFilter {
+                        item_key: Some(key.clone()),
+                        ..SampleFilter::default()
+                    };
+                    records.extend(store.sample_page(run_id, &one, 0, 1)?);
+                }
+                (keys.len() as u64, records)
+            }
+            None => (
+                store.count_samples(run_id, &filter)?,
+                store.sample_page(run_id, &filter, offset, limit)?,
+            ),
+        };
+        let page = records
             .iter()
-            .map(|sample| {
-                let steps = transcripts.steps(&sample.item_key)?;
-                Ok(serde_json::to_value(html::ViewerSample { sample, steps })
-                    .unwrap_or(serde_json::Value::Null))
-            })
+            .map(|sample| labels.sample_json(sample, &transcripts, blind, reviewer.as_deref()))
             .collect::<Result<Vec<_>, misalign_store::StoreError>>()?;
         Ok::<_, misalign_store::StoreError>((total, page))
     })
@@ -223,24 +273,96 @@ async fn samples(State(app): State<Arc<App>>, Query(q): Query<SamplesQuery>) -> 
         Ok(Ok((total, page))) => {
             Json(serde_json::json!({"total": total, "samples": page})).into_response()
         }
-        Ok(Err(e)) => (
+        Ok(Err(e)) => plain(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("store error: {e}"),
-        )
-            .into_response(),
-        Err(e) => (
+        ),
+        Err(e) => plain(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("query task failed: {e}"),
-        )
-            .into_response(),
+        ),
+    }
+}
+
+/// `POST /api/labels`: stores a reviewer's label and answers with it and the sample as the
+/// reviewer may now see it (verdicts shown once they have labelled it).
+async fn post_label(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err((status, message)) = label_api::check_write_headers(&headers, app.port) {
+        return plain(status, message);
+    }
+    let request: label_api::LabelRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return plain(StatusCode::BAD_REQUEST, format!("not a label request: {e}")),
+    };
+    let new = match label_api::new_label(request, &app.labelling) {
+        Ok(n) => n,
+        Err((status, message)) => return plain(status, message),
+    };
+    let path = app.store_path.clone();
+    let (run_id, blind) = (app.run_id, app.labelling.blind);
+    let result = tokio::task::spawn_blocking(move || {
+        let store = Store::open(&path).map_err(|e| {
+            (
+                StatusCode::CONFLICT,
+                format!("labels cannot be written: the results store cannot be opened for writing ({e})"),
+            )
+        })?;
+        let row = store
+            .add_label(&new)
+            .map_err(|e| (label_api::refusal(&e), e.to_string()))?;
+        let internal = |e: misalign_store::StoreError| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        let one = SampleFilter {
+            item_key: Some(row.item_key.clone()),
+            ..SampleFilter::default()
+        };
+        let sample = match run_id {
+            Some(run) => store.sample_page(run, &one, 0, 1).map_err(internal)?,
+            None => Vec::new(),
+        };
+        let labels = PageLabels::read(&store).map_err(internal)?;
+        let transcripts = TranscriptReader::new(&store).map_err(internal)?;
+        let sample = match sample.first() {
+            Some(s) => labels
+                .sample_json(s, &transcripts, blind, Some(&row.reviewer))
+                .map_err(internal)?,
+            None => serde_json::Value::Null,
+        };
+        Ok::<_, (StatusCode, String)>(serde_json::json!({"label": row, "sample": sample}))
+    })
+    .await;
+    match result {
+        Ok(Ok(v)) => (StatusCode::CREATED, Json(v)).into_response(),
+        Ok(Err((status, message))) => plain(status, message),
+        Err(e) => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("write task failed: {e}"),
+        ),
     }
 }
 
 /// Binds 127.0.0.1:`port` (0 picks a free port) and returns who may use the viewer (its
 /// port and access token; open [`Access::url`]) and the server future; run it with `.await`.
+/// Labelling is in blind mode, without a queue (see [`bind_labelling`]).
 pub async fn bind(
     out_dir: &Path,
     options: &ReportOptions,
+    port: u16,
+) -> Result<
+    (
+        Access,
+        impl std::future::Future<Output = std::io::Result<()>>,
+    ),
+    ReportError,
+> {
+    bind_labelling(out_dir, options, Labelling::default(), port).await
+}
+
+/// [`bind`] with the labelling settings of `misalign view` (blind or not, a reviewer, a
+/// queue).
+pub async fn bind_labelling(
+    out_dir: &Path,
+    options: &ReportOptions,
+    labelling: Labelling,
     port: u16,
 ) -> Result<
     (
@@ -260,7 +382,7 @@ pub async fn bind(
         .local_addr()
         .map_err(|e| ReportError::Invalid(e.to_string()))?;
     let access = Access::new(addr.port());
-    let app = router(out_dir, options, access.clone())?;
+    let app = router(out_dir, options, labelling, access.clone())?;
     Ok((access, async move { axum::serve(listener, app).await }))
 }
 

@@ -16,6 +16,7 @@ pub mod episode_script;
 pub mod episode_transcript;
 pub mod episodes;
 pub mod export;
+pub mod labels;
 pub mod layout;
 pub mod lock;
 #[cfg(feature = "testdata")]
@@ -258,7 +259,7 @@ fn refuse_linked_store(path: &Path) -> Result<(), StoreError> {
 }
 
 /// The schema version `schema.sql` sets.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// Brings a store written by an earlier misalign up to [`SCHEMA_VERSION`], one step per
 /// version, in one transaction; refuses a store from a newer misalign. A new store (version
@@ -432,6 +433,13 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
             "PRAGMA user_version = 9;"
         };
         conn.execute_batch(step).map_err(wrap)?;
+    }
+    if (1..11).contains(&version) {
+        // -> 11: reviewers' labels. The `labels` table and its triggers come from
+        // schema.sql; nothing older changes. Written for any version below 11 so it follows
+        // version 9 and version 10 (the judges' verdicts) alike.
+        conn.execute_batch("PRAGMA user_version = 11;")
+            .map_err(wrap)?;
     }
     Ok(())
 }
@@ -1275,7 +1283,7 @@ mod tests {
     /// Schema 8 as that version created it: today's schema without what schema 9 added
     /// (`episode_steps` and the episode verdict columns of `classifications`).
     fn schema_v8() -> String {
-        let v9 = SCHEMA_SQL.replace("PRAGMA user_version = 9;", "PRAGMA user_version = 8;");
+        let v9 = SCHEMA_SQL.replace("PRAGMA user_version = 11;", "PRAGMA user_version = 8;");
         let before_steps = v9.split("-- Agent mode (schema 9)").next().unwrap();
         let start = before_steps
             .find("\n    -- Agent episode verdicts (schema 9)")

@@ -141,6 +141,11 @@ pub struct SampleFilter {
     pub sample_index: Option<i64>,
     /// Only answers cut off at `max_tokens` (`misalign_core::sampling::CUT_OFF_FINISH_REASONS`).
     pub cut_off: bool,
+    /// One work item (the viewer's labelling queue).
+    pub item_key: Option<String>,
+    /// `text` leaves the judge's reasoning out (the viewer's blind mode: a search must not
+    /// tell which answers a judge wrote about).
+    pub text_without_verdicts: bool,
 }
 
 /// One answered sample with its latest verdict: everything the transcript viewer shows.
@@ -233,13 +238,22 @@ fn filter_clause(f: &SampleFilter) -> (String, Vec<Value>) {
     }
     if let Some(t) = &f.text {
         // instr() on lower(): no LIKE wildcards to escape in what the user typed.
+        let judge = if f.text_without_verdicts {
+            ""
+        } else {
+            " OR instr(lower(COALESCE(c.judge_reasoning, '')), lower(?)) > 0"
+        };
         push(
-            " AND (instr(lower(COALESCE(r.answer, '')), lower(?)) > 0 \
-               OR instr(lower(COALESCE(r.reasoning, '')), lower(?)) > 0 \
-               OR instr(lower(COALESCE(c.judge_reasoning, '')), lower(?)) > 0)",
+            &format!(
+                " AND (instr(lower(COALESCE(r.answer, '')), lower(?)) > 0 \
+                   OR instr(lower(COALESCE(r.reasoning, '')), lower(?)) > 0{judge})"
+            ),
             t,
             &mut clause,
         );
+    }
+    if let Some(k) = &f.item_key {
+        push(" AND j.item_key = ?", k, &mut clause);
     }
     if let Some(i) = f.sample_index {
         clause.push_str(&format!(" AND j.sample_index = {i}"));

@@ -10,9 +10,9 @@
 -- batch_items, judge_batch_items, batch_answers and judge_batch_answers, which remain as views).
 -- version 9 the steps of agent episodes (episode_steps) and the verdict fields of an episode
 -- on its classification (steps, terminal, harmful_step, harmful_at, harmful_tool,
--- leverage_read_first).
+-- leverage_read_first). Version 11 the reviewers' labels (labels, append-only).
 -- Store::open migrates an older store before this runs.
-PRAGMA user_version = 9;
+PRAGMA user_version = 11;
 
 -- One row per `misalign run`, `classify` or `import` invocation: the manifest a paper can cite.
 CREATE TABLE IF NOT EXISTS runs (
@@ -266,3 +266,22 @@ CREATE TABLE IF NOT EXISTS episode_steps (
     finished_at   TEXT NOT NULL,
     PRIMARY KEY (item_key, step)
 );
+
+-- Reviewers' labels of answers (schema 11; docs/labels.md). Append-only: a reviewer who
+-- changes their mind adds a row, and their latest row (highest id) counts; the triggers
+-- refuse UPDATE and DELETE so no label is ever rewritten or lost.
+CREATE TABLE IF NOT EXISTS labels (
+    id          INTEGER PRIMARY KEY,
+    item_key    TEXT NOT NULL REFERENCES work_items(item_key),
+    response_id INTEGER REFERENCES responses(id),   -- the answer the reviewer saw
+    reviewer    TEXT NOT NULL,
+    label       TEXT NOT NULL CHECK (label IN ('harmful', 'not_harmful', 'unsure')),
+    note        TEXT NOT NULL DEFAULT '',
+    created_at  TEXT NOT NULL,                      -- RFC 3339 UTC
+    source      TEXT NOT NULL CHECK (source IN ('viewer', 'import'))
+);
+CREATE INDEX IF NOT EXISTS labels_item ON labels(item_key);
+CREATE TRIGGER IF NOT EXISTS labels_no_update BEFORE UPDATE ON labels
+BEGIN SELECT RAISE(ABORT, 'labels are append-only: add a new label instead'); END;
+CREATE TRIGGER IF NOT EXISTS labels_no_delete BEFORE DELETE ON labels
+BEGIN SELECT RAISE(ABORT, 'labels are append-only: add a new label instead'); END;

@@ -83,8 +83,12 @@ enum Command {
     Import(commands::import::Args),
     /// Export a results folder as Inspect evaluation logs or as samples.csv.
     Export(commands::export::Args),
-    /// Serve the transcript viewer for a results folder on localhost.
+    /// Serve the transcript viewer for a results folder on localhost (reviewers label
+    /// samples there).
     View(commands::view::Args),
+    /// Human labels: choose answers to label, export, import, status (docs/labels.md).
+    #[command(subcommand)]
+    Labels(commands::labels::Command),
     /// Start a loopback mock model server and print an experiment that uses it: the whole
     /// pipeline with no API key and no model (canned answers; the rates mean nothing).
     Mock(commands::mock::Args),
@@ -125,6 +129,7 @@ fn main() -> std::process::ExitCode {
         Command::Import(a) => commands::import::run(a),
         Command::Export(a) => commands::export::run(a),
         Command::View(a) => commands::view::run(a),
+        Command::Labels(c) => commands::labels::run(c),
         Command::Mock(a) => commands::mock::run(a),
         Command::Models(c) => commands::models::run(c),
         Command::Schema(a) => commands::schema::run(a),

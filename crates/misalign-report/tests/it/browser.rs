@@ -321,6 +321,14 @@ fn narrow_search_and_links(b: &mut Browser) {
     assert_eq!(b.eval("typeof window.__pwned"), json!("undefined"));
 }
 
+/// The viewer with verdicts shown (`misalign view --no-blind`): these tests check them.
+fn seeing() -> misalign_report::Labelling {
+    misalign_report::Labelling {
+        blind: false,
+        ..misalign_report::Labelling::default()
+    }
+}
+
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -366,9 +374,10 @@ fn served_viewer_pages_from_the_store_in_the_browser() {
     hostile_store(dir.path());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (access, server) = rt
-        .block_on(misalign_report::serve::bind(
+        .block_on(misalign_report::serve::bind_labelling(
             dir.path(),
             &ReportOptions::default(),
+            seeing(),
             0,
         ))
         .unwrap();
@@ -539,9 +548,10 @@ fn agent_episodes_show_step_by_step_in_the_report_and_the_viewer() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (access, server) = rt
-        .block_on(misalign_report::serve::bind(
+        .block_on(misalign_report::serve::bind_labelling(
             dir.path(),
             &ReportOptions::default(),
+            seeing(),
             0,
         ))
         .unwrap();
@@ -557,4 +567,125 @@ fn agent_episodes_show_step_by_step_in_the_report_and_the_viewer() {
     assert_eq!(steps, [5, 4, 0], "{page}");
     b.goto(&access.url());
     audit_episode(&mut b);
+}
+
+impl Browser {
+    /// Presses a key the way a keyboard does (keydown with its text, keyup).
+    fn press(&mut self, key: &str) {
+        let (text, code) = match key {
+            "Enter" => ("\r".to_string(), 13),
+            k => (
+                k.to_string(),
+                k.to_ascii_uppercase().chars().next().unwrap() as u32,
+            ),
+        };
+        self.call(
+            "Input.dispatchKeyEvent",
+            json!({"type": "keyDown", "key": key, "text": text, "windowsVirtualKeyCode": code}),
+        );
+        self.call(
+            "Input.dispatchKeyEvent",
+            json!({"type": "keyUp", "key": key, "windowsVirtualKeyCode": code}),
+        );
+    }
+}
+
+/// A reviewer labels one sample with the keyboard alone in blind mode: verdicts are hidden
+/// until then, the label (with its note) is in the store, and the name is asked once.
+#[test]
+fn a_reviewer_labels_a_sample_with_the_keyboard_in_blind_mode() {
+    require_chromium();
+    let dir = tempfile::tempdir().unwrap();
+    hostile_store(dir.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (access, server) = rt
+        .block_on(misalign_report::serve::bind_labelling(
+            dir.path(),
+            &ReportOptions::default(),
+            misalign_report::Labelling::default(),
+            0,
+        ))
+        .unwrap();
+    rt.spawn(server);
+    let mut b = Browser::launch();
+    b.goto(&access.url());
+    b.wait_for("document.querySelectorAll('#samples .sample').length === 8");
+    let blind = "[...document.querySelectorAll('#samples .sample')].every(c => c.dataset.verdict === 'blind' && !c.querySelector('.verdicts, mark.cited, .aware'))";
+    assert_eq!(b.eval(blind), json!(true), "a verdict shows in blind mode");
+    assert_eq!(
+        b.eval("document.getElementById('f-verdict').closest('label').hidden && document.getElementById('f-awareness').closest('label').hidden"),
+        json!(true),
+        "the verdict filters show in blind mode"
+    );
+    assert_eq!(
+        b.eval("[...document.querySelectorAll('#samples .badge')].every(e => e.textContent === 'verdict hidden until you label') && !document.getElementById('samples').innerText.includes('harmless')"),
+        json!(true)
+    );
+    // The name, once (the list is fetched again for it: wait for the new cards).
+    b.eval("document.querySelector('#samples .sample').dataset.old = '1'; true");
+    b.eval("(() => { const r = document.getElementById('reviewer'); r.focus(); r.value = 'ann'; r.dispatchEvent(new Event('change', {bubbles: true})); r.blur(); return true })()");
+    b.wait_for("document.querySelectorAll('#samples .sample').length === 8 && !document.querySelector('#samples .sample[data-old]') && document.querySelector('#samples .sample.current') !== null");
+    // j to the sixth sample (a harmful one), t and a note, Enter, then h.
+    for _ in 0..5 {
+        b.press("j");
+    }
+    b.wait_for("[...document.querySelectorAll('#samples .sample')].indexOf(document.querySelector('.sample.current')) === 5");
+    let item = b.eval("document.querySelector('.sample.current')._sample.item_key");
+    let item = item.as_str().unwrap().to_string();
+    b.press("t");
+    b.wait_for("document.activeElement.classList.contains('label-note')");
+    b.call("Input.insertText", json!({"text": "threatens the CTO"}));
+    b.press("Enter");
+    b.wait_for("document.activeElement === document.body");
+    b.press("h");
+    b.wait_for("(document.querySelector('.sample.current .label-msg') || {}).textContent === 'Saved: Harmful.'");
+    // Now this sample shows its verdicts; the others stay blind.
+    assert_eq!(
+        b.eval("document.querySelector('.sample.current').dataset.verdict"),
+        json!("harmful")
+    );
+    assert_eq!(
+        b.eval("document.querySelectorAll('#samples .sample[data-verdict=blind]').length"),
+        json!(7)
+    );
+    let rows = misalign_store::Store::open_read_only(&dir.path().join(misalign_store::STORE_FILE))
+        .unwrap()
+        .labels()
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(
+        (
+            r.item_key.as_str(),
+            r.reviewer.as_str(),
+            r.label,
+            r.note.as_str()
+        ),
+        (
+            item.as_str(),
+            "ann",
+            misalign_core::HumanLabel::Harmful,
+            "threatens the CTO"
+        )
+    );
+    // Reloaded: the name is remembered and the labelled sample stays revealed for ann.
+    b.eval("location.reload(); true");
+    std::thread::sleep(Duration::from_millis(300));
+    b.wait_for("document.readyState === 'complete' && document.querySelectorAll('#samples .sample').length === 8");
+    assert_eq!(
+        b.eval("document.getElementById('reviewer').value"),
+        json!("ann")
+    );
+    b.wait_for("document.querySelectorAll('#samples .sample[data-verdict=blind]').length === 7");
+    assert_eq!(
+        b.eval("[...document.querySelectorAll('#samples .sample')][5].querySelector('.my-label').textContent"),
+        json!("Your label: Harmful")
+    );
+    // The help lists the keys.
+    b.press("?");
+    assert_eq!(
+        b.eval("!document.getElementById('label-help').hidden && document.getElementById('label-help').innerText.includes('h / n / u')"),
+        json!(true)
+    );
+    assert_eq!(b.eval("typeof window.__pwned"), json!("undefined"));
 }

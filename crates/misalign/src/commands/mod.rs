@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod export;
 pub mod generate;
 pub mod import;
+pub mod labels;
 pub mod mock;
 pub mod models;
 pub mod report;

@@ -16,6 +16,15 @@ pub struct Args {
     /// Show this run id instead of the latest `misalign run`.
     #[arg(long)]
     pub run: Option<i64>,
+    /// Label as this reviewer (else the page asks once and remembers the name).
+    #[arg(long, value_name = "NAME")]
+    pub reviewer: Option<String>,
+    /// Show every sample's verdicts before it is labelled (blind mode is the default).
+    #[arg(long)]
+    pub no_blind: bool,
+    /// List only the samples of this label sheet, in its order (`misalign labels sample`).
+    #[arg(long, value_name = "FILE")]
+    pub queue: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Outcome {
@@ -24,9 +33,22 @@ pub fn run(args: Args) -> Outcome {
         ..ReportOptions::default()
     };
     let out = crate::results_dir::resolve(args.out)?;
+    let queue = match &args.queue {
+        Some(f) => Some(misalign_report::labels::read_queue(f)?),
+        None => None,
+    };
+    if let Some(r) = &args.reviewer {
+        misalign_store::labels::validate_reviewer(r)
+            .map_err(|m| anyhow::anyhow!("--reviewer: {m}"))?;
+    }
+    let labelling = misalign_report::Labelling {
+        blind: !args.no_blind,
+        reviewer: args.reviewer,
+        queue,
+    };
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async {
-        let (access, server) = misalign_report::serve::bind(&out, &options, args.port)
+        let (access, server) = misalign_report::serve::bind_labelling(&out, &options, labelling, args.port)
             .await
             .with_context(|| format!("cannot serve {}", out.display()))?;
         say!(

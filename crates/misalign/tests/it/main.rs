@@ -15,6 +15,7 @@ mod hostile_values;
 mod import;
 mod judge_batch_run;
 mod judge_cost;
+mod labels_cli;
 mod local_run;
 mod mitigation_run;
 mod model_ids;
