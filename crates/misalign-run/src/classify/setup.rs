@@ -160,6 +160,12 @@ pub fn options_from_config(
         .or(classification.classifier_model.as_deref());
     if let Some(j) = judge {
         options.judge = Some(build_judge(j, providers, env)?);
+    } else if choice.judge.is_none() {
+        // `--judge` replaces the whole panel with its one judge.
+        for j in &classification.judges {
+            options.panel.push(build_judge(j, providers, env)?);
+        }
+        options.combine = classification.combine;
     }
     // Reference classifier names (`blackmail_classifier`) select the scenario's own
     // classifier, which is the default; only model names are per-scenario judges.
@@ -207,6 +213,7 @@ pub fn judge_batching(
     let mut names: Vec<&str> = options
         .judge
         .iter()
+        .chain(options.panel.iter())
         .chain(options.scenario_judges.values())
         .chain(options.awareness.iter())
         .map(|j| j.name.as_str())
