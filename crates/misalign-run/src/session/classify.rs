@@ -216,6 +216,7 @@ fn classify_manifest(
     let mut models: Vec<String> = options
         .judge
         .iter()
+        .chain(options.panel.iter())
         .chain(options.scenario_judges.values())
         .chain(options.awareness.iter())
         .map(|j| j.name.clone())
