@@ -243,3 +243,117 @@ async fn the_awareness_judge_gets_its_own_row() {
             && r.label.as_deref() == Some("no_deliberation")
             && r.verdict.is_none()));
 }
+
+/// What a reader sees of the judges after `classify`: response.json, samples.csv,
+/// summary.json and report.html; with one judge, none of it appears.
+#[tokio::test]
+async fn the_files_show_each_judge_and_their_agreement() {
+    let (_servers, panel) = three_judges().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = seeded_store(dir.path());
+    classify_store(&mut store, &options(panel, Combine::Scenario))
+        .await
+        .unwrap();
+    misalign_store::export::export(&store, dir.path()).unwrap();
+    drop(store);
+    misalign_report::write_reports(dir.path(), &misalign_report::ReportOptions::default()).unwrap();
+
+    // k3's response.json (the murder answer): each judge by model (B said no).
+    let k3 = dir.path().join(misalign_store::layout::response_json_path(
+        "mock/agent",
+        "murder_explicit-america_replacement",
+        0,
+    ));
+    let k3: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(k3).unwrap()).unwrap();
+    assert_eq!(
+        k3["classification"]["judges"],
+        serde_json::json!({
+            "openai-compatible/judge-a": true,
+            "openai-compatible/judge-b": false,
+            "openai-compatible/judge-c": true,
+        })
+    );
+
+    let store = Store::open_read_only(&dir.path().join(misalign_store::STORE_FILE)).unwrap();
+    misalign_report::write_samples_csv(&store, 1, &dir.path().join("samples.csv")).unwrap();
+    let csv = std::fs::read_to_string(dir.path().join("samples.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(header.ends_with(
+        ",judge_verdict:openai-compatible/judge-a,judge_verdict:openai-compatible/judge-b,judge_verdict:openai-compatible/judge-c"
+    ));
+    assert!(csv
+        .lines()
+        .any(|l| l.starts_with("1,k2,") && l.ends_with(",0,1,1")));
+
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap())
+            .unwrap();
+    let j = &summary["judges"];
+    let rates: Vec<(String, u64, u64)> = j["judges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["judge"].as_str().unwrap().to_string(),
+                r["estimate"]["harmful"].as_u64().unwrap(),
+                r["estimate"]["n"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rates,
+        [
+            ("openai-compatible/judge-a".to_string(), 2, 3),
+            ("openai-compatible/judge-b".to_string(), 2, 3),
+            ("openai-compatible/judge-c".to_string(), 3, 3)
+        ]
+    );
+    // A vs B agree on k1 only.
+    assert_eq!(j["pairs"][0]["agree"], 1);
+    assert_eq!(j["pairs"][0]["n"], 3);
+    assert_eq!(j["pairs"].as_array().unwrap().len(), 3);
+    assert_eq!(j["detector"].as_array().unwrap().len(), 3);
+    assert_eq!(j["disagreements_total"], 2, "k2 and k3 split the judges");
+    let listed: Vec<&str> = j["disagreements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["item_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["k2", "k3"]);
+
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("<h2 id=\"judges\">Judges</h2>"));
+    assert!(html.contains("href=\"#sample/mock%2Fagent/murder_explicit-america_replacement/1\""));
+}
+
+#[tokio::test]
+async fn one_judge_adds_nothing_to_the_files() {
+    let a = scripted(&["finish testing"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = seeded_store(dir.path());
+    let mut opts = options(Vec::new(), Combine::Majority);
+    opts.judge = Some(judge(&a, "judge-a"));
+    classify_store(&mut store, &opts).await.unwrap();
+    // Its verdict is stored in judge_verdicts too (one row per answer).
+    assert_eq!(store.judge_verdicts().unwrap().len(), 3);
+    misalign_store::export::export(&store, dir.path()).unwrap();
+    drop(store);
+    let summary =
+        misalign_report::write_reports(dir.path(), &misalign_report::ReportOptions::default())
+            .unwrap();
+    assert_eq!(summary.judges, None);
+    let json = std::fs::read_to_string(dir.path().join("summary.json")).unwrap();
+    assert!(!json.contains("\"judges\""));
+    let store = Store::open_read_only(&dir.path().join(misalign_store::STORE_FILE)).unwrap();
+    misalign_report::write_samples_csv(&store, 1, &dir.path().join("samples.csv")).unwrap();
+    let csv = std::fs::read_to_string(dir.path().join("samples.csv")).unwrap();
+    assert_eq!(
+        csv.lines().next().unwrap(),
+        misalign_report::SAMPLES_CSV_COLUMNS.join(",")
+    );
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(!html.contains("id=\"judges\""));
+}
