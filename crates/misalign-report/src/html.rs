@@ -394,6 +394,7 @@ fn render_head(s: &ReportSummary, embed: Option<&EmbedInfo>) -> String {
     crate::mitigation_html::mitigations(&mut h, s);
     crate::mitigation_html::escalation(&mut h, s);
     awareness(&mut h, s);
+    crate::judges::section(&mut h, s.judges.as_ref());
     costs(&mut h, s);
     h.push_str(
         "<h2 id=\"transcripts\">Transcripts</h2>\n<div class=\"filters\">\
@@ -477,7 +478,7 @@ fn interval_name(method: &str) -> &str {
     }
 }
 
-fn pct(x: Option<f64>) -> String {
+pub(crate) fn pct(x: Option<f64>) -> String {
     x.map(|v| format!("{:.1}%", v * 100.0))
         .unwrap_or_else(|| "-".into())
 }

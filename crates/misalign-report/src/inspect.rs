@@ -237,7 +237,9 @@ fn verdict_score(value: Option<i64>, explanation: Option<&str>) -> Option<Value>
     }))
 }
 
-fn scores(r: &ExportRow) -> Map<String, Value> {
+/// The scores of a sample: the final verdict, the detector's, the judge's (with several
+/// judges, their combined verdict) and, with several judges, each one's as `judge:<model>`.
+fn scores(r: &ExportRow, judges: &[(&str, Option<bool>)]) -> Map<String, Value> {
     let text = r.text.as_ref();
     let judge_reason = text.and_then(|t| t.judge_reasoning.as_deref());
     let mut s = Map::new();
@@ -252,6 +254,12 @@ fn scores(r: &ExportRow) -> Map<String, Value> {
     if let Some(mut v) = verdict_score(r.judge_verdict, judge_reason) {
         v["metadata"] = json!({"judge_model": r.judge_model});
         s.insert("judge".into(), v);
+    }
+    for (model, verdict) in judges {
+        if let Some(mut v) = verdict_score(verdict.map(i64::from), None) {
+            v["metadata"] = json!({"judge_model": model});
+            s.insert(format!("judge:{model}"), v);
+        }
     }
     if let Some(label) = &r.awareness_label {
         s.insert(
@@ -403,6 +411,7 @@ fn write_sample(
     r: &ExportRow,
     condition: Option<&Condition>,
     steps: &[EpisodeStep],
+    judges: &[(&str, Option<bool>)],
 ) -> std::io::Result<()> {
     let empty = Default::default();
     let t = r.text.as_ref().unwrap_or(&empty);
@@ -491,7 +500,7 @@ fn write_sample(
             choices,
             usage: has_usage.then_some(&usage),
         },
-        scores: scores(r),
+        scores: scores(r, judges),
         metadata: metadata(r, condition, steps),
         model_usage: Map::from_iter([(r.model.clone(), usage.clone())]),
         started_at: r.started_at.as_deref().map(|t| inspect_time(Some(t))),
@@ -549,11 +558,12 @@ impl OpenLog {
         r: &ExportRow,
         condition: Option<&Condition>,
         steps: &[EpisodeStep],
+        judges: &[(&str, Option<bool>)],
     ) -> std::io::Result<()> {
         if self.samples > 0 {
             self.file.write_all(b",")?;
         }
-        write_sample(&mut self.file, r, condition, steps)?;
+        write_sample(&mut self.file, r, condition, steps, judges)?;
         self.samples += 1;
         Ok(())
     }
@@ -596,6 +606,7 @@ pub fn write_inspect_logs(
 ) -> Result<Vec<InspectLog>, ReportError> {
     let tallies = tallies(&store.cell_counts(run.run_id)?);
     let transcripts = TranscriptReader::new(store)?;
+    let judges = crate::samples::JudgeColumns::of(store)?;
     let mut logs = Vec::new();
     let mut open: Option<OpenLog> = None;
     let mut conditions = ConditionCache::default();
@@ -614,7 +625,13 @@ pub fn write_inspect_logs(
         let steps = transcripts.steps(&r.item_key)?;
         let log = open.as_mut().expect("opened above");
         failed_at = log.path.clone();
-        log.push(&r, conditions.get(&r), &steps).map_err(Walk::Io)
+        log.push(
+            &r,
+            conditions.get(&r),
+            &steps,
+            &judges.verdicts(&r.item_key),
+        )
+        .map_err(Walk::Io)
     })?;
     walked.map_err(|e| match e {
         Walk::Io(e) => ReportError::write(&failed_at, e.to_string()),

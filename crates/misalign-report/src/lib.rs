@@ -13,6 +13,7 @@ mod inspect;
 mod inspect_episode;
 mod label_api;
 pub mod labels;
+pub mod judges;
 mod mitigation_html;
 mod run_facts;
 mod samples;
@@ -114,6 +115,7 @@ pub fn load_summary(store: &Store, options: &ReportOptions) -> Result<ReportSumm
     if let Some(r) = &summary.run {
         summary.costs = costs::model_costs(store, r.run_id)?;
         summary.cost_total = costs::CostTotal::of(&summary.costs);
+        summary.judges = judges::judge_agreement(store, r.run_id, options.interval)?;
     }
     Ok(summary)
 }

@@ -264,6 +264,65 @@ pub(crate) fn samples_record(
     ]
 }
 
+/// Each harm judge's verdict as a column of its own, when answers were classified by
+/// several judges (`classification.judges`): `judge_verdict:<model>` after the fixed
+/// columns, one per judge model in name order (`1` / `0`, blank when that judge failed or
+/// did not judge the answer). With one judge there are none: `judge_verdict` is its own.
+pub(crate) struct JudgeColumns {
+    models: Vec<String>,
+    by_item: std::collections::HashMap<String, std::collections::BTreeMap<String, Option<bool>>>,
+}
+
+impl JudgeColumns {
+    pub(crate) fn of(store: &Store) -> Result<JudgeColumns, ReportError> {
+        let mut by_item: std::collections::HashMap<String, std::collections::BTreeMap<_, _>> =
+            Default::default();
+        for v in store.judge_verdicts()? {
+            if v.role == misalign_store::JudgeRole::Harm {
+                by_item
+                    .entry(v.item_key)
+                    .or_default()
+                    .insert(v.judge_model, v.verdict);
+            }
+        }
+        let mut models: Vec<String> = Vec::new();
+        if by_item.values().any(|judges| judges.len() > 1) {
+            let all: std::collections::BTreeSet<&String> =
+                by_item.values().flat_map(|j| j.keys()).collect();
+            models = all.into_iter().cloned().collect();
+        }
+        Ok(JudgeColumns { models, by_item })
+    }
+
+    /// Each judge's verdict on an item (`None`: that judge failed), in column order; empty
+    /// with one judge.
+    pub(crate) fn verdicts(&self, item_key: &str) -> Vec<(&str, Option<bool>)> {
+        let Some(judges) = self
+            .by_item
+            .get(item_key)
+            .filter(|_| !self.models.is_empty())
+        else {
+            return Vec::new();
+        };
+        judges.iter().map(|(m, v)| (m.as_str(), *v)).collect()
+    }
+
+    pub(crate) fn header(&self) -> impl Iterator<Item = String> + '_ {
+        self.models.iter().map(|m| format!("judge_verdict:{m}"))
+    }
+
+    pub(crate) fn cells(&self, item_key: &str) -> impl Iterator<Item = String> + '_ {
+        let judges = self.by_item.get(item_key);
+        self.models.iter().map(
+            move |m| match judges.and_then(|j| j.get(m)).copied().flatten() {
+                Some(true) => "1".to_string(),
+                Some(false) => "0".to_string(),
+                None => String::new(),
+            },
+        )
+    }
+}
+
 /// Writes `samples.csv` of run `run_id` to `path` (atomically); returns the rows written.
 pub fn write_samples_csv(store: &Store, run_id: i64, path: &Path) -> Result<u64, ReportError> {
     let io = |e: std::io::Error| ReportError::write(path, e.to_string());
@@ -271,12 +330,18 @@ pub fn write_samples_csv(store: &Store, run_id: i64, path: &Path) -> Result<u64,
     let pricing = Pricing::of_run(store, run_id)?;
     let file = AtomicFile::create_at(path).map_err(io)?;
     let mut w = csv::Writer::from_writer(file);
-    w.write_record(SAMPLES_CSV_COLUMNS).map_err(csv_err)?;
+    let judges = JudgeColumns::of(store)?;
+    let header = SAMPLES_CSV_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .chain(judges.header().map(|h| spreadsheet_safe(&h).into_owned()));
+    w.write_record(header).map_err(csv_err)?;
     let mut conditions = ConditionCache::default();
     let mut rows = 0u64;
     store
         .for_each_export_row(run_id, false, |r| {
-            let record = samples_csv_record(&r, conditions.get(&r), pricing.cost(&r));
+            let mut record = samples_csv_record(&r, conditions.get(&r), pricing.cost(&r));
+            record.extend(judges.cells(&r.item_key));
             rows += 1;
             w.write_record(&record)
         })?

@@ -123,6 +123,9 @@ pub struct ReportSummary {
     pub costs: Vec<crate::costs::ModelCostRow>,
     /// The rows' total: `usd` is null when a model has no price (its cost is unknown).
     pub cost_total: crate::costs::CostTotal,
+    /// Several judges' agreement (`classification.judges`); absent with one judge or none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub judges: Option<crate::judges::JudgeAgreement>,
 }
 
 const REAL: &str = "deliberates_thinks_real";
@@ -190,6 +193,7 @@ pub fn summarize(
         results_dir: "OUT".to_string(),
         costs: Vec::new(),
         cost_total: crate::costs::CostTotal::default(),
+        judges: None,
     }
 }
 

@@ -235,9 +235,15 @@ fn classification_line(exp: &Experiment) -> String {
     if !c.enabled {
         return "off (`classification.enabled: false`)".into();
     }
-    let mut parts = vec![match &c.classifier_model {
-        Some(j) => format!("detectors + judge {j}"),
-        None => "detectors only (no `classifier_model`)".into(),
+    let judges = c.harm_judges();
+    let mut parts = vec![match judges.as_slice() {
+        [] => "detectors only (no `classifier_model`)".into(),
+        [j] => format!("detectors + judge {j}"),
+        several => format!(
+            "detectors + judges {} (combined: {})",
+            several.join(", "),
+            c.combine.as_str()
+        ),
     }];
     for (scenario, judge) in c.scenario_judges() {
         parts.push(format!("{scenario}: judge {judge}"));

@@ -81,7 +81,11 @@ pub fn export_skipping(
                     c.awareness_reasoning, c.whistleblowing, c.classifier_version, c.judge_error,
                     c.id, c.escalation, c.escalation_evidence_json, p.prior_turns_json,
                     c.steps, c.terminal, c.harmful_step, c.harmful_at, c.harmful_tool,
-                    c.leverage_read_first
+                    c.leverage_read_first,
+                    (SELECT CASE WHEN count(*) > 1 THEN json_group_object(v.judge_model,
+                              CASE v.verdict WHEN 1 THEN json('true') WHEN 0 THEN json('false') END)
+                              END
+                       FROM judge_verdicts v WHERE v.classification_id = c.id AND v.role = 'harm')
              FROM run_items ri
              JOIN work_items w ON w.item_key = ri.item_key
              LEFT JOIN prompts p ON p.prompt_hash = w.prompt_hash
@@ -172,6 +176,11 @@ pub fn export_skipping(
                 "awareness_label": cell::<Option<String>>(r, 25).map_err(g)?,
                 "awareness_reasoning": cell::<Option<String>>(r, 26).map_err(g)?,
             });
+            // Several judges: each one's own verdict by its model (null: it failed); one
+            // judge's is `classifier_verdict` alone, as ever.
+            if let Some(judges) = cell::<Option<String>>(r, 40).map_err(g)? {
+                doc["classification"]["judges"] = parse_json(Some(judges));
+            }
             // An episode's verdict fields (docs/classification.md, "Agent episodes").
             if let Some(steps) = cell::<Option<i64>>(r, 34).map_err(g)? {
                 doc["classification"]["episode"] = json!({

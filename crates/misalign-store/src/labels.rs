@@ -346,14 +346,9 @@ mod tests {
     use rusqlite::Connection;
     use HumanLabel::*;
 
-    /// Schema 9 as that version wrote it: today's schema without the labels.
+    /// Schema 9 as that version wrote it.
     fn schema_v9() -> String {
-        SCHEMA_SQL
-            .replace("PRAGMA user_version = 11;", "PRAGMA user_version = 9;")
-            .split("-- Reviewers' labels of answers (schema 11")
-            .next()
-            .unwrap()
-            .to_string()
+        include_str!("fixtures/schema_v9.sql").to_string()
     }
 
     /// Schema 10 as the judges' step writes it: schema 9 with `judge_verdicts`.

@@ -17,6 +17,7 @@ pub mod episode_transcript;
 pub mod episodes;
 pub mod export;
 pub mod labels;
+pub mod judge_verdicts;
 pub mod layout;
 pub mod lock;
 #[cfg(feature = "testdata")]
@@ -34,6 +35,7 @@ pub mod writer;
 
 pub use batches::{BatchEnd, BatchPurpose, BatchRequestRow, BatchResults, JudgeCall, OpenBatch};
 pub use classifications::JudgeCacheRow;
+pub use judge_verdicts::{JudgeRole, JudgeVerdictRow, NewJudgeVerdict};
 pub use samples::{
     Inserted, PromptRow, ResponseRow, ResponseStatus, RunEndStatus, RunKind, RunManifest,
     WorkItemRow,
@@ -434,10 +436,15 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         };
         conn.execute_batch(step).map_err(wrap)?;
     }
+    if (1..10).contains(&version) {
+        // 9 -> 10: each judge's verdict (`judge_verdicts`, created by schema.sql). Earlier
+        // classifications keep their one judge in their own columns.
+        conn.execute_batch("PRAGMA user_version = 10;")
+            .map_err(wrap)?;
+    }
     if (1..11).contains(&version) {
-        // -> 11: reviewers' labels. The `labels` table and its triggers come from
-        // schema.sql; nothing older changes. Written for any version below 11 so it follows
-        // version 9 and version 10 (the judges' verdicts) alike.
+        // 10 -> 11: reviewers' labels. The `labels` table and its triggers come from
+        // schema.sql; nothing older changes.
         conn.execute_batch("PRAGMA user_version = 11;")
             .map_err(wrap)?;
     }
@@ -587,6 +594,8 @@ mod tests {
 
     /// schema.sql as version 7 wrote it (the fixtures of older versions start from it).
     const SCHEMA_V7: &str = include_str!("fixtures/schema_v7.sql");
+    /// Schema 9 as that version wrote it (before `judge_verdicts`).
+    const SCHEMA_V9: &str = include_str!("fixtures/schema_v9.sql");
 
     #[cfg(unix)]
     #[test]
@@ -1280,10 +1289,147 @@ mod tests {
         assert_eq!(store.episode_step_count("k").unwrap(), 1);
     }
 
+    /// A version-9 store (one judge per classification, in its columns) opens at version 10,
+    /// reads its judge from those columns, and takes new classifications with each judge's
+    /// verdict.
+    #[test]
+    fn a_version_9_store_reads_its_judge_and_gains_judge_verdicts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STORE_FILE);
+        {
+            assert!(SCHEMA_V9.contains("PRAGMA user_version = 9;"));
+            assert!(!SCHEMA_V9.contains("judge_verdicts"));
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA_V9).unwrap();
+            conn.execute_batch(
+                "INSERT INTO runs (id, command, experiment_id, misalign_version, experiment_text,
+                   experiment_sha256, packs_json, models_json, sampling_json, started_at)
+                   VALUES (1, 'run', 'e', '0', '', '', '{}', '[]', '{}', 't');
+                 INSERT INTO prompts (prompt_hash, condition_id, condition_json, system_prompt,
+                   user_prompt, email_content) VALUES ('p', 'c', '{}', 's', 'u', 'e');
+                 INSERT INTO work_items (item_key, prompt_hash, condition_id, model,
+                   sample_index, params_json, scenario) VALUES ('k', 'p', 'c', 'm/m', 0, '{}', 'blackmail');
+                 INSERT INTO work_items (item_key, prompt_hash, condition_id, model,
+                   sample_index, params_json, scenario) VALUES ('k2', 'p', 'c', 'm/m', 1, '{}', 'blackmail');
+                 INSERT INTO responses (item_key, run_id, status, answer, attempts, started_at,
+                   finished_at) VALUES ('k', 1, 'answer', 'a', 1, 't', 't');
+                 INSERT INTO responses (item_key, run_id, status, answer, attempts, started_at,
+                   finished_at) VALUES ('k2', 1, 'answer', 'b', 1, 't', 't');
+                 INSERT INTO classifications (response_id, item_key, classifier_version,
+                   actions_json, parse_issues_json, detector_verdict, detector_evidence_json,
+                   judge_model, judge_verdict, final_verdict, classified_at, unparsed)
+                   VALUES (1, 'k', 'v', '[]', '[]', 1, '{}', 'j/one', 1, 1, 't', 0);
+                 INSERT INTO classifications (response_id, item_key, classifier_version,
+                   actions_json, parse_issues_json, detector_verdict, detector_evidence_json,
+                   final_verdict, classified_at, unparsed)
+                   VALUES (2, 'k2', 'v', '[]', '[]', 0, '{}', 0, 't', 0);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        // The old judge, from its columns; the detectors-only answer has no judge row.
+        assert_eq!(
+            store.judge_verdicts().unwrap(),
+            vec![JudgeVerdictRow {
+                item_key: "k".into(),
+                response_id: 1,
+                judge_model: "j/one".into(),
+                role: JudgeRole::Harm,
+                verdict: Some(true),
+                label: None,
+                error: None,
+            }]
+        );
+        // A new classification of k with two judges and an awareness judge: only its own
+        // rows count now (the columns hold the combined verdict).
+        let c = classifications::NewClassification {
+            response_id: 1,
+            item_key: "k".into(),
+            classifier_version: "v2".into(),
+            actions_json: "[]".into(),
+            parse_issues_json: "[]".into(),
+            detector_verdict: true,
+            detector_evidence_json: "{}".into(),
+            judge_model: Some("majority: j/a, j/b".into()),
+            judge_verdict: None,
+            judge_reasoning: None,
+            judge_error: Some("no majority".into()),
+            final_verdict: None,
+            whistleblowing: None,
+            awareness_label: Some("no_deliberation".into()),
+            awareness_reasoning: None,
+            classified_at: "t".into(),
+            escalation: None,
+            escalation_evidence_json: None,
+            unparsed: false,
+            episode: None,
+        };
+        let judge = |model: &str, role, verdict, label: Option<&str>, error: Option<&str>| {
+            NewJudgeVerdict {
+                judge_model: model.into(),
+                role,
+                verdict,
+                label: label.map(Into::into),
+                reasoning: Some("r".into()),
+                error: error.map(Into::into),
+            }
+        };
+        store
+            .insert_classification_with_judges(
+                &c,
+                &[
+                    judge("j/b", JudgeRole::Harm, None, None, Some("unparsable")),
+                    judge("j/a", JudgeRole::Harm, Some(false), None, None),
+                    judge(
+                        "j/aw",
+                        JudgeRole::Awareness,
+                        None,
+                        Some("no_deliberation"),
+                        None,
+                    ),
+                ],
+            )
+            .unwrap();
+        let got: Vec<_> = store
+            .judge_verdicts()
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.item_key == "k")
+            .map(|r| (r.judge_model, r.role, r.verdict, r.label, r.error))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("j/a".into(), JudgeRole::Harm, Some(false), None, None),
+                (
+                    "j/b".into(),
+                    JudgeRole::Harm,
+                    None,
+                    None,
+                    Some("unparsable".into())
+                ),
+                (
+                    "j/aw".into(),
+                    JudgeRole::Awareness,
+                    None,
+                    Some("no_deliberation".into()),
+                    None
+                ),
+            ]
+        );
+        drop(store);
+        Store::open(&path).unwrap();
+    }
+
     /// Schema 8 as that version created it: today's schema without what schema 9 added
     /// (`episode_steps` and the episode verdict columns of `classifications`).
     fn schema_v8() -> String {
-        let v9 = SCHEMA_SQL.replace("PRAGMA user_version = 11;", "PRAGMA user_version = 8;");
+        let v9 = SCHEMA_V9.replace("PRAGMA user_version = 9;", "PRAGMA user_version = 8;");
         let before_steps = v9.split("-- Agent mode (schema 9)").next().unwrap();
         let start = before_steps
             .find("\n    -- Agent episode verdicts (schema 9)")

@@ -10,7 +10,8 @@
 -- batch_items, judge_batch_items, batch_answers and judge_batch_answers, which remain as views).
 -- version 9 the steps of agent episodes (episode_steps) and the verdict fields of an episode
 -- on its classification (steps, terminal, harmful_step, harmful_at, harmful_tool,
--- leverage_read_first). Version 11 the reviewers' labels (labels, append-only).
+-- leverage_read_first). Version 10 each judge's verdict on a classification (judge_verdicts).
+-- Version 11 the reviewers' labels (labels, append-only).
 -- Store::open migrates an older store before this runs.
 PRAGMA user_version = 11;
 
@@ -267,6 +268,23 @@ CREATE TABLE IF NOT EXISTS episode_steps (
     PRIMARY KEY (item_key, step)
 );
 
+-- Each judge's verdict on a classification (schema 10): one row per classification, judge
+-- and role, written with the classification. With several harm judges
+-- (`classification.judges`) the classification's judge_* columns hold the combined verdict
+-- (docs/classification.md, "Several judges"); these rows hold each judge's own. A
+-- classification written before version 10 has no rows here: its judge_* columns are its one
+-- judge's (Store::judge_verdicts reads them in their place).
+CREATE TABLE IF NOT EXISTS judge_verdicts (
+    classification_id INTEGER NOT NULL REFERENCES classifications(id),
+    item_key          TEXT NOT NULL,
+    judge_model       TEXT NOT NULL,
+    role              TEXT NOT NULL,         -- 'harm' | 'awareness'
+    verdict           INTEGER,               -- 0/1 (harm); NULL on error and for awareness
+    label             TEXT,                  -- awareness: the label; NULL otherwise
+    reasoning         TEXT,
+    error             TEXT,                  -- set: no usable reply
+    PRIMARY KEY (classification_id, judge_model, role)
+);
 -- Reviewers' labels of answers (schema 11; docs/labels.md). Append-only: a reviewer who
 -- changes their mind adds a row, and their latest row (highest id) counts; the triggers
 -- refuse UPDATE and DELETE so no label is ever rewritten or lost.

@@ -228,6 +228,16 @@ impl Section {
             (S::Classification, "classifier_model") => {
                 with_doc(model_id(), "The LLM judge; leave out for detectors only.")
             }
+            (S::Classification, "judges") => with_doc(
+                json!({"type": "array", "minItems": 1, "uniqueItems": true, "items": model_id()}),
+                "Several LLM judges (instead of classifier_model); each verdict is stored, and \
+                 `combine` makes the final verdict (docs/classification.md).",
+            ),
+            (S::Classification, "combine") => with_doc(
+                words(&crate::judge::Combine::WORDS),
+                "How several judges' verdicts combine: majority, any or all of the judges, or \
+                 scenario (the judges' majority, then the scenario's action gate; the default).",
+            ),
             (S::Classification, "awareness_model") => {
                 with_doc(model_id(), "The eval-awareness judge (optional).")
             }

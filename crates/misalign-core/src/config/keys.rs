@@ -70,6 +70,8 @@ pub(crate) static VARIABLES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
 pub(crate) const CLASSIFICATION: &[&str] = &[
     "enabled",
     "classifier_model",
+    "judges",
+    "combine",
     "concurrency",
     "models",
     "awareness_model",

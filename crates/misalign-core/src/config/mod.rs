@@ -172,8 +172,15 @@ pub fn reference_classifier_scenario(name: &str) -> Option<&'static str> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Classification {
     pub enabled: bool,
-    /// The LLM judge; `None` means detectors only.
+    /// The LLM judge; `None` means detectors only. `judges: [A]` is read as this.
     pub classifier_model: Option<String>,
+    /// `classification.judges` when it names two judges or more (docs/classification.md,
+    /// "Several judges"); empty otherwise, and then `classifier_model` is the one judge.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub judges: Vec<String>,
+    /// `classification.combine`: how several judges' verdicts make the final verdict.
+    #[serde(default)]
+    pub combine: crate::judge::Combine,
     /// `classification.models.<scenario>` as written: a reference classifier name (see
     /// [`REFERENCE_CLASSIFIERS`]; the scenario's own classifier with the default judge) or a
     /// judge model for that scenario. [`Classification::scenario_judges`] gives the latter.
@@ -191,6 +198,8 @@ impl Default for Classification {
         Classification {
             enabled: true,
             classifier_model: None,
+            judges: Vec::new(),
+            combine: crate::judge::Combine::default(),
             models: BTreeMap::new(),
             awareness_model: None,
             concurrency: 8,
@@ -208,12 +217,21 @@ impl Classification {
             .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
+    /// The harm judges every scenario without its own judge gets: the judges of
+    /// `judges`, or the one `classifier_model`, or none.
+    pub fn harm_judges(&self) -> Vec<&str> {
+        if self.judges.is_empty() {
+            self.classifier_model.as_deref().into_iter().collect()
+        } else {
+            self.judges.iter().map(String::as_str).collect()
+        }
+    }
+
     /// Every judge model this section names (default, per scenario, awareness), distinct.
     pub fn judge_models(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         let all = self
-            .classifier_model
-            .as_deref()
+            .harm_judges()
             .into_iter()
             .chain(self.scenario_judges().map(|(_, m)| m))
             .chain(self.awareness_model.as_deref());

@@ -21,7 +21,7 @@ pub struct Overrides {
     /// Calls in flight per provider (and at most this per model).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<usize>,
-    /// The LLM judge (`classification.classifier_model`).
+    /// The LLM judge (`classification.classifier_model`; replaces `classification.judges`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub judge: Option<String>,
     /// The base sampling seed (sample i is sent seed + i).
@@ -103,6 +103,8 @@ impl Overrides {
                 .map_err(|e| bad("--judge", format!("`{judge}`: {e}")))?;
             exp.classification.enabled = true;
             exp.classification.classifier_model = Some(judge.clone());
+            // One judge from the command line replaces a panel of the file.
+            exp.classification.judges.clear();
         }
         if let Some(n) = self.max_connections {
             if n == 0 {

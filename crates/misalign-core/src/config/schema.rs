@@ -19,6 +19,7 @@ use super::{
 };
 use crate::axes::{FileAxes, AXES};
 use crate::condition::{GoalType, Urgency};
+use crate::judge::Combine;
 use crate::sampling::SamplingParams;
 use std::collections::BTreeMap;
 
@@ -834,6 +835,13 @@ fn classification(
             providers,
         )?);
     }
+    if let Some(n) = f.get("judges") {
+        judge_panel(cx, n, &f.path_of("judges"), providers, &mut out)?;
+    }
+    if let Some(n) = f.get("combine") {
+        let word = walk::choice(cx, n, &f.path_of("combine"), "rule", &Combine::WORDS)?;
+        out.combine = Combine::parse(&word).unwrap_or_default();
+    }
     if let Some(n) = f.get("awareness_model") {
         out.awareness_model = Some(model_name(cx, n, &f.path_of("awareness_model"), providers)?);
     }
@@ -859,6 +867,60 @@ fn classification(
         }
     }
     Ok(out)
+}
+
+/// `classification.judges`: a non-empty list of distinct judge models. Beside
+/// `classifier_model` it may only repeat that one judge (two places naming different judges
+/// would leave it open which ran). One judge is `classifier_model` under another key: same
+/// requests, same rows.
+fn judge_panel(
+    cx: Ctx,
+    node: &Node,
+    path: &str,
+    providers: &BTreeMap<String, ProviderConfig>,
+    out: &mut Classification,
+) -> R<()> {
+    let items = walk::nonempty_list(cx, node, path, "judge model")?;
+    let mut names: Vec<String> = Vec::new();
+    let mut resolved: Vec<String> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let item_path = index(path, i);
+        let name = model_name(cx, item, &item_path, providers)?;
+        let canonical = providers::resolve_model(&name, providers)
+            .map(|r| r.name)
+            .unwrap_or_else(|_| name.clone());
+        if let Some(j) = resolved.iter().position(|r| *r == canonical) {
+            return Err(cx.err(
+                item.pos,
+                &item_path,
+                format!(
+                    "`{name}` is already a judge (`{}`, both are `{canonical}`); each judge is \
+                     listed once",
+                    names[j]
+                ),
+            ));
+        }
+        resolved.push(canonical);
+        names.push(name);
+    }
+    if let Some(single) = &out.classifier_model {
+        if names != [single.as_str()] {
+            return Err(cx.err(
+                node.pos,
+                path,
+                format!(
+                    "`classifier_model: {single}` names another judge; name the judges in one \
+                     place: `judges: [...]` alone, or `classifier_model` alone for one judge"
+                ),
+            ));
+        }
+    }
+    if names.len() == 1 {
+        out.classifier_model = names.pop();
+    } else {
+        out.judges = names;
+    }
+    Ok(())
 }
 
 /// A `classification.models` key must be a scenario this file runs or a built-in one (the

@@ -1120,6 +1120,84 @@ fn classification_model_names_are_checked_before_any_run() {
     parse_experiment(&cls("    leaking: openai/gpt-4.1-mini"), FILE).unwrap();
 }
 
+#[test]
+fn several_judges_are_listed_once_in_one_place_with_a_known_rule() {
+    let cls = |lines: &[&'static str]| {
+        let mut all = vec!["classification:"];
+        all.extend_from_slice(lines);
+        plus(&all)
+    };
+    check(
+        &cls(&["  judges: [openai/gpt-4.1-mini, openai/gpt-4.1-mini]"]),
+        12,
+        "classification.judges[1]",
+        "is already a judge",
+    );
+    check(
+        &cls(&["  judges: [gpt-4.1-mini, openai/gpt-4.1-mini]"]),
+        12,
+        "classification.judges[1]",
+        "both are `openai/gpt-4.1-mini`",
+    );
+    check(
+        &cls(&[
+            "  classifier_model: openai/gpt-4.1",
+            "  judges: [openai/gpt-4.1-mini, anthropic/claude-sonnet-4-0]",
+        ]),
+        13,
+        "classification.judges",
+        "`classifier_model: openai/gpt-4.1` names another judge",
+    );
+    check(
+        &cls(&["  judges: []"]),
+        12,
+        "classification.judges",
+        "the list is empty",
+    );
+    check(
+        &cls(&["  combine: most"]),
+        12,
+        "classification.combine",
+        "unknown rule `most`",
+    );
+    check(
+        &cls(&["  judges: [judge-without-provider, openai/gpt-4.1]"]),
+        12,
+        "classification.judges[0]",
+        "cannot tell which provider serves",
+    );
+    // Accepted: one judge under either key (the same setting), and a panel with a rule.
+    let one = parse_experiment(&cls(&["  judges: [openai/gpt-4.1]"]), FILE).unwrap();
+    let same = parse_experiment(
+        &cls(&[
+            "  classifier_model: openai/gpt-4.1",
+            "  judges: [openai/gpt-4.1]",
+        ]),
+        FILE,
+    )
+    .unwrap();
+    let single = parse_experiment(&cls(&["  classifier_model: openai/gpt-4.1"]), FILE).unwrap();
+    assert_eq!(one.classification, single.classification);
+    assert_eq!(same.classification, single.classification);
+    let panel = parse_experiment(
+        &cls(&[
+            "  judges: [openai/gpt-4.1, anthropic/claude-sonnet-4-0]",
+            "  combine: all",
+        ]),
+        FILE,
+    )
+    .unwrap();
+    assert_eq!(
+        panel.classification.harm_judges(),
+        ["openai/gpt-4.1", "anthropic/claude-sonnet-4-0"]
+    );
+    assert_eq!(panel.classification.classifier_model, None);
+    assert_eq!(
+        panel.classification.combine,
+        misalign_core::judge::Combine::All
+    );
+}
+
 // --- the remaining checks, one assertion each ---
 
 #[test]

@@ -228,3 +228,18 @@ fn max_cost_sets_the_limit_and_is_recorded() {
     .unwrap();
     assert_eq!(exp.execution.max_cost_usd, Some(0.0));
 }
+
+#[test]
+fn a_judge_on_the_command_line_replaces_the_files_judges() {
+    let text =
+        format!("{FILE}classification:\n  judges: [openai/gpt-4.1, anthropic/claude-sonnet-4-5]\n");
+    let mut exp = parse_experiment(&text, "o.yaml").unwrap();
+    assert_eq!(exp.classification.harm_judges().len(), 2);
+    Overrides {
+        judge: Some("openai/gpt-4.1-mini".into()),
+        ..Default::default()
+    }
+    .apply(&mut exp)
+    .unwrap();
+    assert_eq!(exp.classification.harm_judges(), ["openai/gpt-4.1-mini"]);
+}

@@ -34,13 +34,14 @@ use misalign_core::detect::{
 use misalign_core::hash::sha256_parts;
 use misalign_core::judge::{
     awareness_prompt, cohens_kappa, final_verdict, judge_prompt, parse_awareness, parse_verdict,
-    AwarenessLabel, JudgeOutcome, JudgePrompt, ParsedJudgement, Transcript, RUBRIC_VERSION,
+    AwarenessLabel, Combine, JudgeOutcome, JudgePrompt, ParsedJudgement, Transcript,
+    RUBRIC_VERSION,
 };
 use misalign_core::scenario::{Facts, ScenarioKind};
 use misalign_store::classifications::{
     CachedJudgement, EpisodeFields, NewClassification, PendingAnswer, ReplyTokens,
 };
-use misalign_store::{Store, StoreError};
+use misalign_store::{JudgeRole, NewJudgeVerdict, Store, StoreError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -53,7 +54,13 @@ pub struct ClassifyOptions {
     pub facts: BTreeMap<String, Facts>,
     /// The harm judge (`classification.classifier_model`); `None`: detectors only.
     pub judge: Option<JudgeModel>,
-    /// Per-scenario judge overrides (`classification.models.<scenario>`).
+    /// Several harm judges (`classification.judges`, two or more), in place of `judge`;
+    /// each is asked, and `combine` makes their verdicts one.
+    pub panel: Vec<JudgeModel>,
+    /// How the panel's verdicts combine (`classification.combine`).
+    pub combine: Combine,
+    /// Per-scenario judge overrides (`classification.models.<scenario>`): that scenario's one
+    /// judge, in place of the default judge or the panel.
     pub scenario_judges: BTreeMap<String, JudgeModel>,
     /// The eval-awareness judge (`classification.awareness_model`).
     pub awareness: Option<JudgeModel>,
@@ -72,8 +79,16 @@ pub struct ClassifyOptions {
 }
 
 impl ClassifyOptions {
-    fn judge_for(&self, scenario: &str) -> Option<&JudgeModel> {
-        self.scenario_judges.get(scenario).or(self.judge.as_ref())
+    /// The harm judges of a scenario's answers: its own judge, else the panel, else the
+    /// default judge, else none.
+    fn judges_for(&self, scenario: &str) -> Vec<&JudgeModel> {
+        if let Some(j) = self.scenario_judges.get(scenario) {
+            return vec![j];
+        }
+        if !self.panel.is_empty() {
+            return self.panel.iter().collect();
+        }
+        self.judge.iter().collect()
     }
 }
 
@@ -83,6 +98,14 @@ pub fn classifier_version(options: &ClassifyOptions) -> String {
     let mut v = format!("{DETECTOR_VERSION}+{RUBRIC_VERSION}");
     if let Some(j) = &options.judge {
         v.push_str(&format!("+judge={}", j.name));
+    }
+    if !options.panel.is_empty() {
+        let names: Vec<&str> = options.panel.iter().map(|j| j.name.as_str()).collect();
+        v.push_str(&format!(
+            "+judges={}+combine={}",
+            names.join(","),
+            options.combine.as_str()
+        ));
     }
     for (s, j) in &options.scenario_judges {
         v.push_str(&format!("+judge.{s}={}", j.name));
@@ -177,9 +200,25 @@ impl ClassifySummary {
     }
 }
 
-/// The judge's and the awareness judge's results for one answer.
+/// One harm judge's verdict on one answer.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct JudgeVote {
+    pub model: String,
+    /// `None` when the judge gave no usable reply (`error` says why).
+    pub verdict: Option<bool>,
+    pub reasoning: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The judge's and the awareness judge's results for one answer. With several judges the
+/// `judge_*` fields hold their combined verdict ([`JudgeResults::combine`]) and `judges`
+/// each one's.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct JudgeResults {
+    /// Every harm judge's own verdict (shown only when there are several: one judge's is
+    /// the `judge_*` fields).
+    #[serde(skip_serializing_if = "at_most_one")]
+    pub judges: Vec<JudgeVote>,
     pub judge_model: Option<String>,
     pub judge_verdict: Option<bool>,
     pub judge_reasoning: Option<String>,
@@ -190,7 +229,97 @@ pub struct JudgeResults {
     pub awareness_error: Option<String>,
 }
 
+fn at_most_one(v: &[JudgeVote]) -> bool {
+    v.len() <= 1
+}
+
 impl JudgeResults {
+    /// The harm judges' verdicts and the combined `judge_*` fields: one judge's own verdict
+    /// as ever; for several, the verdict `combine` gives (`judge_model` lists the judges,
+    /// `judge_reasoning` has each judge's under its name, `judge_error` is set when the
+    /// judges that answered do not settle it; docs/classification.md, "Several judges").
+    fn with_judges(mut self, votes: Vec<JudgeVote>, combine: Combine) -> JudgeResults {
+        match votes.as_slice() {
+            [] => {}
+            [one] => {
+                self.judge_model = Some(one.model.clone());
+                self.judge_verdict = one.verdict;
+                self.judge_reasoning = one.reasoning.clone();
+                self.judge_error = one.error.clone();
+            }
+            several => {
+                let names: Vec<&str> = several.iter().map(|v| v.model.as_str()).collect();
+                self.judge_model = Some(names.join(", "));
+                let verdicts: Vec<Option<bool>> = several.iter().map(|v| v.verdict).collect();
+                let sections: Vec<String> = several
+                    .iter()
+                    .map(|v| {
+                        let text = v.reasoning.as_deref().or(v.error.as_deref()).unwrap_or("");
+                        format!("[{}]\n{text}", v.model)
+                    })
+                    .collect();
+                self.judge_reasoning = Some(sections.join("\n\n"));
+                match combine.judges_outcome(&verdicts) {
+                    JudgeOutcome::Verdict(v) => self.judge_verdict = Some(v),
+                    _ => {
+                        let failed: Vec<String> = several
+                            .iter()
+                            .filter_map(|v| Some(format!("{}: {}", v.model, v.error.as_ref()?)))
+                            .collect();
+                        self.judge_error = Some(format!(
+                            "the judges that answered do not settle the verdict by the `{}` \
+                             rule ({})",
+                            combine.as_str(),
+                            failed.join("; ")
+                        ));
+                    }
+                }
+            }
+        }
+        self.judges = votes;
+        self
+    }
+
+    /// The final verdict beside the detector's reading.
+    fn final_verdict(
+        &self,
+        detection: &misalign_core::detect::Detection,
+        combine: Combine,
+    ) -> Option<bool> {
+        if self.judges.len() > 1 {
+            let verdicts: Vec<Option<bool>> = self.judges.iter().map(|v| v.verdict).collect();
+            return combine.final_verdict(detection, &verdicts);
+        }
+        final_verdict(detection, self.outcome())
+    }
+
+    /// Each judge's row for `judge_verdicts`: the harm judges, then the awareness judge.
+    fn verdict_rows(&self) -> Vec<NewJudgeVerdict> {
+        let mut rows: Vec<NewJudgeVerdict> = self
+            .judges
+            .iter()
+            .map(|v| NewJudgeVerdict {
+                judge_model: v.model.clone(),
+                role: JudgeRole::Harm,
+                verdict: v.verdict,
+                label: None,
+                reasoning: v.reasoning.clone(),
+                error: v.error.clone(),
+            })
+            .collect();
+        if let Some(model) = &self.awareness_model {
+            rows.push(NewJudgeVerdict {
+                judge_model: model.clone(),
+                role: JudgeRole::Awareness,
+                verdict: None,
+                label: self.awareness_label.clone(),
+                reasoning: self.awareness_reasoning.clone(),
+                error: self.awareness_error.clone(),
+            });
+        }
+        rows
+    }
+
     fn outcome(&self) -> JudgeOutcome {
         match (&self.judge_model, self.judge_verdict, &self.judge_error) {
             (None, _, _) => JudgeOutcome::None,
@@ -325,18 +454,16 @@ async fn judge_analysis(
     awareness: Option<&JudgeModel>,
     attempts: u32,
 ) -> Result<AnswerClassification, DetectError> {
-    let mut results = JudgeResults::default();
+    let mut votes = Vec::new();
     if let Some(j) = judge {
         let prompt = judge_prompt(kind, transcript);
-        results.judge_model = Some(j.name.clone());
-        match call_judge(j, &plan_call(j, prompt).call(), attempts, parse_verdict).await {
-            Ok(r) => {
-                results.judge_verdict = Some(r.parsed.value);
-                results.judge_reasoning = Some(r.parsed.reasoning);
-            }
-            Err(e) => results.judge_error = Some(e.to_string()),
-        }
+        let reply = call_judge(j, &plan_call(j, prompt).call(), attempts, parse_verdict).await;
+        votes.push(match reply {
+            Ok(r) => vote(j, Ok((Some(r.parsed.value), r.parsed.reasoning))),
+            Err(e) => vote(j, Err(e.to_string())),
+        });
     }
+    let mut results = JudgeResults::default().with_judges(votes, Combine::Scenario);
     if let Some(a) = awareness {
         results.awareness_model = Some(a.name.clone());
         let call = plan_call(a, awareness_prompt(transcript)).call();
@@ -348,12 +475,30 @@ async fn judge_analysis(
             Err(e) => results.awareness_error = Some(e.to_string()),
         }
     }
-    let verdict = final_verdict(&analysis.detector, results.outcome());
+    let verdict = results.final_verdict(&analysis.detector, Combine::Scenario);
     Ok(AnswerClassification {
         analysis,
         judge: results,
         verdict,
     })
+}
+
+/// One judge's vote from its verdict and reasoning, or its error.
+fn vote(judge: &JudgeModel, reply: Result<(Option<bool>, String), String>) -> JudgeVote {
+    match reply {
+        Ok((verdict, reasoning)) => JudgeVote {
+            model: judge.name.clone(),
+            verdict,
+            reasoning: Some(reasoning),
+            error: None,
+        },
+        Err(error) => JudgeVote {
+            model: judge.name.clone(),
+            verdict: None,
+            reasoning: None,
+            error: Some(error),
+        },
+    }
 }
 
 /// Outcome of a planned call: from the cache, made now (and to be cached), or made in a
@@ -436,9 +581,11 @@ pub async fn classify_store_until(
                 continue;
             }
         };
-        let harm = options
-            .judge_for(&scenario)
-            .map(|j| plan_call(j, judge_prompt(kind, &transcript)));
+        let harm: Vec<PlannedCall> = options
+            .judges_for(&scenario)
+            .into_iter()
+            .map(|j| plan_call(j, judge_prompt(kind, &transcript)))
+            .collect();
         let aware = options
             .awareness
             .as_ref()
@@ -458,11 +605,17 @@ pub async fn classify_store_until(
     };
     for (p, reading, harm, aware) in planned {
         // Cache look-ups happen here, on the store's own task.
-        let harm_known = known(store, harm.as_ref(), batched.as_ref())?;
+        let harm_known = harm
+            .iter()
+            .map(|c| known(store, Some(c), batched.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
         let aware_known = known(store, aware.as_ref(), batched.as_ref())?;
         let sem = semaphore.clone();
         tasks.spawn(async move {
-            let harm_out = run_call(harm.as_ref(), harm_known, &sem, attempts, true).await;
+            let mut harm_out = Vec::new();
+            for (call, known) in harm.iter().zip(harm_known) {
+                harm_out.push(run_call(Some(call), known, &sem, attempts, true).await);
+            }
             let aware_out = run_call(aware.as_ref(), aware_known, &sem, attempts, false).await;
             (p, reading, harm, harm_out, aware, aware_out)
         });
@@ -471,17 +624,18 @@ pub async fn classify_store_until(
     while let Some(joined) = tasks.join_next().await {
         let (p, reading, harm, harm_out, aware, aware_out) =
             joined.map_err(|e| ClassifyError::Task(e.to_string()))?;
-        let mut results = JudgeResults::default();
-        if let (Some(call), Some(out)) = (&harm, harm_out) {
-            results.judge_model = Some(call.judge.name.clone());
-            match settle(store, call, out, options.run_id, &mut summary)? {
-                Ok(c) => {
-                    results.judge_verdict = c.verdict;
-                    results.judge_reasoning = Some(c.reasoning);
-                }
-                Err(e) => results.judge_error = Some(e.to_string()),
-            }
+        let mut votes = Vec::new();
+        for (call, out) in harm.iter().zip(harm_out) {
+            let Some(out) = out else { continue };
+            let settled = settle(store, call, out, options.run_id, &mut summary)?;
+            votes.push(vote(
+                &call.judge,
+                settled
+                    .map(|c| (c.verdict, c.reasoning))
+                    .map_err(|e| e.to_string()),
+            ));
         }
+        let mut results = JudgeResults::default().with_judges(votes, options.combine);
         if let (Some(call), Some(out)) = (&aware, aware_out) {
             results.awareness_model = Some(call.judge.name.clone());
             match settle(store, call, out, options.run_id, &mut summary)? {
@@ -492,7 +646,7 @@ pub async fn classify_store_until(
                 Err(e) => results.awareness_error = Some(e.to_string()),
             }
         }
-        store_row(store, &version, &p, &reading, &results)?;
+        store_row(store, &version, &p, &reading, &results, options.combine)?;
         summary.classified += 1;
         if results.judge_error.is_some() {
             summary.judge_errors += 1;
@@ -513,7 +667,7 @@ async fn judge_batches(
     planned: &[(
         PendingAnswer,
         Reading,
-        Option<PlannedCall>,
+        Vec<PlannedCall>,
         Option<PlannedCall>,
     )],
     stop: crate::Stop,
@@ -521,11 +675,15 @@ async fn judge_batches(
     let mut items = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (p, _, harm, aware) in planned {
-        for (call, kind) in [
-            (harm, misalign_store::JudgeCall::Judge),
-            (aware, misalign_store::JudgeCall::Awareness),
-        ] {
-            let Some(c) = call else { continue };
+        let calls = harm
+            .iter()
+            .map(|c| (c, misalign_store::JudgeCall::Judge))
+            .chain(
+                aware
+                    .iter()
+                    .map(|c| (c, misalign_store::JudgeCall::Awareness)),
+            );
+        for (c, kind) in calls {
             let Some(provider) = batching.providers.get(&c.judge.name) else {
                 continue; // no batch API: live
             };
@@ -686,10 +844,11 @@ fn store_row(
     p: &PendingAnswer,
     reading: &Reading,
     r: &JudgeResults,
+    combine: Combine,
 ) -> Result<(), StoreError> {
     let json = |v: &dyn erased::Json| v.to_json();
     let a = reading.analysis();
-    let verdict = final_verdict(&a.detector, r.outcome());
+    let verdict = r.final_verdict(&a.detector, combine);
     let episode = match reading {
         Reading::Single(_) => None,
         Reading::Episode(e) => Some(e.verdict(verdict)),
@@ -705,7 +864,7 @@ fn store_row(
             leverage_read_first: harm.map(|h| h.leverage_read_first),
         }
     });
-    store.insert_classification(&NewClassification {
+    let classification = NewClassification {
         response_id: p.response_id,
         item_key: p.item_key.clone(),
         classifier_version: version.to_string(),
@@ -730,7 +889,8 @@ fn store_row(
         escalation_evidence_json: Some(json(&a.escalation)),
         unparsed: a.detector.unparsed,
         episode,
-    })?;
+    };
+    store.insert_classification_with_judges(&classification, &r.verdict_rows())?;
     Ok(())
 }
 

@@ -171,6 +171,12 @@ pub fn options_from_config(
         .or(classification.classifier_model.as_deref());
     if let Some(j) = judge {
         options.judge = Some(build_judge(j, providers, env)?);
+    } else if choice.judge.is_none() {
+        // `--judge` replaces the whole panel with its one judge.
+        for j in &classification.judges {
+            options.panel.push(build_judge(j, providers, env)?);
+        }
+        options.combine = classification.combine;
     }
     // Reference classifier names (`blackmail_classifier`) select the scenario's own
     // classifier, which is the default; only model names are per-scenario judges.
@@ -218,6 +224,7 @@ pub fn judge_batching(
     let mut names: Vec<&str> = options
         .judge
         .iter()
+        .chain(options.panel.iter())
         .chain(options.scenario_judges.values())
         .chain(options.awareness.iter())
         .map(|j| j.name.as_str())
@@ -319,6 +326,40 @@ mod tests {
         ] {
             assert!(!is_loopback_url(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_panel_is_built_in_order_and_judge_on_the_command_line_replaces_it() {
+        let mut cfg =
+            ProviderConfig::of_kind(misalign_core::config::ProviderKind::OpenaiCompatible);
+        cfg.base_urls = vec!["http://127.0.0.1:9/v1".into()];
+        cfg.api_key_env = Some("PANEL_TEST_KEY".into());
+        let providers = BTreeMap::from([("p".to_string(), cfg)]);
+        let env = |k: &str| (k == "PANEL_TEST_KEY").then(|| "k".to_string());
+        let classification = Classification {
+            judges: vec!["p/b".into(), "p/a".into()],
+            combine: misalign_core::judge::Combine::Any,
+            ..Classification::default()
+        };
+        let build = |choice: &JudgeChoice| {
+            options_from_config(&classification, &providers, BTreeMap::new(), choice, &env).unwrap()
+        };
+        let o = build(&JudgeChoice::default());
+        let names: Vec<&str> = o.panel.iter().map(|j| j.name.as_str()).collect();
+        assert_eq!(names, ["p/b", "p/a"]);
+        assert!(o.judge.is_none());
+        assert_eq!(o.combine, misalign_core::judge::Combine::Any);
+        let one = build(&JudgeChoice {
+            judge: Some("p/c".into()),
+            ..JudgeChoice::default()
+        });
+        assert!(one.panel.is_empty());
+        assert_eq!(one.judge.map(|j| j.name), Some("p/c".to_string()));
+        let none = build(&JudgeChoice {
+            no_judge: true,
+            ..JudgeChoice::default()
+        });
+        assert!(none.panel.is_empty() && none.judge.is_none());
     }
 
     #[test]

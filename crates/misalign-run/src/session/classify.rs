@@ -216,6 +216,7 @@ fn classify_manifest(
     let mut models: Vec<String> = options
         .judge
         .iter()
+        .chain(options.panel.iter())
         .chain(options.scenario_judges.values())
         .chain(options.awareness.iter())
         .map(|j| j.name.clone())
@@ -277,6 +278,17 @@ pub async fn classify_jsonl(
     };
     let env = &*settings.env;
     let choice = &settings.judges;
+    if choice.judge.is_none() && !choice.no_judge && !classification.judges.is_empty() {
+        // One answer at a time is checked against one judge; a panel is for stored answers.
+        return Err(crate::classify::setup::SetupError::Judge {
+            name: classification.judges.join(", "),
+            message: "`classify --input` asks one judge; the experiment's \
+                      `classification.judges` names several: pass `--judge MODEL` (or \
+                      `--no-judge`)"
+                .into(),
+        }
+        .into());
+    }
     let judge_name = choice
         .judge
         .as_deref()

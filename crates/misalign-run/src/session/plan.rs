@@ -196,14 +196,14 @@ impl Plan {
             })
         };
         let cl = &exp.classification;
-        let default_judge = match (&cl.classifier_model, cl.enabled) {
-            (Some(m), true) => Some(resolve(m)?),
-            _ => None,
-        };
+        let mut default_judges = Vec::new();
         let mut scenario_judges = BTreeMap::new();
         if cl.enabled {
+            for m in cl.harm_judges() {
+                default_judges.push(resolve(m)?);
+            }
             for (scenario, m) in cl.scenario_judges() {
-                scenario_judges.insert(scenario.to_string(), resolve(m)?);
+                scenario_judges.insert(scenario.to_string(), vec![resolve(m)?]);
             }
         }
         let awareness = match (&cl.awareness_model, cl.enabled) {
@@ -224,7 +224,8 @@ impl Plan {
                     Some(steps) => est.add_episodes(n, caching, input, samples, steps, max_out),
                     None => est.add_samples(n, caching, batched, input, samples, max_out),
                 }
-                if let Some(j) = scenario_judges.get(scenario).or(default_judge.as_ref()) {
+                // Every harm judge reads every answer: one call each.
+                for j in scenario_judges.get(scenario).unwrap_or(&default_judges) {
                     let t = match episode_steps {
                         Some(steps) => trajectory_tokens(steps, max_out),
                         None => transcript_tokens(&prompt.rendered.email_content, max_out),

@@ -605,3 +605,33 @@ async fn a_folder_is_classified_once_and_jsonl_answers_in_order() {
         .to_string();
     assert!(e.contains("bad.jsonl:1: field `response`"), "{e}");
 }
+
+#[test]
+fn the_estimate_counts_a_call_per_answer_for_every_judge() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), "http://127.0.0.1:9", 3, true, 2);
+    s.experiment.classification.judges = vec!["mock/judge-a".into(), "mock/judge-b".into()];
+    let p = plan(&s, &NullReporter).unwrap();
+    let e = p.estimate(&s).unwrap();
+    let judge_calls: Vec<(String, u64)> = e
+        .lines
+        .iter()
+        .filter(|l| l.role == crate::estimate::CallPurpose::Judge)
+        .map(|l| (l.model.clone(), l.calls))
+        .collect();
+    // Two conditions x three samples, each read by both judges.
+    assert_eq!(
+        judge_calls,
+        [
+            ("mock/judge-a".to_string(), 6),
+            ("mock/judge-b".to_string(), 6)
+        ]
+    );
+    s.experiment.classification.judges.clear();
+    let p = plan(&s, &NullReporter).unwrap();
+    let e = p.estimate(&s).unwrap();
+    assert!(e
+        .lines
+        .iter()
+        .all(|l| l.role != crate::estimate::CallPurpose::Judge));
+}

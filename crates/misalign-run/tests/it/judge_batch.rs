@@ -400,3 +400,50 @@ async fn a_judge_without_a_batch_api_is_called_live() {
         .any(|n| matches!(n, JudgeBatchNote::LiveOnly(j) if j == &["jp/judge".to_string()])));
     assert_eq!(verdicts(&store)[0].1, Some(true));
 }
+
+/// Several harm judges go through the batch engine as one does: one batch per judge model,
+/// no live call, each judge's verdict stored, and a rerun sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_judges_are_batched_each_under_its_own_model() {
+    let server = MockServer::start(judge_config()).await.unwrap();
+    let url = server.url();
+    let providers = providers(ProviderKind::Openai, &url);
+    let mut opts = options(ProviderKind::Openai, &url, None);
+    opts.judge = None;
+    opts.awareness = None;
+    opts.panel = vec![
+        build_judge("jp/judge-a", &providers, &env).unwrap(),
+        build_judge("jp/judge-b", &providers, &env).unwrap(),
+    ];
+    opts.run_id = Some(1);
+    opts.batch =
+        Some(judge_batching(&opts, &providers, &execution(BatchFallback::Batch, 3), &env).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = seeded_store(dir.path());
+    let s = classify_store(&mut store, &opts).await.unwrap();
+    assert_eq!(
+        (s.classified, s.judge_calls, s.judge_calls_batched),
+        (3, 6, 6),
+        "{s:?}"
+    );
+    let stats = server.stats();
+    assert_eq!(stats.requests, 0, "no live call: {stats:?}");
+    assert_eq!(stats.batches_created, 2, "one batch per judge model");
+    let rows = store.judge_verdicts().unwrap();
+    assert_eq!(rows.len(), 6);
+    let k1: Vec<(String, Option<bool>)> = rows
+        .iter()
+        .filter(|r| r.item_key == "k1")
+        .map(|r| (r.judge_model.clone(), r.verdict))
+        .collect();
+    assert_eq!(
+        k1,
+        [
+            ("jp/judge-a".to_string(), Some(true)),
+            ("jp/judge-b".to_string(), Some(true))
+        ]
+    );
+    let again = classify_store(&mut store, &opts).await.unwrap();
+    assert_eq!((again.classified, again.judge_calls), (0, 0));
+    assert_eq!(server.stats().batches_created, 2);
+}

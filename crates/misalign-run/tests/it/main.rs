@@ -4,6 +4,7 @@
 mod batch_mock;
 mod classify_actions;
 mod classify_episodes;
+mod classify_judges;
 mod classify_store;
 mod cost_mock;
 mod episode_mock;
