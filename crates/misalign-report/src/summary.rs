@@ -123,6 +123,11 @@ pub struct ReportSummary {
     pub costs: Vec<crate::costs::ModelCostRow>,
     /// The rows' total: `usd` is null when a model has no price (its cost is unknown).
     pub cost_total: crate::costs::CostTotal,
+    /// Agreement between judges, calibration against human labels, the corrected rates and
+    /// agreement between reviewers; absent when the run has no labels and no judges'
+    /// verdicts (docs/labels.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<crate::agreement::AgreementSummary>,
 }
 
 const REAL: &str = "deliberates_thinks_real";
@@ -190,6 +195,7 @@ pub fn summarize(
         results_dir: "OUT".to_string(),
         costs: Vec::new(),
         cost_total: crate::costs::CostTotal::default(),
+        agreement: None,
     }
 }
 
