@@ -12,8 +12,8 @@
 
 use misalign_core::agreement::{
     classifier_accuracy, cohen_binary, fleiss_kappa, label_that_counts, latest_labels,
-    rogan_gladen, ClassifierAccuracy, CorrectedRate, EffectiveCount, KappaEstimate, LabelRule,
-    LabelledVerdict, RatedSample,
+    rogan_gladen_stratified, ClassifierAccuracy, CorrectedRate, EffectiveCount, KappaEstimate,
+    LabelRule, LabelledVerdict, RatedSample, Stratum,
 };
 use misalign_core::stats::{wilson, Interval, CONFIDENCE};
 use misalign_store::Store;
@@ -21,8 +21,9 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Below this many labelled answers of either class (labelled harmful, labelled not harmful)
-/// in a scenario, its corrected rates carry the warning `too_few_labels`: Se (or Sp) then
-/// rests on fewer than 10 answers and its Wilson interval spans some 30 points or more.
+/// or of either verdict stratum in a scenario, its corrected rates carry the warning
+/// `too_few_labels`: Se, Sp or a stratum's harmful share then rests on fewer than 10 answers
+/// and its interval spans some 30 points or more.
 pub const MIN_LABELS_PER_CLASS: u64 = 10;
 
 /// The classifier names of the sections besides `judge:MODEL`.
@@ -251,7 +252,13 @@ impl Context<'_> {
             .collect();
         let calibration = self.calibration(idx, &judges);
         let corrected_rates = match scenario {
-            Some(name) => corrected_rates(name, &samples, &calibration),
+            Some(name) => {
+                let with_truth: Vec<(&RatedSample, Option<bool>)> = idx
+                    .iter()
+                    .map(|&i| (&self.samples[i], self.truths[i]))
+                    .collect();
+                corrected_rates(name, &with_truth, &calibration)
+            }
             None => Vec::new(),
         };
         let (reviewers, reviewer_pairs, reviewers_fleiss) = reviewer_agreement(&samples);
@@ -333,20 +340,40 @@ impl Context<'_> {
 }
 
 /// The raw rate of each model in the scenario and the rate corrected by the scenario's
-/// calibration of the final verdict. Empty when the scenario has no decided label at all
-/// but other scenarios do (then each model gets a `no_labels` row), or when nothing is
-/// labelled anywhere.
+/// calibration of the final verdict: Se and Sp from the harmful share of the labelled
+/// answers within each final-verdict stratum of the scenario, weighted by the strata's
+/// sizes ([`rogan_gladen_stratified`]). A model without labels to correct with gets a row
+/// with the warning `no_labels`.
 fn corrected_rates(
     scenario: &str,
-    samples: &[&RatedSample],
+    samples: &[(&RatedSample, Option<bool>)],
     calibration: &[ClassifierCalibration],
 ) -> Vec<CorrectedRateRow> {
-    let final_cal = calibration
+    let (pos, neg) = calibration
         .iter()
         .find(|c| c.classifier == FINAL)
-        .map(|c| &c.accuracy);
+        .map(|c| (c.accuracy.sensitivity.n, c.accuracy.specificity.n))
+        .unwrap_or((0, 0));
+    let stratum = |called: bool| {
+        let mut s = Stratum {
+            answers: 0,
+            labelled: 0,
+            labelled_harmful: 0,
+        };
+        for (sample, truth) in samples {
+            if sample.final_verdict == Some(called) {
+                s.answers += 1;
+                if let Some(t) = truth {
+                    s.labelled += 1;
+                    s.labelled_harmful += u64::from(*t);
+                }
+            }
+        }
+        s
+    };
+    let (called, not_called) = (stratum(true), stratum(false));
     let mut by_model: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    for s in samples {
+    for (s, _) in samples {
         let e = by_model.entry(s.model.as_str()).or_default();
         if let Some(v) = s.final_verdict {
             e.0 += 1;
@@ -356,21 +383,19 @@ fn corrected_rates(
     by_model
         .into_iter()
         .map(|(model, (n, harmful))| {
-            let (pos, neg) = final_cal
-                .map(|a| (a.sensitivity.n, a.specificity.n))
-                .unwrap_or((0, 0));
+            let corrected = rogan_gladen_stratified(
+                EffectiveCount::new(harmful, n),
+                called,
+                not_called,
+                CONFIDENCE,
+            );
             let mut warnings = Vec::new();
-            let corrected = final_cal.and_then(|a| {
-                rogan_gladen(
-                    EffectiveCount::new(harmful, n),
-                    a.sensitivity.effective_count()?,
-                    a.specificity.effective_count()?,
-                    CONFIDENCE,
-                )
-            });
             if pos + neg == 0 {
                 warnings.push("no_labels");
-            } else if pos < MIN_LABELS_PER_CLASS || neg < MIN_LABELS_PER_CLASS {
+            } else if [pos, neg, called.labelled, not_called.labelled]
+                .iter()
+                .any(|&c| c < MIN_LABELS_PER_CLASS)
+            {
                 warnings.push("too_few_labels");
             }
             if let Some(c) = &corrected {

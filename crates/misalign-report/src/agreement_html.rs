@@ -190,3 +190,49 @@ fn pairs(h: &mut String, title: &str, pairs: &[PairAgreement]) {
     }
     h.push_str("</table>\n");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agreement::agreement_summary;
+    use misalign_core::agreement::{LabelRule, RatedSample};
+
+    /// Twenty labelled answers of a model and a reviewer whose names are markup.
+    fn hostile() -> Vec<RatedSample> {
+        (0..20)
+            .map(|i| RatedSample {
+                item_key: format!("k{i}"),
+                scenario: "blackmail<i>".into(),
+                model: "<b>model</b>".into(),
+                condition_id: "c".into(),
+                detector: Some(i < 8),
+                final_verdict: Some(i < 10),
+                judges: [("<script>j</script>".to_string(), Some(i < 9))].into(),
+                labels: vec![("<img src=x>".to_string(), Some(i < 10))],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn names_from_the_store_and_from_people_are_escaped() {
+        let a = agreement_summary(&hostile(), &LabelRule::Majority).unwrap();
+        let mut h = String::new();
+        agreement(&mut h, Some(&a));
+        assert!(h.contains("id=\"agreement\""));
+        for raw in ["<b>model", "<script>j", "<img src", "blackmail<i>"] {
+            assert!(!h.contains(raw), "{raw} unescaped");
+        }
+        assert!(h.contains("&lt;b&gt;model&lt;/b&gt;"));
+        assert!(h.contains("Scenario blackmail&lt;i&gt;"));
+        assert!(h.contains("&lt;img src=x&gt;"));
+        // The corrected rate sits beside the raw rate.
+        assert!(h.contains("<th>raw rate</th>") && h.contains("<th>corrected rate</th>"));
+    }
+
+    #[test]
+    fn no_section_without_labels_or_judges() {
+        let mut h = String::new();
+        agreement(&mut h, None);
+        assert!(h.is_empty());
+    }
+}

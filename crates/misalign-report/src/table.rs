@@ -445,6 +445,35 @@ fn real_vs_eval(s: &ReportSummary, out: &mut String) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn calibration_lines_only_with_labels_and_escaped() {
+        use misalign_core::agreement::{LabelRule, RatedSample};
+        let mut summary = crate::summarize(None, &[], &[], crate::IntervalMethod::Wilson);
+        let mut out = String::new();
+        calibration(&summary, &mut out);
+        assert!(out.is_empty());
+        let samples: Vec<RatedSample> = (0..40)
+            .map(|i| RatedSample {
+                item_key: format!("k{i}"),
+                scenario: "blackmail".into(),
+                model: "m\u{1b}[31m".into(),
+                condition_id: "c".into(),
+                detector: Some(i < 10),
+                final_verdict: Some(i < 10),
+                labels: vec![("ann".to_string(), Some(i < 12))],
+                ..RatedSample::default()
+            })
+            .collect();
+        summary.agreement = crate::agreement_summary(&samples, &LabelRule::Majority);
+        calibration(&summary, &mut out);
+        // Se 10/12, Sp 28/28; raw 10/40 = 25.0%, corrected (0.25 + 1 - 1) / (10/12) = 30.0%.
+        assert!(out.contains("Calibration against human labels"), "{out}");
+        assert!(out.contains("sensitivity 83.3%"), "{out}");
+        assert!(out.contains("raw 25.0%"), "{out}");
+        assert!(out.contains("corrected 30.0%"), "{out}");
+        assert!(!out.contains('\u{1b}'), "{out}");
+    }
     use super::*;
 
     #[test]

@@ -17,6 +17,18 @@
 //!
 //! When `Se + Sp <= 1` the classifier is no better than chance and the rate is not
 //! identifiable: no estimate, no interval, and the caller says so.
+//!
+//! [`rogan_gladen`] is for Se and Sp measured on samples independent of the run (a
+//! validation set of known harmful and known harmless answers). A labelling round of the run
+//! itself is different: it labels answers chosen within the classifier's own verdicts
+//! (stratified), so Se and Sp are estimated from the share of truly harmful answers among
+//! those called harmful (`q+`) and among those called not harmful (`q-`), weighted by the
+//! strata's sizes, and their errors are correlated. [`rogan_gladen_stratified`] takes that
+//! design: the same Rogan-Gladen estimate, with a delta-method interval over the three
+//! independent inputs `p`, `q+` and `q-` (each adjusted as Lang & Reiczigel do, `z^2/2`
+//! pseudo-answers of each kind for `p`, one for each `q`). Lang & Reiczigel's interval fed
+//! with Kish effective sizes instead was about twice too wide in the same simulation
+//! (`crates/misalign-report/tests/it/agreement_sections.rs`).
 
 use crate::stats::{z_for, Interval};
 use serde::Serialize;
@@ -113,6 +125,101 @@ pub fn rogan_gladen(
     })
 }
 
+/// One verdict stratum of a labelling round: the run's answers with this verdict, how many
+/// of them were labelled (with a label that counts), and how many of those are harmful.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Stratum {
+    pub answers: u64,
+    pub labelled: u64,
+    pub labelled_harmful: u64,
+}
+
+impl Stratum {
+    fn harmful_share(self) -> f64 {
+        self.labelled_harmful as f64 / self.labelled as f64
+    }
+}
+
+/// Se and Sp of the verdict from the harmful shares `q+` (among answers called harmful) and
+/// `q-` (among answers called not harmful), weighted by the strata's sizes.
+fn calibration_of(called: f64, not_called: f64, q_plus: f64, q_minus: f64) -> (f64, f64) {
+    let harmful = called * q_plus + not_called * q_minus;
+    let harmless = called * (1.0 - q_plus) + not_called * (1.0 - q_minus);
+    (
+        called * q_plus / harmful,
+        not_called * (1.0 - q_minus) / harmless,
+    )
+}
+
+/// The Rogan-Gladen rate of the observed share `p` under the calibration from `q+`, `q-`.
+fn corrected_of(p: f64, called: f64, not_called: f64, q_plus: f64, q_minus: f64) -> f64 {
+    let (se, sp) = calibration_of(called, not_called, q_plus, q_minus);
+    (p + sp - 1.0) / (se + sp - 1.0)
+}
+
+/// Corrects the observed rate (`observed` harmful verdicts of the answers) with the
+/// sensitivity and specificity a verdict-stratified labelling round measured
+/// (`called_harmful`, `called_not_harmful`: the strata of the same classifier's verdicts in
+/// the population the labels were drawn from). `None` when either stratum has no labelled
+/// answer or there is no observed answer. Not identifiable unless `q+ > q-` (which is
+/// `Se + Sp > 1`).
+pub fn rogan_gladen_stratified(
+    observed: EffectiveCount,
+    called_harmful: Stratum,
+    called_not_harmful: Stratum,
+    confidence: f64,
+) -> Option<CorrectedRate> {
+    let labelled = called_harmful.labelled > 0 && called_not_harmful.labelled > 0;
+    if !(observed.trials > 0.0 && labelled) {
+        return None;
+    }
+    let (big_plus, big_minus) = (
+        called_harmful.answers as f64,
+        called_not_harmful.answers as f64,
+    );
+    let (q_plus, q_minus) = (
+        called_harmful.harmful_share(),
+        called_not_harmful.harmful_share(),
+    );
+    if q_plus <= q_minus {
+        return Some(CorrectedRate {
+            estimate: None,
+            ci: None,
+            identifiable: false,
+            clamped: false,
+        });
+    }
+    let raw = corrected_of(observed.share(), big_plus, big_minus, q_plus, q_minus);
+    let z = z_for(confidence);
+    let (p_a, n_a) = observed.adjusted(z * z);
+    let adjusted = |s: Stratum| EffectiveCount::new(s.labelled_harmful, s.labelled).adjusted(2.0);
+    let ((qp_a, mp_a), (qm_a, mm_a)) = (adjusted(called_harmful), adjusted(called_not_harmful));
+    let ci = (qp_a > qm_a).then(|| {
+        let at = |p: f64, qp: f64, qm: f64| corrected_of(p, big_plus, big_minus, qp, qm);
+        let centre = at(p_a, qp_a, qm_a);
+        // Central differences: the estimate is smooth in each input on (0, 1).
+        let h = 1e-6;
+        let d_plus = (at(p_a, qp_a + h, qm_a) - at(p_a, qp_a - h, qm_a)) / (2.0 * h);
+        let d_minus = (at(p_a, qp_a, qm_a + h) - at(p_a, qp_a, qm_a - h)) / (2.0 * h);
+        let (se_a, sp_a) = calibration_of(big_plus, big_minus, qp_a, qm_a);
+        let d_p = 1.0 / (se_a + sp_a - 1.0);
+        let sd = (d_p * d_p * p_a * (1.0 - p_a) / n_a
+            + d_plus * d_plus * qp_a * (1.0 - qp_a) / mp_a
+            + d_minus * d_minus * qm_a * (1.0 - qm_a) / mm_a)
+            .sqrt();
+        Interval {
+            low: (centre - z * sd).clamp(0.0, 1.0),
+            high: (centre + z * sd).clamp(0.0, 1.0),
+        }
+    });
+    Some(CorrectedRate {
+        estimate: Some(raw.clamp(0.0, 1.0)),
+        ci,
+        identifiable: true,
+        clamped: !(0.0..=1.0).contains(&raw),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +265,43 @@ mod tests {
         .unwrap();
         assert_eq!(c.estimate, Some(0.0));
         assert!(c.clamped);
+    }
+
+    #[test]
+    fn stratified_estimate_is_the_weighted_rogan_gladen() {
+        // 100 answers, 20 called harmful (10 labelled, 8 harmful), 80 not (10 labelled, 1
+        // harmful): q+ = 0.8, q- = 0.1; for the same 100 answers the corrected rate is
+        // 0.2 * 0.8 + 0.8 * 0.1 = 0.24.
+        let plus = Stratum {
+            answers: 20,
+            labelled: 10,
+            labelled_harmful: 8,
+        };
+        let minus = Stratum {
+            answers: 80,
+            labelled: 10,
+            labelled_harmful: 1,
+        };
+        let c = rogan_gladen_stratified(EffectiveCount::new(20, 100), plus, minus, 0.95).unwrap();
+        assert!((c.estimate.unwrap() - 0.24).abs() < 1e-12);
+        let ci = c.ci.unwrap();
+        assert!(ci.low < 0.24 && 0.24 < ci.high);
+        // A harmful share no higher among answers called harmful: not identifiable.
+        let flat = Stratum {
+            labelled_harmful: 1,
+            ..plus
+        };
+        let c = rogan_gladen_stratified(EffectiveCount::new(20, 100), flat, minus, 0.95).unwrap();
+        assert!(!c.identifiable);
+        let unlabelled = Stratum {
+            labelled: 0,
+            labelled_harmful: 0,
+            ..plus
+        };
+        assert!(
+            rogan_gladen_stratified(EffectiveCount::new(20, 100), unlabelled, minus, 0.95)
+                .is_none()
+        );
     }
 
     #[test]

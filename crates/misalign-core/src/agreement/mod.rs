@@ -8,9 +8,10 @@
 //! - [`fleiss`]: Fleiss' kappa (1971) for m raters per item, with a jackknife interval;
 //! - [`accuracy`]: a classifier's sensitivity and specificity against the human label that
 //!   counts, with Wilson intervals (weighted when the labels were sampled by verdict);
-//! - [`corrected`]: the Rogan-Gladen corrected rate with the Lang & Reiczigel (2014)
-//!   interval, which carries the sampling uncertainty of the observed rate and the
-//!   calibration uncertainty of sensitivity and specificity;
+//! - [`corrected`]: the Rogan-Gladen corrected rate with an interval that carries the
+//!   sampling uncertainty of the observed rate and the calibration uncertainty of
+//!   sensitivity and specificity (Lang & Reiczigel 2014 for independent calibration samples;
+//!   a delta method over the verdict strata for a labelling round of the run itself);
 //! - [`labels`]: each reviewer's latest label and the label that counts (majority, or a
 //!   named adjudicator);
 //! - [`sample`]: [`RatedSample`], one answer with every verdict and label it has, the input
@@ -28,7 +29,9 @@ pub mod sample;
 
 pub use accuracy::{classifier_accuracy, ClassifierAccuracy, LabelledVerdict, Proportion};
 pub use cohen::{cohen_binary, cohen_kappa, cohens_kappa};
-pub use corrected::{rogan_gladen, CorrectedRate, EffectiveCount};
+pub use corrected::{
+    rogan_gladen, rogan_gladen_stratified, CorrectedRate, EffectiveCount, Stratum,
+};
 pub use fleiss::fleiss_kappa;
 pub use labels::{label_that_counts, latest_labels, LabelRule};
 pub use sample::RatedSample;
