@@ -114,7 +114,7 @@ pub struct CorrectedRateRow {
     pub labels_not_harmful: u64,
     /// None when there is nothing to correct with (no labels of one class, or no rate).
     pub corrected: Option<CorrectedRate>,
-    /// `no_labels`, `too_few_labels`, `not_identifiable`, `clamped`, `no_interval`.
+    /// `no_labels`, `too_few_labels`, `no_rate`, `not_identifiable`, `clamped`, `no_interval`.
     pub warnings: Vec<&'static str>,
 }
 
@@ -397,6 +397,9 @@ fn corrected_rates(
                 .any(|&c| c < MIN_LABELS_PER_CLASS)
             {
                 warnings.push("too_few_labels");
+            }
+            if n == 0 {
+                warnings.push("no_rate");
             }
             if let Some(c) = &corrected {
                 if !c.identifiable {

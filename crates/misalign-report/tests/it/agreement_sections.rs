@@ -177,6 +177,16 @@ fn judges_agree_pairwise_together_and_with_the_detector() {
     assert!(leaking.calibration.is_empty());
     assert_eq!(leaking.corrected_rates[0].warnings, vec!["no_labels"]);
     assert!(leaking.corrected_rates[0].corrected.is_none());
+    // A model whose every answer in the scenario was excluded has no rate to correct.
+    let mut excluded = run();
+    let mut lone = sample("blackmail", "m2", 0, false);
+    lone.final_verdict = None;
+    excluded.push(lone);
+    let a2 = agreement_summary(&excluded, &LabelRule::Majority).unwrap();
+    let m2 = &a2.scenarios[0].corrected_rates[1];
+    assert_eq!((m2.model.as_str(), m2.n), ("m2", 0));
+    assert!(m2.corrected.is_none());
+    assert!(m2.warnings.contains(&"no_rate"), "{:?}", m2.warnings);
     let pairs: Vec<(&str, &str, u64)> = leaking
         .judge_pairs
         .iter()
