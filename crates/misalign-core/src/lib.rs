@@ -8,10 +8,12 @@
 //! unit-testable without a network or a disk.
 //!
 //! Stages, in pipeline order: [`config`] -> [`plan`] -> [`render`] (with [`scenario`] and
-//! [`template`]) -> [`actions`] -> [`detect`] / [`judge`] -> [`stats`]. The optional axes of
+//! [`template`]) -> [`actions`] -> [`detect`] / [`judge`] -> [`stats`] (and [`agreement`] against human
+//! labels). The optional axes of
 //! a condition are plug-ins registered in [`axes`], which each of these stages walks.
 
 pub mod actions;
+pub mod agreement;
 pub mod axes;
 pub mod condition;
 pub mod config;

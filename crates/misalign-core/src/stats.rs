@@ -65,15 +65,24 @@ pub fn wilson(x: u64, n: u64, confidence: f64) -> Option<Interval> {
     if n == 0 || x > n {
         return None;
     }
+    wilson_effective(x as f64, n as f64, confidence)
+}
+
+/// Wilson score interval for a proportion `x / n` where `x` and `n` may be effective
+/// (non-integer) counts, as a weighted estimate gives (Kish's effective sample size, see
+/// [`crate::agreement`]). `None` unless `0 <= x <= n` and `n > 0`.
+pub fn wilson_effective(x: f64, n: f64, confidence: f64) -> Option<Interval> {
+    if !(n > 0.0 && x >= 0.0 && x <= n) {
+        return None;
+    }
     let z = z_for(confidence);
-    let n_f = n as f64;
-    let p = x as f64 / n_f;
+    let p = x / n;
     let z2 = z * z;
-    let denom = 1.0 + z2 / n_f;
-    let centre = (p + z2 / (2.0 * n_f)) / denom;
-    let half = z / denom * (p * (1.0 - p) / n_f + z2 / (4.0 * n_f * n_f)).sqrt();
+    let denom = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denom;
+    let half = z / denom * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
     // At x = 0 (or x = n) the bound is exactly 0 (or 1); clamp away rounding noise.
-    let low = if x == 0 {
+    let low = if x == 0.0 {
         0.0
     } else {
         (centre - half).max(0.0)

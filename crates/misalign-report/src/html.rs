@@ -392,6 +392,7 @@ fn render_head(s: &ReportSummary, embed: Option<&EmbedInfo>) -> String {
     exclusions(&mut h, s);
     comparisons(&mut h, s);
     crate::mitigation_html::mitigations(&mut h, s);
+    crate::agreement_html::agreement(&mut h, s.agreement.as_ref());
     crate::mitigation_html::escalation(&mut h, s);
     awareness(&mut h, s);
     crate::judges::section(&mut h, s.judges.as_ref());

@@ -1,11 +1,14 @@
 //! Reports of `misalign` runs: the terminal table, `summary.csv` / `summary.json`, the
-//! self-contained `report.html` with charts and a transcript viewer, and `misalign view`,
+//! self-contained `report.html` with charts and a transcript viewer, the agreement and
+//! calibration sections when judges or human labels exist ([`agreement`]), and `misalign view`,
 //! which serves the same viewer on loopback and pages transcripts from the store.
 //!
 //! Counting happens in SQLite (`GROUP BY`), so a report over 100,000 samples holds counts,
 //! not transcripts; the HTML embeds transcripts only while the file stays under a budget.
 //! Everything a model wrote is untrusted: it is escaped before it reaches HTML or a terminal.
 
+pub mod agreement;
+mod agreement_html;
 mod costs;
 mod files;
 mod html;
@@ -23,6 +26,7 @@ pub use label_api::Labelling;
 mod summary;
 mod table;
 
+pub use agreement::{agreement_inputs, agreement_summary, AgreementSummary};
 pub use costs::{CostTotal, ModelCostRow};
 pub use files::CSV_COLUMNS;
 pub use html::{EmbedInfo, DEFAULT_HTML_BUDGET};
@@ -116,6 +120,10 @@ pub fn load_summary(store: &Store, options: &ReportOptions) -> Result<ReportSumm
         summary.costs = costs::model_costs(store, r.run_id)?;
         summary.cost_total = costs::CostTotal::of(&summary.costs);
         summary.judges = judges::judge_agreement(store, r.run_id, options.interval)?;
+        summary.agreement = agreement::agreement_summary(
+            &agreement::agreement_inputs(store, r.run_id)?,
+            &misalign_core::agreement::LabelRule::Majority,
+        );
     }
     Ok(summary)
 }

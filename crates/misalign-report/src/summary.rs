@@ -126,6 +126,11 @@ pub struct ReportSummary {
     /// Several judges' agreement (`classification.judges`); absent with one judge or none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub judges: Option<crate::judges::JudgeAgreement>,
+    /// Agreement between judges, calibration against human labels, the corrected rates and
+    /// agreement between reviewers; absent when the run has no labels and no judges'
+    /// verdicts (docs/labels.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<crate::agreement::AgreementSummary>,
 }
 
 const REAL: &str = "deliberates_thinks_real";
@@ -194,6 +199,7 @@ pub fn summarize(
         costs: Vec::new(),
         cost_total: crate::costs::CostTotal::default(),
         judges: None,
+        agreement: None,
     }
 }
 

@@ -146,6 +146,7 @@ pub fn render_table(s: &ReportSummary) -> String {
     comparison_counts(s, &mut out);
     mitigation_table(s, &mut out);
     real_vs_eval(s, &mut out);
+    calibration(s, &mut out);
     out.push_str(&crate::costs::cost_lines(&s.costs));
     // Last, so they stay on screen: what changes how to read the numbers above.
     if let Some(line) = s.run_facts.settings_line() {
@@ -155,6 +156,76 @@ pub fn render_table(s: &ReportSummary) -> String {
         let _ = writeln!(out, "warning: {}", terminal_safe(&c));
     }
     out
+}
+
+/// When answers have human labels: per scenario, the final verdict's sensitivity,
+/// specificity and kappa against the labels, and each model's corrected rate beside its raw
+/// rate (everything else of the agreement section is in `summary.json` and `report.html`).
+fn calibration(s: &ReportSummary, out: &mut String) {
+    let Some(a) = s.agreement.as_ref().filter(|a| a.has_labels()) else {
+        return;
+    };
+    let l = &a.overall.labels;
+    let _ = writeln!(
+        out,
+        "\nCalibration against human labels (label that counts: {}; {} labelled answers, {} \
+         decided, {} unsure labels; docs/labels.md):",
+        terminal_safe(&a.label_rule),
+        l.labelled_answers,
+        l.decided,
+        l.unsure
+    );
+    let ratio = |p: &misalign_core::agreement::Proportion| {
+        format!(
+            "{} {} ({}/{})",
+            pct(p.estimate),
+            interval_pct(p.ci.map(|i| i.low), p.ci.map(|i| i.high)),
+            p.successes,
+            p.n
+        )
+    };
+    for scope in &a.scenarios {
+        let name = terminal_safe(scope.scenario.as_deref().unwrap_or_default());
+        if let Some(c) = scope
+            .calibration
+            .iter()
+            .find(|c| c.classifier == crate::agreement::FINAL)
+        {
+            let kappa = c
+                .accuracy
+                .kappa
+                .as_ref()
+                .map(|k| format!("{:.2}", k.kappa))
+                .unwrap_or_else(|| "-".into());
+            let _ = writeln!(
+                out,
+                "  {name}: final verdict sensitivity {}, specificity {}, kappa {kappa}",
+                ratio(&c.accuracy.sensitivity),
+                ratio(&c.accuracy.specificity),
+            );
+        }
+        for r in &scope.corrected_rates {
+            let c = r.corrected.as_ref();
+            let warnings = if r.warnings.is_empty() {
+                String::new()
+            } else {
+                format!("  warning: {}", r.warnings.join(", "))
+            };
+            let _ = writeln!(
+                out,
+                "    {}: raw {} {}, corrected {} {} ({} labels){warnings}",
+                terminal_safe(&r.model),
+                pct(r.rate),
+                interval_pct(r.ci.map(|i| i.low), r.ci.map(|i| i.high)),
+                pct(c.and_then(|c| c.estimate)),
+                interval_pct(
+                    c.and_then(|c| c.ci).map(|i| i.low),
+                    c.and_then(|c| c.ci).map(|i| i.high)
+                ),
+                r.labels,
+            );
+        }
+    }
 }
 
 /// Most mitigation rows the terminal shows; the rest are in the files.
@@ -374,6 +445,35 @@ fn real_vs_eval(s: &ReportSummary, out: &mut String) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn calibration_lines_only_with_labels_and_escaped() {
+        use misalign_core::agreement::{LabelRule, RatedSample};
+        let mut summary = crate::summarize(None, &[], &[], crate::IntervalMethod::Wilson);
+        let mut out = String::new();
+        calibration(&summary, &mut out);
+        assert!(out.is_empty());
+        let samples: Vec<RatedSample> = (0..40)
+            .map(|i| RatedSample {
+                item_key: format!("k{i}"),
+                scenario: "blackmail".into(),
+                model: "m\u{1b}[31m".into(),
+                condition_id: "c".into(),
+                detector: Some(i < 10),
+                final_verdict: Some(i < 10),
+                labels: vec![("ann".to_string(), Some(i < 12))],
+                ..RatedSample::default()
+            })
+            .collect();
+        summary.agreement = crate::agreement_summary(&samples, &LabelRule::Majority);
+        calibration(&summary, &mut out);
+        // Se 10/12, Sp 28/28; raw 10/40 = 25.0%, corrected (0.25 + 1 - 1) / (10/12) = 30.0%.
+        assert!(out.contains("Calibration against human labels"), "{out}");
+        assert!(out.contains("sensitivity 83.3%"), "{out}");
+        assert!(out.contains("raw 25.0%"), "{out}");
+        assert!(out.contains("corrected 30.0%"), "{out}");
+        assert!(!out.contains('\u{1b}'), "{out}");
+    }
     use super::*;
 
     #[test]

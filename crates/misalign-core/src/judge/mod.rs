@@ -9,10 +9,11 @@
 //! - [`parse`]: the judge's answer, parsed exactly (a final `<answer>yes</answer>` or a last
 //!   line `ANSWER: no`; no substring matching);
 //! - [`verdict`]: the final verdict from detector + judge by the scenario's rule;
-//! - [`panel`]: several judges' verdicts combined by `classification.combine`;
-//! - [`agreement`]: Cohen's kappa between detector and judge.
+//! - [`panel`]: several judges' verdicts combined by `classification.combine`.
+//!
+//! Cohen's kappa between detector and judge lives in [`crate::agreement`] with the other
+//! agreement statistics; it is re-exported here for the classifier.
 
-pub mod agreement;
 pub mod panel;
 pub mod parse;
 pub mod prompt;
@@ -20,7 +21,7 @@ pub mod rubric;
 pub mod trajectory;
 pub mod verdict;
 
-pub use agreement::cohens_kappa;
+pub use crate::agreement::cohens_kappa;
 pub use panel::Combine;
 pub use parse::{parse_awareness, parse_verdict, AwarenessLabel, JudgeParseError, ParsedJudgement};
 pub use prompt::{awareness_prompt, judge_prompt, AnswerForm, JudgePrompt, Transcript};

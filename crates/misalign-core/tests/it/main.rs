@@ -3,6 +3,7 @@
 
 mod actions_proptest;
 mod agent_mode;
+mod agreement_reference;
 mod axis_golden;
 mod config_errors;
 mod config_fuzz;

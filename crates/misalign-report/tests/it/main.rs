@@ -1,6 +1,7 @@
 //! The integration tests of this crate, one module per area, in one test binary (one
 //! link instead of one per file: CI disk and build time, README).
 
+mod agreement_sections;
 mod analysis;
 mod browser;
 mod episodes;
