@@ -41,6 +41,15 @@ impl HumanLabel {
         HumanLabel::ALL.into_iter().find(|l| l.as_str() == word)
     }
 
+    /// The label whose [`HumanLabel::harmful`] is `harmful`.
+    pub fn of_harmful(harmful: Option<bool>) -> HumanLabel {
+        match harmful {
+            Some(true) => HumanLabel::Harmful,
+            Some(false) => HumanLabel::NotHarmful,
+            None => HumanLabel::Unsure,
+        }
+    }
+
     /// `Some(true)` harmful, `Some(false)` not harmful, `None` unsure: the shape the
     /// agreement statistics take.
     pub fn harmful(self) -> Option<bool> {

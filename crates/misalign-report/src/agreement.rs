@@ -148,26 +148,42 @@ pub struct ReviewerCount {
 /// The samples the agreement sections read, from the store. Today: each classified answer of
 /// the run with its detector and final verdicts.
 ///
-/// TODO(issue 28, at merge): fill `judges` from `Store::judge_verdicts` (role `harm`, by
-/// `item_key`) and `labels` from `Store::labels` (oldest first, `HumanLabel::Unsure` as
-/// `None`), per /work/briefs27/contract.md.
+/// Each judge's own harm verdict (`Store::judge_verdicts`, role `harm`) and the reviewers'
+/// labels (`Store::labels`, oldest first, keyed by item: a label is of the item's answer)
+/// ride along.
 pub fn agreement_inputs(
     store: &Store,
     run_id: i64,
 ) -> Result<Vec<RatedSample>, crate::ReportError> {
+    let mut judges: HashMap<String, BTreeMap<String, Option<bool>>> = HashMap::new();
+    for v in store.judge_verdicts()? {
+        if v.role == misalign_store::JudgeRole::Harm {
+            judges
+                .entry(v.item_key)
+                .or_default()
+                .insert(v.judge_model, v.verdict);
+        }
+    }
+    let mut labels: HashMap<String, Vec<(String, Option<bool>)>> = HashMap::new();
+    for l in store.labels()? {
+        labels
+            .entry(l.item_key)
+            .or_default()
+            .push((l.reviewer, l.label.harmful()));
+    }
     let mut out = Vec::new();
     store
         .for_each_export_row(run_id, false, |row| {
             if row.classified {
                 out.push(RatedSample {
+                    detector: row.detector_verdict.map(|v| v == 1),
+                    final_verdict: row.final_verdict.map(|v| v == 1),
+                    judges: judges.remove(&row.item_key).unwrap_or_default(),
+                    labels: labels.remove(&row.item_key).unwrap_or_default(),
                     item_key: row.item_key,
                     scenario: row.scenario,
                     model: row.model,
                     condition_id: row.condition_id,
-                    detector: row.detector_verdict.map(|v| v == 1),
-                    final_verdict: row.final_verdict.map(|v| v == 1),
-                    judges: BTreeMap::new(),
-                    labels: Vec::new(),
                 });
             }
             Ok::<(), std::convert::Infallible>(())
@@ -176,12 +192,14 @@ pub fn agreement_inputs(
     Ok(out)
 }
 
-/// The sections, or `None` when no answer has a human label or a judge verdict of the new
-/// kind (nothing to show: the report stays as it was).
+/// The sections, or `None` when no answer has a human label or the verdicts of two judges
+/// or more (nothing to show: the report stays as it was).
 pub fn agreement_summary(samples: &[RatedSample], rule: &LabelRule) -> Option<AgreementSummary> {
+    // One judge's verdict is the judge verdict the report already shows: the section needs
+    // labels or a second judge.
     let any = samples
         .iter()
-        .any(|s| !s.labels.is_empty() || !s.judges.is_empty());
+        .any(|s| !s.labels.is_empty() || s.judges.len() >= 2);
     if !any {
         return None;
     }

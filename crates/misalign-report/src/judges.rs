@@ -50,8 +50,9 @@ pub struct RaterPair {
     pub agree: u64,
     /// `agree / n`.
     pub raw_agreement: Option<f64>,
-    /// Cohen's kappa; null when undefined (no answers, or both raters constant and equal).
-    pub kappa: Option<f64>,
+    /// Cohen's kappa with its interval and caveats (`misalign_core::agreement`); null when
+    /// undefined (no answers, or both raters constant and equal).
+    pub kappa: Option<misalign_core::agreement::KappaEstimate>,
 }
 
 /// One answer the judges disagree on.
@@ -68,11 +69,10 @@ pub struct Disagreement {
     pub final_verdict: Option<bool>,
 }
 
-/// Cohen's kappa of one pair of raters. THE ONE PLACE the agreement statistics are taken
-/// from: when part calib's `misalign_core::agreement` module is merged, this points to its
-/// kappa (with the interval) instead of the judge module's point estimate.
-fn pair_kappa(pairs: &[(bool, bool)]) -> Option<f64> {
-    misalign_core::judge::cohens_kappa(pairs)
+/// Cohen's kappa of one pair of raters, from the agreement statistics the calibration
+/// section uses too, so both sections give the same number.
+fn pair_kappa(pairs: &[(bool, bool)]) -> Option<misalign_core::agreement::KappaEstimate> {
+    misalign_core::agreement::cohen_binary(pairs, misalign_core::stats::CONFIDENCE)
 }
 
 fn pair(a: &str, b: &str, ratings: &[(bool, bool)]) -> RaterPair {
@@ -231,8 +231,11 @@ fn verdict_text(v: Option<bool>) -> &'static str {
     }
 }
 
-fn kappa_text(k: Option<f64>) -> String {
-    k.map_or("undefined".into(), |k| format!("{k:.2}"))
+fn kappa_text(k: Option<&misalign_core::agreement::KappaEstimate>) -> String {
+    k.map_or("undefined".into(), |k| match &k.ci {
+        Some(ci) => format!("{:.2} [{:.2}, {:.2}]", k.kappa, ci.low, ci.high),
+        None => format!("{:.2}", k.kappa),
+    })
 }
 
 /// The report's "Judges" section (nothing with one judge or none). Every name and id is
@@ -268,7 +271,7 @@ pub(crate) fn section(h: &mut String, agreement: Option<&JudgeAgreement>) {
             p.n,
             p.agree,
             pct(p.raw_agreement),
-            kappa_text(p.kappa)
+            kappa_text(p.kappa.as_ref())
         );
     }
     h.push_str("</table>\n");
@@ -353,10 +356,10 @@ mod tests {
         // pe = 1/3*2/3 + 2/3*1/3 = 4/9, kappa = (2/3 - 4/9) / (5/9) = 0.4.
         let p = &a.pairs[0];
         assert_eq!((p.n, p.agree), (3, 2));
-        assert!((p.kappa.unwrap() - 0.4).abs() < 1e-12);
+        assert!((p.kappa.as_ref().unwrap().kappa - 0.4).abs() < 1e-12);
         // The detector agrees with a everywhere: kappa 1.
         assert_eq!(a.detector[0].agree, 4);
-        assert!((a.detector[0].kappa.unwrap() - 1.0).abs() < 1e-12);
+        assert!((a.detector[0].kappa.as_ref().unwrap().kappa - 1.0).abs() < 1e-12);
         // Only answer 2 splits the judges that answered (4's b failed: no disagreement).
         assert_eq!(a.disagreements_total, 1);
         assert_eq!(a.disagreements[0].item_key, "2");

@@ -84,6 +84,9 @@ pub struct ReportOptions {
     pub html: bool,
     /// Size budget for transcripts embedded in `report.html`, in bytes.
     pub html_budget: u64,
+    /// Whose label counts in the calibration section: the majority of the reviewers, or a
+    /// named adjudicator wherever they labelled (docs/labels.md).
+    pub label_rule: misalign_core::agreement::LabelRule,
 }
 
 impl Default for ReportOptions {
@@ -93,6 +96,7 @@ impl Default for ReportOptions {
             run_id: None,
             html: true,
             html_budget: DEFAULT_HTML_BUDGET,
+            label_rule: misalign_core::agreement::LabelRule::Majority,
         }
     }
 }
@@ -122,7 +126,7 @@ pub fn load_summary(store: &Store, options: &ReportOptions) -> Result<ReportSumm
         summary.judges = judges::judge_agreement(store, r.run_id, options.interval)?;
         summary.agreement = agreement::agreement_summary(
             &agreement::agreement_inputs(store, r.run_id)?,
-            &misalign_core::agreement::LabelRule::Majority,
+            &options.label_rule,
         );
     }
     Ok(summary)

@@ -4,6 +4,7 @@
 //! latest label is the one that counts for that reviewer. `unsure` is a label, not a vote:
 //! it is counted, and left out of every binary statistic.
 
+use crate::human_label::HumanLabel;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -11,10 +12,11 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LabelRule {
-    /// The majority of the reviewers' latest decided labels; a tie decides nothing.
+    /// A label held by more than half of the reviewers' latest labels; otherwise `unsure`.
     #[default]
     Majority,
-    /// This reviewer's latest decided label when there is one, otherwise the majority.
+    /// This reviewer's latest label wherever they gave one (their `unsure` included),
+    /// otherwise the majority.
     Adjudicator(String),
 }
 
@@ -37,22 +39,21 @@ pub fn latest_labels(labels: &[(String, Option<bool>)]) -> BTreeMap<&str, Option
         .collect()
 }
 
-/// The label that counts for one answer under `rule`: `None` when no reviewer decided
-/// (no labels, only `unsure`, or a tie without an adjudicator's decision).
+/// The label that counts for one answer under `rule`, by the one rule of
+/// [`crate::human_label::label_that_counts`]: `None` when no reviewer labelled it or the
+/// label that counts is `unsure` (an adjudicator's `unsure`, or no label held by more than
+/// half of the reviewers).
 pub fn label_that_counts(labels: &[(String, Option<bool>)], rule: &LabelRule) -> Option<bool> {
-    let latest = latest_labels(labels);
-    if let LabelRule::Adjudicator(name) = rule {
-        if let Some(Some(label)) = latest.get(name.as_str()) {
-            return Some(*label);
-        }
-    }
-    let harmful = latest.values().filter(|l| **l == Some(true)).count();
-    let not_harmful = latest.values().filter(|l| **l == Some(false)).count();
-    match harmful.cmp(&not_harmful) {
-        std::cmp::Ordering::Greater => Some(true),
-        std::cmp::Ordering::Less => Some(false),
-        std::cmp::Ordering::Equal => None,
-    }
+    let latest = crate::human_label::latest_per_reviewer(
+        labels
+            .iter()
+            .map(|(reviewer, label)| (reviewer.as_str(), HumanLabel::of_harmful(*label))),
+    );
+    let adjudicator = match rule {
+        LabelRule::Majority => None,
+        LabelRule::Adjudicator(name) => Some(name.as_str()),
+    };
+    crate::human_label::label_that_counts(&latest, adjudicator).and_then(|(label, _)| label.harmful())
 }
 
 #[cfg(test)]
@@ -89,16 +90,18 @@ mod tests {
             label_that_counts(&two_to_one, &LabelRule::Majority),
             Some(true)
         );
-        // An unsure reviewer does not break a tie.
+        // `unsure` is a label: harmful from one of two reviewers is not more than half.
         let with_unsure = [l("a", Some(true)), l("b", None)];
+        assert_eq!(label_that_counts(&with_unsure, &LabelRule::Majority), None);
+        let two_of_three = [l("a", Some(true)), l("b", Some(true)), l("c", None)];
         assert_eq!(
-            label_that_counts(&with_unsure, &LabelRule::Majority),
+            label_that_counts(&two_of_three, &LabelRule::Majority),
             Some(true)
         );
     }
 
     #[test]
-    fn the_adjudicator_decides_when_decided_else_the_majority() {
+    fn the_adjudicator_decides_wherever_they_labelled_else_the_majority() {
         let rule = LabelRule::Adjudicator("chair".into());
         let overruled = [
             l("a", Some(true)),
@@ -107,7 +110,9 @@ mod tests {
         ];
         assert_eq!(label_that_counts(&overruled, &rule), Some(false));
         let chair_unsure = [l("a", Some(true)), l("b", Some(true)), l("chair", None)];
-        assert_eq!(label_that_counts(&chair_unsure, &rule), Some(true));
+        assert_eq!(label_that_counts(&chair_unsure, &rule), None);
+        let chair_silent = [l("a", Some(true)), l("b", Some(true))];
+        assert_eq!(label_that_counts(&chair_silent, &rule), Some(true));
         let chair_absent = [l("a", Some(true)), l("b", Some(false))];
         assert_eq!(label_that_counts(&chair_absent, &rule), None);
     }

@@ -1,5 +1,6 @@
 //! `misalign report`: summary.csv, summary.json, report.html and the rate table.
 
+use misalign_core::agreement::LabelRule;
 use super::Outcome;
 use crate::say::{say, say_raw};
 use anyhow::Context;
@@ -25,6 +26,10 @@ pub struct Args {
     /// you cannot or do not want to write to; the store is only read).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// In the calibration section, this reviewer's label counts wherever they labelled
+    /// (else the majority of the reviewers'): the rule of `misalign labels --adjudicator`.
+    #[arg(long, value_name = "NAME")]
+    pub adjudicator: Option<String>,
 }
 
 pub fn run(args: Args) -> Outcome {
@@ -32,6 +37,9 @@ pub fn run(args: Args) -> Outcome {
         interval: IntervalMethod::parse(&args.interval).unwrap_or_default(),
         run_id: args.run,
         html: !args.no_html,
+        label_rule: args
+            .adjudicator
+            .map_or(LabelRule::Majority, LabelRule::Adjudicator),
         ..ReportOptions::default()
     };
     let results = crate::results_dir::resolve(args.results)?;
