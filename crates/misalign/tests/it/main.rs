@@ -20,6 +20,7 @@ mod mitigation_run;
 mod model_ids;
 mod models;
 mod overrides;
+mod question_run;
 mod reference_configs;
 mod report;
 mod results_dirs;
