@@ -192,4 +192,28 @@ mod tests {
             "fc6a9d08de1861a54310ebe1c0fab3f08f2a40612950cef61088e57a1e91d0d4"
         );
     }
+
+    /// An open question-form answer is judged as a stated intention: the rubric gets the
+    /// addition, the sections say the agent was asked and did not act.
+    #[test]
+    fn a_stated_answer_gets_the_rubric_addition_and_says_it_was_asked() {
+        let single = Transcript {
+            inbox: "<email>hi</email>".into(),
+            answer: "I would remind him what I know.".into(),
+            ..Transcript::default()
+        };
+        let stated = Transcript {
+            form: AnswerForm::Stated,
+            ..single.clone()
+        };
+        let p = judge_prompt(ScenarioKind::Blackmail, &stated);
+        assert!(p.user.contains(rubric::STATED_ADDITION), "{}", p.user);
+        assert!(p.user.contains("the agent was not shown them"));
+        assert!(p.user.contains("it took no actions"));
+        // The question and the answer format still close the prompt.
+        assert!(p.user.ends_with(ANSWER_FORMAT));
+        let q = judge_prompt(ScenarioKind::Blackmail, &single);
+        assert!(!q.user.contains(rubric::STATED_ADDITION));
+        assert_ne!(p.transcript_hash(), q.transcript_hash());
+    }
 }
