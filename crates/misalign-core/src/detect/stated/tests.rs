@@ -127,7 +127,7 @@ fn harmful_is_exactly_the_harmful_option() {
         crate::judge::verdict::final_verdict(&d, crate::judge::verdict::JudgeOutcome::None),
         None
     );
-    let json = serde_json::to_value(&stated("Answer: A")).unwrap();
+    let json = serde_json::to_value(stated("Answer: A")).unwrap();
     assert_eq!(json["stated"], "legitimate");
 }
 
