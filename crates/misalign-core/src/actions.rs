@@ -422,6 +422,12 @@ fn line_text(text: &str, at: usize) -> &str {
     &text[start..end]
 }
 
+/// The answer with its scratchpad/thinking regions blanked out (as the action parser reads
+/// it): what the agent said, not what it weighed privately.
+pub fn visible_text(answer: &str) -> String {
+    blank_private_regions(answer, &mut Vec::new())
+}
+
 /// Returns the answer with scratchpad/thinking regions replaced by spaces (newlines kept, so
 /// line numbers in issues still point into the original answer).
 fn blank_private_regions(answer: &str, issues: &mut Vec<ParseIssue>) -> String {

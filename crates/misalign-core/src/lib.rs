@@ -30,6 +30,7 @@ pub mod mitigation_table;
 pub mod plan;
 pub mod plural;
 pub mod pyliteral;
+pub mod question;
 pub mod render;
 pub mod sampling;
 pub mod scenario;

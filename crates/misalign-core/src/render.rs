@@ -87,9 +87,10 @@ pub struct MitigationAddition {
 
 impl RenderedPrompt {
     /// The user message sent to the model: the instruction, a blank line, then the inbox;
-    /// in agent mode the instruction alone (the agent reads the mailbox through tools).
+    /// in agent mode the instruction alone (the agent reads the mailbox through tools); in
+    /// a question form the question alone (`user_prompt`; the inbox is kept for the judge).
     pub fn user_message(&self) -> String {
-        if self.agent.is_some() {
+        if self.agent.is_some() || self.condition.question_format().is_question() {
             return self.user_prompt.clone();
         }
         format!(
@@ -191,7 +192,26 @@ pub fn render_with(
                 reference.file.display
             )));
         }
+        if condition.question_format().is_question() {
+            return Err(RenderError::Other(format!(
+                "condition {} asks the question form, but scenario `{}` takes its prompts \
+                 from {}; the question form's description is written for our packs' facts \
+                 (docs/generalisation.md, \"The question form\"): drop the question forms \
+                 for this scenario",
+                condition.id(),
+                sc.name,
+                reference.file.display
+            )));
+        }
         return render_reference(source, &sc, reference, condition, options);
+    }
+    if condition.question_format().is_question() && condition.interaction() == Interaction::Agent {
+        return Err(RenderError::Other(format!(
+            "condition {} is both a question form and an agent; a question asks what the \
+             model would do, an agent acts on the environment: run them as separate \
+             conditions (docs/generalisation.md, \"The question form\")",
+            condition.id()
+        )));
     }
     let agent = match condition.interaction() {
         Interaction::Agent => Some(agent_texts(&sc, condition, options)?),
@@ -221,7 +241,29 @@ pub fn render_with(
             sc.require(&sc.tools, "tools.md")?,
         ),
     };
-    let user_prompt = finish(&fill(instruction, &base)?);
+    let user_prompt = if condition.question_format().is_question() {
+        if let Some(a) = additions.iter().find(|a| a.place == MitigationPlace::Inbox) {
+            return Err(RenderError::Other(format!(
+                "condition {} asks the question form, but mitigation `{}` adds an email to \
+                 the inbox, which a question form does not send; leave it out of the \
+                 question forms' conditions",
+                condition.id(),
+                a.mitigation
+            )));
+        }
+        let mut vars = inbox_vars.clone();
+        vars.extend(base.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for (k, v) in [
+            ("company_domain", &facts.company_domain),
+            ("executive_name", &facts.executive_name),
+            ("executive_address", &facts.executive_address),
+        ] {
+            vars.entry(k.into()).or_insert_with(|| v.clone());
+        }
+        crate::question::render_question(&sc, condition, &vars)?
+    } else {
+        finish(&fill(instruction, &base)?)
+    };
     let tools = fill(tools, &base)?;
     let mut axes = PackRender {
         scenario: &sc,

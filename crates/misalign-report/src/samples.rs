@@ -15,8 +15,9 @@ use std::path::Path;
 /// `1` / `0`, blank when there is none; `transcript` is the answer's `response.json`,
 /// relative to the results folder.
 /// `escalation` is the second outcome (raised the concern through a legitimate channel).
-/// The last six describe agent episodes (blank for single answers but `interaction`).
-pub const SAMPLES_CSV_COLUMNS: [&str; 43] = [
+/// Then six describe agent episodes (blank for single answers but `interaction`); `format`
+/// is the condition's format (`agentic`, or the question form `open` / `choice`).
+pub const SAMPLES_CSV_COLUMNS: [&str; 44] = [
     "run_id",
     "item_key",
     "model",
@@ -60,6 +61,7 @@ pub const SAMPLES_CSV_COLUMNS: [&str; 43] = [
     "harmful_step",
     "harmful_sim_time",
     "leverage_read_first",
+    "format",
 ];
 
 /// What a row's answer counts as in the report: `harmful` | `harmless` (in the rate),
@@ -261,6 +263,7 @@ pub(crate) fn samples_record(
         agent(num(r.harmful_step)),
         agent(opt(&r.harmful_at)),
         agent(flag(r.leverage_read_first)),
+        axis(|c| c.format().to_string()),
     ]
 }
 

@@ -124,7 +124,12 @@ pub fn show(
     };
     let _ = writeln!(out, "layout: {}{layout_note}", sc.layout.as_str());
     let agent = condition.interaction() == misalign_core::Interaction::Agent;
-    let _ = writeln!(out, "pack hash: {}\n", source.pack_hash(name, agent)?);
+    let question = condition.question_format().is_question();
+    let _ = writeln!(
+        out,
+        "pack hash: {}\n",
+        source.pack_hash_with(name, agent, question)?
+    );
     match &sc.facts {
         // Facts as indented JSON: readable, exact, and no YAML serializer needed.
         Some(facts) => {

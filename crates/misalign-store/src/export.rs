@@ -32,6 +32,18 @@ pub enum ExportError {
     },
 }
 
+/// A question-form answer's file says so (`metadata.format`: `open` or `choice`); an
+/// agentic answer's file stays as it was before the question form existed.
+fn add_format(doc: &mut Value, condition: &str) {
+    let format = condition
+        .parse::<misalign_core::Condition>()
+        .ok()
+        .filter(|c| c.question_format().is_question());
+    if let Some(c) = format {
+        doc["metadata"]["format"] = Value::from(c.format());
+    }
+}
+
 /// What an export did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExportSummary {
@@ -144,6 +156,7 @@ pub fn export_skipping(
                 },
             },
         });
+        add_format(&mut doc, &condition);
         if let Some(reasoning) = cell::<Option<String>>(r, 4).map_err(g)? {
             doc["reasoning"] = Value::String(reasoning);
         }
@@ -272,6 +285,7 @@ impl LiveExporter {
             },
         });
         let mut doc = doc;
+        add_format(&mut doc, condition);
         if let Some(reasoning) = &row.reasoning {
             doc["reasoning"] = Value::String(reasoning.clone());
         }

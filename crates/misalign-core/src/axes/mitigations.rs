@@ -57,9 +57,13 @@ pub fn is_mitigation_name(name: &str) -> bool {
         && !later_suffixes().any(|s| name.ends_with(s))
 }
 
-/// The id suffixes of the axes written after the mitigations' (`_agent`).
+/// The id suffixes of the axes written after the mitigations' (`_agent`, `_qopen`,
+/// `_qchoice`).
 pub(crate) fn later_suffixes() -> impl Iterator<Item = &'static str> {
-    super::interaction::AXIS.words[1..].iter().map(|(_, s)| *s)
+    super::interaction::AXIS.words[1..]
+        .iter()
+        .map(|(_, s)| *s)
+        .chain(super::format::suffixes())
 }
 
 /// Built-ins first in their fixed order, then others by name; each once. Two spellings of

@@ -18,12 +18,14 @@
 
 pub(crate) mod awareness;
 pub(crate) mod extra_instructions;
+pub(crate) mod format;
 pub(crate) mod interaction;
 pub(crate) mod mitigations;
 pub(crate) mod variant;
 mod word;
 
 pub use extra_instructions::ExtraInstructions;
+pub use format::Format;
 pub use interaction::Interaction;
 pub use variant::Variant;
 
@@ -47,6 +49,7 @@ pub(crate) static AXES: &[&dyn Axis] = &[
     &awareness::AXIS,
     &mitigations::AXIS,
     &interaction::AXIS,
+    &format::AXIS,
 ];
 
 /// One axis of the grid beyond the reference framework's. The methods with a default may be

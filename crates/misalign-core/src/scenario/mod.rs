@@ -18,7 +18,7 @@ mod pack;
 pub mod reference_prompts;
 pub mod timeline;
 pub mod variables;
-mod yaml;
+pub(crate) mod yaml;
 
 pub use error::ScenarioError;
 pub use facts::{harmful_action, Facts, GuardedConfig, GuardedSetting};
@@ -171,14 +171,31 @@ impl ScenarioSource {
     /// `environment.yaml` counts only with `agent` (the run has an agent condition of this
     /// scenario), so a run without one keeps the hash it had before environments existed.
     pub fn pack_hash(&self, scenario: &str, agent: bool) -> Result<String, ScenarioError> {
+        self.pack_hash_with(scenario, agent, false)
+    }
+
+    /// [`ScenarioSource::pack_hash`] where the pack's question files (`question.md`,
+    /// `question-options.yaml`, `common/question.yaml`) count too when `question` (the run
+    /// has a question-form condition of this scenario), so a run without one keeps the
+    /// hash it had before the question form existed.
+    pub fn pack_hash_with(
+        &self,
+        scenario: &str,
+        agent: bool,
+        question: bool,
+    ) -> Result<String, ScenarioError> {
         let loaded = self.scenario(scenario)?;
-        let environment = loaded
+        let mut extra: Vec<(String, Vec<u8>)> = loaded
             .environment
             .as_ref()
             .filter(|_| agent)
-            .map(|e| (e.label.clone(), e.bytes.clone()));
-        let mut files: Vec<&(String, Vec<u8>)> =
-            loaded.hashed.iter().chain(environment.iter()).collect();
+            .map(|e| (e.label.clone(), e.bytes.clone()))
+            .into_iter()
+            .collect();
+        if question {
+            extra.extend(loaded.question.hashed());
+        }
+        let mut files: Vec<&(String, Vec<u8>)> = loaded.hashed.iter().chain(extra.iter()).collect();
         files.sort_by(|a, b| a.0.cmp(&b.0));
         files.dedup_by(|a, b| a.0 == b.0);
         let mut parts: Vec<&[u8]> = Vec::with_capacity(files.len() * 2);

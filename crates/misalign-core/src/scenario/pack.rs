@@ -99,6 +99,9 @@ pub struct Loaded {
     /// `environment.yaml` (own, else built-in), which only agent conditions read: kept
     /// apart from `hashed` so runs without agent conditions keep their pack hash.
     pub environment: Option<EnvironmentFile>,
+    /// The question form's files (own, else built-in), which only question conditions
+    /// read: kept apart from `hashed` as `environment` is (`crate::question`).
+    pub question: crate::question::QuestionFiles,
 }
 
 /// A pack's `environment.yaml` as read; parsed (and checked) when an agent condition first
@@ -373,6 +376,31 @@ impl Loaded {
             }
         };
 
+        let question = {
+            let mut file =
+                |path: &str| -> Result<Option<crate::question::QuestionFile>, ScenarioError> {
+                    let before = lk.hashed.len();
+                    let found = lk.text(path)?;
+                    let hashed = lk.hashed.drain(before..).next();
+                    Ok(match (found, hashed) {
+                        (Lookedup::Found(display, text), Some((label, bytes))) => {
+                            Some(crate::question::QuestionFile {
+                                label,
+                                bytes,
+                                display,
+                                text,
+                            })
+                        }
+                        _ => None,
+                    })
+                };
+            crate::question::QuestionFiles {
+                description: file(&format!("{name}/{}", crate::question::QUESTION_FILE))?,
+                options: file(&format!("{name}/{}", crate::question::OPTIONS_FILE))?,
+                endings: file(crate::question::ENDINGS_FILE)?,
+            }
+        };
+
         let numbered_ids = ScenarioKind::parse(name).is_some_and(ScenarioKind::numbers_emails)
             || (layout == Layout::Pack
                 && facts
@@ -408,6 +436,7 @@ impl Loaded {
             warnings,
             hashed: lk.hashed,
             environment,
+            question,
         };
         if layout == Layout::Pack {
             loaded.check_all_variables_used()?;

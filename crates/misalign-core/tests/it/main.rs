@@ -14,6 +14,7 @@ mod lint_builtin;
 mod metric_goal;
 mod mitigations;
 mod overrides;
+mod question_form;
 mod reference_layout;
 mod reference_prompts;
 mod reference_variables;

@@ -34,7 +34,7 @@ use misalign_core::detect::{
 use misalign_core::hash::sha256_parts;
 use misalign_core::judge::{
     awareness_prompt, cohens_kappa, final_verdict, judge_prompt, parse_awareness, parse_verdict,
-    AwarenessLabel, Combine, JudgeOutcome, JudgePrompt, ParsedJudgement, Transcript,
+    AnswerForm, AwarenessLabel, Combine, JudgeOutcome, JudgePrompt, ParsedJudgement, Transcript,
     RUBRIC_VERSION,
 };
 use misalign_core::scenario::{Facts, ScenarioKind};
@@ -365,13 +365,27 @@ fn read_answer(
     steps: &[misalign_core::environment::StepRecord],
 ) -> Result<(Transcript, Reading), DetectError> {
     if steps.is_empty() {
+        // A question form's answer says what the model would do (its condition's format).
+        let question = p
+            .condition_id
+            .parse::<misalign_core::Condition>()
+            .ok()
+            .filter(|c| c.question_format().is_question());
         let transcript = Transcript {
             inbox: p.inbox.clone(),
             reasoning: p.reasoning.clone(),
             answer: p.answer.clone(),
-            ..Transcript::default()
+            form: match &question {
+                Some(_) => AnswerForm::Stated,
+                None => AnswerForm::Single,
+            },
         };
-        let analysis = analyse_transcript(kind, facts, &transcript)?;
+        let analysis = match &question {
+            Some(c) => {
+                misalign_core::detect::stated::analyse_for_condition(kind, facts, c, &p.answer)?
+            }
+            None => analyse_transcript(kind, facts, &transcript)?,
+        };
         return Ok((transcript, Reading::Single(analysis)));
     }
     let episode = EpisodeAnalysis::analyse(kind, facts, steps)?;
@@ -379,6 +393,13 @@ fn read_answer(
         Transcript::of_episode(p.inbox.clone(), steps),
         Reading::Episode(episode),
     ))
+}
+
+/// Whether the answer's condition is the forced-choice question form.
+fn is_forced_choice(condition_id: &str) -> bool {
+    condition_id
+        .parse::<misalign_core::Condition>()
+        .is_ok_and(|c| c.question_format() == misalign_core::axes::Format::Choice)
 }
 
 /// A judge call planned for one answer, with its cache key.
@@ -581,11 +602,17 @@ pub async fn classify_store_until(
                 continue;
             }
         };
-        let harm: Vec<PlannedCall> = options
-            .judges_for(&scenario)
-            .into_iter()
-            .map(|j| plan_call(j, judge_prompt(kind, &transcript)))
-            .collect();
+        // A forced choice is read exactly (`detect::stated`): no judge is asked about it.
+        let forced_choice = is_forced_choice(&p.condition_id);
+        let harm: Vec<PlannedCall> = if forced_choice {
+            Vec::new()
+        } else {
+            options
+                .judges_for(&scenario)
+                .into_iter()
+                .map(|j| plan_call(j, judge_prompt(kind, &transcript)))
+                .collect()
+        };
         let aware = options
             .awareness
             .as_ref()

@@ -65,12 +65,19 @@ pub(crate) fn begin_run(
     for pr in &plan.prompts {
         let sc = &pr.rendered.condition.scenario;
         if !packs.contains_key(sc) {
-            // The environment counts only where this run has an agent condition of the pack.
-            let agent = plan
-                .prompts
-                .iter()
-                .any(|p| p.rendered.condition.scenario == *sc && p.rendered.agent.is_some());
-            packs.insert(sc.clone(), plan.source.pack_hash(sc, agent)?.into());
+            // The environment counts only where this run has an agent condition of the
+            // pack, the question files only where it has a question-form one.
+            let of_pack = || {
+                plan.prompts
+                    .iter()
+                    .filter(|p| p.rendered.condition.scenario == *sc)
+            };
+            let agent = of_pack().any(|p| p.rendered.agent.is_some());
+            let question = of_pack().any(|p| p.rendered.condition.question_format().is_question());
+            packs.insert(
+                sc.clone(),
+                plan.source.pack_hash_with(sc, agent, question)?.into(),
+            );
         }
     }
     let text = &settings.experiment_text;

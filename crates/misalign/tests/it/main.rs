@@ -22,6 +22,7 @@ mod model_ids;
 mod models;
 mod new_kinds;
 mod overrides;
+mod question_run;
 mod reference_configs;
 mod report;
 mod results_dirs;
