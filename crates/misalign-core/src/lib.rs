@@ -19,6 +19,7 @@ pub mod cost;
 pub mod detect;
 pub mod environment;
 pub mod executed;
+pub mod generalisation;
 pub mod hash;
 pub mod judge;
 pub mod lint;
