@@ -8,6 +8,9 @@
 
 mod costs;
 mod files;
+pub mod generalisation;
+mod generalisation_html;
+mod generalisation_table;
 mod html;
 mod inspect;
 mod inspect_episode;
@@ -76,6 +79,9 @@ pub struct ReportOptions {
     pub html: bool,
     /// Size budget for transcripts embedded in `report.html`, in bytes.
     pub html_budget: u64,
+    /// A results folder with the same grid run on the other prompt source (built-in packs
+    /// or `--templates`), for the public-prompt gap.
+    pub compare_prompts: Option<PathBuf>,
 }
 
 impl Default for ReportOptions {
@@ -85,6 +91,7 @@ impl Default for ReportOptions {
             run_id: None,
             html: true,
             html_budget: DEFAULT_HTML_BUDGET,
+            compare_prompts: None,
         }
     }
 }
@@ -107,6 +114,13 @@ pub fn load_summary(store: &Store, options: &ReportOptions) -> Result<ReportSumm
         None => (Vec::new(), Vec::new()),
     };
     let mut summary = summarize(run, &cells, &awareness, options.interval);
+    if let Some(dir) = &options.compare_prompts {
+        let source = generalisation::source_of(summary.run.as_ref());
+        let (mut arms, compared) = generalisation::compared_arms(dir, source)?;
+        arms.extend(generalisation::arms(&cells, source));
+        summary.generalisation =
+            generalisation::section(&arms, source, Some(compared), options.interval);
+    }
     summary.run_facts = run_facts::run_facts(store, &summary)?;
     if let Some(r) = &summary.run {
         summary.costs = costs::model_costs(store, r.run_id)?;

@@ -15,8 +15,10 @@ use std::path::Path;
 /// `1` / `0`, blank when there is none; `transcript` is the answer's `response.json`,
 /// relative to the results folder.
 /// `escalation` is the second outcome (raised the concern through a legitimate channel).
-/// The last six describe agent episodes (blank for single answers but `interaction`).
-pub const SAMPLES_CSV_COLUMNS: [&str; 43] = [
+/// Six columns describe agent episodes (blank for single answers but `interaction`); the
+/// last two are the surface variant's index and the question form, blank for the canonical
+/// agentic text (docs/generalisation.md).
+pub const SAMPLES_CSV_COLUMNS: [&str; 45] = [
     "run_id",
     "item_key",
     "model",
@@ -60,6 +62,8 @@ pub const SAMPLES_CSV_COLUMNS: [&str; 43] = [
     "harmful_step",
     "harmful_sim_time",
     "leverage_read_first",
+    "variation",
+    "format",
 ];
 
 /// What a row's answer counts as in the report: `harmful` | `harmless` (in the rate),
@@ -215,6 +219,7 @@ pub(crate) fn samples_record(
             .flatten()
     });
     let agent = |cell: String| if episode { cell } else { String::new() };
+    let (variation, format) = crate::generalisation::axis_cells(r.condition_json.as_deref());
     vec![
         r.run_id.to_string(),
         text(&r.item_key),
@@ -261,6 +266,8 @@ pub(crate) fn samples_record(
         agent(num(r.harmful_step)),
         agent(opt(&r.harmful_at)),
         agent(flag(r.leverage_read_first)),
+        variation,
+        format,
     ]
 }
 

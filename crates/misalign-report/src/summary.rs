@@ -58,6 +58,12 @@ pub struct SummaryRow {
     pub escalation_rate: Option<f64>,
     pub escalation_ci_low: Option<f64>,
     pub escalation_ci_high: Option<f64>,
+    /// The surface variant's index; empty for the canonical text (docs/generalisation.md).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub variation: String,
+    /// The question form (`open` | `choice`); empty for the agentic scenario.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub format: String,
 }
 
 /// The label of answers without an awareness judgement, in a cell where others have one.
@@ -123,6 +129,10 @@ pub struct ReportSummary {
     pub costs: Vec<crate::costs::ModelCostRow>,
     /// The rows' total: `usd` is null when a model has no price (its cost is unknown).
     pub cost_total: crate::costs::CostTotal,
+    /// Variants, the public-prompt gap and the say-do gap (docs/generalisation.md); left
+    /// out when the run has none of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generalisation: Option<crate::generalisation::GeneralisationSection>,
 }
 
 const REAL: &str = "deliberates_thinks_real";
@@ -174,6 +184,13 @@ pub fn summarize(
     };
     let awareness_rows = awareness_rows(awareness, method, &notice);
     let awareness_real_vs_eval = real_vs_eval(&awareness_rows);
+    let source = crate::generalisation::source_of(run.as_ref());
+    let generalisation = crate::generalisation::section(
+        &crate::generalisation::arms(cells, source),
+        source,
+        None,
+        method,
+    );
     ReportSummary {
         run,
         interval_method: method.as_str(),
@@ -190,6 +207,7 @@ pub fn summarize(
         results_dir: "OUT".to_string(),
         costs: Vec::new(),
         cost_total: crate::costs::CostTotal::default(),
+        generalisation,
     }
 }
 
@@ -208,6 +226,7 @@ fn summary_row(
     let esc = RateEstimate::from_counts(c.escalated, n, method);
     let bounds = exclusion_bounds(c.harmful, n, excluded(c));
     let axis = |f: fn(&Condition) -> String| condition.map(f).unwrap_or_default();
+    let (variation, format) = crate::generalisation::axis_cells(c.condition_json.as_deref());
     SummaryRow {
         model: c.model.clone(),
         condition: c.condition_id.clone(),
@@ -239,6 +258,8 @@ fn summary_row(
         escalation_rate: esc.rate,
         escalation_ci_low: esc.ci.map(|i| i.low),
         escalation_ci_high: esc.ci.map(|i| i.high),
+        variation,
+        format,
     }
 }
 

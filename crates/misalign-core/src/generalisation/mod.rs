@@ -14,8 +14,10 @@
 //! What each number means and where it stops meaning it: docs/generalisation.md.
 
 pub mod spread;
+pub mod stored;
 
 pub use spread::{between_variance, homogeneity, BetweenVariance, Homogeneity, Spread};
+pub use stored::{prompt_source, read_stored, StoredCondition};
 
 use crate::stats::{rate_difference, IntervalMethod, RateDifference, RateEstimate};
 use serde::Serialize;

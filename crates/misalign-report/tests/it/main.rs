@@ -6,6 +6,7 @@ mod browser;
 mod episodes;
 mod exports;
 mod first_hour;
+mod generalisation;
 mod mitigation_table;
 mod recorded_prices;
 mod report_files;

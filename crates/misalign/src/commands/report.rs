@@ -25,6 +25,11 @@ pub struct Args {
     /// you cannot or do not want to write to; the store is only read).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Another results folder holding the same grid run on the other prompt source (one run
+    /// with --templates, one on the built-in packs): the report adds the public-prompt gap
+    /// (docs/generalisation.md).
+    #[arg(long, value_name = "DIR")]
+    pub compare_prompts: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Outcome {
@@ -32,6 +37,7 @@ pub fn run(args: Args) -> Outcome {
         interval: IntervalMethod::parse(&args.interval).unwrap_or_default(),
         run_id: args.run,
         html: !args.no_html,
+        compare_prompts: args.compare_prompts,
         ..ReportOptions::default()
     };
     let results = crate::results_dir::resolve(args.results)?;
