@@ -14,6 +14,8 @@ const LABEL_WIDTH: f64 = 200.0;
 const PLOT_WIDTH: f64 = 420.0;
 const LINE: f64 = 18.0;
 const TOP: f64 = 24.0;
+/// Most model x cells the figure draws (each is a block of lines); the table has them all.
+const MAX_FIGURE_ROWS: usize = 40;
 
 /// x of a rate in [0, 1] on the plot.
 fn x_of(r: f64) -> f64 {
@@ -100,7 +102,17 @@ pub(crate) fn generalisation(h: &mut String, s: &ReportSummary) {
 
 /// The dot-and-interval plot: one block per row, one line per estimate.
 fn plot(h: &mut String, g: &GeneralisationSection) {
-    let lines: usize = g.rows.iter().map(|r| marks(r).len() + 1).sum();
+    let rows = &g.rows[..g.rows.len().min(MAX_FIGURE_ROWS)];
+    if rows.len() < g.rows.len() {
+        let _ = writeln!(
+            h,
+            "<p class=\"note\">The figure shows the first {} of {} model x cells; the table \
+             below has them all.</p>",
+            rows.len(),
+            g.rows.len()
+        );
+    }
+    let lines: usize = rows.iter().map(|r| marks(r).len() + 1).sum();
     let height = TOP + LINE * lines as f64 + 8.0;
     let width = LABEL_WIDTH + PLOT_WIDTH + 20.0;
     let _ = writeln!(
@@ -121,7 +133,7 @@ fn plot(h: &mut String, g: &GeneralisationSection) {
         );
     }
     let mut y = TOP;
-    for row in &g.rows {
+    for row in rows {
         let _ = write!(
             h,
             "<text x=\"4\" y=\"{:.1}\" font-weight=\"bold\">{} · {}</text>",

@@ -293,3 +293,30 @@ fn comparing_two_runs_of_one_prompt_source_is_refused() {
     let err = write_reports(&ours, &options).unwrap_err().to_string();
     assert!(err.contains("neither was run with --templates"), "{err}");
 }
+
+#[test]
+fn the_figure_draws_at_most_forty_cells_and_the_table_keeps_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Filler::new(dir.path()).unwrap();
+    for i in 0..41 {
+        let c = Condition::new(
+            "blackmail",
+            GoalType::Explicit,
+            format!("g{i}"),
+            Urgency::None,
+        );
+        f.add("m", &c, 0, &sample(false, 0)).unwrap();
+        f.add_with_fields("m", &c, &[v(1)], 0, &sample(true, 0))
+            .unwrap();
+    }
+    f.finish().unwrap();
+    write_reports(dir.path(), &ReportOptions::default()).unwrap();
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("The figure shows the first 40 of 41 model x cells"));
+    let start = html.find("id=\"generalisation-plot\"").unwrap();
+    let svg = &html[start..start + html[start..].find("</svg>").unwrap()];
+    assert_eq!(svg.matches("font-weight=\"bold\"").count(), 40);
+    let table = &html[html.find("id=\"generalisation-table\"").unwrap()..];
+    let table = &table[..table.find("</table>").unwrap()];
+    assert_eq!(table.matches("<tr><td").count(), 41);
+}
