@@ -5,7 +5,8 @@
 
 use crate::ReportError;
 use misalign_core::generalisation::{
-    analyse, prompt_source, read_stored, Arm, GeneralisationRow, PromptSource,
+    analyse, analyse_by_scenario, prompt_source, read_stored, Arm, GeneralisationRow, PromptSource,
+    ALL_CELLS,
 };
 use misalign_core::stats::IntervalMethod;
 use misalign_store::read::{CellCounts, RunSummaryRow};
@@ -21,6 +22,25 @@ pub struct GeneralisationSection {
     pub compared: Option<ComparedRun>,
     /// One row per model x cell with a second number beside its canonical rate.
     pub rows: Vec<GeneralisationRow>,
+    /// Per model x scenario with more than one such cell: the cells pooled (`cell` is
+    /// `all cells`, `cells` their number).
+    pub by_scenario: Vec<GeneralisationRow>,
+}
+
+impl GeneralisationSection {
+    /// The roll-ups first (the headline), then the cells.
+    pub fn all_rows(&self) -> impl Iterator<Item = &GeneralisationRow> {
+        self.by_scenario.iter().chain(&self.rows)
+    }
+}
+
+/// How the terminal and the page name a row: its cell, or `blackmail: all 3 cells`.
+pub(crate) fn row_label(r: &GeneralisationRow) -> String {
+    if r.cell == ALL_CELLS {
+        format!("{}: all {} cells", r.scenario, r.cells)
+    } else {
+        r.cell.clone()
+    }
 }
 
 /// The run of another results folder, on the other prompt source.
@@ -85,9 +105,10 @@ pub fn section(
     method: IntervalMethod,
 ) -> Option<GeneralisationSection> {
     let rows = analyse(arms, method);
-    (!rows.is_empty()).then_some(GeneralisationSection {
+    (!rows.is_empty()).then(|| GeneralisationSection {
         source,
         compared,
+        by_scenario: analyse_by_scenario(arms, method),
         rows,
     })
 }

@@ -102,14 +102,15 @@ pub(crate) fn generalisation(h: &mut String, s: &ReportSummary) {
 
 /// The dot-and-interval plot: one block per row, one line per estimate.
 fn plot(h: &mut String, g: &GeneralisationSection) {
-    let rows = &g.rows[..g.rows.len().min(MAX_FIGURE_ROWS)];
-    if rows.len() < g.rows.len() {
+    let all: Vec<&GeneralisationRow> = g.all_rows().collect();
+    let rows = &all[..all.len().min(MAX_FIGURE_ROWS)];
+    if rows.len() < all.len() {
         let _ = writeln!(
             h,
             "<p class=\"note\">The figure shows the first {} of {} model x cells; the table \
              below has them all.</p>",
             rows.len(),
-            g.rows.len()
+            all.len()
         );
     }
     let lines: usize = rows.iter().map(|r| marks(r).len() + 1).sum();
@@ -133,13 +134,13 @@ fn plot(h: &mut String, g: &GeneralisationSection) {
         );
     }
     let mut y = TOP;
-    for row in rows {
+    for row in rows.iter().copied() {
         let _ = write!(
             h,
             "<text x=\"4\" y=\"{:.1}\" font-weight=\"bold\">{} · {}</text>",
             y + LINE * 0.5 + 4.0,
             esc(&row.model),
-            esc(&row.cell),
+            esc(&crate::generalisation::row_label(row)),
         );
         y += LINE;
         for m in marks(row) {
@@ -205,7 +206,7 @@ fn table(h: &mut String, g: &GeneralisationSection) {
          <th>canonical − reference</th><th>pooled − reference</th><th>stated (open)</th>\
          <th>open − revealed</th><th>stated (choice)</th><th>choice − revealed</th></tr>\n",
     );
-    for r in &g.rows {
+    for r in g.all_rows() {
         let spread = r.spread.map_or_else(
             || "–".into(),
             |s| {
@@ -232,7 +233,7 @@ fn table(h: &mut String, g: &GeneralisationSection) {
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td></tr>",
             esc(&r.model),
-            esc(&r.cell),
+            esc(&crate::generalisation::row_label(r)),
             rate_cell(&r.canonical),
             opt_rate(r.pooled.as_ref()),
             opt_diff(r.pooled_minus_canonical.as_ref()),

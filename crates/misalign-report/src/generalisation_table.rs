@@ -51,7 +51,7 @@ pub(crate) fn generalisation_table(section: Option<&GeneralisationSection>, out:
     let Some(g) = section else {
         return;
     };
-    let rows = &g.rows;
+    let rows: Vec<&GeneralisationRow> = g.all_rows().collect();
     let variants = rows.iter().any(|r| !r.variants.is_empty());
     let reference = rows.iter().any(|r| r.reference.is_some());
     let open = rows.iter().any(|r| r.stated_open.is_some());
@@ -91,7 +91,7 @@ pub(crate) fn generalisation_table(section: Option<&GeneralisationSection>, out:
         .map(|r| {
             let mut line = vec![
                 terminal_safe(&r.model),
-                terminal_safe(&r.cell),
+                terminal_safe(&crate::generalisation::row_label(r)),
                 rate(&Some(r.canonical.clone())),
             ];
             if variants {

@@ -101,8 +101,11 @@ pub struct VariantRate {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GeneralisationRow {
     pub model: String,
+    /// The cell's id; [`ALL_CELLS`] in a roll-up row ([`analyse_by_scenario`]).
     pub cell: String,
     pub scenario: String,
+    /// How many cells the row pools: 1, or more in a roll-up row.
+    pub cells: usize,
     /// Our packs, variant 0, agentic: today's rate.
     pub canonical: RateEstimate,
     /// Variants 1..N of our packs (agentic), by index.
@@ -137,10 +140,15 @@ impl GeneralisationRow {
     }
 }
 
+/// The `cell` of a roll-up row: every cell of its scenario.
+pub const ALL_CELLS: &str = "all cells";
+
 /// Counts per arm summed (several conditions may collapse to one arm, e.g. two runs).
 #[derive(Default)]
-struct CellArms {
+struct CellArms<'a> {
     scenario: String,
+    /// The cells the arms came from (one, or a scenario's in a roll-up).
+    cells: std::collections::BTreeSet<&'a str>,
     canonical: (u64, u64),
     variants: BTreeMap<u32, (u64, u64)>,
     reference: Option<(u64, u64)>,
@@ -161,10 +169,46 @@ fn add(slot: &mut (u64, u64), a: &Arm) {
 /// canonical agentic arm counts as the reference (a template run's variants and question
 /// forms, if any, are left out: the comparison is public text against ours).
 pub fn analyse(arms: &[Arm], method: IntervalMethod) -> Vec<GeneralisationRow> {
+    rows(arms, |a| &a.cell, method)
+}
+
+/// Per model x scenario, every cell of the scenario pooled into one row (`cell` is
+/// [`ALL_CELLS`]), for the scenarios where a model has more than one cell with
+/// generalisation data. A cell weighs by its samples, so the roll-up compares like with like
+/// only when every side covers the same cells with the same samples (as one grid does).
+pub fn analyse_by_scenario(arms: &[Arm], method: IntervalMethod) -> Vec<GeneralisationRow> {
+    // Only the cells with a row of their own: a cell with its canonical rate alone would
+    // weigh on the canonical side and nowhere else.
+    let with_data: std::collections::BTreeSet<(String, String)> = analyse(arms, method)
+        .into_iter()
+        .map(|r| (r.model, r.cell))
+        .collect();
+    let kept: Vec<Arm> = arms
+        .iter()
+        .filter(|a| with_data.contains(&(a.model.clone(), a.cell.clone())))
+        .cloned()
+        .collect();
+    rows(&kept, |a| &a.scenario, method)
+        .into_iter()
+        .filter(|r| r.cells > 1)
+        .map(|mut r| {
+            r.cell = ALL_CELLS.to_string();
+            r
+        })
+        .collect()
+}
+
+/// The rows with arms grouped per model by `key` (the cell, or the scenario).
+fn rows<'a>(
+    arms: &'a [Arm],
+    key: impl Fn(&'a Arm) -> &'a str,
+    method: IntervalMethod,
+) -> Vec<GeneralisationRow> {
     let mut cells: BTreeMap<(&str, &str), CellArms> = BTreeMap::new();
     for a in arms {
-        let c = cells.entry((&a.model, &a.cell)).or_default();
+        let c = cells.entry((&a.model, key(a))).or_default();
         c.scenario.clone_from(&a.scenario);
+        c.cells.insert(&a.cell);
         match (a.source, a.form, a.variation) {
             (PromptSource::Packs, Form::Agentic, 0) => add(&mut c.canonical, a),
             (PromptSource::Packs, Form::Agentic, k) => add(c.variants.entry(k).or_default(), a),
@@ -196,6 +240,7 @@ pub fn analyse(arms: &[Arm], method: IntervalMethod) -> Vec<GeneralisationRow> {
                 model: model.to_string(),
                 cell: cell.to_string(),
                 scenario: c.scenario,
+                cells: c.cells.len(),
                 canonical: est(c.canonical),
                 variants: c
                     .variants

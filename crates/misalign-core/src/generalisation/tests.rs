@@ -138,3 +138,31 @@ fn form_words_read_back() {
     assert_eq!(Form::parse("question"), None);
     assert_eq!(PromptSource::Templates.as_str(), "templates");
 }
+
+#[test]
+fn a_scenario_roll_up_pools_its_cells_with_data() {
+    // Two cells whose canonical rates add to 48/80 and whose variants add to 56/70:
+    // Newcombe's example (a) again. A third cell without variants stays out of the roll-up.
+    let arms = [
+        arm("x", Packs, 0, Agentic, 20, 40),
+        arm("x", Packs, 1, Agentic, 30, 35),
+        arm("y", Packs, 0, Agentic, 28, 40),
+        arm("y", Packs, 1, Agentic, 26, 35),
+        arm("plain", Packs, 0, Agentic, 40, 40),
+    ];
+    let rolled = analyse_by_scenario(&arms, IntervalMethod::Wilson);
+    assert_eq!(rolled.len(), 1, "{rolled:?}");
+    let r = &rolled[0];
+    assert_eq!(
+        (r.cell.as_str(), r.scenario.as_str(), r.cells),
+        (ALL_CELLS, "blackmail", 2)
+    );
+    assert_eq!((r.canonical.harmful, r.canonical.n), (48, 80));
+    assert_eq!(ci(&r.pooled_minus_canonical), (0.2, 0.0524, 0.3339));
+    // Per cell, each row pools one cell.
+    assert!(analyse(&arms, IntervalMethod::Wilson)
+        .iter()
+        .all(|r| r.cells == 1));
+    // A scenario with one cell of data has no roll-up (it would repeat the cell's row).
+    assert!(analyse_by_scenario(&arms[..2], IntervalMethod::Wilson).is_empty());
+}

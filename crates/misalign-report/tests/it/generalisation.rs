@@ -310,13 +310,32 @@ fn the_figure_draws_at_most_forty_cells_and_the_table_keeps_them_all() {
             .unwrap();
     }
     f.finish().unwrap();
-    write_reports(dir.path(), &ReportOptions::default()).unwrap();
+    let s = write_reports(dir.path(), &ReportOptions::default()).unwrap();
+    // The 41 cells of the scenario pooled: one roll-up row, ahead of the cells.
+    let json = summary_json(dir.path());
+    let roll = &json["generalisation"]["by_scenario"];
+    assert_eq!(roll.as_array().unwrap().len(), 1, "{roll}");
+    assert_eq!(
+        (roll[0]["cell"].as_str(), roll[0]["cells"].as_u64()),
+        (Some("all cells"), Some(41))
+    );
+    assert_eq!(
+        (
+            roll[0]["canonical"]["n"].as_u64(),
+            roll[0]["pooled"]["harmful"].as_u64()
+        ),
+        (Some(41), Some(41))
+    );
+    assert_eq!(json["generalisation"]["rows"][0]["cells"], 1);
+    let table = render_table(&s);
+    assert!(table.contains("blackmail: all 41 cells"), "{table}");
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
-    assert!(html.contains("The figure shows the first 40 of 41 model x cells"));
+    assert!(html.contains("The figure shows the first 40 of 42 model x cells"));
     let start = html.find("id=\"generalisation-plot\"").unwrap();
     let svg = &html[start..start + html[start..].find("</svg>").unwrap()];
     assert_eq!(svg.matches("font-weight=\"bold\"").count(), 40);
     let table = &html[html.find("id=\"generalisation-table\"").unwrap()..];
     let table = &table[..table.find("</table>").unwrap()];
-    assert_eq!(table.matches("<tr><td").count(), 41);
+    assert_eq!(table.matches("<tr><td").count(), 42);
+    assert!(table.contains("blackmail: all 41 cells"));
 }
