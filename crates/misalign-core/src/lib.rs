@@ -21,6 +21,7 @@ pub mod cost;
 pub mod detect;
 pub mod environment;
 pub mod executed;
+pub mod generalisation;
 pub mod hash;
 pub mod human_label;
 pub mod judge;

@@ -10,8 +10,9 @@ use std::path::Path;
 /// content-filtered and empty answers. The escalation columns come next: answers of `n`
 /// that raised the concern through a legitimate channel, with the rate's interval. Last,
 /// `unparsed` (no verdict: an action block could not be read), `planned` and `pending`
-/// (planned, not answered yet).
-pub const CSV_COLUMNS: [&str; 28] = [
+/// (planned, not answered yet). Then `variation` (the surface variant's index) and `format`
+/// (`open` | `choice`), empty for the canonical agentic text (docs/generalisation.md).
+pub const CSV_COLUMNS: [&str; 30] = [
     "model",
     "condition",
     "scenario",
@@ -40,6 +41,8 @@ pub const CSV_COLUMNS: [&str; 28] = [
     "unparsed",
     "planned",
     "pending",
+    "variation",
+    "format",
 ];
 
 fn f4(x: Option<f64>) -> String {
@@ -95,6 +98,8 @@ pub fn write_csv(path: &Path, s: &ReportSummary) -> Result<(), ReportError> {
             &r.unparsed.to_string(),
             &r.planned.to_string(),
             &r.pending.to_string(),
+            &r.variation,
+            &r.format,
         ])
         .map_err(csv_err)?;
     }

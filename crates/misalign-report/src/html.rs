@@ -396,6 +396,7 @@ fn render_head(s: &ReportSummary, embed: Option<&EmbedInfo>) -> String {
     crate::mitigation_html::escalation(&mut h, s);
     awareness(&mut h, s);
     crate::judges::section(&mut h, s.judges.as_ref());
+    crate::generalisation_html::generalisation(&mut h, s);
     costs(&mut h, s);
     h.push_str(
         "<h2 id=\"transcripts\">Transcripts</h2>\n<div class=\"filters\">\

@@ -11,6 +11,9 @@ pub mod agreement;
 mod agreement_html;
 mod costs;
 mod files;
+pub mod generalisation;
+mod generalisation_html;
+mod generalisation_table;
 mod html;
 mod inspect;
 mod inspect_episode;
@@ -87,6 +90,9 @@ pub struct ReportOptions {
     /// Whose label counts in the calibration section: the majority of the reviewers, or a
     /// named adjudicator wherever they labelled (docs/labels.md).
     pub label_rule: misalign_core::agreement::LabelRule,
+    /// A results folder with the same grid run on the other prompt source (built-in packs
+    /// or `--templates`), for the public-prompt gap.
+    pub compare_prompts: Option<PathBuf>,
 }
 
 impl Default for ReportOptions {
@@ -97,6 +103,7 @@ impl Default for ReportOptions {
             html: true,
             html_budget: DEFAULT_HTML_BUDGET,
             label_rule: misalign_core::agreement::LabelRule::Majority,
+            compare_prompts: None,
         }
     }
 }
@@ -119,6 +126,13 @@ pub fn load_summary(store: &Store, options: &ReportOptions) -> Result<ReportSumm
         None => (Vec::new(), Vec::new()),
     };
     let mut summary = summarize(run, &cells, &awareness, options.interval);
+    if let Some(dir) = &options.compare_prompts {
+        let source = generalisation::source_of(summary.run.as_ref());
+        let (mut arms, compared) = generalisation::compared_arms(dir, source)?;
+        arms.extend(generalisation::arms(&cells, source));
+        summary.generalisation =
+            generalisation::section(&arms, source, Some(compared), options.interval);
+    }
     summary.run_facts = run_facts::run_facts(store, &summary)?;
     if let Some(r) = &summary.run {
         summary.costs = costs::model_costs(store, r.run_id)?;

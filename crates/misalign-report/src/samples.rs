@@ -15,9 +15,10 @@ use std::path::Path;
 /// `1` / `0`, blank when there is none; `transcript` is the answer's `response.json`,
 /// relative to the results folder.
 /// `escalation` is the second outcome (raised the concern through a legitimate channel).
-/// Then six describe agent episodes (blank for single answers but `interaction`); `format`
-/// is the condition's format (`agentic`, or the question form `open` / `choice`).
-pub const SAMPLES_CSV_COLUMNS: [&str; 44] = [
+/// Six columns describe agent episodes (blank for single answers but `interaction`); the
+/// last two are the surface variant's index and the question form, blank for the canonical
+/// agentic text (docs/generalisation.md).
+pub const SAMPLES_CSV_COLUMNS: [&str; 45] = [
     "run_id",
     "item_key",
     "model",
@@ -61,6 +62,7 @@ pub const SAMPLES_CSV_COLUMNS: [&str; 44] = [
     "harmful_step",
     "harmful_sim_time",
     "leverage_read_first",
+    "variation",
     "format",
 ];
 
@@ -217,6 +219,7 @@ pub(crate) fn samples_record(
             .flatten()
     });
     let agent = |cell: String| if episode { cell } else { String::new() };
+    let (variation, format) = crate::generalisation::axis_cells(r.condition_json.as_deref());
     vec![
         r.run_id.to_string(),
         text(&r.item_key),
@@ -263,7 +266,8 @@ pub(crate) fn samples_record(
         agent(num(r.harmful_step)),
         agent(opt(&r.harmful_at)),
         agent(flag(r.leverage_read_first)),
-        axis(|c| c.format().to_string()),
+        variation,
+        format,
     ]
 }
 

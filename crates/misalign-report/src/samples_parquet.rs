@@ -42,7 +42,8 @@ fn kind(column: &str) -> Kind {
         | "attempts"
         | "steps"
         | "harmful_step"
-        | "leverage_read_first" => Kind::Int,
+        | "leverage_read_first"
+        | "variation" => Kind::Int,
         "cost_usd" => Kind::Double,
         _ => Kind::Text,
     }

@@ -58,6 +58,12 @@ pub struct SummaryRow {
     pub escalation_rate: Option<f64>,
     pub escalation_ci_low: Option<f64>,
     pub escalation_ci_high: Option<f64>,
+    /// The surface variant's index; empty for the canonical text (docs/generalisation.md).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub variation: String,
+    /// The question form (`open` | `choice`); empty for the agentic scenario.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub format: String,
 }
 
 /// The label of answers without an awareness judgement, in a cell where others have one.
@@ -127,10 +133,14 @@ pub struct ReportSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub judges: Option<crate::judges::JudgeAgreement>,
     /// Agreement between judges, calibration against human labels, the corrected rates and
-    /// agreement between reviewers; absent when the run has no labels and no judges'
-    /// verdicts (docs/labels.md).
+    /// agreement between reviewers; absent when the run has no labels and fewer than two
+    /// judges (docs/labels.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agreement: Option<crate::agreement::AgreementSummary>,
+    /// Variants, the public-prompt gap and the say-do gap (docs/generalisation.md); left
+    /// out when the run has none of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generalisation: Option<crate::generalisation::GeneralisationSection>,
 }
 
 const REAL: &str = "deliberates_thinks_real";
@@ -182,6 +192,13 @@ pub fn summarize(
     };
     let awareness_rows = awareness_rows(awareness, method, &notice);
     let awareness_real_vs_eval = real_vs_eval(&awareness_rows);
+    let source = crate::generalisation::source_of(run.as_ref());
+    let generalisation = crate::generalisation::section(
+        &crate::generalisation::arms(cells, source),
+        source,
+        None,
+        method,
+    );
     ReportSummary {
         run,
         interval_method: method.as_str(),
@@ -200,6 +217,7 @@ pub fn summarize(
         cost_total: crate::costs::CostTotal::default(),
         judges: None,
         agreement: None,
+        generalisation,
     }
 }
 
@@ -218,6 +236,7 @@ fn summary_row(
     let esc = RateEstimate::from_counts(c.escalated, n, method);
     let bounds = exclusion_bounds(c.harmful, n, excluded(c));
     let axis = |f: fn(&Condition) -> String| condition.map(f).unwrap_or_default();
+    let (variation, format) = crate::generalisation::axis_cells(c.condition_json.as_deref());
     SummaryRow {
         model: c.model.clone(),
         condition: c.condition_id.clone(),
@@ -249,6 +268,8 @@ fn summary_row(
         escalation_rate: esc.rate,
         escalation_ci_low: esc.ci.map(|i| i.low),
         escalation_ci_high: esc.ci.map(|i| i.high),
+        variation,
+        format,
     }
 }
 

@@ -15,14 +15,14 @@ pub(crate) fn p_text(p: f64) -> String {
     }
 }
 
-fn pct(x: Option<f64>) -> String {
+pub(crate) fn pct(x: Option<f64>) -> String {
     x.map(|v| format!("{:.1}%", v * 100.0))
         .unwrap_or_else(|| "-".into())
 }
 
 /// Lays out `rows` under `head` in aligned columns; columns from `first_numeric` on are
 /// right-aligned.
-fn aligned(head: &[&str], rows: &[Vec<String>], first_numeric: usize, out: &mut String) {
+pub(crate) fn aligned(head: &[&str], rows: &[Vec<String>], first_numeric: usize, out: &mut String) {
     let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (w, c) in width.iter_mut().zip(r) {
@@ -147,6 +147,7 @@ pub fn render_table(s: &ReportSummary) -> String {
     mitigation_table(s, &mut out);
     real_vs_eval(s, &mut out);
     calibration(s, &mut out);
+    crate::generalisation_table::generalisation_table(s.generalisation.as_ref(), &mut out);
     out.push_str(&crate::costs::cost_lines(&s.costs));
     // Last, so they stay on screen: what changes how to read the numbers above.
     if let Some(line) = s.run_facts.settings_line() {

@@ -65,11 +65,28 @@ impl Filler {
     /// Records the prompt (once), the work item and its place in the run's plan; returns
     /// the item key.
     fn plan(&self, model: &str, condition: &Condition, index: u32) -> Result<String, StoreError> {
+        let cond_json = serde_json::to_string(condition).expect("condition serializes");
+        self.plan_stored(
+            model,
+            &condition.id(),
+            &cond_json,
+            &condition.scenario,
+            index,
+        )
+    }
+
+    /// [`Filler::plan`] of a condition as stored: its id and condition JSON as given.
+    fn plan_stored(
+        &self,
+        model: &str,
+        cid: &str,
+        cond_json: &str,
+        scenario: &str,
+        index: u32,
+    ) -> Result<String, StoreError> {
         let c = &self.store.conn;
-        let cid = condition.id();
         let prompt_hash = format!("p-{cid}");
         let item_key = format!("{model}|{cid}|{index}");
-        let cond_json = serde_json::to_string(condition).expect("condition serializes");
         let e = |e| sql(&self.store, e);
         c.prepare_cached("INSERT OR IGNORE INTO prompts VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)")
             .map_err(e)?
@@ -84,14 +101,7 @@ impl Filler {
             .map_err(e)?;
         c.prepare_cached("INSERT INTO work_items VALUES (?1, ?2, ?3, ?4, ?5, '{}', ?6)")
             .map_err(e)?
-            .execute(params![
-                item_key,
-                prompt_hash,
-                cid,
-                model,
-                index,
-                condition.scenario
-            ])
+            .execute(params![item_key, prompt_hash, cid, model, index, scenario])
             .map_err(e)?;
         c.prepare_cached("INSERT INTO run_items VALUES (?1, ?2)")
             .map_err(e)?
@@ -109,6 +119,46 @@ impl Filler {
         s: &Sample,
     ) -> Result<String, StoreError> {
         let item_key = self.plan(model, condition, index)?;
+        self.answer(item_key, index, s)
+    }
+
+    /// Like [`Filler::add`], for `condition` with settings on axes this build may not
+    /// register: each `(field, value, suffix)` adds `field: value` to the stored condition
+    /// JSON and `suffix` to its id (`("variation", json!(2), "_v2")`).
+    pub fn add_with_fields(
+        &self,
+        model: &str,
+        condition: &Condition,
+        fields: &[(&str, serde_json::Value, &str)],
+        index: u32,
+        s: &Sample,
+    ) -> Result<String, StoreError> {
+        let mut json = serde_json::to_value(condition).expect("condition serializes");
+        let mut cid = condition.id();
+        for (field, value, suffix) in fields {
+            json[*field] = value.clone();
+            cid.push_str(suffix);
+        }
+        let item_key =
+            self.plan_stored(model, &cid, &json.to_string(), &condition.scenario, index)?;
+        self.answer(item_key, index, s)
+    }
+
+    /// Sets the run's `packs_json` (the scenario hashes and, for a `--templates` run, its
+    /// prompt source).
+    pub fn set_packs_json(&self, packs_json: &str) -> Result<(), StoreError> {
+        self.store
+            .conn
+            .execute(
+                "UPDATE runs SET packs_json = ?1 WHERE id = ?2",
+                params![packs_json, self.run_id],
+            )
+            .map_err(|e| sql(&self.store, e))?;
+        Ok(())
+    }
+
+    /// Stores the answer (and classification) of the planned item `item_key`.
+    fn answer(&self, item_key: String, index: u32, s: &Sample) -> Result<String, StoreError> {
         let c = &self.store.conn;
         let e = |e| sql(&self.store, e);
         c.prepare_cached(

@@ -8,6 +8,7 @@ mod episodes;
 mod exports;
 mod first_hour;
 mod labels;
+mod generalisation;
 mod mitigation_table;
 mod recorded_prices;
 mod report_files;

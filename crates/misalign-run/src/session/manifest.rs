@@ -5,6 +5,7 @@ use super::plan::Plan;
 use super::{Event, Reporter, RunSettings, SessionError};
 use crate::{ModelTarget, WorkItem};
 use misalign_core::hash::sha256_hex;
+use misalign_core::scenario::Origin;
 use misalign_core::SamplingParams;
 use misalign_store::untrusted::terminal_safe;
 use misalign_store::{PromptRow, RunKind, RunManifest, Store, WorkItemRow};
@@ -79,6 +80,12 @@ pub(crate) fn begin_run(
                 plan.source.pack_hash_with(sc, agent, question)?.into(),
             );
         }
+    }
+    // A `--templates` run says so beside the hashes (docs/generalisation.md, "The
+    // public-prompt gap"); a built-in run's manifest stays as it was.
+    if matches!(plan.source.origin(), Origin::Dir(_)) {
+        use misalign_core::generalisation::stored::{PROMPT_SOURCE_KEY, TEMPLATES};
+        packs.insert(PROMPT_SOURCE_KEY.into(), TEMPLATES.into());
     }
     let text = &settings.experiment_text;
     Ok(store.begin_run(&RunManifest {

@@ -30,6 +30,11 @@ pub struct Args {
     /// (else the majority of the reviewers'): the rule of `misalign labels --adjudicator`.
     #[arg(long, value_name = "NAME")]
     pub adjudicator: Option<String>,
+    /// Another results folder holding the same grid run on the other prompt source (one run
+    /// with --templates, one on the built-in packs): the report adds the public-prompt gap
+    /// (docs/generalisation.md).
+    #[arg(long, value_name = "DIR")]
+    pub compare_prompts: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Outcome {
@@ -40,6 +45,7 @@ pub fn run(args: Args) -> Outcome {
         label_rule: args
             .adjudicator
             .map_or(LabelRule::Majority, LabelRule::Adjudicator),
+        compare_prompts: args.compare_prompts,
         ..ReportOptions::default()
     };
     let results = crate::results_dir::resolve(args.results)?;
