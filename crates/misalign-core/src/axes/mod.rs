@@ -21,11 +21,13 @@ pub(crate) mod extra_instructions;
 pub(crate) mod interaction;
 pub(crate) mod mitigations;
 pub(crate) mod variant;
+pub(crate) mod variation;
 mod word;
 
 pub use extra_instructions::ExtraInstructions;
 pub use interaction::Interaction;
 pub use variant::Variant;
+pub use variation::{VariationSetting, DEFAULT_SEED as DEFAULT_VARIATION_SEED};
 
 use crate::condition::{Condition, MitigationClash};
 use crate::config::walk::{Ctx, R};
@@ -47,6 +49,7 @@ pub(crate) static AXES: &[&dyn Axis] = &[
     &awareness::AXIS,
     &mitigations::AXIS,
     &interaction::AXIS,
+    &variation::AXIS,
 ];
 
 /// One axis of the grid beyond the reference framework's. The methods with a default may be

@@ -13,7 +13,7 @@ static TONE: WordAxis = WordAxis {
     what: "tone",
     doc: "",
     words: &[("calm", ""), ("urgent", "_urgent")],
-    id_rank: 5,
+    id_rank: 7,
     json: JsonForm::Word,
     file_default: None,
     contrasts: &[Contrast {
@@ -45,6 +45,7 @@ fn every_condition(axes: &[&'static dyn Axis]) -> Vec<Condition> {
                 "awareness_notice" => vec!["off", "on"],
                 "interaction" => vec!["single", "agent"],
                 "tone" => vec!["calm", "urgent"],
+                "variation" => vec!["0", "3", "12s7"],
                 other => panic!("a word list for axis {other}"),
             };
             (a.name(), a.default_word(), words)
@@ -73,7 +74,7 @@ fn every_condition(axes: &[&'static dyn Axis]) -> Vec<Condition> {
 fn a_new_axis_round_trips_ids_through_the_registry() {
     let axes = with_tone();
     let all = every_condition(&axes);
-    assert_eq!(all.len(), 2 * 3 * 2 * 3 * 2 * 2 * 2);
+    assert_eq!(all.len(), 2 * 3 * 2 * 3 * 2 * 2 * 2 * 3);
     for c in &all {
         let id = c.id_with(&axes);
         let back = Condition::parse_with(&axes, &id).unwrap_or_else(|e| panic!("{e}"));
@@ -150,7 +151,7 @@ fn the_condition_json_of_each_axis_reads_back_and_defaults_when_missing() {
 fn the_id_grammar_in_messages_comes_from_the_registry() {
     let err = "nope".parse::<Condition>().unwrap_err().to_string();
     assert!(
-        err.contains("<urgency>[_prod][_dont|_goal][_aware][_mit-a+b][_agent],"),
+        err.contains("<urgency>[_prod][_dont|_goal][_aware][_mit-a+b][_agent][_vk[sS]],"),
         "{err}"
     );
 }
