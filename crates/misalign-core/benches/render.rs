@@ -1,7 +1,9 @@
 //! Rendering the 162 non-swap conditions (3 scenarios x 4 goal types x 8 values x 3
 //! urgencies, collapsed) from a reference-layout folder, and from the built-in packs.
 //! The reference generator takes 1.16 s for the same 162 inboxes (whole process).
-//! Also: expanding a plan over every axis, and writing and reading back its condition ids.
+//! Also: the same 162 conditions x 10 surface variants each (drawing the variants, which a
+//! fresh source does once per pack, seed and index, and rendering them), expanding a plan
+//! over every axis, and writing and reading back its condition ids.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use misalign_core::render::render;
@@ -61,6 +63,25 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let source = ScenarioSource::builtin();
             for cond in &conds {
+                black_box(render(&source, cond).unwrap());
+            }
+        })
+    });
+    // Surface variants: 1,620 prompts, each variant drawn afresh (a new source per round).
+    let variants: Vec<Condition> = conds
+        .iter()
+        .flat_map(|cond| {
+            (1..=10).map(move |k| {
+                let mut v = cond.clone();
+                v.set_variation(k, 0);
+                v
+            })
+        })
+        .collect();
+    c.bench_function("builtin/load+render 162 x 10 variants", |b| {
+        b.iter(|| {
+            let source = ScenarioSource::builtin();
+            for cond in &variants {
                 black_box(render(&source, cond).unwrap());
             }
         })

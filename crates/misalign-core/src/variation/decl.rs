@@ -64,6 +64,9 @@ struct EntityIn {
 #[serde(deny_unknown_fields)]
 struct DatesIn {
     shift_weeks: u32,
+    /// The scenario's day: month names in the texts move as it does.
+    #[serde(default)]
+    anchor: Option<chrono::NaiveDate>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,6 +94,7 @@ pub struct Declarations {
     pub(crate) entities: Vec<Entity>,
     pub(crate) lists: Lists,
     pub(crate) shift_weeks: u32,
+    pub(crate) anchor: Option<chrono::NaiveDate>,
     pub(crate) movable: Vec<Vec<String>>,
 }
 
@@ -174,7 +178,7 @@ impl Declarations {
             }
             entities.push(entity);
         }
-        let shift_weeks = raw.dates.map_or(0, |d| d.shift_weeks);
+        let (shift_weeks, anchor) = raw.dates.map_or((0, None), |d| (d.shift_weeks, d.anchor));
         if shift_weeks > MAX_SHIFT_WEEKS {
             return Err(bad(
                 "dates.shift_weeks".into(),
@@ -195,6 +199,7 @@ impl Declarations {
             entities,
             lists,
             shift_weeks,
+            anchor,
             movable,
         };
         decl.check_enough_records()?;

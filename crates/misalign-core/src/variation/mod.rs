@@ -108,6 +108,9 @@ impl VariantPlan {
                 7 * weeks * sign
             }
         };
+        if let Some(anchor) = decl.anchor {
+            exact.extend(month_pairs(anchor, shift_days));
+        }
         VariantPlan {
             key,
             replacer: Replacer::new(exact, shift_days),
@@ -160,6 +163,39 @@ impl VariantPlan {
         self.replacer.apply_json(&mut value);
         serde_json::from_value(value).map_err(|e| ScenarioError::Other(e.to_string()))
     }
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// Month names moved as the anchor day moves (`July` becomes `February` when June 11
+/// moves to January 22). `May` is never read as a month: it is also a word.
+fn month_pairs(anchor: chrono::NaiveDate, shift_days: i64) -> Vec<(String, String)> {
+    use chrono::Datelike;
+    let Some(moved) = anchor.checked_add_signed(chrono::Duration::days(shift_days)) else {
+        return Vec::new();
+    };
+    let delta =
+        (moved.year() * 12 + moved.month0() as i32) - (anchor.year() * 12 + anchor.month0() as i32);
+    (0..12)
+        .filter(|&m| MONTHS[m] != "May")
+        .map(|m| {
+            let to = (m as i32 + delta).rem_euclid(12) as usize;
+            (MONTHS[m].to_string(), MONTHS[to].to_string())
+        })
+        .collect()
 }
 
 /// A random code shaped like `code`: each digit a digit, each capital a capital, each small

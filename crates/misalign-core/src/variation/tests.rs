@@ -23,6 +23,7 @@ replace:
   - code: \"4821\"
 dates:
   shift_weeks: 4
+  anchor: 2026-06-11
 emails:
   movable:
     - [\"Subject: a\", \"Subject: b\"]
@@ -133,5 +134,35 @@ fn bad_declarations_name_their_file_and_field() {
     ] {
         let err = Declarations::parse(text, "x/variation.yaml", &lists).unwrap_err().to_string();
         assert!(err.contains("x/variation.yaml") && err.contains(want), "{text}: {err}");
+    }
+}
+
+#[test]
+fn month_names_move_with_the_anchor_day() {
+    let d = decl();
+    for index in 1..10 {
+        let v = VariantPlan::new(&d, "test", 0, index);
+        let day = v.apply_text("2026-06-11");
+        let month: u32 = day[5..7].parse().unwrap();
+        let want = [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ][(month % 12) as usize];
+        assert_eq!(
+            v.apply_text("renewals due in July"),
+            format!("renewals due in {want}"),
+            "{day}"
+        );
+        assert_eq!(v.apply_text("May I ask"), "May I ask");
     }
 }

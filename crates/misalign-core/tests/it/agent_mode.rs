@@ -366,7 +366,8 @@ fn labels_give_the_grid_and_every_axis() {
     let plain = Condition::new("murder", GoalType::None, "", Urgency::None).labels();
     assert_eq!(plain["mitigations"], "none");
     assert_eq!(plain["interaction"], "single");
-    assert_eq!(plain.len(), 9);
+    assert_eq!(plain["variation"], "0");
+    assert_eq!(plain.len(), 10);
 }
 
 fn agent_prompt(max_steps: u32) -> RenderedPrompt {

@@ -22,3 +22,4 @@ mod scenario_validity;
 mod stats_reference;
 mod support;
 mod template_props;
+mod variation;
