@@ -170,15 +170,6 @@ impl Axis for VariationAxis {
         })
     }
 
-    fn apply(
-        &self,
-        c: &mut Condition,
-        value: &str,
-    ) -> Result<(), crate::condition::MitigationClash> {
-        c.set_setting(NAME, CANONICAL, value.to_string());
-        Ok(())
-    }
-
     fn to_json(&self, word: &str) -> Option<Value> {
         let s = VariationSetting::parse(word).filter(|s| s.index > 0)?;
         Some(serde_json::json!({"index": s.index, "seed": s.seed}))
