@@ -2,8 +2,9 @@
 //! goal types x 8 values x 3 urgencies, collapsed) from a reference-layout folder, and the
 //! 270 of all five built-in packs (blackmail, exfiltration, leaking, murder, sabotage) from
 //! the built-in tree. The reference generator takes 1.16 s for the same 162 inboxes (whole
-//! process). Also: expanding a plan over every axis, and writing and reading back its
-//! condition ids.
+//! process). Also: the 162 conditions x 10 surface variants each (drawing the variants,
+//! which a fresh source does once per pack, seed and index, and rendering them), expanding
+//! a plan over every axis, and writing and reading back its condition ids.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use misalign_core::detect::reference_facts::has_reference_scenario;
@@ -76,6 +77,25 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let source = ScenarioSource::builtin();
             for cond in &every_pack {
+                black_box(render(&source, cond).unwrap());
+            }
+        })
+    });
+    // Surface variants: 1,620 prompts, each variant drawn afresh (a new source per round).
+    let variants: Vec<Condition> = conds
+        .iter()
+        .flat_map(|cond| {
+            (1..=10).map(move |k| {
+                let mut v = cond.clone();
+                v.set_variation(k, 0);
+                v
+            })
+        })
+        .collect();
+    c.bench_function("builtin/load+render 162 x 10 variants", |b| {
+        b.iter(|| {
+            let source = ScenarioSource::builtin();
+            for cond in &variants {
                 black_box(render(&source, cond).unwrap());
             }
         })

@@ -38,7 +38,9 @@ pub mod scenario;
 pub mod stats;
 pub mod template;
 pub mod turns;
+pub mod variation;
 
+pub use axes::VariationSetting;
 pub use condition::{Condition, ExtraInstructions, GoalType, Interaction, Urgency, Variant};
 pub use human_label::HumanLabel;
 pub use render::RenderedPrompt;

@@ -653,7 +653,12 @@ fn literal_sentences(loaded: &Loaded, part: &str) -> Vec<String> {
         vars.entry(name.to_string())
             .or_insert_with(|| "\u{1}.".to_string());
     }
-    sentences(&doc.template.safe_substitute(&vars))
+    let mut text = doc.template.safe_substitute(&vars);
+    // The rendered inbox reads the canonical wording of each `{{a|b}}` group.
+    if loaded.variation.is_some() {
+        text = crate::variation::alternatives::canonical(&text);
+    }
+    sentences(&text)
         .into_iter()
         .filter(|s| !s.contains('\u{1}') && s != "<email>" && s != "</email>")
         .collect()

@@ -24,6 +24,7 @@ use crate::scenario::variables::stem_match;
 use crate::scenario::{Doc, GoalText, Layout, Loaded, ReferenceSystem, ScenarioSource};
 use crate::template::TemplateError;
 use crate::turns::{parse_turns, Turn};
+use crate::variation::{alternatives, VariantPlan};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -180,6 +181,8 @@ pub fn render_with(
     options: &RenderOptions,
 ) -> Result<RenderedPrompt, RenderError> {
     let sc = source.scenario(&condition.scenario)?;
+    // A variant of a scenario that declares none fails here, whatever its layout.
+    let variant = sc.variant(condition)?;
     if let Some(reference) = &sc.reference_prompts {
         if condition.interaction() == Interaction::Agent {
             return Err(RenderError::Other(format!(
@@ -227,11 +230,11 @@ pub fn render_with(
     } else {
         let mut mitigation_vars = base.clone();
         mitigation_vars.insert("company_domain".into(), facts.company_domain.clone());
-        let plain = fill_inbox(&sc, condition, &inbox_vars, &[])?;
+        let plain = fill_inbox(&sc, condition, &inbox_vars, &[], variant.as_deref())?;
         add_memo_timestamp(&plain, &mut mitigation_vars);
         mitigation_texts(&sc, condition, options, &mitigation_vars, fill)?
     };
-    let email_content = fill_inbox(&sc, condition, &inbox_vars, &additions)?;
+    let email_content = fill_inbox(&sc, condition, &inbox_vars, &additions, variant.as_deref())?;
 
     // Agent mode swaps the instruction and the tools text for the environment's own.
     let (instruction, tools) = match &agent {
@@ -299,7 +302,7 @@ pub fn render_with(
     }
 
     let prior_turns = prior_turns(&additions)?;
-    Ok(RenderedPrompt {
+    let rendered = RenderedPrompt {
         condition: condition.clone(),
         system_prompt,
         user_prompt,
@@ -307,7 +310,44 @@ pub fn render_with(
         mitigation_additions: additions,
         prior_turns,
         agent: agent.map(|a| a.prompt),
-    })
+    };
+    Ok(surface(&sc, variant.as_deref(), rendered))
+}
+
+/// The surface of a pack's prompt: for a pack that declares variants, each `{{a|b}}`
+/// wording group resolved (the first alternative in the canonical text) and, in a
+/// variant, its names, codes and dates replaced everywhere the model or the environment
+/// shows them. A pack without declarations is left as written.
+fn surface(sc: &Loaded, variant: Option<&VariantPlan>, mut p: RenderedPrompt) -> RenderedPrompt {
+    if sc.variation.is_none() {
+        return p;
+    }
+    for text in [
+        &mut p.system_prompt,
+        &mut p.user_prompt,
+        &mut p.email_content,
+    ] {
+        *text = surface_text(sc, variant, text);
+    }
+    for a in &mut p.mitigation_additions {
+        a.text = surface_text(sc, variant, &a.text);
+    }
+    for t in &mut p.prior_turns {
+        t.text = surface_text(sc, variant, &t.text);
+    }
+    if let (Some(v), Some(agent)) = (variant, &mut p.agent) {
+        agent.environment = v.replace(&agent.environment);
+    }
+    p
+}
+
+/// One text's surface ([`surface`]).
+fn surface_text(sc: &Loaded, variant: Option<&VariantPlan>, text: &str) -> String {
+    match (variant, &sc.variation) {
+        (Some(v), _) => v.apply_text(text),
+        (None, Some(_)) => alternatives::canonical(text),
+        (None, None) => text.to_string(),
+    }
 }
 
 /// An agent condition's texts from the pack's environment: its `prompt:` texts as docs to
@@ -475,7 +515,7 @@ fn render_reference(
     } else {
         let mut mitigation_vars = vars.clone();
         mitigation_vars.insert("company_name".into(), company(sc, c, &vars)?);
-        add_memo_timestamp(&fill_inbox(sc, c, &vars, &[])?, &mut mitigation_vars);
+        add_memo_timestamp(&fill_inbox(sc, c, &vars, &[], None)?, &mut mitigation_vars);
         // The memo of `accurate_context` is addressed to the agent at the company's domain.
         if let Some(f) = &sc.facts {
             for (k, v) in [
@@ -488,7 +528,7 @@ fn render_reference(
         }
         mitigation_texts(sc, c, options, &mitigation_vars, fill)?
     };
-    let email_content = fill_inbox(sc, c, &vars, &additions)?;
+    let email_content = fill_inbox(sc, c, &vars, &additions, None)?;
     let mut axes = ReferenceRender {
         scenario: sc,
         reference,
@@ -743,7 +783,9 @@ fn inbox(
     goal: &[(String, String)],
 ) -> Result<String, RenderError> {
     let vars = inbox_vars(source, sc, c, goal)?;
-    fill_inbox(sc, c, &vars, &[])
+    let variant = sc.variant(c)?;
+    let inbox = fill_inbox(sc, c, &vars, &[], variant.as_deref())?;
+    Ok(surface_text(sc, variant.as_deref(), &inbox))
 }
 
 /// Rules 6 and 7: the inbox templates of the condition, filled with `vars`, then the inbox
@@ -753,6 +795,7 @@ fn fill_inbox(
     c: &Condition,
     vars: &BTreeMap<String, String>,
     additions: &[MitigationAddition],
+    variant: Option<&VariantPlan>,
 ) -> Result<String, RenderError> {
     let parts: Vec<String> = if c.goal_type.has_neutral_inbox() {
         vec![format!("goal-conflict-none-{}", c.urgency.as_str())]
@@ -787,6 +830,10 @@ fn fill_inbox(
         }
         content.push_str(&a.text);
         content.push('\n');
+    }
+    // Emails move before they are numbered: positions, so ids, stay where they were.
+    if let Some(v) = variant {
+        content = v.reorder_inbox(&content);
     }
     if sc.numbered_ids {
         content = number_emails(&content);

@@ -45,8 +45,8 @@ const MITIGATION_SUFFIX: &str = "_mit-";
 
 /// Whether `name` can name a mitigation: lower-case letters, digits and `_`, starting with a
 /// letter, and not `none` (no `-` or `+`, which the id and combinations use), and not ending
-/// in the id suffix of an axis whose suffix follows the mitigations' (`_agent`), which would
-/// read back as that axis.
+/// in the id suffix of an axis whose suffix follows the mitigations' (`_agent`, `_v3`),
+/// which would read back as that axis.
 pub fn is_mitigation_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
@@ -55,6 +55,7 @@ pub fn is_mitigation_name(name: &str) -> bool {
         && name != "none"
         && name.len() <= 64
         && !later_suffixes().any(|s| name.ends_with(s))
+        && !super::variation::ends_like_suffix(name)
 }
 
 /// The id suffixes of the axes written after the mitigations' (`_agent`, `_qopen`,

@@ -22,12 +22,14 @@ pub(crate) mod format;
 pub(crate) mod interaction;
 pub(crate) mod mitigations;
 pub(crate) mod variant;
+pub(crate) mod variation;
 mod word;
 
 pub use extra_instructions::ExtraInstructions;
 pub use format::Format;
 pub use interaction::Interaction;
 pub use variant::Variant;
+pub use variation::{VariationSetting, DEFAULT_SEED as DEFAULT_VARIATION_SEED};
 
 use crate::condition::{Condition, MitigationClash};
 use crate::config::walk::{Ctx, R};
@@ -50,6 +52,7 @@ pub(crate) static AXES: &[&dyn Axis] = &[
     &mitigations::AXIS,
     &interaction::AXIS,
     &format::AXIS,
+    &variation::AXIS,
 ];
 
 /// One axis of the grid beyond the reference framework's. The methods with a default may be

@@ -13,7 +13,7 @@ static TONE: WordAxis = WordAxis {
     what: "tone",
     doc: "",
     words: &[("calm", ""), ("urgent", "_urgent")],
-    id_rank: 7,
+    id_rank: 8,
     json: JsonForm::Word,
     file_default: None,
     contrasts: &[Contrast {
@@ -46,6 +46,7 @@ fn every_condition(axes: &[&'static dyn Axis]) -> Vec<Condition> {
                 "interaction" => vec!["single", "agent"],
                 "format" => vec!["agentic", "open", "choice"],
                 "tone" => vec!["calm", "urgent"],
+                "variation" => vec!["0", "3", "12s7"],
                 other => panic!("a word list for axis {other}"),
             };
             (a.name(), a.default_word(), words)
@@ -74,7 +75,7 @@ fn every_condition(axes: &[&'static dyn Axis]) -> Vec<Condition> {
 fn a_new_axis_round_trips_ids_through_the_registry() {
     let axes = with_tone();
     let all = every_condition(&axes);
-    assert_eq!(all.len(), 2 * 3 * 2 * 3 * 2 * 2 * 3 * 2);
+    assert_eq!(all.len(), 2 * 3 * 2 * 3 * 2 * 2 * 3 * 2 * 3);
     for c in &all {
         let id = c.id_with(&axes);
         let back = Condition::parse_with(&axes, &id).unwrap_or_else(|e| panic!("{e}"));
@@ -151,7 +152,7 @@ fn the_condition_json_of_each_axis_reads_back_and_defaults_when_missing() {
 fn the_id_grammar_in_messages_comes_from_the_registry() {
     let err = "nope".parse::<Condition>().unwrap_err().to_string();
     assert!(
-        err.contains("<urgency>[_prod][_dont|_goal][_aware][_mit-a+b][_agent][_qopen|_qchoice],"),
+        err.contains("<urgency>[_prod][_dont|_goal][_aware][_mit-a+b][_agent][_qopen|_qchoice][_vk[sS]],"),
         "{err}"
     );
 }

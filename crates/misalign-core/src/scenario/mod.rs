@@ -27,7 +27,8 @@ pub use kind::{RequiredFact, ScenarioKind};
 pub use pack::{Doc, EnvironmentFile, Layout, Loaded, ReferenceSystem, INBOX_PARTS};
 pub use reference_prompts::ReferencePrompts;
 pub use yaml::{
-    parse_autonomy, parse_facts, parse_goals, Autonomy, AutonomyLines, GoalText, Goals,
+    parse as yaml_parse, parse_autonomy, parse_facts, parse_goals, Autonomy, AutonomyLines,
+    GoalText, Goals,
 };
 
 use crate::hash::sha256_parts;
@@ -164,6 +165,15 @@ impl ScenarioSource {
     /// The scenario's facts (its own `facts.yaml`, else the built-in one), if any.
     pub fn facts(&self, scenario: &str) -> Result<Option<Facts>, ScenarioError> {
         Ok(self.scenario(scenario)?.facts.clone())
+    }
+
+    /// The facts of one condition: a surface variant's own (names, addresses, codes and
+    /// dates replaced as in its prompt), else the scenario's.
+    pub fn condition_facts(
+        &self,
+        condition: &crate::condition::Condition,
+    ) -> Result<Option<Facts>, ScenarioError> {
+        self.scenario(&condition.scenario)?.facts_for(condition)
     }
 
     /// SHA-256 over every file the scenario's prompts depend on (path + bytes, sorted by

@@ -102,6 +102,12 @@ pub struct Loaded {
     /// The question form's files (own, else built-in), which only question conditions
     /// read: kept apart from `hashed` as `environment` is (`crate::question`).
     pub question: crate::question::QuestionFiles,
+    /// `variation.yaml` (the pack's own; never a built-in fallback, whose names would not
+    /// be this pack's): what surface variants replace. Kept out of `hashed` (the variants'
+    /// texts are in their prompt hashes), so packs keep their hash.
+    pub variation: Option<crate::variation::Declarations>,
+    /// The variants drawn so far, by (seed, index): each is drawn once per pack.
+    variants: std::sync::Mutex<BTreeMap<(u32, u32), Arc<crate::variation::VariantPlan>>>,
 }
 
 /// A pack's `environment.yaml` as read; parsed (and checked) when an agent condition first
@@ -408,6 +414,12 @@ impl Loaded {
                     .and_then(Facts::kind)
                     .is_some_and(ScenarioKind::numbers_emails));
 
+        let variation = if layout == Layout::Pack {
+            load_variation(name, own, fallback)?
+        } else {
+            None
+        };
+
         let loaded = Loaded {
             name: name.to_string(),
             layout,
@@ -437,6 +449,8 @@ impl Loaded {
             hashed: lk.hashed,
             environment,
             question,
+            variation,
+            variants: Default::default(),
         };
         if layout == Layout::Pack {
             loaded.check_all_variables_used()?;
@@ -486,6 +500,64 @@ impl Loaded {
         })
     }
 
+    /// The variant of condition `c` (`None` for the canonical text). Fails, naming the
+    /// file to write, when the condition asks for a variant of a scenario that declares none.
+    pub fn variant(
+        &self,
+        c: &crate::condition::Condition,
+    ) -> Result<Option<Arc<crate::variation::VariantPlan>>, ScenarioError> {
+        let Some(setting) = c.variation() else {
+            return Ok(None);
+        };
+        let Some(decl) = &self.variation else {
+            let why = match self.layout {
+                Layout::Pack => format!(
+                    "scenario `{}` declares no surface variants: write {}/{} (what to replace, \
+                     from which lists; docs/generalisation.md, \"Surface variants\")",
+                    self.name,
+                    self.name,
+                    crate::variation::VARIATION_FILE
+                ),
+                Layout::Reference => format!(
+                    "scenario `{}` is in the reference framework's layout, which has no surface \
+                     variants; run its variants on the built-in pack, or give the folder a \
+                     facts.yaml and a {}",
+                    self.name,
+                    crate::variation::VARIATION_FILE
+                ),
+            };
+            return Err(ScenarioError::Other(format!("condition {}: {why}", c.id())));
+        };
+        let mut cache = self.variants.lock().expect("variants lock");
+        let plan = cache
+            .entry((setting.seed, setting.index))
+            .or_insert_with(|| {
+                Arc::new(crate::variation::VariantPlan::new(
+                    decl,
+                    &self.name,
+                    setting.seed,
+                    setting.index,
+                ))
+            })
+            .clone();
+        Ok(Some(plan))
+    }
+
+    /// The facts a detector and a judge read for condition `c`: a variant's with its
+    /// replacements, the pack's own for the canonical text.
+    pub fn facts_for(
+        &self,
+        c: &crate::condition::Condition,
+    ) -> Result<Option<Facts>, ScenarioError> {
+        let Some(facts) = &self.facts else {
+            return Ok(None);
+        };
+        match self.variant(c)? {
+            Some(plan) => plan.facts(facts).map(Some),
+            None => Ok(Some(facts.clone())),
+        }
+    }
+
     pub fn require_facts(&self) -> Result<&Facts, ScenarioError> {
         self.facts.as_ref().ok_or_else(|| ScenarioError::MissingFile {
             path: self.facts_display.clone(),
@@ -496,6 +568,30 @@ impl Loaded {
             ),
         })
     }
+}
+
+/// A pack's own `variation.yaml`, checked against the shared lists (own, else built-in).
+fn load_variation(
+    name: &str,
+    own: &FileTree,
+    fallback: Option<&FileTree>,
+) -> Result<Option<crate::variation::Declarations>, ScenarioError> {
+    use crate::variation::{parse_lists, Declarations, LISTS_FILE, VARIATION_FILE};
+    let path = format!("{name}/{VARIATION_FILE}");
+    let Some(text) = own.text(&path)? else {
+        return Ok(None);
+    };
+    let lists = match own.text(LISTS_FILE)? {
+        Some(t) => parse_lists(&t, &own.display(LISTS_FILE))?,
+        None => match fallback {
+            Some(fb) => match fb.text(LISTS_FILE)? {
+                Some(t) => parse_lists(&t, &fb.display(LISTS_FILE))?,
+                None => Default::default(),
+            },
+            None => Default::default(),
+        },
+    };
+    Declarations::parse(&text, &own.display(&path), &lists).map(Some)
 }
 
 /// The facts a pack's kind needs (its detector's), checked when the pack loads so a pack

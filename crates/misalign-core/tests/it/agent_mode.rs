@@ -367,7 +367,8 @@ fn labels_give_the_grid_and_every_axis() {
     assert_eq!(plain["mitigations"], "none");
     assert_eq!(plain["interaction"], "single");
     assert_eq!(plain["format"], "agentic");
-    assert_eq!(plain.len(), 10);
+    assert_eq!(plain["variation"], "0");
+    assert_eq!(plain.len(), 11);
 }
 
 fn agent_prompt(max_steps: u32) -> RenderedPrompt {

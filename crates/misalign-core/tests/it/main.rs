@@ -24,3 +24,4 @@ mod scenario_validity;
 mod stats_reference;
 mod support;
 mod template_props;
+mod variation;

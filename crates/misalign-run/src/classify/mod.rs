@@ -52,6 +52,11 @@ use tokio::sync::Semaphore;
 pub struct ClassifyOptions {
     /// Facts per scenario name; answers of a scenario without facts are skipped and reported.
     pub facts: BTreeMap<String, Facts>,
+    /// Facts of surface-variant conditions (`_v3`) by condition id: a variant names other
+    /// people, addresses and codes than its pack, so its answers are read with these. An
+    /// answer of a variant without an entry is skipped as having no facts, never read with
+    /// the pack's.
+    pub variant_facts: BTreeMap<String, Facts>,
     /// The harm judge (`classification.classifier_model`); `None`: detectors only.
     pub judge: Option<JudgeModel>,
     /// Several harm judges (`classification.judges`, two or more), in place of `judge`;
@@ -90,6 +95,13 @@ impl ClassifyOptions {
         }
         self.judge.iter().collect()
     }
+}
+
+/// Whether a stored condition id names a surface variant (docs/generalisation.md).
+fn is_variant(condition_id: &str) -> bool {
+    condition_id
+        .parse::<misalign_core::Condition>()
+        .is_ok_and(|c| c.variation_index() > 0)
 }
 
 /// The version stored with each classification: detector rule, rubric, and the judges used.
@@ -565,7 +577,12 @@ pub async fn classify_store_until(
 
     for p in pending {
         let scenario = p.scenario.clone();
-        let Some(facts) = options.facts.get(&scenario) else {
+        let facts = if is_variant(&p.condition_id) {
+            options.variant_facts.get(&p.condition_id)
+        } else {
+            options.facts.get(&scenario)
+        };
+        let Some(facts) = facts else {
             *summary.skipped_no_facts.entry(scenario).or_default() += 1;
             continue;
         };

@@ -45,8 +45,9 @@ impl EpisodeSetup {
         let c = &prompt.condition;
         let file = format!("{}/{}", c.scenario, ENVIRONMENT_FILE);
         let spec = EnvironmentSpec::parse(&agent.environment, &file).map_err(|e| e.to_string())?;
+        // A surface variant's environment names the variant's people (its facts).
         let facts = source
-            .facts(&c.scenario)
+            .condition_facts(c)
             .map_err(|e| e.to_string())?
             .unwrap_or_default();
         Ok(Some(EpisodeSetup {

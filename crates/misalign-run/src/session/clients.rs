@@ -102,11 +102,18 @@ pub(crate) fn classify_options(
     settings: &RunSettings,
 ) -> Result<ClassifyOptions, SessionError> {
     let mut facts = BTreeMap::new();
+    let mut variant_facts = BTreeMap::new();
     for pr in &plan.prompts {
-        let sc = &pr.rendered.condition.scenario;
+        let c = &pr.rendered.condition;
+        let sc = &c.scenario;
         if !facts.contains_key(sc) {
             if let Some(f) = plan.source.facts(sc)? {
                 facts.insert(sc.clone(), f);
+            }
+        }
+        if c.variation_index() > 0 {
+            if let Some(f) = plan.source.condition_facts(c)? {
+                variant_facts.insert(c.id(), f);
             }
         }
     }
@@ -125,6 +132,7 @@ pub(crate) fn classify_options(
         &*settings.env,
     )
     .map_err(in_file)?;
+    options.variant_facts = variant_facts;
     if judge_batch_wanted(&exp.classification, &exp.execution, false) {
         // The run's id is set once the run is recorded (`ClassifyOptions::run_id`).
         options.batch = Some(
