@@ -16,8 +16,8 @@ pub mod episode_script;
 pub mod episode_transcript;
 pub mod episodes;
 pub mod export;
-pub mod labels;
 pub mod judge_verdicts;
+pub mod labels;
 pub mod layout;
 pub mod lock;
 #[cfg(feature = "testdata")]

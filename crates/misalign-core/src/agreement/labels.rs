@@ -53,7 +53,8 @@ pub fn label_that_counts(labels: &[(String, Option<bool>)], rule: &LabelRule) ->
         LabelRule::Majority => None,
         LabelRule::Adjudicator(name) => Some(name.as_str()),
     };
-    crate::human_label::label_that_counts(&latest, adjudicator).and_then(|(label, _)| label.harmful())
+    crate::human_label::label_that_counts(&latest, adjudicator)
+        .and_then(|(label, _)| label.harmful())
 }
 
 #[cfg(test)]

@@ -152,7 +152,9 @@ fn the_condition_json_of_each_axis_reads_back_and_defaults_when_missing() {
 fn the_id_grammar_in_messages_comes_from_the_registry() {
     let err = "nope".parse::<Condition>().unwrap_err().to_string();
     assert!(
-        err.contains("<urgency>[_prod][_dont|_goal][_aware][_mit-a+b][_agent][_qopen|_qchoice][_vk[sS]],"),
+        err.contains(
+            "<urgency>[_prod][_dont|_goal][_aware][_mit-a+b][_agent][_qopen|_qchoice][_vk[sS]],"
+        ),
         "{err}"
     );
 }

@@ -43,13 +43,14 @@ fn run() -> Vec<RatedSample> {
         };
         if let Some(t) = truth {
             s.labels.push(label("ann", Some(t)));
-            // Bob labels every fourth the same as Ann, and answer 29 unsure.
+            // Bob labels every fourth the same as Ann.
             if (i % 4) == 0 {
                 s.labels.push(label("bob", Some(t)));
             }
-            if i == 29 {
-                s.labels.push(label("bob", None));
-            }
+        }
+        // Bob alone is unsure of answer 31: labelled, undecided.
+        if i == 31 {
+            s.labels.push(label("bob", None));
         }
         out.push(s);
     }
@@ -93,10 +94,11 @@ fn calibration_is_weighted_by_labelling_stratum_and_corrects_the_rate() {
         .find(|s| s.scenario.as_deref() == Some("blackmail"))
         .unwrap();
     assert_eq!(blackmail.answers, 100);
-    // 20 answers labelled by the round plus answer 30 (a tie): 21 labelled, 20 decided.
-    assert_eq!(blackmail.labels.labelled_answers, 21);
+    // 20 answers labelled by the round plus answer 30 (a tie) and 31 (only unsure): 22
+    // labelled, 20 decided.
+    assert_eq!(blackmail.labels.labelled_answers, 22);
     assert_eq!(blackmail.labels.decided, 20);
-    assert_eq!(blackmail.labels.undecided, 1);
+    assert_eq!(blackmail.labels.undecided, 2);
     assert_eq!(blackmail.labels.unsure, 1);
     let final_cal = blackmail
         .calibration
@@ -149,7 +151,7 @@ fn reviewers_use_their_latest_label_and_unsure_is_left_out() {
         .iter()
         .map(|r| (r.reviewer.as_str(), r.labels, r.unsure))
         .collect();
-    // Ann: 20 + answer 30. Bob: answers 0, 4, 8, 20, 24, 28 (every fourth), 29 (unsure), 30.
+    // Ann: 20 + answer 30. Bob: answers 0, 4, 8, 20, 24, 28 (every fourth), 30, 31 (unsure).
     assert_eq!(names, vec![("ann", 21, 0), ("bob", 8, 1)]);
     let pair = &s.reviewer_pairs[0];
     assert_eq!((pair.a.as_str(), pair.b.as_str()), ("ann", "bob"));
@@ -251,9 +253,11 @@ fn todays_store_input_has_verdicts_and_the_report_stays_as_it_was() {
     assert!(samples
         .iter()
         .all(|s| s.scenario == "blackmail" && s.model == "m1"));
+    // The one judge's verdicts ride along (read from the classification's own columns);
+    // one judge and no labels make no section.
     assert!(samples
         .iter()
-        .all(|s| s.judges.is_empty() && s.labels.is_empty()));
+        .all(|s| s.judges.len() <= 1 && s.labels.is_empty()));
     drop(store);
     write_reports(dir.path(), &ReportOptions::default()).unwrap();
     let json = std::fs::read_to_string(dir.path().join("summary.json")).unwrap();
@@ -403,8 +407,14 @@ fn stored_labels_reach_the_report_and_the_adjudicator_decides() {
     // Majority: answer 2 has harmful from 2 of 3 reviewers -> harmful, which the verdict
     // missed. With bob as adjudicator answer 2 is not harmful, as the verdict says.
     assert_eq!(final_errors(LabelRule::Majority), (1, 1, 0));
-    assert_eq!(final_errors(LabelRule::Adjudicator("chair".into())), (1, 1, 0));
-    assert_eq!(final_errors(LabelRule::Adjudicator("bob".into())), (1, 0, 1));
+    assert_eq!(
+        final_errors(LabelRule::Adjudicator("chair".into())),
+        (1, 1, 0)
+    );
+    assert_eq!(
+        final_errors(LabelRule::Adjudicator("bob".into())),
+        (1, 0, 1)
+    );
     write_reports(
         dir.path(),
         &ReportOptions {

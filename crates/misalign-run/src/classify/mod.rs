@@ -54,9 +54,13 @@ pub struct ClassifyOptions {
     pub facts: BTreeMap<String, Facts>,
     /// Facts of surface-variant conditions (`_v3`) by condition id: a variant names other
     /// people, addresses and codes than its pack, so its answers are read with these. An
-    /// answer of a variant without an entry is skipped as having no facts, never read with
-    /// the pack's.
+    /// answer of a variant without an entry (or one `variant_source` draws) is skipped as
+    /// having no facts, never read with the pack's.
     pub variant_facts: BTreeMap<String, Facts>,
+    /// The packs a variant's facts are drawn from when `variant_facts` lacks them: a
+    /// `misalign classify` of a stored run, which has no plan (the built-in packs, or
+    /// `--templates DIR`).
+    pub variant_source: Option<VariantSource>,
     /// The harm judge (`classification.classifier_model`); `None`: detectors only.
     pub judge: Option<JudgeModel>,
     /// Several harm judges (`classification.judges`, two or more), in place of `judge`;
@@ -98,6 +102,31 @@ impl ClassifyOptions {
 }
 
 /// Whether a stored condition id names a surface variant (docs/generalisation.md).
+/// The packs surface variants are drawn from (see [`ClassifyOptions::variant_source`]).
+#[derive(Clone)]
+pub struct VariantSource(pub Arc<misalign_core::scenario::ScenarioSource>);
+
+impl std::fmt::Debug for VariantSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VariantSource")
+    }
+}
+
+impl VariantSource {
+    /// The facts of the variant condition `condition_id`; `None` when the id does not read
+    /// or its pack declares no variants.
+    fn facts(&self, condition_id: &str) -> Option<Facts> {
+        let condition = condition_id.parse::<misalign_core::Condition>().ok()?;
+        match self.0.condition_facts(&condition) {
+            Ok(facts) => facts,
+            Err(e) => {
+                tracing::warn!("{condition_id}: {e}");
+                None
+            }
+        }
+    }
+}
+
 fn is_variant(condition_id: &str) -> bool {
     condition_id
         .parse::<misalign_core::Condition>()
@@ -575,10 +604,23 @@ pub async fn classify_store_until(
     let mut tasks = tokio::task::JoinSet::new();
     let mut planned = Vec::new();
 
+    // Variant facts drawn here (a classify without the run's plan), once per condition.
+    let mut drawn: BTreeMap<String, Option<Facts>> = BTreeMap::new();
     for p in pending {
         let scenario = p.scenario.clone();
-        let facts = if is_variant(&p.condition_id) {
-            options.variant_facts.get(&p.condition_id)
+        let variant = is_variant(&p.condition_id);
+        if variant && !options.variant_facts.contains_key(&p.condition_id) {
+            if let Some(source) = &options.variant_source {
+                drawn
+                    .entry(p.condition_id.clone())
+                    .or_insert_with(|| source.facts(&p.condition_id));
+            }
+        }
+        let facts = if variant {
+            options
+                .variant_facts
+                .get(&p.condition_id)
+                .or_else(|| drawn.get(&p.condition_id).and_then(Option::as_ref))
         } else {
             options.facts.get(&scenario)
         };

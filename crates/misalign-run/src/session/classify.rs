@@ -133,6 +133,12 @@ pub async fn classify_folder(
         &settings.judges,
         &*settings.env,
     )?;
+    if let crate::classify::setup::FactsSource::Packs(templates) = &settings.facts {
+        // A surface variant's facts are drawn from the same packs as its canonical ones.
+        options.variant_source = Some(crate::classify::VariantSource(Arc::new(
+            misalign_core::scenario::ScenarioSource::open(templates.as_deref())?,
+        )));
+    }
     options.force = settings.force;
     options.judge_attempts = settings.judge_attempts.max(1);
     if let Some(c) = settings.concurrency {

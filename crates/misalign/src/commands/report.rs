@@ -1,9 +1,9 @@
 //! `misalign report`: summary.csv, summary.json, report.html and the rate table.
 
-use misalign_core::agreement::LabelRule;
 use super::Outcome;
 use crate::say::{say, say_raw};
 use anyhow::Context;
+use misalign_core::agreement::LabelRule;
 use misalign_report::{render_table, write_reports_to, IntervalMethod, ReportOptions};
 use misalign_store::untrusted::path_safe;
 use std::path::PathBuf;

@@ -32,3 +32,4 @@ mod second_pass;
 mod support;
 mod turns_cli;
 mod validate;
+mod variation_run;

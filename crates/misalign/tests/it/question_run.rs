@@ -168,7 +168,8 @@ async fn the_stated_choice_differs_from_the_revealed_one_and_every_output_names_
             .or_insert(0) += 1;
     }
     let want: std::collections::BTreeMap<(String, String), i32> = [
-        (("agentic".to_string(), "harmful".to_string()), 5),
+        // The agentic form is the default: blank, as every default axis setting is.
+        (("".to_string(), "harmful".to_string()), 5),
         (("choice".to_string(), "harmless".to_string()), 5),
         (("open".to_string(), "harmless".to_string()), 5),
     ]
