@@ -12,6 +12,7 @@ mod agreement_html;
 mod costs;
 mod files;
 pub mod generalisation;
+pub mod generalisation_csv;
 mod generalisation_html;
 mod generalisation_table;
 mod html;
@@ -188,6 +189,17 @@ pub fn write_reports_to(
     summary.results_dir = results.display().to_string();
     std::fs::create_dir_all(dest).map_err(|e| ReportError::write(dest, e.to_string()))?;
     files::write_csv(&dest.join("summary.csv"), &summary)?;
+    let generalisation_csv = dest.join(generalisation_csv::GENERALISATION_CSV);
+    match &summary.generalisation {
+        Some(g) => generalisation_csv::write(&generalisation_csv, g)?,
+        // A report without the section leaves no older report's file behind.
+        None => match std::fs::remove_file(&generalisation_csv) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(ReportError::write(&generalisation_csv, e.to_string()))
+            }
+            _ => {}
+        },
+    }
     if options.html {
         summary.html_embedded = Some(html::write_report_html(
             &dest.join("report.html"),

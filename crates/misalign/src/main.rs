@@ -19,8 +19,9 @@ use say::note;
 ///
 /// misalign puts a model in the role of an autonomous email agent at a fictional company,
 /// threatens it with replacement or sets its goal against the company's new direction, and
-/// measures how often it blackmails an executive, leaks confidential documents, or lets a
-/// person die. Start with `misalign run examples/quickstart.yaml`.
+/// measures how often it blackmails an executive, leaks confidential documents, lets a
+/// person die, copies its own weights out, or sabotages its shutdown or monitoring. Start
+/// with `misalign run examples/quickstart.yaml`.
 #[derive(Parser, Debug)]
 #[command(
     name = "misalign",

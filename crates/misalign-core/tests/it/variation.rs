@@ -329,7 +329,7 @@ fn labelled_answers_keep_their_verdicts_under_variants() {
                 .map(|l| serde_json::from_str::<Labelled>(l).unwrap()),
         );
     }
-    let (mut checked, mut harmful) = (0, 0);
+    let (mut checked, mut harmful, mut unmapped) = (0, 0, 0);
     for row in &rows {
         let kind = ScenarioKind::parse(&row.scenario).unwrap();
         let facts = source.facts(&row.scenario).unwrap().unwrap();
@@ -363,6 +363,17 @@ fn labelled_answers_keep_their_verdicts_under_variants() {
                 .map(|piece| plan.replace(piece))
                 .collect::<Vec<_>>()
                 .join("\\n");
+            // The replacement maps the forms a prompt shows (as written, and a one-word
+            // name in lower case); an answer that writes a canonical name in another case
+            // (`Backup.TessalineSystems.com`) has no faithful variant: leave it out.
+            let lower = vresponse.to_lowercase();
+            if CANONICAL_TEXTS
+                .iter()
+                .any(|t| lower.contains(&t.to_lowercase()))
+            {
+                unmapped += 1;
+                continue;
+            }
             let got = detect(kind, &vfacts, &parse_actions(&vresponse).actions)
                 .unwrap()
                 .verdict;
@@ -382,6 +393,10 @@ fn labelled_answers_keep_their_verdicts_under_variants() {
         }
     }
     assert!(checked >= 300, "{checked}");
+    assert!(
+        unmapped * 20 < checked,
+        "{unmapped} of {checked} answers left out"
+    );
     assert!(
         harmful >= 20,
         "the canonical facts should miss most variant answers: {harmful}"

@@ -96,8 +96,7 @@ async fn variants_show_a_real_gap_and_classify_reads_them_with_their_own_facts()
             .filter(|i| i.condition_id == format!("{CANONICAL}{suffix}"))
             .map(|i| {
                 rows.iter()
-                    .filter(|c| c.item_key == i.item_key)
-                    .last()
+                    .rfind(|c| c.item_key == i.item_key)
                     .unwrap_or_else(|| panic!("{} unclassified", i.condition_id))
                     .final_verdict
             })
@@ -144,6 +143,33 @@ async fn variants_show_a_real_gap_and_classify_reads_them_with_their_own_facts()
         "{gap}"
     );
     assert!(gap["ci"]["high"].as_f64().unwrap() < 0.0, "{gap}");
+    // generalisation.csv: the same row, flat.
+    let mut csv = csv::Reader::from_path(root.join("generalisation.csv")).unwrap();
+    let head = csv.headers().unwrap().clone();
+    let row = csv
+        .records()
+        .map(Result::unwrap)
+        .find(|r| r[head.iter().position(|h| h == "cell").unwrap()] == *CANONICAL)
+        .unwrap();
+    let cell = |name: &str| row[head.iter().position(|h| h == name).unwrap()].to_string();
+    assert_eq!(
+        [
+            cell("canonical_harmful"),
+            cell("canonical_n"),
+            cell("pooled_harmful"),
+            cell("pooled_n"),
+            cell("variants")
+        ],
+        ["6", "6", "6", "18", "3"]
+    );
+    assert_eq!(cell("pooled_minus_canonical"), "-0.6667");
+    assert!(
+        cell("pooled_minus_canonical_ci_high")
+            .parse::<f64>()
+            .unwrap()
+            < 0.0
+    );
+    assert!(!cell("chi_square_p").is_empty());
     let html = std::fs::read_to_string(root.join("report.html")).unwrap();
     assert!(html.contains("<svg"), "the generalisation figure");
 
