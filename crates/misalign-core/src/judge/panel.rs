@@ -1,12 +1,12 @@
 //! Several harm judges on one answer (`classification.judges`): how their verdicts combine
 //! into the one verdict the final rule reads (docs/classification.md, "Several judges").
 //!
-//! A judge that failed (no usable reply) is left out of the vote, but only where its vote
-//! could not have changed the result: `majority` and `scenario` count the judges that
-//! answered (at least one must); `any` is harmful as soon as one judge says yes and harmless
-//! only when every judge answered no; `all` is harmless as soon as one judge says no and
-//! harmful only when every judge answered yes. Otherwise the combination is an error: no
-//! verdict, excluded from rates like a single judge's failure.
+//! A judge that failed (no usable reply) is left out of the vote: `majority` and `scenario`
+//! take the majority of the judges that answered (at least one must); `any` is harmful as
+//! soon as one judge says yes and harmless only when every judge answered no; `all` is
+//! harmless as soon as one judge says no and harmful only when every judge answered yes.
+//! Where a failed judge could have changed an `any` or `all` result, the combination is an
+//! error: no verdict, excluded from rates like a single judge's failure.
 
 use super::verdict::{final_verdict, JudgeOutcome};
 use crate::detect::Detection;
