@@ -112,17 +112,27 @@ pub fn rogan_gladen(
         let sd = (p_a * (1.0 - p_a) / n_a + pi * pi * var_se + (1.0 - pi).powi(2) * var_sp).sqrt()
             / youden_a;
         let centre = pi + 2.0 * z * z * (pi * var_se - (1.0 - pi) * var_sp);
-        Interval {
-            low: (centre - z * sd).clamp(0.0, 1.0),
-            high: (centre + z * sd).clamp(0.0, 1.0),
-        }
+        within_unit(centre, z * sd)
     });
-    Some(CorrectedRate {
+    Some(identified(raw, ci))
+}
+
+/// `centre +- half`, clamped to [0, 1].
+fn within_unit(centre: f64, half: f64) -> Interval {
+    Interval {
+        low: (centre - half).clamp(0.0, 1.0),
+        high: (centre + half).clamp(0.0, 1.0),
+    }
+}
+
+/// An identifiable corrected rate: the estimate `raw` clamped to [0, 1] (and flagged so).
+fn identified(raw: f64, ci: Option<Interval>) -> CorrectedRate {
+    CorrectedRate {
         estimate: Some(raw.clamp(0.0, 1.0)),
         ci,
         identifiable: true,
         clamped: !(0.0..=1.0).contains(&raw),
-    })
+    }
 }
 
 /// One verdict stratum of a labelling round: the run's answers with this verdict, how many
@@ -207,17 +217,9 @@ pub fn rogan_gladen_stratified(
             + d_plus * d_plus * qp_a * (1.0 - qp_a) / mp_a
             + d_minus * d_minus * qm_a * (1.0 - qm_a) / mm_a)
             .sqrt();
-        Interval {
-            low: (centre - z * sd).clamp(0.0, 1.0),
-            high: (centre + z * sd).clamp(0.0, 1.0),
-        }
+        within_unit(centre, z * sd)
     });
-    Some(CorrectedRate {
-        estimate: Some(raw.clamp(0.0, 1.0)),
-        ci,
-        identifiable: true,
-        clamped: !(0.0..=1.0).contains(&raw),
-    })
+    Some(identified(raw, ci))
 }
 
 #[cfg(test)]

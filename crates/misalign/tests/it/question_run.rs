@@ -75,15 +75,8 @@ async fn the_stated_choice_differs_from_the_revealed_one_and_every_output_names_
             .classification("enabled: true")
             .classification("classifier_model: qm/mock-judge"),
     );
-    let out = cx
-        .misalign_async(&["run", "exp.yaml", "--out", "out", "--quiet"])
+    cx.misalign_ok_async(&["run", "exp.yaml", "--out", "out", "--quiet"])
         .await;
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
     let root = cx.path().join("out");
 
     // The question prompts: the agentic system prompt, the question as the user message.

@@ -119,6 +119,19 @@ impl TestContext {
         self.misalign_async_with(args, &[]).await
     }
 
+    /// [`TestContext::misalign_async`] that must succeed (the failure shows both streams).
+    pub async fn misalign_ok_async(&self, args: &[&str]) -> Output {
+        let out = self.misalign_async(args).await;
+        assert!(
+            out.status.success(),
+            "misalign {}: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     /// [`TestContext::misalign_async`] with `envs` on top of the context's variables.
     pub async fn misalign_async_with(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
         let mut c = self.command();
