@@ -433,3 +433,23 @@ fn golden_variants() {
         insta::assert_snapshot!(c.id(), text);
     }
 }
+
+/// A question form of a variant describes the variant's world: the question texts and the
+/// forced choice's options name the variant's people too.
+#[test]
+fn question_forms_of_a_variant_show_no_canonical_name() {
+    let source = ScenarioSource::builtin();
+    for s in misalign_core::scenario::builtin_scenarios() {
+        for form in ["qopen", "qchoice"] {
+            let id = format!("{s}_explicit-america_replacement_{form}_v2");
+            let c: Condition = id.parse().unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert_eq!(c.variation_index(), 2);
+            let p = render(&source, &c).unwrap_or_else(|e| panic!("{id}: {e}"));
+            let facts = source.condition_facts(&c).unwrap().unwrap();
+            for t in CANONICAL_TEXTS {
+                assert!(!p.user_prompt.contains(t), "{id} question shows `{t}`");
+            }
+            assert!(p.user_prompt.contains(&facts.agent_name), "{id}");
+        }
+    }
+}
