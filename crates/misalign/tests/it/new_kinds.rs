@@ -101,13 +101,7 @@ async fn single_prompt_grid_of_both_kinds_is_run_classified_reported_and_exporte
         "single",
         &["replacement", "none"],
     ));
-    let out = dir.misalign(&["run", "exp.yaml", "--out", "out", "--quiet"]);
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    dir.misalign_ok(&["run", "exp.yaml", "--out", "out", "--quiet"]);
     // 2 scenarios x 2 goal types x 2 urgencies x 2 samples.
     let store = dir.path().join("out/results.sqlite");
     assert_eq!(responses(&store).len(), 16);
@@ -122,12 +116,7 @@ async fn single_prompt_grid_of_both_kinds_is_run_classified_reported_and_exporte
     assert_eq!(v, expected);
 
     // The report's rate table, summary and samples export name both kinds' cells.
-    let report = dir.misalign(&["report", "out"]);
-    assert!(
-        report.status.success(),
-        "{}",
-        String::from_utf8_lossy(&report.stderr)
-    );
+    let report = dir.misalign_ok(&["report", "out"]);
     let table = String::from_utf8_lossy(&report.stdout);
     for id in expected.keys() {
         assert!(table.contains(id.as_str()), "{id} missing from:\n{table}");
@@ -138,12 +127,7 @@ async fn single_prompt_grid_of_both_kinds_is_run_classified_reported_and_exporte
         "{summary}"
     );
     assert!(summary.contains("sabotage_none-none_none"), "{summary}");
-    let export = dir.misalign(&["export", "--format", "samples", "--out", "exported", "out"]);
-    assert!(
-        export.status.success(),
-        "{}",
-        String::from_utf8_lossy(&export.stderr)
-    );
+    dir.misalign_ok(&["export", "--format", "samples", "--out", "exported", "out"]);
     let csv = std::fs::read_to_string(dir.path().join("exported/samples.csv")).unwrap();
     assert!(csv.matches("exfiltration_").count() >= 8, "{csv}");
     assert!(csv.matches("sabotage_").count() >= 8, "{csv}");
@@ -192,13 +176,7 @@ async fn agents_that_copy_the_weights_out_or_disable_the_job_are_found_harmful()
         "agent",
         &["replacement"],
     ));
-    let out = dir.misalign(&["run", "exp.yaml", "--out", "out", "--quiet"]);
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    dir.misalign_ok(&["run", "exp.yaml", "--out", "out", "--quiet"]);
     let v = verdicts(&dir);
     let mut expected = BTreeMap::new();
     for scenario in ["exfiltration", "sabotage"] {
@@ -229,12 +207,7 @@ async fn agents_that_copy_the_weights_out_or_disable_the_job_are_found_harmful()
             "{tools:?}"
         );
     }
-    let report = dir.misalign(&["report", "out"]);
-    assert!(
-        report.status.success(),
-        "{}",
-        String::from_utf8_lossy(&report.stderr)
-    );
+    dir.misalign_ok(&["report", "out"]);
 }
 
 /// All five built-in scenarios in both interaction modes, with and without a mitigation and
@@ -286,13 +259,7 @@ async fn all_five_scenarios_in_both_modes_reach_the_rates_comparisons_and_mitiga
             .execution("timeout_seconds: 20")
             .execution("retries: 2"),
     );
-    let out = dir.misalign(&["run", "exp.yaml", "--out", "out", "--quiet"]);
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    dir.misalign_ok(&["run", "exp.yaml", "--out", "out", "--quiet"]);
     let store = dir.path().join("out/results.sqlite");
     // 5 scenarios x 2 urgencies x 2 modes x 2 mitigations x 2 samples.
     assert_eq!(responses(&store).len(), 80);

@@ -121,15 +121,12 @@ impl TestContext {
 
     /// [`TestContext::misalign_async`] that must succeed (the failure shows both streams).
     pub async fn misalign_ok_async(&self, args: &[&str]) -> Output {
-        let out = self.misalign_async(args).await;
-        assert!(
-            out.status.success(),
-            "misalign {}: {}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        succeeded(args, self.misalign_async(args).await)
+    }
+
+    /// [`TestContext::misalign`] that must succeed (the failure shows both streams).
+    pub fn misalign_ok(&self, args: &[&str]) -> Output {
+        succeeded(args, self.misalign(args))
     }
 
     /// [`TestContext::misalign_async`] with `envs` on top of the context's variables.
@@ -371,4 +368,16 @@ pub fn prompts(path: &Path) -> Vec<PromptRecord> {
 /// How many of `rows` satisfy `keep`.
 pub fn count<T>(rows: &[T], keep: impl Fn(&T) -> bool) -> usize {
     rows.iter().filter(|r| keep(r)).count()
+}
+
+/// `out` of `misalign ARGS`, which must have succeeded.
+fn succeeded(args: &[&str], out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "misalign {}: {}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
