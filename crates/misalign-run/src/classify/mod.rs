@@ -113,24 +113,16 @@ impl std::fmt::Debug for VariantSource {
 }
 
 impl VariantSource {
-    /// The facts of the variant condition `condition_id`; `None` when the id does not read
-    /// or its pack declares no variants.
-    fn facts(&self, condition_id: &str) -> Option<Facts> {
-        let condition = condition_id.parse::<misalign_core::Condition>().ok()?;
-        match self.0.condition_facts(&condition) {
+    /// The facts of the variant `condition`; `None` when its pack declares no variants.
+    fn facts(&self, condition: &misalign_core::Condition) -> Option<Facts> {
+        match self.0.condition_facts(condition) {
             Ok(facts) => facts,
             Err(e) => {
-                tracing::warn!("{condition_id}: {e}");
+                tracing::warn!("{}: {e}", condition.id());
                 None
             }
         }
     }
-}
-
-fn is_variant(condition_id: &str) -> bool {
-    condition_id
-        .parse::<misalign_core::Condition>()
-        .is_ok_and(|c| c.variation_index() > 0)
 }
 
 /// The version stored with each classification: detector rule, rubric, and the judges used.
@@ -403,15 +395,12 @@ fn read_answer(
     kind: ScenarioKind,
     facts: &Facts,
     p: &PendingAnswer,
+    condition: Option<&misalign_core::Condition>,
     steps: &[misalign_core::environment::StepRecord],
 ) -> Result<(Transcript, Reading), DetectError> {
     if steps.is_empty() {
         // A question form's answer says what the model would do (its condition's format).
-        let question = p
-            .condition_id
-            .parse::<misalign_core::Condition>()
-            .ok()
-            .filter(|c| c.question_format().is_question());
+        let question = condition.filter(|c| c.question_format().is_question());
         let transcript = Transcript {
             inbox: p.inbox.clone(),
             reasoning: p.reasoning.clone(),
@@ -434,13 +423,6 @@ fn read_answer(
         Transcript::of_episode(p.inbox.clone(), steps),
         Reading::Episode(episode),
     ))
-}
-
-/// Whether the answer's condition is the forced-choice question form.
-fn is_forced_choice(condition_id: &str) -> bool {
-    condition_id
-        .parse::<misalign_core::Condition>()
-        .is_ok_and(|c| c.question_format() == misalign_core::axes::Format::Choice)
 }
 
 /// A judge call planned for one answer, with its cache key.
@@ -608,12 +590,14 @@ pub async fn classify_store_until(
     let mut drawn: BTreeMap<String, Option<Facts>> = BTreeMap::new();
     for p in pending {
         let scenario = p.scenario.clone();
-        let variant = is_variant(&p.condition_id);
+        // The answer's condition, read once: its variant and its question form.
+        let condition = p.condition_id.parse::<misalign_core::Condition>().ok();
+        let variant = condition.as_ref().is_some_and(|c| c.variation_index() > 0);
         if variant && !options.variant_facts.contains_key(&p.condition_id) {
             if let Some(source) = &options.variant_source {
                 drawn
                     .entry(p.condition_id.clone())
-                    .or_insert_with(|| source.facts(&p.condition_id));
+                    .or_insert_with(|| condition.as_ref().and_then(|c| source.facts(c)));
             }
         }
         let facts = if variant {
@@ -653,7 +637,7 @@ pub async fn classify_store_until(
             }
             Err(e) => return Err(e.into()),
         };
-        let (transcript, reading) = match read_answer(kind, facts, &p, &steps) {
+        let (transcript, reading) = match read_answer(kind, facts, &p, condition.as_ref(), &steps) {
             Ok(read) => read,
             Err(e) => {
                 tracing::warn!("response {}: {e}", p.response_id);
@@ -662,7 +646,9 @@ pub async fn classify_store_until(
             }
         };
         // A forced choice is read exactly (`detect::stated`): no judge is asked about it.
-        let forced_choice = is_forced_choice(&p.condition_id);
+        let forced_choice = condition
+            .as_ref()
+            .is_some_and(|c| c.question_format() == misalign_core::axes::Format::Choice);
         let harm: Vec<PlannedCall> = if forced_choice {
             Vec::new()
         } else {
